@@ -1,0 +1,61 @@
+//! Typed identifiers, so that a user id can never be passed where a group id is expected.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::random_hex;
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh, random, opaque identifier (128 bits, hex).
+            pub fn random() -> Self {
+                $name(random_hex(16))
+            }
+
+            pub fn from_string(value: impl Into<String>) -> Self {
+                $name(value.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A user's stable, opaque id; also the `sub` claim.
+    UserId
+);
+typed_id!(GroupId);
+typed_id!(
+    /// An application's OAuth `client_id`.
+    ClientId
+);
+typed_id!(
+    /// A browser session's public id (the `sid` claim); never the cookie value.
+    SessionId
+);
+typed_id!(
+    /// What one authorization code issued: its access and refresh tokens share it.
+    GrantId
+);
+typed_id!(
+    /// A sign-in in progress in one browser.
+    SignInId
+);
+typed_id!(
+    /// A signing key's `kid`.
+    KeyId
+);

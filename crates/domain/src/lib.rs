@@ -1,0 +1,24 @@
+//! Latchkey's domain: the rules of the identity provider, free of HTTP and SQL.
+//!
+//! Everything here talks to the outside world only through the ports in [`store`] and
+//! [`clock`], so it can be read and tested on its own. Handlers and store implementations are
+//! thin edges around it and make no decisions of their own.
+
+pub mod application;
+pub mod clock;
+pub mod credential;
+pub mod demo;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod notify;
+pub mod oidc;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod signin;
+pub mod store;
+pub mod user;
+
+pub use error::{DomainError, StoreError};
+pub use service::{Latchkey, Settings};

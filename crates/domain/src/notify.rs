@@ -1,0 +1,48 @@
+//! Ports for what happens outside a request: domain events other parts react to.
+//!
+//! Phone sign-in will deliver notifications to devices through a `Notifier`; several server
+//! instances will share events through an `EventBus` backed by the database. For now the bus
+//! carries session and user lifecycle events, and the in-process implementation is the default.
+
+use std::sync::Mutex;
+
+use crate::ids::{SessionId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    SessionStarted { user: UserId, session: SessionId },
+    SessionEnded { session: SessionId },
+    UserDisabled { user: UserId },
+}
+
+pub trait EventBus: Send + Sync {
+    fn publish(&self, event: DomainEvent);
+}
+
+/// Publishes to nobody: events are logged by the caller and otherwise dropped.
+#[derive(Debug, Default)]
+pub struct NoEventBus;
+
+impl EventBus for NoEventBus {
+    fn publish(&self, _event: DomainEvent) {}
+}
+
+/// Keeps every event in memory; for tests that assert on what was published.
+#[derive(Debug, Default)]
+pub struct RecordingEventBus {
+    events: Mutex<Vec<DomainEvent>>,
+}
+
+impl RecordingEventBus {
+    pub fn events(&self) -> Vec<DomainEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl EventBus for RecordingEventBus {
+    fn publish(&self, event: DomainEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+}

@@ -1,0 +1,1260 @@
+//! The use cases: what administrators, users and applications can ask of Latchkey.
+//!
+//! [`Latchkey`] holds the ports (store, clock, event bus) and the settings, built once in `main`
+//! and passed to the web edge. Every decision lives here; handlers only translate.
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::application::{Application, ClientKind, SigningAlg, validate_redirect_uri};
+use crate::clock::{Clock, Timestamp};
+use crate::credential::{
+    DUMMY_PASSWORD_HASH, PassRequest, PassRules, TemporaryAccessPass, hash_password, new_pass,
+    verify_password,
+};
+use crate::error::{DomainError, StoreError};
+use crate::ids::{ClientId, GrantId, GroupId, SessionId, SignInId, UserId};
+use crate::keys::{Keyring, SigningKey};
+use crate::notify::{DomainEvent, EventBus};
+use crate::oidc::{
+    AccessToken, AuthorizationCode, AuthorizationRequest, AuthorizeError, AuthorizeParams, Grant,
+    Prompt, Redeemed, RefreshToken, UserClaims, id_token_claims, pkce_matches, user_claims,
+    validate_authorize, validate_client_and_redirect,
+};
+use crate::secret::{Secret, TokenHash, random_token};
+use crate::session::{AuthMethod, Session};
+use crate::signin::{MAX_FAILED_ATTEMPTS, PendingSignIn, SignInStage};
+use crate::store::Store;
+use crate::user::{Group, Upn, User, validate_display_name, validate_email};
+
+/// The client id of Latchkey's own My Apps portal.
+pub const MY_APPS_CLIENT_ID: &str = "myapps";
+
+/// Lifetimes and rules an administrator can configure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// The issuer: the public base URL, without a trailing slash.
+    pub issuer: String,
+    pub session_lifetime_seconds: i64,
+    pub code_lifetime_seconds: i64,
+    pub access_token_lifetime_seconds: i64,
+    pub id_token_lifetime_seconds: i64,
+    pub refresh_token_lifetime_seconds: i64,
+    pub pass_rules: PassRules,
+}
+
+impl Settings {
+    pub fn with_issuer(issuer: impl Into<String>) -> Self {
+        Settings {
+            issuer: issuer.into().trim_end_matches('/').to_string(),
+            session_lifetime_seconds: 12 * 3600,
+            code_lifetime_seconds: 60,
+            access_token_lifetime_seconds: 3600,
+            id_token_lifetime_seconds: 3600,
+            refresh_token_lifetime_seconds: 14 * 86_400,
+            pass_rules: PassRules::default(),
+        }
+    }
+}
+
+/// What an administrator supplies to create a user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    pub user_principal_name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub account_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewApplication {
+    pub display_name: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Public clients (browser or native apps) get no secret and must use PKCE.
+    #[serde(default)]
+    pub public_client: bool,
+    #[serde(default)]
+    pub id_token_signing_alg: Option<String>,
+    #[serde(default)]
+    pub home_url: Option<String>,
+}
+
+/// How a client authenticated at the token endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    pub client_id: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+/// An OAuth error for the token and userinfo endpoints (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::new("server_error", format!("storage: {e}"))
+    }
+}
+
+impl From<DomainError> for OAuthError {
+    fn from(e: DomainError) -> Self {
+        OAuthError::new("server_error", e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// The credential a user typed on the sign-in page.
+#[derive(Debug, Clone)]
+pub enum CredentialInput {
+    Pass(Secret),
+    Password(Secret),
+}
+
+/// Why a sign-in step did not succeed, as the page should tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInFailure {
+    /// The sign-in is gone (expired, finished, never existed): start again.
+    StartAgain(String),
+    /// The step was refused; the user may try again on the same page.
+    TryAgain(String),
+    /// The request does not fit the stage the sign-in is at.
+    OutOfOrder,
+}
+
+/// A browser that just signed in: the cookie secret is shown once, to the browser.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub session: Session,
+    pub cookie_secret: Secret,
+    pub user: User,
+    pub sign_in: PendingSignIn,
+}
+
+/// What `/authorize` should do next.
+#[derive(Debug)]
+pub enum AuthorizeStep {
+    /// Send the browser back to the application.
+    Redirect(String),
+    /// The user must sign in first.
+    SignIn(Box<PendingSignIn>),
+}
+
+const WRONG_CREDENTIAL: &str = "That pass or password isn't right. Check it and try again.";
+const KEYRING_CACHE_SECONDS: i64 = 30;
+
+pub struct Latchkey {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventBus>,
+    settings: Settings,
+    keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
+}
+
+impl Latchkey {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn EventBus>,
+        settings: Settings,
+    ) -> Self {
+        Latchkey {
+            store,
+            clock,
+            events,
+            settings,
+            keyring: RwLock::new(None),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ----- users and groups -------------------------------------------------------------
+
+    pub async fn create_user(&self, new: NewUser) -> Result<User, DomainError> {
+        let user = User {
+            id: UserId::random(),
+            upn: Upn::parse(&new.user_principal_name)?,
+            display_name: validate_display_name("displayName", &new.display_name)?,
+            email: new.mail.as_deref().map(validate_email).transpose()?,
+            enabled: new.account_enabled,
+            created_at: self.now(),
+        };
+        self.store.create_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                DomainError::Conflict(format!("a user named {} already exists", user.upn))
+            }
+            other => other.into(),
+        })?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<User, DomainError> {
+        self.store
+            .user(id)
+            .await?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    /// Finds a user by id or by user principal name.
+    pub async fn find_user(&self, key: &str) -> Result<User, DomainError> {
+        if key.contains('@') {
+            let upn = Upn::parse(key)?;
+            return self
+                .store
+                .user_by_upn(&upn)
+                .await?
+                .ok_or(DomainError::NotFound("user"));
+        }
+        self.user(&UserId::from_string(key)).await
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, DomainError> {
+        Ok(self.store.list_users().await?)
+    }
+
+    /// Applies a change; disabling a user ends their sessions and revokes their tokens.
+    pub async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, DomainError> {
+        let mut user = self.user(id).await?;
+        if let Some(name) = patch.display_name {
+            user.display_name = validate_display_name("displayName", &name)?;
+        }
+        if let Some(mail) = patch.mail {
+            user.email = if mail.trim().is_empty() {
+                None
+            } else {
+                Some(validate_email(&mail)?)
+            };
+        }
+        let disabling = patch.account_enabled == Some(false) && user.enabled;
+        if let Some(enabled) = patch.account_enabled {
+            user.enabled = enabled;
+        }
+        self.store.update_user(&user).await?;
+        if disabling {
+            self.store.revoke_user_sessions_and_grants(&user.id).await?;
+            self.events.publish(DomainEvent::UserDisabled {
+                user: user.id.clone(),
+            });
+        }
+        Ok(user)
+    }
+
+    pub async fn set_password(&self, id: &UserId, password: &Secret) -> Result<(), DomainError> {
+        let user = self.user(id).await?;
+        let hash = hash_password(password)?;
+        self.store.set_password_hash(&user.id, Some(&hash)).await?;
+        Ok(())
+    }
+
+    pub async fn create_group(
+        &self,
+        display_name: &str,
+        description: &str,
+    ) -> Result<Group, DomainError> {
+        let description = description.trim();
+        if description.chars().count() > 1024 {
+            return Err(DomainError::invalid(
+                "description",
+                "is longer than 1024 characters",
+            ));
+        }
+        let group = Group {
+            id: GroupId::random(),
+            display_name: validate_display_name("displayName", display_name)?,
+            description: description.to_string(),
+            created_at: self.now(),
+        };
+        self.store.create_group(&group).await.map_err(|e| match e {
+            StoreError::Conflict(_) => DomainError::Conflict(format!(
+                "a group named {} already exists",
+                group.display_name
+            )),
+            other => other.into(),
+        })?;
+        Ok(group)
+    }
+
+    /// Finds a group by id or by display name (case-insensitive).
+    pub async fn find_group(&self, key: &str) -> Result<Group, DomainError> {
+        if let Some(group) = self.store.group(&GroupId::from_string(key)).await? {
+            return Ok(group);
+        }
+        let groups = self.store.list_groups().await?;
+        groups
+            .into_iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(key.trim()))
+            .ok_or(DomainError::NotFound("group"))
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<Group>, DomainError> {
+        Ok(self.store.list_groups().await?)
+    }
+
+    pub async fn add_group_member(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<(), DomainError> {
+        self.store
+            .group(group)
+            .await?
+            .ok_or(DomainError::NotFound("group"))?;
+        self.user(user).await?;
+        Ok(self.store.add_group_member(group, user).await?)
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<(), DomainError> {
+        self.store
+            .group(group)
+            .await?
+            .ok_or(DomainError::NotFound("group"))?;
+        Ok(self.store.remove_group_member(group, user).await?)
+    }
+
+    pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
+        self.store
+            .group(group)
+            .await?
+            .ok_or(DomainError::NotFound("group"))?;
+        let mut users = Vec::new();
+        for id in self.store.group_members(group).await? {
+            if let Some(user) = self.store.user(&id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    // ----- applications -----------------------------------------------------------------
+
+    /// Registers an application. A confidential client's secret is returned once and stored
+    /// only as a hash.
+    pub async fn register_application(
+        &self,
+        new: NewApplication,
+    ) -> Result<(Application, Option<Secret>), DomainError> {
+        self.register_application_with_id(ClientId::random(), new)
+            .await
+    }
+
+    async fn register_application_with_id(
+        &self,
+        client_id: ClientId,
+        new: NewApplication,
+    ) -> Result<(Application, Option<Secret>), DomainError> {
+        if new.redirect_uris.is_empty() {
+            return Err(DomainError::invalid(
+                "redirectUris",
+                "at least one redirect URI is required",
+            ));
+        }
+        if new.redirect_uris.len() > 20 || new.post_logout_redirect_uris.len() > 20 {
+            return Err(DomainError::invalid(
+                "redirectUris",
+                "at most 20 redirect URIs are allowed",
+            ));
+        }
+        let redirect_uris = new
+            .redirect_uris
+            .iter()
+            .map(|u| validate_redirect_uri("redirectUris", u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let post_logout_redirect_uris = new
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| validate_redirect_uri("postLogoutRedirectUris", u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let home_url = new
+            .home_url
+            .as_deref()
+            .map(|u| validate_redirect_uri("homeUrl", u))
+            .transpose()?;
+        let id_token_alg = match new.id_token_signing_alg.as_deref() {
+            None => SigningAlg::RS256,
+            Some(alg) => SigningAlg::parse(alg)?,
+        };
+        let (kind, secret) = if new.public_client {
+            (ClientKind::Public, None)
+        } else {
+            let secret = random_token();
+            (
+                ClientKind::Confidential {
+                    secret_hash: TokenHash::of(secret.expose()),
+                },
+                Some(secret),
+            )
+        };
+        let app = Application {
+            client_id,
+            display_name: validate_display_name("displayName", &new.display_name)?,
+            redirect_uris,
+            post_logout_redirect_uris,
+            kind,
+            id_token_alg,
+            home_url,
+            created_at: self.now(),
+        };
+        self.store
+            .create_application(&app)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict(format!("client id {} is taken", app.client_id))
+                }
+                other => other.into(),
+            })?;
+        Ok((app, secret))
+    }
+
+    /// Registers (or re-registers after a change of base URL) Latchkey's own My Apps portal:
+    /// a public client that signs users in through the same public flow as any application.
+    pub async fn ensure_my_apps(&self) -> Result<Application, DomainError> {
+        let base = &self.settings.issuer;
+        let client_id = ClientId::from_string(MY_APPS_CLIENT_ID);
+        let wanted_redirect = format!("{base}/myapps/callback");
+        let wanted_logout = format!("{base}/myapps/signed-out");
+        if let Some(app) = self.store.application(&client_id).await? {
+            if app.redirect_uris == [wanted_redirect.clone()]
+                && app.post_logout_redirect_uris == [wanted_logout.clone()]
+            {
+                return Ok(app);
+            }
+            self.store.delete_application(&client_id).await?;
+        }
+        let new = NewApplication {
+            display_name: "My Apps".into(),
+            redirect_uris: vec![wanted_redirect],
+            post_logout_redirect_uris: vec![wanted_logout],
+            public_client: true,
+            id_token_signing_alg: Some("ES256".into()),
+            home_url: None,
+        };
+        Ok(self.register_application_with_id(client_id, new).await?.0)
+    }
+
+    pub async fn application(&self, client_id: &ClientId) -> Result<Application, DomainError> {
+        self.store
+            .application(client_id)
+            .await?
+            .ok_or(DomainError::NotFound("application"))
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<Application>, DomainError> {
+        Ok(self.store.list_applications().await?)
+    }
+
+    pub async fn delete_application(&self, client_id: &ClientId) -> Result<(), DomainError> {
+        if client_id.as_str() == MY_APPS_CLIENT_ID {
+            return Err(DomainError::Rejected(
+                "My Apps is part of Latchkey and cannot be deleted".into(),
+            ));
+        }
+        self.application(client_id).await?;
+        Ok(self.store.delete_application(client_id).await?)
+    }
+
+    // ----- Temporary Access Passes ------------------------------------------------------
+
+    /// Issues a pass, replacing any previous one. The secret is returned once.
+    pub async fn issue_pass(
+        &self,
+        user: &UserId,
+        request: &PassRequest,
+    ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
+        let user = self.user(user).await?;
+        let (pass, secret) = new_pass(&self.settings.pass_rules, user.id, request, self.now())?;
+        self.store.put_pass(&pass).await?;
+        Ok((pass, secret))
+    }
+
+    pub async fn pass_for_user(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<TemporaryAccessPass>, DomainError> {
+        Ok(self.store.pass_for_user(user).await?)
+    }
+
+    pub async fn delete_pass(&self, user: &UserId) -> Result<(), DomainError> {
+        self.user(user).await?;
+        Ok(self.store.delete_pass(user).await?)
+    }
+
+    // ----- administrator API tokens -----------------------------------------------------
+
+    /// Creates the first administrator API token if none exists; returns it once.
+    pub async fn ensure_admin_token(&self) -> Result<Option<Secret>, DomainError> {
+        if self.store.count_admin_tokens().await? > 0 {
+            return Ok(None);
+        }
+        let token = Secret::new(format!("lk_admin_{}", random_token().expose()));
+        self.store
+            .put_admin_token(&TokenHash::of(token.expose()), "initial", self.now())
+            .await?;
+        Ok(Some(token))
+    }
+
+    pub async fn admin_token_is_valid(&self, presented: &str) -> Result<bool, DomainError> {
+        if presented.is_empty() || presented.len() > 256 {
+            return Ok(false);
+        }
+        // Looked up by SHA-256: the comparison happens on hashes of a 256-bit secret, so timing
+        // reveals nothing usable about the token.
+        Ok(self
+            .store
+            .admin_token_exists(&TokenHash::of(presented))
+            .await?)
+    }
+
+    pub async fn server_secret(&self, name: &str) -> Result<Vec<u8>, DomainError> {
+        let candidate = crate::secret::random_bytes::<32>();
+        Ok(self.store.server_secret(name, &candidate).await?)
+    }
+
+    // ----- signing keys -----------------------------------------------------------------
+
+    /// Makes sure an RS256 and an ES256 key exist (first start).
+    pub async fn ensure_signing_keys(&self) -> Result<(), DomainError> {
+        let keys = self.store.signing_keys().await?;
+        for alg in SigningAlg::ALL {
+            if !keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
+                self.store
+                    .put_signing_key(&SigningKey::generate(alg, self.now())?)
+                    .await?;
+            }
+        }
+        self.invalidate_keyring();
+        Ok(())
+    }
+
+    /// New keys for every algorithm; the old ones stay published until their tokens expire.
+    pub async fn rotate_signing_keys(&self) -> Result<Vec<SigningKey>, DomainError> {
+        let now = self.now();
+        let mut fresh = Vec::new();
+        for alg in SigningAlg::ALL {
+            let key = SigningKey::generate(alg, now)?;
+            self.store.put_signing_key(&key).await?;
+            fresh.push(key);
+        }
+        let keep: Vec<_> = fresh.iter().map(|k| k.kid.clone()).collect();
+        self.store.retire_signing_keys_except(&keep, now).await?;
+        self.invalidate_keyring();
+        Ok(fresh)
+    }
+
+    fn invalidate_keyring(&self) {
+        if let Ok(mut cached) = self.keyring.write() {
+            *cached = None;
+        }
+    }
+
+    /// The current keyring, reloaded from the store at most every 30 seconds so that a
+    /// rotation by another process is picked up.
+    pub async fn keyring(&self) -> Result<Arc<Keyring>, DomainError> {
+        let now = self.now();
+        if let Ok(cached) = self.keyring.read()
+            && let Some((loaded, ring)) = cached.as_ref()
+            && now.0 - loaded.0 < KEYRING_CACHE_SECONDS
+        {
+            return Ok(ring.clone());
+        }
+        let keys = self.store.signing_keys().await?;
+        let ring = Arc::new(Keyring::load(&keys, now, self.max_signed_token_lifetime())?);
+        if let Ok(mut cached) = self.keyring.write() {
+            *cached = Some((now, ring.clone()));
+        }
+        Ok(ring)
+    }
+
+    fn max_signed_token_lifetime(&self) -> i64 {
+        self.settings.id_token_lifetime_seconds + KEYRING_CACHE_SECONDS
+    }
+
+    // ----- browser sign-in --------------------------------------------------------------
+
+    pub async fn start_sign_in(
+        &self,
+        authorization: Option<AuthorizationRequest>,
+        return_to: Option<String>,
+    ) -> Result<PendingSignIn, DomainError> {
+        let sign_in = PendingSignIn::start(authorization, return_to, self.now());
+        self.store.put_sign_in(&sign_in).await?;
+        Ok(sign_in)
+    }
+
+    /// The sign-in this browser has in progress, if it is still alive.
+    pub async fn sign_in(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
+        let found = self
+            .store
+            .sign_in(id)
+            .await
+            .map_err(|_| SignInFailure::StartAgain(STORE_TROUBLE.into()))?;
+        match found {
+            Some(sign_in) if !sign_in.is_expired(self.now()) => Ok(sign_in),
+            Some(_) => Err(SignInFailure::StartAgain(
+                "Your sign-in took too long and has expired. Start again.".into(),
+            )),
+            None => Err(SignInFailure::StartAgain(
+                "We couldn't find your sign-in. It may have finished or expired. Start again."
+                    .into(),
+            )),
+        }
+    }
+
+    /// The user typed a user name. Unknown names move on exactly like known ones.
+    pub async fn submit_username(
+        &self,
+        id: &SignInId,
+        input: &str,
+    ) -> Result<PendingSignIn, SignInFailure> {
+        let mut sign_in = self.sign_in(id).await?;
+        if sign_in.stage != SignInStage::AwaitingUsername {
+            return Err(SignInFailure::OutOfOrder);
+        }
+        let upn = Upn::parse(input).map_err(|_| {
+            SignInFailure::TryAgain(
+                "Enter your user name in the form name@domain, for example bobby@contoso.example."
+                    .into(),
+            )
+        })?;
+        let user = self
+            .store
+            .user_by_upn(&upn)
+            .await
+            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        sign_in.stage = SignInStage::AwaitingCredential {
+            upn: upn.to_string(),
+            user_id: user.map(|u| u.id),
+        };
+        self.store
+            .put_sign_in(&sign_in)
+            .await
+            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        Ok(sign_in)
+    }
+
+    /// Goes back to the user-name step ("Sign in with another account").
+    pub async fn restart_sign_in(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
+        let mut sign_in = self.sign_in(id).await?;
+        sign_in.stage = SignInStage::AwaitingUsername;
+        self.store
+            .put_sign_in(&sign_in)
+            .await
+            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        Ok(sign_in)
+    }
+
+    /// The user typed a pass or password. On success the sign-in ends and a session begins.
+    pub async fn submit_credential(
+        &self,
+        id: &SignInId,
+        input: CredentialInput,
+    ) -> Result<SignedIn, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let mut sign_in = self.sign_in(id).await?;
+        let SignInStage::AwaitingCredential { user_id, .. } = &sign_in.stage else {
+            return Err(SignInFailure::OutOfOrder);
+        };
+        let user = match user_id {
+            Some(id) => self.store.user(id).await.map_err(trouble)?,
+            None => None,
+        };
+        let now = self.now();
+        let verdict = self
+            .check_credential(user.as_ref(), &input, now)
+            .await
+            .map_err(trouble)?;
+        let method = match verdict {
+            Ok(method) => method,
+            Err(message) => {
+                sign_in.failed_attempts += 1;
+                if sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS {
+                    self.store
+                        .delete_sign_in(&sign_in.id)
+                        .await
+                        .map_err(trouble)?;
+                    return Err(SignInFailure::StartAgain(
+                        "That was the last try for this sign-in. Start again, and ask your administrator for a new pass if you need one.".into(),
+                    ));
+                }
+                self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
+                return Err(SignInFailure::TryAgain(message));
+            }
+        };
+        let user = user.expect("a credential only verifies for a known user");
+        let cookie_secret = random_token();
+        let session = Session {
+            id: SessionId::random(),
+            token_hash: TokenHash::of(cookie_secret.expose()),
+            user_id: user.id.clone(),
+            method,
+            auth_time: now,
+            created_at: now,
+            expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
+            revoked: false,
+        };
+        self.store.create_session(&session).await.map_err(trouble)?;
+        self.store
+            .delete_sign_in(&sign_in.id)
+            .await
+            .map_err(trouble)?;
+        self.events.publish(DomainEvent::SessionStarted {
+            user: user.id.clone(),
+            session: session.id.clone(),
+        });
+        Ok(SignedIn {
+            session,
+            cookie_secret,
+            user,
+            sign_in,
+        })
+    }
+
+    /// Ok(Ok(method)) when the credential proves the user; Ok(Err(message)) when it doesn't.
+    /// Specific reasons (expired pass, disabled account) are told only to someone who
+    /// presented the right secret, so they reveal nothing to a guesser.
+    async fn check_credential(
+        &self,
+        user: Option<&User>,
+        input: &CredentialInput,
+        now: Timestamp,
+    ) -> Result<Result<AuthMethod, String>, StoreError> {
+        let wrong = || Ok(Err(WRONG_CREDENTIAL.to_string()));
+        match input {
+            CredentialInput::Pass(secret) => {
+                let pass = match user {
+                    Some(user) => self.store.pass_for_user(&user.id).await?,
+                    None => None,
+                };
+                // Compare against a dummy hash when there is no pass, so timing is the same.
+                let hash = pass
+                    .as_ref()
+                    .map(|p| p.hash.clone())
+                    .unwrap_or_else(|| TokenHash::of(""));
+                let matches =
+                    hash.matches(secret.expose()) && pass.is_some() && secret.expose().len() <= 64;
+                let (Some(pass), Some(user), true) = (pass, user, matches) else {
+                    return wrong();
+                };
+                if let Err(reason) = pass.usability(now) {
+                    return Ok(Err(reason.message().to_string()));
+                }
+                if !user.enabled {
+                    return Ok(Err(DISABLED.to_string()));
+                }
+                if !self.store.mark_pass_used(&user.id, &pass.hash, now).await? {
+                    return Ok(Err(crate::credential::PassUnusable::OneTimeUsed
+                        .message()
+                        .to_string()));
+                }
+                Ok(Ok(AuthMethod::TemporaryAccessPass))
+            }
+            CredentialInput::Password(secret) => {
+                let stored = match user {
+                    Some(user) => self.store.password_hash(&user.id).await?,
+                    None => None,
+                };
+                let verified = verify_password(
+                    stored.as_deref().unwrap_or(DUMMY_PASSWORD_HASH),
+                    secret.expose(),
+                );
+                match (user, verified && stored.is_some()) {
+                    (Some(user), true) if !user.enabled => Ok(Err(DISABLED.to_string())),
+                    (Some(_), true) => Ok(Ok(AuthMethod::Password)),
+                    _ => wrong(),
+                }
+            }
+        }
+    }
+
+    /// The session a browser cookie stands for, with its user, if both are still good.
+    pub async fn session_for_cookie(
+        &self,
+        cookie_secret: &str,
+    ) -> Result<Option<(Session, User)>, DomainError> {
+        if cookie_secret.is_empty() || cookie_secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(session) = self
+            .store
+            .session_by_token(&TokenHash::of(cookie_secret))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !session.is_live(self.now()) {
+            return Ok(None);
+        }
+        match self.store.user(&session.user_id).await? {
+            Some(user) if user.enabled => Ok(Some((session, user))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Ends a browser session and revokes the tokens applications got through it.
+    pub async fn sign_out(&self, session: &SessionId) -> Result<(), DomainError> {
+        self.store.revoke_session(session).await?;
+        self.store.revoke_session_grants(session).await?;
+        self.events.publish(DomainEvent::SessionEnded {
+            session: session.clone(),
+        });
+        Ok(())
+    }
+
+    // ----- OpenID Connect ---------------------------------------------------------------
+
+    /// Validates `/authorize` parameters. `NoRedirect` errors must be shown, never redirected.
+    pub async fn authorization_request(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let app = match params.client_id.as_deref() {
+            Some(id) if !id.is_empty() && id.len() <= 128 => self
+                .store
+                .application(&ClientId::from_string(id))
+                .await
+                .map_err(|_| AuthorizeError::NoRedirect(STORE_TROUBLE.into()))?,
+            _ => None,
+        };
+        match app {
+            Some(app) => validate_authorize(params, &app),
+            None => validate_client_and_redirect(params, None).map(|_| unreachable!()),
+        }
+    }
+
+    /// Decides whether an existing session answers the request or the user must sign in.
+    pub async fn continue_authorization(
+        &self,
+        request: AuthorizationRequest,
+        current: Option<(Session, User)>,
+    ) -> Result<AuthorizeStep, DomainError> {
+        let now = self.now();
+        let usable = current.filter(|(session, user)| {
+            let fresh_enough = request
+                .max_age
+                .is_none_or(|age| now.0 - session.auth_time.0 <= age);
+            let hinted_user = request
+                .login_hint
+                .as_deref()
+                .is_none_or(|hint| hint.eq_ignore_ascii_case(user.upn.as_str()));
+            fresh_enough && hinted_user && request.prompt != Prompt::Login
+        });
+        match (usable, request.prompt) {
+            (Some((session, user)), _) => Ok(AuthorizeStep::Redirect(
+                self.issue_code(&request, &session, &user).await?,
+            )),
+            (None, Prompt::None) => Ok(AuthorizeStep::Redirect(error_redirect(
+                &request.redirect_uri,
+                "login_required",
+                "the user must sign in",
+                request.state.as_deref(),
+                &self.settings.issuer,
+            ))),
+            (None, _) => Ok(AuthorizeStep::SignIn(Box::new(
+                self.start_sign_in(Some(request), None).await?,
+            ))),
+        }
+    }
+
+    /// Issues an authorization code for a signed-in user and returns the redirect to the app.
+    pub async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        user: &User,
+    ) -> Result<String, DomainError> {
+        let now = self.now();
+        let grant = Grant {
+            id: GrantId::random(),
+            user_id: user.id.clone(),
+            client_id: request.client_id.clone(),
+            session_id: session.id.clone(),
+            scopes: request.scopes.clone(),
+            nonce: request.nonce.clone(),
+            auth_time: session.auth_time,
+            method: session.method,
+            created_at: now,
+            revoked: false,
+        };
+        self.store.create_grant(&grant).await?;
+        let code = random_token();
+        self.store
+            .put_code(&AuthorizationCode {
+                hash: TokenHash::of(code.expose()),
+                grant_id: grant.id,
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                expires_at: now.plus_seconds(self.settings.code_lifetime_seconds),
+            })
+            .await?;
+        let mut url = Url::parse(&request.redirect_uri)
+            .map_err(|_| DomainError::Internal("stored redirect URI".into()))?;
+        url.query_pairs_mut().append_pair("code", code.expose());
+        if let Some(state) = &request.state {
+            url.query_pairs_mut().append_pair("state", state);
+        }
+        url.query_pairs_mut()
+            .append_pair("iss", &self.settings.issuer);
+        Ok(url.to_string())
+    }
+
+    /// Authenticates the client at the token endpoint.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Application, OAuthError> {
+        let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+        let client_id = credentials
+            .client_id
+            .as_deref()
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .ok_or_else(invalid)?;
+        let app = self
+            .store
+            .application(&ClientId::from_string(client_id))
+            .await?
+            .ok_or_else(invalid)?;
+        match (&app.kind, &credentials.secret) {
+            (ClientKind::Public, None) => Ok(app),
+            (ClientKind::Confidential { secret_hash }, Some(secret))
+                if secret_hash.matches(secret.expose()) =>
+            {
+                Ok(app)
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The authorization-code grant. A replayed code revokes everything it issued.
+    pub async fn exchange_code(
+        &self,
+        credentials: &ClientCredentials,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let app = self.authenticate_client(credentials).await?;
+        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        if code.is_empty() || code.len() > 128 {
+            return Err(bad_grant("the code is not valid"));
+        }
+        let code = match self.store.redeem_code(&TokenHash::of(code)).await? {
+            Redeemed::Fresh(code) => code,
+            Redeemed::Replayed(code) => {
+                self.store.revoke_grant(&code.grant_id).await?;
+                return Err(bad_grant(
+                    "the code was already used; the tokens issued with it are revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
+        };
+        if code.client_id != app.client_id {
+            return Err(bad_grant("the code was issued to another client"));
+        }
+        if code.expires_at <= self.now() {
+            return Err(bad_grant("the code has expired"));
+        }
+        if redirect_uri != Some(code.redirect_uri.as_str()) {
+            return Err(bad_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&code.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+            (Some(_), _) => return Err(bad_grant("the PKCE code_verifier does not match")),
+            (None, Some(_)) => return Err(bad_grant("no PKCE challenge was sent for this code")),
+            (None, None) => {}
+        }
+        let grant = self
+            .live_grant(&code.grant_id)
+            .await?
+            .ok_or_else(|| bad_grant("the grant was revoked"))?;
+        self.issue_tokens(&app, &grant, true).await
+    }
+
+    /// The refresh-token grant with rotation: each refresh token works once; presenting a
+    /// spent one revokes the whole family (it was stolen or replayed).
+    pub async fn refresh(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let app = self.authenticate_client(credentials).await?;
+        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        if refresh_token.is_empty() || refresh_token.len() > 128 {
+            return Err(bad_grant("the refresh token is not valid"));
+        }
+        let token = match self
+            .store
+            .redeem_refresh_token(&TokenHash::of(refresh_token))
+            .await?
+        {
+            Redeemed::Fresh(token) => token,
+            Redeemed::Replayed(token) => {
+                self.store.revoke_grant(&token.grant_id).await?;
+                return Err(bad_grant(
+                    "the refresh token was already used; its family is revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
+        };
+        if token.expires_at <= self.now() {
+            return Err(bad_grant("the refresh token has expired"));
+        }
+        let grant = self
+            .live_grant(&token.grant_id)
+            .await?
+            .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
+        if grant.client_id != app.client_id {
+            return Err(bad_grant("the refresh token was issued to another client"));
+        }
+        self.issue_tokens(&app, &grant, false).await
+    }
+
+    /// A grant that is neither revoked nor held by a disabled or deleted user.
+    async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let Some(grant) = self.store.grant(id).await? else {
+            return Ok(None);
+        };
+        if grant.revoked {
+            return Ok(None);
+        }
+        match self.store.user(&grant.user_id).await? {
+            Some(user) if user.enabled => Ok(Some(grant)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn issue_tokens(
+        &self,
+        app: &Application,
+        grant: &Grant,
+        include_nonce: bool,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let user = self
+            .store
+            .user(&grant.user_id)
+            .await?
+            .ok_or_else(|| OAuthError::new("invalid_grant", "user gone"))?;
+        let access = random_token();
+        self.store
+            .put_access_token(&AccessToken {
+                hash: TokenHash::of(access.expose()),
+                grant_id: grant.id.clone(),
+                expires_at: now.plus_seconds(self.settings.access_token_lifetime_seconds),
+            })
+            .await?;
+        let refresh = if grant.scopes.iter().any(|s| s == "offline_access") {
+            let refresh = random_token();
+            self.store
+                .put_refresh_token(&RefreshToken {
+                    hash: TokenHash::of(refresh.expose()),
+                    grant_id: grant.id.clone(),
+                    expires_at: now.plus_seconds(self.settings.refresh_token_lifetime_seconds),
+                })
+                .await?;
+            Some(refresh.expose().to_string())
+        } else {
+            None
+        };
+        let claims = id_token_claims(
+            &self.settings.issuer,
+            &user,
+            grant,
+            now,
+            self.settings.id_token_lifetime_seconds,
+            access.expose(),
+            include_nonce,
+        );
+        let ring = self.keyring().await?;
+        let signer = ring
+            .active(app.id_token_alg)
+            .ok_or_else(|| OAuthError::new("server_error", "no signing key"))?;
+        Ok(TokenResponse {
+            access_token: access.expose().to_string(),
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_lifetime_seconds,
+            id_token: signer.sign_jwt(&claims)?,
+            refresh_token: refresh,
+            scope: grant.scopes.join(" "),
+        })
+    }
+
+    /// Claims for `/userinfo`, for a live access token.
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserClaims, OAuthError> {
+        let invalid = || OAuthError::new("invalid_token", "the access token is not valid");
+        if access_token.is_empty() || access_token.len() > 128 {
+            return Err(invalid());
+        }
+        let token = self
+            .store
+            .access_token(&TokenHash::of(access_token))
+            .await?
+            .ok_or_else(invalid)?;
+        if token.expires_at <= self.now() {
+            return Err(OAuthError::new(
+                "invalid_token",
+                "the access token has expired",
+            ));
+        }
+        let grant = self
+            .live_grant(&token.grant_id)
+            .await?
+            .ok_or_else(invalid)?;
+        let user = self.store.user(&grant.user_id).await?.ok_or_else(invalid)?;
+        Ok(user_claims(&user, &grant.scopes))
+    }
+
+    /// RP-initiated logout: checks the hint and the post-logout redirect.
+    /// Returns the client the request names (if any) and the validated redirect (if any).
+    pub async fn end_session_request(
+        &self,
+        id_token_hint: Option<&str>,
+        client_id: Option<&str>,
+        post_logout_redirect_uri: Option<&str>,
+    ) -> Result<EndSession, DomainError> {
+        let hint = match id_token_hint.filter(|h| !h.is_empty()) {
+            Some(token) if token.len() <= 8192 => Some(
+                self.keyring()
+                    .await?
+                    .verify_own_token(token, &self.settings.issuer)?,
+            ),
+            Some(_) => return Err(DomainError::Rejected("id_token_hint is too long".into())),
+            None => None,
+        };
+        let hinted_client = hint
+            .as_ref()
+            .and_then(|c| c["aud"].as_str().map(str::to_string));
+        if let (Some(hinted), Some(named)) = (&hinted_client, client_id)
+            && hinted != named
+        {
+            return Err(DomainError::Rejected(
+                "client_id does not match the id_token_hint".into(),
+            ));
+        }
+        let client = hinted_client.or(client_id.map(str::to_string));
+        let redirect = match post_logout_redirect_uri.filter(|u| !u.is_empty()) {
+            None => None,
+            Some(uri) => {
+                let Some(client) = client.as_deref() else {
+                    return Err(DomainError::Rejected(
+                        "post_logout_redirect_uri needs an id_token_hint or client_id".into(),
+                    ));
+                };
+                let app = self.application(&ClientId::from_string(client)).await?;
+                if !app.accepts_post_logout_redirect_uri(uri) {
+                    return Err(DomainError::Rejected(format!(
+                        "the address to return to is not registered for {}",
+                        app.display_name
+                    )));
+                }
+                Some(uri.to_string())
+            }
+        };
+        Ok(EndSession {
+            verified_hint: hint.is_some(),
+            hinted_sid: hint
+                .as_ref()
+                .and_then(|c| c["sid"].as_str().map(str::to_string)),
+            redirect,
+        })
+    }
+
+    // ----- maintenance ------------------------------------------------------------------
+
+    pub async fn purge_expired(&self) -> Result<u64, DomainError> {
+        Ok(self.store.purge_expired(self.now()).await?)
+    }
+}
+
+/// A checked end-session request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndSession {
+    /// An `id_token_hint` we signed came with the request, so it came from the application
+    /// and the user need not confirm.
+    pub verified_hint: bool,
+    /// The session the hint's `sid` names, if there was a verified hint.
+    pub hinted_sid: Option<String>,
+    pub redirect: Option<String>,
+}
+
+const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";
+const DISABLED: &str = "Your account is disabled. Contact your administrator.";
+
+/// An OAuth error redirect to an already-validated redirect URI.
+pub fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return redirect_uri.to_string();
+    };
+    url.query_pairs_mut()
+        .append_pair("error", error)
+        .append_pair("error_description", description);
+    if let Some(state) = state {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    url.query_pairs_mut().append_pair("iss", issuer);
+    url.to_string()
+}

@@ -1,0 +1,101 @@
+//! The sign-in state machine: one browser's way from "who are you?" to a session.
+//!
+//! Stages only move forward; a request for a stage the sign-in is not at is refused as out of
+//! order, and changes nothing. Phone sign-in adds its own stages here later.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{SignInId, UserId};
+use crate::oidc::AuthorizationRequest;
+
+/// How long a browser may take between starting a sign-in and finishing it.
+pub const SIGN_IN_LIFETIME_SECONDS: i64 = 15 * 60;
+/// Wrong passes or passwords allowed in one sign-in before it must start again.
+pub const MAX_FAILED_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum SignInStage {
+    AwaitingUsername,
+    /// The user name was entered. `user_id` is `None` for an unknown name: the page looks the
+    /// same either way, so that it does not tell who has an account.
+    AwaitingCredential {
+        upn: String,
+        user_id: Option<UserId>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub id: SignInId,
+    /// The application's request to resume once signed in; `None` for Latchkey's own pages.
+    pub authorization: Option<AuthorizationRequest>,
+    /// A local path to return to when there is no authorization request.
+    pub return_to: Option<String>,
+    pub stage: SignInStage,
+    pub failed_attempts: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl PendingSignIn {
+    pub fn start(
+        authorization: Option<AuthorizationRequest>,
+        return_to: Option<String>,
+        now: Timestamp,
+    ) -> Self {
+        PendingSignIn {
+            id: SignInId::random(),
+            authorization,
+            return_to,
+            stage: SignInStage::AwaitingUsername,
+            failed_attempts: 0,
+            created_at: now,
+            expires_at: now.plus_seconds(SIGN_IN_LIFETIME_SECONDS),
+        }
+    }
+
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at
+    }
+
+    pub fn login_hint(&self) -> Option<&str> {
+        self.authorization
+            .as_ref()
+            .and_then(|a| a.login_hint.as_deref())
+    }
+}
+
+/// Only local absolute paths may be returned to, so a sign-in link can never send a user to
+/// another site (open redirect).
+pub fn safe_return_path(candidate: &str) -> Option<String> {
+    let ok = candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && !candidate.starts_with("/\\")
+        && candidate.len() <= 512
+        && !candidate.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| candidate.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_are_local_only() {
+        assert_eq!(
+            safe_return_path("/mysecurityinfo").as_deref(),
+            Some("/mysecurityinfo")
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_return_path(bad), None, "{bad}");
+        }
+    }
+}

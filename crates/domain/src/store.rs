@@ -1,0 +1,118 @@
+//! The storage port. Every database Latchkey supports implements [`Store`] and passes the same
+//! conformance suite (`latchkey-store`'s `conformance` module).
+//!
+//! Methods that spend a single-use secret (codes, refresh tokens, one-time passes) must do so
+//! atomically: two concurrent callers can never both see the secret as fresh.
+
+use async_trait::async_trait;
+
+use crate::application::Application;
+use crate::clock::Timestamp;
+use crate::credential::TemporaryAccessPass;
+use crate::error::StoreError;
+use crate::ids::{ClientId, GrantId, GroupId, SessionId, SignInId, UserId};
+use crate::keys::SigningKey;
+use crate::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use crate::secret::TokenHash;
+use crate::session::Session;
+use crate::signin::PendingSignIn;
+use crate::user::{Group, Upn, User};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Users. UPNs are unique; `create_user` answers `Conflict` for a taken one.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    async fn user_by_upn(&self, upn: &Upn) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn set_password_hash(&self, id: &UserId, hash: Option<&str>) -> StoreResult<()>;
+    async fn password_hash(&self, id: &UserId) -> StoreResult<Option<String>>;
+
+    // Groups. Display names are unique (case-insensitive).
+    async fn create_group(&self, group: &Group) -> StoreResult<()>;
+    async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    /// Adding a member twice is not an error.
+    async fn add_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()>;
+    async fn remove_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()>;
+    async fn group_members(&self, group: &GroupId) -> StoreResult<Vec<UserId>>;
+    async fn groups_of_user(&self, user: &UserId) -> StoreResult<Vec<GroupId>>;
+
+    // Applications.
+    async fn create_application(&self, app: &Application) -> StoreResult<()>;
+    async fn application(&self, client_id: &ClientId) -> StoreResult<Option<Application>>;
+    async fn list_applications(&self) -> StoreResult<Vec<Application>>;
+    async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()>;
+
+    // Temporary Access Passes: at most one per user; putting one replaces the previous one.
+    async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()>;
+    async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>>;
+    /// Records a use. For a one-time pass, only the first call returns true.
+    async fn mark_pass_used(
+        &self,
+        user: &UserId,
+        hash: &TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_pass(&self, user: &UserId) -> StoreResult<()>;
+
+    // Sessions.
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>>;
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    async fn revoke_session(&self, id: &SessionId) -> StoreResult<()>;
+    /// Ends every session of the user and revokes every grant (and so every token) they hold.
+    async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()>;
+
+    // Sign-ins in progress.
+    async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()>;
+    async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>>;
+    async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()>;
+
+    // Grants and the tokens they issue.
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()>;
+    async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()>;
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Spends a code atomically.
+    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;
+    async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()>;
+    async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
+    async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Spends a refresh token atomically (rotation).
+    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>>;
+
+    // Signing keys.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+    /// Marks every unretired key as retired at `at`, except `keep`.
+    async fn retire_signing_keys_except(
+        &self,
+        keep: &[crate::ids::KeyId],
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    // Administrator API tokens (hashed).
+    async fn put_admin_token(
+        &self,
+        hash: &TokenHash,
+        name: &str,
+        created_at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn admin_token_exists(&self, hash: &TokenHash) -> StoreResult<bool>;
+    async fn count_admin_tokens(&self) -> StoreResult<u64>;
+
+    /// Server-wide secrets (for example the key that signs CSRF tokens), created once.
+    /// Returns the stored value, inserting `candidate` if there was none.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// Removes expired codes, tokens, sign-ins and sessions. Returns how many rows went.
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Whether the store answers (for readiness checks).
+    async fn ping(&self) -> StoreResult<()>;
+}

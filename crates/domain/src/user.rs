@@ -1,0 +1,141 @@
+//! Users and groups.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::DomainError;
+use crate::ids::{GroupId, UserId};
+
+/// A user principal name, normalised to lower case: UPNs are unique regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Upn(String);
+
+impl Upn {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(input: &str) -> Result<Upn, DomainError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(DomainError::invalid(
+                "userPrincipalName",
+                "enter a user name such as bobby@example.com",
+            ));
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(DomainError::invalid(
+                "userPrincipalName",
+                "is longer than 254 characters",
+            ));
+        }
+        let Some((local, domain)) = value.split_once('@') else {
+            return Err(DomainError::invalid(
+                "userPrincipalName",
+                "must look like name@domain",
+            ));
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+'".contains(c));
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !local_ok || !domain_ok {
+            return Err(DomainError::invalid(
+                "userPrincipalName",
+                "must look like name@domain, with letters, digits and . _ - + ' only",
+            ));
+        }
+        Ok(Upn(value.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Upn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub upn: Upn,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub enabled: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub display_name: String,
+    pub description: String,
+    pub created_at: Timestamp,
+}
+
+pub fn validate_display_name(field: &'static str, value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > 256 {
+        return Err(DomainError::invalid(field, "is longer than 256 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+pub fn validate_email(value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(DomainError::invalid("mail", "is not an email address"));
+    }
+    match value.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') => Ok(value.to_string()),
+        _ => Err(DomainError::invalid("mail", "is not an email address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upn_is_case_insensitive() {
+        assert_eq!(
+            Upn::parse("Bobby@Contoso.Example").unwrap().as_str(),
+            "bobby@contoso.example"
+        );
+    }
+
+    #[test]
+    fn upn_rejects_malformed_input() {
+        for bad in [
+            "",
+            "bobby",
+            "@x.com",
+            "a@b",
+            "a b@x.com",
+            "a@x..com",
+            "a@.x.com",
+        ] {
+            assert!(Upn::parse(bad).is_err(), "{bad} should be refused");
+        }
+        assert!(Upn::parse(&format!("{}@x.com", "a".repeat(300))).is_err());
+    }
+}

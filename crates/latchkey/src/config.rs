@@ -1,0 +1,148 @@
+//! Typed configuration: defaults that work with no file, a TOML file, then environment
+//! variables (`LATCHKEY_` prefix, `__` between nested keys, e.g. `LATCHKEY_TLS__CERT`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use latchkey_domain::Settings;
+use latchkey_domain::credential::{PassRules, validate_pass_rules};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The URL people and applications use to reach Latchkey; also the OpenID Connect issuer.
+    pub public_url: String,
+    /// Holds the SQLite database and the first administrator API token.
+    pub data_dir: PathBuf,
+    /// `plain` or `json`.
+    pub log_format: String,
+    pub tls: Option<TlsConfig>,
+    pub lifetimes: Lifetimes,
+    pub temporary_access_pass: PassRules,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    pub session_seconds: i64,
+    pub access_token_seconds: i64,
+    pub id_token_seconds: i64,
+    pub refresh_token_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let settings = Settings::with_issuer("http://localhost:8080");
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            data_dir: PathBuf::from("./latchkey-data"),
+            log_format: "plain".into(),
+            tls: None,
+            lifetimes: Lifetimes {
+                session_seconds: settings.session_lifetime_seconds,
+                access_token_seconds: settings.access_token_lifetime_seconds,
+                id_token_seconds: settings.id_token_lifetime_seconds,
+                refresh_token_seconds: settings.refresh_token_lifetime_seconds,
+            },
+            temporary_access_pass: settings.pass_rules,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("the config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LATCHKEY_").split("__"))
+            .extract()
+            .context("the configuration is not valid")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        let url = url::Url::parse(&self.public_url)
+            .with_context(|| format!("public_url {:?} is not a URL", self.public_url))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            bail!("public_url must be an http(s) URL without query or fragment");
+        }
+        if !matches!(self.log_format.as_str(), "plain" | "json") {
+            bail!("log_format must be \"plain\" or \"json\"");
+        }
+        if let Some(tls) = &self.tls {
+            for (what, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if !path.exists() {
+                    bail!("{what}: {} does not exist", path.display());
+                }
+            }
+        }
+        let l = &self.lifetimes;
+        for (name, value, max) in [
+            ("lifetimes.session_seconds", l.session_seconds, 30 * 86_400),
+            (
+                "lifetimes.access_token_seconds",
+                l.access_token_seconds,
+                86_400,
+            ),
+            ("lifetimes.id_token_seconds", l.id_token_seconds, 86_400),
+            (
+                "lifetimes.refresh_token_seconds",
+                l.refresh_token_seconds,
+                365 * 86_400,
+            ),
+        ] {
+            if !(60..=max).contains(&value) {
+                bail!("{name} must be between 60 and {max}");
+            }
+        }
+        validate_pass_rules(&self.temporary_access_pass)
+            .map_err(|e| anyhow::anyhow!("temporary_access_pass.{e}"))?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "listen {:?} is not an address such as 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::with_issuer(self.public_url.clone());
+        settings.session_lifetime_seconds = self.lifetimes.session_seconds;
+        settings.access_token_lifetime_seconds = self.lifetimes.access_token_seconds;
+        settings.id_token_lifetime_seconds = self.lifetimes.id_token_seconds;
+        settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
+        settings.pass_rules = self.temporary_access_pass;
+        settings
+    }
+}

@@ -1,0 +1,6 @@
+//! The `latchkey` binary's parts, as a library so the integration tests start the very same
+//! server: configuration, start-up and shutdown, and the admin command line.
+
+pub mod admin_cli;
+pub mod config;
+pub mod server;

@@ -1,0 +1,148 @@
+//! `latchkey`: the identity provider's server, its demo, and the administrator's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use latchkey::config::Config;
+use latchkey::{admin_cli, server};
+
+#[derive(Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Latchkey: a self-hosted passwordless identity provider"
+)]
+struct Cli {
+    /// A TOML configuration file; environment variables (LATCHKEY_*) override it.
+    #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Run the server with a demo tenant and print sign-in links and fresh passes.
+    Demo,
+    /// Check the configuration and exit.
+    ValidateConfig,
+    /// Manage ID-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Talk to a running server's admin API.
+    Admin(Box<admin_cli::AdminArgs>),
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create new signing keys; old ones stay published until their tokens expire.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::Admin(args) = cli.command {
+        return runtime.block_on(admin_cli::run(*args));
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::ValidateConfig => {
+                println!("The configuration is valid.");
+                println!("  listen:     {}", config.listen);
+                println!("  public_url: {}", config.public_url);
+                println!("  data_dir:   {}", config.data_dir.display());
+                println!(
+                    "  tls:        {}",
+                    if config.tls.is_some() { "on" } else { "off" }
+                );
+                Ok(())
+            }
+            Command::Serve => serve(&config, false).await,
+            Command::Demo => serve(&config, true).await,
+            Command::Keys {
+                action: KeysAction::Rotate,
+            } => {
+                let latchkey = server::open(&config).await?;
+                for key in latchkey.rotate_signing_keys().await? {
+                    println!("New {} signing key: {}", key.alg.as_str(), key.kid);
+                }
+                println!(
+                    "Retired keys stay in the JWKS until tokens signed with them have expired."
+                );
+                Ok(())
+            }
+            Command::Admin(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+    init_logging(&config.log_format);
+    let latchkey = server::open(config).await?;
+    let server = server::bind(config, latchkey.clone()).await?;
+    let base = config.public_url.trim_end_matches('/');
+    println!("Latchkey is listening on {} ({base})", server.local_addr);
+    if demo {
+        let people = latchkey_domain::demo::seed_demo_tenant(&latchkey).await?;
+        println!();
+        println!("Demo tenant ready. Open these in a browser:");
+        println!("  My Apps:        {base}/myapps");
+        println!("  Sign in:        {base}/login");
+        println!("  Security info:  {base}/mysecurityinfo");
+        println!("  Admin console:  {base}/admin");
+        println!("  Discovery:      {base}/.well-known/openid-configuration");
+        println!();
+        println!("Temporary Access Passes (valid 8 hours; new ones are made on every start):");
+        for person in &people {
+            println!(
+                "  {:<24} {:<14} {}",
+                person.user.upn,
+                person.user.display_name,
+                person.pass.expose()
+            );
+        }
+        println!();
+    }
+    server.run(server::shutdown_signal()).await
+}

@@ -1,0 +1,186 @@
+//! Starting and stopping the server: open the store, build the application state once, serve
+//! until SIGINT or SIGTERM, then drain in-flight requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use latchkey_domain::Latchkey;
+use latchkey_domain::clock::SystemClock;
+use latchkey_domain::notify::NoEventBus;
+use latchkey_store::SqliteStore;
+use latchkey_web::{AppState, Metrics};
+
+use crate::config::Config;
+
+/// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
+pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
+    let store = SqliteStore::open(&config.data_dir)
+        .await
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let latchkey = Arc::new(Latchkey::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Arc::new(NoEventBus),
+        config.settings(),
+    ));
+    latchkey.ensure_signing_keys().await?;
+    latchkey.ensure_my_apps().await?;
+    if let Some(token) = latchkey.ensure_admin_token().await? {
+        let path = config.data_dir.join("admin-token");
+        write_private(&path, token.expose())?;
+        println!(
+            "Created the first administrator API token. It is shown only now and saved to {}:",
+            path.display()
+        );
+        println!("  {}", token.expose());
+    }
+    Ok(latchkey)
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // `mode` only applies to a new file; an existing one is narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    pub local_addr: SocketAddr,
+    listener: std::net::TcpListener,
+    state: AppState,
+    tls: Option<crate::config::TlsConfig>,
+}
+
+pub async fn bind(config: &Config, latchkey: Arc<Latchkey>) -> anyhow::Result<Server> {
+    let addr = config.listen_addr()?;
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+    serve_on(config, latchkey, listener).await
+}
+
+/// Like [`bind`], on a listener the caller already opened (tests bind port 0 first, so that
+/// the public URL can name the port).
+pub async fn serve_on(
+    config: &Config,
+    latchkey: Arc<Latchkey>,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<Server> {
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let internal_base_url = match config.tls {
+        // Under TLS, reach ourselves the way applications do.
+        Some(_) => config.public_url.trim_end_matches('/').to_string(),
+        None => format!("{scheme}://{local_addr}"),
+    };
+    let cookie_key = latchkey.server_secret("cookie-key").await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let state = AppState {
+        latchkey,
+        cookie_key: Arc::new(cookie_key),
+        secure_cookies: config.tls.is_some(),
+        internal_base_url,
+        http,
+        metrics: Arc::new(Metrics::default()),
+    };
+    Ok(Server {
+        local_addr,
+        listener,
+        state,
+        tls: config.tls.clone(),
+    })
+}
+
+impl Server {
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let latchkey = self.state.latchkey.clone();
+        let purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                if let Err(e) = latchkey.purge_expired().await {
+                    tracing::warn!(error = %e, "purging expired records failed");
+                }
+            }
+        });
+        let app = latchkey_web::router(self.state).into_make_service();
+        let handle = axum_server::Handle::new();
+        let signal_handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            signal_handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let result = match self.tls {
+            Some(tls) => {
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .context("loading the TLS certificate and key")?;
+                axum_server::from_tcp_rustls(self.listener, rustls)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        };
+        purge.abort();
+        result.context("serving")
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,372 @@
+//! The admin API and the `latchkey admin` command line against a running server.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+async fn call(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = server
+        .api()
+        .request(method, format!("{}/api/v1{path}", server.base))
+        .bearer_auth(&server.admin_token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn admin_api_without_a_valid_token_is_refused() {
+    let server = TestServer::start().await;
+    let none = server
+        .api()
+        .get(format!("{}/api/v1/users", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = server
+        .api()
+        .get(format!("{}/api/v1/users", server.base))
+        .bearer_auth("lk_admin_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let token_file = server.data_dir.path().join("admin-token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[tokio::test]
+async fn admin_api_manages_users_groups_apps_and_passes() {
+    let server = TestServer::start().await;
+    let (status, user) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"userPrincipalName": "Guy@Contoso.example", "displayName": "Guy Oz"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["userPrincipalName"], "guy@contoso.example");
+    let (status, dup) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"userPrincipalName": "GUY@contoso.example", "displayName": "Again"})),
+    )
+    .await;
+    assert_eq!(
+        (status, dup["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "UPNs are unique regardless of case"
+    );
+    let (status, group) = call(
+        &server,
+        reqwest::Method::POST,
+        "/groups",
+        Some(json!({"displayName": "Pilot"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let gid = group["id"].as_str().unwrap();
+    let (status, _) = call(
+        &server,
+        reqwest::Method::POST,
+        &format!("/groups/{gid}/members"),
+        Some(json!({"userId": "guy@contoso.example"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, members) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/groups/{gid}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(members["value"][0]["displayName"], "Guy Oz");
+    let (status, pass) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users/guy@contoso.example/temporaryAccessPass",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(pass["temporaryAccessPass"].as_str().unwrap().len(), 8);
+    let (_, shown) = call(
+        &server,
+        reqwest::Method::GET,
+        "/users/guy@contoso.example/temporaryAccessPass",
+        None,
+    )
+    .await;
+    assert!(
+        shown.get("temporaryAccessPass").is_none(),
+        "the pass is shown only when created"
+    );
+    let (status, app) = call(
+        &server,
+        reqwest::Method::POST,
+        "/applications",
+        Some(json!({"displayName": "Wiki", "redirectUris": ["https://wiki.example/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        app["clientSecret"].as_str().unwrap().len() >= 40,
+        "a confidential client's secret, shown once"
+    );
+    let (_, again) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/applications/{}", app["appId"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert!(again.get("clientSecret").is_none());
+}
+
+#[tokio::test]
+async fn admin_api_refuses_malformed_and_invalid_input_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let response = server
+        .api()
+        .post(format!("{}/api/v1/users", server.base))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    for bad in [
+        json!({"userPrincipalName": "no-at-sign", "displayName": "X"}),
+        json!({"userPrincipalName": "x@y.example", "displayName": ""}),
+        json!({"userPrincipalName": "x@y.example", "displayName": "X", "surprise": 1}),
+        json!({"userPrincipalName": 5, "displayName": "X"}),
+    ] {
+        let (status, body) =
+            call(&server, reqwest::Method::POST, "/users", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+    }
+    let (_, users) = call(&server, reqwest::Method::GET, "/users", None).await;
+    assert_eq!(
+        users["value"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+    let (status, body) = call(
+        &server,
+        reqwest::Method::POST,
+        "/applications",
+        Some(json!({"displayName": "Evil", "redirectUris": ["http://evil.example/cb"]})),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "plain http redirect URIs are refused outside localhost: {body}"
+    );
+    let (status, _) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users/nobody@x.example/temporaryAccessPass",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, user) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"userPrincipalName": "a@b.example", "displayName": "A"})),
+    )
+    .await;
+    let (status, body) = call(
+        &server,
+        reqwest::Method::POST,
+        &format!(
+            "/users/{}/temporaryAccessPass",
+            user["id"].as_str().unwrap()
+        ),
+        Some(json!({"lifetimeInMinutes": 5})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lifetimeInMinutes")
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_admin_route() {
+    let server = TestServer::start().await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/users",
+        "/users/{id}",
+        "/users/{id}/password",
+        "/users/{id}/temporaryAccessPass",
+        "/groups",
+        "/groups/{id}/members",
+        "/groups/{id}/members/{user}",
+        "/applications",
+        "/applications/{id}",
+    ] {
+        assert!(paths.contains_key(path), "openapi.json documents {path}");
+    }
+}
+
+fn latchkey(server: &TestServer, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("admin")
+        .arg("--url")
+        .arg(&server.base)
+        .arg("--data-dir")
+        .arg(server.data_dir.path())
+        .args(args)
+        .env_remove("LATCHKEY_ADMIN_TOKEN")
+        .output()
+        .expect("run latchkey");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+// Multi-threaded: the command line blocks this test's thread while the server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_command_line_creates_users_and_passes_with_clear_exit_codes() {
+    let server = TestServer::start().await;
+    let (code, out, err) = latchkey(
+        &server,
+        &[
+            "users",
+            "create",
+            "bobby@contoso.example",
+            "--name",
+            "Bobby Smith",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bobby@contoso.example"));
+    let (code, out, _) = latchkey(&server, &["passes", "create", "bobby@contoso.example"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.split('\t').next().unwrap().len() == 8),
+        "{out}"
+    );
+    let (code, _, err) = latchkey(
+        &server,
+        &[
+            "users",
+            "create",
+            "bobby@contoso.example",
+            "--name",
+            "Again",
+        ],
+    );
+    assert_eq!(code, 1, "a refused request exits 1");
+    assert!(err.contains("already exists"), "{err}");
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "admin",
+            "--url",
+            "http://127.0.0.1:1",
+            "--token",
+            "x",
+            "users",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "an unreachable server exits 3"
+    );
+}
+
+#[tokio::test]
+async fn validate_config_refuses_a_bad_file_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"not an address\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--config", bad.to_str().unwrap(), "validate-config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listen"));
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--config", unknown.to_str().unwrap(), "validate-config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "unknown keys are refused");
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "listen = \"127.0.0.1:9999\"\npublic_url = \"https://login.example\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--config", good.to_str().unwrap(), "validate-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_example_configuration_in_the_repository_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../latchkey.example.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--config", example, "validate-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,7 @@
+//! Latchkey's one integration-test binary: every test starts the real server on an ephemeral
+//! port with a temporary data directory and speaks HTTP to it.
+
+mod admin;
+mod oidc_flow;
+mod support;
+mod threats;

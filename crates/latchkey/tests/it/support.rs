@@ -1,0 +1,318 @@
+//! A real server per test, and a cookie-keeping HTTP client that walks the sign-in pages.
+
+use std::sync::Arc;
+
+use latchkey::config::Config;
+use latchkey::server;
+use latchkey_domain::Latchkey;
+use latchkey_domain::ids::UserId;
+use latchkey_domain::secret::{base64url, random_token, sha256};
+use latchkey_domain::service::{NewApplication, NewUser};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub base: String,
+    pub latchkey: Arc<Latchkey>,
+    pub admin_token: String,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let config = Config {
+            listen: addr.to_string(),
+            public_url: base.clone(),
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let latchkey = server::open(&config).await.expect("open");
+        let admin_token = std::fs::read_to_string(data_dir.path().join("admin-token"))
+            .expect("token file")
+            .trim()
+            .to_string();
+        let server = server::serve_on(&config, latchkey.clone(), listener)
+            .await
+            .expect("serve");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base,
+            latchkey,
+            admin_token,
+            data_dir,
+            stop: Some(stop),
+        }
+    }
+
+    pub async fn user(&self, local: &str, name: &str) -> UserId {
+        self.latchkey
+            .create_user(NewUser {
+                user_principal_name: format!("{local}@contoso.example"),
+                display_name: name.into(),
+                mail: Some(format!("{local}@contoso.example")),
+                account_enabled: true,
+            })
+            .await
+            .expect("create user")
+            .id
+    }
+
+    pub async fn pass(&self, user: &UserId) -> String {
+        let request = Default::default();
+        self.latchkey
+            .issue_pass(user, &request)
+            .await
+            .expect("pass")
+            .1
+            .expose()
+            .to_string()
+    }
+
+    /// A confidential application with a loopback redirect URI; returns (client_id, secret).
+    pub async fn confidential_app(&self, alg: &str) -> (String, String) {
+        let (app, secret) = self
+            .latchkey
+            .register_application(NewApplication {
+                display_name: "Contoso Expenses".into(),
+                redirect_uris: vec!["http://localhost:9/callback".into()],
+                post_logout_redirect_uris: vec!["http://localhost:9/bye".into()],
+                public_client: false,
+                id_token_signing_alg: Some(alg.into()),
+                home_url: Some("http://localhost:9/".into()),
+            })
+            .await
+            .expect("register app");
+        (
+            app.client_id.to_string(),
+            secret.expect("secret").expose().to_string(),
+        )
+    }
+
+    pub async fn public_app(&self) -> String {
+        let (app, _) = self
+            .latchkey
+            .register_application(NewApplication {
+                display_name: "Contoso Mobile".into(),
+                redirect_uris: vec!["http://localhost:9/callback".into()],
+                post_logout_redirect_uris: vec![],
+                public_client: true,
+                id_token_signing_alg: Some("ES256".into()),
+                home_url: None,
+            })
+            .await
+            .expect("register app");
+        app.client_id.to_string()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn api(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+}
+
+/// PKCE verifier and S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = random_token().expose().to_string();
+    let challenge = base64url(&sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    pub fn csrf(&self) -> String {
+        hidden(&self.body, "csrf").expect("the page has a CSRF token")
+    }
+}
+
+pub fn hidden(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+/// A browser: keeps cookies, does not follow redirects on its own.
+pub struct Browser {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        }
+    }
+
+    async fn page(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.unwrap_or_default();
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        Self::page(self.http.get(self.absolute(url)).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        Self::page(
+            self.http
+                .post(self.absolute(url))
+                .form(form)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// Follows redirects on this server; stops at the first page, or at a redirect elsewhere.
+    pub async fn follow(&self, mut page: Page) -> Page {
+        for _ in 0..10 {
+            match &page.location {
+                Some(location) if location.starts_with('/') || location.starts_with(&self.base) => {
+                    page = self.get(&location.clone()).await;
+                }
+                _ => return page,
+            }
+        }
+        panic!("too many redirects");
+    }
+
+    /// Types a user name and a pass on the sign-in pages the browser is at; returns what the
+    /// server answered to the pass.
+    pub async fn sign_in_with_pass(&self, login_page: Page, upn: &str, pass: &str) -> Page {
+        assert_eq!(
+            login_page.status, 200,
+            "expected the sign-in page: {}",
+            login_page.body
+        );
+        let username = self
+            .post(
+                "/login/username",
+                &[("csrf", &login_page.csrf()), ("username", upn)],
+            )
+            .await;
+        let credential_page = self.follow(username).await;
+        assert!(
+            credential_page.body.contains("Temporary Access Pass"),
+            "{}",
+            credential_page.body
+        );
+        self.post(
+            "/login/credential",
+            &[
+                ("csrf", &credential_page.csrf()),
+                ("method", "pass"),
+                ("secret", pass),
+            ],
+        )
+        .await
+    }
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn authorize_url(
+    base: &str,
+    client_id: &str,
+    challenge: Option<&str>,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut url = url::Url::parse(&format!("{base}/authorize")).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile email offline_access")
+        .append_pair("redirect_uri", "http://localhost:9/callback")
+        .append_pair("state", "st4te")
+        .append_pair("nonce", "n0nce");
+    if let Some(challenge) = challenge {
+        url.query_pairs_mut()
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+    }
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+/// Signs `upn` in through the pages for an application and returns the code it received.
+pub async fn code_for(browser: &Browser, authorize: &str, upn: &str, pass: &str) -> String {
+    let login = browser.follow(browser.get(authorize).await).await;
+    let answer = browser.sign_in_with_pass(login, upn, pass).await;
+    let location = answer
+        .location
+        .unwrap_or_else(|| panic!("no redirect after sign-in: {}", answer.body));
+    assert!(
+        location.starts_with("http://localhost:9/callback"),
+        "{location}"
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
+    query_param(&location, "code").expect("code")
+}
+
+pub async fn token_request(
+    base: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.expect("token request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

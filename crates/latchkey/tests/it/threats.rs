@@ -1,0 +1,784 @@
+//! Each test names the attack or mistake it defends against.
+
+use latchkey_domain::credential::PassRequest;
+use latchkey_domain::secret::base64url;
+use latchkey_domain::service::UserPatch;
+use serde_json::json;
+
+use crate::support::{
+    TestServer, authorize_url, code_for, hidden, pkce, query_param, token_request,
+};
+
+#[tokio::test]
+async fn redirect_uri_mismatch_shows_an_error_page_and_never_redirects() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(&server.base, &client, Some(&challenge), &[])
+        .replace("localhost%3A9%2Fcallback", "evil.example%2Fcallback");
+    let page = server.browser().get(&url).await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.location.is_none(),
+        "must not redirect to an unregistered address"
+    );
+    assert!(page.body.contains("does not match"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn unknown_client_shows_an_error_page_and_never_redirects() {
+    let server = TestServer::start().await;
+    let url = authorize_url(&server.base, "no-such-client", None, &[]);
+    let page = server.browser().get(&url).await;
+    assert_eq!(page.status, 400);
+    assert!(page.location.is_none());
+}
+
+#[tokio::test]
+async fn open_redirect_through_return_to_is_refused() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let browser = server.browser();
+    let login = browser.get("/login?return_to=https://evil.example/").await;
+    let answer = browser
+        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/myapps"),
+        "an outside address is replaced by My Apps"
+    );
+    let login = server
+        .browser()
+        .get("/login?return_to=//evil.example/")
+        .await;
+    assert!(login.body.contains("Sign in"));
+}
+
+#[tokio::test]
+async fn code_replay_is_refused_and_revokes_the_tokens_it_issued() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let (client, secret) = server.confidential_app("RS256").await;
+    let browser = server.browser();
+    let code = code_for(
+        &browser,
+        &authorize_url(&server.base, &client, None, &[]),
+        "bobby@contoso.example",
+        &pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/callback"),
+    ];
+    let (status, first) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, replay) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    assert_eq!(status, 400);
+    assert_eq!(replay["error"], "invalid_grant");
+    let userinfo = reqwest::Client::new()
+        .get(format!("{}/userinfo", server.base))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo.status(),
+        401,
+        "the access token from the replayed code is revoked"
+    );
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (status, _) = token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        Some((&client, &secret)),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "the refresh token from the replayed code is revoked"
+    );
+}
+
+#[tokio::test]
+async fn wrong_pkce_verifier_is_refused() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let (other_verifier, _) = pkce();
+    let code = code_for(
+        &server.browser(),
+        &authorize_url(&server.base, &client, Some(&challenge), &[]),
+        "bobby@contoso.example",
+        &pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/callback"),
+        ("client_id", client.as_str()),
+        ("code_verifier", other_verifier.as_str()),
+    ];
+    let (status, body) = token_request(&server.base, &form, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn missing_pkce_on_a_public_client_is_refused() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let page = server
+        .browser()
+        .get(&authorize_url(&server.base, &client, None, &[]))
+        .await;
+    let location = page
+        .location
+        .expect("an error redirect to the registered address");
+    assert!(location.starts_with("http://localhost:9/callback"));
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
+}
+
+#[tokio::test]
+async fn code_exchange_with_another_redirect_uri_is_refused() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let (client, secret) = server.confidential_app("ES256").await;
+    let code = code_for(
+        &server.browser(),
+        &authorize_url(&server.base, &client, None, &[]),
+        "bobby@contoso.example",
+        &pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/other"),
+    ];
+    let (status, body) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_refused_with_401() {
+    let server = TestServer::start().await;
+    let (client, _) = server.confidential_app("RS256").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("redirect_uri", "http://localhost:9/callback"),
+    ];
+    let (status, body) =
+        token_request(&server.base, &form, Some((&client, "not-the-secret"))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let post = [
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("client_id", client.as_str()),
+        ("client_secret", "nope"),
+    ];
+    let (status, _) = token_request(&server.base, &post, None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn refresh_token_reuse_revokes_the_whole_family() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let (client, secret) = server.confidential_app("ES256").await;
+    let code = code_for(
+        &server.browser(),
+        &authorize_url(&server.base, &client, None, &[]),
+        "bobby@contoso.example",
+        &pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/callback"),
+    ];
+    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (status, rotated) = token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        Some((&client, &secret)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = rotated["refresh_token"].as_str().unwrap().to_string();
+    let (status, _) = token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+        Some((&client, &secret)),
+    )
+    .await;
+    assert_eq!(status, 400, "a spent refresh token is refused");
+    let (status, _) = token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+        Some((&client, &secret)),
+    )
+    .await;
+    assert_eq!(status, 400, "and its whole family is revoked");
+}
+
+#[tokio::test]
+async fn forged_id_token_hints_are_rejected_at_logout() {
+    let server = TestServer::start().await;
+    let kid = {
+        let jwks: serde_json::Value = reqwest::get(format!("{}/jwks", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"][0]["kid"].as_str().unwrap().to_string()
+    };
+    let claims = base64url(
+        json!({"iss": server.base, "sub": "x", "aud": "myapps"})
+            .to_string()
+            .as_bytes(),
+    );
+    let unsigned = format!(
+        "{}.{claims}.",
+        base64url(json!({"alg": "none", "kid": kid}).to_string().as_bytes())
+    );
+    let foreign_key = latchkey_domain::keys::SigningKey::generate(
+        latchkey_domain::application::SigningAlg::ES256,
+        server.latchkey.now(),
+    )
+    .unwrap();
+    let mut foreign_key = foreign_key;
+    foreign_key.kid = latchkey_domain::ids::KeyId::from_string(kid);
+    let wrong_key = foreign_key
+        .signer()
+        .unwrap()
+        .sign_jwt(&json!({"iss": server.base, "sub": "x", "aud": "myapps"}))
+        .unwrap();
+    for (threat, hint) in [("alg=none", unsigned), ("wrong key", wrong_key)] {
+        let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &hint)
+            .append_pair(
+                "post_logout_redirect_uri",
+                &format!("{}/myapps/signed-out", server.base),
+            );
+        let page = server.browser().get(url.as_str()).await;
+        assert_eq!(page.status, 400, "{threat}: {}", page.body);
+        assert!(page.location.is_none(), "{threat} must not redirect");
+    }
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_the_user_to_confirm() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let browser = server.browser();
+    let login = browser.get("/login?return_to=/mysecurityinfo").await;
+    browser
+        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .await;
+    let confirm = browser.get("/logout").await;
+    assert_eq!(confirm.status, 200);
+    assert_eq!(
+        browser.get("/mysecurityinfo").await.status,
+        200,
+        "a GET alone does not sign out (logout CSRF)"
+    );
+    let missing_csrf = browser.post("/logout", &[("csrf", "")]).await;
+    assert_eq!(missing_csrf.status, 403);
+    let done = browser.post("/logout", &[("csrf", &confirm.csrf())]).await;
+    assert!(done.body.contains("signed out"));
+    assert_eq!(browser.get("/mysecurityinfo").await.status, 303);
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let browser = server.browser();
+    let login = browser.get("/login").await;
+    let missing = browser
+        .post("/login/username", &[("username", "bobby@contoso.example")])
+        .await;
+    assert_eq!(
+        missing.status, 422,
+        "a form without the csrf field is unreadable"
+    );
+    let wrong = browser
+        .post(
+            "/login/username",
+            &[("csrf", "forged"), ("username", "bobby@contoso.example")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    let page = browser.get("/login").await;
+    assert!(
+        page.body.contains("User name"),
+        "still at the user-name step"
+    );
+    // Another browser's token does not work here either.
+    let other = server.browser().get("/login").await;
+    let cross = browser
+        .post(
+            "/login/username",
+            &[
+                ("csrf", &other.csrf()),
+                ("username", "bobby@contoso.example"),
+            ],
+        )
+        .await;
+    assert_eq!(cross.status, 403);
+    let ok = browser
+        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .await;
+    assert_eq!(ok.status, 303);
+}
+
+#[tokio::test]
+async fn wrong_pass_is_refused_and_does_not_reveal_whether_the_user_exists() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    server.pass(&bobby).await;
+    let known = server.browser();
+    let answer = known
+        .sign_in_with_pass(
+            known.get("/login").await,
+            "bobby@contoso.example",
+            "WRONGpass",
+        )
+        .await;
+    let unknown = server.browser();
+    let answer_unknown = unknown
+        .sign_in_with_pass(
+            unknown.get("/login").await,
+            "nobody@contoso.example",
+            "WRONGpass",
+        )
+        .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer_unknown.status, 401);
+    let strip = |body: &str, upn: &str| {
+        body.replace(upn, "UPN")
+            .replace(&hidden(body, "csrf").unwrap(), "CSRF")
+    };
+    assert_eq!(
+        strip(&answer.body, "bobby@contoso.example"),
+        strip(&answer_unknown.body, "nobody@contoso.example")
+    );
+    assert!(
+        answer.body.contains("isn&#39;t right") || answer.body.contains("isn't right"),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn too_many_wrong_passes_end_the_sign_in() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let browser = server.browser();
+    let mut page = browser.get("/login").await;
+    let username = browser
+        .post(
+            "/login/username",
+            &[
+                ("csrf", &page.csrf()),
+                ("username", "bobby@contoso.example"),
+            ],
+        )
+        .await;
+    page = browser.follow(username).await;
+    for _ in 0..4 {
+        page = browser
+            .post(
+                "/login/credential",
+                &[
+                    ("csrf", &page.csrf()),
+                    ("method", "pass"),
+                    ("secret", "guess1234"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    let last = browser
+        .post(
+            "/login/credential",
+            &[
+                ("csrf", &page.csrf()),
+                ("method", "pass"),
+                ("secret", "guess1234"),
+            ],
+        )
+        .await;
+    assert_eq!(last.status, 400);
+    assert!(last.body.contains("Start"), "{}", last.body);
+    let after = browser
+        .post(
+            "/login/credential",
+            &[
+                ("csrf", &page.csrf()),
+                ("method", "pass"),
+                ("secret", &pass),
+            ],
+        )
+        .await;
+    assert_eq!(
+        after.status, 400,
+        "the right pass no longer works in the ended sign-in"
+    );
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_passes_get_clear_messages() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let start = server.latchkey.now().0 + 3600;
+    let (_, later) = server
+        .latchkey
+        .issue_pass(
+            &bobby,
+            &PassRequest {
+                start_date_time: Some(start),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let browser = server.browser();
+    let answer = browser
+        .sign_in_with_pass(
+            browser.get("/login").await,
+            "bobby@contoso.example",
+            later.expose(),
+        )
+        .await;
+    assert_eq!(answer.status, 401);
+    assert!(answer.body.contains("valid yet"), "{}", answer.body);
+
+    // An expired pass: stored with a start far enough in the past.
+    let mut pass = server
+        .latchkey
+        .pass_for_user(&bobby)
+        .await
+        .unwrap()
+        .unwrap();
+    pass.starts_at = latchkey_domain::clock::Timestamp(server.latchkey.now().0 - 7200);
+    server.latchkey.store().put_pass(&pass).await.unwrap();
+    let browser = server.browser();
+    let answer = browser
+        .sign_in_with_pass(
+            browser.get("/login").await,
+            "bobby@contoso.example",
+            later.expose(),
+        )
+        .await;
+    assert!(answer.body.contains("expired"), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn a_one_time_pass_works_once() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let (_, pass) = server
+        .latchkey
+        .issue_pass(
+            &bobby,
+            &PassRequest {
+                is_usable_once: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let first = server.browser();
+    let ok = first
+        .sign_in_with_pass(
+            first.get("/login").await,
+            "bobby@contoso.example",
+            pass.expose(),
+        )
+        .await;
+    assert_eq!(ok.status, 303);
+    let second = server.browser();
+    let again = second
+        .sign_in_with_pass(
+            second.get("/login").await,
+            "bobby@contoso.example",
+            pass.expose(),
+        )
+        .await;
+    assert_eq!(again.status, 401);
+    assert!(again.body.contains("one use only"), "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_new_pass_replaces_the_old_one() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let old = server.pass(&bobby).await;
+    let new = server.pass(&bobby).await;
+    let browser = server.browser();
+    assert_eq!(
+        browser
+            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &old)
+            .await
+            .status,
+        401
+    );
+    let browser = server.browser();
+    assert_eq!(
+        browser
+            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &new)
+            .await
+            .status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let (client, secret) = server.confidential_app("RS256").await;
+    let browser = server.browser();
+    let code = code_for(
+        &browser,
+        &authorize_url(&server.base, &client, None, &[]),
+        "bobby@contoso.example",
+        &pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/callback"),
+    ];
+    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    server
+        .latchkey
+        .update_user(
+            &bobby,
+            UserPatch {
+                account_enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _) = token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        Some((&client, &secret)),
+    )
+    .await;
+    assert_eq!(status, 400, "refresh tokens of a disabled user fail");
+    assert_eq!(
+        browser.get("/mysecurityinfo").await.status,
+        303,
+        "the session ended"
+    );
+    let fresh = server.browser();
+    let answer = fresh
+        .sign_in_with_pass(fresh.get("/login").await, "bobby@contoso.example", &pass)
+        .await;
+    assert_eq!(answer.status, 401);
+    assert!(answer.body.contains("disabled"), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let server = TestServer::start().await;
+    let big = "a".repeat(70 * 1024);
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .form(&[("grant_type", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/users", server.base))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"displayName\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn out_of_order_sign_in_steps_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let browser = server.browser();
+    let login = browser.get("/login").await;
+    let early = browser
+        .post(
+            "/login/credential",
+            &[
+                ("csrf", &login.csrf()),
+                ("method", "pass"),
+                ("secret", "abcdefgh"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        early.location.as_deref(),
+        Some("/login"),
+        "a credential before the user name goes back to the start"
+    );
+    let fresh = server.browser();
+    let page = fresh.get("/healthz").await;
+    assert_eq!(page.status, 200);
+    let no_sign_in = fresh
+        .post(
+            "/login/username",
+            &[("csrf", "x"), ("username", "bobby@contoso.example")],
+        )
+        .await;
+    assert_eq!(
+        no_sign_in.status, 403,
+        "no CSRF cookie, no sign-in: refused"
+    );
+}
+
+#[tokio::test]
+async fn malformed_token_requests_get_oauth_errors() {
+    let server = TestServer::start().await;
+    let (status, body) = token_request(&server.base, &[("grant_type", "password")], None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body) = token_request(&server.base, &[("code", "x")], None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.base))
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = reqwest::Client::new()
+        .get(format!("{}/userinfo", server.base))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("www-authenticate").is_some());
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_answers_login_required() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let page = server
+        .browser()
+        .get(&authorize_url(
+            &server.base,
+            &client,
+            Some(&challenge),
+            &[("prompt", "none")],
+        ))
+        .await;
+    let location = page.location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_and_same_site_lax() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let pass = server.pass(&bobby).await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let body = login.text().await.unwrap();
+    let csrf = hidden(&body, "csrf").unwrap();
+    http.post(format!("{}/login/username", server.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "bobby@contoso.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = http
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let answer = http
+        .post(format!("{}/login/credential", server.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "pass"),
+            ("secret", pass.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("lk_session="))
+        .expect("a session cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "no TLS in this test, so no Secure flag: {cookie}"
+    );
+}

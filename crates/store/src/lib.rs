@@ -1,0 +1,15 @@
+//! Latchkey's storage edge.
+//!
+//! The domain defines what it needs from storage as the [`latchkey_domain::store::Store`] port;
+//! this crate holds the implementations of that port and the rules they must all obey:
+//!
+//! * [`sqlite`]: the default store, one SQLite file in the data directory. All SQL dialect lives
+//!   here so the domain never sees a query.
+//! * [`conformance`]: behavioural checks every store must pass, written against `&dyn Store`
+//!   only, so a future PostgreSQL store is held to exactly the same contract (most importantly:
+//!   single-use secrets are spent atomically).
+
+pub mod conformance;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,1212 @@
+//! The SQLite store: one database file, `<data_dir>/latchkey.db`.
+//!
+//! SQLite allows one writer at a time. Rather than let concurrent writers collide and retry on
+//! `SQLITE_BUSY`, every write goes through a pool of exactly one connection and runs inside a
+//! `BEGIN IMMEDIATE` transaction, which takes the write lock up front. That makes each write
+//! method a serialised unit, which is what lets "spend this secret once" be a plain
+//! read-then-update. Reads use a separate pool of read-only connections; in WAL mode they never
+//! block, and are never blocked by, the writer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use latchkey_domain::application::{Application, ClientKind, SigningAlg};
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::credential::TemporaryAccessPass;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::{ClientId, GrantId, GroupId, KeyId, SessionId, SignInId, UserId};
+use latchkey_domain::keys::SigningKey;
+use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::session::{AuthMethod, Session};
+use latchkey_domain::signin::PendingSignIn;
+use latchkey_domain::store::{Store, StoreResult};
+use latchkey_domain::user::{Group, Upn, User};
+use serde_json::Value;
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Transaction};
+
+/// The schema, embedded at compile time so a release binary carries its own migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "latchkey.db";
+
+/// How long a connection waits for a lock before giving up. Long enough to ride out a
+/// checkpoint or a slow writer, short enough that a wedged database surfaces as an error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers are cheap in WAL mode; a handful covers a small deployment on a small machine.
+const READ_CONNECTIONS: u32 = 4;
+
+/// A [`Store`] backed by a SQLite file. Cloning shares the pools.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let file = data_dir.join(DATABASE_FILE);
+
+        let writer_options = SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode; only a power loss can
+            // lose the last transactions, which is the usual trade for far fewer fsyncs.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(writer_options)
+            .await
+            .map_err(|e| backend("opening the database", e))?;
+
+        MIGRATOR
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating the database failed: {e}")))?;
+
+        // Opened after the writer so the file exists and is already in WAL mode (a persistent
+        // setting); read-only, so a bug can never write around the single-writer discipline.
+        let reader_options = SqliteConnectOptions::new()
+            .filename(&file)
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let read = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(reader_options)
+            .await
+            .map_err(|e| backend("opening the database for reading", e))?;
+
+        tracing::debug!(path = %file.display(), "SQLite store opened");
+        Ok(SqliteStore { read, write })
+    }
+
+    /// Closes both pools, waiting for connections to finish, so the WAL is checkpointed and the
+    /// file can be reopened or copied cleanly.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// Starts a write transaction that holds the database's write lock from the start, so two
+    /// writers never both read a row and then race to update it.
+    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend("starting a write", e))
+    }
+
+    /// Runs one write statement in its own transaction.
+    async fn execute(
+        &self,
+        query: Query<'_, Sqlite, SqliteArguments>,
+    ) -> Result<SqliteQueryResult, sqlx::Error> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+/// Maps a database error to the port's vocabulary. `what` names the thing that already exists,
+/// for a unique violation; it must never contain a secret or a secret's hash.
+fn conflict_or_backend(what: &str, error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        match db.kind() {
+            ErrorKind::UniqueViolation => return StoreError::Conflict(what.to_string()),
+            // A row referring to a user, group, application or grant that does not exist.
+            ErrorKind::ForeignKeyViolation => return StoreError::NotFound,
+            _ => {}
+        }
+    }
+    backend(what, error)
+}
+
+/// A failure the caller cannot fix. sqlx's messages carry SQLite's text and column names,
+/// never bound values, so they are safe to log and return.
+fn backend(context: &str, error: sqlx::Error) -> StoreError {
+    tracing::error!(context, error = %error, "SQLite store operation failed");
+    StoreError::Backend(format!("{context}: {error}"))
+}
+
+fn read_error(error: sqlx::Error) -> StoreError {
+    backend("reading", error)
+}
+
+/// A stored value that no longer decodes: the database was edited by hand or is corrupt.
+fn corrupt(what: &str) -> StoreError {
+    tracing::error!(what, "SQLite store holds a value it cannot decode");
+    StoreError::Backend(format!("the stored {what} cannot be read"))
+}
+
+fn to_json(what: &str, value: serde_json::Result<String>) -> StoreResult<String> {
+    value.map_err(|_| StoreError::Backend(format!("cannot encode the {what}")))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column).map_err(read_error)
+}
+
+fn timestamp(row: &SqliteRow, column: &str) -> StoreResult<Timestamp> {
+    get::<i64>(row, column).map(Timestamp)
+}
+
+fn optional_timestamp(row: &SqliteRow, column: &str) -> StoreResult<Option<Timestamp>> {
+    Ok(get::<Option<i64>>(row, column)?.map(Timestamp))
+}
+
+/// Enums are stored as their serde names, so the text in the database matches the JSON the
+/// domain would produce and survives variant reordering.
+fn method_text(method: AuthMethod) -> StoreResult<String> {
+    match serde_json::to_value(method) {
+        Ok(Value::String(text)) => Ok(text),
+        _ => Err(StoreError::Backend(
+            "cannot encode the authentication method".into(),
+        )),
+    }
+}
+
+fn method_from(row: &SqliteRow) -> StoreResult<AuthMethod> {
+    serde_json::from_value(Value::String(get(row, "method")?))
+        .map_err(|_| corrupt("authentication method"))
+}
+
+/// Stored UPNs were validated on the way in; decoding them without re-validating keeps old rows
+/// readable even if the domain's UPN rules tighten later.
+fn upn_from(row: &SqliteRow) -> StoreResult<Upn> {
+    serde_json::from_value(Value::String(get(row, "upn")?))
+        .map_err(|_| corrupt("user principal name"))
+}
+
+fn string_list(row: &SqliteRow, column: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(&get::<String>(row, column)?).map_err(|_| corrupt(column))
+}
+
+fn user_from(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: UserId::from_string(get::<String>(row, "id")?),
+        upn: upn_from(row)?,
+        display_name: get(row, "display_name")?,
+        email: get(row, "email")?,
+        enabled: get(row, "enabled")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+fn group_from(row: &SqliteRow) -> StoreResult<Group> {
+    Ok(Group {
+        id: GroupId::from_string(get::<String>(row, "id")?),
+        display_name: get(row, "display_name")?,
+        description: get(row, "description")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+fn application_from(row: &SqliteRow) -> StoreResult<Application> {
+    let kind: ClientKind =
+        serde_json::from_str(&get::<String>(row, "kind")?).map_err(|_| corrupt("client kind"))?;
+    let alg = SigningAlg::parse(&get::<String>(row, "id_token_alg")?)
+        .map_err(|_| corrupt("ID token algorithm"))?;
+    Ok(Application {
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        display_name: get(row, "display_name")?,
+        redirect_uris: string_list(row, "redirect_uris")?,
+        post_logout_redirect_uris: string_list(row, "post_logout_redirect_uris")?,
+        kind,
+        id_token_alg: alg,
+        home_url: get(row, "home_url")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+fn pass_from(row: &SqliteRow) -> StoreResult<TemporaryAccessPass> {
+    Ok(TemporaryAccessPass {
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        created_at: timestamp(row, "created_at")?,
+        starts_at: timestamp(row, "starts_at")?,
+        lifetime_minutes: get(row, "lifetime_minutes")?,
+        usable_once: get(row, "usable_once")?,
+        used_at: optional_timestamp(row, "used_at")?,
+    })
+}
+
+fn session_from(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id: SessionId::from_string(get::<String>(row, "id")?),
+        token_hash: TokenHash::from_stored(get::<String>(row, "token_hash")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        method: method_from(row)?,
+        auth_time: timestamp(row, "auth_time")?,
+        created_at: timestamp(row, "created_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+        revoked: get(row, "revoked")?,
+    })
+}
+
+fn grant_from(row: &SqliteRow) -> StoreResult<Grant> {
+    Ok(Grant {
+        id: GrantId::from_string(get::<String>(row, "id")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        session_id: SessionId::from_string(get::<String>(row, "session_id")?),
+        scopes: string_list(row, "scopes")?,
+        nonce: get(row, "nonce")?,
+        auth_time: timestamp(row, "auth_time")?,
+        method: method_from(row)?,
+        created_at: timestamp(row, "created_at")?,
+        revoked: get(row, "revoked")?,
+    })
+}
+
+fn code_from(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn refresh_token_from(row: &SqliteRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn signing_key_from(row: &SqliteRow) -> StoreResult<SigningKey> {
+    Ok(SigningKey {
+        kid: KeyId::from_string(get::<String>(row, "kid")?),
+        alg: SigningAlg::parse(&get::<String>(row, "alg")?)
+            .map_err(|_| corrupt("signing key algorithm"))?,
+        private_pkcs8: get(row, "private_pkcs8")?,
+        created_at: timestamp(row, "created_at")?,
+        retired_at: optional_timestamp(row, "retired_at")?,
+    })
+}
+
+/// Whether a single-use row was spent before this redemption, and what it was.
+enum Spend<T> {
+    Fresh(T),
+    Replayed(T),
+    Unknown,
+}
+
+impl<T> From<Spend<T>> for Redeemed<T> {
+    fn from(spend: Spend<T>) -> Self {
+        match spend {
+            Spend::Fresh(value) => Redeemed::Fresh(value),
+            Spend::Replayed(value) => Redeemed::Replayed(value),
+            Spend::Unknown => Redeemed::Unknown,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Spends a row of a single-use table (`codes` or `refresh_tokens`). Read and flip happen in
+    /// one `BEGIN IMMEDIATE` transaction, so of two concurrent redemptions exactly one sees the
+    /// row unspent. `select` and `spend` are fixed statements chosen by the caller, never input.
+    async fn spend<T>(
+        &self,
+        select: &'static str,
+        spend: &'static str,
+        hash: &TokenHash,
+        decode: fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Spend<T>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(select)
+            .bind(hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("redeeming", e))?;
+        let Some(row) = row else {
+            return Ok(Spend::Unknown);
+        };
+        let value = decode(&row)?;
+        if get::<bool>(&row, "spent")? {
+            return Ok(Spend::Replayed(value));
+        }
+        sqlx::query(spend)
+            .bind(hash.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("redeeming", e))?;
+        tx.commit().await.map_err(|e| backend("redeeming", e))?;
+        Ok(Spend::Fresh(value))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO users (id, upn, display_name, email, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.as_str())
+        .bind(user.upn.as_str())
+        .bind(&user.display_name)
+        .bind(&user.email)
+        .bind(user.enabled)
+        .bind(user.created_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a user named {}", user.upn), e))?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        // `created_at` is history, not state: an update never rewrites it.
+        let query = sqlx::query(
+            "UPDATE users SET upn = ?, display_name = ?, email = ?, enabled = ? WHERE id = ?",
+        )
+        .bind(user.upn.as_str())
+        .bind(&user.display_name)
+        .bind(&user.email)
+        .bind(user.enabled)
+        .bind(user.id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a user named {}", user.upn), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn user_by_upn(&self, upn: &Upn) -> StoreResult<Option<User>> {
+        sqlx::query("SELECT * FROM users WHERE upn = ?")
+            .bind(upn.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query("SELECT * FROM users ORDER BY upn")
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(user_from)
+            .collect()
+    }
+
+    async fn set_password_hash(&self, id: &UserId, hash: Option<&str>) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("setting a password", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn password_hash(&self, id: &UserId) -> StoreResult<Option<String>> {
+        let hash: Option<Option<String>> =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await
+                .map_err(read_error)?;
+        Ok(hash.flatten())
+    }
+
+    async fn create_group(&self, group: &Group) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO groups (id, display_name, description, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(group.id.as_str())
+        .bind(&group.display_name)
+        .bind(&group.description)
+        .bind(group.created_at.0);
+        self.execute(query).await.map_err(|e| {
+            conflict_or_backend(&format!("a group named {}", group.display_name), e)
+        })?;
+        Ok(())
+    }
+
+    async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
+        sqlx::query("SELECT * FROM groups WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(group_from)
+            .transpose()
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        sqlx::query("SELECT * FROM groups ORDER BY display_name, id")
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(group_from)
+            .collect()
+    }
+
+    async fn add_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(group.as_str())
+        .bind(user.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a group membership", e))?;
+        Ok(())
+    }
+
+    async fn remove_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+            .bind(group.as_str())
+            .bind(user.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("removing a group member", e))?;
+        Ok(())
+    }
+
+    async fn group_members(&self, group: &GroupId) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id",
+        )
+        .bind(group.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?;
+        Ok(ids.into_iter().map(UserId::from_string).collect())
+    }
+
+    async fn groups_of_user(&self, user: &UserId) -> StoreResult<Vec<GroupId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE user_id = ? ORDER BY group_id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?;
+        Ok(ids.into_iter().map(GroupId::from_string).collect())
+    }
+
+    async fn create_application(&self, app: &Application) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
+             id_token_alg, home_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(app.client_id.as_str())
+        .bind(&app.display_name)
+        .bind(to_json("redirect URIs", serde_json::to_string(&app.redirect_uris))?)
+        .bind(to_json("post-logout redirect URIs", serde_json::to_string(&app.post_logout_redirect_uris))?)
+        .bind(to_json("client kind", serde_json::to_string(&app.kind))?)
+        .bind(app.id_token_alg.as_str())
+        .bind(&app.home_url)
+        .bind(app.created_at.0);
+        self.execute(query).await.map_err(|e| {
+            conflict_or_backend(
+                &format!("an application with client ID {}", app.client_id),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn application(&self, client_id: &ClientId) -> StoreResult<Option<Application>> {
+        sqlx::query("SELECT * FROM applications WHERE client_id = ?")
+            .bind(client_id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(application_from)
+            .transpose()
+    }
+
+    async fn list_applications(&self) -> StoreResult<Vec<Application>> {
+        sqlx::query("SELECT * FROM applications ORDER BY display_name, client_id")
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(application_from)
+            .collect()
+    }
+
+    async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()> {
+        // Cascades to the application's grants and their codes and tokens.
+        let query =
+            sqlx::query("DELETE FROM applications WHERE client_id = ?").bind(client_id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting an application", e))?;
+        Ok(())
+    }
+
+    async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()> {
+        // An upsert on the user's row: issuing a new pass invalidates the old one in the same
+        // statement, so there is never a moment with two valid passes.
+        let query = sqlx::query(
+            "INSERT INTO passes (user_id, hash, created_at, starts_at, lifetime_minutes, usable_once, used_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at, \
+             starts_at = excluded.starts_at, lifetime_minutes = excluded.lifetime_minutes, \
+             usable_once = excluded.usable_once, used_at = excluded.used_at",
+        )
+        .bind(pass.user_id.as_str())
+        .bind(pass.hash.as_str())
+        .bind(pass.created_at.0)
+        .bind(pass.starts_at.0)
+        .bind(pass.lifetime_minutes)
+        .bind(pass.usable_once)
+        .bind(pass.used_at.map(|t| t.0));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a Temporary Access Pass", e))?;
+        Ok(())
+    }
+
+    async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>> {
+        sqlx::query("SELECT * FROM passes WHERE user_id = ?")
+            .bind(user.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(pass_from)
+            .transpose()
+    }
+
+    async fn mark_pass_used(
+        &self,
+        user: &UserId,
+        hash: &TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // One conditional UPDATE: a one-time pass matches only while unused, so of two racing
+        // sign-ins exactly one changes the row. Comparing SHA-256 hashes in SQL leaks nothing
+        // useful about the pass itself.
+        let query = sqlx::query(
+            "UPDATE passes SET used_at = ? WHERE user_id = ? AND hash = ? AND (usable_once = 0 OR used_at IS NULL)",
+        )
+        .bind(at.0)
+        .bind(user.as_str())
+        .bind(hash.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("recording a pass use", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_pass(&self, user: &UserId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM passes WHERE user_id = ?").bind(user.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a pass", e))?;
+        Ok(())
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, method, auth_time, created_at, expires_at, revoked) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.id.as_str())
+        .bind(session.token_hash.as_str())
+        .bind(session.user_id.as_str())
+        .bind(method_text(session.method)?)
+        .bind(session.auth_time.0)
+        .bind(session.created_at.0)
+        .bind(session.expires_at.0)
+        .bind(session.revoked);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a session with this id or token", e))?;
+        Ok(())
+    }
+
+    async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
+            .bind(token_hash.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(session_from)
+            .transpose()
+    }
+
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        sqlx::query("SELECT * FROM sessions WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(session_from)
+            .transpose()
+    }
+
+    async fn revoke_session(&self, id: &SessionId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a session", e))?;
+        Ok(())
+    }
+
+    async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
+        // One transaction: there is no moment where sessions are gone but tokens still work.
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ?")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("revoking a user's sessions", e))?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE user_id = ?")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("revoking a user's grants", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("revoking a user's sessions", e))
+    }
+
+    async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
+        // The sign-in moves through stages by being put again, hence the upsert.
+        let body = to_json("sign-in", serde_json::to_string(sign_in))?;
+        let query = sqlx::query(
+            "INSERT INTO sign_ins (id, body, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
+        )
+        .bind(sign_in.id.as_str())
+        .bind(body)
+        .bind(sign_in.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("saving a sign-in", e))?;
+        Ok(())
+    }
+
+    async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?;
+        body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
+            .transpose()
+    }
+
+    async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM sign_ins WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a sign-in", e))?;
+        Ok(())
+    }
+
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
+             revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(grant.id.as_str())
+        .bind(grant.user_id.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.session_id.as_str())
+        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+        .bind(&grant.nonce)
+        .bind(grant.auth_time.0)
+        .bind(method_text(grant.method)?)
+        .bind(grant.created_at.0)
+        .bind(grant.revoked);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
+        sqlx::query("SELECT * FROM grants WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(grant_from)
+            .transpose()
+    }
+
+    async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a grant", e))?;
+        Ok(())
+    }
+
+    async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE session_id = ?")
+            .bind(session.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a session's grants", e))?;
+        Ok(())
+    }
+
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code.hash.as_str())
+        .bind(code.grant_id.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an authorization code", e))?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
+        self.spend(
+            "SELECT * FROM codes WHERE hash = ?",
+            "UPDATE codes SET spent = 1 WHERE hash = ?",
+            hash,
+            code_from,
+        )
+        .await
+        .map(Redeemed::from)
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
+        let query =
+            sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+                .bind(token.hash.as_str())
+                .bind(token.grant_id.as_str())
+                .bind(token.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an access token", e))?;
+        Ok(())
+    }
+
+    async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
+        // Expired rows are returned too: the domain decides, and can say why a token failed.
+        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?;
+        row.map(|row| {
+            Ok(AccessToken {
+                hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
+                grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
+                expires_at: timestamp(&row, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        let query =
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+                .bind(token.hash.as_str())
+                .bind(token.grant_id.as_str())
+                .bind(token.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a refresh token", e))?;
+        Ok(())
+    }
+
+    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
+        self.spend(
+            "SELECT * FROM refresh_tokens WHERE hash = ?",
+            "UPDATE refresh_tokens SET spent = 1 WHERE hash = ?",
+            hash,
+            refresh_token_from,
+        )
+        .await
+        .map(Redeemed::from)
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(signing_key_from)
+            .collect()
+    }
+
+    async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.private_pkcs8.as_slice())
+        .bind(key.created_at.0)
+        .bind(key.retired_at.map(|t| t.0));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()> {
+        // The kept kids travel as one JSON array bound as a parameter, so the statement stays
+        // fixed text whatever the list's length.
+        let keep: Vec<&str> = keep.iter().map(KeyId::as_str).collect();
+        let query = sqlx::query(
+            "UPDATE signing_keys SET retired_at = ? \
+             WHERE retired_at IS NULL AND kid NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(at.0)
+        .bind(to_json("key ids", serde_json::to_string(&keep))?);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("retiring signing keys", e))?;
+        Ok(())
+    }
+
+    async fn put_admin_token(
+        &self,
+        hash: &TokenHash,
+        name: &str,
+        created_at: Timestamp,
+    ) -> StoreResult<()> {
+        let query =
+            sqlx::query("INSERT INTO admin_tokens (hash, name, created_at) VALUES (?, ?, ?)")
+                .bind(hash.as_str())
+                .bind(name)
+                .bind(created_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an administrator token", e))?;
+        Ok(())
+    }
+
+    async fn admin_token_exists(&self, hash: &TokenHash) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?;
+        Ok(found.is_some())
+    }
+
+    async fn count_admin_tokens(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
+            .fetch_one(&self.read)
+            .await
+            .map_err(read_error)?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // Insert-if-absent then read back, in one write transaction: two servers starting at
+        // once agree on the first value, and a restart never replaces it.
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("storing a server secret", e))?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| backend("reading a server secret", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("storing a server secret", e))?;
+        Ok(value)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 5] = [
+            "DELETE FROM codes WHERE expires_at <= ?",
+            "DELETE FROM access_tokens WHERE expires_at <= ?",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?",
+            "DELETE FROM sign_ins WHERE expires_at <= ?",
+            "DELETE FROM sessions WHERE expires_at <= ?",
+        ];
+        let mut tx = self.begin().await?;
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging expired rows", e))?;
+            removed += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging expired rows", e))?;
+        Ok(removed)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(read_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use latchkey_domain::secret::random_hex;
+
+    use super::*;
+    use crate::conformance;
+
+    /// A fresh directory under the system temp dir, removed when dropped (even on panic).
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            TempDir(std::env::temp_dir().join(format!("latchkey-store-test-{}", random_hex(8))))
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_conformance_suite() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        conformance::run_all(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_passes_the_conformance_suite_on_a_multi_threaded_runtime() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        conformance::concurrent_redeem_of_a_code_has_one_winner(&store).await;
+        conformance::concurrent_redeem_of_a_refresh_token_has_one_winner(&store).await;
+        conformance::concurrent_use_of_a_one_time_pass_has_one_winner(&store).await;
+        store.close().await;
+    }
+
+    /// The suite promises its checks can share a database; running it twice proves it.
+    #[tokio::test]
+    async fn the_conformance_suite_can_run_twice_on_one_database() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        conformance::run_all(&store).await;
+        conformance::run_all(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn rows_pointing_at_missing_parents_are_not_found() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let result = store
+            .add_group_member(&GroupId::random(), &UserId::random())
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "membership of a missing group: {result:?}"
+        );
+        let result = store
+            .set_password_hash(&UserId::random(), Some("hash"))
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "password of a missing user: {result:?}"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn deleting_an_application_ends_its_grants_and_tokens() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let now = Timestamp(1_700_000_000);
+        let user = User {
+            id: UserId::random(),
+            upn: Upn::parse("cascade@conformance.example").unwrap(),
+            display_name: "Cascade".into(),
+            email: None,
+            enabled: true,
+            created_at: now,
+        };
+        store.create_user(&user).await.unwrap();
+        let app = Application {
+            client_id: ClientId::random(),
+            display_name: "Cascade".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Public,
+            id_token_alg: SigningAlg::ES256,
+            home_url: None,
+            created_at: now,
+        };
+        store.create_application(&app).await.unwrap();
+        let grant = Grant {
+            id: GrantId::random(),
+            user_id: user.id.clone(),
+            client_id: app.client_id.clone(),
+            session_id: SessionId::random(),
+            scopes: vec!["openid".into()],
+            nonce: None,
+            auth_time: now,
+            method: AuthMethod::Password,
+            created_at: now,
+            revoked: false,
+        };
+        store.create_grant(&grant).await.unwrap();
+        let token = RefreshToken {
+            hash: TokenHash::of("refresh"),
+            grant_id: grant.id.clone(),
+            expires_at: now.plus_seconds(3600),
+        };
+        store.put_refresh_token(&token).await.unwrap();
+
+        store.delete_application(&app.client_id).await.unwrap();
+        assert_eq!(
+            store.grant(&grant.id).await.unwrap(),
+            None,
+            "the grant went with its application"
+        );
+        assert_eq!(
+            store.redeem_refresh_token(&token.hash).await.unwrap(),
+            Redeemed::Unknown,
+            "the refresh token went with its grant"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_a_restart() {
+        let dir = TempDir::new();
+        let upn = Upn::parse(&format!("restart-{}@conformance.example", random_hex(4))).unwrap();
+        let user = User {
+            id: UserId::random(),
+            upn: upn.clone(),
+            display_name: "Restart".into(),
+            email: None,
+            enabled: true,
+            created_at: Timestamp(1_700_000_000),
+        };
+        let first = SqliteStore::open(&dir.0).await.expect("first open");
+        first.create_user(&user).await.unwrap();
+        let secret = first.server_secret("csrf", b"first").await.unwrap();
+        first.close().await;
+
+        // Reopening runs the migrations again; they must be a no-op on an up-to-date file.
+        let second = SqliteStore::open(&dir.0).await.expect("second open");
+        assert_eq!(
+            second.user_by_upn(&upn).await.unwrap(),
+            Some(user),
+            "the user survives a restart"
+        );
+        assert_eq!(
+            second.server_secret("csrf", b"second").await.unwrap(),
+            secret,
+            "server secrets survive a restart"
+        );
+        second.close().await;
+        assert!(
+            dir.0.join(DATABASE_FILE).exists(),
+            "the database lives in the data directory"
+        );
+    }
+
+    #[tokio::test]
+    async fn open_creates_a_missing_data_directory() {
+        let dir = TempDir::new();
+        let nested = dir.0.join("a").join("b");
+        let store = SqliteStore::open(&nested).await.expect("open");
+        store.ping().await.unwrap();
+        store.close().await;
+        assert!(nested.join(DATABASE_FILE).exists());
+    }
+
+    #[tokio::test]
+    async fn the_database_is_in_wal_mode_with_foreign_keys_on() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+        assert_eq!(mode.to_ascii_lowercase(), "wal");
+        let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(fks, 1);
+        store.close().await;
+    }
+}

@@ -1,0 +1,313 @@
+//! The admin API (JSON under `/api/v1`), shaped after Microsoft Graph where Graph has a shape.
+//! Every route but the OpenAPI document needs an administrator API token as a Bearer token.
+//! `docs/admin-api.md` and `openapi.json` describe it; keep all three in step.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use latchkey_domain::application::{Application, ClientKind};
+use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
+use latchkey_domain::ids::{ClientId, GroupId, UserId};
+use latchkey_domain::secret::Secret;
+use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
+use latchkey_domain::user::{Group, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson};
+
+const OPENAPI: &str = include_str!("../openapi.json");
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", get(get_user).patch(update_user))
+        .route("/users/{id}/password", put(set_password))
+        .route(
+            "/users/{id}/temporaryAccessPass",
+            post(create_pass).get(get_pass).delete(delete_pass),
+        )
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{id}/members", get(list_members).post(add_member))
+        .route("/groups/{id}/members/{user}", delete(remove_member))
+        .route("/applications", get(list_apps).post(create_app))
+        .route("/applications/{id}", get(get_app).delete(delete_app))
+        .layer(middleware::from_fn_with_state(state, require_admin_token));
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .merge(protected)
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route")
+        })
+}
+
+async fn require_admin_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    match state.latchkey.admin_token_is_valid(presented).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an administrator API token as a Bearer token",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+            response
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "userPrincipalName": user.upn,
+        "displayName": user.display_name,
+        "mail": user.email,
+        "accountEnabled": user.enabled,
+        "createdDateTime": user.created_at.to_rfc3339(),
+    })
+}
+
+fn group_json(group: &Group) -> Value {
+    json!({"id": group.id, "displayName": group.display_name, "description": group.description,
+           "createdDateTime": group.created_at.to_rfc3339()})
+}
+
+fn app_json(app: &Application) -> Value {
+    json!({
+        "appId": app.client_id,
+        "displayName": app.display_name,
+        "redirectUris": app.redirect_uris,
+        "postLogoutRedirectUris": app.post_logout_redirect_uris,
+        "publicClient": matches!(app.kind, ClientKind::Public),
+        "idTokenSigningAlg": app.id_token_alg.as_str(),
+        "homeUrl": app.home_url,
+        "createdDateTime": app.created_at.to_rfc3339(),
+    })
+}
+
+fn pass_json(
+    pass: &TemporaryAccessPass,
+    now: latchkey_domain::clock::Timestamp,
+    secret: Option<&Secret>,
+) -> Value {
+    let reason = match pass.usability(now) {
+        Ok(()) => "EnabledByPolicy".to_string(),
+        Err(reason) => format!("{reason:?}"),
+    };
+    let mut value = json!({
+        "startDateTime": pass.starts_at.to_rfc3339(),
+        "lifetimeInMinutes": pass.lifetime_minutes,
+        "isUsableOnce": pass.usable_once,
+        "isUsable": pass.usability(now).is_ok(),
+        "methodUsabilityReason": reason,
+        "createdDateTime": pass.created_at.to_rfc3339(),
+    });
+    if let Some(secret) = secret {
+        value["temporaryAccessPass"] = json!(secret.expose());
+    }
+    value
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn list_users(State(state): State<AppState>) -> ApiResult {
+    let users = state.latchkey.list_users().await?;
+    Ok(Json(json!({"value": users.iter().map(user_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn create_user(State(state): State<AppState>, ApiJson(new): ApiJson<NewUser>) -> ApiResult {
+    let user = state.latchkey.create_user(new).await?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
+}
+
+async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(user_json(&state.latchkey.find_user(&id).await?)).into_response())
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.update_user(&user.id, patch).await?;
+    Ok(Json(user_json(&user)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    state
+        .latchkey
+        .set_password(&user.id, &Secret::new(body.password))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The body is optional: an empty body asks for a pass with the policy's defaults.
+async fn create_pass(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    let request: PassRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PassRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+    };
+    let (pass, secret) = state.latchkey.issue_pass(&user.id, &request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(pass_json(&pass, state.latchkey.now(), Some(&secret))),
+    )
+        .into_response())
+}
+
+async fn get_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    match state.latchkey.pass_for_user(&user.id).await? {
+        Some(pass) => Ok(Json(pass_json(&pass, state.latchkey.now(), None)).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the user has no Temporary Access Pass",
+        )),
+    }
+}
+
+async fn delete_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    state.latchkey.delete_pass(&user.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewGroupBody {
+    display_name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn list_groups(State(state): State<AppState>) -> ApiResult {
+    let groups = state.latchkey.list_groups().await?;
+    Ok(Json(json!({"value": groups.iter().map(group_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewGroupBody>,
+) -> ApiResult {
+    let group = state
+        .latchkey
+        .create_group(&body.display_name, &body.description)
+        .await?;
+    Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
+}
+
+async fn list_members(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let group = state.latchkey.find_group(&id).await?;
+    let members = state.latchkey.group_members(&group.id).await?;
+    Ok(Json(json!({"value": members.iter().map(user_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MemberBody {
+    user_id: String,
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MemberBody>,
+) -> ApiResult {
+    let group = state.latchkey.find_group(&id).await?;
+    let user = state.latchkey.find_user(&body.user_id).await?;
+    state.latchkey.add_group_member(&group.id, &user.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult {
+    let group = state.latchkey.find_group(&id).await?;
+    let user = state.latchkey.find_user(&user).await?;
+    state
+        .latchkey
+        .remove_group_member(
+            &GroupId::from_string(group.id.as_str()),
+            &UserId::from_string(user.id.as_str()),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_apps(State(state): State<AppState>) -> ApiResult {
+    let apps = state.latchkey.list_applications().await?;
+    Ok(Json(json!({"value": apps.iter().map(app_json).collect::<Vec<_>>()})).into_response())
+}
+
+async fn create_app(
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewApplication>,
+) -> ApiResult {
+    let (app, secret) = state.latchkey.register_application(new).await?;
+    let mut body = app_json(&app);
+    if let Some(secret) = secret {
+        body["clientSecret"] = json!(secret.expose());
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn get_app(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(app_json(
+        &state
+            .latchkey
+            .application(&ClientId::from_string(id))
+            .await?,
+    ))
+    .into_response())
+}
+
+async fn delete_app(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    state
+        .latchkey
+        .delete_application(&ClientId::from_string(id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,82 @@
+//! Latchkey's HTTP edge: OpenID Connect endpoints, the sign-in pages, My Apps, the
+//! security-info page, the admin API and the operational endpoints.
+//!
+//! Handlers extract, call one domain function, and render. They make no decisions of their own:
+//! anything that could be a rule belongs in `latchkey-domain`.
+
+mod admin_api;
+mod cookies;
+mod error;
+mod metrics;
+mod myapps;
+mod oidc;
+mod ops;
+mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use latchkey_domain::Latchkey;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use metrics::Metrics;
+
+/// Requests larger than this are refused with 413 before a handler sees them.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a handler may use, built once in `main` and passed in.
+#[derive(Clone)]
+pub struct AppState {
+    pub latchkey: Arc<Latchkey>,
+    /// Signs CSRF tokens and My Apps' cookies.
+    pub cookie_key: Arc<Vec<u8>>,
+    /// Cookies carry `Secure` when the server is reached over TLS.
+    pub secure_cookies: bool,
+    /// Where My Apps reaches the token and JWKS endpoints over HTTP, like any application.
+    pub internal_base_url: String,
+    pub http: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn issuer(&self) -> &str {
+        &self.latchkey.settings().issuer
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let metrics = state.metrics.clone();
+    Router::new()
+        .merge(oidc::routes())
+        .merge(pages::routes())
+        .merge(myapps::routes())
+        .nest("/api/v1", admin_api::routes(state.clone()))
+        .merge(ops::routes())
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| metrics::count(metrics.clone(), req, next)))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: query strings can carry codes and tokens.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}

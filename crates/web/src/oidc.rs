@@ -1,0 +1,478 @@
+//! The OpenID Connect provider endpoints: discovery, JWKS, authorize, token, userinfo and
+//! RP-initiated logout.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use axum_extra::extract::cookie::{CookieJar, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams};
+use latchkey_domain::secret::Secret;
+use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::cookies::{self, csrf_ok, csrf_token};
+use crate::error::{PageError, render};
+use crate::metrics::Metrics;
+use crate::pages::current_session;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize).post(authorize_form))
+        .route("/token", axum::routing::post(token))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/logout", get(end_session).post(confirm_end_session))
+}
+
+async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
+    let issuer = state.issuer();
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "end_session_endpoint": format!("{issuer}/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr",
+                             "at_hash", "preferred_username", "name", "email"],
+        "prompt_values_supported": ["none", "login"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+    }))
+}
+
+async fn jwks(State(state): State<AppState>) -> Result<Response, PageError> {
+    let ring = state.latchkey.keyring().await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(ring.jwks()),
+    )
+        .into_response())
+}
+
+/// OpenID Connect Core §3.1.2.1: the authorization endpoint accepts GET and form POST alike.
+async fn authorize_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    params: Result<Form<AuthorizeParams>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(params) = params?;
+    authorize_with(state, jar, params).await
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    params: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(params) = params?;
+    authorize_with(state, jar, params).await
+}
+
+async fn authorize_with(
+    state: AppState,
+    jar: CookieJar,
+    params: AuthorizeParams,
+) -> Result<Response, PageError> {
+    let request = match state.latchkey.authorization_request(&params).await {
+        Ok(request) => request,
+        Err(AuthorizeError::NoRedirect(message)) => {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link isn't valid",
+                message,
+            ));
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state: app_state,
+        }) => {
+            let target = latchkey_domain::service::error_redirect(
+                &redirect_uri,
+                error,
+                &description,
+                app_state.as_deref(),
+                state.issuer(),
+            );
+            return Ok(Redirect::to(&target).into_response());
+        }
+    };
+    let current = current_session(&state, &jar).await?;
+    match state
+        .latchkey
+        .continue_authorization(request, current)
+        .await?
+    {
+        AuthorizeStep::Redirect(target) => Ok(Redirect::to(&target).into_response()),
+        AuthorizeStep::SignIn(sign_in) => {
+            let cookie = cookies::build(
+                &state,
+                cookies::SIGN_IN,
+                sign_in.id.to_string(),
+                SameSite::Lax,
+            );
+            Ok((jar.add(cookie), Redirect::to("/login")).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn oauth_error(status: StatusCode, error: OAuthError) -> Response {
+    let mut response = (
+        status,
+        Json(json!({"error": error.error, "error_description": error.description})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"latchkey\"".parse().expect("static"),
+        );
+    }
+    response
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded id and secret) or the
+/// form body; using both at once is refused.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<ClientCredentials, OAuthError> {
+    let invalid = |why: &str| OAuthError {
+        error: "invalid_request",
+        description: why.to_string(),
+    };
+    let basic = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) if value.len() > 1024 => {
+            return Err(invalid("the Authorization header is too long"));
+        }
+        Some(value) if value.starts_with("Basic ") => {
+            let decoded = STANDARD
+                .decode(value[6..].trim())
+                .map_err(|_| invalid("malformed Basic credentials"))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| invalid("malformed Basic credentials"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| invalid("malformed Basic credentials"))?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("v={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((
+                decode(id).unwrap_or_default(),
+                decode(secret).unwrap_or_default(),
+            ))
+        }
+        Some(_) => {
+            return Err(invalid(
+                "only Basic client authentication is supported in the Authorization header",
+            ));
+        }
+        None => None,
+    };
+    match (basic, &form.client_secret) {
+        (Some(_), Some(_)) => Err(invalid("use one client authentication method, not two")),
+        (Some((id, secret)), None) => {
+            if form
+                .client_id
+                .as_deref()
+                .is_some_and(|form_id| form_id != id)
+            {
+                return Err(invalid("client_id does not match the Basic credentials"));
+            }
+            Ok(ClientCredentials {
+                client_id: Some(id),
+                secret: Some(Secret::new(secret)),
+            })
+        }
+        (None, secret) => Ok(ClientCredentials {
+            client_id: form.client_id.clone(),
+            secret: secret.as_ref().map(|s| Secret::new(s.clone())),
+        }),
+    }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            OAuthError {
+                error: "invalid_request",
+                description: "the body must be application/x-www-form-urlencoded".into(),
+            },
+        );
+    };
+    let credentials = match client_credentials(&headers, &form) {
+        Ok(c) => c,
+        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, e),
+    };
+    let missing = |name: &str| OAuthError {
+        error: "invalid_request",
+        description: format!("{name} is required"),
+    };
+    let result = match form.grant_type.as_deref() {
+        Some("authorization_code") => match &form.code {
+            Some(code) => {
+                state
+                    .latchkey
+                    .exchange_code(
+                        &credentials,
+                        code,
+                        form.redirect_uri.as_deref(),
+                        form.code_verifier.as_deref(),
+                    )
+                    .await
+            }
+            None => Err(missing("code")),
+        },
+        Some("refresh_token") => match &form.refresh_token {
+            Some(token) => state.latchkey.refresh(&credentials, token).await,
+            None => Err(missing("refresh_token")),
+        },
+        Some(_) => Err(OAuthError {
+            error: "unsupported_grant_type",
+            description: "use authorization_code or refresh_token".into(),
+        }),
+        None => Err(missing("grant_type")),
+    };
+    let no_store = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
+    match result {
+        Ok(tokens) => {
+            Metrics::inc(&state.metrics.tokens_issued);
+            (no_store, Json(tokens)).into_response()
+        }
+        Err(e) => {
+            Metrics::inc(&state.metrics.token_errors);
+            tracing::info!(error = e.error, description = %e.description, "token request refused");
+            let status = match e.error {
+                "invalid_client" => StatusCode::UNAUTHORIZED,
+                "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (no_store, oauth_error(status, e)).into_response()
+        }
+    }
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let challenge = |error: OAuthError| {
+        let value = format!(
+            "Bearer error=\"{}\", error_description=\"{}\"",
+            error.error, error.description
+        );
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": error.error, "error_description": error.description})),
+        )
+            .into_response();
+        if let Ok(value) = value.parse() {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    };
+    let Some(token) = bearer else {
+        return challenge(OAuthError {
+            error: "invalid_request",
+            description: "send the access token as a Bearer token".into(),
+        });
+    };
+    match state.latchkey.userinfo(token).await {
+        Ok(claims) => Json(claims).into_response(),
+        Err(e) if e.error == "server_error" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.error})),
+        )
+            .into_response(),
+        Err(e) => challenge(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct EndSessionParams {
+    id_token_hint: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct ConfirmLogoutPage<'a> {
+    csrf: &'a str,
+    redirect: &'a str,
+    state: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutPage<'a> {
+    next_href: &'a str,
+}
+
+pub fn signed_out_page(next_href: &str) -> Response {
+    render(&SignedOutPage { next_href })
+}
+
+fn logout_redirect(uri: &str, app_state: Option<&str>) -> String {
+    match (url::Url::parse(uri), app_state) {
+        (Ok(mut url), Some(s)) if !s.is_empty() => {
+            url.query_pairs_mut().append_pair("state", s);
+            url.to_string()
+        }
+        _ => uri.to_string(),
+    }
+}
+
+/// RP-initiated logout. With a valid `id_token_hint` the application asked, so we sign out at
+/// once; without one the user confirms, so a third-party page cannot sign people out.
+async fn end_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    params: Result<Query<EndSessionParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(params) = params?;
+    if params.state.as_ref().is_some_and(|s| s.len() > 2048) {
+        return Err(PageError::bad_request("The state parameter is too long."));
+    }
+    let checked = state
+        .latchkey
+        .end_session_request(
+            params.id_token_hint.as_deref(),
+            params.client_id.as_deref(),
+            params.post_logout_redirect_uri.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "We couldn't sign you out from that link",
+                e.to_string(),
+            )
+        })?;
+    let current = current_session(&state, &jar).await?;
+    // A hint only vouches for the session it names: someone else's ID token must not sign this
+    // browser out without asking.
+    let hint_names_this_session = match (&checked.hinted_sid, &current) {
+        (Some(sid), Some((session, _))) => sid == session.id.as_str(),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if !checked.verified_hint || !hint_names_this_session {
+        let (jar, csrf) = csrf_token(&state, jar);
+        let page = ConfirmLogoutPage {
+            csrf: &csrf,
+            redirect: checked.redirect.as_deref().unwrap_or_default(),
+            state: params.state.as_deref().unwrap_or_default(),
+        };
+        return Ok((jar, render(&page)).into_response());
+    }
+    if let Some((session, _)) = current {
+        state.latchkey.sign_out(&session.id).await?;
+    }
+    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    match checked.redirect {
+        Some(uri) => Ok((
+            jar,
+            Redirect::to(&logout_redirect(&uri, params.state.as_deref())),
+        )
+            .into_response()),
+        None => Ok((jar, signed_out_page("/myapps")).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    csrf: String,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+async fn confirm_end_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    // The redirect was validated when the confirmation page was shown; validate it again, as
+    // the form came back from the browser.
+    let redirect = match form
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
+        Some(uri) => {
+            let apps = state.latchkey.list_applications().await?;
+            if !apps.iter().any(|a| a.accepts_post_logout_redirect_uri(uri)) {
+                return Err(PageError::bad_request(
+                    "The address to return to is not registered for any application.",
+                ));
+            }
+            Some(uri.to_string())
+        }
+        None => None,
+    };
+    if let Some((session, _)) = current_session(&state, &jar).await? {
+        state.latchkey.sign_out(&session.id).await?;
+    }
+    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    match redirect {
+        Some(uri) => Ok((
+            jar,
+            Redirect::to(&logout_redirect(&uri, form.state.as_deref())),
+        )
+            .into_response()),
+        None => Ok((jar, signed_out_page("/myapps")).into_response()),
+    }
+}

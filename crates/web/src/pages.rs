@@ -1,0 +1,422 @@
+//! Latchkey's own pages: sign-in, security info, sign-out and the admin console overview.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{CookieJar, SameSite};
+use latchkey_domain::demo::ADMINISTRATORS_GROUP;
+use latchkey_domain::ids::SignInId;
+use latchkey_domain::secret::Secret;
+use latchkey_domain::service::{CredentialInput, SignInFailure, SignedIn};
+use latchkey_domain::session::{AuthMethod, Session};
+use latchkey_domain::signin::{PendingSignIn, SignInStage, safe_return_path};
+use latchkey_domain::user::User;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::cookies::{self, csrf_ok, csrf_token};
+use crate::error::{PageError, render};
+use crate::metrics::Metrics;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/myapps") }))
+        .route("/login", get(login_page))
+        .route("/login/username", post(submit_username))
+        .route("/login/credential", post(submit_credential))
+        .route("/login/restart", post(restart))
+        .route("/signout", post(sign_out))
+        .route("/mysecurityinfo", get(security_info))
+        .route("/admin", get(admin_console))
+}
+
+#[derive(Template)]
+#[template(path = "login_username.html")]
+struct UsernamePage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "login_credential.html")]
+struct CredentialPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    use_password: bool,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+    method: Option<String>,
+}
+
+/// The current browser's session and user, if signed in.
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(Session, User)>, PageError> {
+    match jar.get(cookies::SESSION) {
+        Some(cookie) => Ok(state.latchkey.session_for_cookie(cookie.value()).await?),
+        None => Ok(None),
+    }
+}
+
+fn sign_in_id(jar: &CookieJar) -> Option<SignInId> {
+    jar.get(cookies::SIGN_IN)
+        .map(|c| c.value())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map(SignInId::from_string)
+}
+
+/// Sends the browser to sign in, returning to `path` afterwards.
+pub fn sign_in_redirect(path: &str) -> Redirect {
+    let mut url = url::Url::parse("http://x/login").expect("static URL");
+    url.query_pairs_mut().append_pair("return_to", path);
+    Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
+}
+
+/// Shows whatever step this browser's sign-in is at, starting one if there is none.
+async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query?;
+    let existing = match (sign_in_id(&jar), &query.return_to) {
+        (Some(id), None) => state.latchkey.sign_in(&id).await.ok(),
+        _ => None,
+    };
+    let (jar, sign_in) = match existing {
+        Some(sign_in) => (jar, sign_in),
+        None => {
+            let return_to = query
+                .return_to
+                .as_deref()
+                .and_then(safe_return_path)
+                .unwrap_or_else(|| "/myapps".into());
+            let sign_in = state.latchkey.start_sign_in(None, Some(return_to)).await?;
+            let cookie = cookies::build(
+                &state,
+                cookies::SIGN_IN,
+                sign_in.id.to_string(),
+                SameSite::Lax,
+            );
+            (jar.add(cookie), sign_in)
+        }
+    };
+    let use_password = query.method.as_deref() == Some("password");
+    Ok(render_stage(&state, jar, &sign_in, use_password, None, StatusCode::OK).await)
+}
+
+async fn render_stage(
+    state: &AppState,
+    jar: CookieJar,
+    sign_in: &PendingSignIn,
+    use_password: bool,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (jar, csrf) = csrf_token(state, jar);
+    let app_name = match &sign_in.authorization {
+        Some(request) => state
+            .latchkey
+            .application(&request.client_id)
+            .await
+            .ok()
+            .map(|a| a.display_name),
+        None => None,
+    };
+    let mut response = match &sign_in.stage {
+        SignInStage::AwaitingUsername => render(&UsernamePage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            username: sign_in.login_hint().unwrap_or_default(),
+            error,
+        }),
+        SignInStage::AwaitingCredential { upn, .. } => render(&CredentialPage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            upn,
+            use_password,
+            error,
+        }),
+    };
+    *response.status_mut() = status;
+    (jar, response).into_response()
+}
+
+#[derive(Deserialize)]
+struct UsernameForm {
+    csrf: String,
+    username: String,
+}
+
+async fn submit_username(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<UsernameForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    match state.latchkey.submit_username(&id, &form.username).await {
+        Ok(_) => Ok(Redirect::to("/login").into_response()),
+        Err(failure) => failure_page(&state, jar, &id, failure, false).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct CredentialForm {
+    csrf: String,
+    method: String,
+    secret: String,
+}
+
+async fn submit_credential(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CredentialForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    let use_password = form.method == "password";
+    let input = match form.method.as_str() {
+        "pass" => CredentialInput::Pass(Secret::new(form.secret.trim())),
+        "password" => CredentialInput::Password(Secret::new(form.secret)),
+        _ => {
+            return Err(PageError::bad_request(
+                "Choose a Temporary Access Pass or a password.",
+            ));
+        }
+    };
+    match state.latchkey.submit_credential(&id, input).await {
+        Ok(signed_in) => {
+            Metrics::inc(&state.metrics.sign_ins_succeeded);
+            tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
+            finish_sign_in(&state, jar, signed_in).await
+        }
+        Err(failure) => {
+            Metrics::inc(&state.metrics.sign_ins_failed);
+            failure_page(&state, jar, &id, failure, use_password).await
+        }
+    }
+}
+
+/// Starts the session and goes on: back to the application with a code, or to the page the
+/// user was headed for.
+async fn finish_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    let SignedIn {
+        session,
+        cookie_secret,
+        user,
+        sign_in,
+    } = signed_in;
+    let jar = jar
+        .add(cookies::build(
+            state,
+            cookies::SESSION,
+            cookie_secret.expose().to_string(),
+            SameSite::Lax,
+        ))
+        .remove(cookies::removal(cookies::SIGN_IN));
+    let target = match &sign_in.authorization {
+        Some(request) => state.latchkey.issue_code(request, &session, &user).await?,
+        None => sign_in
+            .return_to
+            .clone()
+            .unwrap_or_else(|| "/myapps".into()),
+    };
+    Ok((jar, Redirect::to(&target)).into_response())
+}
+
+async fn failure_page(
+    state: &AppState,
+    jar: CookieJar,
+    id: &SignInId,
+    failure: SignInFailure,
+    use_password: bool,
+) -> Result<Response, PageError> {
+    match failure {
+        SignInFailure::StartAgain(message) => Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Start your sign-in again",
+            message,
+        )),
+        SignInFailure::OutOfOrder => Ok(Redirect::to("/login").into_response()),
+        SignInFailure::TryAgain(message) => {
+            let sign_in = state
+                .latchkey
+                .sign_in(id)
+                .await
+                .map_err(|_| start_again_error())?;
+            Ok(render_stage(
+                state,
+                jar,
+                &sign_in,
+                use_password,
+                Some(&message),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await)
+        }
+    }
+}
+
+fn start_again_error() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Start your sign-in again",
+        "We couldn't find your sign-in. It may have finished or expired, or cookies may be blocked. Go back to the application and sign in again.",
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn restart(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    match state.latchkey.restart_sign_in(&id).await {
+        Ok(_) => Ok(Redirect::to("/login").into_response()),
+        Err(failure) => failure_page(&state, jar, &id, failure, false).await,
+    }
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    if let Some((session, _)) = current_session(&state, &jar).await? {
+        state.latchkey.sign_out(&session.id).await?;
+    }
+    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    Ok((jar, crate::oidc::signed_out_page("/mysecurityinfo")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "security_info.html")]
+struct SecurityInfoPage<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    upn: &'a str,
+    methods: Vec<(String, String)>,
+}
+
+async fn security_info(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let Some((_, user)) = current_session(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    let mut methods = Vec::new();
+    if let Some(pass) = state.latchkey.pass_for_user(&user.id).await? {
+        let status = match pass.usability(state.latchkey.now()) {
+            Ok(()) => "usable".to_string(),
+            Err(reason) => format!("{reason:?}"),
+        };
+        methods.push((
+            AuthMethod::TemporaryAccessPass.label().to_string(),
+            format!("valid until {} ({status})", pass.expires_at().to_rfc3339()),
+        ));
+    }
+    if state
+        .latchkey
+        .store()
+        .password_hash(&user.id)
+        .await
+        .map_err(latchkey_domain::DomainError::from)?
+        .is_some()
+    {
+        methods.push((
+            AuthMethod::Password.label().to_string(),
+            "set by your administrator".to_string(),
+        ));
+    }
+    let (jar, csrf) = csrf_token(&state, jar);
+    let page = SecurityInfoPage {
+        csrf: &csrf,
+        name: &user.display_name,
+        upn: user.upn.as_str(),
+        methods,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage<'a> {
+    upn: &'a str,
+    users: Vec<User>,
+    groups: Vec<latchkey_domain::user::Group>,
+    apps: Vec<latchkey_domain::application::Application>,
+}
+
+/// The console overview; only members of the administrators group may see it.
+async fn admin_console(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let Some((_, user)) = current_session(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/admin").into_response());
+    };
+    let admins = state.latchkey.find_group(ADMINISTRATORS_GROUP).await.ok();
+    let is_admin = match admins {
+        Some(group) => state
+            .latchkey
+            .store()
+            .groups_of_user(&user.id)
+            .await
+            .map_err(latchkey_domain::DomainError::from)?
+            .contains(&group.id),
+        None => false,
+    };
+    if !is_admin {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "You can't use the admin console",
+            format!(
+                "{} is not a member of {ADMINISTRATORS_GROUP}. Ask an administrator for access.",
+                user.upn
+            ),
+        ));
+    }
+    let page = AdminPage {
+        upn: user.upn.as_str(),
+        users: state.latchkey.list_users().await?,
+        groups: state.latchkey.list_groups().await?,
+        apps: state.latchkey.list_applications().await?,
+    };
+    Ok(render(&page))
+}
