@@ -1,8 +1,9 @@
 //! Bootstrap credentials: the Temporary Access Pass and the legacy password.
 //!
 //! A pass is shown once when created and kept only as a hash. Its rules follow Microsoft Entra:
-//! one pass per user (a new one replaces the old), lifetime 10–43,200 minutes (default 60),
-//! length 8–48 (default 8), optionally usable once.
+//! one pass per user (a new one replaces the old), lifetime between a configurable minimum and
+//! maximum (60 and 480 minutes by default, each settable within 10–43,200; default 60), length
+//! 8–48 (default 8), optionally usable once.
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};

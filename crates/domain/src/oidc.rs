@@ -119,8 +119,18 @@ pub fn validate_authorize(
     app: &Application,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let redirect_uri = validate_client_and_redirect(params, Some(app))?;
-    // Once the redirect is trusted, a `state` that is itself malformed is dropped rather than echoed.
-    let state = checked("state", &params.state).ok().flatten();
+    // A `state` too long to echo is refused without echoing it.
+    let state = match checked("state", &params.state) {
+        Ok(state) => state,
+        Err(description) => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri,
+                error: "invalid_request",
+                description,
+                state: None,
+            });
+        }
+    };
     let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,

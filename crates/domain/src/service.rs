@@ -99,6 +99,14 @@ pub struct NewApplication {
     pub home_url: Option<String>,
 }
 
+/// A sign-in method a user has registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredMethod {
+    pub method: AuthMethod,
+    pub detail: String,
+    pub added_at: Timestamp,
+}
+
 /// How a client authenticated at the token endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
@@ -381,6 +389,45 @@ impl Latchkey {
         Ok(users)
     }
 
+    /// Whether the user may use the admin console: a member of the administrators group.
+    pub async fn is_administrator(&self, user: &UserId) -> Result<bool, DomainError> {
+        let admins = match self.find_group(crate::demo::ADMINISTRATORS_GROUP).await {
+            Ok(group) => group,
+            Err(DomainError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(self.store.groups_of_user(user).await?.contains(&admins.id))
+    }
+
+    /// The sign-in methods a user has, as the security-info page lists them.
+    pub async fn registered_methods(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<RegisteredMethod>, DomainError> {
+        let mut methods = Vec::new();
+        if let Some(pass) = self.store.pass_for_user(user).await? {
+            let state = match pass.usability(self.now()) {
+                Ok(()) => "usable",
+                Err(crate::credential::PassUnusable::Expired) => "expired",
+                Err(crate::credential::PassUnusable::NotYetValid) => "not valid yet",
+                Err(crate::credential::PassUnusable::OneTimeUsed) => "used",
+            };
+            methods.push(RegisteredMethod {
+                method: AuthMethod::TemporaryAccessPass,
+                detail: format!("valid until {} ({state})", pass.expires_at().to_rfc3339()),
+                added_at: pass.created_at,
+            });
+        }
+        if self.store.password_hash(user).await?.is_some() {
+            methods.push(RegisteredMethod {
+                method: AuthMethod::Password,
+                detail: "set by your administrator".into(),
+                added_at: Timestamp(0),
+            });
+        }
+        Ok(methods)
+    }
+
     // ----- applications -----------------------------------------------------------------
 
     /// Registers an application. A confidential client's secret is returned once and stored
@@ -404,10 +451,16 @@ impl Latchkey {
                 "at least one redirect URI is required",
             ));
         }
-        if new.redirect_uris.len() > 20 || new.post_logout_redirect_uris.len() > 20 {
+        if new.redirect_uris.len() > 20 {
             return Err(DomainError::invalid(
                 "redirectUris",
-                "at most 20 redirect URIs are allowed",
+                "at most 20 URIs are allowed",
+            ));
+        }
+        if new.post_logout_redirect_uris.len() > 20 {
+            return Err(DomainError::invalid(
+                "postLogoutRedirectUris",
+                "at most 20 URIs are allowed",
             ));
         }
         let redirect_uris = new

@@ -17,7 +17,7 @@ pub struct AdminArgs {
     #[arg(long, env = "LATCHKEY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Where to find the saved token when --token is not given.
-    #[arg(long, default_value = "./latchkey-data")]
+    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "./latchkey-data")]
     data_dir: PathBuf,
     /// Print the API's JSON instead of a table.
     #[arg(long)]

@@ -103,7 +103,8 @@ pub async fn serve_on(
     let state = AppState {
         latchkey,
         cookie_key: Arc::new(cookie_key),
-        secure_cookies: config.tls.is_some(),
+        // Behind a TLS-terminating proxy the public URL is https even though we serve http.
+        secure_cookies: config.tls.is_some() || config.public_url.starts_with("https://"),
         internal_base_url,
         http,
         metrics: Arc::new(Metrics::default()),

@@ -53,13 +53,8 @@ async fn require_admin_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
+    let presented =
+        crate::auth_header::credentials(request.headers(), "Bearer").unwrap_or_default();
     match state.latchkey.admin_token_is_valid(presented).await {
         Ok(true) => next.run(request).await,
         Ok(false) => {

@@ -5,6 +5,7 @@
 //! anything that could be a rule belongs in `latchkey-domain`.
 
 mod admin_api;
+mod auth_header;
 mod cookies;
 mod error;
 mod metrics;

@@ -179,9 +179,10 @@ fn client_credentials(
         Some(value) if value.len() > 1024 => {
             return Err(invalid("the Authorization header is too long"));
         }
-        Some(value) if value.starts_with("Basic ") => {
+        Some(_) if crate::auth_header::credentials(headers, "Basic").is_some() => {
+            let encoded = crate::auth_header::credentials(headers, "Basic").unwrap_or_default();
             let decoded = STANDARD
-                .decode(value[6..].trim())
+                .decode(encoded)
                 .map_err(|_| invalid("malformed Basic credentials"))?;
             let decoded =
                 String::from_utf8(decoded).map_err(|_| invalid("malformed Basic credentials"))?;
@@ -297,11 +298,7 @@ async fn token(
 }
 
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = crate::auth_header::credentials(&headers, "Bearer");
     let challenge = |error: OAuthError| {
         let value = format!(
             "Bearer error=\"{}\", error_description=\"{}\"",
@@ -319,11 +316,13 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         }
         response
     };
-    let Some(token) = bearer else {
-        return challenge(OAuthError {
-            error: "invalid_request",
-            description: "send the access token as a Bearer token".into(),
-        });
+    let Some(token) = bearer.filter(|t| !t.is_empty()) else {
+        // RFC 6750 §3.1: a request without credentials gets a bare challenge, no error code.
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+        return response;
     };
     match state.latchkey.userinfo(token).await {
         Ok(claims) => Json(claims).into_response(),

@@ -11,7 +11,7 @@ use latchkey_domain::demo::ADMINISTRATORS_GROUP;
 use latchkey_domain::ids::SignInId;
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{CredentialInput, SignInFailure, SignedIn};
-use latchkey_domain::session::{AuthMethod, Session};
+use latchkey_domain::session::Session;
 use latchkey_domain::signin::{PendingSignIn, SignInStage, safe_return_path};
 use latchkey_domain::user::User;
 use serde::Deserialize;
@@ -340,30 +340,13 @@ async fn security_info(
     let Some((_, user)) = current_session(&state, &jar).await? else {
         return Ok(sign_in_redirect("/mysecurityinfo").into_response());
     };
-    let mut methods = Vec::new();
-    if let Some(pass) = state.latchkey.pass_for_user(&user.id).await? {
-        let status = match pass.usability(state.latchkey.now()) {
-            Ok(()) => "usable".to_string(),
-            Err(reason) => format!("{reason:?}"),
-        };
-        methods.push((
-            AuthMethod::TemporaryAccessPass.label().to_string(),
-            format!("valid until {} ({status})", pass.expires_at().to_rfc3339()),
-        ));
-    }
-    if state
+    let methods = state
         .latchkey
-        .store()
-        .password_hash(&user.id)
-        .await
-        .map_err(latchkey_domain::DomainError::from)?
-        .is_some()
-    {
-        methods.push((
-            AuthMethod::Password.label().to_string(),
-            "set by your administrator".to_string(),
-        ));
-    }
+        .registered_methods(&user.id)
+        .await?
+        .into_iter()
+        .map(|m| (m.method.label().to_string(), m.detail))
+        .collect();
     let (jar, csrf) = csrf_token(&state, jar);
     let page = SecurityInfoPage {
         csrf: &csrf,
@@ -391,17 +374,7 @@ async fn admin_console(
     let Some((_, user)) = current_session(&state, &jar).await? else {
         return Ok(sign_in_redirect("/admin").into_response());
     };
-    let admins = state.latchkey.find_group(ADMINISTRATORS_GROUP).await.ok();
-    let is_admin = match admins {
-        Some(group) => state
-            .latchkey
-            .store()
-            .groups_of_user(&user.id)
-            .await
-            .map_err(latchkey_domain::DomainError::from)?
-            .contains(&group.id),
-        None => false,
-    };
+    let is_admin = state.latchkey.is_administrator(&user.id).await?;
     if !is_admin {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,

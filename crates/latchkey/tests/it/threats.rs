@@ -782,3 +782,136 @@ async fn session_cookies_are_http_only_and_same_site_lax() {
         "no TLS in this test, so no Secure flag: {cookie}"
     );
 }
+
+#[tokio::test]
+async fn another_users_id_token_as_hint_does_not_sign_this_browser_out_silently() {
+    let server = TestServer::start().await;
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let guy = server.user("guy", "Guy Oz").await;
+    let (bobby_pass, guy_pass) = (server.pass(&bobby).await, server.pass(&guy).await);
+    let (client, secret) = server.confidential_app("ES256").await;
+    // The attacker (Guy) gets an ID token of his own.
+    let attacker = server.browser();
+    let code = code_for(
+        &attacker,
+        &authorize_url(&server.base, &client, None, &[]),
+        "guy@contoso.example",
+        &guy_pass,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:9/callback"),
+    ];
+    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    // The victim (Bobby) is signed in and follows the attacker's logout link.
+    let victim = server.browser();
+    let login = victim.get("/login?return_to=/mysecurityinfo").await;
+    victim
+        .sign_in_with_pass(login, "bobby@contoso.example", &bobby_pass)
+        .await;
+    let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
+    url.query_pairs_mut().append_pair("id_token_hint", hint);
+    let page = victim.get(url.as_str()).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Sign out?"),
+        "the victim is asked to confirm: {}",
+        page.body
+    );
+    assert_eq!(
+        victim.get("/mysecurityinfo").await.status,
+        200,
+        "still signed in"
+    );
+}
+
+#[tokio::test]
+async fn an_over_long_state_is_refused_rather_than_echoed() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let long = "s".repeat(3000);
+    let page = server
+        .browser()
+        .get(
+            &authorize_url(&server.base, &client, Some(&challenge), &[])
+                .replace("state=st4te", &format!("state={long}")),
+        )
+        .await;
+    let location = page.location.expect("an error redirect");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(query_param(&location, "state"), None);
+}
+
+#[tokio::test]
+async fn authorize_accepts_form_post_as_well_as_get() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(&server.base, &client, Some(&challenge), &[]);
+    let query = url::Url::parse(&url).unwrap().query().unwrap().to_string();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/authorize", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn userinfo_without_a_token_gets_a_bare_bearer_challenge() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(format!("{}/userinfo", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn the_admin_console_is_only_for_administrators() {
+    let server = TestServer::start().await;
+    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+        .await
+        .unwrap();
+    let person = |name: &str| people.iter().find(|p| p.user.display_name == name).unwrap();
+    let bobby = server.browser();
+    let login = bobby.get("/login?return_to=/admin").await;
+    let answer = bobby
+        .sign_in_with_pass(
+            login,
+            "bobby@latchkey.test",
+            person("Bobby Smith").pass.expose(),
+        )
+        .await;
+    let page = bobby.follow(answer).await;
+    assert_eq!(page.status, 403, "Bobby is not an administrator");
+    let admin = server.browser();
+    let login = admin.get("/login?return_to=/admin").await;
+    let answer = admin
+        .sign_in_with_pass(
+            login,
+            "admin@latchkey.test",
+            person("Avery Admin").pass.expose(),
+        )
+        .await;
+    let page = admin.follow(answer).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("guy@latchkey.test") && page.body.contains("Passwordless Pilot"),
+        "{}",
+        page.body
+    );
+}
