@@ -93,3 +93,103 @@ mod tests {
         );
     }
 }
+
+/// Days since the epoch for a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A point in time as people type it in filters: RFC 3339 in UTC (`2026-11-29T10:00:00Z`, or a
+/// bare date), Unix seconds, or a span back from `now` (`15m`, `1h`, `7d`).
+pub fn parse_time(input: &str, now: Timestamp) -> Option<Timestamp> {
+    let value = input.trim();
+    if value.is_empty() || value.len() > 32 {
+        return None;
+    }
+    if let Some(unit) = value
+        .chars()
+        .last()
+        .filter(|c| matches!(c, 's' | 'm' | 'h' | 'd' | 'w'))
+        && let Ok(count) = value[..value.len() - 1].parse::<i64>()
+        && (0..=10 * 365 * 86_400).contains(&count)
+    {
+        let seconds = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => 7 * 86_400,
+        };
+        return Some(now.plus_seconds(-count * seconds));
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Timestamp);
+    }
+    let (date, time) = match value.split_once(['T', ' ']) {
+        Some((date, time)) => (date, time.strip_suffix('Z').unwrap_or(time)),
+        None => (value, "00:00:00"),
+    };
+    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (Some(Some(y)), Some(Some(m)), Some(Some(d))) =
+        (date_parts.next(), date_parts.next(), date_parts.next())
+    else {
+        return None;
+    };
+    let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let h = time_parts.next().flatten()?;
+    let min = time_parts.next().flatten().unwrap_or(0);
+    let sec = time_parts.next().flatten().unwrap_or(0);
+    let valid = (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+        && (0..24).contains(&h)
+        && (0..60).contains(&min)
+        && (0..61).contains(&sec);
+    valid.then(|| {
+        Timestamp(days_from_civil(y, m as u32, d as u32) * 86_400 + h * 3600 + min * 60 + sec)
+    })
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_people_type() {
+        let now = Timestamp(1_795_910_400);
+        assert_eq!(
+            parse_time("2026-11-29T00:00:00Z", now),
+            Some(Timestamp(1_795_910_400))
+        );
+        assert_eq!(
+            parse_time("2026-11-29", now),
+            Some(Timestamp(1_795_910_400))
+        );
+        assert_eq!(parse_time("1h", now), Some(Timestamp(1_795_910_400 - 3600)));
+        assert_eq!(
+            parse_time("7d", now),
+            Some(Timestamp(1_795_910_400 - 7 * 86_400))
+        );
+        assert_eq!(
+            parse_time("1795910400", now),
+            Some(Timestamp(1_795_910_400))
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "-1h",
+            "1y",
+            "2026-11-29T25:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad, now), None, "{bad}");
+        }
+        let round_trip = Timestamp(1_800_000_123);
+        assert_eq!(parse_time(&round_trip.to_rfc3339(), now), Some(round_trip));
+    }
+}

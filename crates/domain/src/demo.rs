@@ -2,6 +2,7 @@
 
 use crate::credential::PassRequest;
 use crate::error::DomainError;
+use crate::log::Actor;
 use crate::secret::Secret;
 use crate::service::{Latchkey, NewUser};
 use crate::user::{Upn, User};
@@ -39,22 +40,29 @@ pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, Do
             Some(user) => user,
             None => {
                 latchkey
-                    .create_user(NewUser {
-                        user_principal_name: upn.to_string(),
-                        display_name: name.to_string(),
-                        mail: Some(upn.to_string()),
-                        account_enabled: true,
-                    })
+                    .create_user(
+                        &Actor::system(),
+                        NewUser {
+                            user_principal_name: upn.to_string(),
+                            display_name: name.to_string(),
+                            mail: Some(upn.to_string()),
+                            account_enabled: true,
+                        },
+                    )
                     .await?
             }
         };
         let group = if in_pilot { &pilot } else { &admins };
-        latchkey.add_group_member(&group.id, &user.id).await?;
+        latchkey
+            .add_group_member(&Actor::system(), &group.id, &user.id)
+            .await?;
         let request = PassRequest {
             lifetime_in_minutes: Some(480),
             ..Default::default()
         };
-        let (_, pass) = latchkey.issue_pass(&user.id, &request).await?;
+        let (_, pass) = latchkey
+            .issue_pass(&Actor::system(), &user.id, &request)
+            .await?;
         people.push(DemoPerson { user, pass });
     }
     Ok(people)
@@ -67,7 +75,11 @@ async fn ensure_group(
 ) -> Result<crate::user::Group, DomainError> {
     match latchkey.find_group(name).await {
         Ok(group) => Ok(group),
-        Err(DomainError::NotFound(_)) => latchkey.create_group(name, description).await,
+        Err(DomainError::NotFound(_)) => {
+            latchkey
+                .create_group(&Actor::system(), name, description)
+                .await
+        }
         Err(other) => Err(other),
     }
 }

@@ -3,6 +3,8 @@
 //! [`Latchkey`] holds the ports (store, clock, event bus) and the settings, built once in `main`
 //! and passed to the web edge. Every decision lives here; handlers only translate.
 
+mod governance;
+
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -11,18 +13,23 @@ use url::Url;
 use crate::application::{Application, ClientKind, SigningAlg, validate_redirect_uri};
 use crate::clock::{Clock, Timestamp};
 use crate::credential::{
-    DUMMY_PASSWORD_HASH, PassRequest, PassRules, TemporaryAccessPass, hash_password, new_pass,
+    DUMMY_PASSWORD_HASH, PassRequest, PassUnusable, TemporaryAccessPass, hash_password, new_pass,
     verify_password,
 };
 use crate::error::{DomainError, StoreError};
 use crate::ids::{ClientId, GrantId, GroupId, SessionId, SignInId, UserId};
 use crate::keys::{Keyring, SigningKey};
+use crate::log::{
+    Actor, AuditCategory, AuthenticationStep, SignInContext, SignInError, SignInRecord,
+    SignInStatus,
+};
 use crate::notify::{DomainEvent, EventBus};
 use crate::oidc::{
     AccessToken, AuthorizationCode, AuthorizationRequest, AuthorizeError, AuthorizeParams, Grant,
     Prompt, Redeemed, RefreshToken, UserClaims, id_token_claims, pkce_matches, user_claims,
     validate_authorize, validate_client_and_redirect,
 };
+use crate::policy::MethodKind;
 use crate::secret::{Secret, TokenHash, random_token};
 use crate::session::{AuthMethod, Session};
 use crate::signin::{MAX_FAILED_ATTEMPTS, PendingSignIn, SignInStage};
@@ -42,7 +49,6 @@ pub struct Settings {
     pub access_token_lifetime_seconds: i64,
     pub id_token_lifetime_seconds: i64,
     pub refresh_token_lifetime_seconds: i64,
-    pub pass_rules: PassRules,
 }
 
 impl Settings {
@@ -54,7 +60,6 @@ impl Settings {
             access_token_lifetime_seconds: 3600,
             id_token_lifetime_seconds: 3600,
             refresh_token_lifetime_seconds: 14 * 86_400,
-            pass_rules: PassRules::default(),
         }
     }
 }
@@ -230,7 +235,7 @@ impl Latchkey {
 
     // ----- users and groups -------------------------------------------------------------
 
-    pub async fn create_user(&self, new: NewUser) -> Result<User, DomainError> {
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
         let user = User {
             id: UserId::random(),
             upn: Upn::parse(&new.user_principal_name)?,
@@ -245,6 +250,16 @@ impl Latchkey {
             }
             other => other.into(),
         })?;
+        let after = serde_json::to_value(&user).ok();
+        self.audit(
+            actor,
+            AuditCategory::UserManagement,
+            "Add user",
+            user.upn.as_str(),
+            None,
+            after,
+        )
+        .await?;
         Ok(user)
     }
 
@@ -273,8 +288,14 @@ impl Latchkey {
     }
 
     /// Applies a change; disabling a user ends their sessions and revokes their tokens.
-    pub async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, DomainError> {
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        patch: UserPatch,
+    ) -> Result<User, DomainError> {
         let mut user = self.user(id).await?;
+        let before = serde_json::to_value(&user).ok();
         if let Some(name) = patch.display_name {
             user.display_name = validate_display_name("displayName", &name)?;
         }
@@ -296,18 +317,47 @@ impl Latchkey {
                 user: user.id.clone(),
             });
         }
+        let activity = if disabling {
+            "Disable user"
+        } else {
+            "Update user"
+        };
+        let after = serde_json::to_value(&user).ok();
+        self.audit(
+            actor,
+            AuditCategory::UserManagement,
+            activity,
+            user.upn.as_str(),
+            before,
+            after,
+        )
+        .await?;
         Ok(user)
     }
 
-    pub async fn set_password(&self, id: &UserId, password: &Secret) -> Result<(), DomainError> {
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        password: &Secret,
+    ) -> Result<(), DomainError> {
         let user = self.user(id).await?;
         let hash = hash_password(password)?;
         self.store.set_password_hash(&user.id, Some(&hash)).await?;
-        Ok(())
+        self.audit(
+            actor,
+            AuditCategory::UserManagement,
+            "Reset password",
+            user.upn.as_str(),
+            None,
+            None,
+        )
+        .await
     }
 
     pub async fn create_group(
         &self,
+        actor: &Actor,
         display_name: &str,
         description: &str,
     ) -> Result<Group, DomainError> {
@@ -331,6 +381,16 @@ impl Latchkey {
             )),
             other => other.into(),
         })?;
+        let after = serde_json::to_value(&group).ok();
+        self.audit(
+            actor,
+            AuditCategory::GroupManagement,
+            "Add group",
+            &group.display_name,
+            None,
+            after,
+        )
+        .await?;
         Ok(group)
     }
 
@@ -352,27 +412,59 @@ impl Latchkey {
 
     pub async fn add_group_member(
         &self,
+        actor: &Actor,
         group: &GroupId,
         user: &UserId,
     ) -> Result<(), DomainError> {
-        self.store
+        let group = self
+            .store
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
-        self.user(user).await?;
-        Ok(self.store.add_group_member(group, user).await?)
+        let user = self.user(user).await?;
+        if self
+            .store
+            .groups_of_user(&user.id)
+            .await?
+            .contains(&group.id)
+        {
+            return Ok(());
+        }
+        self.store.add_group_member(&group.id, &user.id).await?;
+        let after = serde_json::json!({"member": user.upn});
+        self.audit(
+            actor,
+            AuditCategory::GroupManagement,
+            "Add member to group",
+            &group.display_name,
+            None,
+            Some(after),
+        )
+        .await
     }
 
     pub async fn remove_group_member(
         &self,
+        actor: &Actor,
         group: &GroupId,
         user: &UserId,
     ) -> Result<(), DomainError> {
-        self.store
+        let group = self
+            .store
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
-        Ok(self.store.remove_group_member(group, user).await?)
+        self.store.remove_group_member(&group.id, user).await?;
+        let before = serde_json::json!({"member": user});
+        self.audit(
+            actor,
+            AuditCategory::GroupManagement,
+            "Remove member from group",
+            &group.display_name,
+            Some(before),
+            None,
+        )
+        .await
     }
 
     pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
@@ -434,10 +526,23 @@ impl Latchkey {
     /// only as a hash.
     pub async fn register_application(
         &self,
+        actor: &Actor,
         new: NewApplication,
     ) -> Result<(Application, Option<Secret>), DomainError> {
-        self.register_application_with_id(ClientId::random(), new)
-            .await
+        let (app, secret) = self
+            .register_application_with_id(ClientId::random(), new)
+            .await?;
+        let after = application_summary(&app);
+        self.audit(
+            actor,
+            AuditCategory::ApplicationManagement,
+            "Add application",
+            app.client_id.as_str(),
+            None,
+            Some(after),
+        )
+        .await?;
+        Ok((app, secret))
     }
 
     async fn register_application_with_id(
@@ -552,27 +657,58 @@ impl Latchkey {
         Ok(self.store.list_applications().await?)
     }
 
-    pub async fn delete_application(&self, client_id: &ClientId) -> Result<(), DomainError> {
+    pub async fn delete_application(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+    ) -> Result<(), DomainError> {
         if client_id.as_str() == MY_APPS_CLIENT_ID {
             return Err(DomainError::Rejected(
                 "My Apps is part of Latchkey and cannot be deleted".into(),
             ));
         }
-        self.application(client_id).await?;
-        Ok(self.store.delete_application(client_id).await?)
+        let app = self.application(client_id).await?;
+        self.store.delete_application(client_id).await?;
+        let before = application_summary(&app);
+        self.audit(
+            actor,
+            AuditCategory::ApplicationManagement,
+            "Delete application",
+            client_id.as_str(),
+            Some(before),
+            None,
+        )
+        .await
     }
 
     // ----- Temporary Access Passes ------------------------------------------------------
 
     /// Issues a pass, replacing any previous one. The secret is returned once.
+    /// The rules come from the Temporary Access Pass configuration of the policy.
     pub async fn issue_pass(
         &self,
+        actor: &Actor,
         user: &UserId,
         request: &PassRequest,
     ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
         let user = self.user(user).await?;
-        let (pass, secret) = new_pass(&self.settings.pass_rules, user.id, request, self.now())?;
+        let rules = self.policy().await?.temporary_access_pass.rules();
+        let (pass, secret) = new_pass(&rules, user.id.clone(), request, self.now())?;
         self.store.put_pass(&pass).await?;
+        let after = serde_json::json!({
+            "startDateTime": pass.starts_at.to_rfc3339(),
+            "lifetimeInMinutes": pass.lifetime_minutes,
+            "isUsableOnce": pass.usable_once,
+        });
+        self.audit(
+            actor,
+            AuditCategory::UserManagement,
+            "Create Temporary Access Pass",
+            user.upn.as_str(),
+            None,
+            Some(after),
+        )
+        .await?;
         Ok((pass, secret))
     }
 
@@ -583,9 +719,18 @@ impl Latchkey {
         Ok(self.store.pass_for_user(user).await?)
     }
 
-    pub async fn delete_pass(&self, user: &UserId) -> Result<(), DomainError> {
-        self.user(user).await?;
-        Ok(self.store.delete_pass(user).await?)
+    pub async fn delete_pass(&self, actor: &Actor, user: &UserId) -> Result<(), DomainError> {
+        let user = self.user(user).await?;
+        self.store.delete_pass(&user.id).await?;
+        self.audit(
+            actor,
+            AuditCategory::UserManagement,
+            "Delete Temporary Access Pass",
+            user.upn.as_str(),
+            None,
+            None,
+        )
+        .await
     }
 
     // ----- administrator API tokens -----------------------------------------------------
@@ -636,7 +781,7 @@ impl Latchkey {
     }
 
     /// New keys for every algorithm; the old ones stay published until their tokens expire.
-    pub async fn rotate_signing_keys(&self) -> Result<Vec<SigningKey>, DomainError> {
+    pub async fn rotate_signing_keys(&self, actor: &Actor) -> Result<Vec<SigningKey>, DomainError> {
         let now = self.now();
         let mut fresh = Vec::new();
         for alg in SigningAlg::ALL {
@@ -647,6 +792,16 @@ impl Latchkey {
         let keep: Vec<_> = fresh.iter().map(|k| k.kid.clone()).collect();
         self.store.retire_signing_keys_except(&keep, now).await?;
         self.invalidate_keyring();
+        let after = serde_json::json!({"newKeys": keep});
+        self.audit(
+            actor,
+            AuditCategory::KeyManagement,
+            "Rotate signing keys",
+            "signing keys",
+            None,
+            Some(after),
+        )
+        .await?;
         Ok(fresh)
     }
 
@@ -753,40 +908,94 @@ impl Latchkey {
     }
 
     /// The user typed a pass or password. On success the sign-in ends and a session begins.
+    /// Every outcome lands in the sign-in log in the same transaction as its effect.
     pub async fn submit_credential(
         &self,
         id: &SignInId,
         input: CredentialInput,
+        context: &SignInContext,
     ) -> Result<SignedIn, SignInFailure> {
         let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
         let mut sign_in = self.sign_in(id).await?;
-        let SignInStage::AwaitingCredential { user_id, .. } = &sign_in.stage else {
+        let SignInStage::AwaitingCredential { upn, user_id } = &sign_in.stage else {
             return Err(SignInFailure::OutOfOrder);
         };
+        let typed_upn = upn.clone();
         let user = match user_id {
             Some(id) => self.store.user(id).await.map_err(trouble)?,
             None => None,
         };
         let now = self.now();
+        let method_kind = match input {
+            CredentialInput::Pass(_) => MethodKind::TemporaryAccessPass,
+            CredentialInput::Password(_) => MethodKind::Password,
+        };
         let verdict = self
             .check_credential(user.as_ref(), &input, now)
             .await
             .map_err(trouble)?;
+        let app = match &sign_in.authorization {
+            Some(request) => self
+                .store
+                .application(&request.client_id)
+                .await
+                .map_err(trouble)?,
+            None => None,
+        };
+        let mut record = SignInRecord {
+            id: crate::secret::random_hex(16),
+            created_date_time: now,
+            user_id: user.as_ref().map(|u| u.id.clone()),
+            user_principal_name: user
+                .as_ref()
+                .map(|u| u.upn.to_string())
+                .unwrap_or(typed_upn),
+            user_display_name: user.as_ref().map(|u| u.display_name.clone()),
+            app_id: app.as_ref().map(|a| a.client_id.clone()),
+            app_display_name: app.as_ref().map(|a| a.display_name.clone()),
+            ip_address: context.ip_address.map(|ip| ip.to_string()),
+            location: context.location.clone(),
+            authentication_method: method_kind.id().to_string(),
+            status: SignInStatus {
+                error_code: 0,
+                failure_reason: None,
+            },
+            authentication_details: vec![],
+        };
+        let step = |succeeded: bool, detail: &str| AuthenticationStep {
+            authentication_method: method_kind.label().to_string(),
+            authentication_method_detail: None,
+            authentication_step_date_time: now.to_rfc3339(),
+            authentication_step_result_detail: detail.to_string(),
+            succeeded,
+        };
         let method = match verdict {
             Ok(method) => method,
-            Err(message) => {
+            Err(error) => {
                 sign_in.failed_attempts += 1;
-                if sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS {
-                    self.store
-                        .delete_sign_in(&sign_in.id)
-                        .await
-                        .map_err(trouble)?;
-                    return Err(SignInFailure::StartAgain(
-                        "That was the last try for this sign-in. Start again, and ask your administrator for a new pass if you need one.".into(),
-                    ));
-                }
-                self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
-                return Err(SignInFailure::TryAgain(message));
+                let ended = sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS;
+                let error = if ended {
+                    SignInError::TooManyAttempts
+                } else {
+                    error
+                };
+                record.status = SignInStatus {
+                    error_code: error.code(),
+                    failure_reason: Some(error.failure_reason().to_string()),
+                };
+                record
+                    .authentication_details
+                    .push(step(false, error.failure_reason()));
+                self.store
+                    .fail_sign_in(&sign_in, ended, &record)
+                    .await
+                    .map_err(trouble)?;
+                let message = user_message(error, method_kind);
+                return Err(if ended {
+                    SignInFailure::StartAgain(message)
+                } else {
+                    SignInFailure::TryAgain(message)
+                });
             }
         };
         let user = user.expect("a credential only verifies for a known user");
@@ -801,9 +1010,11 @@ impl Latchkey {
             expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
             revoked: false,
         };
-        self.store.create_session(&session).await.map_err(trouble)?;
+        record
+            .authentication_details
+            .push(step(true, "Correct credential"));
         self.store
-            .delete_sign_in(&sign_in.id)
+            .complete_sign_in(&session, &sign_in.id, &record)
             .await
             .map_err(trouble)?;
         self.events.publish(DomainEvent::SessionStarted {
@@ -818,16 +1029,17 @@ impl Latchkey {
         })
     }
 
-    /// Ok(Ok(method)) when the credential proves the user; Ok(Err(message)) when it doesn't.
-    /// Specific reasons (expired pass, disabled account) are told only to someone who
-    /// presented the right secret, so they reveal nothing to a guesser.
+    /// Ok(Ok(method)) when the credential proves the user and policy allows the method;
+    /// Ok(Err(why)) otherwise. Specific reasons (expired pass, disabled account, policy) are
+    /// given only to someone who presented the right secret, so they reveal nothing to a
+    /// guesser.
     async fn check_credential(
         &self,
         user: Option<&User>,
         input: &CredentialInput,
         now: Timestamp,
-    ) -> Result<Result<AuthMethod, String>, StoreError> {
-        let wrong = || Ok(Err(WRONG_CREDENTIAL.to_string()));
+    ) -> Result<Result<AuthMethod, SignInError>, StoreError> {
+        let wrong = || Ok(Err(SignInError::InvalidCredential));
         match input {
             CredentialInput::Pass(secret) => {
                 let pass = match user {
@@ -845,15 +1057,23 @@ impl Latchkey {
                     return wrong();
                 };
                 if let Err(reason) = pass.usability(now) {
-                    return Ok(Err(reason.message().to_string()));
+                    return Ok(Err(match reason {
+                        PassUnusable::Expired => SignInError::PassExpired,
+                        PassUnusable::NotYetValid => SignInError::PassNotYetValid,
+                        PassUnusable::OneTimeUsed => SignInError::PassAlreadyUsed,
+                    }));
                 }
                 if !user.enabled {
-                    return Ok(Err(DISABLED.to_string()));
+                    return Ok(Err(SignInError::UserDisabled));
+                }
+                if !self
+                    .method_allowed(&user.id, MethodKind::TemporaryAccessPass)
+                    .await?
+                {
+                    return Ok(Err(SignInError::MethodNotAllowed));
                 }
                 if !self.store.mark_pass_used(&user.id, &pass.hash, now).await? {
-                    return Ok(Err(crate::credential::PassUnusable::OneTimeUsed
-                        .message()
-                        .to_string()));
+                    return Ok(Err(SignInError::PassAlreadyUsed));
                 }
                 Ok(Ok(AuthMethod::TemporaryAccessPass))
             }
@@ -867,8 +1087,14 @@ impl Latchkey {
                     secret.expose(),
                 );
                 match (user, verified && stored.is_some()) {
-                    (Some(user), true) if !user.enabled => Ok(Err(DISABLED.to_string())),
-                    (Some(_), true) => Ok(Ok(AuthMethod::Password)),
+                    (Some(user), true) if !user.enabled => Ok(Err(SignInError::UserDisabled)),
+                    (Some(user), true) => {
+                        if self.method_allowed(&user.id, MethodKind::Password).await? {
+                            Ok(Ok(AuthMethod::Password))
+                        } else {
+                            Ok(Err(SignInError::MethodNotAllowed))
+                        }
+                    }
                     _ => wrong(),
                 }
             }
@@ -1286,6 +1512,34 @@ pub struct EndSession {
     /// The session the hint's `sid` names, if there was a verified hint.
     pub hinted_sid: Option<String>,
     pub redirect: Option<String>,
+}
+
+/// An application as the audit log shows it: never its secret's hash.
+fn application_summary(app: &Application) -> serde_json::Value {
+    serde_json::json!({
+        "appId": app.client_id,
+        "displayName": app.display_name,
+        "redirectUris": app.redirect_uris,
+        "postLogoutRedirectUris": app.post_logout_redirect_uris,
+        "publicClient": app.is_public(),
+        "idTokenSigningAlg": app.id_token_alg.as_str(),
+    })
+}
+
+/// What the sign-in page says for each refusal.
+fn user_message(error: SignInError, method: MethodKind) -> String {
+    match error {
+        SignInError::InvalidCredential => WRONG_CREDENTIAL.to_string(),
+        SignInError::UserDisabled => DISABLED.to_string(),
+        SignInError::TooManyAttempts => "That was the last try for this sign-in. Start again, and ask your administrator for a new pass if you need one.".to_string(),
+        SignInError::PassExpired => PassUnusable::Expired.message().to_string(),
+        SignInError::PassNotYetValid => PassUnusable::NotYetValid.message().to_string(),
+        SignInError::PassAlreadyUsed => PassUnusable::OneTimeUsed.message().to_string(),
+        SignInError::MethodNotAllowed => format!(
+            "Your organisation doesn't let your account sign in with a {}. Use another way to sign in, or ask your administrator.",
+            method.label().to_lowercase()
+        ),
+    }
 }
 
 const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";

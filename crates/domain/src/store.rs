@@ -12,7 +12,9 @@ use crate::credential::TemporaryAccessPass;
 use crate::error::StoreError;
 use crate::ids::{ClientId, GrantId, GroupId, SessionId, SignInId, UserId};
 use crate::keys::SigningKey;
+use crate::log::{AuditEvent, LogQuery, SignInRecord};
 use crate::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use crate::policy::AuthenticationMethodsPolicy;
 use crate::secret::TokenHash;
 use crate::session::Session;
 use crate::signin::PendingSignIn;
@@ -112,6 +114,47 @@ pub trait Store: Send + Sync {
 
     /// Removes expired codes, tokens, sign-ins and sessions. Returns how many rows went.
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // The authentication methods policy.
+    /// The saved policy, or `None` before the first save (the domain then uses its defaults).
+    async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>>;
+    /// Saves `policy` as version `policy.version`, only if the stored version is exactly
+    /// `policy.version - 1` (0 meaning nothing stored yet); otherwise `Conflict`, and nothing
+    /// changes. The audit event is written in the same transaction.
+    async fn save_policy(
+        &self,
+        policy: &AuthenticationMethodsPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+
+    // The sign-in log. Each record is written in the same transaction as its outcome.
+    /// A sign-in succeeded: creates the session, removes the pending sign-in, records it.
+    async fn complete_sign_in(
+        &self,
+        session: &Session,
+        sign_in: &SignInId,
+        record: &SignInRecord,
+    ) -> StoreResult<()>;
+    /// A sign-in step failed: saves the pending sign-in as given (its failure count updated),
+    /// or removes it when `ended`, and records the attempt.
+    async fn fail_sign_in(
+        &self,
+        sign_in: &PendingSignIn,
+        ended: bool,
+        record: &SignInRecord,
+    ) -> StoreResult<()>;
+    /// Newest first. `user` matches the user id or the UPN (case-insensitive); `app` the app id
+    /// or display name (case-insensitive); `status` success means error code 0; `method` the
+    /// `authentication_method`; `since` inclusive, `until` exclusive; then `skip` and `limit`.
+    async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>>;
+
+    // The audit log.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first. `user` matches the actor or the target exactly; `category` the category
+    /// name; time range and paging as for sign-ins; `app`, `status` and `method` are ignored.
+    async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Removes sign-in records and audit events older than `before`; returns how many went.
+    async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64>;
 
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;

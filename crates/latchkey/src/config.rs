@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use latchkey_domain::Settings;
-use latchkey_domain::credential::{PassRules, validate_pass_rules};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,7 +23,18 @@ pub struct Config {
     pub log_format: String,
     pub tls: Option<TlsConfig>,
     pub lifetimes: Lifetimes,
-    pub temporary_access_pass: PassRules,
+    /// Addresses (CIDR) of reverse proxies whose X-Forwarded-For header is believed.
+    pub trusted_proxies: Vec<String>,
+    pub geoip: GeoIpConfig,
+    /// Days sign-in and audit records are kept.
+    pub log_retention_days: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// MMDB city databases (GeoLite2/GeoIP2 City or DB-IP Lite City), looked up in order.
+    pub databases: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,7 +70,9 @@ impl Default for Config {
                 id_token_seconds: settings.id_token_lifetime_seconds,
                 refresh_token_seconds: settings.refresh_token_lifetime_seconds,
             },
-            temporary_access_pass: settings.pass_rules,
+            trusted_proxies: vec![],
+            geoip: GeoIpConfig::default(),
+            log_retention_days: 30,
         }
     }
 }
@@ -122,8 +134,16 @@ impl Config {
                 bail!("{name} must be between 60 and {max}");
             }
         }
-        validate_pass_rules(&self.temporary_access_pass)
-            .map_err(|e| anyhow::anyhow!("temporary_access_pass.{e}"))?;
+        latchkey_domain::location::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for path in &self.geoip.databases {
+            if !path.exists() {
+                bail!("geoip.databases: {} does not exist", path.display());
+            }
+        }
+        if !(1..=3650).contains(&self.log_retention_days) {
+            bail!("log_retention_days must be between 1 and 3650");
+        }
         Ok(())
     }
 
@@ -142,7 +162,6 @@ impl Config {
         settings.access_token_lifetime_seconds = self.lifetimes.access_token_seconds;
         settings.id_token_lifetime_seconds = self.lifetimes.id_token_seconds;
         settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
-        settings.pass_rules = self.temporary_access_pass;
         settings
     }
 }

@@ -86,7 +86,10 @@ fn main() -> ExitCode {
                 action: KeysAction::Rotate,
             } => {
                 let latchkey = server::open(&config).await?;
-                for key in latchkey.rotate_signing_keys().await? {
+                for key in latchkey
+                    .rotate_signing_keys(&latchkey_domain::log::Actor::user("command-line"))
+                    .await?
+                {
                     println!("New {} signing key: {}", key.alg.as_str(), key.kid);
                 }
                 println!(

@@ -67,6 +67,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     state: AppState,
     tls: Option<crate::config::TlsConfig>,
+    log_retention_days: u32,
 }
 
 pub async fn bind(config: &Config, latchkey: Arc<Latchkey>) -> anyhow::Result<Server> {
@@ -100,6 +101,15 @@ pub async fn serve_on(
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
+    let geoip: Arc<dyn latchkey_domain::location::GeoIp> = if config.geoip.databases.is_empty() {
+        Arc::new(latchkey_domain::location::NoGeoIp)
+    } else {
+        Arc::new(
+            latchkey_geoip::MmdbGeoIp::open(&config.geoip.databases).map_err(anyhow::Error::msg)?,
+        )
+    };
+    let trusted_proxies =
+        latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let state = AppState {
         latchkey,
         cookie_key: Arc::new(cookie_key),
@@ -108,12 +118,15 @@ pub async fn serve_on(
         internal_base_url,
         http,
         metrics: Arc::new(Metrics::default()),
+        geoip,
+        trusted_proxies: Arc::new(trusted_proxies),
     };
     Ok(Server {
         local_addr,
         listener,
         state,
         tls: config.tls.clone(),
+        log_retention_days: config.log_retention_days,
     })
 }
 
@@ -124,16 +137,21 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let latchkey = self.state.latchkey.clone();
+        let retention_days = i64::from(self.log_retention_days);
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
                 tick.tick().await;
+                if let Err(e) = latchkey.purge_old_logs(retention_days).await {
+                    tracing::warn!(error = %e, "purging old log records failed");
+                }
                 if let Err(e) = latchkey.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired records failed");
                 }
             }
         });
-        let app = latchkey_web::router(self.state).into_make_service();
+        let app = latchkey_web::router(self.state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let handle = axum_server::Handle::new();
         let signal_handle = handle.clone();
         tokio::spawn(async move {

@@ -4,10 +4,16 @@
 //! reads as a broken promise rather than a broken line. Checks create their own rows with fresh
 //! random ids and names, so they can share one database and run in any order.
 //!
-//! Two checks act on the whole database, not only on rows they created:
-//! [`signing_keys_retire_except_kept`] retires every other unretired key, and
-//! [`purge_removes_only_expired`] purges everything that expired before a date in 1970. Run the
-//! suite against a scratch database, never a live one.
+//! Some checks act on the whole database, not only on rows they created:
+//! [`signing_keys_retire_except_kept`] retires every other unretired key,
+//! [`purge_removes_only_expired`] purges everything that expired before a date in 1970,
+//! [`purge_logs_removes_only_old_records`] purges every log entry from before a date in 1970,
+//! and the policy checks save new versions of the one, global authentication methods policy
+//! (each reads the stored version first and builds on it). Run the suite against a scratch
+//! database, never a live one.
+//!
+//! [`policy_is_absent_until_first_save`] can only hold on an empty database, so it is not part
+//! of [`run_all`]; call it on a fresh store.
 
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::clock::Timestamp;
@@ -15,9 +21,15 @@ use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ClientId, GrantId, GroupId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
+use latchkey_domain::location::Location;
+use latchkey_domain::log::{
+    Actor, AuditCategory, AuditEvent, AuthenticationStep, LogQuery, SignInError, SignInRecord,
+    SignInStatus, StatusFilter,
+};
 use latchkey_domain::oidc::{
     AccessToken, AuthorizationCode, AuthorizationRequest, Grant, Prompt, Redeemed, RefreshToken,
 };
+use latchkey_domain::policy::{AuthenticationMethodsPolicy, TemporaryAccessPassConfig};
 use latchkey_domain::secret::{TokenHash, random_hex, random_token};
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
@@ -63,6 +75,22 @@ pub async fn run_all(store: &dyn Store) {
 
     sign_in_round_trips(store).await;
     sign_in_moves_forward_when_put_again(store).await;
+    completed_sign_in_creates_session_removes_pending_and_logs(store).await;
+    failed_sign_in_keeps_or_ends_pending_and_logs(store).await;
+    complete_sign_in_with_a_refused_session_changes_nothing(store).await;
+    sign_in_outcomes_that_cannot_be_logged_change_nothing(store).await;
+
+    sign_in_log_filters_by_user_app_status_method_and_time(store).await;
+    sign_in_log_pages_newest_first(store).await;
+    sign_in_log_filter_values_are_data_not_sql(store).await;
+
+    audit_log_filters_by_category_and_actor(store).await;
+    audit_event_ids_are_unique(store).await;
+
+    stale_policy_version_is_refused_and_changes_nothing(store).await;
+    policy_save_writes_its_audit_event(store).await;
+    policy_is_not_saved_when_its_audit_event_is_not(store).await;
+    concurrent_policy_saves_of_one_version_have_one_winner(store).await;
 
     grant_round_trips(store).await;
     code_is_fresh_on_first_redemption(store).await;
@@ -80,6 +108,7 @@ pub async fn run_all(store: &dyn Store) {
     server_secret_is_created_once(store).await;
 
     purge_removes_only_expired(store).await;
+    purge_logs_removes_only_old_records(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -252,6 +281,155 @@ fn new_sign_in(expires_at: Timestamp) -> PendingSignIn {
 
 fn is_conflict<T>(result: &Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Conflict(_)))
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}@conformance.example", random_hex(4))
+}
+
+/// A successful Temporary Access Pass sign-in by `upn` (who matches no user until the caller
+/// sets `user_id`), with every optional field filled so a round trip shows nothing is lost.
+fn new_sign_in_record(upn: &str, at: Timestamp) -> SignInRecord {
+    SignInRecord {
+        id: random_hex(16),
+        created_date_time: at,
+        user_id: None,
+        user_principal_name: upn.to_string(),
+        user_display_name: Some("Conformance User".into()),
+        app_id: None,
+        app_display_name: None,
+        ip_address: Some("203.0.113.7".into()),
+        // Binary fractions, so the coordinates survive any JSON number round trip exactly.
+        location: Some(Location {
+            city: Some("Sydney".into()),
+            region: Some("New South Wales".into()),
+            country: Some("Australia".into()),
+            country_code: Some("AU".into()),
+            latitude: Some(-33.875),
+            longitude: Some(151.25),
+        }),
+        authentication_method: "temporaryAccessPass".into(),
+        status: SignInStatus {
+            error_code: 0,
+            failure_reason: None,
+        },
+        authentication_details: vec![AuthenticationStep {
+            authentication_method: "Temporary Access Pass".into(),
+            authentication_method_detail: None,
+            authentication_step_date_time: at.to_rfc3339(),
+            authentication_step_result_detail: "Correct credential".into(),
+            succeeded: true,
+        }],
+    }
+}
+
+fn failed(mut record: SignInRecord, error: SignInError) -> SignInRecord {
+    record.status = SignInStatus {
+        error_code: error.code(),
+        failure_reason: Some(error.failure_reason().into()),
+    };
+    for step in &mut record.authentication_details {
+        step.succeeded = false;
+        step.authentication_step_result_detail = error.failure_reason().into();
+    }
+    record
+}
+
+/// Writes a record through the port. The store does not judge records, so a failure outcome
+/// that ends a throwaway sign-in is the plainest way to log any record.
+async fn log_sign_in(store: &dyn Store, record: &SignInRecord) {
+    store
+        .fail_sign_in(&new_sign_in(NOW.plus_seconds(900)), true, record)
+        .await
+        .expect("fail_sign_in logs the record");
+}
+
+fn unique_actor() -> Actor {
+    Actor::user(&unique_name("admin"))
+}
+
+fn new_audit_event(
+    actor: &Actor,
+    category: AuditCategory,
+    target: &str,
+    at: Timestamp,
+) -> AuditEvent {
+    AuditEvent {
+        id: random_hex(16),
+        activity_date_time: at,
+        actor: actor.clone(),
+        category,
+        activity: "Update user".into(),
+        target: target.to_string(),
+        before: Some(serde_json::json!({ "enabled": true, "displayName": "Before" })),
+        after: Some(serde_json::json!({ "enabled": false, "displayName": "After" })),
+    }
+}
+
+fn policy_audit_event(actor: &Actor) -> AuditEvent {
+    AuditEvent {
+        activity: "Update authentication methods policy".into(),
+        ..new_audit_event(
+            actor,
+            AuditCategory::Policy,
+            "authenticationMethodsPolicy",
+            NOW,
+        )
+    }
+}
+
+/// The defaults, as version `version`, with a Temporary Access Pass length that tells
+/// otherwise identical documents apart.
+fn policy_version(version: u64, pass_length: u32) -> AuthenticationMethodsPolicy {
+    let defaults = AuthenticationMethodsPolicy::default();
+    AuthenticationMethodsPolicy {
+        version,
+        temporary_access_pass: TemporaryAccessPassConfig {
+            default_length: pass_length,
+            ..defaults.temporary_access_pass
+        },
+        ..defaults
+    }
+}
+
+/// The policy row is global, so policy checks build on whatever version is stored now.
+async fn current_policy_version(store: &dyn Store) -> u64 {
+    store
+        .policy()
+        .await
+        .expect("policy")
+        .map_or(0, |policy| policy.version)
+}
+
+/// The stored policy as JSON text, for byte-for-byte comparisons.
+async fn stored_policy_json(store: &dyn Store) -> Option<String> {
+    store
+        .policy()
+        .await
+        .expect("policy")
+        .map(|policy| serde_json::to_string(&policy).expect("a policy serialises"))
+}
+
+fn json(policy: &AuthenticationMethodsPolicy) -> String {
+    serde_json::to_string(policy).expect("a policy serialises")
+}
+
+fn by_user(user: &str) -> LogQuery {
+    LogQuery {
+        user: Some(user.to_string()),
+        ..LogQuery::default()
+    }
+}
+
+async fn records(store: &dyn Store, query: LogQuery) -> Vec<SignInRecord> {
+    store
+        .sign_in_records(&query)
+        .await
+        .expect("sign_in_records")
+}
+
+async fn events(store: &dyn Store, query: LogQuery) -> Vec<AuditEvent> {
+    store.audit_events(&query).await.expect("audit_events")
 }
 
 // --- Liveness ------------------------------------------------------------------------------
@@ -932,6 +1110,767 @@ pub async fn sign_in_moves_forward_when_put_again(store: &dyn Store) {
     );
 }
 
+/// A successful sign-in is one step: the session starts, the sign-in in progress ends (so it
+/// cannot be completed twice), and the log says so.
+pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let session = new_session(&user.id);
+    let record = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..new_sign_in_record(user.upn.as_str(), NOW)
+    };
+
+    store
+        .complete_sign_in(&session, &pending.id, &record)
+        .await
+        .expect("complete_sign_in");
+    assert_eq!(
+        store.session_by_token(&session.token_hash).await.unwrap(),
+        Some(session),
+        "the completed sign-in's session exists"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        None,
+        "the completed sign-in is no longer in progress"
+    );
+    assert_eq!(
+        records(store, by_user(user.id.as_str())).await,
+        vec![record],
+        "the sign-in is logged, and the record reads back unchanged"
+    );
+}
+
+/// A wrong pass counts against the sign-in (so guessing is limited), and the last allowed
+/// failure ends it; either way the attempt is logged.
+pub async fn failed_sign_in_keeps_or_ends_pending_and_logs(store: &dyn Store) {
+    let upn = unique_name("failing");
+    let mut pending = new_sign_in(NOW.plus_seconds(900));
+    pending.stage = SignInStage::AwaitingCredential {
+        upn: upn.clone(),
+        user_id: None,
+    };
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+
+    pending.failed_attempts = 1;
+    let first = failed(
+        new_sign_in_record(&upn, NOW),
+        SignInError::InvalidCredential,
+    );
+    store
+        .fail_sign_in(&pending, false, &first)
+        .await
+        .expect("fail_sign_in");
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap().as_ref(),
+        Some(&pending),
+        "a failure that does not end the sign-in saves its new failure count"
+    );
+
+    pending.failed_attempts = 2;
+    let last = failed(
+        new_sign_in_record(&upn, NOW.plus_seconds(1)),
+        SignInError::TooManyAttempts,
+    );
+    store
+        .fail_sign_in(&pending, true, &last)
+        .await
+        .expect("fail_sign_in ending the sign-in");
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        None,
+        "a failure that ends the sign-in removes it"
+    );
+    assert_eq!(
+        records(store, by_user(&upn)).await,
+        vec![last, first],
+        "both failed attempts are logged, newest first"
+    );
+}
+
+/// Atomicity: when the session cannot be created (here its token hash is taken), nothing else
+/// happens either. The sign-in stays in progress, and the log does not claim a sign-in that
+/// never happened.
+pub async fn complete_sign_in_with_a_refused_session_changes_nothing(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let existing = stored_session(store, &user.id).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let clash = Session {
+        token_hash: existing.token_hash.clone(),
+        ..new_session(&user.id)
+    };
+    let record = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..new_sign_in_record(user.upn.as_str(), NOW)
+    };
+
+    let result = store.complete_sign_in(&clash, &pending.id, &record).await;
+    assert!(
+        is_conflict(&result),
+        "a session with a taken token hash is a conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.session(&clash.id).await.unwrap(),
+        None,
+        "the refused session was not stored"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        Some(pending),
+        "the sign-in is still in progress"
+    );
+    assert!(
+        records(store, by_user(user.id.as_str())).await.is_empty(),
+        "a sign-in that did not happen is not logged"
+    );
+}
+
+/// Atomicity from the other end: the log record is the last write, and when it is refused
+/// (here its id is taken) the session, the removal and the failure count are undone with it.
+/// Otherwise a sign-in could succeed, or a guess be counted, with no trace in the log.
+pub async fn sign_in_outcomes_that_cannot_be_logged_change_nothing(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let logged = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..failed(
+            new_sign_in_record(user.upn.as_str(), NOW),
+            SignInError::InvalidCredential,
+        )
+    };
+    log_sign_in(store, &logged).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let duplicate = SignInRecord {
+        created_date_time: NOW.plus_seconds(1),
+        ..logged.clone()
+    };
+
+    let session = new_session(&user.id);
+    let result = store
+        .complete_sign_in(&session, &pending.id, &duplicate)
+        .await;
+    assert!(
+        result.is_err(),
+        "completing with a record that cannot be written fails"
+    );
+    assert_eq!(
+        store.session(&session.id).await.unwrap(),
+        None,
+        "the session of an unlogged sign-in was rolled back"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap().as_ref(),
+        Some(&pending),
+        "the sign-in of an unlogged completion is still in progress"
+    );
+
+    let mut counted = pending.clone();
+    counted.failed_attempts += 1;
+    for ended in [false, true] {
+        let result = store.fail_sign_in(&counted, ended, &duplicate).await;
+        assert!(
+            result.is_err(),
+            "failing with a record that cannot be written fails (ended: {ended})"
+        );
+        assert_eq!(
+            store.sign_in(&pending.id).await.unwrap().as_ref(),
+            Some(&pending),
+            "an unlogged failure neither counts nor ends the sign-in (ended: {ended})"
+        );
+    }
+    assert_eq!(
+        records(store, by_user(user.id.as_str())).await,
+        vec![logged],
+        "only the first record is in the log"
+    );
+}
+
+// --- The sign-in log -----------------------------------------------------------------------
+
+pub async fn sign_in_log_filters_by_user_app_status_method_and_time(store: &dyn Store) {
+    let user_id = UserId::random();
+    let upn = unique_name("logged");
+    // A name typed at sign-in that matches no user, in whatever case it was typed.
+    let ghost = unique_name("Ghost").replace("conformance", "Conformance");
+    let app_a = (
+        ClientId::from_string(format!("conformance-{}", random_hex(8))),
+        format!("Log App {}", random_hex(4)),
+    );
+    let app_b = (
+        ClientId::from_string(format!("conformance-{}", random_hex(8))),
+        format!("Log App {}", random_hex(4)),
+    );
+    let with_app = |record: SignInRecord, app: &(ClientId, String)| SignInRecord {
+        app_id: Some(app.0.clone()),
+        app_display_name: Some(app.1.clone()),
+        ..record
+    };
+    // The user id is not stored as a user: the log must accept (and outlive) ids of users
+    // that no longer exist.
+    let of_user = |record: SignInRecord| SignInRecord {
+        user_id: Some(user_id.clone()),
+        ..record
+    };
+
+    let r1 = with_app(of_user(new_sign_in_record(&upn, NOW)), &app_a);
+    let r2 = SignInRecord {
+        authentication_method: "password".into(),
+        ..with_app(
+            of_user(failed(
+                new_sign_in_record(&upn, NOW.plus_seconds(10)),
+                SignInError::InvalidCredential,
+            )),
+            &app_b,
+        )
+    };
+    let r3 = with_app(
+        failed(
+            new_sign_in_record(&ghost, NOW.plus_seconds(20)),
+            SignInError::InvalidCredential,
+        ),
+        &app_a,
+    );
+    let r4 = SignInRecord {
+        authentication_method: "password".into(),
+        ..of_user(new_sign_in_record(&upn, NOW.plus_seconds(30)))
+    };
+    for record in [&r1, &r2, &r3, &r4] {
+        log_sign_in(store, record).await;
+    }
+    let mine = |query: LogQuery| LogQuery {
+        user: Some(user_id.as_str().to_string()),
+        ..query
+    };
+
+    assert_eq!(
+        records(store, by_user(user_id.as_str())).await,
+        vec![r4.clone(), r2.clone(), r1.clone()],
+        "the user id finds the user's records, newest first, unchanged"
+    );
+    assert_eq!(
+        records(store, by_user(&upn.to_uppercase())).await,
+        vec![r4.clone(), r2.clone(), r1.clone()],
+        "the UPN finds the user's records, ignoring case"
+    );
+    assert_eq!(
+        records(store, by_user(&ghost.to_lowercase())).await,
+        vec![r3.clone()],
+        "a typed name that matches no user finds its records, ignoring case"
+    );
+    assert_eq!(
+        records(
+            store,
+            LogQuery {
+                app: Some(app_a.0.as_str().to_string()),
+                ..LogQuery::default()
+            }
+        )
+        .await,
+        vec![r3.clone(), r1.clone()],
+        "the app id finds the app's records"
+    );
+    assert_eq!(
+        records(
+            store,
+            LogQuery {
+                app: Some(app_a.1.to_uppercase()),
+                ..LogQuery::default()
+            }
+        )
+        .await,
+        vec![r3.clone(), r1.clone()],
+        "the app's display name finds its records, ignoring case"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                app: Some(app_b.1.clone()),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r2.clone()],
+        "user and app filters combine"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                status: Some(StatusFilter::Success),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r4.clone(), r1.clone()],
+        "success means error code 0"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                status: Some(StatusFilter::Failure),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r2.clone()],
+        "failure means any other error code"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                method: Some("password".into()),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r4.clone(), r2.clone()],
+        "the method filter matches the authentication method"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                since: Some(NOW.plus_seconds(10)),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r4.clone(), r2.clone()],
+        "since is inclusive"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                until: Some(NOW.plus_seconds(30)),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r2.clone(), r1.clone()],
+        "until is exclusive"
+    );
+    assert_eq!(
+        records(
+            store,
+            mine(LogQuery {
+                since: Some(NOW.plus_seconds(10)),
+                until: Some(NOW.plus_seconds(30)),
+                status: Some(StatusFilter::Failure),
+                method: Some("password".into()),
+                app: Some(app_b.0.as_str().to_string()),
+                ..LogQuery::default()
+            })
+        )
+        .await,
+        vec![r2],
+        "all filters combine"
+    );
+    assert!(
+        records(
+            store,
+            mine(LogQuery {
+                app: Some(app_a.0.as_str().to_string()),
+                status: Some(StatusFilter::Failure),
+                ..LogQuery::default()
+            })
+        )
+        .await
+        .is_empty(),
+        "filters narrow, never widen"
+    );
+}
+
+pub async fn sign_in_log_pages_newest_first(store: &dyn Store) {
+    let upn = unique_name("paged");
+    let mut written: Vec<SignInRecord> = [100, 200, 300, 400, 400]
+        .into_iter()
+        .map(|offset| new_sign_in_record(&upn, NOW.plus_seconds(offset)))
+        .collect();
+    for record in &written {
+        log_sign_in(store, record).await;
+    }
+    // Newest first; records from the same second, the last written first, so pages neither
+    // repeat nor skip a record and the log reads in the order things happened.
+    written.reverse();
+    written.sort_by_key(|r| std::cmp::Reverse(r.created_date_time));
+    let page = |skip: u32, limit: u32| LogQuery {
+        skip,
+        limit,
+        ..by_user(&upn)
+    };
+
+    assert_eq!(
+        records(store, page(0, 2)).await,
+        written[0..2],
+        "the first page holds the newest records"
+    );
+    assert_eq!(
+        records(store, page(2, 2)).await,
+        written[2..4],
+        "the second page continues where the first ended"
+    );
+    assert_eq!(
+        records(store, page(4, 2)).await,
+        written[4..],
+        "the last page is short"
+    );
+    assert!(
+        records(store, page(5, 2)).await.is_empty(),
+        "skipping past the end finds nothing"
+    );
+    assert_eq!(
+        records(store, page(0, 0)).await,
+        written,
+        "a limit of 0 means the default page size, not an empty page"
+    );
+    assert_eq!(
+        records(store, page(1, u32::MAX)).await,
+        written[1..],
+        "an oversized limit is capped, not refused"
+    );
+}
+
+/// Filter values come from administrators' query strings; they must be compared as data,
+/// never spliced into SQL where they could widen the query.
+pub async fn sign_in_log_filter_values_are_data_not_sql(store: &dyn Store) {
+    let upn = unique_name("quoted");
+    let record = new_sign_in_record(&upn, NOW);
+    log_sign_in(store, &record).await;
+    for hostile in [
+        "' OR '1'='1",
+        "x' OR 1=1 --",
+        "\" OR \"\"=\"",
+        "%",
+        "*",
+        "') OR ('a'='a",
+    ] {
+        for query in [
+            by_user(hostile),
+            LogQuery {
+                app: Some(hostile.into()),
+                ..LogQuery::default()
+            },
+            LogQuery {
+                method: Some(hostile.into()),
+                ..LogQuery::default()
+            },
+        ] {
+            assert!(
+                records(store, query.clone()).await.is_empty(),
+                "{hostile:?} matches nothing: {query:?}"
+            );
+        }
+        assert!(
+            events(store, by_user(hostile)).await.is_empty(),
+            "{hostile:?} matches no audit event"
+        );
+        assert!(
+            events(
+                store,
+                LogQuery {
+                    category: Some(hostile.into()),
+                    ..LogQuery::default()
+                }
+            )
+            .await
+            .is_empty(),
+            "{hostile:?} matches no audit category"
+        );
+    }
+    assert_eq!(
+        records(store, by_user(&upn)).await,
+        vec![record],
+        "the record is still found by its own name"
+    );
+}
+
+// --- The audit log -------------------------------------------------------------------------
+
+pub async fn audit_log_filters_by_category_and_actor(store: &dyn Store) {
+    let alice = unique_actor();
+    let bob = unique_actor();
+    let target = UserId::random().as_str().to_string();
+    let e1 = new_audit_event(&alice, AuditCategory::UserManagement, &target, NOW);
+    let e2 = policy_audit_event(&alice);
+    let e2 = AuditEvent {
+        activity_date_time: NOW.plus_seconds(10),
+        ..e2
+    };
+    let e3 = new_audit_event(
+        &bob,
+        AuditCategory::UserManagement,
+        &target,
+        NOW.plus_seconds(20),
+    );
+    for event in [&e1, &e2, &e3] {
+        store.append_audit(event).await.expect("append_audit");
+    }
+
+    assert_eq!(
+        events(store, by_user(&alice.0)).await,
+        vec![e2.clone(), e1.clone()],
+        "the actor finds their events, newest first, unchanged"
+    );
+    assert_eq!(
+        events(store, by_user(&target)).await,
+        vec![e3.clone(), e1.clone()],
+        "the target finds the events that changed it, whoever made them"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                category: Some(AuditCategory::Policy.as_str().into()),
+                ..by_user(&alice.0)
+            }
+        )
+        .await,
+        vec![e2.clone()],
+        "the category filter matches the category's name"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                category: Some(AuditCategory::UserManagement.as_str().into()),
+                ..by_user(&target)
+            }
+        )
+        .await,
+        vec![e3.clone(), e1.clone()],
+        "category and target combine"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                app: Some("no such app".into()),
+                status: Some(StatusFilter::Failure),
+                method: Some("no such method".into()),
+                ..by_user(&alice.0)
+            }
+        )
+        .await,
+        vec![e2.clone(), e1.clone()],
+        "app, status and method do not apply to the audit log"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                since: Some(NOW.plus_seconds(10)),
+                ..by_user(&target)
+            }
+        )
+        .await,
+        vec![e3.clone()],
+        "since is inclusive"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                until: Some(NOW.plus_seconds(20)),
+                ..by_user(&target)
+            }
+        )
+        .await,
+        vec![e1.clone()],
+        "until is exclusive"
+    );
+    assert_eq!(
+        events(
+            store,
+            LogQuery {
+                skip: 1,
+                limit: 1,
+                ..by_user(&alice.0)
+            }
+        )
+        .await,
+        vec![e1],
+        "the audit log pages like the sign-in log"
+    );
+    assert!(
+        events(store, by_user(&alice.0[..alice.0.len() - 1]))
+            .await
+            .is_empty(),
+        "the actor must match exactly, not as a prefix"
+    );
+}
+
+/// The audit log is append-only: a second event with a taken id must not replace the first.
+pub async fn audit_event_ids_are_unique(store: &dyn Store) {
+    let actor = unique_actor();
+    let first = new_audit_event(&actor, AuditCategory::GroupManagement, "group", NOW);
+    store.append_audit(&first).await.expect("append_audit");
+    let rewrite = AuditEvent {
+        activity: "Nothing happened".into(),
+        ..first.clone()
+    };
+    assert!(
+        is_conflict(&store.append_audit(&rewrite).await),
+        "an event with a taken id is a conflict"
+    );
+    assert_eq!(
+        events(store, by_user(&actor.0)).await,
+        vec![first],
+        "the first event is unchanged"
+    );
+}
+
+// --- The authentication methods policy -----------------------------------------------------
+
+/// Before the first save there is no policy and the domain uses its defaults; the first save
+/// must be version 1. The policy is global, so this holds only on a fresh store and is not
+/// part of [`run_all`]: call it on an empty database.
+pub async fn policy_is_absent_until_first_save(store: &dyn Store) {
+    assert_eq!(
+        store.policy().await.unwrap(),
+        None,
+        "a fresh store has no policy"
+    );
+    for version in [0, 2] {
+        let actor = unique_actor();
+        let result = store
+            .save_policy(&policy_version(version, 12), &policy_audit_event(&actor))
+            .await;
+        assert!(
+            is_conflict(&result),
+            "a first save as version {version} is a conflict, got {result:?}"
+        );
+        assert_eq!(
+            store.policy().await.unwrap(),
+            None,
+            "a refused first save stores nothing"
+        );
+        assert!(
+            events(store, by_user(&actor.0)).await.is_empty(),
+            "a refused first save logs nothing"
+        );
+    }
+    let first = policy_version(1, 12);
+    store
+        .save_policy(&first, &policy_audit_event(&unique_actor()))
+        .await
+        .expect("the first save is version 1");
+    assert_eq!(
+        store.policy().await.unwrap(),
+        Some(first),
+        "the saved policy reads back unchanged"
+    );
+}
+
+/// Lost update: two administrators edit the same version; the second save must not silently
+/// overwrite the first administrator's change.
+pub async fn stale_policy_version_is_refused_and_changes_nothing(store: &dyn Store) {
+    let current = current_policy_version(store).await;
+    let first = policy_version(current + 1, 10);
+    store
+        .save_policy(&first, &policy_audit_event(&unique_actor()))
+        .await
+        .expect("saving the next version");
+    assert_eq!(
+        stored_policy_json(store).await,
+        Some(json(&first)),
+        "the next version is stored"
+    );
+
+    let late = unique_actor();
+    for version in [current + 1, current, current + 3] {
+        let rival = policy_version(version, 14);
+        let result = store.save_policy(&rival, &policy_audit_event(&late)).await;
+        assert!(
+            is_conflict(&result),
+            "saving version {version} on top of version {} is a conflict, got {result:?}",
+            current + 1
+        );
+        assert_eq!(
+            stored_policy_json(store).await,
+            Some(json(&first)),
+            "a refused save leaves the stored policy byte for byte as it was"
+        );
+    }
+    assert!(
+        events(store, by_user(&late.0)).await.is_empty(),
+        "refused saves write no audit event"
+    );
+}
+
+pub async fn policy_save_writes_its_audit_event(store: &dyn Store) {
+    let current = current_policy_version(store).await;
+    let policy = policy_version(current + 1, 11);
+    let actor = unique_actor();
+    let event = policy_audit_event(&actor);
+    store
+        .save_policy(&policy, &event)
+        .await
+        .expect("save_policy");
+    assert_eq!(
+        events(store, by_user(&actor.0)).await,
+        vec![event],
+        "the save's audit event is in the audit log"
+    );
+    assert_eq!(
+        store.policy().await.unwrap(),
+        Some(policy),
+        "the policy is saved with it"
+    );
+}
+
+/// Atomicity: a policy change nobody can trace must not take effect.
+pub async fn policy_is_not_saved_when_its_audit_event_is_not(store: &dyn Store) {
+    let current = current_policy_version(store).await;
+    let taken = new_audit_event(&unique_actor(), AuditCategory::Policy, "policy", NOW);
+    store.append_audit(&taken).await.expect("append_audit");
+    let before = stored_policy_json(store).await;
+
+    let result = store
+        .save_policy(&policy_version(current + 1, 13), &taken)
+        .await;
+    assert!(
+        result.is_err(),
+        "a save whose audit event cannot be written fails"
+    );
+    assert_eq!(
+        stored_policy_json(store).await,
+        before,
+        "the policy is unchanged when its audit event was refused"
+    );
+}
+
+/// Two saves racing on one version: exactly one wins, and the stored policy is the winner's.
+pub async fn concurrent_policy_saves_of_one_version_have_one_winner(store: &dyn Store) {
+    let current = current_policy_version(store).await;
+    let a = policy_version(current + 1, 15);
+    let b = policy_version(current + 1, 16);
+    let (event_a, event_b) = (
+        policy_audit_event(&unique_actor()),
+        policy_audit_event(&unique_actor()),
+    );
+    let (result_a, result_b) = tokio::join!(
+        store.save_policy(&a, &event_a),
+        store.save_policy(&b, &event_b)
+    );
+    let winner = match (&result_a, &result_b) {
+        (Ok(()), Err(StoreError::Conflict(_))) => &a,
+        (Err(StoreError::Conflict(_)), Ok(())) => &b,
+        _ => panic!("of two concurrent saves exactly one wins: {result_a:?}, {result_b:?}"),
+    };
+    assert_eq!(
+        stored_policy_json(store).await,
+        Some(json(winner)),
+        "the stored policy is the winner's"
+    );
+}
+
 // --- Grants, codes and tokens --------------------------------------------------------------
 
 pub async fn grant_round_trips(store: &dyn Store) {
@@ -1345,5 +2284,43 @@ pub async fn purge_removes_only_expired(store: &dyn Store) {
     assert!(
         store.grant(&grant.id).await.unwrap().is_some(),
         "grants are not purged with their tokens"
+    );
+}
+
+/// Retention: old log entries go, recent ones stay, and the cut-off itself is kept.
+pub async fn purge_logs_removes_only_old_records(store: &dyn Store) {
+    // Dates in 1970, far before anything other checks log, as in `purge_removes_only_expired`.
+    let before = Timestamp(2_000);
+    let old = Timestamp(1_000);
+    let upn = unique_name("retained");
+    let actor = unique_actor();
+
+    let old_record = new_sign_in_record(&upn, old);
+    let cut_off_record = new_sign_in_record(&upn, before);
+    let recent_record = new_sign_in_record(&upn, NOW);
+    for record in [&old_record, &cut_off_record, &recent_record] {
+        log_sign_in(store, record).await;
+    }
+    let old_event = new_audit_event(&actor, AuditCategory::UserManagement, "user", old);
+    let cut_off_event = new_audit_event(&actor, AuditCategory::UserManagement, "user", before);
+    let recent_event = new_audit_event(&actor, AuditCategory::UserManagement, "user", NOW);
+    for event in [&old_event, &cut_off_event, &recent_event] {
+        store.append_audit(event).await.expect("append_audit");
+    }
+
+    let removed = store.purge_logs(before).await.expect("purge_logs");
+    assert!(
+        removed >= 2,
+        "at least this check's old record and old event are counted, got {removed}"
+    );
+    assert_eq!(
+        records(store, by_user(&upn)).await,
+        vec![recent_record, cut_off_record],
+        "only sign-in records older than the cut-off are removed"
+    );
+    assert_eq!(
+        events(store, by_user(&actor.0)).await,
+        vec![recent_event, cut_off_event],
+        "only audit events older than the cut-off are removed"
     );
 }

@@ -17,7 +17,9 @@ use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ClientId, GrantId, GroupId, KeyId, SessionId, SignInId, UserId};
 use latchkey_domain::keys::SigningKey;
+use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::policy::AuthenticationMethodsPolicy;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::PendingSignIn;
@@ -31,7 +33,7 @@ use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Transaction};
+use sqlx::{QueryBuilder, Row, Transaction};
 
 /// The schema, embedded at compile time so a release binary carries its own migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -364,6 +366,90 @@ impl SqliteStore {
     }
 }
 
+// --- Statements shared by more than one write ----------------------------------------------
+//
+// Each is built in one place so that a method doing several things in one transaction (such as
+// `complete_sign_in`) has exactly the semantics of the single-purpose methods it combines.
+
+fn insert_session(session: &Session) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+    Ok(sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, method, auth_time, created_at, expires_at, revoked) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(session.id.as_str())
+    .bind(session.token_hash.as_str())
+    .bind(session.user_id.as_str())
+    .bind(method_text(session.method)?)
+    .bind(session.auth_time.0)
+    .bind(session.created_at.0)
+    .bind(session.expires_at.0)
+    .bind(session.revoked))
+}
+
+/// The sign-in moves through stages by being put again, hence the upsert.
+fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+    let body = to_json("sign-in", serde_json::to_string(sign_in))?;
+    Ok(sqlx::query(
+        "INSERT INTO sign_ins (id, body, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
+    )
+    .bind(sign_in.id.as_str())
+    .bind(body)
+    .bind(sign_in.expires_at.0))
+}
+
+const SESSION_CONFLICT: &str = "a session with this id or token";
+
+/// The filtered and ordered columns are copies of fields of the record, taken here, so they
+/// can never disagree with the JSON that is read back.
+fn insert_sign_in_record(record: &SignInRecord) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+    Ok(sqlx::query(
+        "INSERT INTO sign_in_log (id, created_at, user_id, user_principal_name, app_id, app_display_name, \
+         error_code, authentication_method, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(record.id.as_str())
+    .bind(record.created_date_time.0)
+    .bind(record.user_id.as_ref().map(UserId::as_str))
+    .bind(record.user_principal_name.as_str())
+    .bind(record.app_id.as_ref().map(ClientId::as_str))
+    .bind(record.app_display_name.as_deref())
+    .bind(i64::from(record.status.error_code))
+    .bind(record.authentication_method.as_str())
+    .bind(to_json("sign-in record", serde_json::to_string(record))?))
+}
+
+const SIGN_IN_RECORD_CONFLICT: &str = "a sign-in record with this id";
+
+fn insert_audit_event(event: &AuditEvent) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+    Ok(sqlx::query(
+        "INSERT INTO audit_log (id, created_at, actor, target, category, event) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.id.as_str())
+    .bind(event.activity_date_time.0)
+    .bind(event.actor.0.as_str())
+    .bind(event.target.as_str())
+    .bind(event.category.as_str())
+    .bind(to_json("audit event", serde_json::to_string(event))?))
+}
+
+const AUDIT_EVENT_CONFLICT: &str = "an audit event with this id";
+
+/// The time range, order and page shared by both logs. Only fixed SQL text is pushed; every
+/// value travels as a bound parameter.
+fn push_time_range_and_page(sql: &mut QueryBuilder<Sqlite>, query: &LogQuery) {
+    if let Some(since) = query.since {
+        sql.push(" AND created_at >= ").push_bind(since.0);
+    }
+    if let Some(until) = query.until {
+        sql.push(" AND created_at < ").push_bind(until.0);
+    }
+    // Within one second, the most recently written first (rowid grows with every insert).
+    sql.push(" ORDER BY created_at DESC, rowid DESC LIMIT ")
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(query.skip));
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
@@ -655,21 +741,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_id, method, auth_time, created_at, expires_at, revoked) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.as_str())
-        .bind(session.token_hash.as_str())
-        .bind(session.user_id.as_str())
-        .bind(method_text(session.method)?)
-        .bind(session.auth_time.0)
-        .bind(session.created_at.0)
-        .bind(session.expires_at.0)
-        .bind(session.revoked);
-        self.execute(query)
+        self.execute(insert_session(session)?)
             .await
-            .map_err(|e| conflict_or_backend("a session with this id or token", e))?;
+            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
         Ok(())
     }
 
@@ -722,16 +796,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
-        // The sign-in moves through stages by being put again, hence the upsert.
-        let body = to_json("sign-in", serde_json::to_string(sign_in))?;
-        let query = sqlx::query(
-            "INSERT INTO sign_ins (id, body, expires_at) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
-        )
-        .bind(sign_in.id.as_str())
-        .bind(body)
-        .bind(sign_in.expires_at.0);
-        self.execute(query)
+        self.execute(upsert_sign_in(sign_in)?)
             .await
             .map_err(|e| backend("saving a sign-in", e))?;
         Ok(())
@@ -1006,6 +1071,221 @@ impl Store for SqliteStore {
         Ok(removed)
     }
 
+    async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
+        let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut policy: AuthenticationMethodsPolicy =
+            serde_json::from_str(&get::<String>(&row, "document")?)
+                .map_err(|_| corrupt("authentication methods policy"))?;
+        // The column is the concurrency token `save_policy` compares against; it wins over the
+        // copy inside the document should the two ever disagree.
+        policy.version = u64::try_from(get::<i64>(&row, "version")?)
+            .map_err(|_| corrupt("authentication methods policy version"))?;
+        Ok(Some(policy))
+    }
+
+    async fn save_policy(
+        &self,
+        policy: &AuthenticationMethodsPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let document = to_json(
+            "authentication methods policy",
+            serde_json::to_string(policy),
+        )?;
+        let version = i64::try_from(policy.version)
+            .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
+        // Read and write under one write lock: of two administrators saving on top of the same
+        // version, exactly one finds it still current.
+        let mut tx = self.begin().await?;
+        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("reading the policy version", e))?;
+        let stored = stored.unwrap_or(0);
+        if stored.checked_add(1) != Some(version) {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Err(StoreError::Conflict(format!(
+                "version {stored} of the authentication methods policy (this change was made to \
+                 version {}); reload the policy and try again",
+                policy.version.saturating_sub(1)
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO policy (id, version, document) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document",
+        )
+        .bind(version)
+        .bind(document)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("saving the policy", e))?;
+        insert_audit_event(audit)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("saving the policy", e))
+    }
+
+    async fn complete_sign_in(
+        &self,
+        session: &Session,
+        sign_in: &SignInId,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: a session never exists without its log record, and a refused session
+        // leaves the sign-in in progress and unlogged.
+        let mut tx = self.begin().await?;
+        insert_session(session)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
+        sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+            .bind(sign_in.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("ending a sign-in", e))?;
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("completing a sign-in", e))
+    }
+
+    async fn fail_sign_in(
+        &self,
+        sign_in: &PendingSignIn,
+        ended: bool,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: the failure count can never move without the attempt being logged.
+        let mut tx = self.begin().await?;
+        if ended {
+            sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+                .bind(sign_in.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("ending a sign-in", e))?;
+        } else {
+            upsert_sign_in(sign_in)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("saving a sign-in", e))?;
+        }
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("recording a failed sign-in", e))
+    }
+
+    async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT record FROM sign_in_log WHERE 1 = 1");
+        // `user_principal_name` and `app_display_name` are NOCASE columns, so `=` folds case.
+        if let Some(user) = &query.user {
+            sql.push(" AND (user_id = ")
+                .push_bind(user.clone())
+                .push(" OR user_principal_name = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(app) = &query.app {
+            sql.push(" AND (app_id = ")
+                .push_bind(app.clone())
+                .push(" OR app_display_name = ")
+                .push_bind(app.clone())
+                .push(")");
+        }
+        match query.status {
+            Some(StatusFilter::Success) => {
+                sql.push(" AND error_code = 0");
+            }
+            Some(StatusFilter::Failure) => {
+                sql.push(" AND error_code <> 0");
+            }
+            None => {}
+        }
+        if let Some(method) = &query.method {
+            sql.push(" AND authentication_method = ")
+                .push_bind(method.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let records: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?;
+        records
+            .iter()
+            .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
+            .collect()
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.execute(insert_audit_event(event)?)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT event FROM audit_log WHERE 1 = 1");
+        if let Some(user) = &query.user {
+            sql.push(" AND (actor = ")
+                .push_bind(user.clone())
+                .push(" OR target = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(category) = &query.category {
+            sql.push(" AND category = ").push_bind(category.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let events: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?;
+        events
+            .iter()
+            .map(|event| serde_json::from_str(event).map_err(|_| corrupt("audit event")))
+            .collect()
+    }
+
+    async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 2] = [
+            "DELETE FROM sign_in_log WHERE created_at < ?",
+            "DELETE FROM audit_log WHERE created_at < ?",
+        ];
+        let mut tx = self.begin().await?;
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(before.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging old log records", e))?;
+            removed += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging old log records", e))?;
+        Ok(removed)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.read)
@@ -1054,6 +1334,15 @@ mod tests {
         conformance::concurrent_redeem_of_a_code_has_one_winner(&store).await;
         conformance::concurrent_redeem_of_a_refresh_token_has_one_winner(&store).await;
         conformance::concurrent_use_of_a_one_time_pass_has_one_winner(&store).await;
+        conformance::concurrent_policy_saves_of_one_version_have_one_winner(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_fresh_store_has_no_policy_until_the_first_save() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        conformance::policy_is_absent_until_first_save(&store).await;
         store.close().await;
     }
 

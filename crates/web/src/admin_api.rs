@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use latchkey_domain::application::{Application, ClientKind};
 use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
 use latchkey_domain::ids::{ClientId, GroupId, UserId};
+use latchkey_domain::log::Actor;
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
@@ -36,6 +37,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/groups/{id}/members/{user}", delete(remove_member))
         .route("/applications", get(list_apps).post(create_app))
         .route("/applications/{id}", get(get_app).delete(delete_app))
+        .merge(crate::admin_policy_api::routes())
         .layer(middleware::from_fn_with_state(state, require_admin_token));
     Router::new()
         .route(
@@ -56,7 +58,11 @@ async fn require_admin_token(
     let presented =
         crate::auth_header::credentials(request.headers(), "Bearer").unwrap_or_default();
     match state.latchkey.admin_token_is_valid(presented).await {
-        Ok(true) => next.run(request).await,
+        Ok(true) => {
+            let mut request = request;
+            request.extensions_mut().insert(Actor::api_token("admin"));
+            next.run(request).await
+        }
         Ok(false) => {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -132,8 +138,12 @@ async fn list_users(State(state): State<AppState>) -> ApiResult {
     Ok(Json(json!({"value": users.iter().map(user_json).collect::<Vec<_>>()})).into_response())
 }
 
-async fn create_user(State(state): State<AppState>, ApiJson(new): ApiJson<NewUser>) -> ApiResult {
-    let user = state.latchkey.create_user(new).await?;
+async fn create_user(
+    State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> ApiResult {
+    let user = state.latchkey.create_user(&actor, new).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
@@ -143,11 +153,12 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 
 async fn update_user(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult {
     let user = state.latchkey.find_user(&id).await?;
-    let user = state.latchkey.update_user(&user.id, patch).await?;
+    let user = state.latchkey.update_user(&actor, &user.id, patch).await?;
     Ok(Json(user_json(&user)).into_response())
 }
 
@@ -159,13 +170,14 @@ struct PasswordBody {
 
 async fn set_password(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult {
     let user = state.latchkey.find_user(&id).await?;
     state
         .latchkey
-        .set_password(&user.id, &Secret::new(body.password))
+        .set_password(&actor, &user.id, &Secret::new(body.password))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -173,6 +185,7 @@ async fn set_password(
 /// The body is optional: an empty body asks for a pass with the policy's defaults.
 async fn create_pass(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult {
@@ -183,7 +196,10 @@ async fn create_pass(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
-    let (pass, secret) = state.latchkey.issue_pass(&user.id, &request).await?;
+    let (pass, secret) = state
+        .latchkey
+        .issue_pass(&actor, &user.id, &request)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(pass_json(&pass, state.latchkey.now(), Some(&secret))),
@@ -203,9 +219,13 @@ async fn get_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
     }
 }
 
-async fn delete_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn delete_pass(
+    State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult {
     let user = state.latchkey.find_user(&id).await?;
-    state.latchkey.delete_pass(&user.id).await?;
+    state.latchkey.delete_pass(&actor, &user.id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -224,11 +244,12 @@ async fn list_groups(State(state): State<AppState>) -> ApiResult {
 
 async fn create_group(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     ApiJson(body): ApiJson<NewGroupBody>,
 ) -> ApiResult {
     let group = state
         .latchkey
-        .create_group(&body.display_name, &body.description)
+        .create_group(&actor, &body.display_name, &body.description)
         .await?;
     Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
 }
@@ -247,17 +268,22 @@ struct MemberBody {
 
 async fn add_member(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MemberBody>,
 ) -> ApiResult {
     let group = state.latchkey.find_group(&id).await?;
     let user = state.latchkey.find_user(&body.user_id).await?;
-    state.latchkey.add_group_member(&group.id, &user.id).await?;
+    state
+        .latchkey
+        .add_group_member(&actor, &group.id, &user.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn remove_member(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path((id, user)): Path<(String, String)>,
 ) -> ApiResult {
     let group = state.latchkey.find_group(&id).await?;
@@ -265,6 +291,7 @@ async fn remove_member(
     state
         .latchkey
         .remove_group_member(
+            &actor,
             &GroupId::from_string(group.id.as_str()),
             &UserId::from_string(user.id.as_str()),
         )
@@ -279,9 +306,10 @@ async fn list_apps(State(state): State<AppState>) -> ApiResult {
 
 async fn create_app(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
     ApiJson(new): ApiJson<NewApplication>,
 ) -> ApiResult {
-    let (app, secret) = state.latchkey.register_application(new).await?;
+    let (app, secret) = state.latchkey.register_application(&actor, new).await?;
     let mut body = app_json(&app);
     if let Some(secret) = secret {
         body["clientSecret"] = json!(secret.expose());
@@ -299,10 +327,14 @@ async fn get_app(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     .into_response())
 }
 
-async fn delete_app(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn delete_app(
+    State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult {
     state
         .latchkey
-        .delete_application(&ClientId::from_string(id))
+        .delete_application(&actor, &ClientId::from_string(id))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,7 +5,9 @@
 //! anything that could be a rule belongs in `latchkey-domain`.
 
 mod admin_api;
+mod admin_policy_api;
 mod auth_header;
+mod console;
 mod cookies;
 mod error;
 mod metrics;
@@ -43,11 +45,36 @@ pub struct AppState {
     pub internal_base_url: String,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
+    /// Places a client address on the map, for sign-in logs and notifications.
+    pub geoip: Arc<dyn latchkey_domain::location::GeoIp>,
+    /// Proxies whose X-Forwarded-For header is believed.
+    pub trusted_proxies: Arc<latchkey_domain::location::TrustedProxies>,
 }
 
 impl AppState {
     pub fn issuer(&self) -> &str {
         &self.latchkey.settings().issuer
+    }
+
+    /// Where a request comes from: its client address (through trusted proxies only) and the
+    /// place GeoIP puts it.
+    pub fn sign_in_context(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> latchkey_domain::log::SignInContext {
+        // Lossy, so a client's junk byte cannot make the proxy's own entry unreadable.
+        let owned: Vec<String> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let forwarded: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let ip = latchkey_domain::location::client_ip(peer.ip(), &forwarded, &self.trusted_proxies);
+        latchkey_domain::log::SignInContext {
+            ip_address: Some(ip),
+            location: self.geoip.locate(ip),
+        }
     }
 }
 
@@ -57,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oidc::routes())
         .merge(pages::routes())
+        .merge(console::routes())
         .merge(myapps::routes())
         .nest("/api/v1", admin_api::routes(state.clone()))
         .merge(ops::routes())

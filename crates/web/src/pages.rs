@@ -1,4 +1,4 @@
-//! Latchkey's own pages: sign-in, security info, sign-out and the admin console overview.
+//! Latchkey's own pages: sign-in, security info and sign-out.
 
 use askama::Template;
 use axum::Router;
@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
-use latchkey_domain::demo::ADMINISTRATORS_GROUP;
 use latchkey_domain::ids::SignInId;
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{CredentialInput, SignInFailure, SignedIn};
@@ -30,7 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/login/restart", post(restart))
         .route("/signout", post(sign_out))
         .route("/mysecurityinfo", get(security_info))
-        .route("/admin", get(admin_console))
 }
 
 #[derive(Template)]
@@ -184,6 +182,8 @@ struct CredentialForm {
 
 async fn submit_credential(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     form: Result<Form<CredentialForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
@@ -202,7 +202,8 @@ async fn submit_credential(
             ));
         }
     };
-    match state.latchkey.submit_credential(&id, input).await {
+    let context = state.sign_in_context(peer, &headers);
+    match state.latchkey.submit_credential(&id, input, &context).await {
         Ok(signed_in) => {
             Metrics::inc(&state.metrics.sign_ins_succeeded);
             tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
@@ -355,41 +356,4 @@ async fn security_info(
         methods,
     };
     Ok((jar, render(&page)).into_response())
-}
-
-#[derive(Template)]
-#[template(path = "admin.html")]
-struct AdminPage<'a> {
-    upn: &'a str,
-    users: Vec<User>,
-    groups: Vec<latchkey_domain::user::Group>,
-    apps: Vec<latchkey_domain::application::Application>,
-}
-
-/// The console overview; only members of the administrators group may see it.
-async fn admin_console(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, PageError> {
-    let Some((_, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/admin").into_response());
-    };
-    let is_admin = state.latchkey.is_administrator(&user.id).await?;
-    if !is_admin {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "You can't use the admin console",
-            format!(
-                "{} is not a member of {ADMINISTRATORS_GROUP}. Ask an administrator for access.",
-                user.upn
-            ),
-        ));
-    }
-    let page = AdminPage {
-        upn: user.upn.as_str(),
-        users: state.latchkey.list_users().await?,
-        groups: state.latchkey.list_groups().await?,
-        apps: state.latchkey.list_applications().await?,
-    };
-    Ok(render(&page))
 }

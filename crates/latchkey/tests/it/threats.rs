@@ -1,6 +1,7 @@
 //! Each test names the attack or mistake it defends against.
 
 use latchkey_domain::credential::PassRequest;
+use latchkey_domain::log::Actor;
 use latchkey_domain::secret::base64url;
 use latchkey_domain::service::UserPatch;
 use serde_json::json;
@@ -463,6 +464,7 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
     let (_, later) = server
         .latchkey
         .issue_pass(
+            &Actor::system(),
             &bobby,
             &PassRequest {
                 start_date_time: Some(start),
@@ -509,6 +511,7 @@ async fn a_one_time_pass_works_once() {
     let (_, pass) = server
         .latchkey
         .issue_pass(
+            &Actor::system(),
             &bobby,
             &PassRequest {
                 is_usable_once: Some(true),
@@ -585,6 +588,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
     server
         .latchkey
         .update_user(
+            &Actor::system(),
             &bobby,
             UserPatch {
                 account_enabled: Some(false),
