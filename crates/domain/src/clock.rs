@@ -143,8 +143,9 @@ pub fn parse_time(input: &str, now: Timestamp) -> Option<Timestamp> {
     };
     let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let h = time_parts.next().flatten()?;
-    let min = time_parts.next().flatten().unwrap_or(0);
-    let sec = time_parts.next().flatten().unwrap_or(0);
+    // A part that is present must parse: "10:00:00+02:00" is refused, not read as 10:00Z.
+    let min = time_parts.next().map_or(Some(0), |p| p)?;
+    let sec = time_parts.next().map_or(Some(0), |p| p)?;
     let valid = (1..=12).contains(&m)
         && (1..=31).contains(&d)
         && (0..24).contains(&h)
@@ -186,6 +187,7 @@ mod parse_tests {
             "-1h",
             "1y",
             "2026-11-29T25:00:00Z",
+            "2026-11-29T10:00:00+02:00",
         ] {
             assert_eq!(parse_time(bad, now), None, "{bad}");
         }

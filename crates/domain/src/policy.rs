@@ -537,8 +537,11 @@ impl MethodConfiguration {
         fn parse<T: serde::de::DeserializeOwned + Serialize>(
             value: serde_json::Value,
         ) -> Result<T, DomainError> {
-            let parsed: T = serde_json::from_value(value.clone())
-                .map_err(|e| DomainError::invalid("configuration", e.to_string()))?;
+            // serde_path_to_error names the field a wrong type was found in.
+            let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+                let path = e.path().to_string();
+                DomainError::invalid("configuration", format!("{path}: {}", e.into_inner()))
+            })?;
             let written =
                 serde_json::to_value(&parsed).map_err(|e| DomainError::Internal(e.to_string()))?;
             match first_unknown_field(&value, &written, "") {

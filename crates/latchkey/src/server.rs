@@ -68,6 +68,8 @@ pub struct Server {
     state: AppState,
     tls: Option<crate::config::TlsConfig>,
     log_retention_days: u32,
+    /// Reloaded when its files change, so updated databases need no restart.
+    mmdb: Option<Arc<latchkey_geoip::MmdbGeoIp>>,
 }
 
 pub async fn bind(config: &Config, latchkey: Arc<Latchkey>) -> anyhow::Result<Server> {
@@ -101,12 +103,16 @@ pub async fn serve_on(
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let geoip: Arc<dyn latchkey_domain::location::GeoIp> = if config.geoip.databases.is_empty() {
-        Arc::new(latchkey_domain::location::NoGeoIp)
+    let mmdb = if config.geoip.databases.is_empty() {
+        None
     } else {
-        Arc::new(
+        Some(Arc::new(
             latchkey_geoip::MmdbGeoIp::open(&config.geoip.databases).map_err(anyhow::Error::msg)?,
-        )
+        ))
+    };
+    let geoip: Arc<dyn latchkey_domain::location::GeoIp> = match &mmdb {
+        Some(reader) => reader.clone(),
+        None => Arc::new(latchkey_domain::location::NoGeoIp),
     };
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
@@ -127,6 +133,7 @@ pub async fn serve_on(
         state,
         tls: config.tls.clone(),
         log_retention_days: config.log_retention_days,
+        mmdb,
     })
 }
 
@@ -137,6 +144,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let latchkey = self.state.latchkey.clone();
+        let mmdb = self.mmdb.clone();
         let retention_days = i64::from(self.log_retention_days);
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -144,6 +152,19 @@ impl Server {
                 tick.tick().await;
                 if let Err(e) = latchkey.purge_old_logs(retention_days).await {
                     tracing::warn!(error = %e, "purging old log records failed");
+                }
+                if let Some(reader) = mmdb.clone() {
+                    // Reading a database is tens of megabytes of blocking I/O.
+                    match tokio::task::spawn_blocking(move || reader.reload_if_changed()).await {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => {
+                            tracing::info!(databases = n, "reloaded changed GeoIP databases")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "reloading a GeoIP database failed; keeping the old copy")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "GeoIP reload task failed"),
+                    }
                 }
                 if let Err(e) = latchkey.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired records failed");

@@ -58,7 +58,52 @@ async fn get_policy(State(state): State<AppState>) -> ApiResult {
 async fn get_configuration(State(state): State<AppState>, Path(method): Path<String>) -> ApiResult {
     let method = MethodKind::parse(&method)?;
     let policy = state.latchkey.policy().await?;
-    Ok(Json(configuration_json(&policy, method)).into_response())
+    Ok(with_etag(
+        &policy,
+        Json(configuration_json(&policy, method)).into_response(),
+    ))
+}
+
+/// The policy version as an entity tag, so a client can send it back in `If-Match`.
+fn with_etag(policy: &AuthenticationMethodsPolicy, mut response: Response) -> Response {
+    if let Ok(value) = format!("\"{}\"", policy.version).parse() {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); `*` or no header: any.
+fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "If-Match must be the policy version from the ETag",
+            )
+        })
+}
+
+/// A conflict on a conditional request is a failed precondition.
+fn precondition(expected: Option<u64>, error: latchkey_domain::DomainError) -> ApiError {
+    match (expected, &error) {
+        (Some(_), latchkey_domain::DomainError::Conflict(message)) => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            message.clone(),
+        ),
+        _ => error.into(),
+    }
 }
 
 /// The body may carry the method's `id`; it must then name the method in the path.
@@ -81,14 +126,20 @@ async fn put_configuration(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(method): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult {
     let method = MethodKind::parse(&method)?;
+    let expected = if_match(&headers)?;
     let policy = state
         .latchkey
-        .set_method_configuration(&actor, method, without_id(method, body)?)
-        .await?;
-    Ok(Json(configuration_json(&policy, method)).into_response())
+        .set_method_configuration_at(&actor, method, without_id(method, body)?, expected)
+        .await
+        .map_err(|e| precondition(expected, e))?;
+    Ok(with_etag(
+        &policy,
+        Json(configuration_json(&policy, method)).into_response(),
+    ))
 }
 
 /// Applies a JSON merge patch (RFC 7396) to the current configuration.
@@ -96,6 +147,7 @@ async fn patch_configuration(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(method): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult {
     let method = MethodKind::parse(&method)?;
@@ -107,13 +159,24 @@ async fn patch_configuration(
         ));
     }
     let current = state.latchkey.policy().await?;
+    // The patch applies to the version read here: a change in between is a conflict, not lost.
+    let expected = if_match(&headers)?;
     let mut merged = serde_json::to_value(current.configuration(method)).unwrap_or(Value::Null);
     merge_patch(&mut merged, without_id(method, patch)?);
     let policy = state
         .latchkey
-        .set_method_configuration(&actor, method, merged)
-        .await?;
-    Ok(Json(configuration_json(&policy, method)).into_response())
+        .set_method_configuration_at(
+            &actor,
+            method,
+            merged,
+            Some(expected.unwrap_or(current.version)),
+        )
+        .await
+        .map_err(|e| precondition(expected, e))?;
+    Ok(with_etag(
+        &policy,
+        Json(configuration_json(&policy, method)).into_response(),
+    ))
 }
 
 fn merge_patch(target: &mut Value, patch: Value) {

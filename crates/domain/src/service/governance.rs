@@ -71,7 +71,29 @@ impl Latchkey {
         method: MethodKind,
         configuration: Value,
     ) -> Result<AuthenticationMethodsPolicy, DomainError> {
+        self.set_method_configuration_at(actor, method, configuration, None)
+            .await
+    }
+
+    /// Like [`Latchkey::set_method_configuration`], refused as a conflict unless the policy is
+    /// still at `expected_version` (the version the administrator's change was based on).
+    pub async fn set_method_configuration_at(
+        &self,
+        actor: &Actor,
+        method: MethodKind,
+        configuration: Value,
+        expected_version: Option<u64>,
+    ) -> Result<AuthenticationMethodsPolicy, DomainError> {
         let configuration = MethodConfiguration::from_json(method, configuration)?;
+        let current = self.policy().await?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(DomainError::Conflict(format!(
+                "the policy is at version {}, not {expected}; reload it and apply your change again",
+                current.version
+            )));
+        }
         self.save_configuration(
             actor,
             method,

@@ -531,3 +531,38 @@ async fn administrative_changes_are_audited_without_secrets() {
         "nor the client secret"
     );
 }
+
+#[tokio::test]
+async fn a_change_based_on_an_old_version_is_refused_with_412() {
+    let server = TestServer::start().await;
+    let response = server
+        .api()
+        .get(format!("{}/api/v1{AUTHENTICATOR}", server.base))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    let patch = |tag: &str| {
+        server
+            .api()
+            .patch(format!("{}/api/v1{AUTHENTICATOR}", server.base))
+            .bearer_auth(&server.admin_token)
+            .header("if-match", tag.to_string())
+            .json(&json!({"state": "disabled"}))
+            .send()
+    };
+    assert_eq!(
+        patch(&etag).await.unwrap().status(),
+        200,
+        "the first change based on the current version"
+    );
+    let stale = patch(&etag).await.unwrap();
+    assert_eq!(
+        stale.status(),
+        412,
+        "a second change based on the same, now old, version"
+    );
+    let body: Value = stale.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "precondition_failed");
+}

@@ -2,6 +2,7 @@
 //! port with a temporary data directory and speaks HTTP to it.
 
 mod admin;
+mod console;
 mod governance;
 mod oidc_flow;
 mod support;
