@@ -370,3 +370,61 @@ async fn the_example_configuration_in_the_repository_is_valid() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn tls_from_pem_files_serves_https_with_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let server = TestServer::start_with(|config| {
+        config.tls = Some(latchkey::config::TlsConfig {
+            cert: cert_path,
+            key: key_path,
+        });
+        config.public_url = config
+            .public_url
+            .replace("http://127.0.0.1", "https://localhost");
+    })
+    .await;
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let login = client
+        .get(format!("https://localhost:{port}/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !cookies.is_empty() && cookies.iter().all(|c| c.contains("Secure")),
+        "{cookies:?}"
+    );
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
+    assert!(
+        plain.map(|r| r.status() != 200).unwrap_or(true),
+        "no plain HTTP on the TLS port"
+    );
+}
