@@ -146,8 +146,16 @@ pub fn parse_time(input: &str, now: Timestamp) -> Option<Timestamp> {
     // A part that is present must parse: "10:00:00+02:00" is refused, not read as 10:00Z.
     let min = time_parts.next().map_or(Some(0), |p| p)?;
     let sec = time_parts.next().map_or(Some(0), |p| p)?;
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    // Impossible dates (2026-02-30) are refused rather than rolled over into the next month.
     let valid = (1..=12).contains(&m)
-        && (1..=31).contains(&d)
+        && (1..=month_days).contains(&d)
         && (0..24).contains(&h)
         && (0..60).contains(&min)
         && (0..61).contains(&sec);
@@ -188,6 +196,8 @@ mod parse_tests {
             "1y",
             "2026-11-29T25:00:00Z",
             "2026-11-29T10:00:00+02:00",
+            "2026-02-30",
+            "2026-04-31",
         ] {
             assert_eq!(parse_time(bad, now), None, "{bad}");
         }
