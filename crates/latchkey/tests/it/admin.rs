@@ -428,3 +428,106 @@ async fn tls_from_pem_files_serves_https_with_secure_cookies() {
         "no plain HTTP on the TLS port"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_steps_1_and_4_with_the_command_line() {
+    let server = TestServer::start().await;
+    latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+        .await
+        .unwrap();
+    let (code, _, err) = latchkey(
+        &server,
+        &[
+            "policy",
+            "set",
+            "authenticator",
+            "--state",
+            "enabled",
+            "--target",
+            "Passwordless Pilot",
+            "--mode",
+            "passwordless",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = latchkey(
+        &server,
+        &["users", "effective-policy", "bobby@latchkey.test"],
+    );
+    assert!(out.contains("Passwordless"), "{out}");
+    let (code, _, err) = latchkey(
+        &server,
+        &[
+            "policy",
+            "set",
+            "authenticator",
+            "--state",
+            "enabled",
+            "--target",
+            "all",
+            "--mode",
+            "any",
+        ],
+    );
+    assert_eq!(code, 0, "step 1: {err}");
+    let (code, _, err) = latchkey(
+        &server,
+        &[
+            "policy",
+            "set",
+            "authenticator",
+            "--number-matching",
+            "enabled",
+            "--show-app-name",
+            "enabled",
+            "--show-location",
+            "enabled",
+        ],
+    );
+    assert_eq!(code, 0, "step 4: {err}");
+    let evaluation = server
+        .latchkey
+        .effective_policy(
+            &server
+                .latchkey
+                .find_user("bobby@latchkey.test")
+                .await
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        evaluation[0].mode,
+        Some(latchkey_domain::policy::AuthenticationMode::Any)
+    );
+    let features = &evaluation[0].features;
+    assert!(features.iter().all(|f| f.enabled), "{features:?}");
+    let shown = features
+        .iter()
+        .filter(|f| f.reason == "enabled for all users")
+        .count();
+    assert_eq!(
+        shown, 2,
+        "application name and location enabled by step 4: {features:?}"
+    );
+    let (code, out, _) = latchkey(&server, &["logs", "audit", "--category", "Policy"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().count(),
+        4,
+        "a header and three policy changes: {out}"
+    );
+    let (code, _, err) = latchkey(
+        &server,
+        &[
+            "policy",
+            "set",
+            "authenticator",
+            "--number-matching",
+            "disabled",
+        ],
+    );
+    assert_eq!(code, 1, "refused by the server: {err}");
+    assert!(err.contains("cannot be disabled"), "{err}");
+}
