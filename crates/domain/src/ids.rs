@@ -59,3 +59,16 @@ typed_id!(
     /// A signing key's `kid`.
     KeyId
 );
+typed_id!(
+    /// A registered authenticator device (one account on one phone).
+    DeviceId
+);
+typed_id!(
+    /// A request for approval sent to a user's devices: phone sign-in, MFA push or a
+    /// registration test.
+    ApprovalId
+);
+typed_id!(
+    /// A one-time activation started on the security-info page; public, unlike its code.
+    ActivationId
+);

@@ -5,6 +5,7 @@
 //! thin edges around it and make no decisions of their own.
 
 pub mod application;
+pub mod authenticator;
 pub mod clock;
 pub mod credential;
 pub mod demo;

@@ -110,6 +110,31 @@ impl From<SignInLocation> for Location {
     }
 }
 
+/// Loopback, private (RFC 1918, unique-local), link-local, shared (CGNAT) and unspecified
+/// addresses: no database can place them, and a notification says "Private network".
+pub fn is_private_network(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_private_network(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
 /// Looks an IP address up in a GeoIP database.
 ///
 /// Implementations answer `None` for addresses they cannot place (private, loopback, unknown)

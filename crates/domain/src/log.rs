@@ -29,6 +29,14 @@ pub enum SignInError {
     PassAlreadyUsed,
     /// 900010: the authentication methods policy does not allow this method for this user.
     MethodNotAllowed,
+    /// 500121: the person denied the notification.
+    ApprovalDenied,
+    /// 500121 as well in Entra; Latchkey's 900020: "No, it's not me".
+    ApprovalReported,
+    /// 900021: the number typed in the app did not match the page.
+    WrongNumber,
+    /// 50074 in spirit; Latchkey's 900022: nobody answered before the request expired.
+    ApprovalTimedOut,
 }
 
 impl SignInError {
@@ -41,6 +49,10 @@ impl SignInError {
             SignInError::PassNotYetValid => 900_002,
             SignInError::PassAlreadyUsed => 900_003,
             SignInError::MethodNotAllowed => 900_010,
+            SignInError::ApprovalDenied => 500_121,
+            SignInError::ApprovalReported => 900_020,
+            SignInError::WrongNumber => 900_021,
+            SignInError::ApprovalTimedOut => 900_022,
         }
     }
 
@@ -55,6 +67,10 @@ impl SignInError {
             SignInError::MethodNotAllowed => {
                 "The authentication methods policy does not allow this method for the user."
             }
+            SignInError::ApprovalDenied => "MFA denied; user declined the authentication",
+            SignInError::ApprovalReported => "MFA denied; Phone App Reported Fraud",
+            SignInError::WrongNumber => "MFA denied; the number entered did not match",
+            SignInError::ApprovalTimedOut => "user did not respond to mobile app notification",
         }
     }
 }
@@ -176,6 +192,8 @@ pub enum AuditCategory {
     ApplicationManagement,
     Policy,
     KeyManagement,
+    /// Users adding and removing their own sign-in methods.
+    UserAuthenticationMethods,
 }
 
 impl AuditCategory {
@@ -186,6 +204,7 @@ impl AuditCategory {
             AuditCategory::ApplicationManagement => "ApplicationManagement",
             AuditCategory::Policy => "Policy",
             AuditCategory::KeyManagement => "KeyManagement",
+            AuditCategory::UserAuthenticationMethods => "UserAuthenticationMethods",
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Ports for what happens outside a request: domain events other parts react to.
 //!
-//! Phone sign-in will deliver notifications to devices through a `Notifier`; several server
-//! instances will share events through an `EventBus` backed by the database. For now the bus
-//! carries session and user lifecycle events, and the in-process implementation is the default.
+//! Phone sign-in delivers notifications to devices through a [`Notifier`]: the web edge's live
+//! channel today, Web Push or a cross-instance bus later. Delivery is best effort by design:
+//! whatever a device misses it pulls from the pending list, so a lost notification delays a
+//! sign-in but never loses or changes one. Several server instances will share events through
+//! an `EventBus` backed by the database; for now the bus carries session and user lifecycle
+//! events, and the in-process implementation is the default.
 
 use std::sync::Mutex;
 
-use crate::ids::{SessionId, UserId};
+use latchkey_protocol::wire::DeviceEvent;
+
+use crate::ids::{DeviceId, SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
@@ -45,4 +50,17 @@ impl EventBus for RecordingEventBus {
             events.push(event);
         }
     }
+}
+
+/// Delivers events to authenticator devices.
+pub trait Notifier: Send + Sync {
+    fn notify(&self, device: &DeviceId, event: &DeviceEvent);
+}
+
+/// Delivers nothing: devices find their requests by pulling.
+#[derive(Debug, Default)]
+pub struct PullOnly;
+
+impl Notifier for PullOnly {
+    fn notify(&self, _device: &DeviceId, _event: &DeviceEvent) {}
 }

@@ -4,6 +4,11 @@
 //! and passed to the web edge. Every decision lives here; handlers only translate.
 
 mod governance;
+mod phone;
+
+pub use phone::{
+    ActivationProgress, DeviceApiError, DeviceErrorKind, SignedDeviceRequest, WaitingForApproval,
+};
 
 use std::sync::{Arc, RwLock};
 
@@ -23,7 +28,7 @@ use crate::log::{
     Actor, AuditCategory, AuthenticationStep, SignInContext, SignInError, SignInRecord,
     SignInStatus,
 };
-use crate::notify::{DomainEvent, EventBus};
+use crate::notify::{DomainEvent, EventBus, Notifier, PullOnly};
 use crate::oidc::{
     AccessToken, AuthorizationCode, AuthorizationRequest, AuthorizeError, AuthorizeParams, Grant,
     Prompt, Redeemed, RefreshToken, UserClaims, id_token_claims, pkce_matches, user_claims,
@@ -35,6 +40,10 @@ use crate::session::{AuthMethod, Session};
 use crate::signin::{MAX_FAILED_ATTEMPTS, PendingSignIn, SignInStage};
 use crate::store::Store;
 use crate::user::{Group, Upn, User, validate_display_name, validate_email};
+
+/// How long a notification waits for an answer unless configured otherwise: long enough to
+/// find the phone and unlock it, short enough that a forgotten request does not linger.
+pub const DEFAULT_APPROVAL_LIFETIME_SECONDS: i64 = 90;
 
 /// The client id of Latchkey's own My Apps portal.
 pub const MY_APPS_CLIENT_ID: &str = "myapps";
@@ -49,6 +58,8 @@ pub struct Settings {
     pub access_token_lifetime_seconds: i64,
     pub id_token_lifetime_seconds: i64,
     pub refresh_token_lifetime_seconds: i64,
+    /// How long a phone sign-in or MFA push request waits for an answer.
+    pub approval_lifetime_seconds: i64,
 }
 
 impl Settings {
@@ -60,6 +71,7 @@ impl Settings {
             access_token_lifetime_seconds: 3600,
             id_token_lifetime_seconds: 3600,
             refresh_token_lifetime_seconds: 14 * 86_400,
+            approval_lifetime_seconds: DEFAULT_APPROVAL_LIFETIME_SECONDS,
         }
     }
 }
@@ -107,9 +119,12 @@ pub struct NewApplication {
 /// A sign-in method a user has registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredMethod {
-    pub method: AuthMethod,
+    /// "Temporary Access Pass", "Authenticator app — Passwordless", …
+    pub label: String,
     pub detail: String,
     pub added_at: Timestamp,
+    /// The authenticator device behind the method, which the user may remove.
+    pub device: Option<crate::ids::DeviceId>,
 }
 
 /// How a client authenticated at the token endpoint.
@@ -174,6 +189,8 @@ pub enum SignInFailure {
     TryAgain(String),
     /// The request does not fit the stage the sign-in is at.
     OutOfOrder,
+    /// The first factor was right; the sign-in now waits for the authenticator app.
+    SecondFactor,
 }
 
 /// A browser that just signed in: the cookie secret is shown once, to the browser.
@@ -201,6 +218,7 @@ pub struct Latchkey {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
+    notifier: RwLock<Arc<dyn Notifier>>,
     settings: Settings,
     keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
 }
@@ -216,9 +234,25 @@ impl Latchkey {
             store,
             clock,
             events,
+            notifier: RwLock::new(Arc::new(PullOnly)),
             settings,
             keyring: RwLock::new(None),
         }
+    }
+
+    /// Sets how notifications reach devices (the web edge's live channel). Until then devices
+    /// only find requests by pulling.
+    pub fn attach_notifier(&self, notifier: Arc<dyn Notifier>) {
+        if let Ok(mut slot) = self.notifier.write() {
+            *slot = notifier;
+        }
+    }
+
+    fn notifier(&self) -> Arc<dyn Notifier> {
+        self.notifier
+            .read()
+            .map(|n| n.clone())
+            .unwrap_or_else(|_| Arc::new(PullOnly))
     }
 
     pub fn settings(&self) -> &Settings {
@@ -505,16 +539,34 @@ impl Latchkey {
                 Err(crate::credential::PassUnusable::OneTimeUsed) => "used",
             };
             methods.push(RegisteredMethod {
-                method: AuthMethod::TemporaryAccessPass,
+                label: AuthMethod::TemporaryAccessPass.label().into(),
                 detail: format!("valid until {} ({state})", pass.expires_at().to_rfc3339()),
                 added_at: pass.created_at,
+                device: None,
             });
         }
         if self.store.password_hash(user).await?.is_some() {
             methods.push(RegisteredMethod {
-                method: AuthMethod::Password,
+                label: AuthMethod::Password.label().into(),
                 detail: "set by your administrator".into(),
                 added_at: Timestamp(0),
+                device: None,
+            });
+        }
+        for device in self.store.devices_of_user(user).await? {
+            if !device.is_confirmed() {
+                continue;
+            }
+            let kind = if device.has_phone_sign_in() {
+                "Passwordless"
+            } else {
+                "MFA push"
+            };
+            methods.push(RegisteredMethod {
+                label: format!("Authenticator app — {kind}"),
+                detail: device.name.clone(),
+                added_at: device.created_at,
+                device: Some(device.id.clone()),
             });
         }
         Ok(methods)
@@ -864,11 +916,13 @@ impl Latchkey {
         }
     }
 
-    /// The user typed a user name. Unknown names move on exactly like known ones.
+    /// The user typed a user name. Unknown names move on exactly like known ones; a user who
+    /// can sign in by phone gets a notification and the number page instead.
     pub async fn submit_username(
         &self,
         id: &SignInId,
         input: &str,
+        context: &SignInContext,
     ) -> Result<PendingSignIn, SignInFailure> {
         let mut sign_in = self.sign_in(id).await?;
         if sign_in.stage != SignInStage::AwaitingUsername {
@@ -885,10 +939,17 @@ impl Latchkey {
             .user_by_upn(&upn)
             .await
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
-        sign_in.stage = SignInStage::AwaitingCredential {
+        let phone = match &user {
+            Some(user) => self
+                .try_phone_sign_in(&sign_in, user, context)
+                .await
+                .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
+            None => None,
+        };
+        sign_in.stage = phone.unwrap_or(SignInStage::AwaitingCredential {
             upn: upn.to_string(),
             user_id: user.map(|u| u.id),
-        };
+        });
         self.store
             .put_sign_in(&sign_in)
             .await
@@ -999,6 +1060,16 @@ impl Latchkey {
             }
         };
         let user = user.expect("a credential only verifies for a known user");
+        if method == AuthMethod::Password
+            && let Some(stage) = self
+                .try_mfa_push(&sign_in, &user, context)
+                .await
+                .map_err(trouble)?
+        {
+            sign_in.stage = stage;
+            self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
+            return Err(SignInFailure::SecondFactor);
+        }
         let cookie_secret = random_token();
         let session = Session {
             id: SessionId::random(),
@@ -1535,6 +1606,10 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
         SignInError::PassExpired => PassUnusable::Expired.message().to_string(),
         SignInError::PassNotYetValid => PassUnusable::NotYetValid.message().to_string(),
         SignInError::PassAlreadyUsed => PassUnusable::OneTimeUsed.message().to_string(),
+        SignInError::ApprovalDenied
+        | SignInError::ApprovalReported
+        | SignInError::WrongNumber
+        | SignInError::ApprovalTimedOut => error.failure_reason().to_string(),
         SignInError::MethodNotAllowed => format!(
             "Your organisation doesn't let your account sign in with a {}. Use another way to sign in, or ask your administrator.",
             method.label().to_lowercase()

@@ -15,6 +15,10 @@ pub enum AuthMethod {
     TemporaryAccessPass,
     /// The legacy password (single factor).
     Password,
+    /// Passwordless phone sign-in: the device's PIN-protected key approved a number match.
+    PhoneSignIn,
+    /// A password, then an approved number-matching push to the authenticator app.
+    PasswordAndPush,
 }
 
 impl AuthMethod {
@@ -22,6 +26,9 @@ impl AuthMethod {
         match self {
             AuthMethod::TemporaryAccessPass => &["otp"],
             AuthMethod::Password => &["pwd"],
+            // Software-secured key, unlocked by a PIN: two factors.
+            AuthMethod::PhoneSignIn => &["swk", "pin", "mfa"],
+            AuthMethod::PasswordAndPush => &["pwd", "swk", "mfa"],
         }
     }
 
@@ -31,6 +38,8 @@ impl AuthMethod {
         match self {
             AuthMethod::TemporaryAccessPass => ACR_MFA,
             AuthMethod::Password => ACR_SINGLE_FACTOR,
+            AuthMethod::PhoneSignIn => ACR_PASSWORDLESS_MFA,
+            AuthMethod::PasswordAndPush => ACR_MFA,
         }
     }
 
@@ -38,12 +47,16 @@ impl AuthMethod {
         match self {
             AuthMethod::TemporaryAccessPass => "Temporary Access Pass",
             AuthMethod::Password => "Password",
+            AuthMethod::PhoneSignIn => "Authenticator app (phone sign-in)",
+            AuthMethod::PasswordAndPush => "Password and authenticator app",
         }
     }
 }
 
 pub const ACR_SINGLE_FACTOR: &str = "urn:latchkey:acr:sfa";
 pub const ACR_MFA: &str = "urn:latchkey:acr:mfa";
+/// Multi-factor without any password (Entra's "Passwordless MFA" strength).
+pub const ACR_PASSWORDLESS_MFA: &str = "urn:latchkey:acr:passwordless-mfa";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

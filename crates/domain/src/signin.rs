@@ -1,12 +1,14 @@
 //! The sign-in state machine: one browser's way from "who are you?" to a session.
 //!
 //! Stages only move forward; a request for a stage the sign-in is not at is refused as out of
-//! order, and changes nothing. Phone sign-in adds its own stages here later.
+//! order, and changes nothing. Phone sign-in and MFA push wait in `AwaitingApproval` for the
+//! user's device.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::ids::{SignInId, UserId};
+use crate::ids::{ApprovalId, SignInId, UserId};
+use crate::session::AuthMethod;
 use crate::oidc::AuthorizationRequest;
 
 /// How long a browser may take between starting a sign-in and finishing it.
@@ -23,6 +25,14 @@ pub enum SignInStage {
     AwaitingCredential {
         upn: String,
         user_id: Option<UserId>,
+    },
+    /// A notification went to the user's devices and the page shows its number.
+    /// `first_factor` is `None` for phone sign-in and the password for MFA push.
+    AwaitingApproval {
+        upn: String,
+        user_id: UserId,
+        approval: ApprovalId,
+        first_factor: Option<AuthMethod>,
     },
 }
 

@@ -7,10 +7,13 @@
 use async_trait::async_trait;
 
 use crate::application::Application;
+use crate::authenticator::{Activation, Approval, ApprovalState, Device};
 use crate::clock::Timestamp;
 use crate::credential::TemporaryAccessPass;
 use crate::error::StoreError;
-use crate::ids::{ClientId, GrantId, GroupId, SessionId, SignInId, UserId};
+use crate::ids::{
+    ActivationId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, SessionId, SignInId, UserId,
+};
 use crate::keys::SigningKey;
 use crate::log::{AuditEvent, LogQuery, SignInRecord};
 use crate::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
@@ -129,6 +132,8 @@ pub trait Store: Send + Sync {
 
     // The sign-in log. Each record is written in the same transaction as its outcome.
     /// A sign-in succeeded: creates the session, removes the pending sign-in, records it.
+    /// `Conflict` (and no change) when the pending sign-in is already gone, so a sign-in can
+    /// start at most one session.
     async fn complete_sign_in(
         &self,
         session: &Session,
@@ -155,6 +160,49 @@ pub trait Store: Send + Sync {
     async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>>;
     /// Removes sign-in records and audit events older than `before`; returns how many went.
     async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // The authenticator app.
+    async fn put_activation(&self, activation: &Activation) -> StoreResult<()>;
+    async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>>;
+    async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>>;
+    /// Redeems the activation whose code hashes to `code_hash`, if it is unused and not
+    /// expired at `now`: in one transaction it records the device and its test notification
+    /// on the activation, creates the device and stores the test. `None` (and no change) for an
+    /// unknown, expired or already-used code; of two racing redemptions exactly one succeeds.
+    async fn redeem_activation(
+        &self,
+        code_hash: &TokenHash,
+        now: Timestamp,
+        device: &Device,
+        test: &Approval,
+    ) -> StoreResult<Option<Activation>>;
+    async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>>;
+    /// Oldest first.
+    async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>>;
+    async fn update_device(&self, device: &Device) -> StoreResult<()>;
+    async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
+    /// Records a signed request's nonce. False if the device already used it (a replay).
+    async fn use_device_nonce(
+        &self,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn put_approval(&self, approval: &Approval) -> StoreResult<()>;
+    async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>>;
+    /// The user's approvals still in state `Pending` (expired or not), oldest first.
+    async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>>;
+    /// Moves a pending approval to `state`, only if it is still pending: true for the one
+    /// caller that settled it. A failed sign-in's `record`, if given, is written in the same
+    /// transaction, so an outcome and its log entry never part.
+    async fn settle_approval(
+        &self,
+        id: &ApprovalId,
+        state: ApprovalState,
+        answered_by: Option<&DeviceId>,
+        at: Timestamp,
+        record: Option<&SignInRecord>,
+    ) -> StoreResult<bool>;
 
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;

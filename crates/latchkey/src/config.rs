@@ -53,6 +53,8 @@ pub struct Lifetimes {
     pub access_token_seconds: i64,
     pub id_token_seconds: i64,
     pub refresh_token_seconds: i64,
+    /// How long a phone sign-in or MFA push notification waits for an answer.
+    pub approval_request_seconds: i64,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
                 access_token_seconds: settings.access_token_lifetime_seconds,
                 id_token_seconds: settings.id_token_lifetime_seconds,
                 refresh_token_seconds: settings.refresh_token_lifetime_seconds,
+                approval_request_seconds: settings.approval_lifetime_seconds,
             },
             trusted_proxies: vec![],
             geoip: GeoIpConfig::default(),
@@ -134,6 +137,9 @@ impl Config {
                 bail!("{name} must be between 60 and {max}");
             }
         }
+        if !(30..=600).contains(&l.approval_request_seconds) {
+            bail!("lifetimes.approval_request_seconds must be between 30 and 600");
+        }
         latchkey_domain::location::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for path in &self.geoip.databases {
@@ -162,6 +168,7 @@ impl Config {
         settings.access_token_lifetime_seconds = self.lifetimes.access_token_seconds;
         settings.id_token_lifetime_seconds = self.lifetimes.id_token_seconds;
         settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
+        settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
         settings
     }
 }

@@ -116,7 +116,10 @@ pub async fn serve_on(
     };
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
+    let devices = Arc::new(latchkey_web::DeviceHub::default());
+    latchkey.attach_notifier(devices.clone());
     let state = AppState {
+        devices,
         latchkey,
         cookie_key: Arc::new(cookie_key),
         // Behind a TLS-terminating proxy the public URL is https even though we serve http.

@@ -15,7 +15,12 @@ use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
-use latchkey_domain::ids::{ClientId, GrantId, GroupId, KeyId, SessionId, SignInId, UserId};
+use latchkey_domain::authenticator::{Activation, Approval, ApprovalState, Device};
+use latchkey_domain::ids::{
+    ActivationId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, KeyId, SessionId, SignInId,
+    UserId,
+};
+use latchkey_protocol::PublicKey;
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
@@ -302,6 +307,70 @@ fn refresh_token_from(row: &SqliteRow) -> StoreResult<RefreshToken> {
         grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
         expires_at: timestamp(row, "expires_at")?,
     })
+}
+
+fn activation_from(row: &SqliteRow) -> StoreResult<Activation> {
+    Ok(Activation {
+        id: ActivationId::from_string(get::<String>(row, "id")?),
+        code_hash: TokenHash::from_stored(get::<String>(row, "code_hash")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        created_at: timestamp(row, "created_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+        device_id: get::<Option<String>>(row, "device_id")?.map(DeviceId::from_string),
+        test_approval: get::<Option<String>>(row, "test_approval")?.map(ApprovalId::from_string),
+    })
+}
+
+fn public_key(text: String) -> StoreResult<PublicKey> {
+    PublicKey::parse(&text).map_err(|_| corrupt("device key"))
+}
+
+fn device_from(row: &SqliteRow) -> StoreResult<Device> {
+    Ok(Device {
+        id: DeviceId::from_string(get::<String>(row, "id")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        name: get(row, "name")?,
+        key: public_key(get(row, "device_key")?)?,
+        passwordless_key: get::<Option<String>>(row, "passwordless_key")?
+            .map(public_key)
+            .transpose()?,
+        created_at: timestamp(row, "created_at")?,
+        confirmed_at: optional_timestamp(row, "confirmed_at")?,
+        phone_sign_in_at: optional_timestamp(row, "phone_sign_in_at")?,
+    })
+}
+
+fn approval_from(row: &SqliteRow) -> StoreResult<Approval> {
+    let body: String = get(row, "body")?;
+    serde_json::from_str(&body).map_err(|_| corrupt("approval"))
+}
+
+fn insert_device(device: &Device) -> Query<'_, Sqlite, SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, device_key, passwordless_key, created_at, confirmed_at, \
+         phone_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(device.id.as_str())
+    .bind(device.user_id.as_str())
+    .bind(device.name.as_str())
+    .bind(device.key.as_str())
+    .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+    .bind(device.created_at.0)
+    .bind(device.confirmed_at.map(|t| t.0))
+    .bind(device.phone_sign_in_at.map(|t| t.0))
+}
+
+fn insert_approval(approval: &Approval) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+    let body = to_json("approval", serde_json::to_string(approval))?;
+    Ok(sqlx::query(
+        "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(approval.id.as_str())
+    .bind(approval.user_id.as_str())
+    .bind(approval.state.as_str())
+    .bind(approval.view.created_at)
+    .bind(approval.view.expires_at)
+    .bind(body))
 }
 
 fn signing_key_from(row: &SqliteRow) -> StoreResult<SigningKey> {
@@ -1048,8 +1117,12 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 5] = [
+        const PURGES: [&str; 8] = [
             "DELETE FROM codes WHERE expires_at <= ?",
+            "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
+            "DELETE FROM device_nonces WHERE expires_at <= ?",
+            // Settled or not, a day after expiry an approval is only history (the log has it).
+            "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
             "DELETE FROM access_tokens WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
             "DELETE FROM sign_ins WHERE expires_at <= ?",
@@ -1147,11 +1220,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
-        sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+        let ended = sqlx::query("DELETE FROM sign_ins WHERE id = ?")
             .bind(sign_in.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| backend("ending a sign-in", e))?;
+        if ended.rows_affected() != 1 {
+            // Finished (or purged) already: a second completion must not start a second session.
+            return Err(StoreError::Conflict("the sign-in already ended".into()));
+        }
         insert_sign_in_record(record)?
             .execute(&mut *tx)
             .await
@@ -1284,6 +1361,233 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("purging old log records", e))?;
         Ok(removed)
+    }
+
+    async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(activation.id.as_str())
+        .bind(activation.code_hash.as_str())
+        .bind(activation.user_id.as_str())
+        .bind(activation.created_at.0)
+        .bind(activation.expires_at.0)
+        .bind(activation.device_id.as_ref().map(DeviceId::as_str))
+        .bind(activation.test_approval.as_ref().map(ApprovalId::as_str));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an activation", e))?;
+        Ok(())
+    }
+
+    async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
+        sqlx::query("SELECT * FROM activations WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(activation_from)
+            .transpose()
+    }
+
+    async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>> {
+        sqlx::query("SELECT * FROM activations WHERE code_hash = ?")
+            .bind(code_hash.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(activation_from)
+            .transpose()
+    }
+
+    async fn redeem_activation(
+        &self,
+        code_hash: &TokenHash,
+        now: Timestamp,
+        device: &Device,
+        test: &Approval,
+    ) -> StoreResult<Option<Activation>> {
+        // The conditional UPDATE is the single-use check: only an unused, unexpired code
+        // matches, and the write lock makes that true for exactly one of two racers.
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE activations SET device_id = ?, test_approval = ? \
+             WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ?",
+        )
+        .bind(device.id.as_str())
+        .bind(test.id.as_str())
+        .bind(code_hash.as_str())
+        .bind(now.0)
+        .bind(device.user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("redeeming an activation", e))?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        insert_device(device)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("a device with this id", e))?;
+        insert_approval(test)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        let row = sqlx::query("SELECT * FROM activations WHERE code_hash = ?")
+            .bind(code_hash.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| backend("redeeming an activation", e))?;
+        let activation = activation_from(&row)?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("redeeming an activation", e))?;
+        Ok(Some(activation))
+    }
+
+    async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
+        sqlx::query("SELECT * FROM devices WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(device_from)
+            .transpose()
+    }
+
+    async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
+        sqlx::query("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
+            .bind(user.as_str())
+            .fetch_all(&self.read)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(device_from)
+            .collect()
+    }
+
+    async fn update_device(&self, device: &Device) -> StoreResult<()> {
+        let query = sqlx::query(
+            "UPDATE devices SET name = ?, passwordless_key = ?, confirmed_at = ?, phone_sign_in_at = ? \
+             WHERE id = ?",
+        )
+        .bind(device.name.as_str())
+        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+        .bind(device.confirmed_at.map(|t| t.0))
+        .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("updating a device", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM devices WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a device", e))?;
+        Ok(())
+    }
+
+    async fn use_device_nonce(
+        &self,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (device_id, nonce) DO NOTHING",
+        )
+        .bind(device.as_str())
+        .bind(nonce)
+        .bind(expires_at.0);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("recording a nonce", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {
+        self.execute(insert_approval(approval)?)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        Ok(())
+    }
+
+    async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
+        sqlx::query("SELECT body FROM approvals WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(approval_from)
+            .transpose()
+    }
+
+    async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {
+        sqlx::query(
+            "SELECT body FROM approvals WHERE user_id = ? AND state = 'pending' ORDER BY created_at, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?
+        .iter()
+        .map(approval_from)
+        .collect()
+    }
+
+    async fn settle_approval(
+        &self,
+        id: &ApprovalId,
+        state: ApprovalState,
+        answered_by: Option<&DeviceId>,
+        at: Timestamp,
+        record: Option<&SignInRecord>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut approval = approval_from(&row)?;
+        approval.state = state;
+        approval.answered_by = answered_by.cloned();
+        approval.settled_at = Some(at);
+        let body = to_json("approval", serde_json::to_string(&approval))?;
+        sqlx::query("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
+            .bind(state.as_str())
+            .bind(body)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        if let Some(record) = record {
+            insert_sign_in_record(record)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        Ok(true)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,12 +9,15 @@ mod admin_policy_api;
 mod auth_header;
 mod console;
 mod cookies;
+mod device_api;
+pub mod device_hub;
 mod error;
 mod metrics;
 mod myapps;
 mod oidc;
 mod ops;
 mod pages;
+mod security_info;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use device_hub::DeviceHub;
 pub use metrics::Metrics;
 
 /// Requests larger than this are refused with 413 before a handler sees them.
@@ -49,6 +53,8 @@ pub struct AppState {
     pub geoip: Arc<dyn latchkey_domain::location::GeoIp>,
     /// Proxies whose X-Forwarded-For header is believed.
     pub trusted_proxies: Arc<latchkey_domain::location::TrustedProxies>,
+    /// The authenticators connected to this instance's live channel.
+    pub devices: Arc<DeviceHub>,
 }
 
 impl AppState {
@@ -84,6 +90,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oidc::routes())
         .merge(pages::routes())
+        .merge(security_info::routes())
+        .nest(latchkey_protocol::API_PREFIX, device_api::routes())
         .merge(console::routes())
         .merge(myapps::routes())
         .nest("/api/v1", admin_api::routes(state.clone()))
@@ -95,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

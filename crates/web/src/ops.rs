@@ -1,4 +1,4 @@
-//! Liveness, readiness, metrics and the stylesheet.
+//! Liveness, readiness, metrics, the stylesheet and the waiting pages' script.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,6 +9,7 @@ use axum::routing::get;
 use crate::AppState;
 
 const STYLESHEET: &str = include_str!("../static/style.css");
+const WAIT_SCRIPT: &str = include_str!("../static/wait.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +25,18 @@ pub fn routes() -> Router<AppState> {
                         (header::CACHE_CONTROL, "public, max-age=3600"),
                     ],
                     STYLESHEET,
+                )
+            }),
+        )
+        .route(
+            "/static/wait.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    WAIT_SCRIPT,
                 )
             }),
         )

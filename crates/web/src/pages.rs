@@ -1,4 +1,4 @@
-//! Latchkey's own pages: sign-in, security info and sign-out.
+//! Latchkey's own pages: sign-in (user name, pass or password, the number page) and sign-out.
 
 use askama::Template;
 use axum::Router;
@@ -27,8 +27,10 @@ pub fn routes() -> Router<AppState> {
         .route("/login/username", post(submit_username))
         .route("/login/credential", post(submit_credential))
         .route("/login/restart", post(restart))
+        .route("/login/status", get(approval_status))
+        .route("/login/other-way", post(other_way))
         .route("/signout", post(sign_out))
-        .route("/mysecurityinfo", get(security_info))
+
 }
 
 #[derive(Template)]
@@ -48,6 +50,17 @@ struct CredentialPage<'a> {
     upn: &'a str,
     use_password: bool,
     error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "login_number.html")]
+struct NumberPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    number: u8,
+    lifetime: i64,
+    mfa_push: bool,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +124,63 @@ async fn login_page(
         }
     };
     let use_password = query.method.as_deref() == Some("password");
+    if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
+        // Reloading the number page is how the browser learns the answer.
+        return match state.latchkey.finish_approval(&sign_in.id).await {
+            Ok(None) => Ok(render_stage(&state, jar, &sign_in, false, None, StatusCode::OK).await),
+            Ok(Some(signed_in)) => {
+                Metrics::inc(&state.metrics.sign_ins_succeeded);
+                tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
+                finish_sign_in(&state, jar, signed_in).await
+            }
+            Err(failure) => {
+                Metrics::inc(&state.metrics.sign_ins_failed);
+                failure_page(&state, jar, &sign_in.id, failure, false).await
+            }
+        };
+    }
     Ok(render_stage(&state, jar, &sign_in, use_password, None, StatusCode::OK).await)
+}
+
+/// `GET /login/status`: whether the number page is still waiting. Polled by its script.
+async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let pending = match sign_in_id(&jar) {
+        Some(id) => state.latchkey.approval_pending(&id).await.unwrap_or(false),
+        None => false,
+    };
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "pending": pending })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct OtherWayForm {
+    csrf: String,
+    method: String,
+}
+
+/// The number page's other ways: cancel the notification and show the pass or password step.
+async fn other_way(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<OtherWayForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let target = match form.method.as_str() {
+        "password" => "/login?method=password",
+        "pass" | "cant-use-app" | "restart" => "/login?method=pass",
+        _ => return Err(PageError::bad_request("Choose another way to sign in.")),
+    };
+    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    match state.latchkey.choose_other_way(&id).await {
+        Ok(_) => Ok(Redirect::to(target).into_response()),
+        Err(failure) => failure_page(&state, jar, &id, failure, false).await,
+    }
 }
 
 async fn render_stage(
@@ -146,6 +215,26 @@ async fn render_stage(
             use_password,
             error,
         }),
+        SignInStage::AwaitingApproval { upn, .. } => {
+            match state.latchkey.waiting_for_approval(sign_in).await {
+                Ok(Some(waiting)) => {
+                    let mut response = render(&NumberPage {
+                        csrf: &csrf,
+                        app_name: app_name.as_deref(),
+                        upn,
+                        number: waiting.number,
+                        lifetime: state.latchkey.settings().approval_lifetime_seconds,
+                        mfa_push: waiting.mfa_push,
+                    });
+                    response.headers_mut().insert(
+                        axum::http::header::CACHE_CONTROL,
+                        axum::http::HeaderValue::from_static("no-store"),
+                    );
+                    response
+                }
+                _ => PageError::from(start_again_error()).into_response(),
+            }
+        }
     };
     *response.status_mut() = status;
     (jar, response).into_response()
@@ -159,6 +248,8 @@ struct UsernameForm {
 
 async fn submit_username(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     form: Result<Form<UsernameForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
@@ -167,7 +258,12 @@ async fn submit_username(
         return Err(PageError::csrf());
     }
     let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
-    match state.latchkey.submit_username(&id, &form.username).await {
+    let context = state.sign_in_context(peer, &headers);
+    match state
+        .latchkey
+        .submit_username(&id, &form.username, &context)
+        .await
+    {
         Ok(_) => Ok(Redirect::to("/login").into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
     }
@@ -260,7 +356,9 @@ async fn failure_page(
             "Start your sign-in again",
             message,
         )),
-        SignInFailure::OutOfOrder => Ok(Redirect::to("/login").into_response()),
+        SignInFailure::OutOfOrder | SignInFailure::SecondFactor => {
+            Ok(Redirect::to("/login").into_response())
+        }
         SignInFailure::TryAgain(message) => {
             let sign_in = state
                 .latchkey
@@ -323,37 +421,4 @@ async fn sign_out(
     }
     let jar = jar.remove(cookies::removal(cookies::SESSION));
     Ok((jar, crate::oidc::signed_out_page("/mysecurityinfo")).into_response())
-}
-
-#[derive(Template)]
-#[template(path = "security_info.html")]
-struct SecurityInfoPage<'a> {
-    csrf: &'a str,
-    name: &'a str,
-    upn: &'a str,
-    methods: Vec<(String, String)>,
-}
-
-async fn security_info(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, PageError> {
-    let Some((_, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
-    let methods = state
-        .latchkey
-        .registered_methods(&user.id)
-        .await?
-        .into_iter()
-        .map(|m| (m.method.label().to_string(), m.detail))
-        .collect();
-    let (jar, csrf) = csrf_token(&state, jar);
-    let page = SecurityInfoPage {
-        csrf: &csrf,
-        name: &user.display_name,
-        upn: user.upn.as_str(),
-        methods,
-    };
-    Ok((jar, render(&page)).into_response())
 }

@@ -17,7 +17,7 @@ impl Latchkey {
         Ok(self.store.policy().await?.unwrap_or_default())
     }
 
-    async fn user_groups(&self, user: &UserId) -> Result<UserGroups, StoreError> {
+    pub(super) async fn user_groups(&self, user: &UserId) -> Result<UserGroups, StoreError> {
         let mut groups = UserGroups::default();
         let ids = self.store.groups_of_user(user).await?;
         for id in ids {

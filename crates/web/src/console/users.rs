@@ -108,7 +108,7 @@ fn user_path(user: &User) -> String {
 }
 
 struct MethodRow {
-    label: &'static str,
+    label: String,
     detail: String,
     added: String,
 }
@@ -205,7 +205,7 @@ async fn render_user(
         .await?
         .into_iter()
         .map(|m| MethodRow {
-            label: m.method.label(),
+            label: m.label,
             detail: m.detail,
             added: if m.added_at.0 == 0 {
                 String::new()

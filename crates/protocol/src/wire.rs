@@ -1,0 +1,173 @@
+//! The JSON bodies of `/authenticator/v1`. Unknown fields are refused on what the server reads,
+//! so a typo is an error rather than a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::PublicKey;
+
+/// `POST /activate`: a device redeems a one-time activation code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    pub code: String,
+    pub device_name: String,
+    pub device_key: PublicKey,
+    /// The device key's signature of [`crate::activation_proof_input`].
+    pub proof: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub user_id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// The server's issuer URL.
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivateResponse {
+    pub device_id: String,
+    pub account: AccountInfo,
+    /// The test notification that completes registration: answer it with the number the
+    /// security-info page shows.
+    pub test_request: ApprovalRequest,
+}
+
+/// `POST /phone-sign-in`: registers the passwordless key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnablePhoneSignIn {
+    pub key: PublicKey,
+    /// The new key's signature of [`crate::passwordless_proof_input`].
+    pub proof: String,
+}
+
+/// `GET /device`: what the server knows of this device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub device_id: String,
+    pub device_name: String,
+    pub account: AccountInfo,
+    /// The test notification was answered.
+    pub confirmed: bool,
+    pub phone_sign_in: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// Passwordless sign-in: answered with the passwordless key, after the device PIN.
+    PhoneSignIn,
+    /// A second factor after a password: answered with the device key.
+    MfaPush,
+    /// The notification that confirms a new registration.
+    RegistrationTest,
+}
+
+impl ApprovalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalKind::PhoneSignIn => "phone_sign_in",
+            ApprovalKind::MfaPush => "mfa_push",
+            ApprovalKind::RegistrationTest => "registration_test",
+        }
+    }
+}
+
+/// A request for approval, as the device receives and shows it. The number is never in it:
+/// the person reads it from the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: String,
+    pub kind: ApprovalKind,
+    /// Single-use; the answer's signature covers it.
+    pub nonce: String,
+    pub user_principal_name: String,
+    /// The application's name, when the policy shows it to this user.
+    pub application: Option<String>,
+    /// "Sydney, New South Wales, Australia", "Private network" or "Unknown location", when
+    /// the policy shows it to this user.
+    pub location: Option<String>,
+    /// Credit the location's source asks for (outside the signed context).
+    #[serde(default)]
+    pub location_attribution: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Deny,
+    /// "No, it's not me": deny and report the request as suspicious.
+    Report,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+            Decision::Report => "report",
+        }
+    }
+}
+
+/// `POST /requests/{id}/answer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    pub decision: Decision,
+    /// The number the person typed; required to approve.
+    #[serde(default)]
+    pub number: Option<u8>,
+    /// [`crate::context_digest`] of the request as the device showed it.
+    pub context_digest: String,
+    /// Signature of [`crate::answer_signing_input`], by the passwordless key for phone sign-in
+    /// and by the device key otherwise.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerOutcome {
+    Approved,
+    Denied,
+    Reported,
+    /// The number did not match: the request failed and the sign-in must start again.
+    WrongNumber,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnswerResult {
+    pub outcome: AnswerOutcome,
+}
+
+/// `GET /requests`: what is waiting for this device.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PendingRequests {
+    pub requests: Vec<ApprovalRequest>,
+}
+
+/// What the server sends on the live channel (`GET /stream`, a WebSocket), one JSON text
+/// message each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeviceEvent {
+    Request { request: ApprovalRequest },
+    /// Another device answered first.
+    AnsweredElsewhere { id: String },
+    Expired { id: String },
+    /// The person chose another way to sign in.
+    Cancelled { id: String },
+}
+
+/// Every error from `/authenticator/v1`: a stable code and a sentence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+    pub message: String,
+}

@@ -1,0 +1,254 @@
+//! The authenticator API, `/authenticator/v1` (documented in `docs/authenticator-protocol.md`).
+//!
+//! Apart from activation, every request is signed by the device: the handlers take the raw
+//! body, let the domain check the signature, timestamp and nonce over exactly those bytes, and
+//! only then parse it. The live channel is a WebSocket; what it misses, `GET /requests` has.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
+use latchkey_domain::authenticator::Device;
+use latchkey_domain::service::{DeviceApiError, DeviceErrorKind, SignedDeviceRequest};
+use latchkey_protocol::wire::{ActivateRequest, Answer, ApiError, DeviceEvent, EnablePhoneSignIn};
+use latchkey_protocol::{
+    HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
+};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::device_hub::DeviceHub;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/activate", post(activate))
+        .route("/device", get(device_status).delete(remove_device))
+        .route(
+            "/phone-sign-in",
+            post(enable_phone_sign_in).delete(disable_phone_sign_in),
+        )
+        .route("/requests", get(pending))
+        .route("/requests/{id}/answer", post(answer))
+        .route("/stream", get(stream))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// An error in the protocol's JSON shape.
+pub struct DeviceError(DeviceApiError);
+
+impl From<DeviceApiError> for DeviceError {
+    fn from(e: DeviceApiError) -> Self {
+        DeviceError(e)
+    }
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> DeviceError {
+    DeviceError(DeviceApiError {
+        kind: DeviceErrorKind::Invalid,
+        code,
+        message: message.into(),
+    })
+}
+
+impl IntoResponse for DeviceError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = match e.kind {
+            DeviceErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            DeviceErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            DeviceErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            DeviceErrorKind::NotFound => StatusCode::NOT_FOUND,
+            DeviceErrorKind::Conflict => StatusCode::CONFLICT,
+            DeviceErrorKind::Gone => StatusCode::GONE,
+            DeviceErrorKind::Internal => {
+                tracing::error!(message = %e.message, "authenticator API failure");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if e.kind == DeviceErrorKind::Unauthenticated {
+            tracing::info!(code = e.code, "refused a device request");
+        }
+        (
+            status,
+            axum::Json(ApiError {
+                error: e.code.to_string(),
+                message: e.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// A body read whole (within the limit) so its exact bytes can be verified.
+async fn raw_body(request: Request, state: &AppState) -> Result<Bytes, DeviceError> {
+    Bytes::from_request(request, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            DeviceError(DeviceApiError {
+                kind: DeviceErrorKind::Invalid,
+                code: "body_too_large",
+                message: format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            })
+        } else {
+            invalid("unreadable_body", "the request body could not be read")
+        }
+    })
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, DeviceError> {
+    serde_json::from_slice(body).map_err(|e| invalid("invalid_json", e.to_string()))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Checks the device's signature over this exact request.
+async fn signed_device(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Device, DeviceError> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // Routes are nested; the device signs the full path it requested.
+    let full_path = format!("{}{}", latchkey_protocol::API_PREFIX, path);
+    let signed = SignedDeviceRequest {
+        device_id: header(headers, HEADER_DEVICE),
+        timestamp: header(headers, HEADER_TIMESTAMP),
+        nonce: header(headers, HEADER_NONCE),
+        signature: header(headers, HEADER_SIGNATURE),
+        method: method.as_str(),
+        path: &full_path,
+        body,
+    };
+    Ok(state.latchkey.authenticate_device(&signed).await?)
+}
+
+async fn authenticated(state: &AppState, request: Request) -> Result<(Device, Bytes), DeviceError> {
+    let (parts, body) = request.into_parts();
+    let body = raw_body(Request::from_parts(parts.clone(), body), state).await?;
+    let device = signed_device(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
+    Ok((device, body))
+}
+
+async fn activate(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+    let body = raw_body(request, &state).await?;
+    let activation: ActivateRequest = parse(&body)?;
+    let response = state.latchkey.activate(activation).await?;
+    Ok((StatusCode::CREATED, axum::Json(response)).into_response())
+}
+
+async fn device_status(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+    let (device, _) = authenticated(&state, request).await?;
+    Ok(axum::Json(state.latchkey.device_status(&device).await?).into_response())
+}
+
+async fn remove_device(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+    let (device, _) = authenticated(&state, request).await?;
+    state.latchkey.remove_device_by_itself(&device).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn enable_phone_sign_in(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
+    let (device, body) = authenticated(&state, request).await?;
+    let enable: EnablePhoneSignIn = parse(&body)?;
+    state.latchkey.enable_phone_sign_in(&device, &enable).await?;
+    Ok(axum::Json(state.latchkey.device_status(&device_again(&state, &device).await?).await?).into_response())
+}
+
+async fn disable_phone_sign_in(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
+    let (device, _) = authenticated(&state, request).await?;
+    state.latchkey.disable_phone_sign_in(&device).await?;
+    Ok(axum::Json(state.latchkey.device_status(&device_again(&state, &device).await?).await?).into_response())
+}
+
+async fn device_again(state: &AppState, device: &Device) -> Result<Device, DeviceError> {
+    let status = state.latchkey.store().device(&device.id).await.map_err(DeviceApiError::from)?;
+    status.ok_or_else(|| invalid("unknown_device", "the device is gone"))
+}
+
+async fn pending(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+    let (device, _) = authenticated(&state, request).await?;
+    let requests = state.latchkey.pending_for_device(&device).await?;
+    Ok(axum::Json(latchkey_protocol::wire::PendingRequests { requests }).into_response())
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, DeviceError> {
+    let (device, body) = authenticated(&state, request).await?;
+    let answer: Answer = parse(&body)?;
+    let result = state.latchkey.answer(&device, &id, &answer).await?;
+    Ok(axum::Json(result).into_response())
+}
+
+/// How often the server pings an idle connection, so dead ones are noticed and proxies keep
+/// the connection open.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+async fn stream(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, DeviceError> {
+    let device = signed_device(&state, &method, &uri, &headers, b"").await?;
+    let upgrade = upgrade.map_err(|_| invalid("websocket_required", "GET /stream is a WebSocket"))?;
+    let hub = state.devices.clone();
+    Ok(upgrade
+        .max_message_size(MAX_BODY_BYTES)
+        .on_upgrade(move |socket| relay(socket, hub, device))
+        .into_response())
+}
+
+/// Forwards the device's events to its socket until either side goes away. The device sends
+/// nothing but pongs and close frames; anything else is ignored.
+async fn relay(socket: WebSocket, hub: Arc<DeviceHub>, device: Device) {
+    let mut subscription = hub.subscribe(&device.id);
+    let (mut sink, mut incoming) = socket.split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            event = subscription.events.recv() => {
+                let Some(event) = event else { break };
+                let text = match serde_json::to_string::<DeviceEvent>(&event) {
+                    Ok(text) => text,
+                    Err(_) => continue,
+                };
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}

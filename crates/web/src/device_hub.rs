@@ -1,0 +1,88 @@
+//! The live channel's switchboard: which devices are connected to this instance, and a queue
+//! to each of their WebSockets.
+//!
+//! It is the web edge's [`Notifier`]. It is owned by the server's state, never a global, and
+//! knows only this process's connections: a device connected to another instance pulls what
+//! it missed (a database-backed bus will carry events across instances later).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use latchkey_domain::ids::DeviceId;
+use latchkey_domain::notify::Notifier;
+use latchkey_protocol::wire::DeviceEvent;
+use tokio::sync::mpsc;
+
+/// Events waiting for one slow connection before it is considered dead and dropped.
+const QUEUE_DEPTH: usize = 64;
+
+#[derive(Default)]
+pub struct DeviceHub {
+    connections: Mutex<HashMap<DeviceId, Vec<(u64, mpsc::Sender<DeviceEvent>)>>>,
+    next_id: AtomicU64,
+}
+
+/// One registered connection; dropping it unregisters.
+pub struct Subscription {
+    hub: Arc<DeviceHub>,
+    device: DeviceId,
+    id: u64,
+    pub events: mpsc::Receiver<DeviceEvent>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.device, self.id);
+    }
+}
+
+impl DeviceHub {
+    pub fn subscribe(self: &Arc<Self>, device: &DeviceId) -> Subscription {
+        let (sender, events) = mpsc::channel(QUEUE_DEPTH);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut connections) = self.connections.lock() {
+            connections
+                .entry(device.clone())
+                .or_default()
+                .push((id, sender));
+        }
+        Subscription {
+            hub: self.clone(),
+            device: device.clone(),
+            id,
+            events,
+        }
+    }
+
+    fn unsubscribe(&self, device: &DeviceId, id: u64) {
+        if let Ok(mut connections) = self.connections.lock()
+            && let Some(list) = connections.get_mut(device)
+        {
+            list.retain(|(each, _)| *each != id);
+            if list.is_empty() {
+                connections.remove(device);
+            }
+        }
+    }
+
+    /// How many connections are open, for metrics and the benchmark.
+    pub fn connected(&self) -> usize {
+        self.connections
+            .lock()
+            .map(|c| c.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+}
+
+impl Notifier for DeviceHub {
+    fn notify(&self, device: &DeviceId, event: &DeviceEvent) {
+        let Ok(connections) = self.connections.lock() else {
+            return;
+        };
+        for (_, sender) in connections.get(device).into_iter().flatten() {
+            // A full queue means the connection is stuck; the device will pull instead.
+            let _ = sender.try_send(event.clone());
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The security-info page: the methods a signed-in user has, adding the authenticator app
+//! (QR code, typed code, test notification) and removing a device.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
+use base64::Engine;
+use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
+use latchkey_domain::ids::{ActivationId, DeviceId};
+use latchkey_domain::service::ActivationProgress;
+use latchkey_domain::user::User;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::cookies::{csrf_ok, csrf_token};
+use crate::error::{PageError, render};
+use crate::pages::{current_session, sign_in_redirect};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mysecurityinfo", get(security_info))
+        .route("/mysecurityinfo/authenticator", post(add_authenticator))
+        .route("/mysecurityinfo/authenticator/{id}", get(activation_page))
+        .route(
+            "/mysecurityinfo/authenticator/{id}/status",
+            get(activation_status),
+        )
+        .route(
+            "/mysecurityinfo/devices/{id}/remove",
+            get(confirm_remove).post(remove),
+        )
+}
+
+struct MethodRow {
+    label: String,
+    detail: String,
+    added: String,
+    device: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "security_info.html")]
+struct SecurityInfoPage<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    upn: &'a str,
+    notice: Option<&'a str>,
+    methods: Vec<MethodRow>,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    removed: Option<String>,
+}
+
+async fn signed_in_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>, PageError> {
+    Ok(current_session(state, jar).await?.map(|(_, user)| user))
+}
+
+async fn security_info(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    query: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(query) = query?;
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    let methods = state
+        .latchkey
+        .registered_methods(&user.id)
+        .await?
+        .into_iter()
+        .map(|m| MethodRow {
+            label: m.label,
+            detail: m.detail,
+            added: if m.added_at.0 == 0 {
+                String::new()
+            } else {
+                m.added_at.to_rfc3339()
+            },
+            device: m.device.map(|d| d.to_string()),
+        })
+        .collect();
+    let (jar, csrf) = csrf_token(&state, jar);
+    let page = SecurityInfoPage {
+        csrf: &csrf,
+        name: &user.display_name,
+        upn: user.upn.as_str(),
+        notice: query.removed.is_some().then_some("The method was removed."),
+        methods,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "security_info_add.html")]
+struct AddPage<'a> {
+    id: &'a str,
+    minutes: i64,
+    svg: String,
+    png: String,
+    code: &'a str,
+    server: &'a str,
+    link: &'a str,
+}
+
+/// Renders the link as an SVG (shown) and a PNG (to save, or to scan from a file).
+fn qr_images(link: &str) -> Result<(String, String), PageError> {
+    let code = qrcode::QrCode::new(link.as_bytes())
+        .map_err(|_| PageError::bad_request("The activation link is too long for a QR code."))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(224, 224)
+        .build();
+    // The renderer writes an XML declaration, which has no place inside HTML.
+    let svg = match svg.find("<svg") {
+        Some(start) => svg[start..].to_string(),
+        None => svg,
+    };
+    let picture = code
+        .render::<image::Luma<u8>>()
+        .module_dimensions(8, 8)
+        .build();
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(picture)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|_| PageError::bad_request("The QR code could not be drawn."))?;
+    Ok((
+        svg,
+        base64::engine::general_purpose::STANDARD.encode(png),
+    ))
+}
+
+async fn add_authenticator(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    let (activation, link) = state.latchkey.start_activation(&user.id).await?;
+    let uri = link.to_uri();
+    let (svg, png) = qr_images(&uri)?;
+    let page = AddPage {
+        id: activation.id.as_str(),
+        minutes: ACTIVATION_LIFETIME_SECONDS / 60,
+        svg,
+        png,
+        code: &link.code,
+        server: &link.server,
+        link: &uri,
+    };
+    let mut response = render(&page);
+    // The code is a secret: keep the page out of caches and history where we can.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "security_info_progress.html")]
+struct ProgressPage<'a> {
+    id: &'a str,
+    heading: &'a str,
+    waiting: bool,
+    stage: &'a str,
+    number: Option<u8>,
+    device: &'a str,
+    message: &'a str,
+}
+
+fn activation_id(raw: &str) -> Result<ActivationId, PageError> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That activation does not exist.",
+        ));
+    }
+    Ok(ActivationId::from_string(raw))
+}
+
+async fn activation_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    let id = activation_id(&id)?;
+    let progress = state.latchkey.activation_progress(&user.id, &id).await?;
+    let (heading, waiting, stage, number, device, message) = match &progress {
+        ActivationProgress::WaitingForDevice { .. } => (
+            "Waiting for your authenticator app",
+            true,
+            "device",
+            None,
+            "",
+            "Scan the QR code or enter the code in the app. This page moves on by itself.".to_string(),
+        ),
+        ActivationProgress::WaitingForTest {
+            number,
+            device_name,
+        } => (
+            "Let's try it out",
+            true,
+            "test",
+            Some(*number),
+            device_name.as_str(),
+            String::new(),
+        ),
+        ActivationProgress::Registered { device_name } => (
+            "Authenticator app registered",
+            false,
+            "done",
+            None,
+            device_name.as_str(),
+            format!("Notification approved. You can now use the authenticator app on {device_name}. To sign in without a password, choose Enable phone sign-in in the app."),
+        ),
+        ActivationProgress::Failed { message } => (
+            "The authenticator app was not added",
+            false,
+            "done",
+            None,
+            "",
+            message.clone(),
+        ),
+    };
+    let page = ProgressPage {
+        id: id.as_str(),
+        heading,
+        waiting,
+        stage,
+        number,
+        device,
+        message: &message,
+    };
+    let mut response = render(&page);
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    #[serde(rename = "while")]
+    stage: Option<String>,
+}
+
+/// `{"pending": true}` while the activation is still at the stage the page shows.
+async fn activation_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(query): Query<StatusQuery>,
+) -> Result<Response, PageError> {
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in again",
+            "Your session ended.",
+        ));
+    };
+    let progress = state
+        .latchkey
+        .activation_progress(&user.id, &activation_id(&id)?)
+        .await?;
+    let stage = match progress {
+        ActivationProgress::WaitingForDevice { .. } => "device",
+        ActivationProgress::WaitingForTest { .. } => "test",
+        _ => "done",
+    };
+    let pending = query.stage.as_deref() == Some(stage);
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "pending": pending, "stage": stage })),
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "security_info_remove.html")]
+struct RemovePage<'a> {
+    csrf: &'a str,
+    id: &'a str,
+    label: &'a str,
+    device: &'a str,
+}
+
+async fn confirm_remove(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    let method = state
+        .latchkey
+        .registered_methods(&user.id)
+        .await?
+        .into_iter()
+        .find(|m| m.device.as_ref().is_some_and(|d| d.as_str() == id))
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "That method is not registered to your account.",
+            )
+        })?;
+    let (jar, csrf) = csrf_token(&state, jar);
+    let page = RemovePage {
+        csrf: &csrf,
+        id: &id,
+        label: &method.label,
+        device: &method.detail,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    if id.is_empty() || id.len() > 64 {
+        return Err(PageError::bad_request("That is not a method id."));
+    }
+    state
+        .latchkey
+        .remove_device(&user.id, &DeviceId::from_string(id))
+        .await?;
+    Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
+}
