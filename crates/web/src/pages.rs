@@ -306,7 +306,9 @@ async fn submit_credential(
             finish_sign_in(&state, jar, signed_in).await
         }
         Err(failure) => {
-            Metrics::inc(&state.metrics.sign_ins_failed);
+            if failure != SignInFailure::SecondFactor {
+                Metrics::inc(&state.metrics.sign_ins_failed);
+            }
             failure_page(&state, jar, &id, failure, use_password).await
         }
     }

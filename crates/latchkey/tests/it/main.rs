@@ -5,5 +5,6 @@ mod admin;
 mod console;
 mod governance;
 mod oidc_flow;
+mod phone;
 mod support;
 mod threats;
