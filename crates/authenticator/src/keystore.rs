@@ -121,7 +121,11 @@ fn open(key: &[u8; 32], aad: &[u8], sealed: &Sealed) -> Option<Vec<u8>> {
     let mut buffer = STANDARD.decode(&sealed.ciphertext).ok()?;
     let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
     let plain = opening
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buffer,
+        )
         .ok()?;
     Some(plain.to_vec())
 }
@@ -361,7 +365,13 @@ mod tests {
             issuer: "http://localhost".into(),
         };
         store
-            .add_account("http://localhost", "d1", "phone", &info, &DeviceKeyPair::generate().unwrap())
+            .add_account(
+                "http://localhost",
+                "d1",
+                "phone",
+                &info,
+                &DeviceKeyPair::generate().unwrap(),
+            )
             .unwrap();
         (dir, store)
     }
@@ -392,7 +402,10 @@ mod tests {
             .store_passwordless_key(0, "2468", &DeviceKeyPair::generate().unwrap())
             .unwrap();
         for _ in 0..MAX_PIN_ATTEMPTS - 1 {
-            assert!(matches!(store.verify_pin("0000"), Err(Error::WrongPin { .. })));
+            assert!(matches!(
+                store.verify_pin("0000"),
+                Err(Error::WrongPin { .. })
+            ));
         }
         assert!(matches!(store.verify_pin("0000"), Err(Error::Locked)));
         let mut reopened = Keystore::open(dir.path()).unwrap();
@@ -409,7 +422,10 @@ mod tests {
             let _ = store.verify_pin("0000");
         }
         store.verify_pin("2468").unwrap();
-        assert!(matches!(store.verify_pin("0000"), Err(Error::WrongPin { remaining: 9 })));
+        assert!(matches!(
+            store.verify_pin("0000"),
+            Err(Error::WrongPin { remaining: 9 })
+        ));
     }
 
     #[test]

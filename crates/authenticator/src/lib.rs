@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use latchkey_protocol::wire::{
-    ActivateRequest, ActivateResponse, Answer, AnswerOutcome, AnswerResult, ApiError,
-    ApprovalKind, ApprovalRequest, Decision, DeviceEvent, DeviceStatus, EnablePhoneSignIn,
-    PendingRequests,
+    ActivateRequest, ActivateResponse, Answer, AnswerOutcome, AnswerResult, ApiError, ApprovalKind,
+    ApprovalRequest, Decision, DeviceEvent, DeviceStatus, EnablePhoneSignIn, PendingRequests,
 };
 use latchkey_protocol::{
     API_PREFIX, ActivationLink, DeviceKeyPair, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE,
@@ -128,7 +127,9 @@ fn signed_headers(
 ) -> Vec<(&'static str, String)> {
     let timestamp = unix_now();
     let nonce = nonce();
-    let signature = key.sign(&request_signing_input(method, path, timestamp, &nonce, body));
+    let signature = key.sign(&request_signing_input(
+        method, path, timestamp, &nonce, body,
+    ));
     vec![
         (HEADER_DEVICE, account.device_id.clone()),
         (HEADER_TIMESTAMP, timestamp.to_string()),
@@ -227,7 +228,11 @@ impl Authenticator {
     }
 
     pub async fn status(&self, index: usize) -> Result<DeviceStatus, Error> {
-        read_response(self.signed(index, reqwest::Method::GET, "/device", None).await?).await
+        read_response(
+            self.signed(index, reqwest::Method::GET, "/device", None)
+                .await?,
+        )
+        .await
     }
 
     /// Turns on phone sign-in: sets the PIN on first use (or checks it), creates the
@@ -275,9 +280,11 @@ impl Authenticator {
 
     /// Requests waiting for this account (what arrived while not listening).
     pub async fn pending(&self, index: usize) -> Result<Vec<ApprovalRequest>, Error> {
-        let list: PendingRequests =
-            read_response(self.signed(index, reqwest::Method::GET, "/requests", None).await?)
-                .await?;
+        let list: PendingRequests = read_response(
+            self.signed(index, reqwest::Method::GET, "/requests", None)
+                .await?,
+        )
+        .await?;
         Ok(list.requests)
     }
 

@@ -6,7 +6,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use latchkey_authenticator::{Authenticator, Error, default_home, qr};
 use latchkey_protocol::ActivationLink;
-use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent};
+use latchkey_protocol::wire::{
+    AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
+};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 
 #[derive(Parser)]
@@ -107,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
                 account.id, account.user_principal_name, account.server
             );
             if skip_test {
-                println!("Answer the test notification with `respond {} --number N --approve`.", test.id);
+                println!(
+                    "Answer the test notification with `respond {} --number N --approve`.",
+                    test.id
+                );
                 return Ok(());
             }
             show(&account.user_principal_name, &test);
@@ -120,7 +125,10 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             report_outcome(outcome);
             if outcome == AnswerOutcome::Approved {
-                println!("Registration complete. To sign in without a password: enable-phone-sign-in {}", app.account(index).id);
+                println!(
+                    "Registration complete. To sign in without a password: enable-phone-sign-in {}",
+                    app.account(index).id
+                );
             }
         }
         Command::Accounts => {
@@ -143,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
             let pin = if app.keystore().has_pin() {
                 ask(&mut input, "Device PIN: ").await?
             } else {
-                let first = ask(&mut input, "Choose a device PIN (at least 4 characters): ").await?;
+                let first =
+                    ask(&mut input, "Choose a device PIN (at least 4 characters): ").await?;
                 let again = ask(&mut input, "Enter it again: ").await?;
                 if first != again {
                     bail!("the two PINs differ; nothing changed");
@@ -159,7 +168,10 @@ async fn main() -> anyhow::Result<()> {
         Command::DisablePhoneSignIn { account } => {
             let index = app.find(&account)?;
             app.disable_phone_sign_in(index).await?;
-            println!("Phone sign-in is off for {}.", app.account(index).user_principal_name);
+            println!(
+                "Phone sign-in is off for {}.",
+                app.account(index).user_principal_name
+            );
         }
         Command::Remove { account } => {
             let index = app.find(&account)?;
@@ -332,7 +344,10 @@ async fn listen(
         });
     }
     drop(tx);
-    println!("Listening for {} account(s). Press Ctrl-C to stop.", indices.len());
+    println!(
+        "Listening for {} account(s). Press Ctrl-C to stop.",
+        indices.len()
+    );
     for &index in &indices {
         for request in app.pending(index).await? {
             handle(app, index, &request, input).await?;
@@ -341,10 +356,15 @@ async fn listen(
     while let Some((index, event)) = rx.recv().await {
         match event {
             DeviceEvent::Request { request } => handle(app, index, &request, input).await?,
-            DeviceEvent::AnsweredElsewhere { id } => println!("Request {id} was answered on another device."),
+            DeviceEvent::AnsweredElsewhere { id } => {
+                println!("Request {id} was answered on another device.")
+            }
             DeviceEvent::Expired { id } => println!("Request {id} expired."),
             DeviceEvent::Cancelled { id } if id.is_empty() => {
-                println!("The server closed the connection for account {}. Run listen again to reconnect; pending shows what you missed.", app.account(index).id);
+                println!(
+                    "The server closed the connection for account {}. Run listen again to reconnect; pending shows what you missed.",
+                    app.account(index).id
+                );
             }
             DeviceEvent::Cancelled { id } => println!("Request {id} was cancelled."),
         }
@@ -375,7 +395,10 @@ async fn handle(
         None
     };
     let number = (decision == Decision::Approve).then_some(number);
-    match app.respond(index, request, decision, number, pin.as_deref()).await {
+    match app
+        .respond(index, request, decision, number, pin.as_deref())
+        .await
+    {
         Ok(outcome) => report_outcome(outcome),
         Err(e @ (Error::Server { .. } | Error::WrongPin { .. })) => println!("{e}"),
         Err(e) => return Err(e.into()),

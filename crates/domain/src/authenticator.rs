@@ -68,11 +68,7 @@ impl Device {
 
     /// Whether the new passwordless key proved possession, bound to this device.
     pub fn passwordless_proof_ok(&self, key: &PublicKey, proof: &str) -> bool {
-        verify_signature(
-            key,
-            &passwordless_proof_input(self.id.as_str(), key),
-            proof,
-        )
+        verify_signature(key, &passwordless_proof_input(self.id.as_str(), key), proof)
     }
 }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{ApprovalId, SignInId, UserId};
-use crate::session::AuthMethod;
 use crate::oidc::AuthorizationRequest;
+use crate::session::AuthMethod;
 
 /// How long a browser may take between starting a sign-in and finishing it.
 pub const SIGN_IN_LIFETIME_SECONDS: i64 = 15 * 60;

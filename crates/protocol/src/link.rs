@@ -102,6 +102,12 @@ mod tests {
         ] {
             assert!(ActivationLink::parse(bad).is_err(), "{bad}");
         }
-        assert!(ActivationLink::parse(&format!("latchkey://activate?server=http://a&code={}", "x".repeat(3000))).is_err());
+        assert!(
+            ActivationLink::parse(&format!(
+                "latchkey://activate?server=http://a&code={}",
+                "x".repeat(3000)
+            ))
+            .is_err()
+        );
     }
 }

@@ -157,12 +157,20 @@ pub struct PendingRequests {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DeviceEvent {
-    Request { request: ApprovalRequest },
+    Request {
+        request: ApprovalRequest,
+    },
     /// Another device answered first.
-    AnsweredElsewhere { id: String },
-    Expired { id: String },
+    AnsweredElsewhere {
+        id: String,
+    },
+    Expired {
+        id: String,
+    },
     /// The person chose another way to sign in.
-    Cancelled { id: String },
+    Cancelled {
+        id: String,
+    },
 }
 
 /// Every error from `/authenticator/v1`: a stable code and a sentence.

@@ -12,15 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
+use latchkey_domain::authenticator::{Activation, Approval, ApprovalState, Device};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
-use latchkey_domain::authenticator::{Activation, Approval, ApprovalState, Device};
 use latchkey_domain::ids::{
     ActivationId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, KeyId, SessionId, SignInId,
     UserId,
 };
-use latchkey_protocol::PublicKey;
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
@@ -30,6 +29,7 @@ use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{Store, StoreResult};
 use latchkey_domain::user::{Group, Upn, User};
+use latchkey_protocol::PublicKey;
 use serde_json::Value;
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;

@@ -142,19 +142,28 @@ async fn authenticated(state: &AppState, request: Request) -> Result<(Device, By
     Ok((device, body))
 }
 
-async fn activate(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+async fn activate(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
     let body = raw_body(request, &state).await?;
     let activation: ActivateRequest = parse(&body)?;
     let response = state.latchkey.activate(activation).await?;
     Ok((StatusCode::CREATED, axum::Json(response)).into_response())
 }
 
-async fn device_status(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+async fn device_status(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
     Ok(axum::Json(state.latchkey.device_status(&device).await?).into_response())
 }
 
-async fn remove_device(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
+async fn remove_device(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
     state.latchkey.remove_device_by_itself(&device).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -166,8 +175,17 @@ async fn enable_phone_sign_in(
 ) -> Result<Response, DeviceError> {
     let (device, body) = authenticated(&state, request).await?;
     let enable: EnablePhoneSignIn = parse(&body)?;
-    state.latchkey.enable_phone_sign_in(&device, &enable).await?;
-    Ok(axum::Json(state.latchkey.device_status(&device_again(&state, &device).await?).await?).into_response())
+    state
+        .latchkey
+        .enable_phone_sign_in(&device, &enable)
+        .await?;
+    Ok(axum::Json(
+        state
+            .latchkey
+            .device_status(&device_again(&state, &device).await?)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn disable_phone_sign_in(
@@ -176,11 +194,22 @@ async fn disable_phone_sign_in(
 ) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
     state.latchkey.disable_phone_sign_in(&device).await?;
-    Ok(axum::Json(state.latchkey.device_status(&device_again(&state, &device).await?).await?).into_response())
+    Ok(axum::Json(
+        state
+            .latchkey
+            .device_status(&device_again(&state, &device).await?)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn device_again(state: &AppState, device: &Device) -> Result<Device, DeviceError> {
-    let status = state.latchkey.store().device(&device.id).await.map_err(DeviceApiError::from)?;
+    let status = state
+        .latchkey
+        .store()
+        .device(&device.id)
+        .await
+        .map_err(DeviceApiError::from)?;
     status.ok_or_else(|| invalid("unknown_device", "the device is gone"))
 }
 
@@ -213,7 +242,8 @@ async fn stream(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, DeviceError> {
     let device = signed_device(&state, &method, &uri, &headers, b"").await?;
-    let upgrade = upgrade.map_err(|_| invalid("websocket_required", "GET /stream is a WebSocket"))?;
+    let upgrade =
+        upgrade.map_err(|_| invalid("websocket_required", "GET /stream is a WebSocket"))?;
     let hub = state.devices.clone();
     Ok(upgrade
         .max_message_size(MAX_BODY_BYTES)

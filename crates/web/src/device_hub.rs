@@ -6,8 +6,8 @@
 //! it missed (a database-backed bus will carry events across instances later).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use latchkey_domain::ids::DeviceId;
 use latchkey_domain::notify::Notifier;
@@ -17,9 +17,12 @@ use tokio::sync::mpsc;
 /// Events waiting for one slow connection before it is considered dead and dropped.
 const QUEUE_DEPTH: usize = 64;
 
+/// One open connection: its number (to unregister it) and its queue.
+type Connection = (u64, mpsc::Sender<DeviceEvent>);
+
 #[derive(Default)]
 pub struct DeviceHub {
-    connections: Mutex<HashMap<DeviceId, Vec<(u64, mpsc::Sender<DeviceEvent>)>>>,
+    connections: Mutex<HashMap<DeviceId, Vec<Connection>>>,
     next_id: AtomicU64,
 }
 

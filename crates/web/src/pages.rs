@@ -30,7 +30,6 @@ pub fn routes() -> Router<AppState> {
         .route("/login/status", get(approval_status))
         .route("/login/other-way", post(other_way))
         .route("/signout", post(sign_out))
-
 }
 
 #[derive(Template)]
@@ -232,7 +231,7 @@ async fn render_stage(
                     );
                     response
                 }
-                _ => PageError::from(start_again_error()).into_response(),
+                _ => start_again_error().into_response(),
             }
         }
     };

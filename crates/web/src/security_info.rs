@@ -135,10 +135,7 @@ fn qr_images(link: &str) -> Result<(String, String), PageError> {
     image::DynamicImage::ImageLuma8(picture)
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|_| PageError::bad_request("The QR code could not be drawn."))?;
-    Ok((
-        svg,
-        base64::engine::general_purpose::STANDARD.encode(png),
-    ))
+    Ok((svg, base64::engine::general_purpose::STANDARD.encode(png)))
 }
 
 async fn add_authenticator(
@@ -214,7 +211,8 @@ async fn activation_page(
             "device",
             None,
             "",
-            "Scan the QR code or enter the code in the app. This page moves on by itself.".to_string(),
+            "Scan the QR code or enter the code in the app. This page moves on by itself."
+                .to_string(),
         ),
         ActivationProgress::WaitingForTest {
             number,
@@ -233,7 +231,9 @@ async fn activation_page(
             "done",
             None,
             device_name.as_str(),
-            format!("Notification approved. You can now use the authenticator app on {device_name}. To sign in without a password, choose Enable phone sign-in in the app."),
+            format!(
+                "Notification approved. You can now use the authenticator app on {device_name}. To sign in without a password, choose Enable phone sign-in in the app."
+            ),
         ),
         ActivationProgress::Failed { message } => (
             "The authenticator app was not added",

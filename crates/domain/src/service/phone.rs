@@ -195,7 +195,9 @@ impl Latchkey {
                 return Ok(ActivationProgress::WaitingForDevice { activation });
             }
             return Ok(ActivationProgress::Failed {
-                message: "The activation code expired before your app used it. Add the method again.".into(),
+                message:
+                    "The activation code expired before your app used it. Add the method again."
+                        .into(),
             });
         };
         let device_name = self
@@ -926,9 +928,7 @@ impl Latchkey {
             ApprovalState::Denied | ApprovalState::Cancelled => Some(SignInError::ApprovalDenied),
             ApprovalState::Reported => Some(SignInError::ApprovalReported),
             ApprovalState::WrongNumber => Some(SignInError::WrongNumber),
-            ApprovalState::Expired | ApprovalState::Pending => {
-                Some(SignInError::ApprovalTimedOut)
-            }
+            ApprovalState::Expired | ApprovalState::Pending => Some(SignInError::ApprovalTimedOut),
         };
         let mfa_push = approval.kind() == ApprovalKind::MfaPush;
         if mfa_push {
@@ -1005,10 +1005,7 @@ impl Latchkey {
 
     /// Ends an approval stage: `Ok(None)` while the request is pending, a session when it was
     /// approved, and the reason (the sign-in ended) otherwise.
-    pub async fn finish_approval(
-        &self,
-        id: &SignInId,
-    ) -> Result<Option<SignedIn>, SignInFailure> {
+    pub async fn finish_approval(&self, id: &SignInId) -> Result<Option<SignedIn>, SignInFailure> {
         let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
         let sign_in = self.sign_in(id).await?;
         let SignInStage::AwaitingApproval {
@@ -1048,7 +1045,10 @@ impl Latchkey {
             ),
         };
         if let Some(message) = message {
-            self.store.delete_sign_in(&sign_in.id).await.map_err(trouble)?;
+            self.store
+                .delete_sign_in(&sign_in.id)
+                .await
+                .map_err(trouble)?;
             return Err(SignInFailure::StartAgain(message));
         }
         let user = self
@@ -1186,17 +1186,26 @@ mod tests {
             ip_address: Some("127.0.0.1".parse().unwrap()),
             location: None,
         };
-        assert_eq!(describe_location(&local).0.as_deref(), Some("Private network"));
+        assert_eq!(
+            describe_location(&local).0.as_deref(),
+            Some("Private network")
+        );
         let lan = SignInContext {
             ip_address: Some("192.168.1.20".parse().unwrap()),
             location: None,
         };
-        assert_eq!(describe_location(&lan).0.as_deref(), Some("Private network"));
+        assert_eq!(
+            describe_location(&lan).0.as_deref(),
+            Some("Private network")
+        );
         let public = SignInContext {
             ip_address: Some("203.0.113.7".parse().unwrap()),
             location: None,
         };
-        assert_eq!(describe_location(&public).0.as_deref(), Some("Unknown location"));
+        assert_eq!(
+            describe_location(&public).0.as_deref(),
+            Some("Unknown location")
+        );
         let placed = SignInContext {
             ip_address: Some("1.1.1.1".parse().unwrap()),
             location: Some(Location {

@@ -6,5 +6,6 @@ mod console;
 mod governance;
 mod oidc_flow;
 mod phone;
+mod phone_threats;
 mod support;
 mod threats;

@@ -4,7 +4,9 @@
 use base64::Engine;
 use latchkey_authenticator::Authenticator;
 use latchkey_protocol::ActivationLink;
-use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent};
+use latchkey_protocol::wire::{
+    AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -32,9 +34,9 @@ pub fn unescape(text: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
-            }
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -211,17 +213,14 @@ pub async fn reload(browser: &Browser) -> Page {
 
 pub async fn sign_in_log(server: &TestServer, upn: &str) -> Vec<serde_json::Value> {
     let (_, log) = server
-        .api_call(
-            Method::GET,
-            &format!("/auditLogs/signIns?user={upn}"),
-            None,
-        )
+        .api_call(Method::GET, &format!("/auditLogs/signIns?user={upn}"), None)
         .await;
     log["value"].as_array().cloned().unwrap_or_default()
 }
 
 pub async fn set_features(server: &TestServer, state: &str) {
-    let setting = json!({"state": state, "includeTarget": {"targetType": "group", "id": "all_users"}});
+    let setting =
+        json!({"state": state, "includeTarget": {"targetType": "group", "id": "all_users"}});
     let (status, body) = server
         .api_call(
             Method::PATCH,
@@ -250,8 +249,16 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
     let mut phone = Phone::register(&bobby, "Bobby's phone").await;
     let info = bobby.browser.get("/mysecurityinfo").await;
-    assert!(info.body.contains("Authenticator app — MFA push"), "{}", info.body);
-    assert!(unescape(&info.body).contains("Bobby's phone"), "{}", info.body);
+    assert!(
+        info.body.contains("Authenticator app — MFA push"),
+        "{}",
+        info.body
+    );
+    assert!(
+        unescape(&info.body).contains("Bobby's phone"),
+        "{}",
+        info.body
+    );
     // Step 2 #5: enable phone sign-in in the app, with a device PIN.
     phone
         .app
@@ -259,14 +266,25 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
         .await
         .unwrap();
     let info = bobby.browser.get("/mysecurityinfo").await;
-    assert!(info.body.contains("Authenticator app — Passwordless"), "{}", info.body);
+    assert!(
+        info.body.contains("Authenticator app — Passwordless"),
+        "{}",
+        info.body
+    );
 
     // Step 3: a fresh browser, the UPN, and a number instead of a password.
     let browser = server.browser();
     let mut stream = phone.app.connect(phone.account).await.unwrap();
     let page = start_sign_in(&browser, &bobby.upn).await;
-    assert!(page.body.contains("Approve sign in request"), "{}", page.body);
-    assert!(page.body.contains("Open your authenticator app, and enter the number shown to sign in."));
+    assert!(
+        page.body.contains("Approve sign in request"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Open your authenticator app, and enter the number shown to sign in.")
+    );
     assert!(page.body.contains("Use your password instead"));
     assert!(page.body.contains("Other ways to sign in"));
     assert!(unescape(&page.body).contains("I can't use my authenticator app right now"));
@@ -281,18 +299,26 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
     assert_eq!(request.application.as_deref(), Some("My Apps"));
     assert_eq!(request.location.as_deref(), Some("Private network"));
     let waiting = reload(&browser).await;
-    assert_eq!(number_on(&waiting), number, "the number stays the same while waiting");
+    assert_eq!(
+        number_on(&waiting),
+        number,
+        "the number stays the same while waiting"
+    );
     let status = browser.get("/login/status").await;
     assert!(status.body.contains("\"pending\":true"), "{}", status.body);
     assert_eq!(
-        phone.answer(&request, Decision::Approve, Some(number)).await.unwrap(),
+        phone
+            .answer(&request, Decision::Approve, Some(number))
+            .await
+            .unwrap(),
         AnswerOutcome::Approved
     );
     let status = browser.get("/login/status").await;
     assert!(status.body.contains("\"pending\":false"), "{}", status.body);
     let apps = reload(&browser).await;
     assert!(
-        apps.body.contains("Signed in as <strong>Bobby Smith</strong>"),
+        apps.body
+            .contains("Signed in as <strong>Bobby Smith</strong>"),
         "{}",
         apps.body
     );
@@ -318,13 +344,22 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
     assert_eq!(request.application.as_deref(), Some("My Apps"));
     let place = request.location.clone().unwrap();
     assert!(place.starts_with("London"), "{place}");
-    assert!(request.location_attribution.as_deref().unwrap().contains("db-ip.com"));
+    assert!(
+        request
+            .location_attribution
+            .as_deref()
+            .unwrap()
+            .contains("db-ip.com")
+    );
     phone
         .answer(&request, Decision::Approve, Some(number_on(&page)))
         .await
         .unwrap();
     let apps = reload(&browser).await;
-    assert!(apps.body.contains("Signed in as <strong>Bobby Smith</strong>"));
+    assert!(
+        apps.body
+            .contains("Signed in as <strong>Bobby Smith</strong>")
+    );
     stream.close().await;
 
     // The sign-in log tells what happened, from where.
@@ -354,10 +389,16 @@ async fn phone_sign_in_id_tokens_say_swk_pin_mfa_and_passwordless_acr() {
     let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
     let login = browser.follow(browser.get(&authorize).await).await;
     let next = browser
-        .post("/login/username", &[("csrf", &login.csrf()), ("username", &bobby.upn)])
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
+        )
         .await;
     let page = browser.follow(next).await;
-    assert!(page.body.contains("Contoso Expenses"), "the page names the app");
+    assert!(
+        page.body.contains("Contoso Expenses"),
+        "the page names the app"
+    );
     let request = phone.only_request().await;
     assert_eq!(request.application.as_deref(), Some("Contoso Expenses"));
     phone
@@ -412,7 +453,11 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
 
     let browser = server.browser();
     let page = start_sign_in(&browser, &guy.upn).await;
-    assert!(page.body.contains("Temporary Access Pass"), "no phone sign-in yet: {}", page.body);
+    assert!(
+        page.body.contains("Temporary Access Pass"),
+        "no phone sign-in yet: {}",
+        page.body
+    );
     let password = browser.get("/login?method=password").await;
     let next = browser
         .post(
@@ -425,7 +470,11 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
         )
         .await;
     let page = browser.follow(next).await;
-    assert!(page.body.contains("Approve sign in request"), "{}", page.body);
+    assert!(
+        page.body.contains("Approve sign in request"),
+        "{}",
+        page.body
+    );
     let request = phone.only_request().await;
     assert_eq!(request.kind, ApprovalKind::MfaPush);
     phone
@@ -433,7 +482,11 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
         .await
         .unwrap();
     let apps = reload(&browser).await;
-    assert!(apps.body.contains("Signed in as <strong>Guy Oz</strong>"), "{}", apps.body);
+    assert!(
+        apps.body.contains("Signed in as <strong>Guy Oz</strong>"),
+        "{}",
+        apps.body
+    );
     let log = sign_in_log(&server, &guy.upn).await;
     let steps = log[0]["authenticationDetails"].as_array().unwrap();
     assert_eq!(steps.len(), 2, "password, then the push: {log:?}");

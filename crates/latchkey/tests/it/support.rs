@@ -19,6 +19,8 @@ pub struct TestServer {
     pub admin_token: String,
     pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    config: Config,
 }
 
 impl Drop for TestServer {
@@ -56,7 +58,7 @@ impl TestServer {
             .await
             .expect("serve");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
+        let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
         TestServer {
@@ -65,7 +67,48 @@ impl TestServer {
             admin_token,
             data_dir,
             stop: Some(stop),
+            task: Some(task),
+            config,
         }
+    }
+
+    /// Stops the server, waits until it has finished, and starts a new one on the same port
+    /// and data directory: what survives is only what the database kept.
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(15), task)
+                .await
+                .expect("the server stops")
+                .expect("the server task")
+                .expect("the server ran cleanly");
+        }
+        let addr = self.config.listen_addr().expect("addr");
+        let mut listener = None;
+        for _ in 0..100 {
+            match std::net::TcpListener::bind(addr) {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        let listener = listener.expect("the port is free again");
+        let latchkey = server::open(&self.config).await.expect("reopen");
+        let server = server::serve_on(&self.config, latchkey.clone(), listener)
+            .await
+            .expect("serve");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        self.latchkey = latchkey;
+        self.stop = Some(stop);
+        self.task = Some(task);
+        self
     }
 
     pub async fn user(&self, local: &str, name: &str) -> UserId {
