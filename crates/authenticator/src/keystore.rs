@@ -4,8 +4,9 @@
 //! the device is the factor they stand for. Passwordless keys, which alone can approve a
 //! phone sign-in, are sealed with AES-256-GCM under a key derived from the device PIN with
 //! argon2id, so approving a phone sign-in needs the device *and* the PIN. Wrong PINs are
-//! counted in the file; after [`MAX_PIN_ATTEMPTS`] the store locks and erases every
-//! passwordless key, so phone sign-in must be enabled again after re-adding the accounts.
+//! counted in the file; after [`MAX_PIN_ATTEMPTS`] in a row the store erases every passwordless
+//! key and the PIN (a wipe): the server will not let phone sign-in be enabled again without
+//! the erased key, so the accounts must be removed and added again from security info.
 //!
 //! Writes go to a temporary file that is renamed over the old one, so a crash never leaves a
 //! half-written store.
@@ -81,7 +82,6 @@ struct StoreFile {
     version: u32,
     pin: Option<PinSettings>,
     failed_pin_attempts: u32,
-    locked: bool,
     accounts: Vec<Account>,
     next_account: u32,
 }
@@ -203,10 +203,6 @@ impl Keystore {
         self.file.pin.is_some()
     }
 
-    pub fn is_locked(&self) -> bool {
-        self.file.locked
-    }
-
     /// Finds an account by its local id, its user name, or `upn@server`-less user name alone
     /// when it is unique.
     pub fn find(&self, selector: &str) -> Result<usize, Error> {
@@ -266,9 +262,6 @@ impl Keystore {
 
     /// Sets the device PIN the first time; afterwards checks it. Returns the key it derives.
     fn unlock(&mut self, pin: &str) -> Result<[u8; 32], Error> {
-        if self.file.locked {
-            return Err(Error::Locked);
-        }
         let Some(settings) = self.file.pin.clone() else {
             check_pin_form(pin)?;
             let mut settings = PinSettings {
@@ -298,10 +291,14 @@ impl Keystore {
         }
         self.file.failed_pin_attempts += 1;
         if self.file.failed_pin_attempts >= MAX_PIN_ATTEMPTS {
-            self.file.locked = true;
+            // Wipe what the PIN protected; the PIN goes with it, so a new one can be chosen
+            // once the accounts are added again (the server refuses to re-enable phone sign-in
+            // without the erased key, so a guesser gains nothing from starting over).
             for account in &mut self.file.accounts {
                 account.passwordless_key = None;
             }
+            self.file.pin = None;
+            self.file.failed_pin_attempts = 0;
             self.save()?;
             return Err(Error::Locked);
         }
@@ -396,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn too_many_wrong_pins_lock_the_store_and_erase_passwordless_keys() {
+    fn too_many_wrong_pins_wipe_the_passwordless_keys_against_guessing() {
         let (dir, mut store) = store_with_account();
         store
             .store_passwordless_key(0, "2468", &DeviceKeyPair::generate().unwrap())
@@ -408,10 +405,12 @@ mod tests {
             ));
         }
         assert!(matches!(store.verify_pin("0000"), Err(Error::Locked)));
-        let mut reopened = Keystore::open(dir.path()).unwrap();
-        assert!(reopened.is_locked());
-        assert!(!reopened.account(0).phone_sign_in());
-        assert!(matches!(reopened.verify_pin("2468"), Err(Error::Locked)));
+        let reopened = Keystore::open(dir.path()).unwrap();
+        assert!(
+            !reopened.account(0).phone_sign_in(),
+            "the passwordless key is erased"
+        );
+        assert!(!reopened.has_pin(), "and the PIN with it");
     }
 
     #[test]

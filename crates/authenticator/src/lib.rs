@@ -14,12 +14,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use latchkey_protocol::wire::{
     ActivateRequest, ActivateResponse, Answer, AnswerOutcome, AnswerResult, ApiError, ApprovalKind,
-    ApprovalRequest, Decision, DeviceEvent, DeviceStatus, EnablePhoneSignIn, PendingRequests,
+    ApprovalRequest, Decision, DeviceEvent, DeviceStatus, DisablePhoneSignIn, EnablePhoneSignIn,
 };
 use latchkey_protocol::{
     API_PREFIX, ActivationLink, DeviceKeyPair, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE,
     HEADER_TIMESTAMP, activation_proof_input, answer_signing_input, context_digest,
-    passwordless_proof_input, request_signing_input,
+    passwordless_off_input, passwordless_proof_input, request_signing_input,
 };
 
 pub use keystore::{Account, Keystore};
@@ -37,7 +37,7 @@ pub enum Error {
     #[error("that PIN is not right; {remaining} tries left before the app locks")]
     WrongPin { remaining: u32 },
     #[error(
-        "the app is locked after too many wrong PINs; its phone sign-in keys are erased. Remove and add your accounts again"
+        "too many wrong PINs: the app erased its phone sign-in keys and its PIN. Remove your accounts and add them again from security info"
     )]
     Locked,
     #[error("{0}")]
@@ -124,9 +124,9 @@ fn signed_headers(
     method: &str,
     path: &str,
     body: &[u8],
+    nonce: String,
 ) -> Vec<(&'static str, String)> {
     let timestamp = unix_now();
-    let nonce = nonce();
     let signature = key.sign(&request_signing_input(
         method, path, timestamp, &nonce, body,
     ));
@@ -206,6 +206,18 @@ impl Authenticator {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<reqwest::Response, Error> {
+        self.signed_with_nonce(index, method, path, body, nonce())
+            .await
+    }
+
+    async fn signed_with_nonce(
+        &self,
+        index: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        nonce: String,
+    ) -> Result<reqwest::Response, Error> {
         let account = self.store.account(index);
         let key = account.device_key()?;
         let full = format!("{API_PREFIX}{path}");
@@ -213,7 +225,7 @@ impl Authenticator {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{full}", account.server));
-        for (name, value) in signed_headers(account, &key, method.as_str(), &full, &bytes) {
+        for (name, value) in signed_headers(account, &key, method.as_str(), &full, &bytes, nonce) {
             request = request.header(name, value);
         }
         if !bytes.is_empty() {
@@ -239,11 +251,19 @@ impl Authenticator {
     /// passwordless key, registers it, and only then keeps it, sealed under the PIN.
     pub async fn enable_phone_sign_in(&mut self, index: usize, pin: &str) -> Result<(), Error> {
         self.store.verify_pin(pin)?;
+        // A key this account already has must agree to being replaced.
+        let previous = if self.store.account(index).phone_sign_in() {
+            Some(self.store.passwordless_key(index, pin)?)
+        } else {
+            None
+        };
         let key = DeviceKeyPair::generate().map_err(Error::Corrupt)?;
         let public = key.public_key();
         let account = self.store.account(index);
+        let message = passwordless_proof_input(&account.device_id, &public);
         let body = EnablePhoneSignIn {
-            proof: key.sign(&passwordless_proof_input(&account.device_id, &public)),
+            proof: key.sign(&message),
+            previous_proof: previous.map(|p| p.sign(&message)),
             key: public,
         };
         let bytes = serde_json::to_vec(&body).expect("serialises");
@@ -254,9 +274,23 @@ impl Authenticator {
         self.store.store_passwordless_key(index, pin, &key)
     }
 
-    pub async fn disable_phone_sign_in(&mut self, index: usize) -> Result<(), Error> {
+    /// Turns phone sign-in off; the PIN opens the key that signs the request.
+    pub async fn disable_phone_sign_in(&mut self, index: usize, pin: &str) -> Result<(), Error> {
+        let key = self.store.passwordless_key(index, pin)?;
+        let nonce = nonce();
+        let device_id = self.store.account(index).device_id.clone();
+        let body = DisablePhoneSignIn {
+            proof: key.sign(&passwordless_off_input(&device_id, &nonce)),
+        };
+        let bytes = serde_json::to_vec(&body).expect("serialises");
         let response = self
-            .signed(index, reqwest::Method::DELETE, "/phone-sign-in", None)
+            .signed_with_nonce(
+                index,
+                reqwest::Method::DELETE,
+                "/phone-sign-in",
+                Some(bytes),
+                nonce,
+            )
             .await?;
         let _: DeviceStatus = read_response(response).await?;
         self.store.forget_passwordless_key(index)
@@ -280,12 +314,18 @@ impl Authenticator {
 
     /// Requests waiting for this account (what arrived while not listening).
     pub async fn pending(&self, index: usize) -> Result<Vec<ApprovalRequest>, Error> {
-        let list: PendingRequests = read_response(
+        // Read leniently: a request of a kind this app does not know is skipped, not fatal.
+        let list: serde_json::Value = read_response(
             self.signed(index, reqwest::Method::GET, "/requests", None)
                 .await?,
         )
         .await?;
-        Ok(list.requests)
+        Ok(list["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_value(r.clone()).ok())
+            .collect())
     }
 
     /// Answers a request. Phone sign-in answers are signed with the passwordless key and so
@@ -364,7 +404,7 @@ impl Authenticator {
         let mut request = ws_url
             .into_client_request()
             .map_err(|e| Error::Network(e.to_string()))?;
-        for (name, value) in signed_headers(account, &key, "GET", &path, b"") {
+        for (name, value) in signed_headers(account, &key, "GET", &path, b"", nonce()) {
             request.headers_mut().insert(
                 name,
                 value

@@ -56,7 +56,7 @@ enum Command {
     /// Turn on passwordless phone sign-in for an account (asks for the device PIN on stdin;
     /// the first time, sets it).
     EnablePhoneSignIn { account: String },
-    /// Turn phone sign-in off for an account (MFA push keeps working).
+    /// Turn phone sign-in off for an account (asks for the device PIN; MFA push keeps working).
     DisablePhoneSignIn { account: String },
     /// Remove an account from this device and from the server.
     Remove { account: String },
@@ -167,7 +167,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::DisablePhoneSignIn { account } => {
             let index = app.find(&account)?;
-            app.disable_phone_sign_in(index).await?;
+            let pin = ask(&mut input, "Device PIN: ").await?;
+            app.disable_phone_sign_in(index, &pin).await?;
             println!(
                 "Phone sign-in is off for {}.",
                 app.account(index).user_principal_name
@@ -348,14 +349,22 @@ async fn listen(
         "Listening for {} account(s). Press Ctrl-C to stop.",
         indices.len()
     );
+    // A request can arrive both by the pull below and on the live channel: answer it once.
+    let mut seen = std::collections::HashSet::new();
     for &index in &indices {
         for request in app.pending(index).await? {
-            handle(app, index, &request, input).await?;
+            if seen.insert(request.id.clone()) {
+                handle(app, index, &request, input).await?;
+            }
         }
     }
     while let Some((index, event)) = rx.recv().await {
         match event {
-            DeviceEvent::Request { request } => handle(app, index, &request, input).await?,
+            DeviceEvent::Request { request } => {
+                if seen.insert(request.id.clone()) {
+                    handle(app, index, &request, input).await?;
+                }
+            }
             DeviceEvent::AnsweredElsewhere { id } => {
                 println!("Request {id} was answered on another device.")
             }
@@ -381,7 +390,12 @@ async fn handle(
     show(&app.account(index).user_principal_name.clone(), request);
     let number = ask_number(input).await?;
     let decision = loop {
-        let choice = ask(input, "Approve (a), Deny (d), or No, it's not me (n)? ").await?;
+        let prompt = if request.report_allowed {
+            "Approve (a), Deny (d), or No, it's not me (n)? "
+        } else {
+            "Approve (a) or Deny (d)? "
+        };
+        let choice = ask(input, prompt).await?;
         match choice.to_ascii_lowercase().as_str() {
             "a" | "approve" => break Decision::Approve,
             "d" | "deny" => break Decision::Deny,

@@ -11,7 +11,8 @@
 
 use latchkey_protocol::wire::{ApprovalKind, ApprovalRequest, Decision};
 use latchkey_protocol::{
-    PublicKey, answer_signing_input, context_digest, passwordless_proof_input, verify_signature,
+    PublicKey, answer_signing_input, context_digest, passwordless_off_input,
+    passwordless_proof_input, verify_signature,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,9 +67,32 @@ impl Device {
         self.is_confirmed() && self.passwordless_key.is_some()
     }
 
-    /// Whether the new passwordless key proved possession, bound to this device.
-    pub fn passwordless_proof_ok(&self, key: &PublicKey, proof: &str) -> bool {
-        verify_signature(key, &passwordless_proof_input(self.id.as_str(), key), proof)
+    /// Whether the new passwordless key proved possession, bound to this device, and (when it
+    /// replaces one) the current key agreed.
+    pub fn passwordless_change_ok(
+        &self,
+        key: &PublicKey,
+        proof: &str,
+        previous_proof: Option<&str>,
+    ) -> bool {
+        let message = passwordless_proof_input(self.id.as_str(), key);
+        let new_ok = verify_signature(key, &message, proof);
+        let previous_ok = match &self.passwordless_key {
+            None => true,
+            Some(current) => previous_proof.is_some_and(|p| verify_signature(current, &message, p)),
+        };
+        new_ok && previous_ok
+    }
+
+    /// Whether the current passwordless key signed turning phone sign-in off.
+    pub fn passwordless_off_ok(&self, request_nonce: &str, proof: &str) -> bool {
+        self.passwordless_key.as_ref().is_some_and(|key| {
+            verify_signature(
+                key,
+                &passwordless_off_input(self.id.as_str(), request_nonce),
+                proof,
+            )
+        })
     }
 }
 
@@ -139,6 +163,7 @@ pub struct ApprovalContext {
     pub application: Option<String>,
     pub location: Option<String>,
     pub location_attribution: Option<String>,
+    pub report_allowed: bool,
 }
 
 /// A uniformly drawn number from 10 to 99.
@@ -166,6 +191,7 @@ impl Approval {
                 application: context.application,
                 location: context.location,
                 location_attribution: context.location_attribution,
+                report_allowed: context.report_allowed,
                 created_at: now.0,
                 expires_at: now.0 + lifetime_seconds,
             },
@@ -229,7 +255,8 @@ impl Approval {
         }
         Ok(match decision {
             Decision::Deny => ApprovalState::Denied,
-            Decision::Report => ApprovalState::Reported,
+            Decision::Report if self.view.report_allowed => ApprovalState::Reported,
+            Decision::Report => ApprovalState::Denied,
             Decision::Approve => {
                 let typed = [number.unwrap_or(0)];
                 if number.is_some() && constant_time_eq(&typed, &[self.number]) {
@@ -282,6 +309,7 @@ mod tests {
                 application: Some("My Apps".into()),
                 location: Some("Sydney, Australia".into()),
                 location_attribution: None,
+                report_allowed: true,
             },
             Timestamp(100),
             90,

@@ -959,7 +959,8 @@ impl Latchkey {
 
     /// Goes back to the user-name step ("Sign in with another account").
     pub async fn restart_sign_in(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
-        let mut sign_in = self.sign_in(id).await?;
+        // A notification still waiting is cancelled first, so no device can answer it later.
+        let mut sign_in = self.choose_other_way(id).await?;
         sign_in.stage = SignInStage::AwaitingUsername;
         self.store
             .put_sign_in(&sign_in)
@@ -1569,7 +1570,10 @@ impl Latchkey {
 
     // ----- maintenance ------------------------------------------------------------------
 
+    /// Expires overdue notifications (logging their timeouts and telling their devices), then
+    /// removes what has expired.
     pub async fn purge_expired(&self) -> Result<u64, DomainError> {
+        self.expire_overdue_approvals().await?;
         Ok(self.store.purge_expired(self.now()).await?)
     }
 }

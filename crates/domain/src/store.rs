@@ -192,6 +192,9 @@ pub trait Store: Send + Sync {
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>>;
     /// The user's approvals still in state `Pending` (expired or not), oldest first.
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>>;
+    /// Approvals still `Pending` whose expiry is at or before `now`, oldest first, at most
+    /// `limit` of them (the maintenance loop expires them so their timeouts are logged).
+    async fn overdue_approvals(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Approval>>;
     /// Moves a pending approval to `state`, only if it is still pending: true for the one
     /// caller that settled it. A failed sign-in's `record`, if given, is written in the same
     /// transaction, so an outcome and its log entry never part.

@@ -324,7 +324,8 @@ enum LogAction {
     Audit {
         #[command(flatten)]
         common: LogOptions,
-        /// UserManagement, GroupManagement, ApplicationManagement, Policy or KeyManagement.
+        /// UserManagement, GroupManagement, ApplicationManagement, Policy, KeyManagement or
+        /// UserAuthenticationMethods.
         #[arg(long)]
         category: Option<String>,
     },
@@ -370,12 +371,13 @@ enum LogFormat {
     Csv,
 }
 
-const AUDIT_CATEGORIES: [&str; 5] = [
+const AUDIT_CATEGORIES: [&str; 6] = [
     "UserManagement",
     "GroupManagement",
     "ApplicationManagement",
     "Policy",
     "KeyManagement",
+    "UserAuthenticationMethods",
 ];
 
 struct Client {

@@ -65,6 +65,12 @@ pub fn passwordless_proof_input(device_id: &str, key: &PublicKey) -> Vec<u8> {
     format!("latchkey-passwordless-v1\n{device_id}\n{}", key.as_str()).into_bytes()
 }
 
+/// What the current passwordless key signs to turn phone sign-in off: bound to the device and
+/// to the signed request's own nonce, so it cannot be replayed.
+pub fn passwordless_off_input(device_id: &str, request_nonce: &str) -> Vec<u8> {
+    format!("latchkey-passwordless-off-v1\n{device_id}\n{request_nonce}").into_bytes()
+}
+
 /// What an answer's signature covers: the request, the server's nonce for it, the decision,
 /// the number the person typed (empty when they denied without typing one) and the digest of
 /// the context the device showed them.

@@ -41,6 +41,19 @@ pub struct EnablePhoneSignIn {
     pub key: PublicKey,
     /// The new key's signature of [`crate::passwordless_proof_input`].
     pub proof: String,
+    /// When the device already has a passwordless key: that key's signature of the same
+    /// input. Without it, someone holding only the device key could swap in a key of their
+    /// own and skip the PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_proof: Option<String>,
+}
+
+/// `DELETE /phone-sign-in`: turning phone sign-in off needs the PIN-protected key too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisablePhoneSignIn {
+    /// The passwordless key's signature of [`crate::passwordless_off_input`].
+    pub proof: String,
 }
 
 /// `GET /device`: what the server knows of this device.
@@ -92,6 +105,10 @@ pub struct ApprovalRequest {
     /// Credit the location's source asks for (outside the signed context).
     #[serde(default)]
     pub location_attribution: Option<String>,
+    /// Whether "No, it's not me" reports the request as suspicious (the policy's report
+    /// suspicious activity feature); when false, a report counts as a plain denial.
+    #[serde(default)]
+    pub report_allowed: bool,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub expires_at: i64,

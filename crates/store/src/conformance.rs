@@ -16,10 +16,13 @@
 //! of [`run_all`]; call it on a fresh store.
 
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
+use latchkey_domain::authenticator::{
+    Activation, Approval, ApprovalContext, ApprovalState, Device,
+};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
-use latchkey_domain::ids::{ClientId, GrantId, GroupId, SessionId, UserId};
+use latchkey_domain::ids::{ActivationId, ClientId, DeviceId, GrantId, GroupId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::location::Location;
 use latchkey_domain::log::{
@@ -35,6 +38,8 @@ use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
 use latchkey_domain::store::Store;
 use latchkey_domain::user::{Group, Upn, User};
+use latchkey_protocol::DeviceKeyPair;
+use latchkey_protocol::wire::ApprovalKind;
 
 /// A moment well after anything the purge check uses, so that check never removes the rows
 /// other checks rely on.
@@ -109,6 +114,14 @@ pub async fn run_all(store: &dyn Store) {
 
     purge_removes_only_expired(store).await;
     purge_logs_removes_only_old_records(store).await;
+
+    device_round_trips_and_updates(store).await;
+    activation_is_redeemed_once_even_when_raced(store).await;
+    expired_activation_cannot_be_redeemed(store).await;
+    device_nonce_is_accepted_once(store).await;
+    concurrent_answers_settle_an_approval_once(store).await;
+    settling_logs_in_the_same_write(store).await;
+    a_sign_in_completes_at_most_once(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2322,5 +2335,309 @@ pub async fn purge_logs_removes_only_old_records(store: &dyn Store) {
         events(store, by_user(&actor.0)).await,
         vec![recent_event, cut_off_event],
         "only audit events older than the cut-off are removed"
+    );
+}
+
+// --- The authenticator app ---------------------------------------------------------------
+
+fn new_device(user: &UserId) -> Device {
+    Device {
+        id: DeviceId::random(),
+        user_id: user.clone(),
+        name: "Conformance phone".into(),
+        key: DeviceKeyPair::generate().expect("key").public_key(),
+        passwordless_key: None,
+        created_at: NOW,
+        confirmed_at: None,
+        phone_sign_in_at: None,
+    }
+}
+
+fn new_approval(device: &Device) -> Approval {
+    Approval::new(
+        ApprovalKind::PhoneSignIn,
+        device.user_id.clone(),
+        None,
+        vec![device.id.clone()],
+        ApprovalContext {
+            user_principal_name: "user@conformance.example".into(),
+            ..Default::default()
+        },
+        NOW,
+        90,
+    )
+}
+
+fn new_activation(user: &UserId, code: &str) -> Activation {
+    Activation {
+        id: ActivationId::random(),
+        code_hash: TokenHash::of(code),
+        user_id: user.clone(),
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(600),
+        device_id: None,
+        test_approval: None,
+    }
+}
+
+pub async fn device_round_trips_and_updates(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let approval = new_approval(&device);
+    let activation = new_activation(&user.id, &random_hex(16));
+    store
+        .put_activation(&activation)
+        .await
+        .expect("put_activation");
+    store
+        .redeem_activation(&activation.code_hash, NOW, &device, &approval)
+        .await
+        .expect("redeem")
+        .expect("redeemed");
+    let mut stored = store
+        .device(&device.id)
+        .await
+        .unwrap()
+        .expect("device stored");
+    assert_eq!(stored, device, "a device reads back as written");
+    stored.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
+    stored.confirmed_at = Some(NOW);
+    store.update_device(&stored).await.expect("update_device");
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(store.devices_of_user(&user.id).await.unwrap(), vec![stored]);
+    store.delete_device(&device.id).await.unwrap();
+    assert_eq!(store.device(&device.id).await.unwrap(), None);
+    assert!(
+        matches!(
+            store.update_device(&device).await,
+            Err(StoreError::NotFound)
+        ),
+        "updating a removed device is not found"
+    );
+}
+
+pub async fn activation_is_redeemed_once_even_when_raced(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let code = random_hex(16);
+    let activation = new_activation(&user.id, &code);
+    store.put_activation(&activation).await.unwrap();
+    assert_eq!(
+        store
+            .activation_by_code(&TokenHash::of(&code))
+            .await
+            .unwrap(),
+        Some(activation.clone())
+    );
+    let (a, b) = (new_device(&user.id), new_device(&user.id));
+    let (ta, tb) = (new_approval(&a), new_approval(&b));
+    let (one, two) = tokio::join!(
+        store.redeem_activation(&activation.code_hash, NOW, &a, &ta),
+        store.redeem_activation(&activation.code_hash, NOW, &b, &tb),
+    );
+    let winners = [one.unwrap(), two.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        winners.len(),
+        1,
+        "an activation code registers one device only"
+    );
+    assert_eq!(
+        store.devices_of_user(&user.id).await.unwrap().len(),
+        1,
+        "the losing device was not created"
+    );
+    let redeemed = store.activation(&activation.id).await.unwrap().unwrap();
+    assert!(redeemed.device_id.is_some() && redeemed.test_approval.is_some());
+}
+
+pub async fn expired_activation_cannot_be_redeemed(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let activation = new_activation(&user.id, &random_hex(16));
+    store.put_activation(&activation).await.unwrap();
+    let device = new_device(&user.id);
+    let later = activation.expires_at;
+    assert_eq!(
+        store
+            .redeem_activation(
+                &activation.code_hash,
+                later,
+                &device,
+                &new_approval(&device)
+            )
+            .await
+            .unwrap(),
+        None,
+        "an expired code redeems nothing"
+    );
+    assert_eq!(store.device(&device.id).await.unwrap(), None);
+}
+
+pub async fn device_nonce_is_accepted_once(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let activation = new_activation(&user.id, &random_hex(16));
+    store.put_activation(&activation).await.unwrap();
+    store
+        .redeem_activation(&activation.code_hash, NOW, &device, &new_approval(&device))
+        .await
+        .unwrap();
+    let nonce = random_hex(16);
+    let (a, b) = tokio::join!(
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|&&ok| ok).count(),
+        1,
+        "a replayed nonce is refused, even concurrently"
+    );
+}
+
+async fn stored_approval(store: &dyn Store) -> (Device, Approval) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let approval = new_approval(&device);
+    let activation = new_activation(&user.id, &random_hex(16));
+    store.put_activation(&activation).await.unwrap();
+    store
+        .redeem_activation(&activation.code_hash, NOW, &device, &approval)
+        .await
+        .unwrap()
+        .expect("redeemed");
+    (device, approval)
+}
+
+pub async fn concurrent_answers_settle_an_approval_once(store: &dyn Store) {
+    let (device, approval) = stored_approval(store).await;
+    assert_eq!(
+        store.pending_approvals(&device.user_id).await.unwrap(),
+        vec![approval.clone()]
+    );
+    let (a, b) = tokio::join!(
+        store.settle_approval(
+            &approval.id,
+            ApprovalState::Approved,
+            Some(&device.id),
+            NOW,
+            None
+        ),
+        store.settle_approval(
+            &approval.id,
+            ApprovalState::Denied,
+            Some(&device.id),
+            NOW,
+            None
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a ^ b,
+        "exactly one of two racing answers settles the request"
+    );
+    let settled = store.approval(&approval.id).await.unwrap().unwrap();
+    let expected = if a {
+        ApprovalState::Approved
+    } else {
+        ApprovalState::Denied
+    };
+    assert_eq!(settled.state, expected, "the winner's outcome stands");
+    assert_eq!(settled.answered_by, Some(device.id.clone()));
+    assert!(
+        store
+            .pending_approvals(&device.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
+    let (device, approval) = stored_approval(store).await;
+    let upn = unique_upn("settled");
+    let record = new_sign_in_record(upn.as_str(), NOW);
+    assert!(
+        store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Denied,
+                Some(&device.id),
+                NOW,
+                Some(&record)
+            )
+            .await
+            .unwrap()
+    );
+    // A second settle (with a new record) neither changes the state nor logs.
+    let again = new_sign_in_record(upn.as_str(), NOW);
+    assert!(
+        !store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Approved,
+                Some(&device.id),
+                NOW,
+                Some(&again)
+            )
+            .await
+            .unwrap()
+    );
+    let logged = store.sign_in_records(&by_user(upn.as_str())).await.unwrap();
+    assert!(logged.iter().any(|r| r.id == record.id));
+    assert!(
+        !logged.iter().any(|r| r.id == again.id),
+        "a refused settle logs nothing"
+    );
+    // A record that cannot be written (duplicate id) leaves the approval pending.
+    let (device, approval) = stored_approval(store).await;
+    assert!(
+        store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Denied,
+                Some(&device.id),
+                NOW,
+                Some(&record)
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.approval(&approval.id).await.unwrap().unwrap().state,
+        ApprovalState::Pending,
+        "an outcome that cannot be logged does not happen"
+    );
+}
+
+pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pending = PendingSignIn::start(None, Some("/myapps".into()), NOW);
+    store.put_sign_in(&pending).await.unwrap();
+    let first = new_session(&user.id);
+    store
+        .complete_sign_in(
+            &first,
+            &pending.id,
+            &new_sign_in_record(user.upn.as_str(), NOW),
+        )
+        .await
+        .expect("the first completion");
+    let second = new_session(&user.id);
+    let result = store
+        .complete_sign_in(
+            &second,
+            &pending.id,
+            &new_sign_in_record(user.upn.as_str(), NOW),
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(
+        store.session(&second.id).await.unwrap(),
+        None,
+        "a second completion starts no second session"
     );
 }

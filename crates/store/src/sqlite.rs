@@ -1549,6 +1549,20 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn overdue_approvals(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Approval>> {
+        sqlx::query(
+            "SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?
+        .iter()
+        .map(approval_from)
+        .collect()
+    }
+
     async fn settle_approval(
         &self,
         id: &ApprovalId,

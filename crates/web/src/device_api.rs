@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use latchkey_domain::authenticator::Device;
 use latchkey_domain::service::{DeviceApiError, DeviceErrorKind, SignedDeviceRequest};
-use latchkey_protocol::wire::{ActivateRequest, Answer, ApiError, DeviceEvent, EnablePhoneSignIn};
+use latchkey_protocol::wire::{
+    ActivateRequest, Answer, ApiError, DeviceEvent, DisablePhoneSignIn, EnablePhoneSignIn,
+};
 use latchkey_protocol::{
     HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
 };
@@ -192,8 +194,13 @@ async fn disable_phone_sign_in(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, DeviceError> {
-    let (device, _) = authenticated(&state, request).await?;
-    state.latchkey.disable_phone_sign_in(&device).await?;
+    let nonce = header(request.headers(), HEADER_NONCE).to_string();
+    let (device, body) = authenticated(&state, request).await?;
+    let disable: DisablePhoneSignIn = parse(&body)?;
+    state
+        .latchkey
+        .disable_phone_sign_in(&device, &nonce, &disable)
+        .await?;
     Ok(axum::Json(
         state
             .latchkey
@@ -210,7 +217,13 @@ async fn device_again(state: &AppState, device: &Device) -> Result<Device, Devic
         .device(&device.id)
         .await
         .map_err(DeviceApiError::from)?;
-    status.ok_or_else(|| invalid("unknown_device", "the device is gone"))
+    status.ok_or_else(|| {
+        DeviceError(DeviceApiError {
+            kind: DeviceErrorKind::Unauthenticated,
+            code: "unknown_device",
+            message: "the device was removed".into(),
+        })
+    })
 }
 
 async fn pending(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {

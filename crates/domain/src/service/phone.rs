@@ -8,7 +8,8 @@
 
 use latchkey_protocol::wire::{
     AccountInfo, ActivateRequest, ActivateResponse, Answer, AnswerOutcome, AnswerResult,
-    ApprovalKind, ApprovalRequest, DeviceEvent, DeviceStatus, EnablePhoneSignIn,
+    ApprovalKind, ApprovalRequest, DeviceEvent, DeviceStatus, DisablePhoneSignIn,
+    EnablePhoneSignIn,
 };
 use latchkey_protocol::{
     ActivationLink, FRESHNESS_SECONDS, MAX_DEVICE_NAME_LEN, MAX_NONCE_LEN, MIN_NONCE_LEN,
@@ -292,6 +293,7 @@ impl Latchkey {
                 application: Some("Security info".into()),
                 location: None,
                 location_attribution: None,
+                report_allowed: false,
             },
             now,
             self.settings.approval_lifetime_seconds,
@@ -344,10 +346,29 @@ impl Latchkey {
                 "the request must carry the device id, timestamp, nonce and signature headers",
             )
         };
-        if signed.device_id.is_empty() || signed.device_id.len() > 64 {
+        if [
+            signed.device_id,
+            signed.timestamp,
+            signed.nonce,
+            signed.signature,
+        ]
+        .iter()
+        .any(|h| h.is_empty())
+        {
             return Err(missing());
         }
-        let timestamp: i64 = signed.timestamp.parse().map_err(|_| missing())?;
+        if signed.device_id.len() > 64 {
+            return Err(DeviceApiError::unauthenticated(
+                "unknown_device",
+                "this device is not registered (it may have been removed); add the account again",
+            ));
+        }
+        let timestamp: i64 = signed.timestamp.parse().map_err(|_| {
+            DeviceApiError::unauthenticated(
+                "stale_request",
+                "the timestamp must be whole seconds since the Unix epoch",
+            )
+        })?;
         let nonce_ok = (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&signed.nonce.len())
             && signed
                 .nonce
@@ -360,7 +381,7 @@ impl Latchkey {
             ));
         }
         let now = self.now();
-        if (now.0 - timestamp).abs() > FRESHNESS_SECONDS {
+        if now.0.abs_diff(timestamp) > FRESHNESS_SECONDS.unsigned_abs() {
             return Err(DeviceApiError::unauthenticated(
                 "stale_request",
                 "the request's timestamp is too far from the server's clock; check the device's time",
@@ -389,7 +410,8 @@ impl Latchkey {
                 "the request is not signed by this device's key",
             ));
         }
-        let keep_until = Timestamp(timestamp + FRESHNESS_SECONDS + 1);
+        // Past this a replay fails the freshness check anyway, so the nonce can be forgotten.
+        let keep_until = Timestamp(timestamp.saturating_add(FRESHNESS_SECONDS + 1));
         if !self
             .store
             .use_device_nonce(&device.id, signed.nonce, keep_until)
@@ -441,10 +463,14 @@ impl Latchkey {
                 "the passwordless key must differ from the device key",
             ));
         }
-        if !device.passwordless_proof_ok(&request.key, &request.proof) {
+        if !device.passwordless_change_ok(
+            &request.key,
+            &request.proof,
+            request.previous_proof.as_deref(),
+        ) {
             return Err(DeviceApiError::unauthenticated(
                 "bad_signature",
-                "the proof is not the new key's signature",
+                "the proof must be signed by the new key and, when it replaces one, by the current passwordless key",
             ));
         }
         let evaluation = self
@@ -461,22 +487,44 @@ impl Latchkey {
         updated.passwordless_key = Some(request.key.clone());
         updated.phone_sign_in_at = Some(self.now());
         self.store.update_device(&updated).await?;
-        self.device_audit(device, "Enable phone sign-in").await
+        self.device_audit(device, "Enable phone sign-in", false)
+            .await
     }
 
-    pub async fn disable_phone_sign_in(&self, device: &Device) -> Result<(), DeviceApiError> {
+    /// Turns phone sign-in off. Needs the PIN-protected key's signature over this request's
+    /// nonce, so a copy of the device key alone cannot switch it off and on again with a key
+    /// of its own. (Removing the device entirely needs only the device key; adding it back
+    /// needs the user to sign in to security info.)
+    pub async fn disable_phone_sign_in(
+        &self,
+        device: &Device,
+        request_nonce: &str,
+        request: &DisablePhoneSignIn,
+    ) -> Result<(), DeviceApiError> {
+        if device.passwordless_key.is_none() {
+            return Ok(());
+        }
+        if !device.passwordless_off_ok(request_nonce, &request.proof) {
+            return Err(DeviceApiError::unauthenticated(
+                "bad_signature",
+                "turning phone sign-in off must be signed by the passwordless key",
+            ));
+        }
         let mut updated = device.clone();
         updated.passwordless_key = None;
         updated.phone_sign_in_at = None;
         self.store.update_device(&updated).await?;
-        self.cancel_open_approvals_for(&updated).await?;
-        self.device_audit(device, "Disable phone sign-in").await
+        self.cancel_open_approvals_for(&updated, |kind| kind == ApprovalKind::PhoneSignIn)
+            .await?;
+        self.device_audit(device, "Disable phone sign-in", true)
+            .await
     }
 
     /// The device removes itself (the account was removed from the app).
     pub async fn remove_device_by_itself(&self, device: &Device) -> Result<(), DeviceApiError> {
         self.remove_device_record(device).await?;
-        self.device_audit(device, "Remove authenticator app").await
+        self.device_audit(device, "Remove authenticator app", true)
+            .await
     }
 
     /// The user removes a device on the security-info page.
@@ -488,18 +536,23 @@ impl Latchkey {
             .filter(|d| &d.user_id == user)
             .ok_or(DomainError::NotFound("authenticator app"))?;
         self.remove_device_record(&device).await?;
-        self.device_audit(&device, "Remove authenticator app")
+        self.device_audit(&device, "Remove authenticator app", true)
             .await
             .map_err(|e| DomainError::Internal(e.message))
     }
 
     async fn remove_device_record(&self, device: &Device) -> Result<(), StoreError> {
         self.store.delete_device(&device.id).await?;
-        self.cancel_open_approvals_for(device).await
+        self.cancel_open_approvals_for(device, |_| true).await
     }
 
-    /// Requests only this device could still answer are cancelled.
-    async fn cancel_open_approvals_for(&self, device: &Device) -> Result<(), StoreError> {
+    /// Requests of the given kinds that only this device could still answer are cancelled,
+    /// and the browsers waiting on them learn it on their next look.
+    async fn cancel_open_approvals_for(
+        &self,
+        device: &Device,
+        kinds: impl Fn(ApprovalKind) -> bool,
+    ) -> Result<(), StoreError> {
         let remaining: Vec<DeviceId> = self
             .store
             .devices_of_user(&device.user_id)
@@ -509,37 +562,65 @@ impl Latchkey {
             .map(|d| d.id)
             .collect();
         for approval in self.store.pending_approvals(&device.user_id).await? {
-            if approval.was_sent_to(&device.id)
+            if kinds(approval.kind())
+                && approval.was_sent_to(&device.id)
                 && !approval.device_ids.iter().any(|d| remaining.contains(d))
             {
-                self.store
-                    .settle_approval(
-                        &approval.id,
-                        ApprovalState::Cancelled,
-                        None,
-                        self.now(),
-                        None,
-                    )
-                    .await?;
+                self.cancel_approval(&approval).await?;
             }
         }
         Ok(())
     }
 
-    async fn device_audit(&self, device: &Device, activity: &str) -> Result<(), DeviceApiError> {
+    /// Cancels a pending approval and tells its devices; false if it was no longer pending.
+    async fn cancel_approval(&self, approval: &Approval) -> Result<bool, StoreError> {
+        let cancelled = self
+            .store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Cancelled,
+                None,
+                self.now(),
+                None,
+            )
+            .await?;
+        if cancelled {
+            let event = DeviceEvent::Cancelled {
+                id: approval.view.id.clone(),
+            };
+            let notifier = self.notifier();
+            for device in &approval.device_ids {
+                notifier.notify(device, &event);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Audits a change to a device; `removal` puts the device in `before` (it is gone after).
+    async fn device_audit(
+        &self,
+        device: &Device,
+        activity: &str,
+        removal: bool,
+    ) -> Result<(), DeviceApiError> {
         let upn = self
             .store
             .user(&device.user_id)
             .await?
             .map(|u| u.upn.to_string())
             .unwrap_or_else(|| device.user_id.to_string());
+        let summary = serde_json::json!({
+            "deviceId": device.id,
+            "deviceName": device.name,
+            "phoneSignIn": device.has_phone_sign_in(),
+        });
         self.audit(
             &Actor::user(&upn),
             AuditCategory::UserAuthenticationMethods,
             activity,
             &upn,
-            None,
-            Some(serde_json::json!({"deviceId": device.id, "deviceName": device.name})),
+            removal.then(|| summary.clone()),
+            (!removal).then_some(summary),
         )
         .await?;
         Ok(())
@@ -559,14 +640,18 @@ impl Latchkey {
         device: &Device,
     ) -> Result<Vec<ApprovalRequest>, DeviceApiError> {
         let now = self.now();
-        Ok(self
-            .store
-            .pending_approvals(&device.user_id)
-            .await?
-            .into_iter()
-            .filter(|a| a.is_open(now) && a.was_sent_to(&device.id))
-            .map(|a| a.view)
-            .collect())
+        let mut open = Vec::new();
+        for approval in self.store.pending_approvals(&device.user_id).await? {
+            if !approval.was_sent_to(&device.id) {
+                continue;
+            }
+            if approval.is_expired(now) {
+                self.expire_if_due(approval).await?;
+            } else {
+                open.push(approval.view);
+            }
+        }
+        Ok(open)
     }
 
     /// A device answers a request. Refusals change nothing; the first valid answer settles
@@ -689,9 +774,18 @@ impl Latchkey {
             confirmed.confirmed_at = Some(self.now());
             self.store.update_device(&confirmed).await?;
         } else if !device.is_confirmed() {
-            self.store.delete_device(&device.id).await?;
+            self.discard_unconfirmed(device).await?;
         }
         Ok(())
+    }
+
+    /// Removes a device whose registration test failed or expired, and says so in the audit
+    /// log that recorded its registration.
+    async fn discard_unconfirmed(&self, device: &Device) -> Result<(), StoreError> {
+        self.store.delete_device(&device.id).await?;
+        self.device_audit(device, "Discard unconfirmed authenticator app", true)
+            .await
+            .map_err(|e| StoreError::Backend(e.message))
     }
 
     /// Marks a pending approval past its expiry as expired (logging the timeout of its
@@ -723,8 +817,31 @@ impl Latchkey {
             for device in &approval.device_ids {
                 notifier.notify(device, &event);
             }
+            if approval.kind() == ApprovalKind::RegistrationTest {
+                for id in &approval.device_ids {
+                    if let Some(device) = self.store.device(id).await?
+                        && !device.is_confirmed()
+                    {
+                        self.discard_unconfirmed(&device).await?;
+                    }
+                }
+            }
         }
         Ok(self.store.approval(&approval.id).await?.unwrap_or(approval))
+    }
+
+    /// Expires every overdue approval, a batch at a time.
+    pub(super) async fn expire_overdue_approvals(&self) -> Result<(), StoreError> {
+        loop {
+            let overdue = self.store.overdue_approvals(self.now(), 100).await?;
+            let full = overdue.len() == 100;
+            for approval in overdue {
+                self.expire_if_due(approval).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     // ----- sign-in with the authenticator ---------------------------------------------
@@ -857,6 +974,7 @@ impl Latchkey {
             },
             location,
             location_attribution,
+            report_allowed: feature(Feature::ReportSuspiciousActivity),
         };
         let now = self.now();
         let mut approval = Approval::new(
@@ -1051,13 +1169,25 @@ impl Latchkey {
                 .map_err(trouble)?;
             return Err(SignInFailure::StartAgain(message));
         }
-        let user = self
+        let Some(user) = self
             .store
             .user(user_id)
             .await
             .map_err(trouble)?
             .filter(|u| u.enabled)
-            .ok_or_else(|| SignInFailure::StartAgain(super::DISABLED.into()))?;
+        else {
+            let mut record =
+                self.approval_record(&approval, ApprovalState::Approved, None, self.now());
+            record.status = SignInStatus {
+                error_code: SignInError::UserDisabled.code(),
+                failure_reason: Some(SignInError::UserDisabled.failure_reason().into()),
+            };
+            self.store
+                .fail_sign_in(&sign_in, true, &record)
+                .await
+                .map_err(trouble)?;
+            return Err(SignInFailure::StartAgain(super::DISABLED.into()));
+        };
         let method = match first_factor {
             None => AuthMethod::PhoneSignIn,
             Some(_) => AuthMethod::PasswordAndPush,
@@ -1127,20 +1257,8 @@ impl Latchkey {
                 user_id: Some(user_id),
             };
         }
-        if let Some(found) = self.store.approval(&approval).await.map_err(trouble)?
-            && self
-                .store
-                .settle_approval(&approval, ApprovalState::Cancelled, None, self.now(), None)
-                .await
-                .map_err(trouble)?
-        {
-            let event = DeviceEvent::Cancelled {
-                id: found.view.id.clone(),
-            };
-            let notifier = self.notifier();
-            for device in &found.device_ids {
-                notifier.notify(device, &event);
-            }
+        if let Some(found) = self.store.approval(&approval).await.map_err(trouble)? {
+            self.cancel_approval(&found).await.map_err(trouble)?;
         }
         self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
         Ok(sign_in)

@@ -762,3 +762,106 @@ async fn a_pending_request_and_every_device_survive_a_restart() {
     );
     drop(server);
 }
+
+#[tokio::test]
+async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_key() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
+    let account = phone.app.account(phone.account).clone();
+    let device_key = account.device_key().unwrap();
+    let send =
+        |method: &'static str, path: &'static str, body: serde_json::Value, nonce: String| {
+            let full = format!("{API_PREFIX}{path}");
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let signature =
+                device_key.sign(&request_signing_input(method, &full, now(), &nonce, &bytes));
+            reqwest::Client::new()
+                .request(method.parse().unwrap(), format!("{}{full}", server.base))
+                .header(HEADER_DEVICE, &account.device_id)
+                .header(HEADER_TIMESTAMP, now().to_string())
+                .header(HEADER_NONCE, nonce)
+                .header(HEADER_SIGNATURE, signature)
+                .header("content-type", "application/json")
+                .body(bytes)
+                .send()
+        };
+    // An attacker's own passwordless key, without the current key's agreement.
+    let theirs = DeviceKeyPair::generate().unwrap();
+    let proof = theirs.sign(&latchkey_protocol::passwordless_proof_input(
+        &account.device_id,
+        &theirs.public_key(),
+    ));
+    let response = send(
+        "POST",
+        "/phone-sign-in",
+        json!({"key": theirs.public_key(), "proof": proof}),
+        "swap-attempt-0123456789".into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    // Switching phone sign-in off with a proof made by the device key.
+    let nonce = "switch-off-0123456789".to_string();
+    let proof = device_key.sign(&latchkey_protocol::passwordless_off_input(
+        &account.device_id,
+        &nonce,
+    ));
+    let response = send("DELETE", "/phone-sign-in", json!({"proof": proof}), nonce)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(phone.app.status(phone.account).await.unwrap().phone_sign_in);
+    // The owner, with the PIN, can replace the key and switch it off.
+    phone
+        .app
+        .enable_phone_sign_in(phone.account, PIN)
+        .await
+        .unwrap();
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Approve, Some(number_on(&page)))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved,
+        "the replaced key signs"
+    );
+    phone
+        .app
+        .disable_phone_sign_in(phone.account, PIN)
+        .await
+        .unwrap();
+    assert!(!phone.app.status(phone.account).await.unwrap().phone_sign_in);
+    let page = start_sign_in(&server.browser(), &bobby.upn).await;
+    assert!(page.body.contains("Temporary Access Pass"));
+}
+
+#[tokio::test]
+async fn no_its_not_me_is_a_plain_denial_where_reporting_is_off() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
+    let (status, body) = server
+        .api_call(
+            Method::PATCH,
+            AUTHENTICATOR,
+            Some(json!({"featureSettings": {"reportSuspiciousActivityState":
+                {"state": "disabled", "includeTarget": {"targetType": "group", "id": "all_users"}}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let browser = server.browser();
+    start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    assert!(!request.report_allowed);
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Report, None)
+            .await
+            .unwrap(),
+        AnswerOutcome::Denied
+    );
+    let log = sign_in_log(&server, &bobby.upn).await;
+    assert_eq!(log[0]["status"]["errorCode"], 500121);
+}

@@ -418,12 +418,13 @@ pub(super) struct AuditFilter {
     category: Option<String>,
 }
 
-const AUDIT_CATEGORIES: [AuditCategory; 5] = [
+const AUDIT_CATEGORIES: [AuditCategory; 6] = [
     AuditCategory::UserManagement,
     AuditCategory::GroupManagement,
     AuditCategory::ApplicationManagement,
     AuditCategory::Policy,
     AuditCategory::KeyManagement,
+    AuditCategory::UserAuthenticationMethods,
 ];
 
 fn audit_query(filter: &AuditFilter, now: Timestamp) -> Result<LogQuery, String> {
