@@ -15,6 +15,8 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use latchkey_protocol::wire::ApprovalKind;
+
 use crate::application::{Application, ClientKind, SigningAlg, validate_redirect_uri};
 use crate::clock::{Clock, Timestamp};
 use crate::credential::{
@@ -941,7 +943,7 @@ impl Latchkey {
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
         let phone = match &user {
             Some(user) => self
-                .try_phone_sign_in(&sign_in, user, context)
+                .try_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
                 .await
                 .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
             None => None,
@@ -1063,7 +1065,7 @@ impl Latchkey {
         let user = user.expect("a credential only verifies for a known user");
         if method == AuthMethod::Password
             && let Some(stage) = self
-                .try_mfa_push(&sign_in, &user, context)
+                .try_approval(ApprovalKind::MfaPush, &sign_in, &user, context)
                 .await
                 .map_err(trouble)?
         {

@@ -91,6 +91,17 @@ impl From<QueryRejection> for PageError {
     }
 }
 
+/// Renders a page that must not be cached: it shows a one-time secret or a state that changes
+/// while the person waits.
+pub fn render_uncached(template: &impl Template) -> Response {
+    let mut response = render(template);
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 pub fn render(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),

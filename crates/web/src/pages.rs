@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::cookies::{self, csrf_ok, csrf_token};
-use crate::error::{PageError, render};
+use crate::error::{PageError, render, render_uncached};
 use crate::metrics::Metrics;
 
 pub fn routes() -> Router<AppState> {
@@ -216,21 +216,14 @@ async fn render_stage(
         }),
         SignInStage::AwaitingApproval { upn, .. } => {
             match state.latchkey.waiting_for_approval(sign_in).await {
-                Ok(Some(waiting)) => {
-                    let mut response = render(&NumberPage {
-                        csrf: &csrf,
-                        app_name: app_name.as_deref(),
-                        upn,
-                        number: waiting.number,
-                        lifetime: state.latchkey.settings().approval_lifetime_seconds,
-                        mfa_push: waiting.mfa_push,
-                    });
-                    response.headers_mut().insert(
-                        axum::http::header::CACHE_CONTROL,
-                        axum::http::HeaderValue::from_static("no-store"),
-                    );
-                    response
-                }
+                Ok(Some(waiting)) => render_uncached(&NumberPage {
+                    csrf: &csrf,
+                    app_name: app_name.as_deref(),
+                    upn,
+                    number: waiting.number,
+                    lifetime: state.latchkey.settings().approval_lifetime_seconds,
+                    mfa_push: waiting.mfa_push,
+                }),
                 _ => start_again_error().into_response(),
             }
         }

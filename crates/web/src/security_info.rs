@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::cookies::{csrf_ok, csrf_token};
-use crate::error::{PageError, render};
+use crate::error::{PageError, render, render_uncached};
 use crate::pages::{current_session, sign_in_redirect};
 
 pub fn routes() -> Router<AppState> {
@@ -162,13 +162,8 @@ async fn add_authenticator(
         server: &link.server,
         link: &uri,
     };
-    let mut response = render(&page);
     // The code is a secret: keep the page out of caches and history where we can.
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(render_uncached(&page))
 }
 
 #[derive(Template)]
@@ -253,12 +248,7 @@ async fn activation_page(
         device,
         message: &message,
     };
-    let mut response = render(&page);
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(render_uncached(&page))
 }
 
 #[derive(Deserialize)]

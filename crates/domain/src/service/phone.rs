@@ -846,10 +846,12 @@ impl Latchkey {
 
     // ----- sign-in with the authenticator ---------------------------------------------
 
-    /// After the user name: if the user can sign in by phone, sends the notification and moves
-    /// the sign-in to the number page. `None` when phone sign-in does not apply.
-    pub(super) async fn try_phone_sign_in(
+    /// After the user name (`PhoneSignIn`) or a correct password (`MfaPush`): if the policy
+    /// and the user's devices allow it, sends the notification and moves the sign-in to the
+    /// number page. `None` when it does not apply, and the sign-in goes on as before.
+    pub(super) async fn try_approval(
         &self,
+        kind: ApprovalKind,
         sign_in: &PendingSignIn,
         user: &User,
         context: &SignInContext,
@@ -861,7 +863,20 @@ impl Latchkey {
         let groups = self.user_groups(&user.id).await?;
         let evaluation =
             crate::policy::evaluate(&policy, MethodKind::MicrosoftAuthenticator, &groups);
-        if !evaluation.allowed || !evaluation.mode.is_some_and(|m| m.allows_phone_sign_in()) {
+        let (mode_allows, device_can, first_factor): (fn(_) -> bool, fn(&Device) -> bool, _) =
+            match kind {
+                ApprovalKind::PhoneSignIn => (
+                    crate::policy::AuthenticationMode::allows_phone_sign_in,
+                    Device::has_phone_sign_in,
+                    None,
+                ),
+                _ => (
+                    crate::policy::AuthenticationMode::allows_push,
+                    Device::is_confirmed,
+                    Some(AuthMethod::Password),
+                ),
+            };
+        if !evaluation.allowed || !evaluation.mode.is_some_and(mode_allows) {
             return Ok(None);
         }
         let devices: Vec<DeviceId> = self
@@ -869,71 +884,20 @@ impl Latchkey {
             .devices_of_user(&user.id)
             .await?
             .into_iter()
-            .filter(Device::has_phone_sign_in)
+            .filter(|d| device_can(d))
             .map(|d| d.id)
             .collect();
         if devices.is_empty() {
             return Ok(None);
         }
         let approval = self
-            .send_approval(
-                ApprovalKind::PhoneSignIn,
-                sign_in,
-                user,
-                devices,
-                &evaluation,
-                context,
-            )
+            .send_approval(kind, sign_in, user, devices, &evaluation, context)
             .await?;
         Ok(Some(SignInStage::AwaitingApproval {
             upn: user.upn.to_string(),
             user_id: user.id.clone(),
             approval: approval.id,
-            first_factor: None,
-        }))
-    }
-
-    /// After a correct password: if the user has the authenticator app for MFA push, sends
-    /// the notification as the second factor. `None` when no second factor applies.
-    pub(super) async fn try_mfa_push(
-        &self,
-        sign_in: &PendingSignIn,
-        user: &User,
-        context: &SignInContext,
-    ) -> Result<Option<SignInStage>, StoreError> {
-        let policy = self.store.policy().await?.unwrap_or_default();
-        let groups = self.user_groups(&user.id).await?;
-        let evaluation =
-            crate::policy::evaluate(&policy, MethodKind::MicrosoftAuthenticator, &groups);
-        if !evaluation.allowed || !evaluation.mode.is_some_and(|m| m.allows_push()) {
-            return Ok(None);
-        }
-        let devices: Vec<DeviceId> = self
-            .store
-            .devices_of_user(&user.id)
-            .await?
-            .into_iter()
-            .filter(Device::is_confirmed)
-            .map(|d| d.id)
-            .collect();
-        if devices.is_empty() {
-            return Ok(None);
-        }
-        let approval = self
-            .send_approval(
-                ApprovalKind::MfaPush,
-                sign_in,
-                user,
-                devices,
-                &evaluation,
-                context,
-            )
-            .await?;
-        Ok(Some(SignInStage::AwaitingApproval {
-            upn: user.upn.to_string(),
-            user_id: user.id.clone(),
-            approval: approval.id,
-            first_factor: Some(AuthMethod::Password),
+            first_factor,
         }))
     }
 
