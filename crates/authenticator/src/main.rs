@@ -399,8 +399,9 @@ async fn handle(
         match choice.to_ascii_lowercase().as_str() {
             "a" | "approve" => break Decision::Approve,
             "d" | "deny" => break Decision::Deny,
-            "n" | "no" | "report" => break Decision::Report,
-            _ => println!("Type a, d or n."),
+            "n" | "no" | "report" if request.report_allowed => break Decision::Report,
+            _ if request.report_allowed => println!("Type a, d or n."),
+            _ => println!("Type a or d."),
         }
     };
     let pin = if request.kind == ApprovalKind::PhoneSignIn {

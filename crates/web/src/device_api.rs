@@ -196,10 +196,15 @@ async fn disable_phone_sign_in(
 ) -> Result<Response, DeviceError> {
     let nonce = header(request.headers(), HEADER_NONCE).to_string();
     let (device, body) = authenticated(&state, request).await?;
-    let disable: DisablePhoneSignIn = parse(&body)?;
+    // Already off needs no proof, so an empty body is fine then.
+    let disable: Option<DisablePhoneSignIn> = if body.is_empty() {
+        None
+    } else {
+        Some(parse(&body)?)
+    };
     state
         .latchkey
-        .disable_phone_sign_in(&device, &nonce, &disable)
+        .disable_phone_sign_in(&device, &nonce, disable.as_ref())
         .await?;
     Ok(axum::Json(
         state

@@ -487,7 +487,7 @@ impl Latchkey {
         updated.passwordless_key = Some(request.key.clone());
         updated.phone_sign_in_at = Some(self.now());
         self.store.update_device(&updated).await?;
-        self.device_audit(device, "Enable phone sign-in", false)
+        self.device_audit(&updated, "Enable phone sign-in", false)
             .await
     }
 
@@ -499,12 +499,13 @@ impl Latchkey {
         &self,
         device: &Device,
         request_nonce: &str,
-        request: &DisablePhoneSignIn,
+        request: Option<&DisablePhoneSignIn>,
     ) -> Result<(), DeviceApiError> {
         if device.passwordless_key.is_none() {
             return Ok(());
         }
-        if !device.passwordless_off_ok(request_nonce, &request.proof) {
+        let proof = request.map(|r| r.proof.as_str()).unwrap_or_default();
+        if !device.passwordless_off_ok(request_nonce, proof) {
             return Err(DeviceApiError::unauthenticated(
                 "bad_signature",
                 "turning phone sign-in off must be signed by the passwordless key",
@@ -642,7 +643,9 @@ impl Latchkey {
         let now = self.now();
         let mut open = Vec::new();
         for approval in self.store.pending_approvals(&device.user_id).await? {
-            if !approval.was_sent_to(&device.id) {
+            let answerable =
+                approval.kind() != ApprovalKind::PhoneSignIn || device.has_phone_sign_in();
+            if !approval.was_sent_to(&device.id) || !answerable {
                 continue;
             }
             if approval.is_expired(now) {
