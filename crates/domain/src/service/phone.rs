@@ -866,19 +866,14 @@ impl Latchkey {
         let groups = self.user_groups(&user.id).await?;
         let evaluation =
             crate::policy::evaluate(&policy, MethodKind::MicrosoftAuthenticator, &groups);
-        let (mode_allows, device_can, first_factor): (fn(_) -> bool, fn(&Device) -> bool, _) =
-            match kind {
-                ApprovalKind::PhoneSignIn => (
-                    crate::policy::AuthenticationMode::allows_phone_sign_in,
-                    Device::has_phone_sign_in,
-                    None,
-                ),
-                _ => (
-                    crate::policy::AuthenticationMode::allows_push,
-                    Device::is_confirmed,
-                    Some(AuthMethod::Password),
-                ),
-            };
+        let phone = kind == ApprovalKind::PhoneSignIn;
+        let mode_allows = |mode: crate::policy::AuthenticationMode| {
+            if phone {
+                mode.allows_phone_sign_in()
+            } else {
+                mode.allows_push()
+            }
+        };
         if !evaluation.allowed || !evaluation.mode.is_some_and(mode_allows) {
             return Ok(None);
         }
@@ -887,7 +882,13 @@ impl Latchkey {
             .devices_of_user(&user.id)
             .await?
             .into_iter()
-            .filter(|d| device_can(d))
+            .filter(|d| {
+                if phone {
+                    d.has_phone_sign_in()
+                } else {
+                    d.is_confirmed()
+                }
+            })
             .map(|d| d.id)
             .collect();
         if devices.is_empty() {
@@ -900,7 +901,7 @@ impl Latchkey {
             upn: user.upn.to_string(),
             user_id: user.id.clone(),
             approval: approval.id,
-            first_factor,
+            first_factor: (!phone).then_some(AuthMethod::Password),
         }))
     }
 
