@@ -118,7 +118,13 @@ async fn main() -> anyhow::Result<()> {
             show(&account.user_principal_name, &test);
             let number = match number {
                 Some(n) => n,
-                None => ask_number(&mut input).await?,
+                None => {
+                    ask_number(
+                        &mut input,
+                        "Enter the number the security-info page shows: ",
+                    )
+                    .await?
+                }
             };
             let outcome = app
                 .respond(index, &test, Decision::Approve, Some(number), None)
@@ -312,9 +318,9 @@ async fn ask(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow::Resul
     Ok(line.trim().to_string())
 }
 
-async fn ask_number(input: &mut Lines<BufReader<Stdin>>) -> anyhow::Result<u8> {
+async fn ask_number(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow::Result<u8> {
     loop {
-        let answer = ask(input, "Enter the number shown to sign in: ").await?;
+        let answer = ask(input, prompt).await?;
         match answer.parse::<u8>() {
             Ok(n) if (10..=99).contains(&n) => return Ok(n),
             _ => println!("Type the two-digit number the page shows."),
@@ -388,7 +394,7 @@ async fn handle(
     input: &mut Lines<BufReader<Stdin>>,
 ) -> anyhow::Result<()> {
     show(&app.account(index).user_principal_name.clone(), request);
-    let number = ask_number(input).await?;
+    let number = ask_number(input, "Enter the number shown to sign in: ").await?;
     let decision = loop {
         let prompt = if request.report_allowed {
             "Approve (a), Deny (d), or No, it's not me (n)? "

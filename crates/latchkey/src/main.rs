@@ -169,7 +169,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
         for person in &people {
             println!(
                 "  {:<24} {:<14} {}",
-                person.user.upn,
+                person.user.upn.as_str(),
                 person.user.display_name,
                 person.pass.expose()
             );
