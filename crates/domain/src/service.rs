@@ -6,6 +6,7 @@
 mod governance;
 mod phone;
 
+use phone::ApprovalStart;
 pub use phone::{
     ActivationProgress, DeviceApiError, DeviceErrorKind, SignedDeviceRequest, WaitingForApproval,
 };
@@ -946,12 +947,21 @@ impl Latchkey {
                 .try_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
                 .await
                 .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
-            None => None,
+            None => ApprovalStart::NotApplicable,
         };
-        sign_in.stage = phone.unwrap_or(SignInStage::AwaitingCredential {
-            upn: upn.to_string(),
-            user_id: user.map(|u| u.id),
-        });
+        sign_in.stage = match phone {
+            ApprovalStart::Sent(stage) => stage,
+            ApprovalStart::NotApplicable => SignInStage::AwaitingCredential {
+                upn: upn.to_string(),
+                user_id: user.map(|u| u.id),
+                notice: None,
+            },
+            ApprovalStart::AlreadyPending => SignInStage::AwaitingCredential {
+                upn: upn.to_string(),
+                user_id: user.map(|u| u.id),
+                notice: Some(ALREADY_PENDING.into()),
+            },
+        };
         self.store
             .put_sign_in(&sign_in)
             .await
@@ -981,7 +991,7 @@ impl Latchkey {
     ) -> Result<SignedIn, SignInFailure> {
         let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
         let mut sign_in = self.sign_in(id).await?;
-        let SignInStage::AwaitingCredential { upn, user_id } = &sign_in.stage else {
+        let SignInStage::AwaitingCredential { upn, user_id, .. } = &sign_in.stage else {
             return Err(SignInFailure::OutOfOrder);
         };
         let typed_upn = upn.clone();
@@ -1063,15 +1073,22 @@ impl Latchkey {
             }
         };
         let user = user.expect("a credential only verifies for a known user");
-        if method == AuthMethod::Password
-            && let Some(stage) = self
+        if method == AuthMethod::Password {
+            match self
                 .try_approval(ApprovalKind::MfaPush, &sign_in, &user, context)
                 .await
                 .map_err(trouble)?
-        {
-            sign_in.stage = stage;
-            self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
-            return Err(SignInFailure::SecondFactor);
+            {
+                ApprovalStart::Sent(stage) => {
+                    sign_in.stage = stage;
+                    self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
+                    return Err(SignInFailure::SecondFactor);
+                }
+                ApprovalStart::AlreadyPending => {
+                    return Err(SignInFailure::TryAgain(ALREADY_PENDING.into()));
+                }
+                ApprovalStart::NotApplicable => {}
+            }
         }
         let cookie_secret = random_token();
         let session = Session {
@@ -1623,6 +1640,8 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
     }
 }
 
+/// Shown instead of a second notification while one is waiting (push-fatigue defence).
+const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. Approve or deny it there, or sign in another way.";
 const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";
 const DISABLED: &str = "Your account is disabled. Contact your administrator.";
 

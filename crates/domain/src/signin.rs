@@ -25,6 +25,10 @@ pub enum SignInStage {
     AwaitingCredential {
         upn: String,
         user_id: Option<UserId>,
+        /// Why the page offers a pass or password, when it is not the user's choice (for
+        /// example, a notification is already waiting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<String>,
     },
     /// A notification went to the user's devices and the page shows its number.
     /// `first_factor` is `None` for phone sign-in and the password for MFA push.

@@ -1110,6 +1110,7 @@ pub async fn sign_in_moves_forward_when_put_again(store: &dyn Store) {
     sign_in.stage = SignInStage::AwaitingCredential {
         upn: "bobby@conformance.example".into(),
         user_id: Some(UserId::random()),
+        notice: None,
     };
     sign_in.failed_attempts = 2;
     store
@@ -1164,6 +1165,7 @@ pub async fn failed_sign_in_keeps_or_ends_pending_and_logs(store: &dyn Store) {
     pending.stage = SignInStage::AwaitingCredential {
         upn: upn.clone(),
         user_id: None,
+        notice: None,
     };
     store.put_sign_in(&pending).await.expect("put_sign_in");
 

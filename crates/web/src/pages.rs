@@ -207,12 +207,12 @@ async fn render_stage(
             username: sign_in.login_hint().unwrap_or_default(),
             error,
         }),
-        SignInStage::AwaitingCredential { upn, .. } => render(&CredentialPage {
+        SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
             upn,
             use_password,
-            error,
+            error: error.or(notice.as_deref()),
         }),
         SignInStage::AwaitingApproval { upn, .. } => {
             match state.latchkey.waiting_for_approval(sign_in).await {

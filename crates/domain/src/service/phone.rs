@@ -126,6 +126,16 @@ pub enum ActivationProgress {
     Failed { message: String },
 }
 
+/// What asking for an approval did.
+pub(super) enum ApprovalStart {
+    /// The notification went out; the sign-in waits on the number page.
+    Sent(SignInStage),
+    /// Phone sign-in or push does not apply to this user now.
+    NotApplicable,
+    /// A notification for this user is already waiting: none is sent.
+    AlreadyPending,
+}
+
 /// The number page's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitingForApproval {
@@ -858,9 +868,9 @@ impl Latchkey {
         sign_in: &PendingSignIn,
         user: &User,
         context: &SignInContext,
-    ) -> Result<Option<SignInStage>, StoreError> {
+    ) -> Result<ApprovalStart, StoreError> {
         if !user.enabled {
-            return Ok(None);
+            return Ok(ApprovalStart::NotApplicable);
         }
         let policy = self.store.policy().await?.unwrap_or_default();
         let groups = self.user_groups(&user.id).await?;
@@ -875,7 +885,7 @@ impl Latchkey {
             }
         };
         if !evaluation.allowed || !evaluation.mode.is_some_and(mode_allows) {
-            return Ok(None);
+            return Ok(ApprovalStart::NotApplicable);
         }
         let devices: Vec<DeviceId> = self
             .store
@@ -892,12 +902,24 @@ impl Latchkey {
             .map(|d| d.id)
             .collect();
         if devices.is_empty() {
-            return Ok(None);
+            return Ok(ApprovalStart::NotApplicable);
+        }
+        // One waiting notification per user: a second sign-in attempt (perhaps an attacker's,
+        // hoping the user taps Approve to make it stop) sends nothing new.
+        let now = self.now();
+        if self
+            .store
+            .pending_approvals(&user.id)
+            .await?
+            .iter()
+            .any(|a| a.is_open(now) && a.kind() != ApprovalKind::RegistrationTest)
+        {
+            return Ok(ApprovalStart::AlreadyPending);
         }
         let approval = self
             .send_approval(kind, sign_in, user, devices, &evaluation, context)
             .await?;
-        Ok(Some(SignInStage::AwaitingApproval {
+        Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
             upn: user.upn.to_string(),
             user_id: user.id.clone(),
             approval: approval.id,
@@ -1223,6 +1245,7 @@ impl Latchkey {
             sign_in.stage = SignInStage::AwaitingCredential {
                 upn,
                 user_id: Some(user_id),
+                notice: None,
             };
         }
         if let Some(found) = self.store.approval(&approval).await.map_err(trouble)? {

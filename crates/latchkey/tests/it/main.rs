@@ -1,6 +1,7 @@
 //! Latchkey's one integration-test binary: every test starts the real server on an ephemeral
 //! port with a temporary data directory and speaks HTTP to it.
 
+mod abuse;
 mod admin;
 mod console;
 mod governance;
