@@ -17,6 +17,7 @@ pub mod log;
 pub mod notify;
 pub mod oidc;
 pub mod policy;
+pub mod risk;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -194,6 +194,8 @@ pub enum AuditCategory {
     KeyManagement,
     /// Users adding and removing their own sign-in methods.
     UserAuthenticationMethods,
+    /// User risk: reports of suspicious activity and their dismissal.
+    IdentityProtection,
 }
 
 impl AuditCategory {
@@ -205,6 +207,7 @@ impl AuditCategory {
             AuditCategory::Policy => "Policy",
             AuditCategory::KeyManagement => "KeyManagement",
             AuditCategory::UserAuthenticationMethods => "UserAuthenticationMethods",
+            AuditCategory::IdentityProtection => "IdentityProtection",
         }
     }
 }

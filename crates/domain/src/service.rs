@@ -5,6 +5,7 @@
 
 mod governance;
 mod phone;
+mod risk;
 
 use phone::ApprovalStart;
 pub use phone::{

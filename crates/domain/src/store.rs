@@ -18,6 +18,7 @@ use crate::keys::SigningKey;
 use crate::log::{AuditEvent, LogQuery, SignInRecord};
 use crate::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
 use crate::policy::AuthenticationMethodsPolicy;
+use crate::risk::{RiskDetection, UserRisk};
 use crate::secret::TokenHash;
 use crate::session::Session;
 use crate::signin::PendingSignIn;
@@ -206,6 +207,17 @@ pub trait Store: Send + Sync {
         at: Timestamp,
         record: Option<&SignInRecord>,
     ) -> StoreResult<bool>;
+
+    // User risk.
+    /// Records a detection and puts the user at risk, in one transaction.
+    async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()>;
+    async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>>;
+    /// Every user with a risk record, at risk first, then most recently updated.
+    async fn risky_users(&self) -> StoreResult<Vec<UserRisk>>;
+    /// Newest first.
+    async fn risk_detections(&self, user: &UserId) -> StoreResult<Vec<RiskDetection>>;
+    /// Marks an at-risk user's risk dismissed; false if they were not at risk.
+    async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool>;
 
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;

@@ -324,8 +324,8 @@ enum LogAction {
     Audit {
         #[command(flatten)]
         common: LogOptions,
-        /// UserManagement, GroupManagement, ApplicationManagement, Policy, KeyManagement or
-        /// UserAuthenticationMethods.
+        /// UserManagement, GroupManagement, ApplicationManagement, Policy, KeyManagement,
+        /// UserAuthenticationMethods or IdentityProtection.
         #[arg(long)]
         category: Option<String>,
     },
@@ -371,13 +371,14 @@ enum LogFormat {
     Csv,
 }
 
-const AUDIT_CATEGORIES: [&str; 6] = [
+const AUDIT_CATEGORIES: [&str; 7] = [
     "UserManagement",
     "GroupManagement",
     "ApplicationManagement",
     "Policy",
     "KeyManagement",
     "UserAuthenticationMethods",
+    "IdentityProtection",
 ];
 
 struct Client {

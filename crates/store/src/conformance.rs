@@ -122,6 +122,7 @@ pub async fn run_all(store: &dyn Store) {
     concurrent_answers_settle_an_approval_once(store).await;
     settling_logs_in_the_same_write(store).await;
     a_sign_in_completes_at_most_once(store).await;
+    reported_risk_is_recorded_and_dismissed_once(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2641,5 +2642,45 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
         store.session(&second.id).await.unwrap(),
         None,
         "a second completion starts no second session"
+    );
+}
+
+pub async fn reported_risk_is_recorded_and_dismissed_once(store: &dyn Store) {
+    use latchkey_domain::risk::{RiskDetection, RiskState, USER_REPORTED_SUSPICIOUS_ACTIVITY};
+    let user = stored_user(store).await;
+    assert_eq!(store.user_risk(&user.id).await.unwrap(), None);
+    let detection = RiskDetection {
+        id: random_hex(16),
+        user_id: user.id.clone(),
+        risk_event_type: USER_REPORTED_SUSPICIOUS_ACTIVITY.into(),
+        detected_date_time: NOW,
+        ip_address: Some("203.0.113.9".into()),
+        location: None,
+        app_display_name: Some("Conformance App".into()),
+        device_name: Some("phone".into()),
+    };
+    store.record_risk(&detection).await.expect("record_risk");
+    let risk = store.user_risk(&user.id).await.unwrap().expect("at risk");
+    assert_eq!(risk.state, RiskState::AtRisk);
+    assert!(
+        store
+            .risky_users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.user_id == user.id)
+    );
+    assert_eq!(
+        store.risk_detections(&user.id).await.unwrap(),
+        vec![detection]
+    );
+    let (a, b) = tokio::join!(
+        store.dismiss_risk(&user.id, NOW.plus_seconds(5)),
+        store.dismiss_risk(&user.id, NOW.plus_seconds(5)),
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "a risk is dismissed once");
+    assert_eq!(
+        store.user_risk(&user.id).await.unwrap().unwrap().state,
+        RiskState::Dismissed
     );
 }

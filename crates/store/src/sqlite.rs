@@ -24,6 +24,7 @@ use latchkey_domain::keys::SigningKey;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
+use latchkey_domain::risk::{RiskDetection, RiskState, UserRisk};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::PendingSignIn;
@@ -371,6 +372,20 @@ fn insert_approval(approval: &Approval) -> StoreResult<Query<'_, Sqlite, SqliteA
     .bind(approval.view.created_at)
     .bind(approval.view.expires_at)
     .bind(body))
+}
+
+fn user_risk_from(row: &SqliteRow) -> StoreResult<UserRisk> {
+    let state = match get::<String>(row, "state")?.as_str() {
+        "atRisk" => RiskState::AtRisk,
+        "dismissed" => RiskState::Dismissed,
+        _ => return Err(corrupt("user risk")),
+    };
+    Ok(UserRisk {
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        state,
+        detail: get(row, "detail")?,
+        last_updated: timestamp(row, "last_updated")?,
+    })
 }
 
 fn signing_key_from(row: &SqliteRow) -> StoreResult<SigningKey> {
@@ -1602,6 +1617,86 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("settling an approval", e))?;
         Ok(true)
+    }
+
+    async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()> {
+        let body = to_json("risk detection", serde_json::to_string(detection))?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO risk_detections (id, user_id, detected_at, body) VALUES (?, ?, ?, ?)",
+        )
+        .bind(detection.id.as_str())
+        .bind(detection.user_id.as_str())
+        .bind(detection.detected_date_time.0)
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend("a risk detection with this id", e))?;
+        sqlx::query(
+            "INSERT INTO user_risk (user_id, state, detail, last_updated) VALUES (?, 'atRisk', ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET state = 'atRisk', detail = excluded.detail, \
+             last_updated = excluded.last_updated",
+        )
+        .bind(detection.user_id.as_str())
+        .bind(detection.risk_event_type.as_str())
+        .bind(detection.detected_date_time.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("raising a user's risk", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("raising a user's risk", e))
+    }
+
+    async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
+        sqlx::query("SELECT * FROM user_risk WHERE user_id = ?")
+            .bind(user.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(user_risk_from)
+            .transpose()
+    }
+
+    async fn risky_users(&self) -> StoreResult<Vec<UserRisk>> {
+        sqlx::query(
+            "SELECT * FROM user_risk ORDER BY state = 'atRisk' DESC, last_updated DESC, user_id",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?
+        .iter()
+        .map(user_risk_from)
+        .collect()
+    }
+
+    async fn risk_detections(&self, user: &UserId) -> StoreResult<Vec<RiskDetection>> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM risk_detections WHERE user_id = ? ORDER BY detected_at DESC, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(read_error)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|_| corrupt("risk detection")))
+            .collect()
+    }
+
+    async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE user_risk SET state = 'dismissed', detail = 'adminDismissedAllRiskForUser', \
+             last_updated = ? WHERE user_id = ? AND state = 'atRisk'",
+        )
+        .bind(at.0)
+        .bind(user.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("dismissing a user's risk", e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn ping(&self) -> StoreResult<()> {

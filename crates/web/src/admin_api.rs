@@ -38,6 +38,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/applications", get(list_apps).post(create_app))
         .route("/applications/{id}", get(get_app).delete(delete_app))
         .merge(crate::admin_policy_api::routes())
+        .merge(crate::admin_risk_api::routes())
         .layer(middleware::from_fn_with_state(state, require_admin_token));
     Router::new()
         .route(

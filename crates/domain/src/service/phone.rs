@@ -764,6 +764,8 @@ impl Latchkey {
         }
         if approval.kind() == ApprovalKind::RegistrationTest {
             self.finish_registration_test(device, state).await?;
+        } else if state == ApprovalState::Reported {
+            self.user_reported(&approval, device).await?;
         }
         Ok(AnswerResult {
             outcome: match state {
@@ -916,8 +918,11 @@ impl Latchkey {
         {
             return Ok(ApprovalStart::AlreadyPending);
         }
+        // A user who reported a sign-in gets nothing pushed until an administrator looks at it;
+        // the request still waits, and the app can pull it.
+        let push = !self.is_at_risk(&user.id).await?;
         let approval = self
-            .send_approval(kind, sign_in, user, devices, &evaluation, context)
+            .send_approval(kind, sign_in, user, devices, &evaluation, context, push)
             .await?;
         Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
             upn: user.upn.to_string(),
@@ -935,6 +940,7 @@ impl Latchkey {
         devices: Vec<DeviceId>,
         evaluation: &crate::policy::Evaluation,
         context: &SignInContext,
+        push: bool,
     ) -> Result<Approval, StoreError> {
         let feature = |f: Feature| {
             evaluation
@@ -994,12 +1000,14 @@ impl Latchkey {
             authentication_details: vec![],
         });
         self.store.put_approval(&approval).await?;
-        let event = DeviceEvent::Request {
-            request: approval.view.clone(),
-        };
-        let notifier = self.notifier();
-        for device in &approval.device_ids {
-            notifier.notify(device, &event);
+        if push {
+            let event = DeviceEvent::Request {
+                request: approval.view.clone(),
+            };
+            let notifier = self.notifier();
+            for device in &approval.device_ids {
+                notifier.notify(device, &event);
+            }
         }
         Ok(approval)
     }

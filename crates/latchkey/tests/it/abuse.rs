@@ -59,3 +59,179 @@ async fn after_the_waiting_request_is_answered_a_new_sign_in_notifies_again() {
         .unwrap();
     assert!(reload(&again).await.body.contains("Signed in as"));
 }
+
+#[tokio::test]
+async fn no_its_not_me_makes_the_user_risky_revokes_their_sessions_and_stops_pushes() {
+    let server = TestServer::start().await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
+
+    // Bobby is signed in to an application that holds a refresh token.
+    let (client_id, secret) = server.confidential_app("ES256").await;
+    let browser = server.browser();
+    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
+    let login = browser.follow(browser.get(&authorize).await).await;
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
+        )
+        .await;
+    let page = browser.follow(next).await;
+    let request = phone.only_request().await;
+    phone
+        .answer(&request, Decision::Approve, Some(number_on(&page)))
+        .await
+        .unwrap();
+    let location = browser.get("/login").await.location.unwrap();
+    let code = crate::support::query_param(&location, "code").unwrap();
+    let (status, tokens) = crate::support::token_request(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:9/callback"),
+        ],
+        Some((&client_id, &secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // Someone else types Bobby's name; he answers "No, it's not me".
+    let attacker = server.browser_from("203.0.113.50");
+    start_sign_in(&attacker, &bobby.upn).await;
+    let request = phone.only_request().await;
+    assert!(request.report_allowed);
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Report, None)
+            .await
+            .unwrap(),
+        AnswerOutcome::Reported
+    );
+    assert!(
+        reload(&attacker)
+            .await
+            .body
+            .contains("reported this sign-in as not yours")
+    );
+
+    // The refresh token and the browser sessions are dead.
+    let (status, body) = crate::support::token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        Some((&client_id, &secret)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        bobby
+            .browser
+            .get("/mysecurityinfo")
+            .await
+            .location
+            .is_some()
+    );
+
+    // Administrators see why Bobby is risky.
+    let (status, risky) = server
+        .api_call(reqwest::Method::GET, "/identityProtection/riskyUsers", None)
+        .await;
+    assert_eq!(status, 200);
+    let entry = &risky["value"][0];
+    assert_eq!(entry["userPrincipalName"], bobby.upn);
+    assert_eq!(entry["riskLevel"], "high");
+    assert_eq!(entry["riskState"], "atRisk");
+    assert_eq!(entry["riskDetail"], "userReportedSuspiciousActivity");
+    let (_, detail) = server
+        .api_call(
+            reqwest::Method::GET,
+            &format!("/identityProtection/riskyUsers/{}", bobby.upn),
+            None,
+        )
+        .await;
+    assert_eq!(detail["detections"][0]["ipAddress"], "127.0.0.1");
+    assert_eq!(detail["detections"][0]["deviceName"], "Bobby's phone");
+
+    // Further sign-ins push nothing; the app can still pull what waits.
+    let mut stream = phone.app.connect(phone.account).await.unwrap();
+    let later = server.browser();
+    let page = start_sign_in(&later, &bobby.upn).await;
+    assert!(page.body.contains("Approve sign in request"));
+    let pushed = tokio::time::timeout(std::time::Duration::from_millis(500), stream.next()).await;
+    assert!(
+        pushed.is_err(),
+        "nothing pushed to a risky user: {pushed:?}"
+    );
+    let pulled = phone.only_request().await;
+    phone.answer(&pulled, Decision::Deny, None).await.unwrap();
+
+    // Once an administrator dismisses the risk, notifications flow again.
+    let (status, body) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/identityProtection/riskyUsers/dismiss",
+            Some(serde_json::json!({"userIds": [bobby.upn]})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let again = server.browser();
+    start_sign_in(&again, &bobby.upn).await;
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("pushed again");
+    assert!(
+        matches!(event, Some(DeviceEvent::Request { .. })),
+        "{event:?}"
+    );
+    let (_, audit) = server
+        .api_call(
+            reqwest::Method::GET,
+            "/auditLogs/directoryAudits?category=IdentityProtection",
+            None,
+        )
+        .await;
+    let activities: Vec<&str> = audit["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["activity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        activities,
+        ["Dismiss user risk", "User reported suspicious activity"]
+    );
+}
+
+#[tokio::test]
+async fn bad_dismissals_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    for (body, status) in [
+        (serde_json::json!({"userIds": []}), 400),
+        (
+            serde_json::json!({"userIds": ["nobody@contoso.example"]}),
+            404,
+        ),
+        (serde_json::json!({"userIds": ["x"], "extra": true}), 400),
+        (serde_json::json!({"userIds": vec!["x"; 61]}), 400),
+        (serde_json::json!("not an object"), 400),
+    ] {
+        let (got, answer) = server
+            .api_call(
+                reqwest::Method::POST,
+                "/identityProtection/riskyUsers/dismiss",
+                Some(body),
+            )
+            .await;
+        assert_eq!(got, status, "{answer}");
+    }
+    let (status, answer) = server
+        .api_call(
+            reqwest::Method::GET,
+            "/identityProtection/riskyUsers/nobody",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+}

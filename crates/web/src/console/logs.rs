@@ -418,13 +418,14 @@ pub(super) struct AuditFilter {
     category: Option<String>,
 }
 
-const AUDIT_CATEGORIES: [AuditCategory; 6] = [
+const AUDIT_CATEGORIES: [AuditCategory; 7] = [
     AuditCategory::UserManagement,
     AuditCategory::GroupManagement,
     AuditCategory::ApplicationManagement,
     AuditCategory::Policy,
     AuditCategory::KeyManagement,
     AuditCategory::UserAuthenticationMethods,
+    AuditCategory::IdentityProtection,
 ];
 
 fn audit_query(filter: &AuditFilter, now: Timestamp) -> Result<LogQuery, String> {
