@@ -918,11 +918,8 @@ impl Latchkey {
         {
             return Ok(ApprovalStart::AlreadyPending);
         }
-        // A user who reported a sign-in gets nothing pushed until an administrator looks at it;
-        // the request still waits, and the app can pull it.
-        let push = !self.is_at_risk(&user.id).await?;
         let approval = self
-            .send_approval(kind, sign_in, user, devices, &evaluation, context, push)
+            .send_approval(kind, sign_in, user, devices, &evaluation, context)
             .await?;
         Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
             upn: user.upn.to_string(),
@@ -940,7 +937,6 @@ impl Latchkey {
         devices: Vec<DeviceId>,
         evaluation: &crate::policy::Evaluation,
         context: &SignInContext,
-        push: bool,
     ) -> Result<Approval, StoreError> {
         let feature = |f: Feature| {
             evaluation
@@ -1000,7 +996,9 @@ impl Latchkey {
             authentication_details: vec![],
         });
         self.store.put_approval(&approval).await?;
-        if push {
+        // A user who reported a sign-in gets nothing pushed until an administrator looks at it;
+        // the request still waits, and the app can pull it.
+        if !self.is_at_risk(&user.id).await? {
             let event = DeviceEvent::Request {
                 request: approval.view.clone(),
             };
