@@ -23,6 +23,7 @@ pub mod service;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod throttle;
 pub mod user;
 
 pub use error::{DomainError, StoreError};

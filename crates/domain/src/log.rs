@@ -37,6 +37,8 @@ pub enum SignInError {
     WrongNumber,
     /// 50074 in spirit; Latchkey's 900022: nobody answered before the request expired.
     ApprovalTimedOut,
+    /// 900030: too many notifications, wrong numbers or failed attempts; nothing was tried.
+    Throttled,
 }
 
 impl SignInError {
@@ -53,6 +55,7 @@ impl SignInError {
             SignInError::ApprovalReported => 900_020,
             SignInError::WrongNumber => 900_021,
             SignInError::ApprovalTimedOut => 900_022,
+            SignInError::Throttled => 900_030,
         }
     }
 
@@ -71,6 +74,7 @@ impl SignInError {
             SignInError::ApprovalReported => "MFA denied; Phone App Reported Fraud",
             SignInError::WrongNumber => "MFA denied; the number entered did not match",
             SignInError::ApprovalTimedOut => "user did not respond to mobile app notification",
+            SignInError::Throttled => "authentication throttled",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod governance;
 mod phone;
 mod risk;
+mod throttling;
 
 use phone::ApprovalStart;
 pub use phone::{
@@ -64,6 +65,7 @@ pub struct Settings {
     pub refresh_token_lifetime_seconds: i64,
     /// How long a phone sign-in or MFA push request waits for an answer.
     pub approval_lifetime_seconds: i64,
+    pub throttle: crate::throttle::ThrottleLimits,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             id_token_lifetime_seconds: 3600,
             refresh_token_lifetime_seconds: 14 * 86_400,
             approval_lifetime_seconds: DEFAULT_APPROVAL_LIFETIME_SECONDS,
+            throttle: crate::throttle::ThrottleLimits::default(),
         }
     }
 }
@@ -962,6 +965,11 @@ impl Latchkey {
                 user_id: user.map(|u| u.id),
                 notice: Some(ALREADY_PENDING.into()),
             },
+            ApprovalStart::Throttled => SignInStage::AwaitingCredential {
+                upn: upn.to_string(),
+                user_id: user.map(|u| u.id),
+                notice: Some(THROTTLED.into()),
+            },
         };
         self.store
             .put_sign_in(&sign_in)
@@ -1005,10 +1013,16 @@ impl Latchkey {
             CredentialInput::Pass(_) => MethodKind::TemporaryAccessPass,
             CredentialInput::Password(_) => MethodKind::Password,
         };
-        let verdict = self
-            .check_credential(user.as_ref(), &input, now)
+        let throttled = self
+            .credential_throttled(user.as_ref(), context, now)
             .await
             .map_err(trouble)?;
+        let verdict = if throttled {
+            Ok(Err(SignInError::Throttled))
+        } else {
+            self.check_credential(user.as_ref(), &input, now).await
+        }
+        .map_err(trouble)?;
         let app = match &sign_in.authorization {
             Some(request) => self
                 .store
@@ -1047,6 +1061,11 @@ impl Latchkey {
         let method = match verdict {
             Ok(method) => method,
             Err(error) => {
+                if error != SignInError::Throttled {
+                    self.count_failed_credential(user.as_ref(), context, now)
+                        .await
+                        .map_err(trouble)?;
+                }
                 sign_in.failed_attempts += 1;
                 let ended = sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS;
                 let error = if ended {
@@ -1087,6 +1106,9 @@ impl Latchkey {
                 }
                 ApprovalStart::AlreadyPending => {
                     return Err(SignInFailure::TryAgain(ALREADY_PENDING.into()));
+                }
+                ApprovalStart::Throttled => {
+                    return Err(SignInFailure::TryAgain(THROTTLED.into()));
                 }
                 ApprovalStart::NotApplicable => {}
             }
@@ -1630,6 +1652,7 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
         SignInError::PassExpired => PassUnusable::Expired.message().to_string(),
         SignInError::PassNotYetValid => PassUnusable::NotYetValid.message().to_string(),
         SignInError::PassAlreadyUsed => PassUnusable::OneTimeUsed.message().to_string(),
+        SignInError::Throttled => THROTTLED.to_string(),
         SignInError::ApprovalDenied
         | SignInError::ApprovalReported
         | SignInError::WrongNumber
@@ -1641,6 +1664,8 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
     }
 }
 
+/// Shown when a throttle stopped a notification or an attempt.
+const THROTTLED: &str = "There have been too many sign-in attempts for this account or from this network. Wait a few minutes and try again, or ask your administrator.";
 /// Shown instead of a second notification while one is waiting (push-fatigue defence).
 const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. Approve or deny it there, or sign in another way.";
 const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";

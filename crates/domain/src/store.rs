@@ -219,6 +219,24 @@ pub trait Store: Send + Sync {
     /// Marks an at-risk user's risk dismissed; false if they were not at risk.
     async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool>;
 
+    // Throttles: fixed-window counters.
+    /// Counts one event for `key` in the window of `window_seconds` that contains `now`, if
+    /// fewer than `limit` were counted there; returns whether it was counted (allowed).
+    async fn take_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+        limit: u32,
+    ) -> StoreResult<bool>;
+    /// How many events `key` has in the window containing `now`.
+    async fn throttle_count(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<u32>;
+
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -28,6 +28,8 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     /// Days sign-in and audit records are kept.
     pub log_retention_days: u32,
+    /// Limits on notifications, wrong numbers, failed passes and answers.
+    pub throttle: latchkey_domain::throttle::ThrottleLimits,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -76,6 +78,7 @@ impl Default for Config {
             trusted_proxies: vec![],
             geoip: GeoIpConfig::default(),
             log_retention_days: 30,
+            throttle: Default::default(),
         }
     }
 }
@@ -147,6 +150,7 @@ impl Config {
                 bail!("geoip.databases: {} does not exist", path.display());
             }
         }
+        self.throttle.validate().map_err(anyhow::Error::msg)?;
         if !(1..=3650).contains(&self.log_retention_days) {
             bail!("log_retention_days must be between 1 and 3650");
         }
@@ -169,6 +173,7 @@ impl Config {
         settings.id_token_lifetime_seconds = self.lifetimes.id_token_seconds;
         settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
         settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
+        settings.throttle = self.throttle;
         settings
     }
 }

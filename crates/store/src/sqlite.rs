@@ -1132,12 +1132,14 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 8] = [
+        const PURGES: [&str; 9] = [
             "DELETE FROM codes WHERE expires_at <= ?",
             "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
             "DELETE FROM device_nonces WHERE expires_at <= ?",
             // Settled or not, a day after expiry an approval is only history (the log has it).
             "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
+            // Windows are at most a day long.
+            "DELETE FROM throttle WHERE window_start + 86400 <= ?",
             "DELETE FROM access_tokens WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
             "DELETE FROM sign_ins WHERE expires_at <= ?",
@@ -1697,6 +1699,50 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| backend("dismissing a user's risk", e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn take_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        // One statement: a new window starts at 1, the current one grows while below the
+        // limit; the write lock makes the check and the increment one step.
+        let query = sqlx::query(
+            "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             WHERE throttle.window_start <> excluded.window_start OR throttle.count < ?",
+        )
+        .bind(key)
+        .bind(window_start)
+        .bind(limit);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("counting for a throttle", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn throttle_count(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<u32> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count FROM throttle WHERE key = ? AND window_start = ?")
+                .bind(key)
+                .bind(window_start)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(read_error)?;
+        Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -69,6 +69,7 @@ impl IntoResponse for DeviceError {
             DeviceErrorKind::NotFound => StatusCode::NOT_FOUND,
             DeviceErrorKind::Conflict => StatusCode::CONFLICT,
             DeviceErrorKind::Gone => StatusCode::GONE,
+            DeviceErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             DeviceErrorKind::Internal => {
                 tracing::error!(message = %e.message, "authenticator API failure");
                 StatusCode::INTERNAL_SERVER_ERROR

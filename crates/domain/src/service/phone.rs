@@ -58,6 +58,8 @@ pub enum DeviceErrorKind {
     NotFound,
     Conflict,
     Gone,
+    /// Too many requests; try again later.
+    Throttled,
     Internal,
 }
 
@@ -134,6 +136,8 @@ pub(super) enum ApprovalStart {
     NotApplicable,
     /// A notification for this user is already waiting: none is sent.
     AlreadyPending,
+    /// A throttle stopped it; the attempt is in the sign-in log.
+    Throttled,
 }
 
 /// The number page's content.
@@ -697,6 +701,13 @@ impl Latchkey {
                 "this request was not sent to this device",
             ));
         }
+        if !self.answer_allowed(&device.id).await? {
+            return Err(DeviceApiError::new(
+                DeviceErrorKind::Throttled,
+                "throttled",
+                "this device sent too many answers; wait a minute",
+            ));
+        }
         let approval = self.expire_if_due(approval).await?;
         match approval.state {
             ApprovalState::Pending => {}
@@ -766,6 +777,8 @@ impl Latchkey {
             self.finish_registration_test(device, state).await?;
         } else if state == ApprovalState::Reported {
             self.user_reported(&approval, device).await?;
+        } else if state == ApprovalState::WrongNumber {
+            self.count_wrong_number(&approval.user_id).await?;
         }
         Ok(AnswerResult {
             outcome: match state {
@@ -918,6 +931,11 @@ impl Latchkey {
         {
             return Ok(ApprovalStart::AlreadyPending);
         }
+        if !self.notification_allowed(&user.id, context, now).await? {
+            let record = self.throttled_record(sign_in, user, context, now).await?;
+            self.store.fail_sign_in(sign_in, false, &record).await?;
+            return Ok(ApprovalStart::Throttled);
+        }
         let approval = self
             .send_approval(kind, sign_in, user, devices, &evaluation, context)
             .await?;
@@ -1008,6 +1026,44 @@ impl Latchkey {
             }
         }
         Ok(approval)
+    }
+
+    /// The sign-in log record of a notification a throttle stopped.
+    async fn throttled_record(
+        &self,
+        sign_in: &PendingSignIn,
+        user: &User,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<SignInRecord, StoreError> {
+        let app = match &sign_in.authorization {
+            Some(request) => self.store.application(&request.client_id).await?,
+            None => None,
+        };
+        let error = SignInError::Throttled;
+        Ok(SignInRecord {
+            id: crate::secret::random_hex(16),
+            created_date_time: now,
+            user_id: Some(user.id.clone()),
+            user_principal_name: user.upn.to_string(),
+            user_display_name: Some(user.display_name.clone()),
+            app_id: app.as_ref().map(|a| a.client_id.clone()),
+            app_display_name: app.as_ref().map(|a| a.display_name.clone()),
+            ip_address: context.ip_address.map(|ip| ip.to_string()),
+            location: context.location.clone(),
+            authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
+            status: SignInStatus {
+                error_code: error.code(),
+                failure_reason: Some(error.failure_reason().into()),
+            },
+            authentication_details: vec![AuthenticationStep {
+                authentication_method: MethodKind::MicrosoftAuthenticator.label().into(),
+                authentication_method_detail: None,
+                authentication_step_date_time: now.to_rfc3339(),
+                authentication_step_result_detail: error.failure_reason().into(),
+                succeeded: false,
+            }],
+        })
     }
 
     /// The sign-in log record of a settled approval.

@@ -235,3 +235,126 @@ async fn bad_dismissals_are_refused_and_change_nothing() {
         .await;
     assert_eq!(status, 404, "{answer}");
 }
+
+fn limit(n: u32) -> latchkey_domain::throttle::Limit {
+    latchkey_domain::throttle::Limit::new(n, 900)
+}
+
+#[tokio::test]
+async fn repeated_wrong_numbers_stop_notifications_for_the_user() {
+    let server = TestServer::start().await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "phone").await;
+    for _ in 0..3 {
+        let browser = server.browser();
+        let page = start_sign_in(&browser, &bobby.upn).await;
+        let request = phone.only_request().await;
+        let wrong = crate::phone::another_number(number_on(&page));
+        assert_eq!(
+            phone
+                .answer(&request, Decision::Approve, Some(wrong))
+                .await
+                .unwrap(),
+            AnswerOutcome::WrongNumber
+        );
+    }
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    assert!(
+        unescape(&page.body).contains("too many sign-in attempts"),
+        "{}",
+        page.body
+    );
+    assert!(phone.app.pending(phone.account).await.unwrap().is_empty());
+    let log = crate::phone::sign_in_log(&server, &bobby.upn).await;
+    assert_eq!(log[0]["status"]["errorCode"], 900030);
+    assert_eq!(
+        log[0]["status"]["failureReason"],
+        "authentication throttled"
+    );
+}
+
+#[tokio::test]
+async fn notifications_per_user_are_limited_and_the_device_gets_none_past_the_limit() {
+    let server = TestServer::start_with(|c| c.throttle.notifications_per_user = limit(2)).await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "phone").await;
+    let mut stream = phone.app.connect(phone.account).await.unwrap();
+    for _ in 0..2 {
+        start_sign_in(&server.browser(), &bobby.upn).await;
+        let Some(DeviceEvent::Request { request }) = stream.next().await else {
+            panic!("delivered");
+        };
+        phone.answer(&request, Decision::Deny, None).await.unwrap();
+    }
+    let page = start_sign_in(&server.browser(), &bobby.upn).await;
+    assert!(unescape(&page.body).contains("too many sign-in attempts"));
+    let more = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        loop {
+            match stream.next().await {
+                Some(DeviceEvent::Request { request }) => return request,
+                Some(_) => continue,
+                None => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "no notification past the limit: {more:?}");
+}
+
+#[tokio::test]
+async fn failed_passes_from_one_address_are_throttled_before_the_pass_is_even_checked() {
+    let server = TestServer::start_with(|c| c.throttle.failed_credentials_per_ip = limit(3)).await;
+    let user = server.user("guy", "Guy Oz").await;
+    let pass = server.pass(&user).await;
+    for _ in 0..3 {
+        let browser = server.browser();
+        let login = browser.follow(browser.get("/myapps").await).await;
+        let answer = browser
+            .sign_in_with_pass(login, "guy@contoso.example", "wrong-pass-123")
+            .await;
+        assert_eq!(answer.status, 401);
+    }
+    let browser = server.browser();
+    let login = browser.follow(browser.get("/myapps").await).await;
+    let answer = browser
+        .sign_in_with_pass(login, "guy@contoso.example", &pass)
+        .await;
+    assert_eq!(
+        answer.status, 401,
+        "even the right pass waits out the window"
+    );
+    assert!(unescape(&answer.body).contains("too many sign-in attempts"));
+    let log = crate::phone::sign_in_log(&server, "guy@contoso.example").await;
+    assert_eq!(log[0]["status"]["errorCode"], 900030);
+    assert!(
+        log.iter().all(|r| r["status"]["errorCode"] != 0),
+        "nobody signed in"
+    );
+}
+
+#[tokio::test]
+async fn a_device_sending_answers_in_a_flood_is_throttled() {
+    let server = TestServer::start_with(|c| {
+        c.throttle.answers_per_device = latchkey_domain::throttle::Limit::new(3, 60)
+    })
+    .await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "phone").await;
+    start_sign_in(&server.browser(), &bobby.upn).await;
+    let request = phone.only_request().await;
+    // Three answers a minute are allowed: the registration test was one, and these two are
+    // refused for what they say...
+    let mut shown = request.clone();
+    shown.location = Some("elsewhere".into());
+    for _ in 0..2 {
+        let refused = phone.answer(&shown, Decision::Deny, None).await;
+        assert_eq!(refused.unwrap_err().code(), Some("context_mismatch"));
+    }
+    // ...and the fourth is refused before it is even judged.
+    let flood = phone.answer(&request, Decision::Deny, None).await;
+    match flood {
+        Err(e) => assert_eq!(e.code(), Some("throttled"), "{e}"),
+        Ok(v) => panic!("the third answer in a minute is refused, got {v:?}"),
+    }
+}

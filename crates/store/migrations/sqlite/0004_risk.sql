@@ -16,3 +16,10 @@ CREATE TABLE risk_detections (
 ) STRICT;
 
 CREATE INDEX risk_detections_by_user ON risk_detections (user_id, detected_at);
+
+-- Throttle counters: one fixed window per key (what is counted and for whom).
+CREATE TABLE throttle (
+    key          TEXT    NOT NULL PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

@@ -1,0 +1,143 @@
+//! Applying the throttles of [`crate::throttle`]: counted in the store, checked before a
+//! notification is sent or a credential is tried.
+
+use super::Latchkey;
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::ids::{DeviceId, UserId};
+use crate::log::SignInContext;
+use crate::throttle::{Limit, key};
+use crate::user::User;
+
+impl Latchkey {
+    async fn over(&self, counter: &str, limit: Limit, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .throttle_count(counter, now, limit.window_seconds)
+            .await?
+            >= limit.limit)
+    }
+
+    async fn take(&self, counter: &str, limit: Limit, now: Timestamp) -> Result<bool, StoreError> {
+        self.store
+            .take_throttle_slot(counter, now, limit.window_seconds, limit.limit)
+            .await
+    }
+
+    /// Whether a notification to `user` for a sign-in from `context` may go out; counts it if
+    /// so. Too many wrong numbers recently also stop it.
+    pub(super) async fn notification_allowed(
+        &self,
+        user: &UserId,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let limits = self.settings.throttle;
+        if self
+            .over(
+                &key("wrong-number:user", user.as_str()),
+                limits.wrong_numbers_per_user,
+                now,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        if let Some(ip) = context.ip_address
+            && !self
+                .take(
+                    &key("notify:ip", &ip.to_string()),
+                    limits.notifications_per_ip,
+                    now,
+                )
+                .await?
+        {
+            return Ok(false);
+        }
+        self.take(
+            &key("notify:user", user.as_str()),
+            limits.notifications_per_user,
+            now,
+        )
+        .await
+    }
+
+    pub(super) async fn count_wrong_number(&self, user: &UserId) -> Result<(), StoreError> {
+        let limits = self.settings.throttle;
+        self.take(
+            &key("wrong-number:user", user.as_str()),
+            limits.wrong_numbers_per_user,
+            self.now(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether pass and password attempts for this user or from this address are stopped.
+    pub(super) async fn credential_throttled(
+        &self,
+        user: Option<&User>,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let limits = self.settings.throttle;
+        if let Some(ip) = context.ip_address
+            && self
+                .over(
+                    &key("failed:ip", &ip.to_string()),
+                    limits.failed_credentials_per_ip,
+                    now,
+                )
+                .await?
+        {
+            return Ok(true);
+        }
+        match user {
+            Some(user) => {
+                self.over(
+                    &key("failed:user", user.id.as_str()),
+                    limits.failed_credentials_per_user,
+                    now,
+                )
+                .await
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub(super) async fn count_failed_credential(
+        &self,
+        user: Option<&User>,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let limits = self.settings.throttle;
+        if let Some(ip) = context.ip_address {
+            self.take(
+                &key("failed:ip", &ip.to_string()),
+                limits.failed_credentials_per_ip,
+                now,
+            )
+            .await?;
+        }
+        if let Some(user) = user {
+            self.take(
+                &key("failed:user", user.id.as_str()),
+                limits.failed_credentials_per_user,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
+        let limits = self.settings.throttle;
+        self.take(
+            &key("answer:device", device.as_str()),
+            limits.answers_per_device,
+            self.now(),
+        )
+        .await
+    }
+}
