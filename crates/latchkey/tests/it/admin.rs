@@ -242,6 +242,9 @@ async fn openapi_document_lists_every_admin_route() {
         "/groups/{id}/members/{user}",
         "/applications",
         "/applications/{id}",
+        "/identityProtection/riskyUsers",
+        "/identityProtection/riskyUsers/{id}",
+        "/identityProtection/riskyUsers/dismiss",
     ] {
         assert!(paths.contains_key(path), "openapi.json documents {path}");
     }
