@@ -422,6 +422,11 @@ async fn tls_from_pem_files_serves_https_with_secure_cookies() {
         !cookies.is_empty() && cookies.iter().all(|c| c.contains("Secure")),
         "{cookies:?}"
     );
+    assert_eq!(
+        login.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "HSTS under TLS, so a later visit cannot be downgraded"
+    );
     let plain = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/healthz"))
         .send()

@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod console;
 mod governance;
+mod hardening;
 mod oidc_flow;
 mod phone;
 mod phone_threats;
