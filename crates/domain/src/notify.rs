@@ -13,11 +13,17 @@ use latchkey_protocol::wire::DeviceEvent;
 
 use crate::ids::{DeviceId, SessionId, UserId};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
     SessionStarted { user: UserId, session: SessionId },
     SessionEnded { session: SessionId },
     UserDisabled { user: UserId },
+    /// A user answered "No, it's not me"; their risk is now high.
+    UserReportedSuspiciousActivity {
+        user: UserId,
+        user_principal_name: String,
+        detection: Box<crate::risk::RiskDetection>,
+    },
 }
 
 pub trait EventBus: Send + Sync {

@@ -30,6 +30,8 @@ pub struct Config {
     pub log_retention_days: u32,
     /// Limits on notifications, wrong numbers, failed passes and answers.
     pub throttle: latchkey_domain::throttle::ThrottleLimits,
+    /// Where to tell administrators' systems about reports of suspicious activity.
+    pub webhooks: crate::webhook::WebhookConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,6 +81,7 @@ impl Default for Config {
             geoip: GeoIpConfig::default(),
             log_retention_days: 30,
             throttle: Default::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -151,6 +154,7 @@ impl Config {
             }
         }
         self.throttle.validate().map_err(anyhow::Error::msg)?;
+        self.webhooks.validate().map_err(anyhow::Error::msg)?;
         if !(1..=3650).contains(&self.log_retention_days) {
             bail!("log_retention_days must be between 1 and 3650");
         }

@@ -4,3 +4,4 @@
 pub mod admin_cli;
 pub mod config;
 pub mod server;
+pub mod webhook;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use latchkey_domain::Latchkey;
 use latchkey_domain::clock::SystemClock;
-use latchkey_domain::notify::NoEventBus;
 use latchkey_store::SqliteStore;
 use latchkey_web::{AppState, Metrics};
 
@@ -22,7 +21,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
     let latchkey = Arc::new(Latchkey::new(
         Arc::new(store),
         Arc::new(SystemClock),
-        Arc::new(NoEventBus),
+        crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));
     latchkey.ensure_signing_keys().await?;

@@ -35,6 +35,12 @@ impl Latchkey {
         self.store
             .revoke_user_sessions_and_grants(&approval.user_id)
             .await?;
+        self.events
+            .publish(crate::notify::DomainEvent::UserReportedSuspiciousActivity {
+                user: approval.user_id.clone(),
+                user_principal_name: approval.view.user_principal_name.clone(),
+                detection: Box::new(detection.clone()),
+            });
         let upn = approval.view.user_principal_name.clone();
         self.audit(
             &Actor::user(&upn),

@@ -358,3 +358,82 @@ async fn a_device_sending_answers_in_a_flood_is_throttled() {
         Ok(v) => panic!("the third answer in a minute is refused, got {v:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_report_reaches_the_administrators_webhook_signed_and_retried() {
+    use std::sync::{Arc, Mutex};
+    // A receiver that refuses the first delivery and accepts the second.
+    /// What the receiver got: the signature header and the body of each delivery.
+    type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Deliveries = Arc::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let signature = headers["x-latchkey-signature"]
+                        .to_str()
+                        .unwrap()
+                        .to_string();
+                    let mut all = seen.lock().unwrap();
+                    all.push((signature, body.to_vec()));
+                    if all.len() == 1 {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    const SECRET: &str = "a-webhook-secret-of-some-length";
+    let server = TestServer::start_with(|c| {
+        c.webhooks.risk_url = Some(hook.clone());
+        c.webhooks.secret = Some(SECRET.into());
+        c.webhooks.retry_base_millis = 50;
+    })
+    .await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
+    start_sign_in(&server.browser_from("203.0.113.7"), &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone
+        .answer(&request, Decision::Report, None)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deliveries = received.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 2, "refused once, then delivered");
+    for (signature, body) in &deliveries {
+        let t: i64 = signature
+            .split(',')
+            .next()
+            .and_then(|p| p.strip_prefix("t="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            signature,
+            &latchkey::webhook::signature(SECRET, t, body),
+            "the receiver can verify where it came from"
+        );
+        assert_ne!(
+            signature,
+            &latchkey::webhook::signature("another secret!!", t, body)
+        );
+        let event: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["type"], "userReportedSuspiciousActivity");
+        assert_eq!(event["userPrincipalName"], bobby.upn);
+        assert_eq!(event["detection"]["deviceName"], "Bobby's phone");
+    }
+}
