@@ -15,9 +15,16 @@ use crate::ids::{DeviceId, SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
-    SessionStarted { user: UserId, session: SessionId },
-    SessionEnded { session: SessionId },
-    UserDisabled { user: UserId },
+    SessionStarted {
+        user: UserId,
+        session: SessionId,
+    },
+    SessionEnded {
+        session: SessionId,
+    },
+    UserDisabled {
+        user: UserId,
+    },
     /// A user answered "No, it's not me"; their risk is now high.
     UserReportedSuspiciousActivity {
         user: UserId,

@@ -1,4 +1,4 @@
-//! Liveness, readiness, metrics, the stylesheet and the waiting pages' script.
+//! Liveness, readiness, metrics, the stylesheet and the pages' two small scripts.
 
 use axum::Router;
 use axum::extract::State;
@@ -10,6 +10,7 @@ use crate::AppState;
 
 const STYLESHEET: &str = include_str!("../static/style.css");
 const WAIT_SCRIPT: &str = include_str!("../static/wait.js");
+const TIME_SCRIPT: &str = include_str!("../static/time.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,6 +38,18 @@ pub fn routes() -> Router<AppState> {
                         (header::CACHE_CONTROL, "public, max-age=3600"),
                     ],
                     WAIT_SCRIPT,
+                )
+            }),
+        )
+        .route(
+            "/static/time.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    TIME_SCRIPT,
                 )
             }),
         )

@@ -37,9 +37,81 @@ pub fn routes() -> Router<AppState> {
 
 struct MethodRow {
     label: String,
-    detail: String,
-    added: String,
+    detail: Vec<Segment>,
+    /// The detail as plain text, for the remove link's name.
+    detail_text: String,
+    added: Option<Segment>,
     device: Option<String>,
+}
+
+/// A piece of text, or (with `utc`) a time: the page shows it in UTC and its script in the
+/// viewer's own time zone.
+struct Segment {
+    text: String,
+    utc: Option<String>,
+}
+
+impl Segment {
+    fn time(rfc3339: &str) -> Segment {
+        Segment {
+            text: readable_utc(rfc3339),
+            utc: Some(rfc3339.to_string()),
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `2026-12-01T18:49:11Z` as `1 Dec 2026, 18:49 UTC`.
+fn readable_utc(rfc3339: &str) -> String {
+    let field = |range: std::ops::Range<usize>| rfc3339.get(range).unwrap_or_default();
+    let month = field(5..7)
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+    let day = field(8..10).trim_start_matches('0');
+    match month {
+        Some(month) => format!("{day} {month} {}, {} UTC", field(0..4), field(11..16)),
+        None => rfc3339.to_string(),
+    }
+}
+
+/// Whether `text` starts with a UTC time as `Timestamp::to_rfc3339` writes it.
+fn starts_with_utc_time(text: &[u8]) -> bool {
+    const SHAPE: &[u8; 20] = b"dddd-dd-ddTdd:dd:ddZ";
+    text.len() >= SHAPE.len()
+        && SHAPE.iter().zip(text).all(|(shape, c)| match shape {
+            b'd' => c.is_ascii_digit(),
+            other => other == c,
+        })
+}
+
+/// Splits a method's detail ("valid until 2026-12-02T02:49:11Z (usable)") around its times.
+fn segments(detail: &str) -> Vec<Segment> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut rest = detail;
+    while let Some(c) = rest.chars().next() {
+        if starts_with_utc_time(rest.as_bytes()) {
+            if !text.is_empty() {
+                parts.push(Segment {
+                    text: std::mem::take(&mut text),
+                    utc: None,
+                });
+            }
+            parts.push(Segment::time(&rest[..20]));
+            rest = &rest[20..];
+        } else {
+            text.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    if !text.is_empty() {
+        parts.push(Segment { text, utc: None });
+    }
+    parts
 }
 
 #[derive(Template)]
@@ -77,12 +149,9 @@ async fn security_info(
         .into_iter()
         .map(|m| MethodRow {
             label: m.label,
-            detail: m.detail,
-            added: if m.added_at.0 == 0 {
-                String::new()
-            } else {
-                m.added_at.to_rfc3339()
-            },
+            detail: segments(&m.detail),
+            detail_text: m.detail,
+            added: (m.added_at.0 != 0).then(|| Segment::time(&m.added_at.to_rfc3339())),
             device: m.device.map(|d| d.to_string()),
         })
         .collect();
@@ -172,6 +241,8 @@ struct ProgressPage<'a> {
     id: &'a str,
     heading: &'a str,
     waiting: bool,
+    /// The test notification failed or expired: the message is a problem, not news.
+    failed: bool,
     stage: &'a str,
     number: Option<u8>,
     device: &'a str,
@@ -243,6 +314,7 @@ async fn activation_page(
         id: id.as_str(),
         heading,
         waiting,
+        failed: matches!(progress, ActivationProgress::Failed { .. }),
         stage,
         number,
         device,
@@ -349,4 +421,39 @@ async fn remove(
         .remove_device(&user.id, &DeviceId::from_string(id))
         .await?;
     Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_a_detail_become_time_segments_with_readable_utc_text() {
+        let parts = segments("valid until 2026-12-02T02:49:11Z (usable)");
+        let shown: Vec<(&str, Option<&str>)> = parts
+            .iter()
+            .map(|p| (p.text.as_str(), p.utc.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("valid until ", None),
+                ("2 Dec 2026, 02:49 UTC", Some("2026-12-02T02:49:11Z")),
+                (" (usable)", None),
+            ]
+        );
+        let plain = segments("Bobby\u{2019}s phone 2026");
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].text, "Bobby\u{2019}s phone 2026");
+        assert!(segments("").is_empty());
+    }
+
+    #[test]
+    fn readable_utc_keeps_what_it_cannot_read() {
+        assert_eq!(
+            readable_utc("2026-01-09T07:05:00Z"),
+            "9 Jan 2026, 07:05 UTC"
+        );
+        assert_eq!(readable_utc("2026-13-09T07:05:00Z"), "2026-13-09T07:05:00Z");
+    }
 }

@@ -1,6 +1,7 @@
 // Waiting pages (the sign-in number, a new authenticator's registration): ask the server
-// every second whether anything changed and reload when it did. Without this script the
-// page still refreshes itself every few seconds, so nothing depends on it.
+// every second whether anything changed and reload when it did, so that the page stays still
+// (focus, screen reader position) until then. Without scripts the page refreshes itself every
+// few seconds instead (its <noscript> refresh), so nothing depends on this.
 (function () {
   var el = document.querySelector("[data-status-url]");
   if (!el) return;

@@ -40,7 +40,10 @@ async fn no_secret_reaches_the_logs_of_a_full_run() {
         upn: "bobby@contoso.example".into(),
         browser: server.browser(),
     };
-    let login = bobby.browser.follow(bobby.browser.get("/mysecurityinfo").await).await;
+    let login = bobby
+        .browser
+        .follow(bobby.browser.get("/mysecurityinfo").await)
+        .await;
     let signed_in = bobby
         .browser
         .sign_in_with_pass(login, &bobby.upn, &pass)
@@ -62,7 +65,10 @@ async fn no_secret_reaches_the_logs_of_a_full_run() {
     let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
     let login = browser.follow(browser.get(&authorize).await).await;
     let next = browser
-        .post("/login/username", &[("csrf", &login.csrf()), ("username", &bobby.upn)])
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
+        )
         .await;
     let page = browser.follow(next).await;
     let request = phone.only_request().await;
@@ -103,7 +109,10 @@ async fn no_secret_reaches_the_logs_of_a_full_run() {
         assert!(value.len() >= 8, "{what} is a real value");
         assert!(!logs.contains(value), "the {what} appears in the logs");
     }
-    assert!(!logs.contains(&format!("{PIN}\n")), "the PIN appears in the logs");
+    assert!(
+        !logs.contains(&format!("{PIN}\n")),
+        "the PIN appears in the logs"
+    );
 }
 
 /// The credential page with what is expected to differ blanked out.
@@ -131,5 +140,10 @@ async fn the_user_name_step_looks_the_same_for_unknown_users_and_users_without_p
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     assert!(page.body.contains("Approve sign in request"));
-    assert!(reload(&browser).await.body.contains("Approve sign in request"));
+    assert!(
+        reload(&browser)
+            .await
+            .body
+            .contains("Approve sign in request")
+    );
 }

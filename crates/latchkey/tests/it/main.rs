@@ -3,6 +3,7 @@
 
 mod abuse;
 mod admin;
+mod browser;
 mod console;
 mod governance;
 mod hardening;
