@@ -65,6 +65,10 @@ pub struct Settings {
     pub refresh_token_lifetime_seconds: i64,
     /// How long a phone sign-in or MFA push request waits for an answer.
     pub approval_lifetime_seconds: i64,
+    /// How long after its registration a device may first turn on phone sign-in. Later, only
+    /// re-adding it from security info (which needs the user signed in) opens the window
+    /// again, so a copy of a device key alone can never enable passwordless sign-in.
+    pub phone_sign_in_enable_window_seconds: i64,
     pub throttle: crate::throttle::ThrottleLimits,
 }
 
@@ -78,6 +82,7 @@ impl Settings {
             id_token_lifetime_seconds: 3600,
             refresh_token_lifetime_seconds: 14 * 86_400,
             approval_lifetime_seconds: DEFAULT_APPROVAL_LIFETIME_SECONDS,
+            phone_sign_in_enable_window_seconds: 30 * 60,
             throttle: crate::throttle::ThrottleLimits::default(),
         }
     }
@@ -1667,7 +1672,7 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
 /// Shown when a throttle stopped a notification or an attempt.
 const THROTTLED: &str = "There have been too many sign-in attempts for this account or from this network. Wait a few minutes and try again, or ask your administrator.";
 /// Shown instead of a second notification while one is waiting (push-fatigue defence).
-const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. Approve or deny it there, or sign in another way.";
+const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. If you didn't start it, deny it there or choose \"No, it's not me\". Otherwise wait a minute and try again, or sign in another way.";
 const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";
 const DISABLED: &str = "Your account is disabled. Contact your administrator.";
 

@@ -59,6 +59,8 @@ pub struct Lifetimes {
     pub refresh_token_seconds: i64,
     /// How long a phone sign-in or MFA push notification waits for an answer.
     pub approval_request_seconds: i64,
+    /// How long after registering the authenticator a device may turn on phone sign-in.
+    pub phone_sign_in_enable_seconds: i64,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
                 id_token_seconds: settings.id_token_lifetime_seconds,
                 refresh_token_seconds: settings.refresh_token_lifetime_seconds,
                 approval_request_seconds: settings.approval_lifetime_seconds,
+                phone_sign_in_enable_seconds: settings.phone_sign_in_enable_window_seconds,
             },
             trusted_proxies: vec![],
             geoip: GeoIpConfig::default(),
@@ -146,6 +149,9 @@ impl Config {
         if !(30..=600).contains(&l.approval_request_seconds) {
             bail!("lifetimes.approval_request_seconds must be between 30 and 600");
         }
+        if !(60..=86_400).contains(&l.phone_sign_in_enable_seconds) {
+            bail!("lifetimes.phone_sign_in_enable_seconds must be between 60 and 86400");
+        }
         latchkey_domain::location::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for path in &self.geoip.databases {
@@ -177,6 +183,7 @@ impl Config {
         settings.id_token_lifetime_seconds = self.lifetimes.id_token_seconds;
         settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
         settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
+        settings.phone_sign_in_enable_window_seconds = self.lifetimes.phone_sign_in_enable_seconds;
         settings.throttle = self.throttle;
         settings
     }

@@ -56,6 +56,7 @@ fn invalid(code: &'static str, message: impl Into<String>) -> DeviceError {
         kind: DeviceErrorKind::Invalid,
         code,
         message: message.into(),
+        detail: None,
     })
 }
 
@@ -71,7 +72,10 @@ impl IntoResponse for DeviceError {
             DeviceErrorKind::Gone => StatusCode::GONE,
             DeviceErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             DeviceErrorKind::Internal => {
-                tracing::error!(message = %e.message, "authenticator API failure");
+                tracing::error!(
+                    detail = e.detail.as_deref().unwrap_or(&e.message),
+                    "authenticator API failure"
+                );
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
@@ -97,6 +101,7 @@ async fn raw_body(request: Request, state: &AppState) -> Result<Bytes, DeviceErr
                 kind: DeviceErrorKind::Invalid,
                 code: "body_too_large",
                 message: format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+                detail: None,
             })
         } else {
             invalid("unreadable_body", "the request body could not be read")
@@ -228,6 +233,7 @@ async fn device_again(state: &AppState, device: &Device) -> Result<Device, Devic
             kind: DeviceErrorKind::Unauthenticated,
             code: "unknown_device",
             message: "the device was removed".into(),
+            detail: None,
         })
     })
 }

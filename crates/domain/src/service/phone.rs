@@ -47,7 +47,10 @@ pub const LOCATION_ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.c
 pub struct DeviceApiError {
     pub kind: DeviceErrorKind,
     pub code: &'static str,
+    /// What the device is told.
     pub message: String,
+    /// For the server's log only.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +72,7 @@ impl DeviceApiError {
             kind,
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -77,13 +81,16 @@ impl DeviceApiError {
     }
 }
 
+/// The detail of an internal failure goes to the server's log (the edge logs `Internal`
+/// errors' `detail`), never to the device.
 impl From<StoreError> for DeviceApiError {
     fn from(e: StoreError) -> Self {
-        Self::new(
-            DeviceErrorKind::Internal,
-            "internal",
-            format!("{STORE_TROUBLE} ({e})"),
-        )
+        DeviceApiError {
+            kind: DeviceErrorKind::Internal,
+            code: "internal",
+            message: STORE_TROUBLE.into(),
+            detail: Some(e.to_string()),
+        }
     }
 }
 
@@ -97,7 +104,12 @@ impl From<DomainError> for DeviceApiError {
             DomainError::NotFound(_) => {
                 Self::new(DeviceErrorKind::NotFound, "not_found", e.to_string())
             }
-            other => Self::new(DeviceErrorKind::Internal, "internal", other.to_string()),
+            other => DeviceApiError {
+                kind: DeviceErrorKind::Internal,
+                code: "internal",
+                message: STORE_TROUBLE.into(),
+                detail: Some(other.to_string()),
+            },
         }
     }
 }
@@ -470,6 +482,18 @@ impl Latchkey {
                 "answer the test notification first",
             ));
         }
+        let window = self.settings.phone_sign_in_enable_window_seconds;
+        let opened = device.confirmed_at.unwrap_or(device.created_at);
+        if device.passwordless_key.is_none() && self.now().0 - opened.0 > window {
+            return Err(DeviceApiError::new(
+                DeviceErrorKind::Forbidden,
+                "enable_window_passed",
+                format!(
+                    "phone sign-in can be turned on only within {} minutes of adding the app; remove the account and add it again from security info",
+                    window / 60
+                ),
+            ));
+        }
         if request.key == device.key {
             return Err(DeviceApiError::new(
                 DeviceErrorKind::Invalid,
@@ -483,7 +507,7 @@ impl Latchkey {
             request.previous_proof.as_deref(),
         ) {
             return Err(DeviceApiError::unauthenticated(
-                "bad_signature",
+                "bad_proof",
                 "the proof must be signed by the new key and, when it replaces one, by the current passwordless key",
             ));
         }
@@ -521,7 +545,7 @@ impl Latchkey {
         let proof = request.map(|r| r.proof.as_str()).unwrap_or_default();
         if !device.passwordless_off_ok(request_nonce, proof) {
             return Err(DeviceApiError::unauthenticated(
-                "bad_signature",
+                "bad_proof",
                 "turning phone sign-in off must be signed by the passwordless key",
             ));
         }

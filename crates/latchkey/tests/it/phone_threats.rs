@@ -185,12 +185,16 @@ async fn a_replayed_answer_changes_nothing() {
     let page = start_sign_in(&again, &bobby.upn).await;
     let fresh = phone.only_request().await;
     assert_ne!(fresh.nonce, request.nonce);
-    expect_refusal(
-        phone
-            .app
-            .send_answer(phone.account, &fresh.id, &answer)
-            .await,
-        "bad_signature",
+    // Refused as a different context when the requests were made in different seconds, and
+    // for its signature (over the old request's id and nonce) otherwise: never accepted.
+    let replayed = phone
+        .app
+        .send_answer(phone.account, &fresh.id, &answer)
+        .await
+        .expect_err("an old answer does not fit a new request");
+    assert!(
+        matches!(replayed.code(), Some("bad_signature" | "context_mismatch")),
+        "{replayed}"
     );
     assert!(
         reload(&again)
@@ -773,12 +777,13 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
         |method: &'static str, path: &'static str, body: serde_json::Value, nonce: String| {
             let full = format!("{API_PREFIX}{path}");
             let bytes = serde_json::to_vec(&body).unwrap();
+            let ts = now();
             let signature =
-                device_key.sign(&request_signing_input(method, &full, now(), &nonce, &bytes));
+                device_key.sign(&request_signing_input(method, &full, ts, &nonce, &bytes));
             reqwest::Client::new()
                 .request(method.parse().unwrap(), format!("{}{full}", server.base))
                 .header(HEADER_DEVICE, &account.device_id)
-                .header(HEADER_TIMESTAMP, now().to_string())
+                .header(HEADER_TIMESTAMP, ts.to_string())
                 .header(HEADER_NONCE, nonce)
                 .header(HEADER_SIGNATURE, signature)
                 .header("content-type", "application/json")
@@ -800,6 +805,11 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
     .await
     .unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    let refusal: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        refusal["error"], "bad_proof",
+        "refused for the missing agreement, not the request"
+    );
     // Switching phone sign-in off with a proof made by the device key.
     let nonce = "switch-off-0123456789".to_string();
     let proof = device_key.sign(&latchkey_protocol::passwordless_off_input(
@@ -810,6 +820,8 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    let refusal: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(refusal["error"], "bad_proof");
     assert!(phone.app.status(phone.account).await.unwrap().phone_sign_in);
     // The owner, with the PIN, can replace the key and switch it off.
     phone
@@ -864,4 +876,30 @@ async fn no_its_not_me_is_a_plain_denial_where_reporting_is_off() {
     );
     let log = sign_in_log(&server, &bobby.upn).await;
     assert_eq!(log[0]["status"]["errorCode"], 500121);
+}
+
+#[tokio::test]
+async fn a_copied_device_key_cannot_turn_on_phone_sign_in_after_the_registration_window() {
+    let server = TestServer::start_with(|c| c.lifetimes.phone_sign_in_enable_seconds = 1).await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::register(&bobby, "push-only phone").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Whoever holds the device file (owner or thief) can no longer enable it on their own...
+    expect_refusal(
+        phone.app.enable_phone_sign_in(phone.account, PIN).await,
+        "enable_window_passed",
+    );
+    assert!(!phone.app.status(phone.account).await.unwrap().phone_sign_in);
+    let page = start_sign_in(&server.browser(), &bobby.upn).await;
+    assert!(
+        page.body.contains("Temporary Access Pass"),
+        "no passwordless sign-in"
+    );
+    // ...but adding the app again from security info (signed in) opens a new window.
+    let mut again = Phone::register(&bobby, "phone").await;
+    again
+        .app
+        .enable_phone_sign_in(again.account, PIN)
+        .await
+        .unwrap();
 }
