@@ -68,6 +68,8 @@ impl EventBus for RecordingEventBus {
 /// Delivers events to authenticator devices.
 pub trait Notifier: Send + Sync {
     fn notify(&self, device: &DeviceId, event: &DeviceEvent);
+    /// The device is gone: close whatever live channel it has.
+    fn forget(&self, _device: &DeviceId) {}
 }
 
 /// Delivers nothing: devices find their requests by pulling.

@@ -1018,8 +1018,8 @@ impl Latchkey {
             CredentialInput::Pass(_) => MethodKind::TemporaryAccessPass,
             CredentialInput::Password(_) => MethodKind::Password,
         };
-        let throttled = self
-            .credential_throttled(user.as_ref(), context, now)
+        let throttled = !self
+            .credential_attempt_allowed(user.as_ref(), context, now)
             .await
             .map_err(trouble)?;
         let verdict = if throttled {
@@ -1066,11 +1066,6 @@ impl Latchkey {
         let method = match verdict {
             Ok(method) => method,
             Err(error) => {
-                if error != SignInError::Throttled {
-                    self.count_failed_credential(user.as_ref(), context, now)
-                        .await
-                        .map_err(trouble)?;
-                }
                 sign_in.failed_attempts += 1;
                 let ended = sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS;
                 let error = if ended {
@@ -1098,6 +1093,9 @@ impl Latchkey {
             }
         };
         let user = user.expect("a credential only verifies for a known user");
+        self.credential_succeeded(&user, context, now)
+            .await
+            .map_err(trouble)?;
         if method == AuthMethod::Password {
             match self
                 .try_approval(ApprovalKind::MfaPush, &sign_in, &user, context)
@@ -1620,8 +1618,11 @@ impl Latchkey {
     /// Expires overdue notifications (logging their timeouts and telling their devices), then
     /// removes what has expired.
     pub async fn purge_expired(&self) -> Result<u64, DomainError> {
-        self.expire_overdue_approvals().await?;
-        Ok(self.store.purge_expired(self.now()).await?)
+        let expired = self.expire_overdue_approvals().await;
+        // The purge runs whatever happened above, so one bad row cannot make tokens pile up.
+        let purged = self.store.purge_expired(self.now()).await?;
+        expired?;
+        Ok(purged)
     }
 }
 

@@ -229,6 +229,14 @@ pub trait Store: Send + Sync {
         window_seconds: i64,
         limit: u32,
     ) -> StoreResult<bool>;
+    /// Gives back one event counted in the window containing `now` (an attempt that turned
+    /// out fine); never below zero.
+    async fn release_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<()>;
     /// How many events `key` has in the window containing `now`.
     async fn throttle_count(
         &self,

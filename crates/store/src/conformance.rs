@@ -123,6 +123,7 @@ pub async fn run_all(store: &dyn Store) {
     settling_logs_in_the_same_write(store).await;
     a_sign_in_completes_at_most_once(store).await;
     reported_risk_is_recorded_and_dismissed_once(store).await;
+    throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2683,4 +2684,59 @@ pub async fn reported_risk_is_recorded_and_dismissed_once(store: &dyn Store) {
         store.user_risk(&user.id).await.unwrap().unwrap().state,
         RiskState::Dismissed
     );
+}
+
+pub async fn throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window(
+    store: &dyn Store,
+) {
+    let key = format!("conformance:{}", random_hex(8));
+    let window = 600;
+    let at = Timestamp(NOW.0 - NOW.0.rem_euclid(window));
+    let tries =
+        futures_join_all((0..8).map(|_| store.take_throttle_slot(&key, at, window, 5))).await;
+    let allowed = tries.into_iter().filter(|t| *t.as_ref().unwrap()).count();
+    assert_eq!(allowed, 5, "never more than the limit, even when raced");
+    assert_eq!(store.throttle_count(&key, at, window).await.unwrap(), 5);
+    store.release_throttle_slot(&key, at, window).await.unwrap();
+    assert_eq!(store.throttle_count(&key, at, window).await.unwrap(), 4);
+    assert!(store.take_throttle_slot(&key, at, window, 5).await.unwrap());
+    assert!(!store.take_throttle_slot(&key, at, window, 5).await.unwrap());
+    let next = at.plus_seconds(window);
+    assert_eq!(store.throttle_count(&key, next, window).await.unwrap(), 0);
+    assert!(
+        store
+            .take_throttle_slot(&key, next, window, 5)
+            .await
+            .unwrap(),
+        "a new window starts from zero"
+    );
+    assert_eq!(store.throttle_count(&key, next, window).await.unwrap(), 1);
+}
+
+/// Runs the futures concurrently on the current task and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, future) in out.iter_mut().zip(pinned.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *slot = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future finished"))
+        .collect()
 }

@@ -1728,6 +1728,24 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<()> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        let query = sqlx::query(
+            "UPDATE throttle SET count = count - 1 WHERE key = ? AND window_start = ? AND count > 0",
+        )
+        .bind(key)
+        .bind(window_start);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("releasing a throttle count", e))?;
+        Ok(())
+    }
+
     async fn throttle_count(
         &self,
         key: &str,

@@ -267,6 +267,15 @@ async fn stream(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, DeviceError> {
     let device = signed_device(&state, &method, &uri, &headers, b"").await?;
+    if !device.is_confirmed() {
+        // An unfinished registration has its test in the activation answer; nothing to push.
+        return Err(DeviceError(DeviceApiError {
+            kind: DeviceErrorKind::Conflict,
+            code: "registration_incomplete",
+            message: "answer the test notification first".into(),
+            detail: None,
+        }));
+    }
     let upgrade =
         upgrade.map_err(|_| invalid("websocket_required", "GET /stream is a WebSocket"))?;
     let hub = state.devices.clone();

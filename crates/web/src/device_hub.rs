@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 
 /// Events waiting for one slow connection before it is considered dead and dropped.
 const QUEUE_DEPTH: usize = 64;
+/// Live connections one device may hold; a new one beyond this closes the oldest, so a device
+/// (or a copy of its key) cannot pile up connections.
+pub const MAX_CONNECTIONS_PER_DEVICE: usize = 4;
 
 /// One open connection: its number (to unregister it) and its queue.
 type Connection = (u64, mpsc::Sender<DeviceEvent>);
@@ -45,10 +48,12 @@ impl DeviceHub {
         let (sender, events) = mpsc::channel(QUEUE_DEPTH);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut connections) = self.connections.lock() {
-            connections
-                .entry(device.clone())
-                .or_default()
-                .push((id, sender));
+            let list = connections.entry(device.clone()).or_default();
+            list.push((id, sender));
+            if list.len() > MAX_CONNECTIONS_PER_DEVICE {
+                // Dropping its sender ends the oldest connection's relay.
+                list.remove(0);
+            }
         }
         Subscription {
             hub: self.clone(),
@@ -79,6 +84,12 @@ impl DeviceHub {
 }
 
 impl Notifier for DeviceHub {
+    fn forget(&self, device: &DeviceId) {
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.remove(device);
+        }
+    }
+
     fn notify(&self, device: &DeviceId, event: &DeviceEvent) {
         let Ok(connections) = self.connections.lock() else {
             return;

@@ -582,6 +582,7 @@ impl Latchkey {
 
     async fn remove_device_record(&self, device: &Device) -> Result<(), StoreError> {
         self.store.delete_device(&device.id).await?;
+        self.notifier().forget(&device.id);
         self.cancel_open_approvals_for(device, |_| true).await
     }
 
@@ -883,15 +884,22 @@ impl Latchkey {
     }
 
     /// Expires every overdue approval, a batch at a time.
+    /// A failing row does not stop the others; the first failure is returned at the end (and
+    /// the batch loop stops, so a row that keeps failing cannot spin it).
     pub(super) async fn expire_overdue_approvals(&self) -> Result<(), StoreError> {
         loop {
             let overdue = self.store.overdue_approvals(self.now(), 100).await?;
             let full = overdue.len() == 100;
+            let mut first_failure = None;
             for approval in overdue {
-                self.expire_if_due(approval).await?;
+                if let Err(e) = self.expire_if_due(approval).await {
+                    first_failure.get_or_insert(e);
+                }
             }
-            if !full {
-                return Ok(());
+            match first_failure {
+                Some(e) => return Err(e),
+                None if !full => return Ok(()),
+                None => {}
             }
         }
     }

@@ -73,8 +73,11 @@ impl Latchkey {
         .map(|_| ())
     }
 
-    /// Whether pass and password attempts for this user or from this address are stopped.
-    pub(super) async fn credential_throttled(
+    /// Counts a pass or password attempt for this user and address before it is checked, so
+    /// parallel attempts cannot all slip under the limit; false when a limit is reached (the
+    /// attempt is then not checked at all). A successful attempt is given back with
+    /// [`Latchkey::credential_succeeded`], so the limits count failures in the end.
+    pub(super) async fn credential_attempt_allowed(
         &self,
         user: Option<&User>,
         context: &SignInContext,
@@ -82,53 +85,52 @@ impl Latchkey {
     ) -> Result<bool, StoreError> {
         let limits = self.settings.throttle;
         if let Some(ip) = context.ip_address
-            && self
-                .over(
+            && !self
+                .take(
                     &key("failed:ip", &ip.to_string()),
                     limits.failed_credentials_per_ip,
                     now,
                 )
                 .await?
         {
-            return Ok(true);
+            return Ok(false);
         }
         match user {
             Some(user) => {
-                self.over(
+                self.take(
                     &key("failed:user", user.id.as_str()),
                     limits.failed_credentials_per_user,
                     now,
                 )
                 .await
             }
-            None => Ok(false),
+            None => Ok(true),
         }
     }
 
-    pub(super) async fn count_failed_credential(
+    pub(super) async fn credential_succeeded(
         &self,
-        user: Option<&User>,
+        user: &User,
         context: &SignInContext,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let limits = self.settings.throttle;
         if let Some(ip) = context.ip_address {
-            self.take(
-                &key("failed:ip", &ip.to_string()),
-                limits.failed_credentials_per_ip,
-                now,
-            )
-            .await?;
+            self.store
+                .release_throttle_slot(
+                    &key("failed:ip", &ip.to_string()),
+                    now,
+                    limits.failed_credentials_per_ip.window_seconds,
+                )
+                .await?;
         }
-        if let Some(user) = user {
-            self.take(
+        self.store
+            .release_throttle_slot(
                 &key("failed:user", user.id.as_str()),
-                limits.failed_credentials_per_user,
                 now,
+                limits.failed_credentials_per_user.window_seconds,
             )
-            .await?;
-        }
-        Ok(())
+            .await
     }
 
     pub(super) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {

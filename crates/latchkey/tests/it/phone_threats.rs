@@ -424,6 +424,7 @@ async fn a_removed_device_can_no_longer_answer_and_sign_in_falls_back_to_a_pass(
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
+    let mut stream = phone.app.connect(phone.account).await.unwrap();
 
     // Security info › Remove, with confirmation.
     let info = bobby.browser.get("/mysecurityinfo").await;
@@ -445,6 +446,14 @@ async fn a_removed_device_can_no_longer_answer_and_sign_in_falls_back_to_a_pass(
     assert!(info.body.contains("The method was removed."));
     assert!(!info.body.contains("Authenticator app —"));
 
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while stream.next().await.is_some() {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the removed device's live channel is closed"
+    );
     expect_refusal(
         phone
             .answer(&request, Decision::Approve, Some(number_on(&page)))
@@ -902,4 +911,27 @@ async fn a_copied_device_key_cannot_turn_on_phone_sign_in_after_the_registration
         .enable_phone_sign_in(again.account, PIN)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_device_cannot_pile_up_live_connections() {
+    let server = TestServer::start().await;
+    let (_bobby, phone) = bobby_with_phone_sign_in(&server).await;
+    let mut oldest = phone.app.connect(phone.account).await.unwrap();
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(phone.app.connect(phone.account).await.unwrap());
+    }
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), oldest.next())
+        .await
+        .expect("the oldest connection ends in time");
+    assert_eq!(closed, None, "the fifth connection closes the oldest");
+    // The newer ones still work.
+    let newest = others.last_mut().unwrap();
+    let still_open =
+        tokio::time::timeout(std::time::Duration::from_millis(300), newest.next()).await;
+    assert!(
+        still_open.is_err(),
+        "the newest connection stays open: {still_open:?}"
+    );
 }
