@@ -190,6 +190,14 @@ pub trait Store: Send + Sync {
         expires_at: Timestamp,
     ) -> StoreResult<bool>;
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()>;
+    /// Stores a sign-in approval only if its user has no other sign-in approval (phone sign-in
+    /// or MFA push) still pending and unexpired at `now`; false, and nothing stored, otherwise.
+    /// One transaction, so of two racing sign-ins only one notification is ever created.
+    async fn put_approval_if_none_waiting(
+        &self,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>>;
     /// The user's approvals still in state `Pending` (expired or not), oldest first.
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>>;

@@ -124,6 +124,7 @@ pub async fn run_all(store: &dyn Store) {
     a_sign_in_completes_at_most_once(store).await;
     reported_risk_is_recorded_and_dismissed_once(store).await;
     throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window(store).await;
+    only_one_sign_in_approval_waits_per_user_even_when_raced(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2739,4 +2740,39 @@ async fn futures_join_all<F: std::future::Future>(
     out.into_iter()
         .map(|v| v.expect("every future finished"))
         .collect()
+}
+
+pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dyn Store) {
+    let (device, first) = stored_approval(store).await;
+    let blocked = new_approval(&device);
+    assert!(
+        !store
+            .put_approval_if_none_waiting(&blocked, NOW)
+            .await
+            .unwrap(),
+        "a pending sign-in approval blocks another"
+    );
+    assert_eq!(store.approval(&blocked.id).await.unwrap(), None);
+    store
+        .settle_approval(&first.id, ApprovalState::Denied, None, NOW, None)
+        .await
+        .unwrap();
+    let (a, b) = (new_approval(&device), new_approval(&device));
+    let (one, two) = tokio::join!(
+        store.put_approval_if_none_waiting(&a, NOW),
+        store.put_approval_if_none_waiting(&b, NOW),
+    );
+    assert!(
+        one.unwrap() ^ two.unwrap(),
+        "exactly one of two racing sign-ins notifies"
+    );
+    let later = new_approval(&device);
+    let after_expiry = NOW.plus_seconds(90);
+    assert!(
+        store
+            .put_approval_if_none_waiting(&later, after_expiry)
+            .await
+            .unwrap(),
+        "an expired request no longer blocks a new one"
+    );
 }

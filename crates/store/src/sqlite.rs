@@ -1542,6 +1542,34 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn put_approval_if_none_waiting(
+        &self,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
+             AND json_extract(body, '$.view.kind') <> 'registration_test'",
+        )
+        .bind(approval.user_id.as_str())
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| backend("checking for a waiting approval", e))?;
+        if waiting > 0 {
+            return Ok(false);
+        }
+        insert_approval(approval)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("storing an approval", e))?;
+        Ok(true)
+    }
+
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
         sqlx::query("SELECT body FROM approvals WHERE id = ?")
             .bind(id.as_str())

@@ -968,9 +968,12 @@ impl Latchkey {
             self.store.fail_sign_in(sign_in, false, &record).await?;
             return Ok(ApprovalStart::Throttled);
         }
-        let approval = self
+        let Some(approval) = self
             .send_approval(kind, sign_in, user, devices, &evaluation, context)
-            .await?;
+            .await?
+        else {
+            return Ok(ApprovalStart::AlreadyPending);
+        };
         Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
             upn: user.upn.to_string(),
             user_id: user.id.clone(),
@@ -987,7 +990,7 @@ impl Latchkey {
         devices: Vec<DeviceId>,
         evaluation: &crate::policy::Evaluation,
         context: &SignInContext,
-    ) -> Result<Approval, StoreError> {
+    ) -> Result<Option<Approval>, StoreError> {
         let feature = |f: Feature| {
             evaluation
                 .features
@@ -1045,7 +1048,13 @@ impl Latchkey {
             },
             authentication_details: vec![],
         });
-        self.store.put_approval(&approval).await?;
+        if !self
+            .store
+            .put_approval_if_none_waiting(&approval, now)
+            .await?
+        {
+            return Ok(None);
+        }
         // A user who reported a sign-in gets nothing pushed until an administrator looks at it;
         // the request still waits, and the app can pull it.
         if !self.is_at_risk(&user.id).await? {
@@ -1057,7 +1066,7 @@ impl Latchkey {
                 notifier.notify(device, &event);
             }
         }
-        Ok(approval)
+        Ok(Some(approval))
     }
 
     /// The sign-in log record of a notification a throttle stopped.
