@@ -435,3 +435,71 @@ async fn a_report_reaches_the_administrators_webhook_signed_and_retried() {
         assert_eq!(event["detection"]["deviceName"], "Bobby's phone");
     }
 }
+
+#[tokio::test]
+async fn the_console_shows_a_reported_user_as_risky_with_the_reason_and_dismisses_it() {
+    let server = TestServer::start().await;
+    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+        .await
+        .unwrap();
+    let bobby_pass = people
+        .iter()
+        .find(|p| p.user.upn.as_str() == "bobby@latchkey.test")
+        .unwrap()
+        .pass
+        .expose()
+        .to_string();
+    let bobby = Person {
+        upn: "bobby@latchkey.test".into(),
+        browser: server.browser(),
+    };
+    let login = bobby
+        .browser
+        .follow(bobby.browser.get("/mysecurityinfo").await)
+        .await;
+    bobby
+        .browser
+        .sign_in_with_pass(login, &bobby.upn, &bobby_pass)
+        .await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
+    start_sign_in(&server.browser(), &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone
+        .answer(&request, Decision::Report, None)
+        .await
+        .unwrap();
+
+    let admin = crate::console::admin_browser(&server, &people).await;
+    let page = admin.get("/admin/risky-users").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = unescape(&page.body);
+    assert!(text.contains("bobby@latchkey.test"), "{text}");
+    assert!(text.contains("High · At risk"));
+    assert!(text.contains("Reported a sign-in as not theirs"));
+    assert!(text.contains("Bobby's phone"));
+    assert!(text.contains("My Apps"));
+    let user = server
+        .latchkey
+        .find_user("bobby@latchkey.test")
+        .await
+        .unwrap();
+    let done = admin
+        .post(
+            "/admin/risky-users/dismiss",
+            &[("csrf", &page.csrf()), ("user", user.id.as_str())],
+        )
+        .await;
+    let after = admin.follow(done).await;
+    let text = unescape(&after.body);
+    assert!(text.contains("risk was dismissed"), "{text}");
+    assert!(!text.contains("High · At risk"));
+    assert!(text.contains("An administrator dismissed the risk"));
+    // A forged form changes nothing.
+    let forged = admin
+        .post(
+            "/admin/risky-users/dismiss",
+            &[("csrf", "forged"), ("user", user.id.as_str())],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+}

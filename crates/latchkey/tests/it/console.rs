@@ -4,7 +4,7 @@ use latchkey_domain::demo::DemoPerson;
 
 use crate::support::{Browser, TestServer, geoip_databases};
 
-async fn admin_browser(server: &TestServer, people: &[DemoPerson]) -> Browser {
+pub async fn admin_browser(server: &TestServer, people: &[DemoPerson]) -> Browser {
     let admin = people
         .iter()
         .find(|p| p.user.display_name == "Avery Admin")

@@ -10,6 +10,7 @@ mod applications;
 mod groups;
 mod logs;
 mod policies;
+mod risk;
 mod users;
 
 use askama::Template;
@@ -76,6 +77,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logs/signins", get(logs::sign_ins))
         .route("/admin/logs/signins/{id}", get(logs::sign_in_detail))
         .route("/admin/logs/audit", get(logs::audit))
+        .route("/admin/risky-users", get(risk::list))
+        .route("/admin/risky-users/dismiss", post(risk::dismiss))
 }
 
 /// A posted form as name–value pairs, in order: table rows repeat their field names.
@@ -355,9 +358,10 @@ enum Section {
     Policies,
     SignIns,
     Audit,
+    RiskyUsers,
 }
 
-const NAV: [(Section, &str, &str); 7] = [
+const NAV: [(Section, &str, &str); 8] = [
     (Section::Overview, "/admin", "Overview"),
     (Section::Users, "/admin/users", "Users"),
     (Section::Groups, "/admin/groups", "Groups"),
@@ -369,6 +373,7 @@ const NAV: [(Section, &str, &str); 7] = [
     ),
     (Section::SignIns, "/admin/logs/signins", "Sign-in logs"),
     (Section::Audit, "/admin/logs/audit", "Audit log"),
+    (Section::RiskyUsers, "/admin/risky-users", "Risky users"),
 ];
 
 struct NavLink {
@@ -420,6 +425,9 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "disabled" => "Saved. The account is disabled; its sessions and tokens were revoked.",
         "added" => "Saved. The member was added.",
         "removed" => "Saved. The member was removed.",
+        "dismissed" => {
+            "Saved. The user's risk was dismissed; notifications reach their devices again."
+        }
         _ => return None,
     })
 }
