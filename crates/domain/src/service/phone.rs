@@ -1031,23 +1031,7 @@ impl Latchkey {
             now,
             self.settings.approval_lifetime_seconds,
         );
-        approval.record = Some(SignInRecord {
-            id: String::new(),
-            created_date_time: now,
-            user_id: Some(user.id.clone()),
-            user_principal_name: user.upn.to_string(),
-            user_display_name: Some(user.display_name.clone()),
-            app_id: app.as_ref().map(|a| a.client_id.clone()),
-            app_display_name: app.as_ref().map(|a| a.display_name.clone()),
-            ip_address: context.ip_address.map(|ip| ip.to_string()),
-            location: context.location.clone(),
-            authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
-            status: SignInStatus {
-                error_code: 0,
-                failure_reason: None,
-            },
-            authentication_details: vec![],
-        });
+        approval.record = Some(Self::authenticator_record(app.as_ref(), user, context, now));
         if !self
             .store
             .put_approval_if_none_waiting(&approval, now)
@@ -1069,6 +1053,33 @@ impl Latchkey {
         Ok(Some(approval))
     }
 
+    /// The sign-in log record of an authenticator sign-in for `user` from `context`: who,
+    /// which application, from where; its outcome is filled in when it is known.
+    fn authenticator_record(
+        app: Option<&crate::application::Application>,
+        user: &User,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> SignInRecord {
+        SignInRecord {
+            id: crate::secret::random_hex(16),
+            created_date_time: now,
+            user_id: Some(user.id.clone()),
+            user_principal_name: user.upn.to_string(),
+            user_display_name: Some(user.display_name.clone()),
+            app_id: app.map(|a| a.client_id.clone()),
+            app_display_name: app.map(|a| a.display_name.clone()),
+            ip_address: context.ip_address.map(|ip| ip.to_string()),
+            location: context.location.clone(),
+            authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
+            status: SignInStatus {
+                error_code: 0,
+                failure_reason: None,
+            },
+            authentication_details: vec![],
+        }
+    }
+
     /// The sign-in log record of a notification a throttle stopped.
     async fn throttled_record(
         &self,
@@ -1077,34 +1088,24 @@ impl Latchkey {
         context: &SignInContext,
         now: Timestamp,
     ) -> Result<SignInRecord, StoreError> {
+        let error = SignInError::Throttled;
         let app = match &sign_in.authorization {
             Some(request) => self.store.application(&request.client_id).await?,
             None => None,
         };
-        let error = SignInError::Throttled;
-        Ok(SignInRecord {
-            id: crate::secret::random_hex(16),
-            created_date_time: now,
-            user_id: Some(user.id.clone()),
-            user_principal_name: user.upn.to_string(),
-            user_display_name: Some(user.display_name.clone()),
-            app_id: app.as_ref().map(|a| a.client_id.clone()),
-            app_display_name: app.as_ref().map(|a| a.display_name.clone()),
-            ip_address: context.ip_address.map(|ip| ip.to_string()),
-            location: context.location.clone(),
-            authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
-            status: SignInStatus {
-                error_code: error.code(),
-                failure_reason: Some(error.failure_reason().into()),
-            },
-            authentication_details: vec![AuthenticationStep {
-                authentication_method: MethodKind::MicrosoftAuthenticator.label().into(),
-                authentication_method_detail: None,
-                authentication_step_date_time: now.to_rfc3339(),
-                authentication_step_result_detail: error.failure_reason().into(),
-                succeeded: false,
-            }],
-        })
+        let mut record = Self::authenticator_record(app.as_ref(), user, context, now);
+        record.status = SignInStatus {
+            error_code: error.code(),
+            failure_reason: Some(error.failure_reason().into()),
+        };
+        record.authentication_details.push(AuthenticationStep {
+            authentication_method: MethodKind::MicrosoftAuthenticator.label().into(),
+            authentication_method_detail: None,
+            authentication_step_date_time: now.to_rfc3339(),
+            authentication_step_result_detail: error.failure_reason().into(),
+            succeeded: false,
+        });
+        Ok(record)
     }
 
     /// The sign-in log record of a settled approval.

@@ -67,35 +67,8 @@ async fn no_its_not_me_makes_the_user_risky_revokes_their_sessions_and_stops_pus
     let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
 
     // Bobby is signed in to an application that holds a refresh token.
-    let (client_id, secret) = server.confidential_app("ES256").await;
-    let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
-        )
-        .await;
-    let page = browser.follow(next).await;
-    let request = phone.only_request().await;
-    phone
-        .answer(&request, Decision::Approve, Some(number_on(&page)))
-        .await
-        .unwrap();
-    let location = browser.get("/login").await.location.unwrap();
-    let code = crate::support::query_param(&location, "code").unwrap();
-    let (status, tokens) = crate::support::token_request(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://localhost:9/callback"),
-        ],
-        Some((&client_id, &secret)),
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
+    let app = crate::phone::phone_sign_in_to_app(&server, &mut phone, &bobby.upn).await;
+    let (client_id, secret, tokens) = (app.client_id, app.secret, app.tokens);
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
 
     // Someone else types Bobby's name; he answers "No, it's not me".

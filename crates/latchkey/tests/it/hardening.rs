@@ -4,10 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use latchkey_protocol::wire::Decision;
-
-use crate::phone::{PIN, Person, Phone, activation_link, number_on, reload, start_sign_in};
-use crate::support::{TestServer, query_param, token_request};
+use crate::phone::{PIN, Person, Phone, activation_link, reload, start_sign_in};
+use crate::support::TestServer;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -60,34 +58,8 @@ async fn no_secret_reaches_the_logs_of_a_full_run() {
     drop(add_page);
     let mut phone = Phone::with_phone_sign_in(&bobby, "phone").await;
 
-    let (client_id, secret) = server.confidential_app("RS256").await;
-    let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
-        )
-        .await;
-    let page = browser.follow(next).await;
-    let request = phone.only_request().await;
-    phone
-        .answer(&request, Decision::Approve, Some(number_on(&page)))
-        .await
-        .unwrap();
-    let location = browser.get("/login").await.location.unwrap();
-    let auth_code = query_param(&location, "code").unwrap();
-    let (_, tokens) = token_request(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &auth_code),
-            ("redirect_uri", "http://localhost:9/callback"),
-        ],
-        Some((&client_id, &secret)),
-    )
-    .await;
+    let app = crate::phone::phone_sign_in_to_app(&server, &mut phone, &bobby.upn).await;
+    let (secret, auth_code, tokens, request) = (app.secret, app.code, app.tokens, app.request);
     let start = start_sign_in(&server.browser(), &bobby.upn).await;
     assert!(start.body.contains("Approve sign in request"));
     drop(server);

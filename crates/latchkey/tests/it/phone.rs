@@ -234,6 +234,64 @@ pub async fn set_features(server: &TestServer, state: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// What an application got from a phone sign-in: its credentials, the tokens, the request the
+/// device answered and the number page the browser showed.
+pub struct AppSignIn {
+    pub client_id: String,
+    pub secret: String,
+    /// The authorization code the browser carried back (spent by now).
+    pub code: String,
+    pub tokens: serde_json::Value,
+    pub request: ApprovalRequest,
+    pub number_page: Page,
+}
+
+/// Registers a confidential application, signs `upn` in to it by phone (the device approves
+/// the number the page shows) and redeems the code at the token endpoint.
+pub async fn phone_sign_in_to_app(server: &TestServer, phone: &mut Phone, upn: &str) -> AppSignIn {
+    let (client_id, secret) = server.confidential_app("ES256").await;
+    let browser = server.browser();
+    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
+    let login = browser.follow(browser.get(&authorize).await).await;
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", upn)],
+        )
+        .await;
+    let number_page = browser.follow(next).await;
+    let request = phone.only_request().await;
+    phone
+        .answer(&request, Decision::Approve, Some(number_on(&number_page)))
+        .await
+        .unwrap();
+    let location = browser
+        .get("/login")
+        .await
+        .location
+        .expect("redirect to the application");
+    let code = query_param(&location, "code").expect("code");
+    let (status, tokens) = crate::support::token_request(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:9/callback"),
+        ],
+        Some((&client_id, &secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    AppSignIn {
+        client_id,
+        secret,
+        code,
+        tokens,
+        request,
+        number_page,
+    }
+}
+
 #[tokio::test]
 async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_matching() {
     let Some(databases) = geoip_databases() else {
@@ -384,41 +442,16 @@ async fn phone_sign_in_id_tokens_say_swk_pin_mfa_and_passwordless_acr() {
     let server = TestServer::start().await;
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
     let mut phone = Phone::with_phone_sign_in(&bobby, "phone").await;
-    let (client_id, secret) = server.confidential_app("ES256").await;
-    let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
-        )
-        .await;
-    let page = browser.follow(next).await;
+    let signed_in = phone_sign_in_to_app(&server, &mut phone, &bobby.upn).await;
     assert!(
-        page.body.contains("Contoso Expenses"),
+        signed_in.number_page.body.contains("Contoso Expenses"),
         "the page names the app"
     );
-    let request = phone.only_request().await;
-    assert_eq!(request.application.as_deref(), Some("Contoso Expenses"));
-    phone
-        .answer(&request, Decision::Approve, Some(number_on(&page)))
-        .await
-        .unwrap();
-    let back = browser.get("/login").await;
-    let location = back.location.expect("redirect to the application");
-    let code = query_param(&location, "code").expect("code");
-    let (status, tokens) = crate::support::token_request(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://localhost:9/callback"),
-        ],
-        Some((&client_id, &secret)),
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        signed_in.request.application.as_deref(),
+        Some("Contoso Expenses")
+    );
+    let tokens = signed_in.tokens;
     let id_token = tokens["id_token"].as_str().unwrap();
     let payload = id_token.split('.').nth(1).unwrap();
     let claims: serde_json::Value = serde_json::from_slice(
