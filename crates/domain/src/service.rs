@@ -1116,17 +1116,7 @@ impl Latchkey {
                 ApprovalStart::NotApplicable => {}
             }
         }
-        let cookie_secret = random_token();
-        let session = Session {
-            id: SessionId::random(),
-            token_hash: TokenHash::of(cookie_secret.expose()),
-            user_id: user.id.clone(),
-            method,
-            auth_time: now,
-            created_at: now,
-            expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
-            revoked: false,
-        };
+        let (session, cookie_secret) = self.new_session(&user, method, now);
         record
             .authentication_details
             .push(step(true, "Correct credential"));
@@ -1216,6 +1206,23 @@ impl Latchkey {
                 }
             }
         }
+    }
+
+    /// A new browser session for `user`, and the cookie secret that stands for it (shown once,
+    /// to the browser; the store keeps only its hash).
+    fn new_session(&self, user: &User, method: AuthMethod, now: Timestamp) -> (Session, Secret) {
+        let cookie_secret = random_token();
+        let session = Session {
+            id: SessionId::random(),
+            token_hash: TokenHash::of(cookie_secret.expose()),
+            user_id: user.id.clone(),
+            method,
+            auth_time: now,
+            created_at: now,
+            expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
+            revoked: false,
+        };
+        (session, cookie_secret)
     }
 
     /// The session a browser cookie stands for, with its user, if both are still good.

@@ -23,7 +23,7 @@ use crate::authenticator::{
 };
 use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
-use crate::ids::{ActivationId, ApprovalId, DeviceId, SessionId, SignInId, UserId};
+use crate::ids::{ActivationId, ApprovalId, DeviceId, SignInId, UserId};
 use crate::location::is_private_network;
 use crate::log::{
     Actor, AuditCategory, AuthenticationStep, SignInContext, SignInError, SignInRecord,
@@ -32,7 +32,7 @@ use crate::log::{
 use crate::notify::DomainEvent;
 use crate::policy::{Feature, MethodKind};
 use crate::secret::{TokenHash, random_token};
-use crate::session::{AuthMethod, Session};
+use crate::session::AuthMethod;
 use crate::signin::{PendingSignIn, SignInStage};
 use crate::user::User;
 
@@ -1287,17 +1287,7 @@ impl Latchkey {
             Some(_) => AuthMethod::PasswordAndPush,
         };
         let now = self.now();
-        let cookie_secret = random_token();
-        let session = Session {
-            id: SessionId::random(),
-            token_hash: TokenHash::of(cookie_secret.expose()),
-            user_id: user.id.clone(),
-            method,
-            auth_time: now,
-            created_at: now,
-            expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
-            revoked: false,
-        };
+        let (session, cookie_secret) = self.new_session(&user, method, now);
         let device = match &approval.answered_by {
             Some(id) => self.store.device(id).await.map_err(trouble)?,
             None => None,
