@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::cookies::{csrf_ok, csrf_token};
 use crate::error::{PageError, render, render_uncached};
-use crate::pages::{current_session, sign_in_redirect};
+use crate::pages::{CsrfForm, current_session, sign_in_redirect};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -164,11 +164,6 @@ async fn security_info(
         methods,
     };
     Ok((jar, render(&page)).into_response())
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 #[derive(Template)]
