@@ -1,8 +1,14 @@
-//! A browser the way the sign-in pages see one: it keeps cookies and follows redirects itself,
-//! so that the bench can stop the clock on the exact response it cares about.
+//! A browser the way the sign-in pages see one: it keeps its own cookies and follows redirects
+//! itself, so that the bench can stop the clock on the exact response it cares about.
+//!
+//! Every browser shares one HTTP client (and so its pool of loopback connections), as the
+//! many browsers behind one corporate proxy would; cookies are kept per browser, so each is a
+//! separate person to the server.
+
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow, bail};
-use reqwest::redirect::Policy;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
 pub struct Page {
     pub status: u16,
@@ -42,21 +48,29 @@ fn hidden(body: &str, name: &str) -> Option<String> {
     Some(body[start..end].to_string())
 }
 
+/// The HTTP client every browser shares: no redirects followed, no cookie store of its own.
+pub fn shared_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1024)
+        .build()?)
+}
+
 pub struct Browser {
     base: String,
     http: reqwest::Client,
+    /// Name and value of each cookie the server set and has not cleared.
+    cookies: Mutex<Vec<(String, String)>>,
 }
 
 impl Browser {
-    /// A fresh browser: no cookies, no pooled connection.
-    pub fn new(base: &str) -> Result<Browser> {
-        Ok(Browser {
+    /// A fresh browser: no cookies.
+    pub fn new(base: &str, http: &reqwest::Client) -> Browser {
+        Browser {
             base: base.to_string(),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .build()?,
-        })
+            http: http.clone(),
+            cookies: Mutex::new(Vec::new()),
+        }
     }
 
     fn absolute(&self, url: &str) -> String {
@@ -67,14 +81,50 @@ impl Browser {
         }
     }
 
-    async fn page(response: reqwest::Response) -> Result<Page> {
+    fn cookie_header(&self) -> Option<String> {
+        let cookies = self.cookies.lock().expect("cookie jar");
+        (!cookies.is_empty()).then(|| {
+            cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// Keeps what `Set-Cookie` says: a new value replaces the old, an empty one or
+    /// `Max-Age=0` removes the cookie.
+    fn remember(&self, response: &reqwest::Response) {
+        let mut cookies = self.cookies.lock().expect("cookie jar");
+        for header in response.headers().get_all(SET_COOKIE) {
+            let Ok(text) = header.to_str() else { continue };
+            let mut parts = text.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
+                continue;
+            };
+            let cleared =
+                value.is_empty() || parts.any(|p| p.trim().eq_ignore_ascii_case("max-age=0"));
+            cookies.retain(|(n, _)| n != name);
+            if !cleared {
+                cookies.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Page> {
+        let request = match self.cookie_header() {
+            Some(cookies) => request.header(COOKIE, cookies),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| what.to_string())?;
+        self.remember(&response);
         let status = response.status().as_u16();
         let location = response
             .headers()
-            .get("location")
+            .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.text().await?;
+        let body = response.text().await.with_context(|| what.to_string())?;
         Ok(Page {
             status,
             location,
@@ -84,25 +134,13 @@ impl Browser {
 
     pub async fn get(&self, url: &str) -> Result<Page> {
         let url = self.absolute(url);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        Self::page(response).await
+        self.send(self.http.get(&url), &format!("GET {url}")).await
     }
 
     pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<Page> {
         let url = self.absolute(url);
-        let response = self
-            .http
-            .post(&url)
-            .form(form)
-            .send()
+        self.send(self.http.post(&url).form(form), &format!("POST {url}"))
             .await
-            .with_context(|| format!("POST {url}"))?;
-        Self::page(response).await
     }
 
     /// Follows redirects on this server; stops at the first page, or at a redirect elsewhere.
@@ -120,16 +158,12 @@ impl Browser {
 
     /// What the number page's script asks: is the request still waiting for an answer?
     pub async fn pending(&self) -> Result<bool> {
-        let url = self.absolute("/login/status");
-        let status: serde_json::Value = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = self.get("/login/status").await?;
+        if page.status != 200 {
+            bail!("/login/status answered {}: {}", page.status, page.body);
+        }
+        let status: serde_json::Value = serde_json::from_str(&page.body)
+            .with_context(|| format!("unexpected /login/status answer: {}", page.body))?;
         status["pending"]
             .as_bool()
             .ok_or_else(|| anyhow!("unexpected /login/status answer: {status}"))

@@ -1,487 +1,367 @@
-//! `latchkey-bench`: how long phone sign-in takes, measured the way real clients see it.
+//! `latchkey-bench`: Latchkey's load generator and latency benchmark. It drives a server
+//! exactly as browsers, applications and authenticator apps do, over HTTP and WebSockets on
+//! loopback, and reports what that costs the server.
 //!
-//! It starts a Latchkey server in-process on a loopback port, registers one phone with phone
-//! sign-in enabled, and signs in to My Apps with it over and over, each time with a fresh
-//! browser. Two intervals are timed:
+//! * `load`: virtual users doing complete OpenID Connect sign-ins with phone sign-in (and,
+//!   with `--password-every`, password and MFA push) while devices listen and answer.
+//! * `idle`: devices that only keep their live channel open: the server's memory per device.
+//! * `latency`: one sign-in at a time, for the latency of each half.
 //!
-//! * **UPN submitted → request on the device**: from just before the browser posts the user
-//!   name until the phone's live channel (WebSocket) delivers the request.
-//! * **answer sent → browser signed in**: from just before the phone posts its signed answer
-//!   until the browser, polling `/login/status` every 2 ms as the number page's script does,
-//!   learns the request is settled, and then until its next `GET /login` returns the redirect
-//!   that completes the sign-in.
-//!
-//! Both run first with only the measured phone connected, then with `--idle-devices` phones
-//! connected (the measured one and idle others), to show what a crowd of open live channels
-//! costs.
+//! See `docs/performance.md` for the scenarios and the figures measured.
 
 mod browser;
 mod devices;
+mod latency;
+mod load;
+mod report;
+mod seed;
+mod server;
 mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use clap::Parser;
-use latchkey::config::Config;
-use latchkey_authenticator::EventStream;
-use latchkey_domain::Latchkey;
-use latchkey_protocol::wire::{
-    Answer, AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
-};
-use latchkey_protocol::{answer_signing_input, context_digest};
-use tokio::sync::oneshot;
-use tokio::time::timeout;
+use anyhow::{Context, Result, ensure};
+use clap::{Parser, Subcommand};
+use tokio::task::JoinSet;
 
-use crate::browser::{Browser, Page};
-use crate::devices::{IdleConnections, MeasuredPhone, seed_idle};
-use crate::stats::{Summary, ms};
-
-/// How often the browser asks `/login/status`, as the number page's script does but tighter.
-/// Tokio's timer rounds sleeps up to whole milliseconds, so gaps are 2–3 ms and "status not
-/// pending" carries up to one of them; "device has the outcome" is the server's own time.
-const POLL_EVERY: Duration = Duration::from_millis(2);
-
-/// Longest wait for any one step; a sign-in that takes this long is a failure, not a sample,
-/// and it keeps the run from hanging.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-
-const MEASURED_UPN: &str = "bench@contoso.example";
+use crate::load::{Application, Bound, REDIRECT_URI};
+use crate::seed::Admin;
+use crate::server::{InProcessServer, SpawnedServer, Target};
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Measures Latchkey's phone sign-in latencies over loopback"
+    about = "Latchkey's load generator: complete sign-ins over loopback, as real clients make them"
 )]
-struct Args {
-    /// Timed sign-ins per scenario.
-    #[arg(long, default_value_t = 200)]
-    iterations: usize,
-    /// Phones connected in the second scenario, the measured one included (so N − 1 idle
-    /// ones). The first scenario always has the measured phone alone; 1 or less skips the
-    /// second.
-    #[arg(long, default_value_t = 1000)]
-    idle_devices: usize,
-    /// Untimed sign-ins before each scenario, so that first-use costs (connection set-up,
-    /// prepared statements, page templates) stay out of the samples.
-    #[arg(long, default_value_t = 5)]
-    warmup: usize,
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Complete sign-ins by many virtual users at once (scenarios a and c).
+    Load(LoadArgs),
+    /// Connected devices that only listen: the server's memory (scenario b).
+    Idle(IdleArgs),
+    /// One sign-in at a time: the latency of each half, with and without idle devices.
+    Latency(latency::Args),
+}
+
+/// Which server to drive.
+#[derive(clap::Args, Clone)]
+struct ServerArgs {
+    /// Drive this running server instead of starting one (its throttles must allow the load).
+    #[arg(long, value_name = "URL", requires = "admin_token")]
+    server: Option<String>,
+    /// The running server's administrator API token.
+    #[arg(long, env = "LATCHKEY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The running server's process id, for its CPU time and memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The `latchkey` binary to start (default: the one built beside this generator).
+    #[arg(long, value_name = "FILE")]
+    latchkey_bin: Option<PathBuf>,
+    /// Run the server inside the generator's process (the smoke test does; /proc figures
+    /// then cover both).
+    #[arg(long, conflicts_with = "server")]
+    in_process: bool,
     /// Also write the results as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
 
-/// An in-process server on a loopback port, as the integration tests start one.
-struct BenchServer {
-    base: String,
-    latchkey: Arc<Latchkey>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<()>>,
-    _data_dir: tempfile::TempDir,
+#[derive(clap::Args, Clone)]
+struct LoadArgs {
+    /// Users seeded, each with a registered device.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Of those, devices kept connected on the live channel; sign-ins go to their users.
+    #[arg(long, default_value_t = 1_000)]
+    devices: usize,
+    /// Virtual users signing in at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to run (after the warm-up).
+    #[arg(long, default_value_t = 30, conflicts_with = "count")]
+    duration: u64,
+    /// Sign-ins to run instead of a duration.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Untimed sign-ins first, so first-use costs stay out of the figures.
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    /// Every N-th user signs in with password and MFA push instead of phone sign-in (0: none).
+    #[arg(long, default_value_t = 0)]
+    password_every: usize,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
-impl BenchServer {
-    async fn start() -> Result<BenchServer> {
-        let data_dir = tempfile::tempdir()?;
-        // Bound first, so that the public URL (the issuer in activation links) names the port.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let base = format!("http://127.0.0.1:{}", addr.port());
-        let mut config = Config {
-            listen: addr.to_string(),
-            public_url: base.clone(),
-            data_dir: data_dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        // One user signs in hundreds of times a second here; the throttles that protect real
-        // users from that would stop the measurement, so they are opened wide.
-        let wide = latchkey_domain::throttle::Limit::new(u32::MAX, 60);
-        config.throttle = latchkey_domain::throttle::ThrottleLimits {
-            notifications_per_user: wide,
-            notifications_per_ip: wide,
-            wrong_numbers_per_user: wide,
-            failed_credentials_per_user: wide,
-            failed_credentials_per_ip: wide,
-            answers_per_device: wide,
-        };
-        let latchkey = latchkey::server::open(&config).await?;
-        let server = latchkey::server::serve_on(&config, latchkey.clone(), listener).await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        Ok(BenchServer {
-            base,
-            latchkey,
-            stop,
-            task,
-            _data_dir: data_dir,
-        })
+#[derive(clap::Args, Clone)]
+struct IdleArgs {
+    /// Devices seeded and connected.
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Seconds the channels stay open before memory is read again.
+    #[arg(long, default_value_t = 10)]
+    hold: u64,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// The server being driven, however it was found.
+enum Driven {
+    Spawned(SpawnedServer),
+    InProcess(InProcessServer),
+    External(Target),
+}
+
+impl Driven {
+    async fn open(args: &ServerArgs) -> Result<Driven> {
+        if let Some(base) = &args.server {
+            return Ok(Driven::External(Target {
+                base: base.trim_end_matches('/').to_string(),
+                admin_token: args.admin_token.clone().unwrap_or_default(),
+                pid: args.server_pid,
+            }));
+        }
+        if args.in_process {
+            return Ok(Driven::InProcess(InProcessServer::start().await?));
+        }
+        let binary = server::find_binary(args.latchkey_bin.as_deref())?;
+        Ok(Driven::Spawned(SpawnedServer::start(&binary).await?))
+    }
+
+    fn target(&self) -> &Target {
+        match self {
+            Driven::Spawned(s) => &s.target,
+            Driven::InProcess(s) => &s.target,
+            Driven::External(t) => t,
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Driven::Spawned(_) => "a latchkey serve process started by the generator",
+            Driven::InProcess(_) => "a server inside the generator's process",
+            Driven::External(_) => "a running server",
+        }
     }
 
     async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        // The server drains for at most 10 s; past that something is stuck.
-        timeout(Duration::from_secs(15), self.task)
-            .await
-            .context("the server did not stop")???;
-        Ok(())
-    }
-}
-
-/// One timed sign-in.
-struct Sample {
-    upn_to_device: Duration,
-    answer_to_outcome: Duration,
-    answer_to_status: Duration,
-    answer_to_signed_in: Duration,
-}
-
-/// The metrics, in the order they are reported: JSON key, label for people, and the field.
-type Metric = (&'static str, &'static str, fn(&Sample) -> Duration);
-const METRICS: [Metric; 4] = [
-    (
-        "upn_to_device",
-        "UPN submitted → request on the device",
-        |s| s.upn_to_device,
-    ),
-    (
-        "answer_to_outcome",
-        "answer sent → device has the outcome",
-        |s| s.answer_to_outcome,
-    ),
-    (
-        "answer_to_status",
-        "answer sent → status not pending",
-        |s| s.answer_to_status,
-    ),
-    (
-        "answer_to_signed_in",
-        "answer sent → signed-in redirect",
-        |s| s.answer_to_signed_in,
-    ),
-];
-
-/// Waits on the live channel for the phone sign-in request for `upn`, and notes when it
-/// arrived.
-async fn next_request(stream: &mut EventStream, upn: &str) -> Result<(ApprovalRequest, Instant)> {
-    loop {
-        match stream.next().await {
-            Some(DeviceEvent::Request { request })
-                if request.kind == ApprovalKind::PhoneSignIn
-                    && request.user_principal_name == upn =>
-            {
-                return Ok((request, Instant::now()));
-            }
-            Some(_) => continue,
-            None => bail!("the server closed the measured phone's live channel"),
+        match self {
+            Driven::Spawned(s) => s.stop().await,
+            Driven::InProcess(s) => s.stop().await,
+            Driven::External(_) => Ok(()),
         }
     }
 }
 
-/// Polls `/login/status` until the request is settled, then reloads `/login` as the number
-/// page does. Returns when each of the two happened, and the reloaded page.
-async fn wait_for_sign_in(browser: &Browser) -> Result<(Instant, Instant, Page)> {
-    loop {
-        if !browser.pending().await? {
-            break;
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-    let settled = Instant::now();
-    let page = browser.get("/login").await?;
-    Ok((settled, Instant::now(), page))
-}
-
-/// Signs in to My Apps once with a fresh browser. With `verify`, also follows the final
-/// redirect (untimed) to check that My Apps shows the user signed in.
-async fn sign_in_once(
-    base: &str,
-    phone: &MeasuredPhone,
-    stream: &mut EventStream,
-    verify: bool,
-) -> Result<Sample> {
-    let browser = Browser::new(base)?;
-    let login = browser.follow(browser.get("/myapps").await?).await?;
+/// Seeds, connects, warms up and runs one load scenario; returns its report.
+async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     ensure!(
-        login.status == 200,
-        "expected the sign-in page: {}",
-        login.body
+        args.devices <= args.users,
+        "--devices cannot be more than --users"
     );
-    let csrf = login.csrf()?;
-    let form = [("csrf", csrf.as_str()), ("username", phone.upn.as_str())];
-
-    let submitted = Instant::now();
-    let (number_page, delivered) = tokio::join!(
-        async {
-            browser
-                .follow(browser.post("/login/username", &form).await?)
-                .await
-        },
-        timeout(STEP_TIMEOUT, next_request(stream, &phone.upn)),
-    );
-    let (request, shown) = delivered.context("the request never reached the device")??;
-    let number = number_page?.number()?;
-
-    // Signed before the clock starts: the phone's work is not the server's latency.
-    let digest = context_digest(&request);
-    let decision = Decision::Approve;
-    let answer = Answer {
-        decision,
-        number: Some(number),
-        signature: phone.passwordless_key.sign(&answer_signing_input(
-            &request.id,
-            &request.nonce,
-            decision,
-            Some(number),
-            &digest,
-        )),
-        context_digest: digest,
-    };
-
-    // The browser polls while the answer is on its way, as the number page does.
-    let answered = Instant::now();
-    let (outcome, browser_side) = tokio::join!(
-        async {
-            let outcome = phone
-                .home
-                .app
-                .send_answer(phone.account, &request.id, &answer)
-                .await;
-            (outcome, Instant::now())
-        },
-        timeout(STEP_TIMEOUT, wait_for_sign_in(&browser)),
-    );
-    let (outcome, outcome_at) = outcome;
-    ensure!(
-        outcome? == AnswerOutcome::Approved,
-        "the answer was not accepted"
-    );
-    let (settled, signed_in, page) =
-        browser_side.context("the browser never learned the answer")??;
-    let location = page.location.clone().unwrap_or_default();
-    ensure!(
-        matches!(page.status, 302 | 303 | 307) && !location.contains("/login"),
-        "expected the redirect that completes the sign-in, got {} to {location:?}: {}",
-        page.status,
-        page.body
-    );
-    if verify {
-        ensure!(
-            location.contains("/myapps/callback?") && location.contains("code="),
-            "expected a code for My Apps: {location}"
-        );
-        let apps = browser.follow(page).await?;
-        ensure!(
-            apps.body.contains("Signed in as"),
-            "My Apps does not show the user signed in: {}",
-            apps.body
-        );
-    }
-    Ok(Sample {
-        upn_to_device: shown - submitted,
-        answer_to_outcome: outcome_at - answered,
-        answer_to_status: settled - answered,
-        answer_to_signed_in: signed_in - answered,
-    })
-}
-
-struct Scenario {
-    name: &'static str,
-    connected: usize,
-    samples: Vec<Sample>,
-    elapsed: Duration,
-}
-
-async fn run_scenario(
-    name: &'static str,
-    connected: usize,
-    args: &Args,
-    base: &str,
-    phone: &MeasuredPhone,
-    stream: &mut EventStream,
-) -> Result<Scenario> {
-    eprintln!(
-        "{name}: {}; {} warm-up and {} timed sign-ins",
-        devices(connected),
-        args.warmup,
-        args.iterations
-    );
-    let started = Instant::now();
-    for i in 0..args.warmup {
-        sign_in_once(base, phone, stream, i == 0)
-            .await
-            .with_context(|| format!("{name}: warm-up sign-in {}", i + 1))?;
-    }
-    let mut samples = Vec::with_capacity(args.iterations);
-    for i in 0..args.iterations {
-        // The end-to-end check runs once per scenario, on a warm-up sign-in if there is one.
-        let verify = i == 0 && args.warmup == 0;
-        samples.push(
-            sign_in_once(base, phone, stream, verify)
-                .await
-                .with_context(|| format!("{name}: sign-in {}", i + 1))?,
-        );
-    }
-    Ok(Scenario {
-        name,
-        connected,
-        samples,
-        elapsed: started.elapsed(),
-    })
-}
-
-fn summaries(scenario: &Scenario) -> Vec<(&'static str, &'static str, Option<Summary>)> {
-    METRICS
-        .iter()
-        .map(|(key, label, field)| {
-            let values: Vec<Duration> = scenario.samples.iter().map(field).collect();
-            (*key, *label, Summary::of(&values))
-        })
-        .collect()
-}
-
-fn devices(connected: usize) -> String {
-    match connected {
-        1 => "1 device connected".to_string(),
-        n => format!("{n} devices connected"),
-    }
-}
-
-fn print_human(scenarios: &[Scenario]) {
-    println!();
-    println!(
-        "Latchkey phone sign-in latency, in-process server over loopback, /login/status polled every {} ms",
-        POLL_EVERY.as_millis()
-    );
-    for scenario in scenarios {
-        println!();
-        println!(
-            "{} — {}, {} sign-ins in {:.1} s",
-            scenario.name,
-            devices(scenario.connected),
-            scenario.samples.len(),
-            scenario.elapsed.as_secs_f64()
-        );
-        println!(
-            "  {:<40} {:>10} {:>10} {:>10} {:>6}",
-            "", "median", "p99", "max", "count"
-        );
-        for (_, label, summary) in summaries(scenario) {
-            let Some(s) = summary else { continue };
-            println!(
-                "  {:<40} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>6}",
-                label,
-                ms(s.median),
-                ms(s.p99),
-                ms(s.max),
-                s.count
-            );
-        }
-    }
-}
-
-fn to_json(args: &Args, scenarios: &[Scenario]) -> serde_json::Value {
-    let scenarios: Vec<serde_json::Value> = scenarios
-        .iter()
-        .map(|scenario| {
-            let metrics: serde_json::Map<String, serde_json::Value> = summaries(scenario)
-                .into_iter()
-                .filter_map(|(key, _, s)| Some((key.to_string(), s?.to_json())))
-                .collect();
-            serde_json::json!({
-                "name": scenario.name,
-                "connected_devices": scenario.connected,
-                "elapsed_s": scenario.elapsed.as_secs_f64(),
-                "metrics": metrics,
-            })
-        })
+    let target = driven.target();
+    let http = browser::shared_client()?;
+    let admin = Admin::new(&http, target);
+    let (client_id, client_secret) = admin.register_app(REDIRECT_URI).await?;
+    let app = Arc::new(Application::discover(&http, &target.base, client_id, client_secret).await?);
+    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, args.users, args.password_every)
+        .await?
+        .into_iter()
+        .map(Arc::new)
         .collect();
-    serde_json::json!({
-        "iterations": args.iterations,
-        "warmup": args.warmup,
-        "poll_interval_ms": ms(POLL_EVERY),
-        "scenarios": scenarios,
-    })
+
+    let connecting = Instant::now();
+    let mut listeners = JoinSet::new();
+    let closed = Arc::new(AtomicU64::new(0));
+    let connected = devices[..args.devices].to_vec();
+    let mut listening = load::connect_all(connected, 64, &mut listeners, closed.clone()).await?;
+    eprintln!(
+        "connected {} devices in {:.1} s",
+        listening.len(),
+        connecting.elapsed().as_secs_f64()
+    );
+
+    if args.warmup > 0 {
+        eprintln!("warm-up: {} sign-ins", args.warmup);
+        let warm = load::run(
+            &http,
+            app.clone(),
+            std::mem::take(&mut listening),
+            args.concurrency,
+            Bound::Count(args.warmup),
+            false,
+        )
+        .await?;
+        ensure!(
+            warm.errors.is_empty(),
+            "the warm-up failed: {:?}",
+            warm.errors
+        );
+        listening = warm.listening;
+    }
+
+    let before = target.stats();
+    let bound = match args.count {
+        Some(count) => Bound::Count(count),
+        None => Bound::Duration(Duration::from_secs(args.duration)),
+    };
+    eprintln!(
+        "running: {} virtual users, {} connected devices, {}",
+        args.concurrency,
+        listening.len(),
+        match bound {
+            Bound::Count(n) => format!("{n} sign-ins"),
+            Bound::Duration(d) => format!("{} s", d.as_secs()),
+        }
+    );
+    let outcome = load::run(&http, app, listening, args.concurrency, bound, !args.quiet).await?;
+    let after = target.stats();
+    let dropped = closed.load(Ordering::Relaxed);
+    listeners.shutdown().await;
+
+    let report = report::Load {
+        scenario: if args.password_every > 0 {
+            "c: phone sign-in mixed with password and MFA push"
+        } else {
+            "a: phone sign-in"
+        },
+        server: driven.describe(),
+        users: args.users,
+        devices: args.devices,
+        concurrency: args.concurrency,
+        password_every: args.password_every,
+        outcome: &outcome,
+        before,
+        after,
+        dropped_channels: dropped,
+    };
+    report.print();
+    Ok(report.to_json())
+}
+
+/// Seeds devices, opens all their channels, and reads the server's memory at each stage.
+async fn idle(args: IdleArgs, driven: &Driven) -> Result<serde_json::Value> {
+    let target = driven.target();
+    let http = browser::shared_client()?;
+    let admin = Admin::new(&http, target);
+    let at_start = target.stats();
+    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, args.devices, 0)
+        .await?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    // Let the seeding's buffers go back before the baseline.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seeded = target.stats();
+    let connecting = Instant::now();
+    let mut listeners = JoinSet::new();
+    let closed = Arc::new(AtomicU64::new(0));
+    let listening = load::connect_all(devices, 64, &mut listeners, closed.clone()).await?;
+    let connect_seconds = connecting.elapsed().as_secs_f64();
+    eprintln!(
+        "connected {} devices in {connect_seconds:.1} s; holding {} s",
+        listening.len(),
+        args.hold
+    );
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let connected = target.stats();
+    let dropped = closed.load(Ordering::Relaxed);
+    let report = report::Idle {
+        server: driven.describe(),
+        devices: listening.len(),
+        connect_seconds,
+        at_start,
+        seeded,
+        connected,
+        dropped_channels: dropped,
+    };
+    listeners.shutdown().await;
+    report.print();
+    Ok(report.to_json())
+}
+
+fn write_json(path: Option<&PathBuf>, value: &serde_json::Value) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let text = serde_json::to_string_pretty(value)?;
+    if path.as_os_str() == "-" {
+        println!("{text}");
+    } else {
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    ensure!(args.iterations > 0, "--iterations must be at least 1");
-    let started = Instant::now();
+    let cli = Cli::parse();
+    let (server_args, work): (ServerArgs, _) = match cli.command {
+        Command::Latency(args) => return latency::run(args).await,
+        Command::Load(args) => (args.server.clone(), Work::Load(args)),
+        Command::Idle(args) => (args.server.clone(), Work::Idle(args)),
+    };
+    let driven = Driven::open(&server_args).await?;
+    eprintln!("driving {} at {}", driven.describe(), driven.target().base);
+    let result = match work {
+        Work::Load(args) => load(args, &driven).await,
+        Work::Idle(args) => idle(args, &driven).await,
+    };
+    let stopped = driven.stop().await;
+    let report = result?;
+    stopped.context("stopping the server")?;
+    write_json(server_args.json.as_ref(), &report)
+}
 
-    let server = BenchServer::start().await?;
-    eprintln!("server listening on {}", server.base);
-    let phone = MeasuredPhone::set_up(&server.latchkey, MEASURED_UPN).await?;
+enum Work {
+    Load(LoadArgs),
+    Idle(IdleArgs),
+}
 
-    // Registered before the first scenario, so that both run against the same database and
-    // differ only in how many live channels are open.
-    let idle = args.idle_devices.saturating_sub(1);
-    let seeding = Instant::now();
-    let homes = seed_idle(server.latchkey.clone(), idle).await?;
-    if idle > 0 {
-        eprintln!(
-            "registered {idle} idle devices in {:.1} s",
-            seeding.elapsed().as_secs_f64()
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generator's smoke run: a few complete sign-ins of both kinds against a server in
+    /// process, so the generator cannot rot unnoticed. No timing is asserted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn load_generator_completes_phone_and_password_push_sign_ins_with_verified_id_tokens() {
+        let server = ServerArgs {
+            server: None,
+            admin_token: None,
+            server_pid: None,
+            latchkey_bin: None,
+            in_process: true,
+            json: None,
+        };
+        let driven = Driven::open(&server).await.expect("server");
+        let args = LoadArgs {
+            users: 6,
+            devices: 4,
+            concurrency: 2,
+            duration: 0,
+            count: Some(8),
+            warmup: 2,
+            password_every: 2,
+            quiet: true,
+            server,
+        };
+        let report = load(args, &driven).await.expect("the load run");
+        driven.stop().await.expect("stop");
+        assert_eq!(report["completed"], 8, "{report:#}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
+        assert!(report["by_way"]["phone_sign_in"].as_u64().unwrap() > 0);
+        assert!(report["by_way"]["password_and_push"].as_u64().unwrap() > 0);
+        assert_eq!(report["steps"]["token"]["count"], 8, "{report:#}");
     }
-
-    let mut stream = phone.home.app.connect(phone.account).await?;
-    let mut scenarios =
-        vec![run_scenario("at rest", 1, &args, &server.base, &phone, &mut stream).await?];
-    if idle > 0 {
-        let connecting = Instant::now();
-        let connections = IdleConnections::connect(&homes).await?;
-        eprintln!(
-            "opened {} idle live channels in {:.1} s",
-            connections.open,
-            connecting.elapsed().as_secs_f64()
-        );
-        let connected = connections.open + 1;
-        scenarios.push(
-            run_scenario(
-                "with idle devices",
-                connected,
-                &args,
-                &server.base,
-                &phone,
-                &mut stream,
-            )
-            .await?,
-        );
-        // A channel the server dropped mid-run would make the crowd smaller than reported.
-        let (closed, events) = (connections.closed(), connections.events());
-        connections.close().await;
-        ensure!(
-            closed == 0,
-            "the server closed {closed} idle live channels during the run"
-        );
-        ensure!(
-            events == 0,
-            "idle devices received {events} events meant for no one"
-        );
-    }
-    stream.close().await;
-
-    print_human(&scenarios);
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&to_json(&args, &scenarios))?;
-        if path.as_os_str() == "-" {
-            println!("{text}");
-        } else {
-            std::fs::write(path, text + "\n")
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-    }
-
-    drop((homes, phone));
-    server
-        .stop()
-        .await
-        .map_err(|e| anyhow!("stopping the server: {e:#}"))?;
-    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 pub struct Summary {
     pub count: usize,
     pub median: Duration,
+    pub p95: Duration,
     pub p99: Duration,
     pub max: Duration,
 }
@@ -20,6 +21,7 @@ impl Summary {
         (count > 0).then(|| Summary {
             count,
             median: rank(0.5),
+            p95: rank(0.95),
             p99: rank(0.99),
             max: sorted[count - 1],
         })
@@ -32,6 +34,7 @@ impl Summary {
         serde_json::json!({
             "count": self.count,
             "median_ms": rounded(self.median),
+            "p95_ms": rounded(self.p95),
             "p99_ms": rounded(self.p99),
             "max_ms": rounded(self.max),
         })
@@ -52,6 +55,7 @@ mod tests {
         let s = Summary::of(&samples).unwrap();
         assert_eq!(s.count, 200);
         assert_eq!(s.median, Duration::from_millis(100));
+        assert_eq!(s.p95, Duration::from_millis(190));
         assert_eq!(s.p99, Duration::from_millis(198));
         assert_eq!(s.max, Duration::from_millis(200));
         assert!(Summary::of(&[]).is_none());

@@ -86,6 +86,26 @@ pub struct SignInStatus {
     pub error_code: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Graph's `additionalDetails`: something worth knowing that is not a failure, such as a
+    /// notification that was not pushed (`HeldBack::log_detail`). Absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_details: Option<String>,
+}
+
+impl SignInStatus {
+    pub fn success() -> SignInStatus {
+        SignInStatus {
+            error_code: 0,
+            failure_reason: None,
+            additional_details: None,
+        }
+    }
+
+    /// Marks the status failed with `error`, keeping any additional details.
+    pub fn fail(&mut self, error: SignInError) {
+        self.error_code = error.code();
+        self.failure_reason = Some(error.failure_reason().into());
+    }
 }
 
 /// One step of a sign-in (Graph's `authenticationDetails`).

@@ -203,22 +203,30 @@ pub enum Feature {
     DisplayAppInformation,
     DisplayLocationInformation,
     ReportSuspiciousActivity,
+    /// Latchkey's own: hold back the push for an unusual sign-in (see [`crate::anomaly`]).
+    SuppressAnomalousNotifications,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 4] = [
+    pub const ALL: [Feature; 5] = [
         Feature::NumberMatching,
         Feature::DisplayAppInformation,
         Feature::DisplayLocationInformation,
         Feature::ReportSuspiciousActivity,
+        Feature::SuppressAnomalousNotifications,
     ];
 
-    /// What `default` means in Latchkey. Stricter than Entra's "Microsoft managed" values (all
-    /// off): the application name and location are what let a person spot a sign-in that is not
-    /// theirs, and reporting it is how they stop it, so all are on unless an administrator
-    /// turns them off.
+    /// What `default` means in Latchkey. For the notification's content, stricter than Entra's
+    /// "Microsoft managed" values (all off): the application name and location are what let a
+    /// person spot a sign-in that is not theirs, and reporting it is how they stop it, so all
+    /// are on unless an administrator turns them off.
+    ///
+    /// Holding back unusual notifications is off: it changes how every affected user signs in
+    /// (they must open the app and look, instead of being told), and it judges "unusual" from
+    /// history Latchkey may not have yet (no GeoIP database, a fresh install), so an
+    /// administrator opts in knowingly.
     pub fn built_in_default(self) -> bool {
-        true
+        self != Feature::SuppressAnomalousNotifications
     }
 
     pub fn label(self) -> &'static str {
@@ -231,6 +239,9 @@ impl Feature {
                 "Show geographic location in push and passwordless notifications"
             }
             Feature::ReportSuspiciousActivity => "Report suspicious activity",
+            Feature::SuppressAnomalousNotifications => {
+                "Don't push notifications for unusual sign-ins"
+            }
         }
     }
 }
@@ -243,6 +254,10 @@ pub struct AuthenticatorFeatures {
     pub display_app_information_required_state: FeatureSetting,
     pub display_location_information_required_state: FeatureSetting,
     pub report_suspicious_activity_state: FeatureSetting,
+    /// Latchkey's addition, so policies saved before it existed have no such field: they load
+    /// with the default (`default`, all users), which is off.
+    #[serde(default = "FeatureSetting::default_for_all")]
+    pub suppress_anomalous_notifications_state: FeatureSetting,
 }
 
 impl AuthenticatorFeatures {
@@ -254,6 +269,7 @@ impl AuthenticatorFeatures {
                 &self.display_location_information_required_state
             }
             Feature::ReportSuspiciousActivity => &self.report_suspicious_activity_state,
+            Feature::SuppressAnomalousNotifications => &self.suppress_anomalous_notifications_state,
         }
     }
 }
@@ -265,6 +281,7 @@ impl Default for AuthenticatorFeatures {
             display_app_information_required_state: FeatureSetting::default_for_all(),
             display_location_information_required_state: FeatureSetting::default_for_all(),
             report_suspicious_activity_state: FeatureSetting::default_for_all(),
+            suppress_anomalous_notifications_state: FeatureSetting::default_for_all(),
         }
     }
 }
@@ -1205,10 +1222,84 @@ mod tests {
             MethodKind::MicrosoftAuthenticator,
             &member_of(&[]),
         );
+        for feature in &evaluation.features {
+            let held_back = feature.feature == Feature::SuppressAnomalousNotifications;
+            assert_eq!(
+                feature.enabled, !held_back,
+                "Latchkey's defaults show everything and hold nothing back: {feature:?}"
+            );
+        }
+        let suppress = evaluation
+            .features
+            .iter()
+            .find(|f| f.feature == Feature::SuppressAnomalousNotifications)
+            .unwrap();
+        assert_eq!(suppress.reason, "default (off)");
+    }
+
+    #[test]
+    fn suppressing_unusual_notifications_is_opt_in_and_targetable() {
+        let mut policy = AuthenticationMethodsPolicy::default();
+        policy
+            .authenticator
+            .feature_settings
+            .suppress_anomalous_notifications_state = FeatureSetting {
+            state: FeatureState::Enabled,
+            include_target: Target::AllUsers,
+            exclude_target: Some(Target::Group(group("travellers"))),
+        };
+        let on = |groups: &[&str]| {
+            evaluate(
+                &policy,
+                MethodKind::MicrosoftAuthenticator,
+                &member_of(groups),
+            )
+            .features
+            .iter()
+            .any(|f| f.feature == Feature::SuppressAnomalousNotifications && f.enabled)
+        };
+        assert!(on(&[]));
+        assert!(!on(&["travellers"]), "the exclusion wins");
+    }
+
+    #[test]
+    fn a_policy_saved_before_the_suppression_switch_existed_still_loads() {
+        let mut stored = serde_json::to_value(AuthenticationMethodsPolicy::default()).unwrap();
+        stored["authenticator"]["featureSettings"]
+            .as_object_mut()
+            .unwrap()
+            .remove("suppressAnomalousNotificationsState");
+        let loaded: AuthenticationMethodsPolicy = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded, AuthenticationMethodsPolicy::default());
+        let mut api = serde_json::to_value(
+            AuthenticationMethodsPolicy::default()
+                .configuration(MethodKind::MicrosoftAuthenticator),
+        )
+        .unwrap();
+        api["featureSettings"]
+            .as_object_mut()
+            .unwrap()
+            .remove("suppressAnomalousNotificationsState");
+        MethodConfiguration::from_json(MethodKind::MicrosoftAuthenticator, api).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_suppression_setting_is_refused_by_name() {
+        let mut json = serde_json::to_value(
+            AuthenticationMethodsPolicy::default()
+                .configuration(MethodKind::MicrosoftAuthenticator),
+        )
+        .unwrap();
+        json["featureSettings"]["suppressAnomalousNotificationsState"]["state"] =
+            json!("sometimes");
+        let error = MethodConfiguration::from_json(MethodKind::MicrosoftAuthenticator, json)
+            .unwrap_err()
+            .to_string();
         assert!(
-            evaluation.features.iter().all(|f| f.enabled),
-            "Latchkey's defaults are on"
+            error.contains("featureSettings.suppressAnomalousNotificationsState"),
+            "{error}"
         );
+        assert!(error.contains("sometimes"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`Latchkey`] holds the ports (store, clock, event bus) and the settings, built once in `main`
 //! and passed to the web edge. Every decision lives here; handlers only translate.
 
+mod anomaly;
 mod governance;
 mod phone;
 mod risk;
@@ -1050,10 +1051,7 @@ impl Latchkey {
             ip_address: context.ip_address.map(|ip| ip.to_string()),
             location: context.location.clone(),
             authentication_method: method_kind.id().to_string(),
-            status: SignInStatus {
-                error_code: 0,
-                failure_reason: None,
-            },
+            status: SignInStatus::success(),
             authentication_details: vec![],
         };
         let step = |succeeded: bool, detail: &str| AuthenticationStep {
@@ -1073,10 +1071,7 @@ impl Latchkey {
                 } else {
                     error
                 };
-                record.status = SignInStatus {
-                    error_code: error.code(),
-                    failure_reason: Some(error.failure_reason().to_string()),
-                };
+                record.status.fail(error);
                 record
                     .authentication_details
                     .push(step(false, error.failure_reason()));
@@ -1120,6 +1115,9 @@ impl Latchkey {
         record
             .authentication_details
             .push(step(true, "Correct credential"));
+        self.remember_sign_in_place(&record, now)
+            .await
+            .map_err(trouble)?;
         self.store
             .complete_sign_in(&session, &sign_in.id, &record)
             .await

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::HeldBack;
 use crate::clock::Timestamp;
 use crate::ids::{ApprovalId, SignInId, UserId};
 use crate::oidc::AuthorizationRequest;
@@ -30,13 +31,17 @@ pub enum SignInStage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         notice: Option<String>,
     },
-    /// A notification went to the user's devices and the page shows its number.
+    /// A request waits for the user's devices and the page shows its number.
     /// `first_factor` is `None` for phone sign-in and the password for MFA push.
     AwaitingApproval {
         upn: String,
         user_id: UserId,
         approval: ApprovalId,
         first_factor: Option<AuthMethod>,
+        /// Why the request was not pushed (the page then says to open the app and look);
+        /// `None` when it was. Sign-ins stored before this existed were all pushed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        held_back: Option<HeldBack>,
     },
 }
 

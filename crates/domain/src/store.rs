@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::anomaly::SignInHistory;
 use crate::application::Application;
 use crate::authenticator::{Activation, Approval, ApprovalState, Device};
 use crate::clock::Timestamp;
@@ -226,6 +227,22 @@ pub trait Store: Send + Sync {
     async fn risk_detections(&self, user: &UserId) -> StoreResult<Vec<RiskDetection>>;
     /// Marks an at-risk user's risk dismissed; false if they were not at risk.
     async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool>;
+
+    // Sign-in history: what an unusual sign-in is told apart by (see `crate::anomaly`).
+    /// Notes that `user` signed in successfully from `country` at `at`. Again is not an error;
+    /// the first and latest times are kept. `NotFound` for an unknown user (as for the next).
+    async fn remember_sign_in_country(
+        &self,
+        user: &UserId,
+        country: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Notes that `user` denied or reported a sign-in request at `at`; the latest time is kept
+    /// (an earlier `at` than the one stored changes nothing).
+    async fn remember_refusal(&self, user: &UserId, at: Timestamp) -> StoreResult<()>;
+    /// The countries the user's successful sign-ins came from (sorted) and their latest
+    /// refusal. Empty for a user with neither.
+    async fn sign_in_history(&self, user: &UserId) -> StoreResult<SignInHistory>;
 
     // Throttles: fixed-window counters.
     /// Counts one event for `key` in the window of `window_seconds` that contains `now`, if

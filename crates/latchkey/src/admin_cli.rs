@@ -219,6 +219,10 @@ struct AuthenticatorOptions {
     /// Let users report a sign-in they did not start.
     #[arg(long, value_enum, value_name = "STATE")]
     report_suspicious: Option<FeatureArg>,
+    /// Don't push notifications for unusual sign-ins (a new country, or soon after a denial);
+    /// the user opens the app to find them. Default is off.
+    #[arg(long, value_enum, value_name = "STATE")]
+    suppress_unusual: Option<FeatureArg>,
 }
 
 impl AuthenticatorOptions {
@@ -238,6 +242,7 @@ impl AuthenticatorOptions {
             self.show_app_name,
             self.show_location,
             self.report_suspicious,
+            self.suppress_unusual,
         ];
         FEATURE_FIELDS
             .iter()
@@ -969,11 +974,12 @@ fn feature_rows(configuration: &Value, groups: &[Value]) -> Vec<Value> {
 }
 
 /// `featureSettings` members and the `policy set authenticator` options that set them.
-const FEATURE_FIELDS: [(&str, &str); 4] = [
+const FEATURE_FIELDS: [(&str, &str); 5] = [
     ("numberMatchingRequiredState", "number-matching"),
     ("displayAppInformationRequiredState", "show-app-name"),
     ("displayLocationInformationRequiredState", "show-location"),
     ("reportSuspiciousActivityState", "report-suspicious"),
+    ("suppressAnomalousNotificationsState", "suppress-unusual"),
 ];
 
 const FEATURE_COLUMNS: &[&str] = &["feature", "state", "include", "exclude"];
@@ -1112,6 +1118,7 @@ fn feature_option(feature: &str) -> &str {
         "displayAppInformation" => "show-app-name",
         "displayLocationInformation" => "show-location",
         "reportSuspiciousActivity" => "report-suspicious",
+        "suppressAnomalousNotifications" => "suppress-unusual",
         other => other,
     }
 }
@@ -1430,6 +1437,8 @@ mod tests {
                 "default",
                 "--show-location",
                 "disabled",
+                "--suppress-unusual",
+                "enabled",
             ],
             None,
         )
@@ -1439,6 +1448,7 @@ mod tests {
             json!({"featureSettings": {
                 "displayLocationInformationRequiredState": {"state": "disabled"},
                 "reportSuspiciousActivityState": {"state": "default"},
+                "suppressAnomalousNotificationsState": {"state": "enabled"},
             }})
         );
     }

@@ -107,6 +107,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Defaults, then `text` as the file, without the environment: what `load` makes of a
+    /// file's contents alone, so they can be checked (and fuzzed) on their own.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .context("the configuration is not valid")?;
+        config.validate()?;
+        Ok(config)
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
         let url = url::Url::parse(&self.public_url)

@@ -15,6 +15,7 @@
 //! [`policy_is_absent_until_first_save`] can only hold on an empty database, so it is not part
 //! of [`run_all`]; call it on a fresh store.
 
+use latchkey_domain::anomaly::SignInHistory;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::authenticator::{
     Activation, Approval, ApprovalContext, ApprovalState, Device,
@@ -125,6 +126,10 @@ pub async fn run_all(store: &dyn Store) {
     reported_risk_is_recorded_and_dismissed_once(store).await;
     throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window(store).await;
     only_one_sign_in_approval_waits_per_user_even_when_raced(store).await;
+
+    sign_in_countries_are_remembered_once_each_and_per_user(store).await;
+    the_latest_refusal_is_kept_even_when_an_older_one_arrives_late(store).await;
+    sign_in_history_of_an_unknown_user_is_not_found(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -328,6 +333,7 @@ fn new_sign_in_record(upn: &str, at: Timestamp) -> SignInRecord {
         status: SignInStatus {
             error_code: 0,
             failure_reason: None,
+            additional_details: Some("Notification not pushed: unfamiliar country".into()),
         },
         authentication_details: vec![AuthenticationStep {
             authentication_method: "Temporary Access Pass".into(),
@@ -340,10 +346,7 @@ fn new_sign_in_record(upn: &str, at: Timestamp) -> SignInRecord {
 }
 
 fn failed(mut record: SignInRecord, error: SignInError) -> SignInRecord {
-    record.status = SignInStatus {
-        error_code: error.code(),
-        failure_reason: Some(error.failure_reason().into()),
-    };
+    record.status.fail(error);
     for step in &mut record.authentication_details {
         step.succeeded = false;
         step.authentication_step_result_detail = error.failure_reason().into();
@@ -2774,5 +2777,81 @@ pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dy
             .await
             .unwrap(),
         "an expired request no longer blocks a new one"
+    );
+}
+
+// --- Sign-in history -----------------------------------------------------------------------
+
+/// A country stays familiar once the user signed in from it, and one user's countries never
+/// make another user's sign-in look familiar.
+pub async fn sign_in_countries_are_remembered_once_each_and_per_user(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let other = stored_user(store).await;
+    assert_eq!(
+        store.sign_in_history(&user.id).await.unwrap(),
+        SignInHistory::default(),
+        "a new user has no history"
+    );
+    store
+        .remember_sign_in_country(&user.id, "GB", NOW)
+        .await
+        .expect("remember_sign_in_country");
+    store
+        .remember_sign_in_country(&user.id, "AU", NOW.plus_seconds(10))
+        .await
+        .unwrap();
+    store
+        .remember_sign_in_country(&user.id, "GB", NOW.plus_seconds(20))
+        .await
+        .expect("the same country again is not an error");
+    let history = store.sign_in_history(&user.id).await.unwrap();
+    assert_eq!(history.countries, vec!["AU".to_string(), "GB".to_string()]);
+    assert_eq!(history.last_refusal, None);
+    assert_eq!(
+        store.sign_in_history(&other.id).await.unwrap(),
+        SignInHistory::default(),
+        "countries belong to their user"
+    );
+}
+
+/// The window after a refusal runs from the latest one: a write that arrives late with an
+/// older time must not shorten it.
+pub async fn the_latest_refusal_is_kept_even_when_an_older_one_arrives_late(store: &dyn Store) {
+    let user = stored_user(store).await;
+    store
+        .remember_refusal(&user.id, NOW.plus_seconds(60))
+        .await
+        .expect("remember_refusal");
+    store.remember_refusal(&user.id, NOW).await.unwrap();
+    assert_eq!(
+        store.sign_in_history(&user.id).await.unwrap().last_refusal,
+        Some(NOW.plus_seconds(60))
+    );
+    store
+        .remember_refusal(&user.id, NOW.plus_seconds(120))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sign_in_history(&user.id).await.unwrap().last_refusal,
+        Some(NOW.plus_seconds(120))
+    );
+}
+
+/// History is only ever written for a user who exists.
+pub async fn sign_in_history_of_an_unknown_user_is_not_found(store: &dyn Store) {
+    let nobody = UserId::random();
+    let country = store.remember_sign_in_country(&nobody, "GB", NOW).await;
+    assert!(
+        matches!(country, Err(StoreError::NotFound)),
+        "a country for a missing user: {country:?}"
+    );
+    let refusal = store.remember_refusal(&nobody, NOW).await;
+    assert!(
+        matches!(refusal, Err(StoreError::NotFound)),
+        "a refusal of a missing user: {refusal:?}"
+    );
+    assert_eq!(
+        store.sign_in_history(&nobody).await.unwrap(),
+        SignInHistory::default()
     );
 }

@@ -32,6 +32,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/users/{id}/temporaryAccessPass",
             post(create_pass).get(get_pass).delete(delete_pass),
         )
+        .route(
+            "/users/{id}/authenticatorActivations",
+            axum::routing::post(create_activation),
+        )
+        .route(
+            "/users/{id}/authenticatorActivations/{activation}",
+            get(get_activation),
+        )
         .route("/groups", get(list_groups).post(create_group))
         .route("/groups/{id}/members", get(list_members).post(add_member))
         .route("/groups/{id}/members/{user}", delete(remove_member))
@@ -206,6 +214,69 @@ async fn create_pass(
         Json(pass_json(&pass, state.latchkey.now(), Some(&secret))),
     )
         .into_response())
+}
+
+/// Starts adding the authenticator app for a user: the link (what the QR code holds) is in
+/// this answer only.
+async fn create_activation(
+    State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let user = state.latchkey.find_user(&id).await?;
+    let (activation, link) = state.latchkey.issue_activation(&actor, &user.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": activation.id,
+            "activationLink": link.to_uri(),
+            "server": link.server,
+            "code": link.code,
+            "expiresDateTime": activation.expires_at.to_rfc3339(),
+        })),
+    )
+        .into_response())
+}
+
+/// Where an activation stands; while the device waits for its test, the number to enter.
+async fn get_activation(
+    State(state): State<AppState>,
+    Path((id, activation)): Path<(String, String)>,
+) -> ApiResult {
+    use latchkey_domain::service::ActivationProgress;
+    let user = state.latchkey.find_user(&id).await?;
+    let activation_id = latchkey_domain::ids::ActivationId::from_string(activation.clone());
+    let progress = state
+        .latchkey
+        .activation_progress(&user.id, &activation_id)
+        .await?;
+    let body = match progress {
+        ActivationProgress::WaitingForDevice { activation } => json!({
+            "id": activation.id,
+            "status": "waitingForDevice",
+            "expiresDateTime": activation.expires_at.to_rfc3339(),
+        }),
+        ActivationProgress::WaitingForTest {
+            number,
+            device_name,
+        } => json!({
+            "id": activation,
+            "status": "waitingForTest",
+            "deviceName": device_name,
+            "testNumber": number,
+        }),
+        ActivationProgress::Registered { device_name } => json!({
+            "id": activation,
+            "status": "registered",
+            "deviceName": device_name,
+        }),
+        ActivationProgress::Failed { message } => json!({
+            "id": activation,
+            "status": "failed",
+            "message": message,
+        }),
+    };
+    Ok(Json(body).into_response())
 }
 
 async fn get_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {

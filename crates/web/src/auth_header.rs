@@ -1,12 +1,30 @@
 //! Reading the `Authorization` header. Scheme names are case-insensitive (RFC 9110 §11.1).
 
 use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 /// The credentials after `scheme` in the `Authorization` header, if it uses that scheme.
 pub fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (given, rest) = value.split_once(' ')?;
     given.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
+/// The client id and secret in HTTP Basic credentials as OAuth clients send them
+/// (RFC 6749 §2.3.1): base64 of the form-urlencoded id, a colon, the form-urlencoded secret.
+pub fn basic_credentials(encoded: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((
+        decode(id).unwrap_or_default(),
+        decode(secret).unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]

@@ -281,9 +281,17 @@ async fn stream(
     let hub = state.devices.clone();
     Ok(upgrade
         .max_message_size(MAX_BODY_BYTES)
+        // A live channel carries a few small JSON events a minute; tungstenite's 128 KiB
+        // buffers per direction made each idle phone cost the server 137 KiB.
+        .read_buffer_size(CHANNEL_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_BODY_BYTES * 4)
         .on_upgrade(move |socket| relay(socket, hub, device))
         .into_response())
 }
+
+/// Read buffer of one live channel: the device sends only pongs and close frames.
+const CHANNEL_BUFFER_BYTES: usize = 1024;
 
 /// Forwards the device's events to its socket until either side goes away. The device sends
 /// nothing but pongs and close frames; anything else is ignored.

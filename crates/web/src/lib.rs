@@ -7,7 +7,7 @@
 mod admin_api;
 mod admin_policy_api;
 mod admin_risk_api;
-mod auth_header;
+pub mod auth_header;
 mod console;
 mod cookies;
 mod device_api;

@@ -8,8 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
@@ -181,23 +179,9 @@ fn client_credentials(
         }
         Some(_) if crate::auth_header::credentials(headers, "Basic").is_some() => {
             let encoded = crate::auth_header::credentials(headers, "Basic").unwrap_or_default();
-            let decoded = STANDARD
-                .decode(encoded)
-                .map_err(|_| invalid("malformed Basic credentials"))?;
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| invalid("malformed Basic credentials"))?;
-            let (id, secret) = decoded
-                .split_once(':')
+            let credentials = crate::auth_header::basic_credentials(encoded)
                 .ok_or_else(|| invalid("malformed Basic credentials"))?;
-            let decode = |s: &str| {
-                url::form_urlencoded::parse(format!("v={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-            };
-            Some((
-                decode(id).unwrap_or_default(),
-                decode(secret).unwrap_or_default(),
-            ))
+            Some(credentials)
         }
         Some(_) => {
             return Err(invalid(

@@ -60,6 +60,8 @@ struct NumberPage<'a> {
     number: u8,
     lifetime: i64,
     mfa_push: bool,
+    /// False when the request was held back: the person must open the app and look for it.
+    pushed: bool,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +225,7 @@ async fn render_stage(
                     number: waiting.number,
                     lifetime: state.latchkey.settings().approval_lifetime_seconds,
                     mfa_push: waiting.mfa_push,
+                    pushed: waiting.held_back.is_none(),
                 }),
                 _ => start_again_error().into_response(),
             }

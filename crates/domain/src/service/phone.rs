@@ -17,6 +17,7 @@ use latchkey_protocol::{
 };
 
 use super::{Latchkey, STORE_TROUBLE, SignInFailure, SignedIn};
+use crate::anomaly::HeldBack;
 use crate::authenticator::{
     ACTIVATION_LIFETIME_SECONDS, Activation, AnswerRefused, Approval, ApprovalContext,
     ApprovalState, Device,
@@ -127,6 +128,56 @@ pub struct SignedDeviceRequest<'a> {
     pub body: &'a [u8],
 }
 
+impl SignedDeviceRequest<'_> {
+    /// The checks that need neither the store nor the device's key: all four headers present,
+    /// a device id of sane length, a base64url nonce of the protocol's length, and a timestamp
+    /// within [`FRESHNESS_SECONDS`] of `now`. Returns the timestamp.
+    pub fn checked_timestamp(&self, now: Timestamp) -> Result<i64, DeviceApiError> {
+        let missing = || {
+            DeviceApiError::unauthenticated(
+                "unsigned_request",
+                "the request must carry the device id, timestamp, nonce and signature headers",
+            )
+        };
+        if [self.device_id, self.timestamp, self.nonce, self.signature]
+            .iter()
+            .any(|h| h.is_empty())
+        {
+            return Err(missing());
+        }
+        if self.device_id.len() > 64 {
+            return Err(DeviceApiError::unauthenticated(
+                "unknown_device",
+                "this device is not registered (it may have been removed); add the account again",
+            ));
+        }
+        let timestamp: i64 = self.timestamp.parse().map_err(|_| {
+            DeviceApiError::unauthenticated(
+                "stale_request",
+                "the timestamp must be whole seconds since the Unix epoch",
+            )
+        })?;
+        let nonce_ok = (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&self.nonce.len())
+            && self
+                .nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !nonce_ok {
+            return Err(DeviceApiError::unauthenticated(
+                "bad_nonce",
+                "the nonce must be 16 to 64 base64url characters",
+            ));
+        }
+        if now.0.abs_diff(timestamp) > FRESHNESS_SECONDS.unsigned_abs() {
+            return Err(DeviceApiError::unauthenticated(
+                "stale_request",
+                "the request's timestamp is too far from the server's clock; check the device's time",
+            ));
+        }
+        Ok(timestamp)
+    }
+}
+
 /// What the security-info page shows while a device is being added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActivationProgress {
@@ -159,6 +210,9 @@ pub struct WaitingForApproval {
     pub number: u8,
     pub expires_at: Timestamp,
     pub mfa_push: bool,
+    /// Why the request was not pushed, when it was not: the page then tells the person to
+    /// open the app and look for it.
+    pub held_back: Option<HeldBack>,
 }
 
 impl Latchkey {
@@ -200,6 +254,32 @@ impl Latchkey {
             server: self.settings.issuer.clone(),
             code: code.expose().to_string(),
         };
+        Ok((activation, link))
+    }
+
+    /// An administrator (or their provisioning system) starts adding the authenticator app
+    /// for a user, to hand over the QR code in person or in bulk. Same checks and lifetime as
+    /// when the user starts it from security info; the registration is audited with who
+    /// issued it.
+    pub async fn issue_activation(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+    ) -> Result<(Activation, ActivationLink), DomainError> {
+        let (activation, link) = self.start_activation(user).await?;
+        let upn = self.user(user).await?.upn;
+        self.audit(
+            actor,
+            AuditCategory::UserAuthenticationMethods,
+            "Issue authenticator activation",
+            upn.as_str(),
+            None,
+            Some(serde_json::json!({
+                "activationId": activation.id,
+                "expiresDateTime": activation.expires_at.to_rfc3339(),
+            })),
+        )
+        .await?;
         Ok((activation, link))
     }
 
@@ -366,53 +446,7 @@ impl Latchkey {
         &self,
         signed: &SignedDeviceRequest<'_>,
     ) -> Result<Device, DeviceApiError> {
-        let missing = || {
-            DeviceApiError::unauthenticated(
-                "unsigned_request",
-                "the request must carry the device id, timestamp, nonce and signature headers",
-            )
-        };
-        if [
-            signed.device_id,
-            signed.timestamp,
-            signed.nonce,
-            signed.signature,
-        ]
-        .iter()
-        .any(|h| h.is_empty())
-        {
-            return Err(missing());
-        }
-        if signed.device_id.len() > 64 {
-            return Err(DeviceApiError::unauthenticated(
-                "unknown_device",
-                "this device is not registered (it may have been removed); add the account again",
-            ));
-        }
-        let timestamp: i64 = signed.timestamp.parse().map_err(|_| {
-            DeviceApiError::unauthenticated(
-                "stale_request",
-                "the timestamp must be whole seconds since the Unix epoch",
-            )
-        })?;
-        let nonce_ok = (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&signed.nonce.len())
-            && signed
-                .nonce
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !nonce_ok {
-            return Err(DeviceApiError::unauthenticated(
-                "bad_nonce",
-                "the nonce must be 16 to 64 base64url characters",
-            ));
-        }
-        let now = self.now();
-        if now.0.abs_diff(timestamp) > FRESHNESS_SECONDS.unsigned_abs() {
-            return Err(DeviceApiError::unauthenticated(
-                "stale_request",
-                "the request's timestamp is too far from the server's clock; check the device's time",
-            ));
-        }
+        let timestamp = signed.checked_timestamp(self.now())?;
         let device = self
             .store
             .device(&DeviceId::from_string(signed.device_id))
@@ -800,8 +834,12 @@ impl Latchkey {
         }
         if approval.kind() == ApprovalKind::RegistrationTest {
             self.finish_registration_test(device, state).await?;
-        } else if state == ApprovalState::Reported {
-            self.user_reported(&approval, device).await?;
+        } else if matches!(state, ApprovalState::Denied | ApprovalState::Reported) {
+            // Remembered for the policy switch that holds back requests after a refusal.
+            self.remember_refusal(&approval.user_id).await?;
+            if state == ApprovalState::Reported {
+                self.user_reported(&approval, device).await?;
+            }
         } else if state == ApprovalState::WrongNumber {
             self.count_wrong_number(&approval.user_id).await?;
         }
@@ -968,7 +1006,7 @@ impl Latchkey {
             self.store.fail_sign_in(sign_in, false, &record).await?;
             return Ok(ApprovalStart::Throttled);
         }
-        let Some(approval) = self
+        let Some((approval, held_back)) = self
             .send_approval(kind, sign_in, user, devices, &evaluation, context)
             .await?
         else {
@@ -979,9 +1017,12 @@ impl Latchkey {
             user_id: user.id.clone(),
             approval: approval.id,
             first_factor: (!phone).then_some(AuthMethod::Password),
+            held_back,
         }))
     }
 
+    /// Creates the request and pushes it to `devices`, unless it is held back (the reason is
+    /// returned with it). `None` when another request of the user got in first.
     async fn send_approval(
         &self,
         kind: ApprovalKind,
@@ -990,7 +1031,7 @@ impl Latchkey {
         devices: Vec<DeviceId>,
         evaluation: &crate::policy::Evaluation,
         context: &SignInContext,
-    ) -> Result<Option<Approval>, StoreError> {
+    ) -> Result<Option<(Approval, Option<HeldBack>)>, StoreError> {
         let feature = |f: Feature| {
             evaluation
                 .features
@@ -1031,7 +1072,10 @@ impl Latchkey {
             now,
             self.settings.approval_lifetime_seconds,
         );
-        approval.record = Some(Self::authenticator_record(app.as_ref(), user, context, now));
+        let held_back = self.held_back(&user.id, evaluation, context, now).await?;
+        let mut record = Self::authenticator_record(app.as_ref(), user, context, now);
+        record.status.additional_details = held_back.map(|why| why.log_detail().to_string());
+        approval.record = Some(record);
         if !self
             .store
             .put_approval_if_none_waiting(&approval, now)
@@ -1039,9 +1083,9 @@ impl Latchkey {
         {
             return Ok(None);
         }
-        // A user who reported a sign-in gets nothing pushed until an administrator looks at it;
-        // the request still waits, and the app can pull it.
-        if !self.is_at_risk(&user.id).await? {
+        // A request held back (the user is at risk, or the sign-in is unusual and the policy
+        // says so) still waits, and the app can pull it.
+        if held_back.is_none() {
             let event = DeviceEvent::Request {
                 request: approval.view.clone(),
             };
@@ -1050,7 +1094,7 @@ impl Latchkey {
                 notifier.notify(device, &event);
             }
         }
-        Ok(Some(approval))
+        Ok(Some((approval, held_back)))
     }
 
     /// The sign-in log record of an authenticator sign-in for `user` from `context`: who,
@@ -1072,10 +1116,7 @@ impl Latchkey {
             ip_address: context.ip_address.map(|ip| ip.to_string()),
             location: context.location.clone(),
             authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
-            status: SignInStatus {
-                error_code: 0,
-                failure_reason: None,
-            },
+            status: SignInStatus::success(),
             authentication_details: vec![],
         }
     }
@@ -1094,10 +1135,7 @@ impl Latchkey {
             None => None,
         };
         let mut record = Self::authenticator_record(app.as_ref(), user, context, now);
-        record.status = SignInStatus {
-            error_code: error.code(),
-            failure_reason: Some(error.failure_reason().into()),
-        };
+        record.status.fail(error);
         record.authentication_details.push(AuthenticationStep {
             authentication_method: MethodKind::MicrosoftAuthenticator.label().into(),
             authentication_method_detail: None,
@@ -1127,10 +1165,7 @@ impl Latchkey {
             ip_address: None,
             location: None,
             authentication_method: MethodKind::MicrosoftAuthenticator.id().to_string(),
-            status: SignInStatus {
-                error_code: 0,
-                failure_reason: None,
-            },
+            status: SignInStatus::success(),
             authentication_details: vec![],
         });
         record.id = crate::secret::random_hex(16);
@@ -1167,10 +1202,7 @@ impl Latchkey {
             succeeded: error.is_none(),
         });
         if let Some(error) = error {
-            record.status = SignInStatus {
-                error_code: error.code(),
-                failure_reason: Some(error.failure_reason().into()),
-            };
+            record.status.fail(error);
         }
         record
     }
@@ -1184,6 +1216,7 @@ impl Latchkey {
             upn,
             approval,
             first_factor,
+            held_back,
             ..
         } = &sign_in.stage
         else {
@@ -1197,6 +1230,7 @@ impl Latchkey {
             number: approval.number,
             expires_at: approval.expires_at(),
             mfa_push: first_factor.is_some(),
+            held_back: *held_back,
         }))
     }
 
@@ -1272,10 +1306,7 @@ impl Latchkey {
         else {
             let mut record =
                 self.approval_record(&approval, ApprovalState::Approved, None, self.now());
-            record.status = SignInStatus {
-                error_code: SignInError::UserDisabled.code(),
-                failure_reason: Some(SignInError::UserDisabled.failure_reason().into()),
-            };
+            record.status.fail(SignInError::UserDisabled);
             self.store
                 .fail_sign_in(&sign_in, true, &record)
                 .await
@@ -1293,6 +1324,9 @@ impl Latchkey {
             None => None,
         };
         let record = self.approval_record(&approval, ApprovalState::Approved, device.as_ref(), now);
+        self.remember_sign_in_place(&record, now)
+            .await
+            .map_err(trouble)?;
         match self
             .store
             .complete_sign_in(&session, &sign_in.id, &record)
@@ -1328,6 +1362,7 @@ impl Latchkey {
             user_id,
             approval,
             first_factor,
+            ..
         } = sign_in.stage.clone()
         else {
             return Ok(sign_in);

@@ -237,6 +237,8 @@ async fn openapi_document_lists_every_admin_route() {
         "/users/{id}",
         "/users/{id}/password",
         "/users/{id}/temporaryAccessPass",
+        "/users/{id}/authenticatorActivations",
+        "/users/{id}/authenticatorActivations/{activation}",
         "/groups",
         "/groups/{id}/members",
         "/groups/{id}/members/{user}",
@@ -510,7 +512,12 @@ async fn lab_steps_1_and_4_with_the_command_line() {
         Some(latchkey_domain::policy::AuthenticationMode::Any)
     );
     let features = &evaluation[0].features;
-    assert!(features.iter().all(|f| f.enabled), "{features:?}");
+    // Everything a notification shows is on; holding back unusual ones stays opt-in (off).
+    assert!(
+        features.iter().all(|f| f.enabled
+            != (f.feature == latchkey_domain::policy::Feature::SuppressAnomalousNotifications)),
+        "{features:?}"
+    );
     let shown = features
         .iter()
         .filter(|f| f.reason == "enabled for all users")
@@ -538,4 +545,130 @@ async fn lab_steps_1_and_4_with_the_command_line() {
     );
     assert_eq!(code, 1, "refused by the server: {err}");
     assert!(err.contains("cannot be disabled"), "{err}");
+}
+
+#[tokio::test]
+async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_number() {
+    use latchkey_protocol::wire::{AnswerOutcome, Decision};
+
+    let server = TestServer::start().await;
+    let (status, bobby) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"userPrincipalName": "bobby@contoso.example", "displayName": "Bobby"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{bobby}");
+    let (status, other) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users",
+        Some(json!({"userPrincipalName": "adele@contoso.example", "displayName": "Adele"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+
+    let (status, missing) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users/nobody@contoso.example/authenticatorActivations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+
+    let (status, issued) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users/bobby@contoso.example/authenticatorActivations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_string();
+    let progress = format!("/users/bobby@contoso.example/authenticatorActivations/{id}");
+    let (_, waiting) = call(&server, reqwest::Method::GET, &progress, None).await;
+    assert_eq!(waiting["status"], "waitingForDevice", "{waiting}");
+    assert!(waiting.get("testNumber").is_none());
+
+    // Another user's activation, and ids that are not one, are not found.
+    let (status, _) = call(
+        &server,
+        reqwest::Method::GET,
+        &format!("/users/adele@contoso.example/authenticatorActivations/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    for bad in ["x", &"a".repeat(2000), "..%2F..%2Fusers"] {
+        let (status, _) = call(
+            &server,
+            reqwest::Method::GET,
+            &format!("/users/bobby@contoso.example/authenticatorActivations/{bad}"),
+            None,
+        )
+        .await;
+        assert!(status == 404 || status == 400, "{bad}: {status}");
+    }
+
+    let link = latchkey_protocol::ActivationLink::parse(issued["activationLink"].as_str().unwrap())
+        .expect("the link parses");
+    assert_eq!(link.code, issued["code"].as_str().unwrap());
+    let home = tempfile::tempdir().unwrap();
+    let mut app = latchkey_authenticator::Authenticator::open(home.path()).unwrap();
+    let (account, test) = app.add(&link, "Bobby's phone").await.expect("activates");
+    let (_, testing) = call(&server, reqwest::Method::GET, &progress, None).await;
+    assert_eq!(testing["status"], "waitingForTest", "{testing}");
+    assert_eq!(testing["deviceName"], "Bobby's phone");
+    let number = testing["testNumber"].as_u64().unwrap() as u8;
+    let outcome = app
+        .respond(account, &test, Decision::Approve, Some(number), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, AnswerOutcome::Approved);
+    let (_, registered) = call(&server, reqwest::Method::GET, &progress, None).await;
+    assert_eq!(registered["status"], "registered", "{registered}");
+
+    // Replay: the code worked once.
+    let home2 = tempfile::tempdir().unwrap();
+    let mut thief = latchkey_authenticator::Authenticator::open(home2.path()).unwrap();
+    let replayed = thief.add(&link, "Copied link").await;
+    assert!(replayed.is_err(), "a used activation link registers again");
+
+    // Who issued it is in the audit log.
+    let (_, audit) = call(
+        &server,
+        reqwest::Method::GET,
+        "/auditLogs/directoryAudits?category=UserAuthenticationMethods",
+        None,
+    )
+    .await;
+    assert!(
+        audit["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["activity"] == "Issue authenticator activation"),
+        "{audit}"
+    );
+
+    // The policy can say no: then no link is issued.
+    let (status, _) = call(
+        &server,
+        reqwest::Method::PATCH,
+        "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator",
+        Some(json!({"state": "disabled"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, refused) = call(
+        &server,
+        reqwest::Method::POST,
+        "/users/adele@contoso.example/authenticatorActivations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "rejected", "{refused}");
 }

@@ -99,7 +99,9 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
         .effective_policy(&bobby.user.id)
         .await
         .unwrap();
-    assert!(evaluation[0].features.iter().all(|f| f.enabled));
+    // Everything a notification shows is on; holding back unusual ones stays opt-in (off).
+    assert!(evaluation[0].features.iter().all(|f| f.enabled
+        != (f.feature == latchkey_domain::policy::Feature::SuppressAnomalousNotifications)));
     assert!(
         evaluation[0]
             .features

@@ -111,8 +111,11 @@ async fn lab_steps_1_and_4_through_the_api_change_bobbys_effective_policy() {
         )
         .await;
     let features = effective["value"][0]["features"].as_array().unwrap();
+    // Everything a notification shows is on; holding back unusual ones stays opt-in (off).
     assert!(
-        features.iter().all(|f| f["enabled"] == true),
+        features
+            .iter()
+            .all(|f| (f["enabled"] == true) != (f["feature"] == "suppressAnomalousNotifications")),
         "{features:?}"
     );
     assert!(features.iter().any(|f| {

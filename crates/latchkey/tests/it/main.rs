@@ -12,3 +12,4 @@ mod phone;
 mod phone_threats;
 mod support;
 mod threats;
+mod unusual_sign_ins;

@@ -357,6 +357,8 @@ struct SignInPage {
     app_id: String,
     coordinates: String,
     error_code: u32,
+    /// Graph's `additionalDetails`, e.g. that the notification was not pushed; empty if none.
+    additional_details: String,
     steps: Vec<StepRow>,
 }
 
@@ -407,6 +409,7 @@ pub(super) async fn sign_in_detail(
             .unwrap_or_default(),
         coordinates,
         error_code: record.status.error_code,
+        additional_details: record.status.additional_details.clone().unwrap_or_default(),
         steps,
     })
 }
@@ -651,6 +654,7 @@ mod tests {
             status: latchkey_domain::log::SignInStatus {
                 error_code: 50126,
                 failure_reason: Some("Invalid user name, pass or password.".into()),
+                additional_details: None,
             },
             authentication_details: vec![],
         };

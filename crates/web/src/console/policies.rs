@@ -149,6 +149,7 @@ fn feature_field(feature: Feature) -> &'static str {
         Feature::DisplayAppInformation => "displayAppInformation",
         Feature::DisplayLocationInformation => "displayLocationInformation",
         Feature::ReportSuspiciousActivity => "reportSuspiciousActivity",
+        Feature::SuppressAnomalousNotifications => "suppressAnomalousNotifications",
     }
 }
 
@@ -159,6 +160,7 @@ fn feature_key(feature: Feature) -> &'static str {
         Feature::DisplayAppInformation => "displayAppInformationRequiredState",
         Feature::DisplayLocationInformation => "displayLocationInformationRequiredState",
         Feature::ReportSuspiciousActivity => "reportSuspiciousActivityState",
+        Feature::SuppressAnomalousNotifications => "suppressAnomalousNotificationsState",
     }
 }
 
@@ -438,7 +440,21 @@ struct FeatureRowView {
     states: Vec<Choice>,
     includes: Vec<Choice>,
     excludes: Vec<Choice>,
-    always_on: bool,
+    /// A sentence under the label, for features whose effect the label cannot say.
+    note: Option<&'static str>,
+}
+
+/// What an administrator should know about a feature before changing it.
+fn feature_note(feature: Feature) -> Option<&'static str> {
+    match feature {
+        Feature::NumberMatching => Some(
+            "Number matching is always on for Authenticator notifications; Disabled is refused.",
+        ),
+        Feature::SuppressAnomalousNotifications => Some(
+            "Off by default. When on, a sign-in from a country the user has never signed in from, or within 24 hours of the user denying or reporting a request, is not pushed to their phone: the sign-in page tells them to open the app and check for pending requests. A user's first sign-in is always pushed.",
+        ),
+        _ => None,
+    }
 }
 
 fn features_view(input: &FeaturesInput, groups: &[Group]) -> Vec<FeatureRowView> {
@@ -461,7 +477,7 @@ fn features_view(input: &FeaturesInput, groups: &[Group]) -> Vec<FeatureRowView>
             states: choices(&states, &row.state),
             includes: choices(&includes, &row.include),
             excludes: choices(&excludes, &row.exclude),
-            always_on: row.feature == Feature::NumberMatching,
+            note: feature_note(row.feature),
         })
         .collect()
 }
@@ -1008,6 +1024,37 @@ mod tests {
     }
 
     #[test]
+    fn the_unusual_sign_in_switch_saves_with_its_state_and_targets() {
+        let input = FeaturesInput::from_fields(
+            &fields(&[
+                ("suppressAnomalousNotifications.state", "enabled"),
+                ("suppressAnomalousNotifications.include", "all_users"),
+                ("suppressAnomalousNotifications.exclude", "g1"),
+            ]),
+            FeaturesInput::from_features(&AuthenticatorFeatures::default()),
+        )
+        .unwrap();
+        let mut config = authenticator_json();
+        input.apply(&mut config).unwrap();
+        let features = parse_authenticator(config).feature_settings;
+        let setting = features.setting(Feature::SuppressAnomalousNotifications);
+        assert_eq!(setting.state, FeatureState::Enabled);
+        assert_eq!(setting.include_target, Target::AllUsers);
+        assert_eq!(
+            setting.exclude_target,
+            Some(Target::Group(GroupId::from_string("g1")))
+        );
+        assert_eq!(
+            features.display_app_information_required_state,
+            AuthenticatorFeatures::default().display_app_information_required_state,
+            "the other features keep their values"
+        );
+        let note = feature_note(Feature::SuppressAnomalousNotifications).unwrap();
+        let hours = latchkey_domain::anomaly::RECENT_REFUSAL_SECONDS / 3600;
+        assert!(note.contains(&format!("{hours} hours")), "{note}");
+    }
+
+    #[test]
     fn form_names_match_the_domain_serialisation() {
         let features = serde_json::to_value(AuthenticatorFeatures::default()).unwrap();
         for feature in Feature::ALL {
@@ -1133,6 +1180,10 @@ mod tests {
             .include_target = Target::Group(GroupId::from_string("g1"));
         features.report_suspicious_activity_state.exclude_target =
             Some(Target::Group(GroupId::from_string("g2")));
+        features.suppress_anomalous_notifications_state.state = FeatureState::Enabled;
+        features
+            .suppress_anomalous_notifications_state
+            .exclude_target = Some(Target::Group(GroupId::from_string("g1")));
         policy.fido2.targeting.exclude_targets = vec![Target::Group(GroupId::from_string("g2"))];
         (policy, groups)
     }

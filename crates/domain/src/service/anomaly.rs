@@ -1,0 +1,61 @@
+//! Applying [`crate::anomaly`]: deciding, as a sign-in request is created, whether to push it
+//! or let it wait for the app to pull; and remembering what later sign-ins are judged by
+//! (the countries of successful sign-ins, the latest refusal).
+
+use super::Latchkey;
+use crate::anomaly::{HeldBack, country_key, judge};
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::ids::UserId;
+use crate::log::{SignInContext, SignInRecord};
+use crate::policy::{Evaluation, Feature};
+
+impl Latchkey {
+    /// Why a new sign-in request for `user` from `context` should not be pushed, if it should
+    /// not. A user at risk never gets pushes; an unusual sign-in is held back only where the
+    /// policy's switch is on for the user.
+    pub(super) async fn held_back(
+        &self,
+        user: &UserId,
+        evaluation: &Evaluation,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<Option<HeldBack>, StoreError> {
+        if self.is_at_risk(user).await? {
+            return Ok(Some(HeldBack::UserAtRisk));
+        }
+        let switched_on = evaluation
+            .features
+            .iter()
+            .any(|f| f.feature == Feature::SuppressAnomalousNotifications && f.enabled);
+        if !switched_on {
+            return Ok(None);
+        }
+        let history = self.store.sign_in_history(user).await?;
+        let country = country_key(context.location.as_ref());
+        Ok(judge(country.as_deref(), &history, now))
+    }
+
+    /// A sign-in is about to succeed: its country (when known) becomes familiar for the user.
+    /// Called just before the success is stored, so that a failure here leaves the sign-in to
+    /// be tried again rather than succeeding unremembered.
+    pub(super) async fn remember_sign_in_place(
+        &self,
+        record: &SignInRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        match (&record.user_id, country_key(record.location.as_ref())) {
+            (Some(user), Some(country)) => {
+                self.store
+                    .remember_sign_in_country(user, &country, now)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The user denied or reported a sign-in request.
+    pub(super) async fn remember_refusal(&self, user: &UserId) -> Result<(), StoreError> {
+        self.store.remember_refusal(user, self.now()).await
+    }
+}
