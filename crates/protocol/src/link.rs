@@ -54,8 +54,12 @@ impl ActivationLink {
 
     /// For a code and server typed by hand.
     pub fn from_parts(server: &str, code: &str) -> Result<ActivationLink, String> {
+        // Trailing slashes and spaces in any order, so what is kept reads the same next time.
+        let server = server
+            .trim_start()
+            .trim_end_matches(|c: char| c == '/' || c.is_whitespace());
         let server_url =
-            Url::parse(server.trim()).map_err(|_| "the server address is not a URL".to_string())?;
+            Url::parse(server).map_err(|_| "the server address is not a URL".to_string())?;
         if !matches!(server_url.scheme(), "http" | "https") || server_url.host_str().is_none() {
             return Err("the server address must be an http or https URL".into());
         }
@@ -69,7 +73,7 @@ impl ActivationLink {
             return Err("the activation code is not valid".into());
         }
         Ok(ActivationLink {
-            server: server.trim().trim_end_matches('/').to_string(),
+            server: server.to_string(),
             code: code.to_string(),
         })
     }
@@ -86,6 +90,16 @@ mod tests {
             code: "abc_DEF-123".into(),
         };
         assert_eq!(ActivationLink::parse(&link.to_uri()).unwrap(), link);
+    }
+
+    #[test]
+    fn a_typed_server_keeps_no_trailing_slash_or_space() {
+        let link = ActivationLink::from_parts(" https://id.example/ /\t", "abc").unwrap();
+        assert_eq!(link.server, "https://id.example");
+        // Found by fuzzing: "…/ /" used to keep a trailing space, and the link rendered from
+        // it then read back as another server.
+        let typed = ActivationLink::from_parts("http://a/x /", "abc").unwrap();
+        assert_eq!(ActivationLink::parse(&typed.to_uri()).unwrap(), typed);
     }
 
     #[test]

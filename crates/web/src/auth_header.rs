@@ -16,8 +16,10 @@ pub fn credentials<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> 
 pub fn basic_credentials(encoded: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
+    // Each half is one form-urlencoded value: a raw `&` in it is a character, not a separator
+    // after which the rest would be dropped.
     let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+        url::form_urlencoded::parse(format!("v={}", s.replace('&', "%26")).as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
     };
@@ -37,5 +39,19 @@ mod tests {
         headers.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
         assert_eq!(credentials(&headers, "Bearer"), Some("abc"));
         assert_eq!(credentials(&headers, "Basic"), None);
+    }
+
+    #[test]
+    fn basic_credentials_keep_every_character() {
+        let basic = |text: &str| basic_credentials(&STANDARD.encode(text));
+        assert_eq!(basic("app:s3cret"), Some(("app".into(), "s3cret".into())));
+        assert_eq!(
+            basic("my+app%3A1:p%40ss%26word"),
+            Some(("my app:1".into(), "p@ss&word".into()))
+        );
+        // Found by fuzzing: everything after a raw `&` used to be dropped, so "s&anything"
+        // passed for the secret "s".
+        assert_eq!(basic("app:a&b=c"), Some(("app".into(), "a&b=c".into())));
+        assert_eq!(basic("appsecret"), None);
     }
 }
