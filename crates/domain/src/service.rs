@@ -4,6 +4,7 @@
 //! and passed to the web edge. Every decision lives here; handlers only translate.
 
 mod anomaly;
+mod app_cache;
 mod governance;
 mod phone;
 mod risk;
@@ -234,6 +235,7 @@ pub struct Latchkey {
     notifier: RwLock<Arc<dyn Notifier>>,
     settings: Settings,
     keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
+    apps: app_cache::AppCache,
 }
 
 impl Latchkey {
@@ -250,6 +252,7 @@ impl Latchkey {
             notifier: RwLock::new(Arc::new(PullOnly)),
             settings,
             keyring: RwLock::new(None),
+            apps: app_cache::AppCache::default(),
         }
     }
 
@@ -699,6 +702,7 @@ impl Latchkey {
                 return Ok(app);
             }
             self.store.delete_application(&client_id).await?;
+            self.apps.forget(&client_id);
         }
         let new = NewApplication {
             display_name: "My Apps".into(),
@@ -712,8 +716,7 @@ impl Latchkey {
     }
 
     pub async fn application(&self, client_id: &ClientId) -> Result<Application, DomainError> {
-        self.store
-            .application(client_id)
+        self.cached_application(client_id)
             .await?
             .ok_or(DomainError::NotFound("application"))
     }
@@ -734,6 +737,7 @@ impl Latchkey {
         }
         let app = self.application(client_id).await?;
         self.store.delete_application(client_id).await?;
+        self.apps.forget(client_id);
         let before = application_summary(&app);
         self.audit(
             actor,
@@ -1031,8 +1035,7 @@ impl Latchkey {
         .map_err(trouble)?;
         let app = match &sign_in.authorization {
             Some(request) => self
-                .store
-                .application(&request.client_id)
+                .cached_application(&request.client_id)
                 .await
                 .map_err(trouble)?,
             None => None,
@@ -1266,8 +1269,7 @@ impl Latchkey {
     ) -> Result<AuthorizationRequest, AuthorizeError> {
         let app = match params.client_id.as_deref() {
             Some(id) if !id.is_empty() && id.len() <= 128 => self
-                .store
-                .application(&ClientId::from_string(id))
+                .cached_application(&ClientId::from_string(id))
                 .await
                 .map_err(|_| AuthorizeError::NoRedirect(STORE_TROUBLE.into()))?,
             _ => None,
@@ -1367,8 +1369,7 @@ impl Latchkey {
             .filter(|id| !id.is_empty() && id.len() <= 128)
             .ok_or_else(invalid)?;
         let app = self
-            .store
-            .application(&ClientId::from_string(client_id))
+            .cached_application(&ClientId::from_string(client_id))
             .await?
             .ok_or_else(invalid)?;
         match (&app.kind, &credentials.secret) {

@@ -127,7 +127,7 @@ async fn login_page(
     let use_password = query.method.as_deref() == Some("password");
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
         // Reloading the number page is how the browser learns the answer.
-        return match state.latchkey.finish_approval(&sign_in.id).await {
+        return match state.latchkey.finish_approval(&sign_in).await {
             Ok(None) => Ok(render_stage(&state, jar, &sign_in, false, None, StatusCode::OK).await),
             Ok(Some(signed_in)) => {
                 Metrics::inc(&state.metrics.sign_ins_succeeded);

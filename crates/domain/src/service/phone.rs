@@ -1039,7 +1039,7 @@ impl Latchkey {
                 .any(|e| e.feature == f && e.enabled)
         };
         let app = match &sign_in.authorization {
-            Some(request) => self.store.application(&request.client_id).await?,
+            Some(request) => self.cached_application(&request.client_id).await?,
             None => None,
         };
         let (location, location_attribution) = if feature(Feature::DisplayLocationInformation) {
@@ -1131,7 +1131,7 @@ impl Latchkey {
     ) -> Result<SignInRecord, StoreError> {
         let error = SignInError::Throttled;
         let app = match &sign_in.authorization {
-            Some(request) => self.store.application(&request.client_id).await?,
+            Some(request) => self.cached_application(&request.client_id).await?,
             None => None,
         };
         let mut record = Self::authenticator_record(app.as_ref(), user, context, now);
@@ -1251,9 +1251,12 @@ impl Latchkey {
 
     /// Ends an approval stage: `Ok(None)` while the request is pending, a session when it was
     /// approved, and the reason (the sign-in ended) otherwise.
-    pub async fn finish_approval(&self, id: &SignInId) -> Result<Option<SignedIn>, SignInFailure> {
+    /// The caller passes the sign-in as [`Latchkey::sign_in`] just returned it.
+    pub async fn finish_approval(
+        &self,
+        sign_in: &PendingSignIn,
+    ) -> Result<Option<SignedIn>, SignInFailure> {
         let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
-        let sign_in = self.sign_in(id).await?;
         let SignInStage::AwaitingApproval {
             user_id,
             approval,
@@ -1308,7 +1311,7 @@ impl Latchkey {
                 self.approval_record(&approval, ApprovalState::Approved, None, self.now());
             record.status.fail(SignInError::UserDisabled);
             self.store
-                .fail_sign_in(&sign_in, true, &record)
+                .fail_sign_in(sign_in, true, &record)
                 .await
                 .map_err(trouble)?;
             return Err(SignInFailure::StartAgain(super::DISABLED.into()));
@@ -1348,7 +1351,7 @@ impl Latchkey {
             session,
             cookie_secret,
             user,
-            sign_in,
+            sign_in: sign_in.clone(),
         }))
     }
 
