@@ -41,7 +41,9 @@ for target in "${targets[@]}"; do
     -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$logs/$target" 2>&1; then
     grep -E '^#[0-9]+[[:space:]]+DONE' "$logs/$target" | tail -1 || true
   else
-    tail -40 "$logs/$target"
+    # The property or panic that failed (inputs can be long: lines are cut), then the summary.
+    grep -m1 -A4 'panicked at' "$logs/$target" | cut -c1-400 || true
+    tail -20 "$logs/$target"
     failed+=("$target")
   fi
 done

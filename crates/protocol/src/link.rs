@@ -13,6 +13,9 @@ pub struct ActivationLink {
 pub const SCHEME: &str = "latchkey";
 const MAX_LINK_LEN: usize = 2048;
 const MAX_CODE_LEN: usize = 128;
+/// Long enough for any real base URL; short enough that a link to it, percent-encoded, stays
+/// within [`MAX_LINK_LEN`] (three bytes for each of these, plus the code and the prefix).
+const MAX_SERVER_LEN: usize = 512;
 
 impl ActivationLink {
     pub fn to_uri(&self) -> String {
@@ -58,6 +61,13 @@ impl ActivationLink {
         let server = server
             .trim_start()
             .trim_end_matches(|c: char| c == '/' || c.is_whitespace());
+        if server.len() > MAX_SERVER_LEN {
+            return Err("the server address is too long".into());
+        }
+        // The URL parser would quietly drop or encode these; a real address has none.
+        if server.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("the server address cannot contain spaces or control characters".into());
+        }
         let server_url =
             Url::parse(server).map_err(|_| "the server address is not a URL".to_string())?;
         if !matches!(server_url.scheme(), "http" | "https") || server_url.host_str().is_none() {
@@ -90,6 +100,22 @@ mod tests {
             code: "abc_DEF-123".into(),
         };
         assert_eq!(ActivationLink::parse(&link.to_uri()).unwrap(), link);
+    }
+
+    #[test]
+    fn every_accepted_server_makes_a_link_that_reads_back_found_by_fuzzing() {
+        // A long server full of control characters was accepted, but its link, encoded, was
+        // over the length a link may have, so the app could not read the link it was shown.
+        let junk = format!("https://id.example/{}", "\u{7}".repeat(600));
+        assert!(ActivationLink::from_parts(&junk, "abc").is_err());
+        let long = format!("https://id.example/{}", "%".repeat(MAX_SERVER_LEN));
+        assert!(ActivationLink::from_parts(&long, "abc").is_err());
+        let longest = format!("https://id.example/{}", "~".repeat(MAX_SERVER_LEN - 19));
+        let link = ActivationLink::from_parts(&longest, &"c".repeat(MAX_CODE_LEN)).unwrap();
+        assert_eq!(ActivationLink::parse(&link.to_uri()).unwrap(), link);
+        let with_nul = ActivationLink::from_parts("https://id.example/a\0b", "abc");
+        assert!(with_nul.unwrap_err().contains("control characters"));
+        assert!(ActivationLink::from_parts("https://id.example/a b", "abc").is_err());
     }
 
     #[test]
