@@ -121,6 +121,7 @@ pub async fn run_all(store: &dyn Store) {
     expired_activation_cannot_be_redeemed(store).await;
     device_nonce_is_accepted_once(store).await;
     concurrent_answers_settle_an_approval_once(store).await;
+    settling_changes_only_the_outcome_in_the_stored_approval(store).await;
     settling_logs_in_the_same_write(store).await;
     a_sign_in_completes_at_most_once(store).await;
     reported_risk_is_recorded_and_dismissed_once(store).await;
@@ -2562,6 +2563,31 @@ pub async fn concurrent_answers_settle_an_approval_once(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn settling_changes_only_the_outcome_in_the_stored_approval(store: &dyn Store) {
+    for (state, by) in [
+        (ApprovalState::Approved, true),
+        (ApprovalState::Expired, false),
+    ] {
+        let (device, approval) = stored_approval(store).await;
+        let answered_by = by.then_some(&device.id);
+        assert!(
+            store
+                .settle_approval(&approval.id, state, answered_by, NOW, None)
+                .await
+                .unwrap()
+        );
+        let mut expected = approval.clone();
+        expected.state = state;
+        expected.answered_by = answered_by.cloned();
+        expected.settled_at = Some(NOW);
+        assert_eq!(
+            store.approval(&approval.id).await.unwrap().unwrap(),
+            expected,
+            "everything else in the approval reads back as it was stored"
+        );
+    }
 }
 
 pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
