@@ -8,6 +8,8 @@
 //! block, and are never blocked by, the writer.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,10 +39,11 @@ use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Transaction};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Transaction};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// The schema, embedded at compile time so a release binary carries its own migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -60,11 +63,36 @@ const MMAP_BYTES: &str = "268435456";
 /// Readers are cheap in WAL mode; a handful covers a small deployment on a small machine.
 const READ_CONNECTIONS: u32 = 4;
 
-/// A [`Store`] backed by a SQLite file. Cloning shares the pools.
+/// One connection, used by one task at a time; `None` once the store is closed.
+type Slot = Mutex<Option<SqliteConnection>>;
+
+/// A connection lent to one task until the guard is dropped.
+type Lent<'a> = MappedMutexGuard<'a, SqliteConnection>;
+
+/// A [`Store`] backed by a SQLite file. Cloning shares the connections.
+///
+/// The connections are held directly rather than in an `sqlx` pool: a pool pings each
+/// connection on its thread every time it is given back, so every statement cost two
+/// round trips to the connection's thread and a spawned task, and under sign-in load those
+/// thread hand-offs were most of the server's CPU time (docs/performance.md). A local file
+/// connection does not go stale, so nothing needs testing between uses.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: Arc<[Slot]>,
+    write: Arc<Slot>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+fn lend(guard: MutexGuard<'_, Option<SqliteConnection>>) -> Result<Lent<'_>, sqlx::Error> {
+    MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+}
+
+/// Starts a write transaction that holds the database's write lock from the start, so two
+/// writers never both read a row and then race to update it.
+async fn begin(conn: &mut SqliteConnection) -> StoreResult<Transaction<'_, Sqlite>> {
+    conn.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| backend("starting a write", e))
 }
 
 impl SqliteStore {
@@ -88,19 +116,13 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("mmap_size", MMAP_BYTES);
-        // No ping before each use: sqlx already pings each connection when it goes back to
-        // the pool, and the extra round trip to the connection's thread was a third of the
-        // cost of a one-statement write. It also means a cancelled acquire cannot drop the only
-        // writer (sqlx's advice for single-connection pools).
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(writer_options)
+        let mut write = writer_options
+            .connect()
             .await
             .map_err(|e| backend("opening the database", e))?;
 
         MIGRATOR
-            .run(&write)
+            .run(&mut write)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating the database failed: {e}")))?;
 
@@ -112,31 +134,54 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("mmap_size", MMAP_BYTES);
-        let read = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(reader_options)
-            .await
-            .map_err(|e| backend("opening the database for reading", e))?;
+        let mut read = Vec::new();
+        for _ in 0..READ_CONNECTIONS {
+            let conn = reader_options
+                .connect()
+                .await
+                .map_err(|e| backend("opening the database for reading", e))?;
+            read.push(Mutex::new(Some(conn)));
+        }
 
         tracing::debug!(path = %file.display(), "SQLite store opened");
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore {
+            read: read.into(),
+            write: Arc::new(Mutex::new(Some(write))),
+            next_reader: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// Closes both pools, waiting for connections to finish, so the WAL is checkpointed and the
-    /// file can be reopened or copied cleanly.
+    /// Closes every connection, waiting for those in use, so the WAL is checkpointed and the
+    /// file can be reopened or copied cleanly. Later calls fail as a closed store.
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        for slot in self.read.iter().chain([&*self.write]) {
+            if let Some(conn) = slot.lock().await.take() {
+                let _ = conn.close().await;
+            }
+        }
     }
 
-    /// Starts a write transaction that holds the database's write lock from the start, so two
-    /// writers never both read a row and then race to update it.
-    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.write
-            .begin_with("BEGIN IMMEDIATE")
+    /// The write connection, once no other task holds it.
+    async fn writer(&self) -> Result<Lent<'_>, sqlx::Error> {
+        lend(self.write.lock().await)
+    }
+
+    /// The write connection, for a transaction.
+    async fn write_lock(&self) -> StoreResult<Lent<'_>> {
+        self.writer()
             .await
             .map_err(|e| backend("starting a write", e))
+    }
+
+    /// A read connection: the first idle one, or else the next in turn once it is free.
+    async fn reader(&self) -> StoreResult<Lent<'_>> {
+        for slot in self.read.iter() {
+            if let Ok(guard) = slot.try_lock() {
+                return lend(guard).map_err(read_error);
+            }
+        }
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.read.len();
+        lend(self.read[turn].lock().await).map_err(read_error)
     }
 
     /// Runs one write statement on its own. SQLite runs a lone statement as a transaction of
@@ -147,7 +192,7 @@ impl SqliteStore {
         &self,
         query: Query<'_, Sqlite, SqliteArguments>,
     ) -> Result<SqliteQueryResult, sqlx::Error> {
-        query.execute(&self.write).await
+        query.execute(&mut *self.writer().await?).await
     }
 }
 
@@ -445,7 +490,7 @@ impl SqliteStore {
     ) -> StoreResult<Spend<T>> {
         let spent = sqlx::query(spend)
             .bind(hash.as_str())
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *self.write_lock().await?)
             .await
             .map_err(|e| backend("redeeming", e))?;
         if let Some(row) = spent {
@@ -453,7 +498,7 @@ impl SqliteStore {
         }
         let row = sqlx::query(select)
             .bind(hash.as_str())
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *self.write_lock().await?)
             .await
             .map_err(|e| backend("redeeming", e))?;
         match row {
@@ -588,7 +633,7 @@ impl Store for SqliteStore {
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
         sqlx::query("SELECT * FROM users WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -599,7 +644,7 @@ impl Store for SqliteStore {
     async fn user_by_upn(&self, upn: &Upn) -> StoreResult<Option<User>> {
         sqlx::query("SELECT * FROM users WHERE upn = ?")
             .bind(upn.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -609,7 +654,7 @@ impl Store for SqliteStore {
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         sqlx::query("SELECT * FROM users ORDER BY upn")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .iter()
@@ -635,7 +680,7 @@ impl Store for SqliteStore {
         let hash: Option<Option<String>> =
             sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
                 .bind(id.as_str())
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err(read_error)?;
         Ok(hash.flatten())
@@ -658,7 +703,7 @@ impl Store for SqliteStore {
     async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
         sqlx::query("SELECT * FROM groups WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -668,7 +713,7 @@ impl Store for SqliteStore {
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
         sqlx::query("SELECT * FROM groups ORDER BY display_name, id")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .iter()
@@ -703,7 +748,7 @@ impl Store for SqliteStore {
             "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id",
         )
         .bind(group.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?;
         Ok(ids.into_iter().map(UserId::from_string).collect())
@@ -714,7 +759,7 @@ impl Store for SqliteStore {
             "SELECT group_id FROM group_members WHERE user_id = ? ORDER BY group_id",
         )
         .bind(user.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?;
         Ok(ids.into_iter().map(GroupId::from_string).collect())
@@ -745,7 +790,7 @@ impl Store for SqliteStore {
     async fn application(&self, client_id: &ClientId) -> StoreResult<Option<Application>> {
         sqlx::query("SELECT * FROM applications WHERE client_id = ?")
             .bind(client_id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -755,7 +800,7 @@ impl Store for SqliteStore {
 
     async fn list_applications(&self) -> StoreResult<Vec<Application>> {
         sqlx::query("SELECT * FROM applications ORDER BY display_name, client_id")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .iter()
@@ -799,7 +844,7 @@ impl Store for SqliteStore {
     async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>> {
         sqlx::query("SELECT * FROM passes WHERE user_id = ?")
             .bind(user.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -847,7 +892,7 @@ impl Store for SqliteStore {
     async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
         sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
             .bind(token_hash.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -858,7 +903,7 @@ impl Store for SqliteStore {
     async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
         sqlx::query("SELECT * FROM sessions WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -876,7 +921,8 @@ impl Store for SqliteStore {
 
     async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
         // One transaction: there is no moment where sessions are gone but tokens still work.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ?")
             .bind(user.as_str())
             .execute(&mut *tx)
@@ -902,7 +948,7 @@ impl Store for SqliteStore {
     async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
         let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
@@ -941,7 +987,7 @@ impl Store for SqliteStore {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
         sqlx::query("SELECT * FROM grants WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1010,7 +1056,7 @@ impl Store for SqliteStore {
         // Expired rows are returned too: the domain decides, and can say why a token failed.
         let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?")
             .bind(hash.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         row.map(|row| {
@@ -1048,7 +1094,7 @@ impl Store for SqliteStore {
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .iter()
@@ -1107,7 +1153,7 @@ impl Store for SqliteStore {
     async fn admin_token_exists(&self, hash: &TokenHash) -> StoreResult<bool> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_tokens WHERE hash = ?")
             .bind(hash.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         Ok(found.is_some())
@@ -1115,7 +1161,7 @@ impl Store for SqliteStore {
 
     async fn count_admin_tokens(&self) -> StoreResult<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
-            .fetch_one(&self.read)
+            .fetch_one(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         Ok(count.unsigned_abs())
@@ -1124,7 +1170,8 @@ impl Store for SqliteStore {
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         // Insert-if-absent then read back, in one write transaction: two servers starting at
         // once agree on the first value, and a restart never replaces it.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
@@ -1158,7 +1205,8 @@ impl Store for SqliteStore {
             "DELETE FROM sign_ins WHERE expires_at <= ?",
             "DELETE FROM sessions WHERE expires_at <= ?",
         ];
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut removed = 0;
         for statement in PURGES {
             let done = sqlx::query(statement)
@@ -1176,7 +1224,7 @@ impl Store for SqliteStore {
 
     async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
         let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         let Some(row) = row else {
@@ -1205,7 +1253,8 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
         // Read and write under one write lock: of two administrators saving on top of the same
         // version, exactly one finds it still current.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await
@@ -1245,7 +1294,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
         // leaves the sign-in in progress and unlogged.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         insert_session(session)?
             .execute(&mut *tx)
             .await
@@ -1275,7 +1325,8 @@ impl Store for SqliteStore {
         record: &SignInRecord,
     ) -> StoreResult<()> {
         // All or nothing: the failure count can never move without the attempt being logged.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         if ended {
             sqlx::query("DELETE FROM sign_ins WHERE id = ?")
                 .bind(sign_in.id.as_str())
@@ -1331,7 +1382,7 @@ impl Store for SqliteStore {
         push_time_range_and_page(&mut sql, &query);
         let records: Vec<String> = sql
             .build_query_scalar()
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         records
@@ -1363,7 +1414,7 @@ impl Store for SqliteStore {
         push_time_range_and_page(&mut sql, &query);
         let events: Vec<String> = sql
             .build_query_scalar()
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         events
@@ -1377,7 +1428,8 @@ impl Store for SqliteStore {
             "DELETE FROM sign_in_log WHERE created_at < ?",
             "DELETE FROM audit_log WHERE created_at < ?",
         ];
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let mut removed = 0;
         for statement in PURGES {
             let done = sqlx::query(statement)
@@ -1414,7 +1466,7 @@ impl Store for SqliteStore {
     async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
         sqlx::query("SELECT * FROM activations WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1425,7 +1477,7 @@ impl Store for SqliteStore {
     async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>> {
         sqlx::query("SELECT * FROM activations WHERE code_hash = ?")
             .bind(code_hash.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1442,7 +1494,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Activation>> {
         // The conditional UPDATE is the single-use check: only an unused, unexpired code
         // matches, and the write lock makes that true for exactly one of two racers.
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let done = sqlx::query(
             "UPDATE activations SET device_id = ?, test_approval = ? \
              WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ?",
@@ -1481,7 +1534,7 @@ impl Store for SqliteStore {
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
         sqlx::query("SELECT * FROM devices WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1492,7 +1545,7 @@ impl Store for SqliteStore {
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
         sqlx::query("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
             .bind(user.as_str())
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .iter()
@@ -1587,7 +1640,7 @@ impl Store for SqliteStore {
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
         sqlx::query("SELECT body FROM approvals WHERE id = ?")
             .bind(id.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1600,7 +1653,7 @@ impl Store for SqliteStore {
             "SELECT body FROM approvals WHERE user_id = ? AND state = 'pending' ORDER BY created_at, id",
         )
         .bind(user.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?
         .iter()
@@ -1614,7 +1667,7 @@ impl Store for SqliteStore {
         )
         .bind(now.0)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?
         .iter()
@@ -1649,7 +1702,8 @@ impl Store for SqliteStore {
                 .map_err(|e| backend("settling an approval", e))?;
             return Ok(done.rows_affected() == 1);
         };
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -1682,7 +1736,8 @@ impl Store for SqliteStore {
 
     async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()> {
         let body = to_json("risk detection", serde_json::to_string(detection))?;
-        let mut tx = self.begin().await?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
         sqlx::query(
             "INSERT INTO risk_detections (id, user_id, detected_at, body) VALUES (?, ?, ?, ?)",
         )
@@ -1712,7 +1767,7 @@ impl Store for SqliteStore {
     async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
         sqlx::query("SELECT * FROM user_risk WHERE user_id = ?")
             .bind(user.as_str())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?
             .as_ref()
@@ -1724,7 +1779,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "SELECT * FROM user_risk ORDER BY state = 'atRisk' DESC, last_updated DESC, user_id",
         )
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?
         .iter()
@@ -1737,7 +1792,7 @@ impl Store for SqliteStore {
             "SELECT body FROM risk_detections WHERE user_id = ? ORDER BY detected_at DESC, id",
         )
         .bind(user.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?;
         bodies
@@ -1801,13 +1856,13 @@ impl Store for SqliteStore {
             "SELECT country FROM sign_in_countries WHERE user_id = ? ORDER BY country",
         )
         .bind(user.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await
         .map_err(read_error)?;
         let last_refusal: Option<i64> =
             sqlx::query_scalar("SELECT last_refused_at FROM sign_in_refusals WHERE user_id = ?")
                 .bind(user.as_str())
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err(read_error)?;
         Ok(SignInHistory {
@@ -1872,7 +1927,7 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT count FROM throttle WHERE key = ? AND window_start = ?")
                 .bind(key)
                 .bind(window_start)
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err(read_error)?;
         Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
@@ -1880,7 +1935,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.read)
+            .execute(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
         Ok(())
@@ -2028,6 +2083,62 @@ mod tests {
         store.close().await;
     }
 
+    fn some_user(name: &str) -> User {
+        User {
+            id: UserId::random(),
+            upn: Upn::parse(&format!("{name}-{}@conformance.example", random_hex(4))).unwrap(),
+            display_name: name.into(),
+            email: None,
+            enabled: true,
+            created_at: Timestamp(1_700_000_000),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_more_tasks_than_connections_all_get_their_turn_without_deadlock() {
+        // Forty tasks on five connections, each writing and then reading back: a task that
+        // waited for a connection it already held, or a connection never given back, hangs.
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let user = some_user(&format!("crowd{i}"));
+                store.create_user(&user).await.unwrap();
+                let found = store.user_by_upn(&user.upn).await.unwrap();
+                assert_eq!(found, Some(user));
+            });
+        }
+        let all = async {
+            while let Some(done) = tasks.join_next().await {
+                done.expect("a task failed");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .expect("every task finished");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_reads_and_writes_instead_of_hanging() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let user = some_user("closed");
+        store.create_user(&user).await.unwrap();
+        store.close().await;
+        let read = tokio::time::timeout(Duration::from_secs(5), store.user_by_upn(&user.upn))
+            .await
+            .expect("answers at once");
+        assert!(matches!(read, Err(StoreError::Backend(_))), "{read:?}");
+        let write =
+            tokio::time::timeout(Duration::from_secs(5), store.create_user(&some_user("x")))
+                .await
+                .expect("answers at once");
+        assert!(matches!(write, Err(StoreError::Backend(_))), "{write:?}");
+    }
+
     #[tokio::test]
     async fn data_survives_a_restart() {
         let dir = TempDir::new();
@@ -2123,7 +2234,7 @@ mod tests {
             "DROP TABLE sign_in_countries; DROP TABLE sign_in_refusals; \
              DELETE FROM _sqlx_migrations WHERE version = 5;",
         )
-        .execute(&store.write)
+        .execute(&mut *store.writer().await.unwrap())
         .await
         .unwrap();
         store.close().await;
@@ -2139,7 +2250,7 @@ mod tests {
             "SELECT first_seen, last_seen FROM sign_in_countries WHERE user_id = ? AND country = 'GB'",
         )
         .bind(user.id.as_str())
-        .fetch_one(&store.read)
+        .fetch_one(&mut *store.reader().await.unwrap())
         .await
         .unwrap();
         assert_eq!((first, last), (1_700_000_100, 1_700_000_300));
@@ -2162,7 +2273,7 @@ mod tests {
             .remove("suppressAnomalousNotificationsState");
         sqlx::query("INSERT INTO policy (id, version, document) VALUES (1, 3, ?)")
             .bind(document.to_string())
-            .execute(&store.write)
+            .execute(&mut *store.writer().await.unwrap())
             .await
             .unwrap();
         let loaded = store.policy().await.unwrap().expect("the stored policy");
@@ -2189,12 +2300,12 @@ mod tests {
         let dir = TempDir::new();
         let store = SqliteStore::open(&dir.0).await.expect("open");
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&store.read)
+            .fetch_one(&mut *store.reader().await.unwrap())
             .await
             .unwrap();
         assert_eq!(mode.to_ascii_lowercase(), "wal");
         let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&store.write)
+            .fetch_one(&mut *store.writer().await.unwrap())
             .await
             .unwrap();
         assert_eq!(fks, 1);
