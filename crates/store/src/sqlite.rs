@@ -55,7 +55,7 @@ pub const DATABASE_FILE: &str = "latchkey.db";
 /// checkpoint or a slow writer, short enough that a wedged database surfaces as an error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Readers are cheap in WAL mode (a thread and a page cache each). A sign-in makes about 30
+/// Readers are cheap in WAL mode (a thread and a page cache each). A sign-in makes about 25
 /// reads; with eight, sign-ins on a 2-core machine rarely wait for one (four gave 4 % fewer
 /// sign-ins per second).
 const READ_CONNECTIONS: u32 = 8;
