@@ -6,6 +6,7 @@
 mod anomaly;
 mod app_cache;
 mod governance;
+mod hashing;
 mod phone;
 mod risk;
 mod throttling;
@@ -236,6 +237,8 @@ pub struct Latchkey {
     settings: Settings,
     keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
     apps: app_cache::AppCache,
+    /// The threads that hash passwords.
+    hashers: hashing::Hashers,
 }
 
 impl Latchkey {
@@ -253,6 +256,7 @@ impl Latchkey {
             settings,
             keyring: RwLock::new(None),
             apps: app_cache::AppCache::default(),
+            hashers: hashing::Hashers::new(),
         }
     }
 
@@ -281,6 +285,14 @@ impl Latchkey {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Runs password hashing on the hashing threads (see `hashing`). `None` if it failed.
+    async fn off_the_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        self.hashers.run(work).await
     }
 
     // ----- users and groups -------------------------------------------------------------
@@ -392,7 +404,11 @@ impl Latchkey {
         password: &Secret,
     ) -> Result<(), DomainError> {
         let user = self.user(id).await?;
-        let hash = hash_password(password)?;
+        let password = password.clone();
+        let hash = self
+            .off_the_runtime(move || hash_password(&password))
+            .await
+            .unwrap_or_else(|| Err(DomainError::Internal("password hashing failed".into())))?;
         self.store.set_password_hash(&user.id, Some(&hash)).await?;
         self.audit(
             actor,
@@ -1190,10 +1206,12 @@ impl Latchkey {
                     Some(user) => self.store.password_hash(&user.id).await?,
                     None => None,
                 };
-                let verified = verify_password(
-                    stored.as_deref().unwrap_or(DUMMY_PASSWORD_HASH),
-                    secret.expose(),
-                );
+                let hash = stored.clone().unwrap_or_else(|| DUMMY_PASSWORD_HASH.into());
+                let secret = secret.clone();
+                let verified = self
+                    .off_the_runtime(move || verify_password(&hash, secret.expose()))
+                    .await
+                    .unwrap_or(false);
                 match (user, verified && stored.is_some()) {
                     (Some(user), true) if !user.enabled => Ok(Err(SignInError::UserDisabled)),
                     (Some(user), true) => {
