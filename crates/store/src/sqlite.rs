@@ -43,7 +43,7 @@ use sqlx::sqlite::{
     SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Transaction};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, mpsc, oneshot};
 
 /// The schema, embedded at compile time so a release binary carries its own migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -78,10 +78,85 @@ pub struct SqliteStore {
     read: Arc<[Slot]>,
     write: Arc<Slot>,
     next_reader: Arc<AtomicUsize>,
+    writes: mpsc::UnboundedSender<WriteJob>,
 }
 
 fn lend(guard: MutexGuard<'_, Option<SqliteConnection>>) -> Result<Lent<'_>, sqlx::Error> {
     MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
+}
+
+/// A lone write statement waiting for the writer task, and where its result goes.
+struct WriteJob {
+    query: Query<'static, Sqlite, SqliteArguments>,
+    done: oneshot::Sender<Result<SqliteQueryResult, sqlx::Error>>,
+}
+
+impl std::fmt::Debug for WriteJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteJob")
+    }
+}
+
+/// At most this many lone writes share one transaction.
+const MAX_BATCH: usize = 64;
+
+/// Runs the store's lone writes (most of them: counters, inserts, single updates), taking
+/// every write that is waiting and running them back to back in one transaction (group
+/// commit). Each write then costs one round trip to the connection's thread, with no hand-off
+/// of the write lock between callers, and the batch one commit, whose WAL frames hold each
+/// page once however many of the writes touched it. A failed statement (a conflict, say) is
+/// undone alone, as SQLite does for a statement inside a transaction, and reported to its
+/// caller; every caller hears only after the commit, so nobody reads before their write is
+/// in. A failed commit fails the whole batch. A write with nothing waiting beside it runs on
+/// its own (SQLite makes a lone statement its own transaction, taking the write lock before
+/// it reads). Ends when the store is dropped.
+async fn run_writes(writer: Weak<Slot>, mut jobs: mpsc::UnboundedReceiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(slot) = writer.upgrade() else { break };
+        let mut guard = slot.lock().await;
+        // Closed: dropping the batch tells every caller so.
+        let Some(conn) = guard.as_mut() else { continue };
+        if batch.len() == 1 {
+            let job = batch.remove(0);
+            let _ = job.done.send(job.query.execute(&mut *conn).await);
+            continue;
+        }
+        if let Err(error) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            for job in batch {
+                let _ = job.done.send(Err(sqlx::Error::Protocol(format!(
+                    "starting a batch of writes: {error}"
+                ))));
+            }
+            continue;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch {
+            let result = job.query.execute(&mut *conn).await;
+            results.push((job.done, result));
+        }
+        match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
+            Ok(_) => {
+                for (done, result) in results {
+                    let _ = done.send(result);
+                }
+            }
+            Err(error) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                for (done, _) in results {
+                    let _ = done.send(Err(sqlx::Error::Protocol(format!(
+                        "committing a batch of writes: {error}"
+                    ))));
+                }
+            }
+        }
+    }
 }
 
 /// How often the background checkpoint copies the WAL into the database file.
@@ -185,12 +260,15 @@ impl SqliteStore {
             checkpointer,
             Arc::downgrade(&write),
         ));
+        let (writes, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run_writes(Arc::downgrade(&write), jobs));
 
         tracing::debug!(path = %file.display(), "SQLite store opened");
         Ok(SqliteStore {
             read: read.into(),
             write,
             next_reader: Arc::new(AtomicUsize::new(0)),
+            writes,
         })
     }
 
@@ -227,15 +305,17 @@ impl SqliteStore {
         lend(self.read[turn].lock().await).map_err(read_error)
     }
 
-    /// Runs one write statement on its own. SQLite runs a lone statement as a transaction of
-    /// its own and takes the write lock before the statement reads anything, so this is as
-    /// atomic as `BEGIN IMMEDIATE`, one round trip to the connection's thread instead of three
-    /// (they were most of the writer's time under sign-in load, see docs/performance.md).
+    /// Runs one write statement on its own, as one step of the writer task's next batch (see
+    /// `run_writes`); answers once that batch is committed.
     async fn execute(
         &self,
-        query: Query<'_, Sqlite, SqliteArguments>,
+        query: Query<'static, Sqlite, SqliteArguments>,
     ) -> Result<SqliteQueryResult, sqlx::Error> {
-        query.execute(&mut *self.writer().await?).await
+        let (done, result) = oneshot::channel();
+        self.writes
+            .send(WriteJob { query, done })
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        result.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 }
 
@@ -448,7 +528,7 @@ fn approval_from(row: &SqliteRow) -> StoreResult<Approval> {
     serde_json::from_str(&body).map_err(|_| corrupt("approval"))
 }
 
-fn insert_device(device: &Device) -> Query<'_, Sqlite, SqliteArguments> {
+fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArguments> {
     sqlx::query(
         "INSERT INTO devices (id, user_id, name, device_key, passwordless_key, created_at, confirmed_at, \
          phone_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -463,7 +543,7 @@ fn insert_device(device: &Device) -> Query<'_, Sqlite, SqliteArguments> {
     .bind(device.phone_sign_in_at.map(|t| t.0))
 }
 
-fn insert_approval(approval: &Approval) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+fn insert_approval(approval: &Approval) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
     let body = to_json("approval", serde_json::to_string(approval))?;
     Ok(sqlx::query(
         "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?)",
@@ -556,7 +636,7 @@ impl SqliteStore {
 // Each is built in one place so that a method doing several things in one transaction (such as
 // `complete_sign_in`) has exactly the semantics of the single-purpose methods it combines.
 
-fn insert_session(session: &Session) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+fn insert_session(session: &Session) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
     Ok(sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, method, auth_time, created_at, expires_at, revoked) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -572,7 +652,7 @@ fn insert_session(session: &Session) -> StoreResult<Query<'_, Sqlite, SqliteArgu
 }
 
 /// The sign-in moves through stages by being put again, hence the upsert.
-fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
     let body = to_json("sign-in", serde_json::to_string(sign_in))?;
     Ok(sqlx::query(
         "INSERT INTO sign_ins (id, body, expires_at) VALUES (?, ?, ?) \
@@ -587,7 +667,9 @@ const SESSION_CONFLICT: &str = "a session with this id or token";
 
 /// The filtered and ordered columns are copies of fields of the record, taken here, so they
 /// can never disagree with the JSON that is read back.
-fn insert_sign_in_record(record: &SignInRecord) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+fn insert_sign_in_record(
+    record: &SignInRecord,
+) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
     Ok(sqlx::query(
         "INSERT INTO sign_in_log (id, created_at, user_id, user_principal_name, app_id, app_display_name, \
          error_code, authentication_method, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -605,7 +687,7 @@ fn insert_sign_in_record(record: &SignInRecord) -> StoreResult<Query<'_, Sqlite,
 
 const SIGN_IN_RECORD_CONFLICT: &str = "a sign-in record with this id";
 
-fn insert_audit_event(event: &AuditEvent) -> StoreResult<Query<'_, Sqlite, SqliteArguments>> {
+fn insert_audit_event(event: &AuditEvent) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
     Ok(sqlx::query(
         "INSERT INTO audit_log (id, created_at, actor, target, category, event) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -2161,6 +2243,52 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(30), all)
             .await
             .expect("every task finished");
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_write_fails_alone_when_batched_with_others() {
+        // Writes that arrive together share one transaction. A duplicate in the middle of
+        // them must fail on its own: the writes around it stay, and the caller of each one
+        // hears its own outcome.
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        let taken = some_user("taken");
+        store.create_user(&taken).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..60 {
+            let store = store.clone();
+            let user = if i % 10 == 5 {
+                User {
+                    id: UserId::random(),
+                    ..taken.clone()
+                }
+            } else {
+                some_user(&format!("batch{i}"))
+            };
+            tasks.spawn(async move { (user.clone(), store.create_user(&user).await) });
+        }
+        let (mut created, mut refused) = (0, 0);
+        while let Some(done) = tasks.join_next().await {
+            let (user, result) = done.unwrap();
+            let stored = store.user_by_upn(&user.upn).await.unwrap();
+            match result {
+                Ok(()) => {
+                    created += 1;
+                    assert_eq!(stored, Some(user), "a write reported done is there");
+                }
+                Err(StoreError::Conflict(_)) => {
+                    refused += 1;
+                    assert_eq!(
+                        stored,
+                        Some(taken.clone()),
+                        "the refused write changed nothing"
+                    );
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created, refused), (54, 6));
         store.close().await;
     }
 
