@@ -72,7 +72,8 @@ type Lent<'a> = MappedMutexGuard<'a, SqliteConnection>;
 /// connection on its thread every time it is given back, so every statement cost two
 /// round trips to the connection's thread and a spawned task, and under sign-in load those
 /// thread hand-offs were most of the server's CPU time (docs/performance.md). A local file
-/// connection does not go stale, so nothing needs testing between uses.
+/// connection does not go stale, so nothing needs testing between uses. Lone writes go
+/// through the writer task (`run_writes`), transactions take the write connection themselves.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     read: Arc<[Slot]>,
