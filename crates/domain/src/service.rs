@@ -1040,7 +1040,7 @@ impl Latchkey {
             CredentialInput::Password(_) => MethodKind::Password,
         };
         let throttled = !self
-            .credential_attempt_allowed(user.as_ref(), context, now)
+            .credential_attempt_allowed(user.as_ref(), &typed_upn, context, now)
             .await
             .map_err(trouble)?;
         let verdict = if throttled {

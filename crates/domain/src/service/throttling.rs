@@ -77,9 +77,14 @@ impl Latchkey {
     /// parallel attempts cannot all slip under the limit; false when a limit is reached (the
     /// attempt is then not checked at all). A successful attempt is given back with
     /// [`Latchkey::credential_succeeded`], so the limits count failures in the end.
+    ///
+    /// A name that belongs to nobody is counted too, under the name as typed (case folded,
+    /// hashed to bound the key), so that the throttle notice after too many wrong passwords
+    /// does not tell an attacker which names exist.
     pub(super) async fn credential_attempt_allowed(
         &self,
         user: Option<&User>,
+        typed_name: &str,
         context: &SignInContext,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -104,7 +109,15 @@ impl Latchkey {
                 )
                 .await
             }
-            None => Ok(true),
+            None => {
+                let name = crate::secret::sha256(typed_name.trim().to_lowercase().as_bytes());
+                self.take(
+                    &key("failed:name", &crate::secret::base64url(&name)),
+                    limits.failed_credentials_per_user,
+                    now,
+                )
+                .await
+            }
         }
     }
 

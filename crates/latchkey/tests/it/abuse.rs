@@ -476,3 +476,40 @@ async fn the_console_shows_a_reported_user_as_risky_with_the_reason_and_dismisse
         .await;
     assert_eq!(forged.status, 403);
 }
+
+#[tokio::test]
+async fn the_throttle_notice_for_wrong_passes_does_not_tell_which_names_exist() {
+    // Enumeration through the throttle: if only real accounts were counted, the notice after
+    // too many wrong passes would appear for them alone.
+    let server =
+        TestServer::start_with(|c| c.throttle.failed_credentials_per_user = limit(3)).await;
+    let user = server.user("guy", "Guy Oz").await;
+    server.pass(&user).await;
+    let mut last = Vec::new();
+    for upn in ["guy@contoso.example", "ghost@contoso.example"] {
+        let mut answer = None;
+        for _ in 0..4 {
+            let browser = server.browser();
+            let login = browser.follow(browser.get("/myapps").await).await;
+            answer = Some(
+                browser
+                    .sign_in_with_pass(login, upn, "wrong-pass-123")
+                    .await,
+            );
+        }
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, 401, "{upn}");
+        assert!(
+            unescape(&answer.body).contains("too many sign-in attempts"),
+            "{upn}: {}",
+            answer.body
+        );
+        last.push(crate::hardening::normalised(&answer.body, upn));
+    }
+    assert_eq!(
+        last[0], last[1],
+        "the two pages differ in more than the name"
+    );
+    let log = crate::phone::sign_in_log(&server, "ghost@contoso.example").await;
+    assert_eq!(log[0]["status"]["errorCode"], 900030);
+}

@@ -88,7 +88,7 @@ async fn no_secret_reaches_the_logs_of_a_full_run() {
 }
 
 /// The credential page with what is expected to differ blanked out.
-fn normalised(body: &str, upn: &str) -> String {
+pub(crate) fn normalised(body: &str, upn: &str) -> String {
     let csrf = crate::support::hidden(body, "csrf").unwrap_or_default();
     body.replace(&csrf, "CSRF").replace(upn, "UPN")
 }
