@@ -287,14 +287,6 @@ impl Latchkey {
         self.clock.now()
     }
 
-    /// Runs password hashing on the hashing threads (see `hashing`). `None` if it failed.
-    async fn off_the_runtime<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
-        self.hashers.run(work).await
-    }
-
     // ----- users and groups -------------------------------------------------------------
 
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
@@ -406,7 +398,8 @@ impl Latchkey {
         let user = self.user(id).await?;
         let password = password.clone();
         let hash = self
-            .off_the_runtime(move || hash_password(&password))
+            .hashers
+            .run(move || hash_password(&password))
             .await
             .unwrap_or_else(|| Err(DomainError::Internal("password hashing failed".into())))?;
         self.store.set_password_hash(&user.id, Some(&hash)).await?;
@@ -1206,13 +1199,15 @@ impl Latchkey {
                     Some(user) => self.store.password_hash(&user.id).await?,
                     None => None,
                 };
-                let hash = stored.clone().unwrap_or_else(|| DUMMY_PASSWORD_HASH.into());
+                let has_password = stored.is_some();
+                let hash = stored.unwrap_or_else(|| DUMMY_PASSWORD_HASH.into());
                 let secret = secret.clone();
                 let verified = self
-                    .off_the_runtime(move || verify_password(&hash, secret.expose()))
+                    .hashers
+                    .run(move || verify_password(&hash, secret.expose()))
                     .await
                     .unwrap_or(false);
-                match (user, verified && stored.is_some()) {
+                match (user, verified && has_password) {
                     (Some(user), true) if !user.enabled => Ok(Err(SignInError::UserDisabled)),
                     (Some(user), true) => {
                         if self.method_allowed(&user.id, MethodKind::Password).await? {

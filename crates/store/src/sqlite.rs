@@ -284,15 +284,8 @@ impl SqliteStore {
     }
 
     /// The write connection, once no other task holds it.
-    async fn writer(&self) -> Result<Lent<'_>, sqlx::Error> {
-        lend(self.write.lock().await)
-    }
-
-    /// The write connection, for a transaction.
     async fn write_lock(&self) -> StoreResult<Lent<'_>> {
-        self.writer()
-            .await
-            .map_err(|e| backend("starting a write", e))
+        lend(self.write.lock().await).map_err(|e| backend("starting a write", e))
     }
 
     /// A read connection: the first idle one, or else the next in turn once it is free.
@@ -545,16 +538,25 @@ fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArguments> {
 }
 
 fn insert_approval(approval: &Approval) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
-    let body = to_json("approval", serde_json::to_string(approval))?;
-    Ok(sqlx::query(
+    bind_approval(
         "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+        approval,
     )
-    .bind(approval.id.as_str())
-    .bind(approval.user_id.as_str())
-    .bind(approval.state.as_str())
-    .bind(approval.view.created_at)
-    .bind(approval.view.expires_at)
-    .bind(body))
+}
+
+/// Binds an approval's six columns, in table order, as the first parameters of `sql`.
+fn bind_approval(
+    sql: &'static str,
+    approval: &Approval,
+) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
+    let body = to_json("approval", serde_json::to_string(approval))?;
+    Ok(sqlx::query(sql)
+        .bind(approval.id.as_str())
+        .bind(approval.user_id.as_str())
+        .bind(approval.state.as_str())
+        .bind(approval.view.created_at)
+        .bind(approval.view.expires_at)
+        .bind(body))
 }
 
 fn user_risk_from(row: &SqliteRow) -> StoreResult<UserRisk> {
@@ -622,7 +624,7 @@ impl SqliteStore {
         }
         let row = sqlx::query(select)
             .bind(hash.as_str())
-            .fetch_optional(&mut *self.write_lock().await?)
+            .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(|e| backend("redeeming", e))?;
         match row {
@@ -1740,24 +1742,17 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         // One statement, so the check and the insert happen under one write lock.
-        let body = to_json("approval", serde_json::to_string(approval))?;
+        let query = bind_approval(
+            "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
+             SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ( \
+               SELECT 1 FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
+               AND json_extract(body, '$.view.kind') <> 'registration_test')",
+            approval,
+        )?
+        .bind(approval.user_id.as_str())
+        .bind(now.0);
         let done = self
-            .execute(
-                sqlx::query(
-                    "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
-                     SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ( \
-                       SELECT 1 FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
-                       AND json_extract(body, '$.view.kind') <> 'registration_test')",
-                )
-                .bind(approval.id.as_str())
-                .bind(approval.user_id.as_str())
-                .bind(approval.state.as_str())
-                .bind(approval.view.created_at)
-                .bind(approval.view.expires_at)
-                .bind(body)
-                .bind(approval.user_id.as_str())
-                .bind(now.0),
-            )
+            .execute(query)
             .await
             .map_err(|e| conflict_or_backend("an approval with this id", e))?;
         Ok(done.rows_affected() == 1)
@@ -2433,7 +2428,7 @@ mod tests {
             "DROP TABLE sign_in_countries; DROP TABLE sign_in_refusals; \
              DELETE FROM _sqlx_migrations WHERE version = 5;",
         )
-        .execute(&mut *store.writer().await.unwrap())
+        .execute(&mut *store.write_lock().await.unwrap())
         .await
         .unwrap();
         store.close().await;
@@ -2472,7 +2467,7 @@ mod tests {
             .remove("suppressAnomalousNotificationsState");
         sqlx::query("INSERT INTO policy (id, version, document) VALUES (1, 3, ?)")
             .bind(document.to_string())
-            .execute(&mut *store.writer().await.unwrap())
+            .execute(&mut *store.write_lock().await.unwrap())
             .await
             .unwrap();
         let loaded = store.policy().await.unwrap().expect("the stored policy");
@@ -2504,7 +2499,7 @@ mod tests {
             .unwrap();
         assert_eq!(mode.to_ascii_lowercase(), "wal");
         let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *store.writer().await.unwrap())
+            .fetch_one(&mut *store.write_lock().await.unwrap())
             .await
             .unwrap();
         assert_eq!(fks, 1);
