@@ -268,15 +268,16 @@ async fn serve_http<S>(
             }
         }
     };
-    if let Err(error) = result {
-        if idle.load(Ordering::Relaxed) {
-            edge.timed_out(ConnectionTimeout::Idle, peer);
-        } else if error
+    // A stalled body's idle error reaches the handler first, so the connection may end
+    // without an error of its own: the flag says what closed it.
+    if idle.load(Ordering::Relaxed) {
+        edge.timed_out(ConnectionTimeout::Idle, peer);
+    } else if let Err(error) = result
+        && error
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_timeout)
-        {
-            edge.timed_out(ConnectionTimeout::HeaderRead, peer);
-        }
+    {
+        edge.timed_out(ConnectionTimeout::HeaderRead, peer);
     }
 }
 
