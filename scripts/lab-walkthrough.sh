@@ -49,7 +49,9 @@ run_sign_in() {   # $1 = label, extra curl args after
   local label=$1; shift
   local J2=$WORK/browser.jar; rm -f $J2
   rm -f $WORK/in; mkfifo $WORK/in
-  ( $AUTH listen < $WORK/in > $WORK/listen.out 2>&1 & )
+  # Started here and later stopped by its own id, so no other process is ever touched.
+  $AUTH listen < $WORK/in > $WORK/listen.out 2>&1 &
+  local LISTEN_PID=$!
   exec 3>$WORK/in
   sleep 0.5
   curl -s -c $J2 -b $J2 -L "$@" "$B/myapps" > $WORK/p.html
@@ -64,7 +66,8 @@ run_sign_in() {   # $1 = label, extra curl args after
   exec 3>&-
   echo "-- what the authenticator showed ($label):"
   sed 's/^/   | /' $WORK/listen.out
-  pkill -f "latchkey-authenticator --home $WORK/phone listen" || true
+  kill "$LISTEN_PID" 2>/dev/null || true
+  wait "$LISTEN_PID" 2>/dev/null || true
   curl -s -c $J2 -b $J2 -L "$@" "$B/login" | grep -o 'Signed in as <strong>[^<]*</strong>'
 }
 

@@ -1,5 +1,9 @@
 //! Typed configuration: defaults that work with no file, a TOML file, then environment
 //! variables (`LATCHKEY_` prefix, `__` between nested keys, e.g. `LATCHKEY_TLS__CERT`).
+//!
+//! Only variables that name a setting are read: the tools' own variables (`LATCHKEY_URL`,
+//! `LATCHKEY_ADMIN_TOKEN`, `LATCHKEY_BIN`, `LATCHKEY_CONFIG`) share the prefix and must never
+//! stop the server from starting.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,81 @@ pub struct Config {
     pub throttle: latchkey_domain::throttle::ThrottleLimits,
     /// Where to tell administrators' systems about reports of suspicious activity.
     pub webhooks: crate::webhook::WebhookConfig,
+    /// Timeouts and caps on connections, so one client cannot hold the server's sockets.
+    pub limits: Limits,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Connection timeouts and caps (see README, "Connections and limits").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// A TLS handshake must finish within this many seconds.
+    pub tls_handshake_seconds: f64,
+    /// A new connection must have sent its first request's headers within this many seconds.
+    pub first_request_seconds: f64,
+    /// Each request's headers must arrive within this many seconds of the server waiting for
+    /// them; on a kept-alive HTTP/1.1 connection this is also how long it may sit idle.
+    pub header_read_seconds: f64,
+    /// A connection on which nothing was read or written for this many seconds is closed
+    /// (HTTP/2 and WebSocket connections included; live channels are pinged every 25 s).
+    pub idle_seconds: f64,
+    /// Open connections in total; the newest past this is closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address (trusted proxies are exempt); the newest past
+    /// this is closed at once.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tls_handshake_seconds: 10.0,
+            first_request_seconds: 10.0,
+            header_read_seconds: 10.0,
+            idle_seconds: 60.0,
+            max_connections: 4096,
+            max_connections_per_address: 128,
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, value) in [
+            ("limits.tls_handshake_seconds", self.tls_handshake_seconds),
+            ("limits.first_request_seconds", self.first_request_seconds),
+            ("limits.header_read_seconds", self.header_read_seconds),
+            ("limits.idle_seconds", self.idle_seconds),
+        ] {
+            if !(0.1..=3600.0).contains(&value) {
+                bail!("{name} must be between 0.1 and 3600");
+            }
+        }
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            bail!(
+                "limits.max_connections and limits.max_connections_per_address must be at least 1"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `/metrics` is open unless a token is set; then it needs `Authorization: Bearer <token>`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.token.as_ref().map(|_| "***");
+        f.debug_struct("MetricsConfig")
+            .field("token", &token)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -85,6 +164,8 @@ impl Default for Config {
             log_retention_days: 30,
             throttle: Default::default(),
             webhooks: Default::default(),
+            limits: Limits::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -100,7 +181,7 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LATCHKEY_").split("__"))
+            .merge(settings_from_environment())
             .extract()
             .context("the configuration is not valid")?;
         config.validate()?;
@@ -172,10 +253,24 @@ impl Config {
         }
         self.throttle.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
+        self.limits.validate()?;
+        if let Some(token) = &self.metrics.token
+            && token.len() < 16
+        {
+            bail!("metrics.token must be at least 16 characters");
+        }
         if !(1..=3650).contains(&self.log_retention_days) {
             bail!("log_retention_days must be between 1 and 3650");
         }
         Ok(())
+    }
+
+    /// The top-level settings' names, as environment variables may name them.
+    fn setting_names() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -198,4 +293,14 @@ impl Config {
         settings.throttle = self.throttle;
         settings
     }
+}
+
+/// `LATCHKEY_<SETTING>` variables (`__` between nested keys), and only those: a variable that
+/// names no setting (the admin command's `LATCHKEY_URL`, say) is left to whoever reads it.
+fn settings_from_environment() -> Env {
+    let names = Config::setting_names();
+    Env::prefixed("LATCHKEY_").split("__").filter(move |key| {
+        let top = key.as_str().split('.').next().unwrap_or_default();
+        names.iter().any(|name| name.eq_ignore_ascii_case(top))
+    })
 }

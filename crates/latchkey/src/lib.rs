@@ -3,5 +3,6 @@
 
 pub mod admin_cli;
 pub mod config;
+pub mod edge;
 pub mod server;
 pub mod webhook;

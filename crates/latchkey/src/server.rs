@@ -66,6 +66,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     state: AppState,
     tls: Option<crate::config::TlsConfig>,
+    limits: crate::config::Limits,
     log_retention_days: u32,
     /// Reloaded when its files change, so updated databases need no restart.
     mmdb: Option<Arc<latchkey_geoip::MmdbGeoIp>>,
@@ -128,12 +129,18 @@ pub async fn serve_on(
         metrics: Arc::new(Metrics::default()),
         geoip,
         trusted_proxies: Arc::new(trusted_proxies),
+        metrics_token: config
+            .metrics
+            .token
+            .clone()
+            .map(|token| Arc::new(latchkey_domain::secret::Secret::new(token))),
     };
     Ok(Server {
         local_addr,
         listener,
         state,
         tls: config.tls.clone(),
+        limits: config.limits,
         log_retention_days: config.log_retention_days,
         mmdb,
     })
@@ -173,33 +180,31 @@ impl Server {
                 }
             }
         });
-        let app = latchkey_web::router(self.state)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let handle = axum_server::Handle::new();
-        let signal_handle = handle.clone();
-        tokio::spawn(async move {
+        let metrics = self.state.metrics.clone();
+        let trusted_proxies = self.state.trusted_proxies.clone();
+        let app = latchkey_web::router(self.state);
+        let rustls = match &self.tls {
+            Some(tls) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .context("loading the TLS certificate and key")?,
+            ),
+            None => None,
+        };
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down");
-            signal_handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        });
-        let result = match self.tls {
-            Some(tls) => {
-                let rustls =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .context("loading the TLS certificate and key")?;
-                axum_server::from_tcp_rustls(self.listener, rustls)?
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
-            None => {
-                axum_server::from_tcp(self.listener)?
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
         };
+        let result = crate::edge::serve(
+            self.listener,
+            app,
+            rustls,
+            self.limits,
+            metrics,
+            trusted_proxies,
+            shutdown,
+        )
+        .await;
         purge.abort();
         result.context("serving")
     }

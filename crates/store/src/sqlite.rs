@@ -8,7 +8,7 @@
 //! block, and are never blocked by, the writer.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -79,17 +79,20 @@ pub struct SqliteStore {
     read: Arc<[Slot]>,
     write: Arc<Slot>,
     next_reader: Arc<AtomicUsize>,
-    writes: mpsc::UnboundedSender<WriteJob>,
+    writes: mpsc::Sender<WriteJob>,
 }
 
 fn lend(guard: MutexGuard<'_, Option<SqliteConnection>>) -> Result<Lent<'_>, sqlx::Error> {
     MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
 }
 
+type WriteResult = Result<SqliteQueryResult, sqlx::Error>;
+type WriteAnswer = oneshot::Sender<WriteResult>;
+
 /// A lone write statement waiting for the writer task, and where its result goes.
 struct WriteJob {
     query: Query<'static, Sqlite, SqliteArguments>,
-    done: oneshot::Sender<Result<SqliteQueryResult, sqlx::Error>>,
+    done: WriteAnswer,
 }
 
 impl std::fmt::Debug for WriteJob {
@@ -101,6 +104,10 @@ impl std::fmt::Debug for WriteJob {
 /// At most this many lone writes share one transaction.
 const MAX_BATCH: usize = 64;
 
+/// At most this many lone writes wait for the writer; further callers wait to get in line
+/// (back-pressure) instead of growing the queue without bound while the disk is slow.
+pub(crate) const WRITE_QUEUE: usize = 1024;
+
 /// Runs the store's lone writes (most of them: counters, inserts, single updates), taking
 /// every write that is waiting and running them back to back in one transaction (group
 /// commit). Each write then costs one round trip to the connection's thread, with no hand-off
@@ -111,7 +118,17 @@ const MAX_BATCH: usize = 64;
 /// in. A failed commit fails the whole batch. A write with nothing waiting beside it runs on
 /// its own (SQLite makes a lone statement its own transaction, taking the write lock before
 /// it reads). Ends when the store is dropped.
-async fn run_writes(writer: Weak<Slot>, mut jobs: mpsc::UnboundedReceiver<WriteJob>) {
+///
+/// Some errors (SQLITE_FULL, IOERR, NOMEM, INTERRUPT, BUSY) make SQLite roll back the whole
+/// transaction rather than the statement, after which later statements would run, and stay,
+/// outside any transaction. `rolled_back` (set by the connection's rollback hook) tells the
+/// writer when that happened: the batch's earlier writes are then reported failed (they are
+/// gone) and its later ones run alone, each answered with its own outcome.
+async fn run_writes(
+    writer: Weak<Slot>,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    rolled_back: Arc<AtomicBool>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -129,6 +146,7 @@ async fn run_writes(writer: Weak<Slot>, mut jobs: mpsc::UnboundedReceiver<WriteJ
             let _ = job.done.send(job.query.execute(&mut *conn).await);
             continue;
         }
+        rolled_back.store(false, Ordering::SeqCst);
         if let Err(error) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
             for job in batch {
                 let _ = job.done.send(Err(sqlx::Error::Protocol(format!(
@@ -137,10 +155,34 @@ async fn run_writes(writer: Weak<Slot>, mut jobs: mpsc::UnboundedReceiver<WriteJ
             }
             continue;
         }
-        let mut results = Vec::with_capacity(batch.len());
+        let mut results: Vec<(WriteAnswer, WriteResult)> = Vec::with_capacity(batch.len());
+        let mut transaction_lost = false;
         for job in batch {
             let result = job.query.execute(&mut *conn).await;
-            results.push((job.done, result));
+            if transaction_lost {
+                // Outside a transaction now: this write stands (or failed) on its own.
+                let _ = job.done.send(result);
+                continue;
+            }
+            if let Err(error) = &result
+                && rolled_back.load(Ordering::SeqCst)
+            {
+                transaction_lost = true;
+                tracing::warn!(%error, "a write's error rolled back its whole batch");
+                for (done, _) in results.drain(..) {
+                    let _ = done.send(Err(sqlx::Error::Protocol(format!(
+                        "the batch this write was in was rolled back: {error}"
+                    ))));
+                }
+            }
+            if transaction_lost {
+                let _ = job.done.send(result);
+            } else {
+                results.push((job.done, result));
+            }
+        }
+        if transaction_lost {
+            continue;
         }
         match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
             Ok(_) => {
@@ -256,13 +298,23 @@ impl SqliteStore {
             .connect()
             .await
             .map_err(|e| backend("opening the database for checkpoints", e))?;
+        // Tells the writer task when an error rolled back a whole batch (see `run_writes`).
+        let rolled_back = Arc::new(AtomicBool::new(false));
+        {
+            let flag = rolled_back.clone();
+            write
+                .lock_handle()
+                .await
+                .map_err(|e| backend("opening the database", e))?
+                .set_rollback_hook(move || flag.store(true, Ordering::SeqCst));
+        }
         let write = Arc::new(Mutex::new(Some(write)));
         tokio::spawn(checkpoint_in_background(
             checkpointer,
             Arc::downgrade(&write),
         ));
-        let (writes, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run_writes(Arc::downgrade(&write), jobs));
+        let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(run_writes(Arc::downgrade(&write), jobs, rolled_back));
 
         tracing::debug!(path = %file.display(), "SQLite store opened");
         Ok(SqliteStore {
@@ -308,6 +360,7 @@ impl SqliteStore {
         let (done, result) = oneshot::channel();
         self.writes
             .send(WriteJob { query, done })
+            .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         result.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
@@ -2503,6 +2556,108 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fks, 1);
+        store.close().await;
+    }
+
+    /// Counts the rows of the writer tests' probe table holding `n`.
+    async fn probe_rows(store: &SqliteStore, n: i64) -> i64 {
+        sqlx::query("SELECT count(*) FROM batch_probe WHERE n = ?")
+            .bind(n)
+            .fetch_one(&mut *store.reader().await.unwrap())
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_error_rolls_back_its_batch_leaves_nothing_behind_that_was_reported_failed()
+     {
+        // SQLITE_INTERRUPT in a writing statement makes SQLite roll back the whole
+        // transaction, as FULL, IOERR and NOMEM can: later writes of the batch then ran outside
+        // any transaction and stayed, while their callers heard the batch failed.
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        store
+            .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
+            .await
+            .unwrap();
+        {
+            let mut guard = store.write.lock().await;
+            let conn = guard.as_mut().unwrap();
+            // Interrupts any statement that runs long; the probe's inserts never do.
+            conn.lock_handle()
+                .await
+                .unwrap()
+                .set_progress_handler(100_000, || false);
+        }
+        let long = "INSERT INTO batch_probe SELECT -1 FROM (WITH RECURSIVE c(x) AS \
+                    (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT count(*) FROM c)";
+        // Queued back to back without yielding, so the writer takes them as one batch.
+        let mut answers = Vec::new();
+        for n in 1..=6i64 {
+            let query = if n == 3 {
+                sqlx::query(long)
+            } else {
+                sqlx::query("INSERT INTO batch_probe (n) VALUES (?)").bind(n)
+            };
+            let (done, answer) = oneshot::channel();
+            store.writes.try_send(WriteJob { query, done }).unwrap();
+            answers.push((n, answer));
+        }
+        let mut failed = 0;
+        for (n, answer) in answers {
+            let result = answer.await.unwrap();
+            let kept = probe_rows(&store, n).await;
+            match result {
+                Ok(_) => assert_eq!(kept, 1, "write {n} was reported done but is not there"),
+                Err(_) => {
+                    failed += 1;
+                    assert_eq!(kept, 0, "write {n} was reported failed but stayed");
+                }
+            }
+        }
+        assert!(failed >= 1, "the interrupted write failed");
+        assert_eq!(probe_rows(&store, -1).await, 0);
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_writes_waits_in_a_bounded_queue_instead_of_growing_memory() {
+        let dir = TempDir::new();
+        let store = SqliteStore::open(&dir.0).await.expect("open");
+        store
+            .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
+            .await
+            .unwrap();
+        // A stalled writer (a slow disk, say): nothing leaves the queue.
+        let stalled = store.write.lock().await;
+        let callers = WRITE_QUEUE * 2 + MAX_BATCH;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..callers {
+            let store = store.clone();
+            tasks.spawn(async move {
+                store
+                    .execute(sqlx::query("INSERT INTO batch_probe (n) VALUES (7)"))
+                    .await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let queued = store.writes.max_capacity() - store.writes.capacity();
+        assert!(
+            queued <= WRITE_QUEUE,
+            "{queued} writes queued; the queue holds {WRITE_QUEUE}"
+        );
+        assert_eq!(store.writes.capacity(), 0, "the rest wait to get in line");
+        drop(stalled);
+        let all = async {
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap().expect("a queued write succeeds");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("every write finished");
+        assert_eq!(probe_rows(&store, 7).await, callers as i64);
         store.close().await;
     }
 }

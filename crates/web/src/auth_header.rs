@@ -1,6 +1,6 @@
 //! Reading the `Authorization` header. Scheme names are case-insensitive (RFC 9110 §11.1).
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -29,6 +29,30 @@ pub fn basic_credentials(encoded: &str) -> Option<(String, String)> {
     ))
 }
 
+/// A `WWW-Authenticate` challenge (RFC 9110 §11.6.1): every parameter's value is a
+/// quoted-string with `"` and `\` escaped, so a value cannot end the string early or add
+/// parameters of its own; characters a header cannot carry (controls, non-ASCII) become `?`.
+pub fn challenge(scheme: &str, params: &[(&str, &str)]) -> HeaderValue {
+    let mut value = scheme.to_string();
+    for (i, (name, param)) in params.iter().enumerate() {
+        value.push_str(if i == 0 { " " } else { ", " });
+        value.push_str(name);
+        value.push_str("=\"");
+        for c in param.chars() {
+            match c {
+                '"' | '\\' => {
+                    value.push('\\');
+                    value.push(c);
+                }
+                ' '..='~' => value.push(c),
+                _ => value.push('?'),
+            }
+        }
+        value.push('"');
+    }
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +77,45 @@ mod tests {
         // passed for the secret "s".
         assert_eq!(basic("app:a&b=c"), Some(("app".into(), "a&b=c".into())));
         assert_eq!(basic("appsecret"), None);
+    }
+
+    #[test]
+    fn a_quote_or_backslash_in_an_error_description_cannot_break_out_of_the_challenge() {
+        let value = challenge(
+            "Bearer",
+            &[
+                ("error", "invalid_token"),
+                ("error_description", r#"bad", scope="admin \ x"#),
+            ],
+        );
+        assert_eq!(
+            value.to_str().unwrap(),
+            r#"Bearer error="invalid_token", error_description="bad\", scope=\"admin \\ x""#
+        );
+        // Read back as a client would: one quoted-string, the original text inside.
+        let text = value.to_str().unwrap();
+        let start = text.find("error_description=\"").unwrap() + "error_description=\"".len();
+        let (mut original, mut chars) = (String::new(), text[start..].chars());
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => original.push(chars.next().unwrap()),
+                '"' => break,
+                c => original.push(c),
+            }
+        }
+        assert_eq!(original, r#"bad", scope="admin \ x"#);
+        assert_eq!(
+            chars.as_str(),
+            "",
+            "nothing after the description's closing quote"
+        );
+        let odd = challenge(
+            "Bearer",
+            &[("error_description", "line\r\nSet-Cookie: x\u{202e}")],
+        );
+        assert_eq!(
+            odd.to_str().unwrap(),
+            r#"Bearer error_description="line??Set-Cookie: x?""#
+        );
     }
 }

@@ -265,6 +265,28 @@ async fn stream(
     uri: Uri,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    match open_stream(state, method, uri, headers, upgrade).await {
+        Ok(response) => response,
+        Err(refused) => {
+            // A refused live channel gets its answer and the connection closes: a client that
+            // never authenticates holds nothing open.
+            let mut response = refused.into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
+async fn open_stream(
+    state: AppState,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, DeviceError> {
     let device = signed_device(&state, &method, &uri, &headers, b"").await?;
     if !device.is_confirmed() {

@@ -33,7 +33,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use device_hub::DeviceHub;
-pub use metrics::Metrics;
+pub use metrics::{ConnectionShed, ConnectionTimeout, Metrics};
 
 /// Requests larger than this are refused with 413 before a handler sees them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -56,6 +56,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<latchkey_domain::location::TrustedProxies>,
     /// The authenticators connected to this instance's live channel.
     pub devices: Arc<DeviceHub>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<Arc<latchkey_domain::secret::Secret>>,
 }
 
 impl AppState {

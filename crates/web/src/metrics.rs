@@ -8,9 +8,53 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
+/// Why a connection was closed at accept (see `latchkey::edge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionShed {
+    /// The server already had its maximum of open connections.
+    Total,
+    /// The client's address already had its maximum.
+    PerAddress,
+}
+
+/// Which of the connection timeouts closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionTimeout {
+    TlsHandshake,
+    FirstRequest,
+    HeaderRead,
+    Idle,
+}
+
+impl ConnectionShed {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionShed::Total => "total",
+            ConnectionShed::PerAddress => "per_address",
+        }
+    }
+}
+
+impl ConnectionTimeout {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionTimeout::TlsHandshake => "tls_handshake",
+            ConnectionTimeout::FirstRequest => "first_request",
+            ConnectionTimeout::HeaderRead => "header_read",
+            ConnectionTimeout::Idle => "idle",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     responses: [AtomicU64; 5],
+    /// Connections open now (a gauge).
+    pub connections_open: AtomicU64,
+    connections_shed: [AtomicU64; 2],
+    connections_timed_out: [AtomicU64; 4],
+    /// Failed `accept` calls (out of file descriptors, say).
+    pub accept_errors: AtomicU64,
     pub sign_ins_succeeded: AtomicU64,
     pub sign_ins_failed: AtomicU64,
     pub tokens_issued: AtomicU64,
@@ -22,8 +66,57 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn shed(&self, why: ConnectionShed) {
+        Self::inc(&self.connections_shed[why as usize]);
+    }
+
+    pub fn timed_out(&self, which: ConnectionTimeout) {
+        Self::inc(&self.connections_timed_out[which as usize]);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP latchkey_connections_open Connections open now.\n");
+        out.push_str("# TYPE latchkey_connections_open gauge\n");
+        out.push_str(&format!(
+            "latchkey_connections_open {}\n",
+            self.connections_open.load(Ordering::Relaxed)
+        ));
+        out.push_str(
+            "# HELP latchkey_connections_shed_total Connections closed at accept: a cap was reached.\n",
+        );
+        out.push_str("# TYPE latchkey_connections_shed_total counter\n");
+        for why in [ConnectionShed::Total, ConnectionShed::PerAddress] {
+            out.push_str(&format!(
+                "latchkey_connections_shed_total{{cap=\"{}\"}} {}\n",
+                why.label(),
+                self.connections_shed[why as usize].load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP latchkey_connections_timed_out_total Connections closed by a timeout.\n",
+        );
+        out.push_str("# TYPE latchkey_connections_timed_out_total counter\n");
+        for which in [
+            ConnectionTimeout::TlsHandshake,
+            ConnectionTimeout::FirstRequest,
+            ConnectionTimeout::HeaderRead,
+            ConnectionTimeout::Idle,
+        ] {
+            out.push_str(&format!(
+                "latchkey_connections_timed_out_total{{timeout=\"{}\"}} {}\n",
+                which.label(),
+                self.connections_timed_out[which as usize].load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP latchkey_accept_errors_total Failed accepts (out of descriptors, say).\n",
+        );
+        out.push_str("# TYPE latchkey_accept_errors_total counter\n");
+        out.push_str(&format!(
+            "latchkey_accept_errors_total {}\n",
+            self.accept_errors.load(Ordering::Relaxed)
+        ));
         out.push_str("# HELP latchkey_http_responses_total HTTP responses by status class.\n");
         out.push_str("# TYPE latchkey_http_responses_total counter\n");
         for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {

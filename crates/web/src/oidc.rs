@@ -284,20 +284,21 @@ async fn token(
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let bearer = crate::auth_header::credentials(&headers, "Bearer");
     let challenge = |error: OAuthError| {
-        let value = format!(
-            "Bearer error=\"{}\", error_description=\"{}\"",
-            error.error, error.description
+        let value = crate::auth_header::challenge(
+            "Bearer",
+            &[
+                ("error", error.error),
+                ("error_description", &error.description),
+            ],
         );
         let mut response = (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": error.error, "error_description": error.description})),
         )
             .into_response();
-        if let Ok(value) = value.parse() {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
         response
     };
     let Some(token) = bearer.filter(|t| !t.is_empty()) else {

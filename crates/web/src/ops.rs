@@ -3,8 +3,9 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use latchkey_domain::secret::{constant_time_eq, sha256};
 
 use crate::AppState;
 
@@ -65,9 +66,24 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        let given = crate::auth_header::credentials(&headers, "Bearer").unwrap_or_default();
+        // Hashed first so the comparison takes the same time whatever the lengths.
+        if !constant_time_eq(
+            &sha256(given.as_bytes()),
+            &sha256(token.expose().as_bytes()),
+        ) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            )
+                .into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod browser;
 mod console;
+mod dos;
 mod governance;
 mod hardening;
 mod oidc_flow;
