@@ -3,9 +3,12 @@
 
 mod abuse;
 mod admin;
+mod admin_hardening;
+mod admin_tokens;
 mod browser;
 mod console;
 mod governance;
+mod grant_theft;
 mod hardening;
 mod oidc_flow;
 mod phone;
