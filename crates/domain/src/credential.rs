@@ -101,12 +101,15 @@ impl TemporaryAccessPass {
     }
 }
 
-/// Checks a request against the rules and makes a new pass. The secret is returned once.
+/// Checks a request against the rules and makes a new pass. The secret is returned once; the
+/// pass keeps its HMAC-SHA-256 under `pass_key` (the server's key for passes), so a copy of the
+/// database cannot test guesses without that key.
 pub fn new_pass(
     rules: &PassRules,
     user_id: UserId,
     request: &PassRequest,
     now: Timestamp,
+    pass_key: &[u8],
 ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
     let lifetime = request
         .lifetime_in_minutes
@@ -155,7 +158,7 @@ pub fn new_pass(
         .collect();
     let pass = TemporaryAccessPass {
         user_id,
-        hash: TokenHash::of(&secret),
+        hash: TokenHash::keyed(pass_key, &secret),
         created_at: now,
         starts_at,
         lifetime_minutes: lifetime,
@@ -255,11 +258,16 @@ mod tests {
             UserId::random(),
             &PassRequest::default(),
             Timestamp(1000),
+            b"pass key",
         )
         .unwrap();
         assert_eq!(secret.expose().len(), 8);
         assert_eq!(pass.lifetime_minutes, 60);
-        assert!(pass.hash.matches(secret.expose()));
+        assert!(
+            pass.hash
+                .same_as(&TokenHash::keyed(b"pass key", secret.expose()))
+        );
+        assert!(!pass.hash.matches(secret.expose()), "not a bare SHA-256");
         assert_eq!(pass.usability(Timestamp(1000)), Ok(()));
     }
 
@@ -271,7 +279,7 @@ mod tests {
             ..Default::default()
         };
         let (mut pass, _) =
-            new_pass(&rules(), UserId::random(), &request, Timestamp(1000)).unwrap();
+            new_pass(&rules(), UserId::random(), &request, Timestamp(1000), b"k").unwrap();
         assert_eq!(
             pass.usability(Timestamp(1999)),
             Err(PassUnusable::NotYetValid)
@@ -313,7 +321,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(new_pass(&rules(), UserId::random(), &request, now).is_err());
+            assert!(new_pass(&rules(), UserId::random(), &request, now, b"k").is_err());
         }
     }
 

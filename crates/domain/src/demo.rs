@@ -26,7 +26,8 @@ pub struct DemoPerson {
 /// Creates what is missing of the demo tenant and issues a fresh pass to each person.
 /// Running it again keeps everything and only replaces the passes.
 pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, DomainError> {
-    let admins = ensure_group(latchkey, ADMINISTRATORS_GROUP, "May use the admin console.").await?;
+    // The group bound to the administrator role (made at first start), whatever its name.
+    let admins = latchkey.ensure_administrators_group().await?;
     let pilot = ensure_group(
         latchkey,
         PILOT_GROUP,

@@ -72,3 +72,7 @@ typed_id!(
     /// A one-time activation started on the security-info page; public, unlike its code.
     ActivationId
 );
+typed_id!(
+    /// An administrator API token's public id (never the token itself).
+    AdminTokenId
+);

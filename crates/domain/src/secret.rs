@@ -1,7 +1,8 @@
 //! Secrets: random generation, hashing for storage, and constant-time comparison.
 //!
-//! A [`Secret`] never prints its value; stored secrets are only ever SHA-256 hashes
-//! ([`TokenHash`]) or argon2id hashes (passwords, see `credential`).
+//! A [`Secret`] never prints its value; stored secrets are only ever hashes: SHA-256 for
+//! high-entropy bearer secrets, HMAC-SHA-256 under a server key for passes and administrator
+//! tokens ([`TokenHash`]), argon2id for passwords (see `credential`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// A secret value that must not end up in logs.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret value that must not end up in logs. It has no `PartialEq` on purpose: secrets are
+/// compared with [`constant_time_eq`] (or through their hashes), never with `==`.
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
@@ -70,6 +72,28 @@ impl TokenHash {
         TokenHash(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// HMAC-SHA-256 of `secret` under a server key, hex-encoded: for secrets short enough to
+    /// guess (passes) or worth protecting from a copy of the database (administrator tokens),
+    /// so that the stored value is useless without the key.
+    pub fn keyed(key: &[u8], secret: &str) -> Self {
+        use hmac::{KeyInit, Mac};
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+        mac.update(secret.as_bytes());
+        TokenHash(
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
+    }
+
+    /// Whether two hashes are equal, compared in constant time.
+    pub fn same_as(&self, other: &TokenHash) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+
     pub fn from_stored(hex: impl Into<String>) -> Self {
         TokenHash(hex.into())
     }
@@ -104,6 +128,33 @@ mod tests {
     fn secret_debug_never_shows_the_value() {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    /// Autoref specialisation: `Probe<T>` answers true through `ComparesWithEq` only when
+    /// `T: PartialEq`; otherwise the call falls through to `&Probe<T>`'s answer.
+    struct Probe<T>(std::marker::PhantomData<T>);
+    trait ComparesWithEq {
+        fn has_eq(&self) -> bool {
+            true
+        }
+    }
+    impl<T: PartialEq> ComparesWithEq for Probe<T> {}
+    trait HasNoEq {
+        fn has_eq(&self) -> bool {
+            false
+        }
+    }
+    impl<T> HasNoEq for &Probe<T> {}
+
+    #[test]
+    // The explicit borrow is what selects between the two answers.
+    #[allow(clippy::needless_borrow)]
+    fn a_secret_compared_with_eq_would_leak_its_value_through_timing_so_secret_has_no_eq() {
+        assert!((&Probe::<String>(std::marker::PhantomData)).has_eq());
+        assert!(
+            !(&Probe::<Secret>(std::marker::PhantomData)).has_eq(),
+            "compare secrets with constant_time_eq, never =="
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`Latchkey`] holds the ports (store, clock, event bus) and the settings, built once in `main`
 //! and passed to the web edge. Every decision lives here; handlers only translate.
 
+mod admin_tokens;
 mod anomaly;
 mod app_cache;
 mod governance;
@@ -11,6 +12,7 @@ mod phone;
 mod risk;
 mod throttling;
 
+pub use admin_tokens::{ADMINISTRATORS_GROUP_NAME, NewAdminToken};
 use phone::ApprovalStart;
 pub use phone::{
     ActivationProgress, DeviceApiError, DeviceErrorKind, SignedDeviceRequest, WaitingForApproval,
@@ -239,6 +241,8 @@ pub struct Latchkey {
     apps: app_cache::AppCache,
     /// The threads that hash passwords.
     hashers: hashing::Hashers,
+    /// Server keys, one per purpose, loaded from the store on first use.
+    keys: tokio::sync::OnceCell<admin_tokens::PurposeKeys>,
 }
 
 impl Latchkey {
@@ -257,6 +261,7 @@ impl Latchkey {
             keyring: RwLock::new(None),
             apps: app_cache::AppCache::default(),
             hashers: hashing::Hashers::new(),
+            keys: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -540,16 +545,6 @@ impl Latchkey {
         Ok(users)
     }
 
-    /// Whether the user may use the admin console: a member of the administrators group.
-    pub async fn is_administrator(&self, user: &UserId) -> Result<bool, DomainError> {
-        let admins = match self.find_group(crate::demo::ADMINISTRATORS_GROUP).await {
-            Ok(group) => group,
-            Err(DomainError::NotFound(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        Ok(self.store.groups_of_user(user).await?.contains(&admins.id))
-    }
-
     /// The sign-in methods a user has, as the security-info page lists them.
     pub async fn registered_methods(
         &self,
@@ -771,7 +766,8 @@ impl Latchkey {
     ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
         let user = self.user(user).await?;
         let rules = self.policy().await?.temporary_access_pass.rules();
-        let (pass, secret) = new_pass(&rules, user.id.clone(), request, self.now())?;
+        let key = self.pass_key().await?;
+        let (pass, secret) = new_pass(&rules, user.id.clone(), request, self.now(), key)?;
         self.store.put_pass(&pass).await?;
         let after = serde_json::json!({
             "startDateTime": pass.starts_at.to_rfc3339(),
@@ -809,32 +805,6 @@ impl Latchkey {
             None,
         )
         .await
-    }
-
-    // ----- administrator API tokens -----------------------------------------------------
-
-    /// Creates the first administrator API token if none exists; returns it once.
-    pub async fn ensure_admin_token(&self) -> Result<Option<Secret>, DomainError> {
-        if self.store.count_admin_tokens().await? > 0 {
-            return Ok(None);
-        }
-        let token = Secret::new(format!("lk_admin_{}", random_token().expose()));
-        self.store
-            .put_admin_token(&TokenHash::of(token.expose()), "initial", self.now())
-            .await?;
-        Ok(Some(token))
-    }
-
-    pub async fn admin_token_is_valid(&self, presented: &str) -> Result<bool, DomainError> {
-        if presented.is_empty() || presented.len() > 256 {
-            return Ok(false);
-        }
-        // Looked up by SHA-256: the comparison happens on hashes of a 256-bit secret, so timing
-        // reveals nothing usable about the token.
-        Ok(self
-            .store
-            .admin_token_exists(&TokenHash::of(presented))
-            .await?)
     }
 
     pub async fn server_secret(&self, name: &str) -> Result<Vec<u8>, DomainError> {
@@ -1164,12 +1134,16 @@ impl Latchkey {
                     None => None,
                 };
                 // Compare against a dummy hash when there is no pass, so timing is the same.
-                let hash = pass
+                let stored = pass
                     .as_ref()
                     .map(|p| p.hash.clone())
                     .unwrap_or_else(|| TokenHash::of(""));
+                let typed = self
+                    .pass_hash(secret.expose())
+                    .await
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let matches =
-                    hash.matches(secret.expose()) && pass.is_some() && secret.expose().len() <= 64;
+                    stored.same_as(&typed) && pass.is_some() && secret.expose().len() <= 64;
                 let (Some(pass), Some(user), true) = (pass, user, matches) else {
                     return wrong();
                 };
@@ -1397,6 +1371,10 @@ impl Latchkey {
     }
 
     /// The authorization-code grant. A replayed code revokes everything it issued.
+    ///
+    /// Everything the presenter must prove (the client it was issued to, the redirect URI, the
+    /// PKCE verifier) is checked before the code is spent: a thief without those proofs can
+    /// neither burn the code nor make its real client's redemption look like a replay.
     pub async fn exchange_code(
         &self,
         credentials: &ClientCredentials,
@@ -1409,7 +1387,32 @@ impl Latchkey {
         if code.is_empty() || code.len() > 128 {
             return Err(bad_grant("the code is not valid"));
         }
-        let code = match self.store.redeem_code(&TokenHash::of(code)).await? {
+        let hash = TokenHash::of(code);
+        let stored = self
+            .store
+            .code(&hash)
+            .await?
+            .ok_or_else(|| bad_grant("the code is not valid"))?;
+        if stored.client_id != app.client_id {
+            return Err(bad_grant("the code was issued to another client"));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Err(bad_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&stored.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+            (Some(_), _) => return Err(bad_grant("the PKCE code_verifier does not match")),
+            (None, Some(_)) => return Err(bad_grant("no PKCE challenge was sent for this code")),
+            (None, None) => {}
+        }
+        if stored.expires_at <= self.now() {
+            return Err(bad_grant("the code has expired"));
+        }
+        // The presenter proved everything its real client could: only now is a second use a
+        // replay worth revoking for.
+        let code = match self.store.redeem_code(&hash).await? {
             Redeemed::Fresh(code) => code,
             Redeemed::Replayed(code) => {
                 self.store.revoke_grant(&code.grant_id).await?;
@@ -1419,23 +1422,6 @@ impl Latchkey {
             }
             Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
         };
-        if code.client_id != app.client_id {
-            return Err(bad_grant("the code was issued to another client"));
-        }
-        if code.expires_at <= self.now() {
-            return Err(bad_grant("the code has expired"));
-        }
-        if redirect_uri != Some(code.redirect_uri.as_str()) {
-            return Err(bad_grant(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-        match (&code.code_challenge, code_verifier) {
-            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-            (Some(_), _) => return Err(bad_grant("the PKCE code_verifier does not match")),
-            (None, Some(_)) => return Err(bad_grant("no PKCE challenge was sent for this code")),
-            (None, None) => {}
-        }
         let grant = self
             .live_grant(&code.grant_id)
             .await?
@@ -1443,8 +1429,9 @@ impl Latchkey {
         self.issue_tokens(&app, &grant, true).await
     }
 
-    /// The refresh-token grant with rotation: each refresh token works once; presenting a
-    /// spent one revokes the whole family (it was stolen or replayed).
+    /// The refresh-token grant with rotation: each refresh token works once; its own client
+    /// presenting a spent one revokes the whole family (it was stolen or replayed). Another
+    /// client presenting it is refused before anything is spent or revoked.
     pub async fn refresh(
         &self,
         credentials: &ClientCredentials,
@@ -1455,11 +1442,25 @@ impl Latchkey {
         if refresh_token.is_empty() || refresh_token.len() > 128 {
             return Err(bad_grant("the refresh token is not valid"));
         }
-        let token = match self
+        let hash = TokenHash::of(refresh_token);
+        let stored = self
             .store
-            .redeem_refresh_token(&TokenHash::of(refresh_token))
+            .refresh_token(&hash)
             .await?
-        {
+            .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
+        let issued_to = self
+            .store
+            .grant(&stored.grant_id)
+            .await?
+            .map(|grant| grant.client_id)
+            .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
+        if issued_to != app.client_id {
+            return Err(bad_grant("the refresh token was issued to another client"));
+        }
+        if stored.expires_at <= self.now() {
+            return Err(bad_grant("the refresh token has expired"));
+        }
+        let token = match self.store.redeem_refresh_token(&hash).await? {
             Redeemed::Fresh(token) => token,
             Redeemed::Replayed(token) => {
                 self.store.revoke_grant(&token.grant_id).await?;
@@ -1469,16 +1470,10 @@ impl Latchkey {
             }
             Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
         };
-        if token.expires_at <= self.now() {
-            return Err(bad_grant("the refresh token has expired"));
-        }
         let grant = self
             .live_grant(&token.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
-        if grant.client_id != app.client_id {
-            return Err(bad_grant("the refresh token was issued to another client"));
-        }
         self.issue_tokens(&app, &grant, false).await
     }
 

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::admin_token::AdminToken;
 use crate::anomaly::SignInHistory;
 use crate::application::Application;
 use crate::authenticator::{Activation, Approval, ApprovalState, Device};
@@ -13,7 +14,8 @@ use crate::clock::Timestamp;
 use crate::credential::TemporaryAccessPass;
 use crate::error::StoreError;
 use crate::ids::{
-    ActivationId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, SessionId, SignInId, UserId,
+    ActivationId, AdminTokenId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, SessionId,
+    SignInId, UserId,
 };
 use crate::keys::SigningKey;
 use crate::log::{AuditEvent, LogQuery, SignInRecord};
@@ -102,16 +104,6 @@ pub trait Store: Send + Sync {
         keep: &[crate::ids::KeyId],
         at: Timestamp,
     ) -> StoreResult<()>;
-
-    // Administrator API tokens (hashed).
-    async fn put_admin_token(
-        &self,
-        hash: &TokenHash,
-        name: &str,
-        created_at: Timestamp,
-    ) -> StoreResult<()>;
-    async fn admin_token_exists(&self, hash: &TokenHash) -> StoreResult<bool>;
-    async fn count_admin_tokens(&self) -> StoreResult<u64>;
 
     /// Server-wide secrets (for example the key that signs CSRF tokens), created once.
     /// Returns the stored value, inserting `candidate` if there was none.
@@ -272,4 +264,43 @@ pub trait Store: Send + Sync {
 
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;
+
+    // Administrator API tokens (stored as hashes; see `crate::admin_token`).
+    /// `Conflict` for a hash or id already stored.
+    async fn create_admin_token(&self, token: &AdminToken) -> StoreResult<()>;
+    /// The token stored under exactly this hash, whatever its state.
+    async fn admin_token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<AdminToken>>;
+    async fn admin_token(&self, id: &AdminTokenId) -> StoreResult<Option<AdminToken>>;
+    /// Every token, revoked and expired ones included, oldest first.
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>>;
+    /// How many tokens were ever made (revoked ones count).
+    async fn count_admin_tokens(&self) -> StoreResult<u64>;
+    /// Revokes a token that is not revoked yet: true for the one caller that revoked it.
+    async fn revoke_admin_token(
+        &self,
+        id: &AdminTokenId,
+        at: Timestamp,
+        by: &str,
+    ) -> StoreResult<bool>;
+    /// Sets the last-used time to `at` unless the stored one is later than `not_before`, so
+    /// that racing requests write at most once per period.
+    async fn touch_admin_token(
+        &self,
+        id: &AdminTokenId,
+        at: Timestamp,
+        not_before: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces a legacy (SHA-256) hash with the keyed one; only for a legacy row.
+    async fn rehash_admin_token(&self, id: &AdminTokenId, hash: &TokenHash) -> StoreResult<()>;
+
+    // Roles: which group holds the administrator role (bound by id, never by name).
+    async fn administrators_group(&self) -> StoreResult<Option<GroupId>>;
+    /// Binds the administrator role to `group`, replacing any previous binding.
+    /// `NotFound` for an unknown group.
+    async fn bind_administrators_group(&self, group: &GroupId) -> StoreResult<()>;
+
+    // Reading a single-use secret without spending it, so that whoever presents it can be
+    // checked first (client, secret, PKCE). Spent and expired rows are returned too.
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>>;
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
 }

@@ -24,6 +24,10 @@ pub struct AdminArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Open the database in --data-dir directly instead of calling the server, for recovery
+    /// when every administrator token is lost. Stop the server first. Only `tokens` commands.
+    #[arg(long)]
+    offline: bool,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -60,6 +64,26 @@ enum AdminCommand {
         #[command(subcommand)]
         action: LogAction,
     },
+    /// Administrator API tokens (with --offline, on the data directory itself).
+    Tokens {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Every token with its state; never the secrets.
+    List,
+    /// Makes a named token and prints it once.
+    Create {
+        name: String,
+        /// Days until it expires (1 to 730); without it the token does not expire.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=730))]
+        expires_in_days: Option<u32>,
+    },
+    /// Revokes a token by id: its next request is refused.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -393,7 +417,7 @@ struct Client {
 }
 
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     Refused(String),
     Unreachable(String),
     Usage(String),
@@ -480,7 +504,7 @@ pub async fn run(args: AdminArgs) -> ExitCode {
     }
 }
 
-fn print_table(rows: &[Value], columns: &[&str]) {
+pub(crate) fn print_table(rows: &[Value], columns: &[&str]) {
     let mut text = columns.join("\t");
     text.push('\n');
     for row in rows {
@@ -499,6 +523,11 @@ fn print_table(rows: &[Value], columns: &[&str]) {
 }
 
 async fn execute(args: AdminArgs) -> Result<(), Failure> {
+    if args.offline {
+        let (data_dir, as_json) = (args.data_dir.clone(), args.json);
+        let action = args.command_for_offline()?;
+        return crate::admin_offline::run(&data_dir, action, as_json).await;
+    }
     let token = match args.token {
         Some(token) => token,
         None => std::fs::read_to_string(args.data_dir.join("admin-token"))
@@ -747,6 +776,38 @@ async fn execute(args: AdminArgs) -> Result<(), Failure> {
         },
         AdminCommand::Policy { action } => return policy_command(&client, action, args.json).await,
         AdminCommand::Logs { action } => return logs_command(&client, action, args.json).await,
+        AdminCommand::Tokens { action } => match action {
+            TokenAction::List => (
+                client.call(Method::GET, "/adminTokens", None).await?,
+                TOKEN_COLUMNS,
+            ),
+            TokenAction::Create {
+                name,
+                expires_in_days,
+            } => {
+                let body = json!({
+                    "displayName": name,
+                    "expiresDateTime": expires_in_days.map(expiry_in_days),
+                });
+                let value = client
+                    .call(Method::POST, "/adminTokens", Some(body))
+                    .await?;
+                if !args.json {
+                    println!("The token is shown only now; store it safely.");
+                }
+                (value, &["id", "displayName", "expiresDateTime", "token"])
+            }
+            TokenAction::Revoke { id } => (
+                client
+                    .call(
+                        Method::POST,
+                        &format!("/adminTokens/{}/revoke", encode(&id)),
+                        None,
+                    )
+                    .await?,
+                TOKEN_COLUMNS,
+            ),
+        },
     };
     if args.json {
         print_json(&value);
@@ -758,7 +819,57 @@ async fn execute(args: AdminArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_json(value: &Value) {
+/// The columns a token listing shows.
+pub(crate) const TOKEN_COLUMNS: &[&str] = &[
+    "id",
+    "displayName",
+    "status",
+    "expiresDateTime",
+    "lastUsedDateTime",
+];
+
+/// An RFC 3339 expiry `days` from now.
+pub(crate) fn expiry_in_days(days: u32) -> String {
+    SystemClock
+        .now()
+        .plus_seconds(i64::from(days) * 86_400)
+        .to_rfc3339()
+}
+
+/// What an offline run may do: only token commands.
+pub(crate) enum OfflineTokenAction {
+    List,
+    Create {
+        name: String,
+        expires_in_days: Option<u32>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+impl AdminArgs {
+    fn command_for_offline(self) -> Result<OfflineTokenAction, Failure> {
+        match self.command {
+            AdminCommand::Tokens { action } => Ok(match action {
+                TokenAction::List => OfflineTokenAction::List,
+                TokenAction::Create {
+                    name,
+                    expires_in_days,
+                } => OfflineTokenAction::Create {
+                    name,
+                    expires_in_days,
+                },
+                TokenAction::Revoke { id } => OfflineTokenAction::Revoke { id },
+            }),
+            _ => Err(Failure::Usage(
+                "--offline works only with tokens commands; start the server for the others".into(),
+            )),
+        }
+    }
+}
+
+pub(crate) fn print_json(value: &Value) {
     print_raw(&format!(
         "{}\n",
         serde_json::to_string_pretty(value).unwrap_or_default()

@@ -2,6 +2,7 @@
 //! server: configuration, start-up and shutdown, and the admin command line.
 
 pub mod admin_cli;
+mod admin_offline;
 pub mod config;
 pub mod edge;
 pub mod server;

@@ -26,11 +26,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
     ));
     latchkey.ensure_signing_keys().await?;
     latchkey.ensure_my_apps().await?;
+    latchkey.ensure_administrators_group().await?;
     if let Some(token) = latchkey.ensure_admin_token().await? {
         let path = config.data_dir.join("admin-token");
         write_private(&path, token.expose())?;
         println!(
-            "Created the first administrator API token. It is shown only now and saved to {}:",
+            "Created the first administrator API token (named \"initial\"; revoke it once you have made your own). It is shown only now and saved to {}:",
             path.display()
         );
         println!("  {}", token.expose());

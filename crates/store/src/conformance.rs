@@ -15,6 +15,7 @@
 //! [`policy_is_absent_until_first_save`] can only hold on an empty database, so it is not part
 //! of [`run_all`]; call it on a fresh store.
 
+use latchkey_domain::admin_token::AdminToken;
 use latchkey_domain::anomaly::SignInHistory;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::authenticator::{
@@ -23,7 +24,9 @@ use latchkey_domain::authenticator::{
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
-use latchkey_domain::ids::{ActivationId, ClientId, DeviceId, GrantId, GroupId, SessionId, UserId};
+use latchkey_domain::ids::{
+    ActivationId, AdminTokenId, ClientId, DeviceId, GrantId, GroupId, SessionId, UserId,
+};
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::location::Location;
 use latchkey_domain::log::{
@@ -110,7 +113,6 @@ pub async fn run_all(store: &dyn Store) {
     signing_key_round_trips(store).await;
     signing_keys_retire_except_kept(store).await;
 
-    admin_tokens_are_found_by_hash(store).await;
     server_secret_is_created_once(store).await;
 
     purge_removes_only_expired(store).await;
@@ -131,6 +133,11 @@ pub async fn run_all(store: &dyn Store) {
     sign_in_countries_are_remembered_once_each_and_per_user(store).await;
     the_latest_refusal_is_kept_even_when_an_older_one_arrives_late(store).await;
     sign_in_history_of_an_unknown_user_is_not_found(store).await;
+
+    admin_tokens_are_found_by_hash_revoked_once_and_touched_at_most_once_a_period(store).await;
+    legacy_admin_token_hashes_are_replaced_once(store).await;
+    the_administrator_role_is_bound_to_one_group_id(store).await;
+    codes_and_refresh_tokens_are_read_without_being_spent(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2133,31 +2140,6 @@ pub async fn signing_keys_retire_except_kept(store: &dyn Store) {
 
 // --- Administrator tokens and server secrets -----------------------------------------------
 
-pub async fn admin_tokens_are_found_by_hash(store: &dyn Store) {
-    let before = store.count_admin_tokens().await.unwrap();
-    let hash = TokenHash::of(random_token().expose());
-    store
-        .put_admin_token(&hash, "conformance", NOW)
-        .await
-        .expect("put_admin_token");
-    assert!(
-        store.admin_token_exists(&hash).await.unwrap(),
-        "a stored token is found by its hash"
-    );
-    assert!(
-        !store
-            .admin_token_exists(&TokenHash::of(random_token().expose()))
-            .await
-            .unwrap(),
-        "an unknown token is not found"
-    );
-    assert_eq!(
-        store.count_admin_tokens().await.unwrap(),
-        before + 1,
-        "the count includes the new token"
-    );
-}
-
 /// A server secret (for example the CSRF key) must never change once set, or every
 /// outstanding form breaks and two servers would disagree.
 pub async fn server_secret_is_created_once(store: &dyn Store) {
@@ -2879,5 +2861,174 @@ pub async fn sign_in_history_of_an_unknown_user_is_not_found(store: &dyn Store) 
     assert_eq!(
         store.sign_in_history(&nobody).await.unwrap(),
         SignInHistory::default()
+    );
+}
+
+// --- Administration and tokens --------------------------------------------------------------
+
+fn new_admin_token(hash: TokenHash) -> AdminToken {
+    AdminToken {
+        id: AdminTokenId::random(),
+        name: "conformance".into(),
+        hash,
+        legacy_sha256: false,
+        created_at: NOW,
+        created_by: "system".into(),
+        expires_at: Some(NOW.plus_seconds(3600)),
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+    }
+}
+
+pub async fn admin_tokens_are_found_by_hash_revoked_once_and_touched_at_most_once_a_period(
+    store: &dyn Store,
+) {
+    let before = store.count_admin_tokens().await.unwrap();
+    let token = new_admin_token(TokenHash::keyed(b"key", random_token().expose()));
+    store
+        .create_admin_token(&token)
+        .await
+        .expect("create_admin_token");
+    assert_eq!(
+        store.admin_token_by_hash(&token.hash).await.unwrap(),
+        Some(token.clone()),
+        "a stored token round-trips and is found by its hash"
+    );
+    assert_eq!(
+        store
+            .admin_token_by_hash(&TokenHash::of(random_token().expose()))
+            .await
+            .unwrap(),
+        None,
+        "an unknown hash finds nothing"
+    );
+    assert!(matches!(
+        store.create_admin_token(&token).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.count_admin_tokens().await.unwrap(), before + 1);
+    assert!(
+        store
+            .list_admin_tokens()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.id == token.id)
+    );
+
+    store
+        .touch_admin_token(&token.id, NOW.plus_seconds(10), NOW.plus_seconds(-50))
+        .await
+        .unwrap();
+    let used = |t: Option<AdminToken>| t.and_then(|t| t.last_used_at);
+    assert_eq!(
+        used(store.admin_token(&token.id).await.unwrap()),
+        Some(NOW.plus_seconds(10))
+    );
+    // A second use within the period changes nothing.
+    store
+        .touch_admin_token(&token.id, NOW.plus_seconds(20), NOW.plus_seconds(-40))
+        .await
+        .unwrap();
+    assert_eq!(
+        used(store.admin_token(&token.id).await.unwrap()),
+        Some(NOW.plus_seconds(10))
+    );
+
+    assert!(
+        store
+            .revoke_admin_token(&token.id, NOW.plus_seconds(30), "user:a@b.example")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_admin_token(&token.id, NOW.plus_seconds(40), "user:c@d.example")
+            .await
+            .unwrap(),
+        "revoking twice changes nothing"
+    );
+    let revoked = store.admin_token(&token.id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(NOW.plus_seconds(30)));
+    assert_eq!(revoked.revoked_by.as_deref(), Some("user:a@b.example"));
+    assert!(
+        !store
+            .revoke_admin_token(&AdminTokenId::random(), NOW, "x")
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn legacy_admin_token_hashes_are_replaced_once(store: &dyn Store) {
+    let secret = random_token();
+    let legacy = AdminToken {
+        legacy_sha256: true,
+        ..new_admin_token(TokenHash::of(secret.expose()))
+    };
+    store.create_admin_token(&legacy).await.unwrap();
+    let keyed = TokenHash::keyed(b"key", secret.expose());
+    store.rehash_admin_token(&legacy.id, &keyed).await.unwrap();
+    let now = store.admin_token_by_hash(&keyed).await.unwrap().unwrap();
+    assert!(!now.legacy_sha256);
+    assert_eq!(store.admin_token_by_hash(&legacy.hash).await.unwrap(), None);
+    // A row that is no longer legacy is never rewritten.
+    store
+        .rehash_admin_token(&legacy.id, &TokenHash::of("other"))
+        .await
+        .unwrap();
+    assert!(store.admin_token_by_hash(&keyed).await.unwrap().is_some());
+}
+
+pub async fn the_administrator_role_is_bound_to_one_group_id(store: &dyn Store) {
+    let first = new_group();
+    store.create_group(&first).await.unwrap();
+    let second = new_group();
+    store.create_group(&second).await.unwrap();
+    store.bind_administrators_group(&first.id).await.unwrap();
+    assert_eq!(store.administrators_group().await.unwrap(), Some(first.id));
+    store.bind_administrators_group(&second.id).await.unwrap();
+    assert_eq!(
+        store.administrators_group().await.unwrap(),
+        Some(second.id.clone())
+    );
+    assert!(matches!(
+        store.bind_administrators_group(&GroupId::random()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.administrators_group().await.unwrap(), Some(second.id));
+}
+
+pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = new_code(&grant, NOW.plus_seconds(60));
+    store.put_code(&code).await.unwrap();
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+    assert!(matches!(
+        store.redeem_code(&code.hash).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert_eq!(
+        store.code(&code.hash).await.unwrap(),
+        Some(code.clone()),
+        "a spent code is still read"
+    );
+    let token = new_refresh_token(&grant, NOW.plus_seconds(60));
+    store.put_refresh_token(&token).await.unwrap();
+    assert_eq!(
+        store.refresh_token(&token.hash).await.unwrap(),
+        Some(token.clone())
+    );
+    assert!(matches!(
+        store.redeem_refresh_token(&token.hash).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert_eq!(
+        store
+            .refresh_token(&TokenHash::of("unknown"))
+            .await
+            .unwrap(),
+        None
     );
 }

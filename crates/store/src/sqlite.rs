@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use latchkey_domain::admin_token::AdminToken;
 use latchkey_domain::anomaly::SignInHistory;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::authenticator::{Activation, Approval, ApprovalState, Device};
@@ -20,8 +21,8 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{
-    ActivationId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, KeyId, SessionId, SignInId,
-    UserId,
+    ActivationId, AdminTokenId, ApprovalId, ClientId, DeviceId, GrantId, GroupId, KeyId, SessionId,
+    SignInId, UserId,
 };
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
@@ -1314,40 +1315,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn put_admin_token(
-        &self,
-        hash: &TokenHash,
-        name: &str,
-        created_at: Timestamp,
-    ) -> StoreResult<()> {
-        let query =
-            sqlx::query("INSERT INTO admin_tokens (hash, name, created_at) VALUES (?, ?, ?)")
-                .bind(hash.as_str())
-                .bind(name)
-                .bind(created_at.0);
-        self.execute(query)
-            .await
-            .map_err(|e| conflict_or_backend("an administrator token", e))?;
-        Ok(())
-    }
-
-    async fn admin_token_exists(&self, hash: &TokenHash) -> StoreResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_tokens WHERE hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        Ok(found.is_some())
-    }
-
-    async fn count_admin_tokens(&self) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
-            .fetch_one(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        Ok(count.unsigned_abs())
-    }
-
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         // Insert-if-absent then read back, in one write transaction: two servers starting at
         // once agree on the first value, and a restart never replaces it.
@@ -2114,6 +2081,175 @@ impl Store for SqliteStore {
             .map_err(read_error)?;
         Ok(())
     }
+
+    async fn create_admin_token(&self, token: &AdminToken) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO admin_tokens (id, hash, legacy_sha256, name, created_at, created_by, \
+             expires_at, last_used_at, revoked_at, revoked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.as_str())
+        .bind(token.hash.as_str())
+        .bind(token.legacy_sha256)
+        .bind(&token.name)
+        .bind(token.created_at.0)
+        .bind(&token.created_by)
+        .bind(token.expires_at.map(|t| t.0))
+        .bind(token.last_used_at.map(|t| t.0))
+        .bind(token.revoked_at.map(|t| t.0))
+        .bind(&token.revoked_by);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an administrator token", e))?;
+        Ok(())
+    }
+
+    async fn admin_token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<AdminToken>> {
+        sqlx::query("SELECT * FROM admin_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(admin_token_from)
+            .transpose()
+    }
+
+    async fn admin_token(&self, id: &AdminTokenId) -> StoreResult<Option<AdminToken>> {
+        sqlx::query("SELECT * FROM admin_tokens WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(admin_token_from)
+            .transpose()
+    }
+
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
+        sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id")
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(admin_token_from)
+            .collect()
+    }
+
+    async fn count_admin_tokens(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
+            .fetch_one(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn revoke_admin_token(
+        &self,
+        id: &AdminTokenId,
+        at: Timestamp,
+        by: &str,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE admin_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(by.to_string())
+        .bind(id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("revoking an administrator token", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_admin_token(
+        &self,
+        id: &AdminTokenId,
+        at: Timestamp,
+        not_before: Timestamp,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(
+            "UPDATE admin_tokens SET last_used_at = ? \
+             WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
+        )
+        .bind(at.0)
+        .bind(id.as_str())
+        .bind(not_before.0);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("recording an administrator token's use", e))?;
+        Ok(())
+    }
+
+    async fn rehash_admin_token(&self, id: &AdminTokenId, hash: &TokenHash) -> StoreResult<()> {
+        let query = sqlx::query(
+            "UPDATE admin_tokens SET hash = ?, legacy_sha256 = 0 WHERE id = ? AND legacy_sha256 = 1",
+        )
+        .bind(hash.as_str())
+        .bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an administrator token", e))?;
+        Ok(())
+    }
+
+    async fn administrators_group(&self) -> StoreResult<Option<GroupId>> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT group_id FROM role_bindings WHERE role = 'administrators'")
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+        Ok(id.map(GroupId::from_string))
+    }
+
+    async fn bind_administrators_group(&self, group: &GroupId) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO role_bindings (role, group_id) VALUES ('administrators', ?) \
+             ON CONFLICT (role) DO UPDATE SET group_id = excluded.group_id",
+        )
+        .bind(group.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("the administrator role", e))?;
+        Ok(())
+    }
+
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        sqlx::query("SELECT * FROM codes WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(code_from)
+            .transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(refresh_token_from)
+            .transpose()
+    }
+}
+
+fn admin_token_from(row: &SqliteRow) -> StoreResult<AdminToken> {
+    Ok(AdminToken {
+        id: AdminTokenId::from_string(get::<String>(row, "id")?),
+        name: get(row, "name")?,
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        legacy_sha256: get(row, "legacy_sha256")?,
+        created_at: timestamp(row, "created_at")?,
+        created_by: get(row, "created_by")?,
+        expires_at: optional_timestamp(row, "expires_at")?,
+        last_used_at: optional_timestamp(row, "last_used_at")?,
+        revoked_at: optional_timestamp(row, "revoked_at")?,
+        revoked_by: get(row, "revoked_by")?,
+    })
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/applications/{id}", get(get_app).delete(delete_app))
         .merge(crate::admin_policy_api::routes())
         .merge(crate::admin_risk_api::routes())
+        .merge(crate::admin_tokens_api::routes())
         .layer(middleware::from_fn_with_state(state, require_admin_token));
     Router::new()
         .route(
@@ -66,13 +67,15 @@ async fn require_admin_token(
 ) -> Response {
     let presented =
         crate::auth_header::credentials(request.headers(), "Bearer").unwrap_or_default();
-    match state.latchkey.admin_token_is_valid(presented).await {
-        Ok(true) => {
+    match state.latchkey.authenticate_admin_token(presented).await {
+        Ok(Some(token)) => {
             let mut request = request;
-            request.extensions_mut().insert(Actor::api_token("admin"));
+            request
+                .extensions_mut()
+                .insert(Actor::api_token(&token.name));
             next.run(request).await
         }
-        Ok(false) => {
+        Ok(None) => {
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

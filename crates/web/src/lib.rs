@@ -7,6 +7,7 @@
 mod admin_api;
 mod admin_policy_api;
 mod admin_risk_api;
+mod admin_tokens_api;
 pub mod auth_header;
 mod console;
 mod cookies;

@@ -3,10 +3,13 @@
 
 mod abuse;
 mod admin;
+mod admin_hardening;
+mod admin_tokens;
 mod browser;
 mod console;
 mod dos;
 mod governance;
+mod grant_theft;
 mod hardening;
 mod oidc_flow;
 mod phone;

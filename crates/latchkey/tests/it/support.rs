@@ -72,9 +72,9 @@ impl TestServer {
         }
     }
 
-    /// Stops the server, waits until it has finished, and starts a new one on the same port
-    /// and data directory: what survives is only what the database kept.
-    pub async fn restart(mut self) -> TestServer {
+    /// Stops the server and waits until it has finished; the data directory stays. `restart`
+    /// starts it again.
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -85,6 +85,12 @@ impl TestServer {
                 .expect("the server task")
                 .expect("the server ran cleanly");
         }
+    }
+
+    /// Stops the server, waits until it has finished, and starts a new one on the same port
+    /// and data directory: what survives is only what the database kept.
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
         let addr = self.config.listen_addr().expect("addr");
         let mut listener = None;
         for _ in 0..100 {

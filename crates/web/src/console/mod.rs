@@ -11,6 +11,7 @@ mod groups;
 mod logs;
 mod policies;
 mod risk;
+mod tokens;
 mod users;
 
 use askama::Template;
@@ -79,6 +80,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logs/audit", get(logs::audit))
         .route("/admin/risky-users", get(risk::list))
         .route("/admin/risky-users/dismiss", post(risk::dismiss))
+        .route("/admin/tokens", get(tokens::list).post(tokens::create))
+        .route("/admin/tokens/{id}/revoke", post(tokens::revoke))
 }
 
 /// A posted form as name–value pairs, in order: table rows repeat their field names.
@@ -177,11 +180,16 @@ impl Admin {
             return Err(ConsoleError::SignIn(path.to_string()));
         };
         if !state.latchkey.is_administrator(&user.id).await? {
+            // Named by the group bound to the role, which is what grants it.
+            let group = match state.latchkey.administrators_group().await? {
+                Some(group) => group.display_name,
+                None => ADMINISTRATORS_GROUP.to_string(),
+            };
             return Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 "You can't use the admin console",
                 format!(
-                    "{} is not a member of {ADMINISTRATORS_GROUP}. Ask an administrator to add you to that group.",
+                    "{} is not a member of {group}. Ask an administrator to add you to that group.",
                     user.upn
                 ),
             )
@@ -359,9 +367,10 @@ enum Section {
     SignIns,
     Audit,
     RiskyUsers,
+    Tokens,
 }
 
-const NAV: [(Section, &str, &str); 8] = [
+const NAV: [(Section, &str, &str); 9] = [
     (Section::Overview, "/admin", "Overview"),
     (Section::Users, "/admin/users", "Users"),
     (Section::Groups, "/admin/groups", "Groups"),
@@ -374,6 +383,7 @@ const NAV: [(Section, &str, &str); 8] = [
     (Section::SignIns, "/admin/logs/signins", "Sign-in logs"),
     (Section::Audit, "/admin/logs/audit", "Audit log"),
     (Section::RiskyUsers, "/admin/risky-users", "Risky users"),
+    (Section::Tokens, "/admin/tokens", "API tokens"),
 ];
 
 struct NavLink {
@@ -425,6 +435,7 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
         "disabled" => "Saved. The account is disabled; its sessions and tokens were revoked.",
         "added" => "Saved. The member was added.",
         "removed" => "Saved. The member was removed.",
+        "revoked" => "Revoked. The token's next request is refused.",
         "dismissed" => {
             "Saved. The user's risk was dismissed; notifications reach their devices again."
         }
