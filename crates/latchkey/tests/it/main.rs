@@ -4,6 +4,7 @@
 mod abuse;
 mod admin;
 mod browser;
+mod browser_sessions;
 mod console;
 mod governance;
 mod hardening;
