@@ -198,3 +198,47 @@ mod mac_tests {
         assert!(!keyed_mac_matches(b"key", b"massage", &tag));
     }
 }
+
+/// A key for one purpose, derived from a stored server secret with HKDF-SHA256 (RFC 5869):
+/// `label` names the purpose, so keys for different purposes are independent and a value made
+/// with one can never be presented as made with another.
+pub fn derive_key<const N: usize>(secret: &[u8], label: &str) -> [u8; N] {
+    use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
+    struct Length(usize);
+    impl KeyType for Length {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let mut out = [0u8; N];
+    Salt::new(HKDF_SHA256, b"latchkey key derivation")
+        .extract(secret)
+        .expand(&[label.as_bytes()], Length(N))
+        .and_then(|okm| okm.fill(&mut out))
+        .expect("HKDF-SHA256 can produce up to 8160 bytes");
+    out
+}
+
+#[cfg(test)]
+mod derive_tests {
+    use super::*;
+
+    #[test]
+    fn each_label_gets_its_own_key() {
+        let a: [u8; 32] = derive_key(b"secret", "csrf");
+        let b: [u8; 32] = derive_key(b"secret", "my-apps cookies");
+        let again: [u8; 32] = derive_key(b"secret", "csrf");
+        let other_secret: [u8; 32] = derive_key(b"other", "csrf");
+        assert_eq!(a, again);
+        assert_ne!(a, b);
+        assert_ne!(a, other_secret);
+        assert_ne!(&a[..], b"secret");
+    }
+
+    #[test]
+    fn a_long_key_is_filled_to_its_end() {
+        let long: [u8; 64] = derive_key(b"secret", "x");
+        assert!(long[32..].iter().any(|b| *b != 0));
+        assert_ne!(long[..32], long[32..]);
+    }
+}

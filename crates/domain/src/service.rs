@@ -893,6 +893,33 @@ impl Latchkey {
         Ok(sign_in)
     }
 
+    /// A new sign-in at the user-name step that is not stored: loading the sign-in page must
+    /// not write a row per request, so only [`Self::store_drafted_sign_in`] stores it, when
+    /// its user name is posted (with a token only the page that drafted it could hold).
+    pub fn draft_sign_in(&self, return_to: Option<String>) -> PendingSignIn {
+        PendingSignIn::start(None, return_to, self.now())
+    }
+
+    /// Stores the drafted sign-in `id` if nothing is stored under it yet; a sign-in already
+    /// stored (live or expired) is left as it is for the next step to judge.
+    pub async fn store_drafted_sign_in(
+        &self,
+        id: &SignInId,
+        return_to: Option<&str>,
+    ) -> Result<(), SignInFailure> {
+        let trouble = |_| SignInFailure::StartAgain(STORE_TROUBLE.into());
+        if self.store.sign_in(id).await.map_err(trouble)?.is_some() {
+            return Ok(());
+        }
+        let return_to = return_to
+            .and_then(crate::signin::safe_return_path)
+            .unwrap_or_else(|| "/myapps".into());
+        let mut sign_in = PendingSignIn::start(None, Some(return_to), self.now());
+        sign_in.id = id.clone();
+        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
+        Ok(())
+    }
+
     /// The sign-in this browser has in progress, if it is still alive.
     pub async fn sign_in(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
         let found = self
@@ -1043,8 +1070,8 @@ impl Latchkey {
             authentication_step_result_detail: detail.to_string(),
             succeeded,
         };
-        let method = match verdict {
-            Ok(method) => method,
+        let Verified { method, ends_by } = match verdict {
+            Ok(verified) => verified,
             Err(error) => {
                 sign_in.failed_attempts += 1;
                 let ended = sign_in.failed_attempts >= MAX_FAILED_ATTEMPTS;
@@ -1093,7 +1120,10 @@ impl Latchkey {
                 ApprovalStart::NotApplicable => {}
             }
         }
-        let (session, cookie_secret) = self.new_session(&user, method, now);
+        let (mut session, cookie_secret) = self.new_session(&user, method, now);
+        if let Some(end) = ends_by {
+            session.end_no_later_than(end);
+        }
         record
             .authentication_details
             .push(step(true, "Correct credential"));
@@ -1125,7 +1155,7 @@ impl Latchkey {
         user: Option<&User>,
         input: &CredentialInput,
         now: Timestamp,
-    ) -> Result<Result<AuthMethod, SignInError>, StoreError> {
+    ) -> Result<Result<Verified, SignInError>, StoreError> {
         let wrong = || Ok(Err(SignInError::InvalidCredential));
         match input {
             CredentialInput::Pass(secret) => {
@@ -1166,7 +1196,11 @@ impl Latchkey {
                 if !self.store.mark_pass_used(&user.id, &pass.hash, now).await? {
                     return Ok(Err(SignInError::PassAlreadyUsed));
                 }
-                Ok(Ok(AuthMethod::TemporaryAccessPass))
+                // A session started with a pass ends no later than the pass does.
+                Ok(Ok(Verified {
+                    method: AuthMethod::TemporaryAccessPass,
+                    ends_by: Some(pass.expires_at()),
+                }))
             }
             CredentialInput::Password(secret) => {
                 let stored = match user {
@@ -1185,7 +1219,10 @@ impl Latchkey {
                     (Some(user), true) if !user.enabled => Ok(Err(SignInError::UserDisabled)),
                     (Some(user), true) => {
                         if self.method_allowed(&user.id, MethodKind::Password).await? {
-                            Ok(Ok(AuthMethod::Password))
+                            Ok(Ok(Verified {
+                                method: AuthMethod::Password,
+                                ends_by: None,
+                            }))
                         } else {
                             Ok(Err(SignInError::MethodNotAllowed))
                         }
@@ -1599,7 +1636,7 @@ impl Latchkey {
                 "client_id does not match the id_token_hint".into(),
             ));
         }
-        let client = hinted_client.or(client_id.map(str::to_string));
+        let client = hinted_client.or(client_id.filter(|c| !c.is_empty()).map(str::to_string));
         let redirect = match post_logout_redirect_uri.filter(|u| !u.is_empty()) {
             None => None,
             Some(uri) => {
@@ -1608,6 +1645,9 @@ impl Latchkey {
                         "post_logout_redirect_uri needs an id_token_hint or client_id".into(),
                     ));
                 };
+                if client.len() > 128 {
+                    return Err(DomainError::Rejected("client_id is too long".into()));
+                }
                 let app = self.application(&ClientId::from_string(client)).await?;
                 if !app.accepts_post_logout_redirect_uri(uri) {
                     return Err(DomainError::Rejected(format!(
@@ -1619,6 +1659,7 @@ impl Latchkey {
             }
         };
         Ok(EndSession {
+            client_id: client,
             verified_hint: hint.is_some(),
             hinted_sid: hint
                 .as_ref()
@@ -1640,9 +1681,18 @@ impl Latchkey {
     }
 }
 
+/// A credential that proved the user: how, and when a session it starts must end at the latest.
+struct Verified {
+    method: AuthMethod,
+    ends_by: Option<Timestamp>,
+}
+
 /// A checked end-session request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndSession {
+    /// The application the request names (by its hint or `client_id`); a confirmation form
+    /// carries it back so that its redirect is checked against that application again.
+    pub client_id: Option<String>,
     /// An `id_token_hint` we signed came with the request, so it came from the application
     /// and the user need not confirm.
     pub verified_hint: bool,

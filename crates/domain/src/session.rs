@@ -71,8 +71,105 @@ pub struct Session {
     pub revoked: bool,
 }
 
+/// How recently a user must have signed in, and how, to add an authentication method
+/// (Entra asks for a fresh sign-in with a pass or multifactor authentication).
+pub const FRESH_SIGN_IN_FOR_REGISTRATION_SECONDS: i64 = 10 * 60;
+
+/// Whether a session may add an authentication method now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationFreshness {
+    /// Signed in within the window with a pass or multifactor authentication.
+    Fresh,
+    /// Signed in too long ago: sign in again first.
+    SignInAgain,
+    /// Signed in recently but with a single factor (a password alone): sign in again with a
+    /// pass or the authenticator app.
+    StrongerMethodNeeded,
+}
+
 impl Session {
     pub fn is_live(&self, now: Timestamp) -> bool {
         !self.revoked && now < self.expires_at
+    }
+
+    /// Shortens the session so that it ends at `end` at the latest (for example when the pass
+    /// it was started with ends).
+    pub fn end_no_later_than(&mut self, end: Timestamp) {
+        self.expires_at = self.expires_at.min(end);
+    }
+
+    pub fn registration_freshness(&self, now: Timestamp) -> RegistrationFreshness {
+        let strong = match self.method {
+            AuthMethod::TemporaryAccessPass
+            | AuthMethod::PhoneSignIn
+            | AuthMethod::PasswordAndPush => true,
+            AuthMethod::Password => false,
+        };
+        let age = now.0 - self.auth_time.0;
+        if !(0..=FRESH_SIGN_IN_FOR_REGISTRATION_SECONDS).contains(&age) {
+            RegistrationFreshness::SignInAgain
+        } else if !strong {
+            RegistrationFreshness::StrongerMethodNeeded
+        } else {
+            RegistrationFreshness::Fresh
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(method: AuthMethod, auth_time: i64) -> Session {
+        Session {
+            id: SessionId::from_string("s"),
+            token_hash: TokenHash::of("t"),
+            user_id: UserId::from_string("u"),
+            method,
+            auth_time: Timestamp(auth_time),
+            created_at: Timestamp(auth_time),
+            expires_at: Timestamp(auth_time + 12 * 3600),
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn adding_a_method_needs_a_strong_sign_in_within_ten_minutes() {
+        let now = 1_000_000;
+        let fresh = |m, t| session(m, t).registration_freshness(Timestamp(now));
+        assert_eq!(
+            fresh(AuthMethod::TemporaryAccessPass, now - 600),
+            RegistrationFreshness::Fresh
+        );
+        assert_eq!(
+            fresh(AuthMethod::PhoneSignIn, now),
+            RegistrationFreshness::Fresh
+        );
+        assert_eq!(
+            fresh(AuthMethod::PasswordAndPush, now - 30),
+            RegistrationFreshness::Fresh
+        );
+        assert_eq!(
+            fresh(AuthMethod::TemporaryAccessPass, now - 601),
+            RegistrationFreshness::SignInAgain
+        );
+        assert_eq!(
+            fresh(AuthMethod::Password, now - 10),
+            RegistrationFreshness::StrongerMethodNeeded
+        );
+        // A sign-in time in the future (a clock moved back) is not trusted as fresh.
+        assert_eq!(
+            fresh(AuthMethod::PhoneSignIn, now + 5),
+            RegistrationFreshness::SignInAgain
+        );
+    }
+
+    #[test]
+    fn a_session_ends_no_later_than_it_is_told() {
+        let mut s = session(AuthMethod::TemporaryAccessPass, 0);
+        s.end_no_later_than(Timestamp(600));
+        assert_eq!(s.expires_at, Timestamp(600));
+        s.end_no_later_than(Timestamp(99_999));
+        assert_eq!(s.expires_at, Timestamp(600));
     }
 }

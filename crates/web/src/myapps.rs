@@ -8,20 +8,18 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::{CookieJar, SameSite};
+use axum_extra::extract::cookie::{SameSite, SignedCookieJar};
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
-use latchkey_domain::secret::{
-    base64url, constant_time_eq, keyed_mac, keyed_mac_matches, random_token, sha256,
-};
+use latchkey_domain::secret::{base64url, constant_time_eq, random_token, sha256};
 use latchkey_domain::service::MY_APPS_CLIENT_ID;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::AppState;
-use crate::cookies::{self, csrf_ok, csrf_token};
+use crate::cookies::{self, CookieName, CsrfScope, MyAppsKey, csrf_ok, csrf_token};
 use crate::error::{PageError, render};
 
-const SESSION_COOKIE: &str = "lk_myapps";
-const LOGIN_COOKIE: &str = "lk_myapps_login";
+/// My Apps' cookies, signed with a key of their own (`KeyPurpose::MyAppsCookies`).
+type Jar = SignedCookieJar<MyAppsKey>;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,38 +29,73 @@ pub fn routes() -> Router<AppState> {
         .route("/myapps/signed-out", get(signed_out))
 }
 
-/// What My Apps remembers about a signed-in user, in a cookie signed with the server key.
+/// What My Apps remembers about a signed-in user. The access token is asked about on every
+/// view, so a disabled user or a revoked session ends My Apps' session too.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PortalSession {
+    /// Always [`PortalSession::KIND`]: the signed jar signs values, not names, so each value
+    /// says what it is and a login cookie can never be read as a session.
+    kind: String,
     sub: String,
     upn: String,
     name: String,
     id_token: String,
+    access_token: String,
+    /// Random, for the sign-out form's CSRF token.
+    form_id: String,
     exp: i64,
+}
+
+impl PortalSession {
+    const KIND: &str = "my-apps-session";
 }
 
 /// The login in flight: state, nonce and PKCE verifier, bound to this browser.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PortalLogin {
+    kind: String,
     state: String,
     nonce: String,
     verifier: String,
 }
 
-fn seal(state: &AppState, value: &impl Serialize) -> String {
-    let body = base64url(&serde_json::to_vec(value).unwrap_or_default());
-    let tag = keyed_mac(&state.cookie_key, format!("myapps:{body}").as_bytes());
-    format!("{body}.{tag}")
+impl PortalLogin {
+    const KIND: &str = "my-apps-login";
 }
 
-fn open<T: DeserializeOwned>(state: &AppState, sealed: &str) -> Option<T> {
-    let (body, tag) = sealed.split_once('.')?;
-    if !keyed_mac_matches(&state.cookie_key, format!("myapps:{body}").as_bytes(), tag) {
-        return None;
-    }
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, body).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// A value for the signed jar: base64url JSON, which needs no cookie escaping.
+fn encode(value: &impl Serialize) -> String {
+    base64url(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The verified value of cookie `name`, if the signature holds and it is of `kind`.
+fn read<T: DeserializeOwned>(
+    state: &AppState,
+    jar: &Jar,
+    name: CookieName,
+    kind: &str,
+    kind_of: impl Fn(&T) -> &str,
+) -> Option<T> {
+    let cookie = jar.get(name.of(state))?;
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        cookie.value(),
+    )
+    .ok()?;
+    let value: T = serde_json::from_slice(&bytes).ok()?;
+    (kind_of(&value) == kind).then_some(value)
+}
+
+fn session(state: &AppState, jar: &Jar) -> Option<PortalSession> {
+    read(
+        state,
+        jar,
+        cookies::MY_APPS_SESSION,
+        PortalSession::KIND,
+        |s: &PortalSession| &s.kind,
+    )
 }
 
 #[derive(Template)]
@@ -74,14 +107,17 @@ struct PortalPage<'a> {
     apps: Vec<(String, String)>,
 }
 
-async fn portal(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+async fn portal(State(state): State<AppState>, jar: Jar) -> Result<Response, PageError> {
     let now = state.latchkey.now().0;
-    let session: Option<PortalSession> = jar
-        .get(SESSION_COOKIE)
-        .and_then(|c| open(&state, c.value()));
-    let Some(session) = session.filter(|s| s.exp > now) else {
+    let Some(session) = session(&state, &jar).filter(|s| s.exp > now) else {
         return Ok(start_login(&state, jar));
     };
+    // Like any application, My Apps asks the provider whether its grant still stands: a
+    // disabled account or revoked sessions revoke the grant, and My Apps signs in again.
+    if !grant_stands(&state, &session).await? {
+        let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
+        return Ok(start_login(&state, jar));
+    }
     let apps = state
         .latchkey
         .list_applications()
@@ -89,18 +125,41 @@ async fn portal(State(state): State<AppState>, jar: CookieJar) -> Result<Respons
         .into_iter()
         .filter_map(|app| app.home_url.map(|url| (app.display_name, url)))
         .collect();
-    let (jar, csrf) = csrf_token(&state, jar);
+    let csrf = csrf_token(&state, CsrfScope::MyApps(&session.form_id));
     let page = PortalPage {
         csrf: &csrf,
         name: &session.name,
         upn: &session.upn,
         apps,
     };
-    Ok((jar, render(&page)).into_response())
+    Ok(render(&page))
 }
 
-fn start_login(state: &AppState, jar: CookieJar) -> Response {
+/// Whether the provider's `/userinfo` still accepts the session's access token.
+async fn grant_stands(state: &AppState, session: &PortalSession) -> Result<bool, PageError> {
+    let answer = state
+        .http
+        .get(format!("{}/userinfo", state.internal_base_url))
+        .bearer_auth(&session.access_token)
+        .send()
+        .await;
+    match answer.map(|a| a.status()) {
+        Ok(status) if status.is_success() => Ok(true),
+        Ok(StatusCode::UNAUTHORIZED) => Ok(false),
+        other => {
+            tracing::warn!(answer = ?other, "My Apps could not check its session");
+            Err(PageError::new(
+                StatusCode::BAD_GATEWAY,
+                "We couldn't check your session",
+                "My Apps could not reach the sign-in service. Reload the page to try again.",
+            ))
+        }
+    }
+}
+
+fn start_login(state: &AppState, jar: Jar) -> Response {
     let login = PortalLogin {
+        kind: PortalLogin::KIND.into(),
         state: random_token().expose().to_string(),
         nonce: random_token().expose().to_string(),
         verifier: random_token().expose().to_string(),
@@ -117,7 +176,7 @@ fn start_login(state: &AppState, jar: CookieJar) -> Response {
         .append_pair("nonce", &login.nonce)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let cookie = cookies::build(state, LOGIN_COOKIE, seal(state, &login), SameSite::Lax);
+    let cookie = cookies::build(state, cookies::MY_APPS_LOGIN, encode(&login), SameSite::Lax);
     (jar.add(cookie), Redirect::to(url.as_str())).into_response()
 }
 
@@ -132,6 +191,7 @@ struct CallbackQuery {
 #[derive(Deserialize)]
 struct TokenAnswer {
     id_token: String,
+    access_token: String,
 }
 
 #[derive(Deserialize)]
@@ -145,14 +205,18 @@ struct IdClaims {
 
 async fn callback(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Jar,
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
-    let login: PortalLogin = jar
-        .get(LOGIN_COOKIE)
-        .and_then(|c| open(&state, c.value()))
-        .ok_or_else(|| PageError::bad_request("This sign-in to My Apps was not started in this browser, or it expired. Open My Apps again."))?;
+    let login: PortalLogin = read(
+        &state,
+        &jar,
+        cookies::MY_APPS_LOGIN,
+        PortalLogin::KIND,
+        |l: &PortalLogin| &l.kind,
+    )
+    .ok_or_else(|| PageError::bad_request("This sign-in to My Apps was not started in this browser, or it expired. Open My Apps again."))?;
     let returned_state = query.state.unwrap_or_default();
     if !constant_time_eq(returned_state.as_bytes(), login.state.as_bytes()) {
         return Err(PageError::bad_request(
@@ -168,7 +232,7 @@ async fn callback(
     let code = query.code.ok_or_else(|| {
         PageError::bad_request("The sign-in answer has no code. Open My Apps again.")
     })?;
-    let claims = redeem(&state, &code, &login).await.map_err(|e| {
+    let (tokens, claims) = redeem(&state, &code, &login).await.map_err(|e| {
         tracing::warn!(error = %e, "My Apps could not complete sign-in");
         PageError::new(
             StatusCode::BAD_GATEWAY,
@@ -177,18 +241,21 @@ async fn callback(
         )
     })?;
     let session = PortalSession {
-        upn: claims.1.preferred_username.clone().unwrap_or_default(),
-        name: claims.1.name.clone().unwrap_or_default(),
-        sub: claims.1.sub.clone(),
-        exp: claims.1.exp,
-        id_token: claims.0,
+        kind: PortalSession::KIND.into(),
+        upn: claims.preferred_username.clone().unwrap_or_default(),
+        name: claims.name.clone().unwrap_or_default(),
+        sub: claims.sub.clone(),
+        exp: claims.exp,
+        id_token: tokens.id_token,
+        access_token: tokens.access_token,
+        form_id: random_token().expose().to_string(),
     };
     let jar = jar
-        .remove(cookies::removal(LOGIN_COOKIE))
+        .add(cookies::removal(&state, cookies::MY_APPS_LOGIN))
         .add(cookies::build(
             &state,
-            SESSION_COOKIE,
-            seal(&state, &session),
+            cookies::MY_APPS_SESSION,
+            encode(&session),
             SameSite::Lax,
         ));
     Ok((jar, Redirect::to("/myapps")).into_response())
@@ -199,7 +266,7 @@ async fn redeem(
     state: &AppState,
     code: &str,
     login: &PortalLogin,
-) -> Result<(String, IdClaims), String> {
+) -> Result<(TokenAnswer, IdClaims), String> {
     let issuer = state.issuer();
     let base = &state.internal_base_url;
     let answer: TokenAnswer = state
@@ -255,7 +322,7 @@ async fn redeem(
     {
         return Err("id token nonce does not match".into());
     }
-    Ok((answer.id_token, claims))
+    Ok((answer, claims))
 }
 
 #[derive(Deserialize)]
@@ -266,17 +333,18 @@ struct CsrfForm {
 /// Signs out of My Apps, then of Latchkey itself through the end-session endpoint.
 async fn sign_out(
     State(state): State<AppState>,
-    jar: CookieJar,
+    jar: Jar,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
+    let session = session(&state, &jar);
+    // Without a session My Apps has nothing to end; the provider's logout then asks the user.
+    if let Some(session) = &session
+        && !csrf_ok(&state, CsrfScope::MyApps(&session.form_id), &form.csrf)
+    {
         return Err(PageError::csrf());
     }
-    let session: Option<PortalSession> = jar
-        .get(SESSION_COOKIE)
-        .and_then(|c| open(&state, c.value()));
-    let jar = jar.remove(cookies::removal(SESSION_COOKIE));
+    let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
     let issuer = state.issuer();
     let mut url = url::Url::parse(&format!("{issuer}/logout")).expect("issuer is a URL");
     url.query_pairs_mut()

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::cookies::{self, csrf_ok, csrf_token};
+use crate::cookies::{self, CsrfScope, csrf_ok, csrf_token};
 use crate::error::{PageError, render};
 use crate::metrics::Metrics;
 use crate::pages::current_session;
@@ -332,6 +332,7 @@ struct EndSessionParams {
 #[template(path = "logout.html")]
 struct ConfirmLogoutPage<'a> {
     csrf: &'a str,
+    client_id: &'a str,
     redirect: &'a str,
     state: &'a str,
 }
@@ -391,9 +392,13 @@ async fn end_session(
         _ => false,
     };
     if !checked.verified_hint || !hint_names_this_session {
-        let (jar, csrf) = csrf_token(&state, jar);
+        let csrf = match &current {
+            Some((session, _)) => csrf_token(&state, CsrfScope::Session(&session.id)),
+            None => csrf_token(&state, CsrfScope::NoSession),
+        };
         let page = ConfirmLogoutPage {
             csrf: &csrf,
+            client_id: checked.client_id.as_deref().unwrap_or_default(),
             redirect: checked.redirect.as_deref().unwrap_or_default(),
             state: params.state.as_deref().unwrap_or_default(),
         };
@@ -402,7 +407,7 @@ async fn end_session(
     if let Some((session, _)) = current {
         state.latchkey.sign_out(&session.id).await?;
     }
-    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     match checked.redirect {
         Some(uri) => Ok((
             jar,
@@ -416,6 +421,7 @@ async fn end_session(
 #[derive(Deserialize)]
 struct ConfirmForm {
     csrf: String,
+    client_id: Option<String>,
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
 }
@@ -426,31 +432,39 @@ async fn confirm_end_session(
     form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
+    if form.state.as_ref().is_some_and(|s| s.len() > 2048) {
+        return Err(PageError::bad_request("The state parameter is too long."));
+    }
+    let current = current_session(&state, &jar).await?;
+    let scope = match &current {
+        Some((session, _)) => CsrfScope::Session(&session.id),
+        None => CsrfScope::NoSession,
+    };
+    if !csrf_ok(&state, scope, &form.csrf) {
         return Err(PageError::csrf());
     }
-    // The redirect was validated when the confirmation page was shown; validate it again, as
-    // the form came back from the browser.
-    let redirect = match form
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        Some(uri) => {
-            let apps = state.latchkey.list_applications().await?;
-            if !apps.iter().any(|a| a.accepts_post_logout_redirect_uri(uri)) {
-                return Err(PageError::bad_request(
-                    "The address to return to is not registered for any application.",
-                ));
-            }
-            Some(uri.to_string())
-        }
-        None => None,
-    };
-    if let Some((session, _)) = current_session(&state, &jar).await? {
+    // The redirect was validated when the confirmation page was shown; validate it again
+    // against the application the request names, as the form came back from the browser.
+    let checked = state
+        .latchkey
+        .end_session_request(
+            None,
+            form.client_id.as_deref(),
+            form.post_logout_redirect_uri.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "We couldn't sign you out from that link",
+                e.to_string(),
+            )
+        })?;
+    let redirect = checked.redirect;
+    if let Some((session, _)) = current {
         state.latchkey.sign_out(&session.id).await?;
     }
-    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     match redirect {
         Some(uri) => Ok((
             jar,

@@ -16,7 +16,7 @@ use latchkey_domain::user::User;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{self, csrf_ok, csrf_token};
+use crate::cookies::{self, CsrfScope, csrf_ok, csrf_token};
 use crate::error::{PageError, render, render_uncached};
 use crate::metrics::Metrics;
 
@@ -75,17 +75,36 @@ pub async fn current_session(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<(Session, User)>, PageError> {
-    match jar.get(cookies::SESSION) {
-        Some(cookie) => Ok(state.latchkey.session_for_cookie(cookie.value()).await?),
+    match cookies::get(state, jar, cookies::SESSION) {
+        Some(value) => Ok(state.latchkey.session_for_cookie(value).await?),
         None => Ok(None),
     }
 }
 
-fn sign_in_id(jar: &CookieJar) -> Option<SignInId> {
-    jar.get(cookies::SIGN_IN)
-        .map(|c| c.value())
-        .filter(|v| !v.is_empty() && v.len() <= 64)
+/// The sign-in cookie holds the sign-in's id and, while it is only drafted, `.` and where it
+/// returns to (base64url): nothing about a draft is stored until its user name is posted.
+fn sign_in_id(state: &AppState, jar: &CookieJar) -> Option<SignInId> {
+    cookies::get(state, jar, cookies::SIGN_IN)
+        .map(|v| v.split('.').next().unwrap_or_default())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
         .map(SignInId::from_string)
+}
+
+fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
+    let (_, encoded) = cookies::get(state, jar, cookies::SIGN_IN)?.split_once('.')?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, encoded).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The sign-in this browser's cookie names and the form's token for it; a token minted for
+/// another sign-in (another browser) is refused.
+fn sign_in_form(state: &AppState, jar: &CookieJar, csrf: &str) -> Result<SignInId, PageError> {
+    let id = sign_in_id(state, jar).ok_or_else(start_again_error)?;
+    if !csrf_ok(state, CsrfScope::SignIn(&id), csrf) {
+        return Err(PageError::csrf());
+    }
+    Ok(id)
 }
 
 /// Sends the browser to sign in, returning to `path` afterwards.
@@ -95,14 +114,16 @@ pub fn sign_in_redirect(path: &str) -> Redirect {
     Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
 }
 
-/// Shows whatever step this browser's sign-in is at, starting one if there is none.
+/// Shows whatever step this browser's sign-in is at. Without one it shows the user-name page
+/// of a new sign-in that is stored only when the user name is posted, so that loading this page
+/// writes nothing.
 async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
-    let existing = match (sign_in_id(&jar), &query.return_to) {
+    let existing = match (sign_in_id(&state, &jar), &query.return_to) {
         (Some(id), None) => state.latchkey.sign_in(&id).await.ok(),
         _ => None,
     };
@@ -114,11 +135,12 @@ async fn login_page(
                 .as_deref()
                 .and_then(safe_return_path)
                 .unwrap_or_else(|| "/myapps".into());
-            let sign_in = state.latchkey.start_sign_in(None, Some(return_to)).await?;
+            let encoded = latchkey_domain::secret::base64url(return_to.as_bytes());
+            let sign_in = state.latchkey.draft_sign_in(Some(return_to));
             let cookie = cookies::build(
                 &state,
                 cookies::SIGN_IN,
-                sign_in.id.to_string(),
+                format!("{}.{encoded}", sign_in.id),
                 SameSite::Lax,
             );
             (jar.add(cookie), sign_in)
@@ -145,7 +167,7 @@ async fn login_page(
 
 /// `GET /login/status`: whether the number page is still waiting. Polled by its script.
 async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let pending = match sign_in_id(&jar) {
+    let pending = match sign_in_id(&state, &jar) {
         Some(id) => state.latchkey.approval_pending(&id).await.unwrap_or(false),
         None => false,
     };
@@ -169,15 +191,12 @@ async fn other_way(
     form: Result<Form<OtherWayForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
+    let id = sign_in_form(&state, &jar, &form.csrf)?;
     let target = match form.method.as_str() {
         "password" => "/login?method=password",
         "pass" | "cant-use-app" | "restart" => "/login?method=pass",
         _ => return Err(PageError::bad_request("Choose another way to sign in.")),
     };
-    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
     match state.latchkey.choose_other_way(&id).await {
         Ok(_) => Ok(Redirect::to(target).into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
@@ -192,7 +211,7 @@ async fn render_stage(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let (jar, csrf) = csrf_token(state, jar);
+    let csrf = csrf_token(state, CsrfScope::SignIn(&sign_in.id));
     let app_name = match &sign_in.authorization {
         Some(request) => state
             .latchkey
@@ -249,10 +268,15 @@ async fn submit_username(
     form: Result<Form<UsernameForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
+    let id = sign_in_form(&state, &jar, &form.csrf)?;
+    // The first user name posted stores the sign-in the page only drafted.
+    if let Err(failure) = state
+        .latchkey
+        .store_drafted_sign_in(&id, drafted_return_to(&state, &jar).as_deref())
+        .await
+    {
+        return failure_page(&state, jar, &id, failure, false).await;
     }
-    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
     let context = state.sign_in_context(peer, &headers);
     match state
         .latchkey
@@ -279,10 +303,7 @@ async fn submit_credential(
     form: Result<Form<CredentialForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
-    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    let id = sign_in_form(&state, &jar, &form.csrf)?;
     let use_password = form.method == "password";
     let input = match form.method.as_str() {
         "pass" => CredentialInput::Pass(Secret::new(form.secret.trim())),
@@ -329,7 +350,7 @@ async fn finish_sign_in(
             cookie_secret.expose().to_string(),
             SameSite::Lax,
         ))
-        .remove(cookies::removal(cookies::SIGN_IN));
+        .add(cookies::removal(state, cookies::SIGN_IN));
     let target = match &sign_in.authorization {
         Some(request) => state.latchkey.issue_code(request, &session, &user).await?,
         None => sign_in
@@ -395,10 +416,7 @@ async fn restart(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
-    let id = sign_in_id(&jar).ok_or_else(start_again_error)?;
+    let id = sign_in_form(&state, &jar, &form.csrf)?;
     match state.latchkey.restart_sign_in(&id).await {
         Ok(_) => Ok(Redirect::to("/login").into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
@@ -411,12 +429,13 @@ async fn sign_out(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
+    // With no session there is nothing to end, and nothing for a token to be bound to.
     if let Some((session, _)) = current_session(&state, &jar).await? {
+        if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
+            return Err(PageError::csrf());
+        }
         state.latchkey.sign_out(&session.id).await?;
     }
-    let jar = jar.remove(cookies::removal(cookies::SESSION));
+    let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     Ok((jar, crate::oidc::signed_out_page("/mysecurityinfo")).into_response())
 }

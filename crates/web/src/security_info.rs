@@ -6,24 +6,28 @@ use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
 use latchkey_domain::ids::{ActivationId, DeviceId};
 use latchkey_domain::service::ActivationProgress;
+use latchkey_domain::session::RegistrationFreshness;
 use latchkey_domain::user::User;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{csrf_ok, csrf_token};
+use crate::cookies::{CsrfScope, csrf_ok, csrf_token};
 use crate::error::{PageError, render, render_uncached};
 use crate::pages::{CsrfForm, current_session, sign_in_redirect};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/mysecurityinfo", get(security_info))
-        .route("/mysecurityinfo/authenticator", post(add_authenticator))
+        .route(
+            ADD_AUTHENTICATOR_PATH,
+            get(after_fresh_sign_in).post(add_authenticator),
+        )
         .route("/mysecurityinfo/authenticator/{id}", get(activation_page))
         .route(
             "/mysecurityinfo/authenticator/{id}/status",
@@ -124,6 +128,9 @@ struct SecurityInfoPage<'a> {
     methods: Vec<MethodRow>,
 }
 
+/// Where Add method posts; signing in again for it returns here.
+const ADD_AUTHENTICATOR_PATH: &str = "/mysecurityinfo/authenticator";
+
 #[derive(Deserialize)]
 struct NoticeQuery {
     removed: Option<String>,
@@ -139,8 +146,27 @@ async fn security_info(
     query: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
-    let Some(user) = signed_in_user(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    let notice = query.removed.is_some().then_some("The method was removed.");
+    show_methods(state, jar, "/mysecurityinfo", notice).await
+}
+
+/// Where signing in again for Add method lands: the same page, saying what to do next.
+async fn after_fresh_sign_in(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let notice = "You signed in again. Choose Add method to continue.";
+    show_methods(state, jar, ADD_AUTHENTICATOR_PATH, Some(notice)).await
+}
+
+async fn show_methods(
+    state: AppState,
+    jar: CookieJar,
+    path: &str,
+    notice: Option<&str>,
+) -> Result<Response, PageError> {
+    let Some((session, user)) = current_session(&state, &jar).await? else {
+        return Ok(sign_in_redirect(path).into_response());
     };
     let methods = state
         .latchkey
@@ -155,15 +181,25 @@ async fn security_info(
             device: m.device.map(|d| d.to_string()),
         })
         .collect();
-    let (jar, csrf) = csrf_token(&state, jar);
+    let csrf = csrf_token(&state, CsrfScope::Session(&session.id));
     let page = SecurityInfoPage {
         csrf: &csrf,
         name: &user.display_name,
         upn: user.upn.as_str(),
-        notice: query.removed.is_some().then_some("The method was removed."),
+        notice,
         methods,
     };
-    Ok((jar, render(&page)).into_response())
+    Ok(render(&page))
+}
+
+/// Signed in recently, but with a password alone: a new sign-in with a pass or the app would
+/// be needed, and redirecting would only loop.
+fn stronger_sign_in_needed() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Sign in with a stronger method first",
+        "To add a sign-in method, sign in with a Temporary Access Pass or your authenticator app within the last 10 minutes. Sign out, sign in again that way, then choose Add method. If you have neither, ask your administrator for a Temporary Access Pass.",
+    )
 }
 
 #[derive(Template)]
@@ -208,12 +244,20 @@ async fn add_authenticator(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some((session, user)) = current_session(&state, &jar).await? else {
         return Ok(sign_in_redirect("/mysecurityinfo").into_response());
     };
+    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    match session.registration_freshness(state.latchkey.now()) {
+        RegistrationFreshness::Fresh => {}
+        // Like OIDC prompt=login: a new sign-in, then back to Add method.
+        RegistrationFreshness::SignInAgain => {
+            return Ok(sign_in_redirect(ADD_AUTHENTICATOR_PATH).into_response());
+        }
+        RegistrationFreshness::StrongerMethodNeeded => return Err(stronger_sign_in_needed()),
+    }
     let (activation, link) = state.latchkey.start_activation(&user.id).await?;
     let uri = link.to_uri();
     let (svg, png) = qr_images(&uri)?;
@@ -369,7 +413,7 @@ async fn confirm_remove(
     jar: CookieJar,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some((session, user)) = current_session(&state, &jar).await? else {
         return Ok(sign_in_redirect("/mysecurityinfo").into_response());
     };
     let method = state
@@ -385,14 +429,14 @@ async fn confirm_remove(
                 "That method is not registered to your account.",
             )
         })?;
-    let (jar, csrf) = csrf_token(&state, jar);
+    let csrf = csrf_token(&state, CsrfScope::Session(&session.id));
     let page = RemovePage {
         csrf: &csrf,
         id: &id,
         label: &method.label,
         device: &method.detail,
     };
-    Ok((jar, render(&page)).into_response())
+    Ok(render(&page))
 }
 
 async fn remove(
@@ -402,12 +446,12 @@ async fn remove(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Err(PageError::csrf());
-    }
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some((session, user)) = current_session(&state, &jar).await? else {
         return Ok(sign_in_redirect("/mysecurityinfo").into_response());
     };
+    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
+        return Err(PageError::csrf());
+    }
     if id.is_empty() || id.len() > 64 {
         return Err(PageError::bad_request("That is not a method id."));
     }

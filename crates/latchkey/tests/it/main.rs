@@ -6,6 +6,7 @@ mod admin;
 mod admin_hardening;
 mod admin_tokens;
 mod browser;
+mod browser_sessions;
 mod console;
 mod dos;
 mod governance;

@@ -72,6 +72,69 @@ impl TestServer {
         }
     }
 
+    /// Starts a server whose domain reads time from `clock`, so that a test can move time
+    /// forward (passes and sessions ending) without sleeping. Built like `server::open`.
+    pub async fn start_with_clock(clock: Arc<dyn latchkey_domain::clock::Clock>) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let config = Config {
+            listen: addr.to_string(),
+            public_url: base.clone(),
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let store = latchkey_store::SqliteStore::open(&config.data_dir)
+            .await
+            .expect("store");
+        let latchkey = Arc::new(Latchkey::new(
+            Arc::new(store),
+            clock,
+            Arc::new(latchkey_domain::notify::NoEventBus),
+            config.settings(),
+        ));
+        latchkey.ensure_signing_keys().await.expect("keys");
+        latchkey.ensure_my_apps().await.expect("my apps");
+        let admin_token = latchkey
+            .ensure_admin_token()
+            .await
+            .expect("admin token")
+            .expect("a new token")
+            .expose()
+            .to_string();
+        let server = server::serve_on(&config, latchkey.clone(), listener)
+            .await
+            .expect("serve");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base,
+            latchkey,
+            admin_token,
+            data_dir,
+            stop: Some(stop),
+            task: Some(task),
+            config,
+        }
+    }
+
+    /// A browser whose cookie jar the test can reach, to plant cookies as an attacker would.
+    pub fn browser_with_jar(&self) -> (Browser, Arc<reqwest::cookie::Jar>) {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let browser = Browser {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+        };
+        (browser, jar)
+    }
+
     /// Stops the server and waits until it has finished; the data directory stays. `restart`
     /// starts it again.
     pub async fn stop(&mut self) {

@@ -25,12 +25,13 @@ use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::demo::ADMINISTRATORS_GROUP;
 use latchkey_domain::log::Actor;
+use latchkey_domain::session::Session;
 use latchkey_domain::user::User;
 use latchkey_domain::{DomainError, Latchkey, StoreError};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{csrf_ok, csrf_token};
+use crate::cookies::{CsrfScope, csrf_ok, csrf_token};
 use crate::error::{PageError, render};
 use crate::pages::{current_session, sign_in_redirect};
 use policies::{AUTHENTICATOR_CONFIGURE_PATH, AUTHENTICATOR_PATH};
@@ -169,14 +170,15 @@ fn found<T>(result: Result<T, DomainError>, what: &str) -> Result<T, ConsoleErro
 /// A request from a signed-in administrator, which every console handler starts from.
 struct Admin {
     state: AppState,
-    jar: CookieJar,
+    /// The session the request came with: the console's forms are bound to it.
+    session: Session,
     user: User,
 }
 
 impl Admin {
     /// The signed-in administrator; else a sign-in that returns to `path`, or a refusal.
     async fn signed_in(state: AppState, jar: CookieJar, path: &str) -> Result<Admin, ConsoleError> {
-        let Some((_, user)) = current_session(&state, &jar).await? else {
+        let Some((session, user)) = current_session(&state, &jar).await? else {
             return Err(ConsoleError::SignIn(path.to_string()));
         };
         if !state.latchkey.is_administrator(&user.id).await? {
@@ -195,7 +197,11 @@ impl Admin {
             )
             .into());
         }
-        Ok(Admin { state, jar, user })
+        Ok(Admin {
+            state,
+            session,
+            user,
+        })
     }
 
     /// The administrator and their posted form, once its CSRF token is checked.
@@ -210,7 +216,7 @@ impl Admin {
         let fields = Fields(pairs);
         if !csrf_ok(
             &admin.state,
-            &admin.jar,
+            CsrfScope::Session(&admin.session.id),
             fields.one("csrf")?.unwrap_or_default(),
         ) {
             return Err(PageError::csrf().into());
@@ -234,7 +240,7 @@ impl Admin {
         banner: Banner,
         content: impl FnOnce(Frame) -> T,
     ) -> ConsoleResult {
-        let (jar, csrf) = csrf_token(&self.state, self.jar);
+        let csrf = csrf_token(&self.state, CsrfScope::Session(&self.session.id));
         let (notice, error, status) = match banner {
             Banner::None => (None, None, StatusCode::OK),
             Banner::Notice(notice) => (Some(notice), None, StatusCode::OK),
@@ -259,7 +265,7 @@ impl Admin {
         if response.status() == StatusCode::OK {
             *response.status_mut() = status;
         }
-        Ok((jar, response).into_response())
+        Ok(response)
     }
 }
 
