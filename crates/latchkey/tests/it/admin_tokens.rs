@@ -437,6 +437,22 @@ async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
         )
         .await;
     assert_eq!(made.status, 200, "{}", made.body);
+    let made_page = admin
+        .http
+        .post(format!("{}/admin/tokens", server.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "cache probe"),
+            ("lifetime_days", "7"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        made_page.headers().get("cache-control").unwrap(),
+        "no-store",
+        "a page showing a token is never cached"
+    );
     let secret = made
         .body
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
@@ -508,5 +524,5 @@ async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
         None,
     )
     .await;
-    assert_eq!(list["value"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["value"].as_array().unwrap().len(), 3, "{list}");
 }

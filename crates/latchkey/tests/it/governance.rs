@@ -135,7 +135,10 @@ async fn lab_steps_1_and_4_through_the_api_change_bobbys_effective_policy() {
         .await;
     let events = audit["value"].as_array().unwrap();
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0]["actor"], "api-token:admin");
+    assert_eq!(
+        events[0]["actor"], "api-token:initial",
+        "the token used is named in the audit log"
+    );
     assert_eq!(
         events[0]["after"]["featureSettings"]["displayAppInformationRequiredState"]["state"],
         "enabled"

@@ -144,7 +144,13 @@ pub(super) async fn create(
         Ok((token, secret)) => {
             let created = Some((token.name.clone(), secret.expose().to_string()));
             let banner = Banner::Notice("Created. Copy the token now: it is not shown again.");
-            render(admin, banner, String::new(), "30", created).await
+            let mut response = render(admin, banner, String::new(), "30", created).await?;
+            // The token is shown once: no cache may keep the page.
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(response)
         }
         Err(refused) => render(admin, refused.into(), name, value, None).await,
     }
