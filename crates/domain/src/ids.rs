@@ -72,3 +72,8 @@ typed_id!(
     /// A one-time activation started on the security-info page; public, unlike its code.
     ActivationId
 );
+typed_id!(
+    /// A browser, as the random id inside its known-browser cookie (which the web edge
+    /// checks against its MAC before anything here sees the id).
+    BrowserId
+);
