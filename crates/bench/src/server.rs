@@ -227,9 +227,11 @@ fn wide_throttles() -> latchkey_domain::throttle::ThrottleLimits {
     let wide = latchkey_domain::throttle::Limit::new(u32::MAX, 60);
     latchkey_domain::throttle::ThrottleLimits {
         notifications_per_user: wide,
+        notifications_per_user_unfamiliar: wide,
         notifications_per_ip: wide,
         wrong_numbers_per_user: wide,
         failed_credentials_per_user: wide,
+        failed_credentials_per_user_unfamiliar: wide,
         failed_credentials_per_ip: wide,
         answers_per_device: wide,
     }

@@ -76,3 +76,8 @@ typed_id!(
     /// An administrator API token's public id (never the token itself).
     AdminTokenId
 );
+typed_id!(
+    /// A browser, as the random id inside its known-browser cookie (which the web edge
+    /// checks against its MAC before anything here sees the id).
+    BrowserId
+);

@@ -151,6 +151,8 @@ impl SignInRecord {
 pub struct SignInContext {
     pub ip_address: Option<std::net::IpAddr>,
     pub location: Option<Location>,
+    /// The browser's known-browser id, once the edge has checked its cookie's MAC.
+    pub browser: Option<crate::ids::BrowserId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -163,12 +163,15 @@ pub trait Store: Send + Sync {
     /// expired at `now`: in one transaction it records the device and its test notification
     /// on the activation, creates the device and stores the test. `None` (and no change) for an
     /// unknown, expired or already-used code; of two racing redemptions exactly one succeeds.
+    /// Also `None` when the user already has `max_devices` devices: the count and the insert
+    /// are one step, so parallel redemptions of different codes cannot pass the limit together.
     async fn redeem_activation(
         &self,
         code_hash: &TokenHash,
         now: Timestamp,
         device: &Device,
         test: &Approval,
+        max_devices: u32,
     ) -> StoreResult<Option<Activation>>;
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>>;
     /// Oldest first.
@@ -261,6 +264,36 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         window_seconds: i64,
     ) -> StoreResult<u32>;
+
+    // Limits on adding the authenticator app.
+    /// Stores `activation` only if its user has fewer than `max_outstanding` activations that
+    /// are unused and unexpired at `now`, in one statement (so parallel starts cannot pass the
+    /// limit together); false, and nothing stored, otherwise.
+    async fn put_activation_within(
+        &self,
+        activation: &Activation,
+        now: Timestamp,
+        max_outstanding: u32,
+    ) -> StoreResult<bool>;
+
+    // Smart lockout: the places (browsers, addresses) a user signed in from.
+    /// Notes that `user` signed in successfully from `place` (a key made by
+    /// `crate::throttle::browser_place` or `address_place`) at `at`, and forgets the user's
+    /// places last seen before `forget_before`, so the list stays small. `NotFound` for an
+    /// unknown user.
+    async fn remember_familiar_place(
+        &self,
+        user: &UserId,
+        place: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()>;
+    /// When `user` last signed in successfully from `place`, if ever (and not forgotten).
+    async fn familiar_place_seen(
+        &self,
+        user: &UserId,
+        place: &str,
+    ) -> StoreResult<Option<Timestamp>>;
 
     /// Whether the store answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;

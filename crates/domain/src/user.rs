@@ -97,7 +97,25 @@ pub fn validate_display_name(field: &'static str, value: &str) -> Result<String,
             "must not contain control characters",
         ));
     }
+    if value.chars().any(reorders_or_breaks_lines) {
+        return Err(DomainError::invalid(field, NO_REORDERING_CHARACTERS));
+    }
     Ok(value.to_string())
+}
+
+/// Why a name with [`reorders_or_breaks_lines`] characters is refused.
+pub const NO_REORDERING_CHARACTERS: &str = "must not contain bidirectional embedding, override or isolate characters (U+202A to U+202E, U+2066 to U+2069) or line and paragraph separators (U+2028, U+2029)";
+
+/// Characters that change how the text around them is shown rather than being shown: the
+/// bidirectional embeddings, overrides and isolates (a name can then read backwards, so
+/// "Contoso\u{202E}nimda" is shown as "Contosoadmin") and the line and paragraph separators
+/// (one name drawn as several lines, a fake prompt under it). Names appear in notifications,
+/// consoles and logs, where such tricks mislead the person deciding.
+pub fn reorders_or_breaks_lines(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+    )
 }
 
 pub fn validate_email(value: &str) -> Result<String, DomainError> {
@@ -137,5 +155,24 @@ mod tests {
             assert!(Upn::parse(bad).is_err(), "{bad} should be refused");
         }
         assert!(Upn::parse(&format!("{}@x.com", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn names_that_reorder_or_break_their_text_are_refused() {
+        for c in ('\u{202A}'..='\u{202E}')
+            .chain('\u{2066}'..='\u{2069}')
+            .chain(['\u{2028}', '\u{2029}'])
+        {
+            let name = format!("Contoso{c}nimda");
+            let refused = validate_display_name("displayName", &name).unwrap_err();
+            assert!(
+                refused.to_string().contains("bidirectional"),
+                "U+{:04X}: {refused}",
+                c as u32
+            );
+        }
+        // Right-to-left scripts themselves are names like any other.
+        assert!(validate_display_name("displayName", "שלום עולם").is_ok());
+        assert!(validate_display_name("displayName", "Zoë d'Arcy — Ops").is_ok());
     }
 }

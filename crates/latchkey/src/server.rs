@@ -100,6 +100,7 @@ pub async fn serve_on(
         None => format!("{scheme}://{local_addr}"),
     };
     let cookie_key = latchkey.server_secret("cookie-key").await?;
+    let known_browser_key = latchkey.server_secret("known-browser-key").await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -123,6 +124,7 @@ pub async fn serve_on(
         devices,
         latchkey,
         cookie_key: Arc::new(cookie_key),
+        known_browser_key: Arc::new(known_browser_key),
         // Behind a TLS-terminating proxy the public URL is https even though we serve http.
         secure_cookies: config.tls.is_some() || config.public_url.starts_with("https://"),
         internal_base_url,

@@ -138,6 +138,10 @@ pub async fn run_all(store: &dyn Store) {
     legacy_admin_token_hashes_are_replaced_once(store).await;
     the_administrator_role_is_bound_to_one_group_id(store).await;
     codes_and_refresh_tokens_are_read_without_being_spent(store).await;
+    devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel(store).await;
+    open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count(store).await;
+
+    familiar_places_are_remembered_per_user_and_old_ones_forgotten(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -2381,7 +2385,7 @@ pub async fn device_round_trips_and_updates(store: &dyn Store) {
         .await
         .expect("put_activation");
     store
-        .redeem_activation(&activation.code_hash, NOW, &device, &approval)
+        .redeem_activation(&activation.code_hash, NOW, &device, &approval, 10)
         .await
         .expect("redeem")
         .expect("redeemed");
@@ -2425,8 +2429,8 @@ pub async fn activation_is_redeemed_once_even_when_raced(store: &dyn Store) {
     let (a, b) = (new_device(&user.id), new_device(&user.id));
     let (ta, tb) = (new_approval(&a), new_approval(&b));
     let (one, two) = tokio::join!(
-        store.redeem_activation(&activation.code_hash, NOW, &a, &ta),
-        store.redeem_activation(&activation.code_hash, NOW, &b, &tb),
+        store.redeem_activation(&activation.code_hash, NOW, &a, &ta, 10),
+        store.redeem_activation(&activation.code_hash, NOW, &b, &tb, 10),
     );
     let winners = [one.unwrap(), two.unwrap()]
         .into_iter()
@@ -2458,7 +2462,8 @@ pub async fn expired_activation_cannot_be_redeemed(store: &dyn Store) {
                 &activation.code_hash,
                 later,
                 &device,
-                &new_approval(&device)
+                &new_approval(&device),
+                10,
             )
             .await
             .unwrap(),
@@ -2474,7 +2479,13 @@ pub async fn device_nonce_is_accepted_once(store: &dyn Store) {
     let activation = new_activation(&user.id, &random_hex(16));
     store.put_activation(&activation).await.unwrap();
     store
-        .redeem_activation(&activation.code_hash, NOW, &device, &new_approval(&device))
+        .redeem_activation(
+            &activation.code_hash,
+            NOW,
+            &device,
+            &new_approval(&device),
+            10,
+        )
         .await
         .unwrap();
     let nonce = random_hex(16);
@@ -2496,7 +2507,7 @@ async fn stored_approval(store: &dyn Store) -> (Device, Approval) {
     let activation = new_activation(&user.id, &random_hex(16));
     store.put_activation(&activation).await.unwrap();
     store
-        .redeem_activation(&activation.code_hash, NOW, &device, &approval)
+        .redeem_activation(&activation.code_hash, NOW, &device, &approval, 10)
         .await
         .unwrap()
         .expect("redeemed");
@@ -3030,5 +3041,147 @@ pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn S
             .await
             .unwrap(),
         None
+    );
+}
+
+// --- Limits on adding the authenticator app -------------------------------------------------
+
+/// Thirteen codes redeemed at once by a user allowed three devices: three devices, whatever
+/// the interleaving.
+pub async fn devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel(
+    store: &dyn Store,
+) {
+    let user = stored_user(store).await;
+    let mut redemptions = Vec::new();
+    for _ in 0..13 {
+        let activation = new_activation(&user.id, &random_hex(16));
+        store.put_activation(&activation).await.unwrap();
+        let device = new_device(&user.id);
+        let test = new_approval(&device);
+        redemptions.push((activation, device, test));
+    }
+    let results = futures_join_all(
+        redemptions
+            .iter()
+            .map(|(a, d, t)| store.redeem_activation(&a.code_hash, NOW, d, t, 3)),
+    )
+    .await;
+    let redeemed = results
+        .into_iter()
+        .map(|r| r.expect("redeem_activation"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(redeemed, 3, "exactly the limit is redeemed");
+    assert_eq!(store.devices_of_user(&user.id).await.unwrap().len(), 3);
+}
+
+/// At most `max_outstanding` unused, unexpired activations per user; used and expired ones
+/// make room, and one user's count is not another's.
+pub async fn open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count(
+    store: &dyn Store,
+) {
+    let user = stored_user(store).await;
+    let other = stored_user(store).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let activation = new_activation(&user.id, &random_hex(16));
+        assert!(
+            store
+                .put_activation_within(&activation, NOW, 2)
+                .await
+                .expect("put_activation_within")
+        );
+        open.push(activation);
+    }
+    let third = new_activation(&user.id, &random_hex(16));
+    assert!(
+        !store.put_activation_within(&third, NOW, 2).await.unwrap(),
+        "a third open activation is refused"
+    );
+    assert_eq!(store.activation(&third.id).await.unwrap(), None);
+    assert!(
+        store
+            .put_activation_within(&new_activation(&other.id, &random_hex(16)), NOW, 2)
+            .await
+            .unwrap(),
+        "another user has a count of their own"
+    );
+    // A used activation no longer counts.
+    let device = new_device(&user.id);
+    store
+        .redeem_activation(&open[0].code_hash, NOW, &device, &new_approval(&device), 10)
+        .await
+        .unwrap()
+        .expect("redeemed");
+    assert!(store.put_activation_within(&third, NOW, 2).await.unwrap());
+    // Nor do expired ones.
+    let later = NOW.plus_seconds(601);
+    let mut fresh = new_activation(&user.id, &random_hex(16));
+    fresh.created_at = later;
+    fresh.expires_at = later.plus_seconds(600);
+    assert!(store.put_activation_within(&fresh, later, 2).await.unwrap());
+}
+
+// --- Smart lockout ---------------------------------------------------------------------------
+
+/// A place is familiar for the user who signed in from it, with its latest time; a user's
+/// places last seen before the cut-off go when the user is next remembered somewhere.
+pub async fn familiar_places_are_remembered_per_user_and_old_ones_forgotten(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let other = stored_user(store).await;
+    let place = "address:203.0.113.7";
+    assert_eq!(
+        store.familiar_place_seen(&user.id, place).await.unwrap(),
+        None
+    );
+    store
+        .remember_familiar_place(&user.id, place, NOW, Timestamp(0))
+        .await
+        .expect("remember_familiar_place");
+    store
+        .remember_familiar_place(&user.id, place, NOW.plus_seconds(60), Timestamp(0))
+        .await
+        .expect("the same place again is not an error");
+    store
+        .remember_familiar_place(&user.id, place, NOW.plus_seconds(30), Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.familiar_place_seen(&user.id, place).await.unwrap(),
+        Some(NOW.plus_seconds(60)),
+        "the latest time is kept"
+    );
+    assert_eq!(
+        store.familiar_place_seen(&other.id, place).await.unwrap(),
+        None,
+        "places belong to their user"
+    );
+    store
+        .remember_familiar_place(
+            &user.id,
+            "browser:abc",
+            NOW.plus_seconds(120),
+            NOW.plus_seconds(61),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.familiar_place_seen(&user.id, place).await.unwrap(),
+        None,
+        "a place not seen since the cut-off is forgotten"
+    );
+    assert_eq!(
+        store
+            .familiar_place_seen(&user.id, "browser:abc")
+            .await
+            .unwrap(),
+        Some(NOW.plus_seconds(120))
+    );
+    let nobody = store
+        .remember_familiar_place(&UserId::random(), place, NOW, Timestamp(0))
+        .await;
+    assert!(
+        matches!(nobody, Err(StoreError::NotFound)),
+        "a place of a missing user: {nobody:?}"
     );
 }

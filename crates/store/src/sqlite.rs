@@ -1639,20 +1639,24 @@ impl Store for SqliteStore {
         now: Timestamp,
         device: &Device,
         test: &Approval,
+        max_devices: u32,
     ) -> StoreResult<Option<Activation>> {
-        // The conditional UPDATE is the single-use check: only an unused, unexpired code
-        // matches, and the write lock makes that true for exactly one of two racers.
+        // The conditional UPDATE is the single-use check and the device limit: only an unused,
+        // unexpired code of a user below the limit matches, and the write lock (held from
+        // BEGIN IMMEDIATE) makes the count and the insert below one step for every racer.
         let mut writer = self.write_lock().await?;
         let mut tx = begin(&mut writer).await?;
         let done = sqlx::query(
             "UPDATE activations SET device_id = ?, test_approval = ? \
-             WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ?",
+             WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ? \
+               AND (SELECT count(*) FROM devices WHERE user_id = activations.user_id) < ?",
         )
         .bind(device.id.as_str())
         .bind(test.id.as_str())
         .bind(code_hash.as_str())
         .bind(now.0)
         .bind(device.user_id.as_str())
+        .bind(max_devices)
         .execute(&mut *tx)
         .await
         .map_err(|e| backend("redeeming an activation", e))?;
@@ -2072,6 +2076,85 @@ impl Store for SqliteStore {
                 .await
                 .map_err(read_error)?;
         Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
+    }
+
+    async fn put_activation_within(
+        &self,
+        activation: &Activation,
+        now: Timestamp,
+        max_outstanding: u32,
+    ) -> StoreResult<bool> {
+        // One statement: the count of the user's open activations and the insert cannot be
+        // split by another writer.
+        let query = sqlx::query(
+            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
+             SELECT ?, ?, ?, ?, ?, NULL, NULL \
+             WHERE (SELECT count(*) FROM activations \
+                    WHERE user_id = ? AND device_id IS NULL AND expires_at > ?) < ?",
+        )
+        .bind(activation.id.as_str())
+        .bind(activation.code_hash.as_str())
+        .bind(activation.user_id.as_str())
+        .bind(activation.created_at.0)
+        .bind(activation.expires_at.0)
+        .bind(activation.user_id.as_str())
+        .bind(now.0)
+        .bind(max_outstanding);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an activation", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remember_familiar_place(
+        &self,
+        user: &UserId,
+        place: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        sqlx::query("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
+            .bind(user.as_str())
+            .bind(forget_before.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("forgetting old familiar places", e))?;
+        sqlx::query(
+            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id, place) DO UPDATE SET \
+               first_seen = min(first_seen, excluded.first_seen), \
+               last_seen = max(last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .bind(at.0)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("remembering a familiar place", e))?;
+        Ok(())
+    }
+
+    async fn familiar_place_seen(
+        &self,
+        user: &UserId,
+        place: &str,
+    ) -> StoreResult<Option<Timestamp>> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seen FROM familiar_places WHERE user_id = ? AND place = ?",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .fetch_optional(&mut *self.reader().await?)
+        .await
+        .map_err(read_error)?;
+        Ok(seen.map(Timestamp))
     }
 
     async fn ping(&self) -> StoreResult<()> {

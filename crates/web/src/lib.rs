@@ -14,6 +14,7 @@ mod cookies;
 mod device_api;
 pub mod device_hub;
 mod error;
+mod known_browser;
 mod metrics;
 mod myapps;
 mod oidc;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub latchkey: Arc<Latchkey>,
     /// Signs CSRF tokens and My Apps' cookies.
     pub cookie_key: Arc<Vec<u8>>,
+    /// MACs the known-browser cookie (smart lockout), and nothing else.
+    pub known_browser_key: Arc<Vec<u8>>,
     /// Cookies carry `Secure` when the server is reached over TLS.
     pub secure_cookies: bool,
     /// Where My Apps reaches the token and JWKS endpoints over HTTP, like any application.
@@ -84,6 +87,7 @@ impl AppState {
         latchkey_domain::log::SignInContext {
             ip_address: Some(ip),
             location: self.geoip.locate(ip),
+            browser: known_browser::from_headers(self, headers),
         }
     }
 }

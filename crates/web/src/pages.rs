@@ -343,6 +343,12 @@ async fn finish_sign_in(
         user,
         sign_in,
     } = signed_in;
+    // Smart lockout: this browser is now familiar for the user.
+    let (jar, browser) = crate::known_browser::ensure(state, jar);
+    if let Err(error) = state.latchkey.remember_browser(&user.id, &browser).await {
+        // The sign-in stands; the browser is only not remembered as familiar this time.
+        tracing::warn!(%error, "could not remember a known browser");
+    }
     let jar = jar
         .add(cookies::build(
             state,

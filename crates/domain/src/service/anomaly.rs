@@ -44,6 +44,8 @@ impl Latchkey {
         record: &SignInRecord,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        // Its address becomes familiar for the smart lockout too.
+        self.remember_sign_in_address(record, now).await?;
         match (&record.user_id, country_key(record.location.as_ref())) {
             (Some(user), Some(country)) => {
                 self.store

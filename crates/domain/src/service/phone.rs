@@ -35,10 +35,15 @@ use crate::policy::{Feature, MethodKind};
 use crate::secret::{TokenHash, random_token};
 use crate::session::AuthMethod;
 use crate::signin::{PendingSignIn, SignInStage};
-use crate::user::User;
+use crate::user::{NO_REORDERING_CHARACTERS, User, reorders_or_breaks_lines};
 
 /// Devices one user may register; enough for a phone, a tablet and spares.
 pub const MAX_DEVICES_PER_USER: usize = 10;
+
+/// Activations one user may have open (started, not yet used by a device, not expired). A
+/// person adds one app at a time; five covers a page reloaded a few times, and bounds what
+/// one stolen session can hold ready for parallel redemption.
+pub const MAX_OPEN_ACTIVATIONS_PER_USER: u32 = 5;
 
 /// Shown beside a location that came from the GeoIP database (DB-IP's CC BY 4.0 licence).
 pub const LOCATION_ATTRIBUTION: &str = "IP Geolocation by DB-IP (https://db-ip.com)";
@@ -249,7 +254,16 @@ impl Latchkey {
             device_id: None,
             test_approval: None,
         };
-        self.store.put_activation(&activation).await?;
+        if !self
+            .store
+            .put_activation_within(&activation, now, MAX_OPEN_ACTIVATIONS_PER_USER)
+            .await?
+        {
+            return Err(DomainError::Rejected(format!(
+                "You already have {MAX_OPEN_ACTIVATIONS_PER_USER} authenticator app activations waiting to be used. Use one of the codes you were shown, or wait {} minutes for them to expire, then add the app again.",
+                ACTIVATION_LIFETIME_SECONDS / 60
+            )));
+        }
         let link = ActivationLink {
             server: self.settings.issuer.clone(),
             code: code.expose().to_string(),
@@ -350,6 +364,9 @@ impl Latchkey {
                 "device_name must be 1 to 64 characters without control characters",
             ));
         }
+        if name.chars().any(reorders_or_breaks_lines) {
+            return Err(invalid(&format!("device_name {NO_REORDERING_CHARACTERS}")));
+        }
         if request.code.is_empty() || request.code.len() > 128 {
             return Err(invalid("code is not an activation code"));
         }
@@ -406,10 +423,20 @@ impl Latchkey {
         );
         if self
             .store
-            .redeem_activation(&code_hash, now, &device, &test)
+            .redeem_activation(&code_hash, now, &device, &test, MAX_DEVICES_PER_USER as u32)
             .await?
             .is_none()
         {
+            // Only the reason is read here; the limit itself held inside the store's write.
+            if self.store.devices_of_user(&user.id).await?.len() >= MAX_DEVICES_PER_USER {
+                return Err(DeviceApiError::new(
+                    DeviceErrorKind::Conflict,
+                    "too_many_devices",
+                    format!(
+                        "this account already has {MAX_DEVICES_PER_USER} authenticator apps; remove one on the security-info page, then add this one again"
+                    ),
+                ));
+            }
             return Err(invalid_code());
         }
         self.audit(
@@ -1426,6 +1453,7 @@ mod tests {
         let local = SignInContext {
             ip_address: Some("127.0.0.1".parse().unwrap()),
             location: None,
+            ..Default::default()
         };
         assert_eq!(
             describe_location(&local).0.as_deref(),
@@ -1434,6 +1462,7 @@ mod tests {
         let lan = SignInContext {
             ip_address: Some("192.168.1.20".parse().unwrap()),
             location: None,
+            ..Default::default()
         };
         assert_eq!(
             describe_location(&lan).0.as_deref(),
@@ -1442,6 +1471,7 @@ mod tests {
         let public = SignInContext {
             ip_address: Some("203.0.113.7".parse().unwrap()),
             location: None,
+            ..Default::default()
         };
         assert_eq!(
             describe_location(&public).0.as_deref(),
@@ -1454,6 +1484,7 @@ mod tests {
                 country: Some("Australia".into()),
                 ..Default::default()
             }),
+            ..Default::default()
         };
         let (place, credit) = describe_location(&placed);
         assert_eq!(place.as_deref(), Some("Sydney, Australia"));

@@ -1,13 +1,26 @@
 //! Applying the throttles of [`crate::throttle`]: counted in the store, checked before a
 //! notification is sent or a credential is tried.
+//!
+//! Smart lockout: a user's own allowance is spent only from [`Place::Familiar`] places (a
+//! browser that signed in as the user before, an address the user signed in from recently);
+//! failures and notifications caused from anywhere else share a smaller allowance of their own,
+//! so a stranger who knows the name can use that up but never the user's.
 
 use super::Latchkey;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::ids::{DeviceId, UserId};
-use crate::log::SignInContext;
-use crate::throttle::{Limit, key};
+use crate::log::{SignInContext, SignInRecord};
+use crate::throttle::{
+    KNOWN_BROWSER_SECONDS, Limit, Place, RECENT_ADDRESS_SECONDS, address_place, browser_place, key,
+};
 use crate::user::User;
+
+/// The counters one credential attempt took, to give back if it succeeds.
+pub(super) struct CountedAttempt {
+    pub allowed: bool,
+    taken: Vec<(String, i64)>,
+}
 
 impl Latchkey {
     async fn over(&self, counter: &str, limit: Limit, now: Timestamp) -> Result<bool, StoreError> {
@@ -24,8 +37,88 @@ impl Latchkey {
             .await
     }
 
+    /// Whether `context` is a place `user` signed in from before: this browser (its cookie
+    /// checked by the edge, the pair remembered here) within [`KNOWN_BROWSER_SECONDS`], or this
+    /// address within [`RECENT_ADDRESS_SECONDS`].
+    pub(super) async fn place_of(
+        &self,
+        user: &UserId,
+        context: &SignInContext,
+        now: Timestamp,
+    ) -> Result<Place, StoreError> {
+        let recent = |seen: Option<Timestamp>, lifetime: i64| {
+            seen.is_some_and(|at| now.0 - at.0 <= lifetime)
+        };
+        if let Some(browser) = &context.browser {
+            let seen = self
+                .store
+                .familiar_place_seen(user, &browser_place(browser))
+                .await?;
+            if recent(seen, KNOWN_BROWSER_SECONDS) {
+                return Ok(Place::Familiar);
+            }
+        }
+        if let Some(ip) = context.ip_address {
+            let seen = self
+                .store
+                .familiar_place_seen(user, &address_place(ip))
+                .await?;
+            if recent(seen, RECENT_ADDRESS_SECONDS) {
+                return Ok(Place::Familiar);
+            }
+        }
+        Ok(Place::Unfamiliar)
+    }
+
+    /// A sign-in succeeded: its address becomes familiar for the user. (Its browser is
+    /// remembered by [`Latchkey::remember_browser`], called by the edge that holds the cookie.)
+    pub(super) async fn remember_sign_in_address(
+        &self,
+        record: &SignInRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (Some(user), Some(ip)) = (
+            &record.user_id,
+            record
+                .ip_address
+                .as_deref()
+                .and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
+        ) else {
+            return Ok(());
+        };
+        self.store
+            .remember_familiar_place(
+                user,
+                &address_place(ip),
+                now,
+                Timestamp(now.0 - RECENT_ADDRESS_SECONDS.max(KNOWN_BROWSER_SECONDS)),
+            )
+            .await
+    }
+
+    /// A browser just signed in as `user`: from now on it is a familiar place for them. The
+    /// edge calls this only after a successful sign-in, with the id from the browser's
+    /// known-browser cookie (checked, or just minted).
+    pub async fn remember_browser(
+        &self,
+        user: &UserId,
+        browser: &crate::ids::BrowserId,
+    ) -> Result<(), crate::error::DomainError> {
+        let now = self.now();
+        self.store
+            .remember_familiar_place(
+                user,
+                &browser_place(browser),
+                now,
+                Timestamp(now.0 - RECENT_ADDRESS_SECONDS.max(KNOWN_BROWSER_SECONDS)),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Whether a notification to `user` for a sign-in from `context` may go out; counts it if
-    /// so. Too many wrong numbers recently also stop it.
+    /// so, against the user's own allowance from a familiar place and against the smaller
+    /// shared one from anywhere else. Too many wrong numbers recently also stop it.
     pub(super) async fn notification_allowed(
         &self,
         user: &UserId,
@@ -54,12 +147,24 @@ impl Latchkey {
         {
             return Ok(false);
         }
-        self.take(
-            &key("notify:user", user.as_str()),
-            limits.notifications_per_user,
-            now,
-        )
-        .await
+        match self.place_of(user, context, now).await? {
+            Place::Familiar => {
+                self.take(
+                    &key("notify:user", user.as_str()),
+                    limits.notifications_per_user,
+                    now,
+                )
+                .await
+            }
+            Place::Unfamiliar => {
+                self.take(
+                    &key("notify:user-unfamiliar", user.as_str()),
+                    limits.notifications_per_user_unfamiliar,
+                    now,
+                )
+                .await
+            }
+        }
     }
 
     pub(super) async fn count_wrong_number(&self, user: &UserId) -> Result<(), StoreError> {
@@ -74,76 +179,72 @@ impl Latchkey {
     }
 
     /// Counts a pass or password attempt for this user and address before it is checked, so
-    /// parallel attempts cannot all slip under the limit; false when a limit is reached (the
-    /// attempt is then not checked at all). A successful attempt is given back with
-    /// [`Latchkey::credential_succeeded`], so the limits count failures in the end.
+    /// parallel attempts cannot all slip under the limit; `allowed` is false when a limit is
+    /// reached (the attempt is then not checked at all). A successful attempt is given back
+    /// with [`Latchkey::credential_succeeded`], so the limits count failures in the end.
     ///
-    /// A name that belongs to nobody is counted too, under the name as typed (case folded,
-    /// hashed to bound the key), so that the throttle notice after too many wrong passwords
-    /// does not tell an attacker which names exist.
-    pub(super) async fn credential_attempt_allowed(
+    /// From a familiar place the attempt counts against the user's own allowance; from
+    /// anywhere else against the allowance all unfamiliar places share. A name that belongs to
+    /// nobody has no familiar place: it is counted like an unfamiliar attempt, under the name
+    /// as typed (case folded, hashed to bound the key), so that the throttle notice after too
+    /// many wrong passwords does not tell an attacker which names exist.
+    pub(super) async fn credential_attempt(
         &self,
         user: Option<&User>,
         typed_name: &str,
         context: &SignInContext,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CountedAttempt, StoreError> {
         let limits = self.settings.throttle;
-        if let Some(ip) = context.ip_address
-            && !self
-                .take(
-                    &key("failed:ip", &ip.to_string()),
-                    limits.failed_credentials_per_ip,
-                    now,
-                )
-                .await?
-        {
-            return Ok(false);
-        }
-        match user {
-            Some(user) => {
-                self.take(
-                    &key("failed:user", user.id.as_str()),
-                    limits.failed_credentials_per_user,
-                    now,
-                )
-                .await
+        let mut attempt = CountedAttempt {
+            allowed: false,
+            taken: Vec::new(),
+        };
+        if let Some(ip) = context.ip_address {
+            let counter = key("failed:ip", &ip.to_string());
+            let limit = limits.failed_credentials_per_ip;
+            if !self.take(&counter, limit, now).await? {
+                return Ok(attempt);
             }
+            attempt.taken.push((counter, limit.window_seconds));
+        }
+        let (counter, limit) = match user {
+            Some(user) => match self.place_of(&user.id, context, now).await? {
+                Place::Familiar => (
+                    key("failed:user", user.id.as_str()),
+                    limits.failed_credentials_per_user,
+                ),
+                Place::Unfamiliar => (
+                    key("failed:user-unfamiliar", user.id.as_str()),
+                    limits.failed_credentials_per_user_unfamiliar,
+                ),
+            },
             None => {
                 let name = crate::secret::sha256(typed_name.trim().to_lowercase().as_bytes());
-                self.take(
-                    &key("failed:name", &crate::secret::base64url(&name)),
-                    limits.failed_credentials_per_user,
-                    now,
+                (
+                    key("failed:name", &crate::secret::base64url(&name)),
+                    limits.failed_credentials_per_user_unfamiliar,
                 )
-                .await
             }
+        };
+        attempt.allowed = self.take(&counter, limit, now).await?;
+        if attempt.allowed {
+            attempt.taken.push((counter, limit.window_seconds));
         }
+        Ok(attempt)
     }
 
     pub(super) async fn credential_succeeded(
         &self,
-        user: &User,
-        context: &SignInContext,
+        attempt: CountedAttempt,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let limits = self.settings.throttle;
-        if let Some(ip) = context.ip_address {
+        for (counter, window_seconds) in attempt.taken {
             self.store
-                .release_throttle_slot(
-                    &key("failed:ip", &ip.to_string()),
-                    now,
-                    limits.failed_credentials_per_ip.window_seconds,
-                )
+                .release_throttle_slot(&counter, now, window_seconds)
                 .await?;
         }
-        self.store
-            .release_throttle_slot(
-                &key("failed:user", user.id.as_str()),
-                now,
-                limits.failed_credentials_per_user.window_seconds,
-            )
-            .await
+        Ok(())
     }
 
     pub(super) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
