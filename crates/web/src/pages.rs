@@ -90,6 +90,17 @@ fn sign_in_id(state: &AppState, jar: &CookieJar) -> Option<SignInId> {
         .map(SignInId::from_string)
 }
 
+/// Whether this browser's sign-in is only drafted (its cookie still carries the return path).
+fn only_drafted(state: &AppState, jar: &CookieJar) -> bool {
+    cookies::get(state, jar, cookies::SIGN_IN).is_some_and(|v| v.contains('.'))
+}
+
+/// A sign-in id as [`SignInId::random`] makes them (32 hex digits): a draft cookie is reused
+/// only when it has that shape.
+fn well_formed(id: &SignInId) -> bool {
+    id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
     let (_, encoded) = cookies::get(state, jar, cookies::SIGN_IN)?.split_once('.')?;
     let bytes =
@@ -100,7 +111,8 @@ fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
 /// The sign-in this browser's cookie names and the form's token for it; a token minted for
 /// another sign-in (another browser) is refused.
 fn sign_in_form(state: &AppState, jar: &CookieJar, csrf: &str) -> Result<SignInId, PageError> {
-    let id = sign_in_id(state, jar).ok_or_else(start_again_error)?;
+    // No sign-in cookie: there is nothing the token could be bound to.
+    let id = sign_in_id(state, jar).ok_or_else(PageError::csrf)?;
     if !csrf_ok(state, CsrfScope::SignIn(&id), csrf) {
         return Err(PageError::csrf());
     }
@@ -124,6 +136,14 @@ async fn login_page(
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
     let existing = match (sign_in_id(&state, &jar), &query.return_to) {
+        (Some(id), None) if only_drafted(&state, &jar) && well_formed(&id) => {
+            // Reloading (or a second tab) keeps the draft, so forms already shown still work.
+            let mut draft = state
+                .latchkey
+                .draft_sign_in(drafted_return_to(&state, &jar));
+            draft.id = id;
+            Some(draft)
+        }
         (Some(id), None) => state.latchkey.sign_in(&id).await.ok(),
         _ => None,
     };
@@ -192,6 +212,9 @@ async fn other_way(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     let id = sign_in_form(&state, &jar, &form.csrf)?;
+    if only_drafted(&state, &jar) {
+        return Ok(Redirect::to("/login").into_response());
+    }
     let target = match form.method.as_str() {
         "password" => "/login?method=password",
         "pass" | "cant-use-app" | "restart" => "/login?method=pass",
@@ -277,13 +300,20 @@ async fn submit_username(
     {
         return failure_page(&state, jar, &id, failure, false).await;
     }
+    // Stored now: the cookie keeps only the id.
+    let jar = jar.add(cookies::build(
+        &state,
+        cookies::SIGN_IN,
+        id.to_string(),
+        SameSite::Lax,
+    ));
     let context = state.sign_in_context(peer, &headers);
     match state
         .latchkey
         .submit_username(&id, &form.username, &context)
         .await
     {
-        Ok(_) => Ok(Redirect::to("/login").into_response()),
+        Ok(_) => Ok((jar, Redirect::to("/login")).into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
     }
 }
@@ -304,6 +334,10 @@ async fn submit_credential(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     let id = sign_in_form(&state, &jar, &form.csrf)?;
+    // Out of order: no user name yet.
+    if only_drafted(&state, &jar) {
+        return Ok(Redirect::to("/login").into_response());
+    }
     let use_password = form.method == "password";
     let input = match form.method.as_str() {
         "pass" => CredentialInput::Pass(Secret::new(form.secret.trim())),
@@ -423,6 +457,9 @@ async fn restart(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     let id = sign_in_form(&state, &jar, &form.csrf)?;
+    if only_drafted(&state, &jar) {
+        return Ok(Redirect::to("/login").into_response());
+    }
     match state.latchkey.restart_sign_in(&id).await {
         Ok(_) => Ok(Redirect::to("/login").into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
