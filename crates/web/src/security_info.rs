@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
             "/mysecurityinfo/devices/{id}/remove",
             get(confirm_remove).post(remove),
         )
+        .route(
+            "/mysecurityinfo/devices/{id}/allow-phone-sign-in",
+            post(allow_phone_sign_in_again),
+        )
 }
 
 struct MethodRow {
@@ -42,6 +46,8 @@ struct MethodRow {
     detail_text: String,
     added: Option<Segment>,
     device: Option<String>,
+    /// Phone sign-in on the device was turned off after too many wrong PINs.
+    locked: bool,
 }
 
 /// A piece of text, or (with `utc`) a time: the page shows it in UTC and its script in the
@@ -127,6 +133,7 @@ struct SecurityInfoPage<'a> {
 #[derive(Deserialize)]
 struct NoticeQuery {
     removed: Option<String>,
+    allowed: Option<String>,
 }
 
 async fn signed_in_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>, PageError> {
@@ -153,6 +160,7 @@ async fn security_info(
             detail_text: m.detail,
             added: (m.added_at.0 != 0).then(|| Segment::time(&m.added_at.to_rfc3339())),
             device: m.device.map(|d| d.to_string()),
+            locked: m.phone_sign_in_locked,
         })
         .collect();
     let (jar, csrf) = csrf_token(&state, jar);
@@ -160,7 +168,13 @@ async fn security_info(
         csrf: &csrf,
         name: &user.display_name,
         upn: user.upn.as_str(),
-        notice: query.removed.is_some().then_some("The method was removed."),
+        notice: if query.allowed.is_some() {
+            Some(
+                "Phone sign-in can be turned on again for that device: run enable-phone-sign-in in the app soon, with a new PIN.",
+            )
+        } else {
+            query.removed.is_some().then_some("The method was removed.")
+        },
         methods,
     };
     Ok((jar, render(&page)).into_response())
@@ -416,6 +430,36 @@ async fn remove(
         .remove_device(&user.id, &DeviceId::from_string(id))
         .await?;
     Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
+}
+
+/// After phone sign-in on a device was turned off for wrong PINs, the person (signed in
+/// another way) allows the device to turn it on again, within the enable window.
+async fn allow_phone_sign_in_again(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    let Some(user) = signed_in_user(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    if id.is_empty() || id.len() > 64 {
+        return Err(PageError::bad_request("That is not a method id."));
+    }
+    if !state
+        .latchkey
+        .allow_phone_sign_in_again(&user.id, &DeviceId::from_string(id))
+        .await?
+    {
+        return Err(PageError::bad_request(
+            "Phone sign-in on that device is not turned off for wrong PINs.",
+        ));
+    }
+    Ok(Redirect::to("/mysecurityinfo?allowed=1").into_response())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod hardening;
 mod oidc_flow;
 mod phone;
 mod phone_threats;
+mod pin_guessing;
 mod support;
 mod threats;
 mod unusual_sign_ins;
