@@ -39,8 +39,8 @@ file $WORK/qr.png
 ( sleep 1.5; curl -s -c $J -b $J "$B$NEXT" | grep -o 'id="number">[0-9]*' | grep -o '[0-9]*$' ) \
   | $AUTH add --qr-image $WORK/qr.png --name "Bobby's phone"
 curl -s -c $J -b $J "$B$NEXT" | grep -o '<h1>[^<]*</h1>'
-echo "-- Step 2 #5: enable phone sign-in in the app (PIN 2468, twice)"
-printf '2468\n2468\n' | $AUTH enable-phone-sign-in 1
+echo "-- Step 2 #5: enable phone sign-in in the app (PIN 246810, twice)"
+printf '246810\n246810\n' | $AUTH enable-phone-sign-in 1
 echo
 $AUTH accounts
 curl -s -c $J -b $J "$B/mysecurityinfo" | grep -o 'Authenticator app — [A-Za-z ]*'
@@ -61,7 +61,7 @@ run_sign_in() {   # $1 = label, extra curl args after
   local N=$(grep -o 'id="number">[0-9]*' $WORK/number.html | grep -o '[0-9]*$')
   echo "The page shows the number $N"
   sleep 0.5
-  printf '%s\na\n2468\n' "$N" >&3
+  printf '%s\na\n246810\n' "$N" >&3
   sleep 1.5
   exec 3>&-
   echo "-- what the authenticator showed ($label):"

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use latchkey_protocol::wire::{
     ActivateRequest, ActivateResponse, Answer, AnswerOutcome, AnswerResult, ApiError,
     ApprovalRequest, Decision, DeviceEvent, DeviceStatus, DisablePhoneSignIn, EnablePhoneSignIn,
+    PhoneSignInEnabled, PinUnlock, PinUnlocked,
 };
 use latchkey_protocol::{
     API_PREFIX, ActivationLink, DeviceKeyPair, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE,
@@ -16,6 +17,55 @@ use latchkey_protocol::{
 };
 
 use crate::Error;
+use crate::keystore::PinVerifier;
+use crate::terminal::printable;
+
+/// The largest HTTP body or WebSocket message the app reads from a server. The protocol's
+/// answers are a few kilobytes; a server named in a link could otherwise make the app read
+/// without end.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+fn too_large() -> Error {
+    Error::Network(format!(
+        "the server's answer is larger than {} KiB; not read",
+        MAX_RESPONSE_BYTES / 1024
+    ))
+}
+
+/// Reads a body up to [`MAX_RESPONSE_BYTES`], refusing (and dropping the connection) beyond.
+async fn capped_body(mut response: reqwest::Response) -> Result<Vec<u8>, Error> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::Network(e.to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A refusal as the app shows it: the server's code and sentence, made printable.
+fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    let error: ApiError = serde_json::from_slice(body).unwrap_or(ApiError {
+        error: "http_error".into(),
+        message: format!("HTTP {status}"),
+    });
+    Error::Server {
+        status: status.as_u16(),
+        code: printable(&error.error),
+        message: printable(&error.message),
+    }
+}
 
 /// The HTTP client the app uses: one per app, shared by its accounts.
 pub fn http_client() -> Result<reqwest::Client, Error> {
@@ -46,23 +96,16 @@ pub(crate) async fn read_response<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, Error> {
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| Error::Network(e.to_string()))?;
+    let bytes = capped_body(response).await?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Network(format!("unexpected answer from the server: {e}")));
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Network(format!(
+                "unexpected answer from the server: {}",
+                printable(&e.to_string())
+            ))
+        });
     }
-    let error: ApiError = serde_json::from_slice(&bytes).unwrap_or(ApiError {
-        error: "http_error".into(),
-        message: format!("HTTP {status}"),
-    });
-    Err(Error::Server {
-        status: status.as_u16(),
-        code: error.error,
-        message: error.message,
-    })
+    Err(server_error(status, &bytes))
 }
 
 /// Redeems an activation link with a new device key: the server registers the key and sends
@@ -198,25 +241,47 @@ impl DeviceClient {
         .await
     }
 
-    /// Registers `key` as this device's passwordless key; `previous` is the key it replaces,
-    /// which must agree.
+    /// Registers `key` as this device's passwordless key with the verifier of its PIN;
+    /// `previous` is the key it replaces, which must agree. The answer carries the unlock
+    /// secret to seal the key under.
     pub async fn enable_phone_sign_in(
         &self,
         key: &PublicKey,
         proof_key: &DeviceKeyPair,
         previous: Option<&DeviceKeyPair>,
-    ) -> Result<DeviceStatus, Error> {
+        pin_verifier: &PinVerifier,
+    ) -> Result<PhoneSignInEnabled, Error> {
         let message = passwordless_proof_input(&self.device_id, key);
         let body = EnablePhoneSignIn {
             proof: proof_key.sign(&message),
             previous_proof: previous.map(|p| p.sign(&message)),
             key: key.clone(),
+            pin_verifier: pin_verifier.encoded(),
         };
         let bytes = serde_json::to_vec(&body).expect("serialises");
         read_response(
             self.signed(
                 reqwest::Method::POST,
                 "/phone-sign-in",
+                Some(bytes),
+                nonce(),
+            )
+            .await?,
+        )
+        .await
+    }
+
+    /// Asks for the unlock secret with a PIN's verifier. The server counts wrong PINs
+    /// (`wrong_pin`) and turns phone sign-in off after too many (`phone_sign_in_locked`).
+    pub async fn unlock(&self, pin_verifier: &PinVerifier) -> Result<PinUnlocked, Error> {
+        let body = PinUnlock {
+            pin_verifier: pin_verifier.encoded(),
+        };
+        let bytes = serde_json::to_vec(&body).expect("serialises");
+        read_response(
+            self.signed(
+                reqwest::Method::POST,
+                "/phone-sign-in/unlock",
                 Some(bytes),
                 nonce(),
             )
@@ -322,23 +387,21 @@ impl DeviceClient {
                     .map_err(|_| Error::Usage("bad header".into()))?,
             );
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| match e {
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    let body = response.body().clone().unwrap_or_default();
-                    let error: ApiError = serde_json::from_slice(&body).unwrap_or(ApiError {
-                        error: "http_error".into(),
-                        message: format!("HTTP {}", response.status()),
-                    });
-                    Error::Server {
-                        status: response.status().as_u16(),
-                        code: error.error,
-                        message: error.message,
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_RESPONSE_BYTES))
+            .max_frame_size(Some(MAX_RESPONSE_BYTES));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+                .await
+                .map_err(|e| match e {
+                    tokio_tungstenite::tungstenite::Error::Http(response) => {
+                        let body = response.body().clone().unwrap_or_default();
+                        let status = reqwest::StatusCode::from_u16(response.status().as_u16())
+                            .unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+                        server_error(status, &body[..body.len().min(MAX_RESPONSE_BYTES)])
                     }
-                }
-                other => Error::Network(other.to_string()),
-            })?;
+                    other => Error::Network(other.to_string()),
+                })?;
         Ok(EventStream { socket })
     }
 }
@@ -351,7 +414,8 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// The next event; `None` when the server closed the connection.
+    /// The next event; `None` when the server closed the connection (or sent a message larger
+    /// than [`MAX_RESPONSE_BYTES`], which ends the channel).
     pub async fn next(&mut self) -> Option<DeviceEvent> {
         use tokio_tungstenite::tungstenite::Message;
         while let Some(message) = self.socket.next().await {

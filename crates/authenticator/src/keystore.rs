@@ -1,12 +1,12 @@
 //! The device's key store: one JSON file in the device home, readable only by its owner.
 //!
 //! Device keys (they sign every request and answer MFA pushes) are stored as they are: having
-//! the device is the factor they stand for. Passwordless keys, which alone can approve a
-//! phone sign-in, are sealed with AES-256-GCM under a key derived from the device PIN with
-//! argon2id, so approving a phone sign-in needs the device *and* the PIN. Wrong PINs are
-//! counted in the file; after [`MAX_PIN_ATTEMPTS`] in a row the store erases every passwordless
-//! key and the PIN (a wipe): the server will not let phone sign-in be enabled again without
-//! the erased key, so the accounts must be removed and added again from security info.
+//! the device is the factor they stand for. A passwordless key, which alone can approve a
+//! phone sign-in, is sealed with AES-256-GCM under `HKDF(v || s)`, where `v` is the argon2id
+//! hash of the PIN under a salt kept here (the *PIN verifier*) and `s` is an unlock secret the
+//! server releases only for a signed request carrying the right `v`. Nothing in this file can
+//! tell a right PIN from a wrong one: a copy of it gives no offline test, and every guess is a
+//! request the server counts (see `docs/authenticator-protocol.md`, "The device PIN").
 //!
 //! Writes go to a temporary file that is renamed over the old one, so a crash never leaves a
 //! half-written store.
@@ -15,22 +15,20 @@ use std::path::{Path, PathBuf};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use latchkey_protocol::DeviceKeyPair;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use latchkey_protocol::{
+    DeviceKeyPair, MAX_PIN_LEN, MIN_PIN_LEN, PIN_VERIFIER_LEN, UNLOCK_SECRET_LEN,
+    passwordless_seal_info,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// Wrong PINs allowed in a row before the store locks and erases its passwordless keys.
-pub const MAX_PIN_ATTEMPTS: u32 = 10;
-pub const MIN_PIN_LEN: usize = 4;
-pub const MAX_PIN_LEN: usize = 64;
-
 const FILE_NAME: &str = "device.json";
-/// Sealed under the PIN key when it is set; opening it proves a PIN right.
-const PIN_CHECK: &[u8] = b"latchkey-authenticator-pin-check-v1";
+const FILE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Sealed {
@@ -38,14 +36,47 @@ struct Sealed {
     ciphertext: String,
 }
 
+/// How the PIN verifier of one account is derived: argon2id with this salt and cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PinSettings {
+pub struct PinParams {
     salt: String,
     /// argon2id memory in KiB, iterations and lanes.
     m_cost: u32,
     t_cost: u32,
     p_cost: u32,
-    check: Sealed,
+}
+
+/// A PIN verifier: the argon2id hash of a PIN. Sent only inside signed requests.
+pub struct PinVerifier([u8; PIN_VERIFIER_LEN]);
+
+impl PinVerifier {
+    /// A verifier made elsewhere (the load generator's devices, which never unlock, use
+    /// random ones rather than spend argon2id on each).
+    pub fn from_bytes(bytes: [u8; PIN_VERIFIER_LEN]) -> PinVerifier {
+        PinVerifier(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Base64url, as the protocol sends it.
+    pub fn encoded(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl std::fmt::Debug for PinVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinVerifier(***)")
+    }
+}
+
+/// The passwordless key as stored: sealed under `HKDF(v || s)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SealedPasswordless {
+    pin: PinParams,
+    key: Sealed,
 }
 
 /// One account on one server.
@@ -60,13 +91,14 @@ pub struct Account {
     pub display_name: String,
     /// PKCS#8 of the device key, base64.
     device_key: String,
-    /// The passwordless key's PKCS#8, sealed under the PIN; `None` without phone sign-in.
-    passwordless_key: Option<Sealed>,
+    /// The passwordless key; `None` without phone sign-in.
+    #[serde(default)]
+    passwordless: Option<SealedPasswordless>,
 }
 
 impl Account {
     pub fn phone_sign_in(&self) -> bool {
-        self.passwordless_key.is_some()
+        self.passwordless.is_some()
     }
 
     pub fn device_key(&self) -> Result<DeviceKeyPair, Error> {
@@ -77,11 +109,12 @@ impl Account {
     }
 }
 
+/// Version 1 files kept a PIN check value and a wrong-PIN count here and sealed passwordless
+/// keys under the PIN alone; those fields are dropped on load (the app then asks to turn
+/// phone sign-in on again).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct StoreFile {
     version: u32,
-    pin: Option<PinSettings>,
-    failed_pin_attempts: u32,
     accounts: Vec<Account>,
     next_account: u32,
 }
@@ -130,22 +163,60 @@ fn open(key: &[u8; 32], aad: &[u8], sealed: &Sealed) -> Option<Vec<u8>> {
     Some(plain.to_vec())
 }
 
-impl PinSettings {
-    fn derive(&self, pin: &str) -> Result<[u8; 32], Error> {
-        let salt = STANDARD
-            .decode(&self.salt)
-            .map_err(|_| Error::Corrupt("the PIN settings".into()))?;
-        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(32))
-            .map_err(|_| Error::Corrupt("the PIN settings".into()))?;
-        let mut key = [0u8; 32];
+impl PinParams {
+    fn new() -> PinParams {
+        PinParams {
+            salt: STANDARD.encode(random::<16>()),
+            // The argon2 crate's defaults, which follow OWASP's guidance for argon2id.
+            m_cost: Params::DEFAULT_M_COST,
+            t_cost: Params::DEFAULT_T_COST,
+            p_cost: Params::DEFAULT_P_COST,
+        }
+    }
+
+    fn verifier(&self, pin: &str) -> Result<PinVerifier, Error> {
+        let corrupt = || Error::Corrupt("the PIN settings".into());
+        let salt = STANDARD.decode(&self.salt).map_err(|_| corrupt())?;
+        let params = Params::new(
+            self.m_cost,
+            self.t_cost,
+            self.p_cost,
+            Some(PIN_VERIFIER_LEN),
+        )
+        .map_err(|_| corrupt())?;
+        let mut out = [0u8; PIN_VERIFIER_LEN];
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into(pin.as_bytes(), &salt, &mut key)
-            .map_err(|_| Error::Corrupt("the PIN settings".into()))?;
-        Ok(key)
+            .hash_password_into(pin.as_bytes(), &salt, &mut out)
+            .map_err(|_| corrupt())?;
+        Ok(PinVerifier(out))
     }
 }
 
-fn check_pin_form(pin: &str) -> Result<(), Error> {
+/// The sealing key: `HKDF-SHA256(v || s)` bound to the device.
+fn sealing_key(
+    verifier: &PinVerifier,
+    unlock_secret: &str,
+    device_id: &str,
+) -> Result<[u8; 32], Error> {
+    let secret = URL_SAFE_NO_PAD
+        .decode(unlock_secret)
+        .ok()
+        .filter(|s| s.len() == UNLOCK_SECRET_LEN)
+        .ok_or_else(|| Error::Network("the server sent a malformed unlock secret".into()))?;
+    let mut ikm = verifier.as_bytes().to_vec();
+    ikm.extend_from_slice(&secret);
+    let info = passwordless_seal_info(device_id);
+    let mut key = [0u8; 32];
+    hkdf::Salt::new(hkdf::HKDF_SHA256, b"")
+        .extract(&ikm)
+        .expand(&[&info], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut key))
+        .map_err(|_| Error::Corrupt("the sealing key".into()))?;
+    Ok(key)
+}
+
+/// The rules a new PIN must meet.
+pub fn check_pin_form(pin: &str) -> Result<(), Error> {
     let len = pin.chars().count();
     if !(MIN_PIN_LEN..=MAX_PIN_LEN).contains(&len) || pin.chars().any(char::is_control) {
         return Err(Error::Usage(format!(
@@ -165,15 +236,13 @@ impl Keystore {
             let _ = std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700));
         }
         let path = home.join(FILE_NAME);
-        let file = match std::fs::read(&path) {
+        let mut file: StoreFile = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoreFile {
-                version: 1,
-                ..Default::default()
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoreFile::default(),
             Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
         };
+        file.version = FILE_VERSION;
         Ok(Keystore { path, file })
     }
 
@@ -197,10 +266,6 @@ impl Keystore {
 
     pub fn accounts(&self) -> &[Account] {
         &self.file.accounts
-    }
-
-    pub fn has_pin(&self) -> bool {
-        self.file.pin.is_some()
     }
 
     /// Finds an account by its local id, its user name, or `upn@server`-less user name alone
@@ -248,7 +313,7 @@ impl Keystore {
             user_principal_name: info.user_principal_name.clone(),
             display_name: info.display_name.clone(),
             device_key: STANDARD.encode(device_key.pkcs8()),
-            passwordless_key: None,
+            passwordless: None,
         });
         self.save()?;
         Ok(self.file.accounts.len() - 1)
@@ -260,92 +325,71 @@ impl Keystore {
         Ok(removed)
     }
 
-    /// Sets the device PIN the first time; afterwards checks it. Returns the key it derives.
-    fn unlock(&mut self, pin: &str) -> Result<[u8; 32], Error> {
-        let Some(settings) = self.file.pin.clone() else {
-            check_pin_form(pin)?;
-            let mut settings = PinSettings {
-                salt: STANDARD.encode(random::<16>()),
-                // The argon2 crate's defaults, which follow OWASP's guidance for argon2id.
-                m_cost: Params::DEFAULT_M_COST,
-                t_cost: Params::DEFAULT_T_COST,
-                p_cost: Params::DEFAULT_P_COST,
-                check: Sealed {
-                    nonce: String::new(),
-                    ciphertext: String::new(),
-                },
-            };
-            let key = settings.derive(pin)?;
-            settings.check = seal(&key, b"pin-check", PIN_CHECK);
-            self.file.pin = Some(settings);
-            self.save()?;
-            return Ok(key);
-        };
-        let key = settings.derive(pin)?;
-        if open(&key, b"pin-check", &settings.check).as_deref() == Some(PIN_CHECK) {
-            if self.file.failed_pin_attempts != 0 {
-                self.file.failed_pin_attempts = 0;
-                self.save()?;
-            }
-            return Ok(key);
-        }
-        self.file.failed_pin_attempts += 1;
-        if self.file.failed_pin_attempts >= MAX_PIN_ATTEMPTS {
-            // Wipe what the PIN protected; the PIN goes with it, so a new one can be chosen
-            // once the accounts are added again (the server refuses to re-enable phone sign-in
-            // without the erased key, so a guesser gains nothing from starting over).
-            for account in &mut self.file.accounts {
-                account.passwordless_key = None;
-            }
-            self.file.pin = None;
-            self.file.failed_pin_attempts = 0;
-            self.save()?;
-            return Err(Error::Locked);
-        }
-        self.save()?;
-        Err(Error::WrongPin {
-            remaining: MAX_PIN_ATTEMPTS - self.file.failed_pin_attempts,
-        })
+    /// A new PIN's settings and verifier (a fresh salt), for enabling phone sign-in.
+    pub fn new_pin(pin: &str) -> Result<(PinParams, PinVerifier), Error> {
+        check_pin_form(pin)?;
+        let params = PinParams::new();
+        let verifier = params.verifier(pin)?;
+        Ok((params, verifier))
     }
 
-    /// Seals a new passwordless key for the account under the PIN.
+    /// The verifier of a typed PIN for the account's passwordless key. Whether the PIN is
+    /// right only the server can say.
+    pub fn pin_verifier(&self, index: usize, pin: &str) -> Result<PinVerifier, Error> {
+        let sealed = self.file.accounts[index]
+            .passwordless
+            .as_ref()
+            .ok_or_else(not_enabled)?;
+        if pin.is_empty() || pin.chars().count() > MAX_PIN_LEN {
+            return Err(Error::Usage(format!(
+                "a device PIN has {MIN_PIN_LEN} to {MAX_PIN_LEN} characters"
+            )));
+        }
+        sealed.pin.verifier(pin)
+    }
+
+    /// Seals a new passwordless key for the account under `HKDF(v || s)`.
     pub fn store_passwordless_key(
         &mut self,
         index: usize,
-        pin: &str,
+        pin: PinParams,
+        verifier: &PinVerifier,
+        unlock_secret: &str,
         key: &DeviceKeyPair,
     ) -> Result<(), Error> {
-        let pin_key = self.unlock(pin)?;
-        let aad = self.file.accounts[index].device_id.clone();
-        self.file.accounts[index].passwordless_key =
-            Some(seal(&pin_key, aad.as_bytes(), key.pkcs8()));
+        let device_id = self.file.accounts[index].device_id.clone();
+        let sealing = sealing_key(verifier, unlock_secret, &device_id)?;
+        self.file.accounts[index].passwordless = Some(SealedPasswordless {
+            pin,
+            key: seal(&sealing, device_id.as_bytes(), key.pkcs8()),
+        });
         self.save()
     }
 
     pub fn forget_passwordless_key(&mut self, index: usize) -> Result<(), Error> {
-        self.file.accounts[index].passwordless_key = None;
+        self.file.accounts[index].passwordless = None;
         self.save()
     }
 
-    /// Checks the PIN without opening a key (to confirm a PIN before registering anything).
-    pub fn verify_pin(&mut self, pin: &str) -> Result<(), Error> {
-        self.unlock(pin).map(|_| ())
-    }
-
-    /// Opens the account's passwordless key with the PIN.
-    pub fn passwordless_key(&mut self, index: usize, pin: &str) -> Result<DeviceKeyPair, Error> {
-        if self.file.accounts[index].passwordless_key.is_none() {
-            return Err(Error::Usage(
-                "phone sign-in is not enabled for this account; run enable-phone-sign-in".into(),
-            ));
-        }
-        let pin_key = self.unlock(pin)?;
+    /// Opens the account's passwordless key with the verifier of the PIN and the unlock secret
+    /// the server released for it.
+    pub fn open_passwordless_key(
+        &self,
+        index: usize,
+        verifier: &PinVerifier,
+        unlock_secret: &str,
+    ) -> Result<DeviceKeyPair, Error> {
         let account = &self.file.accounts[index];
-        let sealed = account.passwordless_key.as_ref().expect("checked above");
-        let der = open(&pin_key, account.device_id.as_bytes(), sealed)
+        let sealed = account.passwordless.as_ref().ok_or_else(not_enabled)?;
+        let sealing = sealing_key(verifier, unlock_secret, &account.device_id)?;
+        let der = open(&sealing, account.device_id.as_bytes(), &sealed.key)
             .ok_or_else(|| Error::Corrupt("the passwordless key".into()))?;
         DeviceKeyPair::from_pkcs8(&der).map_err(Error::Corrupt)
     }
+}
+
+fn not_enabled() -> Error {
+    Error::Usage("phone sign-in is not enabled for this account; run enable-phone-sign-in".into())
 }
 
 #[cfg(test)]
@@ -373,64 +417,63 @@ mod tests {
         (dir, store)
     }
 
+    fn secret(byte: u8) -> String {
+        URL_SAFE_NO_PAD.encode([byte; UNLOCK_SECRET_LEN])
+    }
+
     #[test]
-    fn the_passwordless_key_opens_only_with_the_pin_it_was_sealed_under() {
+    fn the_passwordless_key_opens_only_with_the_pin_and_the_servers_secret() {
         let (dir, mut store) = store_with_account();
         let key = DeviceKeyPair::generate().unwrap();
-        store.store_passwordless_key(0, "2468", &key).unwrap();
-        let mut reopened = Keystore::open(dir.path()).unwrap();
+        let (params, verifier) = Keystore::new_pin("246810").unwrap();
+        store
+            .store_passwordless_key(0, params, &verifier, &secret(7), &key)
+            .unwrap();
+        let reopened = Keystore::open(dir.path()).unwrap();
+        let again = reopened.pin_verifier(0, "246810").unwrap();
+        assert_eq!(again.as_bytes(), verifier.as_bytes());
         assert_eq!(
-            reopened.passwordless_key(0, "2468").unwrap().public_key(),
+            reopened
+                .open_passwordless_key(0, &again, &secret(7))
+                .unwrap()
+                .public_key(),
             key.public_key()
         );
-        assert!(matches!(
-            reopened.passwordless_key(0, "1357"),
-            Err(Error::WrongPin { remaining: 9 })
-        ));
-        // The file holds no private key material of the passwordless key in the clear.
+        let wrong = reopened.pin_verifier(0, "135790").unwrap();
+        assert!(
+            reopened
+                .open_passwordless_key(0, &wrong, &secret(7))
+                .is_err()
+        );
+        assert!(
+            reopened
+                .open_passwordless_key(0, &again, &secret(8))
+                .is_err()
+        );
+        // The file holds neither the key in the clear nor the verifier.
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert!(!text.contains(&STANDARD.encode(key.pkcs8())));
-    }
-
-    #[test]
-    fn too_many_wrong_pins_wipe_the_passwordless_keys_against_guessing() {
-        let (dir, mut store) = store_with_account();
-        store
-            .store_passwordless_key(0, "2468", &DeviceKeyPair::generate().unwrap())
-            .unwrap();
-        for _ in 0..MAX_PIN_ATTEMPTS - 1 {
-            assert!(matches!(
-                store.verify_pin("0000"),
-                Err(Error::WrongPin { .. })
-            ));
-        }
-        assert!(matches!(store.verify_pin("0000"), Err(Error::Locked)));
-        let reopened = Keystore::open(dir.path()).unwrap();
-        assert!(
-            !reopened.account(0).phone_sign_in(),
-            "the passwordless key is erased"
-        );
-        assert!(!reopened.has_pin(), "and the PIN with it");
-    }
-
-    #[test]
-    fn a_right_pin_resets_the_count_of_wrong_ones() {
-        let (_dir, mut store) = store_with_account();
-        store.verify_pin("2468").unwrap();
-        for _ in 0..MAX_PIN_ATTEMPTS - 1 {
-            let _ = store.verify_pin("0000");
-        }
-        store.verify_pin("2468").unwrap();
-        assert!(matches!(
-            store.verify_pin("0000"),
-            Err(Error::WrongPin { remaining: 9 })
-        ));
+        assert!(!text.contains(&verifier.encoded()));
+        assert!(!text.contains(&STANDARD.encode(verifier.as_bytes())));
     }
 
     #[test]
     fn short_pins_are_refused() {
-        let (_dir, mut store) = store_with_account();
-        assert!(matches!(store.verify_pin("12"), Err(Error::Usage(_))));
-        assert!(!store.has_pin());
+        assert!(matches!(Keystore::new_pin("12345"), Err(Error::Usage(_))));
+        assert!(matches!(Keystore::new_pin("1234\n6"), Err(Error::Usage(_))));
+        assert!(Keystore::new_pin("123456").is_ok());
+    }
+
+    #[test]
+    fn a_version_1_file_loads_without_its_pin_only_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = r#"{"version":1,"pin":{"salt":"AAAA","m_cost":19456,"t_cost":2,"p_cost":1,
+            "check":{"nonce":"","ciphertext":""}},"failed_pin_attempts":3,"next_account":1,
+            "accounts":[{"id":"1","server":"http://localhost","device_id":"d1","device_name":"p",
+            "user_principal_name":"bobby@contoso.example","display_name":"Bobby",
+            "device_key":"","passwordless_key":{"nonce":"","ciphertext":""}}]}"#;
+        std::fs::write(dir.path().join(FILE_NAME), v1).unwrap();
+        let store = Keystore::open(dir.path()).unwrap();
+        assert!(!store.account(0).phone_sign_in());
     }
 }

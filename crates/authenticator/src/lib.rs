@@ -8,6 +8,7 @@
 pub mod client;
 pub mod keystore;
 pub mod qr;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
@@ -29,12 +30,6 @@ pub enum Error {
     },
     #[error("could not reach the server: {0}")]
     Network(String),
-    #[error("that PIN is not right; {remaining} tries left before the app locks")]
-    WrongPin { remaining: u32 },
-    #[error(
-        "too many wrong PINs: the app erased its phone sign-in keys and its PIN. Remove your accounts and add them again from security info"
-    )]
-    Locked,
     #[error("{0}")]
     Usage(String),
     #[error("the key store is damaged: {0}")]
@@ -126,26 +121,79 @@ impl Authenticator {
         self.client(index)?.status().await
     }
 
-    /// Turns on phone sign-in: sets the PIN on first use (or checks it), creates the
-    /// passwordless key, registers it, and only then keeps it, sealed under the PIN.
+    /// Turns on phone sign-in with a new PIN: creates the passwordless key, registers it with
+    /// the PIN's verifier, and keeps it sealed under the PIN and the unlock secret the server
+    /// returns. When phone sign-in is already on, `pin` is also the current PIN (the current
+    /// key must agree to its replacement); [`Authenticator::change_phone_sign_in`] takes both.
     pub async fn enable_phone_sign_in(&mut self, index: usize, pin: &str) -> Result<(), Error> {
-        self.store.verify_pin(pin)?;
+        self.change_phone_sign_in(index, Some(pin), pin).await
+    }
+
+    /// Turns on phone sign-in with `new_pin`; `current_pin` opens the key it replaces, if any.
+    pub async fn change_phone_sign_in(
+        &mut self,
+        index: usize,
+        current_pin: Option<&str>,
+        new_pin: &str,
+    ) -> Result<(), Error> {
+        let (pin, verifier) = Keystore::new_pin(new_pin)?;
+        let client = self.client(index)?;
+        let status = client.status().await?;
         // A key this account already has must agree to being replaced.
-        let previous = if self.store.account(index).phone_sign_in() {
-            Some(self.store.passwordless_key(index, pin)?)
-        } else {
-            None
+        let previous = match (
+            status.phone_sign_in,
+            self.store.account(index).phone_sign_in(),
+        ) {
+            (true, true) => {
+                let current = current_pin.ok_or_else(|| {
+                    Error::Usage("phone sign-in is on: the current PIN is needed".into())
+                })?;
+                Some(self.unlock_passwordless_key(index, current).await?)
+            }
+            (true, false) => {
+                return Err(Error::Usage(
+                    "phone sign-in is on at the server but this app does not hold its key; remove the account and add it again from security info".into(),
+                ));
+            }
+            (false, _) => None,
         };
         let key = DeviceKeyPair::generate().map_err(Error::Corrupt)?;
-        self.client(index)?
-            .enable_phone_sign_in(&key.public_key(), &key, previous.as_ref())
+        let enabled = client
+            .enable_phone_sign_in(&key.public_key(), &key, previous.as_ref(), &verifier)
             .await?;
-        self.store.store_passwordless_key(index, pin, &key)
+        self.store
+            .store_passwordless_key(index, pin, &verifier, &enabled.unlock_secret, &key)
+    }
+
+    /// Opens the account's passwordless key with the PIN: the server checks the PIN (and
+    /// counts a wrong one) and releases the unlock secret the key is sealed under.
+    pub async fn unlock_passwordless_key(
+        &mut self,
+        index: usize,
+        pin: &str,
+    ) -> Result<DeviceKeyPair, Error> {
+        let verifier = self.store.pin_verifier(index, pin)?;
+        match self.client(index)?.unlock(&verifier).await {
+            Ok(unlocked) => {
+                self.store
+                    .open_passwordless_key(index, &verifier, &unlocked.unlock_secret)
+            }
+            Err(e) => {
+                // The server turned phone sign-in off: the sealed key can never open again.
+                if matches!(
+                    e.code(),
+                    Some("phone_sign_in_locked" | "phone_sign_in_not_enabled")
+                ) {
+                    self.store.forget_passwordless_key(index)?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Turns phone sign-in off; the PIN opens the key that signs the request.
     pub async fn disable_phone_sign_in(&mut self, index: usize, pin: &str) -> Result<(), Error> {
-        let key = self.store.passwordless_key(index, pin)?;
+        let key = self.unlock_passwordless_key(index, pin).await?;
         self.client(index)?.disable_phone_sign_in(&key).await?;
         self.store.forget_passwordless_key(index)
     }
@@ -177,7 +225,7 @@ impl Authenticator {
                 let pin = pin.ok_or_else(|| {
                     Error::Usage("a phone sign-in is approved with your device PIN".into())
                 })?;
-                self.store.passwordless_key(index, pin)?
+                self.unlock_passwordless_key(index, pin).await?
             }
             ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => {
                 self.store.account(index).device_key()?

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use latchkey_authenticator::terminal::{EchoOff, printable};
 use latchkey_authenticator::{Authenticator, Error, default_home, qr};
 use latchkey_protocol::ActivationLink;
 use latchkey_protocol::wire::{
@@ -53,8 +54,9 @@ enum Command {
     },
     /// List the accounts on this device.
     Accounts,
-    /// Turn on passwordless phone sign-in for an account (asks for the device PIN on stdin;
-    /// the first time, sets it).
+    /// Turn on passwordless phone sign-in for an account with a new PIN of at least 6
+    /// characters (typed without echo; a script may pipe it on stdin). When it is on already,
+    /// asks for the current PIN first.
     EnablePhoneSignIn { account: String },
     /// Turn phone sign-in off for an account (asks for the device PIN; MFA push keeps working).
     DisablePhoneSignIn { account: String },
@@ -106,12 +108,14 @@ async fn main() -> anyhow::Result<()> {
             let account = app.account(index);
             println!(
                 "Added account {} ({}) on {}.",
-                account.id, account.user_principal_name, account.server
+                account.id,
+                printable(&account.user_principal_name),
+                printable(&account.server)
             );
             if skip_test {
                 println!(
                     "Answer the test notification with `respond {} --number N --approve`.",
-                    test.id
+                    printable(&test.id)
                 );
                 return Ok(());
             }
@@ -145,45 +149,55 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "{}  {}  {}  {}  phone sign-in: {}",
                     a.id,
-                    a.user_principal_name,
-                    a.display_name,
-                    a.server,
+                    printable(&a.user_principal_name),
+                    printable(&a.display_name),
+                    printable(&a.server),
                     if a.phone_sign_in() { "on" } else { "off" }
                 );
             }
         }
         Command::EnablePhoneSignIn { account } => {
             let index = app.find(&account)?;
-            let pin = if app.keystore().has_pin() {
-                ask(&mut input, "Device PIN: ").await?
+            let current = if app.account(index).phone_sign_in() {
+                Some(ask_pin(&mut input, "Current device PIN: ").await?)
             } else {
-                let first =
-                    ask(&mut input, "Choose a device PIN (at least 4 characters): ").await?;
-                let again = ask(&mut input, "Enter it again: ").await?;
-                if first != again {
-                    bail!("the two PINs differ; nothing changed");
-                }
-                first
+                None
             };
-            app.enable_phone_sign_in(index, &pin).await?;
+            let first = ask_pin(
+                &mut input,
+                &format!(
+                    "Choose a device PIN (at least {} characters): ",
+                    latchkey_protocol::MIN_PIN_LEN
+                ),
+            )
+            .await?;
+            let again = ask_pin(&mut input, "Enter it again: ").await?;
+            if first != again {
+                bail!("the two PINs differ; nothing changed");
+            }
+            app.change_phone_sign_in(index, current.as_deref(), &first)
+                .await?;
             println!(
                 "Phone sign-in is on for {}. Sign in with your user name and approve the number here.",
-                app.account(index).user_principal_name
+                printable(&app.account(index).user_principal_name)
             );
         }
         Command::DisablePhoneSignIn { account } => {
             let index = app.find(&account)?;
-            let pin = ask(&mut input, "Device PIN: ").await?;
+            let pin = ask_pin(&mut input, "Device PIN: ").await?;
             app.disable_phone_sign_in(index, &pin).await?;
             println!(
                 "Phone sign-in is off for {}.",
-                app.account(index).user_principal_name
+                printable(&app.account(index).user_principal_name)
             );
         }
         Command::Remove { account } => {
             let index = app.find(&account)?;
             let removed = app.remove(index).await?;
-            println!("Removed {} from this device.", removed.user_principal_name);
+            println!(
+                "Removed {} from this device.",
+                printable(&removed.user_principal_name)
+            );
         }
         Command::Pending { account } => {
             let indices = selected(&app, account.as_deref())?;
@@ -216,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let (index, found) = find_request(&app, &request).await?;
             let pin = if found.kind == ApprovalKind::PhoneSignIn {
-                Some(ask(&mut input, "Device PIN: ").await?)
+                Some(ask_pin(&mut input, "Device PIN: ").await?)
             } else {
                 None
             };
@@ -273,6 +287,8 @@ fn civil(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Shows a request. Everything in it came from the server and is printed only as
+/// [`printable`] text.
 fn show(account: &str, request: &ApprovalRequest) {
     let what = match request.kind {
         ApprovalKind::PhoneSignIn => "Are you trying to sign in?",
@@ -281,17 +297,17 @@ fn show(account: &str, request: &ApprovalRequest) {
     };
     println!();
     println!("── {what}");
-    println!("   Request:     {}", request.id);
-    println!("   Account:     {account}");
+    println!("   Request:     {}", printable(&request.id));
+    println!("   Account:     {}", printable(account));
     if let Some(app) = &request.application {
-        println!("   Application: {app}");
+        println!("   Application: {}", printable(app));
     }
     if let Some(place) = &request.location {
-        println!("   Location:    {place}");
+        println!("   Location:    {}", printable(place));
     }
     println!("   Time:        {}", local_time(request.created_at));
     if let Some(credit) = &request.location_attribution {
-        println!("   ({credit})");
+        println!("   ({})", printable(credit));
     }
 }
 
@@ -316,6 +332,14 @@ async fn ask(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow::Resul
         .await?
         .context("no input (standard input closed)")?;
     Ok(line.trim().to_string())
+}
+
+/// Reads a PIN: from the terminal with echo off, or (for scripts) a line of piped input.
+async fn ask_pin(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow::Result<String> {
+    let quiet = EchoOff::on_stdin();
+    let pin = ask(input, prompt).await;
+    drop(quiet);
+    pin
 }
 
 async fn ask_number(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow::Result<u8> {
@@ -372,16 +396,18 @@ async fn listen(
                 }
             }
             DeviceEvent::AnsweredElsewhere { id } => {
-                println!("Request {id} was answered on another device.")
+                println!("Request {} was answered on another device.", printable(&id))
             }
-            DeviceEvent::Expired { id } => println!("Request {id} expired."),
+            DeviceEvent::Expired { id } => println!("Request {} expired.", printable(&id)),
             DeviceEvent::Cancelled { id } if id.is_empty() => {
                 println!(
                     "The server closed the connection for account {}. Run listen again to reconnect; pending shows what you missed.",
                     app.account(index).id
                 );
             }
-            DeviceEvent::Cancelled { id } => println!("Request {id} was cancelled."),
+            DeviceEvent::Cancelled { id } => {
+                println!("Request {} was cancelled.", printable(&id))
+            }
         }
     }
     Ok(())
@@ -411,7 +437,7 @@ async fn handle(
         }
     };
     let pin = if request.kind == ApprovalKind::PhoneSignIn {
-        Some(ask(input, "Device PIN: ").await?)
+        Some(ask_pin(input, "Device PIN: ").await?)
     } else {
         None
     };
@@ -421,7 +447,7 @@ async fn handle(
         .await
     {
         Ok(outcome) => report_outcome(outcome),
-        Err(e @ (Error::Server { .. } | Error::WrongPin { .. })) => println!("{e}"),
+        Err(e @ Error::Server { .. }) => println!("{e}"),
         Err(e) => return Err(e.into()),
     }
     Ok(())

@@ -20,7 +20,7 @@ use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 
-pub const PIN: &str = "2468";
+pub const PIN: &str = "246810";
 
 /// Each `add` rewrites (and fsyncs) the whole key store, so one home with a thousand accounts
 /// would write about a quarter of a gigabyte; homes of a hundred keep set-up to seconds.
@@ -82,8 +82,9 @@ pub struct MeasuredPhone {
     pub home: Home,
     pub account: usize,
     pub upn: String,
-    /// Opened once with the PIN up front: a real app spends tens of milliseconds in argon2id
-    /// before it sends an answer, which is the phone's time, not the server's.
+    /// Opened once with the PIN up front (the server checks it and releases the unlock
+    /// secret): a real app spends tens of milliseconds in argon2id and one more request before
+    /// it sends an answer, which is the phone's time, not the server's.
     pub passwordless_key: DeviceKeyPair,
 }
 
@@ -92,7 +93,7 @@ impl MeasuredPhone {
         let mut home = Home::new()?;
         let account = register(latchkey, &mut home.app, upn).await?;
         home.app.enable_phone_sign_in(account, PIN).await?;
-        let passwordless_key = home.app.keystore().passwordless_key(account, PIN)?;
+        let passwordless_key = home.app.unlock_passwordless_key(account, PIN).await?;
         Ok(MeasuredPhone {
             home,
             account,

@@ -96,6 +96,40 @@ impl Device {
     }
 }
 
+/// What the server keeps to check a device's PIN for phone sign-in (the PIN itself never
+/// reaches it): a keyed hash of the device's PIN verifier and the count of wrong PINs in a row.
+/// Only here can the count live: a copy of the device's files would reset a count kept there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinLock {
+    pub device_id: DeviceId,
+    /// HMAC of the PIN verifier under the server's PIN key; `None` once locked or turned off.
+    pub verifier_mac: Option<String>,
+    pub wrong_pins: u32,
+    /// Phone sign-in was turned off after [`latchkey_protocol::MAX_WRONG_PINS`] wrong PINs.
+    pub locked_at: Option<Timestamp>,
+    /// The person allowed turning it on again from security info (signed in another way).
+    pub reenable_allowed_at: Option<Timestamp>,
+}
+
+impl PinLock {
+    pub fn is_locked(&self) -> bool {
+        self.locked_at.is_some()
+    }
+}
+
+/// What the store did with one PIN check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// Right PIN: the count went back to zero.
+    Right,
+    /// Wrong PIN, counted; this many remain before the lock.
+    Wrong { remaining: u32 },
+    /// This wrong PIN reached the limit: phone sign-in is now off on the device.
+    LockedNow,
+    /// Already locked (or turned off meanwhile): nothing was checked or counted.
+    Locked,
+}
+
 /// Where a request for approval stands. Only `Pending` moves, and only once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,6 +9,7 @@ mod app_cache;
 mod governance;
 mod hashing;
 mod phone;
+mod pin;
 mod risk;
 mod throttling;
 
@@ -149,6 +150,9 @@ pub struct RegisteredMethod {
     pub added_at: Timestamp,
     /// The authenticator device behind the method, which the user may remove.
     pub device: Option<crate::ids::DeviceId>,
+    /// The device's phone sign-in was turned off after too many wrong PINs; the page offers
+    /// to allow turning it on again.
+    pub phone_sign_in_locked: bool,
 }
 
 /// How a client authenticated at the token endpoint.
@@ -570,6 +574,7 @@ impl Latchkey {
                 detail: format!("valid until {} ({state})", pass.expires_at().to_rfc3339()),
                 added_at: pass.created_at,
                 device: None,
+                phone_sign_in_locked: false,
             });
         }
         if self.store.password_hash(user).await?.is_some() {
@@ -578,6 +583,7 @@ impl Latchkey {
                 detail: "set by your administrator".into(),
                 added_at: Timestamp(0),
                 device: None,
+                phone_sign_in_locked: false,
             });
         }
         for device in self.store.devices_of_user(user).await? {
@@ -589,11 +595,27 @@ impl Latchkey {
             } else {
                 "MFA push"
             };
+            let locked_at = self
+                .store
+                .pin_lock(&device.id)
+                .await?
+                .and_then(|lock| lock.locked_at);
+            let detail = match locked_at {
+                // Says why phone sign-in stopped, so a lock by someone else's guesses is seen.
+                Some(at) => format!(
+                    "{} — phone sign-in was turned off at {} after {} wrong PINs in a row",
+                    device.name,
+                    at.to_rfc3339(),
+                    latchkey_protocol::MAX_WRONG_PINS
+                ),
+                None => device.name.clone(),
+            };
             methods.push(RegisteredMethod {
                 label: format!("Authenticator app — {kind}"),
-                detail: device.name.clone(),
+                detail,
                 added_at: device.created_at,
                 device: Some(device.id.clone()),
+                phone_sign_in_locked: locked_at.is_some(),
             });
         }
         Ok(methods)

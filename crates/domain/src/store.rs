@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::admin_token::AdminToken;
 use crate::anomaly::SignInHistory;
 use crate::application::Application;
-use crate::authenticator::{Activation, Approval, ApprovalState, Device};
+use crate::authenticator::{Activation, Approval, ApprovalState, Device, PinCheck, PinLock};
 use crate::clock::Timestamp;
 use crate::credential::TemporaryAccessPass;
 use crate::error::StoreError;
@@ -336,4 +336,33 @@ pub trait Store: Send + Sync {
     // checked first (client, secret, PKCE). Spent and expired rows are returned too.
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>>;
     async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
+
+    // PIN checks of phone sign-in (the count of wrong PINs lives only here).
+    /// Sets or clears the device's phone sign-in as `device` says (its passwordless key) and,
+    /// in the same transaction, its PIN record: a new `verifier_mac` with no wrong PINs and no
+    /// lock, or none at all when phone sign-in is turned off.
+    async fn set_phone_sign_in(
+        &self,
+        device: &Device,
+        verifier_mac: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>>;
+    /// Records one PIN check atomically: a right one resets the count; a wrong one counts, and
+    /// the one that reaches `limit` locks the record, clears its verifier and turns the
+    /// device's phone sign-in off (its passwordless key) in the same transaction. A record
+    /// already locked (or missing) changes nothing and answers `Locked`.
+    async fn record_pin_check(
+        &self,
+        device: &DeviceId,
+        right: bool,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<PinCheck>;
+    /// The signed-in person allows a locked device to turn phone sign-in on again. False when
+    /// the device is not locked.
+    async fn allow_phone_sign_in_again(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }

@@ -32,6 +32,19 @@ pub const MAX_NONCE_LEN: usize = 64;
 pub const MIN_NONCE_LEN: usize = 16;
 pub const MAX_DEVICE_NAME_LEN: usize = 64;
 
+/// The shortest device PIN the app accepts for phone sign-in.
+pub const MIN_PIN_LEN: usize = 6;
+pub const MAX_PIN_LEN: usize = 64;
+
+/// Wrong PINs in a row, counted by the server per device, after which it turns phone sign-in
+/// off on that device. A copy of the device's files cannot reset the count: it lives only on
+/// the server, and only the right PIN resets it.
+pub const MAX_WRONG_PINS: u32 = 5;
+
+/// The length in bytes of the PIN verifier (argon2id of the PIN) and of the unlock secret.
+pub const PIN_VERIFIER_LEN: usize = 32;
+pub const UNLOCK_SECRET_LEN: usize = 32;
+
 fn sha256_b64(bytes: &[u8]) -> String {
     use base64::Engine;
     use sha2::Digest;
@@ -69,6 +82,13 @@ pub fn passwordless_proof_input(device_id: &str, key: &PublicKey) -> Vec<u8> {
 /// to the signed request's own nonce, so it cannot be replayed.
 pub fn passwordless_off_input(device_id: &str, request_nonce: &str) -> Vec<u8> {
     format!("latchkey-passwordless-off-v1\n{device_id}\n{request_nonce}").into_bytes()
+}
+
+/// The HKDF `info` of the key that seals a device's passwordless key: the key is
+/// `HKDF-SHA256(ikm = pin verifier || unlock secret, info)`, so opening it needs the PIN and a
+/// secret only the server releases, after checking that PIN.
+pub fn passwordless_seal_info(device_id: &str) -> Vec<u8> {
+    format!("latchkey-passwordless-seal-v1\n{device_id}").into_bytes()
 }
 
 /// What an answer's signature covers: the request, the server's nonce for it, the decision,

@@ -46,6 +46,34 @@ pub struct EnablePhoneSignIn {
     /// own and skip the PIN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_proof: Option<String>,
+    /// The PIN verifier: base64url of the 32-byte argon2id hash of the new PIN under a salt
+    /// that only the device keeps. The server stores a keyed hash of it and answers
+    /// [`PinUnlock`] requests that carry the same value.
+    pub pin_verifier: String,
+}
+
+/// The answer to `POST /phone-sign-in`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneSignInEnabled {
+    pub device: DeviceStatus,
+    /// The unlock secret (base64url, 32 bytes): with the PIN verifier it makes the key that
+    /// seals the passwordless key. The device must not store it.
+    pub unlock_secret: String,
+}
+
+/// `POST /phone-sign-in/unlock`: the device asks for the unlock secret with the PIN the person
+/// typed. The server counts wrong ones and turns phone sign-in off after
+/// [`crate::MAX_WRONG_PINS`] in a row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinUnlock {
+    /// Base64url of the argon2id hash of the typed PIN, as in [`EnablePhoneSignIn`].
+    pub pin_verifier: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PinUnlocked {
+    pub unlock_secret: String,
 }
 
 /// `DELETE /phone-sign-in`: turning phone sign-in off needs the PIN-protected key too.
@@ -65,6 +93,10 @@ pub struct DeviceStatus {
     /// The test notification was answered.
     pub confirmed: bool,
     pub phone_sign_in: bool,
+    /// Phone sign-in was turned off after too many wrong PINs; it can be turned on again once
+    /// the person allows it on the security-info page.
+    #[serde(default)]
+    pub phone_sign_in_locked: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use latchkey_domain::admin_token::AdminToken;
 use latchkey_domain::anomaly::SignInHistory;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::authenticator::{
-    Activation, Approval, ApprovalContext, ApprovalState, Device,
+    Activation, Approval, ApprovalContext, ApprovalState, Device, PinCheck,
 };
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
@@ -142,6 +142,7 @@ pub async fn run_all(store: &dyn Store) {
     open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count(store).await;
 
     familiar_places_are_remembered_per_user_and_old_ones_forgotten(store).await;
+    pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(store).await;
 }
 
 // --- Fixtures ------------------------------------------------------------------------------
@@ -3184,4 +3185,148 @@ pub async fn familiar_places_are_remembered_per_user_and_old_ones_forgotten(stor
         matches!(nobody, Err(StoreError::NotFound)),
         "a place of a missing user: {nobody:?}"
     );
+}
+
+/// A device with phone sign-in and a PIN record, stored through a redeemed activation.
+async fn device_with_pin(store: &dyn Store) -> Device {
+    let user = stored_user(store).await;
+    let mut device = new_device(&user.id);
+    let activation = new_activation(&user.id, &random_hex(16));
+    store.put_activation(&activation).await.unwrap();
+    store
+        .redeem_activation(
+            &activation.code_hash,
+            NOW,
+            &device,
+            &new_approval(&device),
+            10,
+        )
+        .await
+        .unwrap()
+        .expect("redeemed");
+    device.confirmed_at = Some(NOW);
+    store.update_device(&device).await.unwrap();
+    device.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
+    device.phone_sign_in_at = Some(NOW);
+    store
+        .set_phone_sign_in(&device, Some("mac-of-the-verifier"))
+        .await
+        .expect("set_phone_sign_in");
+    device
+}
+
+pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(store: &dyn Store) {
+    let device = device_with_pin(store).await;
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(device.clone())
+    );
+    let lock = store
+        .pin_lock(&device.id)
+        .await
+        .unwrap()
+        .expect("a PIN record");
+    assert_eq!(lock.verifier_mac.as_deref(), Some("mac-of-the-verifier"));
+    assert_eq!((lock.wrong_pins, lock.locked_at), (0, None));
+    // Counted in order, and a right PIN starts the count again.
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, false, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Wrong { remaining: 4 }
+    );
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, true, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Right
+    );
+    assert_eq!(
+        store
+            .pin_lock(&device.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrong_pins,
+        0
+    );
+    // Twenty wrong PINs at once: exactly one locks, four are counted, the rest find it locked.
+    let checks =
+        futures_join_all((0..20).map(|_| store.record_pin_check(&device.id, false, 5, NOW))).await;
+    let checks: Vec<PinCheck> = checks.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        checks.iter().filter(|c| **c == PinCheck::LockedNow).count(),
+        1
+    );
+    assert_eq!(
+        checks
+            .iter()
+            .filter(|c| matches!(c, PinCheck::Wrong { .. }))
+            .count(),
+        4
+    );
+    assert_eq!(
+        checks.iter().filter(|c| **c == PinCheck::Locked).count(),
+        15
+    );
+    // The lock turned phone sign-in off in the same write and forgot the verifier; a right PIN
+    // no longer unlocks anything.
+    let off = store.device(&device.id).await.unwrap().unwrap();
+    assert_eq!((off.passwordless_key, off.phone_sign_in_at), (None, None));
+    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    assert_eq!((lock.locked_at, lock.verifier_mac), (Some(NOW), None));
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, true, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Locked
+    );
+    // Allowing it again is recorded; enabling again clears the lock.
+    assert!(
+        store
+            .allow_phone_sign_in_again(&device.id, Timestamp(NOW.0 + 5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .pin_lock(&device.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reenable_allowed_at,
+        Some(Timestamp(NOW.0 + 5))
+    );
+    store
+        .set_phone_sign_in(&device, Some("a new mac"))
+        .await
+        .unwrap();
+    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    assert!(!lock.is_locked());
+    assert_eq!((lock.wrong_pins, lock.reenable_allowed_at), (0, None));
+    assert!(
+        !store
+            .allow_phone_sign_in_again(&device.id, NOW)
+            .await
+            .unwrap(),
+        "not locked"
+    );
+    // Turning phone sign-in off removes the record; removing the device would too.
+    let mut plain = device.clone();
+    plain.passwordless_key = None;
+    plain.phone_sign_in_at = None;
+    store.set_phone_sign_in(&plain, None).await.unwrap();
+    assert_eq!(store.pin_lock(&device.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, false, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Locked,
+        "no record, nothing to count"
+    );
+    store.delete_device(&device.id).await.unwrap();
 }

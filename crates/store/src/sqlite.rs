@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use latchkey_domain::admin_token::AdminToken;
 use latchkey_domain::anomaly::SignInHistory;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
-use latchkey_domain::authenticator::{Activation, Approval, ApprovalState, Device};
+use latchkey_domain::authenticator::{
+    Activation, Approval, ApprovalState, Device, PinCheck, PinLock,
+};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
@@ -2317,6 +2319,142 @@ impl Store for SqliteStore {
             .as_ref()
             .map(refresh_token_from)
             .transpose()
+    }
+
+    async fn set_phone_sign_in(
+        &self,
+        device: &Device,
+        verifier_mac: Option<&str>,
+    ) -> StoreResult<()> {
+        let fail = |e| backend("setting phone sign-in", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let done = sqlx::query(
+            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ? WHERE id = ?",
+        )
+        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+        .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        match verifier_mac {
+            Some(mac) => sqlx::query(
+                "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
+                 VALUES (?, ?, 0, NULL, NULL) ON CONFLICT (device_id) DO UPDATE SET \
+                 verifier_mac = excluded.verifier_mac, wrong_pins = 0, locked_at = NULL, reenable_allowed_at = NULL",
+            )
+            .bind(device.id.as_str())
+            .bind(mac),
+            None => sqlx::query("DELETE FROM device_pin_locks WHERE device_id = ?")
+                .bind(device.id.as_str()),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>> {
+        let row = sqlx::query("SELECT * FROM device_pin_locks WHERE device_id = ?")
+            .bind(device.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        Ok(row.map(|row| PinLock {
+            device_id: DeviceId::from_string(row.get::<String, _>("device_id")),
+            verifier_mac: row.get("verifier_mac"),
+            wrong_pins: row.get::<i64, _>("wrong_pins").clamp(0, u32::MAX.into()) as u32,
+            locked_at: row.get::<Option<i64>, _>("locked_at").map(Timestamp),
+            reenable_allowed_at: row
+                .get::<Option<i64>, _>("reenable_allowed_at")
+                .map(Timestamp),
+        }))
+    }
+
+    async fn record_pin_check(
+        &self,
+        device: &DeviceId,
+        right: bool,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<PinCheck> {
+        let fail = |e| backend("recording a PIN check", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        if right {
+            let done = sqlx::query(
+                "UPDATE device_pin_locks SET wrong_pins = 0 \
+                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
+            )
+            .bind(device.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            return Ok(if done.rows_affected() == 1 {
+                PinCheck::Right
+            } else {
+                PinCheck::Locked
+            });
+        }
+        let counted: Option<i64> = sqlx::query_scalar(
+            "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
+             WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(counted) = counted else {
+            return Ok(PinCheck::Locked);
+        };
+        if counted < i64::from(limit) {
+            tx.commit().await.map_err(fail)?;
+            return Ok(PinCheck::Wrong {
+                remaining: (i64::from(limit) - counted) as u32,
+            });
+        }
+        sqlx::query(
+            "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
+             WHERE device_id = ?",
+        )
+        .bind(now.0)
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query(
+            "UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?",
+        )
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(PinCheck::LockedNow)
+    }
+
+    async fn allow_phone_sign_in_again(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = self
+            .execute(
+                sqlx::query(
+                    "UPDATE device_pin_locks SET reenable_allowed_at = ? \
+                     WHERE device_id = ? AND locked_at IS NOT NULL",
+                )
+                .bind(now.0)
+                .bind(device.as_str()),
+            )
+            .await
+            .map_err(|e| backend("allowing phone sign-in again", e))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

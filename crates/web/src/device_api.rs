@@ -19,6 +19,7 @@ use latchkey_domain::authenticator::Device;
 use latchkey_domain::service::{DeviceApiError, DeviceErrorKind, SignedDeviceRequest};
 use latchkey_protocol::wire::{
     ActivateRequest, Answer, ApiError, DeviceEvent, DisablePhoneSignIn, EnablePhoneSignIn,
+    PhoneSignInEnabled, PinUnlock,
 };
 use latchkey_protocol::{
     HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
             "/phone-sign-in",
             post(enable_phone_sign_in).delete(disable_phone_sign_in),
         )
+        .route("/phone-sign-in/unlock", post(unlock_phone_sign_in))
         .route("/requests", get(pending))
         .route("/requests/{id}/answer", post(answer))
         .route("/stream", get(stream))
@@ -183,17 +185,33 @@ async fn enable_phone_sign_in(
 ) -> Result<Response, DeviceError> {
     let (device, body) = authenticated(&state, request).await?;
     let enable: EnablePhoneSignIn = parse(&body)?;
-    state
+    let unlock_secret = state
         .latchkey
         .enable_phone_sign_in(&device, &enable)
         .await?;
-    Ok(axum::Json(
-        state
-            .latchkey
-            .device_status(&device_again(&state, &device).await?)
-            .await?,
-    )
+    let device = state
+        .latchkey
+        .device_status(&device_again(&state, &device).await?)
+        .await?;
+    Ok(axum::Json(PhoneSignInEnabled {
+        device,
+        unlock_secret,
+    })
     .into_response())
+}
+
+/// The PIN check: the unlock secret for the right PIN verifier; wrong ones are counted.
+async fn unlock_phone_sign_in(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, DeviceError> {
+    let (device, body) = authenticated(&state, request).await?;
+    let unlock: PinUnlock = parse(&body)?;
+    let unlocked = state
+        .latchkey
+        .unlock_phone_sign_in(&device, &unlock)
+        .await?;
+    Ok(axum::Json(unlocked).into_response())
 }
 
 async fn disable_phone_sign_in(

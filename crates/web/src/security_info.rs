@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
@@ -37,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             "/mysecurityinfo/devices/{id}/remove",
             get(confirm_remove).post(remove),
         )
+        .route(
+            "/mysecurityinfo/devices/{id}/allow-phone-sign-in",
+            post(allow_phone_sign_in_again),
+        )
 }
 
 struct MethodRow {
@@ -46,6 +50,8 @@ struct MethodRow {
     detail_text: String,
     added: Option<Segment>,
     device: Option<String>,
+    /// Phone sign-in on the device was turned off after too many wrong PINs.
+    locked: bool,
 }
 
 /// A piece of text, or (with `utc`) a time: the page shows it in UTC and its script in the
@@ -134,6 +140,7 @@ const ADD_AUTHENTICATOR_PATH: &str = "/mysecurityinfo/authenticator";
 #[derive(Deserialize)]
 struct NoticeQuery {
     removed: Option<String>,
+    allowed: Option<String>,
 }
 
 async fn signed_in_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>, PageError> {
@@ -146,7 +153,13 @@ async fn security_info(
     query: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
-    let notice = query.removed.is_some().then_some("The method was removed.");
+    let notice = if query.allowed.is_some() {
+        Some(
+            "Phone sign-in can be turned on again for that device: run enable-phone-sign-in in the app soon, with a new PIN.",
+        )
+    } else {
+        query.removed.is_some().then_some("The method was removed.")
+    };
     show_methods(state, jar, "/mysecurityinfo", notice).await
 }
 
@@ -179,6 +192,7 @@ async fn show_methods(
             detail_text: m.detail,
             added: (m.added_at.0 != 0).then(|| Segment::time(&m.added_at.to_rfc3339())),
             device: m.device.map(|d| d.to_string()),
+            locked: m.phone_sign_in_locked,
         })
         .collect();
     let csrf = csrf_token(&state, CsrfScope::Session(&session.id));
@@ -460,6 +474,44 @@ async fn remove(
         .remove_device(&user.id, &DeviceId::from_string(id))
         .await?;
     Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
+}
+
+/// After phone sign-in on a device was turned off for wrong PINs, the person (signed in
+/// another way) allows the device to turn it on again, within the enable window.
+async fn allow_phone_sign_in_again(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    let Some((session, user)) = current_session(&state, &jar).await? else {
+        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+    };
+    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
+        return Err(PageError::csrf());
+    }
+    // Turning a method back on is adding it again: the same fresh, strong sign-in.
+    match session.registration_freshness(state.latchkey.now()) {
+        RegistrationFreshness::Fresh => {}
+        RegistrationFreshness::SignInAgain => {
+            return Ok(sign_in_redirect("/mysecurityinfo").into_response());
+        }
+        RegistrationFreshness::StrongerMethodNeeded => return Err(stronger_sign_in_needed()),
+    }
+    if id.is_empty() || id.len() > 64 {
+        return Err(PageError::bad_request("That is not a method id."));
+    }
+    if !state
+        .latchkey
+        .allow_phone_sign_in_again(&user.id, &DeviceId::from_string(id))
+        .await?
+    {
+        return Err(PageError::bad_request(
+            "Phone sign-in on that device is not turned off for wrong PINs.",
+        ));
+    }
+    Ok(Redirect::to("/mysecurityinfo?allowed=1").into_response())
 }
 
 #[cfg(test)]

@@ -16,11 +16,12 @@ use latchkey_protocol::{
     activation_proof_input, request_signing_input, verify_signature,
 };
 
+use super::pin::{PIN_LOCKED_MESSAGE, pin_verifier};
 use super::{Latchkey, STORE_TROUBLE, SignInFailure, SignedIn};
 use crate::anomaly::HeldBack;
 use crate::authenticator::{
     ACTIVATION_LIFETIME_SECONDS, Activation, AnswerRefused, Approval, ApprovalContext,
-    ApprovalState, Device,
+    ApprovalState, Device, PinLock,
 };
 use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
@@ -73,7 +74,11 @@ pub enum DeviceErrorKind {
 }
 
 impl DeviceApiError {
-    fn new(kind: DeviceErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(
+        kind: DeviceErrorKind,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         DeviceApiError {
             kind,
             code,
@@ -527,6 +532,11 @@ impl Latchkey {
             account: self.account_info(&user),
             confirmed: device.is_confirmed(),
             phone_sign_in: device.has_phone_sign_in(),
+            phone_sign_in_locked: self
+                .store
+                .pin_lock(&device.id)
+                .await?
+                .is_some_and(|l| l.is_locked()),
         })
     }
 
@@ -535,7 +545,7 @@ impl Latchkey {
         &self,
         device: &Device,
         request: &EnablePhoneSignIn,
-    ) -> Result<(), DeviceApiError> {
+    ) -> Result<String, DeviceApiError> {
         if !device.is_confirmed() {
             return Err(DeviceApiError::new(
                 DeviceErrorKind::Conflict,
@@ -544,7 +554,21 @@ impl Latchkey {
             ));
         }
         let window = self.settings.phone_sign_in_enable_window_seconds;
-        let opened = device.confirmed_at.unwrap_or(device.created_at);
+        // After a lock for wrong PINs, the window opens when the person allows it on the
+        // security-info page (signed in another way), never by the device alone.
+        let lock = self.store.pin_lock(&device.id).await?;
+        let opened = match &lock {
+            Some(lock) if lock.is_locked() => lock.reenable_allowed_at,
+            _ => Some(device.confirmed_at.unwrap_or(device.created_at)),
+        };
+        if lock.as_ref().is_some_and(PinLock::is_locked) && opened.is_none() {
+            return Err(DeviceApiError::new(
+                DeviceErrorKind::Forbidden,
+                "phone_sign_in_locked",
+                PIN_LOCKED_MESSAGE,
+            ));
+        }
+        let opened = opened.unwrap_or(device.created_at);
         if device.passwordless_key.is_none() && self.now().0 - opened.0 > window {
             return Err(DeviceApiError::new(
                 DeviceErrorKind::Forbidden,
@@ -582,12 +606,15 @@ impl Latchkey {
                 "your organisation's policy does not allow phone sign-in for your account",
             ));
         }
+        let verifier = pin_verifier(&request.pin_verifier)?;
         let mut updated = device.clone();
         updated.passwordless_key = Some(request.key.clone());
         updated.phone_sign_in_at = Some(self.now());
-        self.store.update_device(&updated).await?;
+        let mac = self.pin_verifier_mac(&device.id, &verifier).await?;
+        self.store.set_phone_sign_in(&updated, Some(&mac)).await?;
         self.device_audit(&updated, "Enable phone sign-in", false)
-            .await
+            .await?;
+        self.unlock_secret(&updated).await
     }
 
     /// Turns phone sign-in off. Needs the PIN-protected key's signature over this request's
@@ -613,7 +640,7 @@ impl Latchkey {
         let mut updated = device.clone();
         updated.passwordless_key = None;
         updated.phone_sign_in_at = None;
-        self.store.update_device(&updated).await?;
+        self.store.set_phone_sign_in(&updated, None).await?;
         self.cancel_open_approvals_for(&updated, |kind| kind == ApprovalKind::PhoneSignIn)
             .await?;
         self.device_audit(device, "Disable phone sign-in", true)
@@ -649,7 +676,7 @@ impl Latchkey {
 
     /// Requests of the given kinds that only this device could still answer are cancelled,
     /// and the browsers waiting on them learn it on their next look.
-    async fn cancel_open_approvals_for(
+    pub(super) async fn cancel_open_approvals_for(
         &self,
         device: &Device,
         kinds: impl Fn(ApprovalKind) -> bool,
@@ -698,7 +725,7 @@ impl Latchkey {
     }
 
     /// Audits a change to a device; `removal` puts the device in `before` (it is gone after).
-    async fn device_audit(
+    pub(super) async fn device_audit(
         &self,
         device: &Device,
         activity: &str,

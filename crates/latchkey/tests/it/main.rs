@@ -18,6 +18,7 @@ mod hardening;
 mod oidc_flow;
 mod phone;
 mod phone_threats;
+mod pin_guessing;
 mod smart_lockout;
 mod support;
 mod threats;

@@ -14,7 +14,7 @@ use crate::support::{Browser, Page, TestServer, geoip_databases, query_param};
 
 pub const AUTHENTICATOR: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator";
-pub const PIN: &str = "2468";
+pub const PIN: &str = "246810";
 
 /// Undoes the HTML escaping of text taken from a page.
 pub fn unescape(text: &str) -> String {

@@ -147,8 +147,8 @@ async fn a_replayed_answer_changes_nothing() {
     let request = phone.only_request().await;
     let key = phone
         .app
-        .keystore()
-        .passwordless_key(phone.account, PIN)
+        .unlock_passwordless_key(phone.account, PIN)
+        .await
         .unwrap();
     let digest = context_digest(&request);
     let answer = Answer {
@@ -343,8 +343,8 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
     // An answer Bobby's device signed for Bobby's request does not fit Guy's request.
     let key = phone
         .app
-        .keystore()
-        .passwordless_key(phone.account, PIN)
+        .unlock_passwordless_key(phone.account, PIN)
+        .await
         .unwrap();
     let digest = context_digest(&bobby_request);
     let signed_for_bobby = Answer {
@@ -808,7 +808,8 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
     let response = send(
         "POST",
         "/phone-sign-in",
-        json!({"key": theirs.public_key(), "proof": proof}),
+        json!({"key": theirs.public_key(), "proof": proof,
+            "pin_verifier": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
         "swap-attempt-0123456789".into(),
     )
     .await
