@@ -128,7 +128,10 @@ impl SpawnedServer {
              wrong_numbers_per_user = {wide}\n\
              failed_credentials_per_user = {wide}\n\
              failed_credentials_per_ip = {wide}\n\
-             answers_per_device = {wide}\n",
+             answers_per_device = {wide}\n\
+             [limits]\n\
+             max_connections = {BENCH_CONNECTIONS}\n\
+             max_connections_per_address = {BENCH_CONNECTIONS}\n",
             data.display()
         );
         let config_path = dir.path().join("latchkey.toml");
@@ -237,6 +240,18 @@ fn wide_throttles() -> latchkey_domain::throttle::ThrottleLimits {
     }
 }
 
+/// Every simulated device and browser connects from loopback, thousands at once: the
+/// connection caps, which would shed them as one client, are opened wide.
+const BENCH_CONNECTIONS: usize = 100_000;
+
+fn bench_limits() -> latchkey::config::Limits {
+    latchkey::config::Limits {
+        max_connections: BENCH_CONNECTIONS,
+        max_connections_per_address: BENCH_CONNECTIONS,
+        ..latchkey::config::Limits::default()
+    }
+}
+
 /// A server inside the generator's process, as the integration tests start one: for the
 /// latency benchmark and the smoke test. `/proc` figures then cover both sides.
 pub struct InProcessServer {
@@ -259,6 +274,7 @@ impl InProcessServer {
             public_url: base.clone(),
             data_dir: data_dir.path().to_path_buf(),
             throttle: wide_throttles(),
+            limits: bench_limits(),
             ..latchkey::config::Config::default()
         };
         let latchkey = latchkey::server::open(&config).await?;
