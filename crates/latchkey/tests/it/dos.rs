@@ -115,9 +115,11 @@ async fn phone_sign_in(server: &TestServer, phone: &mut Phone, upn: &str) {
 async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_down() {
     raise_descriptor_limit(4 * ATTACK as u64 + 2_000);
     let limits = Limits {
-        first_request_seconds: 5.0,
-        header_read_seconds: 4.0,
-        idle_seconds: 8.0,
+        // Long enough that all 4,000 connections are open, and still held, while Bobby signs
+        // in on a busy two-core machine.
+        first_request_seconds: 8.0,
+        header_read_seconds: 7.0,
+        idle_seconds: 12.0,
         max_connections: 3 * ATTACK,
         max_connections_per_address: ATTACK,
         ..Limits::default()
@@ -152,7 +154,7 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
         .into_iter()
         .map(|(opened, mut stream)| {
             tokio::spawn(async move {
-                let closed = closed_within(&mut stream, Duration::from_secs(15)).await;
+                let closed = closed_within(&mut stream, Duration::from_secs(20)).await;
                 closed.map(|_| opened.elapsed())
             })
         })
@@ -176,7 +178,7 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
                             }
                         }
                     }
-                    if opened.elapsed() > Duration::from_secs(15) {
+                    if opened.elapsed() > Duration::from_secs(20) {
                         return None;
                     }
                 }
@@ -198,10 +200,9 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
     let started = Instant::now();
     phone_sign_in(&server, &mut phone, &bobby.upn).await;
     let sign_in_took = started.elapsed();
-    // Within a second, unless the machine is so busy that the same sign-in without any
-    // attack already took more than half of that.
+    // Within a second (nextest runs this test alone: .config/nextest.toml).
     assert!(
-        sign_in_took < Duration::from_secs(1).max(quiet_sign_in_took * 2),
+        sign_in_took < Duration::from_secs(1),
         "the phone sign-in took {sign_in_took:?} ({quiet_sign_in_took:?} without the attack)"
     );
     let open = metric(&server, "latchkey_connections_open ").await;
@@ -224,7 +225,7 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
         let took = watch.await.unwrap().expect("an idle connection was closed");
         assert!(
             took >= Duration::from_secs_f64(limits.first_request_seconds - 0.2)
-                && took <= Duration::from_secs_f64(limits.first_request_seconds + 2.0),
+                && took <= Duration::from_secs_f64(limits.first_request_seconds + 3.0),
             "an idle connection closed after {took:?}"
         );
     }
@@ -235,7 +236,7 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
             .expect("a slow-header connection was closed");
         assert!(
             took >= Duration::from_secs_f64(limits.header_read_seconds - 0.2)
-                && took <= Duration::from_secs_f64(limits.header_read_seconds + 2.0),
+                && took <= Duration::from_secs_f64(limits.header_read_seconds + 3.0),
             "a slow-header connection closed after {took:?}"
         );
     }
