@@ -71,6 +71,9 @@ fn server_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
 pub fn http_client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
+        // The device API never redirects; a server that does is not followed elsewhere with
+        // the app's signed requests.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Network(e.to_string()))
 }

@@ -44,7 +44,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub latchkey: Arc<Latchkey>,
-    /// Signs CSRF tokens and My Apps' cookies.
+    /// The stored secret from which the pages' keys are derived, one per purpose with its own
+    /// HKDF label (CSRF tokens, My Apps' cookies): see `cookies`. Never used as a key itself.
     pub cookie_key: Arc<Vec<u8>>,
     /// MACs the known-browser cookie (smart lockout), and nothing else.
     pub known_browser_key: Arc<Vec<u8>>,
