@@ -252,6 +252,21 @@ fn qr_images(link: &str) -> Result<(String, String), PageError> {
     Ok((svg, base64::engine::general_purpose::STANDARD.encode(png)))
 }
 
+/// Adding a method needs a recent, strong sign-in: `None` when the session has one, else the
+/// answer to give instead (like OIDC prompt=login, a new sign-in that comes back to
+/// `return_to`, or a page saying which sign-in is needed).
+fn unless_freshly_signed_in(
+    state: &AppState,
+    session: &latchkey_domain::session::Session,
+    return_to: &str,
+) -> Option<Result<Response, PageError>> {
+    match session.registration_freshness(state.latchkey.now()) {
+        RegistrationFreshness::Fresh => None,
+        RegistrationFreshness::SignInAgain => Some(Ok(sign_in_redirect(return_to).into_response())),
+        RegistrationFreshness::StrongerMethodNeeded => Some(Err(stronger_sign_in_needed())),
+    }
+}
+
 async fn add_authenticator(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -264,13 +279,8 @@ async fn add_authenticator(
     if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
         return Err(PageError::csrf());
     }
-    match session.registration_freshness(state.latchkey.now()) {
-        RegistrationFreshness::Fresh => {}
-        // Like OIDC prompt=login: a new sign-in, then back to Add method.
-        RegistrationFreshness::SignInAgain => {
-            return Ok(sign_in_redirect(ADD_AUTHENTICATOR_PATH).into_response());
-        }
-        RegistrationFreshness::StrongerMethodNeeded => return Err(stronger_sign_in_needed()),
+    if let Some(refusal) = unless_freshly_signed_in(&state, &session, ADD_AUTHENTICATOR_PATH) {
+        return refusal;
     }
     let (activation, link) = state.latchkey.start_activation(&user.id).await?;
     let uri = link.to_uri();
@@ -492,12 +502,8 @@ async fn allow_phone_sign_in_again(
         return Err(PageError::csrf());
     }
     // Turning a method back on is adding it again: the same fresh, strong sign-in.
-    match session.registration_freshness(state.latchkey.now()) {
-        RegistrationFreshness::Fresh => {}
-        RegistrationFreshness::SignInAgain => {
-            return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-        }
-        RegistrationFreshness::StrongerMethodNeeded => return Err(stronger_sign_in_needed()),
+    if let Some(refusal) = unless_freshly_signed_in(&state, &session, "/mysecurityinfo") {
+        return refusal;
     }
     if id.is_empty() || id.len() > 64 {
         return Err(PageError::bad_request("That is not a method id."));
