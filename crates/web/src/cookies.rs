@@ -17,6 +17,7 @@ use latchkey_domain::ids::{SessionId, SignInId};
 use latchkey_domain::secret::{derive_key, keyed_mac, keyed_mac_matches};
 
 use crate::AppState;
+use crate::error::PageError;
 
 /// A cookie's name, plain over HTTP and `__Host-` prefixed over TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +149,7 @@ pub fn csrf_token(state: &AppState, scope: CsrfScope<'_>) -> String {
 }
 
 /// Whether a submitted form carries the token for `scope`.
-pub fn csrf_ok(state: &AppState, scope: CsrfScope<'_>, submitted: &str) -> bool {
+fn csrf_ok(state: &AppState, scope: CsrfScope<'_>, submitted: &str) -> bool {
     !submitted.is_empty()
         && submitted.len() <= 128
         && keyed_mac_matches(
@@ -156,6 +157,30 @@ pub fn csrf_ok(state: &AppState, scope: CsrfScope<'_>, submitted: &str) -> bool 
             &scope.message(),
             submitted,
         )
+}
+
+/// Refuses a form that does not carry the token for `scope` ("Your form expired"). Called by
+/// the extractors (`extract`, `console::AdminForm`) and by My Apps' one form.
+pub fn require_csrf(
+    state: &AppState,
+    scope: CsrfScope<'_>,
+    submitted: &str,
+) -> Result<(), PageError> {
+    if csrf_ok(state, scope, submitted) {
+        Ok(())
+    } else {
+        Err(PageError::csrf())
+    }
+}
+
+/// The sign-in this browser's cookie names. The cookie holds the sign-in's id and, while it is
+/// only drafted, `.` and where it returns to (base64url): nothing about a draft is stored
+/// until its user name is posted.
+pub fn sign_in_id(state: &AppState, jar: &CookieJar) -> Option<SignInId> {
+    get(state, jar, SIGN_IN)
+        .map(|v| v.split('.').next().unwrap_or_default())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .map(SignInId::from_string)
 }
 
 #[cfg(test)]

@@ -145,11 +145,22 @@ async fn signed_device(
     Ok(state.latchkey.authenticate_device(&signed).await?)
 }
 
-async fn authenticated(state: &AppState, request: Request) -> Result<(Device, Bytes), DeviceError> {
-    let (parts, body) = request.into_parts();
-    let body = raw_body(Request::from_parts(parts.clone(), body), state).await?;
-    let device = signed_device(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
-    Ok((device, body))
+/// A request signed by a device: the device, once the domain has checked the signature,
+/// timestamp and nonce over exactly these bytes, and the body it signed (parse it only now).
+struct SignedRequest {
+    device: Device,
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for SignedRequest {
+    type Rejection = DeviceError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, DeviceError> {
+        let (parts, body) = request.into_parts();
+        let body = raw_body(Request::from_parts(parts.clone(), body), state).await?;
+        let device = signed_device(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
+        Ok(SignedRequest { device, body })
+    }
 }
 
 async fn activate(
@@ -164,26 +175,23 @@ async fn activate(
 
 async fn device_status(
     State(state): State<AppState>,
-    request: Request,
+    SignedRequest { device, .. }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let (device, _) = authenticated(&state, request).await?;
     Ok(axum::Json(state.latchkey.device_status(&device).await?).into_response())
 }
 
 async fn remove_device(
     State(state): State<AppState>,
-    request: Request,
+    SignedRequest { device, .. }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let (device, _) = authenticated(&state, request).await?;
     state.latchkey.remove_device_by_itself(&device).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn enable_phone_sign_in(
     State(state): State<AppState>,
-    request: Request,
+    SignedRequest { device, body }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let (device, body) = authenticated(&state, request).await?;
     let enable: EnablePhoneSignIn = parse(&body)?;
     let unlock_secret = state
         .latchkey
@@ -203,9 +211,8 @@ async fn enable_phone_sign_in(
 /// The PIN check: the unlock secret for the right PIN verifier; wrong ones are counted.
 async fn unlock_phone_sign_in(
     State(state): State<AppState>,
-    request: Request,
+    SignedRequest { device, body }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let (device, body) = authenticated(&state, request).await?;
     let unlock: PinUnlock = parse(&body)?;
     let unlocked = state
         .latchkey
@@ -216,10 +223,10 @@ async fn unlock_phone_sign_in(
 
 async fn disable_phone_sign_in(
     State(state): State<AppState>,
-    request: Request,
+    headers: HeaderMap,
+    SignedRequest { device, body }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let nonce = header(request.headers(), HEADER_NONCE).to_string();
-    let (device, body) = authenticated(&state, request).await?;
+    let nonce = header(&headers, HEADER_NONCE).to_string();
     // Already off needs no proof, so an empty body is fine then.
     let disable: Option<DisablePhoneSignIn> = if body.is_empty() {
         None
@@ -256,8 +263,10 @@ async fn device_again(state: &AppState, device: &Device) -> Result<Device, Devic
     })
 }
 
-async fn pending(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
-    let (device, _) = authenticated(&state, request).await?;
+async fn pending(
+    State(state): State<AppState>,
+    SignedRequest { device, .. }: SignedRequest,
+) -> Result<Response, DeviceError> {
     let requests = state.latchkey.pending_for_device(&device).await?;
     Ok(axum::Json(latchkey_protocol::wire::PendingRequests { requests }).into_response())
 }
@@ -265,9 +274,8 @@ async fn pending(State(state): State<AppState>, request: Request) -> Result<Resp
 async fn answer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
+    SignedRequest { device, body }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let (device, body) = authenticated(&state, request).await?;
     let answer: Answer = parse(&body)?;
     let result = state.latchkey.answer(&device, &id, &answer).await?;
     Ok(axum::Json(result).into_response())

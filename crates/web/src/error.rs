@@ -130,6 +130,47 @@ impl IntoResponse for PageError {
     }
 }
 
+/// Why a page request ends early: the browser must sign in first (and come back to the path),
+/// or an error page. The rejection of the pages' extractors (see `extract`).
+#[derive(Debug)]
+pub enum PageFailure {
+    SignIn(String),
+    Page(PageError),
+}
+
+impl From<PageError> for PageFailure {
+    fn from(e: PageError) -> Self {
+        PageFailure::Page(e)
+    }
+}
+
+impl From<DomainError> for PageFailure {
+    fn from(e: DomainError) -> Self {
+        PageFailure::Page(e.into())
+    }
+}
+
+impl From<FormRejection> for PageFailure {
+    fn from(e: FormRejection) -> Self {
+        PageFailure::Page(e.into())
+    }
+}
+
+impl From<QueryRejection> for PageFailure {
+    fn from(e: QueryRejection) -> Self {
+        PageFailure::Page(e.into())
+    }
+}
+
+impl IntoResponse for PageFailure {
+    fn into_response(self) -> Response {
+        match self {
+            PageFailure::SignIn(path) => crate::extract::sign_in_redirect(&path).into_response(),
+            PageFailure::Page(e) => e.into_response(),
+        }
+    }
+}
+
 /// An error from the admin API: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug)]
 pub struct ApiError {

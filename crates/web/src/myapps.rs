@@ -15,7 +15,7 @@ use latchkey_domain::service::MY_APPS_CLIENT_ID;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::AppState;
-use crate::cookies::{self, CookieName, CsrfScope, MyAppsKey, csrf_ok, csrf_token};
+use crate::cookies::{self, CookieName, CsrfScope, MyAppsKey, csrf_token, require_csrf};
 use crate::error::{PageError, render};
 
 /// My Apps' cookies, signed with a key of their own (`KeyPurpose::MyAppsCookies`).
@@ -339,10 +339,8 @@ async fn sign_out(
     let Form(form) = form?;
     let session = session(&state, &jar);
     // Without a session My Apps has nothing to end; the provider's logout then asks the user.
-    if let Some(session) = &session
-        && !csrf_ok(&state, CsrfScope::MyApps(&session.form_id), &form.csrf)
-    {
-        return Err(PageError::csrf());
+    if let Some(session) = &session {
+        require_csrf(&state, CsrfScope::MyApps(&session.form_id), &form.csrf)?;
     }
     let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
     let issuer = state.issuer();
@@ -361,5 +359,5 @@ async fn sign_out(
 }
 
 async fn signed_out() -> Response {
-    crate::oidc::signed_out_page("/myapps")
+    crate::signed_out::page("/myapps")
 }

@@ -15,10 +15,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::cookies::{self, CsrfScope, csrf_ok, csrf_token};
+use crate::cookies::{self, CsrfScope, csrf_token};
 use crate::error::{PageError, render};
+use crate::extract::{LogoutForm, current_session};
 use crate::metrics::Metrics;
-use crate::pages::current_session;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -337,16 +337,6 @@ struct ConfirmLogoutPage<'a> {
     state: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "signed_out.html")]
-struct SignedOutPage<'a> {
-    next_href: &'a str,
-}
-
-pub fn signed_out_page(next_href: &str) -> Response {
-    render(&SignedOutPage { next_href })
-}
-
 fn logout_redirect(uri: &str, app_state: Option<&str>) -> String {
     match (url::Url::parse(uri), app_state) {
         (Ok(mut url), Some(s)) if !s.is_empty() => {
@@ -414,7 +404,7 @@ async fn end_session(
             Redirect::to(&logout_redirect(&uri, params.state.as_deref())),
         )
             .into_response()),
-        None => Ok((jar, signed_out_page("/myapps")).into_response()),
+        None => Ok((jar, crate::signed_out::page("/myapps")).into_response()),
     }
 }
 
@@ -426,22 +416,15 @@ struct ConfirmForm {
     state: Option<String>,
 }
 
+crate::extract::csrf_field!(ConfirmForm);
+
 async fn confirm_end_session(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>,
+    LogoutForm { current, form }: LogoutForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
     if form.state.as_ref().is_some_and(|s| s.len() > 2048) {
         return Err(PageError::bad_request("The state parameter is too long."));
-    }
-    let current = current_session(&state, &jar).await?;
-    let scope = match &current {
-        Some((session, _)) => CsrfScope::Session(&session.id),
-        None => CsrfScope::NoSession,
-    };
-    if !csrf_ok(&state, scope, &form.csrf) {
-        return Err(PageError::csrf());
     }
     // The redirect was validated when the confirmation page was shown; validate it again
     // against the application the request names, as the form came back from the browser.
@@ -471,6 +454,6 @@ async fn confirm_end_session(
             Redirect::to(&logout_redirect(&uri, form.state.as_deref())),
         )
             .into_response()),
-        None => Ok((jar, signed_out_page("/myapps")).into_response()),
+        None => Ok((jar, crate::signed_out::page("/myapps")).into_response()),
     }
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -10,14 +10,13 @@ use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::ids::SignInId;
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{CredentialInput, SignInFailure, SignedIn};
-use latchkey_domain::session::Session;
 use latchkey_domain::signin::{PendingSignIn, SignInStage, safe_return_path};
-use latchkey_domain::user::User;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{self, CsrfScope, csrf_ok, csrf_token};
+use crate::cookies::{self, CsrfScope, csrf_token};
 use crate::error::{PageError, render, render_uncached};
+use crate::extract::{CsrfForm, SignInForm, SignedInForm};
 use crate::metrics::Metrics;
 
 pub fn routes() -> Router<AppState> {
@@ -67,28 +66,25 @@ struct NumberPage<'a> {
 #[derive(Deserialize)]
 struct LoginQuery {
     return_to: Option<String>,
-    method: Option<String>,
+    method: Option<Way>,
 }
 
-/// The current browser's session and user, if signed in.
-pub async fn current_session(
-    state: &AppState,
-    jar: &CookieJar,
-) -> Result<Option<(Session, User)>, PageError> {
-    match cookies::get(state, jar, cookies::SESSION) {
-        Some(value) => Ok(state.latchkey.session_for_cookie(value).await?),
-        None => Ok(None),
-    }
+/// A way of signing in that a form or link asks for, by the pages' own names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Way {
+    Pass,
+    Password,
+    /// The number page's "I can't use my app right now".
+    CantUseApp,
+    /// The number page's "Sign in another way" that starts over with a pass.
+    Restart,
+    /// Anything else: the form says which ways there are.
+    #[serde(other)]
+    Unknown,
 }
 
-/// The sign-in cookie holds the sign-in's id and, while it is only drafted, `.` and where it
-/// returns to (base64url): nothing about a draft is stored until its user name is posted.
-fn sign_in_id(state: &AppState, jar: &CookieJar) -> Option<SignInId> {
-    cookies::get(state, jar, cookies::SIGN_IN)
-        .map(|v| v.split('.').next().unwrap_or_default())
-        .filter(|id| !id.is_empty() && id.len() <= 64)
-        .map(SignInId::from_string)
-}
+crate::extract::csrf_field!(OtherWayForm, UsernameForm, CredentialForm);
 
 /// Whether this browser's sign-in is only drafted (its cookie still carries the return path).
 fn only_drafted(state: &AppState, jar: &CookieJar) -> bool {
@@ -108,24 +104,6 @@ fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The sign-in this browser's cookie names and the form's token for it; a token minted for
-/// another sign-in (another browser) is refused.
-fn sign_in_form(state: &AppState, jar: &CookieJar, csrf: &str) -> Result<SignInId, PageError> {
-    // No sign-in cookie: there is nothing the token could be bound to.
-    let id = sign_in_id(state, jar).ok_or_else(PageError::csrf)?;
-    if !csrf_ok(state, CsrfScope::SignIn(&id), csrf) {
-        return Err(PageError::csrf());
-    }
-    Ok(id)
-}
-
-/// Sends the browser to sign in, returning to `path` afterwards.
-pub fn sign_in_redirect(path: &str) -> Redirect {
-    let mut url = url::Url::parse("http://x/login").expect("static URL");
-    url.query_pairs_mut().append_pair("return_to", path);
-    Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
-}
-
 /// Shows whatever step this browser's sign-in is at. Without one it shows the user-name page
 /// of a new sign-in that is stored only when the user name is posted, so that loading this page
 /// writes nothing.
@@ -135,7 +113,7 @@ async fn login_page(
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
-    let existing = match (sign_in_id(&state, &jar), &query.return_to) {
+    let existing = match (cookies::sign_in_id(&state, &jar), &query.return_to) {
         (Some(id), None) if only_drafted(&state, &jar) && well_formed(&id) => {
             // Reloading (or a second tab) keeps the draft, so forms already shown still work.
             let mut draft = state
@@ -166,7 +144,7 @@ async fn login_page(
             (jar.add(cookie), sign_in)
         }
     };
-    let use_password = query.method.as_deref() == Some("password");
+    let use_password = query.method == Some(Way::Password);
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
         // Reloading the number page is how the browser learns the answer.
         return match state.latchkey.finish_approval(&sign_in).await {
@@ -187,7 +165,7 @@ async fn login_page(
 
 /// `GET /login/status`: whether the number page is still waiting. Polled by its script.
 async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let pending = match sign_in_id(&state, &jar) {
+    let pending = match cookies::sign_in_id(&state, &jar) {
         Some(id) => state.latchkey.approval_pending(&id).await.unwrap_or(false),
         None => false,
     };
@@ -201,24 +179,22 @@ async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Respo
 #[derive(Deserialize)]
 struct OtherWayForm {
     csrf: String,
-    method: String,
+    method: Way,
 }
 
 /// The number page's other ways: cancel the notification and show the pass or password step.
 async fn other_way(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<OtherWayForm>, axum::extract::rejection::FormRejection>,
+    SignInForm { id, form }: SignInForm<OtherWayForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let id = sign_in_form(&state, &jar, &form.csrf)?;
     if only_drafted(&state, &jar) {
         return Ok(Redirect::to("/login").into_response());
     }
-    let target = match form.method.as_str() {
-        "password" => "/login?method=password",
-        "pass" | "cant-use-app" | "restart" => "/login?method=pass",
-        _ => return Err(PageError::bad_request("Choose another way to sign in.")),
+    let target = match form.method {
+        Way::Password => "/login?method=password",
+        Way::Pass | Way::CantUseApp | Way::Restart => "/login?method=pass",
+        Way::Unknown => return Err(PageError::bad_request("Choose another way to sign in.")),
     };
     match state.latchkey.choose_other_way(&id).await {
         Ok(_) => Ok(Redirect::to(target).into_response()),
@@ -288,10 +264,8 @@ async fn submit_username(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     jar: CookieJar,
-    form: Result<Form<UsernameForm>, axum::extract::rejection::FormRejection>,
+    SignInForm { id, form }: SignInForm<UsernameForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let id = sign_in_form(&state, &jar, &form.csrf)?;
     // The first user name posted stores the sign-in the page only drafted.
     if let Err(failure) = state
         .latchkey
@@ -321,7 +295,7 @@ async fn submit_username(
 #[derive(Deserialize)]
 struct CredentialForm {
     csrf: String,
-    method: String,
+    method: Way,
     secret: String,
 }
 
@@ -330,19 +304,17 @@ async fn submit_credential(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     jar: CookieJar,
-    form: Result<Form<CredentialForm>, axum::extract::rejection::FormRejection>,
+    SignInForm { id, form }: SignInForm<CredentialForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let id = sign_in_form(&state, &jar, &form.csrf)?;
     // Out of order: no user name yet.
     if only_drafted(&state, &jar) {
         return Ok(Redirect::to("/login").into_response());
     }
-    let use_password = form.method == "password";
-    let input = match form.method.as_str() {
-        "pass" => CredentialInput::Pass(Secret::new(form.secret.trim())),
-        "password" => CredentialInput::Password(Secret::new(form.secret)),
-        _ => {
+    let use_password = form.method == Way::Password;
+    let input = match form.method {
+        Way::Pass => CredentialInput::Pass(Secret::new(form.secret.trim())),
+        Way::Password => CredentialInput::Password(Secret::new(form.secret)),
+        Way::CantUseApp | Way::Restart | Way::Unknown => {
             return Err(PageError::bad_request(
                 "Choose a Temporary Access Pass or a password.",
             ));
@@ -444,19 +416,11 @@ fn start_again_error() -> PageError {
     )
 }
 
-/// A form that carries nothing but its CSRF token.
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    pub(crate) csrf: String,
-}
-
 async fn restart(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    SignInForm { id, .. }: SignInForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let id = sign_in_form(&state, &jar, &form.csrf)?;
     if only_drafted(&state, &jar) {
         return Ok(Redirect::to("/login").into_response());
     }
@@ -469,16 +433,12 @@ async fn restart(
 async fn sign_out(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Option<SignedInForm<CsrfForm>>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
     // With no session there is nothing to end, and nothing for a token to be bound to.
-    if let Some((session, _)) = current_session(&state, &jar).await? {
-        if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
-            return Err(PageError::csrf());
-        }
+    if let Some(SignedInForm { session, .. }) = form {
         state.latchkey.sign_out(&session.id).await?;
     }
     let jar = jar.add(cookies::removal(&state, cookies::SESSION));
-    Ok((jar, crate::oidc::signed_out_page("/mysecurityinfo")).into_response())
+    Ok((jar, crate::signed_out::page("/mysecurityinfo")).into_response())
 }

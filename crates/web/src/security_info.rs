@@ -3,23 +3,21 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
 use latchkey_domain::ids::{ActivationId, DeviceId};
 use latchkey_domain::service::ActivationProgress;
 use latchkey_domain::session::RegistrationFreshness;
-use latchkey_domain::user::User;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{CsrfScope, csrf_ok, csrf_token};
-use crate::error::{PageError, render, render_uncached};
-use crate::pages::{CsrfForm, current_session, sign_in_redirect};
+use crate::cookies::{CsrfScope, csrf_token};
+use crate::error::{PageError, PageFailure, render, render_uncached};
+use crate::extract::{CsrfForm, ReturnTo, SignedIn, SignedInForm};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -143,13 +141,16 @@ struct NoticeQuery {
     allowed: Option<String>,
 }
 
-async fn signed_in_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>, PageError> {
-    Ok(current_session(state, jar).await?.map(|(_, user)| user))
+/// Add method's own address: signing in again for it comes back here.
+struct AddAuthenticator;
+
+impl ReturnTo for AddAuthenticator {
+    const PATH: &'static str = ADD_AUTHENTICATOR_PATH;
 }
 
 async fn security_info(
     State(state): State<AppState>,
-    jar: CookieJar,
+    signed_in: SignedIn,
     query: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(query) = query?;
@@ -160,27 +161,23 @@ async fn security_info(
     } else {
         query.removed.is_some().then_some("The method was removed.")
     };
-    show_methods(state, jar, "/mysecurityinfo", notice).await
+    show_methods(state, signed_in, notice).await
 }
 
 /// Where signing in again for Add method lands: the same page, saying what to do next.
 async fn after_fresh_sign_in(
     State(state): State<AppState>,
-    jar: CookieJar,
+    signed_in: SignedIn<AddAuthenticator>,
 ) -> Result<Response, PageError> {
     let notice = "You signed in again. Choose Add method to continue.";
-    show_methods(state, jar, ADD_AUTHENTICATOR_PATH, Some(notice)).await
+    show_methods(state, signed_in, Some(notice)).await
 }
 
-async fn show_methods(
+async fn show_methods<R>(
     state: AppState,
-    jar: CookieJar,
-    path: &str,
+    SignedIn { session, user, .. }: SignedIn<R>,
     notice: Option<&str>,
 ) -> Result<Response, PageError> {
-    let Some((session, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect(path).into_response());
-    };
     let methods = state
         .latchkey
         .registered_methods(&user.id)
@@ -252,36 +249,26 @@ fn qr_images(link: &str) -> Result<(String, String), PageError> {
     Ok((svg, base64::engine::general_purpose::STANDARD.encode(png)))
 }
 
-/// Adding a method needs a recent, strong sign-in: `None` when the session has one, else the
-/// answer to give instead (like OIDC prompt=login, a new sign-in that comes back to
-/// `return_to`, or a page saying which sign-in is needed).
-fn unless_freshly_signed_in(
+/// Adding a method needs a recent, strong sign-in. Without one the answer is a new sign-in
+/// that comes back to `return_to` (like OIDC prompt=login), or a page saying which sign-in is
+/// needed.
+fn freshly_signed_in(
     state: &AppState,
     session: &latchkey_domain::session::Session,
     return_to: &str,
-) -> Option<Result<Response, PageError>> {
+) -> Result<(), PageFailure> {
     match session.registration_freshness(state.latchkey.now()) {
-        RegistrationFreshness::Fresh => None,
-        RegistrationFreshness::SignInAgain => Some(Ok(sign_in_redirect(return_to).into_response())),
-        RegistrationFreshness::StrongerMethodNeeded => Some(Err(stronger_sign_in_needed())),
+        RegistrationFreshness::Fresh => Ok(()),
+        RegistrationFreshness::SignInAgain => Err(PageFailure::SignIn(return_to.to_string())),
+        RegistrationFreshness::StrongerMethodNeeded => Err(stronger_sign_in_needed().into()),
     }
 }
 
 async fn add_authenticator(
     State(state): State<AppState>,
-    jar: CookieJar,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let Some((session, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
-    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
-        return Err(PageError::csrf());
-    }
-    if let Some(refusal) = unless_freshly_signed_in(&state, &session, ADD_AUTHENTICATOR_PATH) {
-        return refusal;
-    }
+    SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
+) -> Result<Response, PageFailure> {
+    freshly_signed_in(&state, &session, ADD_AUTHENTICATOR_PATH)?;
     let (activation, link) = state.latchkey.start_activation(&user.id).await?;
     let uri = link.to_uri();
     let (svg, png) = qr_images(&uri)?;
@@ -325,12 +312,9 @@ fn activation_id(raw: &str) -> Result<ActivationId, PageError> {
 
 async fn activation_page(
     State(state): State<AppState>,
-    jar: CookieJar,
+    SignedIn { user, .. }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let Some(user) = signed_in_user(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
     let id = activation_id(&id)?;
     let progress = state.latchkey.activation_progress(&user.id, &id).await?;
     let (heading, waiting, stage, number, device, message) = match &progress {
@@ -395,11 +379,11 @@ struct StatusQuery {
 /// `{"pending": true}` while the activation is still at the stage the page shows.
 async fn activation_status(
     State(state): State<AppState>,
-    jar: CookieJar,
+    signed_in: Option<SignedIn>,
     Path(id): Path<String>,
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, PageError> {
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some(SignedIn { user, .. }) = signed_in else {
         return Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "Sign in again",
@@ -434,12 +418,9 @@ struct RemovePage<'a> {
 
 async fn confirm_remove(
     State(state): State<AppState>,
-    jar: CookieJar,
+    SignedIn { session, user, .. }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let Some((session, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
     let method = state
         .latchkey
         .registered_methods(&user.id)
@@ -465,17 +446,9 @@ async fn confirm_remove(
 
 async fn remove(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    SignedInForm { user, .. }: SignedInForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let Some((session, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
-    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
-        return Err(PageError::csrf());
-    }
     if id.is_empty() || id.len() > 64 {
         return Err(PageError::bad_request("That is not a method id."));
     }
@@ -490,23 +463,13 @@ async fn remove(
 /// another way) allows the device to turn it on again, within the enable window.
 async fn allow_phone_sign_in_again(
     State(state): State<AppState>,
-    jar: CookieJar,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    let Some((session, user)) = current_session(&state, &jar).await? else {
-        return Ok(sign_in_redirect("/mysecurityinfo").into_response());
-    };
-    if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
-        return Err(PageError::csrf());
-    }
+    SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
+) -> Result<Response, PageFailure> {
     // Turning a method back on is adding it again: the same fresh, strong sign-in.
-    if let Some(refusal) = unless_freshly_signed_in(&state, &session, "/mysecurityinfo") {
-        return refusal;
-    }
+    freshly_signed_in(&state, &session, "/mysecurityinfo")?;
     if id.is_empty() || id.len() > 64 {
-        return Err(PageError::bad_request("That is not a method id."));
+        return Err(PageError::bad_request("That is not a method id.").into());
     }
     if !state
         .latchkey
@@ -515,7 +478,8 @@ async fn allow_phone_sign_in_again(
     {
         return Err(PageError::bad_request(
             "Phone sign-in on that device is not turned off for wrong PINs.",
-        ));
+        )
+        .into());
     }
     Ok(Redirect::to("/mysecurityinfo?allowed=1").into_response())
 }

@@ -2,13 +2,10 @@
 //! registered with the admin API or the CLI, not here).
 
 use askama::Template;
-use axum::extract::State;
-use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::application::Application;
 use latchkey_domain::user::{Group, User};
 
 use super::{Admin, Banner, ConsoleResult, Frame, Section};
-use crate::AppState;
 
 #[derive(Template)]
 #[template(path = "console_overview.html")]
@@ -23,8 +20,7 @@ struct OverviewPage {
 
 const OVERVIEW_LIST: usize = 50;
 
-pub(super) async fn overview(State(state): State<AppState>, jar: CookieJar) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin").await?;
+pub(super) async fn overview(admin: Admin) -> ConsoleResult {
     let mut users = admin.latchkey().list_users().await?;
     let mut groups = admin.latchkey().list_groups().await?;
     let application_count = admin.latchkey().list_applications().await?.len();
@@ -49,8 +45,7 @@ struct ApplicationsPage {
     applications: Vec<Application>,
 }
 
-pub(super) async fn list(State(state): State<AppState>, jar: CookieJar) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/applications").await?;
+pub(super) async fn list(admin: Admin) -> ConsoleResult {
     let applications = admin.latchkey().list_applications().await?;
     admin.page(Section::Applications, Banner::None, |frame| {
         ApplicationsPage {

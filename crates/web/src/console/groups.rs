@@ -2,15 +2,13 @@
 //! removed.
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum_extra::extract::cookie::CookieJar;
+use axum::extract::Path;
 use latchkey_domain::user::{Group, User};
 
 use super::{
-    Admin, Banner, ConsoleError, ConsoleResult, Frame, NoticeParam, PathId, PostedForm, Refusable,
+    Admin, AdminForm, Banner, ConsoleResult, Frame, NoticeParam, PageFailure, PathId, Refusable,
     Refused, Section, found, not_found, notice, redirect, url_id,
 };
-use crate::AppState;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct NewGroupInput {
@@ -26,12 +24,7 @@ struct GroupsPage {
     input: NewGroupInput,
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    query: NoticeParam,
-) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/groups").await?;
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     render_list(admin, banner, NewGroupInput::default()).await
 }
@@ -45,12 +38,7 @@ async fn render_list(admin: Admin, banner: Banner, input: NewGroupInput) -> Cons
     })
 }
 
-pub(super) async fn create(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields) = Admin::form(state, jar, "/admin/groups", form).await?;
+pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult {
     let input = NewGroupInput {
         display_name: fields.text("display_name")?,
         description: fields.text("description")?,
@@ -79,21 +67,15 @@ struct GroupPage {
     candidates: Vec<User>,
 }
 
-pub(super) async fn detail(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    query: NoticeParam,
-) -> ConsoleResult {
+pub(super) async fn detail(admin: Admin, path: PathId, query: NoticeParam) -> ConsoleResult {
     let Path(id) = path?;
-    let admin = Admin::signed_in(state, jar, &format!("/admin/groups/{id}")).await?;
     let banner = notice(query)?;
     let group = group_by_id(&admin, &id).await?;
     render_group(admin, group, banner).await
 }
 
 /// A group named in a URL by its id (`find_group` would take a name too).
-async fn group_by_id(admin: &Admin, id: &str) -> Result<Group, ConsoleError> {
+async fn group_by_id(admin: &Admin, id: &str) -> Result<Group, PageFailure> {
     let group = found(
         admin.latchkey().find_group(url_id(id, "group")?).await,
         "group",
@@ -123,13 +105,10 @@ async fn render_group(admin: Admin, group: Group, banner: Banner) -> ConsoleResu
 
 /// Adds the posted user to the group in the path; with `REMOVE`, takes them out.
 pub(super) async fn change_membership<const REMOVE: bool>(
-    State(state): State<AppState>,
-    jar: CookieJar,
     path: PathId,
-    form: PostedForm,
+    AdminForm(admin, fields): AdminForm,
 ) -> ConsoleResult {
     let Path(id) = path?;
-    let (admin, fields) = Admin::form(state, jar, &format!("/admin/groups/{id}"), form).await?;
     let group = group_by_id(&admin, &id).await?;
     let key = fields.text("user")?;
     let changed = if key.is_empty() {

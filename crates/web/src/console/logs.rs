@@ -4,8 +4,7 @@
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum_extra::extract::cookie::CookieJar;
+use axum::extract::{Path, Query};
 use latchkey_domain::clock::{Timestamp, parse_time};
 use latchkey_domain::log::{AuditCategory, AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::policy::MethodKind;
@@ -16,7 +15,6 @@ use super::{
     Admin, Banner, Choice, ConsoleResult, Frame, PathId, Refusable, Refused, Section, choices,
     not_found, time, url_id, with_blank,
 };
-use crate::AppState;
 
 /// Rows the log tables show; the chart counts everything fetched.
 const LOG_TABLE_ROWS: usize = 100;
@@ -288,11 +286,9 @@ struct SignInsPage {
 }
 
 pub(super) async fn sign_ins(
-    State(state): State<AppState>,
-    jar: CookieJar,
+    admin: Admin,
     query: Result<Query<SignInFilter>, QueryRejection>,
 ) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/logs/signins").await?;
     let Query(filter) = query?;
     let now = admin.latchkey().now();
     let fetched = match sign_in_query(&filter, now) {
@@ -362,13 +358,8 @@ struct SignInPage {
     steps: Vec<StepRow>,
 }
 
-pub(super) async fn sign_in_detail(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-) -> ConsoleResult {
+pub(super) async fn sign_in_detail(admin: Admin, path: PathId) -> ConsoleResult {
     let Path(id) = path?;
-    let admin = Admin::signed_in(state, jar, &format!("/admin/logs/signins/{id}")).await?;
     let id = url_id(&id, "sign-in")?;
     let query = LogQuery {
         limit: LogQuery::MAX_LIMIT,
@@ -488,11 +479,9 @@ struct AuditPage {
 }
 
 pub(super) async fn audit(
-    State(state): State<AppState>,
-    jar: CookieJar,
+    admin: Admin,
     query: Result<Query<AuditFilter>, QueryRejection>,
 ) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/logs/audit").await?;
     let Query(filter) = query?;
     let fetched = match audit_query(&filter, admin.latchkey().now()) {
         Ok(query) => admin.latchkey().audit_log(query).await.refusable()?,

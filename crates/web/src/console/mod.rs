@@ -15,12 +15,14 @@ mod tokens;
 mod users;
 
 use askama::Template;
+use axum::Extension;
 use axum::Router;
-use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::extract::{Form, Path, Query};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Form, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::demo::ADMINISTRATORS_GROUP;
@@ -31,9 +33,9 @@ use latchkey_domain::{DomainError, Latchkey, StoreError};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::cookies::{CsrfScope, csrf_ok, csrf_token};
-use crate::error::{PageError, render};
-use crate::pages::{current_session, sign_in_redirect};
+use crate::cookies::{CsrfScope, csrf_token, require_csrf};
+use crate::error::{PageError, PageFailure, render};
+use crate::extract::current_session;
 use policies::{AUTHENTICATOR_CONFIGURE_PATH, AUTHENTICATOR_PATH};
 
 pub fn routes() -> Router<AppState> {
@@ -41,18 +43,27 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(applications::overview))
         .route("/admin/users", get(users::list).post(users::create))
         .route("/admin/users/{id}", get(users::detail))
-        .route("/admin/users/{id}/enabled", post(users::set_enabled))
-        .route("/admin/users/{id}/groups", post(users::add_to_group))
-        .route("/admin/users/{id}/pass", post(users::issue_pass))
+        .route(
+            "/admin/users/{id}/enabled",
+            form_below(1, post(users::set_enabled)),
+        )
+        .route(
+            "/admin/users/{id}/groups",
+            form_below(1, post(users::add_to_group)),
+        )
+        .route(
+            "/admin/users/{id}/pass",
+            form_below(1, post(users::issue_pass)),
+        )
         .route("/admin/groups", get(groups::list).post(groups::create))
         .route("/admin/groups/{id}", get(groups::detail))
         .route(
             "/admin/groups/{id}/members",
-            post(groups::change_membership::<false>),
+            form_below(1, post(groups::change_membership::<false>)),
         )
         .route(
             "/admin/groups/{id}/members/remove",
-            post(groups::change_membership::<true>),
+            form_below(2, post(groups::change_membership::<true>)),
         )
         .route("/admin/applications", get(applications::list))
         .route("/admin/policies", get(policies::list))
@@ -70,23 +81,27 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/admin/policies/{method}/settings",
-            post(policies::save_method_settings),
+            form_below(1, post(policies::save_method_settings)),
         )
         .route(
             "/admin/policies/{method}/reset",
-            post(policies::reset_method),
+            form_below(1, post(policies::reset_method)),
         )
         .route("/admin/logs/signins", get(logs::sign_ins))
         .route("/admin/logs/signins/{id}", get(logs::sign_in_detail))
         .route("/admin/logs/audit", get(logs::audit))
         .route("/admin/risky-users", get(risk::list))
-        .route("/admin/risky-users/dismiss", post(risk::dismiss))
+        .route(
+            "/admin/risky-users/dismiss",
+            form_below(1, post(risk::dismiss)),
+        )
         .route("/admin/tokens", get(tokens::list).post(tokens::create))
-        .route("/admin/tokens/{id}/revoke", post(tokens::revoke))
+        .route(
+            "/admin/tokens/{id}/revoke",
+            form_below(2, post(tokens::revoke)),
+        )
 }
 
-/// A posted form as name–value pairs, in order: table rows repeat their field names.
-type PostedForm = Result<Form<Vec<(String, String)>>, FormRejection>;
 /// The id or name in a page's path.
 type PathId = Result<Path<String>, PathRejection>;
 /// The `?notice=` that a redirect after a change carries.
@@ -94,52 +109,13 @@ type NoticeParam = Result<Query<NoticeQuery>, QueryRejection>;
 
 // ----- access and errors -------------------------------------------------------------------
 
-/// Why a console request ends early: the browser must sign in first, or an error page.
-enum ConsoleError {
-    SignIn(String),
-    Page(PageError),
-}
-
-impl From<PageError> for ConsoleError {
-    fn from(e: PageError) -> Self {
-        ConsoleError::Page(e)
-    }
-}
-
-impl From<DomainError> for ConsoleError {
-    fn from(e: DomainError) -> Self {
-        ConsoleError::Page(e.into())
-    }
-}
-
-impl From<FormRejection> for ConsoleError {
-    fn from(e: FormRejection) -> Self {
-        ConsoleError::Page(e.into())
-    }
-}
-
-impl From<QueryRejection> for ConsoleError {
-    fn from(e: QueryRejection) -> Self {
-        ConsoleError::Page(e.into())
-    }
-}
-
-impl From<PathRejection> for ConsoleError {
+impl From<PathRejection> for PageFailure {
     fn from(_: PathRejection) -> Self {
-        ConsoleError::Page(not_found("page"))
+        PageFailure::Page(not_found("page"))
     }
 }
 
-impl IntoResponse for ConsoleError {
-    fn into_response(self) -> Response {
-        match self {
-            ConsoleError::SignIn(path) => sign_in_redirect(&path).into_response(),
-            ConsoleError::Page(e) => e.into_response(),
-        }
-    }
-}
-
-type ConsoleResult = Result<Response, ConsoleError>;
+type ConsoleResult = Result<Response, PageFailure>;
 
 fn not_found(what: &str) -> PageError {
     PageError::new(
@@ -150,7 +126,7 @@ fn not_found(what: &str) -> PageError {
 }
 
 /// An id from a URL, checked for length before it reaches the domain.
-fn url_id<'a>(id: &'a str, what: &str) -> Result<&'a str, ConsoleError> {
+fn url_id<'a>(id: &'a str, what: &str) -> Result<&'a str, PageFailure> {
     if id.is_empty() || id.len() > 128 {
         return Err(not_found(what).into());
     }
@@ -158,7 +134,7 @@ fn url_id<'a>(id: &'a str, what: &str) -> Result<&'a str, ConsoleError> {
 }
 
 /// A lookup by an id from a URL: one the domain does not know is a not-found page.
-fn found<T>(result: Result<T, DomainError>, what: &str) -> Result<T, ConsoleError> {
+fn found<T>(result: Result<T, DomainError>, what: &str) -> Result<T, PageFailure> {
     match result {
         Err(DomainError::NotFound(_) | DomainError::Store(StoreError::NotFound)) => {
             Err(not_found(what).into())
@@ -167,7 +143,8 @@ fn found<T>(result: Result<T, DomainError>, what: &str) -> Result<T, ConsoleErro
     }
 }
 
-/// A request from a signed-in administrator, which every console handler starts from.
+/// A request from a signed-in administrator, which every console handler starts from. Without
+/// a session, a sign-in that returns to the page; for someone else, a refusal.
 struct Admin {
     state: AppState,
     /// The session the request came with: the console's forms are bound to it.
@@ -175,11 +152,65 @@ struct Admin {
     user: User,
 }
 
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = PageFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, PageFailure> {
+        let page = parts.uri.path().to_string();
+        Admin::signed_in(state, &CookieJar::from_headers(&parts.headers), page).await
+    }
+}
+
+/// The administrator and their posted form, once its CSRF token is checked. Without a session,
+/// a sign-in that returns to the page the form is on (see [`FormOn`]).
+struct AdminForm(Admin, Fields);
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = PageFailure;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<AdminForm, PageFailure> {
+        let up = request.extensions().get::<FormOn>().map_or(0, |on| on.0);
+        let page = page_above(request.uri().path(), up).to_string();
+        let jar = CookieJar::from_headers(request.headers());
+        let admin = Admin::signed_in(state, &jar, page).await?;
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state).await?;
+        let fields = Fields(pairs);
+        require_csrf(
+            state,
+            CsrfScope::Session(&admin.session.id),
+            fields.one("csrf")?.unwrap_or_default(),
+        )?;
+        Ok(AdminForm(admin, fields))
+    }
+}
+
+/// How many path segments above a form's address its page is: `/admin/users/{id}/enabled` is
+/// posted from `/admin/users/{id}`. Set on the routes of such forms; absent, the form posts
+/// to its own page.
+#[derive(Debug, Clone, Copy)]
+struct FormOn(usize);
+
+/// A form posted to an address below the page it is on (`up` segments).
+fn form_below(up: usize, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(Extension(FormOn(up)))
+}
+
+/// `path` without its last `up` segments.
+fn page_above(path: &str, up: usize) -> &str {
+    (0..up).fold(path, |page, _| {
+        page.rsplit_once('/').map_or(page, |(above, _)| above)
+    })
+}
+
 impl Admin {
-    /// The signed-in administrator; else a sign-in that returns to `path`, or a refusal.
-    async fn signed_in(state: AppState, jar: CookieJar, path: &str) -> Result<Admin, ConsoleError> {
-        let Some((session, user)) = current_session(&state, &jar).await? else {
-            return Err(ConsoleError::SignIn(path.to_string()));
+    /// The signed-in administrator; else a sign-in that returns to `page`, or a refusal.
+    async fn signed_in(
+        state: &AppState,
+        jar: &CookieJar,
+        page: String,
+    ) -> Result<Admin, PageFailure> {
+        let Some((session, user)) = current_session(state, jar).await? else {
+            return Err(PageFailure::SignIn(page));
         };
         if !state.latchkey.is_administrator(&user.id).await? {
             // Named by the group bound to the role, which is what grants it.
@@ -198,30 +229,10 @@ impl Admin {
             .into());
         }
         Ok(Admin {
-            state,
+            state: state.clone(),
             session,
             user,
         })
-    }
-
-    /// The administrator and their posted form, once its CSRF token is checked.
-    async fn form(
-        state: AppState,
-        jar: CookieJar,
-        path: &str,
-        form: PostedForm,
-    ) -> Result<(Admin, Fields), ConsoleError> {
-        let admin = Admin::signed_in(state, jar, path).await?;
-        let Form(pairs) = form?;
-        let fields = Fields(pairs);
-        if !csrf_ok(
-            &admin.state,
-            CsrfScope::Session(&admin.session.id),
-            fields.one("csrf")?.unwrap_or_default(),
-        ) {
-            return Err(PageError::csrf().into());
-        }
-        Ok((admin, fields))
     }
 
     fn latchkey(&self) -> &Latchkey {
@@ -333,11 +344,11 @@ impl Refused {
 /// Splits a domain answer: its refusals are shown on the page, failures of ours become an
 /// error page.
 trait Refusable<T> {
-    fn refusable(self) -> Result<Result<T, Refused>, ConsoleError>;
+    fn refusable(self) -> Result<Result<T, Refused>, PageFailure>;
 }
 
 impl<T> Refusable<T> for Result<T, DomainError> {
-    fn refusable(self) -> Result<Result<T, Refused>, ConsoleError> {
+    fn refusable(self) -> Result<Result<T, Refused>, PageFailure> {
         let e = match self {
             Ok(value) => return Ok(Ok(value)),
             Err(e) => e,
@@ -426,7 +437,7 @@ struct NoticeQuery {
 }
 
 /// The banner a redirect after a change asked for.
-fn notice(query: NoticeParam) -> Result<Banner, ConsoleError> {
+fn notice(query: NoticeParam) -> Result<Banner, PageFailure> {
     let Query(query) = query?;
     Ok(notice_text(query.notice.as_deref()).map_or(Banner::None, Banner::Notice))
 }

@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::DomainError;
 use latchkey_domain::policy::{
     ALL_USERS, AuthenticationMethodsPolicy, AuthenticationMode, AuthenticatorFeatures, Feature,
@@ -18,10 +17,9 @@ use latchkey_domain::user::Group;
 use serde_json::{Value, json};
 
 use super::{
-    Admin, Banner, Choice, ConsoleError, ConsoleResult, Fields, Frame, NoticeParam, PathId,
-    PostedForm, Refusable, Refused, Section, choices, not_found, notice, redirect, with_blank,
+    Admin, AdminForm, Banner, Choice, ConsoleResult, Fields, Frame, NoticeParam, PageFailure,
+    PathId, Refusable, Refused, Section, choices, not_found, notice, redirect, with_blank,
 };
-use crate::AppState;
 use crate::error::PageError;
 
 pub(super) const AUTHENTICATOR_PATH: &str = "/admin/policies/authenticator";
@@ -60,12 +58,7 @@ fn target_names<'a>(
         .join(", ")
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    query: NoticeParam,
-) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/policies").await?;
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     let policy = admin.latchkey().policy().await?;
     let names: BTreeMap<String, String> = group_options(&admin.latchkey().list_groups().await?)
@@ -533,11 +526,9 @@ async fn render_authenticator(
 
 /// The authenticator app's "Enable and Target" tab, or with `CONFIGURE` its "Configure" tab.
 pub(super) async fn authenticator<const CONFIGURE: bool>(
-    State(state): State<AppState>,
-    jar: CookieJar,
+    admin: Admin,
     query: NoticeParam,
 ) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, authenticator_path(CONFIGURE)).await?;
     let banner = notice(query)?;
     let policy = admin.latchkey().policy().await?;
     let tab = if CONFIGURE {
@@ -575,7 +566,7 @@ async fn save(
     policy: &AuthenticationMethodsPolicy,
     kind: MethodKind,
     edit: impl FnOnce(&mut Value) -> Result<(), String>,
-) -> Result<Option<Refused>, ConsoleError> {
+) -> Result<Option<Refused>, PageFailure> {
     let edited = check_version(fields, policy).and_then(|()| {
         let mut config = serde_json::to_value(policy.configuration(kind)).map_err(|e| Refused {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -597,12 +588,9 @@ async fn save(
 
 /// Saves the tab of the authenticator app's page that `CONFIGURE` names.
 pub(super) async fn save_authenticator<const CONFIGURE: bool>(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    form: PostedForm,
+    AdminForm(admin, fields): AdminForm,
 ) -> ConsoleResult {
     let path = authenticator_path(CONFIGURE);
-    let (admin, fields) = Admin::form(state, jar, path, form).await?;
     let policy = admin.latchkey().policy().await?;
     let authenticator = &policy.authenticator;
     let kind = MethodKind::MicrosoftAuthenticator;
@@ -624,7 +612,7 @@ pub(super) async fn save_authenticator<const CONFIGURE: bool>(
 }
 
 /// A method named in a URL, by its exact id.
-fn method_by_id(id: &str) -> Result<MethodKind, ConsoleError> {
+fn method_by_id(id: &str) -> Result<MethodKind, PageFailure> {
     MethodKind::ALL
         .into_iter()
         .find(|m| m.id() == id)
@@ -632,7 +620,7 @@ fn method_by_id(id: &str) -> Result<MethodKind, ConsoleError> {
 }
 
 /// The methods other than the authenticator app, whose page is the simple one.
-fn simple_method(id: &str) -> Result<MethodKind, ConsoleError> {
+fn simple_method(id: &str) -> Result<MethodKind, PageFailure> {
     match method_by_id(id)? {
         MethodKind::MicrosoftAuthenticator => Err(not_found("page").into()),
         kind => Ok(kind),
@@ -684,14 +672,8 @@ async fn render_method(
     })
 }
 
-pub(super) async fn method_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    query: NoticeParam,
-) -> ConsoleResult {
+pub(super) async fn method_page(admin: Admin, path: PathId, query: NoticeParam) -> ConsoleResult {
     let Path(id) = path?;
-    let admin = Admin::signed_in(state, jar, &format!("/admin/policies/{id}")).await?;
     let banner = notice(query)?;
     let kind = method_by_id(&id)?;
     if kind == MethodKind::MicrosoftAuthenticator {
@@ -703,13 +685,10 @@ pub(super) async fn method_page(
 
 /// A form posted from the page of the (simple) method in the path, and the policy in force.
 async fn method_form(
-    state: AppState,
-    jar: CookieJar,
+    AdminForm(admin, fields): AdminForm,
     path: PathId,
-    form: PostedForm,
-) -> Result<(Admin, Fields, MethodKind, AuthenticationMethodsPolicy), ConsoleError> {
+) -> Result<(Admin, Fields, MethodKind, AuthenticationMethodsPolicy), PageFailure> {
     let Path(id) = path?;
-    let (admin, fields) = Admin::form(state, jar, &format!("/admin/policies/{id}"), form).await?;
     let kind = simple_method(&id)?;
     let policy = admin.latchkey().policy().await?;
     Ok((admin, fields, kind, policy))
@@ -729,13 +708,8 @@ async fn after_save(
     }
 }
 
-pub(super) async fn save_method_targeting(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields, kind, policy) = method_form(state, jar, path, form).await?;
+pub(super) async fn save_method_targeting(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, kind, policy) = method_form(form, path).await?;
     let current = TargetingInput::from_targeting(policy.configuration(kind).targeting());
     let input = TargetingInput::from_fields(&fields, current)?;
     let refused = save(&admin, &fields, &policy, kind, |c| input.apply(c, false)).await?;
@@ -758,13 +732,8 @@ fn parse_settings(text: &str) -> Result<Value, String> {
     }
 }
 
-pub(super) async fn save_method_settings(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields, kind, policy) = method_form(state, jar, path, form).await?;
+pub(super) async fn save_method_settings(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, kind, policy) = method_form(form, path).await?;
     let text = fields.one("configuration")?.unwrap_or_default().to_string();
     let replace = |config: &mut Value| parse_settings(&text).map(|value| *config = value);
     let refused = save(&admin, &fields, &policy, kind, replace).await?;
@@ -775,14 +744,8 @@ pub(super) async fn save_method_settings(
     after_save(admin, kind, &policy, refused, posted).await
 }
 
-pub(super) async fn reset_method(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
+pub(super) async fn reset_method(path: PathId, AdminForm(admin, _): AdminForm) -> ConsoleResult {
     let Path(id) = path?;
-    let (admin, _) = Admin::form(state, jar, &format!("/admin/policies/{id}"), form).await?;
     let kind = method_by_id(&id)?;
     let reset = admin
         .latchkey()

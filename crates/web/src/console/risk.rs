@@ -2,11 +2,8 @@
 //! button that dismisses the risk.
 
 use askama::Template;
-use axum::extract::State;
-use axum_extra::extract::cookie::CookieJar;
 
-use super::{Admin, ConsoleResult, Frame, NoticeParam, PostedForm, Section, notice, redirect};
-use crate::AppState;
+use super::{Admin, AdminForm, ConsoleResult, Frame, NoticeParam, Section, notice, redirect};
 
 struct RiskyRow {
     id: String,
@@ -31,12 +28,7 @@ struct RiskyUsersPage {
     rows: Vec<RiskyRow>,
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    query: NoticeParam,
-) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/risky-users").await?;
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     let mut rows = Vec::new();
     for (risk, user) in admin.latchkey().risky_users().await? {
@@ -80,12 +72,7 @@ pub(super) async fn list(
     })
 }
 
-pub(super) async fn dismiss(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields) = Admin::form(state, jar, "/admin/risky-users", form).await?;
+pub(super) async fn dismiss(AdminForm(admin, fields): AdminForm) -> ConsoleResult {
     let user = fields.text("user")?;
     admin
         .latchkey()

@@ -2,17 +2,15 @@
 //! form that makes a new one and shows its secret once, on the page that answers the form.
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum_extra::extract::cookie::CookieJar;
+use axum::extract::Path;
 use latchkey_domain::admin_token::AdminTokenStatus;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::service::NewAdminToken;
 
 use super::{
-    Admin, Banner, ConsoleResult, Frame, NoticeParam, PathId, PostedForm, Refusable, Refused,
+    Admin, AdminForm, Banner, ConsoleResult, Frame, NoticeParam, PathId, Refusable, Refused,
     Section, notice, redirect, url_id,
 };
-use crate::AppState;
 
 const PATH: &str = "/admin/tokens";
 /// The lifetimes the form offers, in days; empty means no expiry.
@@ -52,12 +50,7 @@ struct TokensPage {
     created: Option<(String, String)>,
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    query: NoticeParam,
-) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, PATH).await?;
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     render(admin, banner, String::new(), "30", None).await
 }
@@ -114,12 +107,7 @@ async fn render(
     })
 }
 
-pub(super) async fn create(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields) = Admin::form(state, jar, PATH, form).await?;
+pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult {
     let name = fields.text("name")?;
     let lifetime = fields.text("lifetime_days")?;
     let Some((value, _)) = LIFETIMES.iter().find(|(v, _)| *v == lifetime) else {
@@ -156,14 +144,8 @@ pub(super) async fn create(
     }
 }
 
-pub(super) async fn revoke(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
+pub(super) async fn revoke(path: PathId, AdminForm(admin, _): AdminForm) -> ConsoleResult {
     let Path(id) = path?;
-    let (admin, _) = Admin::form(state, jar, PATH, form).await?;
     let id = url_id(&id, "token")?;
     match admin
         .latchkey()

@@ -3,9 +3,8 @@
 //! a group or issues a Temporary Access Pass.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderValue, header};
-use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::DomainError;
 use latchkey_domain::clock::{Timestamp, parse_time};
 use latchkey_domain::credential::PassRequest;
@@ -15,10 +14,9 @@ use latchkey_domain::service::{NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
 
 use super::{
-    Admin, Banner, ConsoleError, ConsoleResult, Fields, Frame, NoticeParam, PathId, PostedForm,
+    Admin, AdminForm, Banner, ConsoleResult, Fields, Frame, NoticeParam, PageFailure, PathId,
     Refusable, Refused, Section, found, notice, redirect, time, url_id,
 };
-use crate::AppState;
 use crate::error::PageError;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,12 +35,7 @@ struct UsersPage {
     input: NewUserInput,
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    query: NoticeParam,
-) -> ConsoleResult {
-    let admin = Admin::signed_in(state, jar, "/admin/users").await?;
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     let input = NewUserInput {
         account_enabled: true,
@@ -79,12 +72,7 @@ fn new_user_input(fields: &Fields) -> Result<NewUserInput, PageError> {
     })
 }
 
-pub(super) async fn create(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields) = Admin::form(state, jar, "/admin/users", form).await?;
+pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult {
     let input = new_user_input(&fields)?;
     let new = NewUser {
         user_principal_name: input.user_principal_name.clone(),
@@ -150,34 +138,25 @@ struct UserPage {
     pass_one_time_only: bool,
 }
 
-pub(super) async fn detail(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    query: NoticeParam,
-) -> ConsoleResult {
+pub(super) async fn detail(admin: Admin, path: PathId, query: NoticeParam) -> ConsoleResult {
     let Path(id) = path?;
-    let admin = Admin::signed_in(state, jar, &format!("/admin/users/{id}")).await?;
     let banner = notice(query)?;
     let user = user_by_id(&admin, &id).await?;
     render_user(admin, user, banner, None).await
 }
 
 /// A user named in a URL; ids only, so every user has exactly one address.
-async fn user_by_id(admin: &Admin, id: &str) -> Result<User, ConsoleError> {
+async fn user_by_id(admin: &Admin, id: &str) -> Result<User, PageFailure> {
     let id = UserId::from_string(url_id(id, "user")?);
     found(admin.latchkey().user(&id).await, "user")
 }
 
 /// The administrator, their form posted from the page of the user in the path, and the user.
 async fn user_form(
-    state: AppState,
-    jar: CookieJar,
+    AdminForm(admin, fields): AdminForm,
     path: PathId,
-    form: PostedForm,
-) -> Result<(Admin, Fields, User), ConsoleError> {
+) -> Result<(Admin, Fields, User), PageFailure> {
     let Path(id) = path?;
-    let (admin, fields) = Admin::form(state, jar, &format!("/admin/users/{id}"), form).await?;
     let user = user_by_id(&admin, &id).await?;
     Ok((admin, fields, user))
 }
@@ -254,13 +233,8 @@ async fn render_user(
     })
 }
 
-pub(super) async fn set_enabled(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields, user) = user_form(state, jar, path, form).await?;
+pub(super) async fn set_enabled(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, user) = user_form(form, path).await?;
     let enabled = match fields.one("enabled")? {
         Some("true") => true,
         Some("false") => false,
@@ -286,13 +260,8 @@ pub(super) async fn set_enabled(
     }
 }
 
-pub(super) async fn add_to_group(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields, user) = user_form(state, jar, path, form).await?;
+pub(super) async fn add_to_group(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, user) = user_form(form, path).await?;
     let group = fields.text("group")?;
     let added = if group.is_empty() {
         Err(Refused::bad("group: choose a group to add the user to."))
@@ -360,13 +329,8 @@ struct PassPage {
     usable_once: bool,
 }
 
-pub(super) async fn issue_pass(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    path: PathId,
-    form: PostedForm,
-) -> ConsoleResult {
-    let (admin, fields, user) = user_form(state, jar, path, form).await?;
+pub(super) async fn issue_pass(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, user) = user_form(form, path).await?;
     let input = pass_input(&fields)?;
     let issued = match pass_request(&input, admin.latchkey().now()) {
         Ok(request) => admin
