@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// Seconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -15,32 +18,26 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds))
     }
 
-    /// RFC 3339 in UTC, for APIs and logs.
+    /// RFC 3339 in UTC, for APIs and logs. A timestamp beyond the years 0000–9999, which RFC
+    /// 3339 cannot write, is written as the nearest one it can.
     pub fn to_rfc3339(self) -> String {
-        let days = self.0.div_euclid(86_400);
-        let secs = self.0.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            (secs % 3600) / 60,
-            secs % 60
-        )
+        let utc = OffsetDateTime::from_unix_timestamp(self.0).unwrap_or(if self.0 < 0 {
+            PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            PrimitiveDateTime::MAX.assume_utc()
+        });
+        let utc = utc.replace_nanosecond(0).unwrap_or(utc);
+        utc.format(&Rfc3339)
+            .unwrap_or_else(|_| "9999-12-31T23:59:59Z".to_string())
     }
-}
 
-/// Howard Hinnant's days-to-civil conversion (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    /// Reads an RFC 3339 time with any offset (`2026-11-29T10:00:00+02:00` is 08:00 UTC);
+    /// fractions of a second are dropped.
+    pub fn from_rfc3339(text: &str) -> Option<Timestamp> {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .map(|t| Timestamp(t.unix_timestamp()))
+    }
 }
 
 pub trait Clock: Send + Sync {
@@ -94,19 +91,10 @@ mod tests {
     }
 }
 
-/// Days since the epoch for a civil date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A point in time as people type it in filters: RFC 3339 in UTC (`2026-11-29T10:00:00Z`, or a
-/// bare date), Unix seconds, or a span back from `now` (`15m`, `1h`, `7d`).
+/// A point in time as people type it in filters: RFC 3339 with any offset
+/// (`2026-11-29T10:00:00Z`, `2026-11-29T10:00:00+02:00`), a date and time without one (read as
+/// UTC; `T` or a space between, seconds optional), a bare date, Unix seconds, or a span back
+/// from `now` (`15m`, `1h`, `7d`).
 pub fn parse_time(input: &str, now: Timestamp) -> Option<Timestamp> {
     let value = input.trim();
     if value.is_empty() || value.len() > 32 {
@@ -131,37 +119,26 @@ pub fn parse_time(input: &str, now: Timestamp) -> Option<Timestamp> {
     if value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse().ok().map(Timestamp);
     }
+    if let Some(t) = Timestamp::from_rfc3339(value) {
+        return Some(t);
+    }
+    // Without an offset: UTC. Impossible dates (2026-02-30) are refused, not rolled over.
     let (date, time) = match value.split_once(['T', ' ']) {
-        Some((date, time)) => (date, time.strip_suffix('Z').unwrap_or(time)),
-        None => (value, "00:00:00"),
+        Some((date, time)) => (date, Some(time.strip_suffix(['Z', 'z']).unwrap_or(time))),
+        None => (value, None),
     };
-    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (Some(Some(y)), Some(Some(m)), Some(Some(d))) =
-        (date_parts.next(), date_parts.next(), date_parts.next())
-    else {
-        return None;
+    let date = Date::parse(date, format_description!("[year]-[month]-[day]")).ok()?;
+    let time = match time {
+        None => Time::MIDNIGHT,
+        Some(time) => Time::parse(time, format_description!("[hour]:[minute]:[second]"))
+            .or_else(|_| Time::parse(time, format_description!("[hour]:[minute]")))
+            .ok()?,
     };
-    let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let h = time_parts.next().flatten()?;
-    // A part that is present must parse: "10:00:00+02:00" is refused, not read as 10:00Z.
-    let min = time_parts.next().map_or(Some(0), |p| p)?;
-    let sec = time_parts.next().map_or(Some(0), |p| p)?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    // Impossible dates (2026-02-30) are refused rather than rolled over into the next month.
-    let valid = (1..=12).contains(&m)
-        && (1..=month_days).contains(&d)
-        && (0..24).contains(&h)
-        && (0..60).contains(&min)
-        && (0..61).contains(&sec);
-    valid.then(|| {
-        Timestamp(days_from_civil(y, m as u32, d as u32) * 86_400 + h * 3600 + min * 60 + sec)
-    })
+    Some(Timestamp(
+        PrimitiveDateTime::new(date, time)
+            .assume_utc()
+            .unix_timestamp(),
+    ))
 }
 
 #[cfg(test)]
@@ -195,12 +172,21 @@ mod parse_tests {
             "-1h",
             "1y",
             "2026-11-29T25:00:00Z",
-            "2026-11-29T10:00:00+02:00",
+            "2026-11-29T10:00:00+25:00",
             "2026-02-30",
             "2026-04-31",
         ] {
             assert_eq!(parse_time(bad, now), None, "{bad}");
         }
+        // An offset is honoured, not dropped: 10:00 at +02:00 is 08:00 UTC.
+        assert_eq!(
+            parse_time("2026-11-29T10:00:00+02:00", now),
+            Some(Timestamp(1_795_910_400 + 8 * 3600))
+        );
+        assert_eq!(
+            parse_time("2026-11-29 10:00", now),
+            Some(Timestamp(1_795_910_400 + 10 * 3600))
+        );
         let round_trip = Timestamp(1_800_000_123);
         assert_eq!(parse_time(&round_trip.to_rfc3339(), now), Some(round_trip));
     }

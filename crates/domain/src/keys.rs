@@ -1,22 +1,24 @@
 //! ID-token signing keys: generation, the JWKS, signing, and verification of tokens we issued.
 //!
-//! Keys are generated and used through aws-lc-rs; tokens are compact JWS. Verification goes
-//! through `jsonwebtoken` with the algorithm pinned by the key, so `alg=none` or a swapped
+//! Keys are generated with aws-lc-rs (`jsonwebtoken` does not generate keys); signing, the JWK
+//! of a key and verification all go through `jsonwebtoken`, so nothing of a JWS or a JWK is
+//! assembled here. Verification pins the algorithm of our key, so `alg=none` or a swapped
 //! algorithm can never pass.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use aws_lc_rs::signature::{self, EcdsaKeyPair};
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::application::SigningAlg;
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::KeyId;
-use crate::secret::base64url;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SigningKey {
@@ -78,41 +80,60 @@ impl SigningKey {
         })
     }
 
-    /// Loads the key for signing.
+    /// Loads the key for signing, with its public half as a JWK.
     pub fn signer(&self) -> Result<Signer, DomainError> {
-        let inner = match self.alg {
-            SigningAlg::RS256 => SignerKey::Rsa(
-                aws_lc_rs::rsa::KeyPair::from_pkcs8(&self.private_pkcs8)
-                    .map_err(|_| internal("RSA key loading"))?,
-            ),
-            SigningAlg::ES256 => SignerKey::Ec(
-                EcdsaKeyPair::from_pkcs8(
-                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                    &self.private_pkcs8,
-                )
-                .map_err(|_| internal("P-256 key loading"))?,
-            ),
+        let key = match self.alg {
+            // The library reads RSA keys as PKCS#1; its PEM reader unwraps our PKCS#8.
+            SigningAlg::RS256 => {
+                EncodingKey::from_rsa_pem(pkcs8_pem(&self.private_pkcs8).as_bytes())
+                    .map_err(|_| internal("RSA key loading"))?
+            }
+            SigningAlg::ES256 => EncodingKey::from_ec_der(&self.private_pkcs8),
         };
+        let algorithm = self.alg.algorithm();
+        let mut jwk = Jwk::from_encoding_key(&key, algorithm).map_err(|_| internal("JWK"))?;
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_id = Some(self.kid.to_string());
+        let verifying = DecodingKey::from_jwk(&jwk).map_err(|_| internal("JWK"))?;
         Ok(Signer {
             kid: self.kid.clone(),
             alg: self.alg,
-            inner,
-            rng: SystemRandom::new(),
+            key,
+            jwk,
+            verifying,
         })
     }
 }
 
-enum SignerKey {
-    Rsa(aws_lc_rs::rsa::KeyPair),
-    Ec(EcdsaKeyPair),
+/// A PKCS#8 DER key as PEM (RFC 7468), 64 characters a line.
+fn pkcs8_pem(der: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+impl SigningAlg {
+    /// The algorithm as `jsonwebtoken` names it.
+    fn algorithm(self) -> Algorithm {
+        match self {
+            SigningAlg::RS256 => Algorithm::RS256,
+            SigningAlg::ES256 => Algorithm::ES256,
+        }
+    }
 }
 
 /// A loaded signing key: signs JWTs and describes its public half as a JWK.
 pub struct Signer {
     kid: KeyId,
     alg: SigningAlg,
-    inner: SignerKey,
-    rng: SystemRandom,
+    key: EncodingKey,
+    jwk: Jwk,
+    verifying: DecodingKey,
 }
 
 impl Signer {
@@ -124,57 +145,16 @@ impl Signer {
         self.alg
     }
 
-    /// The public key as a JWK (RFC 7517).
-    pub fn public_jwk(&self) -> Value {
-        match &self.inner {
-            SignerKey::Rsa(pair) => {
-                let public = pair.public_key();
-                json!({
-                    "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid.as_str(),
-                    "n": base64url(public.modulus().big_endian_without_leading_zero()),
-                    "e": base64url(public.exponent().big_endian_without_leading_zero()),
-                })
-            }
-            SignerKey::Ec(pair) => {
-                // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
-                let point = pair.public_key().as_ref();
-                json!({
-                    "kty": "EC", "use": "sig", "alg": "ES256", "kid": self.kid.as_str(), "crv": "P-256",
-                    "x": base64url(&point[1..33]),
-                    "y": base64url(&point[33..65]),
-                })
-            }
-        }
+    /// The public key as a JWK (RFC 7517), with its `kid`, `alg` and `use`.
+    pub fn public_jwk(&self) -> &Jwk {
+        &self.jwk
     }
 
     /// Signs `claims` as a compact JWS with this key's algorithm and kid.
     pub fn sign_jwt(&self, claims: &impl Serialize) -> Result<String, DomainError> {
-        let header = json!({"alg": self.alg.as_str(), "typ": "JWT", "kid": self.kid.as_str()});
-        let payload = serde_json::to_vec(claims).map_err(|_| internal("claims encoding"))?;
-        let signing_input = format!(
-            "{}.{}",
-            base64url(header.to_string().as_bytes()),
-            base64url(&payload)
-        );
-        let signature = match &self.inner {
-            SignerKey::Rsa(pair) => {
-                let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &self.rng,
-                    signing_input.as_bytes(),
-                    &mut sig,
-                )
-                .map_err(|_| internal("RSA signing"))?;
-                sig
-            }
-            SignerKey::Ec(pair) => pair
-                .sign(&self.rng, signing_input.as_bytes())
-                .map_err(|_| internal("ECDSA signing"))?
-                .as_ref()
-                .to_vec(),
-        };
-        Ok(format!("{signing_input}.{}", base64url(&signature)))
+        let mut header = Header::new(self.alg.algorithm());
+        header.kid = Some(self.kid.to_string());
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|_| internal("JWT signing"))
     }
 }
 
@@ -213,8 +193,11 @@ impl Keyring {
             .map(|(s, _)| s)
     }
 
-    pub fn jwks(&self) -> Value {
-        json!({"keys": self.signers.iter().map(|(s, _)| s.public_jwk()).collect::<Vec<_>>()})
+    /// The JWK set published at `/jwks`.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.signers.iter().map(|(s, _)| s.jwk.clone()).collect(),
+        }
     }
 
     /// Verifies a token this server issued (for example an `id_token_hint`). The algorithm
@@ -229,25 +212,12 @@ impl Keyring {
             .iter()
             .find(|(s, _)| s.kid.as_str() == kid)
             .ok_or_else(rejected)?;
-        let jwk = signer.public_jwk();
-        let field = |name: &str| jwk[name].as_str().unwrap_or_default().to_string();
-        let (key, algorithm) = match signer.alg {
-            SigningAlg::RS256 => (
-                DecodingKey::from_rsa_components(&field("n"), &field("e")),
-                Algorithm::RS256,
-            ),
-            SigningAlg::ES256 => (
-                DecodingKey::from_ec_components(&field("x"), &field("y")),
-                Algorithm::ES256,
-            ),
-        };
-        let key = key.map_err(|_| rejected())?;
-        let mut validation = Validation::new(algorithm);
+        let mut validation = Validation::new(signer.alg.algorithm());
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
         validation.set_issuer(&[issuer]);
-        jsonwebtoken::decode::<Value>(token, &key, &validation)
+        jsonwebtoken::decode::<Value>(token, &signer.verifying, &validation)
             .map(|data| data.claims)
             .map_err(|_| rejected())
     }
@@ -256,6 +226,8 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::base64url;
+    use serde_json::json;
 
     fn ring(now: Timestamp) -> (Keyring, Vec<SigningKey>) {
         let keys = vec![
@@ -278,6 +250,31 @@ mod tests {
                 ring.verify_own_token(&token, "https://idp").unwrap()["sub"],
                 "u"
             );
+        }
+    }
+
+    #[test]
+    fn the_jwks_names_each_key_with_its_kid_alg_and_use() {
+        let (ring, _) = ring(Timestamp(1000));
+        let jwks = serde_json::to_value(ring.jwks()).unwrap();
+        let rsa = ring.active(SigningAlg::RS256).unwrap();
+        let ec = ring.active(SigningAlg::ES256).unwrap();
+        for key in jwks["keys"].as_array().unwrap() {
+            assert_eq!(key["use"], "sig");
+            let (signer, fields) = if key["kty"] == "RSA" {
+                (rsa, ["n", "e"])
+            } else {
+                assert_eq!(key["crv"], "P-256");
+                (ec, ["x", "y"])
+            };
+            assert_eq!(key["kid"], signer.kid().as_str());
+            assert_eq!(key["alg"], signer.alg().as_str());
+            for field in fields {
+                assert!(
+                    key[field].as_str().is_some_and(|v| !v.is_empty()),
+                    "{field}"
+                );
+            }
         }
     }
 
@@ -316,8 +313,8 @@ mod tests {
         let keys = vec![old.clone(), new.clone()];
         let ring = Keyring::load(&keys, now, 3600).unwrap();
         assert_eq!(ring.active(SigningAlg::ES256).unwrap().kid(), &new.kid);
-        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(ring.jwks().keys.len(), 2);
         let later = Keyring::load(&keys, Timestamp(9_000 + 3600), 3600).unwrap();
-        assert_eq!(later.jwks()["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(later.jwks().keys.len(), 1);
     }
 }

@@ -13,6 +13,9 @@ use latchkey_domain::ids::{ActivationId, DeviceId};
 use latchkey_domain::service::ActivationProgress;
 use latchkey_domain::session::RegistrationFreshness;
 use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use crate::AppState;
 use crate::cookies::{CsrfScope, csrf_token};
@@ -68,33 +71,26 @@ impl Segment {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `2026-12-01T18:49:11Z` as `1 Dec 2026, 18:49 UTC`.
+/// `2026-12-01T18:49:11Z` as `1 Dec 2026, 18:49 UTC`; text that is not an RFC 3339 time is
+/// kept as it is.
 fn readable_utc(rfc3339: &str) -> String {
-    let field = |range: std::ops::Range<usize>| rfc3339.get(range).unwrap_or_default();
-    let month = field(5..7)
-        .parse::<usize>()
+    let readable =
+        format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute] UTC");
+    OffsetDateTime::parse(rfc3339, &Rfc3339)
         .ok()
-        .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
-    let day = field(8..10).trim_start_matches('0');
-    match month {
-        Some(month) => format!("{day} {month} {}, {} UTC", field(0..4), field(11..16)),
-        None => rfc3339.to_string(),
-    }
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&readable).ok())
+        .unwrap_or_else(|| rfc3339.to_string())
 }
 
-/// Whether `text` starts with a UTC time as `Timestamp::to_rfc3339` writes it.
-fn starts_with_utc_time(text: &[u8]) -> bool {
-    const SHAPE: &[u8; 20] = b"dddd-dd-ddTdd:dd:ddZ";
-    text.len() >= SHAPE.len()
-        && SHAPE.iter().zip(text).all(|(shape, c)| match shape {
-            b'd' => c.is_ascii_digit(),
-            other => other == c,
-        })
+/// The UTC time at the start of `text`, as `Timestamp::to_rfc3339` writes them.
+fn utc_time_at_start(text: &str) -> Option<&str> {
+    let candidate = text.get(..UTC_TIME_LEN)?;
+    (candidate.ends_with('Z') && OffsetDateTime::parse(candidate, &Rfc3339).is_ok())
+        .then_some(candidate)
 }
+
+/// The length of `2026-12-01T18:49:11Z`.
+const UTC_TIME_LEN: usize = 20;
 
 /// Splits a method's detail ("valid until 2026-12-02T02:49:11Z (usable)") around its times.
 fn segments(detail: &str) -> Vec<Segment> {
@@ -102,15 +98,15 @@ fn segments(detail: &str) -> Vec<Segment> {
     let mut text = String::new();
     let mut rest = detail;
     while let Some(c) = rest.chars().next() {
-        if starts_with_utc_time(rest.as_bytes()) {
+        if let Some(time) = utc_time_at_start(rest) {
             if !text.is_empty() {
                 parts.push(Segment {
                     text: std::mem::take(&mut text),
                     utc: None,
                 });
             }
-            parts.push(Segment::time(&rest[..20]));
-            rest = &rest[20..];
+            parts.push(Segment::time(time));
+            rest = &rest[time.len()..];
         } else {
             text.push(c);
             rest = &rest[c.len_utf8()..];
