@@ -7,14 +7,17 @@
 //! signed device request is `device_api::SignedRequest`.
 
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 
 use axum::extract::{
-    Form, FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
+    ConnectInfo, Form, FromRequest, FromRequestParts, OptionalFromRequest,
+    OptionalFromRequestParts, Request,
 };
 use axum::http::request::Parts;
 use axum::response::Redirect;
 use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::ids::SignInId;
+use latchkey_domain::log::SignInContext;
 use latchkey_domain::session::Session;
 use latchkey_domain::user::User;
 use serde::Deserialize;
@@ -40,6 +43,22 @@ pub fn sign_in_redirect(path: &str) -> Redirect {
     let mut url = url::Url::parse("http://x/login").expect("static URL");
     url.query_pairs_mut().append_pair("return_to", path);
     Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
+}
+
+/// Where a request comes from: its client address (through trusted proxies only), the place
+/// GeoIP puts it and the browser's known-browser cookie, for sign-in logs and risk.
+pub struct Origin(pub SignInContext);
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = <ConnectInfo<SocketAddr> as FromRequestParts<AppState>>::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
+        Ok(Origin(state.sign_in_context(peer, &parts.headers)))
+    }
 }
 
 /// Where a page sends a browser that must sign in first, to come back to afterwards.

@@ -8,9 +8,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
+use latchkey_domain::DomainError;
 use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
+use latchkey_domain::session::Session;
+use latchkey_domain::user::User;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -347,6 +350,35 @@ fn logout_redirect(uri: &str, app_state: Option<&str>) -> String {
     }
 }
 
+/// A logout link (or its confirmation) that names no application, or a redirect the
+/// application did not register.
+fn unusable_logout_link(e: DomainError) -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "We couldn't sign you out from that link",
+        e.to_string(),
+    )
+}
+
+/// Ends this browser's session, if it has one, and goes on: to the application's checked
+/// redirect (with its `state`), or to the signed-out page.
+async fn sign_out_and_go_on(
+    state: &AppState,
+    jar: CookieJar,
+    current: Option<(Session, User)>,
+    redirect: Option<String>,
+    app_state: Option<&str>,
+) -> Result<Response, PageError> {
+    if let Some((session, _)) = current {
+        state.latchkey.sign_out(&session.id).await?;
+    }
+    let jar = jar.add(cookies::removal(state, cookies::SESSION));
+    Ok(match redirect {
+        Some(uri) => (jar, Redirect::to(&logout_redirect(&uri, app_state))).into_response(),
+        None => (jar, crate::signed_out::page("/myapps")).into_response(),
+    })
+}
+
 /// RP-initiated logout. With a valid `id_token_hint` the application asked, so we sign out at
 /// once; without one the user confirms, so a third-party page cannot sign people out.
 async fn end_session(
@@ -366,13 +398,7 @@ async fn end_session(
             params.post_logout_redirect_uri.as_deref(),
         )
         .await
-        .map_err(|e| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "We couldn't sign you out from that link",
-                e.to_string(),
-            )
-        })?;
+        .map_err(unusable_logout_link)?;
     let current = current_session(&state, &jar).await?;
     // A hint only vouches for the session it names: someone else's ID token must not sign this
     // browser out without asking.
@@ -394,18 +420,14 @@ async fn end_session(
         };
         return Ok((jar, render(&page)).into_response());
     }
-    if let Some((session, _)) = current {
-        state.latchkey.sign_out(&session.id).await?;
-    }
-    let jar = jar.add(cookies::removal(&state, cookies::SESSION));
-    match checked.redirect {
-        Some(uri) => Ok((
-            jar,
-            Redirect::to(&logout_redirect(&uri, params.state.as_deref())),
-        )
-            .into_response()),
-        None => Ok((jar, crate::signed_out::page("/myapps")).into_response()),
-    }
+    sign_out_and_go_on(
+        &state,
+        jar,
+        current,
+        checked.redirect,
+        params.state.as_deref(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -436,24 +458,13 @@ async fn confirm_end_session(
             form.post_logout_redirect_uri.as_deref(),
         )
         .await
-        .map_err(|e| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "We couldn't sign you out from that link",
-                e.to_string(),
-            )
-        })?;
-    let redirect = checked.redirect;
-    if let Some((session, _)) = current {
-        state.latchkey.sign_out(&session.id).await?;
-    }
-    let jar = jar.add(cookies::removal(&state, cookies::SESSION));
-    match redirect {
-        Some(uri) => Ok((
-            jar,
-            Redirect::to(&logout_redirect(&uri, form.state.as_deref())),
-        )
-            .into_response()),
-        None => Ok((jar, crate::signed_out::page("/myapps")).into_response()),
-    }
+        .map_err(unusable_logout_link)?;
+    sign_out_and_go_on(
+        &state,
+        jar,
+        current,
+        checked.redirect,
+        form.state.as_deref(),
+    )
+    .await
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::cookies::{self, CsrfScope, csrf_token};
 use crate::error::{PageError, render, render_uncached};
-use crate::extract::{CsrfForm, SignInForm, SignedInForm};
+use crate::extract::{CsrfForm, Origin, SignInForm, SignedInForm};
 use crate::metrics::Metrics;
 
 pub fn routes() -> Router<AppState> {
@@ -261,8 +261,7 @@ struct UsernameForm {
 
 async fn submit_username(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: axum::http::HeaderMap,
+    Origin(context): Origin,
     jar: CookieJar,
     SignInForm { id, form }: SignInForm<UsernameForm>,
 ) -> Result<Response, PageError> {
@@ -281,7 +280,6 @@ async fn submit_username(
         id.to_string(),
         SameSite::Lax,
     ));
-    let context = state.sign_in_context(peer, &headers);
     match state
         .latchkey
         .submit_username(&id, &form.username, &context)
@@ -301,8 +299,7 @@ struct CredentialForm {
 
 async fn submit_credential(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: axum::http::HeaderMap,
+    Origin(context): Origin,
     jar: CookieJar,
     SignInForm { id, form }: SignInForm<CredentialForm>,
 ) -> Result<Response, PageError> {
@@ -320,7 +317,6 @@ async fn submit_credential(
             ));
         }
     };
-    let context = state.sign_in_context(peer, &headers);
     match state.latchkey.submit_credential(&id, input, &context).await {
         Ok(signed_in) => {
             Metrics::inc(&state.metrics.sign_ins_succeeded);
