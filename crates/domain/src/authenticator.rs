@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::ids::{ActivationId, ApprovalId, DeviceId, SignInId, UserId};
 use crate::log::SignInRecord;
-use crate::secret::{TokenHash, constant_time_eq, random_below, random_token};
+use crate::random::{OsRandom, RandomSource};
+use crate::secret::{TokenHash, constant_time_eq};
 
 /// How long an activation code shown on the security-info page stays redeemable.
 pub const ACTIVATION_LIFETIME_SECONDS: i64 = 10 * 60;
@@ -200,11 +201,6 @@ pub struct ApprovalContext {
     pub report_allowed: bool,
 }
 
-/// A uniformly drawn number from 10 to 99.
-pub fn draw_number() -> u8 {
-    10 + random_below(90) as u8
-}
-
 impl Approval {
     pub fn new(
         kind: ApprovalKind,
@@ -215,12 +211,36 @@ impl Approval {
         now: Timestamp,
         lifetime_seconds: i64,
     ) -> Approval {
-        let id = ApprovalId::random();
+        Self::drawn(
+            kind,
+            user_id,
+            sign_in_id,
+            device_ids,
+            context,
+            now,
+            lifetime_seconds,
+            &OsRandom,
+        )
+    }
+
+    /// A new request whose id, nonce and number come from `random`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn drawn(
+        kind: ApprovalKind,
+        user_id: UserId,
+        sign_in_id: Option<SignInId>,
+        device_ids: Vec<DeviceId>,
+        context: ApprovalContext,
+        now: Timestamp,
+        lifetime_seconds: i64,
+        random: &dyn RandomSource,
+    ) -> Approval {
+        let id = ApprovalId::generate(random);
         Approval {
             view: ApprovalRequest {
                 id: id.to_string(),
                 kind,
-                nonce: random_token().expose().to_string(),
+                nonce: random.token().expose().to_string(),
                 user_principal_name: context.user_principal_name,
                 application: context.application,
                 location: context.location,
@@ -233,7 +253,7 @@ impl Approval {
             user_id,
             sign_in_id,
             device_ids,
-            number: draw_number(),
+            number: random.match_number(),
             state: ApprovalState::Pending,
             answered_by: None,
             settled_at: None,
@@ -371,7 +391,7 @@ mod tests {
     fn numbers_are_two_digits_and_cover_the_range() {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..5000 {
-            let n = draw_number();
+            let n = (&OsRandom as &dyn RandomSource).match_number();
             assert!((10..=99).contains(&n));
             seen.insert(n);
         }

@@ -1,35 +1,74 @@
-//! Use cases around the authentication methods policy and the logs administrators read.
+//! Governance: the authentication methods policy, the sign-in and audit logs, user risk,
+//! administrator API tokens and the administrator role.
+
+mod admin_role;
+mod admin_tokens;
+mod risk;
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Latchkey;
+pub use admin_role::{ADMINISTRATORS_GROUP_NAME, Administrator};
+pub use admin_tokens::NewAdminToken;
+
+use super::access::MethodAccess;
+use super::directory::Directory;
+use super::shared::{AuditTrail, ServerKeys};
+use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{GroupId, UserId};
 use crate::log::{Actor, AuditCategory, AuditEvent, LogQuery, SignInRecord};
+use crate::notify::EventBus;
 use crate::policy::{
-    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, UserGroups,
-    default_config, evaluate,
+    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, default_config,
+    evaluate,
 };
+use crate::random::RandomSource;
+use crate::store::Store;
 
-impl Latchkey {
-    /// The policy in force: the saved one, or the documented defaults before the first save.
-    pub async fn policy(&self) -> Result<AuthenticationMethodsPolicy, DomainError> {
-        Ok(self.store.policy().await?.unwrap_or_default())
+pub struct Governance {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    events: Arc<dyn EventBus>,
+    audit: Arc<AuditTrail>,
+    keys: Arc<ServerKeys>,
+    access: Arc<MethodAccess>,
+    directory: Arc<Directory>,
+}
+
+impl Governance {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+        events: Arc<dyn EventBus>,
+        audit: Arc<AuditTrail>,
+        keys: Arc<ServerKeys>,
+        access: Arc<MethodAccess>,
+        directory: Arc<Directory>,
+    ) -> Self {
+        Governance {
+            store,
+            clock,
+            random,
+            events,
+            audit,
+            keys,
+            access,
+            directory,
+        }
     }
 
-    pub(super) async fn user_groups(&self, user: &UserId) -> Result<UserGroups, StoreError> {
-        let mut groups = UserGroups::default();
-        let ids = self.store.groups_of_user(user).await?;
-        for id in ids {
-            let name = self
-                .store
-                .group(&id)
-                .await?
-                .map(|g| g.display_name)
-                .unwrap_or_else(|| id.to_string());
-            groups.groups.insert(id, name);
-        }
-        Ok(groups)
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The policy in force: the saved one, or the documented defaults before the first save.
+    pub async fn policy(&self) -> Result<AuthenticationMethodsPolicy, DomainError> {
+        Ok(self.access.policy().await?)
     }
 
     /// The policy's answer for one user and one method.
@@ -38,24 +77,14 @@ impl Latchkey {
         user: &UserId,
         method: MethodKind,
     ) -> Result<Evaluation, DomainError> {
-        let policy = self.policy().await?;
-        Ok(evaluate(&policy, method, &self.user_groups(user).await?))
-    }
-
-    pub(super) async fn method_allowed(
-        &self,
-        user: &UserId,
-        method: MethodKind,
-    ) -> Result<bool, StoreError> {
-        let policy = self.store.policy().await?.unwrap_or_default();
-        Ok(evaluate(&policy, method, &self.user_groups(user).await?).allowed)
+        self.access.evaluate_for(user, method).await
     }
 
     /// "Effective policy": every method's evaluation for the user, with reasons.
     pub async fn effective_policy(&self, user: &UserId) -> Result<Vec<Evaluation>, DomainError> {
-        self.user(user).await?;
+        self.directory.user(user).await?;
         let policy = self.policy().await?;
-        let groups = self.user_groups(user).await?;
+        let groups = self.access.user_groups(user).await?;
         Ok(MethodKind::ALL
             .into_iter()
             .map(|m| evaluate(&policy, m, &groups))
@@ -75,7 +104,7 @@ impl Latchkey {
             .await
     }
 
-    /// Like [`Latchkey::set_method_configuration`], refused as a conflict unless the policy is
+    /// Like [`Governance::set_method_configuration`], refused as a conflict unless the policy is
     /// still at `expected_version` (the version the administrator's change was based on).
     pub async fn set_method_configuration_at(
         &self,
@@ -129,7 +158,7 @@ impl Latchkey {
         let mut next = current.with(configuration);
         next.version = current.version + 1;
         let groups: Vec<GroupId> = self
-            .store
+            .directory
             .list_groups()
             .await?
             .into_iter()
@@ -166,21 +195,6 @@ impl Latchkey {
     pub async fn audit_log(&self, query: LogQuery) -> Result<Vec<AuditEvent>, DomainError> {
         check_range(&query)?;
         Ok(self.store.audit_events(&query.normalised()).await?)
-    }
-
-    /// Records an administrative change. Failures to audit fail the request: a change that
-    /// cannot be audited should be retried, not silently lost from the record.
-    pub(super) async fn audit(
-        &self,
-        actor: &Actor,
-        category: AuditCategory,
-        activity: &str,
-        target: impl Into<String>,
-        before: Option<Value>,
-        after: Option<Value>,
-    ) -> Result<(), DomainError> {
-        let event = AuditEvent::new(self.now(), actor, category, activity, target, before, after);
-        Ok(self.store.append_audit(&event).await?)
     }
 
     /// Removes log records older than the retention.

@@ -1,0 +1,39 @@
+//! Maintenance the server runs on a timer: expiring what is overdue and removing what expired.
+
+use std::sync::Arc;
+
+use super::devices::Devices;
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::store::Store;
+
+pub struct Maintenance {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    devices: Arc<Devices>,
+}
+
+impl Maintenance {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, devices: Arc<Devices>) -> Self {
+        Maintenance {
+            store,
+            clock,
+            devices,
+        }
+    }
+
+    /// Whether the store answers (the readiness probe).
+    pub async fn ready(&self) -> Result<(), DomainError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Expires overdue notifications (logging their timeouts and telling their devices), then
+    /// removes what has expired.
+    pub async fn purge_expired(&self) -> Result<u64, DomainError> {
+        let expired = self.devices.expire_overdue_approvals().await;
+        // The purge runs whatever happened above, so one bad row cannot make tokens pile up.
+        let purged = self.store.purge_expired(self.clock.now()).await?;
+        expired?;
+        Ok(purged)
+    }
+}

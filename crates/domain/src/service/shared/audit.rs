@@ -1,0 +1,44 @@
+//! The audit trail every administrative change writes to.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::error::DomainError;
+use crate::log::{Actor, AuditCategory, AuditEvent};
+use crate::store::Store;
+
+pub(crate) struct AuditTrail {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuditTrail {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        AuditTrail { store, clock }
+    }
+
+    /// Records an administrative change. Failures to audit fail the request: a change that
+    /// cannot be audited should be retried, not silently lost from the record.
+    pub(crate) async fn record(
+        &self,
+        actor: &Actor,
+        category: AuditCategory,
+        activity: &str,
+        target: impl Into<String>,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Result<(), DomainError> {
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            category,
+            activity,
+            target,
+            before,
+            after,
+        );
+        Ok(self.store.append_audit(&event).await?)
+    }
+}
