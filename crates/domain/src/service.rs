@@ -106,8 +106,11 @@ impl Latchkey {
             clock.clone(),
             throttles.clone(),
         ));
-        let access = Arc::new(access::MethodAccess::new(store.clone()));
+        // Each service gets the one store as only the ports it uses.
+        let access = Arc::new(access::MethodAccess::new(store.clone(), store.clone()));
         let directory = Arc::new(Directory::new(
+            store.clone(),
+            store.clone(),
             store.clone(),
             clock.clone(),
             random.clone(),
@@ -125,6 +128,8 @@ impl Latchkey {
             audit.clone(),
         ));
         let governance = Arc::new(Governance::new(
+            store.clone(),
+            store.clone(),
             store.clone(),
             clock.clone(),
             random.clone(),

@@ -7,29 +7,30 @@ use std::sync::Arc;
 use crate::error::{DomainError, StoreError};
 use crate::ids::UserId;
 use crate::policy::{AuthenticationMethodsPolicy, Evaluation, MethodKind, UserGroups, evaluate};
-use crate::store::Store;
+use crate::store::{GovernanceStore, GroupStore};
 
 pub(crate) struct MethodAccess {
-    store: Arc<dyn Store>,
+    governance: Arc<dyn GovernanceStore>,
+    groups: Arc<dyn GroupStore>,
 }
 
 impl MethodAccess {
-    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        MethodAccess { store }
+    pub(crate) fn new(governance: Arc<dyn GovernanceStore>, groups: Arc<dyn GroupStore>) -> Self {
+        MethodAccess { governance, groups }
     }
 
     /// The policy in force: the saved one, or the documented defaults before the first save.
     pub(crate) async fn policy(&self) -> Result<AuthenticationMethodsPolicy, StoreError> {
-        Ok(self.store.policy().await?.unwrap_or_default())
+        Ok(self.governance.policy().await?.unwrap_or_default())
     }
 
     /// The user's groups by id, with their names (the policy targets groups).
     pub(crate) async fn user_groups(&self, user: &UserId) -> Result<UserGroups, StoreError> {
         let mut groups = UserGroups::default();
-        let ids = self.store.groups_of_user(user).await?;
+        let ids = self.groups.groups_of_user(user).await?;
         for id in ids {
             let name = self
-                .store
+                .groups
                 .group(&id)
                 .await?
                 .map(|g| g.display_name)

@@ -14,7 +14,7 @@ use crate::ids::ClientId;
 use crate::log::{Actor, AuditCategory};
 use crate::random::RandomSource;
 use crate::secret::{Secret, TokenHash};
-use crate::store::Store;
+use crate::store::ApplicationStore;
 use crate::user::validate_display_name;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +34,7 @@ pub struct NewApplication {
 }
 
 pub struct Applications {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ApplicationStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     settings: Arc<Settings>,
@@ -44,7 +44,7 @@ pub struct Applications {
 
 impl Applications {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ApplicationStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
         settings: Arc<Settings>,

@@ -16,7 +16,7 @@ use crate::log::{Actor, AuditCategory};
 use crate::notify::{DomainEvent, EventBus};
 use crate::random::RandomSource;
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{GroupStore, SessionStore, UserStore};
 use crate::user::{Group, Upn, User, validate_display_name, validate_email};
 
 /// What an administrator supplies to create a user.
@@ -44,7 +44,10 @@ pub struct UserPatch {
 }
 
 pub struct Directory {
-    store: Arc<dyn Store>,
+    users: Arc<dyn UserStore>,
+    groups: Arc<dyn GroupStore>,
+    /// Passes live beside sessions: both are what a user signs in with or holds.
+    sessions: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     events: Arc<dyn EventBus>,
@@ -57,7 +60,9 @@ pub struct Directory {
 impl Directory {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        users: Arc<dyn UserStore>,
+        groups: Arc<dyn GroupStore>,
+        sessions: Arc<dyn SessionStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
         events: Arc<dyn EventBus>,
@@ -67,7 +72,9 @@ impl Directory {
         access: Arc<MethodAccess>,
     ) -> Self {
         Directory {
-            store,
+            users,
+            groups,
+            sessions,
             clock,
             random,
             events,
@@ -91,7 +98,7 @@ impl Directory {
             enabled: new.account_enabled,
             created_at: self.now(),
         };
-        self.store.create_user(&user).await.map_err(|e| match e {
+        self.users.create_user(&user).await.map_err(|e| match e {
             StoreError::Conflict(_) => {
                 DomainError::Conflict(format!("a user named {} already exists", user.upn))
             }
@@ -112,7 +119,7 @@ impl Directory {
     }
 
     pub async fn user(&self, id: &UserId) -> Result<User, DomainError> {
-        self.store
+        self.users
             .user(id)
             .await?
             .ok_or(DomainError::NotFound("user"))
@@ -123,7 +130,7 @@ impl Directory {
         if key.contains('@') {
             let upn = Upn::parse(key)?;
             return self
-                .store
+                .users
                 .user_by_upn(&upn)
                 .await?
                 .ok_or(DomainError::NotFound("user"));
@@ -132,7 +139,7 @@ impl Directory {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, DomainError> {
-        Ok(self.store.list_users().await?)
+        Ok(self.users.list_users().await?)
     }
 
     /// Applies a change; disabling a user ends their sessions and revokes their tokens.
@@ -158,9 +165,9 @@ impl Directory {
         if let Some(enabled) = patch.account_enabled {
             user.enabled = enabled;
         }
-        self.store.update_user(&user).await?;
+        self.users.update_user(&user).await?;
         if disabling {
-            self.store.revoke_user_sessions_and_grants(&user.id).await?;
+            self.revoke_sessions_and_grants(&user.id).await?;
             self.events.publish(DomainEvent::UserDisabled {
                 user: user.id.clone(),
             });
@@ -197,7 +204,7 @@ impl Directory {
             .run(move || hash_password(&password))
             .await
             .unwrap_or_else(|| Err(DomainError::Internal("password hashing failed".into())))?;
-        self.store.set_password_hash(&user.id, Some(&hash)).await?;
+        self.users.set_password_hash(&user.id, Some(&hash)).await?;
         self.audit
             .record(
                 actor,
@@ -229,13 +236,16 @@ impl Directory {
             description: description.to_string(),
             created_at: self.now(),
         };
-        self.store.create_group(&group).await.map_err(|e| match e {
-            StoreError::Conflict(_) => DomainError::Conflict(format!(
-                "a group named {} already exists",
-                group.display_name
-            )),
-            other => other.into(),
-        })?;
+        self.groups
+            .create_group(&group)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(format!(
+                    "a group named {} already exists",
+                    group.display_name
+                )),
+                other => other.into(),
+            })?;
         let after = serde_json::to_value(&group).ok();
         self.audit
             .record(
@@ -252,10 +262,10 @@ impl Directory {
 
     /// Finds a group by id or by display name (case-insensitive).
     pub async fn find_group(&self, key: &str) -> Result<Group, DomainError> {
-        if let Some(group) = self.store.group(&GroupId::from_string(key)).await? {
+        if let Some(group) = self.groups.group(&GroupId::from_string(key)).await? {
             return Ok(group);
         }
-        let groups = self.store.list_groups().await?;
+        let groups = self.groups.list_groups().await?;
         groups
             .into_iter()
             .find(|g| g.display_name.eq_ignore_ascii_case(key.trim()))
@@ -263,7 +273,7 @@ impl Directory {
     }
 
     pub async fn list_groups(&self) -> Result<Vec<Group>, DomainError> {
-        Ok(self.store.list_groups().await?)
+        Ok(self.groups.list_groups().await?)
     }
 
     pub async fn add_group_member(
@@ -273,20 +283,20 @@ impl Directory {
         user: &UserId,
     ) -> Result<(), DomainError> {
         let group = self
-            .store
+            .groups
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
         let user = self.user(user).await?;
         if self
-            .store
+            .groups
             .groups_of_user(&user.id)
             .await?
             .contains(&group.id)
         {
             return Ok(());
         }
-        self.store.add_group_member(&group.id, &user.id).await?;
+        self.groups.add_group_member(&group.id, &user.id).await?;
         let after = serde_json::json!({"member": user.upn});
         self.audit
             .record(
@@ -307,11 +317,11 @@ impl Directory {
         user: &UserId,
     ) -> Result<(), DomainError> {
         let group = self
-            .store
+            .groups
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
-        self.store.remove_group_member(&group.id, user).await?;
+        self.groups.remove_group_member(&group.id, user).await?;
         let before = serde_json::json!({"member": user});
         self.audit
             .record(
@@ -326,13 +336,13 @@ impl Directory {
     }
 
     pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
-        self.store
+        self.groups
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
         let mut users = Vec::new();
-        for id in self.store.group_members(group).await? {
-            if let Some(user) = self.store.user(&id).await? {
+        for id in self.groups.group_members(group).await? {
+            if let Some(user) = self.users.user(&id).await? {
                 users.push(user);
             }
         }
@@ -358,7 +368,7 @@ impl Directory {
             key,
             self.random.as_ref(),
         )?;
-        self.store.put_pass(&pass).await?;
+        self.sessions.put_pass(&pass).await?;
         let after = serde_json::json!({
             "startDateTime": pass.starts_at.to_rfc3339(),
             "lifetimeInMinutes": pass.lifetime_minutes,
@@ -381,12 +391,12 @@ impl Directory {
         &self,
         user: &UserId,
     ) -> Result<Option<TemporaryAccessPass>, DomainError> {
-        Ok(self.store.pass_for_user(user).await?)
+        Ok(self.sessions.pass_for_user(user).await?)
     }
 
     pub async fn delete_pass(&self, actor: &Actor, user: &UserId) -> Result<(), DomainError> {
         let user = self.user(user).await?;
-        self.store.delete_pass(&user.id).await?;
+        self.sessions.delete_pass(&user.id).await?;
         self.audit
             .record(
                 actor,
@@ -403,27 +413,33 @@ impl Directory {
 
     /// The user with this id, if there is one (a read the other contexts' use cases make).
     pub(crate) async fn lookup(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.store.user(id).await
+        self.users.user(id).await
     }
 
     /// The user with this principal name, if there is one.
     pub(crate) async fn lookup_upn(&self, upn: &Upn) -> Result<Option<User>, StoreError> {
-        self.store.user_by_upn(upn).await
+        self.users.user_by_upn(upn).await
     }
 
     /// The group with this id, if there is one.
     pub(crate) async fn group(&self, id: &GroupId) -> Result<Option<Group>, StoreError> {
-        self.store.group(id).await
+        self.groups.group(id).await
     }
 
     /// The ids of the groups the user is a member of (the console's user page).
     pub async fn groups_of_user(&self, user: &UserId) -> Result<Vec<GroupId>, DomainError> {
-        Ok(self.store.groups_of_user(user).await?)
+        Ok(self.groups.groups_of_user(user).await?)
     }
 
     /// The ids of the groups the user is a member of.
     pub(crate) async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>, StoreError> {
-        self.store.groups_of_user(user).await
+        self.groups.groups_of_user(user).await
+    }
+
+    /// Ends every session of the user and revokes every token applications got for them (the
+    /// user was disabled, or reported a sign-in that was not theirs).
+    pub(crate) async fn revoke_sessions_and_grants(&self, user: &UserId) -> Result<(), StoreError> {
+        self.sessions.revoke_user_sessions_and_grants(user).await
     }
 
     /// The user's pass, if they have one (the sign-in's check).
@@ -431,17 +447,17 @@ impl Directory {
         &self,
         user: &UserId,
     ) -> Result<Option<TemporaryAccessPass>, StoreError> {
-        self.store.pass_for_user(user).await
+        self.sessions.pass_for_user(user).await
     }
 
     /// Whether the user has a password.
     pub(crate) async fn has_password(&self, user: &UserId) -> Result<bool, StoreError> {
-        Ok(self.store.password_hash(user).await?.is_some())
+        Ok(self.users.password_hash(user).await?.is_some())
     }
 
     /// The stored password hash, for the sign-in's check.
     pub(crate) async fn password_hash(&self, user: &UserId) -> Result<Option<String>, StoreError> {
-        self.store.password_hash(user).await
+        self.users.password_hash(user).await
     }
 
     /// Spends a one-time pass; false when it was already spent (a race another sign-in won).
@@ -451,6 +467,6 @@ impl Directory {
         pass: &crate::secret::TokenHash,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.store.mark_pass_used(user, pass, now).await
+        self.sessions.mark_pass_used(user, pass, now).await
     }
 }

@@ -5,16 +5,20 @@ use std::sync::Arc;
 use super::devices::Devices;
 use crate::clock::Clock;
 use crate::error::DomainError;
-use crate::store::Store;
+use crate::store::MaintenanceStore;
 
 pub struct Maintenance {
-    store: Arc<dyn Store>,
+    store: Arc<dyn MaintenanceStore>,
     clock: Arc<dyn Clock>,
     devices: Arc<Devices>,
 }
 
 impl Maintenance {
-    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, devices: Arc<Devices>) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn MaintenanceStore>,
+        clock: Arc<dyn Clock>,
+        devices: Arc<Devices>,
+    ) -> Self {
         Maintenance {
             store,
             clock,

@@ -190,10 +190,7 @@ async fn render_user(
     pass: Option<PassInput>,
 ) -> ConsoleResult {
     let latchkey = admin.latchkey();
-    let group_ids = latchkey
-        .directory
-        .groups_of_user(&user.id)
-        .await?;
+    let group_ids = latchkey.directory.groups_of_user(&user.id).await?;
     let (member_of, other_groups) = latchkey
         .directory
         .list_groups()

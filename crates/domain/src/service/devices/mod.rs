@@ -31,11 +31,11 @@ use crate::authenticator::{Activation, Approval, Device};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{ApprovalId, DeviceId, UserId};
-use crate::log::{Actor, AuditCategory};
+use crate::log::{Actor, AuditCategory, SignInRecord};
 use crate::notify::{Notifier, PullOnly};
 use crate::random::RandomSource;
 use crate::signin::SignInStage;
-use crate::store::Store;
+use crate::store::DeviceStore;
 use crate::user::User;
 
 /// Devices one user may register; enough for a phone, a tablet and spares.
@@ -209,12 +209,13 @@ pub(crate) enum ApprovalStart {
     NotApplicable,
     /// A notification for this user is already waiting: none is sent.
     AlreadyPending,
-    /// A throttle stopped it; the attempt is in the sign-in log.
-    Throttled,
+    /// A throttle stopped it: the attempt's sign-in log record, which the sign-in stores
+    /// with its failure.
+    Throttled(Box<SignInRecord>),
 }
 
 pub struct Devices {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeviceStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     settings: Arc<Settings>,
@@ -231,7 +232,7 @@ pub struct Devices {
 
 /// What the devices context is built from.
 pub(crate) struct DevicesParts {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn DeviceStore>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn RandomSource>,
     pub settings: Arc<Settings>,

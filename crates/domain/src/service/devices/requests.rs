@@ -81,8 +81,7 @@ impl Devices {
             .await?
         {
             let record = self.throttled_record(sign_in, user, context, now).await?;
-            self.store.fail_sign_in(sign_in, false, &record).await?;
-            return Ok(ApprovalStart::Throttled);
+            return Ok(ApprovalStart::Throttled(Box::new(record)));
         }
         let Some((approval, held_back)) = self
             .send_approval(kind, sign_in, user, devices, &evaluation, context)

@@ -48,13 +48,13 @@ impl Governance {
             }
             Err(e) => return Err(e),
         };
-        self.store.bind_administrators_group(&group.id).await?;
+        self.groups.bind_administrators_group(&group.id).await?;
         Ok(group)
     }
 
     /// The group that holds the administrator role, if one is bound.
     pub async fn administrators_group(&self) -> Result<Option<Group>, DomainError> {
-        match self.store.administrators_group().await? {
+        match self.groups.administrators_group().await? {
             Some(id) => Ok(self.directory.group(&id).await?),
             None => Ok(None),
         }
@@ -72,7 +72,7 @@ impl Governance {
             .group(group)
             .await?
             .ok_or(DomainError::NotFound("group"))?;
-        self.store
+        self.groups
             .bind_administrators_group(&group.id)
             .await
             .map_err(|e| match e {
@@ -95,7 +95,7 @@ impl Governance {
     /// The administrator role of the user, if they hold it: a member of the group bound to the
     /// role. A group's display name plays no part.
     pub async fn administrator(&self, user: &UserId) -> Result<Option<Administrator>, DomainError> {
-        let Some(admins) = self.store.administrators_group().await? else {
+        let Some(admins) = self.groups.administrators_group().await? else {
             return Ok(None);
         };
         Ok(self

@@ -31,7 +31,7 @@ impl Governance {
     /// Creates the token named "initial" on a server that never had one; returns it once.
     /// A server whose tokens were all revoked gets none: recovery is the offline command.
     pub async fn ensure_admin_token(&self) -> Result<Option<Secret>, DomainError> {
-        if self.store.count_admin_tokens().await? > 0 {
+        if self.admin_tokens.count_admin_tokens().await? > 0 {
             return Ok(None);
         }
         let (_, secret) = self
@@ -88,7 +88,7 @@ impl Governance {
             revoked_at: None,
             revoked_by: None,
         };
-        self.store.create_admin_token(&token).await?;
+        self.admin_tokens.create_admin_token(&token).await?;
         self.audit
             .record(
                 actor,
@@ -103,14 +103,14 @@ impl Governance {
     }
 
     pub async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, DomainError> {
-        Ok(self.store.list_admin_tokens().await?)
+        Ok(self.admin_tokens.list_admin_tokens().await?)
     }
 
     pub async fn admin_token(&self, id: &str) -> Result<AdminToken, DomainError> {
         if id.is_empty() || id.len() > 64 {
             return Err(DomainError::NotFound("administrator token"));
         }
-        self.store
+        self.admin_tokens
             .admin_token(&AdminTokenId::from_string(id))
             .await?
             .ok_or(DomainError::NotFound("administrator token"))
@@ -125,7 +125,7 @@ impl Governance {
         let before = self.admin_token(id).await?;
         let now = self.now();
         if !self
-            .store
+            .admin_tokens
             .revoke_admin_token(&before.id, now, actor.0.as_str())
             .await?
         {
@@ -158,15 +158,17 @@ impl Governance {
             return Ok(None);
         }
         let keyed = self.keys.admin_token_hash(presented).await?;
-        let token = match self.store.admin_token_by_hash(&keyed).await? {
+        let token = match self.admin_tokens.admin_token_by_hash(&keyed).await? {
             Some(token) if !token.legacy_sha256 && token.hash.same_as(&keyed) => token,
             _ => {
                 // A token made before keyed hashing: its row holds the bare SHA-256 until this
                 // first use replaces it.
                 let legacy = TokenHash::of(presented);
-                match self.store.admin_token_by_hash(&legacy).await? {
+                match self.admin_tokens.admin_token_by_hash(&legacy).await? {
                     Some(token) if token.legacy_sha256 && token.hash.same_as(&legacy) => {
-                        self.store.rehash_admin_token(&token.id, &keyed).await?;
+                        self.admin_tokens
+                            .rehash_admin_token(&token.id, &keyed)
+                            .await?;
                         token
                     }
                     _ => return Ok(None),
@@ -178,7 +180,7 @@ impl Governance {
             return Ok(None);
         }
         if token.last_use_is_stale(now) {
-            self.store
+            self.admin_tokens
                 .touch_admin_token(
                     &token.id,
                     now,

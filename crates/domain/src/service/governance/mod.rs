@@ -25,10 +25,13 @@ use crate::policy::{
     evaluate,
 };
 use crate::random::RandomSource;
-use crate::store::Store;
+use crate::store::{AdminTokenStore, GovernanceStore, GroupStore};
 
 pub struct Governance {
-    store: Arc<dyn Store>,
+    store: Arc<dyn GovernanceStore>,
+    /// Only for the administrator role's binding; groups themselves are the directory's.
+    groups: Arc<dyn GroupStore>,
+    admin_tokens: Arc<dyn AdminTokenStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     events: Arc<dyn EventBus>,
@@ -41,7 +44,9 @@ pub struct Governance {
 impl Governance {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn GovernanceStore>,
+        groups: Arc<dyn GroupStore>,
+        admin_tokens: Arc<dyn AdminTokenStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
         events: Arc<dyn EventBus>,
@@ -52,6 +57,8 @@ impl Governance {
     ) -> Self {
         Governance {
             store,
+            groups,
+            admin_tokens,
             clock,
             random,
             events,

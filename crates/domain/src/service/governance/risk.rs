@@ -32,8 +32,8 @@ impl Governance {
             device_name: Some(device.name.clone()),
         };
         self.store.record_risk(&detection).await?;
-        self.store
-            .revoke_user_sessions_and_grants(&approval.user_id)
+        self.directory
+            .revoke_sessions_and_grants(&approval.user_id)
             .await?;
         self.events
             .publish(crate::notify::DomainEvent::UserReportedSuspiciousActivity {

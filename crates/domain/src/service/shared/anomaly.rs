@@ -12,18 +12,18 @@ use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::log::{SignInContext, SignInRecord};
 use crate::policy::{Evaluation, Feature};
-use crate::store::Store;
+use crate::store::GovernanceStore;
 
 /// What later sign-ins are judged by, and the judging.
 pub(crate) struct Anomalies {
-    store: Arc<dyn Store>,
+    store: Arc<dyn GovernanceStore>,
     clock: Arc<dyn Clock>,
     throttles: Arc<Throttles>,
 }
 
 impl Anomalies {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn GovernanceStore>,
         clock: Arc<dyn Clock>,
         throttles: Arc<Throttles>,
     ) -> Self {

@@ -7,15 +7,15 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::log::{Actor, AuditCategory, AuditEvent};
-use crate::store::Store;
+use crate::store::GovernanceStore;
 
 pub(crate) struct AuditTrail {
-    store: Arc<dyn Store>,
+    store: Arc<dyn GovernanceStore>,
     clock: Arc<dyn Clock>,
 }
 
 impl AuditTrail {
-    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(store: Arc<dyn GovernanceStore>, clock: Arc<dyn Clock>) -> Self {
         AuditTrail { store, clock }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::DomainError;
 use crate::secret::TokenHash;
-use crate::store::Store;
+use crate::store::GrantStore;
 
 /// The keys the services hash with, loaded from the store on first use.
 struct PurposeKeys {
@@ -15,12 +15,12 @@ struct PurposeKeys {
 }
 
 pub struct ServerKeys {
-    store: Arc<dyn Store>,
+    store: Arc<dyn GrantStore>,
     keys: tokio::sync::OnceCell<PurposeKeys>,
 }
 
 impl ServerKeys {
-    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(store: Arc<dyn GrantStore>) -> Self {
         ServerKeys {
             store,
             keys: tokio::sync::OnceCell::new(),

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::ids::{DeviceId, UserId};
 use crate::log::{SignInContext, SignInRecord};
-use crate::store::Store;
+use crate::store::ThrottleStore;
 use crate::throttle::{
     KNOWN_BROWSER_SECONDS, Limit, Place, RECENT_ADDRESS_SECONDS, ThrottleLimits, address_place,
     browser_place, key,
@@ -28,14 +28,14 @@ pub(crate) struct CountedAttempt {
 
 /// The throttles and the familiar places they are judged by.
 pub(crate) struct Throttles {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ThrottleStore>,
     clock: Arc<dyn Clock>,
     limits: ThrottleLimits,
 }
 
 impl Throttles {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ThrottleStore>,
         clock: Arc<dyn Clock>,
         limits: ThrottleLimits,
     ) -> Self {

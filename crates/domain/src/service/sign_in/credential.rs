@@ -119,8 +119,7 @@ impl SignIns {
             .map_err(trouble)?;
         if method == AuthMethod::Password {
             match self
-                .devices
-                .try_approval(ApprovalKind::MfaPush, &sign_in, &user, context)
+                .request_approval(ApprovalKind::MfaPush, &sign_in, &user, context)
                 .await
                 .map_err(trouble)?
             {
@@ -132,7 +131,7 @@ impl SignIns {
                 ApprovalStart::AlreadyPending => {
                     return Err(SignInFailure::TryAgain(ALREADY_PENDING.into()));
                 }
-                ApprovalStart::Throttled => {
+                ApprovalStart::Throttled(_) => {
                     return Err(SignInFailure::TryAgain(THROTTLED.into()));
                 }
                 ApprovalStart::NotApplicable => {}

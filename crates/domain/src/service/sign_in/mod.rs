@@ -18,7 +18,7 @@ use super::settings::{Settings, USERNAME_STEP_FLOOR};
 use super::shared::{Anomalies, Hashers, ServerKeys, Throttles};
 use super::tokens::Tokens;
 use crate::clock::{Clock, Timestamp};
-use crate::error::DomainError;
+use crate::error::{DomainError, StoreError};
 use crate::ids::{SignInId, UserId};
 use crate::log::SignInContext;
 use crate::notify::EventBus;
@@ -27,7 +27,7 @@ use crate::random::RandomSource;
 use crate::secret::Secret;
 use crate::session::Session;
 use crate::signin::{PendingSignIn, SignInStage};
-use crate::store::Store;
+use crate::store::SessionStore;
 use crate::user::{Upn, User};
 
 use latchkey_protocol::wire::ApprovalKind;
@@ -71,7 +71,7 @@ pub enum AuthorizeStep {
 }
 
 pub struct SignIns {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     settings: Arc<Settings>,
@@ -89,7 +89,7 @@ pub struct SignIns {
 
 /// What the sign-in context is built from.
 pub(crate) struct SignInParts {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SessionStore>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn RandomSource>,
     pub settings: Arc<Settings>,
@@ -243,8 +243,7 @@ impl SignIns {
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
         let phone = match &user {
             Some(user) => self
-                .devices
-                .try_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
+                .request_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
                 .await
                 .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
             None => {
@@ -268,7 +267,7 @@ impl SignIns {
                 user_id: user.map(|u| u.id),
                 notice: Some(ALREADY_PENDING.into()),
             },
-            ApprovalStart::Throttled => SignInStage::AwaitingCredential {
+            ApprovalStart::Throttled(_) => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
                 user_id: user.map(|u| u.id),
                 notice: Some(THROTTLED.into()),
@@ -279,6 +278,25 @@ impl SignIns {
             .await
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
         Ok(sign_in)
+    }
+
+    /// Asks the devices context for a notification. A throttled one is logged here, with this
+    /// sign-in's failure, because sign-ins are stored by this context.
+    async fn request_approval(
+        &self,
+        kind: ApprovalKind,
+        sign_in: &PendingSignIn,
+        user: &User,
+        context: &SignInContext,
+    ) -> Result<ApprovalStart, StoreError> {
+        let start = self
+            .devices
+            .try_approval(kind, sign_in, user, context)
+            .await?;
+        if let ApprovalStart::Throttled(record) = &start {
+            self.store.fail_sign_in(sign_in, false, record).await?;
+        }
+        Ok(start)
     }
 
     /// What `try_approval` reads for a user who cannot sign in by phone:

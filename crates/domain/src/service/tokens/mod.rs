@@ -25,7 +25,7 @@ use crate::keys::{Keyring, SigningKey};
 use crate::log::{Actor, AuditCategory};
 use crate::random::RandomSource;
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::GrantStore;
 
 const KEYRING_CACHE_SECONDS: i64 = 30;
 
@@ -76,7 +76,7 @@ pub struct TokenResponse {
 }
 
 pub struct Tokens {
-    store: Arc<dyn Store>,
+    store: Arc<dyn GrantStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     settings: Arc<Settings>,
@@ -89,7 +89,7 @@ pub struct Tokens {
 impl Tokens {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn GrantStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
         settings: Arc<Settings>,
