@@ -20,7 +20,7 @@ use crate::clock::Timestamp;
 use crate::ids::{ActivationId, ApprovalId, DeviceId, SignInId, UserId};
 use crate::log::SignInRecord;
 use crate::random::{OsRandom, RandomSource};
-use crate::secret::{TokenHash, constant_time_eq};
+use crate::secret::{TokenHash, constant_time_eq, random_token};
 
 /// How long an activation code shown on the security-info page stays redeemable.
 pub const ACTIVATION_LIFETIME_SECONDS: i64 = 10 * 60;
@@ -211,36 +211,12 @@ impl Approval {
         now: Timestamp,
         lifetime_seconds: i64,
     ) -> Approval {
-        Self::drawn(
-            kind,
-            user_id,
-            sign_in_id,
-            device_ids,
-            context,
-            now,
-            lifetime_seconds,
-            &OsRandom,
-        )
-    }
-
-    /// A new request whose id, nonce and number come from `random`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn drawn(
-        kind: ApprovalKind,
-        user_id: UserId,
-        sign_in_id: Option<SignInId>,
-        device_ids: Vec<DeviceId>,
-        context: ApprovalContext,
-        now: Timestamp,
-        lifetime_seconds: i64,
-        random: &dyn RandomSource,
-    ) -> Approval {
-        let id = ApprovalId::generate(random);
+        let id = ApprovalId::random();
         Approval {
             view: ApprovalRequest {
                 id: id.to_string(),
                 kind,
-                nonce: random.token().expose().to_string(),
+                nonce: random_token().expose().to_string(),
                 user_principal_name: context.user_principal_name,
                 application: context.application,
                 location: context.location,
@@ -253,12 +229,22 @@ impl Approval {
             user_id,
             sign_in_id,
             device_ids,
-            number: random.match_number(),
+            number: (&OsRandom as &dyn RandomSource).match_number(),
             state: ApprovalState::Pending,
             answered_by: None,
             settled_at: None,
             record: None,
         }
+    }
+
+    /// The same request with its id, nonce and number drawn from `random` (the services'
+    /// random source, which a test can fix).
+    pub fn drawn_from(mut self, random: &dyn RandomSource) -> Approval {
+        self.id = ApprovalId::generate(random);
+        self.view.id = self.id.to_string();
+        self.view.nonce = random.token().expose().to_string();
+        self.number = random.match_number();
+        self
     }
 
     pub fn kind(&self) -> ApprovalKind {

@@ -29,7 +29,7 @@ mod shared;
 mod sign_in;
 mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 pub use applications::{Applications, NewApplication};
 pub use applications_cache::APP_CACHE_SECONDS;
@@ -52,7 +52,7 @@ pub use tokens::{
 };
 
 use crate::clock::{Clock, Timestamp};
-use crate::notify::EventBus;
+use crate::notify::{EventBus, PullOnly};
 use crate::random::{OsRandom, RandomSource};
 use crate::store::Store;
 
@@ -93,57 +93,68 @@ impl Latchkey {
         settings: Settings,
     ) -> Self {
         let settings = Arc::new(settings);
-        let audit = Arc::new(shared::AuditTrail::new(store.clone(), clock.clone()));
-        let keys = Arc::new(ServerKeys::new(store.clone()));
+        // Each service gets the one store as only the ports it uses (`store.clone()` upcasts).
+        let audit = Arc::new(shared::AuditTrail {
+            store: store.clone(),
+            clock: clock.clone(),
+        });
+        let keys = Arc::new(ServerKeys {
+            store: store.clone(),
+            keys: tokio::sync::OnceCell::new(),
+        });
         let hashers = Arc::new(shared::Hashers::new());
-        let throttles = Arc::new(shared::Throttles::new(
-            store.clone(),
-            clock.clone(),
-            settings.throttle,
-        ));
-        let anomalies = Arc::new(shared::Anomalies::new(
-            store.clone(),
-            clock.clone(),
-            throttles.clone(),
-        ));
-        // Each service gets the one store as only the ports it uses.
-        let access = Arc::new(access::MethodAccess::new(store.clone(), store.clone()));
-        let directory = Arc::new(Directory::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            random.clone(),
-            events.clone(),
-            audit.clone(),
-            keys.clone(),
-            hashers.clone(),
-            access.clone(),
-        ));
-        let applications = Arc::new(Applications::new(
-            store.clone(),
-            clock.clone(),
-            random.clone(),
-            settings.clone(),
-            audit.clone(),
-        ));
-        let governance = Arc::new(Governance::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            clock.clone(),
-            random.clone(),
-            events.clone(),
-            audit.clone(),
-            keys.clone(),
-            access.clone(),
-            directory.clone(),
-        ));
-        let devices = Arc::new(Devices::new(devices::DevicesParts {
+        let throttles = Arc::new(shared::Throttles {
+            store: store.clone(),
+            clock: clock.clone(),
+            limits: settings.throttle,
+        });
+        let anomalies = Arc::new(shared::Anomalies {
+            store: store.clone(),
+            clock: clock.clone(),
+            throttles: throttles.clone(),
+        });
+        let access = Arc::new(access::MethodAccess {
+            governance: store.clone(),
+            groups: store.clone(),
+        });
+        let directory = Arc::new(Directory {
+            users: store.clone(),
+            groups: store.clone(),
+            sessions: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            events: events.clone(),
+            audit: audit.clone(),
+            keys: keys.clone(),
+            hashers: hashers.clone(),
+            access: access.clone(),
+        });
+        let applications = Arc::new(Applications {
             store: store.clone(),
             clock: clock.clone(),
             random: random.clone(),
             settings: settings.clone(),
+            audit: audit.clone(),
+            apps: applications_cache::AppCache::default(),
+        });
+        let governance = Arc::new(Governance {
+            store: store.clone(),
+            groups: store.clone(),
+            admin_tokens: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            events: events.clone(),
+            audit: audit.clone(),
+            keys: keys.clone(),
+            access: access.clone(),
+            directory: directory.clone(),
+        });
+        let devices = Arc::new(Devices {
+            store: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            notifier: RwLock::new(Arc::new(PullOnly)),
             audit: audit.clone(),
             keys: keys.clone(),
             throttles: throttles.clone(),
@@ -152,17 +163,18 @@ impl Latchkey {
             directory: directory.clone(),
             applications: applications.clone(),
             governance: governance.clone(),
-        }));
-        let tokens = Arc::new(Tokens::new(
-            store.clone(),
-            clock.clone(),
-            random.clone(),
-            settings.clone(),
-            audit.clone(),
-            applications.clone(),
-            directory.clone(),
-        ));
-        let sign_in = Arc::new(SignIns::new(sign_in::SignInParts {
+        });
+        let tokens = Arc::new(Tokens {
+            store: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            audit,
+            applications: applications.clone(),
+            directory: directory.clone(),
+            keyring: RwLock::new(None),
+        });
+        let sign_in = Arc::new(SignIns {
             store: store.clone(),
             clock: clock.clone(),
             random,
@@ -177,8 +189,12 @@ impl Latchkey {
             applications: applications.clone(),
             tokens: tokens.clone(),
             devices: devices.clone(),
-        }));
-        let maintenance = Arc::new(Maintenance::new(store, clock.clone(), devices.clone()));
+        });
+        let maintenance = Arc::new(Maintenance {
+            store,
+            clock: clock.clone(),
+            devices: devices.clone(),
+        });
         Latchkey {
             directory,
             applications,

@@ -10,15 +10,11 @@ use crate::policy::{AuthenticationMethodsPolicy, Evaluation, MethodKind, UserGro
 use crate::store::{GovernanceStore, GroupStore};
 
 pub(crate) struct MethodAccess {
-    governance: Arc<dyn GovernanceStore>,
-    groups: Arc<dyn GroupStore>,
+    pub(crate) governance: Arc<dyn GovernanceStore>,
+    pub(crate) groups: Arc<dyn GroupStore>,
 }
 
 impl MethodAccess {
-    pub(crate) fn new(governance: Arc<dyn GovernanceStore>, groups: Arc<dyn GroupStore>) -> Self {
-        MethodAccess { governance, groups }
-    }
-
     /// The policy in force: the saved one, or the documented defaults before the first save.
     pub(crate) async fn policy(&self) -> Result<AuthenticationMethodsPolicy, StoreError> {
         Ok(self.governance.policy().await?.unwrap_or_default())

@@ -34,32 +34,15 @@ pub struct NewApplication {
 }
 
 pub struct Applications {
-    store: Arc<dyn ApplicationStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    settings: Arc<Settings>,
-    audit: Arc<AuditTrail>,
-    apps: AppCache,
+    pub(crate) store: Arc<dyn ApplicationStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) apps: AppCache,
 }
 
 impl Applications {
-    pub(crate) fn new(
-        store: Arc<dyn ApplicationStore>,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn RandomSource>,
-        settings: Arc<Settings>,
-        audit: Arc<AuditTrail>,
-    ) -> Self {
-        Applications {
-            store,
-            clock,
-            random,
-            settings,
-            audit,
-            apps: AppCache::default(),
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -44,47 +44,20 @@ pub struct UserPatch {
 }
 
 pub struct Directory {
-    users: Arc<dyn UserStore>,
-    groups: Arc<dyn GroupStore>,
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) groups: Arc<dyn GroupStore>,
     /// Passes live beside sessions: both are what a user signs in with or holds.
-    sessions: Arc<dyn SessionStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    events: Arc<dyn EventBus>,
-    audit: Arc<AuditTrail>,
-    keys: Arc<ServerKeys>,
-    hashers: Arc<Hashers>,
-    access: Arc<MethodAccess>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) hashers: Arc<Hashers>,
+    pub(crate) access: Arc<MethodAccess>,
 }
 
 impl Directory {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        users: Arc<dyn UserStore>,
-        groups: Arc<dyn GroupStore>,
-        sessions: Arc<dyn SessionStore>,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn RandomSource>,
-        events: Arc<dyn EventBus>,
-        audit: Arc<AuditTrail>,
-        keys: Arc<ServerKeys>,
-        hashers: Arc<Hashers>,
-        access: Arc<MethodAccess>,
-    ) -> Self {
-        Directory {
-            users,
-            groups,
-            sessions,
-            clock,
-            random,
-            events,
-            audit,
-            keys,
-            hashers,
-            access,
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -272,6 +245,14 @@ impl Directory {
             .ok_or(DomainError::NotFound("group"))
     }
 
+    /// The group with this id, or `NotFound`.
+    async fn existing_group(&self, id: &GroupId) -> Result<Group, DomainError> {
+        self.groups
+            .group(id)
+            .await?
+            .ok_or(DomainError::NotFound("group"))
+    }
+
     pub async fn list_groups(&self) -> Result<Vec<Group>, DomainError> {
         Ok(self.groups.list_groups().await?)
     }
@@ -282,11 +263,7 @@ impl Directory {
         group: &GroupId,
         user: &UserId,
     ) -> Result<(), DomainError> {
-        let group = self
-            .groups
-            .group(group)
-            .await?
-            .ok_or(DomainError::NotFound("group"))?;
+        let group = self.existing_group(group).await?;
         let user = self.user(user).await?;
         if self
             .groups
@@ -316,11 +293,7 @@ impl Directory {
         group: &GroupId,
         user: &UserId,
     ) -> Result<(), DomainError> {
-        let group = self
-            .groups
-            .group(group)
-            .await?
-            .ok_or(DomainError::NotFound("group"))?;
+        let group = self.existing_group(group).await?;
         self.groups.remove_group_member(&group.id, user).await?;
         let before = serde_json::json!({"member": user});
         self.audit
@@ -336,10 +309,7 @@ impl Directory {
     }
 
     pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
-        self.groups
-            .group(group)
-            .await?
-            .ok_or(DomainError::NotFound("group"))?;
+        self.existing_group(group).await?;
         let mut users = Vec::new();
         for id in self.groups.group_members(group).await? {
             if let Some(user) = self.users.user(&id).await? {

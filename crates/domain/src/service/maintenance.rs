@@ -8,24 +8,12 @@ use crate::error::DomainError;
 use crate::store::MaintenanceStore;
 
 pub struct Maintenance {
-    store: Arc<dyn MaintenanceStore>,
-    clock: Arc<dyn Clock>,
-    devices: Arc<Devices>,
+    pub(crate) store: Arc<dyn MaintenanceStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) devices: Arc<Devices>,
 }
 
 impl Maintenance {
-    pub(crate) fn new(
-        store: Arc<dyn MaintenanceStore>,
-        clock: Arc<dyn Clock>,
-        devices: Arc<Devices>,
-    ) -> Self {
-        Maintenance {
-            store,
-            clock,
-            devices,
-        }
-    }
-
     /// Whether the store answers (the readiness probe).
     pub async fn ready(&self) -> Result<(), DomainError> {
         Ok(self.store.ping().await?)

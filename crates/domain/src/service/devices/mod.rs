@@ -215,56 +215,22 @@ pub(crate) enum ApprovalStart {
 }
 
 pub struct Devices {
-    store: Arc<dyn DeviceStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    settings: Arc<Settings>,
-    notifier: RwLock<Arc<dyn Notifier>>,
-    audit: Arc<AuditTrail>,
-    keys: Arc<ServerKeys>,
-    throttles: Arc<Throttles>,
-    anomalies: Arc<Anomalies>,
-    access: Arc<MethodAccess>,
-    directory: Arc<Directory>,
-    applications: Arc<Applications>,
-    governance: Arc<Governance>,
-}
-
-/// What the devices context is built from.
-pub(crate) struct DevicesParts {
-    pub store: Arc<dyn DeviceStore>,
-    pub clock: Arc<dyn Clock>,
-    pub random: Arc<dyn RandomSource>,
-    pub settings: Arc<Settings>,
-    pub audit: Arc<AuditTrail>,
-    pub keys: Arc<ServerKeys>,
-    pub throttles: Arc<Throttles>,
-    pub anomalies: Arc<Anomalies>,
-    pub access: Arc<MethodAccess>,
-    pub directory: Arc<Directory>,
-    pub applications: Arc<Applications>,
-    pub governance: Arc<Governance>,
+    pub(crate) store: Arc<dyn DeviceStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) notifier: RwLock<Arc<dyn Notifier>>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) throttles: Arc<Throttles>,
+    pub(crate) anomalies: Arc<Anomalies>,
+    pub(crate) access: Arc<MethodAccess>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) applications: Arc<Applications>,
+    pub(crate) governance: Arc<Governance>,
 }
 
 impl Devices {
-    pub(crate) fn new(parts: DevicesParts) -> Self {
-        Devices {
-            store: parts.store,
-            clock: parts.clock,
-            random: parts.random,
-            settings: parts.settings,
-            notifier: RwLock::new(Arc::new(PullOnly)),
-            audit: parts.audit,
-            keys: parts.keys,
-            throttles: parts.throttles,
-            anomalies: parts.anomalies,
-            access: parts.access,
-            directory: parts.directory,
-            applications: parts.applications,
-            governance: parts.governance,
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }

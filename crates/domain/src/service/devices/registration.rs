@@ -206,7 +206,7 @@ impl Devices {
             confirmed_at: None,
             phone_sign_in_at: None,
         };
-        let test = Approval::drawn(
+        let test = Approval::new(
             ApprovalKind::RegistrationTest,
             user.id.clone(),
             None,
@@ -220,8 +220,8 @@ impl Devices {
             },
             now,
             self.settings.approval_lifetime_seconds,
-            self.random.as_ref(),
-        );
+        )
+        .drawn_from(self.random.as_ref());
         if self
             .store
             .redeem_activation(&code_hash, now, &device, &test, MAX_DEVICES_PER_USER as u32)

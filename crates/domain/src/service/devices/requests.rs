@@ -140,7 +140,7 @@ impl Devices {
             report_allowed: feature(Feature::ReportSuspiciousActivity),
         };
         let now = self.now();
-        let mut approval = Approval::drawn(
+        let mut approval = Approval::new(
             kind,
             user.id.clone(),
             Some(sign_in.id.clone()),
@@ -148,8 +148,8 @@ impl Devices {
             shown,
             now,
             self.settings.approval_lifetime_seconds,
-            self.random.as_ref(),
-        );
+        )
+        .drawn_from(self.random.as_ref());
         let held_back = self
             .anomalies
             .held_back(&user.id, evaluation, context, now)

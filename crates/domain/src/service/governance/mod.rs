@@ -28,47 +28,20 @@ use crate::random::RandomSource;
 use crate::store::{AdminTokenStore, GovernanceStore, GroupStore};
 
 pub struct Governance {
-    store: Arc<dyn GovernanceStore>,
+    pub(crate) store: Arc<dyn GovernanceStore>,
     /// Only for the administrator role's binding; groups themselves are the directory's.
-    groups: Arc<dyn GroupStore>,
-    admin_tokens: Arc<dyn AdminTokenStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    events: Arc<dyn EventBus>,
-    audit: Arc<AuditTrail>,
-    keys: Arc<ServerKeys>,
-    access: Arc<MethodAccess>,
-    directory: Arc<Directory>,
+    pub(crate) groups: Arc<dyn GroupStore>,
+    pub(crate) admin_tokens: Arc<dyn AdminTokenStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) access: Arc<MethodAccess>,
+    pub(crate) directory: Arc<Directory>,
 }
 
 impl Governance {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Arc<dyn GovernanceStore>,
-        groups: Arc<dyn GroupStore>,
-        admin_tokens: Arc<dyn AdminTokenStore>,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn RandomSource>,
-        events: Arc<dyn EventBus>,
-        audit: Arc<AuditTrail>,
-        keys: Arc<ServerKeys>,
-        access: Arc<MethodAccess>,
-        directory: Arc<Directory>,
-    ) -> Self {
-        Governance {
-            store,
-            groups,
-            admin_tokens,
-            clock,
-            random,
-            events,
-            audit,
-            keys,
-            access,
-            directory,
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }

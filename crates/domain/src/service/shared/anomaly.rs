@@ -16,24 +16,12 @@ use crate::store::GovernanceStore;
 
 /// What later sign-ins are judged by, and the judging.
 pub(crate) struct Anomalies {
-    store: Arc<dyn GovernanceStore>,
-    clock: Arc<dyn Clock>,
-    throttles: Arc<Throttles>,
+    pub(crate) store: Arc<dyn GovernanceStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) throttles: Arc<Throttles>,
 }
 
 impl Anomalies {
-    pub(crate) fn new(
-        store: Arc<dyn GovernanceStore>,
-        clock: Arc<dyn Clock>,
-        throttles: Arc<Throttles>,
-    ) -> Self {
-        Anomalies {
-            store,
-            clock,
-            throttles,
-        }
-    }
-
     /// Whether the user is at risk (a report of theirs not yet dismissed): never pushed to.
     async fn is_at_risk(&self, user: &UserId) -> Result<bool, StoreError> {
         Ok(self

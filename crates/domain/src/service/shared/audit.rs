@@ -10,15 +10,11 @@ use crate::log::{Actor, AuditCategory, AuditEvent};
 use crate::store::GovernanceStore;
 
 pub(crate) struct AuditTrail {
-    store: Arc<dyn GovernanceStore>,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn GovernanceStore>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl AuditTrail {
-    pub(crate) fn new(store: Arc<dyn GovernanceStore>, clock: Arc<dyn Clock>) -> Self {
-        AuditTrail { store, clock }
-    }
-
     /// Records an administrative change. Failures to audit fail the request: a change that
     /// cannot be audited should be retried, not silently lost from the record.
     pub(crate) async fn record(

@@ -9,24 +9,17 @@ use crate::secret::TokenHash;
 use crate::store::GrantStore;
 
 /// The keys the services hash with, loaded from the store on first use.
-struct PurposeKeys {
+pub(crate) struct PurposeKeys {
     admin_token: Vec<u8>,
     pass: Vec<u8>,
 }
 
 pub struct ServerKeys {
-    store: Arc<dyn GrantStore>,
-    keys: tokio::sync::OnceCell<PurposeKeys>,
+    pub(crate) store: Arc<dyn GrantStore>,
+    pub(crate) keys: tokio::sync::OnceCell<PurposeKeys>,
 }
 
 impl ServerKeys {
-    pub(crate) fn new(store: Arc<dyn GrantStore>) -> Self {
-        ServerKeys {
-            store,
-            keys: tokio::sync::OnceCell::new(),
-        }
-    }
-
     /// The server secret named `name`, made on first use (by whichever instance gets there
     /// first; the others read the same value).
     pub async fn server_secret(&self, name: &str) -> Result<Vec<u8>, DomainError> {

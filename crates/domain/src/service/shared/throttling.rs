@@ -28,24 +28,12 @@ pub(crate) struct CountedAttempt {
 
 /// The throttles and the familiar places they are judged by.
 pub(crate) struct Throttles {
-    store: Arc<dyn ThrottleStore>,
-    clock: Arc<dyn Clock>,
-    limits: ThrottleLimits,
+    pub(crate) store: Arc<dyn ThrottleStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: ThrottleLimits,
 }
 
 impl Throttles {
-    pub(crate) fn new(
-        store: Arc<dyn ThrottleStore>,
-        clock: Arc<dyn Clock>,
-        limits: ThrottleLimits,
-    ) -> Self {
-        Throttles {
-            store,
-            clock,
-            limits,
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -71,60 +71,23 @@ pub enum AuthorizeStep {
 }
 
 pub struct SignIns {
-    store: Arc<dyn SessionStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    settings: Arc<Settings>,
-    events: Arc<dyn EventBus>,
-    hashers: Arc<Hashers>,
-    keys: Arc<ServerKeys>,
-    throttles: Arc<Throttles>,
-    anomalies: Arc<Anomalies>,
-    access: Arc<MethodAccess>,
-    directory: Arc<Directory>,
-    applications: Arc<Applications>,
-    tokens: Arc<Tokens>,
-    devices: Arc<Devices>,
-}
-
-/// What the sign-in context is built from.
-pub(crate) struct SignInParts {
-    pub store: Arc<dyn SessionStore>,
-    pub clock: Arc<dyn Clock>,
-    pub random: Arc<dyn RandomSource>,
-    pub settings: Arc<Settings>,
-    pub events: Arc<dyn EventBus>,
-    pub hashers: Arc<Hashers>,
-    pub keys: Arc<ServerKeys>,
-    pub throttles: Arc<Throttles>,
-    pub anomalies: Arc<Anomalies>,
-    pub access: Arc<MethodAccess>,
-    pub directory: Arc<Directory>,
-    pub applications: Arc<Applications>,
-    pub tokens: Arc<Tokens>,
-    pub devices: Arc<Devices>,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) hashers: Arc<Hashers>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) throttles: Arc<Throttles>,
+    pub(crate) anomalies: Arc<Anomalies>,
+    pub(crate) access: Arc<MethodAccess>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) applications: Arc<Applications>,
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) devices: Arc<Devices>,
 }
 
 impl SignIns {
-    pub(crate) fn new(parts: SignInParts) -> Self {
-        SignIns {
-            store: parts.store,
-            clock: parts.clock,
-            random: parts.random,
-            settings: parts.settings,
-            events: parts.events,
-            hashers: parts.hashers,
-            keys: parts.keys,
-            throttles: parts.throttles,
-            anomalies: parts.anomalies,
-            access: parts.access,
-            directory: parts.directory,
-            applications: parts.applications,
-            tokens: parts.tokens,
-            devices: parts.devices,
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -76,39 +76,17 @@ pub struct TokenResponse {
 }
 
 pub struct Tokens {
-    store: Arc<dyn GrantStore>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    settings: Arc<Settings>,
-    audit: Arc<AuditTrail>,
-    applications: Arc<Applications>,
-    directory: Arc<Directory>,
-    keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
+    pub(crate) store: Arc<dyn GrantStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) applications: Arc<Applications>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
 }
 
 impl Tokens {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Arc<dyn GrantStore>,
-        clock: Arc<dyn Clock>,
-        random: Arc<dyn RandomSource>,
-        settings: Arc<Settings>,
-        audit: Arc<AuditTrail>,
-        applications: Arc<Applications>,
-        directory: Arc<Directory>,
-    ) -> Self {
-        Tokens {
-            store,
-            clock,
-            random,
-            settings,
-            audit,
-            applications,
-            directory,
-            keyring: RwLock::new(None),
-        }
-    }
-
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
