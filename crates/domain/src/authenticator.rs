@@ -323,7 +323,39 @@ pub enum AnswerRefused {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SeededRandom;
     use latchkey_protocol::DeviceKeyPair;
+
+    #[test]
+    fn a_fixed_random_source_fixes_the_number_id_and_nonce() {
+        let request = |seed| {
+            let random = SeededRandom::new(seed);
+            Approval::new(
+                ApprovalKind::PhoneSignIn,
+                UserId::from_string("u"),
+                None,
+                vec![DeviceId::from_string("d")],
+                ApprovalContext {
+                    user_principal_name: "bobby@contoso.example".into(),
+                    application: None,
+                    location: None,
+                    location_attribution: None,
+                    report_allowed: false,
+                },
+                Timestamp(100),
+                90,
+            )
+            .drawn_from(&random)
+        };
+        let (a, b) = (request(1), request(1));
+        assert_eq!(
+            (a.number, &a.id, &a.view.nonce),
+            (b.number, &b.id, &b.view.nonce)
+        );
+        assert_eq!(a.view.id, a.id.to_string());
+        assert!((10..=99).contains(&a.number));
+        assert_ne!(request(2).id, a.id);
+    }
 
     fn device(key: &DeviceKeyPair, passwordless: Option<&DeviceKeyPair>) -> Device {
         Device {

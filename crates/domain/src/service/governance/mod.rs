@@ -51,15 +51,6 @@ impl Governance {
         Ok(self.access.policy().await?)
     }
 
-    /// The policy's answer for one user and one method.
-    pub async fn evaluate_for(
-        &self,
-        user: &UserId,
-        method: MethodKind,
-    ) -> Result<Evaluation, DomainError> {
-        self.access.evaluate_for(user, method).await
-    }
-
     /// "Effective policy": every method's evaluation for the user, with reasons.
     pub async fn effective_policy(&self, user: &UserId) -> Result<Vec<Evaluation>, DomainError> {
         self.directory.user(user).await?;

@@ -92,7 +92,7 @@ impl SignIns {
         self.clock.now()
     }
 
-    pub async fn start_sign_in(
+    pub(crate) async fn start_sign_in(
         &self,
         authorization: Option<AuthorizationRequest>,
         return_to: Option<String>,

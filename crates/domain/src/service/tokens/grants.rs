@@ -12,7 +12,7 @@ use crate::secret::TokenHash;
 
 impl Tokens {
     /// Authenticates the client at the token endpoint.
-    pub async fn authenticate_client(
+    async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Application, OAuthError> {
