@@ -142,7 +142,7 @@ async fn signed_device(
         path: &full_path,
         body,
     };
-    Ok(state.latchkey.authenticate_device(&signed).await?)
+    Ok(state.latchkey.devices.authenticate_device(&signed).await?)
 }
 
 /// A request signed by a device: the device, once the domain has checked the signature,
@@ -169,7 +169,7 @@ async fn activate(
 ) -> Result<Response, DeviceError> {
     let body = raw_body(request, &state).await?;
     let activation: ActivateRequest = parse(&body)?;
-    let response = state.latchkey.activate(activation).await?;
+    let response = state.latchkey.devices.activate(activation).await?;
     Ok((StatusCode::CREATED, axum::Json(response)).into_response())
 }
 
@@ -177,14 +177,18 @@ async fn device_status(
     State(state): State<AppState>,
     SignedRequest { device, .. }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    Ok(axum::Json(state.latchkey.device_status(&device).await?).into_response())
+    Ok(axum::Json(state.latchkey.devices.device_status(&device).await?).into_response())
 }
 
 async fn remove_device(
     State(state): State<AppState>,
     SignedRequest { device, .. }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    state.latchkey.remove_device_by_itself(&device).await?;
+    state
+        .latchkey
+        .devices
+        .remove_device_by_itself(&device)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -195,10 +199,12 @@ async fn enable_phone_sign_in(
     let enable: EnablePhoneSignIn = parse(&body)?;
     let unlock_secret = state
         .latchkey
+        .devices
         .enable_phone_sign_in(&device, &enable)
         .await?;
     let device = state
         .latchkey
+        .devices
         .device_status(&device_again(&state, &device).await?)
         .await?;
     Ok(axum::Json(PhoneSignInEnabled {
@@ -216,6 +222,7 @@ async fn unlock_phone_sign_in(
     let unlock: PinUnlock = parse(&body)?;
     let unlocked = state
         .latchkey
+        .devices
         .unlock_phone_sign_in(&device, &unlock)
         .await?;
     Ok(axum::Json(unlocked).into_response())
@@ -235,11 +242,13 @@ async fn disable_phone_sign_in(
     };
     state
         .latchkey
+        .devices
         .disable_phone_sign_in(&device, &nonce, disable.as_ref())
         .await?;
     Ok(axum::Json(
         state
             .latchkey
+            .devices
             .device_status(&device_again(&state, &device).await?)
             .await?,
     )
@@ -249,8 +258,8 @@ async fn disable_phone_sign_in(
 async fn device_again(state: &AppState, device: &Device) -> Result<Device, DeviceError> {
     let status = state
         .latchkey
-        .store()
-        .device(&device.id)
+        .devices
+        .registered_device(&device.id)
         .await
         .map_err(DeviceApiError::from)?;
     status.ok_or_else(|| {
@@ -267,7 +276,7 @@ async fn pending(
     State(state): State<AppState>,
     SignedRequest { device, .. }: SignedRequest,
 ) -> Result<Response, DeviceError> {
-    let requests = state.latchkey.pending_for_device(&device).await?;
+    let requests = state.latchkey.devices.pending_for_device(&device).await?;
     Ok(axum::Json(latchkey_protocol::wire::PendingRequests { requests }).into_response())
 }
 
@@ -277,7 +286,7 @@ async fn answer(
     SignedRequest { device, body }: SignedRequest,
 ) -> Result<Response, DeviceError> {
     let answer: Answer = parse(&body)?;
-    let result = state.latchkey.answer(&device, &id, &answer).await?;
+    let result = state.latchkey.devices.answer(&device, &id, &answer).await?;
     Ok(axum::Json(result).into_response())
 }
 

@@ -33,7 +33,7 @@ pub async fn current_session(
     jar: &CookieJar,
 ) -> Result<Option<(Session, User)>, PageError> {
     match cookies::get(state, jar, cookies::SESSION) {
-        Some(value) => Ok(state.latchkey.session_for_cookie(value).await?),
+        Some(value) => Ok(state.latchkey.sign_in.session_for_cookie(value).await?),
         None => Ok(None),
     }
 }

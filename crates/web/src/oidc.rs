@@ -61,7 +61,7 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, PageError> {
-    let ring = state.latchkey.keyring().await?;
+    let ring = state.latchkey.tokens.keyring().await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=60")],
         Json(ring.jwks()),
@@ -93,7 +93,7 @@ async fn authorize_with(
     jar: CookieJar,
     params: AuthorizeParams,
 ) -> Result<Response, PageError> {
-    let request = match state.latchkey.authorization_request(&params).await {
+    let request = match state.latchkey.tokens.authorization_request(&params).await {
         Ok(request) => request,
         Err(AuthorizeError::NoRedirect(message)) => {
             return Err(PageError::new(
@@ -121,6 +121,7 @@ async fn authorize_with(
     let current = current_session(&state, &jar).await?;
     match state
         .latchkey
+        .sign_in
         .continue_authorization(request, current)
         .await?
     {
@@ -242,6 +243,7 @@ async fn token(
             Some(code) => {
                 state
                     .latchkey
+                    .tokens
                     .exchange_code(
                         &credentials,
                         code,
@@ -253,7 +255,7 @@ async fn token(
             None => Err(missing("code")),
         },
         Some("refresh_token") => match &form.refresh_token {
-            Some(token) => state.latchkey.refresh(&credentials, token).await,
+            Some(token) => state.latchkey.tokens.refresh(&credentials, token).await,
             None => Err(missing("refresh_token")),
         },
         Some(_) => Err(OAuthError {
@@ -312,7 +314,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
             .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
         return response;
     };
-    match state.latchkey.userinfo(token).await {
+    match state.latchkey.tokens.userinfo(token).await {
         Ok(claims) => Json(claims).into_response(),
         Err(e) if e.error == "server_error" => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -370,7 +372,7 @@ async fn sign_out_and_go_on(
     app_state: Option<&str>,
 ) -> Result<Response, PageError> {
     if let Some((session, _)) = current {
-        state.latchkey.sign_out(&session.id).await?;
+        state.latchkey.sign_in.sign_out(&session.id).await?;
     }
     let jar = jar.add(cookies::removal(state, cookies::SESSION));
     Ok(match redirect {
@@ -392,6 +394,7 @@ async fn end_session(
     }
     let checked = state
         .latchkey
+        .tokens
         .end_session_request(
             params.id_token_hint.as_deref(),
             params.client_id.as_deref(),
@@ -452,6 +455,7 @@ async fn confirm_end_session(
     // against the application the request names, as the form came back from the browser.
     let checked = state
         .latchkey
+        .tokens
         .end_session_request(
             None,
             form.client_id.as_deref(),

@@ -176,6 +176,7 @@ async fn show_methods<R>(
 ) -> Result<Response, PageError> {
     let methods = state
         .latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -265,7 +266,7 @@ async fn add_authenticator(
     SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     freshly_signed_in(&state, &session, ADD_AUTHENTICATOR_PATH)?;
-    let (activation, link) = state.latchkey.start_activation(&user.id).await?;
+    let (activation, link) = state.latchkey.devices.start_activation(&user.id).await?;
     let uri = link.to_uri();
     let (svg, png) = qr_images(&uri)?;
     let page = AddPage {
@@ -312,7 +313,11 @@ async fn activation_page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = activation_id(&id)?;
-    let progress = state.latchkey.activation_progress(&user.id, &id).await?;
+    let progress = state
+        .latchkey
+        .devices
+        .activation_progress(&user.id, &id)
+        .await?;
     let (heading, waiting, stage, number, device, message) = match &progress {
         ActivationProgress::WaitingForDevice { .. } => (
             "Waiting for your authenticator app",
@@ -388,6 +393,7 @@ async fn activation_status(
     };
     let progress = state
         .latchkey
+        .devices
         .activation_progress(&user.id, &activation_id(&id)?)
         .await?;
     let stage = match progress {
@@ -419,6 +425,7 @@ async fn confirm_remove(
 ) -> Result<Response, PageError> {
     let method = state
         .latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -450,6 +457,7 @@ async fn remove(
     }
     state
         .latchkey
+        .devices
         .remove_device(&user.id, &DeviceId::from_string(id))
         .await?;
     Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
@@ -469,6 +477,7 @@ async fn allow_phone_sign_in_again(
     }
     if !state
         .latchkey
+        .devices
         .allow_phone_sign_in_again(&user.id, &DeviceId::from_string(id))
         .await?
     {

@@ -294,6 +294,7 @@ pub(super) async fn sign_ins(
     let fetched = match sign_in_query(&filter, now) {
         Ok((query, since)) => admin
             .latchkey()
+            .governance
             .sign_in_log(query)
             .await
             .refusable()?
@@ -367,6 +368,7 @@ pub(super) async fn sign_in_detail(admin: Admin, path: PathId) -> ConsoleResult 
     };
     let record = admin
         .latchkey()
+        .governance
         .sign_in_log(query)
         .await?
         .into_iter()
@@ -484,7 +486,12 @@ pub(super) async fn audit(
 ) -> ConsoleResult {
     let Query(filter) = query?;
     let fetched = match audit_query(&filter, admin.latchkey().now()) {
-        Ok(query) => admin.latchkey().audit_log(query).await.refusable()?,
+        Ok(query) => admin
+            .latchkey()
+            .governance
+            .audit_log(query)
+            .await
+            .refusable()?,
         Err(message) => Err(Refused::bad(message)),
     };
     let (banner, events) = match fetched {

@@ -31,8 +31,8 @@ struct RiskyUsersPage {
 pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
     let mut rows = Vec::new();
-    for (risk, user) in admin.latchkey().risky_users().await? {
-        let (_, detections) = admin.latchkey().user_risk(&user.id).await?;
+    for (risk, user) in admin.latchkey().governance.risky_users().await? {
+        let (_, detections) = admin.latchkey().governance.user_risk(&user.id).await?;
         let latest = detections.first();
         rows.push(RiskyRow {
             id: user.id.to_string(),
@@ -76,6 +76,7 @@ pub(super) async fn dismiss(AdminForm(admin, fields): AdminForm) -> ConsoleResul
     let user = fields.text("user")?;
     admin
         .latchkey()
+        .governance
         .dismiss_risk(&admin.actor(), &[user])
         .await?;
     Ok(redirect("/admin/risky-users", "dismissed"))

@@ -65,6 +65,7 @@ async fn render(
     let now = admin.latchkey().now();
     let rows = admin
         .latchkey()
+        .governance
         .list_admin_tokens()
         .await?
         .into_iter()
@@ -125,6 +126,7 @@ pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult
     };
     match admin
         .latchkey()
+        .governance
         .create_admin_token(&admin.actor(), new)
         .await
         .refusable()?
@@ -149,6 +151,7 @@ pub(super) async fn revoke(path: PathId, AdminForm(admin, _): AdminForm) -> Cons
     let id = url_id(&id, "token")?;
     match admin
         .latchkey()
+        .governance
         .revoke_admin_token(&admin.actor(), id)
         .await
         .refusable()?

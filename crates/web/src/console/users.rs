@@ -5,7 +5,6 @@
 use askama::Template;
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
-use latchkey_domain::DomainError;
 use latchkey_domain::clock::{Timestamp, parse_time};
 use latchkey_domain::credential::PassRequest;
 use latchkey_domain::ids::UserId;
@@ -45,7 +44,7 @@ pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
 }
 
 async fn render_list(admin: Admin, banner: Banner, input: NewUserInput) -> ConsoleResult {
-    let users = admin.latchkey().list_users().await?;
+    let users = admin.latchkey().directory.list_users().await?;
     admin.page(Section::Users, banner, |frame| UsersPage {
         frame,
         users,
@@ -82,6 +81,7 @@ pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult
     };
     match admin
         .latchkey()
+        .directory
         .create_user(&admin.actor(), new)
         .await
         .refusable()?
@@ -148,7 +148,7 @@ pub(super) async fn detail(admin: Admin, path: PathId, query: NoticeParam) -> Co
 /// A user named in a URL; ids only, so every user has exactly one address.
 async fn user_by_id(admin: &Admin, id: &str) -> Result<User, PageFailure> {
     let id = UserId::from_string(url_id(id, "user")?);
-    found(admin.latchkey().user(&id).await, "user")
+    found(admin.latchkey().directory.user(&id).await, "user")
 }
 
 /// The administrator, their form posted from the page of the user in the path, and the user.
@@ -169,17 +169,15 @@ async fn render_user(
     pass: Option<PassInput>,
 ) -> ConsoleResult {
     let latchkey = admin.latchkey();
-    let group_ids = latchkey
-        .store()
-        .groups_of_user(&user.id)
-        .await
-        .map_err(DomainError::from)?;
+    let group_ids = latchkey.directory.groups_of_user(&user.id).await?;
     let (member_of, other_groups) = latchkey
+        .directory
         .list_groups()
         .await?
         .into_iter()
         .partition(|g| group_ids.contains(&g.id));
     let methods = latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -194,6 +192,7 @@ async fn render_user(
         })
         .collect();
     let evaluations = latchkey
+        .governance
         .effective_policy(&user.id)
         .await?
         .into_iter()
@@ -213,7 +212,12 @@ async fn render_user(
                 .collect(),
         })
         .collect();
-    let rules = latchkey.policy().await?.temporary_access_pass.rules();
+    let rules = latchkey
+        .governance
+        .policy()
+        .await?
+        .temporary_access_pass
+        .rules();
     let pass = pass.unwrap_or(PassInput {
         usable_once: rules.one_time_only,
         ..Default::default()
@@ -248,6 +252,7 @@ pub(super) async fn set_enabled(path: PathId, form: AdminForm) -> ConsoleResult 
     };
     match admin
         .latchkey()
+        .directory
         .update_user(&admin.actor(), &user.id, patch)
         .await
         .refusable()?
@@ -267,9 +272,10 @@ pub(super) async fn add_to_group(path: PathId, form: AdminForm) -> ConsoleResult
         Err(Refused::bad("group: choose a group to add the user to."))
     } else {
         let add = async {
-            let group = admin.latchkey().find_group(&group).await?;
+            let group = admin.latchkey().directory.find_group(&group).await?;
             admin
                 .latchkey()
+                .directory
                 .add_group_member(&admin.actor(), &group.id, &user.id)
                 .await
         };
@@ -335,6 +341,7 @@ pub(super) async fn issue_pass(path: PathId, form: AdminForm) -> ConsoleResult {
     let issued = match pass_request(&input, admin.latchkey().now()) {
         Ok(request) => admin
             .latchkey()
+            .directory
             .issue_pass(&admin.actor(), &user.id, &request)
             .await
             .refusable()?,

@@ -60,10 +60,11 @@ fn target_names<'a>(
 
 pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
     let banner = notice(query)?;
-    let policy = admin.latchkey().policy().await?;
-    let names: BTreeMap<String, String> = group_options(&admin.latchkey().list_groups().await?)
-        .into_iter()
-        .collect();
+    let policy = admin.latchkey().governance.policy().await?;
+    let names: BTreeMap<String, String> =
+        group_options(&admin.latchkey().directory.list_groups().await?)
+            .into_iter()
+            .collect();
     let rows = MethodKind::ALL
         .into_iter()
         .map(|kind| {
@@ -118,7 +119,7 @@ async fn render_authenticator(
     banner: Banner,
     tab: Tab,
 ) -> ConsoleResult {
-    let groups = admin.latchkey().list_groups().await?;
+    let groups = admin.latchkey().directory.list_groups().await?;
     let (configure, targeting, features) = match tab {
         Tab::Targeting(posted) => (false, posted, None),
         Tab::Features(posted) => (true, None, posted),
@@ -143,7 +144,7 @@ pub(super) async fn authenticator<const CONFIGURE: bool>(
     query: NoticeParam,
 ) -> ConsoleResult {
     let banner = notice(query)?;
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     let tab = if CONFIGURE {
         Tab::Features(None)
     } else {
@@ -194,6 +195,7 @@ async fn save(
     };
     let saved = admin
         .latchkey()
+        .governance
         .set_method_configuration(&admin.actor(), kind, configuration)
         .await;
     Ok(saved.refusable()?.err())
@@ -204,7 +206,7 @@ pub(super) async fn save_authenticator<const CONFIGURE: bool>(
     AdminForm(admin, fields): AdminForm,
 ) -> ConsoleResult {
     let path = authenticator_path(CONFIGURE);
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     let authenticator = &policy.authenticator;
     let kind = MethodKind::MicrosoftAuthenticator;
     let (refused, tab) = if CONFIGURE {
@@ -265,7 +267,7 @@ async fn render_method(
     banner: Banner,
     posted: MethodInput,
 ) -> ConsoleResult {
-    let groups = admin.latchkey().list_groups().await?;
+    let groups = admin.latchkey().directory.list_groups().await?;
     let config = policy.configuration(kind);
     let targeting = posted
         .targeting
@@ -292,7 +294,7 @@ pub(super) async fn method_page(admin: Admin, path: PathId, query: NoticeParam) 
     if kind == MethodKind::MicrosoftAuthenticator {
         return Ok(Redirect::to(AUTHENTICATOR_PATH).into_response());
     }
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     render_method(admin, kind, &policy, banner, MethodInput::default()).await
 }
 
@@ -303,7 +305,7 @@ async fn method_form(
 ) -> Result<(Admin, Fields, MethodKind, AuthenticationMethodsPolicy), PageFailure> {
     let Path(id) = path?;
     let kind = simple_method(&id)?;
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     Ok((admin, fields, kind, policy))
 }
 
@@ -362,13 +364,14 @@ pub(super) async fn reset_method(path: PathId, AdminForm(admin, _): AdminForm) -
     let kind = method_by_id(&id)?;
     let reset = admin
         .latchkey()
+        .governance
         .reset_method_configuration(&admin.actor(), kind)
         .await;
     let Err(refused) = reset.refusable()? else {
         // For the authenticator app, that is AUTHENTICATOR_PATH.
         return Ok(redirect(&method_path(kind), "reset"));
     };
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     if kind == MethodKind::MicrosoftAuthenticator {
         render_authenticator(admin, &policy, refused.into(), Tab::Targeting(None)).await
     } else {
