@@ -452,8 +452,8 @@ pub async fn audit_event_ids_are_unique(store: &dyn Store) {
 }
 
 /// Before the first save there is no policy and the domain uses its defaults; the first save
-/// must be version 1. The policy is global, so this holds only on a fresh store and is not
-/// part of [`run_all`]: call it on an empty database.
+/// must be version 1. The policy is global, so this holds only on a fresh store (it is listed
+/// as `fresh`, so it never shares a database with the other checks).
 pub async fn policy_is_absent_until_first_save(store: &dyn Store) {
     assert_eq!(
         store.policy().await.unwrap(),

@@ -63,7 +63,7 @@ type Slot = Mutex<Option<SqliteConnection>>;
 /// A connection lent to one task until the guard is dropped.
 type Lent<'a> = MappedMutexGuard<'a, SqliteConnection>;
 
-/// A [`Store`] backed by a SQLite file. Cloning shares the connections.
+/// A [`Store`](latchkey_domain::store::Store) backed by a SQLite file. Cloning shares the connections.
 ///
 /// The connections are held directly rather than in an `sqlx` pool: a pool pings each
 /// connection on its thread every time it is given back, so every statement cost two
