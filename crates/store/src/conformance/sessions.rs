@@ -1,5 +1,6 @@
 //! `SessionStore`: Temporary Access Passes, sessions, sign-ins in progress and their outcomes.
 
+use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{SessionId, UserId};
@@ -13,6 +14,11 @@ use super::fixtures::{
     NOW, by_user, failed, is_conflict, log_sign_in, new_grant, new_pass, new_session, new_sign_in,
     new_sign_in_record, records, stored_grant, stored_session, stored_user, unique_name,
 };
+
+/// Whether the store accepts `hash` as `user`'s pass at `at` (recording the use if so).
+async fn pass_works(store: &dyn Store, user: &UserId, hash: &TokenHash, at: Timestamp) -> bool {
+    store.mark_pass_used(user, hash, at).await.unwrap()
+}
 
 /// Issuing a new pass must kill the old one, or a leaked old pass stays usable.
 pub async fn putting_a_pass_replaces_the_previous_one(store: &dyn Store) {
@@ -37,10 +43,7 @@ pub async fn putting_a_pass_replaces_the_previous_one(store: &dyn Store) {
         "the new pass replaced the old"
     );
     assert!(
-        !store
-            .mark_pass_used(&user.id, &old.hash, NOW)
-            .await
-            .unwrap(),
+        !pass_works(store, &user.id, &old.hash, NOW).await,
         "the replaced pass can no longer be used"
     );
 }
@@ -50,17 +53,11 @@ pub async fn one_time_pass_is_spent_once(store: &dyn Store) {
     let pass = new_pass(&user.id, "one-time pass", true);
     store.put_pass(&pass).await.expect("put_pass");
     assert!(
-        store
-            .mark_pass_used(&user.id, &pass.hash, NOW)
-            .await
-            .unwrap(),
+        pass_works(store, &user.id, &pass.hash, NOW).await,
         "the first use succeeds"
     );
     assert!(
-        !store
-            .mark_pass_used(&user.id, &pass.hash, NOW.plus_seconds(1))
-            .await
-            .unwrap(),
+        !pass_works(store, &user.id, &pass.hash, NOW.plus_seconds(1)).await,
         "a second use fails"
     );
     let stored = store
@@ -99,18 +96,12 @@ pub async fn multi_use_pass_can_be_used_again(store: &dyn Store) {
     let pass = new_pass(&user.id, "multi-use pass", false);
     store.put_pass(&pass).await.expect("put_pass");
     assert!(
-        store
-            .mark_pass_used(&user.id, &pass.hash, NOW)
-            .await
-            .unwrap(),
+        pass_works(store, &user.id, &pass.hash, NOW).await,
         "the first use succeeds"
     );
     let later = NOW.plus_seconds(30);
     assert!(
-        store
-            .mark_pass_used(&user.id, &pass.hash, later)
-            .await
-            .unwrap(),
+        pass_works(store, &user.id, &pass.hash, later).await,
         "a multi-use pass works again"
     );
     let stored = store
@@ -126,18 +117,12 @@ pub async fn wrong_pass_is_not_marked_used(store: &dyn Store) {
     let pass = new_pass(&user.id, "right pass", true);
     store.put_pass(&pass).await.expect("put_pass");
     assert!(
-        !store
-            .mark_pass_used(&user.id, &TokenHash::of("wrong pass"), NOW)
-            .await
-            .unwrap(),
+        !pass_works(store, &user.id, &TokenHash::of("wrong pass"), NOW).await,
         "a wrong pass is not accepted"
     );
     let other = stored_user(store).await;
     assert!(
-        !store
-            .mark_pass_used(&other.id, &pass.hash, NOW)
-            .await
-            .unwrap(),
+        !pass_works(store, &other.id, &pass.hash, NOW).await,
         "one user's pass does not work for another user"
     );
     assert_eq!(
@@ -162,10 +147,7 @@ pub async fn deleted_pass_is_gone(store: &dyn Store) {
         "a deleted pass is gone"
     );
     assert!(
-        !store
-            .mark_pass_used(&user.id, &pass.hash, NOW)
-            .await
-            .unwrap(),
+        !pass_works(store, &user.id, &pass.hash, NOW).await,
         "a deleted pass cannot be used"
     );
     store
