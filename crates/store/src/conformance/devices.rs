@@ -55,20 +55,26 @@ fn new_activation(user: &UserId, code: &str) -> Activation {
     }
 }
 
-pub async fn device_round_trips_and_updates(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let device = new_device(&user.id);
-    let approval = new_approval(&device);
-    let activation = new_activation(&user.id, &random_hex(16));
+/// Stores `device` the only way devices are made: by redeeming a fresh activation of its
+/// user, with `test` as the test notification.
+async fn store_device(store: &dyn Store, device: &Device, test: &Approval) {
+    let activation = new_activation(&device.user_id, &random_hex(16));
     store
         .put_activation(&activation)
         .await
         .expect("put_activation");
     store
-        .redeem_activation(&activation.code_hash, NOW, &device, &approval, 10)
+        .redeem_activation(&activation.code_hash, NOW, device, test, 10)
         .await
         .expect("redeem")
         .expect("redeemed");
+}
+
+pub async fn device_round_trips_and_updates(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let approval = new_approval(&device);
+    store_device(store, &device, &approval).await;
     let mut stored = store
         .device(&device.id)
         .await
@@ -156,18 +162,7 @@ pub async fn expired_activation_cannot_be_redeemed(store: &dyn Store) {
 pub async fn device_nonce_is_accepted_once(store: &dyn Store) {
     let user = stored_user(store).await;
     let device = new_device(&user.id);
-    let activation = new_activation(&user.id, &random_hex(16));
-    store.put_activation(&activation).await.unwrap();
-    store
-        .redeem_activation(
-            &activation.code_hash,
-            NOW,
-            &device,
-            &new_approval(&device),
-            10,
-        )
-        .await
-        .unwrap();
+    store_device(store, &device, &new_approval(&device)).await;
     let nonce = random_hex(16);
     let (a, b) = tokio::join!(
         store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
@@ -184,13 +179,7 @@ async fn stored_approval(store: &dyn Store) -> (Device, Approval) {
     let user = stored_user(store).await;
     let device = new_device(&user.id);
     let approval = new_approval(&device);
-    let activation = new_activation(&user.id, &random_hex(16));
-    store.put_activation(&activation).await.unwrap();
-    store
-        .redeem_activation(&activation.code_hash, NOW, &device, &approval, 10)
-        .await
-        .unwrap()
-        .expect("redeemed");
+    store_device(store, &device, &approval).await;
     (device, approval)
 }
 
@@ -435,19 +424,7 @@ pub async fn open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_
 async fn device_with_pin(store: &dyn Store) -> Device {
     let user = stored_user(store).await;
     let mut device = new_device(&user.id);
-    let activation = new_activation(&user.id, &random_hex(16));
-    store.put_activation(&activation).await.unwrap();
-    store
-        .redeem_activation(
-            &activation.code_hash,
-            NOW,
-            &device,
-            &new_approval(&device),
-            10,
-        )
-        .await
-        .unwrap()
-        .expect("redeemed");
+    store_device(store, &device, &new_approval(&device)).await;
     device.confirmed_at = Some(NOW);
     store.update_device(&device).await.unwrap();
     device.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
