@@ -252,6 +252,52 @@ async fn openapi_document_lists_every_admin_route() {
     }
 }
 
+/// The router and the document agree: at every documented path, the methods the router
+/// allows (its `Allow` answer to a method it has no route for) are the documented ones.
+#[tokio::test]
+async fn every_routed_method_is_documented() {
+    let server = TestServer::start().await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let mut documented: Vec<String> = item
+            .as_object()
+            .expect("path item")
+            .keys()
+            .filter(|m| *m != "parameters")
+            .map(|m| m.to_uppercase())
+            .collect();
+        let concrete = path.replace("{id}", "x").replace("{user}", "y");
+        let concrete = concrete
+            .replace("{activation}", "z")
+            .replace("{method}", "fido2");
+        let response = http
+            .request(
+                reqwest::Method::TRACE,
+                format!("{}/api/v1{concrete}", server.base),
+            )
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{path} is routed");
+        let allow = response.headers()["allow"].to_str().unwrap().to_string();
+        let mut routed: Vec<String> = allow
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| m != "HEAD")
+            .collect();
+        routed.sort();
+        documented.sort();
+        assert_eq!(routed, documented, "{path}: routed methods are documented");
+    }
+}
+
 fn latchkey(server: &TestServer, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .arg("admin")
