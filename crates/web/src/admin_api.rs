@@ -586,7 +586,7 @@ mod tests {
         assert!(json["components"]["securitySchemes"]["bearerAuth"].is_object());
     }
 
-    /// A route added with a plain `.route(…)` would escape the document; `routes!` takes the
+    /// A route added with axum's plain `route` method would escape the document; `routes!` takes the
     /// path and method from the handler's `#[utoipa::path]`, so every route is documented.
     #[test]
     fn every_admin_route_is_registered_from_its_documentation() {
