@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use latchkey_domain::Latchkey;
 use latchkey_domain::clock::SystemClock;
+use latchkey_domain::random::OsRandom;
 use latchkey_store::SqliteStore;
 use latchkey_web::{AppState, Metrics};
 
@@ -18,16 +19,18 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
     let store = SqliteStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
-    let latchkey = Arc::new(Latchkey::new(
+    // The server's clock and random source are the system's; tests build their own.
+    let latchkey = Arc::new(Latchkey::build(
         Arc::new(store),
         Arc::new(SystemClock),
+        Arc::new(OsRandom),
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));
-    latchkey.ensure_signing_keys().await?;
-    latchkey.ensure_my_apps().await?;
-    latchkey.ensure_administrators_group().await?;
-    if let Some(token) = latchkey.ensure_admin_token().await? {
+    latchkey.tokens.ensure_signing_keys().await?;
+    latchkey.applications.ensure_my_apps().await?;
+    latchkey.governance.ensure_administrators_group().await?;
+    if let Some(token) = latchkey.governance.ensure_admin_token().await? {
         let path = config.data_dir.join("admin-token");
         write_private(&path, token.expose())?;
         println!(
@@ -99,8 +102,11 @@ pub async fn serve_on(
         Some(_) => config.public_url.trim_end_matches('/').to_string(),
         None => format!("{scheme}://{local_addr}"),
     };
-    let cookie_key = latchkey.server_secret("cookie-key").await?;
-    let known_browser_key = latchkey.server_secret("known-browser-key").await?;
+    let cookie_key = latchkey.server_keys.server_secret("cookie-key").await?;
+    let known_browser_key = latchkey
+        .server_keys
+        .server_secret("known-browser-key")
+        .await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -119,7 +125,7 @@ pub async fn serve_on(
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let devices = Arc::new(latchkey_web::DeviceHub::default());
-    latchkey.attach_notifier(devices.clone());
+    latchkey.devices.attach_notifier(devices.clone());
     let state = AppState {
         devices,
         latchkey,
@@ -162,7 +168,7 @@ impl Server {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
                 tick.tick().await;
-                if let Err(e) = latchkey.purge_old_logs(retention_days).await {
+                if let Err(e) = latchkey.governance.purge_old_logs(retention_days).await {
                     tracing::warn!(error = %e, "purging old log records failed");
                 }
                 if let Some(reader) = mmdb.clone() {
@@ -178,7 +184,7 @@ impl Server {
                         Err(e) => tracing::warn!(error = %e, "GeoIP reload task failed"),
                     }
                 }
-                if let Err(e) = latchkey.purge_expired().await {
+                if let Err(e) = latchkey.maintenance.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired records failed");
                 }
             }

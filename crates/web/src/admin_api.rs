@@ -145,7 +145,12 @@ async fn require_admin_token(
 ) -> Response {
     let presented =
         crate::auth_header::credentials(request.headers(), "Bearer").unwrap_or_default();
-    match state.latchkey.authenticate_admin_token(presented).await {
+    match state
+        .latchkey
+        .governance
+        .authenticate_admin_token(presented)
+        .await
+    {
         Ok(Some(token)) => {
             let mut request = request;
             request
@@ -181,7 +186,9 @@ fn created<T>(body: T) -> (StatusCode, Json<T>) {
 #[utoipa::path(get, path = "/users", tag = "users",
     responses((status = 200, body = api::UserList)))]
 async fn list_users(State(state): State<AppState>) -> Answer<api::UserList> {
-    Ok(Json(wire::users(&state.latchkey.list_users().await?)))
+    Ok(Json(wire::users(
+        &state.latchkey.directory.list_users().await?,
+    )))
 }
 
 /// Create a user.
@@ -195,6 +202,7 @@ async fn create_user(
 ) -> Created<api::User> {
     let user = state
         .latchkey
+        .directory
         .create_user(&actor, wire::new_user(new))
         .await?;
     Ok(created(wire::user(&user)))
@@ -205,7 +213,9 @@ async fn create_user(
     params(("id" = String, Path, description = "A user id or user principal name")),
     responses((status = 200, body = api::User), (status = 404, body = api::Error)))]
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Answer<api::User> {
-    Ok(Json(wire::user(&state.latchkey.find_user(&id).await?)))
+    Ok(Json(wire::user(
+        &state.latchkey.directory.find_user(&id).await?,
+    )))
 }
 
 /// Change a user's display name, mail or whether the account is enabled.
@@ -219,9 +229,10 @@ async fn update_user(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<api::UserPatch>,
 ) -> Answer<api::User> {
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     let user = state
         .latchkey
+        .directory
         .update_user(&actor, &user.id, wire::user_patch(patch))
         .await?;
     Ok(Json(wire::user(&user)))
@@ -239,9 +250,10 @@ async fn set_password(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<api::PasswordChange>,
 ) -> NoContent {
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     state
         .latchkey
+        .directory
         .set_password(&actor, &user.id, &Secret::new(body.password))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -261,7 +273,7 @@ async fn create_pass(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Created<api::CreatedTemporaryAccessPass> {
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     let request: api::TemporaryAccessPassRequest = if body.iter().all(u8::is_ascii_whitespace) {
         api::TemporaryAccessPassRequest::default()
     } else {
@@ -270,6 +282,7 @@ async fn create_pass(
     };
     let (pass, secret) = state
         .latchkey
+        .directory
         .issue_pass(&actor, &user.id, &wire::pass_request(request))
         .await?;
     Ok(created(api::CreatedTemporaryAccessPass {
@@ -287,8 +300,8 @@ async fn get_pass(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Answer<api::TemporaryAccessPass> {
-    let user = state.latchkey.find_user(&id).await?;
-    match state.latchkey.pass_for_user(&user.id).await? {
+    let user = state.latchkey.directory.find_user(&id).await?;
+    match state.latchkey.directory.pass_for_user(&user.id).await? {
         Some(pass) => Ok(Json(wire::pass(&pass, state.latchkey.now()))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -307,8 +320,12 @@ async fn delete_pass(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> NoContent {
-    let user = state.latchkey.find_user(&id).await?;
-    state.latchkey.delete_pass(&actor, &user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    state
+        .latchkey
+        .directory
+        .delete_pass(&actor, &user.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,8 +340,12 @@ async fn create_activation(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Created<api::CreatedAuthenticatorActivation> {
-    let user = state.latchkey.find_user(&id).await?;
-    let (activation, link) = state.latchkey.issue_activation(&actor, &user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let (activation, link) = state
+        .latchkey
+        .devices
+        .issue_activation(&actor, &user.id)
+        .await?;
     Ok(created(api::CreatedAuthenticatorActivation {
         activation_link: link.to_uri(),
         code: link.code,
@@ -345,10 +366,11 @@ async fn get_activation(
     Path((id, activation)): Path<(String, String)>,
 ) -> Answer<api::AuthenticatorActivation> {
     use latchkey_domain::service::ActivationProgress as Progress;
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     let activation_id = latchkey_domain::ids::ActivationId::from_string(activation.clone());
     let progress = state
         .latchkey
+        .devices
         .activation_progress(&user.id, &activation_id)
         .await?;
     Ok(Json(match progress {
@@ -381,7 +403,7 @@ async fn get_activation(
 #[utoipa::path(get, path = "/groups", tag = "groups",
     responses((status = 200, body = api::GroupList)))]
 async fn list_groups(State(state): State<AppState>) -> Answer<api::GroupList> {
-    let groups = state.latchkey.list_groups().await?;
+    let groups = state.latchkey.directory.list_groups().await?;
     Ok(Json(
         groups.iter().map(wire::group).collect::<Vec<_>>().into(),
     ))
@@ -398,6 +420,7 @@ async fn create_group(
 ) -> Created<api::Group> {
     let group = state
         .latchkey
+        .directory
         .create_group(&actor, &body.display_name, &body.description)
         .await?;
     Ok(created(wire::group(&group)))
@@ -411,9 +434,9 @@ async fn list_members(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Answer<api::UserList> {
-    let group = state.latchkey.find_group(&id).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
     Ok(Json(wire::users(
-        &state.latchkey.group_members(&group.id).await?,
+        &state.latchkey.directory.group_members(&group.id).await?,
     )))
 }
 
@@ -429,10 +452,11 @@ async fn add_member(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<api::MemberReference>,
 ) -> NoContent {
-    let group = state.latchkey.find_group(&id).await?;
-    let user = state.latchkey.find_user(&body.user_id).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
+    let user = state.latchkey.directory.find_user(&body.user_id).await?;
     state
         .latchkey
+        .directory
         .add_group_member(&actor, &group.id, &user.id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -448,10 +472,11 @@ async fn remove_member(
     Extension(actor): Extension<Actor>,
     Path((id, user)): Path<(String, String)>,
 ) -> NoContent {
-    let group = state.latchkey.find_group(&id).await?;
-    let user = state.latchkey.find_user(&user).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
+    let user = state.latchkey.directory.find_user(&user).await?;
     state
         .latchkey
+        .directory
         .remove_group_member(
             &actor,
             &GroupId::from_string(group.id.as_str()),
@@ -465,7 +490,7 @@ async fn remove_member(
 #[utoipa::path(get, path = "/applications", tag = "applications",
     responses((status = 200, body = api::ApplicationList)))]
 async fn list_apps(State(state): State<AppState>) -> Answer<api::ApplicationList> {
-    let apps = state.latchkey.list_applications().await?;
+    let apps = state.latchkey.applications.list_applications().await?;
     Ok(Json(
         apps.iter()
             .map(wire::application)
@@ -485,6 +510,7 @@ async fn create_app(
 ) -> Created<api::CreatedApplication> {
     let (app, secret) = state
         .latchkey
+        .applications
         .register_application(&actor, wire::new_application(new))
         .await?;
     Ok(created(api::CreatedApplication {
@@ -503,6 +529,7 @@ async fn get_app(
 ) -> Answer<api::Application> {
     let app = state
         .latchkey
+        .applications
         .application(&ClientId::from_string(id))
         .await?;
     Ok(Json(wire::application(&app)))
@@ -519,6 +546,7 @@ async fn delete_app(
 ) -> NoContent {
     state
         .latchkey
+        .applications
         .delete_application(&actor, &ClientId::from_string(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -75,7 +75,7 @@ struct IfMatchParameter(
 async fn get_policy(
     State(state): State<AppState>,
 ) -> Result<Json<api::AuthenticationMethodsPolicy>, ApiError> {
-    let policy = state.latchkey.policy().await?;
+    let policy = state.latchkey.governance.policy().await?;
     Ok(Json(api::AuthenticationMethodsPolicy {
         authentication_method_configurations: MethodKind::ALL
             .into_iter()
@@ -93,7 +93,7 @@ async fn get_policy(
         (status = 404, body = api::Error)))]
 async fn get_configuration(State(state): State<AppState>, Path(method): Path<String>) -> ApiResult {
     let method = MethodKind::parse(&method)?;
-    let policy = state.latchkey.policy().await?;
+    let policy = state.latchkey.governance.policy().await?;
     Ok(with_etag(&policy, configuration_json(&policy, method)))
 }
 
@@ -172,6 +172,7 @@ async fn put_configuration(
     let expected = if_match(&headers)?;
     let policy = state
         .latchkey
+        .governance
         .set_method_configuration_at(&actor, method, without_id(method, body)?, expected)
         .await
         .map_err(|e| precondition(expected, e))?;
@@ -200,13 +201,14 @@ async fn patch_configuration(
             "a merge patch must be a JSON object",
         ));
     }
-    let current = state.latchkey.policy().await?;
+    let current = state.latchkey.governance.policy().await?;
     // The patch applies to the version read here: a change in between is a conflict, not lost.
     let expected = if_match(&headers)?;
     let mut merged = serde_json::to_value(current.configuration(method)).unwrap_or(Value::Null);
     merge_patch(&mut merged, without_id(method, patch)?);
     let policy = state
         .latchkey
+        .governance
         .set_method_configuration_at(
             &actor,
             method,
@@ -250,6 +252,7 @@ async fn reset_configuration(
     let method = MethodKind::parse(&method)?;
     let policy = state
         .latchkey
+        .governance
         .reset_method_configuration(&actor, method)
         .await?;
     Ok(configuration_json(&policy, method))
@@ -263,8 +266,8 @@ async fn effective_policy(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<api::EffectivePolicy>, ApiError> {
-    let user = state.latchkey.find_user(&id).await?;
-    let evaluations = state.latchkey.effective_policy(&user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let evaluations = state.latchkey.governance.effective_policy(&user.id).await?;
     Ok(Json(api::EffectivePolicy {
         user_principal_name: user.upn.to_string(),
         value: evaluations.iter().map(wire::evaluation).collect(),
@@ -410,6 +413,7 @@ async fn sign_ins(
     let (query, format) = log_query(query_parameters(params)?, state.latchkey.now())?;
     let rows: Vec<api::SignInRecord> = state
         .latchkey
+        .governance
         .sign_in_log(query)
         .await?
         .iter()
@@ -447,6 +451,7 @@ async fn directory_audits(
     let (query, format) = log_query(query_parameters(params)?, state.latchkey.now())?;
     let rows: Vec<api::AuditEvent> = state
         .latchkey
+        .governance
         .audit_log(query)
         .await?
         .iter()

@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/identityProtection/riskyUsers", tag = "identityProtection",
     responses((status = 200, body = api::RiskyUserList)))]
 async fn list(State(state): State<AppState>) -> Result<Json<api::RiskyUserList>, ApiError> {
-    let users = state.latchkey.risky_users().await?;
+    let users = state.latchkey.governance.risky_users().await?;
     Ok(Json(
         users
             .iter()
@@ -43,8 +43,8 @@ async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<api::RiskyUserWithDetections>, ApiError> {
-    let user = state.latchkey.find_user(&id).await?;
-    let (risk, detections) = state.latchkey.user_risk(&user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let (risk, detections) = state.latchkey.governance.user_risk(&user.id).await?;
     let Some(risk) = risk else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -68,6 +68,10 @@ async fn dismiss(
     Extension(actor): Extension<Actor>,
     ApiJson(body): ApiJson<api::DismissRiskyUsers>,
 ) -> Result<StatusCode, ApiError> {
-    state.latchkey.dismiss_risk(&actor, &body.user_ids).await?;
+    state
+        .latchkey
+        .governance
+        .dismiss_risk(&actor, &body.user_ids)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

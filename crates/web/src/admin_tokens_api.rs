@@ -31,7 +31,7 @@ type Answer<T> = Result<Json<T>, ApiError>;
     responses((status = 200, body = api::AdminTokenList)))]
 async fn list(State(state): State<AppState>) -> Answer<api::AdminTokenList> {
     let now = state.latchkey.now();
-    let tokens = state.latchkey.list_admin_tokens().await?;
+    let tokens = state.latchkey.governance.list_admin_tokens().await?;
     Ok(Json(
         tokens
             .iter()
@@ -54,7 +54,11 @@ async fn create(
         display_name: new.display_name,
         expires_date_time: new.expires_date_time,
     };
-    let (token, secret) = state.latchkey.create_admin_token(&actor, new).await?;
+    let (token, secret) = state
+        .latchkey
+        .governance
+        .create_admin_token(&actor, new)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(api::CreatedAdminToken {
@@ -69,7 +73,7 @@ async fn create(
     params(("id" = String, Path, description = "The token's id")),
     responses((status = 200, body = api::AdminToken), (status = 404, body = api::Error)))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Answer<api::AdminToken> {
-    let token = state.latchkey.admin_token(&id).await?;
+    let token = state.latchkey.governance.admin_token(&id).await?;
     Ok(Json(wire::admin_token(&token, state.latchkey.now())))
 }
 
@@ -82,7 +86,11 @@ async fn revoke(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Answer<api::AdminToken> {
-    let token = state.latchkey.revoke_admin_token(&actor, &id).await?;
+    let token = state
+        .latchkey
+        .governance
+        .revoke_admin_token(&actor, &id)
+        .await?;
     Ok(Json(wire::admin_token(&token, state.latchkey.now())))
 }
 
@@ -91,7 +99,7 @@ async fn revoke(
     responses((status = 200, body = api::AdministratorRole),
         (status = 404, body = api::Error, description = "No group holds the role")))]
 async fn show_role(State(state): State<AppState>) -> Answer<api::AdministratorRole> {
-    match state.latchkey.administrators_group().await? {
+    match state.latchkey.governance.administrators_group().await? {
         Some(group) => Ok(Json(wire::administrator_role(&group))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -119,6 +127,7 @@ async fn bind_role(
     }
     let group = state
         .latchkey
+        .governance
         .bind_administrators_group(&actor, &GroupId::from_string(body.group_id))
         .await?;
     Ok(Json(wire::administrator_role(&group)))

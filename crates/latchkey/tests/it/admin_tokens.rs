@@ -345,6 +345,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
         latchkey_domain::Settings::with_issuer("http://idp.test"),
     );
     let (token, secret) = latchkey
+        .governance
         .create_admin_token(
             &Actor::system(),
             NewAdminToken {
@@ -356,6 +357,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
         .unwrap();
     let last_used = || async {
         latchkey
+            .governance
             .admin_token(token.id.as_str())
             .await
             .unwrap()
@@ -365,6 +367,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
     for second in 0..60 {
         assert!(
             latchkey
+                .governance
                 .authenticate_admin_token(secret.expose())
                 .await
                 .unwrap()
@@ -374,6 +377,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
         clock.advance(1);
     }
     latchkey
+        .governance
         .authenticate_admin_token(secret.expose())
         .await
         .unwrap();
@@ -382,6 +386,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
     clock.advance(3600);
     assert!(
         latchkey
+            .governance
             .authenticate_admin_token(secret.expose())
             .await
             .unwrap()
@@ -417,7 +422,7 @@ async fn the_openapi_document_describes_the_token_and_role_routes() {
 #[tokio::test]
 async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let admin = crate::console::admin_browser(&server, &people).await;

@@ -25,7 +25,7 @@ async fn sign_ins(server: &TestServer, query: &str) -> Vec<Value> {
 #[tokio::test]
 async fn lab_steps_1_and_4_through_the_api_change_bobbys_effective_policy() {
     let server = TestServer::start().await;
-    latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let (status, policy) = server
@@ -280,6 +280,7 @@ async fn policy_is_enforced_at_sign_in_and_when_issuing_passes() {
         .await;
     let (_, secret) = server
         .latchkey
+        .directory
         .issue_pass(&Actor::system(), &bobby, &PassRequest::default())
         .await
         .unwrap();
@@ -317,6 +318,7 @@ async fn every_sign_in_outcome_is_in_the_sign_in_log_with_its_location() {
     let start = server.latchkey.now().0 + 3600;
     let (_, later) = server
         .latchkey
+        .directory
         .issue_pass(
             &Actor::system(),
             &guy,
@@ -333,11 +335,13 @@ async fn every_sign_in_outcome_is_in_the_sign_in_log_with_its_location() {
     // A disabled user with the right pass.
     let (_, guy_pass) = server
         .latchkey
+        .directory
         .issue_pass(&Actor::system(), &guy, &PassRequest::default())
         .await
         .unwrap();
     server
         .latchkey
+        .directory
         .update_user(
             &Actor::system(),
             &guy,

@@ -524,7 +524,12 @@ async fn an_excluded_group_gets_no_phone_sign_in() {
         )
         .await;
     assert_eq!(status, 201, "{group}");
-    let user = server.latchkey.find_user(&bobby.upn).await.unwrap();
+    let user = server
+        .latchkey
+        .directory
+        .find_user(&bobby.upn)
+        .await
+        .unwrap();
     let (status, _) = server
         .api_call(
             Method::POST,

@@ -94,9 +94,14 @@ impl TestServer {
             Arc::new(latchkey_domain::notify::NoEventBus),
             config.settings(),
         ));
-        latchkey.ensure_signing_keys().await.expect("keys");
-        latchkey.ensure_my_apps().await.expect("my apps");
+        latchkey.tokens.ensure_signing_keys().await.expect("keys");
+        latchkey
+            .applications
+            .ensure_my_apps()
+            .await
+            .expect("my apps");
         let admin_token = latchkey
+            .governance
             .ensure_admin_token()
             .await
             .expect("admin token")
@@ -119,6 +124,16 @@ impl TestServer {
             task: Some(task),
             config,
         }
+    }
+
+    /// The server's database, opened again beside the server, for a test that plants a state
+    /// no use case makes (an expired pass, more open activations than the limit allows).
+    pub async fn store_to_plant(&self) -> Arc<dyn latchkey_domain::store::Store> {
+        Arc::new(
+            latchkey_store::SqliteStore::open(self.data_dir.path())
+                .await
+                .expect("store"),
+        )
     }
 
     /// A browser whose cookie jar the test can reach, to plant cookies as an attacker would.
@@ -182,6 +197,7 @@ impl TestServer {
 
     pub async fn user(&self, local: &str, name: &str) -> UserId {
         self.latchkey
+            .directory
             .create_user(
                 &Actor::system(),
                 NewUser {
@@ -199,6 +215,7 @@ impl TestServer {
     pub async fn pass(&self, user: &UserId) -> String {
         let request = Default::default();
         self.latchkey
+            .directory
             .issue_pass(&Actor::system(), user, &request)
             .await
             .expect("pass")
@@ -211,6 +228,7 @@ impl TestServer {
     pub async fn confidential_app(&self, alg: &str) -> (String, String) {
         let (app, secret) = self
             .latchkey
+            .applications
             .register_application(
                 &Actor::system(),
                 NewApplication {
@@ -233,6 +251,7 @@ impl TestServer {
     pub async fn public_app(&self) -> String {
         let (app, _) = self
             .latchkey
+            .applications
             .register_application(
                 &Actor::system(),
                 NewApplication {

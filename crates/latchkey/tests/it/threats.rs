@@ -463,6 +463,7 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
     let start = server.latchkey.now().0 + 3600;
     let (_, later) = server
         .latchkey
+        .directory
         .issue_pass(
             &Actor::system(),
             &bobby,
@@ -487,12 +488,13 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
     // An expired pass: stored with a start far enough in the past.
     let mut pass = server
         .latchkey
+        .directory
         .pass_for_user(&bobby)
         .await
         .unwrap()
         .unwrap();
     pass.starts_at = latchkey_domain::clock::Timestamp(server.latchkey.now().0 - 7200);
-    server.latchkey.store().put_pass(&pass).await.unwrap();
+    server.store_to_plant().await.put_pass(&pass).await.unwrap();
     let browser = server.browser();
     let answer = browser
         .sign_in_with_pass(
@@ -510,6 +512,7 @@ async fn a_one_time_pass_works_once() {
     let bobby = server.user("bobby", "Bobby Smith").await;
     let (_, pass) = server
         .latchkey
+        .directory
         .issue_pass(
             &Actor::system(),
             &bobby,
@@ -587,6 +590,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
     let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
     server
         .latchkey
+        .directory
         .update_user(
             &Actor::system(),
             &bobby,
@@ -887,7 +891,7 @@ async fn userinfo_without_a_token_gets_a_bare_bearer_challenge() {
 #[tokio::test]
 async fn the_admin_console_is_only_for_administrators() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let person = |name: &str| people.iter().find(|p| p.user.display_name == name).unwrap();
