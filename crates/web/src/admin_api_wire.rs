@@ -103,13 +103,12 @@ pub fn administrator_role(group: &Group) -> api::AdministratorRole {
 }
 
 pub fn location(location: &Location) -> api::SignInLocation {
-    let geo_coordinates =
-        (location.latitude.is_some() || location.longitude.is_some()).then(|| {
-            api::GeoCoordinates {
-                latitude: location.latitude,
-                longitude: location.longitude,
-            }
-        });
+    let geo_coordinates = (location.latitude.is_some() || location.longitude.is_some()).then_some(
+        api::GeoCoordinates {
+            latitude: location.latitude,
+            longitude: location.longitude,
+        },
+    );
     api::SignInLocation {
         city: location.city.clone(),
         country_name: location.country.clone(),
