@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use latchkey_domain::Latchkey;
-use latchkey_domain::clock::SystemClock;
+use latchkey_domain::clock::{Clock, SystemClock};
 use latchkey_store::SqliteStore;
 use latchkey_web::{AppState, Metrics};
 
@@ -15,12 +15,20 @@ use crate::config::Config;
 
 /// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
+    open_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`open`] with time read from `clock`, so that tests move time instead of sleeping.
+pub async fn open_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Latchkey>> {
     let store = SqliteStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
     let latchkey = Arc::new(Latchkey::new(
         Arc::new(store),
-        Arc::new(SystemClock),
+        clock,
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));

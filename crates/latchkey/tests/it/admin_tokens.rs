@@ -6,7 +6,7 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, manual_clock};
 
 async fn call(
     server: &TestServer,
@@ -118,7 +118,8 @@ async fn a_revoked_admin_token_gets_401_on_its_next_request() {
 
 #[tokio::test]
 async fn an_expired_admin_token_gets_401() {
-    let server = TestServer::start().await;
+    let clock = manual_clock();
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let soon = latchkey_domain::clock::Timestamp(server.latchkey.now().0 + 2).to_rfc3339();
     let (status, created) = create_token(
         &server,
@@ -128,7 +129,7 @@ async fn an_expired_admin_token_gets_401() {
     assert_eq!(status, 201, "{created}");
     let secret = created["token"].as_str().unwrap().to_string();
     assert_eq!(users_status(&server, &secret).await, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(3);
     assert_eq!(users_status(&server, &secret).await, 401);
     let (_, list) = call(
         &server,

@@ -1,15 +1,10 @@
 //! Browser sessions, cookies and CSRF (issue 13, items 2, 6 and 7): each test reproduces an
 //! attack or a rule as the review described it, over HTTP against a real server.
 
-use std::sync::Arc;
-
-use latchkey_domain::clock::{Clock, ManualClock, SystemClock};
 use latchkey_domain::ids::SignInId;
-use latchkey_domain::log::Actor;
 use latchkey_domain::secret::base64url;
-use latchkey_domain::service::UserPatch;
 
-use crate::support::{Browser, Page, TestServer, hidden};
+use crate::support::{Browser, Page, TestServer, hidden, manual_clock};
 
 /// The `Set-Cookie` value a response gave cookie `name`, if any.
 async fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -193,14 +188,10 @@ async fn cookies_carry_the_host_prefix_only_over_tls() {
 
 // ----- item 6: sessions as Entra does them ------------------------------------------------
 
-fn manual_clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(SystemClock.now()))
-}
-
 #[tokio::test]
 async fn a_session_started_with_a_temporary_access_pass_ends_when_the_pass_does() {
     let clock = manual_clock();
-    let server = TestServer::start_with_clock(clock.clone()).await;
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
     // The shortest pass the default rules allow: 60 minutes; sessions last 12 hours.
     let pass = server.pass(&bobby).await;
@@ -218,7 +209,7 @@ async fn a_session_started_with_a_temporary_access_pass_ends_when_the_pass_does(
 #[tokio::test]
 async fn adding_a_method_needs_a_sign_in_within_ten_minutes() {
     let clock = manual_clock();
-    let server = TestServer::start_with_clock(clock.clone()).await;
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
     let pass = server.pass(&bobby).await;
     let browser = server.browser();
@@ -266,18 +257,7 @@ async fn my_apps_stops_showing_a_user_who_was_disabled() {
     let browser = server.browser();
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"), "{}", portal.body);
-    server
-        .latchkey
-        .update_user(
-            &Actor::system(),
-            &bobby,
-            UserPatch {
-                account_enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    server.disable_user(&bobby).await;
     let after = browser.get("/myapps").await;
     assert_ne!(after.status, 200, "{}", after.body);
     let landed = browser.follow(after).await;

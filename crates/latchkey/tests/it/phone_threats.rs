@@ -12,12 +12,27 @@ use crate::phone::{
     AUTHENTICATOR, PIN, Person, Phone, another_number, number_on, reload, sign_in_log,
     start_sign_in, unescape,
 };
-use crate::support::TestServer;
+use crate::support::{TestServer, manual_clock};
 
 async fn bobby_with_phone_sign_in(server: &TestServer) -> (Person, Phone) {
     let bobby = Person::new(server, "bobby", "Bobby Smith").await;
     let phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
     (bobby, phone)
+}
+
+/// Bobby starts a phone sign-in and his phone answers it with `decision` (and no number);
+/// returns the outcome, the page the browser shows next and Bobby's sign-in log.
+async fn bobby_answers(
+    server: &TestServer,
+    decision: Decision,
+) -> (AnswerOutcome, crate::support::Page, Vec<serde_json::Value>) {
+    let (bobby, mut phone) = bobby_with_phone_sign_in(server).await;
+    let browser = server.browser();
+    start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    let outcome = phone.answer(&request, decision, None).await.unwrap();
+    let end = reload(&browser).await;
+    (outcome, end, sign_in_log(server, &bobby.upn).await)
 }
 
 fn expect_refusal<T: std::fmt::Debug>(
@@ -67,21 +82,13 @@ async fn a_wrong_number_fails_the_sign_in_and_says_so() {
 #[tokio::test]
 async fn a_denial_fails_the_sign_in_with_a_clear_message() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
-    let browser = server.browser();
-    start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    assert_eq!(
-        phone.answer(&request, Decision::Deny, None).await.unwrap(),
-        AnswerOutcome::Denied
-    );
-    let end = reload(&browser).await;
+    let (outcome, end, log) = bobby_answers(&server, Decision::Deny).await;
+    assert_eq!(outcome, AnswerOutcome::Denied);
     assert!(
         end.body.contains("You denied the sign-in request"),
         "{}",
         end.body
     );
-    let log = sign_in_log(&server, &bobby.upn).await;
     assert_eq!(log[0]["status"]["errorCode"], 500121);
     assert_eq!(
         log[0]["status"]["failureReason"],
@@ -92,24 +99,13 @@ async fn a_denial_fails_the_sign_in_with_a_clear_message() {
 #[tokio::test]
 async fn a_report_of_fraud_fails_the_sign_in_and_is_logged_as_fraud() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
-    let browser = server.browser();
-    start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Report, None)
-            .await
-            .unwrap(),
-        AnswerOutcome::Reported
-    );
-    let end = reload(&browser).await;
+    let (outcome, end, log) = bobby_answers(&server, Decision::Report).await;
+    assert_eq!(outcome, AnswerOutcome::Reported);
     assert!(
         end.body.contains("reported this sign-in as not yours"),
         "{}",
         end.body
     );
-    let log = sign_in_log(&server, &bobby.upn).await;
     assert_eq!(log[0]["status"]["errorCode"], 900020);
     assert_eq!(
         log[0]["status"]["failureReason"],
@@ -119,12 +115,17 @@ async fn a_report_of_fraud_fails_the_sign_in_and_is_logged_as_fraud() {
 
 #[tokio::test]
 async fn an_unanswered_request_times_out_and_says_how_long_it_waited() {
-    let server = TestServer::start_with(|c| c.lifetimes.approval_request_seconds = 2).await;
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.approval_request_seconds = 2)
+        .start()
+        .await;
     let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(3);
     let end = reload(&browser).await;
     assert!(end.body.contains("within 2 seconds"), "{}", end.body);
     expect_refusal(
@@ -516,23 +517,13 @@ async fn policy_mode_push_blocks_phone_sign_in_and_its_registration() {
 async fn an_excluded_group_gets_no_phone_sign_in() {
     let server = TestServer::start().await;
     let (bobby, phone) = bobby_with_phone_sign_in(&server).await;
-    let (status, group) = server
-        .api_call(
-            Method::POST,
-            "/groups",
-            Some(json!({"displayName": "Contractors", "description": "No phones"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
     let user = server.latchkey.find_user(&bobby.upn).await.unwrap();
-    let (status, _) = server
-        .api_call(
-            Method::POST,
-            &format!("/groups/{}/members", group["id"].as_str().unwrap()),
-            Some(json!({"userId": user.id})),
+    let group = server
+        .group_with(
+            json!({"displayName": "Contractors", "description": "No phones"}),
+            &[user.id.as_str()],
         )
         .await;
-    assert!(status == 204 || status == 200, "{status}");
     let (status, body) = server
         .api_call(
             Method::PATCH,
@@ -890,10 +881,15 @@ async fn no_its_not_me_is_a_plain_denial_where_reporting_is_off() {
 
 #[tokio::test]
 async fn a_copied_device_key_cannot_turn_on_phone_sign_in_after_the_registration_window() {
-    let server = TestServer::start_with(|c| c.lifetimes.phone_sign_in_enable_seconds = 1).await;
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.phone_sign_in_enable_seconds = 1)
+        .start()
+        .await;
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
     let mut phone = Phone::register(&bobby, "push-only phone").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(2);
     // Whoever holds the device file (owner or thief) can no longer enable it on their own...
     expect_refusal(
         phone.app.enable_phone_sign_in(phone.account, PIN).await,

@@ -1,14 +1,16 @@
 //! A real server per test, and a cookie-keeping HTTP client that walks the sign-in pages.
 
+use latchkey_domain::clock::{Clock, ManualClock, SystemClock};
 use latchkey_domain::log::Actor;
 use std::sync::Arc;
 
 use latchkey::config::Config;
 use latchkey::server;
 use latchkey_domain::Latchkey;
+use latchkey_domain::credential::PassRequest;
 use latchkey_domain::ids::UserId;
 use latchkey_domain::secret::{base64url, random_token, sha256};
-use latchkey_domain::service::{NewApplication, NewUser};
+use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -21,6 +23,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     config: Config,
+    /// What the domain reads time from; a restart keeps it.
+    clock: Arc<dyn Clock>,
 }
 
 impl Drop for TestServer {
@@ -31,13 +35,29 @@ impl Drop for TestServer {
     }
 }
 
-impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_with(|_| {}).await
+/// How a test wants its server: a clock it can move, configuration changes. One path builds
+/// every test server, the way `latchkey serve` builds the real one.
+#[derive(Default)]
+pub struct TestServerBuilder<'a> {
+    clock: Option<Arc<dyn Clock>>,
+    adjust: Vec<Box<dyn FnOnce(&mut Config) + 'a>>,
+}
+
+impl<'a> TestServerBuilder<'a> {
+    /// The domain reads time from `clock`, so that a test moves time forward (passes,
+    /// requests and sessions ending) instead of sleeping.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
-    /// Starts a server after `adjust` has changed its configuration.
-    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    /// Changes the configuration before the server starts.
+    pub fn config(mut self, adjust: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -48,77 +68,56 @@ impl TestServer {
             data_dir: data_dir.path().to_path_buf(),
             ..Config::default()
         };
-        adjust(&mut config);
-        let latchkey = server::open(&config).await.expect("open");
+        for adjust in self.adjust {
+            adjust(&mut config);
+        }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let latchkey = server::open_with_clock(&config, clock.clone())
+            .await
+            .expect("open");
         let admin_token = std::fs::read_to_string(data_dir.path().join("admin-token"))
             .expect("token file")
             .trim()
             .to_string();
-        let server = server::serve_on(&config, latchkey.clone(), listener)
-            .await
-            .expect("serve");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
+        let mut server = TestServer {
             base,
             latchkey,
             admin_token,
             data_dir,
-            stop: Some(stop),
-            task: Some(task),
+            stop: None,
+            task: None,
             config,
-        }
+            clock,
+        };
+        server.serve(listener).await;
+        server
+    }
+}
+
+impl TestServer {
+    pub fn builder<'a>() -> TestServerBuilder<'a> {
+        TestServerBuilder::default()
     }
 
-    /// Starts a server whose domain reads time from `clock`, so that a test can move time
-    /// forward (passes and sessions ending) without sleeping. Built like `server::open`.
-    pub async fn start_with_clock(clock: Arc<dyn latchkey_domain::clock::Clock>) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let base = format!("http://127.0.0.1:{}", addr.port());
-        let config = Config {
-            listen: addr.to_string(),
-            public_url: base.clone(),
-            data_dir: data_dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        let store = latchkey_store::SqliteStore::open(&config.data_dir)
-            .await
-            .expect("store");
-        let latchkey = Arc::new(Latchkey::new(
-            Arc::new(store),
-            clock,
-            Arc::new(latchkey_domain::notify::NoEventBus),
-            config.settings(),
-        ));
-        latchkey.ensure_signing_keys().await.expect("keys");
-        latchkey.ensure_my_apps().await.expect("my apps");
-        let admin_token = latchkey
-            .ensure_admin_token()
-            .await
-            .expect("admin token")
-            .expect("a new token")
-            .expose()
-            .to_string();
-        let server = server::serve_on(&config, latchkey.clone(), listener)
+    pub async fn start() -> TestServer {
+        Self::builder().start().await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::builder().config(adjust).start().await
+    }
+
+    /// Serves `self.latchkey` on `listener` until `stop`.
+    async fn serve(&mut self, listener: std::net::TcpListener) {
+        let server = server::serve_on(&self.config, self.latchkey.clone(), listener)
             .await
             .expect("serve");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
+        self.task = Some(tokio::spawn(server.run(async move {
             let _ = stopped.await;
-        }));
-        TestServer {
-            base,
-            latchkey,
-            admin_token,
-            data_dir,
-            stop: Some(stop),
-            task: Some(task),
-            config,
-        }
+        })));
+        self.stop = Some(stop);
     }
 
     /// A browser whose cookie jar the test can reach, to plant cookies as an attacker would.
@@ -166,17 +165,10 @@ impl TestServer {
             }
         }
         let listener = listener.expect("the port is free again");
-        let latchkey = server::open(&self.config).await.expect("reopen");
-        let server = server::serve_on(&self.config, latchkey.clone(), listener)
+        self.latchkey = server::open_with_clock(&self.config, self.clock.clone())
             .await
-            .expect("serve");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        self.latchkey = latchkey;
-        self.stop = Some(stop);
-        self.task = Some(task);
+            .expect("reopen");
+        self.serve(listener).await;
         self
     }
 
@@ -196,8 +188,13 @@ impl TestServer {
             .id
     }
 
+    /// A Temporary Access Pass with the policy's defaults.
     pub async fn pass(&self, user: &UserId) -> String {
-        let request = Default::default();
+        self.pass_with(user, PassRequest::default()).await
+    }
+
+    /// A Temporary Access Pass as `request` asks (a later start, usable once, ...).
+    pub async fn pass_with(&self, user: &UserId, request: PassRequest) -> String {
         self.latchkey
             .issue_pass(&Actor::system(), user, &request)
             .await
@@ -205,6 +202,21 @@ impl TestServer {
             .1
             .expose()
             .to_string()
+    }
+
+    /// Disables the account as an administrator would.
+    pub async fn disable_user(&self, user: &UserId) {
+        self.latchkey
+            .update_user(
+                &Actor::system(),
+                user,
+                UserPatch {
+                    account_enabled: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("disable user");
     }
 
     /// A confidential application with a loopback redirect URI; returns (client_id, secret).
@@ -279,6 +291,27 @@ impl TestServer {
         }
     }
 
+    /// Creates a group through the admin API (`group` is its JSON) and adds `members` (user
+    /// ids or names); returns the created group.
+    pub async fn group_with(&self, group: Value, members: &[&str]) -> Value {
+        let (status, group) = self
+            .api_call(reqwest::Method::POST, "/groups", Some(group))
+            .await;
+        assert_eq!(status, 201, "{group}");
+        let id = group["id"].as_str().expect("group id");
+        for member in members {
+            let (status, body) = self
+                .api_call(
+                    reqwest::Method::POST,
+                    &format!("/groups/{id}/members"),
+                    Some(serde_json::json!({ "userId": member })),
+                )
+                .await;
+            assert!(status == 204 || status == 200, "{status} {body}");
+        }
+        group
+    }
+
     pub async fn api_call(
         &self,
         method: reqwest::Method,
@@ -296,6 +329,12 @@ impl TestServer {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// A clock that stands at the real time until the test moves it. Starting from the real time
+/// keeps what still reads the wall clock (a browser, an outside verifier) in step.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(SystemClock.now()))
 }
 
 /// PKCE verifier and S256 challenge.
@@ -401,6 +440,13 @@ impl Browser {
             }
         }
         panic!("too many redirects");
+    }
+
+    /// Opens `path` (a sign-in page) and signs in there with `pass`; returns what the server
+    /// answered to the pass.
+    pub async fn sign_in_at(&self, path: &str, upn: &str, pass: &str) -> Page {
+        let login = self.get(path).await;
+        self.sign_in_with_pass(login, upn, pass).await
     }
 
     /// Types a user name and a pass on the sign-in pages the browser is at; returns what the

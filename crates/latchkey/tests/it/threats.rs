@@ -1,13 +1,11 @@
 //! Each test names the attack or mistake it defends against.
 
 use latchkey_domain::credential::PassRequest;
-use latchkey_domain::log::Actor;
 use latchkey_domain::secret::base64url;
-use latchkey_domain::service::UserPatch;
 use serde_json::json;
 
 use crate::support::{
-    TestServer, authorize_url, code_for, hidden, pkce, query_param, token_request,
+    TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, token_request,
 };
 
 #[tokio::test]
@@ -298,9 +296,12 @@ async fn logout_without_a_hint_asks_the_user_to_confirm() {
     let bobby = server.user("bobby", "Bobby Smith").await;
     let pass = server.pass(&bobby).await;
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/mysecurityinfo").await;
     browser
-        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .sign_in_at(
+            "/login?return_to=/mysecurityinfo",
+            "bobby@contoso.example",
+            &pass,
+        )
         .await;
     let confirm = browser.get("/logout").await;
     assert_eq!(confirm.status, 200);
@@ -367,19 +368,11 @@ async fn wrong_pass_is_refused_and_does_not_reveal_whether_the_user_exists() {
     server.pass(&bobby).await;
     let known = server.browser();
     let answer = known
-        .sign_in_with_pass(
-            known.get("/login").await,
-            "bobby@contoso.example",
-            "WRONGpass",
-        )
+        .sign_in_at("/login", "bobby@contoso.example", "WRONGpass")
         .await;
     let unknown = server.browser();
     let answer_unknown = unknown
-        .sign_in_with_pass(
-            unknown.get("/login").await,
-            "nobody@contoso.example",
-            "WRONGpass",
-        )
+        .sign_in_at("/login", "nobody@contoso.example", "WRONGpass")
         .await;
     assert_eq!(answer.status, 401);
     assert_eq!(answer_unknown.status, 401);
@@ -458,48 +451,37 @@ async fn too_many_wrong_passes_end_the_sign_in() {
 
 #[tokio::test]
 async fn expired_and_not_yet_valid_passes_get_clear_messages() {
-    let server = TestServer::start().await;
+    let clock = manual_clock();
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
     let start = server.latchkey.now().0 + 3600;
-    let (_, later) = server
-        .latchkey
-        .issue_pass(
-            &Actor::system(),
+    let later = server
+        .pass_with(
             &bobby,
-            &PassRequest {
+            PassRequest {
                 start_date_time: Some(start),
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let browser = server.browser();
     let answer = browser
-        .sign_in_with_pass(
-            browser.get("/login").await,
-            "bobby@contoso.example",
-            later.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &later)
         .await;
     assert_eq!(answer.status, 401);
     assert!(answer.body.contains("valid yet"), "{}", answer.body);
 
-    // An expired pass: stored with a start far enough in the past.
-    let mut pass = server
+    // An expired pass: time moves past its start and its whole lifetime.
+    let pass = server
         .latchkey
         .pass_for_user(&bobby)
         .await
         .unwrap()
         .unwrap();
-    pass.starts_at = latchkey_domain::clock::Timestamp(server.latchkey.now().0 - 7200);
-    server.latchkey.store().put_pass(&pass).await.unwrap();
+    clock.advance(3600 + i64::from(pass.lifetime_minutes) * 60);
     let browser = server.browser();
     let answer = browser
-        .sign_in_with_pass(
-            browser.get("/login").await,
-            "bobby@contoso.example",
-            later.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &later)
         .await;
     assert!(answer.body.contains("expired"), "{}", answer.body);
 }
@@ -508,34 +490,23 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
 async fn a_one_time_pass_works_once() {
     let server = TestServer::start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
-    let (_, pass) = server
-        .latchkey
-        .issue_pass(
-            &Actor::system(),
+    let pass = server
+        .pass_with(
             &bobby,
-            &PassRequest {
+            PassRequest {
                 is_usable_once: Some(true),
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let first = server.browser();
     let ok = first
-        .sign_in_with_pass(
-            first.get("/login").await,
-            "bobby@contoso.example",
-            pass.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(ok.status, 303);
     let second = server.browser();
     let again = second
-        .sign_in_with_pass(
-            second.get("/login").await,
-            "bobby@contoso.example",
-            pass.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(again.status, 401);
     assert!(again.body.contains("one use only"), "{}", again.body);
@@ -550,7 +521,7 @@ async fn a_new_pass_replaces_the_old_one() {
     let browser = server.browser();
     assert_eq!(
         browser
-            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &old)
+            .sign_in_at("/login", "bobby@contoso.example", &old)
             .await
             .status,
         401
@@ -558,7 +529,7 @@ async fn a_new_pass_replaces_the_old_one() {
     let browser = server.browser();
     assert_eq!(
         browser
-            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &new)
+            .sign_in_at("/login", "bobby@contoso.example", &new)
             .await
             .status,
         303
@@ -585,18 +556,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
         ("redirect_uri", "http://localhost:9/callback"),
     ];
     let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
-    server
-        .latchkey
-        .update_user(
-            &Actor::system(),
-            &bobby,
-            UserPatch {
-                account_enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    server.disable_user(&bobby).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (status, _) = token_request(
         &server.base,
@@ -612,7 +572,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
     );
     let fresh = server.browser();
     let answer = fresh
-        .sign_in_with_pass(fresh.get("/login").await, "bobby@contoso.example", &pass)
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(answer.status, 401);
     assert!(answer.body.contains("disabled"), "{}", answer.body);
@@ -812,9 +772,12 @@ async fn another_users_id_token_as_hint_does_not_sign_this_browser_out_silently(
     let hint = tokens["id_token"].as_str().unwrap();
     // The victim (Bobby) is signed in and follows the attacker's logout link.
     let victim = server.browser();
-    let login = victim.get("/login?return_to=/mysecurityinfo").await;
     victim
-        .sign_in_with_pass(login, "bobby@contoso.example", &bobby_pass)
+        .sign_in_at(
+            "/login?return_to=/mysecurityinfo",
+            "bobby@contoso.example",
+            &bobby_pass,
+        )
         .await;
     let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
     url.query_pairs_mut().append_pair("id_token_hint", hint);
@@ -903,10 +866,9 @@ async fn the_admin_console_is_only_for_administrators() {
     let page = bobby.follow(answer).await;
     assert_eq!(page.status, 403, "Bobby is not an administrator");
     let admin = server.browser();
-    let login = admin.get("/login?return_to=/admin").await;
     let answer = admin
-        .sign_in_with_pass(
-            login,
+        .sign_in_at(
+            "/login?return_to=/admin",
             "admin@latchkey.test",
             person("Avery Admin").pass.expose(),
         )

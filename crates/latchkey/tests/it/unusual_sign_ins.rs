@@ -248,23 +248,13 @@ async fn members_of_an_excluded_group_are_pushed_even_from_a_new_country() {
     let Some((server, bobby, mut phone, mut stream)) = bobby_with_a_placed_server().await else {
         return;
     };
-    let (status, group) = server
-        .api_call(
-            Method::POST,
-            "/groups",
-            Some(json!({"displayName": "Travellers", "description": "Always on the move"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
     let user = server.latchkey.find_user(&bobby.upn).await.unwrap();
-    let (status, _) = server
-        .api_call(
-            Method::POST,
-            &format!("/groups/{}/members", group["id"].as_str().unwrap()),
-            Some(json!({"userId": user.id})),
+    let group = server
+        .group_with(
+            json!({"displayName": "Travellers", "description": "Always on the move"}),
+            &[user.id.as_str()],
         )
         .await;
-    assert!(status == 204 || status == 200, "{status}");
     set_switch(
         &server,
         json!({"state": "enabled", "includeTarget": {"targetType": "group", "id": "all_users"},
