@@ -1,28 +1,8 @@
 //! The admin API and the `latchkey admin` command line against a running server.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
-
-async fn call(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server
-        .api()
-        .request(method, format!("{}/api/v1{path}", server.base))
-        .bearer_auth(&server.admin_token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{TestServer, run_latchkey};
 
 #[tokio::test]
 async fn admin_api_without_a_valid_token_is_refused() {
@@ -58,91 +38,91 @@ async fn admin_api_without_a_valid_token_is_refused() {
 #[tokio::test]
 async fn admin_api_manages_users_groups_apps_and_passes() {
     let server = TestServer::start().await;
-    let (status, user) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "Guy@Contoso.example", "displayName": "Guy Oz"})),
-    )
-    .await;
+    let (status, user) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "Guy@Contoso.example", "displayName": "Guy Oz"})),
+        )
+        .await;
     assert_eq!(status, 201, "{user}");
     assert_eq!(user["userPrincipalName"], "guy@contoso.example");
-    let (status, dup) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "GUY@contoso.example", "displayName": "Again"})),
-    )
-    .await;
+    let (status, dup) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "GUY@contoso.example", "displayName": "Again"})),
+        )
+        .await;
     assert_eq!(
         (status, dup["error"]["code"].as_str()),
         (409, Some("conflict")),
         "UPNs are unique regardless of case"
     );
-    let (status, group) = call(
-        &server,
-        reqwest::Method::POST,
-        "/groups",
-        Some(json!({"displayName": "Pilot"})),
-    )
-    .await;
+    let (status, group) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Pilot"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let gid = group["id"].as_str().unwrap();
-    let (status, _) = call(
-        &server,
-        reqwest::Method::POST,
-        &format!("/groups/{gid}/members"),
-        Some(json!({"userId": "guy@contoso.example"})),
-    )
-    .await;
+    let (status, _) = server
+        .api_call(
+            reqwest::Method::POST,
+            &format!("/groups/{gid}/members"),
+            Some(json!({"userId": "guy@contoso.example"})),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, members) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/groups/{gid}/members"),
-        None,
-    )
-    .await;
+    let (_, members) = server
+        .api_call(
+            reqwest::Method::GET,
+            &format!("/groups/{gid}/members"),
+            None,
+        )
+        .await;
     assert_eq!(members["value"][0]["displayName"], "Guy Oz");
-    let (status, pass) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/guy@contoso.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (status, pass) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/guy@contoso.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(pass["temporaryAccessPass"].as_str().unwrap().len(), 8);
-    let (_, shown) = call(
-        &server,
-        reqwest::Method::GET,
-        "/users/guy@contoso.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (_, shown) = server
+        .api_call(
+            reqwest::Method::GET,
+            "/users/guy@contoso.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert!(
         shown.get("temporaryAccessPass").is_none(),
         "the pass is shown only when created"
     );
-    let (status, app) = call(
-        &server,
-        reqwest::Method::POST,
-        "/applications",
-        Some(json!({"displayName": "Wiki", "redirectUris": ["https://wiki.example/cb"]})),
-    )
-    .await;
+    let (status, app) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Wiki", "redirectUris": ["https://wiki.example/cb"]})),
+        )
+        .await;
     assert_eq!(status, 201);
     assert!(
         app["clientSecret"].as_str().unwrap().len() >= 40,
         "a confidential client's secret, shown once"
     );
-    let (_, again) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/applications/{}", app["appId"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    let (_, again) = server
+        .api_call(
+            reqwest::Method::GET,
+            &format!("/applications/{}", app["appId"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert!(again.get("clientSecret").is_none());
 }
 
@@ -167,52 +147,53 @@ async fn admin_api_refuses_malformed_and_invalid_input_and_changes_nothing() {
         json!({"userPrincipalName": "x@y.example", "displayName": "X", "surprise": 1}),
         json!({"userPrincipalName": 5, "displayName": "X"}),
     ] {
-        let (status, body) =
-            call(&server, reqwest::Method::POST, "/users", Some(bad.clone())).await;
+        let (status, body) = server
+            .api_call(reqwest::Method::POST, "/users", Some(bad.clone()))
+            .await;
         assert_eq!(status, 400, "{bad} → {body}");
     }
-    let (_, users) = call(&server, reqwest::Method::GET, "/users", None).await;
+    let (_, users) = server.api_call(reqwest::Method::GET, "/users", None).await;
     assert_eq!(
         users["value"].as_array().unwrap().len(),
         0,
         "nothing was created"
     );
-    let (status, body) = call(
-        &server,
-        reqwest::Method::POST,
-        "/applications",
-        Some(json!({"displayName": "Evil", "redirectUris": ["http://evil.example/cb"]})),
-    )
-    .await;
+    let (status, body) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Evil", "redirectUris": ["http://evil.example/cb"]})),
+        )
+        .await;
     assert_eq!(
         status, 400,
         "plain http redirect URIs are refused outside localhost: {body}"
     );
-    let (status, _) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/nobody@x.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/nobody@x.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
-    let (_, user) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "a@b.example", "displayName": "A"})),
-    )
-    .await;
-    let (status, body) = call(
-        &server,
-        reqwest::Method::POST,
-        &format!(
-            "/users/{}/temporaryAccessPass",
-            user["id"].as_str().unwrap()
-        ),
-        Some(json!({"lifetimeInMinutes": 5})),
-    )
-    .await;
+    let (_, user) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "a@b.example", "displayName": "A"})),
+        )
+        .await;
+    let (status, body) = server
+        .api_call(
+            reqwest::Method::POST,
+            &format!(
+                "/users/{}/temporaryAccessPass",
+                user["id"].as_str().unwrap()
+            ),
+            Some(json!({"lifetimeInMinutes": 5})),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -253,21 +234,9 @@ async fn openapi_document_lists_every_admin_route() {
 }
 
 fn latchkey(server: &TestServer, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("admin")
-        .arg("--url")
-        .arg(&server.base)
-        .arg("--data-dir")
-        .arg(server.data_dir.path())
-        .args(args)
-        .env_remove("LATCHKEY_ADMIN_TOKEN")
-        .output()
-        .expect("run latchkey");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into(),
-        String::from_utf8_lossy(&output.stderr).into(),
-    )
+    let url = ["admin", "--url", &server.base, "--data-dir"];
+    let data_dir = server.data_dir.path().to_str().expect("a UTF-8 path");
+    run_latchkey(url.iter().chain(&[data_dir]).chain(args))
 }
 
 // Multi-threaded: the command line blocks this test's thread while the server answers it.
@@ -306,23 +275,16 @@ async fn admin_command_line_creates_users_and_passes_with_clear_exit_codes() {
     );
     assert_eq!(code, 1, "a refused request exits 1");
     assert!(err.contains("already exists"), "{err}");
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
-            "admin",
-            "--url",
-            "http://127.0.0.1:1",
-            "--token",
-            "x",
-            "users",
-            "list",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "an unreachable server exits 3"
-    );
+    let (code, _, _) = run_latchkey([
+        "admin",
+        "--url",
+        "http://127.0.0.1:1",
+        "--token",
+        "x",
+        "users",
+        "list",
+    ]);
+    assert_eq!(code, 3, "an unreachable server exits 3");
 }
 
 #[tokio::test]
@@ -330,50 +292,28 @@ async fn validate_config_refuses_a_bad_file_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"not an address\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", bad.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("listen"));
+    let (code, _, stderr) = run_latchkey(["--config", bad.to_str().unwrap(), "validate-config"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("listen"));
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "lisen = \"127.0.0.1:1\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", unknown.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "unknown keys are refused");
+    let (code, _, _) = run_latchkey(["--config", unknown.to_str().unwrap(), "validate-config"]);
+    assert_eq!(code, 2, "unknown keys are refused");
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
         "listen = \"127.0.0.1:9999\"\npublic_url = \"https://login.example\"\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", good.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, stderr) = run_latchkey(["--config", good.to_str().unwrap(), "validate-config"]);
+    assert_eq!(code, 0, "{}", stderr);
 }
 
 #[tokio::test]
 async fn the_example_configuration_in_the_repository_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../latchkey.example.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", example, "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, stderr) = run_latchkey(["--config", example, "validate-config"]);
+    assert_eq!(code, 0, "{}", stderr);
 }
 
 #[tokio::test]
@@ -552,63 +492,63 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
     use latchkey_protocol::wire::{AnswerOutcome, Decision};
 
     let server = TestServer::start().await;
-    let (status, bobby) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "bobby@contoso.example", "displayName": "Bobby"})),
-    )
-    .await;
+    let (status, bobby) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "bobby@contoso.example", "displayName": "Bobby"})),
+        )
+        .await;
     assert_eq!(status, 201, "{bobby}");
-    let (status, other) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "adele@contoso.example", "displayName": "Adele"})),
-    )
-    .await;
+    let (status, other) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "adele@contoso.example", "displayName": "Adele"})),
+        )
+        .await;
     assert_eq!(status, 201, "{other}");
 
-    let (status, missing) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/nobody@contoso.example/authenticatorActivations",
-        None,
-    )
-    .await;
+    let (status, missing) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/nobody@contoso.example/authenticatorActivations",
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "{missing}");
 
-    let (status, issued) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/bobby@contoso.example/authenticatorActivations",
-        None,
-    )
-    .await;
+    let (status, issued) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/bobby@contoso.example/authenticatorActivations",
+            None,
+        )
+        .await;
     assert_eq!(status, 201, "{issued}");
     let id = issued["id"].as_str().unwrap().to_string();
     let progress = format!("/users/bobby@contoso.example/authenticatorActivations/{id}");
-    let (_, waiting) = call(&server, reqwest::Method::GET, &progress, None).await;
+    let (_, waiting) = server.api_call(reqwest::Method::GET, &progress, None).await;
     assert_eq!(waiting["status"], "waitingForDevice", "{waiting}");
     assert!(waiting.get("testNumber").is_none());
 
     // Another user's activation, and ids that are not one, are not found.
-    let (status, _) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/users/adele@contoso.example/authenticatorActivations/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 404);
-    for bad in ["x", &"a".repeat(2000), "..%2F..%2Fusers"] {
-        let (status, _) = call(
-            &server,
+    let (status, _) = server
+        .api_call(
             reqwest::Method::GET,
-            &format!("/users/bobby@contoso.example/authenticatorActivations/{bad}"),
+            &format!("/users/adele@contoso.example/authenticatorActivations/{id}"),
             None,
         )
         .await;
+    assert_eq!(status, 404);
+    for bad in ["x", &"a".repeat(2000), "..%2F..%2Fusers"] {
+        let (status, _) = server
+            .api_call(
+                reqwest::Method::GET,
+                &format!("/users/bobby@contoso.example/authenticatorActivations/{bad}"),
+                None,
+            )
+            .await;
         assert!(status == 404 || status == 400, "{bad}: {status}");
     }
 
@@ -618,7 +558,7 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
     let home = tempfile::tempdir().unwrap();
     let mut app = latchkey_authenticator::Authenticator::open(home.path()).unwrap();
     let (account, test) = app.add(&link, "Bobby's phone").await.expect("activates");
-    let (_, testing) = call(&server, reqwest::Method::GET, &progress, None).await;
+    let (_, testing) = server.api_call(reqwest::Method::GET, &progress, None).await;
     assert_eq!(testing["status"], "waitingForTest", "{testing}");
     assert_eq!(testing["deviceName"], "Bobby's phone");
     let number = testing["testNumber"].as_u64().unwrap() as u8;
@@ -627,7 +567,7 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
         .await
         .unwrap();
     assert_eq!(outcome, AnswerOutcome::Approved);
-    let (_, registered) = call(&server, reqwest::Method::GET, &progress, None).await;
+    let (_, registered) = server.api_call(reqwest::Method::GET, &progress, None).await;
     assert_eq!(registered["status"], "registered", "{registered}");
 
     // Replay: the code worked once.
@@ -637,13 +577,13 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
     assert!(replayed.is_err(), "a used activation link registers again");
 
     // Who issued it is in the audit log.
-    let (_, audit) = call(
-        &server,
-        reqwest::Method::GET,
-        "/auditLogs/directoryAudits?category=UserAuthenticationMethods",
-        None,
-    )
-    .await;
+    let (_, audit) = server
+        .api_call(
+            reqwest::Method::GET,
+            "/auditLogs/directoryAudits?category=UserAuthenticationMethods",
+            None,
+        )
+        .await;
     assert!(
         audit["value"]
             .as_array()
@@ -654,21 +594,19 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
     );
 
     // The policy can say no: then no link is issued.
-    let (status, _) = call(
-        &server,
-        reqwest::Method::PATCH,
+    let (status, _) = server.api_call(reqwest::Method::PATCH,
         "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator",
         Some(json!({"state": "disabled"})),
     )
     .await;
     assert_eq!(status, 200);
-    let (status, refused) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/adele@contoso.example/authenticatorActivations",
-        None,
-    )
-    .await;
+    let (status, refused) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/adele@contoso.example/authenticatorActivations",
+            None,
+        )
+        .await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["code"], "rejected", "{refused}");
 }

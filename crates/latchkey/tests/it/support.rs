@@ -204,6 +204,33 @@ impl TestServer {
             .to_string()
     }
 
+    /// Bobby Smith (bobby@contoso.example) with a fresh pass signs in through `browser` to the
+    /// application `client` (with a PKCE `challenge` for a public one); returns his id and the
+    /// code the application received.
+    pub async fn bobby_signs_in_to(
+        &self,
+        browser: &Browser,
+        client: &str,
+        challenge: Option<&str>,
+    ) -> (UserId, String) {
+        let bobby = self.user("bobby", "Bobby Smith").await;
+        let pass = self.pass(&bobby).await;
+        let authorize = authorize_url(&self.base, client, challenge, &[]);
+        let code = code_for(browser, &authorize, "bobby@contoso.example", &pass).await;
+        (bobby, code)
+    }
+
+    /// Redeems `code` at the token endpoint as the confidential client `client`, with the
+    /// redirect URI it was issued for.
+    pub async fn redeem_code(&self, client: &str, secret: &str, code: &str) -> (u16, Value) {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "http://localhost:9/callback"),
+        ];
+        token_request(&self.base, &form, Some((client, secret))).await
+    }
+
     /// Disables the account as an administrator would.
     pub async fn disable_user(&self, user: &UserId) {
         self.latchkey
@@ -312,8 +339,21 @@ impl TestServer {
         group
     }
 
+    /// An admin API call with the first administrator token.
     pub async fn api_call(
         &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.api_call_as(&self.admin_token, method, path, body)
+            .await
+    }
+
+    /// An admin API call with `token`.
+    pub async fn api_call_as(
+        &self,
+        token: &str,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
@@ -321,7 +361,7 @@ impl TestServer {
         let mut request = self
             .api()
             .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.admin_token);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -329,6 +369,23 @@ impl TestServer {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// Runs the `latchkey` binary with `args` (no administrator token from the environment);
+/// returns its exit code, standard output and standard error.
+pub fn run_latchkey<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .env_remove("LATCHKEY_ADMIN_TOKEN")
+        .output()
+        .expect("run latchkey");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
 }
 
 /// A clock that stands at the real time until the test moves it. Starting from the real time

@@ -58,17 +58,9 @@ async fn open_redirect_through_return_to_is_refused() {
 #[tokio::test]
 async fn code_replay_is_refused_and_revokes_the_tokens_it_issued() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("RS256").await;
     let browser = server.browser();
-    let code = code_for(
-        &browser,
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server.bobby_signs_in_to(&browser, &client, None).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -106,18 +98,12 @@ async fn code_replay_is_refused_and_revokes_the_tokens_it_issued() {
 #[tokio::test]
 async fn wrong_pkce_verifier_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let client = server.public_app().await;
     let (_, challenge) = pkce();
     let (other_verifier, _) = pkce();
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, Some(&challenge), &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, Some(&challenge))
+        .await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -152,16 +138,10 @@ async fn missing_pkce_on_a_public_client_is_refused() {
 #[tokio::test]
 async fn code_exchange_with_another_redirect_uri_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("ES256").await;
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, None)
+        .await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -202,22 +182,11 @@ async fn wrong_client_secret_is_refused_with_401() {
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_whole_family() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("ES256").await;
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, None)
+        .await;
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
     let (status, rotated) = token_request(
         &server.base,
@@ -550,12 +519,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
         &pass,
     )
     .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
     server.disable_user(&bobby).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (status, _) = token_request(
@@ -763,12 +727,7 @@ async fn another_users_id_token_as_hint_does_not_sign_this_browser_out_silently(
         &guy_pass,
     )
     .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
     let hint = tokens["id_token"].as_str().unwrap();
     // The victim (Bobby) is signed in and follows the attacker's logout link.
     let victim = server.browser();
