@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, run_latchkey};
+use crate::support::{SelfSignedTls, TestServer, run_latchkey};
 
 #[tokio::test]
 async fn admin_api_without_a_valid_token_is_refused() {
@@ -318,28 +318,14 @@ async fn the_example_configuration_in_the_repository_is_valid() {
 
 #[tokio::test]
 async fn tls_from_pem_files_serves_https_with_secure_cookies() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = SelfSignedTls::new();
     let server = TestServer::start_with(|config| {
-        config.tls = Some(latchkey::config::TlsConfig {
-            cert: cert_path,
-            key: key_path,
-        });
-        config.public_url = config
-            .public_url
-            .replace("http://127.0.0.1", "https://localhost");
+        tls.apply(config);
     })
     .await;
     let port = server.base.rsplit(':').next().unwrap().to_string();
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
         .build()
         .unwrap();

@@ -210,8 +210,7 @@ async fn a_session_started_with_a_temporary_access_pass_ends_when_the_pass_does(
 async fn adding_a_method_needs_a_sign_in_within_ten_minutes() {
     let clock = manual_clock();
     let server = TestServer::builder().clock(clock.clone()).start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let info = sign_in_to(&browser, "/mysecurityinfo", "bobby@contoso.example", &pass).await;
     clock.advance(11 * 60);
@@ -252,8 +251,7 @@ async fn adding_a_method_needs_a_sign_in_within_ten_minutes() {
 #[tokio::test]
 async fn my_apps_stops_showing_a_user_who_was_disabled() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"), "{}", portal.body);
@@ -267,8 +265,7 @@ async fn my_apps_stops_showing_a_user_who_was_disabled() {
 #[tokio::test]
 async fn my_apps_stops_showing_a_user_whose_sessions_were_revoked() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"));
@@ -363,8 +360,7 @@ async fn anonymous_sign_in_page_loads_do_not_write_rows() {
         );
     }
     // Posting the user name stores it, and the sign-in goes on as before.
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login?return_to=/mysecurityinfo").await;
     let username = browser

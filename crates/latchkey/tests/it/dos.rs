@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::phone::{Person, Phone, number_on, reload, start_sign_in};
-use crate::support::TestServer;
+use crate::support::{SelfSignedTls, TestServer};
 
 fn server_addr(server: &TestServer) -> SocketAddr {
     server
@@ -404,23 +404,9 @@ async fn a_refused_websocket_upgrade_does_not_keep_the_connection() {
 
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = SelfSignedTls::new();
     let server = TestServer::start_with(|config| {
-        config.tls = Some(latchkey::config::TlsConfig {
-            cert: cert_path,
-            key: key_path,
-        });
-        config.public_url = config
-            .public_url
-            .replace("http://127.0.0.1", "https://localhost");
+        tls.apply(config);
         config.limits.tls_handshake_seconds = 1.0;
     })
     .await;
@@ -439,7 +425,7 @@ async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
         assert!(took >= Duration::from_millis(800), "closed after {took:?}");
     }
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", addr)
         .build()
         .unwrap();

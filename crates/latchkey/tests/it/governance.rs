@@ -230,8 +230,7 @@ async fn resetting_a_method_restores_its_documented_default() {
 #[tokio::test]
 async fn policy_is_enforced_at_sign_in_and_when_issuing_passes() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let group = server
         .group_with(
             json!({"displayName": "Contractors"}),
@@ -419,8 +418,7 @@ async fn a_client_cannot_spoof_its_location_without_a_trusted_proxy() {
         return;
     };
     let server = TestServer::start_with(|config| config.geoip.databases = databases).await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let b = server.browser_from("1.1.1.1");
     b.sign_in_at("/login", "bobby@contoso.example", &pass).await;
     let records = sign_ins(&server, "").await;

@@ -35,8 +35,7 @@ async fn http(
 
 async fn run_flow_with(alg: &str) {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let (client_id, secret) = server.confidential_app(alg).await;
 
     let metadata =

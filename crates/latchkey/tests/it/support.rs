@@ -204,6 +204,13 @@ impl TestServer {
             .to_string()
     }
 
+    /// Bobby Smith (bobby@contoso.example) and a fresh pass for him.
+    pub async fn bobby_with_pass(&self) -> (UserId, String) {
+        let bobby = self.user("bobby", "Bobby Smith").await;
+        let pass = self.pass(&bobby).await;
+        (bobby, pass)
+    }
+
     /// Bobby Smith (bobby@contoso.example) with a fresh pass signs in through `browser` to the
     /// application `client` (with a PKCE `challenge` for a public one); returns his id and the
     /// code the application received.
@@ -213,8 +220,7 @@ impl TestServer {
         client: &str,
         challenge: Option<&str>,
     ) -> (UserId, String) {
-        let bobby = self.user("bobby", "Bobby Smith").await;
-        let pass = self.pass(&bobby).await;
+        let (bobby, pass) = self.bobby_with_pass().await;
         let authorize = authorize_url(&self.base, client, challenge, &[]);
         let code = code_for(browser, &authorize, "bobby@contoso.example", &pass).await;
         (bobby, code)
@@ -368,6 +374,43 @@ impl TestServer {
         let response = request.send().await.expect("API call");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files the server can serve.
+pub struct SelfSignedTls {
+    pub cert_pem: String,
+    files: latchkey::config::TlsConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSignedTls {
+    pub fn new() -> SelfSignedTls {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let files = latchkey::config::TlsConfig {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.pem()).expect("write cert");
+        std::fs::write(&files.key, key.serialize_pem()).expect("write key");
+        SelfSignedTls {
+            cert_pem: cert.pem(),
+            files,
+            _dir: dir,
+        }
+    }
+
+    /// Serves this certificate, with the public URL at `https://localhost`.
+    pub fn apply(&self, config: &mut Config) {
+        config.tls = Some(self.files.clone());
+        config.public_url = config
+            .public_url
+            .replace("http://127.0.0.1", "https://localhost");
     }
 }
 

@@ -36,8 +36,7 @@ async fn unknown_client_shows_an_error_page_and_never_redirects() {
 #[tokio::test]
 async fn open_redirect_through_return_to_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login?return_to=https://evil.example/").await;
     let answer = browser
@@ -262,8 +261,7 @@ async fn forged_id_token_hints_are_rejected_at_logout() {
 #[tokio::test]
 async fn logout_without_a_hint_asks_the_user_to_confirm() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     browser
         .sign_in_at(
@@ -289,8 +287,7 @@ async fn logout_without_a_hint_asks_the_user_to_confirm() {
 #[tokio::test]
 async fn forms_without_a_valid_csrf_token_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login").await;
     let missing = browser
@@ -363,8 +360,7 @@ async fn wrong_pass_is_refused_and_does_not_reveal_whether_the_user_exists() {
 #[tokio::test]
 async fn too_many_wrong_passes_end_the_sign_in() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let mut page = browser.get("/login").await;
     let username = browser
@@ -508,8 +504,7 @@ async fn a_new_pass_replaces_the_old_one() {
 #[tokio::test]
 async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let (client, secret) = server.confidential_app("RS256").await;
     let browser = server.browser();
     let code = code_for(
@@ -654,8 +649,7 @@ async fn prompt_none_without_a_session_answers_login_required() {
 #[tokio::test]
 async fn session_cookies_are_http_only_and_same_site_lax() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
