@@ -692,13 +692,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
     let request = request_on(&phone).await;
     assert_eq!(request.kind, ApprovalKind::PhoneSignIn);
     save_notification("lab-step-3-phone-sign-in-02-notification.txt", &request);
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number).await;
     let apps = browser.wait_for_text("Signed in as").await;
     assert!(apps.contains("Signed in as Bobby Smith"), "{apps}");
     browser.shots("03-my-apps").await;

@@ -7,12 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use latchkey::config::Limits;
-use latchkey_protocol::wire::{AnswerOutcome, Decision};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::phone::{Person, Phone, number_on, reload, start_sign_in};
-use crate::support::{SelfSignedTls, TestServer};
+use crate::support::{SelfSignedTls, TestServer, assert_signed_in_as};
 
 fn server_addr(server: &TestServer) -> SocketAddr {
     server
@@ -95,20 +94,9 @@ async fn phone_sign_in(server: &TestServer, phone: &mut Phone, upn: &str) {
     let browser = server.browser();
     let page = start_sign_in(&browser, upn).await;
     let request = phone.only_request().await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number_on(&page)).await;
     let apps = reload(&browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

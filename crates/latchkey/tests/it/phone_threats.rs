@@ -229,13 +229,6 @@ async fn raw_device_request(
     (status, response.json().await.unwrap_or_default())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let server = TestServer::start().await;
@@ -244,9 +237,25 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let key = account.device_key().unwrap();
     let id = account.device_id.clone();
     let nonce = "replay-me-0123456789";
-    let (status, _) = raw_device_request(&server, &key, &id, now(), nonce, "/requests").await;
+    let (status, _) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        nonce,
+        "/requests",
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, body) = raw_device_request(&server, &key, &id, now(), nonce, "/requests").await;
+    let (status, body) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        nonce,
+        "/requests",
+    )
+    .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("replayed_request"))
@@ -255,7 +264,7 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &key,
         &id,
-        now() - 600,
+        server.latchkey.now().0 - 600,
         "stale-request-0123456",
         "/requests",
     )
@@ -269,7 +278,7 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &stranger,
         &id,
-        now(),
+        server.latchkey.now().0,
         "forged-request-012345",
         "/requests",
     )
@@ -283,13 +292,21 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &key,
         &id,
-        now(),
+        server.latchkey.now().0,
         "forged-request-012345",
         "/requests",
     )
     .await;
     assert_eq!(status, 200);
-    let (status, body) = raw_device_request(&server, &key, &id, now(), "short", "/requests").await;
+    let (status, body) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        "short",
+        "/requests",
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (401, Some("bad_nonce")));
     let response = reqwest::Client::new()
         .get(format!("{}{API_PREFIX}/requests", server.base))
@@ -304,14 +321,14 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let signature = key.sign(&request_signing_input(
         "GET",
         &full,
-        now(),
+        server.latchkey.now().0,
         "path-swap-0123456789",
         b"",
     ));
     let response = reqwest::Client::new()
         .get(format!("{}{API_PREFIX}/requests", server.base))
         .header(HEADER_DEVICE, &id)
-        .header(HEADER_TIMESTAMP, now().to_string())
+        .header(HEADER_TIMESTAMP, server.latchkey.now().0.to_string())
         .header(HEADER_NONCE, "path-swap-0123456789")
         .header(HEADER_SIGNATURE, signature)
         .send()
@@ -397,13 +414,7 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
         "context_mismatch",
     );
     // None of that settled anything: the real answer still works.
-    assert_eq!(
-        phone
-            .answer(&bobby_request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&bobby_request, number_on(&page)).await;
     assert!(
         reload(&bobby_browser)
             .await
@@ -751,13 +762,7 @@ async fn a_pending_request_and_every_device_survive_a_restart() {
     let request = phone.only_request().await;
     assert_eq!(request.kind, ApprovalKind::PhoneSignIn);
     assert!(phone.app.status(phone.account).await.unwrap().phone_sign_in);
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number).await;
     assert!(
         reload(&browser)
             .await
@@ -777,7 +782,7 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
         |method: &'static str, path: &'static str, body: serde_json::Value, nonce: String| {
             let full = format!("{API_PREFIX}{path}");
             let bytes = serde_json::to_vec(&body).unwrap();
-            let ts = now();
+            let ts = server.latchkey.now().0;
             let signature =
                 device_key.sign(&request_signing_input(method, &full, ts, &nonce, &bytes));
             reqwest::Client::new()

@@ -581,6 +581,12 @@ impl Browser {
     }
 }
 
+/// Asserts that `page` is My Apps for `display_name`.
+pub fn assert_signed_in_as(page: &Page, display_name: &str) {
+    let banner = format!("Signed in as <strong>{display_name}</strong>");
+    assert!(page.body.contains(&banner), "{}", page.body);
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
     url.query_pairs()

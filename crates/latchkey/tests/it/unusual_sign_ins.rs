@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::phone::{
     AUTHENTICATOR, Person, Phone, number_on, reload, sign_in_log, start_sign_in, unescape,
 };
-use crate::support::{Browser, Page, TestServer, geoip_databases};
+use crate::support::{Browser, Page, TestServer, assert_signed_in_as, geoip_databases};
 
 const LONDON: &str = "81.2.69.160";
 const SYDNEY: &str = "1.1.1.1";
@@ -106,12 +106,7 @@ async fn approve_and_land(
         AnswerOutcome::Approved
     );
     let apps = reload(browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
 }
 
 /// A first, pushed and approved sign-in from `place`, so the place becomes familiar.
