@@ -4,7 +4,7 @@
 use latchkey_domain::ids::SignInId;
 use latchkey_domain::secret::base64url;
 
-use crate::support::{Browser, Page, TestServer, hidden, manual_clock};
+use crate::support::{Browser, Page, TestServer, hidden, manual_clock, text_of};
 
 /// The `Set-Cookie` value a response gave cookie `name`, if any.
 async fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -38,15 +38,11 @@ async fn a_forged_my_apps_cookie_made_from_a_csrf_token_is_refused() {
         .unwrap();
     // The review's forgery: a CSRF cookie the client chose, whose token was My Apps' seal.
     let body = base64url(br#"["","","","",9999999999]"#);
-    let login = http
-        .get(format!("{}/login", server.base))
-        .header("cookie", format!("lk_csrf=myapps:{body}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = text_of(
+        http.get(format!("{}/login", server.base))
+            .header("cookie", format!("lk_csrf=myapps:{body}")),
+    )
+    .await;
     let field = hidden(&login, "csrf").expect("the sign-in page has a CSRF token");
     for name in ["lk_myapps", "__Host-lk_myapps"] {
         let portal = http

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::phone::{Person, Phone, number_on, reload, start_sign_in};
-use crate::support::{SelfSignedTls, TestServer, assert_signed_in_as};
+use crate::support::{SelfSignedTls, TestServer, assert_signed_in_as, text_of};
 
 fn server_addr(server: &TestServer) -> SocketAddr {
     server
@@ -417,14 +417,7 @@ async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
         .resolve("localhost", addr)
         .build()
         .unwrap();
-    let metrics = client
-        .get(format!("https://localhost:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(client.get(format!("https://localhost:{port}/metrics"))).await;
     assert!(
         metrics.contains("latchkey_connections_timed_out_total{timeout=\"tls_handshake\"} 2"),
         "{metrics}"

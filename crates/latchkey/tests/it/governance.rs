@@ -6,7 +6,7 @@ use latchkey_domain::log::Actor;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, geoip_databases};
+use crate::support::{TestServer, geoip_databases, text_of};
 
 const AUTHENTICATOR: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator";
@@ -378,19 +378,16 @@ async fn every_sign_in_outcome_is_in_the_sign_in_log_with_its_location() {
     let csv = csv.text().await.unwrap();
     assert_eq!(csv.lines().count(), 6);
     assert!(csv.contains("\"Sydney\""));
-    let jsonl = server
-        .api()
-        .get(format!(
-            "{}/api/v1/auditLogs/signIns?format=jsonl",
-            server.base
-        ))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jsonl = text_of(
+        server
+            .api()
+            .get(format!(
+                "{}/api/v1/auditLogs/signIns?format=jsonl",
+                server.base
+            ))
+            .bearer_auth(&server.admin_token),
+    )
+    .await;
     assert_eq!(
         jsonl
             .lines()

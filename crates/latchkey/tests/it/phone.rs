@@ -223,6 +223,23 @@ pub async fn reload(browser: &Browser) -> Page {
     browser.follow(browser.get("/login").await).await
 }
 
+/// Asserts that the device's request was refused with the API error `code`.
+pub fn expect_refusal<T: std::fmt::Debug>(
+    result: Result<T, latchkey_authenticator::Error>,
+    code: &str,
+) {
+    match result {
+        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
+        Ok(v) => panic!("expected {code}, got {v:?}"),
+    }
+}
+
+/// Asserts that a sign-in log record is a failure with `error_code` and `reason`.
+pub fn assert_failure(record: &serde_json::Value, error_code: u64, reason: &str) {
+    assert_eq!(record["status"]["errorCode"], error_code, "{record}");
+    assert_eq!(record["status"]["failureReason"], reason, "{record}");
+}
+
 pub async fn sign_in_log(server: &TestServer, upn: &str) -> Vec<serde_json::Value> {
     let (_, log) = server
         .api_call(Method::GET, &format!("/auditLogs/signIns?user={upn}"), None)

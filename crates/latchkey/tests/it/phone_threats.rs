@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::phone::{
-    AUTHENTICATOR, PIN, Person, Phone, another_number, number_on, reload, sign_in_log,
-    start_sign_in, unescape,
+    AUTHENTICATOR, PIN, Person, Phone, another_number, assert_failure, expect_refusal, number_on,
+    reload, sign_in_log, start_sign_in, unescape,
 };
 use crate::support::{TestServer, manual_clock};
 
@@ -33,16 +33,6 @@ async fn bobby_answers(
     let outcome = phone.answer(&request, decision, None).await.unwrap();
     let end = reload(&browser).await;
     (outcome, end, sign_in_log(server, &bobby.upn).await)
-}
-
-fn expect_refusal<T: std::fmt::Debug>(
-    result: Result<T, latchkey_authenticator::Error>,
-    code: &str,
-) {
-    match result {
-        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
-        Ok(v) => panic!("expected {code}, got {v:?}"),
-    }
 }
 
 #[tokio::test]
@@ -89,10 +79,10 @@ async fn a_denial_fails_the_sign_in_with_a_clear_message() {
         "{}",
         end.body
     );
-    assert_eq!(log[0]["status"]["errorCode"], 500121);
-    assert_eq!(
-        log[0]["status"]["failureReason"],
-        "MFA denied; user declined the authentication"
+    assert_failure(
+        &log[0],
+        500121,
+        "MFA denied; user declined the authentication",
     );
 }
 
@@ -106,11 +96,7 @@ async fn a_report_of_fraud_fails_the_sign_in_and_is_logged_as_fraud() {
         "{}",
         end.body
     );
-    assert_eq!(log[0]["status"]["errorCode"], 900020);
-    assert_eq!(
-        log[0]["status"]["failureReason"],
-        "MFA denied; Phone App Reported Fraud"
-    );
+    assert_failure(&log[0], 900020, "MFA denied; Phone App Reported Fraud");
 }
 
 #[tokio::test]

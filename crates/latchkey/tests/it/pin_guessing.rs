@@ -11,18 +11,10 @@ use latchkey_protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::phone::{PIN, Person, Phone, number_on, reload, start_sign_in, unescape};
+use crate::phone::{
+    PIN, Person, Phone, expect_refusal, number_on, reload, start_sign_in, unescape,
+};
 use crate::support::TestServer;
-
-fn expect_refusal<T: std::fmt::Debug>(
-    result: Result<T, latchkey_authenticator::Error>,
-    code: &str,
-) {
-    match result {
-        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
-        Ok(v) => panic!("expected {code}, got {v:?}"),
-    }
-}
 
 /// A thief's copy of the phone's files, opened by the real app in a folder of their own.
 fn copy_of(phone: &Phone) -> (tempfile::TempDir, Authenticator) {

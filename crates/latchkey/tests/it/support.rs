@@ -581,6 +581,12 @@ impl Browser {
     }
 }
 
+/// Sends `request` and reads the answer's body as text.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    let response = request.send().await.expect("a response");
+    response.text().await.expect("a text body")
+}
+
 /// Asserts that `page` is My Apps for `display_name`.
 pub fn assert_signed_in_as(page: &Page, display_name: &str) {
     let banner = format!("Signed in as <strong>{display_name}</strong>");

@@ -5,7 +5,8 @@ use latchkey_domain::secret::base64url;
 use serde_json::json;
 
 use crate::support::{
-    TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, token_request,
+    TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, text_of,
+    token_request,
 };
 
 #[tokio::test]
@@ -670,14 +671,7 @@ async fn session_cookies_are_http_only_and_same_site_lax() {
         .send()
         .await
         .unwrap();
-    let page = http
-        .get(format!("{}/login", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(http.get(format!("{}/login", server.base))).await;
     let csrf = hidden(&page, "csrf").unwrap();
     let answer = http
         .post(format!("{}/login/credential", server.base))
