@@ -34,7 +34,10 @@ use latchkey_domain::risk::{RiskDetection, RiskState, UserRisk};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::PendingSignIn;
-use latchkey_domain::store::{Store, StoreResult};
+use latchkey_domain::store::{
+    AdminTokenStore, ApplicationStore, DeviceStore, GovernanceStore, GrantStore, GroupStore,
+    MaintenanceStore, SessionStore, StoreResult, ThrottleStore, UserStore,
+};
 use latchkey_domain::user::{Group, Upn, User};
 use latchkey_protocol::PublicKey;
 use serde_json::Value;
@@ -777,7 +780,7 @@ fn push_time_range_and_page(sql: &mut QueryBuilder<Sqlite>, query: &LogQuery) {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl UserStore for SqliteStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO users (id, upn, display_name, email, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -869,7 +872,10 @@ impl Store for SqliteStore {
                 .map_err(read_error)?;
         Ok(hash.flatten())
     }
+}
 
+#[async_trait]
+impl GroupStore for SqliteStore {
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO groups (id, display_name, description, created_at) VALUES (?, ?, ?, ?)",
@@ -949,6 +955,30 @@ impl Store for SqliteStore {
         Ok(ids.into_iter().map(GroupId::from_string).collect())
     }
 
+    async fn administrators_group(&self) -> StoreResult<Option<GroupId>> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT group_id FROM role_bindings WHERE role = 'administrators'")
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+        Ok(id.map(GroupId::from_string))
+    }
+
+    async fn bind_administrators_group(&self, group: &GroupId) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO role_bindings (role, group_id) VALUES ('administrators', ?) \
+             ON CONFLICT (role) DO UPDATE SET group_id = excluded.group_id",
+        )
+        .bind(group.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("the administrator role", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for SqliteStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
@@ -1001,7 +1031,10 @@ impl Store for SqliteStore {
             .map_err(|e| backend("deleting an application", e))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()> {
         // An upsert on the user's row: issuing a new pass invalidates the old one in the same
         // statement, so there is never a moment with two valid passes.
@@ -1147,6 +1180,71 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn complete_sign_in(
+        &self,
+        session: &Session,
+        sign_in: &SignInId,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: a session never exists without its log record, and a refused session
+        // leaves the sign-in in progress and unlogged.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        insert_session(session)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
+        let ended = sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+            .bind(sign_in.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("ending a sign-in", e))?;
+        if ended.rows_affected() != 1 {
+            // Finished (or purged) already: a second completion must not start a second session.
+            return Err(StoreError::Conflict("the sign-in already ended".into()));
+        }
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("completing a sign-in", e))
+    }
+
+    async fn fail_sign_in(
+        &self,
+        sign_in: &PendingSignIn,
+        ended: bool,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: the failure count can never move without the attempt being logged.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        if ended {
+            sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+                .bind(sign_in.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("ending a sign-in", e))?;
+        } else {
+            upsert_sign_in(sign_in)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("saving a sign-in", e))?;
+        }
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("recording a failed sign-in", e))
+    }
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
@@ -1276,6 +1374,28 @@ impl Store for SqliteStore {
         .map(Redeemed::from)
     }
 
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        sqlx::query("SELECT * FROM codes WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(code_from)
+            .transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(refresh_token_from)
+            .transpose()
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(&mut *self.reader().await?)
@@ -1340,261 +1460,10 @@ impl Store for SqliteStore {
             .map_err(|e| backend("storing a server secret", e))?;
         Ok(value)
     }
+}
 
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 9] = [
-            "DELETE FROM codes WHERE expires_at <= ?",
-            "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
-            "DELETE FROM device_nonces WHERE expires_at <= ?",
-            // Settled or not, a day after expiry an approval is only history (the log has it).
-            "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
-            // Windows are at most a day long.
-            "DELETE FROM throttle WHERE window_start + 86400 <= ?",
-            "DELETE FROM access_tokens WHERE expires_at <= ?",
-            "DELETE FROM refresh_tokens WHERE expires_at <= ?",
-            "DELETE FROM sign_ins WHERE expires_at <= ?",
-            "DELETE FROM sessions WHERE expires_at <= ?",
-        ];
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let mut removed = 0;
-        for statement in PURGES {
-            let done = sqlx::query(statement)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("purging expired rows", e))?;
-            removed += done.rows_affected();
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend("purging expired rows", e))?;
-        Ok(removed)
-    }
-
-    async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
-        let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut policy: AuthenticationMethodsPolicy =
-            serde_json::from_str(&get::<String>(&row, "document")?)
-                .map_err(|_| corrupt("authentication methods policy"))?;
-        // The column is the concurrency token `save_policy` compares against; it wins over the
-        // copy inside the document should the two ever disagree.
-        policy.version = u64::try_from(get::<i64>(&row, "version")?)
-            .map_err(|_| corrupt("authentication methods policy version"))?;
-        Ok(Some(policy))
-    }
-
-    async fn save_policy(
-        &self,
-        policy: &AuthenticationMethodsPolicy,
-        audit: &AuditEvent,
-    ) -> StoreResult<()> {
-        let document = to_json(
-            "authentication methods policy",
-            serde_json::to_string(policy),
-        )?;
-        let version = i64::try_from(policy.version)
-            .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
-        // Read and write under one write lock: of two administrators saving on top of the same
-        // version, exactly one finds it still current.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend("reading the policy version", e))?;
-        let stored = stored.unwrap_or(0);
-        if stored.checked_add(1) != Some(version) {
-            // Dropping the transaction rolls it back; nothing was written.
-            return Err(StoreError::Conflict(format!(
-                "version {stored} of the authentication methods policy (this change was made to \
-                 version {}); reload the policy and try again",
-                policy.version.saturating_sub(1)
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO policy (id, version, document) VALUES (1, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document",
-        )
-        .bind(version)
-        .bind(document)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| backend("saving the policy", e))?;
-        insert_audit_event(audit)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("saving the policy", e))
-    }
-
-    async fn complete_sign_in(
-        &self,
-        session: &Session,
-        sign_in: &SignInId,
-        record: &SignInRecord,
-    ) -> StoreResult<()> {
-        // All or nothing: a session never exists without its log record, and a refused session
-        // leaves the sign-in in progress and unlogged.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        insert_session(session)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
-        let ended = sqlx::query("DELETE FROM sign_ins WHERE id = ?")
-            .bind(sign_in.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("ending a sign-in", e))?;
-        if ended.rows_affected() != 1 {
-            // Finished (or purged) already: a second completion must not start a second session.
-            return Err(StoreError::Conflict("the sign-in already ended".into()));
-        }
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("completing a sign-in", e))
-    }
-
-    async fn fail_sign_in(
-        &self,
-        sign_in: &PendingSignIn,
-        ended: bool,
-        record: &SignInRecord,
-    ) -> StoreResult<()> {
-        // All or nothing: the failure count can never move without the attempt being logged.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        if ended {
-            sqlx::query("DELETE FROM sign_ins WHERE id = ?")
-                .bind(sign_in.id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("ending a sign-in", e))?;
-        } else {
-            upsert_sign_in(sign_in)?
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("saving a sign-in", e))?;
-        }
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("recording a failed sign-in", e))
-    }
-
-    async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>> {
-        let query = query.clone().normalised();
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT record FROM sign_in_log WHERE 1 = 1");
-        // `user_principal_name` and `app_display_name` are NOCASE columns, so `=` folds case.
-        if let Some(user) = &query.user {
-            sql.push(" AND (user_id = ")
-                .push_bind(user.clone())
-                .push(" OR user_principal_name = ")
-                .push_bind(user.clone())
-                .push(")");
-        }
-        if let Some(app) = &query.app {
-            sql.push(" AND (app_id = ")
-                .push_bind(app.clone())
-                .push(" OR app_display_name = ")
-                .push_bind(app.clone())
-                .push(")");
-        }
-        match query.status {
-            Some(StatusFilter::Success) => {
-                sql.push(" AND error_code = 0");
-            }
-            Some(StatusFilter::Failure) => {
-                sql.push(" AND error_code <> 0");
-            }
-            None => {}
-        }
-        if let Some(method) = &query.method {
-            sql.push(" AND authentication_method = ")
-                .push_bind(method.clone());
-        }
-        push_time_range_and_page(&mut sql, &query);
-        let records: Vec<String> = sql
-            .build_query_scalar()
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        records
-            .iter()
-            .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
-            .collect()
-    }
-
-    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.execute(insert_audit_event(event)?)
-            .await
-            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
-        Ok(())
-    }
-
-    async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>> {
-        let query = query.clone().normalised();
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT event FROM audit_log WHERE 1 = 1");
-        if let Some(user) = &query.user {
-            sql.push(" AND (actor = ")
-                .push_bind(user.clone())
-                .push(" OR target = ")
-                .push_bind(user.clone())
-                .push(")");
-        }
-        if let Some(category) = &query.category {
-            sql.push(" AND category = ").push_bind(category.clone());
-        }
-        push_time_range_and_page(&mut sql, &query);
-        let events: Vec<String> = sql
-            .build_query_scalar()
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        events
-            .iter()
-            .map(|event| serde_json::from_str(event).map_err(|_| corrupt("audit event")))
-            .collect()
-    }
-
-    async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 2] = [
-            "DELETE FROM sign_in_log WHERE created_at < ?",
-            "DELETE FROM audit_log WHERE created_at < ?",
-        ];
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let mut removed = 0;
-        for statement in PURGES {
-            let done = sqlx::query(statement)
-                .bind(before.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("purging old log records", e))?;
-            removed += done.rows_affected();
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend("purging old log records", e))?;
-        Ok(removed)
-    }
-
+#[async_trait]
+impl DeviceStore for SqliteStore {
     async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
@@ -1611,6 +1480,35 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| conflict_or_backend("an activation", e))?;
         Ok(())
+    }
+
+    async fn put_activation_within(
+        &self,
+        activation: &Activation,
+        now: Timestamp,
+        max_outstanding: u32,
+    ) -> StoreResult<bool> {
+        // One statement: the count of the user's open activations and the insert cannot be
+        // split by another writer.
+        let query = sqlx::query(
+            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
+             SELECT ?, ?, ?, ?, ?, NULL, NULL \
+             WHERE (SELECT count(*) FROM activations \
+                    WHERE user_id = ? AND device_id IS NULL AND expires_at > ?) < ?",
+        )
+        .bind(activation.id.as_str())
+        .bind(activation.code_hash.as_str())
+        .bind(activation.user_id.as_str())
+        .bind(activation.created_at.0)
+        .bind(activation.expires_at.0)
+        .bind(activation.user_id.as_str())
+        .bind(now.0)
+        .bind(max_outstanding);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an activation", e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
@@ -1881,6 +1779,306 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn set_phone_sign_in(
+        &self,
+        device: &Device,
+        verifier_mac: Option<&str>,
+    ) -> StoreResult<()> {
+        let fail = |e| backend("setting phone sign-in", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let done = sqlx::query(
+            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ? WHERE id = ?",
+        )
+        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+        .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        match verifier_mac {
+            Some(mac) => sqlx::query(
+                "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
+                 VALUES (?, ?, 0, NULL, NULL) ON CONFLICT (device_id) DO UPDATE SET \
+                 verifier_mac = excluded.verifier_mac, wrong_pins = 0, locked_at = NULL, reenable_allowed_at = NULL",
+            )
+            .bind(device.id.as_str())
+            .bind(mac),
+            None => sqlx::query("DELETE FROM device_pin_locks WHERE device_id = ?")
+                .bind(device.id.as_str()),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>> {
+        let row = sqlx::query("SELECT * FROM device_pin_locks WHERE device_id = ?")
+            .bind(device.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        Ok(row.map(|row| PinLock {
+            device_id: DeviceId::from_string(row.get::<String, _>("device_id")),
+            verifier_mac: row.get("verifier_mac"),
+            wrong_pins: row.get::<i64, _>("wrong_pins").clamp(0, u32::MAX.into()) as u32,
+            locked_at: row.get::<Option<i64>, _>("locked_at").map(Timestamp),
+            reenable_allowed_at: row
+                .get::<Option<i64>, _>("reenable_allowed_at")
+                .map(Timestamp),
+        }))
+    }
+
+    async fn record_pin_check(
+        &self,
+        device: &DeviceId,
+        right: bool,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<PinCheck> {
+        let fail = |e| backend("recording a PIN check", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        if right {
+            let done = sqlx::query(
+                "UPDATE device_pin_locks SET wrong_pins = 0 \
+                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
+            )
+            .bind(device.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            return Ok(if done.rows_affected() == 1 {
+                PinCheck::Right
+            } else {
+                PinCheck::Locked
+            });
+        }
+        let counted: Option<i64> = sqlx::query_scalar(
+            "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
+             WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(counted) = counted else {
+            return Ok(PinCheck::Locked);
+        };
+        if counted < i64::from(limit) {
+            tx.commit().await.map_err(fail)?;
+            return Ok(PinCheck::Wrong {
+                remaining: (i64::from(limit) - counted) as u32,
+            });
+        }
+        sqlx::query(
+            "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
+             WHERE device_id = ?",
+        )
+        .bind(now.0)
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query(
+            "UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?",
+        )
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(PinCheck::LockedNow)
+    }
+
+    async fn allow_phone_sign_in_again(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = self
+            .execute(
+                sqlx::query(
+                    "UPDATE device_pin_locks SET reenable_allowed_at = ? \
+                     WHERE device_id = ? AND locked_at IS NOT NULL",
+                )
+                .bind(now.0)
+                .bind(device.as_str()),
+            )
+            .await
+            .map_err(|e| backend("allowing phone sign-in again", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl GovernanceStore for SqliteStore {
+    async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
+        let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut policy: AuthenticationMethodsPolicy =
+            serde_json::from_str(&get::<String>(&row, "document")?)
+                .map_err(|_| corrupt("authentication methods policy"))?;
+        // The column is the concurrency token `save_policy` compares against; it wins over the
+        // copy inside the document should the two ever disagree.
+        policy.version = u64::try_from(get::<i64>(&row, "version")?)
+            .map_err(|_| corrupt("authentication methods policy version"))?;
+        Ok(Some(policy))
+    }
+
+    async fn save_policy(
+        &self,
+        policy: &AuthenticationMethodsPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let document = to_json(
+            "authentication methods policy",
+            serde_json::to_string(policy),
+        )?;
+        let version = i64::try_from(policy.version)
+            .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
+        // Read and write under one write lock: of two administrators saving on top of the same
+        // version, exactly one finds it still current.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("reading the policy version", e))?;
+        let stored = stored.unwrap_or(0);
+        if stored.checked_add(1) != Some(version) {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Err(StoreError::Conflict(format!(
+                "version {stored} of the authentication methods policy (this change was made to \
+                 version {}); reload the policy and try again",
+                policy.version.saturating_sub(1)
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO policy (id, version, document) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document",
+        )
+        .bind(version)
+        .bind(document)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("saving the policy", e))?;
+        insert_audit_event(audit)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("saving the policy", e))
+    }
+
+    async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT record FROM sign_in_log WHERE 1 = 1");
+        // `user_principal_name` and `app_display_name` are NOCASE columns, so `=` folds case.
+        if let Some(user) = &query.user {
+            sql.push(" AND (user_id = ")
+                .push_bind(user.clone())
+                .push(" OR user_principal_name = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(app) = &query.app {
+            sql.push(" AND (app_id = ")
+                .push_bind(app.clone())
+                .push(" OR app_display_name = ")
+                .push_bind(app.clone())
+                .push(")");
+        }
+        match query.status {
+            Some(StatusFilter::Success) => {
+                sql.push(" AND error_code = 0");
+            }
+            Some(StatusFilter::Failure) => {
+                sql.push(" AND error_code <> 0");
+            }
+            None => {}
+        }
+        if let Some(method) = &query.method {
+            sql.push(" AND authentication_method = ")
+                .push_bind(method.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let records: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        records
+            .iter()
+            .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
+            .collect()
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.execute(insert_audit_event(event)?)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT event FROM audit_log WHERE 1 = 1");
+        if let Some(user) = &query.user {
+            sql.push(" AND (actor = ")
+                .push_bind(user.clone())
+                .push(" OR target = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(category) = &query.category {
+            sql.push(" AND category = ").push_bind(category.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let events: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        events
+            .iter()
+            .map(|event| serde_json::from_str(event).map_err(|_| corrupt("audit event")))
+            .collect()
+    }
+
+    async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 2] = [
+            "DELETE FROM sign_in_log WHERE created_at < ?",
+            "DELETE FROM audit_log WHERE created_at < ?",
+        ];
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(before.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging old log records", e))?;
+            removed += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging old log records", e))?;
+        Ok(removed)
+    }
+
     async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()> {
         let body = to_json("risk detection", serde_json::to_string(detection))?;
         let mut writer = self.write_lock().await?;
@@ -2017,7 +2215,10 @@ impl Store for SqliteStore {
             last_refusal: last_refusal.map(Timestamp),
         })
     }
+}
 
+#[async_trait]
+impl ThrottleStore for SqliteStore {
     async fn take_throttle_slot(
         &self,
         key: &str,
@@ -2080,35 +2281,6 @@ impl Store for SqliteStore {
         Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
     }
 
-    async fn put_activation_within(
-        &self,
-        activation: &Activation,
-        now: Timestamp,
-        max_outstanding: u32,
-    ) -> StoreResult<bool> {
-        // One statement: the count of the user's open activations and the insert cannot be
-        // split by another writer.
-        let query = sqlx::query(
-            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
-             SELECT ?, ?, ?, ?, ?, NULL, NULL \
-             WHERE (SELECT count(*) FROM activations \
-                    WHERE user_id = ? AND device_id IS NULL AND expires_at > ?) < ?",
-        )
-        .bind(activation.id.as_str())
-        .bind(activation.code_hash.as_str())
-        .bind(activation.user_id.as_str())
-        .bind(activation.created_at.0)
-        .bind(activation.expires_at.0)
-        .bind(activation.user_id.as_str())
-        .bind(now.0)
-        .bind(max_outstanding);
-        let done = self
-            .execute(query)
-            .await
-            .map_err(|e| conflict_or_backend("an activation", e))?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn remember_familiar_place(
         &self,
         user: &UserId,
@@ -2158,15 +2330,10 @@ impl Store for SqliteStore {
         .map_err(read_error)?;
         Ok(seen.map(Timestamp))
     }
+}
 
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        Ok(())
-    }
-
+#[async_trait]
+impl AdminTokenStore for SqliteStore {
     async fn create_admin_token(&self, token: &AdminToken) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO admin_tokens (id, hash, legacy_sha256, name, created_at, created_by, \
@@ -2277,184 +2444,47 @@ impl Store for SqliteStore {
             .map_err(|e| conflict_or_backend("an administrator token", e))?;
         Ok(())
     }
+}
 
-    async fn administrators_group(&self) -> StoreResult<Option<GroupId>> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT group_id FROM role_bindings WHERE role = 'administrators'")
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
-        Ok(id.map(GroupId::from_string))
-    }
-
-    async fn bind_administrators_group(&self, group: &GroupId) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO role_bindings (role, group_id) VALUES ('administrators', ?) \
-             ON CONFLICT (role) DO UPDATE SET group_id = excluded.group_id",
-        )
-        .bind(group.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| conflict_or_backend("the administrator role", e))?;
-        Ok(())
-    }
-
-    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
-        sqlx::query("SELECT * FROM codes WHERE hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(code_from)
-            .transpose()
-    }
-
-    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(refresh_token_from)
-            .transpose()
-    }
-
-    async fn set_phone_sign_in(
-        &self,
-        device: &Device,
-        verifier_mac: Option<&str>,
-    ) -> StoreResult<()> {
-        let fail = |e| backend("setting phone sign-in", e);
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 9] = [
+            "DELETE FROM codes WHERE expires_at <= ?",
+            "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
+            "DELETE FROM device_nonces WHERE expires_at <= ?",
+            // Settled or not, a day after expiry an approval is only history (the log has it).
+            "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
+            // Windows are at most a day long.
+            "DELETE FROM throttle WHERE window_start + 86400 <= ?",
+            "DELETE FROM access_tokens WHERE expires_at <= ?",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?",
+            "DELETE FROM sign_ins WHERE expires_at <= ?",
+            "DELETE FROM sessions WHERE expires_at <= ?",
+        ];
         let mut writer = self.write_lock().await?;
         let mut tx = begin(&mut writer).await?;
-        let done = sqlx::query(
-            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ? WHERE id = ?",
-        )
-        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
-        .bind(device.phone_sign_in_at.map(|t| t.0))
-        .bind(device.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging expired rows", e))?;
+            removed += done.rows_affected();
         }
-        match verifier_mac {
-            Some(mac) => sqlx::query(
-                "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
-                 VALUES (?, ?, 0, NULL, NULL) ON CONFLICT (device_id) DO UPDATE SET \
-                 verifier_mac = excluded.verifier_mac, wrong_pins = 0, locked_at = NULL, reenable_allowed_at = NULL",
-            )
-            .bind(device.id.as_str())
-            .bind(mac),
-            None => sqlx::query("DELETE FROM device_pin_locks WHERE device_id = ?")
-                .bind(device.id.as_str()),
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging expired rows", e))?;
+        Ok(removed)
     }
 
-    async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>> {
-        let row = sqlx::query("SELECT * FROM device_pin_locks WHERE device_id = ?")
-            .bind(device.as_str())
-            .fetch_optional(&mut *self.reader().await?)
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
-        Ok(row.map(|row| PinLock {
-            device_id: DeviceId::from_string(row.get::<String, _>("device_id")),
-            verifier_mac: row.get("verifier_mac"),
-            wrong_pins: row.get::<i64, _>("wrong_pins").clamp(0, u32::MAX.into()) as u32,
-            locked_at: row.get::<Option<i64>, _>("locked_at").map(Timestamp),
-            reenable_allowed_at: row
-                .get::<Option<i64>, _>("reenable_allowed_at")
-                .map(Timestamp),
-        }))
-    }
-
-    async fn record_pin_check(
-        &self,
-        device: &DeviceId,
-        right: bool,
-        limit: u32,
-        now: Timestamp,
-    ) -> StoreResult<PinCheck> {
-        let fail = |e| backend("recording a PIN check", e);
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        if right {
-            let done = sqlx::query(
-                "UPDATE device_pin_locks SET wrong_pins = 0 \
-                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
-            )
-            .bind(device.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
-            return Ok(if done.rows_affected() == 1 {
-                PinCheck::Right
-            } else {
-                PinCheck::Locked
-            });
-        }
-        let counted: Option<i64> = sqlx::query_scalar(
-            "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
-             WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
-        )
-        .bind(device.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(fail)?;
-        let Some(counted) = counted else {
-            return Ok(PinCheck::Locked);
-        };
-        if counted < i64::from(limit) {
-            tx.commit().await.map_err(fail)?;
-            return Ok(PinCheck::Wrong {
-                remaining: (i64::from(limit) - counted) as u32,
-            });
-        }
-        sqlx::query(
-            "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
-             WHERE device_id = ?",
-        )
-        .bind(now.0)
-        .bind(device.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        sqlx::query(
-            "UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?",
-        )
-        .bind(device.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
-        Ok(PinCheck::LockedNow)
-    }
-
-    async fn allow_phone_sign_in_again(
-        &self,
-        device: &DeviceId,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let done = self
-            .execute(
-                sqlx::query(
-                    "UPDATE device_pin_locks SET reenable_allowed_at = ? \
-                     WHERE device_id = ? AND locked_at IS NOT NULL",
-                )
-                .bind(now.0)
-                .bind(device.as_str()),
-            )
-            .await
-            .map_err(|e| backend("allowing phone sign-in again", e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(())
     }
 }
 

@@ -1,0 +1,49 @@
+//! Grants, the codes and tokens they issue, the signing keys and the server-wide secrets.
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::ids::GrantId;
+use crate::ids::KeyId;
+use crate::ids::SessionId;
+use crate::keys::SigningKey;
+use crate::oidc::AccessToken;
+use crate::oidc::AuthorizationCode;
+use crate::oidc::Grant;
+use crate::oidc::Redeemed;
+use crate::oidc::RefreshToken;
+use crate::secret::TokenHash;
+
+use super::StoreResult;
+
+/// Grants and the codes and tokens they issue; the keys that sign them; server-wide secrets.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()>;
+    async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()>;
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Spends a code atomically.
+    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;
+    async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()>;
+    async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
+    async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Spends a refresh token atomically (rotation).
+    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>>;
+
+    // Reading a single-use secret without spending it, so that whoever presents it can be
+    // checked first (client, secret, PKCE). Spent and expired rows are returned too.
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>>;
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>>;
+
+    // Signing keys.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+    /// Marks every unretired key as retired at `at`, except `keep`.
+    async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()>;
+
+    /// Server-wide secrets (for example the key that signs CSRF tokens), created once.
+    /// Returns the stored value, inserting `candidate` if there was none.
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+}
