@@ -15,7 +15,7 @@ async fn attackers_app(server: &TestServer) -> String {
 async fn signed_in_public_client(server: &TestServer, client: &str) -> serde_json::Value {
     let (verifier, challenge) = pkce();
     let (_, code) = server
-        .bobby_signs_in_to(&server.browser(), &client, Some(&challenge))
+        .bobby_signs_in_to(&server.browser(), client, Some(&challenge))
         .await;
     let (status, tokens) = token_request(
         &server.base,

@@ -40,8 +40,10 @@ impl Drop for TestServer {
 #[derive(Default)]
 pub struct TestServerBuilder<'a> {
     clock: Option<Arc<dyn Clock>>,
-    adjust: Vec<Box<dyn FnOnce(&mut Config) + 'a>>,
+    adjust: Vec<ConfigChange<'a>>,
 }
+
+type ConfigChange<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
 
 impl<'a> TestServerBuilder<'a> {
     /// The domain reads time from `clock`, so that a test moves time forward (passes,
