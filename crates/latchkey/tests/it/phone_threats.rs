@@ -1,9 +1,12 @@
 //! Phone sign-in under attack and when things go wrong: each test names what it defends.
 
-use latchkey_protocol::wire::{Answer, AnswerOutcome, ApprovalKind, Decision, DeviceEvent};
+use latchkey_authenticator::client::sign_answer;
+use latchkey_protocol::wire::{
+    Answer, AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
+};
 use latchkey_protocol::{
     API_PREFIX, DeviceKeyPair, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    answer_signing_input, context_digest, request_signing_input,
+    request_signing_input,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -33,6 +36,17 @@ async fn bobby_answers(
     let outcome = phone.answer(&request, decision, None).await.unwrap();
     let end = reload(&browser).await;
     (outcome, end, sign_in_log(server, &bobby.upn).await)
+}
+
+/// An approval of `request` with `number`, signed as the app signs it: with the passwordless
+/// key that the PIN unlocks.
+async fn approval_signed_by(phone: &mut Phone, request: &ApprovalRequest, number: u8) -> Answer {
+    let key = phone
+        .app
+        .unlock_passwordless_key(phone.account, PIN)
+        .await
+        .expect("the PIN unlocks the key");
+    sign_answer(&key, request, Decision::Approve, Some(number))
 }
 
 #[tokio::test]
@@ -132,24 +146,7 @@ async fn a_replayed_answer_changes_nothing() {
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
-    let key = phone
-        .app
-        .unlock_passwordless_key(phone.account, PIN)
-        .await
-        .unwrap();
-    let digest = context_digest(&request);
-    let answer = Answer {
-        decision: Decision::Approve,
-        number: Some(number_on(&page)),
-        signature: key.sign(&answer_signing_input(
-            &request.id,
-            &request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        context_digest: digest,
-    };
+    let answer = approval_signed_by(&mut phone, &request, number_on(&page)).await;
     assert_eq!(
         phone
             .app
@@ -345,24 +342,7 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
         "not_your_request",
     );
     // An answer Bobby's device signed for Bobby's request does not fit Guy's request.
-    let key = phone
-        .app
-        .unlock_passwordless_key(phone.account, PIN)
-        .await
-        .unwrap();
-    let digest = context_digest(&bobby_request);
-    let signed_for_bobby = Answer {
-        decision: Decision::Approve,
-        number: Some(number_on(&page)),
-        signature: key.sign(&answer_signing_input(
-            &bobby_request.id,
-            &bobby_request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        context_digest: digest,
-    };
+    let signed_for_bobby = approval_signed_by(&mut phone, &bobby_request, number_on(&page)).await;
     expect_refusal(
         guys_phone
             .app
@@ -372,17 +352,12 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
     );
     // Signed by the device key instead of the PIN-protected passwordless key.
     let device_key = phone.app.account(phone.account).device_key().unwrap();
-    let digest = context_digest(&bobby_request);
-    let with_device_key = Answer {
-        signature: device_key.sign(&answer_signing_input(
-            &bobby_request.id,
-            &bobby_request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        ..signed_for_bobby.clone()
-    };
+    let with_device_key = sign_answer(
+        &device_key,
+        &bobby_request,
+        Decision::Approve,
+        Some(number_on(&page)),
+    );
     expect_refusal(
         phone
             .app
