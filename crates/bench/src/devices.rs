@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, anyhow, ensure};
 use latchkey_authenticator::{Authenticator, EventStream};
 use latchkey_domain::Latchkey;
-use latchkey_domain::ids::ApprovalId;
 use latchkey_domain::log::Actor;
-use latchkey_domain::service::NewUser;
+use latchkey_domain::service::{ActivationProgress, NewUser};
 use latchkey_protocol::DeviceKeyPair;
 use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision};
 use tempfile::TempDir;
@@ -44,6 +43,7 @@ impl Home {
 /// with the number the security-info page would show. Returns the account's index.
 async fn register(latchkey: &Latchkey, app: &mut Authenticator, upn: &str) -> Result<usize> {
     let user = latchkey
+        .directory
         .create_user(
             &Actor::system(),
             NewUser {
@@ -55,18 +55,21 @@ async fn register(latchkey: &Latchkey, app: &mut Authenticator, upn: &str) -> Re
         )
         .await
         .with_context(|| format!("creating {upn}"))?;
-    let (_, link) = latchkey.start_activation(&user.id).await?;
+    let (activation, link) = latchkey.devices.start_activation(&user.id).await?;
     let (account, test) = app
         .add(&link, "Bench phone")
         .await
         .with_context(|| format!("activating {upn}'s device"))?;
     ensure!(test.kind == ApprovalKind::RegistrationTest, "{test:?}");
-    let number = latchkey
-        .store()
-        .approval(&ApprovalId::from_string(test.id.clone()))
+    // The number the security-info page shows while the device is being added.
+    let number = match latchkey
+        .devices
+        .activation_progress(&user.id, &activation.id)
         .await?
-        .ok_or_else(|| anyhow!("the test notification is not in the store"))?
-        .number;
+    {
+        ActivationProgress::WaitingForTest { number, .. } => number,
+        other => return Err(anyhow!("the test notification is not waiting: {other:?}")),
+    };
     let outcome = app
         .respond(account, &test, Decision::Approve, Some(number), None)
         .await?;

@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::AdminTokenId;
-use crate::secret::{Secret, TokenHash, random_token};
+use crate::random::RandomSource;
+use crate::secret::{Secret, TokenHash};
 
 /// What every token starts with, so that scanners and people can recognise a leaked one.
 pub const TOKEN_PREFIX: &str = "lk_admin_";
@@ -94,8 +95,8 @@ impl AdminToken {
 }
 
 /// A fresh token secret: the prefix and 256 random bits.
-pub fn new_token_secret() -> Secret {
-    Secret::new(format!("{TOKEN_PREFIX}{}", random_token().expose()))
+pub fn new_token_secret(random: &dyn RandomSource) -> Secret {
+    Secret::new(format!("{TOKEN_PREFIX}{}", random.token().expose()))
 }
 
 /// A token's name: 1 to 64 characters after trimming, with no control characters and no

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::ids::{ActivationId, ApprovalId, DeviceId, SignInId, UserId};
 use crate::log::SignInRecord;
-use crate::secret::{TokenHash, constant_time_eq, random_below, random_token};
+use crate::random::{OsRandom, RandomSource};
+use crate::secret::{TokenHash, constant_time_eq, random_token};
 
 /// How long an activation code shown on the security-info page stays redeemable.
 pub const ACTIVATION_LIFETIME_SECONDS: i64 = 10 * 60;
@@ -200,11 +201,6 @@ pub struct ApprovalContext {
     pub report_allowed: bool,
 }
 
-/// A uniformly drawn number from 10 to 99.
-pub fn draw_number() -> u8 {
-    10 + random_below(90) as u8
-}
-
 impl Approval {
     pub fn new(
         kind: ApprovalKind,
@@ -233,12 +229,22 @@ impl Approval {
             user_id,
             sign_in_id,
             device_ids,
-            number: draw_number(),
+            number: (&OsRandom as &dyn RandomSource).match_number(),
             state: ApprovalState::Pending,
             answered_by: None,
             settled_at: None,
             record: None,
         }
+    }
+
+    /// The same request with its id, nonce and number drawn from `random` (the services'
+    /// random source, which a test can fix).
+    pub fn drawn_from(mut self, random: &dyn RandomSource) -> Approval {
+        self.id = ApprovalId::generate(random);
+        self.view.id = self.id.to_string();
+        self.view.nonce = random.token().expose().to_string();
+        self.number = random.match_number();
+        self
     }
 
     pub fn kind(&self) -> ApprovalKind {
@@ -317,7 +323,39 @@ pub enum AnswerRefused {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SeededRandom;
     use latchkey_protocol::DeviceKeyPair;
+
+    #[test]
+    fn a_fixed_random_source_fixes_the_number_id_and_nonce() {
+        let request = |seed| {
+            let random = SeededRandom::new(seed);
+            Approval::new(
+                ApprovalKind::PhoneSignIn,
+                UserId::from_string("u"),
+                None,
+                vec![DeviceId::from_string("d")],
+                ApprovalContext {
+                    user_principal_name: "bobby@contoso.example".into(),
+                    application: None,
+                    location: None,
+                    location_attribution: None,
+                    report_allowed: false,
+                },
+                Timestamp(100),
+                90,
+            )
+            .drawn_from(&random)
+        };
+        let (a, b) = (request(1), request(1));
+        assert_eq!(
+            (a.number, &a.id, &a.view.nonce),
+            (b.number, &b.id, &b.view.nonce)
+        );
+        assert_eq!(a.view.id, a.id.to_string());
+        assert!((10..=99).contains(&a.number));
+        assert_ne!(request(2).id, a.id);
+    }
 
     fn device(key: &DeviceKeyPair, passwordless: Option<&DeviceKeyPair>) -> Device {
         Device {
@@ -371,7 +409,7 @@ mod tests {
     fn numbers_are_two_digits_and_cover_the_range() {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..5000 {
-            let n = draw_number();
+            let n = (&OsRandom as &dyn RandomSource).match_number();
             assert!((10..=99).contains(&n));
             seen.insert(n);
         }

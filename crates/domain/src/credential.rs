@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::UserId;
-use crate::secret::{Secret, TokenHash, random_below};
+use crate::random::RandomSource;
+use crate::secret::{Secret, TokenHash};
 
 /// Pass characters: no look-alikes (0/O, 1/l/I), so a pass read aloud or from paper works.
 const PASS_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -110,6 +111,7 @@ pub fn new_pass(
     request: &PassRequest,
     now: Timestamp,
     pass_key: &[u8],
+    random: &dyn RandomSource,
 ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
     let lifetime = request
         .lifetime_in_minutes
@@ -154,7 +156,7 @@ pub fn new_pass(
         None => now,
     };
     let secret: String = (0..length)
-        .map(|_| PASS_ALPHABET[random_below(PASS_ALPHABET.len() as u32) as usize] as char)
+        .map(|_| PASS_ALPHABET[random.below(PASS_ALPHABET.len() as u32) as usize] as char)
         .collect();
     let pass = TemporaryAccessPass {
         user_id,
@@ -246,6 +248,7 @@ pub const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbH
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::OsRandom;
 
     fn rules() -> PassRules {
         PassRules::default()
@@ -259,6 +262,7 @@ mod tests {
             &PassRequest::default(),
             Timestamp(1000),
             b"pass key",
+            &OsRandom,
         )
         .unwrap();
         assert_eq!(secret.expose().len(), 8);
@@ -278,8 +282,15 @@ mod tests {
             is_usable_once: Some(true),
             ..Default::default()
         };
-        let (mut pass, _) =
-            new_pass(&rules(), UserId::random(), &request, Timestamp(1000), b"k").unwrap();
+        let (mut pass, _) = new_pass(
+            &rules(),
+            UserId::random(),
+            &request,
+            Timestamp(1000),
+            b"k",
+            &OsRandom,
+        )
+        .unwrap();
         assert_eq!(
             pass.usability(Timestamp(1999)),
             Err(PassUnusable::NotYetValid)
@@ -321,7 +332,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(new_pass(&rules(), UserId::random(), &request, now, b"k").is_err());
+            assert!(new_pass(&rules(), UserId::random(), &request, now, b"k", &OsRandom).is_err());
         }
     }
 

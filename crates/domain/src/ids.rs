@@ -17,6 +17,11 @@ macro_rules! typed_id {
                 $name(random_hex(16))
             }
 
+            /// A fresh identifier drawn from the services' random source.
+            pub fn generate(random: &dyn $crate::random::RandomSource) -> Self {
+                $name(random.hex(16))
+            }
+
             pub fn from_string(value: impl Into<String>) -> Self {
                 $name(value.into())
             }

@@ -64,8 +64,18 @@ impl PendingSignIn {
         return_to: Option<String>,
         now: Timestamp,
     ) -> Self {
+        Self::start_as(SignInId::random(), authorization, return_to, now)
+    }
+
+    /// A new sign-in under an id the caller drew (from the services' random source).
+    pub fn start_as(
+        id: SignInId,
+        authorization: Option<AuthorizationRequest>,
+        return_to: Option<String>,
+        now: Timestamp,
+    ) -> Self {
         PendingSignIn {
-            id: SignInId::random(),
+            id,
             authorization,
             return_to,
             stage: SignInStage::AwaitingUsername,

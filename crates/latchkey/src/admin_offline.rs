@@ -53,7 +53,11 @@ pub(crate) async fn run(
     let now = latchkey.now();
     match action {
         OfflineTokenAction::List => {
-            let tokens = latchkey.list_admin_tokens().await.map_err(refused)?;
+            let tokens = latchkey
+                .governance
+                .list_admin_tokens()
+                .await
+                .map_err(refused)?;
             let rows: Vec<Value> = tokens.iter().map(|t| t.summary(now)).collect();
             if as_json {
                 print_json(&json!({"value": rows}));
@@ -70,6 +74,7 @@ pub(crate) async fn run(
                 expires_date_time: expires_in_days.map(expiry_in_days),
             };
             let (token, secret) = latchkey
+                .governance
                 .create_admin_token(&actor(), new)
                 .await
                 .map_err(refused)?;
@@ -87,6 +92,7 @@ pub(crate) async fn run(
         }
         OfflineTokenAction::Revoke { id } => {
             let token = latchkey
+                .governance
                 .revoke_admin_token(&actor(), &id)
                 .await
                 .map_err(refused)?;

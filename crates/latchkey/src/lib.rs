@@ -4,6 +4,7 @@
 pub mod admin_cli;
 mod admin_offline;
 pub mod config;
+pub mod demo;
 pub mod edge;
 pub mod server;
 pub mod webhook;

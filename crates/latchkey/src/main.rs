@@ -87,6 +87,7 @@ fn main() -> ExitCode {
             } => {
                 let latchkey = server::open(&config).await?;
                 for key in latchkey
+                    .tokens
                     .rotate_signing_keys(&latchkey_domain::log::Actor::user("command-line"))
                     .await?
                 {
@@ -156,7 +157,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let base = config.public_url.trim_end_matches('/');
     println!("Latchkey is listening on {} ({base})", server.local_addr);
     if demo {
-        let people = latchkey_domain::demo::seed_demo_tenant(&latchkey).await?;
+        let people = latchkey::demo::seed_demo_tenant(&latchkey).await?;
         println!();
         println!("Demo tenant ready. Open these in a browser:");
         println!("  My Apps:        {base}/myapps");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use latchkey_domain::Latchkey;
 use latchkey_domain::clock::{Clock, SystemClock};
+use latchkey_domain::random::{OsRandom, RandomSource};
 use latchkey_store::SqliteStore;
 use latchkey_web::{AppState, Metrics};
 
@@ -15,27 +16,30 @@ use crate::config::Config;
 
 /// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
-    open_with_clock(config, Arc::new(SystemClock)).await
+    open_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
 }
 
-/// [`open`] with time read from `clock`, so that tests move time instead of sleeping.
-pub async fn open_with_clock(
+/// [`open`] with the clock and random source given: the server's are the system's; tests pass
+/// a clock they move and a source they fix.
+pub async fn open_with(
     config: &Config,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
 ) -> anyhow::Result<Arc<Latchkey>> {
     let store = SqliteStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
-    let latchkey = Arc::new(Latchkey::new(
+    let latchkey = Arc::new(Latchkey::build(
         Arc::new(store),
         clock,
+        random,
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));
-    latchkey.ensure_signing_keys().await?;
-    latchkey.ensure_my_apps().await?;
-    latchkey.ensure_administrators_group().await?;
-    if let Some(token) = latchkey.ensure_admin_token().await? {
+    latchkey.tokens.ensure_signing_keys().await?;
+    latchkey.applications.ensure_my_apps().await?;
+    latchkey.governance.ensure_administrators_group().await?;
+    if let Some(token) = latchkey.governance.ensure_admin_token().await? {
         let path = config.data_dir.join("admin-token");
         write_private(&path, token.expose())?;
         println!(
@@ -107,8 +111,11 @@ pub async fn serve_on(
         Some(_) => config.public_url.trim_end_matches('/').to_string(),
         None => format!("{scheme}://{local_addr}"),
     };
-    let cookie_key = latchkey.server_secret("cookie-key").await?;
-    let known_browser_key = latchkey.server_secret("known-browser-key").await?;
+    let cookie_key = latchkey.server_keys.server_secret("cookie-key").await?;
+    let known_browser_key = latchkey
+        .server_keys
+        .server_secret("known-browser-key")
+        .await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -127,7 +134,7 @@ pub async fn serve_on(
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let devices = Arc::new(latchkey_web::DeviceHub::default());
-    latchkey.attach_notifier(devices.clone());
+    latchkey.devices.attach_notifier(devices.clone());
     let state = AppState {
         devices,
         latchkey,
@@ -170,7 +177,7 @@ impl Server {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
                 tick.tick().await;
-                if let Err(e) = latchkey.purge_old_logs(retention_days).await {
+                if let Err(e) = latchkey.governance.purge_old_logs(retention_days).await {
                     tracing::warn!(error = %e, "purging old log records failed");
                 }
                 if let Some(reader) = mmdb.clone() {
@@ -186,7 +193,7 @@ impl Server {
                         Err(e) => tracing::warn!(error = %e, "GeoIP reload task failed"),
                     }
                 }
-                if let Err(e) = latchkey.purge_expired().await {
+                if let Err(e) = latchkey.maintenance.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired records failed");
                 }
             }

@@ -67,7 +67,12 @@ async fn require_admin_token(
 ) -> Response {
     let presented =
         crate::auth_header::credentials(request.headers(), "Bearer").unwrap_or_default();
-    match state.latchkey.authenticate_admin_token(presented).await {
+    match state
+        .latchkey
+        .governance
+        .authenticate_admin_token(presented)
+        .await
+    {
         Ok(Some(token)) => {
             let mut request = request;
             request
@@ -146,7 +151,7 @@ fn pass_json(
 type ApiResult = Result<Response, ApiError>;
 
 async fn list_users(State(state): State<AppState>) -> ApiResult {
-    let users = state.latchkey.list_users().await?;
+    let users = state.latchkey.directory.list_users().await?;
     Ok(Json(json!({"value": users.iter().map(user_json).collect::<Vec<_>>()})).into_response())
 }
 
@@ -155,12 +160,12 @@ async fn create_user(
     axum::Extension(actor): axum::Extension<Actor>,
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult {
-    let user = state.latchkey.create_user(&actor, new).await?;
+    let user = state.latchkey.directory.create_user(&actor, new).await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(user_json(&state.latchkey.find_user(&id).await?)).into_response())
+    Ok(Json(user_json(&state.latchkey.directory.find_user(&id).await?)).into_response())
 }
 
 async fn update_user(
@@ -169,8 +174,12 @@ async fn update_user(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    let user = state.latchkey.update_user(&actor, &user.id, patch).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let user = state
+        .latchkey
+        .directory
+        .update_user(&actor, &user.id, patch)
+        .await?;
     Ok(Json(user_json(&user)).into_response())
 }
 
@@ -186,9 +195,10 @@ async fn set_password(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     state
         .latchkey
+        .directory
         .set_password(&actor, &user.id, &Secret::new(body.password))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -201,7 +211,7 @@ async fn create_pass(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     let request: PassRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PassRequest::default()
     } else {
@@ -210,6 +220,7 @@ async fn create_pass(
     };
     let (pass, secret) = state
         .latchkey
+        .directory
         .issue_pass(&actor, &user.id, &request)
         .await?;
     Ok((
@@ -226,8 +237,12 @@ async fn create_activation(
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    let (activation, link) = state.latchkey.issue_activation(&actor, &user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let (activation, link) = state
+        .latchkey
+        .devices
+        .issue_activation(&actor, &user.id)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -247,10 +262,11 @@ async fn get_activation(
     Path((id, activation)): Path<(String, String)>,
 ) -> ApiResult {
     use latchkey_domain::service::ActivationProgress;
-    let user = state.latchkey.find_user(&id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
     let activation_id = latchkey_domain::ids::ActivationId::from_string(activation.clone());
     let progress = state
         .latchkey
+        .devices
         .activation_progress(&user.id, &activation_id)
         .await?;
     let body = match progress {
@@ -283,8 +299,8 @@ async fn get_activation(
 }
 
 async fn get_pass(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    match state.latchkey.pass_for_user(&user.id).await? {
+    let user = state.latchkey.directory.find_user(&id).await?;
+    match state.latchkey.directory.pass_for_user(&user.id).await? {
         Some(pass) => Ok(Json(pass_json(&pass, state.latchkey.now(), None)).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -299,8 +315,12 @@ async fn delete_pass(
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    state.latchkey.delete_pass(&actor, &user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    state
+        .latchkey
+        .directory
+        .delete_pass(&actor, &user.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -313,7 +333,7 @@ struct NewGroupBody {
 }
 
 async fn list_groups(State(state): State<AppState>) -> ApiResult {
-    let groups = state.latchkey.list_groups().await?;
+    let groups = state.latchkey.directory.list_groups().await?;
     Ok(Json(json!({"value": groups.iter().map(group_json).collect::<Vec<_>>()})).into_response())
 }
 
@@ -324,14 +344,15 @@ async fn create_group(
 ) -> ApiResult {
     let group = state
         .latchkey
+        .directory
         .create_group(&actor, &body.display_name, &body.description)
         .await?;
     Ok((StatusCode::CREATED, Json(group_json(&group))).into_response())
 }
 
 async fn list_members(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let group = state.latchkey.find_group(&id).await?;
-    let members = state.latchkey.group_members(&group.id).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
+    let members = state.latchkey.directory.group_members(&group.id).await?;
     Ok(Json(json!({"value": members.iter().map(user_json).collect::<Vec<_>>()})).into_response())
 }
 
@@ -347,10 +368,11 @@ async fn add_member(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MemberBody>,
 ) -> ApiResult {
-    let group = state.latchkey.find_group(&id).await?;
-    let user = state.latchkey.find_user(&body.user_id).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
+    let user = state.latchkey.directory.find_user(&body.user_id).await?;
     state
         .latchkey
+        .directory
         .add_group_member(&actor, &group.id, &user.id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -361,10 +383,11 @@ async fn remove_member(
     axum::Extension(actor): axum::Extension<Actor>,
     Path((id, user)): Path<(String, String)>,
 ) -> ApiResult {
-    let group = state.latchkey.find_group(&id).await?;
-    let user = state.latchkey.find_user(&user).await?;
+    let group = state.latchkey.directory.find_group(&id).await?;
+    let user = state.latchkey.directory.find_user(&user).await?;
     state
         .latchkey
+        .directory
         .remove_group_member(
             &actor,
             &GroupId::from_string(group.id.as_str()),
@@ -375,7 +398,7 @@ async fn remove_member(
 }
 
 async fn list_apps(State(state): State<AppState>) -> ApiResult {
-    let apps = state.latchkey.list_applications().await?;
+    let apps = state.latchkey.applications.list_applications().await?;
     Ok(Json(json!({"value": apps.iter().map(app_json).collect::<Vec<_>>()})).into_response())
 }
 
@@ -384,7 +407,11 @@ async fn create_app(
     axum::Extension(actor): axum::Extension<Actor>,
     ApiJson(new): ApiJson<NewApplication>,
 ) -> ApiResult {
-    let (app, secret) = state.latchkey.register_application(&actor, new).await?;
+    let (app, secret) = state
+        .latchkey
+        .applications
+        .register_application(&actor, new)
+        .await?;
     let mut body = app_json(&app);
     if let Some(secret) = secret {
         body["clientSecret"] = json!(secret.expose());
@@ -396,6 +423,7 @@ async fn get_app(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(app_json(
         &state
             .latchkey
+            .applications
             .application(&ClientId::from_string(id))
             .await?,
     ))
@@ -409,6 +437,7 @@ async fn delete_app(
 ) -> ApiResult {
     state
         .latchkey
+        .applications
         .delete_application(&actor, &ClientId::from_string(id))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())

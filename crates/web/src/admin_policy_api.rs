@@ -44,7 +44,7 @@ fn configuration_json(policy: &AuthenticationMethodsPolicy, method: MethodKind) 
 }
 
 async fn get_policy(State(state): State<AppState>) -> ApiResult {
-    let policy = state.latchkey.policy().await?;
+    let policy = state.latchkey.governance.policy().await?;
     let configurations: Vec<Value> = MethodKind::ALL
         .into_iter()
         .map(|m| configuration_json(&policy, m))
@@ -57,7 +57,7 @@ async fn get_policy(State(state): State<AppState>) -> ApiResult {
 
 async fn get_configuration(State(state): State<AppState>, Path(method): Path<String>) -> ApiResult {
     let method = MethodKind::parse(&method)?;
-    let policy = state.latchkey.policy().await?;
+    let policy = state.latchkey.governance.policy().await?;
     Ok(with_etag(
         &policy,
         Json(configuration_json(&policy, method)).into_response(),
@@ -133,6 +133,7 @@ async fn put_configuration(
     let expected = if_match(&headers)?;
     let policy = state
         .latchkey
+        .governance
         .set_method_configuration_at(&actor, method, without_id(method, body)?, expected)
         .await
         .map_err(|e| precondition(expected, e))?;
@@ -158,13 +159,14 @@ async fn patch_configuration(
             "a merge patch must be a JSON object",
         ));
     }
-    let current = state.latchkey.policy().await?;
+    let current = state.latchkey.governance.policy().await?;
     // The patch applies to the version read here: a change in between is a conflict, not lost.
     let expected = if_match(&headers)?;
     let mut merged = serde_json::to_value(current.configuration(method)).unwrap_or(Value::Null);
     merge_patch(&mut merged, without_id(method, patch)?);
     let policy = state
         .latchkey
+        .governance
         .set_method_configuration_at(
             &actor,
             method,
@@ -206,14 +208,15 @@ async fn reset_configuration(
     let method = MethodKind::parse(&method)?;
     let policy = state
         .latchkey
+        .governance
         .reset_method_configuration(&actor, method)
         .await?;
     Ok(Json(configuration_json(&policy, method)).into_response())
 }
 
 async fn effective_policy(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    let evaluations = state.latchkey.effective_policy(&user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let evaluations = state.latchkey.governance.effective_policy(&user.id).await?;
     Ok(Json(json!({"userPrincipalName": user.upn, "value": evaluations})).into_response())
 }
 
@@ -350,6 +353,7 @@ async fn sign_ins(
     let (query, format) = log_query(params, state.latchkey.now())?;
     let rows: Vec<Value> = state
         .latchkey
+        .governance
         .sign_in_log(query)
         .await?
         .iter()
@@ -383,6 +387,7 @@ async fn directory_audits(
     let (query, format) = log_query(params, state.latchkey.now())?;
     let rows: Vec<Value> = state
         .latchkey
+        .governance
         .audit_log(query)
         .await?
         .iter()

@@ -51,14 +51,14 @@ fn detection_json(d: &RiskDetection) -> Value {
 }
 
 async fn list(State(state): State<AppState>) -> ApiResult {
-    let users = state.latchkey.risky_users().await?;
+    let users = state.latchkey.governance.risky_users().await?;
     let value: Vec<Value> = users.iter().map(|(r, u)| risky_user_json(r, u)).collect();
     Ok(Json(json!({ "value": value })).into_response())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let user = state.latchkey.find_user(&id).await?;
-    let (risk, detections) = state.latchkey.user_risk(&user.id).await?;
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let (risk, detections) = state.latchkey.governance.user_risk(&user.id).await?;
     let Some(risk) = risk else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -82,6 +82,10 @@ async fn dismiss(
     Extension(actor): Extension<Actor>,
     ApiJson(body): ApiJson<DismissBody>,
 ) -> ApiResult {
-    state.latchkey.dismiss_risk(&actor, &body.user_ids).await?;
+    state
+        .latchkey
+        .governance
+        .dismiss_risk(&actor, &body.user_ids)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -33,7 +33,7 @@ fn token_json(state: &AppState, token: &AdminToken) -> Value {
 type ApiResult = Result<Response, ApiError>;
 
 async fn list(State(state): State<AppState>) -> ApiResult {
-    let tokens = state.latchkey.list_admin_tokens().await?;
+    let tokens = state.latchkey.governance.list_admin_tokens().await?;
     let value: Vec<Value> = tokens.iter().map(|t| token_json(&state, t)).collect();
     Ok(Json(json!({"value": value})).into_response())
 }
@@ -43,14 +43,18 @@ async fn create(
     axum::Extension(actor): axum::Extension<Actor>,
     ApiJson(new): ApiJson<NewAdminToken>,
 ) -> ApiResult {
-    let (token, secret) = state.latchkey.create_admin_token(&actor, new).await?;
+    let (token, secret) = state
+        .latchkey
+        .governance
+        .create_admin_token(&actor, new)
+        .await?;
     let mut body = token_json(&state, &token);
     body["token"] = json!(secret.expose());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let token = state.latchkey.admin_token(&id).await?;
+    let token = state.latchkey.governance.admin_token(&id).await?;
     Ok(Json(token_json(&state, &token)).into_response())
 }
 
@@ -59,7 +63,11 @@ async fn revoke(
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let token = state.latchkey.revoke_admin_token(&actor, &id).await?;
+    let token = state
+        .latchkey
+        .governance
+        .revoke_admin_token(&actor, &id)
+        .await?;
     Ok(Json(token_json(&state, &token)).into_response())
 }
 
@@ -68,7 +76,7 @@ fn role_json(group: &Group) -> Value {
 }
 
 async fn show_role(State(state): State<AppState>) -> ApiResult {
-    match state.latchkey.administrators_group().await? {
+    match state.latchkey.governance.administrators_group().await? {
         Some(group) => Ok(Json(role_json(&group)).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -99,6 +107,7 @@ async fn bind_role(
     }
     let group = state
         .latchkey
+        .governance
         .bind_administrators_group(&actor, &GroupId::from_string(body.group_id))
         .await?;
     Ok(Json(role_json(&group)).into_response())

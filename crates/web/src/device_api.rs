@@ -142,7 +142,7 @@ async fn signed_device(
         path: &full_path,
         body,
     };
-    Ok(state.latchkey.authenticate_device(&signed).await?)
+    Ok(state.latchkey.devices.authenticate_device(&signed).await?)
 }
 
 async fn authenticated(state: &AppState, request: Request) -> Result<(Device, Bytes), DeviceError> {
@@ -158,7 +158,7 @@ async fn activate(
 ) -> Result<Response, DeviceError> {
     let body = raw_body(request, &state).await?;
     let activation: ActivateRequest = parse(&body)?;
-    let response = state.latchkey.activate(activation).await?;
+    let response = state.latchkey.devices.activate(activation).await?;
     Ok((StatusCode::CREATED, axum::Json(response)).into_response())
 }
 
@@ -167,7 +167,7 @@ async fn device_status(
     request: Request,
 ) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
-    Ok(axum::Json(state.latchkey.device_status(&device).await?).into_response())
+    Ok(axum::Json(state.latchkey.devices.device_status(&device).await?).into_response())
 }
 
 async fn remove_device(
@@ -175,7 +175,11 @@ async fn remove_device(
     request: Request,
 ) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
-    state.latchkey.remove_device_by_itself(&device).await?;
+    state
+        .latchkey
+        .devices
+        .remove_device_by_itself(&device)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -187,10 +191,12 @@ async fn enable_phone_sign_in(
     let enable: EnablePhoneSignIn = parse(&body)?;
     let unlock_secret = state
         .latchkey
+        .devices
         .enable_phone_sign_in(&device, &enable)
         .await?;
     let device = state
         .latchkey
+        .devices
         .device_status(&device_again(&state, &device).await?)
         .await?;
     Ok(axum::Json(PhoneSignInEnabled {
@@ -209,6 +215,7 @@ async fn unlock_phone_sign_in(
     let unlock: PinUnlock = parse(&body)?;
     let unlocked = state
         .latchkey
+        .devices
         .unlock_phone_sign_in(&device, &unlock)
         .await?;
     Ok(axum::Json(unlocked).into_response())
@@ -228,11 +235,13 @@ async fn disable_phone_sign_in(
     };
     state
         .latchkey
+        .devices
         .disable_phone_sign_in(&device, &nonce, disable.as_ref())
         .await?;
     Ok(axum::Json(
         state
             .latchkey
+            .devices
             .device_status(&device_again(&state, &device).await?)
             .await?,
     )
@@ -242,8 +251,8 @@ async fn disable_phone_sign_in(
 async fn device_again(state: &AppState, device: &Device) -> Result<Device, DeviceError> {
     let status = state
         .latchkey
-        .store()
-        .device(&device.id)
+        .devices
+        .registered_device(&device.id)
         .await
         .map_err(DeviceApiError::from)?;
     status.ok_or_else(|| {
@@ -258,7 +267,7 @@ async fn device_again(state: &AppState, device: &Device) -> Result<Device, Devic
 
 async fn pending(State(state): State<AppState>, request: Request) -> Result<Response, DeviceError> {
     let (device, _) = authenticated(&state, request).await?;
-    let requests = state.latchkey.pending_for_device(&device).await?;
+    let requests = state.latchkey.devices.pending_for_device(&device).await?;
     Ok(axum::Json(latchkey_protocol::wire::PendingRequests { requests }).into_response())
 }
 
@@ -269,7 +278,7 @@ async fn answer(
 ) -> Result<Response, DeviceError> {
     let (device, body) = authenticated(&state, request).await?;
     let answer: Answer = parse(&body)?;
-    let result = state.latchkey.answer(&device, &id, &answer).await?;
+    let result = state.latchkey.devices.answer(&device, &id, &answer).await?;
     Ok(axum::Json(result).into_response())
 }
 

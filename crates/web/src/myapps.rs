@@ -120,6 +120,7 @@ async fn portal(State(state): State<AppState>, jar: Jar) -> Result<Response, Pag
     }
     let apps = state
         .latchkey
+        .applications
         .list_applications()
         .await?
         .into_iter()

@@ -58,7 +58,7 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, PageError> {
-    let ring = state.latchkey.keyring().await?;
+    let ring = state.latchkey.tokens.keyring().await?;
     Ok((
         [(header::CACHE_CONTROL, "public, max-age=60")],
         Json(ring.jwks()),
@@ -90,7 +90,7 @@ async fn authorize_with(
     jar: CookieJar,
     params: AuthorizeParams,
 ) -> Result<Response, PageError> {
-    let request = match state.latchkey.authorization_request(&params).await {
+    let request = match state.latchkey.tokens.authorization_request(&params).await {
         Ok(request) => request,
         Err(AuthorizeError::NoRedirect(message)) => {
             return Err(PageError::new(
@@ -118,6 +118,7 @@ async fn authorize_with(
     let current = current_session(&state, &jar).await?;
     match state
         .latchkey
+        .sign_in
         .continue_authorization(request, current)
         .await?
     {
@@ -239,6 +240,7 @@ async fn token(
             Some(code) => {
                 state
                     .latchkey
+                    .tokens
                     .exchange_code(
                         &credentials,
                         code,
@@ -250,7 +252,7 @@ async fn token(
             None => Err(missing("code")),
         },
         Some("refresh_token") => match &form.refresh_token {
-            Some(token) => state.latchkey.refresh(&credentials, token).await,
+            Some(token) => state.latchkey.tokens.refresh(&credentials, token).await,
             None => Err(missing("refresh_token")),
         },
         Some(_) => Err(OAuthError {
@@ -309,7 +311,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
             .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
         return response;
     };
-    match state.latchkey.userinfo(token).await {
+    match state.latchkey.tokens.userinfo(token).await {
         Ok(claims) => Json(claims).into_response(),
         Err(e) if e.error == "server_error" => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -370,6 +372,7 @@ async fn end_session(
     }
     let checked = state
         .latchkey
+        .tokens
         .end_session_request(
             params.id_token_hint.as_deref(),
             params.client_id.as_deref(),
@@ -405,7 +408,7 @@ async fn end_session(
         return Ok((jar, render(&page)).into_response());
     }
     if let Some((session, _)) = current {
-        state.latchkey.sign_out(&session.id).await?;
+        state.latchkey.sign_in.sign_out(&session.id).await?;
     }
     let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     match checked.redirect {
@@ -447,6 +450,7 @@ async fn confirm_end_session(
     // against the application the request names, as the form came back from the browser.
     let checked = state
         .latchkey
+        .tokens
         .end_session_request(
             None,
             form.client_id.as_deref(),
@@ -462,7 +466,7 @@ async fn confirm_end_session(
         })?;
     let redirect = checked.redirect;
     if let Some((session, _)) = current {
-        state.latchkey.sign_out(&session.id).await?;
+        state.latchkey.sign_in.sign_out(&session.id).await?;
     }
     let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     match redirect {

@@ -57,7 +57,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.latchkey.store().ping().await {
+    match state.latchkey.maintenance.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");

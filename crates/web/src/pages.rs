@@ -76,7 +76,7 @@ pub async fn current_session(
     jar: &CookieJar,
 ) -> Result<Option<(Session, User)>, PageError> {
     match cookies::get(state, jar, cookies::SESSION) {
-        Some(value) => Ok(state.latchkey.session_for_cookie(value).await?),
+        Some(value) => Ok(state.latchkey.sign_in.session_for_cookie(value).await?),
         None => Ok(None),
     }
 }
@@ -140,11 +140,12 @@ async fn login_page(
             // Reloading (or a second tab) keeps the draft, so forms already shown still work.
             let mut draft = state
                 .latchkey
+                .sign_in
                 .draft_sign_in(drafted_return_to(&state, &jar));
             draft.id = id;
             Some(draft)
         }
-        (Some(id), None) => state.latchkey.sign_in(&id).await.ok(),
+        (Some(id), None) => state.latchkey.sign_in.sign_in(&id).await.ok(),
         _ => None,
     };
     let (jar, sign_in) = match existing {
@@ -156,7 +157,7 @@ async fn login_page(
                 .and_then(safe_return_path)
                 .unwrap_or_else(|| "/myapps".into());
             let encoded = latchkey_domain::secret::base64url(return_to.as_bytes());
-            let sign_in = state.latchkey.draft_sign_in(Some(return_to));
+            let sign_in = state.latchkey.sign_in.draft_sign_in(Some(return_to));
             let cookie = cookies::build(
                 &state,
                 cookies::SIGN_IN,
@@ -169,7 +170,7 @@ async fn login_page(
     let use_password = query.method.as_deref() == Some("password");
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
         // Reloading the number page is how the browser learns the answer.
-        return match state.latchkey.finish_approval(&sign_in).await {
+        return match state.latchkey.sign_in.finish_approval(&sign_in).await {
             Ok(None) => Ok(render_stage(&state, jar, &sign_in, false, None, StatusCode::OK).await),
             Ok(Some(signed_in)) => {
                 Metrics::inc(&state.metrics.sign_ins_succeeded);
@@ -188,7 +189,12 @@ async fn login_page(
 /// `GET /login/status`: whether the number page is still waiting. Polled by its script.
 async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Response {
     let pending = match sign_in_id(&state, &jar) {
-        Some(id) => state.latchkey.approval_pending(&id).await.unwrap_or(false),
+        Some(id) => state
+            .latchkey
+            .sign_in
+            .approval_pending(&id)
+            .await
+            .unwrap_or(false),
         None => false,
     };
     (
@@ -220,7 +226,7 @@ async fn other_way(
         "pass" | "cant-use-app" | "restart" => "/login?method=pass",
         _ => return Err(PageError::bad_request("Choose another way to sign in.")),
     };
-    match state.latchkey.choose_other_way(&id).await {
+    match state.latchkey.sign_in.choose_other_way(&id).await {
         Ok(_) => Ok(Redirect::to(target).into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
     }
@@ -238,6 +244,7 @@ async fn render_stage(
     let app_name = match &sign_in.authorization {
         Some(request) => state
             .latchkey
+            .applications
             .application(&request.client_id)
             .await
             .ok()
@@ -258,14 +265,14 @@ async fn render_stage(
             use_password,
             error: error.or(notice.as_deref()),
         }),
-        SignInStage::AwaitingApproval { upn, .. } => {
-            match state.latchkey.waiting_for_approval(sign_in).await {
+        SignInStage::AwaitingApproval { .. } => {
+            match state.latchkey.sign_in.waiting_for_approval(sign_in).await {
                 Ok(Some(waiting)) => render_uncached(&NumberPage {
                     csrf: &csrf,
-                    app_name: app_name.as_deref(),
-                    upn,
+                    app_name: waiting.app_name.as_deref(),
+                    upn: &waiting.upn,
                     number: waiting.number,
-                    lifetime: state.latchkey.settings().approval_lifetime_seconds,
+                    lifetime: waiting.lifetime_seconds,
                     mfa_push: waiting.mfa_push,
                     pushed: waiting.held_back.is_none(),
                 }),
@@ -295,6 +302,7 @@ async fn submit_username(
     // The first user name posted stores the sign-in the page only drafted.
     if let Err(failure) = state
         .latchkey
+        .sign_in
         .store_drafted_sign_in(&id, drafted_return_to(&state, &jar).as_deref())
         .await
     {
@@ -310,6 +318,7 @@ async fn submit_username(
     let context = state.sign_in_context(peer, &headers);
     match state
         .latchkey
+        .sign_in
         .submit_username(&id, &form.username, &context)
         .await
     {
@@ -349,7 +358,12 @@ async fn submit_credential(
         }
     };
     let context = state.sign_in_context(peer, &headers);
-    match state.latchkey.submit_credential(&id, input, &context).await {
+    match state
+        .latchkey
+        .sign_in
+        .submit_credential(&id, input, &context)
+        .await
+    {
         Ok(signed_in) => {
             Metrics::inc(&state.metrics.sign_ins_succeeded);
             tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
@@ -379,7 +393,12 @@ async fn finish_sign_in(
     } = signed_in;
     // Smart lockout: this browser is now familiar for the user.
     let (jar, browser) = crate::known_browser::ensure(state, jar);
-    if let Err(error) = state.latchkey.remember_browser(&user.id, &browser).await {
+    if let Err(error) = state
+        .latchkey
+        .sign_in
+        .remember_browser(&user.id, &browser)
+        .await
+    {
         // The sign-in stands; the browser is only not remembered as familiar this time.
         tracing::warn!(%error, "could not remember a known browser");
     }
@@ -392,7 +411,13 @@ async fn finish_sign_in(
         ))
         .add(cookies::removal(state, cookies::SIGN_IN));
     let target = match &sign_in.authorization {
-        Some(request) => state.latchkey.issue_code(request, &session, &user).await?,
+        Some(request) => {
+            state
+                .latchkey
+                .tokens
+                .issue_code(request, &session, &user)
+                .await?
+        }
         None => sign_in
             .return_to
             .clone()
@@ -420,6 +445,7 @@ async fn failure_page(
         SignInFailure::TryAgain(message) => {
             let sign_in = state
                 .latchkey
+                .sign_in
                 .sign_in(id)
                 .await
                 .map_err(|_| start_again_error())?;
@@ -460,7 +486,7 @@ async fn restart(
     if only_drafted(&state, &jar) {
         return Ok(Redirect::to("/login").into_response());
     }
-    match state.latchkey.restart_sign_in(&id).await {
+    match state.latchkey.sign_in.restart_sign_in(&id).await {
         Ok(_) => Ok(Redirect::to("/login").into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
     }
@@ -477,7 +503,7 @@ async fn sign_out(
         if !csrf_ok(&state, CsrfScope::Session(&session.id), &form.csrf) {
             return Err(PageError::csrf());
         }
-        state.latchkey.sign_out(&session.id).await?;
+        state.latchkey.sign_in.sign_out(&session.id).await?;
     }
     let jar = jar.add(cookies::removal(&state, cookies::SESSION));
     Ok((jar, crate::oidc::signed_out_page("/mysecurityinfo")).into_response())

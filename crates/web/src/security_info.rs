@@ -183,6 +183,7 @@ async fn show_methods(
     };
     let methods = state
         .latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -282,7 +283,7 @@ async fn add_authenticator(
     if let Some(refusal) = unless_freshly_signed_in(&state, &session, ADD_AUTHENTICATOR_PATH) {
         return refusal;
     }
-    let (activation, link) = state.latchkey.start_activation(&user.id).await?;
+    let (activation, link) = state.latchkey.devices.start_activation(&user.id).await?;
     let uri = link.to_uri();
     let (svg, png) = qr_images(&uri)?;
     let page = AddPage {
@@ -332,7 +333,11 @@ async fn activation_page(
         return Ok(sign_in_redirect("/mysecurityinfo").into_response());
     };
     let id = activation_id(&id)?;
-    let progress = state.latchkey.activation_progress(&user.id, &id).await?;
+    let progress = state
+        .latchkey
+        .devices
+        .activation_progress(&user.id, &id)
+        .await?;
     let (heading, waiting, stage, number, device, message) = match &progress {
         ActivationProgress::WaitingForDevice { .. } => (
             "Waiting for your authenticator app",
@@ -408,6 +413,7 @@ async fn activation_status(
     };
     let progress = state
         .latchkey
+        .devices
         .activation_progress(&user.id, &activation_id(&id)?)
         .await?;
     let stage = match progress {
@@ -442,6 +448,7 @@ async fn confirm_remove(
     };
     let method = state
         .latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -481,6 +488,7 @@ async fn remove(
     }
     state
         .latchkey
+        .devices
         .remove_device(&user.id, &DeviceId::from_string(id))
         .await?;
     Ok(Redirect::to("/mysecurityinfo?removed=1").into_response())
@@ -510,6 +518,7 @@ async fn allow_phone_sign_in_again(
     }
     if !state
         .latchkey
+        .devices
         .allow_phone_sign_in_again(&user.id, &DeviceId::from_string(id))
         .await?
     {

@@ -10,6 +10,7 @@ async fn an_admin_token_works_until_the_moment_it_expires() {
     let world = World::new().await;
     let (_, secret) = world
         .latchkey
+        .governance
         .create_admin_token(
             &Actor::system(),
             NewAdminToken {
@@ -22,6 +23,7 @@ async fn an_admin_token_works_until_the_moment_it_expires() {
     let works = || async {
         world
             .latchkey
+            .governance
             .authenticate_admin_token(secret.expose())
             .await
             .unwrap()
@@ -39,6 +41,7 @@ async fn a_revoked_admin_token_stops_working_and_an_unknown_one_never_did() {
     let world = World::new().await;
     let (token, secret) = world
         .latchkey
+        .governance
         .create_admin_token(
             &Actor::system(),
             NewAdminToken {
@@ -50,16 +53,19 @@ async fn a_revoked_admin_token_stops_working_and_an_unknown_one_never_did() {
         .unwrap();
     world
         .latchkey
+        .governance
         .revoke_admin_token(&Actor::system(), token.id.as_str())
         .await
         .unwrap();
     let revoked = world
         .latchkey
+        .governance
         .authenticate_admin_token(secret.expose())
         .await;
     assert!(revoked.unwrap().is_none());
     let unknown = world
         .latchkey
+        .governance
         .authenticate_admin_token("lk_admin_nope")
         .await;
     assert!(unknown.unwrap().is_none());
@@ -73,6 +79,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
     let latchkey = &world.latchkey;
     let start = START;
     let (token, secret) = latchkey
+        .governance
         .create_admin_token(
             &Actor::system(),
             NewAdminToken {
@@ -84,6 +91,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
         .unwrap();
     let last_used = || async {
         latchkey
+            .governance
             .admin_token(token.id.as_str())
             .await
             .unwrap()
@@ -93,6 +101,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
     for second in 0..60 {
         assert!(
             latchkey
+                .governance
                 .authenticate_admin_token(secret.expose())
                 .await
                 .unwrap()
@@ -102,6 +111,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
         world.advance(1);
     }
     latchkey
+        .governance
         .authenticate_admin_token(secret.expose())
         .await
         .unwrap();
@@ -110,6 +120,7 @@ async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute(
     world.advance(3600);
     assert!(
         latchkey
+            .governance
             .authenticate_admin_token(secret.expose())
             .await
             .unwrap()

@@ -13,12 +13,14 @@ async fn a_new_user_can_be_found_by_name_and_a_second_one_with_the_same_name_is_
     assert_eq!(bobby.created_at, START);
     let found = world
         .latchkey
+        .directory
         .find_user("BOBBY@contoso.example")
         .await
         .unwrap();
     assert_eq!(found.id, bobby.id);
     let again = world
         .latchkey
+        .directory
         .create_user(
             &Actor::system(),
             NewUser {
@@ -30,7 +32,12 @@ async fn a_new_user_can_be_found_by_name_and_a_second_one_with_the_same_name_is_
         )
         .await;
     assert!(matches!(again, Err(DomainError::Conflict(_))), "{again:?}");
-    let audit = world.latchkey.audit_log(LogQuery::default()).await.unwrap();
+    let audit = world
+        .latchkey
+        .governance
+        .audit_log(LogQuery::default())
+        .await
+        .unwrap();
     let added: Vec<_> = audit.iter().filter(|e| e.activity == "Add user").collect();
     assert_eq!(
         added.len(),
@@ -46,33 +53,48 @@ async fn a_group_lists_its_members_and_adding_one_twice_changes_nothing() {
     let alice = world.user("alice").await;
     let pilot = world
         .latchkey
+        .directory
         .create_group(&Actor::system(), "Pilot", "Trying phone sign-in")
         .await
         .unwrap();
     for _ in 0..2 {
         world
             .latchkey
+            .directory
             .add_group_member(&Actor::system(), &pilot.id, &bobby.id)
             .await
             .unwrap();
     }
-    let members = world.latchkey.group_members(&pilot.id).await.unwrap();
+    let members = world
+        .latchkey
+        .directory
+        .group_members(&pilot.id)
+        .await
+        .unwrap();
     assert_eq!(
         members.iter().map(|u| &u.id).collect::<Vec<_>>(),
         vec![&bobby.id]
     );
     assert_eq!(
-        world.latchkey.find_group("pilot").await.unwrap().id,
+        world
+            .latchkey
+            .directory
+            .find_group("pilot")
+            .await
+            .unwrap()
+            .id,
         pilot.id
     );
     world
         .latchkey
+        .directory
         .remove_group_member(&Actor::system(), &pilot.id, &bobby.id)
         .await
         .unwrap();
     assert!(
         world
             .latchkey
+            .directory
             .group_members(&pilot.id)
             .await
             .unwrap()
@@ -81,6 +103,7 @@ async fn a_group_lists_its_members_and_adding_one_twice_changes_nothing() {
     assert!(
         !world
             .latchkey
+            .directory
             .group_members(&pilot.id)
             .await
             .unwrap()
@@ -97,6 +120,7 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
     assert_eq!(
         world
             .latchkey
+            .applications
             .application(&app.client_id)
             .await
             .unwrap()
@@ -105,6 +129,7 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
     );
     let (public, none) = world
         .latchkey
+        .applications
         .register_application(
             &Actor::system(),
             NewApplication {
@@ -121,11 +146,16 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
     assert!(none.is_none(), "a public client has no secret");
     world
         .latchkey
+        .applications
         .delete_application(&Actor::system(), &public.client_id)
         .await
         .unwrap();
     assert!(matches!(
-        world.latchkey.application(&public.client_id).await,
+        world
+            .latchkey
+            .applications
+            .application(&public.client_id)
+            .await,
         Err(DomainError::NotFound(_))
     ));
 }
@@ -135,6 +165,7 @@ async fn an_application_without_a_redirect_uri_is_refused() {
     let world = World::new().await;
     let refused = world
         .latchkey
+        .applications
         .register_application(
             &Actor::system(),
             NewApplication {

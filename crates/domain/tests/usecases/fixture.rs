@@ -1,6 +1,7 @@
-//! One place that builds the domain for a test and the set-up most tests share (a user, a
-//! pass, a signed-in session, an application, a phone with phone sign-in). When the services
-//! change shape, only this file follows.
+//! One place that builds the domain for a test (a clock the test moves, a seeded random
+//! source) and the set-up most tests share (a user, a pass, a signed-in session, an
+//! application, a phone with phone sign-in). When the services change shape, only this file
+//! follows.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use latchkey_domain::application::Application;
 use latchkey_domain::clock::{ManualClock, Timestamp};
 use latchkey_domain::credential::PassRequest;
 use latchkey_domain::log::{Actor, SignInContext};
+use latchkey_domain::random::SeededRandom;
 use latchkey_domain::secret::{Secret, base64url};
 use latchkey_domain::service::{CredentialInput, NewApplication, NewUser, SignInFailure, SignedIn};
 use latchkey_domain::signin::PendingSignIn;
@@ -49,15 +51,21 @@ impl World {
         let clock = Arc::new(ManualClock::new(START));
         let mut settings = Settings::with_issuer(ISSUER);
         adjust(&mut settings);
-        let latchkey = Arc::new(Latchkey::new(
+        let latchkey = Arc::new(Latchkey::build(
             Arc::new(store),
             clock.clone(),
+            Arc::new(SeededRandom::new(14)),
             Arc::new(latchkey_domain::notify::NoEventBus),
             settings,
         ));
-        latchkey.ensure_signing_keys().await.expect("keys");
-        latchkey.ensure_my_apps().await.expect("my apps");
+        latchkey.tokens.ensure_signing_keys().await.expect("keys");
         latchkey
+            .applications
+            .ensure_my_apps()
+            .await
+            .expect("my apps");
+        latchkey
+            .governance
             .ensure_administrators_group()
             .await
             .expect("administrators");
@@ -74,6 +82,7 @@ impl World {
 
     pub async fn user(&self, local: &str) -> User {
         self.latchkey
+            .directory
             .create_user(
                 &Actor::system(),
                 NewUser {
@@ -94,6 +103,7 @@ impl World {
 
     pub async fn pass_with(&self, user: &User, request: PassRequest) -> Secret {
         self.latchkey
+            .directory
             .issue_pass(&Actor::system(), &user.id, &request)
             .await
             .expect("pass")
@@ -102,12 +112,15 @@ impl World {
 
     /// A sign-in that has reached the page after the user name.
     pub async fn sign_in_as(&self, user: &User) -> PendingSignIn {
-        let sign_in = self
-            .latchkey
-            .start_sign_in(None, None)
+        // As the sign-in page does: a drafted sign-in, stored when the user name is posted.
+        let sign_in = self.latchkey.sign_in.draft_sign_in(None);
+        self.latchkey
+            .sign_in
+            .store_drafted_sign_in(&sign_in.id, None)
             .await
             .expect("start");
         self.latchkey
+            .sign_in
             .submit_username(&sign_in.id, user.upn.as_str(), &context())
             .await
             .expect("user name")
@@ -127,6 +140,7 @@ impl World {
     ) -> Result<SignedIn, SignInFailure> {
         let sign_in = self.sign_in_as(user).await;
         self.latchkey
+            .sign_in
             .submit_credential(&sign_in.id, CredentialInput::Pass(pass), &context())
             .await
     }
@@ -135,6 +149,7 @@ impl World {
     pub async fn confidential_app(&self) -> (Application, Secret) {
         let (app, secret) = self
             .latchkey
+            .applications
             .register_application(
                 &Actor::system(),
                 NewApplication {
@@ -156,10 +171,15 @@ impl World {
     /// sign-in on.
     pub async fn phone(&self, user: &User) -> Phone {
         let latchkey = &self.latchkey;
-        let (activation, link) = latchkey.start_activation(&user.id).await.expect("start");
+        let (activation, link) = latchkey
+            .devices
+            .start_activation(&user.id)
+            .await
+            .expect("start");
         let device_key = DeviceKeyPair::generate().expect("key");
         let public = device_key.public_key();
         let activated = latchkey
+            .devices
             .activate(ActivateRequest {
                 code: link.code.clone(),
                 device_name: "Bobby's phone".into(),
@@ -169,6 +189,7 @@ impl World {
             .await
             .expect("activate");
         let number = match latchkey
+            .devices
             .activation_progress(&user.id, &activation.id)
             .await
             .expect("progress")
@@ -184,6 +205,7 @@ impl World {
         };
         let device = phone.device().await;
         latchkey
+            .devices
             .answer(
                 &device,
                 &activated.test_request.id,
@@ -199,6 +221,7 @@ impl World {
         let proof_input =
             passwordless_proof_input(&phone.device_id, &phone.passwordless_key.public_key());
         latchkey
+            .devices
             .enable_phone_sign_in(
                 &phone.device().await,
                 &EnablePhoneSignIn {
@@ -225,9 +248,10 @@ pub struct Phone {
 impl Phone {
     pub async fn device(&self) -> latchkey_domain::authenticator::Device {
         let mut found = None;
-        for user in self.latchkey.list_users().await.expect("users") {
+        for user in self.latchkey.directory.list_users().await.expect("users") {
             found = found.or(self
                 .latchkey
+                .devices
                 .devices(&user.id)
                 .await
                 .expect("devices")
@@ -241,6 +265,7 @@ impl Phone {
     pub async fn only_request(&self) -> ApprovalRequest {
         let mut open = self
             .latchkey
+            .devices
             .pending_for_device(&self.device().await)
             .await
             .expect("pending");
@@ -257,6 +282,7 @@ impl Phone {
     ) -> Result<latchkey_protocol::wire::AnswerOutcome, latchkey_domain::service::DeviceApiError>
     {
         self.latchkey
+            .devices
             .answer(
                 &self.device().await,
                 &request.id,

@@ -26,6 +26,7 @@ async fn at_the_number_page(world: &World) -> (Phone, PendingSignIn, u8) {
     );
     let waiting = world
         .latchkey
+        .sign_in
         .waiting_for_approval(&sign_in)
         .await
         .unwrap()
@@ -38,8 +39,8 @@ async fn finish(
     world: &World,
     sign_in: &PendingSignIn,
 ) -> Result<Option<latchkey_domain::service::SignedIn>, SignInFailure> {
-    let current = world.latchkey.sign_in(&sign_in.id).await?;
-    world.latchkey.finish_approval(&current).await
+    let current = world.latchkey.sign_in.sign_in(&sign_in.id).await?;
+    world.latchkey.sign_in.finish_approval(&current).await
 }
 
 fn another(number: u8) -> u8 {
@@ -82,6 +83,7 @@ async fn a_denial_ends_the_sign_in() {
     assert!(
         !world
             .latchkey
+            .sign_in
             .approval_pending(&sign_in.id)
             .await
             .unwrap_or(false)
@@ -116,11 +118,19 @@ async fn an_unanswered_request_expires_when_its_time_is_up() {
     let (phone, sign_in, number) = at_the_number_page(&world).await;
     let request = phone.only_request().await;
     world.advance(89);
-    assert!(world.latchkey.approval_pending(&sign_in.id).await.unwrap());
+    assert!(
+        world
+            .latchkey
+            .sign_in
+            .approval_pending(&sign_in.id)
+            .await
+            .unwrap()
+    );
     world.advance(1);
     assert!(
         !world
             .latchkey
+            .sign_in
             .approval_pending(&sign_in.id)
             .await
             .unwrap_or(false)

@@ -21,6 +21,7 @@ async fn a_pass_signs_the_user_in_and_starts_a_session_for_them() {
     );
     let signed_in = world
         .latchkey
+        .sign_in
         .submit_credential(&sign_in.id, CredentialInput::Pass(pass), &context())
         .await
         .unwrap();
@@ -28,6 +29,7 @@ async fn a_pass_signs_the_user_in_and_starts_a_session_for_them() {
     assert_eq!(signed_in.session.method, AuthMethod::TemporaryAccessPass);
     let (session, user) = world
         .latchkey
+        .sign_in
         .session_for_cookie(signed_in.cookie_secret.expose())
         .await
         .unwrap()
@@ -43,6 +45,7 @@ async fn a_wrong_pass_lets_the_user_try_again_and_is_not_spent() {
     let sign_in = world.sign_in_as(&bobby).await;
     let wrong = world
         .latchkey
+        .sign_in
         .submit_credential(
             &sign_in.id,
             CredentialInput::Pass(Secret::new("not-the-pass")),
@@ -55,6 +58,7 @@ async fn a_wrong_pass_lets_the_user_try_again_and_is_not_spent() {
     );
     world
         .latchkey
+        .sign_in
         .submit_credential(&sign_in.id, CredentialInput::Pass(pass), &context())
         .await
         .expect("the right pass still works");
@@ -91,6 +95,7 @@ async fn a_pass_is_refused_once_its_lifetime_has_passed() {
     let pass = world.pass(&bobby).await;
     let lifetime = world
         .latchkey
+        .directory
         .pass_for_user(&bobby.id)
         .await
         .unwrap()
@@ -110,6 +115,7 @@ async fn a_sign_in_left_too_long_must_start_again() {
     world.advance(sign_in.expires_at.0 - world.latchkey.now().0);
     let late = world
         .latchkey
+        .sign_in
         .submit_credential(&sign_in.id, CredentialInput::Pass(pass), &context())
         .await;
     assert!(
@@ -125,6 +131,7 @@ async fn a_session_started_with_a_pass_ends_when_the_pass_does() {
     let signed_in = world.signed_in(&bobby).await;
     let pass = world
         .latchkey
+        .directory
         .pass_for_user(&bobby.id)
         .await
         .unwrap()
@@ -139,6 +146,7 @@ async fn a_session_started_with_a_pass_ends_when_the_pass_does() {
     assert!(
         world
             .latchkey
+            .sign_in
             .session_for_cookie(signed_in.cookie_secret.expose())
             .await
             .unwrap()

@@ -18,6 +18,7 @@ async fn a_code(world: &World) -> (Client, String) {
     let signed_in = world.signed_in(&bobby).await;
     let request = world
         .latchkey
+        .tokens
         .authorization_request(&AuthorizeParams {
             client_id: Some(app.client_id.to_string()),
             redirect_uri: Some(REDIRECT.into()),
@@ -31,6 +32,7 @@ async fn a_code(world: &World) -> (Client, String) {
         .expect("a valid request");
     let redirect = world
         .latchkey
+        .tokens
         .issue_code(&request, &signed_in.session, &signed_in.user)
         .await
         .unwrap();
@@ -53,12 +55,17 @@ async fn a_code(world: &World) -> (Client, String) {
 async fn exchange(world: &World, client: &Client, code: &str) -> Result<TokenResponse, OAuthError> {
     world
         .latchkey
+        .tokens
         .exchange_code(&client.credentials, code, Some(REDIRECT), None)
         .await
 }
 
 async fn refresh(world: &World, client: &Client, token: &str) -> Result<TokenResponse, OAuthError> {
-    world.latchkey.refresh(&client.credentials, token).await
+    world
+        .latchkey
+        .tokens
+        .refresh(&client.credentials, token)
+        .await
 }
 
 #[tokio::test]
@@ -71,7 +78,12 @@ async fn a_code_buys_tokens_once() {
         "offline_access gives a refresh token"
     );
     assert_eq!(tokens.token_type, "Bearer");
-    let claims = world.latchkey.userinfo(&tokens.access_token).await.unwrap();
+    let claims = world
+        .latchkey
+        .tokens
+        .userinfo(&tokens.access_token)
+        .await
+        .unwrap();
     assert_eq!(
         serde_json::to_value(&claims).unwrap()["preferred_username"],
         "bobby@contoso.example"

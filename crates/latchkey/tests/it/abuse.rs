@@ -408,7 +408,7 @@ async fn a_report_reaches_the_administrators_webhook_signed_and_retried() {
 #[tokio::test]
 async fn the_console_shows_a_reported_user_as_risky_with_the_reason_and_dismisses_it() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let bobby_pass = people
@@ -449,6 +449,7 @@ async fn the_console_shows_a_reported_user_as_risky_with_the_reason_and_dismisse
     assert!(text.contains("My Apps"));
     let user = server
         .latchkey
+        .directory
         .find_user("bobby@latchkey.test")
         .await
         .unwrap();

@@ -368,7 +368,7 @@ async fn tls_from_pem_files_serves_https_with_secure_cookies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_steps_1_and_4_with_the_command_line() {
     let server = TestServer::start().await;
-    latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let (code, _, err) = latchkey(
@@ -423,9 +423,11 @@ async fn lab_steps_1_and_4_with_the_command_line() {
     assert_eq!(code, 0, "step 4: {err}");
     let evaluation = server
         .latchkey
+        .governance
         .effective_policy(
             &server
                 .latchkey
+                .directory
                 .find_user("bobby@latchkey.test")
                 .await
                 .unwrap()

@@ -75,7 +75,7 @@ async fn a_stored_pass_is_a_keyed_hash_not_the_sha256_of_the_pass() {
     let pass = answer["temporaryAccessPass"].as_str().unwrap().to_string();
     let stored = server
         .latchkey
-        .store()
+        .directory
         .pass_for_user(&UserId::from_string(bobby.as_str()))
         .await
         .unwrap()
@@ -114,6 +114,7 @@ async fn the_administrator_role_follows_the_bound_group_id_not_its_name() {
     let mallory_pass = server.pass(&mallory).await;
     let named = server
         .latchkey
+        .governance
         .administrators_group()
         .await
         .unwrap()
@@ -121,16 +122,19 @@ async fn the_administrator_role_follows_the_bound_group_id_not_its_name() {
     assert_eq!(named.display_name, "Latchkey Administrators");
     let ops = server
         .latchkey
+        .directory
         .create_group(&Actor::system(), "Operations", "")
         .await
         .unwrap();
     server
         .latchkey
+        .directory
         .add_group_member(&Actor::system(), &ops.id, &alice)
         .await
         .unwrap();
     server
         .latchkey
+        .directory
         .add_group_member(&Actor::system(), &named.id, &mallory)
         .await
         .unwrap();

@@ -304,7 +304,7 @@ async fn the_openapi_document_describes_the_token_and_role_routes() {
 #[tokio::test]
 async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let admin = crate::console::admin_browser(&server, &people).await;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
+use latchkey::demo::DemoPerson;
 use latchkey_authenticator::Authenticator;
-use latchkey_domain::demo::DemoPerson;
 use latchkey_domain::policy::AuthenticationMode;
 use latchkey_protocol::ActivationLink;
 use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, ApprovalRequest, Decision};
@@ -507,7 +507,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
         config.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
 
@@ -557,7 +557,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
     let saved = admin.text_of(".notice").await;
     assert!(!saved.is_empty());
     admin.shot("05-enable-and-target-saved").await;
-    let policy = server.latchkey.policy().await.unwrap();
+    let policy = server.latchkey.governance.policy().await.unwrap();
     assert_eq!(
         policy.authenticator.targeting.state,
         latchkey_domain::policy::MethodState::Enabled
@@ -725,7 +725,12 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
     admin.text_of(".notice").await;
     admin.shot("07-configure-saved").await;
     let bobby_id = &person(&people, "bobby@latchkey.test").user.id;
-    let evaluation = server.latchkey.effective_policy(bobby_id).await.unwrap();
+    let evaluation = server
+        .latchkey
+        .governance
+        .effective_policy(bobby_id)
+        .await
+        .unwrap();
     let context: Vec<_> = evaluation[0]
         .features
         .iter()
@@ -774,7 +779,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
 /// Bobby from the demo tenant with phone sign-in on, set up over plain HTTP (the lab test
 /// above does it in the browser).
 async fn demo_bobby_with_phone_sign_in(server: &TestServer) -> Phone {
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let browser = server.browser();

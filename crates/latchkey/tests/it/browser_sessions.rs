@@ -64,7 +64,7 @@ async fn a_forged_my_apps_cookie_made_from_a_csrf_token_is_refused() {
 #[tokio::test]
 async fn a_console_form_token_minted_in_one_browser_is_refused_in_another_browsers_session() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let pass_of = |name: &str| {
@@ -123,7 +123,7 @@ async fn a_console_form_token_minted_in_one_browser_is_refused_in_another_browse
             .await;
         assert_eq!(answer.status, 403, "{}", answer.body);
         assert!(
-            server.latchkey.find_group(&name).await.is_err(),
+            server.latchkey.directory.find_group(&name).await.is_err(),
             "the replayed token created a group"
         );
     }
@@ -266,8 +266,8 @@ async fn my_apps_stops_showing_a_user_whose_sessions_were_revoked() {
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"));
     server
-        .latchkey
-        .store()
+        .store_to_plant()
+        .await
         .revoke_user_sessions_and_grants(&bobby)
         .await
         .unwrap();
@@ -349,6 +349,7 @@ async fn anonymous_sign_in_page_loads_do_not_write_rows() {
         assert!(
             server
                 .latchkey
+                .sign_in
                 .sign_in(&SignInId::from_string(id.clone()))
                 .await
                 .is_err(),

@@ -1,6 +1,6 @@
 //! The admin console over HTTP: lab Steps 1 and 4 as an administrator does them.
 
-use latchkey_domain::demo::DemoPerson;
+use latchkey::demo::DemoPerson;
 
 use crate::support::{Browser, TestServer, geoip_databases};
 
@@ -24,7 +24,7 @@ pub async fn admin_browser(server: &TestServer, people: &[DemoPerson]) -> Browse
 #[tokio::test]
 async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let admin = admin_browser(&server, &people).await;
@@ -73,7 +73,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
         )
         .await;
     assert_eq!(saved.status, 303);
-    let policy = server.latchkey.policy().await.unwrap();
+    let policy = server.latchkey.governance.policy().await.unwrap();
     let include = &policy.authenticator.targeting.include_targets;
     assert_eq!(include.len(), 1);
     assert_eq!(
@@ -99,6 +99,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let evaluation = server
         .latchkey
+        .governance
         .effective_policy(&bobby.user.id)
         .await
         .unwrap();
@@ -113,7 +114,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
     );
 
     // Number matching cannot be turned off: the page says why and nothing changes.
-    let before = server.latchkey.policy().await.unwrap();
+    let before = server.latchkey.governance.policy().await.unwrap();
     let refused = admin
         .post(
             "/admin/policies/authenticator/configure",
@@ -130,7 +131,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
         "{}",
         refused.body
     );
-    assert_eq!(server.latchkey.policy().await.unwrap(), before);
+    assert_eq!(server.latchkey.governance.policy().await.unwrap(), before);
 
     // A form without its CSRF token changes nothing.
     let forged = admin
@@ -148,7 +149,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
         "{}",
         forged.status
     );
-    assert_eq!(server.latchkey.policy().await.unwrap(), before);
+    assert_eq!(server.latchkey.governance.policy().await.unwrap(), before);
 
     // The audit log page shows the changes and who made them.
     let audit = admin.get("/admin/logs/audit").await;
@@ -162,7 +163,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
 #[tokio::test]
 async fn the_console_is_closed_to_people_who_are_not_administrators() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let anonymous = server.browser().get("/admin/policies").await;
@@ -199,7 +200,7 @@ async fn the_sign_in_log_page_shows_attempts_with_location_and_attribution() {
         config.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let bobby = people

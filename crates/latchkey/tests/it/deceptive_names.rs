@@ -127,10 +127,19 @@ async fn a_device_name_with_a_bidi_override_or_line_separator_is_refused_at_acti
     }
     let user = server
         .latchkey
+        .directory
         .find_user("bobby@contoso.example")
         .await
         .unwrap();
-    assert!(server.latchkey.devices(&user.id).await.unwrap().is_empty());
+    assert!(
+        server
+            .latchkey
+            .devices
+            .devices(&user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The refusals spent nothing: the same link still registers a plainly named device.
     let (_, test) = app.add(&link, "Bobby's phone").await.expect("activates");
     assert_eq!(

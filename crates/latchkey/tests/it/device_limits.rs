@@ -19,12 +19,11 @@ async fn thirteen_activations_redeemed_in_parallel_give_at_most_ten_devices() {
     // activations): written straight to the store, so only the device limit stands between
     // them and thirteen devices.
     let now = server.latchkey.now();
+    let store = server.store_to_plant().await;
     let mut links = Vec::new();
     for _ in 0..13 {
         let code = random_token();
-        server
-            .latchkey
-            .store()
+        store
             .put_activation(&Activation {
                 id: ActivationId::random(),
                 code_hash: TokenHash::of(code.expose()),
@@ -59,7 +58,7 @@ async fn thirteen_activations_redeemed_in_parallel_give_at_most_ten_devices() {
             Err(why) => refused.push(why),
         }
     }
-    let devices = server.latchkey.devices(&user).await.unwrap();
+    let devices = server.latchkey.devices.devices(&user).await.unwrap();
     assert!(
         devices.len() <= MAX_DEVICES_PER_USER,
         "{} devices registered",

@@ -42,11 +42,13 @@ async fn the_user_name_step_takes_as_long_for_a_name_that_does_not_exist() {
     for name in ["Sales", "London office", "Expenses approvers"] {
         let group = server
             .latchkey
+            .directory
             .create_group(&Actor::system(), name, "")
             .await
             .unwrap();
         server
             .latchkey
+            .directory
             .add_group_member(&Actor::system(), &group.id, &user)
             .await
             .unwrap();

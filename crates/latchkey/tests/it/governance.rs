@@ -24,7 +24,7 @@ async fn sign_ins(server: &TestServer, query: &str) -> Vec<Value> {
 #[tokio::test]
 async fn lab_steps_1_and_4_through_the_api_change_bobbys_effective_policy() {
     let server = TestServer::start().await;
-    latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let (status, policy) = server
@@ -270,6 +270,7 @@ async fn policy_is_enforced_at_sign_in_and_when_issuing_passes() {
         .await;
     let (_, secret) = server
         .latchkey
+        .directory
         .issue_pass(&Actor::system(), &bobby, &PassRequest::default())
         .await
         .unwrap();

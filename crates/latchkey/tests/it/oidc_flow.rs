@@ -194,7 +194,7 @@ async fn openid_connect_flow_with_es256_id_tokens() {
 #[tokio::test]
 async fn demo_user_signs_in_with_a_pass_and_reaches_my_apps() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let bobby = people
@@ -238,10 +238,10 @@ async fn demo_user_signs_in_with_a_pass_and_reaches_my_apps() {
 #[tokio::test]
 async fn running_the_demo_again_keeps_data_and_makes_new_passes() {
     let server = TestServer::start().await;
-    let first = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let first = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
-    let second = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let second = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     assert_eq!(first.len(), 3);
@@ -249,7 +249,10 @@ async fn running_the_demo_again_keeps_data_and_makes_new_passes() {
         assert_eq!(a.user.id, b.user.id, "the same people");
         assert_ne!(a.pass.expose(), b.pass.expose(), "a fresh pass each start");
     }
-    assert_eq!(server.latchkey.list_users().await.unwrap().len(), 3);
+    assert_eq!(
+        server.latchkey.directory.list_users().await.unwrap().len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -263,6 +266,7 @@ async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key() {
         .unwrap();
     let fresh = server
         .latchkey
+        .tokens
         .rotate_signing_keys(&Actor::system())
         .await
         .unwrap();

@@ -485,11 +485,13 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
     let guy = Person::new(&server, "guy", "Guy Oz").await;
     let user = server
         .latchkey
+        .directory
         .find_user("guy@contoso.example")
         .await
         .unwrap();
     server
         .latchkey
+        .directory
         .set_password(
             &latchkey_domain::log::Actor::system(),
             &user.id,

@@ -489,7 +489,12 @@ async fn policy_mode_push_blocks_phone_sign_in_and_its_registration() {
 async fn an_excluded_group_gets_no_phone_sign_in() {
     let server = TestServer::start().await;
     let (bobby, phone) = bobby_with_phone_sign_in(&server).await;
-    let user = server.latchkey.find_user(&bobby.upn).await.unwrap();
+    let user = server
+        .latchkey
+        .directory
+        .find_user(&bobby.upn)
+        .await
+        .unwrap();
     let group = server
         .group_with(
             json!({"displayName": "Contractors", "description": "No phones"}),

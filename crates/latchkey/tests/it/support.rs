@@ -2,6 +2,7 @@
 
 use latchkey_domain::clock::{Clock, ManualClock, SystemClock};
 use latchkey_domain::log::Actor;
+use latchkey_domain::random::OsRandom;
 use std::sync::Arc;
 
 use latchkey::config::Config;
@@ -74,7 +75,7 @@ impl<'a> TestServerBuilder<'a> {
             adjust(&mut config);
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let latchkey = server::open_with_clock(&config, clock.clone())
+        let latchkey = server::open_with(&config, clock.clone(), Arc::new(OsRandom))
             .await
             .expect("open");
         let admin_token = std::fs::read_to_string(data_dir.path().join("admin-token"))
@@ -122,6 +123,16 @@ impl TestServer {
         self.stop = Some(stop);
     }
 
+    /// The server's database, opened again beside the server, for a test that plants a state
+    /// no use case makes (an expired pass, more open activations than the limit allows).
+    pub async fn store_to_plant(&self) -> Arc<dyn latchkey_domain::store::Store> {
+        Arc::new(
+            latchkey_store::SqliteStore::open(self.data_dir.path())
+                .await
+                .expect("store"),
+        )
+    }
+
     /// A browser whose cookie jar the test can reach, to plant cookies as an attacker would.
     pub fn browser_with_jar(&self) -> (Browser, Arc<reqwest::cookie::Jar>) {
         let jar = Arc::new(reqwest::cookie::Jar::default());
@@ -167,7 +178,7 @@ impl TestServer {
             }
         }
         let listener = listener.expect("the port is free again");
-        self.latchkey = server::open_with_clock(&self.config, self.clock.clone())
+        self.latchkey = server::open_with(&self.config, self.clock.clone(), Arc::new(OsRandom))
             .await
             .expect("reopen");
         self.serve(listener).await;
@@ -176,6 +187,7 @@ impl TestServer {
 
     pub async fn user(&self, local: &str, name: &str) -> UserId {
         self.latchkey
+            .directory
             .create_user(
                 &Actor::system(),
                 NewUser {
@@ -198,6 +210,7 @@ impl TestServer {
     /// A Temporary Access Pass as `request` asks (a later start, usable once, ...).
     pub async fn pass_with(&self, user: &UserId, request: PassRequest) -> String {
         self.latchkey
+            .directory
             .issue_pass(&Actor::system(), user, &request)
             .await
             .expect("pass")
@@ -242,6 +255,7 @@ impl TestServer {
     /// Disables the account as an administrator would.
     pub async fn disable_user(&self, user: &UserId) {
         self.latchkey
+            .directory
             .update_user(
                 &Actor::system(),
                 user,
@@ -258,6 +272,7 @@ impl TestServer {
     pub async fn confidential_app(&self, alg: &str) -> (String, String) {
         let (app, secret) = self
             .latchkey
+            .applications
             .register_application(
                 &Actor::system(),
                 NewApplication {
@@ -280,6 +295,7 @@ impl TestServer {
     pub async fn public_app(&self) -> String {
         let (app, _) = self
             .latchkey
+            .applications
             .register_application(
                 &Actor::system(),
                 NewApplication {

@@ -440,6 +440,7 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
     // An expired pass: time moves past its start and its whole lifetime.
     let pass = server
         .latchkey
+        .directory
         .pass_for_user(&bobby)
         .await
         .unwrap()
@@ -797,7 +798,7 @@ async fn userinfo_without_a_token_gets_a_bare_bearer_challenge() {
 #[tokio::test]
 async fn the_admin_console_is_only_for_administrators() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let person = |name: &str| people.iter().find(|p| p.user.display_name == name).unwrap();

@@ -243,7 +243,12 @@ async fn members_of_an_excluded_group_are_pushed_even_from_a_new_country() {
     let Some((server, bobby, mut phone, mut stream)) = bobby_with_a_placed_server().await else {
         return;
     };
-    let user = server.latchkey.find_user(&bobby.upn).await.unwrap();
+    let user = server
+        .latchkey
+        .directory
+        .find_user(&bobby.upn)
+        .await
+        .unwrap();
     let group = server
         .group_with(
             json!({"displayName": "Travellers", "description": "Always on the move"}),
@@ -329,7 +334,7 @@ async fn the_switch_round_trips_through_the_policy_api_and_older_clients_still_s
 #[tokio::test]
 async fn a_malformed_switch_value_is_refused_naming_the_field_and_nothing_changes() {
     let server = TestServer::start().await;
-    let before = server.latchkey.policy().await.unwrap();
+    let before = server.latchkey.governance.policy().await.unwrap();
     for (setting, expected) in [
         (
             json!({"state": "sometimes"}),
@@ -360,13 +365,13 @@ async fn a_malformed_switch_value_is_refused_naming_the_field_and_nothing_change
             "{message} should name {expected}"
         );
     }
-    assert_eq!(server.latchkey.policy().await.unwrap(), before);
+    assert_eq!(server.latchkey.governance.policy().await.unwrap(), before);
 }
 
 #[tokio::test]
 async fn an_administrator_turns_the_switch_on_in_the_console() {
     let server = TestServer::start().await;
-    let people = latchkey_domain::demo::seed_demo_tenant(&server.latchkey)
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
     let admin = crate::console::admin_browser(&server, &people).await;
@@ -387,6 +392,7 @@ async fn an_administrator_turns_the_switch_on_in_the_console() {
     }
     let contractors = server
         .latchkey
+        .directory
         .list_groups()
         .await
         .unwrap()
@@ -410,6 +416,7 @@ async fn an_administrator_turns_the_switch_on_in_the_console() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let setting = server
         .latchkey
+        .governance
         .policy()
         .await
         .unwrap()

@@ -25,9 +25,14 @@ const OVERVIEW_LIST: usize = 50;
 
 pub(super) async fn overview(State(state): State<AppState>, jar: CookieJar) -> ConsoleResult {
     let admin = Admin::signed_in(state, jar, "/admin").await?;
-    let mut users = admin.latchkey().list_users().await?;
-    let mut groups = admin.latchkey().list_groups().await?;
-    let application_count = admin.latchkey().list_applications().await?.len();
+    let mut users = admin.latchkey().directory.list_users().await?;
+    let mut groups = admin.latchkey().directory.list_groups().await?;
+    let application_count = admin
+        .latchkey()
+        .applications
+        .list_applications()
+        .await?
+        .len();
     let more_users = users.len().saturating_sub(OVERVIEW_LIST);
     let more_groups = groups.len().saturating_sub(OVERVIEW_LIST);
     users.truncate(OVERVIEW_LIST);
@@ -51,7 +56,7 @@ struct ApplicationsPage {
 
 pub(super) async fn list(State(state): State<AppState>, jar: CookieJar) -> ConsoleResult {
     let admin = Admin::signed_in(state, jar, "/admin/applications").await?;
-    let applications = admin.latchkey().list_applications().await?;
+    let applications = admin.latchkey().applications.list_applications().await?;
     admin.page(Section::Applications, Banner::None, |frame| {
         ApplicationsPage {
             frame,

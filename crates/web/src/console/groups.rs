@@ -37,7 +37,7 @@ pub(super) async fn list(
 }
 
 async fn render_list(admin: Admin, banner: Banner, input: NewGroupInput) -> ConsoleResult {
-    let groups = admin.latchkey().list_groups().await?;
+    let groups = admin.latchkey().directory.list_groups().await?;
     admin.page(Section::Groups, banner, |frame| GroupsPage {
         frame,
         groups,
@@ -57,6 +57,7 @@ pub(super) async fn create(
     };
     match admin
         .latchkey()
+        .directory
         .create_group(&admin.actor(), &input.display_name, &input.description)
         .await
         .refusable()?
@@ -95,7 +96,11 @@ pub(super) async fn detail(
 /// A group named in a URL by its id (`find_group` would take a name too).
 async fn group_by_id(admin: &Admin, id: &str) -> Result<Group, ConsoleError> {
     let group = found(
-        admin.latchkey().find_group(url_id(id, "group")?).await,
+        admin
+            .latchkey()
+            .directory
+            .find_group(url_id(id, "group")?)
+            .await,
         "group",
     )?;
     if group.id.as_str() != id {
@@ -105,9 +110,10 @@ async fn group_by_id(admin: &Admin, id: &str) -> Result<Group, ConsoleError> {
 }
 
 async fn render_group(admin: Admin, group: Group, banner: Banner) -> ConsoleResult {
-    let members = admin.latchkey().group_members(&group.id).await?;
+    let members = admin.latchkey().directory.group_members(&group.id).await?;
     let candidates = admin
         .latchkey()
+        .directory
         .list_users()
         .await?
         .into_iter()
@@ -137,13 +143,17 @@ pub(super) async fn change_membership<const REMOVE: bool>(
     } else {
         let change = async {
             let (latchkey, actor) = (admin.latchkey(), admin.actor());
-            let user = latchkey.find_user(&key).await?;
+            let user = latchkey.directory.find_user(&key).await?;
             if REMOVE {
                 latchkey
+                    .directory
                     .remove_group_member(&actor, &group.id, &user.id)
                     .await
             } else {
-                latchkey.add_group_member(&actor, &group.id, &user.id).await
+                latchkey
+                    .directory
+                    .add_group_member(&actor, &group.id, &user.id)
+                    .await
             }
         };
         change.await.refusable()?

@@ -298,6 +298,7 @@ pub(super) async fn sign_ins(
     let fetched = match sign_in_query(&filter, now) {
         Ok((query, since)) => admin
             .latchkey()
+            .governance
             .sign_in_log(query)
             .await
             .refusable()?
@@ -376,6 +377,7 @@ pub(super) async fn sign_in_detail(
     };
     let record = admin
         .latchkey()
+        .governance
         .sign_in_log(query)
         .await?
         .into_iter()
@@ -495,7 +497,12 @@ pub(super) async fn audit(
     let admin = Admin::signed_in(state, jar, "/admin/logs/audit").await?;
     let Query(filter) = query?;
     let fetched = match audit_query(&filter, admin.latchkey().now()) {
-        Ok(query) => admin.latchkey().audit_log(query).await.refusable()?,
+        Ok(query) => admin
+            .latchkey()
+            .governance
+            .audit_log(query)
+            .await
+            .refusable()?,
         Err(message) => Err(Refused::bad(message)),
     };
     let (banner, events) = match fetched {

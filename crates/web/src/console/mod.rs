@@ -23,8 +23,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::clock::Timestamp;
-use latchkey_domain::demo::ADMINISTRATORS_GROUP;
 use latchkey_domain::log::Actor;
+use latchkey_domain::service::ADMINISTRATORS_GROUP_NAME as ADMINISTRATORS_GROUP;
 use latchkey_domain::session::Session;
 use latchkey_domain::user::User;
 use latchkey_domain::{DomainError, Latchkey, StoreError};
@@ -181,9 +181,15 @@ impl Admin {
         let Some((session, user)) = current_session(&state, &jar).await? else {
             return Err(ConsoleError::SignIn(path.to_string()));
         };
-        if !state.latchkey.is_administrator(&user.id).await? {
+        if state
+            .latchkey
+            .governance
+            .administrator(&user.id)
+            .await?
+            .is_none()
+        {
             // Named by the group bound to the role, which is what grants it.
-            let group = match state.latchkey.administrators_group().await? {
+            let group = match state.latchkey.governance.administrators_group().await? {
                 Some(group) => group.display_name,
                 None => ADMINISTRATORS_GROUP.to_string(),
             };

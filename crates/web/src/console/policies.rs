@@ -67,10 +67,11 @@ pub(super) async fn list(
 ) -> ConsoleResult {
     let admin = Admin::signed_in(state, jar, "/admin/policies").await?;
     let banner = notice(query)?;
-    let policy = admin.latchkey().policy().await?;
-    let names: BTreeMap<String, String> = group_options(&admin.latchkey().list_groups().await?)
-        .into_iter()
-        .collect();
+    let policy = admin.latchkey().governance.policy().await?;
+    let names: BTreeMap<String, String> =
+        group_options(&admin.latchkey().directory.list_groups().await?)
+            .into_iter()
+            .collect();
     let rows = MethodKind::ALL
         .into_iter()
         .map(|kind| {
@@ -512,7 +513,7 @@ async fn render_authenticator(
     banner: Banner,
     tab: Tab,
 ) -> ConsoleResult {
-    let groups = admin.latchkey().list_groups().await?;
+    let groups = admin.latchkey().directory.list_groups().await?;
     let (configure, targeting, features) = match tab {
         Tab::Targeting(posted) => (false, posted, None),
         Tab::Features(posted) => (true, None, posted),
@@ -539,7 +540,7 @@ pub(super) async fn authenticator<const CONFIGURE: bool>(
 ) -> ConsoleResult {
     let admin = Admin::signed_in(state, jar, authenticator_path(CONFIGURE)).await?;
     let banner = notice(query)?;
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     let tab = if CONFIGURE {
         Tab::Features(None)
     } else {
@@ -590,6 +591,7 @@ async fn save(
     };
     let saved = admin
         .latchkey()
+        .governance
         .set_method_configuration(&admin.actor(), kind, configuration)
         .await;
     Ok(saved.refusable()?.err())
@@ -603,7 +605,7 @@ pub(super) async fn save_authenticator<const CONFIGURE: bool>(
 ) -> ConsoleResult {
     let path = authenticator_path(CONFIGURE);
     let (admin, fields) = Admin::form(state, jar, path, form).await?;
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     let authenticator = &policy.authenticator;
     let kind = MethodKind::MicrosoftAuthenticator;
     let (refused, tab) = if CONFIGURE {
@@ -664,7 +666,7 @@ async fn render_method(
     banner: Banner,
     posted: MethodInput,
 ) -> ConsoleResult {
-    let groups = admin.latchkey().list_groups().await?;
+    let groups = admin.latchkey().directory.list_groups().await?;
     let config = policy.configuration(kind);
     let targeting = posted
         .targeting
@@ -697,7 +699,7 @@ pub(super) async fn method_page(
     if kind == MethodKind::MicrosoftAuthenticator {
         return Ok(Redirect::to(AUTHENTICATOR_PATH).into_response());
     }
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     render_method(admin, kind, &policy, banner, MethodInput::default()).await
 }
 
@@ -711,7 +713,7 @@ async fn method_form(
     let Path(id) = path?;
     let (admin, fields) = Admin::form(state, jar, &format!("/admin/policies/{id}"), form).await?;
     let kind = simple_method(&id)?;
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     Ok((admin, fields, kind, policy))
 }
 
@@ -786,13 +788,14 @@ pub(super) async fn reset_method(
     let kind = method_by_id(&id)?;
     let reset = admin
         .latchkey()
+        .governance
         .reset_method_configuration(&admin.actor(), kind)
         .await;
     let Err(refused) = reset.refusable()? else {
         // For the authenticator app, that is AUTHENTICATOR_PATH.
         return Ok(redirect(&method_path(kind), "reset"));
     };
-    let policy = admin.latchkey().policy().await?;
+    let policy = admin.latchkey().governance.policy().await?;
     if kind == MethodKind::MicrosoftAuthenticator {
         render_authenticator(admin, &policy, refused.into(), Tab::Targeting(None)).await
     } else {

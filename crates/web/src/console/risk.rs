@@ -39,8 +39,8 @@ pub(super) async fn list(
     let admin = Admin::signed_in(state, jar, "/admin/risky-users").await?;
     let banner = notice(query)?;
     let mut rows = Vec::new();
-    for (risk, user) in admin.latchkey().risky_users().await? {
-        let (_, detections) = admin.latchkey().user_risk(&user.id).await?;
+    for (risk, user) in admin.latchkey().governance.risky_users().await? {
+        let (_, detections) = admin.latchkey().governance.user_risk(&user.id).await?;
         let latest = detections.first();
         rows.push(RiskyRow {
             id: user.id.to_string(),
@@ -89,6 +89,7 @@ pub(super) async fn dismiss(
     let user = fields.text("user")?;
     admin
         .latchkey()
+        .governance
         .dismiss_risk(&admin.actor(), &[user])
         .await?;
     Ok(redirect("/admin/risky-users", "dismissed"))

@@ -72,6 +72,7 @@ async fn render(
     let now = admin.latchkey().now();
     let rows = admin
         .latchkey()
+        .governance
         .list_admin_tokens()
         .await?
         .into_iter()
@@ -137,6 +138,7 @@ pub(super) async fn create(
     };
     match admin
         .latchkey()
+        .governance
         .create_admin_token(&admin.actor(), new)
         .await
         .refusable()?
@@ -167,6 +169,7 @@ pub(super) async fn revoke(
     let id = url_id(&id, "token")?;
     match admin
         .latchkey()
+        .governance
         .revoke_admin_token(&admin.actor(), id)
         .await
         .refusable()?

@@ -6,7 +6,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum_extra::extract::cookie::CookieJar;
-use latchkey_domain::DomainError;
 use latchkey_domain::clock::{Timestamp, parse_time};
 use latchkey_domain::credential::PassRequest;
 use latchkey_domain::ids::UserId;
@@ -52,7 +51,7 @@ pub(super) async fn list(
 }
 
 async fn render_list(admin: Admin, banner: Banner, input: NewUserInput) -> ConsoleResult {
-    let users = admin.latchkey().list_users().await?;
+    let users = admin.latchkey().directory.list_users().await?;
     admin.page(Section::Users, banner, |frame| UsersPage {
         frame,
         users,
@@ -94,6 +93,7 @@ pub(super) async fn create(
     };
     match admin
         .latchkey()
+        .directory
         .create_user(&admin.actor(), new)
         .await
         .refusable()?
@@ -166,7 +166,7 @@ pub(super) async fn detail(
 /// A user named in a URL; ids only, so every user has exactly one address.
 async fn user_by_id(admin: &Admin, id: &str) -> Result<User, ConsoleError> {
     let id = UserId::from_string(url_id(id, "user")?);
-    found(admin.latchkey().user(&id).await, "user")
+    found(admin.latchkey().directory.user(&id).await, "user")
 }
 
 /// The administrator, their form posted from the page of the user in the path, and the user.
@@ -190,17 +190,15 @@ async fn render_user(
     pass: Option<PassInput>,
 ) -> ConsoleResult {
     let latchkey = admin.latchkey();
-    let group_ids = latchkey
-        .store()
-        .groups_of_user(&user.id)
-        .await
-        .map_err(DomainError::from)?;
+    let group_ids = latchkey.directory.groups_of_user(&user.id).await?;
     let (member_of, other_groups) = latchkey
+        .directory
         .list_groups()
         .await?
         .into_iter()
         .partition(|g| group_ids.contains(&g.id));
     let methods = latchkey
+        .devices
         .registered_methods(&user.id)
         .await?
         .into_iter()
@@ -215,6 +213,7 @@ async fn render_user(
         })
         .collect();
     let evaluations = latchkey
+        .governance
         .effective_policy(&user.id)
         .await?
         .into_iter()
@@ -234,7 +233,12 @@ async fn render_user(
                 .collect(),
         })
         .collect();
-    let rules = latchkey.policy().await?.temporary_access_pass.rules();
+    let rules = latchkey
+        .governance
+        .policy()
+        .await?
+        .temporary_access_pass
+        .rules();
     let pass = pass.unwrap_or(PassInput {
         usable_once: rules.one_time_only,
         ..Default::default()
@@ -274,6 +278,7 @@ pub(super) async fn set_enabled(
     };
     match admin
         .latchkey()
+        .directory
         .update_user(&admin.actor(), &user.id, patch)
         .await
         .refusable()?
@@ -298,9 +303,10 @@ pub(super) async fn add_to_group(
         Err(Refused::bad("group: choose a group to add the user to."))
     } else {
         let add = async {
-            let group = admin.latchkey().find_group(&group).await?;
+            let group = admin.latchkey().directory.find_group(&group).await?;
             admin
                 .latchkey()
+                .directory
                 .add_group_member(&admin.actor(), &group.id, &user.id)
                 .await
         };
@@ -371,6 +377,7 @@ pub(super) async fn issue_pass(
     let issued = match pass_request(&input, admin.latchkey().now()) {
         Ok(request) => admin
             .latchkey()
+            .directory
             .issue_pass(&admin.actor(), &user.id, &request)
             .await
             .refusable()?,

@@ -1,61 +1,61 @@
-//! Use cases around the authentication methods policy and the logs administrators read.
+//! Governance: the authentication methods policy, the sign-in and audit logs, user risk,
+//! administrator API tokens and the administrator role.
+
+mod admin_role;
+mod admin_tokens;
+mod risk;
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Latchkey;
+pub use admin_role::{ADMINISTRATORS_GROUP_NAME, Administrator};
+pub use admin_tokens::NewAdminToken;
+
+use super::access::MethodAccess;
+use super::directory::Directory;
+use super::shared::{AuditTrail, ServerKeys};
+use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{GroupId, UserId};
 use crate::log::{Actor, AuditCategory, AuditEvent, LogQuery, SignInRecord};
+use crate::notify::EventBus;
 use crate::policy::{
-    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, UserGroups,
-    default_config, evaluate,
+    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, default_config,
+    evaluate,
 };
+use crate::random::RandomSource;
+use crate::store::{AdminTokenStore, GovernanceStore, GroupStore};
 
-impl Latchkey {
+pub struct Governance {
+    pub(crate) store: Arc<dyn GovernanceStore>,
+    /// Only for the administrator role's binding; groups themselves are the directory's.
+    pub(crate) groups: Arc<dyn GroupStore>,
+    pub(crate) admin_tokens: Arc<dyn AdminTokenStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) access: Arc<MethodAccess>,
+    pub(crate) directory: Arc<Directory>,
+}
+
+impl Governance {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// The policy in force: the saved one, or the documented defaults before the first save.
     pub async fn policy(&self) -> Result<AuthenticationMethodsPolicy, DomainError> {
-        Ok(self.store.policy().await?.unwrap_or_default())
-    }
-
-    pub(super) async fn user_groups(&self, user: &UserId) -> Result<UserGroups, StoreError> {
-        let mut groups = UserGroups::default();
-        let ids = self.store.groups_of_user(user).await?;
-        for id in ids {
-            let name = self
-                .store
-                .group(&id)
-                .await?
-                .map(|g| g.display_name)
-                .unwrap_or_else(|| id.to_string());
-            groups.groups.insert(id, name);
-        }
-        Ok(groups)
-    }
-
-    /// The policy's answer for one user and one method.
-    pub async fn evaluate_for(
-        &self,
-        user: &UserId,
-        method: MethodKind,
-    ) -> Result<Evaluation, DomainError> {
-        let policy = self.policy().await?;
-        Ok(evaluate(&policy, method, &self.user_groups(user).await?))
-    }
-
-    pub(super) async fn method_allowed(
-        &self,
-        user: &UserId,
-        method: MethodKind,
-    ) -> Result<bool, StoreError> {
-        let policy = self.store.policy().await?.unwrap_or_default();
-        Ok(evaluate(&policy, method, &self.user_groups(user).await?).allowed)
+        Ok(self.access.policy().await?)
     }
 
     /// "Effective policy": every method's evaluation for the user, with reasons.
     pub async fn effective_policy(&self, user: &UserId) -> Result<Vec<Evaluation>, DomainError> {
-        self.user(user).await?;
+        self.directory.user(user).await?;
         let policy = self.policy().await?;
-        let groups = self.user_groups(user).await?;
+        let groups = self.access.user_groups(user).await?;
         Ok(MethodKind::ALL
             .into_iter()
             .map(|m| evaluate(&policy, m, &groups))
@@ -75,7 +75,7 @@ impl Latchkey {
             .await
     }
 
-    /// Like [`Latchkey::set_method_configuration`], refused as a conflict unless the policy is
+    /// Like [`Governance::set_method_configuration`], refused as a conflict unless the policy is
     /// still at `expected_version` (the version the administrator's change was based on).
     pub async fn set_method_configuration_at(
         &self,
@@ -129,7 +129,7 @@ impl Latchkey {
         let mut next = current.with(configuration);
         next.version = current.version + 1;
         let groups: Vec<GroupId> = self
-            .store
+            .directory
             .list_groups()
             .await?
             .into_iter()
@@ -166,21 +166,6 @@ impl Latchkey {
     pub async fn audit_log(&self, query: LogQuery) -> Result<Vec<AuditEvent>, DomainError> {
         check_range(&query)?;
         Ok(self.store.audit_events(&query.normalised()).await?)
-    }
-
-    /// Records an administrative change. Failures to audit fail the request: a change that
-    /// cannot be audited should be retried, not silently lost from the record.
-    pub(super) async fn audit(
-        &self,
-        actor: &Actor,
-        category: AuditCategory,
-        activity: &str,
-        target: impl Into<String>,
-        before: Option<Value>,
-        after: Option<Value>,
-    ) -> Result<(), DomainError> {
-        let event = AuditEvent::new(self.now(), actor, category, activity, target, before, after);
-        Ok(self.store.append_audit(&event).await?)
     }
 
     /// Removes log records older than the retention.

@@ -6,23 +6,38 @@
 //! failures and notifications caused from anywhere else share a smaller allowance of their own,
 //! so a stranger who knows the name can use that up but never the user's.
 
-use super::Latchkey;
+use std::sync::Arc;
+
+use crate::clock::Clock;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::ids::{DeviceId, UserId};
 use crate::log::{SignInContext, SignInRecord};
+use crate::store::ThrottleStore;
 use crate::throttle::{
-    KNOWN_BROWSER_SECONDS, Limit, Place, RECENT_ADDRESS_SECONDS, address_place, browser_place, key,
+    KNOWN_BROWSER_SECONDS, Limit, Place, RECENT_ADDRESS_SECONDS, ThrottleLimits, address_place,
+    browser_place, key,
 };
 use crate::user::User;
 
 /// The counters one credential attempt took, to give back if it succeeds.
-pub(super) struct CountedAttempt {
+pub(crate) struct CountedAttempt {
     pub allowed: bool,
     taken: Vec<(String, i64)>,
 }
 
-impl Latchkey {
+/// The throttles and the familiar places they are judged by.
+pub(crate) struct Throttles {
+    pub(crate) store: Arc<dyn ThrottleStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: ThrottleLimits,
+}
+
+impl Throttles {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     async fn over(&self, counter: &str, limit: Limit, now: Timestamp) -> Result<bool, StoreError> {
         Ok(self
             .store
@@ -40,7 +55,7 @@ impl Latchkey {
     /// Whether `context` is a place `user` signed in from before: this browser (its cookie
     /// checked by the edge, the pair remembered here) within [`KNOWN_BROWSER_SECONDS`], or this
     /// address within [`RECENT_ADDRESS_SECONDS`].
-    pub(super) async fn place_of(
+    pub(crate) async fn place_of(
         &self,
         user: &UserId,
         context: &SignInContext,
@@ -71,8 +86,8 @@ impl Latchkey {
     }
 
     /// A sign-in succeeded: its address becomes familiar for the user. (Its browser is
-    /// remembered by [`Latchkey::remember_browser`], called by the edge that holds the cookie.)
-    pub(super) async fn remember_sign_in_address(
+    /// remembered by [`Throttles::remember_browser`], called by the edge that holds the cookie.)
+    pub(crate) async fn remember_sign_in_address(
         &self,
         record: &SignInRecord,
         now: Timestamp,
@@ -99,7 +114,7 @@ impl Latchkey {
     /// A browser just signed in as `user`: from now on it is a familiar place for them. The
     /// edge calls this only after a successful sign-in, with the id from the browser's
     /// known-browser cookie (checked, or just minted).
-    pub async fn remember_browser(
+    pub(crate) async fn remember_browser(
         &self,
         user: &UserId,
         browser: &crate::ids::BrowserId,
@@ -119,13 +134,13 @@ impl Latchkey {
     /// Whether a notification to `user` for a sign-in from `context` may go out; counts it if
     /// so, against the user's own allowance from a familiar place and against the smaller
     /// shared one from anywhere else. Too many wrong numbers recently also stop it.
-    pub(super) async fn notification_allowed(
+    pub(crate) async fn notification_allowed(
         &self,
         user: &UserId,
         context: &SignInContext,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let limits = self.settings.throttle;
+        let limits = self.limits;
         if self
             .over(
                 &key("wrong-number:user", user.as_str()),
@@ -167,8 +182,8 @@ impl Latchkey {
         }
     }
 
-    pub(super) async fn count_wrong_number(&self, user: &UserId) -> Result<(), StoreError> {
-        let limits = self.settings.throttle;
+    pub(crate) async fn count_wrong_number(&self, user: &UserId) -> Result<(), StoreError> {
+        let limits = self.limits;
         self.take(
             &key("wrong-number:user", user.as_str()),
             limits.wrong_numbers_per_user,
@@ -181,21 +196,21 @@ impl Latchkey {
     /// Counts a pass or password attempt for this user and address before it is checked, so
     /// parallel attempts cannot all slip under the limit; `allowed` is false when a limit is
     /// reached (the attempt is then not checked at all). A successful attempt is given back
-    /// with [`Latchkey::credential_succeeded`], so the limits count failures in the end.
+    /// with [`Throttles::credential_succeeded`], so the limits count failures in the end.
     ///
     /// From a familiar place the attempt counts against the user's own allowance; from
     /// anywhere else against the allowance all unfamiliar places share. A name that belongs to
     /// nobody has no familiar place: it is counted like an unfamiliar attempt, under the name
     /// as typed (case folded, hashed to bound the key), so that the throttle notice after too
     /// many wrong passwords does not tell an attacker which names exist.
-    pub(super) async fn credential_attempt(
+    pub(crate) async fn credential_attempt(
         &self,
         user: Option<&User>,
         typed_name: &str,
         context: &SignInContext,
         now: Timestamp,
     ) -> Result<CountedAttempt, StoreError> {
-        let limits = self.settings.throttle;
+        let limits = self.limits;
         let mut attempt = CountedAttempt {
             allowed: false,
             taken: Vec::new(),
@@ -234,7 +249,7 @@ impl Latchkey {
         Ok(attempt)
     }
 
-    pub(super) async fn credential_succeeded(
+    pub(crate) async fn credential_succeeded(
         &self,
         attempt: CountedAttempt,
         now: Timestamp,
@@ -247,8 +262,8 @@ impl Latchkey {
         Ok(())
     }
 
-    pub(super) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
-        let limits = self.settings.throttle;
+    pub(crate) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
+        let limits = self.limits;
         self.take(
             &key("answer:device", device.as_str()),
             limits.answers_per_device,

@@ -1,7 +1,7 @@
 //! Use cases of user risk: a "No, it's not me" report puts the user at high risk and ends
 //! their sessions; administrators see risky users and dismiss the risk.
 
-use super::Latchkey;
+use super::Governance;
 use crate::authenticator::{Approval, Device};
 use crate::error::{DomainError, StoreError};
 use crate::ids::UserId;
@@ -12,17 +12,17 @@ use crate::user::User;
 /// Most users one dismissal may name.
 const MAX_DISMISS: usize = 60;
 
-impl Latchkey {
+impl Governance {
     /// The user said a sign-in was not them: record it, put them at high risk, and revoke
     /// every session and refresh token they have, in case the attacker already got in.
-    pub(super) async fn user_reported(
+    pub(crate) async fn user_reported(
         &self,
         approval: &Approval,
         device: &Device,
     ) -> Result<(), StoreError> {
         let record = approval.record.as_ref();
         let detection = RiskDetection {
-            id: crate::secret::random_hex(16),
+            id: self.random.hex(16),
             user_id: approval.user_id.clone(),
             risk_event_type: USER_REPORTED_SUSPICIOUS_ACTIVITY.into(),
             detected_date_time: self.now(),
@@ -32,8 +32,8 @@ impl Latchkey {
             device_name: Some(device.name.clone()),
         };
         self.store.record_risk(&detection).await?;
-        self.store
-            .revoke_user_sessions_and_grants(&approval.user_id)
+        self.directory
+            .revoke_sessions_and_grants(&approval.user_id)
             .await?;
         self.events
             .publish(crate::notify::DomainEvent::UserReportedSuspiciousActivity {
@@ -42,38 +42,31 @@ impl Latchkey {
                 detection: Box::new(detection.clone()),
             });
         let upn = approval.view.user_principal_name.clone();
-        self.audit(
-            &Actor::user(&upn),
-            AuditCategory::IdentityProtection,
-            "User reported suspicious activity",
-            &upn,
-            None,
-            Some(serde_json::json!({
-                "riskState": "atRisk",
-                "riskLevel": "high",
-                "riskEventType": detection.risk_event_type,
-                "ipAddress": detection.ip_address,
-                "deviceName": detection.device_name,
-                "sessionsRevoked": true,
-            })),
-        )
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))
-    }
-
-    pub(super) async fn is_at_risk(&self, user: &UserId) -> Result<bool, StoreError> {
-        Ok(self
-            .store
-            .user_risk(user)
-            .await?
-            .is_some_and(|r| r.is_at_risk()))
+        self.audit
+            .record(
+                &Actor::user(&upn),
+                AuditCategory::IdentityProtection,
+                "User reported suspicious activity",
+                &upn,
+                None,
+                Some(serde_json::json!({
+                    "riskState": "atRisk",
+                    "riskLevel": "high",
+                    "riskEventType": detection.risk_event_type,
+                    "ipAddress": detection.ip_address,
+                    "deviceName": detection.device_name,
+                    "sessionsRevoked": true,
+                })),
+            )
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     /// Users with a risk record and who they are, at risk first.
     pub async fn risky_users(&self) -> Result<Vec<(UserRisk, User)>, DomainError> {
         let mut out = Vec::new();
         for risk in self.store.risky_users().await? {
-            if let Some(user) = self.store.user(&risk.user_id).await? {
+            if let Some(user) = self.directory.lookup(&risk.user_id).await? {
                 out.push((risk, user));
             }
         }
@@ -84,7 +77,7 @@ impl Latchkey {
         &self,
         user: &UserId,
     ) -> Result<(Option<UserRisk>, Vec<RiskDetection>), DomainError> {
-        self.user(user).await?;
+        self.directory.user(user).await?;
         Ok((
             self.store.user_risk(user).await?,
             self.store.risk_detections(user).await?,
@@ -103,19 +96,20 @@ impl Latchkey {
         }
         let mut found = Vec::new();
         for key in users {
-            found.push(self.find_user(key).await?);
+            found.push(self.directory.find_user(key).await?);
         }
         for user in found {
             if self.store.dismiss_risk(&user.id, self.now()).await? {
-                self.audit(
-                    actor,
-                    AuditCategory::IdentityProtection,
-                    "Dismiss user risk",
-                    user.upn.as_str(),
-                    Some(serde_json::json!({"riskState": "atRisk"})),
-                    Some(serde_json::json!({"riskState": "dismissed"})),
-                )
-                .await?;
+                self.audit
+                    .record(
+                        actor,
+                        AuditCategory::IdentityProtection,
+                        "Dismiss user risk",
+                        user.upn.as_str(),
+                        Some(serde_json::json!({"riskState": "atRisk"})),
+                        Some(serde_json::json!({"riskState": "dismissed"})),
+                    )
+                    .await?;
             }
         }
         Ok(())

@@ -1,14 +1,16 @@
 //! The demo tenant: the people and groups of the phone sign-in lab, created once and kept.
+//! It belongs to the binary (`latchkey demo`), not to the domain: it only calls the services.
 
-use crate::credential::PassRequest;
-use crate::error::DomainError;
-use crate::log::Actor;
-use crate::secret::Secret;
-use crate::service::{Latchkey, NewUser};
-use crate::user::{Upn, User};
+use latchkey_domain::credential::PassRequest;
+use latchkey_domain::error::DomainError;
+use latchkey_domain::log::Actor;
+use latchkey_domain::secret::Secret;
+use latchkey_domain::service::{ADMINISTRATORS_GROUP_NAME, Latchkey, NewUser};
+use latchkey_domain::user::{Group, Upn, User};
 
 pub const DEMO_DOMAIN: &str = "latchkey.test";
-pub const ADMINISTRATORS_GROUP: &str = "Latchkey Administrators";
+/// The name the administrator role's group gets on a new server.
+pub const ADMINISTRATORS_GROUP: &str = ADMINISTRATORS_GROUP_NAME;
 pub const PILOT_GROUP: &str = "Passwordless Pilot";
 
 const PEOPLE: [(&str, &str, bool); 3] = [
@@ -27,7 +29,7 @@ pub struct DemoPerson {
 /// Running it again keeps everything and only replaces the passes.
 pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, DomainError> {
     // The group bound to the administrator role (made at first start), whatever its name.
-    let admins = latchkey.ensure_administrators_group().await?;
+    let admins = latchkey.governance.ensure_administrators_group().await?;
     let pilot = ensure_group(
         latchkey,
         PILOT_GROUP,
@@ -37,10 +39,11 @@ pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, Do
     let mut people = Vec::new();
     for (local, name, in_pilot) in PEOPLE {
         let upn = Upn::parse(&format!("{local}@{DEMO_DOMAIN}"))?;
-        let user = match latchkey.store().user_by_upn(&upn).await? {
-            Some(user) => user,
-            None => {
+        let user = match latchkey.directory.find_user(upn.as_str()).await {
+            Ok(user) => user,
+            Err(DomainError::NotFound(_)) => {
                 latchkey
+                    .directory
                     .create_user(
                         &Actor::system(),
                         NewUser {
@@ -52,9 +55,11 @@ pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, Do
                     )
                     .await?
             }
+            Err(other) => return Err(other),
         };
         let group = if in_pilot { &pilot } else { &admins };
         latchkey
+            .directory
             .add_group_member(&Actor::system(), &group.id, &user.id)
             .await?;
         let request = PassRequest {
@@ -62,6 +67,7 @@ pub async fn seed_demo_tenant(latchkey: &Latchkey) -> Result<Vec<DemoPerson>, Do
             ..Default::default()
         };
         let (_, pass) = latchkey
+            .directory
             .issue_pass(&Actor::system(), &user.id, &request)
             .await?;
         people.push(DemoPerson { user, pass });
@@ -73,11 +79,12 @@ async fn ensure_group(
     latchkey: &Latchkey,
     name: &str,
     description: &str,
-) -> Result<crate::user::Group, DomainError> {
-    match latchkey.find_group(name).await {
+) -> Result<Group, DomainError> {
+    match latchkey.directory.find_group(name).await {
         Ok(group) => Ok(group),
         Err(DomainError::NotFound(_)) => {
             latchkey
+                .directory
                 .create_group(&Actor::system(), name, description)
                 .await
         }

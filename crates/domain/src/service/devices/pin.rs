@@ -13,8 +13,7 @@
 use latchkey_protocol::wire::{ApprovalKind, PinUnlock, PinUnlocked};
 use latchkey_protocol::{MAX_WRONG_PINS, PIN_VERIFIER_LEN};
 
-use super::Latchkey;
-use super::phone::{DeviceApiError, DeviceErrorKind};
+use super::{DeviceApiError, DeviceErrorKind, Devices};
 use crate::authenticator::{Device, PinCheck};
 use crate::error::DomainError;
 use crate::ids::{DeviceId, UserId};
@@ -24,10 +23,10 @@ use crate::secret::{keyed_mac, keyed_mac_matches};
 const PIN_VERIFIER_KEY: &str = "phone-sign-in-pin-verifier";
 const UNLOCK_SECRET_KEY: &str = "phone-sign-in-unlock-secret";
 
-pub(super) const PIN_LOCKED_MESSAGE: &str = "too many wrong PINs: phone sign-in is off on this device. Sign in another way, choose \"Allow phone sign-in again\" for this device on the security-info page, then run enable-phone-sign-in with a new PIN";
+pub(crate) const PIN_LOCKED_MESSAGE: &str = "too many wrong PINs: phone sign-in is off on this device. Sign in another way, choose \"Allow phone sign-in again\" for this device on the security-info page, then run enable-phone-sign-in with a new PIN";
 
 /// Reads a PIN verifier as sent: base64url of exactly [`PIN_VERIFIER_LEN`] bytes.
-pub(super) fn pin_verifier(text: &str) -> Result<Vec<u8>, DeviceApiError> {
+pub(crate) fn pin_verifier(text: &str) -> Result<Vec<u8>, DeviceApiError> {
     use base64::Engine;
     let invalid = || {
         DeviceApiError::new(
@@ -54,21 +53,21 @@ fn verifier_message(device: &DeviceId, verifier: &[u8]) -> Vec<u8> {
     message
 }
 
-impl Latchkey {
+impl Devices {
     /// The keyed hash the server keeps of a device's PIN verifier.
-    pub(super) async fn pin_verifier_mac(
+    pub(crate) async fn pin_verifier_mac(
         &self,
         device: &DeviceId,
         verifier: &[u8],
     ) -> Result<String, DeviceApiError> {
-        let key = self.server_secret(PIN_VERIFIER_KEY).await?;
+        let key = self.keys.server_secret(PIN_VERIFIER_KEY).await?;
         Ok(keyed_mac(&key, &verifier_message(device, verifier)))
     }
 
     /// The device's unlock secret: derived from a server key, the device and its current
     /// passwordless key, so a new key (enabling again) gets a new secret and none is stored.
-    pub(super) async fn unlock_secret(&self, device: &Device) -> Result<String, DeviceApiError> {
-        let key = self.server_secret(UNLOCK_SECRET_KEY).await?;
+    pub(crate) async fn unlock_secret(&self, device: &Device) -> Result<String, DeviceApiError> {
+        let key = self.keys.server_secret(UNLOCK_SECRET_KEY).await?;
         let passwordless = device
             .passwordless_key
             .as_ref()
@@ -113,7 +112,7 @@ impl Latchkey {
                 "phone sign-in on this device predates PINs checked by the server; turn it on again with enable-phone-sign-in",
             ));
         };
-        let key = self.server_secret(PIN_VERIFIER_KEY).await?;
+        let key = self.keys.server_secret(PIN_VERIFIER_KEY).await?;
         let right = keyed_mac_matches(&key, &verifier_message(&device.id, &verifier), &stored);
         let now = self.now();
         match self

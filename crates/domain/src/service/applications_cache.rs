@@ -11,10 +11,7 @@ use std::sync::Mutex;
 
 use crate::application::Application;
 use crate::clock::Timestamp;
-use crate::error::StoreError;
 use crate::ids::ClientId;
-
-use super::Latchkey;
 
 /// How long an instance may go on using an application another instance deleted.
 pub const APP_CACHE_SECONDS: i64 = 10;
@@ -23,18 +20,18 @@ pub const APP_CACHE_SECONDS: i64 = 10;
 const APP_CACHE_ENTRIES: usize = 1024;
 
 #[derive(Debug, Default)]
-pub(super) struct AppCache {
+pub(crate) struct AppCache {
     entries: Mutex<HashMap<ClientId, (Timestamp, Application)>>,
 }
 
 impl AppCache {
-    fn get(&self, id: &ClientId, now: Timestamp) -> Option<Application> {
+    pub(crate) fn get(&self, id: &ClientId, now: Timestamp) -> Option<Application> {
         let entries = self.entries.lock().ok()?;
         let (fetched, app) = entries.get(id)?;
         (now.0 - fetched.0 < APP_CACHE_SECONDS && now.0 >= fetched.0).then(|| app.clone())
     }
 
-    fn put(&self, app: &Application, now: Timestamp) {
+    pub(crate) fn put(&self, app: &Application, now: Timestamp) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= APP_CACHE_ENTRIES {
                 entries.clear();
@@ -43,28 +40,9 @@ impl AppCache {
         }
     }
 
-    pub(super) fn forget(&self, id: &ClientId) {
+    pub(crate) fn forget(&self, id: &ClientId) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(id);
         }
-    }
-}
-
-impl Latchkey {
-    /// The application with this client id, from memory when it was read in the last few
-    /// seconds.
-    pub(super) async fn cached_application(
-        &self,
-        id: &ClientId,
-    ) -> Result<Option<Application>, StoreError> {
-        let now = self.now();
-        if let Some(app) = self.apps.get(id, now) {
-            return Ok(Some(app));
-        }
-        let app = self.store.application(id).await?;
-        if let Some(app) = &app {
-            self.apps.put(app, now);
-        }
-        Ok(app)
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, oneshot};
 type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Debug)]
-pub(super) struct Hashers {
+pub(crate) struct Hashers {
     jobs: mpsc::Sender<Job>,
     /// One per thread: a job is handed over only when a thread is free, so the queue holds
     /// callers (as futures) rather than passwords.
@@ -22,7 +22,7 @@ pub(super) struct Hashers {
 
 impl Hashers {
     /// One thread per core, from one to four.
-    pub(super) fn new() -> Hashers {
+    pub(crate) fn new() -> Hashers {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -55,7 +55,7 @@ impl Hashers {
 
     /// Runs `work` on a hashing thread once one is free. `None` if it panicked or no thread
     /// could be started.
-    pub(super) async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {

@@ -1,0 +1,442 @@
+//! The directory: users, groups, their passwords and Temporary Access Passes.
+//!
+//! Only this context writes users and groups; the others read a user through it.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::access::MethodAccess;
+use super::shared::{AuditTrail, Hashers, ServerKeys};
+use crate::clock::{Clock, Timestamp};
+use crate::credential::{PassRequest, TemporaryAccessPass, hash_password, new_pass};
+use crate::error::{DomainError, StoreError};
+use crate::ids::{GroupId, UserId};
+use crate::log::{Actor, AuditCategory};
+use crate::notify::{DomainEvent, EventBus};
+use crate::random::RandomSource;
+use crate::secret::Secret;
+use crate::store::{GroupStore, SessionStore, UserStore};
+use crate::user::{Group, Upn, User, validate_display_name, validate_email};
+
+/// What an administrator supplies to create a user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    pub user_principal_name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub account_enabled: Option<bool>,
+}
+
+pub struct Directory {
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) groups: Arc<dyn GroupStore>,
+    /// Passes live beside sessions: both are what a user signs in with or holds.
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn RandomSource>,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) audit: Arc<AuditTrail>,
+    pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) hashers: Arc<Hashers>,
+    pub(crate) access: Arc<MethodAccess>,
+}
+
+impl Directory {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
+        let user = User {
+            id: UserId::generate(self.random.as_ref()),
+            upn: Upn::parse(&new.user_principal_name)?,
+            display_name: validate_display_name("displayName", &new.display_name)?,
+            email: new.mail.as_deref().map(validate_email).transpose()?,
+            enabled: new.account_enabled,
+            created_at: self.now(),
+        };
+        self.users.create_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                DomainError::Conflict(format!("a user named {} already exists", user.upn))
+            }
+            other => other.into(),
+        })?;
+        let after = serde_json::to_value(&user).ok();
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserManagement,
+                "Add user",
+                user.upn.as_str(),
+                None,
+                after,
+            )
+            .await?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<User, DomainError> {
+        self.users
+            .user(id)
+            .await?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    /// Finds a user by id or by user principal name.
+    pub async fn find_user(&self, key: &str) -> Result<User, DomainError> {
+        if key.contains('@') {
+            let upn = Upn::parse(key)?;
+            return self
+                .users
+                .user_by_upn(&upn)
+                .await?
+                .ok_or(DomainError::NotFound("user"));
+        }
+        self.user(&UserId::from_string(key)).await
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, DomainError> {
+        Ok(self.users.list_users().await?)
+    }
+
+    /// Applies a change; disabling a user ends their sessions and revokes their tokens.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        patch: UserPatch,
+    ) -> Result<User, DomainError> {
+        let mut user = self.user(id).await?;
+        let before = serde_json::to_value(&user).ok();
+        if let Some(name) = patch.display_name {
+            user.display_name = validate_display_name("displayName", &name)?;
+        }
+        if let Some(mail) = patch.mail {
+            user.email = if mail.trim().is_empty() {
+                None
+            } else {
+                Some(validate_email(&mail)?)
+            };
+        }
+        let disabling = patch.account_enabled == Some(false) && user.enabled;
+        if let Some(enabled) = patch.account_enabled {
+            user.enabled = enabled;
+        }
+        self.users.update_user(&user).await?;
+        if disabling {
+            self.revoke_sessions_and_grants(&user.id).await?;
+            self.events.publish(DomainEvent::UserDisabled {
+                user: user.id.clone(),
+            });
+        }
+        let activity = if disabling {
+            "Disable user"
+        } else {
+            "Update user"
+        };
+        let after = serde_json::to_value(&user).ok();
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserManagement,
+                activity,
+                user.upn.as_str(),
+                before,
+                after,
+            )
+            .await?;
+        Ok(user)
+    }
+
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        password: &Secret,
+    ) -> Result<(), DomainError> {
+        let user = self.user(id).await?;
+        let password = password.clone();
+        let hash = self
+            .hashers
+            .run(move || hash_password(&password))
+            .await
+            .unwrap_or_else(|| Err(DomainError::Internal("password hashing failed".into())))?;
+        self.users.set_password_hash(&user.id, Some(&hash)).await?;
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserManagement,
+                "Reset password",
+                user.upn.as_str(),
+                None,
+                None,
+            )
+            .await
+    }
+
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        display_name: &str,
+        description: &str,
+    ) -> Result<Group, DomainError> {
+        let description = description.trim();
+        if description.chars().count() > 1024 {
+            return Err(DomainError::invalid(
+                "description",
+                "is longer than 1024 characters",
+            ));
+        }
+        let group = Group {
+            id: GroupId::generate(self.random.as_ref()),
+            display_name: validate_display_name("displayName", display_name)?,
+            description: description.to_string(),
+            created_at: self.now(),
+        };
+        self.groups
+            .create_group(&group)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(format!(
+                    "a group named {} already exists",
+                    group.display_name
+                )),
+                other => other.into(),
+            })?;
+        let after = serde_json::to_value(&group).ok();
+        self.audit
+            .record(
+                actor,
+                AuditCategory::GroupManagement,
+                "Add group",
+                &group.display_name,
+                None,
+                after,
+            )
+            .await?;
+        Ok(group)
+    }
+
+    /// Finds a group by id or by display name (case-insensitive).
+    pub async fn find_group(&self, key: &str) -> Result<Group, DomainError> {
+        if let Some(group) = self.groups.group(&GroupId::from_string(key)).await? {
+            return Ok(group);
+        }
+        let groups = self.groups.list_groups().await?;
+        groups
+            .into_iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(key.trim()))
+            .ok_or(DomainError::NotFound("group"))
+    }
+
+    /// The group with this id, or `NotFound`.
+    async fn existing_group(&self, id: &GroupId) -> Result<Group, DomainError> {
+        self.groups
+            .group(id)
+            .await?
+            .ok_or(DomainError::NotFound("group"))
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<Group>, DomainError> {
+        Ok(self.groups.list_groups().await?)
+    }
+
+    pub async fn add_group_member(
+        &self,
+        actor: &Actor,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<(), DomainError> {
+        let group = self.existing_group(group).await?;
+        let user = self.user(user).await?;
+        if self
+            .groups
+            .groups_of_user(&user.id)
+            .await?
+            .contains(&group.id)
+        {
+            return Ok(());
+        }
+        self.groups.add_group_member(&group.id, &user.id).await?;
+        let after = serde_json::json!({"member": user.upn});
+        self.audit
+            .record(
+                actor,
+                AuditCategory::GroupManagement,
+                "Add member to group",
+                &group.display_name,
+                None,
+                Some(after),
+            )
+            .await
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        actor: &Actor,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<(), DomainError> {
+        let group = self.existing_group(group).await?;
+        self.groups.remove_group_member(&group.id, user).await?;
+        let before = serde_json::json!({"member": user});
+        self.audit
+            .record(
+                actor,
+                AuditCategory::GroupManagement,
+                "Remove member from group",
+                &group.display_name,
+                Some(before),
+                None,
+            )
+            .await
+    }
+
+    pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
+        self.existing_group(group).await?;
+        let mut users = Vec::new();
+        for id in self.groups.group_members(group).await? {
+            if let Some(user) = self.users.user(&id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Issues a pass, replacing any previous one. The secret is returned once.
+    /// The rules come from the Temporary Access Pass configuration of the policy.
+    pub async fn issue_pass(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        request: &PassRequest,
+    ) -> Result<(TemporaryAccessPass, Secret), DomainError> {
+        let user = self.user(user).await?;
+        let rules = self.access.policy().await?.temporary_access_pass.rules();
+        let key = self.keys.pass_key().await?;
+        let (pass, secret) = new_pass(
+            &rules,
+            user.id.clone(),
+            request,
+            self.now(),
+            key,
+            self.random.as_ref(),
+        )?;
+        self.sessions.put_pass(&pass).await?;
+        let after = serde_json::json!({
+            "startDateTime": pass.starts_at.to_rfc3339(),
+            "lifetimeInMinutes": pass.lifetime_minutes,
+            "isUsableOnce": pass.usable_once,
+        });
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserManagement,
+                "Create Temporary Access Pass",
+                user.upn.as_str(),
+                None,
+                Some(after),
+            )
+            .await?;
+        Ok((pass, secret))
+    }
+
+    pub async fn pass_for_user(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<TemporaryAccessPass>, DomainError> {
+        Ok(self.sessions.pass_for_user(user).await?)
+    }
+
+    pub async fn delete_pass(&self, actor: &Actor, user: &UserId) -> Result<(), DomainError> {
+        let user = self.user(user).await?;
+        self.sessions.delete_pass(&user.id).await?;
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserManagement,
+                "Delete Temporary Access Pass",
+                user.upn.as_str(),
+                None,
+                None,
+            )
+            .await
+    }
+
+    // ----- reads for the other contexts ------------------------------------------------
+
+    /// The user with this id, if there is one (a read the other contexts' use cases make).
+    pub(crate) async fn lookup(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.users.user(id).await
+    }
+
+    /// The user with this principal name, if there is one.
+    pub(crate) async fn lookup_upn(&self, upn: &Upn) -> Result<Option<User>, StoreError> {
+        self.users.user_by_upn(upn).await
+    }
+
+    /// The group with this id, if there is one.
+    pub(crate) async fn group(&self, id: &GroupId) -> Result<Option<Group>, StoreError> {
+        self.groups.group(id).await
+    }
+
+    /// The ids of the groups the user is a member of (the console's user page).
+    pub async fn groups_of_user(&self, user: &UserId) -> Result<Vec<GroupId>, DomainError> {
+        Ok(self.groups.groups_of_user(user).await?)
+    }
+
+    /// The ids of the groups the user is a member of.
+    pub(crate) async fn groups_of(&self, user: &UserId) -> Result<Vec<GroupId>, StoreError> {
+        self.groups.groups_of_user(user).await
+    }
+
+    /// Ends every session of the user and revokes every token applications got for them (the
+    /// user was disabled, or reported a sign-in that was not theirs).
+    pub(crate) async fn revoke_sessions_and_grants(&self, user: &UserId) -> Result<(), StoreError> {
+        self.sessions.revoke_user_sessions_and_grants(user).await
+    }
+
+    /// The user's pass, if they have one (the sign-in's check).
+    pub(crate) async fn pass_of(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<TemporaryAccessPass>, StoreError> {
+        self.sessions.pass_for_user(user).await
+    }
+
+    /// Whether the user has a password.
+    pub(crate) async fn has_password(&self, user: &UserId) -> Result<bool, StoreError> {
+        Ok(self.users.password_hash(user).await?.is_some())
+    }
+
+    /// The stored password hash, for the sign-in's check.
+    pub(crate) async fn password_hash(&self, user: &UserId) -> Result<Option<String>, StoreError> {
+        self.users.password_hash(user).await
+    }
+
+    /// Spends a one-time pass; false when it was already spent (a race another sign-in won).
+    pub(crate) async fn mark_pass_used(
+        &self,
+        user: &UserId,
+        pass: &crate::secret::TokenHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.sessions.mark_pass_used(user, pass, now).await
+    }
+}

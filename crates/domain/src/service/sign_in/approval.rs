@@ -1,0 +1,238 @@
+//! The number page: waiting for the authenticator app's answer, and what ends the wait (an
+//! answer, a timeout, or the user choosing another way).
+
+use super::{SignInFailure, SignIns, SignedIn};
+use crate::anomaly::HeldBack;
+use crate::authenticator::ApprovalState;
+use crate::clock::Timestamp;
+use crate::error::{DomainError, StoreError};
+use crate::ids::SignInId;
+use crate::log::SignInError;
+use crate::notify::DomainEvent;
+use crate::service::messages::{DISABLED, STORE_TROUBLE};
+use crate::session::AuthMethod;
+use crate::signin::{PendingSignIn, SignInStage};
+
+/// The number page's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingForApproval {
+    pub upn: String,
+    pub number: u8,
+    pub expires_at: Timestamp,
+    pub mfa_push: bool,
+    /// Why the request was not pushed, when it was not: the page then tells the person to
+    /// open the app and look for it.
+    pub held_back: Option<HeldBack>,
+    /// The application the user is signing in to, if any.
+    pub app_name: Option<String>,
+    /// How long a request waits for an answer.
+    pub lifetime_seconds: i64,
+}
+
+impl SignIns {
+    /// Everything the number page shows, or `None` when the sign-in is not waiting for
+    /// approval: one call, so the page makes no decisions of its own.
+    pub async fn waiting_for_approval(
+        &self,
+        sign_in: &PendingSignIn,
+    ) -> Result<Option<WaitingForApproval>, DomainError> {
+        let SignInStage::AwaitingApproval {
+            upn,
+            approval,
+            first_factor,
+            held_back,
+            ..
+        } = &sign_in.stage
+        else {
+            return Ok(None);
+        };
+        let Some(approval) = self.devices.approval(approval).await? else {
+            return Ok(None);
+        };
+        let app_name = match &sign_in.authorization {
+            Some(request) => self
+                .applications
+                .cached(&request.client_id)
+                .await?
+                .map(|a| a.display_name),
+            None => None,
+        };
+        Ok(Some(WaitingForApproval {
+            upn: upn.clone(),
+            number: approval.number,
+            expires_at: approval.expires_at(),
+            mfa_push: first_factor.is_some(),
+            held_back: *held_back,
+            app_name,
+            lifetime_seconds: self.settings.approval_lifetime_seconds,
+        }))
+    }
+
+    /// Whether the approval behind a sign-in is still pending (expiring it when due). The
+    /// number page polls this; anything but `true` means "reload the page".
+    pub async fn approval_pending(&self, id: &SignInId) -> Result<bool, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let sign_in = self.sign_in(id).await?;
+        let SignInStage::AwaitingApproval { approval, .. } = &sign_in.stage else {
+            return Ok(false);
+        };
+        let Some(approval) = self.devices.approval(approval).await.map_err(trouble)? else {
+            return Ok(false);
+        };
+        let approval = self
+            .devices
+            .expire_if_due(approval)
+            .await
+            .map_err(trouble)?;
+        Ok(approval.state == ApprovalState::Pending)
+    }
+
+    /// Ends an approval stage: `Ok(None)` while the request is pending, a session when it was
+    /// approved, and the reason (the sign-in ended) otherwise.
+    /// The caller passes the sign-in as [`SignIns::sign_in`] just returned it.
+    pub async fn finish_approval(
+        &self,
+        sign_in: &PendingSignIn,
+    ) -> Result<Option<SignedIn>, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let SignInStage::AwaitingApproval {
+            user_id,
+            approval,
+            first_factor,
+            ..
+        } = &sign_in.stage
+        else {
+            return Err(SignInFailure::OutOfOrder);
+        };
+        let approval = self
+            .devices
+            .approval(approval)
+            .await
+            .map_err(trouble)?
+            .ok_or(SignInFailure::OutOfOrder)?;
+        let approval = self
+            .devices
+            .expire_if_due(approval)
+            .await
+            .map_err(trouble)?;
+        let lifetime = self.settings.approval_lifetime_seconds;
+        let message = match approval.state {
+            ApprovalState::Pending => return Ok(None),
+            ApprovalState::Approved => None,
+            ApprovalState::Denied => Some(
+                "You denied the sign-in request in your authenticator app. If that was a mistake, start again.".to_string(),
+            ),
+            ApprovalState::Reported => Some(
+                "You reported this sign-in as not yours, so we stopped it. If it was you after all, start again; if not, tell your administrator.".to_string(),
+            ),
+            ApprovalState::WrongNumber => Some(
+                "The number entered in your authenticator app didn't match the number on this page. Start again, and enter the number shown here.".to_string(),
+            ),
+            ApprovalState::Expired => Some(format!(
+                "We didn't get an answer from your authenticator app within {lifetime} seconds. Start again, and approve the request when it arrives."
+            )),
+            ApprovalState::Cancelled => Some(
+                "This sign-in request was cancelled. Start again.".to_string(),
+            ),
+        };
+        if let Some(message) = message {
+            self.store
+                .delete_sign_in(&sign_in.id)
+                .await
+                .map_err(trouble)?;
+            return Err(SignInFailure::StartAgain(message));
+        }
+        let Some(user) = self
+            .directory
+            .lookup(user_id)
+            .await
+            .map_err(trouble)?
+            .filter(|u| u.enabled)
+        else {
+            let mut record =
+                self.devices
+                    .approval_record(&approval, ApprovalState::Approved, None, self.now());
+            record.status.fail(SignInError::UserDisabled);
+            self.store
+                .fail_sign_in(sign_in, true, &record)
+                .await
+                .map_err(trouble)?;
+            return Err(SignInFailure::StartAgain(DISABLED.into()));
+        };
+        let method = match first_factor {
+            None => AuthMethod::PhoneSignIn,
+            Some(_) => AuthMethod::PasswordAndPush,
+        };
+        let now = self.now();
+        let (session, cookie_secret) = self.new_session(&user, method, now);
+        let device = match &approval.answered_by {
+            Some(id) => self.devices.device(id).await.map_err(trouble)?,
+            None => None,
+        };
+        let record =
+            self.devices
+                .approval_record(&approval, ApprovalState::Approved, device.as_ref(), now);
+        self.anomalies
+            .remember_sign_in_place(&record, now)
+            .await
+            .map_err(trouble)?;
+        match self
+            .store
+            .complete_sign_in(&session, &sign_in.id, &record)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(SignInFailure::StartAgain(
+                    "This sign-in already finished. Start again if you are not signed in.".into(),
+                ));
+            }
+            Err(e) => return Err(trouble(e)),
+        }
+        self.events.publish(DomainEvent::SessionStarted {
+            user: user.id.clone(),
+            session: session.id.clone(),
+        });
+        Ok(Some(SignedIn {
+            session,
+            cookie_secret,
+            user,
+            sign_in: sign_in.clone(),
+        }))
+    }
+
+    /// "Use your password instead", "Other ways to sign in", "I can't use my app right now":
+    /// cancels the notification and moves to the pass or password step.
+    pub async fn choose_other_way(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let mut sign_in = self.sign_in(id).await?;
+        let SignInStage::AwaitingApproval {
+            upn,
+            user_id,
+            approval,
+            first_factor,
+            ..
+        } = sign_in.stage.clone()
+        else {
+            return Ok(sign_in);
+        };
+        if first_factor.is_some() {
+            // The second factor cannot be skipped: start again from the user name.
+            sign_in.stage = SignInStage::AwaitingUsername;
+        } else {
+            sign_in.stage = SignInStage::AwaitingCredential {
+                upn,
+                user_id: Some(user_id),
+                notice: None,
+            };
+        }
+        if let Some(found) = self.devices.approval(&approval).await.map_err(trouble)? {
+            self.devices
+                .cancel_approval(&found)
+                .await
+                .map_err(trouble)?;
+        }
+        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
+        Ok(sign_in)
+    }
+}

@@ -1,0 +1,116 @@
+//! Sessions: the one a sign-in ends in, finding it again from the browser's cookie, ending it,
+//! and whether it answers an application's authorization request.
+
+use super::{AuthorizeStep, SignIns};
+use crate::clock::Timestamp;
+use crate::error::DomainError;
+use crate::ids::{BrowserId, SessionId, UserId};
+use crate::notify::DomainEvent;
+use crate::oidc::{AuthorizationRequest, Prompt};
+use crate::secret::{Secret, TokenHash};
+use crate::service::tokens::error_redirect;
+use crate::session::{AuthMethod, Session};
+use crate::user::User;
+
+impl SignIns {
+    /// A new browser session for `user`, and the cookie secret that stands for it (shown once,
+    /// to the browser; the store keeps only its hash).
+    pub(crate) fn new_session(
+        &self,
+        user: &User,
+        method: AuthMethod,
+        now: Timestamp,
+    ) -> (Session, Secret) {
+        let cookie_secret = self.random.token();
+        let session = Session {
+            id: SessionId::generate(self.random.as_ref()),
+            token_hash: TokenHash::of(cookie_secret.expose()),
+            user_id: user.id.clone(),
+            method,
+            auth_time: now,
+            created_at: now,
+            expires_at: now.plus_seconds(self.settings.session_lifetime_seconds),
+            revoked: false,
+        };
+        (session, cookie_secret)
+    }
+
+    /// The session a browser cookie stands for, with its user, if both are still good.
+    pub async fn session_for_cookie(
+        &self,
+        cookie_secret: &str,
+    ) -> Result<Option<(Session, User)>, DomainError> {
+        if cookie_secret.is_empty() || cookie_secret.len() > 128 {
+            return Ok(None);
+        }
+        let Some(session) = self
+            .store
+            .session_by_token(&TokenHash::of(cookie_secret))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !session.is_live(self.now()) {
+            return Ok(None);
+        }
+        match self.directory.lookup(&session.user_id).await? {
+            Some(user) if user.enabled => Ok(Some((session, user))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Ends a browser session and revokes the tokens applications got through it.
+    pub async fn sign_out(&self, session: &SessionId) -> Result<(), DomainError> {
+        self.store.revoke_session(session).await?;
+        self.tokens.revoke_session_grants(session).await?;
+        self.events.publish(DomainEvent::SessionEnded {
+            session: session.clone(),
+        });
+        Ok(())
+    }
+
+    /// Decides whether an existing session answers the request or the user must sign in.
+    pub async fn continue_authorization(
+        &self,
+        request: AuthorizationRequest,
+        current: Option<(Session, User)>,
+    ) -> Result<AuthorizeStep, DomainError> {
+        let now = self.now();
+        let usable = current.filter(|(session, user)| {
+            let fresh_enough = request
+                .max_age
+                .is_none_or(|age| now.0 - session.auth_time.0 <= age);
+            let hinted_user = request
+                .login_hint
+                .as_deref()
+                .is_none_or(|hint| hint.eq_ignore_ascii_case(user.upn.as_str()));
+            fresh_enough && hinted_user && request.prompt != Prompt::Login
+        });
+        match (usable, request.prompt) {
+            (Some((session, user)), _) => Ok(AuthorizeStep::Redirect(
+                self.tokens.issue_code(&request, &session, &user).await?,
+            )),
+            (None, Prompt::None) => Ok(AuthorizeStep::Redirect(error_redirect(
+                &request.redirect_uri,
+                "login_required",
+                "the user must sign in",
+                request.state.as_deref(),
+                &self.settings.issuer,
+            ))),
+            (None, _) => Ok(AuthorizeStep::SignIn(Box::new(
+                self.start_sign_in(Some(request), None).await?,
+            ))),
+        }
+    }
+
+    /// A browser just signed in as `user`: from now on it is a familiar place for them. The
+    /// edge calls this only after a successful sign-in, with the id from the browser's
+    /// known-browser cookie (checked, or just minted).
+    pub async fn remember_browser(
+        &self,
+        user: &UserId,
+        browser: &BrowserId,
+    ) -> Result<(), DomainError> {
+        self.throttles.remember_browser(user, browser).await
+    }
+}

@@ -1,0 +1,246 @@
+//! The token endpoint's grants (authorization code, refresh token) and userinfo.
+
+use super::{ClientCredentials, OAuthError, TokenResponse, Tokens};
+use crate::application::{Application, ClientKind};
+use crate::error::StoreError;
+use crate::ids::{ClientId, GrantId};
+use crate::oidc::{
+    AccessToken, Grant, Redeemed, RefreshToken, UserClaims, id_token_claims, pkce_matches,
+    user_claims,
+};
+use crate::secret::TokenHash;
+
+impl Tokens {
+    /// Authenticates the client at the token endpoint.
+    async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Application, OAuthError> {
+        let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+        let client_id = credentials
+            .client_id
+            .as_deref()
+            .filter(|id| !id.is_empty() && id.len() <= 128)
+            .ok_or_else(invalid)?;
+        let app = self
+            .applications
+            .cached(&ClientId::from_string(client_id))
+            .await?
+            .ok_or_else(invalid)?;
+        match (&app.kind, &credentials.secret) {
+            (ClientKind::Public, None) => Ok(app),
+            (ClientKind::Confidential { secret_hash }, Some(secret))
+                if secret_hash.matches(secret.expose()) =>
+            {
+                Ok(app)
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The authorization-code grant. A replayed code revokes everything it issued.
+    ///
+    /// Everything the presenter must prove (the client it was issued to, the redirect URI, the
+    /// PKCE verifier) is checked before the code is spent: a thief without those proofs can
+    /// neither burn the code nor make its real client's redemption look like a replay.
+    pub async fn exchange_code(
+        &self,
+        credentials: &ClientCredentials,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let app = self.authenticate_client(credentials).await?;
+        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        if code.is_empty() || code.len() > 128 {
+            return Err(bad_grant("the code is not valid"));
+        }
+        let hash = TokenHash::of(code);
+        let stored = self
+            .store
+            .code(&hash)
+            .await?
+            .ok_or_else(|| bad_grant("the code is not valid"))?;
+        if stored.client_id != app.client_id {
+            return Err(bad_grant("the code was issued to another client"));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Err(bad_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&stored.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+            (Some(_), _) => return Err(bad_grant("the PKCE code_verifier does not match")),
+            (None, Some(_)) => return Err(bad_grant("no PKCE challenge was sent for this code")),
+            (None, None) => {}
+        }
+        if stored.expires_at <= self.now() {
+            return Err(bad_grant("the code has expired"));
+        }
+        // The presenter proved everything its real client could: only now is a second use a
+        // replay worth revoking for.
+        let code = match self.store.redeem_code(&hash).await? {
+            Redeemed::Fresh(code) => code,
+            Redeemed::Replayed(code) => {
+                self.store.revoke_grant(&code.grant_id).await?;
+                return Err(bad_grant(
+                    "the code was already used; the tokens issued with it are revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
+        };
+        let grant = self
+            .live_grant(&code.grant_id)
+            .await?
+            .ok_or_else(|| bad_grant("the grant was revoked"))?;
+        self.issue_tokens(&app, &grant, true).await
+    }
+
+    /// The refresh-token grant with rotation: each refresh token works once; its own client
+    /// presenting a spent one revokes the whole family (it was stolen or replayed). Another
+    /// client presenting it is refused before anything is spent or revoked.
+    pub async fn refresh(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let app = self.authenticate_client(credentials).await?;
+        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        if refresh_token.is_empty() || refresh_token.len() > 128 {
+            return Err(bad_grant("the refresh token is not valid"));
+        }
+        let hash = TokenHash::of(refresh_token);
+        let stored = self
+            .store
+            .refresh_token(&hash)
+            .await?
+            .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
+        let issued_to = self
+            .store
+            .grant(&stored.grant_id)
+            .await?
+            .map(|grant| grant.client_id)
+            .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
+        if issued_to != app.client_id {
+            return Err(bad_grant("the refresh token was issued to another client"));
+        }
+        if stored.expires_at <= self.now() {
+            return Err(bad_grant("the refresh token has expired"));
+        }
+        let token = match self.store.redeem_refresh_token(&hash).await? {
+            Redeemed::Fresh(token) => token,
+            Redeemed::Replayed(token) => {
+                self.store.revoke_grant(&token.grant_id).await?;
+                return Err(bad_grant(
+                    "the refresh token was already used; its family is revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
+        };
+        let grant = self
+            .live_grant(&token.grant_id)
+            .await?
+            .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
+        self.issue_tokens(&app, &grant, false).await
+    }
+
+    /// A grant that is neither revoked nor held by a disabled or deleted user.
+    async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let Some(grant) = self.store.grant(id).await? else {
+            return Ok(None);
+        };
+        if grant.revoked {
+            return Ok(None);
+        }
+        match self.directory.lookup(&grant.user_id).await? {
+            Some(user) if user.enabled => Ok(Some(grant)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn issue_tokens(
+        &self,
+        app: &Application,
+        grant: &Grant,
+        include_nonce: bool,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let user = self
+            .directory
+            .lookup(&grant.user_id)
+            .await?
+            .ok_or_else(|| OAuthError::new("invalid_grant", "user gone"))?;
+        let access = self.random.token();
+        self.store
+            .put_access_token(&AccessToken {
+                hash: TokenHash::of(access.expose()),
+                grant_id: grant.id.clone(),
+                expires_at: now.plus_seconds(self.settings.access_token_lifetime_seconds),
+            })
+            .await?;
+        let refresh = if grant.scopes.iter().any(|s| s == "offline_access") {
+            let refresh = self.random.token();
+            self.store
+                .put_refresh_token(&RefreshToken {
+                    hash: TokenHash::of(refresh.expose()),
+                    grant_id: grant.id.clone(),
+                    expires_at: now.plus_seconds(self.settings.refresh_token_lifetime_seconds),
+                })
+                .await?;
+            Some(refresh.expose().to_string())
+        } else {
+            None
+        };
+        let claims = id_token_claims(
+            &self.settings.issuer,
+            &user,
+            grant,
+            now,
+            self.settings.id_token_lifetime_seconds,
+            access.expose(),
+            include_nonce,
+        );
+        let ring = self.keyring().await?;
+        let signer = ring
+            .active(app.id_token_alg)
+            .ok_or_else(|| OAuthError::new("server_error", "no signing key"))?;
+        Ok(TokenResponse {
+            access_token: access.expose().to_string(),
+            token_type: "Bearer",
+            expires_in: self.settings.access_token_lifetime_seconds,
+            id_token: signer.sign_jwt(&claims)?,
+            refresh_token: refresh,
+            scope: grant.scopes.join(" "),
+        })
+    }
+
+    /// Claims for `/userinfo`, for a live access token.
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserClaims, OAuthError> {
+        let invalid = || OAuthError::new("invalid_token", "the access token is not valid");
+        if access_token.is_empty() || access_token.len() > 128 {
+            return Err(invalid());
+        }
+        let token = self
+            .store
+            .access_token(&TokenHash::of(access_token))
+            .await?
+            .ok_or_else(invalid)?;
+        if token.expires_at <= self.now() {
+            return Err(OAuthError::new(
+                "invalid_token",
+                "the access token has expired",
+            ));
+        }
+        let grant = self
+            .live_grant(&token.grant_id)
+            .await?
+            .ok_or_else(invalid)?;
+        let user = self
+            .directory
+            .lookup(&grant.user_id)
+            .await?
+            .ok_or_else(invalid)?;
+        Ok(user_claims(&user, &grant.scopes))
+    }
+}
