@@ -18,7 +18,6 @@ use latchkey_authenticator::client::{activate, sign_answer};
 use latchkey_authenticator::keystore::PinVerifier;
 use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision};
 use latchkey_protocol::{ActivationLink, DeviceKeyPair};
-use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::server::Target;
@@ -29,135 +28,79 @@ pub const PASSWORD: &str = "load generator password 1";
 /// Requests the seeding keeps in flight at once.
 const SEED_WORKERS: usize = 16;
 
-/// The admin API, with the token every call carries.
+/// The admin API, through its typed client.
 #[derive(Clone)]
 pub struct Admin {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    api: latchkey_api::Client,
 }
 
 impl Admin {
     pub fn new(http: &reqwest::Client, target: &Target) -> Admin {
         Admin {
-            http: http.clone(),
-            base: format!("{}/api/v1", target.base),
-            token: target.admin_token.clone(),
+            api: latchkey_api::Client::new(http.clone(), &target.base, &target.admin_token),
         }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path} answered {status}: {text}");
-        }
-        Ok(if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
     }
 
     pub async fn create_user(&self, upn: &str) -> Result<String> {
         let name = upn.split('@').next().unwrap_or(upn);
         let user = self
-            .call(
-                reqwest::Method::POST,
-                "/users",
-                Some(json!({"userPrincipalName": upn, "displayName": name})),
-            )
-            .await?;
-        user["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("the new user has no id: {user}"))
+            .api
+            .create_user(&latchkey_api::NewUser {
+                user_principal_name: upn.to_string(),
+                display_name: name.to_string(),
+                mail: None,
+                account_enabled: true,
+            })
+            .await
+            .with_context(|| format!("creating {upn}"))?;
+        Ok(user.id)
     }
 
     pub async fn set_password(&self, user: &str, password: &str) -> Result<()> {
-        self.call(
-            reqwest::Method::PUT,
-            &format!("/users/{user}/password"),
-            Some(json!({"password": password})),
-        )
-        .await?;
-        Ok(())
+        self.api
+            .set_password(user, password)
+            .await
+            .with_context(|| format!("setting the password of {user}"))
     }
 
     /// Registers the application the virtual users sign in to: confidential, ES256.
     pub async fn register_app(&self, redirect_uri: &str) -> Result<(String, String)> {
         let app = self
-            .call(
-                reqwest::Method::POST,
-                "/applications",
-                Some(json!({
-                    "displayName": "Load generator",
-                    "redirectUris": [redirect_uri],
-                    "idTokenSigningAlg": "ES256",
-                })),
-            )
-            .await?;
-        let field = |name: &str| {
-            app[name]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("the registered application has no {name}: {app}"))
-        };
-        Ok((field("appId")?, field("clientSecret")?))
+            .api
+            .register_application(&latchkey_api::NewApplication {
+                display_name: "Load generator".into(),
+                redirect_uris: vec![redirect_uri.to_string()],
+                post_logout_redirect_uris: vec![],
+                public_client: false,
+                id_token_signing_alg: Some("ES256".into()),
+                home_url: None,
+            })
+            .await
+            .context("registering the application")?;
+        let secret = app
+            .client_secret
+            .ok_or_else(|| anyhow!("the registered application has no client secret"))?;
+        Ok((app.application.app_id, secret))
     }
 
     async fn issue_activation(&self, user: &str) -> Result<(String, ActivationLink)> {
         let activation = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/users/{user}/authenticatorActivations"),
-                None,
-            )
-            .await?;
-        let id = activation["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the activation has no id: {activation}"))?;
-        let link = activation["activationLink"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the activation has no link: {activation}"))?;
-        Ok((
-            id.to_string(),
-            ActivationLink::parse(link).map_err(|e| anyhow!("the activation link: {e}"))?,
-        ))
+            .api
+            .create_activation(user)
+            .await
+            .with_context(|| format!("starting an activation for {user}"))?;
+        let link = ActivationLink::parse(&activation.activation_link)
+            .map_err(|e| anyhow!("the activation link: {e}"))?;
+        Ok((activation.id, link))
     }
 
     async fn test_number(&self, user: &str, activation: &str) -> Result<u8> {
-        let progress = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/users/{user}/authenticatorActivations/{activation}"),
-                None,
-            )
-            .await?;
-        ensure!(
-            progress["status"] == "waitingForTest",
-            "the activation is not waiting for its test: {progress}"
-        );
-        progress["testNumber"]
-            .as_u64()
-            .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| anyhow!("the activation shows no test number: {progress}"))
+        match self.api.activation(user, activation).await? {
+            latchkey_api::AuthenticatorActivation::WaitingForTest { test_number, .. } => {
+                Ok(test_number)
+            }
+            other => bail!("the activation is not waiting for its test: {other:?}"),
+        }
     }
 }
 

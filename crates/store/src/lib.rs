@@ -1,13 +1,15 @@
 //! Latchkey's storage edge.
 //!
-//! The domain defines what it needs from storage as the [`latchkey_domain::store::Store`] port;
-//! this crate holds the implementations of that port and the rules they must all obey:
+//! The domain defines what it needs from storage as ports, one per aggregate, composed into
+//! [`latchkey_domain::store::Store`]; this crate holds the implementations of those ports and
+//! the rules they must all obey:
 //!
-//! * [`sqlite`]: the default store, one SQLite file in the data directory. All SQL dialect lives
-//!   here so the domain never sees a query.
+//! * [`sqlite`]: the default store, one SQLite file in the data directory, one file per port.
+//!   All SQL dialect lives here so the domain never sees a query.
 //! * [`conformance`]: behavioural checks every store must pass, written against `&dyn Store`
-//!   only, so a future PostgreSQL store is held to exactly the same contract (most importantly:
-//!   single-use secrets are spent atomically).
+//!   only and turned into one named test each by [`store_conformance_tests!`], so a future
+//!   PostgreSQL store is held to exactly the same contract (most importantly: single-use
+//!   secrets are spent atomically).
 
 pub mod conformance;
 pub mod sqlite;

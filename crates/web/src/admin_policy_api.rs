@@ -4,64 +4,97 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use latchkey_api as api;
 use latchkey_domain::clock::{Timestamp, parse_time};
-use latchkey_domain::log::{Actor, LogQuery, SignInRecord, StatusFilter};
+use latchkey_domain::log::{Actor, LogQuery, StatusFilter};
 use latchkey_domain::policy::{AuthenticationMethodsPolicy, MethodKind};
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::admin_api_wire as wire;
 use crate::error::{ApiError, ApiJson};
 
-const CONFIGURATIONS: &str =
-    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{method}";
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/policies/authenticationMethodsPolicy", get(get_policy))
-        .route(
-            CONFIGURATIONS,
-            get(get_configuration)
-                .put(put_configuration)
-                .patch(patch_configuration)
-                .delete(reset_configuration),
-        )
-        .route("/users/{id}/effectivePolicy", get(effective_policy))
-        .route("/auditLogs/signIns", get(sign_ins))
-        .route("/auditLogs/directoryAudits", get(directory_audits))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_policy))
+        .routes(routes!(
+            get_configuration,
+            put_configuration,
+            patch_configuration,
+            reset_configuration
+        ))
+        .routes(routes!(effective_policy))
+        .routes(routes!(sign_ins))
+        .routes(routes!(directory_audits))
 }
 
 type ApiResult = Result<Response, ApiError>;
 
-fn configuration_json(policy: &AuthenticationMethodsPolicy, method: MethodKind) -> Value {
-    let mut value = serde_json::to_value(policy.configuration(method)).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("id".into(), json!(method.id()));
-    }
-    value
+/// A method's configuration as the policy holds it, with its `id`.
+fn configuration(
+    policy: &AuthenticationMethodsPolicy,
+    method: MethodKind,
+) -> api::AuthenticationMethodConfiguration {
+    let mut fields = match serde_json::to_value(policy.configuration(method)) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    fields.insert("id".into(), json!(method.id()));
+    api::AuthenticationMethodConfiguration(fields)
 }
 
-async fn get_policy(State(state): State<AppState>) -> ApiResult {
+fn configuration_json(policy: &AuthenticationMethodsPolicy, method: MethodKind) -> Response {
+    Json(configuration(policy, method)).into_response()
+}
+
+/// The method a configuration path names.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("method"), parameter_in = Path)]
+#[allow(dead_code)] // Documentation only: the handlers read the path as a string.
+struct MethodParameter(
+    /// `authenticator`, `fido2`, `temporaryAccessPass`, `x509Certificate` or `password`.
+    String,
+);
+
+/// The policy version a change applies to.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("If-Match"), parameter_in = Header)]
+#[allow(dead_code)] // Documentation only: `if_match` reads the header.
+struct IfMatchParameter(
+    /// The `ETag` of a read (`"3"`, `W/"3"` or `3`); `*` or none: any version.
+    Option<String>,
+);
+
+/// Read the whole policy.
+#[utoipa::path(get, path = "/policies/authenticationMethodsPolicy", tag = "policy",
+    responses((status = 200, body = api::AuthenticationMethodsPolicy)))]
+async fn get_policy(
+    State(state): State<AppState>,
+) -> Result<Json<api::AuthenticationMethodsPolicy>, ApiError> {
     let policy = state.latchkey.governance.policy().await?;
-    let configurations: Vec<Value> = MethodKind::ALL
-        .into_iter()
-        .map(|m| configuration_json(&policy, m))
-        .collect();
-    Ok(Json(
-        json!({"version": policy.version, "authenticationMethodConfigurations": configurations}),
-    )
-    .into_response())
+    Ok(Json(api::AuthenticationMethodsPolicy {
+        authentication_method_configurations: MethodKind::ALL
+            .into_iter()
+            .map(|m| configuration(&policy, m))
+            .collect(),
+        version: policy.version,
+    }))
 }
 
+/// Read one method's configuration; the `ETag` is the policy's version.
+#[utoipa::path(get, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{method}",
+    tag = "policy", params(MethodParameter),
+    responses((status = 200, body = api::AuthenticationMethodConfiguration,
+        headers(("ETag" = String, description = "The policy's version"))),
+        (status = 404, body = api::Error)))]
 async fn get_configuration(State(state): State<AppState>, Path(method): Path<String>) -> ApiResult {
     let method = MethodKind::parse(&method)?;
     let policy = state.latchkey.governance.policy().await?;
-    Ok(with_etag(
-        &policy,
-        Json(configuration_json(&policy, method)).into_response(),
-    ))
+    Ok(with_etag(&policy, configuration_json(&policy, method)))
 }
 
 /// The policy version as an entity tag, so a client can send it back in `If-Match`.
@@ -121,7 +154,13 @@ fn without_id(method: MethodKind, mut body: Value) -> Result<Value, ApiError> {
     Ok(body)
 }
 
-/// Replaces the whole configuration.
+/// Replace a method's whole configuration. With `If-Match`, only at that policy version.
+#[utoipa::path(put, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{method}",
+    tag = "policy", params(MethodParameter, IfMatchParameter),
+    request_body = api::AuthenticationMethodConfiguration,
+    responses((status = 200, body = api::AuthenticationMethodConfiguration),
+        (status = 400, body = api::Error), (status = 404, body = api::Error),
+        (status = 409, body = api::Error), (status = 412, body = api::Error)))]
 async fn put_configuration(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -137,13 +176,16 @@ async fn put_configuration(
         .set_method_configuration_at(&actor, method, without_id(method, body)?, expected)
         .await
         .map_err(|e| precondition(expected, e))?;
-    Ok(with_etag(
-        &policy,
-        Json(configuration_json(&policy, method)).into_response(),
-    ))
+    Ok(with_etag(&policy, configuration_json(&policy, method)))
 }
 
-/// Applies a JSON merge patch (RFC 7396) to the current configuration.
+/// Apply a JSON merge patch (RFC 7396) to a method's configuration.
+#[utoipa::path(patch, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{method}",
+    tag = "policy", params(MethodParameter, IfMatchParameter),
+    request_body = api::AuthenticationMethodConfigurationPatch,
+    responses((status = 200, body = api::AuthenticationMethodConfiguration),
+        (status = 400, body = api::Error), (status = 404, body = api::Error),
+        (status = 409, body = api::Error), (status = 412, body = api::Error)))]
 async fn patch_configuration(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -175,10 +217,7 @@ async fn patch_configuration(
         )
         .await
         .map_err(|e| precondition(expected, e))?;
-    Ok(with_etag(
-        &policy,
-        Json(configuration_json(&policy, method)).into_response(),
-    ))
+    Ok(with_etag(&policy, configuration_json(&policy, method)))
 }
 
 fn merge_patch(target: &mut Value, patch: Value) {
@@ -200,6 +239,11 @@ fn merge_patch(target: &mut Value, patch: Value) {
     }
 }
 
+/// Put a method's configuration back to its defaults.
+#[utoipa::path(delete, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{method}",
+    tag = "policy", params(MethodParameter),
+    responses((status = 200, body = api::AuthenticationMethodConfiguration),
+        (status = 404, body = api::Error)))]
 async fn reset_configuration(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -211,28 +255,23 @@ async fn reset_configuration(
         .governance
         .reset_method_configuration(&actor, method)
         .await?;
-    Ok(Json(configuration_json(&policy, method)).into_response())
+    Ok(configuration_json(&policy, method))
 }
 
-async fn effective_policy(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+/// Which methods a user may use, in which mode, with which features, and why.
+#[utoipa::path(get, path = "/users/{id}/effectivePolicy", tag = "policy",
+    params(("id" = String, Path, description = "A user id or user principal name")),
+    responses((status = 200, body = api::EffectivePolicy), (status = 404, body = api::Error)))]
+async fn effective_policy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<api::EffectivePolicy>, ApiError> {
     let user = state.latchkey.directory.find_user(&id).await?;
     let evaluations = state.latchkey.governance.effective_policy(&user.id).await?;
-    Ok(Json(json!({"userPrincipalName": user.upn, "value": evaluations})).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogParams {
-    since: Option<String>,
-    until: Option<String>,
-    user: Option<String>,
-    app: Option<String>,
-    status: Option<String>,
-    method: Option<String>,
-    category: Option<String>,
-    top: Option<u32>,
-    skip: Option<u32>,
-    format: Option<String>,
+    Ok(Json(api::EffectivePolicy {
+        user_principal_name: user.upn.to_string(),
+        value: evaluations.iter().map(wire::evaluation).collect(),
+    }))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -242,7 +281,7 @@ enum Format {
     Csv,
 }
 
-fn log_query(params: LogParams, now: Timestamp) -> Result<(LogQuery, Format), ApiError> {
+fn log_query(params: api::LogParameters, now: Timestamp) -> Result<(LogQuery, Format), ApiError> {
     let invalid = |field: &str, why: &str| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -289,7 +328,7 @@ fn log_query(params: LogParams, now: Timestamp) -> Result<(LogQuery, Format), Ap
 }
 
 /// A CSV column: its header and how to read it from a row.
-type CsvColumn = (&'static str, fn(&Value) -> String);
+type CsvColumn<T> = (&'static str, fn(&T) -> String);
 
 fn csv_field(value: &str) -> String {
     // Quote everything; neutralise spreadsheet formulas (CSV injection).
@@ -301,11 +340,21 @@ fn csv_field(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 
-fn export(format: Format, rows: Vec<Value>, csv_columns: &[CsvColumn]) -> Response {
+/// A page of a log in Graph's collection shape.
+#[derive(Serialize)]
+struct Page<'a, T> {
+    value: &'a [T],
+}
+
+fn export<T: Serialize>(format: Format, rows: &[T], csv_columns: &[CsvColumn<T>]) -> Response {
     match format {
-        Format::Json => Json(json!({"value": rows})).into_response(),
+        Format::Json => Json(Page { value: rows }).into_response(),
         Format::JsonLines => {
-            let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+            let body: String = rows
+                .iter()
+                .filter_map(|r| serde_json::to_string(r).ok())
+                .map(|line| line + "\n")
+                .collect();
             ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
         }
         Format::Csv => {
@@ -315,7 +364,7 @@ fn export(format: Format, rows: Vec<Value>, csv_columns: &[CsvColumn]) -> Respon
                 .collect::<Vec<_>>()
                 .join(",");
             body.push('\n');
-            for row in &rows {
+            for row in rows {
                 body.push_str(
                     &csv_columns
                         .iter()
@@ -330,82 +379,93 @@ fn export(format: Format, rows: Vec<Value>, csv_columns: &[CsvColumn]) -> Respon
     }
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_default()
 }
 
-fn sign_in_json(record: &SignInRecord) -> Value {
-    let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
-    value["createdDateTime"] = json!(record.created_date_time.to_rfc3339());
-    value
+fn place(record: &api::SignInRecord, part: fn(&api::SignInLocation) -> &Option<String>) -> String {
+    record
+        .location
+        .as_ref()
+        .map(|l| text(part(l)))
+        .unwrap_or_default()
 }
 
+fn query_parameters(
+    params: Result<Query<api::LogParameters>, axum::extract::rejection::QueryRejection>,
+) -> Result<api::LogParameters, ApiError> {
+    params
+        .map(|Query(params)| params)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))
+}
+
+/// Read the sign-in log, newest first, as JSON, JSON lines or CSV.
+#[utoipa::path(get, path = "/auditLogs/signIns", tag = "auditLogs", params(api::LogParameters),
+    responses((status = 200, content(
+        (api::SignInList = "application/json"),
+        (String = "application/x-ndjson"),
+        (String = "text/csv"))),
+        (status = 400, body = api::Error)))]
 async fn sign_ins(
     State(state): State<AppState>,
-    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+    params: Result<Query<api::LogParameters>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(params) = params
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))?;
-    let (query, format) = log_query(params, state.latchkey.now())?;
-    let rows: Vec<Value> = state
+    let (query, format) = log_query(query_parameters(params)?, state.latchkey.now())?;
+    let rows: Vec<api::SignInRecord> = state
         .latchkey
         .governance
         .sign_in_log(query)
         .await?
         .iter()
-        .map(sign_in_json)
+        .map(wire::sign_in)
         .collect();
     Ok(export(
         format,
-        rows,
+        &rows,
         &[
-            ("createdDateTime", |r| text(&r["createdDateTime"])),
-            ("userPrincipalName", |r| text(&r["userPrincipalName"])),
-            ("appDisplayName", |r| text(&r["appDisplayName"])),
-            ("ipAddress", |r| text(&r["ipAddress"])),
-            ("city", |r| text(&r["location"]["city"])),
-            ("countryOrRegion", |r| {
-                text(&r["location"]["countryOrRegion"])
-            }),
-            ("authenticationMethod", |r| text(&r["authenticationMethod"])),
-            ("errorCode", |r| text(&r["status"]["errorCode"])),
-            ("failureReason", |r| text(&r["status"]["failureReason"])),
+            ("createdDateTime", |r| r.created_date_time.clone()),
+            ("userPrincipalName", |r| r.user_principal_name.clone()),
+            ("appDisplayName", |r| text(&r.app_display_name)),
+            ("ipAddress", |r| text(&r.ip_address)),
+            ("city", |r| place(r, |l| &l.city)),
+            ("countryOrRegion", |r| place(r, |l| &l.country_or_region)),
+            ("authenticationMethod", |r| r.authentication_method.clone()),
+            ("errorCode", |r| r.status.error_code.to_string()),
+            ("failureReason", |r| text(&r.status.failure_reason)),
         ],
     ))
 }
 
+/// Read the audit log of administrative changes, newest first, as JSON, JSON lines or CSV.
+#[utoipa::path(get, path = "/auditLogs/directoryAudits", tag = "auditLogs",
+    params(api::LogParameters),
+    responses((status = 200, content(
+        (api::AuditEventList = "application/json"),
+        (String = "application/x-ndjson"),
+        (String = "text/csv"))),
+        (status = 400, body = api::Error)))]
 async fn directory_audits(
     State(state): State<AppState>,
-    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+    params: Result<Query<api::LogParameters>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(params) = params
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))?;
-    let (query, format) = log_query(params, state.latchkey.now())?;
-    let rows: Vec<Value> = state
+    let (query, format) = log_query(query_parameters(params)?, state.latchkey.now())?;
+    let rows: Vec<api::AuditEvent> = state
         .latchkey
         .governance
         .audit_log(query)
         .await?
         .iter()
-        .map(|event| {
-            let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
-            value["activityDateTime"] = json!(event.activity_date_time.to_rfc3339());
-            value
-        })
+        .map(wire::audit_event)
         .collect();
     Ok(export(
         format,
-        rows,
+        &rows,
         &[
-            ("activityDateTime", |r| text(&r["activityDateTime"])),
-            ("actor", |r| text(&r["actor"])),
-            ("category", |r| text(&r["category"])),
-            ("activity", |r| text(&r["activity"])),
-            ("target", |r| text(&r["target"])),
+            ("activityDateTime", |r| r.activity_date_time.clone()),
+            ("actor", |r| r.actor.clone()),
+            ("category", |r| r.category.clone()),
+            ("activity", |r| r.activity.clone()),
+            ("target", |r| r.target.clone()),
         ],
     ))
 }

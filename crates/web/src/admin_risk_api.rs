@@ -3,60 +3,46 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use latchkey_api as api;
 use latchkey_domain::log::Actor;
-use latchkey_domain::risk::{RiskDetection, UserRisk};
-use latchkey_domain::user::User;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::admin_api_wire as wire;
 use crate::error::{ApiError, ApiJson};
 
-type ApiResult = Result<Response, ApiError>;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/identityProtection/riskyUsers", get(list))
-        .route("/identityProtection/riskyUsers/dismiss", post(dismiss))
-        .route("/identityProtection/riskyUsers/{id}", get(one))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(dismiss))
+        .routes(routes!(one))
 }
 
-fn risky_user_json(risk: &UserRisk, user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "userPrincipalName": user.upn,
-        "userDisplayName": user.display_name,
-        "riskLevel": if risk.is_at_risk() { "high" } else { "none" },
-        "riskState": risk.state.as_str(),
-        "riskDetail": risk.detail,
-        "riskLastUpdatedDateTime": risk.last_updated.to_rfc3339(),
-    })
-}
-
-fn detection_json(d: &RiskDetection) -> Value {
-    json!({
-        "id": d.id,
-        "userId": d.user_id,
-        "riskEventType": d.risk_event_type,
-        "riskLevel": "high",
-        "detectedDateTime": d.detected_date_time.to_rfc3339(),
-        "ipAddress": d.ip_address,
-        "location": d.location,
-        "appDisplayName": d.app_display_name,
-        "deviceName": d.device_name,
-    })
-}
-
-async fn list(State(state): State<AppState>) -> ApiResult {
+/// List the users with a risk record.
+#[utoipa::path(get, path = "/identityProtection/riskyUsers", tag = "identityProtection",
+    responses((status = 200, body = api::RiskyUserList)))]
+async fn list(State(state): State<AppState>) -> Result<Json<api::RiskyUserList>, ApiError> {
     let users = state.latchkey.governance.risky_users().await?;
-    let value: Vec<Value> = users.iter().map(|(r, u)| risky_user_json(r, u)).collect();
-    Ok(Json(json!({ "value": value })).into_response())
+    Ok(Json(
+        users
+            .iter()
+            .map(|(risk, user)| wire::risky_user(risk, user))
+            .collect::<Vec<_>>()
+            .into(),
+    ))
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+/// Read a user's risk and what raised it.
+#[utoipa::path(get, path = "/identityProtection/riskyUsers/{id}", tag = "identityProtection",
+    params(("id" = String, Path, description = "A user id or user principal name")),
+    responses((status = 200, body = api::RiskyUserWithDetections),
+        (status = 404, body = api::Error, description = "No such user, or no risk record")))]
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<api::RiskyUserWithDetections>, ApiError> {
     let user = state.latchkey.directory.find_user(&id).await?;
     let (risk, detections) = state.latchkey.governance.user_risk(&user.id).await?;
     let Some(risk) = risk else {
@@ -66,26 +52,26 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
             "this user has no risk record",
         ));
     };
-    let mut body = risky_user_json(&risk, &user);
-    body["detections"] = detections.iter().map(detection_json).collect();
-    Ok(Json(body).into_response())
+    Ok(Json(api::RiskyUserWithDetections {
+        detections: detections.iter().map(wire::risk_detection).collect(),
+        risky_user: wire::risky_user(&risk, &user),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DismissBody {
-    user_ids: Vec<String>,
-}
-
+/// Dismiss the risk of these users.
+#[utoipa::path(post, path = "/identityProtection/riskyUsers/dismiss", tag = "identityProtection",
+    request_body = api::DismissRiskyUsers,
+    responses((status = 204, description = "Dismissed"), (status = 400, body = api::Error),
+        (status = 404, body = api::Error)))]
 async fn dismiss(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    ApiJson(body): ApiJson<DismissBody>,
-) -> ApiResult {
+    ApiJson(body): ApiJson<api::DismissRiskyUsers>,
+) -> Result<StatusCode, ApiError> {
     state
         .latchkey
         .governance
         .dismiss_risk(&actor, &body.user_ids)
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }

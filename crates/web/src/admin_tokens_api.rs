@@ -4,80 +4,103 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use latchkey_domain::admin_token::AdminToken;
+use axum::{Extension, Json};
+use latchkey_api as api;
 use latchkey_domain::ids::GroupId;
 use latchkey_domain::log::Actor;
 use latchkey_domain::service::NewAdminToken;
-use latchkey_domain::user::Group;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::admin_api_wire as wire;
 use crate::error::{ApiError, ApiJson};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/adminTokens", get(list).post(create))
-        .route("/adminTokens/{id}", get(show))
-        .route("/adminTokens/{id}/revoke", post(revoke))
-        .route("/administratorRole", get(show_role).put(bind_role))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(revoke))
+        .routes(routes!(show_role, bind_role))
 }
 
-fn token_json(state: &AppState, token: &AdminToken) -> Value {
-    token.summary(state.latchkey.now())
-}
+type Answer<T> = Result<Json<T>, ApiError>;
 
-type ApiResult = Result<Response, ApiError>;
-
-async fn list(State(state): State<AppState>) -> ApiResult {
+/// List the administrator API tokens (never their secrets).
+#[utoipa::path(get, path = "/adminTokens", tag = "adminTokens",
+    responses((status = 200, body = api::AdminTokenList)))]
+async fn list(State(state): State<AppState>) -> Answer<api::AdminTokenList> {
+    let now = state.latchkey.now();
     let tokens = state.latchkey.governance.list_admin_tokens().await?;
-    let value: Vec<Value> = tokens.iter().map(|t| token_json(&state, t)).collect();
-    Ok(Json(json!({"value": value})).into_response())
+    Ok(Json(
+        tokens
+            .iter()
+            .map(|t| wire::admin_token(t, now))
+            .collect::<Vec<_>>()
+            .into(),
+    ))
 }
 
+/// Create a token; its secret is in this answer only.
+#[utoipa::path(post, path = "/adminTokens", tag = "adminTokens",
+    request_body = api::NewAdminToken,
+    responses((status = 201, body = api::CreatedAdminToken), (status = 400, body = api::Error)))]
 async fn create(
     State(state): State<AppState>,
-    axum::Extension(actor): axum::Extension<Actor>,
-    ApiJson(new): ApiJson<NewAdminToken>,
-) -> ApiResult {
+    Extension(actor): Extension<Actor>,
+    ApiJson(new): ApiJson<api::NewAdminToken>,
+) -> Result<(StatusCode, Json<api::CreatedAdminToken>), ApiError> {
+    let new = NewAdminToken {
+        display_name: new.display_name,
+        expires_date_time: new.expires_date_time,
+    };
     let (token, secret) = state
         .latchkey
         .governance
         .create_admin_token(&actor, new)
         .await?;
-    let mut body = token_json(&state, &token);
-    body["token"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(api::CreatedAdminToken {
+            admin_token: wire::admin_token(&token, state.latchkey.now()),
+            token: secret.expose().to_string(),
+        }),
+    ))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+/// Read a token (never its secret).
+#[utoipa::path(get, path = "/adminTokens/{id}", tag = "adminTokens",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 200, body = api::AdminToken), (status = 404, body = api::Error)))]
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Answer<api::AdminToken> {
     let token = state.latchkey.governance.admin_token(&id).await?;
-    Ok(Json(token_json(&state, &token)).into_response())
+    Ok(Json(wire::admin_token(&token, state.latchkey.now())))
 }
 
+/// Revoke a token: it is refused from its next request on.
+#[utoipa::path(post, path = "/adminTokens/{id}/revoke", tag = "adminTokens",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 200, body = api::AdminToken), (status = 404, body = api::Error)))]
 async fn revoke(
     State(state): State<AppState>,
-    axum::Extension(actor): axum::Extension<Actor>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> Answer<api::AdminToken> {
     let token = state
         .latchkey
         .governance
         .revoke_admin_token(&actor, &id)
         .await?;
-    Ok(Json(token_json(&state, &token)).into_response())
+    Ok(Json(wire::admin_token(&token, state.latchkey.now())))
 }
 
-fn role_json(group: &Group) -> Value {
-    json!({"groupId": group.id, "displayName": group.display_name})
-}
-
-async fn show_role(State(state): State<AppState>) -> ApiResult {
+/// The group whose members are administrators.
+#[utoipa::path(get, path = "/administratorRole", tag = "adminTokens",
+    responses((status = 200, body = api::AdministratorRole),
+        (status = 404, body = api::Error, description = "No group holds the role")))]
+async fn show_role(State(state): State<AppState>) -> Answer<api::AdministratorRole> {
     match state.latchkey.governance.administrators_group().await? {
-        Some(group) => Ok(Json(role_json(&group)).into_response()),
+        Some(group) => Ok(Json(wire::administrator_role(&group))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -86,18 +109,15 @@ async fn show_role(State(state): State<AppState>) -> ApiResult {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RoleBody {
-    /// A group id; never a display name, which is what the binding exists to avoid.
-    group_id: String,
-}
-
+/// Bind the administrator role to a group, by id only: display names play no part.
+#[utoipa::path(put, path = "/administratorRole", tag = "adminTokens",
+    request_body = api::AdministratorRoleBinding,
+    responses((status = 200, body = api::AdministratorRole), (status = 404, body = api::Error)))]
 async fn bind_role(
     State(state): State<AppState>,
-    axum::Extension(actor): axum::Extension<Actor>,
-    ApiJson(body): ApiJson<RoleBody>,
-) -> ApiResult {
+    Extension(actor): Extension<Actor>,
+    ApiJson(body): ApiJson<api::AdministratorRoleBinding>,
+) -> Answer<api::AdministratorRole> {
     if body.group_id.is_empty() || body.group_id.len() > 64 {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -110,5 +130,5 @@ async fn bind_role(
         .governance
         .bind_administrators_group(&actor, &GroupId::from_string(body.group_id))
         .await?;
-    Ok(Json(role_json(&group)).into_response())
+    Ok(Json(wire::administrator_role(&group)))
 }

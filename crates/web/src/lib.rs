@@ -5,6 +5,7 @@
 //! anything that could be a rule belongs in `latchkey-domain`.
 
 mod admin_api;
+mod admin_api_wire;
 mod admin_policy_api;
 mod admin_risk_api;
 mod admin_tokens_api;

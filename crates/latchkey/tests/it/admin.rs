@@ -233,6 +233,52 @@ async fn openapi_document_lists_every_admin_route() {
     }
 }
 
+/// The router and the document agree: at every documented path, the methods the router
+/// allows (its `Allow` answer to a method it has no route for) are the documented ones.
+#[tokio::test]
+async fn every_routed_method_is_documented() {
+    let server = TestServer::start().await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let mut documented: Vec<String> = item
+            .as_object()
+            .expect("path item")
+            .keys()
+            .filter(|m| *m != "parameters")
+            .map(|m| m.to_uppercase())
+            .collect();
+        let concrete = path.replace("{id}", "x").replace("{user}", "y");
+        let concrete = concrete
+            .replace("{activation}", "z")
+            .replace("{method}", "fido2");
+        let response = http
+            .request(
+                reqwest::Method::TRACE,
+                format!("{}/api/v1{concrete}", server.base),
+            )
+            .bearer_auth(&server.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{path} is routed");
+        let allow = response.headers()["allow"].to_str().unwrap().to_string();
+        let mut routed: Vec<String> = allow
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| m != "HEAD")
+            .collect();
+        routed.sort();
+        documented.sort();
+        assert_eq!(routed, documented, "{path}: routed methods are documented");
+    }
+}
+
 fn latchkey(server: &TestServer, args: &[&str]) -> (i32, String, String) {
     let url = ["admin", "--url", &server.base, "--data-dir"];
     let data_dir = server.data_dir.path().to_str().expect("a UTF-8 path");
@@ -284,7 +330,7 @@ async fn admin_command_line_creates_users_and_passes_with_clear_exit_codes() {
         "users",
         "list",
     ]);
-    assert_eq!(code, 3, "an unreachable server exits 3");
+    assert_eq!(Some(code), Some(3), "an unreachable server exits 3");
 }
 
 #[tokio::test]
@@ -306,14 +352,14 @@ async fn validate_config_refuses_a_bad_file_with_exit_code_2() {
     )
     .unwrap();
     let (code, _, stderr) = run_latchkey(["--config", good.to_str().unwrap(), "validate-config"]);
-    assert_eq!(code, 0, "{}", stderr);
+    assert_eq!(Some(code), Some(0), "{}", stderr);
 }
 
 #[tokio::test]
 async fn the_example_configuration_in_the_repository_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../latchkey.example.toml");
     let (code, _, stderr) = run_latchkey(["--config", example, "validate-config"]);
-    assert_eq!(code, 0, "{}", stderr);
+    assert_eq!(Some(code), Some(0), "{}", stderr);
 }
 
 #[tokio::test]
@@ -477,58 +523,46 @@ async fn lab_steps_1_and_4_with_the_command_line() {
 
 #[tokio::test]
 async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_number() {
+    use latchkey_api::{AuthenticationMethodConfigurationPatch, AuthenticatorActivation, NewUser};
     use latchkey_protocol::wire::{AnswerOutcome, Decision};
 
     let server = TestServer::start().await;
-    let (status, bobby) = server
-        .api_call(
-            reqwest::Method::POST,
-            "/users",
-            Some(json!({"userPrincipalName": "bobby@contoso.example", "displayName": "Bobby"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{bobby}");
-    let (status, other) = server
-        .api_call(
-            reqwest::Method::POST,
-            "/users",
-            Some(json!({"userPrincipalName": "adele@contoso.example", "displayName": "Adele"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{other}");
+    let admin = server.admin();
+    for (upn, name) in [
+        ("bobby@contoso.example", "Bobby"),
+        ("adele@contoso.example", "Adele"),
+    ] {
+        let new = NewUser {
+            user_principal_name: upn.into(),
+            display_name: name.into(),
+            mail: None,
+            account_enabled: true,
+        };
+        admin.create_user(&new).await.expect("created");
+    }
+    let missing = admin
+        .create_activation("nobody@contoso.example")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status().map(|s| s.as_u16()), Some(404), "{missing}");
 
-    let (status, missing) = server
-        .api_call(
-            reqwest::Method::POST,
-            "/users/nobody@contoso.example/authenticatorActivations",
-            None,
-        )
-        .await;
-    assert_eq!(status, 404, "{missing}");
-
-    let (status, issued) = server
-        .api_call(
-            reqwest::Method::POST,
-            "/users/bobby@contoso.example/authenticatorActivations",
-            None,
-        )
-        .await;
-    assert_eq!(status, 201, "{issued}");
-    let id = issued["id"].as_str().unwrap().to_string();
-    let progress = format!("/users/bobby@contoso.example/authenticatorActivations/{id}");
-    let (_, waiting) = server.api_call(reqwest::Method::GET, &progress, None).await;
-    assert_eq!(waiting["status"], "waitingForDevice", "{waiting}");
-    assert!(waiting.get("testNumber").is_none());
+    let issued = admin
+        .create_activation("bobby@contoso.example")
+        .await
+        .expect("issued");
+    let progress = || admin.activation("bobby@contoso.example", &issued.id);
+    let waiting = progress().await.unwrap();
+    assert!(
+        matches!(waiting, AuthenticatorActivation::WaitingForDevice { .. }),
+        "{waiting:?}"
+    );
 
     // Another user's activation, and ids that are not one, are not found.
-    let (status, _) = server
-        .api_call(
-            reqwest::Method::GET,
-            &format!("/users/adele@contoso.example/authenticatorActivations/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    let other = admin
+        .activation("adele@contoso.example", &issued.id)
+        .await
+        .unwrap_err();
+    assert_eq!(other.status().map(|s| s.as_u16()), Some(404));
     for bad in ["x", &"a".repeat(2000), "..%2F..%2Fusers"] {
         let (status, _) = server
             .api_call(
@@ -540,23 +574,31 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
         assert!(status == 404 || status == 400, "{bad}: {status}");
     }
 
-    let link = latchkey_protocol::ActivationLink::parse(issued["activationLink"].as_str().unwrap())
-        .expect("the link parses");
-    assert_eq!(link.code, issued["code"].as_str().unwrap());
+    let link =
+        latchkey_protocol::ActivationLink::parse(&issued.activation_link).expect("the link parses");
+    assert_eq!(link.code, issued.code);
     let home = tempfile::tempdir().unwrap();
     let mut app = latchkey_authenticator::Authenticator::open(home.path()).unwrap();
     let (account, test) = app.add(&link, "Bobby's phone").await.expect("activates");
-    let (_, testing) = server.api_call(reqwest::Method::GET, &progress, None).await;
-    assert_eq!(testing["status"], "waitingForTest", "{testing}");
-    assert_eq!(testing["deviceName"], "Bobby's phone");
-    let number = testing["testNumber"].as_u64().unwrap() as u8;
+    let AuthenticatorActivation::WaitingForTest {
+        device_name,
+        test_number,
+        ..
+    } = progress().await.unwrap()
+    else {
+        panic!("the activation waits for its test");
+    };
+    assert_eq!(device_name, "Bobby's phone");
     let outcome = app
-        .respond(account, &test, Decision::Approve, Some(number), None)
+        .respond(account, &test, Decision::Approve, Some(test_number), None)
         .await
         .unwrap();
     assert_eq!(outcome, AnswerOutcome::Approved);
-    let (_, registered) = server.api_call(reqwest::Method::GET, &progress, None).await;
-    assert_eq!(registered["status"], "registered", "{registered}");
+    let registered = progress().await.unwrap();
+    assert!(
+        matches!(registered, AuthenticatorActivation::Registered { .. }),
+        "{registered:?}"
+    );
 
     // Replay: the code worked once.
     let home2 = tempfile::tempdir().unwrap();
@@ -565,36 +607,36 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
     assert!(replayed.is_err(), "a used activation link registers again");
 
     // Who issued it is in the audit log.
-    let (_, audit) = server
-        .api_call(
-            reqwest::Method::GET,
-            "/auditLogs/directoryAudits?category=UserAuthenticationMethods",
-            None,
-        )
-        .await;
+    let audit = admin
+        .directory_audits(&latchkey_api::LogParameters {
+            category: Some("UserAuthenticationMethods".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(
-        audit["value"]
-            .as_array()
-            .unwrap()
+        audit
             .iter()
-            .any(|e| e["activity"] == "Issue authenticator activation"),
-        "{audit}"
+            .any(|e| e.activity == "Issue authenticator activation"),
+        "{audit:?}"
     );
 
     // The policy can say no: then no link is issued.
-    let (status, _) = server.api_call(reqwest::Method::PATCH,
-        "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator",
-        Some(json!({"state": "disabled"})),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, refused) = server
-        .api_call(
-            reqwest::Method::POST,
-            "/users/adele@contoso.example/authenticatorActivations",
-            None,
-        )
-        .await;
-    assert_eq!(status, 422, "{refused}");
-    assert_eq!(refused["error"]["code"], "rejected", "{refused}");
+    let disabled = json!({"state": "disabled"});
+    let patch = AuthenticationMethodConfigurationPatch(disabled.as_object().unwrap().clone());
+    admin
+        .patch_configuration("authenticator", &patch)
+        .await
+        .expect("disabled");
+    let refused = admin
+        .create_activation("adele@contoso.example")
+        .await
+        .unwrap_err();
+    match refused {
+        latchkey_api::ClientError::Refused { status, error } => {
+            assert_eq!(status.as_u16(), 422);
+            assert_eq!(error.code, "rejected");
+        }
+        other => panic!("{other}"),
+    }
 }

@@ -327,6 +327,11 @@ impl TestServer {
         reqwest::Client::new()
     }
 
+    /// The admin API through its typed client, with the administrator token.
+    pub fn admin(&self) -> latchkey_api::Client {
+        latchkey_api::Client::new(reqwest::Client::new(), &self.base, &self.admin_token)
+    }
+
     /// A browser behind a proxy that reports `client` in X-Forwarded-For.
     pub fn browser_from(&self, client: &str) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();

@@ -1,0 +1,212 @@
+//! Users, groups, applications, Temporary Access Passes and authenticator activations.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::collection;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub account_enabled: bool,
+    #[schema(format = DateTime)]
+    pub created_date_time: String,
+    pub display_name: String,
+    pub id: String,
+    pub mail: Option<String>,
+    pub user_principal_name: String,
+}
+
+collection!(
+    /// A list of users.
+    UserList of User
+);
+
+/// What an administrator supplies to create a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUser {
+    pub user_principal_name: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    /// Defaults to `true`.
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The fields to change; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    #[schema(format = DateTime)]
+    pub created_date_time: String,
+    pub description: String,
+    pub display_name: String,
+    pub id: String,
+}
+
+collection!(
+    /// A list of groups.
+    GroupList of Group
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewGroup {
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Names the user to add to a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemberReference {
+    /// A user id or user principal name.
+    pub user_id: String,
+}
+
+/// An OpenID Connect client (relying party).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub app_id: String,
+    #[schema(format = DateTime)]
+    pub created_date_time: String,
+    pub display_name: String,
+    pub home_url: Option<String>,
+    /// `RS256` or `ES256`.
+    pub id_token_signing_alg: String,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Public clients (browser or native apps) get no secret and must use PKCE.
+    pub public_client: bool,
+    pub redirect_uris: Vec<String>,
+}
+
+collection!(
+    /// A list of applications.
+    ApplicationList of Application
+);
+
+/// The answer to registering an application: a confidential client's secret is here only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApplication {
+    #[serde(flatten)]
+    pub application: Application,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewApplication {
+    pub display_name: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Public clients (browser or native apps) get no secret and must use PKCE.
+    #[serde(default)]
+    pub public_client: bool,
+    /// `RS256` (the default) or `ES256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signing_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporaryAccessPass {
+    #[schema(format = DateTime)]
+    pub created_date_time: String,
+    pub is_usable: bool,
+    pub is_usable_once: bool,
+    pub lifetime_in_minutes: u32,
+    /// `EnabledByPolicy` when usable, otherwise why not (`Expired`, `NotYetValid`, …).
+    pub method_usability_reason: String,
+    #[schema(format = DateTime)]
+    pub start_date_time: String,
+}
+
+/// The answer to issuing a pass: its value is here only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTemporaryAccessPass {
+    #[serde(flatten)]
+    pub pass: TemporaryAccessPass,
+    pub temporary_access_pass: String,
+}
+
+/// What to issue; absent fields take the policy's defaults (an empty body asks for all of them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemporaryAccessPassRequest {
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_in_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_usable_once: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u32>,
+}
+
+/// The answer to starting to add the authenticator app: the link (what the QR code holds) is
+/// here only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedAuthenticatorActivation {
+    pub activation_link: String,
+    pub code: String,
+    #[schema(format = DateTime)]
+    pub expires_date_time: String,
+    pub id: String,
+    pub server: String,
+}
+
+/// Where an activation stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum AuthenticatorActivation {
+    #[serde(rename_all = "camelCase")]
+    WaitingForDevice {
+        #[schema(format = DateTime)]
+        expires_date_time: String,
+        id: String,
+    },
+    /// The number to enter in the app.
+    #[serde(rename_all = "camelCase")]
+    WaitingForTest {
+        device_name: String,
+        id: String,
+        test_number: u8,
+    },
+    #[serde(rename_all = "camelCase")]
+    Registered { device_name: String, id: String },
+    /// Why, and what to do.
+    Failed { id: String, message: String },
+}

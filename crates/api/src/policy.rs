@@ -1,0 +1,67 @@
+//! The authentication methods policy and a user's effective policy. See `docs/policy.md`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One method's configuration, as Graph's `authenticationMethodConfiguration`: its `id`
+/// (`authenticator`, `fido2`, `temporaryAccessPass`, `x509Certificate`, `password`), `state`,
+/// `includeTargets` and `excludeTargets`, and the method's own settings. The server checks
+/// the settings against the method's rules (`docs/policy.md`); this contract carries them as
+/// they are, so a client never drops a setting it does not know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct AuthenticationMethodConfiguration(pub serde_json::Map<String, serde_json::Value>);
+
+impl AuthenticationMethodConfiguration {
+    pub fn id(&self) -> Option<&str> {
+        self.0.get("id").and_then(serde_json::Value::as_str)
+    }
+}
+
+/// A JSON merge patch (RFC 7396) of a method's configuration: `null` removes a setting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct AuthenticationMethodConfigurationPatch(pub serde_json::Map<String, serde_json::Value>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticationMethodsPolicy {
+    pub authentication_method_configurations: Vec<AuthenticationMethodConfiguration>,
+    /// Goes up by one with every change; also the configurations' `ETag`.
+    pub version: u64,
+}
+
+/// A feature's effective state for one user, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectiveFeature {
+    pub enabled: bool,
+    pub feature: String,
+    pub reason: String,
+}
+
+/// May this user use this method, in which mode, with which features?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodEvaluation {
+    pub allowed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<EffectiveFeature>,
+    /// `microsoftAuthenticator` (Graph's name; `authenticator` in paths), `fido2`,
+    /// `temporaryAccessPass`, `x509Certificate`, `password`.
+    pub method: String,
+    /// Authenticator only, when allowed: `any`, `push` or `deviceBasedPush`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A sentence an administrator can read, e.g. "excluded by group Contractors".
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectivePolicy {
+    pub user_principal_name: String,
+    pub value: Vec<MethodEvaluation>,
+}

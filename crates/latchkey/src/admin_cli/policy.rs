@@ -1,0 +1,524 @@
+//! `latchkey admin policy …` and `users effective-policy`: the authentication methods policy.
+//!
+//! A method's configuration travels as the object the server checks (the contract's
+//! `AuthenticationMethodConfiguration`), so the summaries read its fields by name.
+
+use clap::{Args, ValueEnum};
+use latchkey_api::{AuthenticationMethodConfigurationPatch, Client, EffectivePolicy, Group};
+use latchkey_domain::policy::{ALL_USERS, MethodKind};
+use serde_json::{Value, json};
+
+use super::output::{print_json, print_raw, print_table};
+use super::{Failure, PolicyAction};
+
+#[derive(Args)]
+pub(super) struct PolicySet {
+    /// authenticator, fido2, temporaryAccessPass, x509Certificate or password.
+    pub(super) method: String,
+    /// Replace the whole configuration with the JSON in FILE ("-" reads standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "authenticator_options")]
+    pub(super) json: Option<String>,
+    #[command(flatten)]
+    pub(super) options: AuthenticatorOptions,
+}
+
+/// The authenticator app's settings. Options left out are left as they are.
+#[derive(Args, Debug, Default, Clone)]
+#[group(id = "authenticator_options", multiple = true)]
+pub(super) struct AuthenticatorOptions {
+    /// Turn the method on or off.
+    #[arg(long, value_enum)]
+    pub(super) state: Option<StateArg>,
+    /// Who may use the app: "all" (every user) or a group id or display name. Replaces the
+    /// include targets with this one (keeping the current mode unless --mode is given).
+    #[arg(long, value_name = "all|GROUP")]
+    pub(super) target: Option<String>,
+    /// any: push and phone sign-in; push: second factor only; passwordless: phone sign-in only.
+    /// Replaces the include targets with one (keeping the current target unless --target is
+    /// given).
+    #[arg(long, value_enum)]
+    pub(super) mode: Option<ModeArg>,
+    /// A group (id or display name) that may not use the app; repeat for more. Replaces the
+    /// current exclusions.
+    #[arg(long = "exclude", value_name = "GROUP")]
+    pub(super) exclude: Vec<String>,
+    /// Remove every exclusion.
+    #[arg(long, conflicts_with = "exclude")]
+    pub(super) no_exclusions: bool,
+    /// Require number matching (always on; "disabled" is refused).
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(super) number_matching: Option<FeatureArg>,
+    /// Show the application name in notifications.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(super) show_app_name: Option<FeatureArg>,
+    /// Show the sign-in's geographic location in notifications.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(super) show_location: Option<FeatureArg>,
+    /// Let users report a sign-in they did not start.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(super) report_suspicious: Option<FeatureArg>,
+    /// Don't push notifications for unusual sign-ins (a new country, or soon after a denial);
+    /// the user opens the app to find them. Default is off.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(super) suppress_unusual: Option<FeatureArg>,
+}
+
+impl AuthenticatorOptions {
+    pub(super) fn is_empty(&self) -> bool {
+        self.state.is_none()
+            && self.target.is_none()
+            && self.mode.is_none()
+            && self.exclude.is_empty()
+            && !self.no_exclusions
+            && self.features().is_empty()
+    }
+
+    /// The feature options given: (field under `featureSettings`, state).
+    fn features(&self) -> Vec<(&'static str, FeatureArg)> {
+        let states = [
+            self.number_matching,
+            self.show_app_name,
+            self.show_location,
+            self.report_suspicious,
+            self.suppress_unusual,
+        ];
+        FEATURE_FIELDS
+            .iter()
+            .zip(states)
+            .filter_map(|((field, _), state)| state.map(|s| (*field, s)))
+            .collect()
+    }
+
+    /// Every group named by the options (not "all"): these need looking up.
+    fn named_groups(&self) -> impl Iterator<Item = &String> {
+        self.target
+            .iter()
+            .filter(|t| !is_all_users(t))
+            .chain(self.exclude.iter())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum StateArg {
+    Enabled,
+    Disabled,
+}
+
+impl StateArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StateArg::Enabled => "enabled",
+            StateArg::Disabled => "disabled",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum ModeArg {
+    Any,
+    Push,
+    Passwordless,
+}
+
+impl ModeArg {
+    /// The API's (Graph's) name for the mode.
+    fn as_str(self) -> &'static str {
+        match self {
+            ModeArg::Any => "any",
+            ModeArg::Push => "push",
+            ModeArg::Passwordless => "deviceBasedPush",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum FeatureArg {
+    Default,
+    Enabled,
+    Disabled,
+}
+
+impl FeatureArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            FeatureArg::Default => "default",
+            FeatureArg::Enabled => "enabled",
+            FeatureArg::Disabled => "disabled",
+        }
+    }
+}
+
+const SUMMARY_COLUMNS: &[&str] = &["method", "state", "include", "exclude"];
+
+fn method_kind(id: &str) -> Result<MethodKind, Failure> {
+    MethodKind::parse(id).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// `--target all` (or Graph's own `all_users`) means every user.
+fn is_all_users(target: &str) -> bool {
+    target.trim().eq_ignore_ascii_case("all") || target.trim() == ALL_USERS
+}
+
+/// A group's id from its id or its display name (ignoring case), as the server finds groups.
+fn group_id(groups: &[Group], key: &str) -> Result<String, Failure> {
+    let key = key.trim();
+    groups
+        .iter()
+        .find(|g| g.id == key)
+        .or_else(|| {
+            groups
+                .iter()
+                .find(|g| g.display_name.eq_ignore_ascii_case(key))
+        })
+        .map(|g| g.id.clone())
+        .ok_or_else(|| {
+            Failure::Refused(format!(
+                "group {key:?} was not found (no group has that id or display name)"
+            ))
+        })
+}
+
+/// The JSON merge patch (RFC 7396) that `policy set authenticator` sends for its options.
+///
+/// `groups` is the list from `GET /groups`, used to turn display names into ids (it may be
+/// empty when no group is named). `current` is the authenticator's configuration; it is read
+/// only when one of `--target` and `--mode` comes without the other, to keep the other half of
+/// the single include target. Either option replaces the include targets with one entry.
+pub(super) fn authenticator_patch(
+    options: &AuthenticatorOptions,
+    groups: &[Group],
+    current: Option<&Value>,
+) -> Result<Value, Failure> {
+    let resolve = |key: &str| {
+        if is_all_users(key) {
+            Ok(ALL_USERS.to_string())
+        } else {
+            group_id(groups, key)
+        }
+    };
+    let mut patch = json!({});
+    if let Some(state) = options.state {
+        patch["state"] = json!(state.as_str());
+    }
+    if options.target.is_some() || options.mode.is_some() {
+        let includes = current
+            .and_then(|c| c["includeTargets"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        let target = match &options.target {
+            Some(target) => resolve(target)?,
+            None => match includes.as_slice() {
+                [only] => only["id"].as_str().unwrap_or(ALL_USERS).to_string(),
+                _ => {
+                    return Err(Failure::Usage(format!(
+                        "the authenticator app has {} include targets; give --target with --mode \
+                         (together they replace the include targets with one)",
+                        includes.len()
+                    )));
+                }
+            },
+        };
+        let mode = match options.mode {
+            Some(mode) => mode.as_str().to_string(),
+            None => {
+                let modes: std::collections::BTreeSet<&str> = includes
+                    .iter()
+                    .filter_map(|t| t["authenticationMode"].as_str())
+                    .collect();
+                match modes.len() {
+                    0 => ModeArg::Any.as_str().to_string(),
+                    1 => modes.into_iter().next().unwrap_or("any").to_string(),
+                    _ => {
+                        return Err(Failure::Usage(
+                            "the current include targets have different modes; give --mode with \
+                             --target"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+        };
+        patch["includeTargets"] =
+            json!([{"targetType": "group", "id": target, "authenticationMode": mode}]);
+    }
+    if options.no_exclusions {
+        patch["excludeTargets"] = json!([]);
+    } else if !options.exclude.is_empty() {
+        let excludes = options
+            .exclude
+            .iter()
+            .map(|g| resolve(g).map(|id| json!({"targetType": "group", "id": id})))
+            .collect::<Result<Vec<_>, _>>()?;
+        patch["excludeTargets"] = Value::Array(excludes);
+    }
+    for (field, state) in options.features() {
+        patch["featureSettings"][field] = json!({"state": state.as_str()});
+    }
+    Ok(patch)
+}
+
+/// A group's display name, or its id when it is not in the list.
+fn group_name<'a>(groups: &'a [Group], id: &'a str) -> &'a str {
+    groups
+        .iter()
+        .find(|g| g.id == id)
+        .map_or(id, |g| g.display_name.as_str())
+}
+
+/// The console's names for the authenticator modes.
+fn mode_label(mode: &str) -> &str {
+    match mode {
+        "deviceBasedPush" => "passwordless",
+        other => other,
+    }
+}
+
+/// One row of the policy summary: method, state, include targets (with modes), exclusions.
+pub(super) fn summary_row(configuration: &Value, groups: &[Group]) -> Value {
+    let name = |target: &Value| {
+        let id = target["id"].as_str().unwrap_or("?");
+        if id == ALL_USERS {
+            "all users".to_string()
+        } else {
+            group_name(groups, id).to_string()
+        }
+    };
+    let list = |field: &str| {
+        let names: Vec<String> = configuration[field]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| match t["authenticationMode"].as_str() {
+                Some(mode) => format!("{} ({})", name(t), mode_label(mode)),
+                None => name(t),
+            })
+            .collect();
+        if names.is_empty() {
+            Value::Null
+        } else {
+            Value::String(names.join(", "))
+        }
+    };
+    json!({
+        "method": configuration["id"],
+        "state": configuration["state"],
+        "include": list("includeTargets"),
+        "exclude": list("excludeTargets"),
+    })
+}
+
+/// The authenticator's notification features (`featureSettings`) as table rows: feature (named
+/// as the `policy set authenticator` option), state, include target, exclude target.
+pub(super) fn feature_rows(configuration: &Value, groups: &[Group]) -> Vec<Value> {
+    let Some(settings) = configuration["featureSettings"].as_object() else {
+        return vec![];
+    };
+    let name = |target: &Value| match target["id"].as_str() {
+        None => Value::Null,
+        Some(ALL_USERS) => json!("all users"),
+        Some(id) => json!(group_name(groups, id)),
+    };
+    FEATURE_FIELDS
+        .iter()
+        .filter_map(|(field, option)| {
+            let setting = settings.get(*field)?;
+            Some(json!({
+                "feature": option,
+                "state": setting["state"],
+                "include": name(&setting["includeTarget"]),
+                "exclude": name(&setting["excludeTarget"]),
+            }))
+        })
+        .collect()
+}
+
+/// `featureSettings` members and the `policy set authenticator` options that set them.
+const FEATURE_FIELDS: [(&str, &str); 5] = [
+    ("numberMatchingRequiredState", "number-matching"),
+    ("displayAppInformationRequiredState", "show-app-name"),
+    ("displayLocationInformationRequiredState", "show-location"),
+    ("reportSuspiciousActivityState", "report-suspicious"),
+    ("suppressAnomalousNotificationsState", "suppress-unusual"),
+];
+
+const FEATURE_COLUMNS: &[&str] = &["feature", "state", "include", "exclude"];
+
+async fn print_configuration(
+    client: &Client,
+    configuration: &Value,
+    as_json: bool,
+) -> Result<(), Failure> {
+    if as_json {
+        print_json(configuration);
+    } else {
+        // Names only make the summary easier to read; ids will do if groups cannot be listed.
+        let groups = client.list_groups().await.unwrap_or_default();
+        print_table(&[summary_row(configuration, &groups)], SUMMARY_COLUMNS);
+        let features = feature_rows(configuration, &groups);
+        if !features.is_empty() {
+            print_raw("\n");
+            print_table(&features, FEATURE_COLUMNS);
+        }
+    }
+    Ok(())
+}
+
+fn read_json_document(file: &str) -> Result<Value, Failure> {
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Failure::Usage(format!("reading standard input: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("reading {file}: {e}")))?
+    };
+    serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("{file}: not valid JSON: {e}")))
+}
+
+pub(super) async fn command(
+    client: &Client,
+    action: PolicyAction,
+    as_json: bool,
+) -> Result<(), Failure> {
+    match action {
+        PolicyAction::Show { method: None } => {
+            let policy = client.policy().await?;
+            if as_json {
+                print_json(&policy);
+                return Ok(());
+            }
+            let groups = client.list_groups().await.unwrap_or_default();
+            let configurations: Vec<Value> = policy
+                .authentication_method_configurations
+                .into_iter()
+                .map(|c| Value::Object(c.0))
+                .collect();
+            let rows: Vec<Value> = configurations
+                .iter()
+                .map(|c| summary_row(c, &groups))
+                .collect();
+            print_table(&rows, SUMMARY_COLUMNS);
+            let features: Vec<Value> = configurations
+                .iter()
+                .flat_map(|c| feature_rows(c, &groups))
+                .collect();
+            if !features.is_empty() {
+                print_raw("\n");
+                print_table(&features, FEATURE_COLUMNS);
+            }
+            Ok(())
+        }
+        PolicyAction::Show {
+            method: Some(method),
+        } => {
+            let method = method_kind(&method)?;
+            let configuration = client.configuration(method.id()).await?;
+            print_json(&configuration);
+            Ok(())
+        }
+        PolicyAction::Set(set) => {
+            let method = method_kind(&set.method)?;
+            let configuration = if let Some(file) = &set.json {
+                let document = match read_json_document(file)? {
+                    Value::Object(fields) => {
+                        latchkey_api::AuthenticationMethodConfiguration(fields)
+                    }
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "{file}: the configuration must be a JSON object"
+                        )));
+                    }
+                };
+                client.put_configuration(method.id(), &document).await?
+            } else {
+                let options = &set.options;
+                if options.is_empty() {
+                    return Err(Failure::Usage(format!(
+                        "nothing to change: give --json FILE{}",
+                        if method == MethodKind::MicrosoftAuthenticator {
+                            " or options such as --state, --target, --mode, --number-matching"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                if method != MethodKind::MicrosoftAuthenticator {
+                    return Err(Failure::Usage(format!(
+                        "these options apply to the authenticator app only; change {} with \
+                         --json FILE (see `policy show {}` for its current JSON)",
+                        method.id(),
+                        method.id()
+                    )));
+                }
+                let groups = if options.named_groups().next().is_some() {
+                    client.list_groups().await?
+                } else {
+                    vec![]
+                };
+                let current = if options.target.is_some() != options.mode.is_some() {
+                    let current = client.configuration(method.id()).await?;
+                    Some(Value::Object(current.0))
+                } else {
+                    None
+                };
+                let patch = match authenticator_patch(options, &groups, current.as_ref())? {
+                    Value::Object(fields) => AuthenticationMethodConfigurationPatch(fields),
+                    _ => AuthenticationMethodConfigurationPatch::default(),
+                };
+                client.patch_configuration(method.id(), &patch).await?
+            };
+            print_configuration(client, &Value::Object(configuration.0), as_json).await
+        }
+        PolicyAction::Reset { method } => {
+            let method = method_kind(&method)?;
+            let configuration = client.reset_configuration(method.id()).await?;
+            print_configuration(client, &Value::Object(configuration.0), as_json).await
+        }
+    }
+}
+
+/// The CLI's (`policy set authenticator`) names for the authenticator's features.
+fn feature_option(feature: &str) -> &str {
+    match feature {
+        "numberMatching" => "number-matching",
+        "displayAppInformation" => "show-app-name",
+        "displayLocationInformation" => "show-location",
+        "reportSuspiciousActivity" => "report-suspicious",
+        "suppressAnomalousNotifications" => "suppress-unusual",
+        other => other,
+    }
+}
+
+/// Two tables: each method (allowed, mode, reason), then the authenticator's features.
+pub(super) fn print_effective_policy(policy: &EffectivePolicy) {
+    use super::output::{Column, print_rows};
+    use latchkey_api::{EffectiveFeature, MethodEvaluation};
+    let methods: [Column<MethodEvaluation>; 4] = [
+        ("method", |e| {
+            // The API names the app with Graph's name; the command line with the path's.
+            serde_json::from_value::<MethodKind>(json!(e.method))
+                .map_or_else(|_| e.method.clone(), |m| m.id().to_string())
+        }),
+        ("allowed", |e| e.allowed.to_string()),
+        ("mode", |e| {
+            e.mode.as_deref().map_or("-", mode_label).to_string()
+        }),
+        ("reason", |e| e.reason.clone()),
+    ];
+    print_rows(&policy.value, &methods);
+    let features: Vec<EffectiveFeature> = policy
+        .value
+        .iter()
+        .flat_map(|e| e.features.iter().cloned())
+        .collect();
+    if !features.is_empty() {
+        print_raw("\n");
+        let columns: [Column<EffectiveFeature>; 3] = [
+            ("feature", |f| feature_option(&f.feature).to_string()),
+            ("enabled", |f| f.enabled.to_string()),
+            ("reason", |f| f.reason.clone()),
+        ];
+        print_rows(&features, &columns);
+    }
+}

@@ -1,0 +1,553 @@
+//! `DeviceStore`: the authenticator app's activations, devices, nonces, approvals and PIN checks.
+
+use latchkey_domain::authenticator::{
+    Activation, Approval, ApprovalContext, ApprovalState, Device, PinCheck,
+};
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::{ActivationId, DeviceId, UserId};
+use latchkey_domain::secret::{TokenHash, random_hex};
+use latchkey_domain::store::Store;
+use latchkey_protocol::DeviceKeyPair;
+use latchkey_protocol::wire::ApprovalKind;
+
+use super::fixtures::{
+    NOW, by_user, futures_join_all, new_sign_in_record, stored_user, unique_upn,
+};
+
+fn new_device(user: &UserId) -> Device {
+    Device {
+        id: DeviceId::random(),
+        user_id: user.clone(),
+        name: "Conformance phone".into(),
+        key: DeviceKeyPair::generate().expect("key").public_key(),
+        passwordless_key: None,
+        created_at: NOW,
+        confirmed_at: None,
+        phone_sign_in_at: None,
+    }
+}
+
+fn new_approval(device: &Device) -> Approval {
+    Approval::new(
+        ApprovalKind::PhoneSignIn,
+        device.user_id.clone(),
+        None,
+        vec![device.id.clone()],
+        ApprovalContext {
+            user_principal_name: "user@conformance.example".into(),
+            ..Default::default()
+        },
+        NOW,
+        90,
+    )
+}
+
+fn new_activation(user: &UserId, code: &str) -> Activation {
+    Activation {
+        id: ActivationId::random(),
+        code_hash: TokenHash::of(code),
+        user_id: user.clone(),
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(600),
+        device_id: None,
+        test_approval: None,
+    }
+}
+
+/// Stores `device` the only way devices are made: by redeeming a fresh activation of its
+/// user, with `test` as the test notification.
+async fn store_device(store: &dyn Store, device: &Device, test: &Approval) {
+    let activation = new_activation(&device.user_id, &random_hex(16));
+    store
+        .put_activation(&activation)
+        .await
+        .expect("put_activation");
+    store
+        .redeem_activation(&activation.code_hash, NOW, device, test, 10)
+        .await
+        .expect("redeem")
+        .expect("redeemed");
+}
+
+pub async fn device_round_trips_and_updates(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let approval = new_approval(&device);
+    store_device(store, &device, &approval).await;
+    let mut stored = store
+        .device(&device.id)
+        .await
+        .unwrap()
+        .expect("device stored");
+    assert_eq!(stored, device, "a device reads back as written");
+    stored.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
+    stored.confirmed_at = Some(NOW);
+    store.update_device(&stored).await.expect("update_device");
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(store.devices_of_user(&user.id).await.unwrap(), vec![stored]);
+    store.delete_device(&device.id).await.unwrap();
+    assert_eq!(store.device(&device.id).await.unwrap(), None);
+    assert!(
+        matches!(
+            store.update_device(&device).await,
+            Err(StoreError::NotFound)
+        ),
+        "updating a removed device is not found"
+    );
+}
+
+pub async fn activation_is_redeemed_once_even_when_raced(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let code = random_hex(16);
+    let activation = new_activation(&user.id, &code);
+    store.put_activation(&activation).await.unwrap();
+    assert_eq!(
+        store
+            .activation_by_code(&TokenHash::of(&code))
+            .await
+            .unwrap(),
+        Some(activation.clone())
+    );
+    let (a, b) = (new_device(&user.id), new_device(&user.id));
+    let (ta, tb) = (new_approval(&a), new_approval(&b));
+    let (one, two) = tokio::join!(
+        store.redeem_activation(&activation.code_hash, NOW, &a, &ta, 10),
+        store.redeem_activation(&activation.code_hash, NOW, &b, &tb, 10),
+    );
+    let winners = [one.unwrap(), two.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        winners.len(),
+        1,
+        "an activation code registers one device only"
+    );
+    assert_eq!(
+        store.devices_of_user(&user.id).await.unwrap().len(),
+        1,
+        "the losing device was not created"
+    );
+    let redeemed = store.activation(&activation.id).await.unwrap().unwrap();
+    assert!(redeemed.device_id.is_some() && redeemed.test_approval.is_some());
+}
+
+pub async fn expired_activation_cannot_be_redeemed(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let activation = new_activation(&user.id, &random_hex(16));
+    store.put_activation(&activation).await.unwrap();
+    let device = new_device(&user.id);
+    let later = activation.expires_at;
+    assert_eq!(
+        store
+            .redeem_activation(
+                &activation.code_hash,
+                later,
+                &device,
+                &new_approval(&device),
+                10,
+            )
+            .await
+            .unwrap(),
+        None,
+        "an expired code redeems nothing"
+    );
+    assert_eq!(store.device(&device.id).await.unwrap(), None);
+}
+
+pub async fn device_nonce_is_accepted_once(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    store_device(store, &device, &new_approval(&device)).await;
+    let nonce = random_hex(16);
+    let (a, b) = tokio::join!(
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|&&ok| ok).count(),
+        1,
+        "a replayed nonce is refused, even concurrently"
+    );
+}
+
+async fn stored_approval(store: &dyn Store) -> (Device, Approval) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    let approval = new_approval(&device);
+    store_device(store, &device, &approval).await;
+    (device, approval)
+}
+
+pub async fn concurrent_answers_settle_an_approval_once(store: &dyn Store) {
+    let (device, approval) = stored_approval(store).await;
+    assert_eq!(
+        store.pending_approvals(&device.user_id).await.unwrap(),
+        vec![approval.clone()]
+    );
+    let (a, b) = tokio::join!(
+        store.settle_approval(
+            &approval.id,
+            ApprovalState::Approved,
+            Some(&device.id),
+            NOW,
+            None
+        ),
+        store.settle_approval(
+            &approval.id,
+            ApprovalState::Denied,
+            Some(&device.id),
+            NOW,
+            None
+        ),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a ^ b,
+        "exactly one of two racing answers settles the request"
+    );
+    let settled = store.approval(&approval.id).await.unwrap().unwrap();
+    let expected = if a {
+        ApprovalState::Approved
+    } else {
+        ApprovalState::Denied
+    };
+    assert_eq!(settled.state, expected, "the winner's outcome stands");
+    assert_eq!(settled.answered_by, Some(device.id.clone()));
+    assert!(
+        store
+            .pending_approvals(&device.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn settling_changes_only_the_outcome_in_the_stored_approval(store: &dyn Store) {
+    for (state, by) in [
+        (ApprovalState::Approved, true),
+        (ApprovalState::Expired, false),
+    ] {
+        let (device, approval) = stored_approval(store).await;
+        let answered_by = by.then_some(&device.id);
+        assert!(
+            store
+                .settle_approval(&approval.id, state, answered_by, NOW, None)
+                .await
+                .unwrap()
+        );
+        let mut expected = approval.clone();
+        expected.state = state;
+        expected.answered_by = answered_by.cloned();
+        expected.settled_at = Some(NOW);
+        assert_eq!(
+            store.approval(&approval.id).await.unwrap().unwrap(),
+            expected,
+            "everything else in the approval reads back as it was stored"
+        );
+    }
+}
+
+pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
+    let (device, approval) = stored_approval(store).await;
+    let upn = unique_upn("settled");
+    let record = new_sign_in_record(upn.as_str(), NOW);
+    assert!(
+        store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Denied,
+                Some(&device.id),
+                NOW,
+                Some(&record)
+            )
+            .await
+            .unwrap()
+    );
+    // A second settle (with a new record) neither changes the state nor logs.
+    let again = new_sign_in_record(upn.as_str(), NOW);
+    assert!(
+        !store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Approved,
+                Some(&device.id),
+                NOW,
+                Some(&again)
+            )
+            .await
+            .unwrap()
+    );
+    let logged = store.sign_in_records(&by_user(upn.as_str())).await.unwrap();
+    assert!(logged.iter().any(|r| r.id == record.id));
+    assert!(
+        !logged.iter().any(|r| r.id == again.id),
+        "a refused settle logs nothing"
+    );
+    // A record that cannot be written (duplicate id) leaves the approval pending.
+    let (device, approval) = stored_approval(store).await;
+    assert!(
+        store
+            .settle_approval(
+                &approval.id,
+                ApprovalState::Denied,
+                Some(&device.id),
+                NOW,
+                Some(&record)
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.approval(&approval.id).await.unwrap().unwrap().state,
+        ApprovalState::Pending,
+        "an outcome that cannot be logged does not happen"
+    );
+}
+
+pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dyn Store) {
+    let (device, first) = stored_approval(store).await;
+    let blocked = new_approval(&device);
+    assert!(
+        !store
+            .put_approval_if_none_waiting(&blocked, NOW)
+            .await
+            .unwrap(),
+        "a pending sign-in approval blocks another"
+    );
+    assert_eq!(store.approval(&blocked.id).await.unwrap(), None);
+    store
+        .settle_approval(&first.id, ApprovalState::Denied, None, NOW, None)
+        .await
+        .unwrap();
+    let (a, b) = (new_approval(&device), new_approval(&device));
+    let (one, two) = tokio::join!(
+        store.put_approval_if_none_waiting(&a, NOW),
+        store.put_approval_if_none_waiting(&b, NOW),
+    );
+    assert!(
+        one.unwrap() ^ two.unwrap(),
+        "exactly one of two racing sign-ins notifies"
+    );
+    let later = new_approval(&device);
+    let after_expiry = NOW.plus_seconds(90);
+    assert!(
+        store
+            .put_approval_if_none_waiting(&later, after_expiry)
+            .await
+            .unwrap(),
+        "an expired request no longer blocks a new one"
+    );
+}
+
+/// Thirteen codes redeemed at once by a user allowed three devices: three devices, whatever
+/// the interleaving.
+pub async fn devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel(
+    store: &dyn Store,
+) {
+    let user = stored_user(store).await;
+    let mut redemptions = Vec::new();
+    for _ in 0..13 {
+        let activation = new_activation(&user.id, &random_hex(16));
+        store.put_activation(&activation).await.unwrap();
+        let device = new_device(&user.id);
+        let test = new_approval(&device);
+        redemptions.push((activation, device, test));
+    }
+    let results = futures_join_all(
+        redemptions
+            .iter()
+            .map(|(a, d, t)| store.redeem_activation(&a.code_hash, NOW, d, t, 3)),
+    )
+    .await;
+    let redeemed = results
+        .into_iter()
+        .map(|r| r.expect("redeem_activation"))
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(redeemed, 3, "exactly the limit is redeemed");
+    assert_eq!(store.devices_of_user(&user.id).await.unwrap().len(), 3);
+}
+
+/// At most `max_outstanding` unused, unexpired activations per user; used and expired ones
+/// make room, and one user's count is not another's.
+pub async fn open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count(
+    store: &dyn Store,
+) {
+    let user = stored_user(store).await;
+    let other = stored_user(store).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let activation = new_activation(&user.id, &random_hex(16));
+        assert!(
+            store
+                .put_activation_within(&activation, NOW, 2)
+                .await
+                .expect("put_activation_within")
+        );
+        open.push(activation);
+    }
+    let third = new_activation(&user.id, &random_hex(16));
+    assert!(
+        !store.put_activation_within(&third, NOW, 2).await.unwrap(),
+        "a third open activation is refused"
+    );
+    assert_eq!(store.activation(&third.id).await.unwrap(), None);
+    assert!(
+        store
+            .put_activation_within(&new_activation(&other.id, &random_hex(16)), NOW, 2)
+            .await
+            .unwrap(),
+        "another user has a count of their own"
+    );
+    // A used activation no longer counts.
+    let device = new_device(&user.id);
+    store
+        .redeem_activation(&open[0].code_hash, NOW, &device, &new_approval(&device), 10)
+        .await
+        .unwrap()
+        .expect("redeemed");
+    assert!(store.put_activation_within(&third, NOW, 2).await.unwrap());
+    // Nor do expired ones.
+    let later = NOW.plus_seconds(601);
+    let mut fresh = new_activation(&user.id, &random_hex(16));
+    fresh.created_at = later;
+    fresh.expires_at = later.plus_seconds(600);
+    assert!(store.put_activation_within(&fresh, later, 2).await.unwrap());
+}
+
+/// A device with phone sign-in and a PIN record, stored through a redeemed activation.
+async fn device_with_pin(store: &dyn Store) -> Device {
+    let user = stored_user(store).await;
+    let mut device = new_device(&user.id);
+    store_device(store, &device, &new_approval(&device)).await;
+    device.confirmed_at = Some(NOW);
+    store.update_device(&device).await.unwrap();
+    device.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
+    device.phone_sign_in_at = Some(NOW);
+    store
+        .set_phone_sign_in(&device, Some("mac-of-the-verifier"))
+        .await
+        .expect("set_phone_sign_in");
+    device
+}
+
+pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(store: &dyn Store) {
+    let device = device_with_pin(store).await;
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(device.clone())
+    );
+    let lock = store
+        .pin_lock(&device.id)
+        .await
+        .unwrap()
+        .expect("a PIN record");
+    assert_eq!(lock.verifier_mac.as_deref(), Some("mac-of-the-verifier"));
+    assert_eq!((lock.wrong_pins, lock.locked_at), (0, None));
+    // Counted in order, and a right PIN starts the count again.
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, false, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Wrong { remaining: 4 }
+    );
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, true, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Right
+    );
+    assert_eq!(
+        store
+            .pin_lock(&device.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .wrong_pins,
+        0
+    );
+    // Twenty wrong PINs at once: exactly one locks, four are counted, the rest find it locked.
+    let checks =
+        futures_join_all((0..20).map(|_| store.record_pin_check(&device.id, false, 5, NOW))).await;
+    let checks: Vec<PinCheck> = checks.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        checks.iter().filter(|c| **c == PinCheck::LockedNow).count(),
+        1
+    );
+    assert_eq!(
+        checks
+            .iter()
+            .filter(|c| matches!(c, PinCheck::Wrong { .. }))
+            .count(),
+        4
+    );
+    assert_eq!(
+        checks.iter().filter(|c| **c == PinCheck::Locked).count(),
+        15
+    );
+    // The lock turned phone sign-in off in the same write and forgot the verifier; a right PIN
+    // no longer unlocks anything.
+    let off = store.device(&device.id).await.unwrap().unwrap();
+    assert_eq!((off.passwordless_key, off.phone_sign_in_at), (None, None));
+    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    assert_eq!((lock.locked_at, lock.verifier_mac), (Some(NOW), None));
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, true, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Locked
+    );
+    // Allowing it again is recorded; enabling again clears the lock.
+    assert!(
+        store
+            .allow_phone_sign_in_again(&device.id, Timestamp(NOW.0 + 5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .pin_lock(&device.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reenable_allowed_at,
+        Some(Timestamp(NOW.0 + 5))
+    );
+    store
+        .set_phone_sign_in(&device, Some("a new mac"))
+        .await
+        .unwrap();
+    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    assert!(!lock.is_locked());
+    assert_eq!((lock.wrong_pins, lock.reenable_allowed_at), (0, None));
+    assert!(
+        !store
+            .allow_phone_sign_in_again(&device.id, NOW)
+            .await
+            .unwrap(),
+        "not locked"
+    );
+    // Turning phone sign-in off removes the record; removing the device would too.
+    let mut plain = device.clone();
+    plain.passwordless_key = None;
+    plain.phone_sign_in_at = None;
+    store.set_phone_sign_in(&plain, None).await.unwrap();
+    assert_eq!(store.pin_lock(&device.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .record_pin_check(&device.id, false, 5, NOW)
+            .await
+            .unwrap(),
+        PinCheck::Locked,
+        "no record, nothing to count"
+    );
+    store.delete_device(&device.id).await.unwrap();
+}

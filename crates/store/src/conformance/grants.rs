@@ -1,0 +1,311 @@
+//! `GrantStore`: grants, codes and tokens, signing keys and server secrets.
+
+use latchkey_domain::application::SigningAlg;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::ids::GrantId;
+use latchkey_domain::keys::SigningKey;
+use latchkey_domain::oidc::Redeemed;
+use latchkey_domain::secret::{TokenHash, random_hex, random_token};
+use latchkey_domain::store::Store;
+
+use super::fixtures::{
+    NOW, new_access_token, new_code, new_refresh_token, stored_code, stored_grant,
+};
+
+pub async fn grant_round_trips(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    assert_eq!(
+        store.grant(&grant.id).await.unwrap().as_ref(),
+        Some(&grant),
+        "a grant reads back unchanged"
+    );
+    store.revoke_grant(&grant.id).await.expect("revoke_grant");
+    assert!(
+        store
+            .grant(&grant.id)
+            .await
+            .unwrap()
+            .expect("grant")
+            .revoked,
+        "a revoked grant reads back revoked"
+    );
+    assert_eq!(
+        store.grant(&GrantId::random()).await.unwrap(),
+        None,
+        "an unknown id finds no grant"
+    );
+}
+
+pub async fn code_is_fresh_on_first_redemption(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = stored_code(store, &grant).await;
+    assert_eq!(
+        store.redeem_code(&code.hash).await.unwrap(),
+        Redeemed::Fresh(code),
+        "a new code redeems as fresh"
+    );
+}
+
+/// RFC 6749 §4.1.2: a code used twice is a sign of theft; the caller must learn of it.
+pub async fn replayed_code_is_reported_as_replay(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = stored_code(store, &grant).await;
+    assert!(
+        matches!(
+            store.redeem_code(&code.hash).await.unwrap(),
+            Redeemed::Fresh(_)
+        ),
+        "the first redemption is fresh"
+    );
+    for attempt in 2..=3 {
+        assert_eq!(
+            store.redeem_code(&code.hash).await.unwrap(),
+            Redeemed::Replayed(code.clone()),
+            "redemption {attempt} of a code is reported as a replay, with the code so its grant can be revoked"
+        );
+    }
+}
+
+pub async fn unknown_code_is_unknown(store: &dyn Store) {
+    assert_eq!(
+        store
+            .redeem_code(&TokenHash::of(random_token().expose()))
+            .await
+            .unwrap(),
+        Redeemed::Unknown,
+        "a code never issued is unknown"
+    );
+}
+
+/// Two token requests racing with one code must not both get tokens.
+pub async fn concurrent_redeem_of_a_code_has_one_winner(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = stored_code(store, &grant).await;
+    let (a, b) = tokio::join!(store.redeem_code(&code.hash), store.redeem_code(&code.hash));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let fresh = outcomes
+        .iter()
+        .filter(|o| matches!(o, Redeemed::Fresh(_)))
+        .count();
+    let replayed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Redeemed::Replayed(_)))
+        .count();
+    assert_eq!(
+        (fresh, replayed),
+        (1, 1),
+        "of two concurrent redemptions exactly one is fresh: {outcomes:?}"
+    );
+}
+
+/// The store reports; the domain judges expiry and revocation.
+pub async fn access_token_is_returned_even_when_expired(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let expired = new_access_token(&grant, Timestamp(NOW.0 - 3600));
+    store
+        .put_access_token(&expired)
+        .await
+        .expect("put_access_token");
+    assert_eq!(
+        store.access_token(&expired.hash).await.unwrap(),
+        Some(expired),
+        "an expired token is still returned"
+    );
+    assert_eq!(
+        store
+            .access_token(&TokenHash::of(random_token().expose()))
+            .await
+            .unwrap(),
+        None,
+        "an unknown access token is not found"
+    );
+}
+
+/// Refresh token rotation (OAuth 2.0 Security BCP §4.14): each token works once; presenting a
+/// spent one again means it was stolen, and must be reported so the grant can be revoked.
+pub async fn refresh_token_rotation_reports_reuse(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let first = new_refresh_token(&grant, NOW.plus_seconds(86_400));
+    store
+        .put_refresh_token(&first)
+        .await
+        .expect("put_refresh_token");
+    assert_eq!(
+        store.redeem_refresh_token(&first.hash).await.unwrap(),
+        Redeemed::Fresh(first.clone()),
+        "first use is fresh"
+    );
+
+    let second = new_refresh_token(&grant, NOW.plus_seconds(86_400));
+    store
+        .put_refresh_token(&second)
+        .await
+        .expect("put rotated refresh token");
+    assert_eq!(
+        store.redeem_refresh_token(&first.hash).await.unwrap(),
+        Redeemed::Replayed(first),
+        "reusing a rotated-out refresh token is reported as a replay"
+    );
+    assert_eq!(
+        store.redeem_refresh_token(&second.hash).await.unwrap(),
+        Redeemed::Fresh(second),
+        "the rotated-in token is fresh"
+    );
+    assert_eq!(
+        store
+            .redeem_refresh_token(&TokenHash::of(random_token().expose()))
+            .await
+            .unwrap(),
+        Redeemed::Unknown,
+        "a refresh token never issued is unknown"
+    );
+}
+
+pub async fn concurrent_redeem_of_a_refresh_token_has_one_winner(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let token = new_refresh_token(&grant, NOW.plus_seconds(86_400));
+    store
+        .put_refresh_token(&token)
+        .await
+        .expect("put_refresh_token");
+    let (a, b) = tokio::join!(
+        store.redeem_refresh_token(&token.hash),
+        store.redeem_refresh_token(&token.hash)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let fresh = outcomes
+        .iter()
+        .filter(|o| matches!(o, Redeemed::Fresh(_)))
+        .count();
+    assert_eq!(
+        fresh, 1,
+        "of two concurrent refreshes exactly one is fresh: {outcomes:?}"
+    );
+}
+
+pub async fn signing_key_round_trips(store: &dyn Store) {
+    for alg in SigningAlg::ALL {
+        let key = SigningKey::generate(alg, NOW).expect("generate a key");
+        store.put_signing_key(&key).await.expect("put_signing_key");
+        let stored = store
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.kid == key.kid);
+        let stored = stored.expect("a stored key is listed");
+        assert_eq!(stored.alg, key.alg, "the algorithm is kept");
+        assert_eq!(
+            stored.private_pkcs8, key.private_pkcs8,
+            "the private key is kept byte for byte"
+        );
+        assert_eq!(
+            (stored.created_at, stored.retired_at),
+            (key.created_at, None),
+            "the key's dates are kept"
+        );
+        assert!(
+            stored.signer().is_ok(),
+            "a stored key still loads for signing"
+        );
+    }
+}
+
+/// Rotation retires old keys but must never retire the one now signing.
+pub async fn signing_keys_retire_except_kept(store: &dyn Store) {
+    let old = SigningKey::generate(SigningAlg::ES256, NOW).expect("generate");
+    let current = SigningKey::generate(SigningAlg::ES256, NOW.plus_seconds(1)).expect("generate");
+    let mut already_retired = SigningKey::generate(SigningAlg::ES256, NOW).expect("generate");
+    already_retired.retired_at = Some(NOW);
+    for key in [&old, &current, &already_retired] {
+        store.put_signing_key(key).await.expect("put_signing_key");
+    }
+
+    let at = NOW.plus_seconds(100);
+    store
+        .retire_signing_keys_except(std::slice::from_ref(&current.kid), at)
+        .await
+        .expect("retire");
+    let keys = store.signing_keys().await.unwrap();
+    let retired_at = |kid| {
+        keys.iter()
+            .find(|k| &k.kid == kid)
+            .expect("key listed")
+            .retired_at
+    };
+    assert_eq!(
+        retired_at(&old.kid),
+        Some(at),
+        "an unkept key is retired at the given time"
+    );
+    assert_eq!(retired_at(&current.kid), None, "the kept key stays active");
+    assert_eq!(
+        retired_at(&already_retired.kid),
+        Some(NOW),
+        "an already retired key keeps its retirement date"
+    );
+}
+
+/// A server secret (for example the CSRF key) must never change once set, or every
+/// outstanding form breaks and two servers would disagree.
+pub async fn server_secret_is_created_once(store: &dyn Store) {
+    let name = format!("conformance-{}", random_hex(4));
+    let first = store
+        .server_secret(&name, b"first candidate")
+        .await
+        .expect("server_secret");
+    assert_eq!(first, b"first candidate", "the first candidate is stored");
+    let second = store
+        .server_secret(&name, b"second candidate")
+        .await
+        .expect("server_secret again");
+    assert_eq!(
+        second, first,
+        "later calls return the first value, not their candidate"
+    );
+
+    let other = format!("conformance-{}", random_hex(4));
+    let (a, b) = tokio::join!(
+        store.server_secret(&other, b"racer a"),
+        store.server_secret(&other, b"racer b")
+    );
+    assert_eq!(
+        a.unwrap(),
+        b.unwrap(),
+        "concurrent first calls agree on one value"
+    );
+}
+
+pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = new_code(&grant, NOW.plus_seconds(60));
+    store.put_code(&code).await.unwrap();
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+    assert!(matches!(
+        store.redeem_code(&code.hash).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert_eq!(
+        store.code(&code.hash).await.unwrap(),
+        Some(code.clone()),
+        "a spent code is still read"
+    );
+    let token = new_refresh_token(&grant, NOW.plus_seconds(60));
+    store.put_refresh_token(&token).await.unwrap();
+    assert_eq!(
+        store.refresh_token(&token.hash).await.unwrap(),
+        Some(token.clone())
+    );
+    assert!(matches!(
+        store.redeem_refresh_token(&token.hash).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert_eq!(
+        store
+            .refresh_token(&TokenHash::of("unknown"))
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -1,0 +1,570 @@
+//! `SessionStore`: Temporary Access Passes, sessions, sign-ins in progress and their outcomes.
+
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::credential::TemporaryAccessPass;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::{SessionId, UserId};
+use latchkey_domain::log::{SignInError, SignInRecord};
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::session::Session;
+use latchkey_domain::signin::{PendingSignIn, SignInStage};
+use latchkey_domain::store::Store;
+
+use super::fixtures::{
+    NOW, by_user, failed, is_conflict, log_sign_in, new_grant, new_pass, new_session, new_sign_in,
+    new_sign_in_record, records, stored_grant, stored_session, stored_user, unique_name,
+};
+
+/// Whether the store accepts `hash` as `user`'s pass at `at` (recording the use if so).
+async fn pass_works(store: &dyn Store, user: &UserId, hash: &TokenHash, at: Timestamp) -> bool {
+    store.mark_pass_used(user, hash, at).await.unwrap()
+}
+
+/// Issuing a new pass must kill the old one, or a leaked old pass stays usable.
+pub async fn putting_a_pass_replaces_the_previous_one(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let old = new_pass(&user.id, "old pass", false);
+    store.put_pass(&old).await.expect("put_pass");
+    assert_eq!(
+        store.pass_for_user(&user.id).await.unwrap().as_ref(),
+        Some(&old),
+        "a pass reads back unchanged"
+    );
+
+    let new = TemporaryAccessPass {
+        lifetime_minutes: 120,
+        usable_once: true,
+        ..new_pass(&user.id, "new pass", true)
+    };
+    store.put_pass(&new).await.expect("put_pass again");
+    assert_eq!(
+        store.pass_for_user(&user.id).await.unwrap(),
+        Some(new),
+        "the new pass replaced the old"
+    );
+    assert!(
+        !pass_works(store, &user.id, &old.hash, NOW).await,
+        "the replaced pass can no longer be used"
+    );
+}
+
+pub async fn one_time_pass_is_spent_once(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, "one-time pass", true);
+    store.put_pass(&pass).await.expect("put_pass");
+    assert!(
+        pass_works(store, &user.id, &pass.hash, NOW).await,
+        "the first use succeeds"
+    );
+    assert!(
+        !pass_works(store, &user.id, &pass.hash, NOW.plus_seconds(1)).await,
+        "a second use fails"
+    );
+    let stored = store
+        .pass_for_user(&user.id)
+        .await
+        .unwrap()
+        .expect("the pass is kept");
+    assert_eq!(
+        stored.used_at,
+        Some(NOW),
+        "the first use's time is recorded and not overwritten"
+    );
+}
+
+/// Two sign-ins racing with the same one-time pass must not both get in.
+pub async fn concurrent_use_of_a_one_time_pass_has_one_winner(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, "raced pass", true);
+    store.put_pass(&pass).await.expect("put_pass");
+    let (a, b) = tokio::join!(
+        store.mark_pass_used(&user.id, &pass.hash, NOW),
+        store.mark_pass_used(&user.id, &pass.hash, NOW)
+    );
+    let winners = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter(|&won| won)
+        .count();
+    assert_eq!(
+        winners, 1,
+        "exactly one of two concurrent uses of a one-time pass succeeds"
+    );
+}
+
+pub async fn multi_use_pass_can_be_used_again(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, "multi-use pass", false);
+    store.put_pass(&pass).await.expect("put_pass");
+    assert!(
+        pass_works(store, &user.id, &pass.hash, NOW).await,
+        "the first use succeeds"
+    );
+    let later = NOW.plus_seconds(30);
+    assert!(
+        pass_works(store, &user.id, &pass.hash, later).await,
+        "a multi-use pass works again"
+    );
+    let stored = store
+        .pass_for_user(&user.id)
+        .await
+        .unwrap()
+        .expect("the pass is kept");
+    assert_eq!(stored.used_at, Some(later), "the latest use is recorded");
+}
+
+pub async fn wrong_pass_is_not_marked_used(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, "right pass", true);
+    store.put_pass(&pass).await.expect("put_pass");
+    assert!(
+        !pass_works(store, &user.id, &TokenHash::of("wrong pass"), NOW).await,
+        "a wrong pass is not accepted"
+    );
+    let other = stored_user(store).await;
+    assert!(
+        !pass_works(store, &other.id, &pass.hash, NOW).await,
+        "one user's pass does not work for another user"
+    );
+    assert_eq!(
+        store
+            .pass_for_user(&user.id)
+            .await
+            .unwrap()
+            .and_then(|p| p.used_at),
+        None,
+        "failed attempts do not spend the pass"
+    );
+}
+
+pub async fn deleted_pass_is_gone(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, "deleted pass", false);
+    store.put_pass(&pass).await.expect("put_pass");
+    store.delete_pass(&user.id).await.expect("delete_pass");
+    assert_eq!(
+        store.pass_for_user(&user.id).await.unwrap(),
+        None,
+        "a deleted pass is gone"
+    );
+    assert!(
+        !pass_works(store, &user.id, &pass.hash, NOW).await,
+        "a deleted pass cannot be used"
+    );
+    store
+        .delete_pass(&user.id)
+        .await
+        .expect("deleting a missing pass is not an error");
+}
+
+pub async fn session_round_trips(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let session = stored_session(store, &user.id).await;
+    assert_eq!(
+        store.session(&session.id).await.unwrap().as_ref(),
+        Some(&session),
+        "a session reads back by id"
+    );
+    assert_eq!(
+        store
+            .session_by_token(&session.token_hash)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&session),
+        "a session reads back by its cookie's hash"
+    );
+    assert_eq!(
+        store
+            .session_by_token(&TokenHash::of("not a cookie"))
+            .await
+            .unwrap(),
+        None,
+        "an unknown cookie finds no session"
+    );
+}
+
+/// Two sessions answering to one cookie would hand one user's session to another.
+pub async fn session_token_hash_is_unique(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let session = stored_session(store, &user.id).await;
+    let clash = Session {
+        id: SessionId::random(),
+        ..session.clone()
+    };
+    assert!(
+        is_conflict(&store.create_session(&clash).await),
+        "a second session with the same token hash is a conflict"
+    );
+}
+
+pub async fn revoking_a_session_revokes_only_that_session(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let revoked = stored_session(store, &user.id).await;
+    let kept = stored_session(store, &user.id).await;
+    store
+        .revoke_session(&revoked.id)
+        .await
+        .expect("revoke_session");
+    assert!(
+        store
+            .session(&revoked.id)
+            .await
+            .unwrap()
+            .expect("kept as a record")
+            .revoked,
+        "the session is revoked"
+    );
+    assert!(
+        !store
+            .session(&kept.id)
+            .await
+            .unwrap()
+            .expect("other session")
+            .revoked,
+        "other sessions live on"
+    );
+}
+
+/// Disabling or resetting an account must end every way in: sessions and every issued token.
+pub async fn revoking_a_user_revokes_sessions_and_grants(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let user = grant.user_id.clone();
+    let second_session = stored_session(store, &user).await;
+    let bystander = stored_grant(store).await;
+
+    store
+        .revoke_user_sessions_and_grants(&user)
+        .await
+        .expect("revoke_user_sessions_and_grants");
+
+    for session in [&grant.session_id, &second_session.id] {
+        assert!(
+            store
+                .session(session)
+                .await
+                .unwrap()
+                .expect("session")
+                .revoked,
+            "each of the user's sessions is revoked"
+        );
+    }
+    assert!(
+        store
+            .grant(&grant.id)
+            .await
+            .unwrap()
+            .expect("grant")
+            .revoked,
+        "the user's grants are revoked"
+    );
+    assert!(
+        !store
+            .grant(&bystander.id)
+            .await
+            .unwrap()
+            .expect("grant")
+            .revoked,
+        "other users' grants live on"
+    );
+    assert!(
+        !store
+            .session(&bystander.session_id)
+            .await
+            .unwrap()
+            .expect("session")
+            .revoked,
+        "other users' sessions live on"
+    );
+}
+
+/// Signing out ends what the session handed to applications, too.
+pub async fn revoking_a_session_revokes_its_grants(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let app = store
+        .application(&grant.client_id)
+        .await
+        .unwrap()
+        .expect("application");
+    let other_session = stored_session(store, &grant.user_id).await;
+    let other_grant = new_grant(&grant.user_id, &app.client_id, &other_session.id);
+    store
+        .create_grant(&other_grant)
+        .await
+        .expect("create_grant");
+
+    store
+        .revoke_session_grants(&grant.session_id)
+        .await
+        .expect("revoke_session_grants");
+    assert!(
+        store
+            .grant(&grant.id)
+            .await
+            .unwrap()
+            .expect("grant")
+            .revoked,
+        "the session's grant is revoked"
+    );
+    assert!(
+        !store
+            .grant(&other_grant.id)
+            .await
+            .unwrap()
+            .expect("grant")
+            .revoked,
+        "another session's grant lives on"
+    );
+}
+
+pub async fn sign_in_round_trips(store: &dyn Store) {
+    let sign_in = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&sign_in).await.expect("put_sign_in");
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap().as_ref(),
+        Some(&sign_in),
+        "a sign-in reads back unchanged, authorization request included"
+    );
+    store
+        .delete_sign_in(&sign_in.id)
+        .await
+        .expect("delete_sign_in");
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap(),
+        None,
+        "a deleted sign-in is gone"
+    );
+    store
+        .delete_sign_in(&sign_in.id)
+        .await
+        .expect("deleting a missing sign-in is not an error");
+}
+
+pub async fn sign_in_moves_forward_when_put_again(store: &dyn Store) {
+    let mut sign_in = new_sign_in(NOW.plus_seconds(900));
+    sign_in.authorization = None;
+    sign_in.return_to = Some("/mysecurityinfo".into());
+    store.put_sign_in(&sign_in).await.expect("put_sign_in");
+    sign_in.stage = SignInStage::AwaitingCredential {
+        upn: "bobby@conformance.example".into(),
+        user_id: Some(UserId::random()),
+        notice: None,
+    };
+    sign_in.failed_attempts = 2;
+    store
+        .put_sign_in(&sign_in)
+        .await
+        .expect("putting a sign-in again updates it");
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap(),
+        Some(sign_in),
+        "the latest stage is stored"
+    );
+}
+
+/// A successful sign-in is one step: the session starts, the sign-in in progress ends (so it
+/// cannot be completed twice), and the log says so.
+pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let session = new_session(&user.id);
+    let record = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..new_sign_in_record(user.upn.as_str(), NOW)
+    };
+
+    store
+        .complete_sign_in(&session, &pending.id, &record)
+        .await
+        .expect("complete_sign_in");
+    assert_eq!(
+        store.session_by_token(&session.token_hash).await.unwrap(),
+        Some(session),
+        "the completed sign-in's session exists"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        None,
+        "the completed sign-in is no longer in progress"
+    );
+    assert_eq!(
+        records(store, by_user(user.id.as_str())).await,
+        vec![record],
+        "the sign-in is logged, and the record reads back unchanged"
+    );
+}
+
+/// A wrong pass counts against the sign-in (so guessing is limited), and the last allowed
+/// failure ends it; either way the attempt is logged.
+pub async fn failed_sign_in_keeps_or_ends_pending_and_logs(store: &dyn Store) {
+    let upn = unique_name("failing");
+    let mut pending = new_sign_in(NOW.plus_seconds(900));
+    pending.stage = SignInStage::AwaitingCredential {
+        upn: upn.clone(),
+        user_id: None,
+        notice: None,
+    };
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+
+    pending.failed_attempts = 1;
+    let first = failed(
+        new_sign_in_record(&upn, NOW),
+        SignInError::InvalidCredential,
+    );
+    store
+        .fail_sign_in(&pending, false, &first)
+        .await
+        .expect("fail_sign_in");
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap().as_ref(),
+        Some(&pending),
+        "a failure that does not end the sign-in saves its new failure count"
+    );
+
+    pending.failed_attempts = 2;
+    let last = failed(
+        new_sign_in_record(&upn, NOW.plus_seconds(1)),
+        SignInError::TooManyAttempts,
+    );
+    store
+        .fail_sign_in(&pending, true, &last)
+        .await
+        .expect("fail_sign_in ending the sign-in");
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        None,
+        "a failure that ends the sign-in removes it"
+    );
+    assert_eq!(
+        records(store, by_user(&upn)).await,
+        vec![last, first],
+        "both failed attempts are logged, newest first"
+    );
+}
+
+/// Atomicity: when the session cannot be created (here its token hash is taken), nothing else
+/// happens either. The sign-in stays in progress, and the log does not claim a sign-in that
+/// never happened.
+pub async fn complete_sign_in_with_a_refused_session_changes_nothing(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let existing = stored_session(store, &user.id).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let clash = Session {
+        token_hash: existing.token_hash.clone(),
+        ..new_session(&user.id)
+    };
+    let record = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..new_sign_in_record(user.upn.as_str(), NOW)
+    };
+
+    let result = store.complete_sign_in(&clash, &pending.id, &record).await;
+    assert!(
+        is_conflict(&result),
+        "a session with a taken token hash is a conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.session(&clash.id).await.unwrap(),
+        None,
+        "the refused session was not stored"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap(),
+        Some(pending),
+        "the sign-in is still in progress"
+    );
+    assert!(
+        records(store, by_user(user.id.as_str())).await.is_empty(),
+        "a sign-in that did not happen is not logged"
+    );
+}
+
+/// Atomicity from the other end: the log record is the last write, and when it is refused
+/// (here its id is taken) the session, the removal and the failure count are undone with it.
+/// Otherwise a sign-in could succeed, or a guess be counted, with no trace in the log.
+pub async fn sign_in_outcomes_that_cannot_be_logged_change_nothing(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let logged = SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..failed(
+            new_sign_in_record(user.upn.as_str(), NOW),
+            SignInError::InvalidCredential,
+        )
+    };
+    log_sign_in(store, &logged).await;
+    let pending = new_sign_in(NOW.plus_seconds(900));
+    store.put_sign_in(&pending).await.expect("put_sign_in");
+    let duplicate = SignInRecord {
+        created_date_time: NOW.plus_seconds(1),
+        ..logged.clone()
+    };
+
+    let session = new_session(&user.id);
+    let result = store
+        .complete_sign_in(&session, &pending.id, &duplicate)
+        .await;
+    assert!(
+        result.is_err(),
+        "completing with a record that cannot be written fails"
+    );
+    assert_eq!(
+        store.session(&session.id).await.unwrap(),
+        None,
+        "the session of an unlogged sign-in was rolled back"
+    );
+    assert_eq!(
+        store.sign_in(&pending.id).await.unwrap().as_ref(),
+        Some(&pending),
+        "the sign-in of an unlogged completion is still in progress"
+    );
+
+    let mut counted = pending.clone();
+    counted.failed_attempts += 1;
+    for ended in [false, true] {
+        let result = store.fail_sign_in(&counted, ended, &duplicate).await;
+        assert!(
+            result.is_err(),
+            "failing with a record that cannot be written fails (ended: {ended})"
+        );
+        assert_eq!(
+            store.sign_in(&pending.id).await.unwrap().as_ref(),
+            Some(&pending),
+            "an unlogged failure neither counts nor ends the sign-in (ended: {ended})"
+        );
+    }
+    assert_eq!(
+        records(store, by_user(user.id.as_str())).await,
+        vec![logged],
+        "only the first record is in the log"
+    );
+}
+
+pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let pending = PendingSignIn::start(None, Some("/myapps".into()), NOW);
+    store.put_sign_in(&pending).await.unwrap();
+    let first = new_session(&user.id);
+    store
+        .complete_sign_in(
+            &first,
+            &pending.id,
+            &new_sign_in_record(user.upn.as_str(), NOW),
+        )
+        .await
+        .expect("the first completion");
+    let second = new_session(&user.id);
+    let result = store
+        .complete_sign_in(
+            &second,
+            &pending.id,
+            &new_sign_in_record(user.upn.as_str(), NOW),
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(
+        store.session(&second.id).await.unwrap(),
+        None,
+        "a second completion starts no second session"
+    );
+}

@@ -1,0 +1,449 @@
+//! SQLite: the authenticator app: activations, devices, nonces, approvals and phone sign-in PINs.
+
+use async_trait::async_trait;
+use latchkey_domain::authenticator::{
+    Activation, Approval, ApprovalState, Device, PinCheck, PinLock,
+};
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
+use latchkey_domain::log::SignInRecord;
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::store::{DeviceStore, StoreResult};
+use latchkey_protocol::PublicKey;
+use sqlx::Row;
+
+use super::SqliteStore;
+use super::rows::{activation_from, approval_from, device_from};
+use super::statements::{
+    SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
+};
+use super::{backend, begin, conflict_or_backend, read_error, to_json};
+
+#[async_trait]
+impl DeviceStore for SqliteStore {
+    async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(activation.id.as_str())
+        .bind(activation.code_hash.as_str())
+        .bind(activation.user_id.as_str())
+        .bind(activation.created_at.0)
+        .bind(activation.expires_at.0)
+        .bind(activation.device_id.as_ref().map(DeviceId::as_str))
+        .bind(activation.test_approval.as_ref().map(ApprovalId::as_str));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an activation", e))?;
+        Ok(())
+    }
+
+    async fn put_activation_within(
+        &self,
+        activation: &Activation,
+        now: Timestamp,
+        max_outstanding: u32,
+    ) -> StoreResult<bool> {
+        // One statement: the count of the user's open activations and the insert cannot be
+        // split by another writer.
+        let query = sqlx::query(
+            "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
+             SELECT ?, ?, ?, ?, ?, NULL, NULL \
+             WHERE (SELECT count(*) FROM activations \
+                    WHERE user_id = ? AND device_id IS NULL AND expires_at > ?) < ?",
+        )
+        .bind(activation.id.as_str())
+        .bind(activation.code_hash.as_str())
+        .bind(activation.user_id.as_str())
+        .bind(activation.created_at.0)
+        .bind(activation.expires_at.0)
+        .bind(activation.user_id.as_str())
+        .bind(now.0)
+        .bind(max_outstanding);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an activation", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM activations WHERE id = ?").bind(id.as_str()),
+            activation_from,
+        )
+        .await
+    }
+
+    async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM activations WHERE code_hash = ?").bind(code_hash.as_str()),
+            activation_from,
+        )
+        .await
+    }
+
+    async fn redeem_activation(
+        &self,
+        code_hash: &TokenHash,
+        now: Timestamp,
+        device: &Device,
+        test: &Approval,
+        max_devices: u32,
+    ) -> StoreResult<Option<Activation>> {
+        // The conditional UPDATE is the single-use check and the device limit: only an unused,
+        // unexpired code of a user below the limit matches, and the write lock (held from
+        // BEGIN IMMEDIATE) makes the count and the insert below one step for every racer.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let done = sqlx::query(
+            "UPDATE activations SET device_id = ?, test_approval = ? \
+             WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ? \
+               AND (SELECT count(*) FROM devices WHERE user_id = activations.user_id) < ?",
+        )
+        .bind(device.id.as_str())
+        .bind(test.id.as_str())
+        .bind(code_hash.as_str())
+        .bind(now.0)
+        .bind(device.user_id.as_str())
+        .bind(max_devices)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("redeeming an activation", e))?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        insert_device(device)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("a device with this id", e))?;
+        insert_approval(test)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        let row = sqlx::query("SELECT * FROM activations WHERE code_hash = ?")
+            .bind(code_hash.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| backend("redeeming an activation", e))?;
+        let activation = activation_from(&row)?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("redeeming an activation", e))?;
+        Ok(Some(activation))
+    }
+
+    async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM devices WHERE id = ?").bind(id.as_str()),
+            device_from,
+        )
+        .await
+    }
+
+    async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
+                .bind(user.as_str()),
+            device_from,
+        )
+        .await
+    }
+
+    async fn update_device(&self, device: &Device) -> StoreResult<()> {
+        let query = sqlx::query(
+            "UPDATE devices SET name = ?, passwordless_key = ?, confirmed_at = ?, phone_sign_in_at = ? \
+             WHERE id = ?",
+        )
+        .bind(device.name.as_str())
+        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+        .bind(device.confirmed_at.map(|t| t.0))
+        .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("updating a device", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM devices WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a device", e))?;
+        Ok(())
+    }
+
+    async fn use_device_nonce(
+        &self,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (device_id, nonce) DO NOTHING",
+        )
+        .bind(device.as_str())
+        .bind(nonce)
+        .bind(expires_at.0);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("recording a nonce", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {
+        self.execute(insert_approval(approval)?)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        Ok(())
+    }
+
+    async fn put_approval_if_none_waiting(
+        &self,
+        approval: &Approval,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // One statement, so the check and the insert happen under one write lock.
+        let query = bind_approval(
+            "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
+             SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ( \
+               SELECT 1 FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
+               AND json_extract(body, '$.view.kind') <> 'registration_test')",
+            approval,
+        )?
+        .bind(approval.user_id.as_str())
+        .bind(now.0);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
+        self.read_optional(
+            sqlx::query("SELECT body FROM approvals WHERE id = ?").bind(id.as_str()),
+            approval_from,
+        )
+        .await
+    }
+
+    async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {
+        self.read_all(sqlx::query(
+            "SELECT body FROM approvals WHERE user_id = ? AND state = 'pending' ORDER BY created_at, id",
+        )
+        .bind(user.as_str()), approval_from).await
+    }
+
+    async fn overdue_approvals(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Approval>> {
+        self.read_all(sqlx::query(
+            "SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now.0)
+        .bind(limit), approval_from).await
+    }
+
+    async fn settle_approval(
+        &self,
+        id: &ApprovalId,
+        state: ApprovalState,
+        answered_by: Option<&DeviceId>,
+        at: Timestamp,
+        record: Option<&SignInRecord>,
+    ) -> StoreResult<bool> {
+        let Some(record) = record else {
+            // Nothing else to write (an approval, usually): one statement changes the three
+            // fields in the stored body as serde writes them, and only while still pending.
+            let done = self
+                .execute(
+                    sqlx::query(
+                        "UPDATE approvals SET state = ?, body = json_set(body, '$.state', ?, \
+                         '$.answered_by', ?, '$.settled_at', ?) WHERE id = ? AND state = 'pending'",
+                    )
+                    .bind(state.as_str())
+                    .bind(state.as_str())
+                    .bind(answered_by.map(|d| d.as_str()))
+                    .bind(at.0)
+                    .bind(id.as_str()),
+                )
+                .await
+                .map_err(|e| backend("settling an approval", e))?;
+            return Ok(done.rows_affected() == 1);
+        };
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut approval = approval_from(&row)?;
+        approval.state = state;
+        approval.answered_by = answered_by.cloned();
+        approval.settled_at = Some(at);
+        let body = to_json("approval", serde_json::to_string(&approval))?;
+        sqlx::query("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
+            .bind(state.as_str())
+            .bind(body)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        Ok(true)
+    }
+
+    async fn set_phone_sign_in(
+        &self,
+        device: &Device,
+        verifier_mac: Option<&str>,
+    ) -> StoreResult<()> {
+        let fail = |e| backend("setting phone sign-in", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let done = sqlx::query(
+            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ? WHERE id = ?",
+        )
+        .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
+        .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        match verifier_mac {
+            Some(mac) => sqlx::query(
+                "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
+                 VALUES (?, ?, 0, NULL, NULL) ON CONFLICT (device_id) DO UPDATE SET \
+                 verifier_mac = excluded.verifier_mac, wrong_pins = 0, locked_at = NULL, reenable_allowed_at = NULL",
+            )
+            .bind(device.id.as_str())
+            .bind(mac),
+            None => sqlx::query("DELETE FROM device_pin_locks WHERE device_id = ?")
+                .bind(device.id.as_str()),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>> {
+        let row = sqlx::query("SELECT * FROM device_pin_locks WHERE device_id = ?")
+            .bind(device.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        Ok(row.map(|row| PinLock {
+            device_id: DeviceId::from_string(row.get::<String, _>("device_id")),
+            verifier_mac: row.get("verifier_mac"),
+            wrong_pins: row.get::<i64, _>("wrong_pins").clamp(0, u32::MAX.into()) as u32,
+            locked_at: row.get::<Option<i64>, _>("locked_at").map(Timestamp),
+            reenable_allowed_at: row
+                .get::<Option<i64>, _>("reenable_allowed_at")
+                .map(Timestamp),
+        }))
+    }
+
+    async fn record_pin_check(
+        &self,
+        device: &DeviceId,
+        right: bool,
+        limit: u32,
+        now: Timestamp,
+    ) -> StoreResult<PinCheck> {
+        let fail = |e| backend("recording a PIN check", e);
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        if right {
+            let done = sqlx::query(
+                "UPDATE device_pin_locks SET wrong_pins = 0 \
+                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
+            )
+            .bind(device.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            return Ok(if done.rows_affected() == 1 {
+                PinCheck::Right
+            } else {
+                PinCheck::Locked
+            });
+        }
+        let counted: Option<i64> = sqlx::query_scalar(
+            "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
+             WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
+        )
+        .bind(device.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(counted) = counted else {
+            return Ok(PinCheck::Locked);
+        };
+        if counted < i64::from(limit) {
+            tx.commit().await.map_err(fail)?;
+            return Ok(PinCheck::Wrong {
+                remaining: (i64::from(limit) - counted) as u32,
+            });
+        }
+        sqlx::query(
+            "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
+             WHERE device_id = ?",
+        )
+        .bind(now.0)
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query(
+            "UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?",
+        )
+        .bind(device.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        Ok(PinCheck::LockedNow)
+    }
+
+    async fn allow_phone_sign_in_again(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = self
+            .execute(
+                sqlx::query(
+                    "UPDATE device_pin_locks SET reenable_allowed_at = ? \
+                     WHERE device_id = ? AND locked_at IS NOT NULL",
+                )
+                .bind(now.0)
+                .bind(device.as_str()),
+            )
+            .await
+            .map_err(|e| backend("allowing phone sign-in again", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+}

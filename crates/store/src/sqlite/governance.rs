@@ -1,0 +1,310 @@
+//! SQLite: the authentication methods policy, the sign-in and audit logs, risk and sign-in history.
+
+use async_trait::async_trait;
+use latchkey_domain::anomaly::SignInHistory;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::UserId;
+use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
+use latchkey_domain::policy::AuthenticationMethodsPolicy;
+use latchkey_domain::risk::{RiskDetection, UserRisk};
+use latchkey_domain::store::{GovernanceStore, StoreResult};
+use sqlx::QueryBuilder;
+use sqlx::sqlite::Sqlite;
+
+use super::SqliteStore;
+use super::rows::{get, user_risk_from};
+use super::statements::{AUDIT_EVENT_CONFLICT, insert_audit_event, push_time_range_and_page};
+use super::{backend, begin, conflict_or_backend, corrupt, read_error, to_json};
+
+#[async_trait]
+impl GovernanceStore for SqliteStore {
+    async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
+        let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut policy: AuthenticationMethodsPolicy =
+            serde_json::from_str(&get::<String>(&row, "document")?)
+                .map_err(|_| corrupt("authentication methods policy"))?;
+        // The column is the concurrency token `save_policy` compares against; it wins over the
+        // copy inside the document should the two ever disagree.
+        policy.version = u64::try_from(get::<i64>(&row, "version")?)
+            .map_err(|_| corrupt("authentication methods policy version"))?;
+        Ok(Some(policy))
+    }
+
+    async fn save_policy(
+        &self,
+        policy: &AuthenticationMethodsPolicy,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let document = to_json(
+            "authentication methods policy",
+            serde_json::to_string(policy),
+        )?;
+        let version = i64::try_from(policy.version)
+            .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
+        // Read and write under one write lock: of two administrators saving on top of the same
+        // version, exactly one finds it still current.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("reading the policy version", e))?;
+        let stored = stored.unwrap_or(0);
+        if stored.checked_add(1) != Some(version) {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Err(StoreError::Conflict(format!(
+                "version {stored} of the authentication methods policy (this change was made to \
+                 version {}); reload the policy and try again",
+                policy.version.saturating_sub(1)
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO policy (id, version, document) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document",
+        )
+        .bind(version)
+        .bind(document)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("saving the policy", e))?;
+        insert_audit_event(audit)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("saving the policy", e))
+    }
+
+    async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT record FROM sign_in_log WHERE 1 = 1");
+        // `user_principal_name` and `app_display_name` are NOCASE columns, so `=` folds case.
+        if let Some(user) = &query.user {
+            sql.push(" AND (user_id = ")
+                .push_bind(user.clone())
+                .push(" OR user_principal_name = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(app) = &query.app {
+            sql.push(" AND (app_id = ")
+                .push_bind(app.clone())
+                .push(" OR app_display_name = ")
+                .push_bind(app.clone())
+                .push(")");
+        }
+        match query.status {
+            Some(StatusFilter::Success) => {
+                sql.push(" AND error_code = 0");
+            }
+            Some(StatusFilter::Failure) => {
+                sql.push(" AND error_code <> 0");
+            }
+            None => {}
+        }
+        if let Some(method) = &query.method {
+            sql.push(" AND authentication_method = ")
+                .push_bind(method.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let records: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        records
+            .iter()
+            .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
+            .collect()
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.execute(insert_audit_event(event)?)
+            .await
+            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>> {
+        let query = query.clone().normalised();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT event FROM audit_log WHERE 1 = 1");
+        if let Some(user) = &query.user {
+            sql.push(" AND (actor = ")
+                .push_bind(user.clone())
+                .push(" OR target = ")
+                .push_bind(user.clone())
+                .push(")");
+        }
+        if let Some(category) = &query.category {
+            sql.push(" AND category = ").push_bind(category.clone());
+        }
+        push_time_range_and_page(&mut sql, &query);
+        let events: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        events
+            .iter()
+            .map(|event| serde_json::from_str(event).map_err(|_| corrupt("audit event")))
+            .collect()
+    }
+
+    async fn purge_logs(&self, before: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 2] = [
+            "DELETE FROM sign_in_log WHERE created_at < ?",
+            "DELETE FROM audit_log WHERE created_at < ?",
+        ];
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(before.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging old log records", e))?;
+            removed += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging old log records", e))?;
+        Ok(removed)
+    }
+
+    async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()> {
+        let body = to_json("risk detection", serde_json::to_string(detection))?;
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        sqlx::query(
+            "INSERT INTO risk_detections (id, user_id, detected_at, body) VALUES (?, ?, ?, ?)",
+        )
+        .bind(detection.id.as_str())
+        .bind(detection.user_id.as_str())
+        .bind(detection.detected_date_time.0)
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend("a risk detection with this id", e))?;
+        sqlx::query(
+            "INSERT INTO user_risk (user_id, state, detail, last_updated) VALUES (?, 'atRisk', ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET state = 'atRisk', detail = excluded.detail, \
+             last_updated = excluded.last_updated",
+        )
+        .bind(detection.user_id.as_str())
+        .bind(detection.risk_event_type.as_str())
+        .bind(detection.detected_date_time.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("raising a user's risk", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("raising a user's risk", e))
+    }
+
+    async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM user_risk WHERE user_id = ?").bind(user.as_str()),
+            user_risk_from,
+        )
+        .await
+    }
+
+    async fn risky_users(&self) -> StoreResult<Vec<UserRisk>> {
+        self.read_all(sqlx::query(
+            "SELECT * FROM user_risk ORDER BY state = 'atRisk' DESC, last_updated DESC, user_id",
+        ), user_risk_from).await
+    }
+
+    async fn risk_detections(&self, user: &UserId) -> StoreResult<Vec<RiskDetection>> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM risk_detections WHERE user_id = ? ORDER BY detected_at DESC, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&mut *self.reader().await?)
+        .await
+        .map_err(read_error)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|_| corrupt("risk detection")))
+            .collect()
+    }
+
+    async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE user_risk SET state = 'dismissed', detail = 'adminDismissedAllRiskForUser', \
+             last_updated = ? WHERE user_id = ? AND state = 'atRisk'",
+        )
+        .bind(at.0)
+        .bind(user.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("dismissing a user's risk", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remember_sign_in_country(
+        &self,
+        user: &UserId,
+        country: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO sign_in_countries (user_id, country, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id, country) DO UPDATE SET \
+               first_seen = min(first_seen, excluded.first_seen), \
+               last_seen = max(last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(country)
+        .bind(at.0)
+        .bind(at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("remembering a sign-in country", e))?;
+        Ok(())
+    }
+
+    async fn remember_refusal(&self, user: &UserId, at: Timestamp) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO sign_in_refusals (user_id, last_refused_at) VALUES (?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET \
+               last_refused_at = max(last_refused_at, excluded.last_refused_at)",
+        )
+        .bind(user.as_str())
+        .bind(at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("remembering a refusal", e))?;
+        Ok(())
+    }
+
+    async fn sign_in_history(&self, user: &UserId) -> StoreResult<SignInHistory> {
+        let countries: Vec<String> = sqlx::query_scalar(
+            "SELECT country FROM sign_in_countries WHERE user_id = ? ORDER BY country",
+        )
+        .bind(user.as_str())
+        .fetch_all(&mut *self.reader().await?)
+        .await
+        .map_err(read_error)?;
+        let last_refusal: Option<i64> =
+            sqlx::query_scalar("SELECT last_refused_at FROM sign_in_refusals WHERE user_id = ?")
+                .bind(user.as_str())
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+        Ok(SignInHistory {
+            countries,
+            last_refusal: last_refusal.map(Timestamp),
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! SQLite: grants, codes, access and refresh tokens, signing keys and server secrets.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::ids::{GrantId, KeyId, SessionId};
+use latchkey_domain::keys::SigningKey;
+use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::store::{GrantStore, StoreResult};
+
+use super::SqliteStore;
+use super::rows::{
+    code_from, get, grant_from, method_text, refresh_token_from, signing_key_from, timestamp,
+};
+use super::{backend, begin, conflict_or_backend, read_error, to_json};
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
+             revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(grant.id.as_str())
+        .bind(grant.user_id.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.session_id.as_str())
+        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+        .bind(&grant.nonce)
+        .bind(grant.auth_time.0)
+        .bind(method_text(grant.method)?)
+        .bind(grant.created_at.0)
+        .bind(grant.revoked);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM grants WHERE id = ?").bind(id.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
+    async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a grant", e))?;
+        Ok(())
+    }
+
+    async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE session_id = ?")
+            .bind(session.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a session's grants", e))?;
+        Ok(())
+    }
+
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code.hash.as_str())
+        .bind(code.grant_id.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an authorization code", e))?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
+        self.spend(
+            "UPDATE codes SET spent = 1 WHERE hash = ? AND spent = 0 RETURNING *",
+            "SELECT * FROM codes WHERE hash = ?",
+            hash,
+            code_from,
+        )
+        .await
+        .map(Redeemed::from)
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
+        let query =
+            sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+                .bind(token.hash.as_str())
+                .bind(token.grant_id.as_str())
+                .bind(token.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("an access token", e))?;
+        Ok(())
+    }
+
+    async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
+        // Expired rows are returned too: the domain decides, and can say why a token failed.
+        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        row.map(|row| {
+            Ok(AccessToken {
+                hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
+                grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
+                expires_at: timestamp(&row, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        let query =
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+                .bind(token.hash.as_str())
+                .bind(token.grant_id.as_str())
+                .bind(token.expires_at.0);
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a refresh token", e))?;
+        Ok(())
+    }
+
+    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
+        self.spend(
+            "UPDATE refresh_tokens SET spent = 1 WHERE hash = ? AND spent = 0 RETURNING *",
+            "SELECT * FROM refresh_tokens WHERE hash = ?",
+            hash,
+            refresh_token_from,
+        )
+        .await
+        .map(Redeemed::from)
+    }
+
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM codes WHERE hash = ?").bind(hash.as_str()),
+            code_from,
+        )
+        .await
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?").bind(hash.as_str()),
+            refresh_token_from,
+        )
+        .await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid"),
+            signing_key_from,
+        )
+        .await
+    }
+
+    async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.private_pkcs8.as_slice())
+        .bind(key.created_at.0)
+        .bind(key.retired_at.map(|t| t.0));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()> {
+        // The kept kids travel as one JSON array bound as a parameter, so the statement stays
+        // fixed text whatever the list's length.
+        let keep: Vec<&str> = keep.iter().map(KeyId::as_str).collect();
+        let query = sqlx::query(
+            "UPDATE signing_keys SET retired_at = ? \
+             WHERE retired_at IS NULL AND kid NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(at.0)
+        .bind(to_json("key ids", serde_json::to_string(&keep))?);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("retiring signing keys", e))?;
+        Ok(())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // Insert-if-absent then read back, in one write transaction: two servers starting at
+        // once agree on the first value, and a restart never replaces it.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| backend("storing a server secret", e))?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| backend("reading a server secret", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("storing a server secret", e))?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,50 @@
+//! SQLite: expiry across every table, and the readiness ping.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::store::{MaintenanceStore, StoreResult};
+
+use super::SqliteStore;
+use super::{backend, begin, read_error};
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
+        const PURGES: [&str; 9] = [
+            "DELETE FROM codes WHERE expires_at <= ?",
+            "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
+            "DELETE FROM device_nonces WHERE expires_at <= ?",
+            // Settled or not, a day after expiry an approval is only history (the log has it).
+            "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
+            // Windows are at most a day long.
+            "DELETE FROM throttle WHERE window_start + 86400 <= ?",
+            "DELETE FROM access_tokens WHERE expires_at <= ?",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?",
+            "DELETE FROM sign_ins WHERE expires_at <= ?",
+            "DELETE FROM sessions WHERE expires_at <= ?",
+        ];
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut removed = 0;
+        for statement in PURGES {
+            let done = sqlx::query(statement)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("purging expired rows", e))?;
+            removed += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("purging expired rows", e))?;
+        Ok(removed)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        Ok(())
+    }
+}

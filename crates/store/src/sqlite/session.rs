@@ -1,0 +1,221 @@
+//! SQLite: temporary Access Passes, sessions, sign-ins in progress and their outcomes.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::credential::TemporaryAccessPass;
+use latchkey_domain::error::StoreError;
+use latchkey_domain::ids::{SessionId, SignInId, UserId};
+use latchkey_domain::log::SignInRecord;
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::session::Session;
+use latchkey_domain::signin::PendingSignIn;
+use latchkey_domain::store::{SessionStore, StoreResult};
+
+use super::SqliteStore;
+use super::rows::{pass_from, session_from};
+use super::statements::{
+    SESSION_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_session, insert_sign_in_record,
+    upsert_sign_in,
+};
+use super::{backend, begin, conflict_or_backend, corrupt, read_error};
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()> {
+        // An upsert on the user's row: issuing a new pass invalidates the old one in the same
+        // statement, so there is never a moment with two valid passes.
+        let query = sqlx::query(
+            "INSERT INTO passes (user_id, hash, created_at, starts_at, lifetime_minutes, usable_once, used_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at, \
+             starts_at = excluded.starts_at, lifetime_minutes = excluded.lifetime_minutes, \
+             usable_once = excluded.usable_once, used_at = excluded.used_at",
+        )
+        .bind(pass.user_id.as_str())
+        .bind(pass.hash.as_str())
+        .bind(pass.created_at.0)
+        .bind(pass.starts_at.0)
+        .bind(pass.lifetime_minutes)
+        .bind(pass.usable_once)
+        .bind(pass.used_at.map(|t| t.0));
+        self.execute(query)
+            .await
+            .map_err(|e| conflict_or_backend("a Temporary Access Pass", e))?;
+        Ok(())
+    }
+
+    async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM passes WHERE user_id = ?").bind(user.as_str()),
+            pass_from,
+        )
+        .await
+    }
+
+    async fn mark_pass_used(
+        &self,
+        user: &UserId,
+        hash: &TokenHash,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        // One conditional UPDATE: a one-time pass matches only while unused, so of two racing
+        // sign-ins exactly one changes the row. Comparing SHA-256 hashes in SQL leaks nothing
+        // useful about the pass itself.
+        let query = sqlx::query(
+            "UPDATE passes SET used_at = ? WHERE user_id = ? AND hash = ? AND (usable_once = 0 OR used_at IS NULL)",
+        )
+        .bind(at.0)
+        .bind(user.as_str())
+        .bind(hash.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("recording a pass use", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_pass(&self, user: &UserId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM passes WHERE user_id = ?").bind(user.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a pass", e))?;
+        Ok(())
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.execute(insert_session(session)?)
+            .await
+            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
+        Ok(())
+    }
+
+    async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM sessions WHERE token_hash = ?").bind(token_hash.as_str()),
+            session_from,
+        )
+        .await
+    }
+
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.read_optional(
+            sqlx::query("SELECT * FROM sessions WHERE id = ?").bind(id.as_str()),
+            session_from,
+        )
+        .await
+    }
+
+    async fn revoke_session(&self, id: &SessionId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("revoking a session", e))?;
+        Ok(())
+    }
+
+    async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
+        // One transaction: there is no moment where sessions are gone but tokens still work.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ?")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("revoking a user's sessions", e))?;
+        sqlx::query("UPDATE grants SET revoked = 1 WHERE user_id = ?")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("revoking a user's grants", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("revoking a user's sessions", e))
+    }
+
+    async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
+        self.execute(upsert_sign_in(sign_in)?)
+            .await
+            .map_err(|e| backend("saving a sign-in", e))?;
+        Ok(())
+    }
+
+    async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(read_error)?;
+        body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
+            .transpose()
+    }
+
+    async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
+        let query = sqlx::query("DELETE FROM sign_ins WHERE id = ?").bind(id.as_str());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("deleting a sign-in", e))?;
+        Ok(())
+    }
+
+    async fn complete_sign_in(
+        &self,
+        session: &Session,
+        sign_in: &SignInId,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: a session never exists without its log record, and a refused session
+        // leaves the sign-in in progress and unlogged.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        insert_session(session)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
+        let ended = sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+            .bind(sign_in.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("ending a sign-in", e))?;
+        if ended.rows_affected() != 1 {
+            // Finished (or purged) already: a second completion must not start a second session.
+            return Err(StoreError::Conflict("the sign-in already ended".into()));
+        }
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("completing a sign-in", e))
+    }
+
+    async fn fail_sign_in(
+        &self,
+        sign_in: &PendingSignIn,
+        ended: bool,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        // All or nothing: the failure count can never move without the attempt being logged.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        if ended {
+            sqlx::query("DELETE FROM sign_ins WHERE id = ?")
+                .bind(sign_in.id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("ending a sign-in", e))?;
+        } else {
+            upsert_sign_in(sign_in)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("saving a sign-in", e))?;
+        }
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("recording a failed sign-in", e))
+    }
+}

@@ -1,0 +1,124 @@
+//! SQLite: fixed-window throttles and smart lockout's familiar places.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::ids::UserId;
+use latchkey_domain::store::{StoreResult, ThrottleStore};
+
+use super::SqliteStore;
+use super::{backend, begin, conflict_or_backend, read_error};
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn take_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        // One statement: a new window starts at 1, the current one grows while below the
+        // limit; the write lock makes the check and the increment one step.
+        let query = sqlx::query(
+            "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             WHERE throttle.window_start <> excluded.window_start OR throttle.count < ?",
+        )
+        .bind(key)
+        .bind(window_start)
+        .bind(limit);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("counting for a throttle", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<()> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        let query = sqlx::query(
+            "UPDATE throttle SET count = count - 1 WHERE key = ? AND window_start = ? AND count > 0",
+        )
+        .bind(key)
+        .bind(window_start);
+        self.execute(query)
+            .await
+            .map_err(|e| backend("releasing a throttle count", e))?;
+        Ok(())
+    }
+
+    async fn throttle_count(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<u32> {
+        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count FROM throttle WHERE key = ? AND window_start = ?")
+                .bind(key)
+                .bind(window_start)
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+        Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
+    }
+
+    async fn remember_familiar_place(
+        &self,
+        user: &UserId,
+        place: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        sqlx::query("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
+            .bind(user.as_str())
+            .bind(forget_before.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("forgetting old familiar places", e))?;
+        sqlx::query(
+            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id, place) DO UPDATE SET \
+               first_seen = min(first_seen, excluded.first_seen), \
+               last_seen = max(last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .bind(at.0)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("remembering a familiar place", e))?;
+        Ok(())
+    }
+
+    async fn familiar_place_seen(
+        &self,
+        user: &UserId,
+        place: &str,
+    ) -> StoreResult<Option<Timestamp>> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seen FROM familiar_places WHERE user_id = ? AND place = ?",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .fetch_optional(&mut *self.reader().await?)
+        .await
+        .map_err(read_error)?;
+        Ok(seen.map(Timestamp))
+    }
+}
