@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use latchkey_domain::Latchkey;
-use latchkey_domain::clock::SystemClock;
-use latchkey_domain::random::OsRandom;
+use latchkey_domain::clock::{Clock, SystemClock};
+use latchkey_domain::random::{OsRandom, RandomSource};
 use latchkey_store::SqliteStore;
 use latchkey_web::{AppState, Metrics};
 
@@ -16,14 +16,23 @@ use crate::config::Config;
 
 /// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
+    open_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+}
+
+/// [`open`] with the clock and random source given: the server's are the system's; tests pass
+/// a clock they move and a source they fix.
+pub async fn open_with(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> anyhow::Result<Arc<Latchkey>> {
     let store = SqliteStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
-    // The server's clock and random source are the system's; tests build their own.
     let latchkey = Arc::new(Latchkey::build(
         Arc::new(store),
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
+        clock,
+        random,
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));

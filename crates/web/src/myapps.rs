@@ -313,9 +313,14 @@ async fn redeem(
     let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[MY_APPS_CLIENT_ID]);
+    // Expiry is judged by the clock that set `exp` (the domain's), with the library's leeway.
+    validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<IdClaims>(&answer.id_token, &key, &validation)
         .map_err(|e| format!("id token: {e}"))?
         .claims;
+    if claims.exp < state.latchkey.now().0 - validation.leeway as i64 {
+        return Err("id token: ExpiredSignature".into());
+    }
     if !claims
         .nonce
         .as_deref()

@@ -3,7 +3,7 @@
 
 use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision, DeviceEvent};
 
-use crate::phone::{Person, Phone, number_on, reload, start_sign_in, unescape};
+use crate::phone::{Person, Phone, assert_failure, number_on, reload, start_sign_in, unescape};
 use crate::support::TestServer;
 
 #[tokio::test]
@@ -241,11 +241,7 @@ async fn repeated_wrong_numbers_stop_notifications_for_the_user() {
     );
     assert!(phone.app.pending(phone.account).await.unwrap().is_empty());
     let log = crate::phone::sign_in_log(&server, &bobby.upn).await;
-    assert_eq!(log[0]["status"]["errorCode"], 900030);
-    assert_eq!(
-        log[0]["status"]["failureReason"],
-        "authentication throttled"
-    );
+    assert_failure(&log[0], 900030, "authentication throttled");
 }
 
 #[tokio::test]

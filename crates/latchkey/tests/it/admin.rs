@@ -1,28 +1,8 @@
 //! The admin API and the `latchkey admin` command line against a running server.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
-
-async fn call(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server
-        .api()
-        .request(method, format!("{}/api/v1{path}", server.base))
-        .bearer_auth(&server.admin_token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{SelfSignedTls, TestServer, run_latchkey};
 
 #[tokio::test]
 async fn admin_api_without_a_valid_token_is_refused() {
@@ -58,91 +38,91 @@ async fn admin_api_without_a_valid_token_is_refused() {
 #[tokio::test]
 async fn admin_api_manages_users_groups_apps_and_passes() {
     let server = TestServer::start().await;
-    let (status, user) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "Guy@Contoso.example", "displayName": "Guy Oz"})),
-    )
-    .await;
+    let (status, user) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "Guy@Contoso.example", "displayName": "Guy Oz"})),
+        )
+        .await;
     assert_eq!(status, 201, "{user}");
     assert_eq!(user["userPrincipalName"], "guy@contoso.example");
-    let (status, dup) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "GUY@contoso.example", "displayName": "Again"})),
-    )
-    .await;
+    let (status, dup) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "GUY@contoso.example", "displayName": "Again"})),
+        )
+        .await;
     assert_eq!(
         (status, dup["error"]["code"].as_str()),
         (409, Some("conflict")),
         "UPNs are unique regardless of case"
     );
-    let (status, group) = call(
-        &server,
-        reqwest::Method::POST,
-        "/groups",
-        Some(json!({"displayName": "Pilot"})),
-    )
-    .await;
+    let (status, group) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Pilot"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let gid = group["id"].as_str().unwrap();
-    let (status, _) = call(
-        &server,
-        reqwest::Method::POST,
-        &format!("/groups/{gid}/members"),
-        Some(json!({"userId": "guy@contoso.example"})),
-    )
-    .await;
+    let (status, _) = server
+        .api_call(
+            reqwest::Method::POST,
+            &format!("/groups/{gid}/members"),
+            Some(json!({"userId": "guy@contoso.example"})),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, members) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/groups/{gid}/members"),
-        None,
-    )
-    .await;
+    let (_, members) = server
+        .api_call(
+            reqwest::Method::GET,
+            &format!("/groups/{gid}/members"),
+            None,
+        )
+        .await;
     assert_eq!(members["value"][0]["displayName"], "Guy Oz");
-    let (status, pass) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/guy@contoso.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (status, pass) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/guy@contoso.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(pass["temporaryAccessPass"].as_str().unwrap().len(), 8);
-    let (_, shown) = call(
-        &server,
-        reqwest::Method::GET,
-        "/users/guy@contoso.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (_, shown) = server
+        .api_call(
+            reqwest::Method::GET,
+            "/users/guy@contoso.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert!(
         shown.get("temporaryAccessPass").is_none(),
         "the pass is shown only when created"
     );
-    let (status, app) = call(
-        &server,
-        reqwest::Method::POST,
-        "/applications",
-        Some(json!({"displayName": "Wiki", "redirectUris": ["https://wiki.example/cb"]})),
-    )
-    .await;
+    let (status, app) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Wiki", "redirectUris": ["https://wiki.example/cb"]})),
+        )
+        .await;
     assert_eq!(status, 201);
     assert!(
         app["clientSecret"].as_str().unwrap().len() >= 40,
         "a confidential client's secret, shown once"
     );
-    let (_, again) = call(
-        &server,
-        reqwest::Method::GET,
-        &format!("/applications/{}", app["appId"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    let (_, again) = server
+        .api_call(
+            reqwest::Method::GET,
+            &format!("/applications/{}", app["appId"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert!(again.get("clientSecret").is_none());
 }
 
@@ -167,52 +147,53 @@ async fn admin_api_refuses_malformed_and_invalid_input_and_changes_nothing() {
         json!({"userPrincipalName": "x@y.example", "displayName": "X", "surprise": 1}),
         json!({"userPrincipalName": 5, "displayName": "X"}),
     ] {
-        let (status, body) =
-            call(&server, reqwest::Method::POST, "/users", Some(bad.clone())).await;
+        let (status, body) = server
+            .api_call(reqwest::Method::POST, "/users", Some(bad.clone()))
+            .await;
         assert_eq!(status, 400, "{bad} → {body}");
     }
-    let (_, users) = call(&server, reqwest::Method::GET, "/users", None).await;
+    let (_, users) = server.api_call(reqwest::Method::GET, "/users", None).await;
     assert_eq!(
         users["value"].as_array().unwrap().len(),
         0,
         "nothing was created"
     );
-    let (status, body) = call(
-        &server,
-        reqwest::Method::POST,
-        "/applications",
-        Some(json!({"displayName": "Evil", "redirectUris": ["http://evil.example/cb"]})),
-    )
-    .await;
+    let (status, body) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Evil", "redirectUris": ["http://evil.example/cb"]})),
+        )
+        .await;
     assert_eq!(
         status, 400,
         "plain http redirect URIs are refused outside localhost: {body}"
     );
-    let (status, _) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users/nobody@x.example/temporaryAccessPass",
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users/nobody@x.example/temporaryAccessPass",
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
-    let (_, user) = call(
-        &server,
-        reqwest::Method::POST,
-        "/users",
-        Some(json!({"userPrincipalName": "a@b.example", "displayName": "A"})),
-    )
-    .await;
-    let (status, body) = call(
-        &server,
-        reqwest::Method::POST,
-        &format!(
-            "/users/{}/temporaryAccessPass",
-            user["id"].as_str().unwrap()
-        ),
-        Some(json!({"lifetimeInMinutes": 5})),
-    )
-    .await;
+    let (_, user) = server
+        .api_call(
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "a@b.example", "displayName": "A"})),
+        )
+        .await;
+    let (status, body) = server
+        .api_call(
+            reqwest::Method::POST,
+            &format!(
+                "/users/{}/temporaryAccessPass",
+                user["id"].as_str().unwrap()
+            ),
+            Some(json!({"lifetimeInMinutes": 5})),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -299,21 +280,9 @@ async fn every_routed_method_is_documented() {
 }
 
 fn latchkey(server: &TestServer, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("admin")
-        .arg("--url")
-        .arg(&server.base)
-        .arg("--data-dir")
-        .arg(server.data_dir.path())
-        .args(args)
-        .env_remove("LATCHKEY_ADMIN_TOKEN")
-        .output()
-        .expect("run latchkey");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into(),
-        String::from_utf8_lossy(&output.stderr).into(),
-    )
+    let url = ["admin", "--url", &server.base, "--data-dir"];
+    let data_dir = server.data_dir.path().to_str().expect("a UTF-8 path");
+    run_latchkey(url.iter().chain(&[data_dir]).chain(args))
 }
 
 // Multi-threaded: the command line blocks this test's thread while the server answers it.
@@ -352,23 +321,16 @@ async fn admin_command_line_creates_users_and_passes_with_clear_exit_codes() {
     );
     assert_eq!(code, 1, "a refused request exits 1");
     assert!(err.contains("already exists"), "{err}");
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
-            "admin",
-            "--url",
-            "http://127.0.0.1:1",
-            "--token",
-            "x",
-            "users",
-            "list",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "an unreachable server exits 3"
-    );
+    let (code, _, _) = run_latchkey([
+        "admin",
+        "--url",
+        "http://127.0.0.1:1",
+        "--token",
+        "x",
+        "users",
+        "list",
+    ]);
+    assert_eq!(Some(code), Some(3), "an unreachable server exits 3");
 }
 
 #[tokio::test]
@@ -376,76 +338,40 @@ async fn validate_config_refuses_a_bad_file_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"not an address\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", bad.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("listen"));
+    let (code, _, stderr) = run_latchkey(["--config", bad.to_str().unwrap(), "validate-config"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("listen"));
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "lisen = \"127.0.0.1:1\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", unknown.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "unknown keys are refused");
+    let (code, _, _) = run_latchkey(["--config", unknown.to_str().unwrap(), "validate-config"]);
+    assert_eq!(code, 2, "unknown keys are refused");
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
         "listen = \"127.0.0.1:9999\"\npublic_url = \"https://login.example\"\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", good.to_str().unwrap(), "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, stderr) = run_latchkey(["--config", good.to_str().unwrap(), "validate-config"]);
+    assert_eq!(Some(code), Some(0), "{}", stderr);
 }
 
 #[tokio::test]
 async fn the_example_configuration_in_the_repository_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../latchkey.example.toml");
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["--config", example, "validate-config"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, _, stderr) = run_latchkey(["--config", example, "validate-config"]);
+    assert_eq!(Some(code), Some(0), "{}", stderr);
 }
 
 #[tokio::test]
 async fn tls_from_pem_files_serves_https_with_secure_cookies() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = SelfSignedTls::new();
     let server = TestServer::start_with(|config| {
-        config.tls = Some(latchkey::config::TlsConfig {
-            cert: cert_path,
-            key: key_path,
-        });
-        config.public_url = config
-            .public_url
-            .replace("http://127.0.0.1", "https://localhost");
+        tls.apply(config);
     })
     .await;
     let port = server.base.rsplit(':').next().unwrap().to_string();
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
         .build()
         .unwrap();
@@ -638,13 +564,13 @@ async fn admin_issued_activation_registers_a_device_once_and_shows_its_test_numb
         .unwrap_err();
     assert_eq!(other.status().map(|s| s.as_u16()), Some(404));
     for bad in ["x", &"a".repeat(2000), "..%2F..%2Fusers"] {
-        let (status, _) = call(
-            &server,
-            reqwest::Method::GET,
-            &format!("/users/bobby@contoso.example/authenticatorActivations/{bad}"),
-            None,
-        )
-        .await;
+        let (status, _) = server
+            .api_call(
+                reqwest::Method::GET,
+                &format!("/users/bobby@contoso.example/authenticatorActivations/{bad}"),
+                None,
+            )
+            .await;
         assert!(status == 404 || status == 400, "{bad}: {status}");
     }
 

@@ -13,8 +13,9 @@ use crate::support::{Browser, TestServer};
 /// answer.
 async fn console_as(server: &TestServer, upn: &str, pass: &str) -> (Browser, u16) {
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/admin").await;
-    let answer = browser.sign_in_with_pass(login, upn, pass).await;
+    let answer = browser
+        .sign_in_at("/login?return_to=/admin", upn, pass)
+        .await;
     assert_eq!(
         answer.location.as_deref(),
         Some("/admin"),
@@ -87,9 +88,12 @@ async fn a_stored_pass_is_a_keyed_hash_not_the_sha256_of_the_pass() {
     assert!(!stored.hash.as_str().contains(&pass));
     // The pass still works.
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/mysecurityinfo").await;
     let answer = browser
-        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .sign_in_at(
+            "/login?return_to=/mysecurityinfo",
+            "bobby@contoso.example",
+            &pass,
+        )
         .await;
     assert_eq!(
         answer.location.as_deref(),

@@ -1,45 +1,27 @@
 //! Administrator API tokens: named, expiring, revocable, audited; and recovery on the data
 //! directory when every token is lost.
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
-
-async fn call(
-    server: &TestServer,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = server
-        .api()
-        .request(method, format!("{}/api/v1{path}", server.base))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("API call");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{TestServer, manual_clock, run_latchkey};
 
 async fn create_token(server: &TestServer, body: Value) -> (u16, Value) {
-    call(
-        server,
-        &server.admin_token,
-        Method::POST,
-        "/adminTokens",
-        Some(body),
-    )
-    .await
+    server
+        .api_call_as(
+            &server.admin_token,
+            Method::POST,
+            "/adminTokens",
+            Some(body),
+        )
+        .await
 }
 
 async fn users_status(server: &TestServer, token: &str) -> u16 {
-    call(server, token, Method::GET, "/users", None).await.0
+    server
+        .api_call_as(token, Method::GET, "/users", None)
+        .await
+        .0
 }
 
 fn token_named(list: &Value, name: &str) -> Value {
@@ -50,6 +32,19 @@ fn token_named(list: &Value, name: &str) -> Value {
         .find(|t| t["displayName"] == name)
         .cloned()
         .unwrap_or_else(|| panic!("no token named {name} in {list}"))
+}
+
+/// Revokes the token named `name`, listing and revoking with `token`; returns the status.
+async fn revoke_named(server: &TestServer, token: &str, name: &str) -> u16 {
+    let (_, list) = server
+        .api_call_as(token, Method::GET, "/adminTokens", None)
+        .await;
+    let id = token_named(&list, name)["id"]
+        .as_str()
+        .expect("a token id")
+        .to_string();
+    let path = format!("/adminTokens/{id}/revoke");
+    server.api_call_as(token, Method::POST, &path, None).await.0
 }
 
 #[tokio::test]
@@ -64,14 +59,14 @@ async fn a_revoked_admin_token_gets_401_on_its_next_request() {
     assert_eq!(users_status(&server, &secret).await, 200);
 
     let id = created["id"].as_str().unwrap();
-    let (status, revoked) = call(
-        &server,
-        &server.admin_token,
-        Method::POST,
-        &format!("/adminTokens/{id}/revoke"),
-        None,
-    )
-    .await;
+    let (status, revoked) = server
+        .api_call_as(
+            &server.admin_token,
+            Method::POST,
+            &format!("/adminTokens/{id}/revoke"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["status"], "revoked");
     assert!(
@@ -80,14 +75,9 @@ async fn a_revoked_admin_token_gets_401_on_its_next_request() {
     );
     assert_eq!(users_status(&server, &secret).await, 401);
 
-    let (_, list) = call(
-        &server,
-        &server.admin_token,
-        Method::GET,
-        "/adminTokens",
-        None,
-    )
-    .await;
+    let (_, list) = server
+        .api_call_as(&server.admin_token, Method::GET, "/adminTokens", None)
+        .await;
     assert_eq!(token_named(&list, "ci pipeline")["status"], "revoked");
     assert!(token_named(&list, "ci pipeline")["lastUsedDateTime"].is_string());
     assert_eq!(token_named(&list, "initial")["status"], "active");
@@ -118,7 +108,8 @@ async fn a_revoked_admin_token_gets_401_on_its_next_request() {
 
 #[tokio::test]
 async fn an_expired_admin_token_gets_401() {
-    let server = TestServer::start().await;
+    let clock = manual_clock();
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let soon = latchkey_domain::clock::Timestamp(server.latchkey.now().0 + 2).to_rfc3339();
     let (status, created) = create_token(
         &server,
@@ -128,16 +119,11 @@ async fn an_expired_admin_token_gets_401() {
     assert_eq!(status, 201, "{created}");
     let secret = created["token"].as_str().unwrap().to_string();
     assert_eq!(users_status(&server, &secret).await, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(3);
     assert_eq!(users_status(&server, &secret).await, 401);
-    let (_, list) = call(
-        &server,
-        &server.admin_token,
-        Method::GET,
-        "/adminTokens",
-        None,
-    )
-    .await;
+    let (_, list) = server
+        .api_call_as(&server.admin_token, Method::GET, "/adminTokens", None)
+        .await;
     assert_eq!(token_named(&list, "short-lived")["status"], "expired");
 }
 
@@ -148,19 +134,7 @@ async fn deleting_the_token_file_and_restarting_neither_revives_a_revoked_token_
     let initial = server.admin_token.clone();
     let (_, created) = create_token(&server, json!({"displayName": "second"})).await;
     let second = created["token"].as_str().unwrap().to_string();
-    let (_, list) = call(&server, &initial, Method::GET, "/adminTokens", None).await;
-    let initial_id = token_named(&list, "initial")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, _) = call(
-        &server,
-        &second,
-        Method::POST,
-        &format!("/adminTokens/{initial_id}/revoke"),
-        None,
-    )
-    .await;
+    let status = revoke_named(&server, &second, "initial").await;
     assert_eq!(status, 200);
     assert_eq!(users_status(&server, &initial).await, 401);
 
@@ -173,20 +147,9 @@ async fn deleting_the_token_file_and_restarting_neither_revives_a_revoked_token_
 }
 
 fn latchkey_offline(data_dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("admin")
-        .arg("--offline")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("LATCHKEY_ADMIN_TOKEN")
-        .output()
-        .expect("run latchkey");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into(),
-        String::from_utf8_lossy(&output.stderr).into(),
-    )
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    let offline = ["admin", "--offline", "--data-dir", data_dir];
+    run_latchkey(offline.iter().chain(args))
 }
 
 // Multi-threaded: the command line blocks this test's thread.
@@ -194,20 +157,8 @@ fn latchkey_offline(data_dir: &std::path::Path, args: &[&str]) -> (i32, String, 
 async fn when_every_token_is_lost_an_offline_command_on_the_data_directory_makes_one_that_works() {
     let mut server = TestServer::start().await;
     let initial = server.admin_token.clone();
-    let (_, list) = call(&server, &initial, Method::GET, "/adminTokens", None).await;
-    let initial_id = token_named(&list, "initial")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // The last token revokes itself: nothing can reach the admin API any more.
-    let (status, _) = call(
-        &server,
-        &initial,
-        Method::POST,
-        &format!("/adminTokens/{initial_id}/revoke"),
-        None,
-    )
-    .await;
+    let status = revoke_named(&server, &initial, "initial").await;
     assert_eq!(status, 200);
     assert_eq!(users_status(&server, &initial).await, 401);
 
@@ -228,14 +179,14 @@ async fn when_every_token_is_lost_an_offline_command_on_the_data_directory_makes
     let server = server.restart().await;
     assert_eq!(users_status(&server, &secret).await, 200);
     assert_eq!(users_status(&server, &initial).await, 401);
-    let (_, audit) = call(
-        &server,
-        &secret,
-        Method::GET,
-        "/auditLogs/directoryAudits?category=KeyManagement",
-        None,
-    )
-    .await;
+    let (_, audit) = server
+        .api_call_as(
+            &secret,
+            Method::GET,
+            "/auditLogs/directoryAudits?category=KeyManagement",
+            None,
+        )
+        .await;
     assert!(
         audit["value"]
             .as_array()
@@ -291,14 +242,14 @@ async fn admin_token_requests_with_bad_input_are_refused() {
     let revoke = |id: String| {
         let server = &server;
         async move {
-            call(
-                server,
-                &server.admin_token,
-                Method::POST,
-                &format!("/adminTokens/{id}/revoke"),
-                None,
-            )
-            .await
+            server
+                .api_call_as(
+                    &server.admin_token,
+                    Method::POST,
+                    &format!("/adminTokens/{id}/revoke"),
+                    None,
+                )
+                .await
         }
     };
     assert_eq!(revoke(id.to_string()).await.0, 200);
@@ -309,89 +260,20 @@ async fn admin_token_requests_with_bad_input_are_refused() {
         404
     );
     assert_eq!(revoke("x".repeat(300)).await.0, 404);
-    let (status, _) = call(
-        &server,
-        &server.admin_token,
-        Method::GET,
-        "/adminTokens/unknown",
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .api_call_as(
+            &server.admin_token,
+            Method::GET,
+            "/adminTokens/unknown",
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
 
     // Bearer values that are not tokens at all.
     for bad in ["", "lk_admin_", &"a".repeat(5000)] {
         assert_eq!(users_status(&server, bad).await, 401);
     }
-}
-
-/// The domain over the real store with a clock the test moves: uses inside a minute cost no
-/// write, and the stored last-used time moves only once the minute has passed.
-#[tokio::test]
-async fn a_token_used_many_times_a_minute_is_written_down_at_most_once_a_minute() {
-    use latchkey_domain::clock::{ManualClock, Timestamp};
-    use latchkey_domain::log::Actor;
-    use latchkey_domain::service::NewAdminToken;
-    use std::sync::Arc;
-
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(latchkey_store::SqliteStore::open(dir.path()).await.unwrap());
-    let start = Timestamp(1_900_000_000);
-    let clock = Arc::new(ManualClock::new(start));
-    let latchkey = latchkey_domain::Latchkey::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(latchkey_domain::notify::NoEventBus),
-        latchkey_domain::Settings::with_issuer("http://idp.test"),
-    );
-    let (token, secret) = latchkey
-        .governance
-        .create_admin_token(
-            &Actor::system(),
-            NewAdminToken {
-                display_name: "busy".into(),
-                expires_date_time: Some(start.plus_seconds(3600).to_rfc3339()),
-            },
-        )
-        .await
-        .unwrap();
-    let last_used = || async {
-        latchkey
-            .governance
-            .admin_token(token.id.as_str())
-            .await
-            .unwrap()
-            .last_used_at
-    };
-    assert_eq!(last_used().await, None);
-    for second in 0..60 {
-        assert!(
-            latchkey
-                .governance
-                .authenticate_admin_token(secret.expose())
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(last_used().await, Some(start), "at second {second}");
-        clock.advance(1);
-    }
-    latchkey
-        .governance
-        .authenticate_admin_token(secret.expose())
-        .await
-        .unwrap();
-    assert_eq!(last_used().await, Some(start.plus_seconds(60)));
-    // And past its expiry it no longer authenticates.
-    clock.advance(3600);
-    assert!(
-        latchkey
-            .governance
-            .authenticate_admin_token(secret.expose())
-            .await
-            .unwrap()
-            .is_none()
-    );
 }
 
 #[tokio::test]
@@ -471,14 +353,9 @@ async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
         "shown only on the answer to the form"
     );
 
-    let (_, list) = call(
-        &server,
-        &server.admin_token,
-        Method::GET,
-        "/adminTokens",
-        None,
-    )
-    .await;
+    let (_, list) = server
+        .api_call_as(&server.admin_token, Method::GET, "/adminTokens", None)
+        .await;
     let made_row = token_named(&list, "deploy bot");
     assert!(made_row["expiresDateTime"].is_string());
     assert!(
@@ -521,13 +398,8 @@ async fn an_administrator_makes_and_revokes_a_token_in_the_console() {
         )
         .await;
     assert_eq!(forged.status, 403);
-    let (_, list) = call(
-        &server,
-        &server.admin_token,
-        Method::GET,
-        "/adminTokens",
-        None,
-    )
-    .await;
+    let (_, list) = server
+        .api_call_as(&server.admin_token, Method::GET, "/adminTokens", None)
+        .await;
     assert_eq!(list["value"].as_array().unwrap().len(), 3, "{list}");
 }

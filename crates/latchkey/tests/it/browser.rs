@@ -23,7 +23,7 @@ use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, ApprovalRequest, Deci
 use serde_json::{Value, json};
 
 use crate::phone::{PIN, Person, Phone, another_number};
-use crate::support::{TestServer, geoip_databases};
+use crate::support::{TestServer, geoip_databases, manual_clock};
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
@@ -692,13 +692,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
     let request = request_on(&phone).await;
     assert_eq!(request.kind, ApprovalKind::PhoneSignIn);
     save_notification("lab-step-3-phone-sign-in-02-notification.txt", &request);
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number).await;
     let apps = browser.wait_for_text("Signed in as").await;
     assert!(apps.contains("Signed in as Bobby Smith"), "{apps}");
     browser.shots("03-my-apps").await;
@@ -881,12 +875,18 @@ async fn an_unanswered_request_times_out_on_a_page_that_says_how_long_it_waited(
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let server = TestServer::start_with(|c| c.lifetimes.approval_request_seconds = 2).await;
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.approval_request_seconds = 2)
+        .start()
+        .await;
     let phone = demo_bobby_with_phone_sign_in(&server).await;
     let browser = chromium.window(&server, "fail-timeout", None).await;
     browser.start_phone_sign_in("bobby@latchkey.test").await;
     request_on(&phone).await;
     browser.shot("01-waiting").await;
+    clock.advance(3);
     ends_with_what_to_do(&browser, "within 2 seconds").await;
     browser.shots("02-page").await;
     browser.close().await;

@@ -1,15 +1,10 @@
 //! Browser sessions, cookies and CSRF (issue 13, items 2, 6 and 7): each test reproduces an
 //! attack or a rule as the review described it, over HTTP against a real server.
 
-use std::sync::Arc;
-
-use latchkey_domain::clock::{Clock, ManualClock, SystemClock};
 use latchkey_domain::ids::SignInId;
-use latchkey_domain::log::Actor;
 use latchkey_domain::secret::base64url;
-use latchkey_domain::service::UserPatch;
 
-use crate::support::{Browser, Page, TestServer, hidden};
+use crate::support::{Browser, Page, TestServer, hidden, manual_clock, text_of};
 
 /// The `Set-Cookie` value a response gave cookie `name`, if any.
 async fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -43,15 +38,11 @@ async fn a_forged_my_apps_cookie_made_from_a_csrf_token_is_refused() {
         .unwrap();
     // The review's forgery: a CSRF cookie the client chose, whose token was My Apps' seal.
     let body = base64url(br#"["","","","",9999999999]"#);
-    let login = http
-        .get(format!("{}/login", server.base))
-        .header("cookie", format!("lk_csrf=myapps:{body}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = text_of(
+        http.get(format!("{}/login", server.base))
+            .header("cookie", format!("lk_csrf=myapps:{body}")),
+    )
+    .await;
     let field = hidden(&login, "csrf").expect("the sign-in page has a CSRF token");
     for name in ["lk_myapps", "__Host-lk_myapps"] {
         let portal = http
@@ -193,14 +184,10 @@ async fn cookies_carry_the_host_prefix_only_over_tls() {
 
 // ----- item 6: sessions as Entra does them ------------------------------------------------
 
-fn manual_clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(SystemClock.now()))
-}
-
 #[tokio::test]
 async fn a_session_started_with_a_temporary_access_pass_ends_when_the_pass_does() {
     let clock = manual_clock();
-    let server = TestServer::start_with_clock(clock.clone()).await;
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
     // The shortest pass the default rules allow: 60 minutes; sessions last 12 hours.
     let pass = server.pass(&bobby).await;
@@ -218,9 +205,8 @@ async fn a_session_started_with_a_temporary_access_pass_ends_when_the_pass_does(
 #[tokio::test]
 async fn adding_a_method_needs_a_sign_in_within_ten_minutes() {
     let clock = manual_clock();
-    let server = TestServer::start_with_clock(clock.clone()).await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let server = TestServer::builder().clock(clock.clone()).start().await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let info = sign_in_to(&browser, "/mysecurityinfo", "bobby@contoso.example", &pass).await;
     clock.advance(11 * 60);
@@ -261,24 +247,11 @@ async fn adding_a_method_needs_a_sign_in_within_ten_minutes() {
 #[tokio::test]
 async fn my_apps_stops_showing_a_user_who_was_disabled() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"), "{}", portal.body);
-    server
-        .latchkey
-        .directory
-        .update_user(
-            &Actor::system(),
-            &bobby,
-            UserPatch {
-                account_enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    server.disable_user(&bobby).await;
     let after = browser.get("/myapps").await;
     assert_ne!(after.status, 200, "{}", after.body);
     let landed = browser.follow(after).await;
@@ -288,8 +261,7 @@ async fn my_apps_stops_showing_a_user_who_was_disabled() {
 #[tokio::test]
 async fn my_apps_stops_showing_a_user_whose_sessions_were_revoked() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let portal = sign_in_to(&browser, "/myapps", "bobby@contoso.example", &pass).await;
     assert!(portal.body.contains("Bobby Smith"));
@@ -385,8 +357,7 @@ async fn anonymous_sign_in_page_loads_do_not_write_rows() {
         );
     }
     // Posting the user name stores it, and the sign-in goes on as before.
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login?return_to=/mysecurityinfo").await;
     let username = browser

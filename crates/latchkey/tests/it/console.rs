@@ -10,9 +10,12 @@ pub async fn admin_browser(server: &TestServer, people: &[DemoPerson]) -> Browse
         .find(|p| p.user.display_name == "Avery Admin")
         .unwrap();
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/admin").await;
     let answer = browser
-        .sign_in_with_pass(login, "admin@latchkey.test", admin.pass.expose())
+        .sign_in_at(
+            "/login?return_to=/admin",
+            "admin@latchkey.test",
+            admin.pass.expose(),
+        )
         .await;
     assert_eq!(answer.location.as_deref(), Some("/admin"));
     browser
@@ -170,9 +173,12 @@ async fn the_console_is_closed_to_people_who_are_not_administrators() {
         .find(|p| p.user.display_name == "Bobby Smith")
         .unwrap();
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/admin/policies").await;
     browser
-        .sign_in_with_pass(login, "bobby@latchkey.test", bobby.pass.expose())
+        .sign_in_at(
+            "/login?return_to=/admin/policies",
+            "bobby@latchkey.test",
+            bobby.pass.expose(),
+        )
         .await;
     for path in [
         "/admin",
@@ -208,11 +214,7 @@ async fn the_sign_in_log_page_shows_attempts_with_location_and_attribution() {
         .await;
     let wrong = server.browser_from("81.2.69.160");
     wrong
-        .sign_in_with_pass(
-            wrong.get("/login").await,
-            "bobby@latchkey.test",
-            "WRONGpass",
-        )
+        .sign_in_at("/login", "bobby@latchkey.test", "WRONGpass")
         .await;
 
     let admin = admin_browser(&server, &people).await;

@@ -7,12 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use latchkey::config::Limits;
-use latchkey_protocol::wire::{AnswerOutcome, Decision};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::phone::{Person, Phone, number_on, reload, start_sign_in};
-use crate::support::TestServer;
+use crate::support::{SelfSignedTls, TestServer, assert_signed_in_as, text_of};
 
 fn server_addr(server: &TestServer) -> SocketAddr {
     server
@@ -95,20 +94,9 @@ async fn phone_sign_in(server: &TestServer, phone: &mut Phone, upn: &str) {
     let browser = server.browser();
     let page = start_sign_in(&browser, upn).await;
     let request = phone.only_request().await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number_on(&page)).await;
     let apps = reload(&browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -404,23 +392,9 @@ async fn a_refused_websocket_upgrade_does_not_keep_the_connection() {
 
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = SelfSignedTls::new();
     let server = TestServer::start_with(|config| {
-        config.tls = Some(latchkey::config::TlsConfig {
-            cert: cert_path,
-            key: key_path,
-        });
-        config.public_url = config
-            .public_url
-            .replace("http://127.0.0.1", "https://localhost");
+        tls.apply(config);
         config.limits.tls_handshake_seconds = 1.0;
     })
     .await;
@@ -439,18 +413,11 @@ async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
         assert!(took >= Duration::from_millis(800), "closed after {took:?}");
     }
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap())
         .resolve("localhost", addr)
         .build()
         .unwrap();
-    let metrics = client
-        .get(format!("https://localhost:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(client.get(format!("https://localhost:{port}/metrics"))).await;
     assert!(
         metrics.contains("latchkey_connections_timed_out_total{timeout=\"tls_handshake\"} 2"),
         "{metrics}"

@@ -3,11 +3,10 @@
 
 use latchkey_domain::credential::PassRequest;
 use latchkey_domain::log::Actor;
-use latchkey_domain::service::UserPatch;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, geoip_databases};
+use crate::support::{TestServer, geoip_databases, text_of};
 
 const AUTHENTICATOR: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator";
@@ -231,20 +230,11 @@ async fn resetting_a_method_restores_its_documented_default() {
 #[tokio::test]
 async fn policy_is_enforced_at_sign_in_and_when_issuing_passes() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
-    let (_, group) = server
-        .api_call(
-            Method::POST,
-            "/groups",
-            Some(json!({"displayName": "Contractors"})),
-        )
-        .await;
-    server
-        .api_call(
-            Method::POST,
-            &format!("/groups/{}/members", group["id"].as_str().unwrap()),
-            Some(json!({"userId": "bobby@contoso.example"})),
+    let (bobby, pass) = server.bobby_with_pass().await;
+    let group = server
+        .group_with(
+            json!({"displayName": "Contractors"}),
+            &["bobby@contoso.example"],
         )
         .await;
     let (status, body) = server
@@ -257,7 +247,7 @@ async fn policy_is_enforced_at_sign_in_and_when_issuing_passes() {
     assert_eq!(status, 200, "{body}");
     let browser = server.browser();
     let answer = browser
-        .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &pass)
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(answer.status, 401);
     assert!(
@@ -309,56 +299,30 @@ async fn every_sign_in_outcome_is_in_the_sign_in_log_with_its_location() {
     assert_eq!(ok.status, 303);
     // Wrong pass for a known user, and for a name that matches nobody.
     let b = server.browser_from("8.8.8.8");
-    b.sign_in_with_pass(b.get("/login").await, "bobby@contoso.example", "WRONGpass")
+    b.sign_in_at("/login", "bobby@contoso.example", "WRONGpass")
         .await;
     let b = server.browser();
-    b.sign_in_with_pass(b.get("/login").await, "nobody@contoso.example", "WRONGpass")
+    b.sign_in_at("/login", "nobody@contoso.example", "WRONGpass")
         .await;
     // A pass that is not valid yet.
     let start = server.latchkey.now().0 + 3600;
-    let (_, later) = server
-        .latchkey
-        .directory
-        .issue_pass(
-            &Actor::system(),
+    let later = server
+        .pass_with(
             &guy,
-            &PassRequest {
+            PassRequest {
                 start_date_time: Some(start),
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
-    let b = server.browser();
-    b.sign_in_with_pass(b.get("/login").await, "guy@contoso.example", later.expose())
         .await;
-    // A disabled user with the right pass.
-    let (_, guy_pass) = server
-        .latchkey
-        .directory
-        .issue_pass(&Actor::system(), &guy, &PassRequest::default())
-        .await
-        .unwrap();
-    server
-        .latchkey
-        .directory
-        .update_user(
-            &Actor::system(),
-            &guy,
-            UserPatch {
-                account_enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
     let b = server.browser();
-    b.sign_in_with_pass(
-        b.get("/login").await,
-        "guy@contoso.example",
-        guy_pass.expose(),
-    )
-    .await;
+    b.sign_in_at("/login", "guy@contoso.example", &later).await;
+    // A disabled user with the right pass.
+    let guy_pass = server.pass(&guy).await;
+    server.disable_user(&guy).await;
+    let b = server.browser();
+    b.sign_in_at("/login", "guy@contoso.example", &guy_pass)
+        .await;
 
     let records = sign_ins(&server, "").await;
     assert_eq!(records.len(), 5, "{records:#?}");
@@ -415,19 +379,16 @@ async fn every_sign_in_outcome_is_in_the_sign_in_log_with_its_location() {
     let csv = csv.text().await.unwrap();
     assert_eq!(csv.lines().count(), 6);
     assert!(csv.contains("\"Sydney\""));
-    let jsonl = server
-        .api()
-        .get(format!(
-            "{}/api/v1/auditLogs/signIns?format=jsonl",
-            server.base
-        ))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jsonl = text_of(
+        server
+            .api()
+            .get(format!(
+                "{}/api/v1/auditLogs/signIns?format=jsonl",
+                server.base
+            ))
+            .bearer_auth(&server.admin_token),
+    )
+    .await;
     assert_eq!(
         jsonl
             .lines()
@@ -455,11 +416,9 @@ async fn a_client_cannot_spoof_its_location_without_a_trusted_proxy() {
         return;
     };
     let server = TestServer::start_with(|config| config.geoip.databases = databases).await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let b = server.browser_from("1.1.1.1");
-    b.sign_in_with_pass(b.get("/login").await, "bobby@contoso.example", &pass)
-        .await;
+    b.sign_in_at("/login", "bobby@contoso.example", &pass).await;
     let records = sign_ins(&server, "").await;
     assert!(
         records[0]["ipAddress"]

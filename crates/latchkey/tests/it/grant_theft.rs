@@ -2,7 +2,7 @@
 //! its client (or without its secret or PKCE verifier) must neither spend it nor make replay
 //! detection revoke the real client's grant, which would sign the user out of the application.
 
-use crate::support::{TestServer, authorize_url, code_for, pkce, token_request};
+use crate::support::{TestServer, pkce, token_request};
 
 const REDIRECT: &str = "http://localhost:9/callback";
 
@@ -13,16 +13,10 @@ async fn attackers_app(server: &TestServer) -> String {
 
 /// Signs Bobby in to the public client `client` and redeems the code; returns the tokens.
 async fn signed_in_public_client(server: &TestServer, client: &str) -> serde_json::Value {
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (verifier, challenge) = pkce();
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, client, Some(&challenge), &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), client, Some(&challenge))
+        .await;
     let (status, tokens) = token_request(
         &server.base,
         &[
@@ -110,16 +104,10 @@ async fn a_stolen_code_presented_with_a_wrong_pkce_verifier_or_by_another_client
     let server = TestServer::start().await;
     let real = server.public_app().await;
     let attacker = attackers_app(&server).await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (verifier, challenge) = pkce();
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &real, Some(&challenge), &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &real, Some(&challenge))
+        .await;
     let (wrong_verifier, _) = pkce();
     for (client, verifier) in [
         (real.as_str(), wrong_verifier.as_str()),
@@ -161,15 +149,9 @@ async fn a_stolen_code_presented_with_a_wrong_pkce_verifier_or_by_another_client
 async fn a_confidential_clients_refresh_token_presented_without_its_secret_is_not_spent() {
     let server = TestServer::start().await;
     let (client, secret) = server.confidential_app("RS256").await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, None)
+        .await;
     let (status, tokens) = token_request(
         &server.base,
         &[

@@ -8,7 +8,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 
-use crate::support::{TestServer, query_param};
+use crate::support::{TestServer, assert_signed_in_as, query_param};
 
 /// `openidconnect`'s HTTP client trait, served by reqwest (no redirects, like a careful RP).
 async fn http(
@@ -35,8 +35,7 @@ async fn http(
 
 async fn run_flow_with(alg: &str) {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let (client_id, secret) = server.confidential_app(alg).await;
 
     let metadata =
@@ -213,13 +212,7 @@ async fn demo_user_signs_in_with_a_pass_and_reaches_my_apps() {
         .await;
     let portal = browser.follow(answer).await;
     assert_eq!(portal.status, 200, "{}", portal.body);
-    assert!(
-        portal
-            .body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        portal.body
-    );
+    assert_signed_in_as(&portal, "Bobby Smith");
 
     // A second visit uses the session without asking again.
     let again = browser.follow(browser.get("/myapps").await).await;

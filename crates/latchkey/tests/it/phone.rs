@@ -10,7 +10,9 @@ use latchkey_protocol::wire::{
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Browser, Page, TestServer, geoip_databases, query_param};
+use crate::support::{
+    Browser, Page, TestServer, assert_signed_in_as, geoip_databases, query_param,
+};
 
 pub const AUTHENTICATOR: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator";
@@ -180,6 +182,16 @@ impl Phone {
         pending.remove(0)
     }
 
+    /// Approves `request` with `number`, and asserts that the server took the approval.
+    pub async fn approve(&mut self, request: &ApprovalRequest, number: u8) {
+        assert_eq!(
+            self.answer(request, Decision::Approve, Some(number))
+                .await
+                .expect("the approval is accepted"),
+            AnswerOutcome::Approved
+        );
+    }
+
     pub async fn answer(
         &mut self,
         request: &ApprovalRequest,
@@ -209,6 +221,23 @@ pub async fn start_sign_in(browser: &Browser, upn: &str) -> Page {
 /// Reloads the number page the way its script does, following where it leads.
 pub async fn reload(browser: &Browser) -> Page {
     browser.follow(browser.get("/login").await).await
+}
+
+/// Asserts that the device's request was refused with the API error `code`.
+pub fn expect_refusal<T: std::fmt::Debug>(
+    result: Result<T, latchkey_authenticator::Error>,
+    code: &str,
+) {
+    match result {
+        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
+        Ok(v) => panic!("expected {code}, got {v:?}"),
+    }
+}
+
+/// Asserts that a sign-in log record is a failure with `error_code` and `reason`.
+pub fn assert_failure(record: &serde_json::Value, error_code: u64, reason: &str) {
+    assert_eq!(record["status"]["errorCode"], error_code, "{record}");
+    assert_eq!(record["status"]["failureReason"], reason, "{record}");
 }
 
 pub async fn sign_in_log(server: &TestServer, upn: &str) -> Vec<serde_json::Value> {
@@ -364,22 +393,11 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
     );
     let status = browser.get("/login/status").await;
     assert!(status.body.contains("\"pending\":true"), "{}", status.body);
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number).await;
     let status = browser.get("/login/status").await;
     assert!(status.body.contains("\"pending\":false"), "{}", status.body);
     let apps = reload(&browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
 
     // Step 4: the administrator turns application name and location off, then on.
     set_features(&server, "disabled").await;
@@ -414,10 +432,7 @@ async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_match
         .await
         .unwrap();
     let apps = reload(&browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>")
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
     stream.close().await;
 
     // The sign-in log tells what happened, from where.
@@ -517,11 +532,7 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
         .await
         .unwrap();
     let apps = reload(&browser).await;
-    assert!(
-        apps.body.contains("Signed in as <strong>Guy Oz</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Guy Oz");
     let log = sign_in_log(&server, &guy.upn).await;
     let steps = log[0]["authenticationDetails"].as_array().unwrap();
     assert_eq!(steps.len(), 2, "password, then the push: {log:?}");

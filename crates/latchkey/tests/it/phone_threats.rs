@@ -1,18 +1,21 @@
 //! Phone sign-in under attack and when things go wrong: each test names what it defends.
 
-use latchkey_protocol::wire::{Answer, AnswerOutcome, ApprovalKind, Decision, DeviceEvent};
+use latchkey_authenticator::client::sign_answer;
+use latchkey_protocol::wire::{
+    Answer, AnswerOutcome, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
+};
 use latchkey_protocol::{
     API_PREFIX, DeviceKeyPair, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    answer_signing_input, context_digest, request_signing_input,
+    request_signing_input,
 };
 use reqwest::Method;
 use serde_json::json;
 
 use crate::phone::{
-    AUTHENTICATOR, PIN, Person, Phone, another_number, number_on, reload, sign_in_log,
-    start_sign_in, unescape,
+    AUTHENTICATOR, PIN, Person, Phone, another_number, assert_failure, expect_refusal, number_on,
+    reload, sign_in_log, start_sign_in, unescape,
 };
-use crate::support::TestServer;
+use crate::support::{TestServer, manual_clock};
 
 async fn bobby_with_phone_sign_in(server: &TestServer) -> (Person, Phone) {
     let bobby = Person::new(server, "bobby", "Bobby Smith").await;
@@ -20,14 +23,30 @@ async fn bobby_with_phone_sign_in(server: &TestServer) -> (Person, Phone) {
     (bobby, phone)
 }
 
-fn expect_refusal<T: std::fmt::Debug>(
-    result: Result<T, latchkey_authenticator::Error>,
-    code: &str,
-) {
-    match result {
-        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
-        Ok(v) => panic!("expected {code}, got {v:?}"),
-    }
+/// Bobby starts a phone sign-in and his phone answers it with `decision` (and no number);
+/// returns the outcome, the page the browser shows next and Bobby's sign-in log.
+async fn bobby_answers(
+    server: &TestServer,
+    decision: Decision,
+) -> (AnswerOutcome, crate::support::Page, Vec<serde_json::Value>) {
+    let (bobby, mut phone) = bobby_with_phone_sign_in(server).await;
+    let browser = server.browser();
+    start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    let outcome = phone.answer(&request, decision, None).await.unwrap();
+    let end = reload(&browser).await;
+    (outcome, end, sign_in_log(server, &bobby.upn).await)
+}
+
+/// An approval of `request` with `number`, signed as the app signs it: with the passwordless
+/// key that the PIN unlocks.
+async fn approval_signed_by(phone: &mut Phone, request: &ApprovalRequest, number: u8) -> Answer {
+    let key = phone
+        .app
+        .unlock_passwordless_key(phone.account, PIN)
+        .await
+        .expect("the PIN unlocks the key");
+    sign_answer(&key, request, Decision::Approve, Some(number))
 }
 
 #[tokio::test]
@@ -67,64 +86,46 @@ async fn a_wrong_number_fails_the_sign_in_and_says_so() {
 #[tokio::test]
 async fn a_denial_fails_the_sign_in_with_a_clear_message() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
-    let browser = server.browser();
-    start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    assert_eq!(
-        phone.answer(&request, Decision::Deny, None).await.unwrap(),
-        AnswerOutcome::Denied
-    );
-    let end = reload(&browser).await;
+    let (outcome, end, log) = bobby_answers(&server, Decision::Deny).await;
+    assert_eq!(outcome, AnswerOutcome::Denied);
     assert!(
         end.body.contains("You denied the sign-in request"),
         "{}",
         end.body
     );
-    let log = sign_in_log(&server, &bobby.upn).await;
-    assert_eq!(log[0]["status"]["errorCode"], 500121);
-    assert_eq!(
-        log[0]["status"]["failureReason"],
-        "MFA denied; user declined the authentication"
+    assert_failure(
+        &log[0],
+        500121,
+        "MFA denied; user declined the authentication",
     );
 }
 
 #[tokio::test]
 async fn a_report_of_fraud_fails_the_sign_in_and_is_logged_as_fraud() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
-    let browser = server.browser();
-    start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Report, None)
-            .await
-            .unwrap(),
-        AnswerOutcome::Reported
-    );
-    let end = reload(&browser).await;
+    let (outcome, end, log) = bobby_answers(&server, Decision::Report).await;
+    assert_eq!(outcome, AnswerOutcome::Reported);
     assert!(
         end.body.contains("reported this sign-in as not yours"),
         "{}",
         end.body
     );
-    let log = sign_in_log(&server, &bobby.upn).await;
-    assert_eq!(log[0]["status"]["errorCode"], 900020);
-    assert_eq!(
-        log[0]["status"]["failureReason"],
-        "MFA denied; Phone App Reported Fraud"
-    );
+    assert_failure(&log[0], 900020, "MFA denied; Phone App Reported Fraud");
 }
 
 #[tokio::test]
 async fn an_unanswered_request_times_out_and_says_how_long_it_waited() {
-    let server = TestServer::start_with(|c| c.lifetimes.approval_request_seconds = 2).await;
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.approval_request_seconds = 2)
+        .start()
+        .await;
     let (bobby, mut phone) = bobby_with_phone_sign_in(&server).await;
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    clock.advance(3);
     let end = reload(&browser).await;
     assert!(end.body.contains("within 2 seconds"), "{}", end.body);
     expect_refusal(
@@ -145,24 +146,7 @@ async fn a_replayed_answer_changes_nothing() {
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
-    let key = phone
-        .app
-        .unlock_passwordless_key(phone.account, PIN)
-        .await
-        .unwrap();
-    let digest = context_digest(&request);
-    let answer = Answer {
-        decision: Decision::Approve,
-        number: Some(number_on(&page)),
-        signature: key.sign(&answer_signing_input(
-            &request.id,
-            &request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        context_digest: digest,
-    };
+    let answer = approval_signed_by(&mut phone, &request, number_on(&page)).await;
     assert_eq!(
         phone
             .app
@@ -228,13 +212,6 @@ async fn raw_device_request(
     (status, response.json().await.unwrap_or_default())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let server = TestServer::start().await;
@@ -243,9 +220,25 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let key = account.device_key().unwrap();
     let id = account.device_id.clone();
     let nonce = "replay-me-0123456789";
-    let (status, _) = raw_device_request(&server, &key, &id, now(), nonce, "/requests").await;
+    let (status, _) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        nonce,
+        "/requests",
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, body) = raw_device_request(&server, &key, &id, now(), nonce, "/requests").await;
+    let (status, body) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        nonce,
+        "/requests",
+    )
+    .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("replayed_request"))
@@ -254,7 +247,7 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &key,
         &id,
-        now() - 600,
+        server.latchkey.now().0 - 600,
         "stale-request-0123456",
         "/requests",
     )
@@ -268,7 +261,7 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &stranger,
         &id,
-        now(),
+        server.latchkey.now().0,
         "forged-request-012345",
         "/requests",
     )
@@ -282,13 +275,21 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
         &server,
         &key,
         &id,
-        now(),
+        server.latchkey.now().0,
         "forged-request-012345",
         "/requests",
     )
     .await;
     assert_eq!(status, 200);
-    let (status, body) = raw_device_request(&server, &key, &id, now(), "short", "/requests").await;
+    let (status, body) = raw_device_request(
+        &server,
+        &key,
+        &id,
+        server.latchkey.now().0,
+        "short",
+        "/requests",
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (401, Some("bad_nonce")));
     let response = reqwest::Client::new()
         .get(format!("{}{API_PREFIX}/requests", server.base))
@@ -303,14 +304,14 @@ async fn replayed_stale_forged_and_unsigned_device_requests_are_refused() {
     let signature = key.sign(&request_signing_input(
         "GET",
         &full,
-        now(),
+        server.latchkey.now().0,
         "path-swap-0123456789",
         b"",
     ));
     let response = reqwest::Client::new()
         .get(format!("{}{API_PREFIX}/requests", server.base))
         .header(HEADER_DEVICE, &id)
-        .header(HEADER_TIMESTAMP, now().to_string())
+        .header(HEADER_TIMESTAMP, server.latchkey.now().0.to_string())
         .header(HEADER_NONCE, "path-swap-0123456789")
         .header(HEADER_SIGNATURE, signature)
         .send()
@@ -341,24 +342,7 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
         "not_your_request",
     );
     // An answer Bobby's device signed for Bobby's request does not fit Guy's request.
-    let key = phone
-        .app
-        .unlock_passwordless_key(phone.account, PIN)
-        .await
-        .unwrap();
-    let digest = context_digest(&bobby_request);
-    let signed_for_bobby = Answer {
-        decision: Decision::Approve,
-        number: Some(number_on(&page)),
-        signature: key.sign(&answer_signing_input(
-            &bobby_request.id,
-            &bobby_request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        context_digest: digest,
-    };
+    let signed_for_bobby = approval_signed_by(&mut phone, &bobby_request, number_on(&page)).await;
     expect_refusal(
         guys_phone
             .app
@@ -368,17 +352,12 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
     );
     // Signed by the device key instead of the PIN-protected passwordless key.
     let device_key = phone.app.account(phone.account).device_key().unwrap();
-    let digest = context_digest(&bobby_request);
-    let with_device_key = Answer {
-        signature: device_key.sign(&answer_signing_input(
-            &bobby_request.id,
-            &bobby_request.nonce,
-            Decision::Approve,
-            Some(number_on(&page)),
-            &digest,
-        )),
-        ..signed_for_bobby.clone()
-    };
+    let with_device_key = sign_answer(
+        &device_key,
+        &bobby_request,
+        Decision::Approve,
+        Some(number_on(&page)),
+    );
     expect_refusal(
         phone
             .app
@@ -396,13 +375,7 @@ async fn an_answer_signed_for_another_request_or_by_another_device_is_refused() 
         "context_mismatch",
     );
     // None of that settled anything: the real answer still works.
-    assert_eq!(
-        phone
-            .answer(&bobby_request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&bobby_request, number_on(&page)).await;
     assert!(
         reload(&bobby_browser)
             .await
@@ -516,28 +489,18 @@ async fn policy_mode_push_blocks_phone_sign_in_and_its_registration() {
 async fn an_excluded_group_gets_no_phone_sign_in() {
     let server = TestServer::start().await;
     let (bobby, phone) = bobby_with_phone_sign_in(&server).await;
-    let (status, group) = server
-        .api_call(
-            Method::POST,
-            "/groups",
-            Some(json!({"displayName": "Contractors", "description": "No phones"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
     let user = server
         .latchkey
         .directory
         .find_user(&bobby.upn)
         .await
         .unwrap();
-    let (status, _) = server
-        .api_call(
-            Method::POST,
-            &format!("/groups/{}/members", group["id"].as_str().unwrap()),
-            Some(json!({"userId": user.id})),
+    let group = server
+        .group_with(
+            json!({"displayName": "Contractors", "description": "No phones"}),
+            &[user.id.as_str()],
         )
         .await;
-    assert!(status == 204 || status == 200, "{status}");
     let (status, body) = server
         .api_call(
             Method::PATCH,
@@ -765,13 +728,7 @@ async fn a_pending_request_and_every_device_survive_a_restart() {
     let request = phone.only_request().await;
     assert_eq!(request.kind, ApprovalKind::PhoneSignIn);
     assert!(phone.app.status(phone.account).await.unwrap().phone_sign_in);
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number).await;
     assert!(
         reload(&browser)
             .await
@@ -791,7 +748,7 @@ async fn a_copied_device_key_alone_cannot_swap_or_switch_off_the_pin_protected_k
         |method: &'static str, path: &'static str, body: serde_json::Value, nonce: String| {
             let full = format!("{API_PREFIX}{path}");
             let bytes = serde_json::to_vec(&body).unwrap();
-            let ts = now();
+            let ts = server.latchkey.now().0;
             let signature =
                 device_key.sign(&request_signing_input(method, &full, ts, &nonce, &bytes));
             reqwest::Client::new()
@@ -895,10 +852,15 @@ async fn no_its_not_me_is_a_plain_denial_where_reporting_is_off() {
 
 #[tokio::test]
 async fn a_copied_device_key_cannot_turn_on_phone_sign_in_after_the_registration_window() {
-    let server = TestServer::start_with(|c| c.lifetimes.phone_sign_in_enable_seconds = 1).await;
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.phone_sign_in_enable_seconds = 1)
+        .start()
+        .await;
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
     let mut phone = Phone::register(&bobby, "push-only phone").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(2);
     // Whoever holds the device file (owner or thief) can no longer enable it on their own...
     expect_refusal(
         phone.app.enable_phone_sign_in(phone.account, PIN).await,

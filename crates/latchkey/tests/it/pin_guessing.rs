@@ -11,18 +11,10 @@ use latchkey_protocol::{
 };
 use serde_json::{Value, json};
 
-use crate::phone::{PIN, Person, Phone, number_on, reload, start_sign_in, unescape};
+use crate::phone::{
+    PIN, Person, Phone, expect_refusal, number_on, reload, start_sign_in, unescape,
+};
 use crate::support::TestServer;
-
-fn expect_refusal<T: std::fmt::Debug>(
-    result: Result<T, latchkey_authenticator::Error>,
-    code: &str,
-) {
-    match result {
-        Err(e) => assert_eq!(e.code(), Some(code), "{e}"),
-        Ok(v) => panic!("expected {code}, got {v:?}"),
-    }
-}
 
 /// A thief's copy of the phone's files, opened by the real app in a folder of their own.
 fn copy_of(phone: &Phone) -> (tempfile::TempDir, Authenticator) {
@@ -196,13 +188,7 @@ async fn a_copied_device_file_gives_an_offline_guesser_nothing_and_cannot_approv
         still.body
     );
     // Bobby, with his PIN, still approves (a right PIN resets the count).
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number_on(&page)).await;
     assert!(reload(&browser).await.body.contains("Signed in as"));
 }
 
@@ -358,13 +344,6 @@ async fn after_a_lock_for_wrong_pins_the_user_signed_in_another_way_turns_phone_
     assert!(reload(&browser).await.body.contains("Signed in as"));
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test]
 async fn malformed_oversized_replayed_and_out_of_order_pin_unlocks_are_refused_and_not_counted() {
     let server = TestServer::start().await;
@@ -374,7 +353,7 @@ async fn malformed_oversized_replayed_and_out_of_order_pin_unlocks_are_refused_a
     let key = account.device_key().unwrap();
     let send = |body: Vec<u8>, nonce: &str| {
         let full = format!("{API_PREFIX}/phone-sign-in/unlock");
-        let ts = now();
+        let ts = server.latchkey.now().0;
         let signature = key.sign(&request_signing_input("POST", &full, ts, nonce, &body));
         reqwest::Client::new()
             .post(format!("{}{full}", server.base))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_authenticator::EventStream as Stream;
-use latchkey_protocol::wire::{AnswerOutcome, Decision, DeviceEvent};
+use latchkey_protocol::wire::DeviceEvent;
 use reqwest::redirect::Policy;
 
 use crate::phone::{Person, Phone, number_on, unescape};
@@ -170,13 +170,7 @@ async fn signs_in_by_phone(browser: &Browser, upn: &str, phone: &mut Phone, stre
         Ok(Some(DeviceEvent::Request { request })) => request,
         other => panic!("the request is pushed to the phone: {other:?}"),
     };
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number_on(&page)))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    phone.approve(&request, number_on(&page)).await;
     let landed = browser.follow(browser.get("/login").await).await;
     assert!(landed.body.contains("Security info"), "{}", landed.body);
 }

@@ -1,14 +1,17 @@
 //! A real server per test, and a cookie-keeping HTTP client that walks the sign-in pages.
 
+use latchkey_domain::clock::{Clock, ManualClock, SystemClock};
 use latchkey_domain::log::Actor;
+use latchkey_domain::random::OsRandom;
 use std::sync::Arc;
 
 use latchkey::config::Config;
 use latchkey::server;
 use latchkey_domain::Latchkey;
+use latchkey_domain::credential::PassRequest;
 use latchkey_domain::ids::UserId;
 use latchkey_domain::secret::{base64url, random_token, sha256};
-use latchkey_domain::service::{NewApplication, NewUser};
+use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -21,6 +24,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     config: Config,
+    /// What the domain reads time from; a restart keeps it.
+    clock: Arc<dyn Clock>,
 }
 
 impl Drop for TestServer {
@@ -31,13 +36,31 @@ impl Drop for TestServer {
     }
 }
 
-impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_with(|_| {}).await
+/// How a test wants its server: a clock it can move, configuration changes. One path builds
+/// every test server, the way `latchkey serve` builds the real one.
+#[derive(Default)]
+pub struct TestServerBuilder<'a> {
+    clock: Option<Arc<dyn Clock>>,
+    adjust: Vec<ConfigChange<'a>>,
+}
+
+type ConfigChange<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+impl<'a> TestServerBuilder<'a> {
+    /// The domain reads time from `clock`, so that a test moves time forward (passes,
+    /// requests and sessions ending) instead of sleeping.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
-    /// Starts a server after `adjust` has changed its configuration.
-    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    /// Changes the configuration before the server starts.
+    pub fn config(mut self, adjust: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -48,82 +71,56 @@ impl TestServer {
             data_dir: data_dir.path().to_path_buf(),
             ..Config::default()
         };
-        adjust(&mut config);
-        let latchkey = server::open(&config).await.expect("open");
+        for adjust in self.adjust {
+            adjust(&mut config);
+        }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let latchkey = server::open_with(&config, clock.clone(), Arc::new(OsRandom))
+            .await
+            .expect("open");
         let admin_token = std::fs::read_to_string(data_dir.path().join("admin-token"))
             .expect("token file")
             .trim()
             .to_string();
-        let server = server::serve_on(&config, latchkey.clone(), listener)
-            .await
-            .expect("serve");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
+        let mut server = TestServer {
             base,
             latchkey,
             admin_token,
             data_dir,
-            stop: Some(stop),
-            task: Some(task),
+            stop: None,
+            task: None,
             config,
-        }
+            clock,
+        };
+        server.serve(listener).await;
+        server
+    }
+}
+
+impl TestServer {
+    pub fn builder<'a>() -> TestServerBuilder<'a> {
+        TestServerBuilder::default()
     }
 
-    /// Starts a server whose domain reads time from `clock`, so that a test can move time
-    /// forward (passes and sessions ending) without sleeping. Built like `server::open`.
-    pub async fn start_with_clock(clock: Arc<dyn latchkey_domain::clock::Clock>) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let base = format!("http://127.0.0.1:{}", addr.port());
-        let config = Config {
-            listen: addr.to_string(),
-            public_url: base.clone(),
-            data_dir: data_dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        let store = latchkey_store::SqliteStore::open(&config.data_dir)
-            .await
-            .expect("store");
-        let latchkey = Arc::new(Latchkey::new(
-            Arc::new(store),
-            clock,
-            Arc::new(latchkey_domain::notify::NoEventBus),
-            config.settings(),
-        ));
-        latchkey.tokens.ensure_signing_keys().await.expect("keys");
-        latchkey
-            .applications
-            .ensure_my_apps()
-            .await
-            .expect("my apps");
-        let admin_token = latchkey
-            .governance
-            .ensure_admin_token()
-            .await
-            .expect("admin token")
-            .expect("a new token")
-            .expose()
-            .to_string();
-        let server = server::serve_on(&config, latchkey.clone(), listener)
+    pub async fn start() -> TestServer {
+        Self::builder().start().await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::builder().config(adjust).start().await
+    }
+
+    /// Serves `self.latchkey` on `listener` until `stop`.
+    async fn serve(&mut self, listener: std::net::TcpListener) {
+        let server = server::serve_on(&self.config, self.latchkey.clone(), listener)
             .await
             .expect("serve");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
+        self.task = Some(tokio::spawn(server.run(async move {
             let _ = stopped.await;
-        }));
-        TestServer {
-            base,
-            latchkey,
-            admin_token,
-            data_dir,
-            stop: Some(stop),
-            task: Some(task),
-            config,
-        }
+        })));
+        self.stop = Some(stop);
     }
 
     /// The server's database, opened again beside the server, for a test that plants a state
@@ -181,17 +178,10 @@ impl TestServer {
             }
         }
         let listener = listener.expect("the port is free again");
-        let latchkey = server::open(&self.config).await.expect("reopen");
-        let server = server::serve_on(&self.config, latchkey.clone(), listener)
+        self.latchkey = server::open_with(&self.config, self.clock.clone(), Arc::new(OsRandom))
             .await
-            .expect("serve");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        self.latchkey = latchkey;
-        self.stop = Some(stop);
-        self.task = Some(task);
+            .expect("reopen");
+        self.serve(listener).await;
         self
     }
 
@@ -212,8 +202,13 @@ impl TestServer {
             .id
     }
 
+    /// A Temporary Access Pass with the policy's defaults.
     pub async fn pass(&self, user: &UserId) -> String {
-        let request = Default::default();
+        self.pass_with(user, PassRequest::default()).await
+    }
+
+    /// A Temporary Access Pass as `request` asks (a later start, usable once, ...).
+    pub async fn pass_with(&self, user: &UserId, request: PassRequest) -> String {
         self.latchkey
             .directory
             .issue_pass(&Actor::system(), user, &request)
@@ -222,6 +217,55 @@ impl TestServer {
             .1
             .expose()
             .to_string()
+    }
+
+    /// Bobby Smith (bobby@contoso.example) and a fresh pass for him.
+    pub async fn bobby_with_pass(&self) -> (UserId, String) {
+        let bobby = self.user("bobby", "Bobby Smith").await;
+        let pass = self.pass(&bobby).await;
+        (bobby, pass)
+    }
+
+    /// Bobby Smith (bobby@contoso.example) with a fresh pass signs in through `browser` to the
+    /// application `client` (with a PKCE `challenge` for a public one); returns his id and the
+    /// code the application received.
+    pub async fn bobby_signs_in_to(
+        &self,
+        browser: &Browser,
+        client: &str,
+        challenge: Option<&str>,
+    ) -> (UserId, String) {
+        let (bobby, pass) = self.bobby_with_pass().await;
+        let authorize = authorize_url(&self.base, client, challenge, &[]);
+        let code = code_for(browser, &authorize, "bobby@contoso.example", &pass).await;
+        (bobby, code)
+    }
+
+    /// Redeems `code` at the token endpoint as the confidential client `client`, with the
+    /// redirect URI it was issued for.
+    pub async fn redeem_code(&self, client: &str, secret: &str, code: &str) -> (u16, Value) {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "http://localhost:9/callback"),
+        ];
+        token_request(&self.base, &form, Some((client, secret))).await
+    }
+
+    /// Disables the account as an administrator would.
+    pub async fn disable_user(&self, user: &UserId) {
+        self.latchkey
+            .directory
+            .update_user(
+                &Actor::system(),
+                user,
+                UserPatch {
+                    account_enabled: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("disable user");
     }
 
     /// A confidential application with a loopback redirect URI; returns (client_id, secret).
@@ -303,8 +347,42 @@ impl TestServer {
         }
     }
 
+    /// Creates a group through the admin API (`group` is its JSON) and adds `members` (user
+    /// ids or names); returns the created group.
+    pub async fn group_with(&self, group: Value, members: &[&str]) -> Value {
+        let (status, group) = self
+            .api_call(reqwest::Method::POST, "/groups", Some(group))
+            .await;
+        assert_eq!(status, 201, "{group}");
+        let id = group["id"].as_str().expect("group id");
+        for member in members {
+            let (status, body) = self
+                .api_call(
+                    reqwest::Method::POST,
+                    &format!("/groups/{id}/members"),
+                    Some(serde_json::json!({ "userId": member })),
+                )
+                .await;
+            assert!(status == 204 || status == 200, "{status} {body}");
+        }
+        group
+    }
+
+    /// An admin API call with the first administrator token.
     pub async fn api_call(
         &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.api_call_as(&self.admin_token, method, path, body)
+            .await
+    }
+
+    /// An admin API call with `token`.
+    pub async fn api_call_as(
+        &self,
+        token: &str,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
@@ -312,7 +390,7 @@ impl TestServer {
         let mut request = self
             .api()
             .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.admin_token);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -320,6 +398,66 @@ impl TestServer {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files the server can serve.
+pub struct SelfSignedTls {
+    pub cert_pem: String,
+    files: latchkey::config::TlsConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSignedTls {
+    pub fn new() -> SelfSignedTls {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let files = latchkey::config::TlsConfig {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.pem()).expect("write cert");
+        std::fs::write(&files.key, key.serialize_pem()).expect("write key");
+        SelfSignedTls {
+            cert_pem: cert.pem(),
+            files,
+            _dir: dir,
+        }
+    }
+
+    /// Serves this certificate, with the public URL at `https://localhost`.
+    pub fn apply(&self, config: &mut Config) {
+        config.tls = Some(self.files.clone());
+        config.public_url = config
+            .public_url
+            .replace("http://127.0.0.1", "https://localhost");
+    }
+}
+
+/// Runs the `latchkey` binary with `args` (no administrator token from the environment);
+/// returns its exit code, standard output and standard error.
+pub fn run_latchkey<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .env_remove("LATCHKEY_ADMIN_TOKEN")
+        .output()
+        .expect("run latchkey");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+/// A clock that stands at the real time until the test moves it. Starting from the real time
+/// keeps what still reads the wall clock (a browser, an outside verifier) in step.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(SystemClock.now()))
 }
 
 /// PKCE verifier and S256 challenge.
@@ -427,6 +565,13 @@ impl Browser {
         panic!("too many redirects");
     }
 
+    /// Opens `path` (a sign-in page) and signs in there with `pass`; returns what the server
+    /// answered to the pass.
+    pub async fn sign_in_at(&self, path: &str, upn: &str, pass: &str) -> Page {
+        let login = self.get(path).await;
+        self.sign_in_with_pass(login, upn, pass).await
+    }
+
     /// Types a user name and a pass on the sign-in pages the browser is at; returns what the
     /// server answered to the pass.
     pub async fn sign_in_with_pass(&self, login_page: Page, upn: &str, pass: &str) -> Page {
@@ -457,6 +602,18 @@ impl Browser {
         )
         .await
     }
+}
+
+/// Sends `request` and reads the answer's body as text.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    let response = request.send().await.expect("a response");
+    response.text().await.expect("a text body")
+}
+
+/// Asserts that `page` is My Apps for `display_name`.
+pub fn assert_signed_in_as(page: &Page, display_name: &str) {
+    let banner = format!("Signed in as <strong>{display_name}</strong>");
+    assert!(page.body.contains(&banner), "{}", page.body);
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {

@@ -1,13 +1,12 @@
 //! Each test names the attack or mistake it defends against.
 
 use latchkey_domain::credential::PassRequest;
-use latchkey_domain::log::Actor;
 use latchkey_domain::secret::base64url;
-use latchkey_domain::service::UserPatch;
 use serde_json::json;
 
 use crate::support::{
-    TestServer, authorize_url, code_for, hidden, pkce, query_param, token_request,
+    TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, text_of,
+    token_request,
 };
 
 #[tokio::test]
@@ -38,8 +37,7 @@ async fn unknown_client_shows_an_error_page_and_never_redirects() {
 #[tokio::test]
 async fn open_redirect_through_return_to_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login?return_to=https://evil.example/").await;
     let answer = browser
@@ -60,17 +58,9 @@ async fn open_redirect_through_return_to_is_refused() {
 #[tokio::test]
 async fn code_replay_is_refused_and_revokes_the_tokens_it_issued() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("RS256").await;
     let browser = server.browser();
-    let code = code_for(
-        &browser,
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server.bobby_signs_in_to(&browser, &client, None).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -108,18 +98,12 @@ async fn code_replay_is_refused_and_revokes_the_tokens_it_issued() {
 #[tokio::test]
 async fn wrong_pkce_verifier_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let client = server.public_app().await;
     let (_, challenge) = pkce();
     let (other_verifier, _) = pkce();
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, Some(&challenge), &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, Some(&challenge))
+        .await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -154,16 +138,10 @@ async fn missing_pkce_on_a_public_client_is_refused() {
 #[tokio::test]
 async fn code_exchange_with_another_redirect_uri_is_refused() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("ES256").await;
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, None)
+        .await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -204,22 +182,11 @@ async fn wrong_client_secret_is_refused_with_401() {
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_whole_family() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
     let (client, secret) = server.confidential_app("ES256").await;
-    let code = code_for(
-        &server.browser(),
-        &authorize_url(&server.base, &client, None, &[]),
-        "bobby@contoso.example",
-        &pass,
-    )
-    .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let (_, code) = server
+        .bobby_signs_in_to(&server.browser(), &client, None)
+        .await;
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_string();
     let (status, rotated) = token_request(
         &server.base,
@@ -295,12 +262,14 @@ async fn forged_id_token_hints_are_rejected_at_logout() {
 #[tokio::test]
 async fn logout_without_a_hint_asks_the_user_to_confirm() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
-    let login = browser.get("/login?return_to=/mysecurityinfo").await;
     browser
-        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .sign_in_at(
+            "/login?return_to=/mysecurityinfo",
+            "bobby@contoso.example",
+            &pass,
+        )
         .await;
     let confirm = browser.get("/logout").await;
     assert_eq!(confirm.status, 200);
@@ -319,8 +288,7 @@ async fn logout_without_a_hint_asks_the_user_to_confirm() {
 #[tokio::test]
 async fn forms_without_a_valid_csrf_token_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let login = browser.get("/login").await;
     let missing = browser
@@ -367,19 +335,11 @@ async fn wrong_pass_is_refused_and_does_not_reveal_whether_the_user_exists() {
     server.pass(&bobby).await;
     let known = server.browser();
     let answer = known
-        .sign_in_with_pass(
-            known.get("/login").await,
-            "bobby@contoso.example",
-            "WRONGpass",
-        )
+        .sign_in_at("/login", "bobby@contoso.example", "WRONGpass")
         .await;
     let unknown = server.browser();
     let answer_unknown = unknown
-        .sign_in_with_pass(
-            unknown.get("/login").await,
-            "nobody@contoso.example",
-            "WRONGpass",
-        )
+        .sign_in_at("/login", "nobody@contoso.example", "WRONGpass")
         .await;
     assert_eq!(answer.status, 401);
     assert_eq!(answer_unknown.status, 401);
@@ -401,8 +361,7 @@ async fn wrong_pass_is_refused_and_does_not_reveal_whether_the_user_exists() {
 #[tokio::test]
 async fn too_many_wrong_passes_end_the_sign_in() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let browser = server.browser();
     let mut page = browser.get("/login").await;
     let username = browser
@@ -458,50 +417,38 @@ async fn too_many_wrong_passes_end_the_sign_in() {
 
 #[tokio::test]
 async fn expired_and_not_yet_valid_passes_get_clear_messages() {
-    let server = TestServer::start().await;
+    let clock = manual_clock();
+    let server = TestServer::builder().clock(clock.clone()).start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
     let start = server.latchkey.now().0 + 3600;
-    let (_, later) = server
-        .latchkey
-        .directory
-        .issue_pass(
-            &Actor::system(),
+    let later = server
+        .pass_with(
             &bobby,
-            &PassRequest {
+            PassRequest {
                 start_date_time: Some(start),
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let browser = server.browser();
     let answer = browser
-        .sign_in_with_pass(
-            browser.get("/login").await,
-            "bobby@contoso.example",
-            later.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &later)
         .await;
     assert_eq!(answer.status, 401);
     assert!(answer.body.contains("valid yet"), "{}", answer.body);
 
-    // An expired pass: stored with a start far enough in the past.
-    let mut pass = server
+    // An expired pass: time moves past its start and its whole lifetime.
+    let pass = server
         .latchkey
         .directory
         .pass_for_user(&bobby)
         .await
         .unwrap()
         .unwrap();
-    pass.starts_at = latchkey_domain::clock::Timestamp(server.latchkey.now().0 - 7200);
-    server.store_to_plant().await.put_pass(&pass).await.unwrap();
+    clock.advance(3600 + i64::from(pass.lifetime_minutes) * 60);
     let browser = server.browser();
     let answer = browser
-        .sign_in_with_pass(
-            browser.get("/login").await,
-            "bobby@contoso.example",
-            later.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &later)
         .await;
     assert!(answer.body.contains("expired"), "{}", answer.body);
 }
@@ -510,35 +457,23 @@ async fn expired_and_not_yet_valid_passes_get_clear_messages() {
 async fn a_one_time_pass_works_once() {
     let server = TestServer::start().await;
     let bobby = server.user("bobby", "Bobby Smith").await;
-    let (_, pass) = server
-        .latchkey
-        .directory
-        .issue_pass(
-            &Actor::system(),
+    let pass = server
+        .pass_with(
             &bobby,
-            &PassRequest {
+            PassRequest {
                 is_usable_once: Some(true),
                 ..Default::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
     let first = server.browser();
     let ok = first
-        .sign_in_with_pass(
-            first.get("/login").await,
-            "bobby@contoso.example",
-            pass.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(ok.status, 303);
     let second = server.browser();
     let again = second
-        .sign_in_with_pass(
-            second.get("/login").await,
-            "bobby@contoso.example",
-            pass.expose(),
-        )
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(again.status, 401);
     assert!(again.body.contains("one use only"), "{}", again.body);
@@ -553,7 +488,7 @@ async fn a_new_pass_replaces_the_old_one() {
     let browser = server.browser();
     assert_eq!(
         browser
-            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &old)
+            .sign_in_at("/login", "bobby@contoso.example", &old)
             .await
             .status,
         401
@@ -561,7 +496,7 @@ async fn a_new_pass_replaces_the_old_one() {
     let browser = server.browser();
     assert_eq!(
         browser
-            .sign_in_with_pass(browser.get("/login").await, "bobby@contoso.example", &new)
+            .sign_in_at("/login", "bobby@contoso.example", &new)
             .await
             .status,
         303
@@ -571,8 +506,7 @@ async fn a_new_pass_replaces_the_old_one() {
 #[tokio::test]
 async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (bobby, pass) = server.bobby_with_pass().await;
     let (client, secret) = server.confidential_app("RS256").await;
     let browser = server.browser();
     let code = code_for(
@@ -582,25 +516,8 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
         &pass,
     )
     .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
-    server
-        .latchkey
-        .directory
-        .update_user(
-            &Actor::system(),
-            &bobby,
-            UserPatch {
-                account_enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
+    server.disable_user(&bobby).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (status, _) = token_request(
         &server.base,
@@ -616,7 +533,7 @@ async fn disabling_a_user_ends_sessions_and_refresh_tokens_and_blocks_sign_in() 
     );
     let fresh = server.browser();
     let answer = fresh
-        .sign_in_with_pass(fresh.get("/login").await, "bobby@contoso.example", &pass)
+        .sign_in_at("/login", "bobby@contoso.example", &pass)
         .await;
     assert_eq!(answer.status, 401);
     assert!(answer.body.contains("disabled"), "{}", answer.body);
@@ -734,8 +651,7 @@ async fn prompt_none_without_a_session_answers_login_required() {
 #[tokio::test]
 async fn session_cookies_are_http_only_and_same_site_lax() {
     let server = TestServer::start().await;
-    let bobby = server.user("bobby", "Bobby Smith").await;
-    let pass = server.pass(&bobby).await;
+    let (_, pass) = server.bobby_with_pass().await;
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -756,14 +672,7 @@ async fn session_cookies_are_http_only_and_same_site_lax() {
         .send()
         .await
         .unwrap();
-    let page = http
-        .get(format!("{}/login", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(http.get(format!("{}/login", server.base))).await;
     let csrf = hidden(&page, "csrf").unwrap();
     let answer = http
         .post(format!("{}/login/credential", server.base))
@@ -807,18 +716,16 @@ async fn another_users_id_token_as_hint_does_not_sign_this_browser_out_silently(
         &guy_pass,
     )
     .await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://localhost:9/callback"),
-    ];
-    let (_, tokens) = token_request(&server.base, &form, Some((&client, &secret))).await;
+    let (_, tokens) = server.redeem_code(&client, &secret, &code).await;
     let hint = tokens["id_token"].as_str().unwrap();
     // The victim (Bobby) is signed in and follows the attacker's logout link.
     let victim = server.browser();
-    let login = victim.get("/login?return_to=/mysecurityinfo").await;
     victim
-        .sign_in_with_pass(login, "bobby@contoso.example", &bobby_pass)
+        .sign_in_at(
+            "/login?return_to=/mysecurityinfo",
+            "bobby@contoso.example",
+            &bobby_pass,
+        )
         .await;
     let mut url = url::Url::parse(&format!("{}/logout", server.base)).unwrap();
     url.query_pairs_mut().append_pair("id_token_hint", hint);
@@ -907,10 +814,9 @@ async fn the_admin_console_is_only_for_administrators() {
     let page = bobby.follow(answer).await;
     assert_eq!(page.status, 403, "Bobby is not an administrator");
     let admin = server.browser();
-    let login = admin.get("/login?return_to=/admin").await;
     let answer = admin
-        .sign_in_with_pass(
-            login,
+        .sign_in_at(
+            "/login?return_to=/admin",
             "admin@latchkey.test",
             person("Avery Admin").pass.expose(),
         )

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::phone::{
     AUTHENTICATOR, Person, Phone, number_on, reload, sign_in_log, start_sign_in, unescape,
 };
-use crate::support::{Browser, Page, TestServer, geoip_databases};
+use crate::support::{Browser, Page, TestServer, assert_signed_in_as, geoip_databases};
 
 const LONDON: &str = "81.2.69.160";
 const SYDNEY: &str = "1.1.1.1";
@@ -106,12 +106,7 @@ async fn approve_and_land(
         AnswerOutcome::Approved
     );
     let apps = reload(browser).await;
-    assert!(
-        apps.body
-            .contains("Signed in as <strong>Bobby Smith</strong>"),
-        "{}",
-        apps.body
-    );
+    assert_signed_in_as(&apps, "Bobby Smith");
 }
 
 /// A first, pushed and approved sign-in from `place`, so the place becomes familiar.
@@ -248,28 +243,18 @@ async fn members_of_an_excluded_group_are_pushed_even_from_a_new_country() {
     let Some((server, bobby, mut phone, mut stream)) = bobby_with_a_placed_server().await else {
         return;
     };
-    let (status, group) = server
-        .api_call(
-            Method::POST,
-            "/groups",
-            Some(json!({"displayName": "Travellers", "description": "Always on the move"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
     let user = server
         .latchkey
         .directory
         .find_user(&bobby.upn)
         .await
         .unwrap();
-    let (status, _) = server
-        .api_call(
-            Method::POST,
-            &format!("/groups/{}/members", group["id"].as_str().unwrap()),
-            Some(json!({"userId": user.id})),
+    let group = server
+        .group_with(
+            json!({"displayName": "Travellers", "description": "Always on the move"}),
+            &[user.id.as_str()],
         )
         .await;
-    assert!(status == 204 || status == 200, "{status}");
     set_switch(
         &server,
         json!({"state": "enabled", "includeTarget": {"targetType": "group", "id": "all_users"},

@@ -1,0 +1,10 @@
+//! The use cases tested directly, without HTTP: the domain over the real SQLite store in a
+//! temporary directory, with a clock the tests move. One binary; each module is one context.
+
+mod admin_tokens;
+mod directory;
+mod fixture;
+mod phone_sign_in;
+mod policy;
+mod tap_sign_in;
+mod tokens;
