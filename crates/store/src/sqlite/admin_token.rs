@@ -35,16 +35,18 @@ impl AdminTokenStore for SqliteStore {
     }
 
     async fn admin_token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<AdminToken>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM admin_tokens WHERE hash = ?").bind(hash.as_str()),
+        self.read_by_key(
+            "SELECT * FROM admin_tokens WHERE hash = ?",
+            hash.as_str(),
             admin_token_from,
         )
         .await
     }
 
     async fn admin_token(&self, id: &AdminTokenId) -> StoreResult<Option<AdminToken>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM admin_tokens WHERE id = ?").bind(id.as_str()),
+        self.read_by_key(
+            "SELECT * FROM admin_tokens WHERE id = ?",
+            id.as_str(),
             admin_token_from,
         )
         .await

@@ -34,8 +34,9 @@ impl ApplicationStore for SqliteStore {
     }
 
     async fn application(&self, client_id: &ClientId) -> StoreResult<Option<Application>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM applications WHERE client_id = ?").bind(client_id.as_str()),
+        self.read_by_key(
+            "SELECT * FROM applications WHERE client_id = ?",
+            client_id.as_str(),
             application_from,
         )
         .await

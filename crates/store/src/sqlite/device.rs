@@ -70,16 +70,18 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM activations WHERE id = ?").bind(id.as_str()),
+        self.read_by_key(
+            "SELECT * FROM activations WHERE id = ?",
+            id.as_str(),
             activation_from,
         )
         .await
     }
 
     async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM activations WHERE code_hash = ?").bind(code_hash.as_str()),
+        self.read_by_key(
+            "SELECT * FROM activations WHERE code_hash = ?",
+            code_hash.as_str(),
             activation_from,
         )
         .await
@@ -136,8 +138,9 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM devices WHERE id = ?").bind(id.as_str()),
+        self.read_by_key(
+            "SELECT * FROM devices WHERE id = ?",
+            id.as_str(),
             device_from,
         )
         .await
@@ -230,8 +233,9 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
-        self.read_optional(
-            sqlx::query("SELECT body FROM approvals WHERE id = ?").bind(id.as_str()),
+        self.read_by_key(
+            "SELECT body FROM approvals WHERE id = ?",
+            id.as_str(),
             approval_from,
         )
         .await

@@ -211,8 +211,9 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM user_risk WHERE user_id = ?").bind(user.as_str()),
+        self.read_by_key(
+            "SELECT * FROM user_risk WHERE user_id = ?",
+            user.as_str(),
             user_risk_from,
         )
         .await

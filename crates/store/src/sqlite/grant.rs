@@ -38,11 +38,8 @@ impl GrantStore for SqliteStore {
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM grants WHERE id = ?").bind(id.as_str()),
-            grant_from,
-        )
-        .await
+        self.read_by_key("SELECT * FROM grants WHERE id = ?", id.as_str(), grant_from)
+            .await
     }
 
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
@@ -143,16 +140,18 @@ impl GrantStore for SqliteStore {
     }
 
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM codes WHERE hash = ?").bind(hash.as_str()),
+        self.read_by_key(
+            "SELECT * FROM codes WHERE hash = ?",
+            hash.as_str(),
             code_from,
         )
         .await
     }
 
     async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?").bind(hash.as_str()),
+        self.read_by_key(
+            "SELECT * FROM refresh_tokens WHERE hash = ?",
+            hash.as_str(),
             refresh_token_from,
         )
         .await

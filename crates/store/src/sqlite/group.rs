@@ -26,11 +26,8 @@ impl GroupStore for SqliteStore {
     }
 
     async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM groups WHERE id = ?").bind(id.as_str()),
-            group_from,
-        )
-        .await
+        self.read_by_key("SELECT * FROM groups WHERE id = ?", id.as_str(), group_from)
+            .await
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {

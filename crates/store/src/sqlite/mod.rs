@@ -416,14 +416,17 @@ impl<T> From<Spend<T>> for Redeemed<T> {
 }
 
 impl SqliteStore {
-    /// Runs a read that finds at most one row, and decodes it. Every "by id" look-up of every
+    /// Runs a read that finds at most one row by one key (`sql` names the table and the key
+    /// column, `key` is bound to its one `?`), and decodes it. Every "by id" look-up of every
     /// port goes through here, so a read error is reported the same way everywhere.
-    async fn read_optional<'q, T>(
+    async fn read_by_key<T>(
         &self,
-        query: Query<'q, Sqlite, SqliteArguments>,
+        sql: &'static str,
+        key: &str,
         decode: fn(&SqliteRow) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        query
+        sqlx::query(sql)
+            .bind(key)
             .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?

@@ -45,8 +45,9 @@ impl SessionStore for SqliteStore {
     }
 
     async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM passes WHERE user_id = ?").bind(user.as_str()),
+        self.read_by_key(
+            "SELECT * FROM passes WHERE user_id = ?",
+            user.as_str(),
             pass_from,
         )
         .await
@@ -90,16 +91,18 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM sessions WHERE token_hash = ?").bind(token_hash.as_str()),
+        self.read_by_key(
+            "SELECT * FROM sessions WHERE token_hash = ?",
+            token_hash.as_str(),
             session_from,
         )
         .await
     }
 
     async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM sessions WHERE id = ?").bind(id.as_str()),
+        self.read_by_key(
+            "SELECT * FROM sessions WHERE id = ?",
+            id.as_str(),
             session_from,
         )
         .await

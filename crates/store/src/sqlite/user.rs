@@ -49,19 +49,13 @@ impl UserStore for SqliteStore {
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id.as_str()),
-            user_from,
-        )
-        .await
+        self.read_by_key("SELECT * FROM users WHERE id = ?", id.as_str(), user_from)
+            .await
     }
 
     async fn user_by_upn(&self, upn: &Upn) -> StoreResult<Option<User>> {
-        self.read_optional(
-            sqlx::query("SELECT * FROM users WHERE upn = ?").bind(upn.as_str()),
-            user_from,
-        )
-        .await
+        self.read_by_key("SELECT * FROM users WHERE upn = ?", upn.as_str(), user_from)
+            .await
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
