@@ -472,6 +472,27 @@ impl<S> IdleWatch<S> {
             self.timer.as_mut().reset(deadline);
         }
     }
+
+    /// What every write answers: bytes written count as activity, and a write that has to
+    /// wait is where an idle connection is noticed.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match poll {
+            Poll::Ready(result) => {
+                if result.as_ref().is_ok_and(|n| *n > 0) {
+                    self.last_active = Instant::now();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.expired(cx) {
+                Some(error) => Poll::Ready(Err(error)),
+                None => Poll::Pending,
+            },
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for IdleWatch<S> {
@@ -504,18 +525,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleWatch<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                if result.as_ref().is_ok_and(|n| *n > 0) {
-                    this.last_active = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => match this.expired(cx) {
-                Some(error) => Poll::Ready(Err(error)),
-                None => Poll::Pending,
-            },
-        }
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after_write(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -524,18 +535,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleWatch<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                if result.as_ref().is_ok_and(|n| *n > 0) {
-                    this.last_active = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => match this.expired(cx) {
-                Some(error) => Poll::Ready(Err(error)),
-                None => Poll::Pending,
-            },
-        }
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -53,6 +53,12 @@ fn patch(args: &[&str], current: Option<&Value>) -> Result<Value, Failure> {
     authenticator_patch(&options, &groups(), current)
 }
 
+/// The patch one `policy set authenticator` command line makes over no current policy.
+fn patch_from(line: &str) -> Value {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    patch(&args, None).unwrap()
+}
+
 #[test]
 fn the_command_line_is_well_formed() {
     Cli::command().debug_assert();
@@ -60,21 +66,7 @@ fn the_command_line_is_well_formed() {
 
 #[test]
 fn lab_step_1_enables_the_authenticator_for_all_users_in_any_mode() {
-    let patch = patch(
-        &[
-            "policy",
-            "set",
-            "authenticator",
-            "--state",
-            "enabled",
-            "--target",
-            "all",
-            "--mode",
-            "any",
-        ],
-        None,
-    )
-    .unwrap();
+    let patch = patch_from("policy set authenticator --state enabled --target all --mode any");
     assert_eq!(
         patch,
         json!({
@@ -86,21 +78,9 @@ fn lab_step_1_enables_the_authenticator_for_all_users_in_any_mode() {
 
 #[test]
 fn lab_step_4_turns_the_notification_features_on() {
-    let patch = patch(
-        &[
-            "policy",
-            "set",
-            "authenticator",
-            "--number-matching",
-            "enabled",
-            "--show-app-name",
-            "enabled",
-            "--show-location",
-            "enabled",
-        ],
-        None,
-    )
-    .unwrap();
+    let patch = patch_from(
+        "policy set authenticator --number-matching enabled --show-app-name enabled --show-location enabled",
+    );
     assert_eq!(
         patch,
         json!({"featureSettings": {
@@ -109,21 +89,9 @@ fn lab_step_4_turns_the_notification_features_on() {
             "displayLocationInformationRequiredState": {"state": "enabled"},
         }})
     );
-    let patch = self::patch(
-        &[
-            "policy",
-            "set",
-            "authenticator",
-            "--report-suspicious",
-            "default",
-            "--show-location",
-            "disabled",
-            "--suppress-unusual",
-            "enabled",
-        ],
-        None,
-    )
-    .unwrap();
+    let patch = patch_from(
+        "policy set authenticator --report-suspicious default --show-location disabled --suppress-unusual enabled",
+    );
     assert_eq!(
         patch,
         json!({"featureSettings": {

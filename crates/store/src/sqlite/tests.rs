@@ -458,6 +458,17 @@ async fn the_database_is_in_wal_mode_with_foreign_keys_on() {
     store.close().await;
 }
 
+/// A scratch store with the writer tests' probe table, a table of numbers only they write.
+async fn probe_store() -> ScratchSqlite {
+    let scratch = scratch_sqlite().await;
+    scratch
+        .store
+        .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
+        .await
+        .unwrap();
+    scratch
+}
+
 /// Counts the rows of the writer tests' probe table holding `n`.
 async fn probe_rows(store: &SqliteStore, n: i64) -> i64 {
     sqlx::query("SELECT count(*) FROM batch_probe WHERE n = ?")
@@ -473,12 +484,7 @@ async fn a_write_whose_error_rolls_back_its_batch_leaves_nothing_behind_that_was
     // SQLITE_INTERRUPT in a writing statement makes SQLite roll back the whole
     // transaction, as FULL, IOERR and NOMEM can: later writes of the batch then ran outside
     // any transaction and stayed, while their callers heard the batch failed.
-    let dir = TempDir::new();
-    let store = SqliteStore::open(&dir.0).await.expect("open");
-    store
-        .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
-        .await
-        .unwrap();
+    let ScratchSqlite { store, _dir } = probe_store().await;
     {
         let mut guard = store.write.lock().await;
         let conn = guard.as_mut().unwrap();
@@ -521,12 +527,7 @@ async fn a_write_whose_error_rolls_back_its_batch_leaves_nothing_behind_that_was
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_writes_waits_in_a_bounded_queue_instead_of_growing_memory() {
-    let dir = TempDir::new();
-    let store = SqliteStore::open(&dir.0).await.expect("open");
-    store
-        .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
-        .await
-        .unwrap();
+    let ScratchSqlite { store, _dir } = probe_store().await;
     // A stalled writer (a slow disk, say): nothing leaves the queue.
     let stalled = store.write.lock().await;
     let callers = WRITE_QUEUE * 2 + MAX_BATCH;

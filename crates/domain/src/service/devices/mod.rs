@@ -235,6 +235,16 @@ impl Devices {
         self.clock.now()
     }
 
+    /// The user's own device: someone else's is "not found" too, so an id guessed from
+    /// another account reveals nothing.
+    async fn own_device(&self, user: &UserId, id: &DeviceId) -> Result<Device, DomainError> {
+        self.store
+            .device(id)
+            .await?
+            .filter(|d| &d.user_id == user)
+            .ok_or(DomainError::NotFound("authenticator app"))
+    }
+
     /// Sets how notifications reach devices (the web edge's live channel). Until then devices
     /// only find requests by pulling.
     pub fn attach_notifier(&self, notifier: Arc<dyn Notifier>) {

@@ -151,12 +151,7 @@ impl Devices {
         user: &UserId,
         id: &DeviceId,
     ) -> Result<bool, DomainError> {
-        let device = self
-            .store
-            .device(id)
-            .await?
-            .filter(|d| &d.user_id == user)
-            .ok_or(DomainError::NotFound("authenticator app"))?;
+        let device = self.own_device(user, id).await?;
         if !self
             .store
             .allow_phone_sign_in_again(&device.id, self.now())

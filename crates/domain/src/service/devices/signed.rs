@@ -199,12 +199,7 @@ impl Devices {
 
     /// The user removes a device on the security-info page.
     pub async fn remove_device(&self, user: &UserId, id: &DeviceId) -> Result<(), DomainError> {
-        let device = self
-            .store
-            .device(id)
-            .await?
-            .filter(|d| &d.user_id == user)
-            .ok_or(DomainError::NotFound("authenticator app"))?;
+        let device = self.own_device(user, id).await?;
         self.remove_device_record(&device).await?;
         self.device_audit(&device, "Remove authenticator app", true)
             .await
