@@ -82,33 +82,36 @@ impl Metrics {
             "latchkey_connections_open {}\n",
             self.connections_open.load(Ordering::Relaxed)
         ));
-        out.push_str(
-            "# HELP latchkey_connections_shed_total Connections closed at accept: a cap was reached.\n",
+        labelled_counter(
+            &mut out,
+            "latchkey_connections_shed_total",
+            "Connections closed at accept: a cap was reached.",
+            "cap",
+            [ConnectionShed::Total, ConnectionShed::PerAddress].map(|why| {
+                (
+                    why.label(),
+                    self.connections_shed[why as usize].load(Ordering::Relaxed),
+                )
+            }),
         );
-        out.push_str("# TYPE latchkey_connections_shed_total counter\n");
-        for why in [ConnectionShed::Total, ConnectionShed::PerAddress] {
-            out.push_str(&format!(
-                "latchkey_connections_shed_total{{cap=\"{}\"}} {}\n",
-                why.label(),
-                self.connections_shed[why as usize].load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str(
-            "# HELP latchkey_connections_timed_out_total Connections closed by a timeout.\n",
+        labelled_counter(
+            &mut out,
+            "latchkey_connections_timed_out_total",
+            "Connections closed by a timeout.",
+            "timeout",
+            [
+                ConnectionTimeout::TlsHandshake,
+                ConnectionTimeout::FirstRequest,
+                ConnectionTimeout::HeaderRead,
+                ConnectionTimeout::Idle,
+            ]
+            .map(|which| {
+                (
+                    which.label(),
+                    self.connections_timed_out[which as usize].load(Ordering::Relaxed),
+                )
+            }),
         );
-        out.push_str("# TYPE latchkey_connections_timed_out_total counter\n");
-        for which in [
-            ConnectionTimeout::TlsHandshake,
-            ConnectionTimeout::FirstRequest,
-            ConnectionTimeout::HeaderRead,
-            ConnectionTimeout::Idle,
-        ] {
-            out.push_str(&format!(
-                "latchkey_connections_timed_out_total{{timeout=\"{}\"}} {}\n",
-                which.label(),
-                self.connections_timed_out[which as usize].load(Ordering::Relaxed)
-            ));
-        }
         out.push_str(
             "# HELP latchkey_accept_errors_total Failed accepts (out of descriptors, say).\n",
         );
@@ -117,14 +120,16 @@ impl Metrics {
             "latchkey_accept_errors_total {}\n",
             self.accept_errors.load(Ordering::Relaxed)
         ));
-        out.push_str("# HELP latchkey_http_responses_total HTTP responses by status class.\n");
-        out.push_str("# TYPE latchkey_http_responses_total counter\n");
-        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
-            let value = self.responses[i].load(Ordering::Relaxed);
-            out.push_str(&format!(
-                "latchkey_http_responses_total{{class=\"{class}\"}} {value}\n"
-            ));
-        }
+        labelled_counter(
+            &mut out,
+            "latchkey_http_responses_total",
+            "HTTP responses by status class.",
+            "class",
+            ["1xx", "2xx", "3xx", "4xx", "5xx"]
+                .into_iter()
+                .zip(&self.responses)
+                .map(|(class, counter)| (class, counter.load(Ordering::Relaxed))),
+        );
         for (name, help, counter) in [
             (
                 "latchkey_sign_ins_succeeded_total",
@@ -153,6 +158,20 @@ impl Metrics {
             ));
         }
         out
+    }
+}
+
+/// Writes one counter family whose series differ by one label, in the Prometheus text format.
+fn labelled_counter<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    series: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+    for (value, count) in series {
+        out.push_str(&format!("{name}{{{label}=\"{value}\"}} {count}\n"));
     }
 }
 

@@ -194,6 +194,15 @@ mod tests {
         use AuthenticationMode::*;
         let pilot = Target::Group(group("pilot"));
         let contractors = Target::Group(group("contractors"));
+        // Two include targets of different modes: the pilot's mode and everyone else's.
+        let pilot_passwordless_others_push = || Targeting {
+            state: MethodState::Enabled,
+            include_targets: vec![
+                include(pilot.clone(), Passwordless),
+                include(Target::AllUsers, Push),
+            ],
+            exclude_targets: vec![],
+        };
         // (case, targeting, the user's groups, allowed, mode, words in the reason)
         type Case<'a> = (
             &'a str,
@@ -278,14 +287,7 @@ mod tests {
             ),
             (
                 "push and passwordless make any",
-                Targeting {
-                    state: MethodState::Enabled,
-                    include_targets: vec![
-                        include(pilot.clone(), Passwordless),
-                        include(Target::AllUsers, Push),
-                    ],
-                    exclude_targets: vec![],
-                },
+                pilot_passwordless_others_push(),
                 &["pilot"],
                 true,
                 Some(Any),
@@ -293,14 +295,7 @@ mod tests {
             ),
             (
                 "push only",
-                Targeting {
-                    state: MethodState::Enabled,
-                    include_targets: vec![
-                        include(pilot.clone(), Passwordless),
-                        include(Target::AllUsers, Push),
-                    ],
-                    exclude_targets: vec![],
-                },
+                pilot_passwordless_others_push(),
                 &[],
                 true,
                 Some(Push),

@@ -36,43 +36,35 @@ use crate::error::StoreError;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Every port at once: what a whole database offers. Implemented for any type that implements
-/// all the ports, so a store implements the ports and never this trait by hand.
-///
-/// Methods on `dyn Store` resolve through the supertraits without importing them, and an
-/// `Arc<dyn Store>` upcasts to an `Arc<dyn UserStore>` (or any other port) for a service that
-/// needs only that one.
-pub trait Store:
-    UserStore
-    + GroupStore
-    + ApplicationStore
-    + SessionStore
-    + GrantStore
-    + DeviceStore
-    + GovernanceStore
-    + ThrottleStore
-    + AdminTokenStore
-    + MaintenanceStore
-    + Send
-    + Sync
-{
+/// Declares the whole-store trait as the sum of the ports and implements it for anything that
+/// has them all, so the list of ports is written once and cannot drift between the two.
+macro_rules! all_ports {
+    ($(#[$doc:meta])* pub trait $name:ident: $($port:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub trait $name: $($port +)+ Send + Sync {}
+
+        impl<T> $name for T where T: $($port +)+ Send + Sync + ?Sized {}
+    };
 }
 
-impl<T> Store for T where
-    T: UserStore
-        + GroupStore
-        + ApplicationStore
-        + SessionStore
-        + GrantStore
-        + DeviceStore
-        + GovernanceStore
-        + ThrottleStore
-        + AdminTokenStore
-        + MaintenanceStore
-        + Send
-        + Sync
-        + ?Sized
-{
+all_ports! {
+    /// Every port at once: what a whole database offers. Implemented for any type that
+    /// implements all the ports, so a store implements the ports and never this trait by hand.
+    ///
+    /// Methods on `dyn Store` resolve through the supertraits without importing them, and an
+    /// `Arc<dyn Store>` upcasts to an `Arc<dyn UserStore>` (or any other port) for a service
+    /// that needs only that one.
+    pub trait Store:
+        UserStore,
+        GroupStore,
+        ApplicationStore,
+        SessionStore,
+        GrantStore,
+        DeviceStore,
+        GovernanceStore,
+        ThrottleStore,
+        AdminTokenStore,
+        MaintenanceStore,
 }
 
 /// Compile-time check that a whole store can be handed out as each of its ports (trait
