@@ -1,11 +1,13 @@
 //! `DeviceStore`: the authenticator app's activations, devices, nonces, approvals and PIN checks.
 
+use latchkey_domain::authenticator::ApprovalState::{Approved, Denied};
 use latchkey_domain::authenticator::{
-    Activation, Approval, ApprovalContext, ApprovalState, Device, PinCheck,
+    Activation, Approval, ApprovalContext, ApprovalState, Device, PinCheck, PinLock,
 };
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, DeviceId, UserId};
+use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::{TokenHash, random_hex};
 use latchkey_domain::store::Store;
 use latchkey_protocol::DeviceKeyPair;
@@ -26,6 +28,20 @@ fn new_device(user: &UserId) -> Device {
         confirmed_at: None,
         phone_sign_in_at: None,
     }
+}
+
+/// The device answers the approval now, as a phone's approve or deny does, logging `record`
+/// in the same write if given. True when this answer settled it.
+async fn settle(
+    store: &dyn Store,
+    device: &Device,
+    approval: &Approval,
+    state: ApprovalState,
+    record: Option<&SignInRecord>,
+) -> Result<bool, StoreError> {
+    store
+        .settle_approval(&approval.id, state, Some(&device.id), NOW, record)
+        .await
 }
 
 fn new_approval(device: &Device) -> Approval {
@@ -190,20 +206,8 @@ pub async fn concurrent_answers_settle_an_approval_once(store: &dyn Store) {
         vec![approval.clone()]
     );
     let (a, b) = tokio::join!(
-        store.settle_approval(
-            &approval.id,
-            ApprovalState::Approved,
-            Some(&device.id),
-            NOW,
-            None
-        ),
-        store.settle_approval(
-            &approval.id,
-            ApprovalState::Denied,
-            Some(&device.id),
-            NOW,
-            None
-        ),
+        settle(store, &device, &approval, Approved, None),
+        settle(store, &device, &approval, Denied, None),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(
@@ -257,28 +261,14 @@ pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
     let upn = unique_upn("settled");
     let record = new_sign_in_record(upn.as_str(), NOW);
     assert!(
-        store
-            .settle_approval(
-                &approval.id,
-                ApprovalState::Denied,
-                Some(&device.id),
-                NOW,
-                Some(&record)
-            )
+        settle(store, &device, &approval, Denied, Some(&record))
             .await
             .unwrap()
     );
     // A second settle (with a new record) neither changes the state nor logs.
     let again = new_sign_in_record(upn.as_str(), NOW);
     assert!(
-        !store
-            .settle_approval(
-                &approval.id,
-                ApprovalState::Approved,
-                Some(&device.id),
-                NOW,
-                Some(&again)
-            )
+        !settle(store, &device, &approval, Approved, Some(&again))
             .await
             .unwrap()
     );
@@ -291,14 +281,7 @@ pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
     // A record that cannot be written (duplicate id) leaves the approval pending.
     let (device, approval) = stored_approval(store).await;
     assert!(
-        store
-            .settle_approval(
-                &approval.id,
-                ApprovalState::Denied,
-                Some(&device.id),
-                NOW,
-                Some(&record)
-            )
+        settle(store, &device, &approval, Denied, Some(&record))
             .await
             .is_err()
     );
@@ -436,6 +419,19 @@ async fn device_with_pin(store: &dyn Store) -> Device {
     device
 }
 
+/// The device's PIN record, which the check expects to exist.
+async fn stored_pin_lock(store: &dyn Store, device: &Device) -> PinLock {
+    store.pin_lock(&device.id).await.unwrap().unwrap()
+}
+
+/// One PIN check on the device now, under a limit of five wrong PINs.
+async fn check_pin(store: &dyn Store, device: &Device, right: bool) -> PinCheck {
+    store
+        .record_pin_check(&device.id, right, 5, NOW)
+        .await
+        .unwrap()
+}
+
 pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(store: &dyn Store) {
     let device = device_with_pin(store).await;
     assert_eq!(
@@ -451,28 +447,11 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
     assert_eq!((lock.wrong_pins, lock.locked_at), (0, None));
     // Counted in order, and a right PIN starts the count again.
     assert_eq!(
-        store
-            .record_pin_check(&device.id, false, 5, NOW)
-            .await
-            .unwrap(),
+        check_pin(store, &device, false).await,
         PinCheck::Wrong { remaining: 4 }
     );
-    assert_eq!(
-        store
-            .record_pin_check(&device.id, true, 5, NOW)
-            .await
-            .unwrap(),
-        PinCheck::Right
-    );
-    assert_eq!(
-        store
-            .pin_lock(&device.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .wrong_pins,
-        0
-    );
+    assert_eq!(check_pin(store, &device, true).await, PinCheck::Right);
+    assert_eq!(stored_pin_lock(store, &device).await.wrong_pins, 0);
     // Twenty wrong PINs at once: exactly one locks, four are counted, the rest find it locked.
     let checks =
         futures_join_all((0..20).map(|_| store.record_pin_check(&device.id, false, 5, NOW))).await;
@@ -496,15 +475,9 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
     // no longer unlocks anything.
     let off = store.device(&device.id).await.unwrap().unwrap();
     assert_eq!((off.passwordless_key, off.phone_sign_in_at), (None, None));
-    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    let lock = stored_pin_lock(store, &device).await;
     assert_eq!((lock.locked_at, lock.verifier_mac), (Some(NOW), None));
-    assert_eq!(
-        store
-            .record_pin_check(&device.id, true, 5, NOW)
-            .await
-            .unwrap(),
-        PinCheck::Locked
-    );
+    assert_eq!(check_pin(store, &device, true).await, PinCheck::Locked);
     // Allowing it again is recorded; enabling again clears the lock.
     assert!(
         store
@@ -513,19 +486,14 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
             .unwrap()
     );
     assert_eq!(
-        store
-            .pin_lock(&device.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .reenable_allowed_at,
+        stored_pin_lock(store, &device).await.reenable_allowed_at,
         Some(Timestamp(NOW.0 + 5))
     );
     store
         .set_phone_sign_in(&device, Some("a new mac"))
         .await
         .unwrap();
-    let lock = store.pin_lock(&device.id).await.unwrap().unwrap();
+    let lock = stored_pin_lock(store, &device).await;
     assert!(!lock.is_locked());
     assert_eq!((lock.wrong_pins, lock.reenable_allowed_at), (0, None));
     assert!(
@@ -542,10 +510,7 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
     store.set_phone_sign_in(&plain, None).await.unwrap();
     assert_eq!(store.pin_lock(&device.id).await.unwrap(), None);
     assert_eq!(
-        store
-            .record_pin_check(&device.id, false, 5, NOW)
-            .await
-            .unwrap(),
+        check_pin(store, &device, false).await,
         PinCheck::Locked,
         "no record, nothing to count"
     );

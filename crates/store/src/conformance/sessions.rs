@@ -9,6 +9,7 @@ use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
 use latchkey_domain::store::Store;
+use latchkey_domain::user::User;
 
 use super::fixtures::{
     NOW, by_user, failed, is_conflict, log_sign_in, new_grant, new_pass, new_session, new_sign_in,
@@ -20,11 +21,43 @@ async fn pass_works(store: &dyn Store, user: &UserId, hash: &TokenHash, at: Time
     store.mark_pass_used(user, hash, at).await.unwrap()
 }
 
+/// A stored user with a pass of their own, already stored.
+async fn stored_pass(
+    store: &dyn Store,
+    secret: &str,
+    usable_once: bool,
+) -> (User, TemporaryAccessPass) {
+    let user = stored_user(store).await;
+    let pass = new_pass(&user.id, secret, usable_once);
+    store.put_pass(&pass).await.expect("put_pass");
+    (user, pass)
+}
+
+/// Stores a fresh pass, uses it at `NOW` (which must work) and again at `later`: whether the
+/// second use worked, and the use time the store kept for the pass.
+async fn use_twice(
+    store: &dyn Store,
+    secret: &str,
+    usable_once: bool,
+    later: Timestamp,
+) -> (bool, Option<Timestamp>) {
+    let (user, pass) = stored_pass(store, secret, usable_once).await;
+    assert!(
+        pass_works(store, &user.id, &pass.hash, NOW).await,
+        "the first use succeeds"
+    );
+    let again = pass_works(store, &user.id, &pass.hash, later).await;
+    let kept = store
+        .pass_for_user(&user.id)
+        .await
+        .unwrap()
+        .expect("the pass is kept");
+    (again, kept.used_at)
+}
+
 /// Issuing a new pass must kill the old one, or a leaked old pass stays usable.
 pub async fn putting_a_pass_replaces_the_previous_one(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let old = new_pass(&user.id, "old pass", false);
-    store.put_pass(&old).await.expect("put_pass");
+    let (user, old) = stored_pass(store, "old pass", false).await;
     assert_eq!(
         store.pass_for_user(&user.id).await.unwrap().as_ref(),
         Some(&old),
@@ -49,24 +82,10 @@ pub async fn putting_a_pass_replaces_the_previous_one(store: &dyn Store) {
 }
 
 pub async fn one_time_pass_is_spent_once(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let pass = new_pass(&user.id, "one-time pass", true);
-    store.put_pass(&pass).await.expect("put_pass");
-    assert!(
-        pass_works(store, &user.id, &pass.hash, NOW).await,
-        "the first use succeeds"
-    );
-    assert!(
-        !pass_works(store, &user.id, &pass.hash, NOW.plus_seconds(1)).await,
-        "a second use fails"
-    );
-    let stored = store
-        .pass_for_user(&user.id)
-        .await
-        .unwrap()
-        .expect("the pass is kept");
+    let (again, used_at) = use_twice(store, "one-time pass", true, NOW.plus_seconds(1)).await;
+    assert!(!again, "a second use fails");
     assert_eq!(
-        stored.used_at,
+        used_at,
         Some(NOW),
         "the first use's time is recorded and not overwritten"
     );
@@ -74,9 +93,7 @@ pub async fn one_time_pass_is_spent_once(store: &dyn Store) {
 
 /// Two sign-ins racing with the same one-time pass must not both get in.
 pub async fn concurrent_use_of_a_one_time_pass_has_one_winner(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let pass = new_pass(&user.id, "raced pass", true);
-    store.put_pass(&pass).await.expect("put_pass");
+    let (user, pass) = stored_pass(store, "raced pass", true).await;
     let (a, b) = tokio::join!(
         store.mark_pass_used(&user.id, &pass.hash, NOW),
         store.mark_pass_used(&user.id, &pass.hash, NOW)
@@ -92,30 +109,14 @@ pub async fn concurrent_use_of_a_one_time_pass_has_one_winner(store: &dyn Store)
 }
 
 pub async fn multi_use_pass_can_be_used_again(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let pass = new_pass(&user.id, "multi-use pass", false);
-    store.put_pass(&pass).await.expect("put_pass");
-    assert!(
-        pass_works(store, &user.id, &pass.hash, NOW).await,
-        "the first use succeeds"
-    );
     let later = NOW.plus_seconds(30);
-    assert!(
-        pass_works(store, &user.id, &pass.hash, later).await,
-        "a multi-use pass works again"
-    );
-    let stored = store
-        .pass_for_user(&user.id)
-        .await
-        .unwrap()
-        .expect("the pass is kept");
-    assert_eq!(stored.used_at, Some(later), "the latest use is recorded");
+    let (again, used_at) = use_twice(store, "multi-use pass", false, later).await;
+    assert!(again, "a multi-use pass works again");
+    assert_eq!(used_at, Some(later), "the latest use is recorded");
 }
 
 pub async fn wrong_pass_is_not_marked_used(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let pass = new_pass(&user.id, "right pass", true);
-    store.put_pass(&pass).await.expect("put_pass");
+    let (user, pass) = stored_pass(store, "right pass", true).await;
     assert!(
         !pass_works(store, &user.id, &TokenHash::of("wrong pass"), NOW).await,
         "a wrong pass is not accepted"
@@ -137,9 +138,7 @@ pub async fn wrong_pass_is_not_marked_used(store: &dyn Store) {
 }
 
 pub async fn deleted_pass_is_gone(store: &dyn Store) {
-    let user = stored_user(store).await;
-    let pass = new_pass(&user.id, "deleted pass", false);
-    store.put_pass(&pass).await.expect("put_pass");
+    let (user, pass) = stored_pass(store, "deleted pass", false).await;
     store.delete_pass(&user.id).await.expect("delete_pass");
     assert_eq!(
         store.pass_for_user(&user.id).await.unwrap(),
