@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::access::MethodAccess;
 use super::shared::{AuditTrail, Hashers, ServerKeys};
@@ -43,6 +44,42 @@ pub struct UserPatch {
     pub account_enabled: Option<bool>,
 }
 
+/// What the directory audits: users by sign-in name, groups by display name.
+trait Audited {
+    fn category(&self) -> AuditCategory;
+    fn audit_name(&self) -> &str;
+}
+
+impl Audited for User {
+    fn category(&self) -> AuditCategory {
+        AuditCategory::UserManagement
+    }
+    fn audit_name(&self) -> &str {
+        self.upn.as_str()
+    }
+}
+
+impl Audited for Group {
+    fn category(&self) -> AuditCategory {
+        AuditCategory::GroupManagement
+    }
+    fn audit_name(&self) -> &str {
+        &self.display_name
+    }
+}
+
+/// Maps the store's conflict on creating a `what` to "the name is taken"; other store errors
+/// pass through.
+fn name_taken(what: &'static str, name: &str) -> impl FnOnce(StoreError) -> DomainError {
+    let name = name.to_string();
+    move |e| match e {
+        StoreError::Conflict(_) => {
+            DomainError::Conflict(format!("a {what} named {name} already exists"))
+        }
+        other => other.into(),
+    }
+}
+
 pub struct Directory {
     pub(crate) users: Arc<dyn UserStore>,
     pub(crate) groups: Arc<dyn GroupStore>,
@@ -62,6 +99,32 @@ impl Directory {
         self.clock.now()
     }
 
+    /// Audits the addition of a user or a group, with all of it as the "after" value.
+    async fn audit_added(
+        &self,
+        actor: &Actor,
+        activity: &str,
+        added: &(impl Audited + Serialize),
+    ) -> Result<(), DomainError> {
+        let after = serde_json::to_value(added).ok();
+        self.audit_change(actor, activity, added, None, after).await
+    }
+
+    /// Audits a change to a user or a group, filed and named as the audit log shows it.
+    async fn audit_change(
+        &self,
+        actor: &Actor,
+        activity: &str,
+        changed: &impl Audited,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Result<(), DomainError> {
+        let (category, target) = (changed.category(), changed.audit_name());
+        self.audit
+            .record(actor, category, activity, target, before, after)
+            .await
+    }
+
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, DomainError> {
         let user = User {
             id: UserId::generate(self.random.as_ref()),
@@ -71,23 +134,11 @@ impl Directory {
             enabled: new.account_enabled,
             created_at: self.now(),
         };
-        self.users.create_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                DomainError::Conflict(format!("a user named {} already exists", user.upn))
-            }
-            other => other.into(),
-        })?;
-        let after = serde_json::to_value(&user).ok();
-        self.audit
-            .record(
-                actor,
-                AuditCategory::UserManagement,
-                "Add user",
-                user.upn.as_str(),
-                None,
-                after,
-            )
-            .await?;
+        self.users
+            .create_user(&user)
+            .await
+            .map_err(name_taken("user", user.upn.as_str()))?;
+        self.audit_added(actor, "Add user", &user).await?;
         Ok(user)
     }
 
@@ -151,15 +202,7 @@ impl Directory {
             "Update user"
         };
         let after = serde_json::to_value(&user).ok();
-        self.audit
-            .record(
-                actor,
-                AuditCategory::UserManagement,
-                activity,
-                user.upn.as_str(),
-                before,
-                after,
-            )
+        self.audit_change(actor, activity, &user, before, after)
             .await?;
         Ok(user)
     }
@@ -178,15 +221,7 @@ impl Directory {
             .await
             .unwrap_or_else(|| Err(DomainError::Internal("password hashing failed".into())))?;
         self.users.set_password_hash(&user.id, Some(&hash)).await?;
-        self.audit
-            .record(
-                actor,
-                AuditCategory::UserManagement,
-                "Reset password",
-                user.upn.as_str(),
-                None,
-                None,
-            )
+        self.audit_change(actor, "Reset password", &user, None, None)
             .await
     }
 
@@ -212,24 +247,8 @@ impl Directory {
         self.groups
             .create_group(&group)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => DomainError::Conflict(format!(
-                    "a group named {} already exists",
-                    group.display_name
-                )),
-                other => other.into(),
-            })?;
-        let after = serde_json::to_value(&group).ok();
-        self.audit
-            .record(
-                actor,
-                AuditCategory::GroupManagement,
-                "Add group",
-                &group.display_name,
-                None,
-                after,
-            )
-            .await?;
+            .map_err(name_taken("group", &group.display_name))?;
+        self.audit_added(actor, "Add group", &group).await?;
         Ok(group)
     }
 
@@ -275,15 +294,7 @@ impl Directory {
         }
         self.groups.add_group_member(&group.id, &user.id).await?;
         let after = serde_json::json!({"member": user.upn});
-        self.audit
-            .record(
-                actor,
-                AuditCategory::GroupManagement,
-                "Add member to group",
-                &group.display_name,
-                None,
-                Some(after),
-            )
+        self.audit_change(actor, "Add member to group", &group, None, Some(after))
             .await
     }
 
@@ -296,16 +307,14 @@ impl Directory {
         let group = self.existing_group(group).await?;
         self.groups.remove_group_member(&group.id, user).await?;
         let before = serde_json::json!({"member": user});
-        self.audit
-            .record(
-                actor,
-                AuditCategory::GroupManagement,
-                "Remove member from group",
-                &group.display_name,
-                Some(before),
-                None,
-            )
-            .await
+        self.audit_change(
+            actor,
+            "Remove member from group",
+            &group,
+            Some(before),
+            None,
+        )
+        .await
     }
 
     pub async fn group_members(&self, group: &GroupId) -> Result<Vec<User>, DomainError> {
@@ -344,16 +353,14 @@ impl Directory {
             "lifetimeInMinutes": pass.lifetime_minutes,
             "isUsableOnce": pass.usable_once,
         });
-        self.audit
-            .record(
-                actor,
-                AuditCategory::UserManagement,
-                "Create Temporary Access Pass",
-                user.upn.as_str(),
-                None,
-                Some(after),
-            )
-            .await?;
+        self.audit_change(
+            actor,
+            "Create Temporary Access Pass",
+            &user,
+            None,
+            Some(after),
+        )
+        .await?;
         Ok((pass, secret))
     }
 
@@ -367,15 +374,7 @@ impl Directory {
     pub async fn delete_pass(&self, actor: &Actor, user: &UserId) -> Result<(), DomainError> {
         let user = self.user(user).await?;
         self.sessions.delete_pass(&user.id).await?;
-        self.audit
-            .record(
-                actor,
-                AuditCategory::UserManagement,
-                "Delete Temporary Access Pass",
-                user.upn.as_str(),
-                None,
-                None,
-            )
+        self.audit_change(actor, "Delete Temporary Access Pass", &user, None, None)
             .await
     }
 
