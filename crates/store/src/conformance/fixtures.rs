@@ -116,6 +116,26 @@ pub(super) async fn stored_session(store: &dyn Store, user: &UserId) -> Session 
     session
 }
 
+/// Whether the stored session is revoked; it must still be there, kept as a record.
+pub(super) async fn session_revoked(store: &dyn Store, id: &SessionId) -> bool {
+    store
+        .session(id)
+        .await
+        .unwrap()
+        .expect("the session is kept as a record")
+        .revoked
+}
+
+/// Whether the stored grant is revoked; it must still be there, kept as a record.
+pub(super) async fn grant_revoked(store: &dyn Store, id: &GrantId) -> bool {
+    store
+        .grant(id)
+        .await
+        .unwrap()
+        .expect("the grant is kept as a record")
+        .revoked
+}
+
 pub(super) fn new_grant(user: &UserId, app: &ClientId, session: &SessionId) -> Grant {
     Grant {
         id: GrantId::random(),

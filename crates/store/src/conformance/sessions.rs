@@ -12,8 +12,9 @@ use latchkey_domain::store::Store;
 use latchkey_domain::user::User;
 
 use super::fixtures::{
-    NOW, by_user, failed, is_conflict, log_sign_in, new_grant, new_pass, new_session, new_sign_in,
-    new_sign_in_record, records, stored_grant, stored_session, stored_user, unique_name,
+    NOW, by_user, failed, grant_revoked, is_conflict, log_sign_in, new_grant, new_pass,
+    new_session, new_sign_in, new_sign_in_record, records, session_revoked, stored_grant,
+    stored_session, stored_user, unique_name,
 };
 
 /// Whether the store accepts `hash` as `user`'s pass at `at` (recording the use if so).
@@ -205,21 +206,11 @@ pub async fn revoking_a_session_revokes_only_that_session(store: &dyn Store) {
         .await
         .expect("revoke_session");
     assert!(
-        store
-            .session(&revoked.id)
-            .await
-            .unwrap()
-            .expect("kept as a record")
-            .revoked,
+        session_revoked(store, &revoked.id).await,
         "the session is revoked"
     );
     assert!(
-        !store
-            .session(&kept.id)
-            .await
-            .unwrap()
-            .expect("other session")
-            .revoked,
+        !session_revoked(store, &kept.id).await,
         "other sessions live on"
     );
 }
@@ -238,40 +229,20 @@ pub async fn revoking_a_user_revokes_sessions_and_grants(store: &dyn Store) {
 
     for session in [&grant.session_id, &second_session.id] {
         assert!(
-            store
-                .session(session)
-                .await
-                .unwrap()
-                .expect("session")
-                .revoked,
+            session_revoked(store, session).await,
             "each of the user's sessions is revoked"
         );
     }
     assert!(
-        store
-            .grant(&grant.id)
-            .await
-            .unwrap()
-            .expect("grant")
-            .revoked,
+        grant_revoked(store, &grant.id).await,
         "the user's grants are revoked"
     );
     assert!(
-        !store
-            .grant(&bystander.id)
-            .await
-            .unwrap()
-            .expect("grant")
-            .revoked,
+        !grant_revoked(store, &bystander.id).await,
         "other users' grants live on"
     );
     assert!(
-        !store
-            .session(&bystander.session_id)
-            .await
-            .unwrap()
-            .expect("session")
-            .revoked,
+        !session_revoked(store, &bystander.session_id).await,
         "other users' sessions live on"
     );
 }
@@ -296,21 +267,11 @@ pub async fn revoking_a_session_revokes_its_grants(store: &dyn Store) {
         .await
         .expect("revoke_session_grants");
     assert!(
-        store
-            .grant(&grant.id)
-            .await
-            .unwrap()
-            .expect("grant")
-            .revoked,
+        grant_revoked(store, &grant.id).await,
         "the session's grant is revoked"
     );
     assert!(
-        !store
-            .grant(&other_grant.id)
-            .await
-            .unwrap()
-            .expect("grant")
-            .revoked,
+        !grant_revoked(store, &other_grant.id).await,
         "another session's grant lives on"
     );
 }
