@@ -176,11 +176,12 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
-        let query = sqlx::query("DELETE FROM devices WHERE id = ?").bind(id.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("deleting a device", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM devices WHERE id = ?",
+            id.as_str(),
+            "deleting a device",
+        )
+        .await
     }
 
     async fn use_device_nonce(

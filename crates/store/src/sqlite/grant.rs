@@ -43,20 +43,21 @@ impl GrantStore for SqliteStore {
     }
 
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
-        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE id = ?").bind(id.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("revoking a grant", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE grants SET revoked = 1 WHERE id = ?",
+            id.as_str(),
+            "revoking a grant",
+        )
+        .await
     }
 
     async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
-        let query = sqlx::query("UPDATE grants SET revoked = 1 WHERE session_id = ?")
-            .bind(session.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("revoking a session's grants", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE grants SET revoked = 1 WHERE session_id = ?",
+            session.as_str(),
+            "revoking a session's grants",
+        )
+        .await
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {

@@ -348,6 +348,14 @@ impl SqliteStore {
         lend(self.read[turn].lock().await).map_err(read_error)
     }
 
+    /// Runs one write keyed by one value (`sql` has one `?`, bound to `key`), such as a
+    /// delete or a revoke by id; `doing` names it in a backend error.
+    async fn write_by_key(&self, sql: &'static str, key: &str, doing: &str) -> StoreResult<()> {
+        let query = sqlx::query(sql).bind(key);
+        self.execute(query).await.map_err(|e| backend(doing, e))?;
+        Ok(())
+    }
+
     /// Runs one write statement on its own, as one step of the writer task's next batch (see
     /// `run_writes`); answers once that batch is committed.
     async fn execute(

@@ -76,11 +76,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_pass(&self, user: &UserId) -> StoreResult<()> {
-        let query = sqlx::query("DELETE FROM passes WHERE user_id = ?").bind(user.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("deleting a pass", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM passes WHERE user_id = ?",
+            user.as_str(),
+            "deleting a pass",
+        )
+        .await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
@@ -109,11 +110,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn revoke_session(&self, id: &SessionId) -> StoreResult<()> {
-        let query = sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(id.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("revoking a session", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE sessions SET revoked = 1 WHERE id = ?",
+            id.as_str(),
+            "revoking a session",
+        )
+        .await
     }
 
     async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
@@ -153,11 +155,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
-        let query = sqlx::query("DELETE FROM sign_ins WHERE id = ?").bind(id.as_str());
-        self.execute(query)
-            .await
-            .map_err(|e| backend("deleting a sign-in", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM sign_ins WHERE id = ?",
+            id.as_str(),
+            "deleting a sign-in",
+        )
+        .await
     }
 
     async fn complete_sign_in(
