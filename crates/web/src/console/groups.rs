@@ -7,7 +7,7 @@ use latchkey_domain::user::{Group, User};
 
 use super::{
     Admin, AdminForm, Banner, ConsoleResult, Frame, NoticeParam, PageFailure, PathId, Refusable,
-    Refused, Section, found, not_found, notice, redirect, url_id,
+    Refused, Section, created, found, not_found, notice, redirect, url_id,
 };
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,16 +43,16 @@ pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult
         display_name: fields.text("display_name")?,
         description: fields.text("description")?,
     };
-    match admin
+    let outcome = admin
         .latchkey()
         .directory
         .create_group(&admin.actor(), &input.display_name, &input.description)
         .await
-        .refusable()?
-    {
-        Ok(group) => Ok(redirect(&group_path(&group), "created")),
-        Err(refused) => render_list(admin, refused.into(), input).await,
-    }
+        .refusable()?;
+    created(outcome, group_path, |banner| {
+        render_list(admin, banner, input)
+    })
+    .await
 }
 
 fn group_path(group: &Group) -> String {

@@ -471,6 +471,22 @@ fn redirect(path: &str, key: &str) -> Response {
     Redirect::to(&format!("{path}?notice={key}")).into_response()
 }
 
+/// What a create form answers: the new object's page with the "created" notice, or the form
+/// again with the refusal shown above it.
+async fn created<T, F>(
+    outcome: Result<T, Refused>,
+    path: fn(&T) -> String,
+    form_again: impl FnOnce(Banner) -> F,
+) -> ConsoleResult
+where
+    F: Future<Output = ConsoleResult>,
+{
+    match outcome {
+        Ok(new) => Ok(redirect(&path(&new), "created")),
+        Err(refused) => form_again(refused.into()).await,
+    }
+}
+
 /// An option of a `<select>`.
 #[derive(Debug, Clone, PartialEq)]
 struct Choice {

@@ -14,7 +14,7 @@ use latchkey_domain::user::{Group, User};
 
 use super::{
     Admin, AdminForm, Banner, ConsoleResult, Fields, Frame, NoticeParam, PageFailure, PathId,
-    Refusable, Refused, Section, found, notice, redirect, time, url_id,
+    Refusable, Refused, Section, created, found, notice, redirect, time, url_id,
 };
 use crate::error::PageError;
 
@@ -79,16 +79,16 @@ pub(super) async fn create(AdminForm(admin, fields): AdminForm) -> ConsoleResult
         mail: (!input.mail.is_empty()).then(|| input.mail.clone()),
         account_enabled: input.account_enabled,
     };
-    match admin
+    let outcome = admin
         .latchkey()
         .directory
         .create_user(&admin.actor(), new)
         .await
-        .refusable()?
-    {
-        Ok(user) => Ok(redirect(&user_path(&user), "created")),
-        Err(refused) => render_list(admin, refused.into(), input).await,
-    }
+        .refusable()?;
+    created(outcome, user_path, |banner| {
+        render_list(admin, banner, input)
+    })
+    .await
 }
 
 fn user_path(user: &User) -> String {
