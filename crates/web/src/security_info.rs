@@ -184,7 +184,7 @@ async fn show_methods<R>(
             label: m.label,
             detail: segments(&m.detail),
             detail_text: m.detail,
-            added: (m.added_at.0 != 0).then(|| Segment::time(&m.added_at.to_rfc3339())),
+            added: m.added_at.map(|at| Segment::time(&at.to_rfc3339())),
             device: m.device.map(|d| d.to_string()),
             locked: m.phone_sign_in_locked,
         })

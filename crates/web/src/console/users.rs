@@ -184,11 +184,7 @@ async fn render_user(
         .map(|m| MethodRow {
             label: m.label,
             detail: m.detail,
-            added: if m.added_at.0 == 0 {
-                String::new()
-            } else {
-                time(m.added_at)
-            },
+            added: m.added_at.map(time).unwrap_or_default(),
         })
         .collect();
     let evaluations = latchkey

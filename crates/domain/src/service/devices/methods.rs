@@ -13,7 +13,8 @@ pub struct RegisteredMethod {
     /// "Temporary Access Pass", "Authenticator app — Passwordless", …
     pub label: String,
     pub detail: String,
-    pub added_at: Timestamp,
+    /// When it was added; `None` where that is not kept (the password).
+    pub added_at: Option<Timestamp>,
     /// The authenticator device behind the method, which the user may remove.
     pub device: Option<crate::ids::DeviceId>,
     /// The device's phone sign-in was turned off after too many wrong PINs; the page offers
@@ -38,7 +39,7 @@ impl Devices {
             methods.push(RegisteredMethod {
                 label: AuthMethod::TemporaryAccessPass.label().into(),
                 detail: format!("valid until {} ({state})", pass.expires_at().to_rfc3339()),
-                added_at: pass.created_at,
+                added_at: Some(pass.created_at),
                 device: None,
                 phone_sign_in_locked: false,
             });
@@ -47,7 +48,7 @@ impl Devices {
             methods.push(RegisteredMethod {
                 label: AuthMethod::Password.label().into(),
                 detail: "set by your administrator".into(),
-                added_at: Timestamp(0),
+                added_at: None,
                 device: None,
                 phone_sign_in_locked: false,
             });
@@ -79,7 +80,7 @@ impl Devices {
             methods.push(RegisteredMethod {
                 label: format!("Authenticator app — {kind}"),
                 detail,
-                added_at: device.created_at,
+                added_at: Some(device.created_at),
                 device: Some(device.id.clone()),
                 phone_sign_in_locked: locked_at.is_some(),
             });
