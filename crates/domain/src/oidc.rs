@@ -481,6 +481,29 @@ mod tests {
     }
 
     #[test]
+    fn oauth_error_codes_keep_their_wire_strings() {
+        use OAuthErrorCode::*;
+        let wire = [
+            (InvalidRequest, "invalid_request"),
+            (InvalidClient, "invalid_client"),
+            (InvalidGrant, "invalid_grant"),
+            (InvalidScope, "invalid_scope"),
+            (InvalidToken, "invalid_token"),
+            (UnsupportedGrantType, "unsupported_grant_type"),
+            (UnsupportedResponseType, "unsupported_response_type"),
+            (RequestNotSupported, "request_not_supported"),
+            (RequestUriNotSupported, "request_uri_not_supported"),
+            (LoginRequired, "login_required"),
+            (ServerError, "server_error"),
+        ];
+        for (code, text) in wire {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.to_string(), text);
+            assert_eq!(serde_json::to_value(code).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn a_valid_request_is_accepted() {
         let request = validate_authorize(&params(), &app(ClientKind::Public)).unwrap();
         assert_eq!(request.scopes, vec!["openid", "profile"]);
