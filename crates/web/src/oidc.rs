@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::DomainError;
+use latchkey_domain::application::SigningAlg;
 use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
@@ -46,7 +47,7 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": SigningAlg::ALL,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
