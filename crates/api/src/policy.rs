@@ -3,21 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One method's configuration, as Graph's `authenticationMethodConfiguration`: its `id`
-/// (`authenticator`, `fido2`, `temporaryAccessPass`, `x509Certificate`, `password`), `state`,
-/// `includeTargets` and `excludeTargets`, and the method's own settings. The server checks
-/// the settings against the method's rules (`docs/policy.md`); this contract carries them as
-/// they are, so a client never drops a setting it does not know.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = Object)]
-pub struct AuthenticationMethodConfiguration(pub serde_json::Map<String, serde_json::Value>);
-
-impl AuthenticationMethodConfiguration {
-    pub fn id(&self) -> Option<&str> {
-        self.0.get("id").and_then(serde_json::Value::as_str)
-    }
-}
+use crate::{AuthenticationMethodConfiguration, AuthenticationMode};
 
 /// A JSON merge patch (RFC 7396) of a method's configuration: `null` removes a setting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -54,7 +40,7 @@ pub struct MethodEvaluation {
     pub method: String,
     /// Authenticator only, when allowed: `any`, `push` or `deviceBasedPush`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<AuthenticationMode>,
     /// A sentence an administrator can read, e.g. "excluded by group Contractors".
     pub reason: String,
 }

@@ -8,7 +8,7 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
 use latchkey_domain::location::Location;
 use latchkey_domain::log::{AuditEvent, SignInRecord};
-use latchkey_domain::policy::Evaluation;
+use latchkey_domain::policy::{AuthenticationMode, Evaluation, MethodConfiguration, MethodKind};
 use latchkey_domain::risk::{RiskDetection, UserRisk};
 use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
@@ -175,9 +175,26 @@ pub fn evaluation(evaluation: &Evaluation) -> api::MethodEvaluation {
             })
             .collect(),
         method: serde_name(evaluation.method),
-        mode: evaluation.mode.map(serde_name),
+        mode: evaluation.mode.map(|mode| match mode {
+            AuthenticationMode::Any => api::AuthenticationMode::Any,
+            AuthenticationMode::Push => api::AuthenticationMode::Push,
+            AuthenticationMode::Passwordless => api::AuthenticationMode::DeviceBasedPush,
+        }),
         reason: evaluation.reason.clone(),
     }
+}
+
+/// A method's configuration in the contract's shape. Through serde, because the domain's serde
+/// names (Graph's) are the wire's: the contract's types mirror them member for member, and a
+/// member one side has and the other lacks fails here, in the tests, rather than on the wire.
+pub fn method_configuration(
+    method: MethodKind,
+    configuration: &MethodConfiguration,
+) -> Result<api::AuthenticationMethodConfiguration, serde_json::Error> {
+    api::AuthenticationMethodConfiguration::from_json(
+        method.id(),
+        serde_json::to_value(configuration)?,
+    )
 }
 
 pub fn risky_user(risk: &UserRisk, user: &User) -> api::RiskyUser {
@@ -241,5 +258,75 @@ pub fn pass_request(request: api::TemporaryAccessPassRequest) -> PassRequest {
         lifetime_in_minutes: request.lifetime_in_minutes,
         is_usable_once: request.is_usable_once,
         length: request.length,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_domain::policy::default_config;
+
+    /// What the admin API wrote for a configuration before the contract was typed: the domain's
+    /// JSON with the method's `id` added, members in name order.
+    fn as_written_before(method: MethodKind, configuration: &MethodConfiguration) -> String {
+        let mut fields = match serde_json::to_value(configuration) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => panic!("an object"),
+        };
+        fields.insert("id".into(), method.id().into());
+        serde_json::to_string(&fields).expect("writes")
+    }
+
+    #[test]
+    fn a_typed_configuration_is_written_byte_for_byte_as_before() {
+        let mut configurations: Vec<_> = MethodKind::ALL
+            .into_iter()
+            .map(|m| (m, default_config(m)))
+            .collect();
+        // Every optional member present too: exclusions, a mode, a feature exclusion, rules.
+        let busy = serde_json::json!({
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "g1", "authenticationMode": "push"}],
+            "excludeTargets": [{"targetType": "group", "id": "g2"}],
+            "featureSettings": {
+                "numberMatchingRequiredState": {"state": "enabled",
+                    "includeTarget": {"targetType": "group", "id": "all_users"},
+                    "excludeTarget": {"targetType": "group", "id": "g2"}},
+                "displayAppInformationRequiredState": {"state": "default",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+                "displayLocationInformationRequiredState": {"state": "disabled",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+                "reportSuspiciousActivityState": {"state": "default",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+            },
+        });
+        let busy = MethodConfiguration::from_json(MethodKind::MicrosoftAuthenticator, busy)
+            .expect("parses");
+        configurations.push((MethodKind::MicrosoftAuthenticator, busy));
+        let certificates = serde_json::json!({
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "all_users"}],
+            "certificateAuthorities": [{"displayName": "Root", "certificate": "PEM"}],
+            "certificateUserBindings": [{"x509CertificateField": "RFC822Name",
+                "userProperty": "certificateUserIds", "priority": 2, "trustAffinityLevel": "low"}],
+            "rules": [{"issuerSubject": "CN=Root", "authenticationMode": "x509CertificateMultiFactor"},
+                      {"policyOid": "1.2.3", "authenticationMode": "x509CertificateSingleFactor"}],
+            "defaultMode": "x509CertificateSingleFactor",
+        });
+        let certificates =
+            MethodConfiguration::from_json(MethodKind::X509Certificate, certificates)
+                .expect("parses");
+        configurations.push((MethodKind::X509Certificate, certificates));
+        for (method, configuration) in configurations {
+            let typed = method_configuration(method, &configuration).expect("converts");
+            assert_eq!(
+                serde_json::to_string(&typed).expect("writes"),
+                as_written_before(method, &configuration),
+                "{method:?}"
+            );
+            let read_back: api::AuthenticationMethodConfiguration =
+                serde_json::from_str(&as_written_before(method, &configuration)).expect("reads");
+            assert_eq!(read_back, typed, "{method:?}");
+        }
     }
 }
