@@ -19,12 +19,35 @@ pub struct AuthenticationMethodsPolicy {
     pub version: u64,
 }
 
+/// A method as the effective policy names it (Graph's names: the authenticator app is
+/// `microsoftAuthenticator` here, `authenticator` in paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthenticationMethod {
+    MicrosoftAuthenticator,
+    Fido2,
+    TemporaryAccessPass,
+    X509Certificate,
+    Password,
+}
+
+/// An authenticator notification feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthenticatorFeature {
+    NumberMatching,
+    DisplayAppInformation,
+    DisplayLocationInformation,
+    ReportSuspiciousActivity,
+    SuppressAnomalousNotifications,
+}
+
 /// A feature's effective state for one user, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectiveFeature {
     pub enabled: bool,
-    pub feature: String,
+    pub feature: AuthenticatorFeature,
     pub reason: String,
 }
 
@@ -35,9 +58,7 @@ pub struct MethodEvaluation {
     pub allowed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<EffectiveFeature>,
-    /// `microsoftAuthenticator` (Graph's name; `authenticator` in paths), `fido2`,
-    /// `temporaryAccessPass`, `x509Certificate`, `password`.
-    pub method: String,
+    pub method: AuthenticationMethod,
     /// Authenticator only, when allowed: `any`, `push` or `deviceBasedPush`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<AuthenticationMode>,

@@ -8,21 +8,12 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
 use latchkey_domain::location::Location;
 use latchkey_domain::log::{AuditEvent, SignInRecord};
-use latchkey_domain::policy::{AuthenticationMode, Evaluation, MethodConfiguration, MethodKind};
+use latchkey_domain::policy::{
+    AuthenticationMode, Evaluation, Feature, MethodConfiguration, MethodKind,
+};
 use latchkey_domain::risk::{RiskDetection, UserRisk};
 use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
-use serde::Serialize;
-
-/// The name serde gives a domain enum (`microsoftAuthenticator`, `deviceBasedPush`, …): the
-/// domain's serde names are the one source of truth for these strings.
-fn serde_name(value: impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
 
 pub fn user(user: &User) -> api::User {
     api::User {
@@ -162,6 +153,36 @@ pub fn audit_event(event: &AuditEvent) -> api::AuditEvent {
     }
 }
 
+/// The contract declares its own names; the test below holds them to the domain's serde names.
+fn authentication_method(method: MethodKind) -> api::AuthenticationMethod {
+    match method {
+        MethodKind::MicrosoftAuthenticator => api::AuthenticationMethod::MicrosoftAuthenticator,
+        MethodKind::Fido2 => api::AuthenticationMethod::Fido2,
+        MethodKind::TemporaryAccessPass => api::AuthenticationMethod::TemporaryAccessPass,
+        MethodKind::X509Certificate => api::AuthenticationMethod::X509Certificate,
+        MethodKind::Password => api::AuthenticationMethod::Password,
+    }
+}
+
+fn authenticator_feature(feature: Feature) -> api::AuthenticatorFeature {
+    use api::AuthenticatorFeature as Wire;
+    match feature {
+        Feature::NumberMatching => Wire::NumberMatching,
+        Feature::DisplayAppInformation => Wire::DisplayAppInformation,
+        Feature::DisplayLocationInformation => Wire::DisplayLocationInformation,
+        Feature::ReportSuspiciousActivity => Wire::ReportSuspiciousActivity,
+        Feature::SuppressAnomalousNotifications => Wire::SuppressAnomalousNotifications,
+    }
+}
+
+fn authentication_mode(mode: AuthenticationMode) -> api::AuthenticationMode {
+    match mode {
+        AuthenticationMode::Any => api::AuthenticationMode::Any,
+        AuthenticationMode::Push => api::AuthenticationMode::Push,
+        AuthenticationMode::Passwordless => api::AuthenticationMode::DeviceBasedPush,
+    }
+}
+
 pub fn evaluation(evaluation: &Evaluation) -> api::MethodEvaluation {
     api::MethodEvaluation {
         allowed: evaluation.allowed,
@@ -170,16 +191,12 @@ pub fn evaluation(evaluation: &Evaluation) -> api::MethodEvaluation {
             .iter()
             .map(|f| api::EffectiveFeature {
                 enabled: f.enabled,
-                feature: serde_name(f.feature),
+                feature: authenticator_feature(f.feature),
                 reason: f.reason.clone(),
             })
             .collect(),
-        method: serde_name(evaluation.method),
-        mode: evaluation.mode.map(|mode| match mode {
-            AuthenticationMode::Any => api::AuthenticationMode::Any,
-            AuthenticationMode::Push => api::AuthenticationMode::Push,
-            AuthenticationMode::Passwordless => api::AuthenticationMode::DeviceBasedPush,
-        }),
+        method: authentication_method(evaluation.method),
+        mode: evaluation.mode.map(authentication_mode),
         reason: evaluation.reason.clone(),
     }
 }
@@ -265,6 +282,7 @@ pub fn pass_request(request: api::TemporaryAccessPassRequest) -> PassRequest {
 mod tests {
     use super::*;
     use latchkey_domain::policy::default_config;
+    use serde_json::json;
 
     /// What the admin API wrote for a configuration before the contract was typed: the domain's
     /// JSON with the method's `id` added, members in name order.
@@ -275,6 +293,24 @@ mod tests {
         };
         fields.insert("id".into(), method.id().into());
         serde_json::to_string(&fields).expect("writes")
+    }
+
+    #[test]
+    fn the_effective_policy_names_methods_features_and_modes_as_the_domain_does() {
+        let same = |domain: serde_json::Value, wire: serde_json::Value| assert_eq!(domain, wire);
+        for method in MethodKind::ALL {
+            same(json!(method), json!(authentication_method(method)));
+        }
+        for feature in Feature::ALL {
+            same(json!(feature), json!(authenticator_feature(feature)));
+        }
+        for mode in [
+            AuthenticationMode::Any,
+            AuthenticationMode::Push,
+            AuthenticationMode::Passwordless,
+        ] {
+            same(json!(mode), json!(authentication_mode(mode)));
+        }
     }
 
     #[test]

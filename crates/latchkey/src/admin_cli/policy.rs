@@ -6,7 +6,8 @@
 
 use clap::{Args, ValueEnum};
 use latchkey_api::{
-    AuthenticationMethodConfiguration, AuthenticationMethodConfigurationPatch, AuthenticationMode,
+    AuthenticationMethod, AuthenticationMethodConfiguration,
+    AuthenticationMethodConfigurationPatch, AuthenticationMode, AuthenticatorFeature,
     AuthenticatorFeatureSetting, AuthenticatorIncludeTarget, Client, EffectivePolicy, FeatureState,
     Group, MethodState, PolicyTarget,
 };
@@ -528,14 +529,25 @@ pub(super) async fn command(
 }
 
 /// The CLI's (`policy set authenticator`) names for the authenticator's features.
-fn feature_option(feature: &str) -> &str {
+fn feature_option(feature: AuthenticatorFeature) -> &'static str {
     match feature {
-        "numberMatching" => "number-matching",
-        "displayAppInformation" => "show-app-name",
-        "displayLocationInformation" => "show-location",
-        "reportSuspiciousActivity" => "report-suspicious",
-        "suppressAnomalousNotifications" => "suppress-unusual",
-        other => other,
+        AuthenticatorFeature::NumberMatching => "number-matching",
+        AuthenticatorFeature::DisplayAppInformation => "show-app-name",
+        AuthenticatorFeature::DisplayLocationInformation => "show-location",
+        AuthenticatorFeature::ReportSuspiciousActivity => "report-suspicious",
+        AuthenticatorFeature::SuppressAnomalousNotifications => "suppress-unusual",
+    }
+}
+
+/// The command line names a method as its path does (`authenticator`, not Graph's
+/// `microsoftAuthenticator`).
+fn method_kind_of(method: AuthenticationMethod) -> MethodKind {
+    match method {
+        AuthenticationMethod::MicrosoftAuthenticator => MethodKind::MicrosoftAuthenticator,
+        AuthenticationMethod::Fido2 => MethodKind::Fido2,
+        AuthenticationMethod::TemporaryAccessPass => MethodKind::TemporaryAccessPass,
+        AuthenticationMethod::X509Certificate => MethodKind::X509Certificate,
+        AuthenticationMethod::Password => MethodKind::Password,
     }
 }
 
@@ -546,8 +558,7 @@ pub(super) fn print_effective_policy(policy: &EffectivePolicy) {
     let methods: [Column<MethodEvaluation>; 4] = [
         ("method", |e| {
             // The API names the app with Graph's name; the command line with the path's.
-            serde_json::from_value::<MethodKind>(json!(e.method))
-                .map_or_else(|_| e.method.clone(), |m| m.id().to_string())
+            method_kind_of(e.method).id().to_string()
         }),
         ("allowed", |e| e.allowed.to_string()),
         ("mode", |e| e.mode.map_or("-", mode_label).to_string()),
@@ -562,7 +573,7 @@ pub(super) fn print_effective_policy(policy: &EffectivePolicy) {
     if !features.is_empty() {
         print_raw("\n");
         let columns: [Column<EffectiveFeature>; 3] = [
-            ("feature", |f| feature_option(&f.feature).to_string()),
+            ("feature", |f| feature_option(f.feature).to_string()),
             ("enabled", |f| f.enabled.to_string()),
             ("reason", |f| f.reason.clone()),
         ];
