@@ -317,6 +317,17 @@ impl Client {
         self.call(Method::PUT, &path, Some(configuration)).await
     }
 
+    /// Replaces a method's configuration with a document as an administrator wrote it, for the
+    /// server to check (it names the field at fault; a typed value could not carry the mistake).
+    pub async fn put_configuration_document(
+        &self,
+        method: &str,
+        document: &serde_json::Value,
+    ) -> Result<AuthenticationMethodConfiguration, ClientError> {
+        let path = Self::configuration_path(method);
+        self.call(Method::PUT, &path, Some(document)).await
+    }
+
     /// Applies a JSON merge patch to a method's configuration.
     pub async fn patch_configuration(
         &self,

@@ -12,6 +12,7 @@ mod admin;
 mod directory;
 mod error;
 mod logs;
+mod method_config;
 mod policy;
 mod risk;
 
@@ -22,6 +23,7 @@ pub use admin::*;
 pub use directory::*;
 pub use error::*;
 pub use logs::*;
+pub use method_config::*;
 pub use policy::*;
 pub use risk::*;
 

@@ -3,21 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One method's configuration, as Graph's `authenticationMethodConfiguration`: its `id`
-/// (`authenticator`, `fido2`, `temporaryAccessPass`, `x509Certificate`, `password`), `state`,
-/// `includeTargets` and `excludeTargets`, and the method's own settings. The server checks
-/// the settings against the method's rules (`docs/policy.md`); this contract carries them as
-/// they are, so a client never drops a setting it does not know.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = Object)]
-pub struct AuthenticationMethodConfiguration(pub serde_json::Map<String, serde_json::Value>);
-
-impl AuthenticationMethodConfiguration {
-    pub fn id(&self) -> Option<&str> {
-        self.0.get("id").and_then(serde_json::Value::as_str)
-    }
-}
+use crate::{AuthenticationMethodConfiguration, AuthenticationMode};
 
 /// A JSON merge patch (RFC 7396) of a method's configuration: `null` removes a setting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -33,12 +19,35 @@ pub struct AuthenticationMethodsPolicy {
     pub version: u64,
 }
 
+/// A method as the effective policy names it (Graph's names: the authenticator app is
+/// `microsoftAuthenticator` here, `authenticator` in paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthenticationMethod {
+    MicrosoftAuthenticator,
+    Fido2,
+    TemporaryAccessPass,
+    X509Certificate,
+    Password,
+}
+
+/// An authenticator notification feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthenticatorFeature {
+    NumberMatching,
+    DisplayAppInformation,
+    DisplayLocationInformation,
+    ReportSuspiciousActivity,
+    SuppressAnomalousNotifications,
+}
+
 /// A feature's effective state for one user, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectiveFeature {
     pub enabled: bool,
-    pub feature: String,
+    pub feature: AuthenticatorFeature,
     pub reason: String,
 }
 
@@ -49,12 +58,10 @@ pub struct MethodEvaluation {
     pub allowed: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<EffectiveFeature>,
-    /// `microsoftAuthenticator` (Graph's name; `authenticator` in paths), `fido2`,
-    /// `temporaryAccessPass`, `x509Certificate`, `password`.
-    pub method: String,
+    pub method: AuthenticationMethod,
     /// Authenticator only, when allowed: `any`, `push` or `deviceBasedPush`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<AuthenticationMode>,
     /// A sentence an administrator can read, e.g. "excluded by group Contractors".
     pub reason: String,
 }

@@ -26,22 +26,14 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
+    /// The JOSE name (`RS256`), which is also the serde name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::RS256 => "RS256",
-            SigningAlg::ES256 => "ES256",
-        }
+        crate::names::serde_name(&self)
     }
 
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        match value {
-            "RS256" => Ok(SigningAlg::RS256),
-            "ES256" => Ok(SigningAlg::ES256),
-            _ => Err(DomainError::invalid(
-                "idTokenSigningAlg",
-                "must be RS256 or ES256",
-            )),
-        }
+        crate::names::from_serde_name(value)
+            .ok_or_else(|| DomainError::invalid("idTokenSigningAlg", "must be RS256 or ES256"))
     }
 
     pub const ALL: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
@@ -126,5 +118,16 @@ mod tests {
         assert!(validate_redirect_uri("r", "https://u:p@app.example/cb").is_err());
         assert!(validate_redirect_uri("r", "/relative").is_err());
         assert!(validate_redirect_uri("r", "javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn signing_algs_keep_their_jose_names() {
+        assert_eq!(SigningAlg::RS256.as_str(), "RS256");
+        assert_eq!(SigningAlg::ES256.as_str(), "ES256");
+        for alg in SigningAlg::ALL {
+            assert_eq!(SigningAlg::parse(alg.as_str()).unwrap(), alg);
+        }
+        assert!(SigningAlg::parse("rs256").is_err());
+        assert!(SigningAlg::parse("HS256").is_err());
     }
 }

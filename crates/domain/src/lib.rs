@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keys;
 pub mod location;
 pub mod log;
+pub mod names;
 pub mod notify;
 pub mod oidc;
 pub mod policy;

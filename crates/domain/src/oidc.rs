@@ -57,6 +57,33 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
 }
 
+/// The OAuth 2.0 and OpenID Connect error codes Latchkey answers with (RFC 6749 §4.1.2.1 and
+/// §5.2, RFC 6750 §3.1, OpenID Connect Core §3.1.2.6). The serde names are the wire strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    InvalidToken,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    LoginRequired,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    /// The code as sent on the wire, e.g. `invalid_grant`.
+    pub fn as_str(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+}
+
+crate::display_as_serde_name!(OAuthErrorCode);
+
 /// Why an authorization request failed, and whether it is safe to tell the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {
@@ -65,7 +92,7 @@ pub enum AuthorizeError {
     /// Redirect back to the (validated) client with an OAuth error.
     Redirect {
         redirect_uri: String,
-        error: &'static str,
+        error: OAuthErrorCode,
         description: String,
         state: Option<String>,
     },
@@ -125,31 +152,31 @@ pub fn validate_authorize(
         Err(description) => {
             return Err(AuthorizeError::Redirect {
                 redirect_uri,
-                error: "invalid_request",
+                error: OAuthErrorCode::InvalidRequest,
                 description,
                 state: None,
             });
         }
     };
-    let fail = |error: &'static str, description: String| AuthorizeError::Redirect {
+    let fail = |error: OAuthErrorCode, description: String| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
         description,
         state: state.clone(),
     };
     let field = |name: &'static str, value: &Option<String>| {
-        checked(name, value).map_err(|d| fail("invalid_request", d))
+        checked(name, value).map_err(|d| fail(OAuthErrorCode::InvalidRequest, d))
     };
 
     if params.request.is_some() {
         return Err(fail(
-            "request_not_supported",
+            OAuthErrorCode::RequestNotSupported,
             "request objects are not supported".into(),
         ));
     }
     if params.request_uri.is_some() {
         return Err(fail(
-            "request_uri_not_supported",
+            OAuthErrorCode::RequestUriNotSupported,
             "request_uri is not supported".into(),
         ));
     }
@@ -157,17 +184,22 @@ pub fn validate_authorize(
         None | Some("query") => {}
         Some(_) => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "only response_mode=query is supported".into(),
             ));
         }
     }
     match field("response_type", &params.response_type)?.as_deref() {
         Some("code") => {}
-        None => return Err(fail("invalid_request", "response_type is required".into())),
+        None => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "response_type is required".into(),
+            ));
+        }
         Some(_) => {
             return Err(fail(
-                "unsupported_response_type",
+                OAuthErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported".into(),
             ));
         }
@@ -179,10 +211,13 @@ pub fn validate_authorize(
         .map(str::to_string)
         .collect();
     if !scopes.iter().any(|s| s == "openid") {
-        return Err(fail("invalid_scope", "the openid scope is required".into()));
+        return Err(fail(
+            OAuthErrorCode::InvalidScope,
+            "the openid scope is required".into(),
+        ));
     }
     if scopes.len() > 20 {
-        return Err(fail("invalid_scope", "too many scopes".into()));
+        return Err(fail(OAuthErrorCode::InvalidScope, "too many scopes".into()));
     }
     let nonce = field("nonce", &params.nonce)?;
     let code_challenge = field("code_challenge", &params.code_challenge)?;
@@ -190,14 +225,14 @@ pub fn validate_authorize(
     let code_challenge = match (code_challenge, method.as_deref()) {
         (None, None) if app.is_public() => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "PKCE (code_challenge with method S256) is required for this client".into(),
             ));
         }
         (None, None) => None,
         (None, Some(_)) => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "code_challenge_method without code_challenge".into(),
             ));
         }
@@ -209,7 +244,7 @@ pub fn validate_authorize(
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !well_formed {
                 return Err(fail(
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     "code_challenge must be a base64url SHA-256 (43 characters)".into(),
                 ));
             }
@@ -217,7 +252,7 @@ pub fn validate_authorize(
         }
         (Some(_), _) => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "code_challenge_method must be S256".into(),
             ));
         }
@@ -228,13 +263,13 @@ pub fn validate_authorize(
         Some("none") => Prompt::None,
         Some(other) if other.split(' ').any(|p| p == "none") => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "prompt=none cannot be combined with other values".into(),
             ));
         }
         Some(_) => {
             return Err(fail(
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "prompt must be login or none".into(),
             ));
         }
@@ -245,7 +280,7 @@ pub fn validate_authorize(
             Ok(age) if age >= 0 => Some(age),
             _ => {
                 return Err(fail(
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     "max_age must be a non-negative number of seconds".into(),
                 ));
             }
@@ -446,6 +481,29 @@ mod tests {
     }
 
     #[test]
+    fn oauth_error_codes_keep_their_wire_strings() {
+        use OAuthErrorCode::*;
+        let wire = [
+            (InvalidRequest, "invalid_request"),
+            (InvalidClient, "invalid_client"),
+            (InvalidGrant, "invalid_grant"),
+            (InvalidScope, "invalid_scope"),
+            (InvalidToken, "invalid_token"),
+            (UnsupportedGrantType, "unsupported_grant_type"),
+            (UnsupportedResponseType, "unsupported_response_type"),
+            (RequestNotSupported, "request_not_supported"),
+            (RequestUriNotSupported, "request_uri_not_supported"),
+            (LoginRequired, "login_required"),
+            (ServerError, "server_error"),
+        ];
+        for (code, text) in wire {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.to_string(), text);
+            assert_eq!(serde_json::to_value(code).unwrap(), text);
+        }
+    }
+
+    #[test]
     fn a_valid_request_is_accepted() {
         let request = validate_authorize(&params(), &app(ClientKind::Public)).unwrap();
         assert_eq!(request.scopes, vec!["openid", "profile"]);
@@ -476,7 +534,7 @@ mod tests {
         assert!(matches!(
             err,
             AuthorizeError::Redirect {
-                error: "invalid_request",
+                error: OAuthErrorCode::InvalidRequest,
                 ..
             }
         ));

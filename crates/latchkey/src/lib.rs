@@ -2,7 +2,6 @@
 //! server: configuration, start-up and shutdown, and the admin command line.
 
 pub mod admin_cli;
-mod admin_offline;
 pub mod config;
 pub mod demo;
 pub mod edge;

@@ -8,21 +8,12 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
 use latchkey_domain::location::Location;
 use latchkey_domain::log::{AuditEvent, SignInRecord};
-use latchkey_domain::policy::Evaluation;
+use latchkey_domain::policy::{
+    AuthenticationMode, Evaluation, Feature, MethodConfiguration, MethodKind,
+};
 use latchkey_domain::risk::{RiskDetection, UserRisk};
 use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
-use serde::Serialize;
-
-/// The name serde gives a domain enum (`microsoftAuthenticator`, `deviceBasedPush`, …): the
-/// domain's serde names are the one source of truth for these strings.
-fn serde_name(value: impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
 
 pub fn user(user: &User) -> api::User {
     api::User {
@@ -162,6 +153,36 @@ pub fn audit_event(event: &AuditEvent) -> api::AuditEvent {
     }
 }
 
+/// The contract declares its own names; the test below holds them to the domain's serde names.
+fn authentication_method(method: MethodKind) -> api::AuthenticationMethod {
+    match method {
+        MethodKind::MicrosoftAuthenticator => api::AuthenticationMethod::MicrosoftAuthenticator,
+        MethodKind::Fido2 => api::AuthenticationMethod::Fido2,
+        MethodKind::TemporaryAccessPass => api::AuthenticationMethod::TemporaryAccessPass,
+        MethodKind::X509Certificate => api::AuthenticationMethod::X509Certificate,
+        MethodKind::Password => api::AuthenticationMethod::Password,
+    }
+}
+
+fn authenticator_feature(feature: Feature) -> api::AuthenticatorFeature {
+    use api::AuthenticatorFeature as Wire;
+    match feature {
+        Feature::NumberMatching => Wire::NumberMatching,
+        Feature::DisplayAppInformation => Wire::DisplayAppInformation,
+        Feature::DisplayLocationInformation => Wire::DisplayLocationInformation,
+        Feature::ReportSuspiciousActivity => Wire::ReportSuspiciousActivity,
+        Feature::SuppressAnomalousNotifications => Wire::SuppressAnomalousNotifications,
+    }
+}
+
+fn authentication_mode(mode: AuthenticationMode) -> api::AuthenticationMode {
+    match mode {
+        AuthenticationMode::Any => api::AuthenticationMode::Any,
+        AuthenticationMode::Push => api::AuthenticationMode::Push,
+        AuthenticationMode::Passwordless => api::AuthenticationMode::DeviceBasedPush,
+    }
+}
+
 pub fn evaluation(evaluation: &Evaluation) -> api::MethodEvaluation {
     api::MethodEvaluation {
         allowed: evaluation.allowed,
@@ -170,14 +191,27 @@ pub fn evaluation(evaluation: &Evaluation) -> api::MethodEvaluation {
             .iter()
             .map(|f| api::EffectiveFeature {
                 enabled: f.enabled,
-                feature: serde_name(f.feature),
+                feature: authenticator_feature(f.feature),
                 reason: f.reason.clone(),
             })
             .collect(),
-        method: serde_name(evaluation.method),
-        mode: evaluation.mode.map(serde_name),
+        method: authentication_method(evaluation.method),
+        mode: evaluation.mode.map(authentication_mode),
         reason: evaluation.reason.clone(),
     }
+}
+
+/// A method's configuration in the contract's shape. Through serde, because the domain's serde
+/// names (Graph's) are the wire's: the contract's types mirror them member for member, and a
+/// member one side has and the other lacks fails here, in the tests, rather than on the wire.
+pub fn method_configuration(
+    method: MethodKind,
+    configuration: &MethodConfiguration,
+) -> Result<api::AuthenticationMethodConfiguration, serde_json::Error> {
+    api::AuthenticationMethodConfiguration::from_json(
+        method.id(),
+        serde_json::to_value(configuration)?,
+    )
 }
 
 pub fn risky_user(risk: &UserRisk, user: &User) -> api::RiskyUser {
@@ -241,5 +275,94 @@ pub fn pass_request(request: api::TemporaryAccessPassRequest) -> PassRequest {
         lifetime_in_minutes: request.lifetime_in_minutes,
         is_usable_once: request.is_usable_once,
         length: request.length,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_domain::policy::default_config;
+    use serde_json::json;
+
+    /// What the admin API wrote for a configuration before the contract was typed: the domain's
+    /// JSON with the method's `id` added, members in name order.
+    fn as_written_before(method: MethodKind, configuration: &MethodConfiguration) -> String {
+        let mut fields = match serde_json::to_value(configuration) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => panic!("an object"),
+        };
+        fields.insert("id".into(), method.id().into());
+        serde_json::to_string(&fields).expect("writes")
+    }
+
+    #[test]
+    fn the_effective_policy_names_methods_features_and_modes_as_the_domain_does() {
+        let same = |domain: serde_json::Value, wire: serde_json::Value| assert_eq!(domain, wire);
+        for method in MethodKind::ALL {
+            same(json!(method), json!(authentication_method(method)));
+        }
+        for feature in Feature::ALL {
+            same(json!(feature), json!(authenticator_feature(feature)));
+        }
+        for mode in [
+            AuthenticationMode::Any,
+            AuthenticationMode::Push,
+            AuthenticationMode::Passwordless,
+        ] {
+            same(json!(mode), json!(authentication_mode(mode)));
+        }
+    }
+
+    #[test]
+    fn a_typed_configuration_is_written_byte_for_byte_as_before() {
+        let mut configurations: Vec<_> = MethodKind::ALL
+            .into_iter()
+            .map(|m| (m, default_config(m)))
+            .collect();
+        // Every optional member present too: exclusions, a mode, a feature exclusion, rules.
+        let busy = serde_json::json!({
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "g1", "authenticationMode": "push"}],
+            "excludeTargets": [{"targetType": "group", "id": "g2"}],
+            "featureSettings": {
+                "numberMatchingRequiredState": {"state": "enabled",
+                    "includeTarget": {"targetType": "group", "id": "all_users"},
+                    "excludeTarget": {"targetType": "group", "id": "g2"}},
+                "displayAppInformationRequiredState": {"state": "default",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+                "displayLocationInformationRequiredState": {"state": "disabled",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+                "reportSuspiciousActivityState": {"state": "default",
+                    "includeTarget": {"targetType": "group", "id": "all_users"}},
+            },
+        });
+        let busy = MethodConfiguration::from_json(MethodKind::MicrosoftAuthenticator, busy)
+            .expect("parses");
+        configurations.push((MethodKind::MicrosoftAuthenticator, busy));
+        let certificates = serde_json::json!({
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "all_users"}],
+            "certificateAuthorities": [{"displayName": "Root", "certificate": "PEM"}],
+            "certificateUserBindings": [{"x509CertificateField": "RFC822Name",
+                "userProperty": "certificateUserIds", "priority": 2, "trustAffinityLevel": "low"}],
+            "rules": [{"issuerSubject": "CN=Root", "authenticationMode": "x509CertificateMultiFactor"},
+                      {"policyOid": "1.2.3", "authenticationMode": "x509CertificateSingleFactor"}],
+            "defaultMode": "x509CertificateSingleFactor",
+        });
+        let certificates =
+            MethodConfiguration::from_json(MethodKind::X509Certificate, certificates)
+                .expect("parses");
+        configurations.push((MethodKind::X509Certificate, certificates));
+        for (method, configuration) in configurations {
+            let typed = method_configuration(method, &configuration).expect("converts");
+            assert_eq!(
+                serde_json::to_string(&typed).expect("writes"),
+                as_written_before(method, &configuration),
+                "{method:?}"
+            );
+            let read_back: api::AuthenticationMethodConfiguration =
+                serde_json::from_str(&as_written_before(method, &configuration)).expect("reads");
+            assert_eq!(read_back, typed, "{method:?}");
+        }
     }
 }

@@ -38,17 +38,16 @@ type ApiResult = Result<Response, ApiError>;
 fn configuration(
     policy: &AuthenticationMethodsPolicy,
     method: MethodKind,
-) -> api::AuthenticationMethodConfiguration {
-    let mut fields = match serde_json::to_value(policy.configuration(method)) {
-        Ok(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
-    fields.insert("id".into(), json!(method.id()));
-    api::AuthenticationMethodConfiguration(fields)
+) -> Result<api::AuthenticationMethodConfiguration, ApiError> {
+    wire::method_configuration(method, &policy.configuration(method))
+        .map_err(|e| ApiError::from(latchkey_domain::DomainError::Internal(e.to_string())))
 }
 
-fn configuration_json(policy: &AuthenticationMethodsPolicy, method: MethodKind) -> Response {
-    Json(configuration(policy, method)).into_response()
+fn configuration_json(
+    policy: &AuthenticationMethodsPolicy,
+    method: MethodKind,
+) -> Result<Response, ApiError> {
+    Ok(Json(configuration(policy, method)?).into_response())
 }
 
 /// The method a configuration path names.
@@ -80,7 +79,7 @@ async fn get_policy(
         authentication_method_configurations: MethodKind::ALL
             .into_iter()
             .map(|m| configuration(&policy, m))
-            .collect(),
+            .collect::<Result<_, _>>()?,
         version: policy.version,
     }))
 }
@@ -94,7 +93,7 @@ async fn get_policy(
 async fn get_configuration(State(state): State<AppState>, Path(method): Path<String>) -> ApiResult {
     let method = MethodKind::parse(&method)?;
     let policy = state.latchkey.governance.policy().await?;
-    Ok(with_etag(&policy, configuration_json(&policy, method)))
+    Ok(with_etag(&policy, configuration_json(&policy, method)?))
 }
 
 /// The policy version as an entity tag, so a client can send it back in `If-Match`.
@@ -176,7 +175,7 @@ async fn put_configuration(
         .set_method_configuration_at(&actor, method, without_id(method, body)?, expected)
         .await
         .map_err(|e| precondition(expected, e))?;
-    Ok(with_etag(&policy, configuration_json(&policy, method)))
+    Ok(with_etag(&policy, configuration_json(&policy, method)?))
 }
 
 /// Apply a JSON merge patch (RFC 7396) to a method's configuration.
@@ -217,7 +216,7 @@ async fn patch_configuration(
         )
         .await
         .map_err(|e| precondition(expected, e))?;
-    Ok(with_etag(&policy, configuration_json(&policy, method)))
+    Ok(with_etag(&policy, configuration_json(&policy, method)?))
 }
 
 fn merge_patch(target: &mut Value, patch: Value) {
@@ -255,7 +254,7 @@ async fn reset_configuration(
         .governance
         .reset_method_configuration(&actor, method)
         .await?;
-    Ok(configuration_json(&policy, method))
+    configuration_json(&policy, method)
 }
 
 /// Which methods a user may use, in which mode, with which features, and why.

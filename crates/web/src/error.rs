@@ -5,7 +5,7 @@ use askama::Template;
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use latchkey_domain::DomainError;
 use serde_json::json;
 
@@ -165,7 +165,7 @@ impl From<QueryRejection> for PageFailure {
 impl IntoResponse for PageFailure {
     fn into_response(self) -> Response {
         match self {
-            PageFailure::SignIn(path) => crate::extract::sign_in_redirect(&path).into_response(),
+            PageFailure::SignIn(path) => sign_in_redirect(&path).into_response(),
             PageFailure::Page(e) => e.into_response(),
         }
     }
@@ -248,4 +248,11 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
     }
+}
+
+/// Sends the browser to sign in, returning to `path` afterwards.
+pub fn sign_in_redirect(path: &str) -> Redirect {
+    let mut url = url::Url::parse("http://x/login").expect("static URL");
+    url.query_pairs_mut().append_pair("return_to", path);
+    Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
 }

@@ -14,7 +14,6 @@ use axum::extract::{
     OptionalFromRequestParts, Request,
 };
 use axum::http::request::Parts;
-use axum::response::Redirect;
 use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::ids::SignInId;
 use latchkey_domain::log::SignInContext;
@@ -36,13 +35,6 @@ pub async fn current_session(
         Some(value) => Ok(state.latchkey.sign_in.session_for_cookie(value).await?),
         None => Ok(None),
     }
-}
-
-/// Sends the browser to sign in, returning to `path` afterwards.
-pub fn sign_in_redirect(path: &str) -> Redirect {
-    let mut url = url::Url::parse("http://x/login").expect("static URL");
-    url.query_pairs_mut().append_pair("return_to", path);
-    Redirect::to(&format!("/login?{}", url.query().unwrap_or_default()))
 }
 
 /// Where a request comes from: its client address (through trusted proxies only), the place

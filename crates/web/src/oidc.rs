@@ -9,7 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::DomainError;
-use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams};
+use latchkey_domain::application::SigningAlg;
+use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
 use latchkey_domain::session::Session;
@@ -46,7 +47,7 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "id_token_signing_alg_values_supported": SigningAlg::ALL,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
@@ -171,7 +172,7 @@ fn client_credentials(
     form: &TokenForm,
 ) -> Result<ClientCredentials, OAuthError> {
     let invalid = |why: &str| OAuthError {
-        error: "invalid_request",
+        error: OAuthErrorCode::InvalidRequest,
         description: why.to_string(),
     };
     let basic = match headers
@@ -225,7 +226,7 @@ async fn token(
         return oauth_error(
             StatusCode::BAD_REQUEST,
             OAuthError {
-                error: "invalid_request",
+                error: OAuthErrorCode::InvalidRequest,
                 description: "the body must be application/x-www-form-urlencoded".into(),
             },
         );
@@ -235,7 +236,7 @@ async fn token(
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, e),
     };
     let missing = |name: &str| OAuthError {
-        error: "invalid_request",
+        error: OAuthErrorCode::InvalidRequest,
         description: format!("{name} is required"),
     };
     let result = match form.grant_type.as_deref() {
@@ -259,7 +260,7 @@ async fn token(
             None => Err(missing("refresh_token")),
         },
         Some(_) => Err(OAuthError {
-            error: "unsupported_grant_type",
+            error: OAuthErrorCode::UnsupportedGrantType,
             description: "use authorization_code or refresh_token".into(),
         }),
         None => Err(missing("grant_type")),
@@ -275,10 +276,10 @@ async fn token(
         }
         Err(e) => {
             Metrics::inc(&state.metrics.token_errors);
-            tracing::info!(error = e.error, description = %e.description, "token request refused");
+            tracing::info!(error = %e.error, description = %e.description, "token request refused");
             let status = match e.error {
-                "invalid_client" => StatusCode::UNAUTHORIZED,
-                "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+                OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
             };
             (no_store, oauth_error(status, e)).into_response()
@@ -292,7 +293,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         let value = crate::auth_header::challenge(
             "Bearer",
             &[
-                ("error", error.error),
+                ("error", error.error.as_str()),
                 ("error_description", &error.description),
             ],
         );
@@ -316,7 +317,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     };
     match state.latchkey.tokens.userinfo(token).await {
         Ok(claims) => Json(claims).into_response(),
-        Err(e) if e.error == "server_error" => (
+        Err(e) if e.error == OAuthErrorCode::ServerError => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": e.error})),
         )

@@ -12,7 +12,7 @@ use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
 use latchkey_domain::ids::{ActivationId, DeviceId};
 use latchkey_domain::service::ActivationProgress;
 use latchkey_domain::session::RegistrationFreshness;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -290,7 +290,7 @@ struct ProgressPage<'a> {
     waiting: bool,
     /// The test notification failed or expired: the message is a problem, not news.
     failed: bool,
-    stage: &'a str,
+    stage: Stage,
     number: Option<u8>,
     device: &'a str,
     message: &'a str,
@@ -318,11 +318,10 @@ async fn activation_page(
         .devices
         .activation_progress(&user.id, &id)
         .await?;
-    let (heading, waiting, stage, number, device, message) = match &progress {
+    let (heading, waiting, number, device, message) = match &progress {
         ActivationProgress::WaitingForDevice { .. } => (
             "Waiting for your authenticator app",
             true,
-            "device",
             None,
             "",
             "Scan the QR code or enter the code in the app. This page moves on by itself."
@@ -334,7 +333,6 @@ async fn activation_page(
         } => (
             "Let's try it out",
             true,
-            "test",
             Some(*number),
             device_name.as_str(),
             String::new(),
@@ -342,7 +340,6 @@ async fn activation_page(
         ActivationProgress::Registered { device_name } => (
             "Authenticator app registered",
             false,
-            "done",
             None,
             device_name.as_str(),
             format!(
@@ -352,7 +349,6 @@ async fn activation_page(
         ActivationProgress::Failed { message } => (
             "The authenticator app was not added",
             false,
-            "done",
             None,
             "",
             message.clone(),
@@ -363,13 +359,41 @@ async fn activation_page(
         heading,
         waiting,
         failed: matches!(progress, ActivationProgress::Failed { .. }),
-        stage,
+        stage: Stage::of(&progress),
         number,
         device,
         message: &message,
     };
     Ok(render_uncached(&page))
 }
+
+/// Where an activation stands, as the progress page and its status poll name it (`?while=`,
+/// `"stage"`). The serde names are those strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Stage {
+    Device,
+    Test,
+    Done,
+}
+
+impl Stage {
+    fn of(progress: &ActivationProgress) -> Stage {
+        match progress {
+            ActivationProgress::WaitingForDevice { .. } => Stage::Device,
+            ActivationProgress::WaitingForTest { .. } => Stage::Test,
+            ActivationProgress::Registered { .. } | ActivationProgress::Failed { .. } => {
+                Stage::Done
+            }
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        latchkey_domain::names::serde_name(&self)
+    }
+}
+
+latchkey_domain::display_as_serde_name!(Stage);
 
 #[derive(Deserialize)]
 struct StatusQuery {
@@ -396,12 +420,9 @@ async fn activation_status(
         .devices
         .activation_progress(&user.id, &activation_id(&id)?)
         .await?;
-    let stage = match progress {
-        ActivationProgress::WaitingForDevice { .. } => "device",
-        ActivationProgress::WaitingForTest { .. } => "test",
-        _ => "done",
-    };
-    let pending = query.stage.as_deref() == Some(stage);
+    let stage = Stage::of(&progress);
+    // An unknown `while` is simply not the current stage, so it stays a string here.
+    let pending = query.stage.as_deref() == Some(stage.as_str());
     Ok((
         [(axum::http::header::CACHE_CONTROL, "no-store")],
         axum::Json(serde_json::json!({ "pending": pending, "stage": stage })),

@@ -40,14 +40,13 @@ impl MethodKind {
         MethodKind::Password,
     ];
 
-    /// The id used in URLs, the API and the command line.
+    /// The id used in URLs, the API and the command line: the serde name (Graph's), except
+    /// that the authenticator app is `authenticator` in paths while the API body keeps Graph's
+    /// `microsoftAuthenticator`.
     pub fn id(self) -> &'static str {
         match self {
             MethodKind::MicrosoftAuthenticator => "authenticator",
-            MethodKind::Fido2 => "fido2",
-            MethodKind::TemporaryAccessPass => "temporaryAccessPass",
-            MethodKind::X509Certificate => "x509Certificate",
-            MethodKind::Password => "password",
+            other => crate::names::serde_name(&other),
         }
     }
 
@@ -673,5 +672,32 @@ mod test_targets {
             target,
             authentication_mode: Some(mode),
         }
+    }
+}
+
+#[cfg(test)]
+mod method_ids {
+    use super::MethodKind;
+
+    #[test]
+    fn method_ids_stay_as_the_paths_use_them() {
+        let ids: Vec<&str> = MethodKind::ALL.into_iter().map(MethodKind::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "authenticator",
+                "fido2",
+                "temporaryAccessPass",
+                "x509Certificate",
+                "password"
+            ]
+        );
+        for kind in MethodKind::ALL {
+            assert_eq!(MethodKind::parse(kind.id()).unwrap(), kind);
+        }
+        assert_eq!(
+            MethodKind::parse("TEMPORARYACCESSPASS").unwrap(),
+            MethodKind::TemporaryAccessPass
+        );
     }
 }

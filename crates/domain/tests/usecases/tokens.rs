@@ -1,7 +1,7 @@
 //! The authorization code and refresh token grants: one use each, a lifetime each, and a
 //! reused refresh token revokes its whole family.
 
-use latchkey_domain::oidc::AuthorizeParams;
+use latchkey_domain::oidc::{AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{ClientCredentials, OAuthError, TokenResponse};
 
@@ -89,7 +89,7 @@ async fn a_code_buys_tokens_once() {
         "bobby@contoso.example"
     );
     let again = exchange(&world, &client, &code).await.unwrap_err();
-    assert_eq!(again.error, "invalid_grant");
+    assert_eq!(again.error, OAuthErrorCode::InvalidGrant);
 }
 
 #[tokio::test]
@@ -98,7 +98,7 @@ async fn a_code_not_used_within_its_lifetime_buys_nothing() {
     let (client, code) = a_code(&world).await;
     world.advance(60);
     let late = exchange(&world, &client, &code).await.unwrap_err();
-    assert_eq!(late.error, "invalid_grant");
+    assert_eq!(late.error, OAuthErrorCode::InvalidGrant);
 }
 
 #[tokio::test]
@@ -111,14 +111,18 @@ async fn a_refresh_token_is_replaced_on_use_and_a_reused_one_revokes_the_family(
     let second_refresh = second.refresh_token.unwrap();
     assert_ne!(first_refresh, second_refresh, "rotated");
     let reused = refresh(&world, &client, &first_refresh).await.unwrap_err();
-    assert_eq!(reused.error, "invalid_grant");
+    assert_eq!(reused.error, OAuthErrorCode::InvalidGrant);
     assert!(
         reused.description.contains("already used"),
         "{}",
         reused.description
     );
     let after = refresh(&world, &client, &second_refresh).await.unwrap_err();
-    assert_eq!(after.error, "invalid_grant", "the whole family is revoked");
+    assert_eq!(
+        after.error,
+        OAuthErrorCode::InvalidGrant,
+        "the whole family is revoked"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +134,7 @@ async fn a_refresh_token_past_its_lifetime_is_refused() {
     let late = refresh(&world, &client, &tokens.refresh_token.unwrap())
         .await
         .unwrap_err();
-    assert_eq!(late.error, "invalid_grant");
+    assert_eq!(late.error, OAuthErrorCode::InvalidGrant);
     assert!(late.description.contains("expired"), "{}", late.description);
 }
 
@@ -146,7 +150,7 @@ async fn a_wrong_client_secret_buys_nothing() {
     };
     assert_eq!(
         exchange(&world, &thief, &code).await.unwrap_err().error,
-        "invalid_client"
+        OAuthErrorCode::InvalidClient
     );
     exchange(&world, &client, &code)
         .await

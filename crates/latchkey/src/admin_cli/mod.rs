@@ -9,6 +9,7 @@ use latchkey_api::{Client, ClientError};
 use latchkey_domain::clock::{Clock, SystemClock};
 
 mod logs;
+mod offline;
 mod output;
 mod policy;
 #[cfg(test)]
@@ -264,7 +265,7 @@ async fn execute(args: AdminArgs) -> Result<(), Failure> {
     if args.offline {
         let (data_dir, as_json) = (args.data_dir.clone(), args.json);
         let action = args.command_for_offline()?;
-        return crate::admin_offline::run(&data_dir, action, as_json).await;
+        return offline::run(&data_dir, action, as_json).await;
     }
     let token = match args.token {
         Some(token) => token,

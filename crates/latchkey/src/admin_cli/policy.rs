@@ -1,11 +1,18 @@
 //! `latchkey admin policy …` and `users effective-policy`: the authentication methods policy.
 //!
-//! A method's configuration travels as the object the server checks (the contract's
-//! `AuthenticationMethodConfiguration`), so the summaries read its fields by name.
+//! Configurations arrive typed (the contract's `AuthenticationMethodConfiguration`); changes go
+//! out as JSON merge patches built from typed parts, or as the administrator's own document,
+//! which the server checks and names the field at fault in.
 
 use clap::{Args, ValueEnum};
-use latchkey_api::{AuthenticationMethodConfigurationPatch, Client, EffectivePolicy, Group};
+use latchkey_api::{
+    AuthenticationMethod, AuthenticationMethodConfiguration,
+    AuthenticationMethodConfigurationPatch, AuthenticationMode, AuthenticatorFeature,
+    AuthenticatorFeatureSetting, AuthenticatorIncludeTarget, Client, EffectivePolicy, FeatureState,
+    Group, MethodState, PolicyTarget,
+};
 use latchkey_domain::policy::{ALL_USERS, MethodKind};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::output::{print_json, print_raw, print_table};
@@ -70,23 +77,19 @@ impl AuthenticatorOptions {
             && self.mode.is_none()
             && self.exclude.is_empty()
             && !self.no_exclusions
-            && self.features().is_empty()
+            && self.features() == FeatureSettingsPatch::default()
     }
 
-    /// The feature options given: (field under `featureSettings`, state).
-    fn features(&self) -> Vec<(&'static str, FeatureArg)> {
-        let states = [
-            self.number_matching,
-            self.show_app_name,
-            self.show_location,
-            self.report_suspicious,
-            self.suppress_unusual,
-        ];
-        FEATURE_FIELDS
-            .iter()
-            .zip(states)
-            .filter_map(|((field, _), state)| state.map(|s| (*field, s)))
-            .collect()
+    /// The feature options given, as the `featureSettings` part of a patch.
+    fn features(&self) -> FeatureSettingsPatch {
+        let state = |arg: Option<FeatureArg>| arg.map(|a| FeatureStatePatch { state: a.state() });
+        FeatureSettingsPatch {
+            number_matching_required_state: state(self.number_matching),
+            display_app_information_required_state: state(self.show_app_name),
+            display_location_information_required_state: state(self.show_location),
+            report_suspicious_activity_state: state(self.report_suspicious),
+            suppress_anomalous_notifications_state: state(self.suppress_unusual),
+        }
     }
 
     /// Every group named by the options (not "all"): these need looking up.
@@ -105,10 +108,10 @@ pub(super) enum StateArg {
 }
 
 impl StateArg {
-    fn as_str(self) -> &'static str {
+    fn state(self) -> MethodState {
         match self {
-            StateArg::Enabled => "enabled",
-            StateArg::Disabled => "disabled",
+            StateArg::Enabled => MethodState::Enabled,
+            StateArg::Disabled => MethodState::Disabled,
         }
     }
 }
@@ -121,12 +124,11 @@ pub(super) enum ModeArg {
 }
 
 impl ModeArg {
-    /// The API's (Graph's) name for the mode.
-    fn as_str(self) -> &'static str {
+    fn mode(self) -> AuthenticationMode {
         match self {
-            ModeArg::Any => "any",
-            ModeArg::Push => "push",
-            ModeArg::Passwordless => "deviceBasedPush",
+            ModeArg::Any => AuthenticationMode::Any,
+            ModeArg::Push => AuthenticationMode::Push,
+            ModeArg::Passwordless => AuthenticationMode::DeviceBasedPush,
         }
     }
 }
@@ -139,13 +141,52 @@ pub(super) enum FeatureArg {
 }
 
 impl FeatureArg {
-    fn as_str(self) -> &'static str {
+    fn state(self) -> FeatureState {
         match self {
-            FeatureArg::Default => "default",
-            FeatureArg::Enabled => "enabled",
-            FeatureArg::Disabled => "disabled",
+            FeatureArg::Default => FeatureState::Default,
+            FeatureArg::Enabled => FeatureState::Enabled,
+            FeatureArg::Disabled => FeatureState::Disabled,
         }
     }
+}
+
+/// The merge patch `policy set authenticator` sends: members left out are left as they are.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthenticatorPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<MethodState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    include_targets: Option<Vec<AuthenticatorIncludeTarget>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclude_targets: Option<Vec<PolicyTarget>>,
+    #[serde(skip_serializing_if = "is_default")]
+    feature_settings: FeatureSettingsPatch,
+}
+
+fn is_default(features: &FeatureSettingsPatch) -> bool {
+    *features == FeatureSettingsPatch::default()
+}
+
+#[derive(Serialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct FeatureSettingsPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number_matching_required_state: Option<FeatureStatePatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_app_information_required_state: Option<FeatureStatePatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_location_information_required_state: Option<FeatureStatePatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_suspicious_activity_state: Option<FeatureStatePatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppress_anomalous_notifications_state: Option<FeatureStatePatch>,
+}
+
+/// A feature's new state; its targets stay as they are.
+#[derive(Serialize, PartialEq)]
+struct FeatureStatePatch {
+    state: FeatureState,
 }
 
 const SUMMARY_COLUMNS: &[&str] = &["method", "state", "include", "exclude"];
@@ -181,14 +222,14 @@ fn group_id(groups: &[Group], key: &str) -> Result<String, Failure> {
 /// The JSON merge patch (RFC 7396) that `policy set authenticator` sends for its options.
 ///
 /// `groups` is the list from `GET /groups`, used to turn display names into ids (it may be
-/// empty when no group is named). `current` is the authenticator's configuration; it is read
-/// only when one of `--target` and `--mode` comes without the other, to keep the other half of
-/// the single include target. Either option replaces the include targets with one entry.
+/// empty when no group is named). `current` is the authenticator's include targets; they are
+/// read only when one of `--target` and `--mode` comes without the other, to keep the other
+/// half of the single include target. Either option replaces the include targets with one entry.
 pub(super) fn authenticator_patch(
     options: &AuthenticatorOptions,
     groups: &[Group],
-    current: Option<&Value>,
-) -> Result<Value, Failure> {
+    current: Option<&[AuthenticatorIncludeTarget]>,
+) -> Result<AuthenticationMethodConfigurationPatch, Failure> {
     let resolve = |key: &str| {
         if is_all_users(key) {
             Ok(ALL_USERS.to_string())
@@ -196,19 +237,17 @@ pub(super) fn authenticator_patch(
             group_id(groups, key)
         }
     };
-    let mut patch = json!({});
-    if let Some(state) = options.state {
-        patch["state"] = json!(state.as_str());
-    }
+    let mut patch = AuthenticatorPatch {
+        state: options.state.map(StateArg::state),
+        feature_settings: options.features(),
+        ..AuthenticatorPatch::default()
+    };
     if options.target.is_some() || options.mode.is_some() {
-        let includes = current
-            .and_then(|c| c["includeTargets"].as_array())
-            .cloned()
-            .unwrap_or_default();
+        let includes = current.unwrap_or_default();
         let target = match &options.target {
             Some(target) => resolve(target)?,
-            None => match includes.as_slice() {
-                [only] => only["id"].as_str().unwrap_or(ALL_USERS).to_string(),
+            None => match includes {
+                [only] => only.id.clone(),
                 _ => {
                     return Err(Failure::Usage(format!(
                         "the authenticator app has {} include targets; give --target with --mode \
@@ -219,42 +258,40 @@ pub(super) fn authenticator_patch(
             },
         };
         let mode = match options.mode {
-            Some(mode) => mode.as_str().to_string(),
+            Some(mode) => mode.mode(),
             None => {
-                let modes: std::collections::BTreeSet<&str> = includes
-                    .iter()
-                    .filter_map(|t| t["authenticationMode"].as_str())
-                    .collect();
-                match modes.len() {
-                    0 => ModeArg::Any.as_str().to_string(),
-                    1 => modes.into_iter().next().unwrap_or("any").to_string(),
-                    _ => {
-                        return Err(Failure::Usage(
-                            "the current include targets have different modes; give --mode with \
-                             --target"
-                                .into(),
-                        ));
-                    }
+                let mut modes = includes.iter().filter_map(|t| t.authentication_mode);
+                let first = modes.next().unwrap_or(AuthenticationMode::Any);
+                if modes.any(|m| m != first) {
+                    return Err(Failure::Usage(
+                        "the current include targets have different modes; give --mode with \
+                         --target"
+                            .into(),
+                    ));
                 }
+                first
             }
         };
-        patch["includeTargets"] =
-            json!([{"targetType": "group", "id": target, "authenticationMode": mode}]);
+        patch.include_targets = Some(vec![AuthenticatorIncludeTarget {
+            authentication_mode: Some(mode),
+            id: target,
+            target_type: "group".into(),
+        }]);
     }
     if options.no_exclusions {
-        patch["excludeTargets"] = json!([]);
+        patch.exclude_targets = Some(vec![]);
     } else if !options.exclude.is_empty() {
         let excludes = options
             .exclude
             .iter()
-            .map(|g| resolve(g).map(|id| json!({"targetType": "group", "id": id})))
+            .map(|g| resolve(g).map(PolicyTarget::group))
             .collect::<Result<Vec<_>, _>>()?;
-        patch["excludeTargets"] = Value::Array(excludes);
+        patch.exclude_targets = Some(excludes);
     }
-    for (field, state) in options.features() {
-        patch["featureSettings"][field] = json!({"state": state.as_str()});
+    match serde_json::to_value(patch) {
+        Ok(Value::Object(fields)) => Ok(AuthenticationMethodConfigurationPatch(fields)),
+        _ => Ok(AuthenticationMethodConfigurationPatch::default()),
     }
-    Ok(patch)
 }
 
 /// A group's display name, or its id when it is not in the list.
@@ -266,87 +303,107 @@ fn group_name<'a>(groups: &'a [Group], id: &'a str) -> &'a str {
 }
 
 /// The console's names for the authenticator modes.
-fn mode_label(mode: &str) -> &str {
+fn mode_label(mode: AuthenticationMode) -> &'static str {
     match mode {
-        "deviceBasedPush" => "passwordless",
-        other => other,
+        AuthenticationMode::Any => "any",
+        AuthenticationMode::Push => "push",
+        AuthenticationMode::DeviceBasedPush => "passwordless",
+    }
+}
+
+/// A target as the summaries show it: "all users", or the group's name.
+fn target_name(groups: &[Group], target_id: &str) -> String {
+    if target_id == ALL_USERS {
+        "all users".to_string()
+    } else {
+        group_name(groups, target_id).to_string()
     }
 }
 
 /// One row of the policy summary: method, state, include targets (with modes), exclusions.
-pub(super) fn summary_row(configuration: &Value, groups: &[Group]) -> Value {
-    let name = |target: &Value| {
-        let id = target["id"].as_str().unwrap_or("?");
-        if id == ALL_USERS {
-            "all users".to_string()
-        } else {
-            group_name(groups, id).to_string()
-        }
-    };
-    let list = |field: &str| {
-        let names: Vec<String> = configuration[field]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .map(|t| match t["authenticationMode"].as_str() {
-                Some(mode) => format!("{} ({})", name(t), mode_label(mode)),
-                None => name(t),
-            })
-            .collect();
+pub(super) fn summary_row(
+    configuration: &AuthenticationMethodConfiguration,
+    groups: &[Group],
+) -> Value {
+    let joined = |names: Vec<String>| {
         if names.is_empty() {
             Value::Null
         } else {
             Value::String(names.join(", "))
         }
     };
+    let include = configuration
+        .include_targets()
+        .iter()
+        .map(|t| match t.authentication_mode {
+            Some(mode) => format!("{} ({})", target_name(groups, &t.id), mode_label(mode)),
+            None => target_name(groups, &t.id),
+        })
+        .collect();
+    let exclude = configuration
+        .exclude_targets()
+        .iter()
+        .map(|t| target_name(groups, &t.id))
+        .collect();
     json!({
-        "method": configuration["id"],
-        "state": configuration["state"],
-        "include": list("includeTargets"),
-        "exclude": list("excludeTargets"),
+        "method": configuration.id(),
+        "state": configuration.state(),
+        "include": joined(include),
+        "exclude": joined(exclude),
     })
 }
 
 /// The authenticator's notification features (`featureSettings`) as table rows: feature (named
 /// as the `policy set authenticator` option), state, include target, exclude target.
-pub(super) fn feature_rows(configuration: &Value, groups: &[Group]) -> Vec<Value> {
-    let Some(settings) = configuration["featureSettings"].as_object() else {
+pub(super) fn feature_rows(
+    configuration: &AuthenticationMethodConfiguration,
+    groups: &[Group],
+) -> Vec<Value> {
+    let AuthenticationMethodConfiguration::Authenticator(authenticator) = configuration else {
         return vec![];
     };
-    let name = |target: &Value| match target["id"].as_str() {
-        None => Value::Null,
-        Some(ALL_USERS) => json!("all users"),
-        Some(id) => json!(group_name(groups, id)),
-    };
-    FEATURE_FIELDS
-        .iter()
-        .filter_map(|(field, option)| {
-            let setting = settings.get(*field)?;
+    let settings = &authenticator.feature_settings;
+    let features: [(&str, Option<&AuthenticatorFeatureSetting>); 5] = [
+        (
+            "number-matching",
+            Some(&settings.number_matching_required_state),
+        ),
+        (
+            "show-app-name",
+            Some(&settings.display_app_information_required_state),
+        ),
+        (
+            "show-location",
+            Some(&settings.display_location_information_required_state),
+        ),
+        (
+            "report-suspicious",
+            Some(&settings.report_suspicious_activity_state),
+        ),
+        (
+            "suppress-unusual",
+            settings.suppress_anomalous_notifications_state.as_ref(),
+        ),
+    ];
+    features
+        .into_iter()
+        .filter_map(|(option, setting)| {
+            let setting = setting?;
             Some(json!({
                 "feature": option,
-                "state": setting["state"],
-                "include": name(&setting["includeTarget"]),
-                "exclude": name(&setting["excludeTarget"]),
+                "state": setting.state,
+                "include": target_name(groups, &setting.include_target.id),
+                "exclude": setting.exclude_target.as_ref().map(|t| target_name(groups, &t.id)),
             }))
         })
         .collect()
 }
 
-/// `featureSettings` members and the `policy set authenticator` options that set them.
-const FEATURE_FIELDS: [(&str, &str); 5] = [
-    ("numberMatchingRequiredState", "number-matching"),
-    ("displayAppInformationRequiredState", "show-app-name"),
-    ("displayLocationInformationRequiredState", "show-location"),
-    ("reportSuspiciousActivityState", "report-suspicious"),
-    ("suppressAnomalousNotificationsState", "suppress-unusual"),
-];
-
 const FEATURE_COLUMNS: &[&str] = &["feature", "state", "include", "exclude"];
 
 async fn print_configuration(
     client: &Client,
-    configuration: &Value,
+    configuration: &AuthenticationMethodConfiguration,
     as_json: bool,
 ) -> Result<(), Failure> {
     if as_json {
@@ -389,11 +446,7 @@ pub(super) async fn command(
                 return Ok(());
             }
             let groups = client.list_groups().await.unwrap_or_default();
-            let configurations: Vec<Value> = policy
-                .authentication_method_configurations
-                .into_iter()
-                .map(|c| Value::Object(c.0))
-                .collect();
+            let configurations = &policy.authentication_method_configurations;
             let rows: Vec<Value> = configurations
                 .iter()
                 .map(|c| summary_row(c, &groups))
@@ -421,16 +474,17 @@ pub(super) async fn command(
             let method = method_kind(&set.method)?;
             let configuration = if let Some(file) = &set.json {
                 let document = match read_json_document(file)? {
-                    Value::Object(fields) => {
-                        latchkey_api::AuthenticationMethodConfiguration(fields)
-                    }
+                    document @ Value::Object(_) => document,
                     _ => {
                         return Err(Failure::Usage(format!(
                             "{file}: the configuration must be a JSON object"
                         )));
                     }
                 };
-                client.put_configuration(method.id(), &document).await?
+                // Sent as written: the server checks it and names the field at fault.
+                client
+                    .put_configuration_document(method.id(), &document)
+                    .await?
             } else {
                 let options = &set.options;
                 if options.is_empty() {
@@ -457,36 +511,43 @@ pub(super) async fn command(
                     vec![]
                 };
                 let current = if options.target.is_some() != options.mode.is_some() {
-                    let current = client.configuration(method.id()).await?;
-                    Some(Value::Object(current.0))
+                    Some(client.configuration(method.id()).await?.include_targets())
                 } else {
                     None
                 };
-                let patch = match authenticator_patch(options, &groups, current.as_ref())? {
-                    Value::Object(fields) => AuthenticationMethodConfigurationPatch(fields),
-                    _ => AuthenticationMethodConfigurationPatch::default(),
-                };
+                let patch = authenticator_patch(options, &groups, current.as_deref())?;
                 client.patch_configuration(method.id(), &patch).await?
             };
-            print_configuration(client, &Value::Object(configuration.0), as_json).await
+            print_configuration(client, &configuration, as_json).await
         }
         PolicyAction::Reset { method } => {
             let method = method_kind(&method)?;
             let configuration = client.reset_configuration(method.id()).await?;
-            print_configuration(client, &Value::Object(configuration.0), as_json).await
+            print_configuration(client, &configuration, as_json).await
         }
     }
 }
 
 /// The CLI's (`policy set authenticator`) names for the authenticator's features.
-fn feature_option(feature: &str) -> &str {
+fn feature_option(feature: AuthenticatorFeature) -> &'static str {
     match feature {
-        "numberMatching" => "number-matching",
-        "displayAppInformation" => "show-app-name",
-        "displayLocationInformation" => "show-location",
-        "reportSuspiciousActivity" => "report-suspicious",
-        "suppressAnomalousNotifications" => "suppress-unusual",
-        other => other,
+        AuthenticatorFeature::NumberMatching => "number-matching",
+        AuthenticatorFeature::DisplayAppInformation => "show-app-name",
+        AuthenticatorFeature::DisplayLocationInformation => "show-location",
+        AuthenticatorFeature::ReportSuspiciousActivity => "report-suspicious",
+        AuthenticatorFeature::SuppressAnomalousNotifications => "suppress-unusual",
+    }
+}
+
+/// The command line names a method as its path does (`authenticator`, not Graph's
+/// `microsoftAuthenticator`).
+fn method_kind_of(method: AuthenticationMethod) -> MethodKind {
+    match method {
+        AuthenticationMethod::MicrosoftAuthenticator => MethodKind::MicrosoftAuthenticator,
+        AuthenticationMethod::Fido2 => MethodKind::Fido2,
+        AuthenticationMethod::TemporaryAccessPass => MethodKind::TemporaryAccessPass,
+        AuthenticationMethod::X509Certificate => MethodKind::X509Certificate,
+        AuthenticationMethod::Password => MethodKind::Password,
     }
 }
 
@@ -497,13 +558,10 @@ pub(super) fn print_effective_policy(policy: &EffectivePolicy) {
     let methods: [Column<MethodEvaluation>; 4] = [
         ("method", |e| {
             // The API names the app with Graph's name; the command line with the path's.
-            serde_json::from_value::<MethodKind>(json!(e.method))
-                .map_or_else(|_| e.method.clone(), |m| m.id().to_string())
+            method_kind_of(e.method).id().to_string()
         }),
         ("allowed", |e| e.allowed.to_string()),
-        ("mode", |e| {
-            e.mode.as_deref().map_or("-", mode_label).to_string()
-        }),
+        ("mode", |e| e.mode.map_or("-", mode_label).to_string()),
         ("reason", |e| e.reason.clone()),
     ];
     print_rows(&policy.value, &methods);
@@ -515,7 +573,7 @@ pub(super) fn print_effective_policy(policy: &EffectivePolicy) {
     if !features.is_empty() {
         print_raw("\n");
         let columns: [Column<EffectiveFeature>; 3] = [
-            ("feature", |f| feature_option(&f.feature).to_string()),
+            ("feature", |f| feature_option(f.feature).to_string()),
             ("enabled", |f| f.enabled.to_string()),
             ("reason", |f| f.reason.clone()),
         ];

@@ -1,7 +1,10 @@
 //! The command line's parsing and what it makes of the API's answers.
 
 use clap::{CommandFactory, Parser};
-use latchkey_api::{Group, SignInLocation, SignInRecord, SignInStatus};
+use latchkey_api::{
+    AuthenticationMethodConfiguration, AuthenticatorIncludeTarget, Group, SignInLocation,
+    SignInRecord, SignInStatus,
+};
 use serde_json::{Value, json};
 
 use super::logs::*;
@@ -48,9 +51,23 @@ fn groups() -> Vec<Group> {
     ]
 }
 
+/// The patch for `args`; `current` is the authenticator's configuration (only its
+/// `includeTargets` are read).
 fn patch(args: &[&str], current: Option<&Value>) -> Result<Value, Failure> {
     let (_, _, options) = set_options(args);
-    authenticator_patch(&options, &groups(), current)
+    let includes: Option<Vec<AuthenticatorIncludeTarget>> =
+        current.map(|c| serde_json::from_value(c["includeTargets"].clone()).expect("targets"));
+    authenticator_patch(&options, &groups(), includes.as_deref()).map(|p| Value::Object(p.0))
+}
+
+/// A configuration as the API answers it.
+fn configuration(wire: Value) -> AuthenticationMethodConfiguration {
+    serde_json::from_value(wire).expect("a configuration")
+}
+
+/// A feature setting for all users in `state`.
+fn for_all_users(state: &str) -> Value {
+    json!({"state": state, "includeTarget": {"targetType": "group", "id": "all_users"}})
 }
 
 /// The patch one `policy set authenticator` command line makes over no current policy.
@@ -332,32 +349,48 @@ fn sign_in_rows_read_like_the_console() {
 
 #[test]
 fn feature_rows_use_the_option_names() {
-    let configuration = json!({"featureSettings": {
-        "numberMatchingRequiredState": {"state": "enabled", "includeTarget": {"targetType": "group", "id": "all_users"}},
+    let authenticator = configuration(json!({
+    "id": "authenticator", "state": "enabled", "excludeTargets": [],
+    "includeTargets": [{"targetType": "group", "id": "all_users", "authenticationMode": "any"}],
+    "featureSettings": {
+        "numberMatchingRequiredState": for_all_users("enabled"),
         "displayAppInformationRequiredState": {"state": "default", "includeTarget": {"targetType": "group", "id": "all_users"},
                                                "excludeTarget": {"targetType": "group", "id": "0b7e5d3c1a9f4e2d8c6b4a2f0e8d6c4b"}},
-    }});
+        "displayLocationInformationRequiredState": for_all_users("default"),
+        "reportSuspiciousActivityState": for_all_users("default"),
+    }}));
+    let rows = feature_rows(&authenticator, &groups());
     assert_eq!(
-        feature_rows(&configuration, &groups()),
-        vec![
+        rows[..2],
+        [
             json!({"feature": "number-matching", "state": "enabled", "include": "all users", "exclude": null}),
             json!({"feature": "show-app-name", "state": "default", "include": "all users", "exclude": "Contractors"}),
         ]
     );
-    assert!(feature_rows(&json!({"state": "enabled"}), &[]).is_empty());
+    // A policy saved before `suppressAnomalousNotificationsState` existed has no row for it.
+    assert_eq!(rows.len(), 4);
+    let password = configuration(json!({"id": "password", "state": "enabled",
+        "includeTargets": [{"targetType": "group", "id": "all_users"}]}));
+    assert!(feature_rows(&password, &[]).is_empty());
 }
 
 #[test]
 fn policy_summary_names_groups_and_modes() {
-    let configuration = json!({
+    let configuration = configuration(json!({
         "id": "authenticator",
         "state": "enabled",
+        "featureSettings": {
+            "numberMatchingRequiredState": for_all_users("default"),
+            "displayAppInformationRequiredState": for_all_users("default"),
+            "displayLocationInformationRequiredState": for_all_users("default"),
+            "reportSuspiciousActivityState": for_all_users("default"),
+        },
         "includeTargets": [
             {"targetType": "group", "id": "all_users", "authenticationMode": "push"},
             {"targetType": "group", "id": "a4c9e2f1b7d34e8a9f0c6b5d2e1a3f78", "authenticationMode": "deviceBasedPush"},
         ],
         "excludeTargets": [{"targetType": "group", "id": "0b7e5d3c1a9f4e2d8c6b4a2f0e8d6c4b"}],
-    });
+    }));
     assert_eq!(
         summary_row(&configuration, &groups()),
         json!({"method": "authenticator", "state": "enabled",

@@ -42,6 +42,22 @@ async fn run_flow_with(alg: &str) {
         CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
             .await
             .expect("discovery document validates");
+    let algs: Vec<String> = metadata
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .map(|a| {
+            serde_json::to_value(a)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        algs,
+        ["RS256", "ES256"],
+        "discovery lists both ID-token algorithms"
+    );
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client_id),

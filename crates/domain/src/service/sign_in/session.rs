@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::{BrowserId, SessionId, UserId};
 use crate::notify::DomainEvent;
-use crate::oidc::{AuthorizationRequest, Prompt};
+use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
@@ -92,7 +92,7 @@ impl SignIns {
             )),
             (None, Prompt::None) => Ok(AuthorizeStep::Redirect(error_redirect(
                 &request.redirect_uri,
-                "login_required",
+                OAuthErrorCode::LoginRequired,
                 "the user must sign in",
                 request.state.as_deref(),
                 &self.settings.issuer,

@@ -7,7 +7,7 @@ use crate::error::DomainError;
 use crate::ids::{ClientId, GrantId};
 use crate::oidc::{
     AuthorizationCode, AuthorizationRequest, AuthorizeError, AuthorizeParams, Grant,
-    validate_authorize, validate_client_and_redirect,
+    OAuthErrorCode, validate_authorize, validate_client_and_redirect,
 };
 use crate::secret::TokenHash;
 use crate::service::messages::STORE_TROUBLE;
@@ -81,7 +81,7 @@ impl Tokens {
 /// An OAuth error redirect to an already-validated redirect URI.
 pub fn error_redirect(
     redirect_uri: &str,
-    error: &str,
+    error: OAuthErrorCode,
     description: &str,
     state: Option<&str>,
     issuer: &str,
@@ -90,7 +90,7 @@ pub fn error_redirect(
         return redirect_uri.to_string();
     };
     url.query_pairs_mut()
-        .append_pair("error", error)
+        .append_pair("error", error.as_str())
         .append_pair("error_description", description);
     if let Some(state) = state {
         url.query_pairs_mut().append_pair("state", state);

@@ -5,8 +5,8 @@ use crate::application::{Application, ClientKind};
 use crate::error::StoreError;
 use crate::ids::{ClientId, GrantId};
 use crate::oidc::{
-    AccessToken, Grant, Redeemed, RefreshToken, UserClaims, id_token_claims, pkce_matches,
-    user_claims,
+    AccessToken, Grant, OAuthErrorCode, Redeemed, RefreshToken, UserClaims, id_token_claims,
+    pkce_matches, user_claims,
 };
 use crate::secret::TokenHash;
 
@@ -16,7 +16,12 @@ impl Tokens {
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Application, OAuthError> {
-        let invalid = || OAuthError::new("invalid_client", "client authentication failed");
+        let invalid = || {
+            OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client authentication failed",
+            )
+        };
         let client_id = credentials
             .client_id
             .as_deref()
@@ -51,7 +56,7 @@ impl Tokens {
         code_verifier: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let app = self.authenticate_client(credentials).await?;
-        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        let bad_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
         if code.is_empty() || code.len() > 128 {
             return Err(bad_grant("the code is not valid"));
         }
@@ -106,7 +111,7 @@ impl Tokens {
         refresh_token: &str,
     ) -> Result<TokenResponse, OAuthError> {
         let app = self.authenticate_client(credentials).await?;
-        let bad_grant = |why: &str| OAuthError::new("invalid_grant", why);
+        let bad_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
         if refresh_token.is_empty() || refresh_token.len() > 128 {
             return Err(bad_grant("the refresh token is not valid"));
         }
@@ -170,7 +175,7 @@ impl Tokens {
             .directory
             .lookup(&grant.user_id)
             .await?
-            .ok_or_else(|| OAuthError::new("invalid_grant", "user gone"))?;
+            .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidGrant, "user gone"))?;
         let access = self.random.token();
         self.store
             .put_access_token(&AccessToken {
@@ -204,7 +209,7 @@ impl Tokens {
         let ring = self.keyring().await?;
         let signer = ring
             .active(app.id_token_alg)
-            .ok_or_else(|| OAuthError::new("server_error", "no signing key"))?;
+            .ok_or_else(|| OAuthError::new(OAuthErrorCode::ServerError, "no signing key"))?;
         Ok(TokenResponse {
             access_token: access.expose().to_string(),
             token_type: "Bearer",
@@ -217,7 +222,12 @@ impl Tokens {
 
     /// Claims for `/userinfo`, for a live access token.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserClaims, OAuthError> {
-        let invalid = || OAuthError::new("invalid_token", "the access token is not valid");
+        let invalid = || {
+            OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "the access token is not valid",
+            )
+        };
         if access_token.is_empty() || access_token.len() > 128 {
             return Err(invalid());
         }
@@ -228,7 +238,7 @@ impl Tokens {
             .ok_or_else(invalid)?;
         if token.expires_at <= self.now() {
             return Err(OAuthError::new(
-                "invalid_token",
+                OAuthErrorCode::InvalidToken,
                 "the access token has expired",
             ));
         }

@@ -23,6 +23,7 @@ use crate::error::{DomainError, StoreError};
 use crate::ids::SessionId;
 use crate::keys::{Keyring, SigningKey};
 use crate::log::{Actor, AuditCategory};
+use crate::oidc::OAuthErrorCode;
 use crate::random::RandomSource;
 use crate::secret::Secret;
 use crate::store::GrantStore;
@@ -39,12 +40,12 @@ pub struct ClientCredentials {
 /// An OAuth error for the token and userinfo endpoints (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub error: &'static str,
+    pub error: OAuthErrorCode,
     pub description: String,
 }
 
 impl OAuthError {
-    pub(crate) fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(error: OAuthErrorCode, description: impl Into<String>) -> Self {
         OAuthError {
             error,
             description: description.into(),
@@ -54,13 +55,13 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        OAuthError::new("server_error", format!("storage: {e}"))
+        OAuthError::new(OAuthErrorCode::ServerError, format!("storage: {e}"))
     }
 }
 
 impl From<DomainError> for OAuthError {
     fn from(e: DomainError) -> Self {
-        OAuthError::new("server_error", e.to_string())
+        OAuthError::new(OAuthErrorCode::ServerError, e.to_string())
     }
 }
 

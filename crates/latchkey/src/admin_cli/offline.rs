@@ -15,9 +15,7 @@ use latchkey_store::SqliteStore;
 use latchkey_store::sqlite::DATABASE_FILE;
 use serde_json::{Value, json};
 
-use crate::admin_cli::{
-    Failure, OfflineTokenAction, TOKEN_COLUMNS, expiry_in_days, print_json, print_table,
-};
+use super::{Failure, OfflineTokenAction, TOKEN_COLUMNS, expiry_in_days, print_json, print_table};
 
 /// Who the audit log names for a change made here.
 fn actor() -> Actor {
