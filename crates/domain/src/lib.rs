@@ -26,6 +26,7 @@ pub mod service;
 pub mod session;
 pub mod signin;
 pub mod store;
+pub mod strength;
 pub mod throttle;
 pub mod user;
 

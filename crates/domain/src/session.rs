@@ -19,6 +19,12 @@ pub enum AuthMethod {
     PhoneSignIn,
     /// A password, then an approved number-matching push to the authenticator app.
     PasswordAndPush,
+    /// A WebAuthn credential bound to one device (a FIDO2 security key, or a platform
+    /// authenticator such as Windows Hello), unlocked by the user (user verification).
+    DeviceBoundPasskey,
+    /// A WebAuthn credential the authenticator may copy to the user's other devices (the
+    /// backup-eligible flag), unlocked by the user.
+    SyncedPasskey,
 }
 
 impl AuthMethod {
@@ -29,6 +35,11 @@ impl AuthMethod {
             // Software-secured key, unlocked by a PIN: two factors.
             AuthMethod::PhoneSignIn => &["swk", "pin", "mfa"],
             AuthMethod::PasswordAndPush => &["pwd", "swk", "mfa"],
+            // A hardware-secured key (RFC 8176 `hwk`) or one that may be synchronised (`swk`),
+            // with user verification: the user unlocked it (`user`), two factors (`mfa`). The
+            // UV flag does not say whether a PIN or a biometric unlocked it.
+            AuthMethod::DeviceBoundPasskey => &["hwk", "user", "mfa"],
+            AuthMethod::SyncedPasskey => &["swk", "user", "mfa"],
         }
     }
 
@@ -40,6 +51,9 @@ impl AuthMethod {
             AuthMethod::Password => ACR_SINGLE_FACTOR,
             AuthMethod::PhoneSignIn => ACR_PASSWORDLESS_MFA,
             AuthMethod::PasswordAndPush => ACR_MFA,
+            AuthMethod::DeviceBoundPasskey | AuthMethod::SyncedPasskey => {
+                ACR_PHISHING_RESISTANT_MFA
+            }
         }
     }
 
@@ -49,6 +63,8 @@ impl AuthMethod {
             AuthMethod::Password => "Password",
             AuthMethod::PhoneSignIn => "Authenticator app (phone sign-in)",
             AuthMethod::PasswordAndPush => "Password and authenticator app",
+            AuthMethod::DeviceBoundPasskey => "Passkey or security key",
+            AuthMethod::SyncedPasskey => "Synced passkey",
         }
     }
 }
@@ -57,6 +73,8 @@ pub const ACR_SINGLE_FACTOR: &str = "urn:latchkey:acr:sfa";
 pub const ACR_MFA: &str = "urn:latchkey:acr:mfa";
 /// Multi-factor without any password (Entra's "Passwordless MFA" strength).
 pub const ACR_PASSWORDLESS_MFA: &str = "urn:latchkey:acr:passwordless-mfa";
+/// A passkey or security key with user verification (Entra's "Phishing-resistant MFA").
+pub const ACR_PHISHING_RESISTANT_MFA: &str = "urn:latchkey:acr:phishing-resistant-mfa";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -102,7 +120,9 @@ impl Session {
         let strong = match self.method {
             AuthMethod::TemporaryAccessPass
             | AuthMethod::PhoneSignIn
-            | AuthMethod::PasswordAndPush => true,
+            | AuthMethod::PasswordAndPush
+            | AuthMethod::DeviceBoundPasskey
+            | AuthMethod::SyncedPasskey => true,
             AuthMethod::Password => false,
         };
         let age = now.0 - self.auth_time.0;
