@@ -79,10 +79,11 @@ impl AuthStrength {
                     | DeviceBoundPasskey
                     | SyncedPasskey
             ),
-            AuthStrength::PasswordlessMfa => matches!(
-                method,
-                TemporaryAccessPass | PhoneSignIn | DeviceBoundPasskey | SyncedPasskey
-            ),
+            // As in Entra's built-in strengths, a Temporary Access Pass counts as multi-factor
+            // (an administrator checked the person) but not as passwordless MFA.
+            AuthStrength::PasswordlessMfa => {
+                matches!(method, PhoneSignIn | DeviceBoundPasskey | SyncedPasskey)
+            }
             AuthStrength::PhishingResistantMfa => {
                 matches!(method, DeviceBoundPasskey | SyncedPasskey)
             }
