@@ -241,6 +241,14 @@ async fn render_stage(
             use_password,
             error: error.or(notice.as_deref()),
         }),
+        // The passkey page is the edge's (issue 15); until it lands, the credential page.
+        SignInStage::AwaitingPasskey { upn, .. } => render(&CredentialPage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            upn,
+            use_password,
+            error,
+        }),
         SignInStage::AwaitingApproval { .. } => {
             match state.latchkey.sign_in.waiting_for_approval(sign_in).await {
                 Ok(Some(waiting)) => render_uncached(&NumberPage {
