@@ -310,6 +310,12 @@ impl SignIns {
             ),
         }
         .map_err(|e| refused(refusal_detail(&e)))?;
+        // webauthn-rs compares with the credential as it was when the ceremony started; a
+        // sign-in that finished since may have moved the stored counter past this answer's.
+        let stored = passkey.counter;
+        if (stored != 0 || result.counter() != 0) && result.counter() <= stored {
+            return Err(refused("counter went backwards"));
+        }
         if !result.user_verified() {
             return Err(refused("user verification required"));
         }
