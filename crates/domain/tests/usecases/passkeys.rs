@@ -628,6 +628,23 @@ async fn attestation_enforced_refuses_an_unattested_key_and_an_untrusted_maker_b
         matches!(&untrusted, Err(PasskeyError::Refused(m)) if m.contains("attestation required")),
         "{untrusted:?}"
     );
+    let refusals: Vec<Value> = world
+        .latchkey
+        .governance
+        .audit_log(LogQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.activity == "Register security key or passkey (refused)")
+        .filter_map(|e| e.after)
+        .collect();
+    assert_eq!(refusals.len(), 2, "each refusal is audited");
+    assert!(refusals.iter().all(|r| {
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("attestation required")
+    }));
     let trusted = register(&world, &signed_in, &mut token)
         .await
         .expect("a trusted maker's key");
