@@ -21,8 +21,17 @@ pub struct Config {
     pub listen: String,
     /// The URL people and applications use to reach Latchkey; also the OpenID Connect issuer.
     pub public_url: String,
-    /// Holds the SQLite database and the first administrator API token.
+    /// Holds the SQLite database (unless `database_url` names PostgreSQL) and the first
+    /// administrator API token.
     pub data_dir: PathBuf,
+    /// Where the data lives: absent or `sqlite:` for the SQLite file in `data_dir`, or a
+    /// `postgres://user:password@host:port/database` URL for PostgreSQL (several instances may
+    /// share one database). It may hold a password: it is never printed or logged.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// The PostgreSQL connection pool (unused with SQLite).
+    #[serde(default)]
+    pub database: DatabaseConfig,
     /// `plain` or `json`.
     pub log_format: String,
     pub tls: Option<TlsConfig>,
@@ -52,6 +61,46 @@ pub struct PasskeysConfig {
     /// PEM files of the attestation root certificates a security key's attestation must chain
     /// to when the authentication methods policy enforces attestation (docs/passkeys.md).
     pub attestation_roots: Vec<PathBuf>,
+}
+
+/// The PostgreSQL connection pool (see README, "PostgreSQL").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The most connections this instance keeps open. Instances sharing a database share the
+    /// server's `max_connections` (100 by default), so keep their sum below it.
+    pub max_connections: u32,
+    /// A statement running longer than this many seconds is cancelled and its request fails.
+    pub statement_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let defaults = latchkey_store::PostgresSettings::default();
+        DatabaseConfig {
+            max_connections: defaults.max_connections,
+            statement_timeout_seconds: defaults.statement_timeout.as_secs(),
+        }
+    }
+}
+
+/// The database a configuration chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database<'a> {
+    /// `latchkey.db` in the data directory.
+    Sqlite,
+    /// The PostgreSQL database at this URL.
+    Postgres(&'a str),
+}
+
+impl Database<'_> {
+    /// The name `/readyz` and `validate-config` report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres(_) => "postgresql",
+        }
+    }
 }
 
 /// Connection timeouts and caps (see README, "Connections and limits").
@@ -161,6 +210,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://localhost:8080".into(),
             data_dir: PathBuf::from("./latchkey-data"),
+            database_url: None,
+            database: DatabaseConfig::default(),
             log_format: "plain".into(),
             tls: None,
             lifetimes: Lifetimes {
@@ -286,6 +337,13 @@ impl Config {
         {
             bail!("metrics.token must be at least 16 characters");
         }
+        self.database()?;
+        if !(1..=1000).contains(&self.database.max_connections) {
+            bail!("database.max_connections must be between 1 and 1000");
+        }
+        if !(1..=600).contains(&self.database.statement_timeout_seconds) {
+            bail!("database.statement_timeout_seconds must be between 1 and 600");
+        }
         if !(1..=3650).contains(&self.log_retention_days) {
             bail!("log_retention_days must be between 1 and 3650");
         }
@@ -307,6 +365,44 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The database `database_url` chooses. The URL is never quoted in an error: it may hold a
+    /// password.
+    pub fn database(&self) -> anyhow::Result<Database<'_>> {
+        let url = self.database_url.as_deref().map(str::trim).unwrap_or("");
+        if url.is_empty()
+            || url.eq_ignore_ascii_case("sqlite:")
+            || url.eq_ignore_ascii_case("sqlite://")
+        {
+            return Ok(Database::Sqlite);
+        }
+        if latchkey_store::postgres::is_postgres_url(url) {
+            if !latchkey_store::postgres::is_valid_url(url) {
+                bail!(
+                    "database_url is not a valid PostgreSQL URL (postgres://user:password@host:port/database)"
+                );
+            }
+            return Ok(Database::Postgres(url));
+        }
+        if url.to_ascii_lowercase().starts_with("sqlite:") {
+            bail!(
+                "database_url: the SQLite database is always latchkey.db in data_dir; \
+                 write \"sqlite:\" (or leave database_url out) and set data_dir instead"
+            );
+        }
+        bail!("database_url must start with postgres:// (or be sqlite: or absent for SQLite)")
+    }
+
+    /// The pool settings of a PostgreSQL store.
+    pub fn postgres_settings(&self) -> latchkey_store::PostgresSettings {
+        latchkey_store::PostgresSettings {
+            max_connections: self.database.max_connections,
+            statement_timeout: std::time::Duration::from_secs(
+                self.database.statement_timeout_seconds,
+            ),
+            ..latchkey_store::PostgresSettings::default()
+        }
     }
 
     pub fn settings(&self) -> Settings {

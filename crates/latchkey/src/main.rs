@@ -30,6 +30,8 @@ enum Command {
     Demo,
     /// Check the configuration and exit.
     ValidateConfig,
+    /// Bring the database's schema up to date and exit (the server also does it at start).
+    Migrate,
     /// Manage ID-token signing keys.
     Keys {
         #[command(subcommand)]
@@ -74,10 +76,17 @@ fn main() -> ExitCode {
                 println!("  listen:     {}", config.listen);
                 println!("  public_url: {}", config.public_url);
                 println!("  data_dir:   {}", config.data_dir.display());
+                // The kind only: the URL may hold a password.
+                println!("  database:   {}", config.database()?.kind());
                 println!(
                     "  tls:        {}",
                     if config.tls.is_some() { "on" } else { "off" }
                 );
+                Ok(())
+            }
+            Command::Migrate => {
+                let kind = server::migrate(&config).await?;
+                println!("The {kind} database's schema is up to date.");
                 Ok(())
             }
             Command::Serve => serve(&config, false).await,

@@ -9,10 +9,11 @@ use anyhow::Context;
 use latchkey_domain::Latchkey;
 use latchkey_domain::clock::{Clock, SystemClock};
 use latchkey_domain::random::{OsRandom, RandomSource};
-use latchkey_store::SqliteStore;
+use latchkey_domain::store::Store;
+use latchkey_store::{PostgresStore, SqliteStore};
 use latchkey_web::{AppState, Metrics};
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 
 /// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
@@ -26,11 +27,9 @@ pub async fn open_with(
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> anyhow::Result<Arc<Latchkey>> {
-    let store = SqliteStore::open(&config.data_dir)
-        .await
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let store = open_store(config).await?;
     let latchkey = Arc::new(Latchkey::build(
-        Arc::new(store),
+        store,
         clock,
         random,
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
@@ -52,6 +51,46 @@ pub async fn open_with(
         println!("  {}", token.expose());
     }
     Ok(latchkey)
+}
+
+/// Opens the database the configuration chooses (SQLite in the data directory, or PostgreSQL
+/// at `database_url`) and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.database()? {
+        Database::Sqlite => {
+            Arc::new(SqliteStore::open(&config.data_dir).await.with_context(|| {
+                format!("opening the database in {}", config.data_dir.display())
+            })?)
+        }
+        // The URL is not quoted: it may hold a password.
+        Database::Postgres(url) => Arc::new(
+            PostgresStore::open(url, &config.postgres_settings())
+                .await
+                .context("opening the PostgreSQL database at database_url")?,
+        ),
+    })
+}
+
+/// `latchkey migrate`: brings the configured database's schema up to date and exits. The
+/// server does the same when it starts; this lets an operator do it ahead of a rollout.
+/// Safe beside running instances and beside another `migrate` (PostgreSQL's migrations run
+/// under an advisory lock; each SQLite migration runs in one transaction).
+pub async fn migrate(config: &Config) -> anyhow::Result<&'static str> {
+    let database = config.database()?;
+    match database {
+        Database::Sqlite => {
+            let store = SqliteStore::open(&config.data_dir).await.with_context(|| {
+                format!("opening the database in {}", config.data_dir.display())
+            })?;
+            store.close().await;
+        }
+        Database::Postgres(url) => {
+            latchkey_store::postgres::migrate(url)
+                .await
+                .context("migrating the PostgreSQL database at database_url")?;
+        }
+    }
+    Ok(database.kind())
 }
 
 fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
@@ -139,6 +178,7 @@ pub async fn serve_on(
     let devices = Arc::new(latchkey_web::DeviceHub::default());
     latchkey.devices.attach_notifier(devices.clone());
     let state = AppState {
+        database: config.database()?.kind(),
         devices,
         latchkey,
         cookie_key: Arc::new(cookie_key),

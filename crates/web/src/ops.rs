@@ -56,12 +56,20 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// Ready when the database answers; the body names the database (`sqlite` or `postgresql`)
+/// either way, so an operator can see which one an instance uses.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.latchkey.maintenance.ready().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+        Ok(()) => (
+            StatusCode::OK,
+            format!("ready\ndatabase: {}\n", state.database),
+        ),
         Err(e) => {
-            tracing::warn!(error = %e, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            tracing::warn!(error = %e, database = state.database, "store not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unavailable\ndatabase: {}\n", state.database),
+            )
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::{DeviceHub, known_browser};
 #[derive(Clone)]
 pub struct AppState {
     pub latchkey: Arc<Latchkey>,
+    /// Which database the store is (`sqlite` or `postgresql`), for `/readyz`.
+    pub database: &'static str,
     /// The stored secret from which the pages' keys are derived, one per purpose with its own
     /// HKDF label (CSRF tokens, My Apps' cookies): see `cookies`. Never used as a key itself.
     pub cookie_key: Arc<Vec<u8>>,

@@ -43,6 +43,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+pub mod scratch;
 mod session;
 mod throttle;
 mod user;
@@ -85,6 +86,12 @@ pub struct PostgresStore {
 pub fn is_postgres_url(url: &str) -> bool {
     let lower = url.get(..13).unwrap_or(url).to_ascii_lowercase();
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// Whether `url` parses as a PostgreSQL URL (the parser's message is not passed on: it may
+/// quote the URL, password included).
+pub fn is_valid_url(url: &str) -> bool {
+    is_postgres_url(url) && PgConnectOptions::from_str(url).is_ok()
 }
 
 impl PostgresStore {
@@ -217,6 +224,14 @@ impl PostgresStore {
             None => Ok(Spend::Unknown),
         }
     }
+}
+
+/// Brings the schema of the database at `url` up to date (for `latchkey migrate`).
+pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|_| {
+        StoreError::Backend("the database URL is not a valid PostgreSQL URL".into())
+    })?;
+    migrate_with(&options.application_name("latchkey")).await
 }
 
 /// Brings the schema of the database `options` points at up to date, on a connection of its

@@ -5,72 +5,12 @@
 //! `LATCHKEY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`), dropped
 //! when the test closes its store, so runs never collide.
 
-use std::str::FromStr;
-
 use latchkey_domain::secret::random_hex;
 use latchkey_domain::store::Store;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor};
 
+use super::scratch::ScratchSchema;
 use super::*;
 use crate::conformance;
-
-const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn test_url() -> String {
-    std::env::var("LATCHKEY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_string())
-}
-
-fn test_options() -> PgConnectOptions {
-    PgConnectOptions::from_str(&test_url()).expect("LATCHKEY_TEST_POSTGRES_URL is a PostgreSQL URL")
-}
-
-/// A connection to the test database, or a failure that says how to get one.
-async fn admin_connection() -> PgConnection {
-    match PgConnection::connect_with(&test_options()).await {
-        Ok(conn) => conn,
-        Err(error) => panic!(
-            "PostgreSQL is not reachable at {} ({error}). Start it with `.ci/run` (which runs \
-             `pg_ctlcluster 15 main start` when `pg_isready -h 127.0.0.1` fails), or point \
-             LATCHKEY_TEST_POSTGRES_URL at a database this user may create schemas in.",
-            test_url()
-        ),
-    }
-}
-
-/// A schema of its own in the test database, dropped by `close`.
-pub(crate) struct ScratchSchema {
-    name: String,
-}
-
-impl ScratchSchema {
-    pub(crate) async fn new() -> ScratchSchema {
-        let name = format!("lk_{}", random_hex(8));
-        let mut conn = admin_connection().await;
-        // The name is made here of hex digits only, never input.
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .await
-            .expect("create a scratch schema");
-        let _ = conn.close().await;
-        ScratchSchema { name }
-    }
-
-    /// Connection options whose every connection works in this schema only.
-    pub(crate) fn options(&self) -> PgConnectOptions {
-        test_options().options([("search_path", self.name.as_str())])
-    }
-
-    pub(crate) async fn drop_schema(self) {
-        let mut conn = admin_connection().await;
-        conn.execute(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            self.name
-        )))
-        .await
-        .expect("drop a scratch schema");
-        let _ = conn.close().await;
-    }
-}
 
 /// A store in a scratch schema of its own, dropped after the test.
 pub(crate) struct ScratchPostgres {
@@ -85,12 +25,17 @@ impl conformance::ScratchStore for ScratchPostgres {
 
     async fn close(self) {
         self.store.close().await;
-        self.schema.drop_schema().await;
+        self.schema
+            .drop_schema()
+            .await
+            .expect("drop the scratch schema");
     }
 }
 
 pub(crate) async fn scratch_postgres() -> ScratchPostgres {
-    let schema = ScratchSchema::new().await;
+    let schema = ScratchSchema::create()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let store = PostgresStore::open_with(schema.options(), &PostgresSettings::default())
         .await
         .expect("open a PostgreSQL store in a scratch schema");
@@ -100,4 +45,190 @@ pub(crate) async fn scratch_postgres() -> ScratchPostgres {
 /// Every conformance check, one named test each, on a fresh schema.
 mod conformance_suite {
     crate::store_conformance_tests!(super::scratch_postgres);
+}
+
+async fn scratch_schema() -> ScratchSchema {
+    ScratchSchema::create()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The suite promises its checks can share a database; running them all twice on one proves it
+/// on PostgreSQL too (where rows of one check are visible to the next).
+#[tokio::test]
+async fn the_conformance_suite_can_run_twice_on_one_database() {
+    let schema = scratch_schema().await;
+    let store = PostgresStore::open_with(schema.options(), &PostgresSettings::default())
+        .await
+        .expect("open");
+    for round in 1..=2 {
+        for check in conformance::CHECKS.iter().filter(|c| c.shares_a_database) {
+            eprintln!("round {round}: {}", check.name);
+            (check.run)(&store).await;
+        }
+    }
+    store.close().await;
+    schema.drop_schema().await.expect("drop");
+}
+
+/// Two instances starting at once on an empty database (a rolling deploy, two replicas): both
+/// open, and each migration is applied exactly once. Without the advisory lock one would fail
+/// on "relation already exists" or record a migration twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_migrate_once_and_both_open() {
+    let schema = scratch_schema().await;
+    let settings = PostgresSettings::default();
+    let (a, b, c) = tokio::join!(
+        PostgresStore::open_with(schema.options(), &settings),
+        PostgresStore::open_with(schema.options(), &settings),
+        PostgresStore::open_with(schema.options(), &settings),
+    );
+    let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(a.pool())
+            .await
+            .expect("read the migrations table");
+    let expected: Vec<(i64, bool)> = MIGRATOR.iter().map(|m| (m.version, true)).collect();
+    assert_eq!(
+        applied, expected,
+        "every migration applied once, successfully"
+    );
+    for store in [&a, &b, &c] {
+        latchkey_domain::store::MaintenanceStore::ping(store)
+            .await
+            .expect("every instance answers");
+    }
+    // Opening again later finds nothing to do.
+    PostgresStore::open_with(schema.options(), &settings)
+        .await
+        .expect("reopen")
+        .close()
+        .await;
+    for store in [a, b, c] {
+        store.close().await;
+    }
+    schema.drop_schema().await.expect("drop");
+}
+
+/// A write stuck behind a lock that never goes (another instance wedged mid-transaction) fails
+/// once the statement timeout passes, as a backend error, instead of holding the request and
+/// its connection forever.
+#[tokio::test]
+async fn a_write_blocked_by_a_held_lock_fails_after_the_statement_timeout_instead_of_hanging() {
+    use latchkey_domain::clock::Timestamp;
+    use latchkey_domain::error::StoreError;
+    use latchkey_domain::ids::UserId;
+    use latchkey_domain::store::UserStore;
+    use latchkey_domain::user::{Upn, User};
+
+    let schema = scratch_schema().await;
+    let settings = PostgresSettings {
+        statement_timeout: std::time::Duration::from_millis(300),
+        ..PostgresSettings::default()
+    };
+    let store = PostgresStore::open_with(schema.options(), &settings)
+        .await
+        .expect("open");
+    let user = User {
+        id: UserId::random(),
+        upn: Upn::parse(&format!("locked-{}@example.com", random_hex(4))).expect("upn"),
+        display_name: "Locked".into(),
+        email: None,
+        enabled: true,
+        created_at: Timestamp(1_700_000_000),
+    };
+    store.create_user(&user).await.expect("create");
+
+    let mut holder = sqlx::postgres::PgConnection::connect_with(&schema.options())
+        .await
+        .expect("connect");
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut holder)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user.id.as_str())
+        .execute(&mut holder)
+        .await
+        .expect("lock the row");
+
+    let started = std::time::Instant::now();
+    let blocked = store
+        .update_user(&User {
+            display_name: "Changed".into(),
+            ..user.clone()
+        })
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(blocked, Err(StoreError::Backend(_))),
+        "a write past the statement timeout is a backend error: {blocked:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "the write gave up after about the timeout, not {waited:?}"
+    );
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("rollback");
+    let _ = holder.close().await;
+    assert_eq!(
+        store
+            .user(&user.id)
+            .await
+            .expect("read")
+            .expect("user")
+            .display_name,
+        "Locked",
+        "the timed-out write changed nothing"
+    );
+    store.close().await;
+    schema.drop_schema().await.expect("drop");
+}
+
+/// A database URL can hold a password: an error about it (malformed, or a server that does not
+/// answer) must never quote it, since errors reach logs and the console.
+#[tokio::test]
+async fn database_url_errors_never_reveal_the_password_in_it() {
+    let password = "pw-Zq81-never-shown";
+    let malformed = format!("postgres://admin:{password}@[not-a-host/latchkey");
+    let error = PostgresStore::open(&malformed, &PostgresSettings::default())
+        .await
+        .expect_err("a malformed URL is refused")
+        .to_string();
+    assert!(!error.contains(password), "malformed URL error: {error}");
+
+    // Nothing listens on port 1.
+    let unreachable = format!("postgres://admin:{password}@127.0.0.1:1/latchkey");
+    let settings = PostgresSettings {
+        acquire_timeout: std::time::Duration::from_secs(2),
+        ..PostgresSettings::default()
+    };
+    let error = PostgresStore::open(&unreachable, &settings)
+        .await
+        .expect_err("an unreachable server is an error")
+        .to_string();
+    assert!(
+        !error.contains(password),
+        "unreachable server error: {error}"
+    );
+    let error = migrate(&unreachable)
+        .await
+        .expect_err("migrate fails")
+        .to_string();
+    assert!(!error.contains(password), "migrate error: {error}");
+}
+
+#[test]
+fn postgres_urls_are_told_apart_from_everything_else() {
+    assert!(is_postgres_url("postgres://u@h/db"));
+    assert!(is_postgres_url("PostgreSQL://u@h/db"));
+    assert!(!is_postgres_url("sqlite:"));
+    assert!(!is_postgres_url("mysql://u@h/db"));
+    assert!(!is_postgres_url("postgres:/u"));
+    assert!(is_valid_url("postgres://u@127.0.0.1:5432/db"));
+    assert!(!is_valid_url("postgres://u@[bad/db"));
 }

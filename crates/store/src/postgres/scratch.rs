@@ -1,0 +1,92 @@
+//! Scratch schemas for tests: each test (of this crate, or of the server's integration suite)
+//! works in a PostgreSQL schema of its own, so runs never collide and leave nothing behind.
+//!
+//! The database is the one `LATCHKEY_TEST_POSTGRES_URL` names (default
+//! `postgres://postgres@127.0.0.1:5432/test`, the machines' trust-auth server).
+
+use std::str::FromStr;
+
+use latchkey_domain::secret::random_hex;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Executor};
+
+/// Where the tests' PostgreSQL is unless `LATCHKEY_TEST_POSTGRES_URL` says otherwise.
+pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The tests' database URL.
+pub fn test_url() -> String {
+    std::env::var("LATCHKEY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_string())
+}
+
+fn test_options() -> Result<PgConnectOptions, String> {
+    PgConnectOptions::from_str(&test_url())
+        .map_err(|_| "LATCHKEY_TEST_POSTGRES_URL is not a PostgreSQL URL".to_string())
+}
+
+/// A connection to the tests' database, or an error that says how to get one.
+async fn connect() -> Result<PgConnection, String> {
+    PgConnection::connect_with(&test_options()?)
+        .await
+        .map_err(|error| {
+            format!(
+                "PostgreSQL is not reachable at {} ({error}). Start it with `.ci/run` (which \
+                 starts the local cluster with `pg_ctlcluster` when `pg_isready -h 127.0.0.1` \
+                 fails), or point LATCHKEY_TEST_POSTGRES_URL at a database whose user may \
+                 create schemas.",
+                test_url()
+            )
+        })
+}
+
+/// A schema of its own (`lk_` and 16 hex digits) in the tests' database. Drop it with
+/// [`drop_schema`](Self::drop_schema) once done; a test that panics leaves it behind, named so
+/// it can be told apart (`DROP SCHEMA lk_… CASCADE`).
+#[derive(Debug)]
+pub struct ScratchSchema {
+    name: String,
+}
+
+impl ScratchSchema {
+    /// Creates the schema; fails with instructions when PostgreSQL is not reachable.
+    pub async fn create() -> Result<ScratchSchema, String> {
+        let name = format!("lk_{}", random_hex(8));
+        let mut conn = connect().await?;
+        // The name is made here of hex digits only, never input.
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .await
+            .map_err(|e| format!("creating a scratch schema: {e}"))?;
+        let _ = conn.close().await;
+        Ok(ScratchSchema { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection options whose every connection works in this schema only.
+    pub fn options(&self) -> PgConnectOptions {
+        test_options()
+            .unwrap_or_else(|_| PgConnectOptions::new())
+            .options([("search_path", self.name.as_str())])
+    }
+
+    /// A database URL for this schema, as a server's `database_url`.
+    pub fn url(&self) -> String {
+        let base = test_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{separator}options%5Bsearch_path%5D={}", self.name)
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop_schema(self) -> Result<(), String> {
+        let mut conn = connect().await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .await
+        .map_err(|e| format!("dropping a scratch schema: {e}"))?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+}
