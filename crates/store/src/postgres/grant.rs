@@ -1,0 +1,309 @@
+//! PostgreSQL: grants, codes, access and refresh tokens, signing keys and server secrets.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::ids::{ClientId, GrantId, KeyId, SessionId, UserId};
+use latchkey_domain::keys::SigningKey;
+use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::secret::TokenHash;
+use latchkey_domain::store::{GrantStore, StoreResult};
+use latchkey_domain::application::SigningAlg;
+use sqlx::postgres::PgRow;
+
+use super::session::{method_from, method_text};
+use super::{
+    PostgresStore, backend, conflict_or_backend, corrupt, get, optional_timestamp, read_error,
+    timestamp, to_json,
+};
+
+fn grant_from(row: &PgRow) -> StoreResult<Grant> {
+    Ok(Grant {
+        id: GrantId::from_string(get::<String>(row, "id")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        session_id: SessionId::from_string(get::<String>(row, "session_id")?),
+        scopes: serde_json::from_str(&get::<String>(row, "scopes")?)
+            .map_err(|_| corrupt("scopes"))?,
+        nonce: get(row, "nonce")?,
+        auth_time: timestamp(row, "auth_time")?,
+        method: method_from(row)?,
+        created_at: timestamp(row, "created_at")?,
+        revoked: get(row, "revoked")?,
+    })
+}
+
+fn code_from(row: &PgRow) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn refresh_token_from(row: &PgRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn signing_key_from(row: &PgRow) -> StoreResult<SigningKey> {
+    Ok(SigningKey {
+        kid: KeyId::from_string(get::<String>(row, "kid")?),
+        alg: SigningAlg::parse(&get::<String>(row, "alg")?)
+            .map_err(|_| corrupt("signing key algorithm"))?,
+        private_pkcs8: get(row, "private_pkcs8")?,
+        created_at: timestamp(row, "created_at")?,
+        retired_at: optional_timestamp(row, "retired_at")?,
+    })
+}
+
+impl PostgresStore {
+    /// Spends a row of a single-use table (`codes` or `refresh_tokens`). `spend` flips the row
+    /// only while it is unspent and returns it, in one statement: a concurrent redemption
+    /// waits on the row lock, re-reads the committed row (READ COMMITTED), finds it spent and
+    /// matches nothing, so exactly one caller gets the row back; the other then reads it to
+    /// tell a replay from an unknown value. `spend` and `select` are fixed statements chosen
+    /// by the caller, never input.
+    async fn spend<T>(
+        &self,
+        spend: &'static str,
+        select: &'static str,
+        hash: &TokenHash,
+        decode: fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Redeemed<T>> {
+        let spent = sqlx::query(spend)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend("redeeming", e))?;
+        if let Some(row) = spent {
+            return Ok(Redeemed::Fresh(decode(&row)?));
+        }
+        let row = sqlx::query(select)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| backend("redeeming", e))?;
+        match row {
+            Some(row) => Ok(Redeemed::Replayed(decode(&row)?)),
+            None => Ok(Redeemed::Unknown),
+        }
+    }
+}
+
+#[async_trait]
+impl GrantStore for PostgresStore {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
+             revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(grant.id.as_str())
+        .bind(grant.user_id.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.session_id.as_str())
+        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+        .bind(&grant.nonce)
+        .bind(grant.auth_time.0)
+        .bind(method_text(grant.method)?)
+        .bind(grant.created_at.0)
+        .bind(grant.revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
+        sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(grant_from)
+            .transpose()
+    }
+
+    async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("revoking a grant", e))?;
+        Ok(())
+    }
+
+    async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE session_id = $1")
+            .bind(session.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("revoking a session's grants", e))?;
+        Ok(())
+    }
+
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.hash.as_str())
+        .bind(code.grant_id.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend("an authorization code", e))?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
+        self.spend(
+            "UPDATE codes SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            "SELECT * FROM codes WHERE hash = $1",
+            hash,
+            code_from,
+        )
+        .await
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
+        sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token.hash.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend("an access token", e))?;
+        Ok(())
+    }
+
+    async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
+        // Expired rows are returned too: the domain decides, and can say why a token failed.
+        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?;
+        row.map(|row| {
+            Ok(AccessToken {
+                hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
+                grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
+                expires_at: timestamp(&row, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token.hash.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend("a refresh token", e))?;
+        Ok(())
+    }
+
+    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
+        self.spend(
+            "UPDATE refresh_tokens SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            "SELECT * FROM refresh_tokens WHERE hash = $1",
+            hash,
+            refresh_token_from,
+        )
+        .await
+    }
+
+    async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
+        sqlx::query("SELECT * FROM codes WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(code_from)
+            .transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
+        sqlx::query("SELECT * FROM refresh_tokens WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?
+            .as_ref()
+            .map(refresh_token_from)
+            .transpose()
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(read_error)?
+            .iter()
+            .map(signing_key_from)
+            .collect()
+    }
+
+    async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.private_pkcs8.as_slice())
+        .bind(key.created_at.0)
+        .bind(key.retired_at.map(|t| t.0))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()> {
+        // The kept kids travel as one array parameter, so the statement stays fixed text
+        // whatever the list's length.
+        let keep: Vec<String> = keep.iter().map(|kid| kid.as_str().to_owned()).collect();
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> ALL($2)",
+        )
+        .bind(at.0)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("retiring signing keys", e))?;
+        Ok(())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // Insert-if-absent, then read back. Of two servers starting at once, one inserts; the
+        // other's ON CONFLICT waits for that insert to commit and does nothing, and its read
+        // (a new snapshot under READ COMMITTED) then sees the winner's value. A restart never
+        // replaces it.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("storing a server secret", e))?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| backend("reading a server secret", e))
+    }
+}

@@ -1,0 +1,129 @@
+//! PostgreSQL: fixed-window throttles and smart lockout's familiar places.
+
+use async_trait::async_trait;
+use latchkey_domain::clock::Timestamp;
+use latchkey_domain::ids::UserId;
+use latchkey_domain::store::{StoreResult, ThrottleStore};
+
+use super::{PostgresStore, backend, conflict_or_backend, read_error};
+
+/// The start of the fixed window of `window_seconds` that contains `now`.
+fn window_start(now: Timestamp, window_seconds: i64) -> i64 {
+    now.0 - now.0.rem_euclid(window_seconds.max(1))
+}
+
+#[async_trait]
+impl ThrottleStore for PostgresStore {
+    async fn take_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        // One statement: a new window starts at 1, the current one grows while below the
+        // limit. INSERT … ON CONFLICT DO UPDATE locks the key's row and evaluates the WHERE on
+        // its latest committed version, so two racers never both take the last slot.
+        let done = sqlx::query(
+            "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             WHERE throttle.window_start <> excluded.window_start OR throttle.count < $3",
+        )
+        .bind(key)
+        .bind(window_start(now, window_seconds))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("counting for a throttle", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_throttle_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE throttle SET count = count - 1 \
+             WHERE key = $1 AND window_start = $2 AND count > 0",
+        )
+        .bind(key)
+        .bind(window_start(now, window_seconds))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("releasing a throttle count", e))?;
+        Ok(())
+    }
+
+    async fn throttle_count(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> StoreResult<u32> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT count::bigint FROM throttle WHERE key = $1 AND window_start = $2",
+        )
+        .bind(key)
+        .bind(window_start(now, window_seconds))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
+    }
+
+    async fn remember_familiar_place(
+        &self,
+        user: &UserId,
+        place: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| backend("starting a write", e))?;
+        sqlx::query("DELETE FROM familiar_places WHERE user_id = $1 AND last_seen < $2")
+            .bind(user.as_str())
+            .bind(forget_before.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("forgetting old familiar places", e))?;
+        sqlx::query(
+            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (user_id, place) DO UPDATE SET \
+               first_seen = LEAST(familiar_places.first_seen, excluded.first_seen), \
+               last_seen = GREATEST(familiar_places.last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("remembering a familiar place", e))?;
+        Ok(())
+    }
+
+    async fn familiar_place_seen(
+        &self,
+        user: &UserId,
+        place: &str,
+    ) -> StoreResult<Option<Timestamp>> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seen FROM familiar_places WHERE user_id = $1 AND place = $2",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        Ok(seen.map(Timestamp))
+    }
+}
