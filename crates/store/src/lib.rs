@@ -6,12 +6,16 @@
 //!
 //! * [`sqlite`]: the default store, one SQLite file in the data directory, one file per port.
 //!   All SQL dialect lives here so the domain never sees a query.
+//! * [`postgres`]: the same ports on a PostgreSQL database, chosen by a `postgres://` database
+//!   URL, for several instances sharing one database (docs/postgres.md).
 //! * [`conformance`]: behavioural checks every store must pass, written against `&dyn Store`
 //!   only and turned into one named test each by [`store_conformance_tests!`], so a future
 //!   PostgreSQL store is held to exactly the same contract (most importantly: single-use
 //!   secrets are spent atomically).
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::{PostgresSettings, PostgresStore};
 pub use sqlite::SqliteStore;

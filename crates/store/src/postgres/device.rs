@@ -21,10 +21,10 @@ use latchkey_protocol::PublicKey;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use super::session::{Bound, SIGN_IN_RECORD_CONFLICT, insert_sign_in_record, integer};
+use super::session::{Bound, integer};
 use super::{
-    PostgresStore, backend, conflict_or_backend, corrupt, get, optional_timestamp, read_error,
-    timestamp, to_json,
+    PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
+    insert_sign_in_record, optional_timestamp, read_error, timestamp, to_json,
 };
 
 fn activation_from(row: &PgRow) -> StoreResult<Activation> {
@@ -58,7 +58,7 @@ fn device_from(row: &PgRow) -> StoreResult<Device> {
     })
 }
 
-/// Approvals are read as their JSON body (selected as `body::text`).
+/// Approvals are read as their JSON body.
 fn approval_from(row: &PgRow) -> StoreResult<Approval> {
     let body: String = get(row, "body")?;
     serde_json::from_str(&body).map_err(|_| corrupt("approval"))
@@ -143,7 +143,7 @@ impl DeviceStore for PostgresStore {
         max_outstanding: u32,
     ) -> StoreResult<bool> {
         let doing = "storing an activation";
-        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        let mut tx = self.begin().await?;
         lock_user(&mut tx, &activation.user_id, doing).await?;
         let done = sqlx::query(
             "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
@@ -166,25 +166,21 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn activation(&self, id: &ActivationId) -> StoreResult<Option<Activation>> {
-        sqlx::query("SELECT * FROM activations WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(activation_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM activations WHERE id = $1",
+            id.as_str(),
+            activation_from,
+        )
+        .await
     }
 
     async fn activation_by_code(&self, code_hash: &TokenHash) -> StoreResult<Option<Activation>> {
-        sqlx::query("SELECT * FROM activations WHERE code_hash = $1")
-            .bind(code_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(activation_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM activations WHERE code_hash = $1",
+            code_hash.as_str(),
+            activation_from,
+        )
+        .await
     }
 
     async fn redeem_activation(
@@ -200,7 +196,7 @@ impl DeviceStore for PostgresStore {
         // nothing. The user's row lock makes the device count and the insert one step for
         // racers redeeming different codes of one user.
         let doing = "redeeming an activation";
-        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        let mut tx = self.begin().await?;
         lock_user(&mut tx, &device.user_id, doing).await?;
         let row = sqlx::query(
             "UPDATE activations SET device_id = $1, test_approval = $2 \
@@ -234,25 +230,21 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        sqlx::query("SELECT * FROM devices WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(device_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM devices WHERE id = $1",
+            id.as_str(),
+            device_from,
+        )
+        .await
     }
 
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
-        sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at, id")
-            .bind(user.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(read_error)?
-            .iter()
-            .map(device_from)
-            .collect()
+        self.read_all(
+            sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at, id")
+                .bind(user.as_str()),
+            device_from,
+        )
+        .await
     }
 
     async fn update_device(&self, device: &Device) -> StoreResult<()> {
@@ -275,12 +267,12 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("deleting a device", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM devices WHERE id = $1",
+            id.as_str(),
+            "deleting a device",
+        )
+        .await
     }
 
     async fn use_device_nonce(
@@ -318,7 +310,7 @@ impl DeviceStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let doing = "storing an approval";
-        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        let mut tx = self.begin().await?;
         lock_user(&mut tx, &approval.user_id, doing).await?;
         let done = bind_approval(
             "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
@@ -336,19 +328,17 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
-        sqlx::query("SELECT body::text AS body FROM approvals WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(approval_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT body FROM approvals WHERE id = $1",
+            id.as_str(),
+            approval_from,
+        )
+        .await
     }
 
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {
         sqlx::query(
-            "SELECT body::text AS body FROM approvals \
+            "SELECT body FROM approvals \
              WHERE user_id = $1 AND state = 'pending' ORDER BY created_at, id",
         )
         .bind(user.as_str())
@@ -362,7 +352,7 @@ impl DeviceStore for PostgresStore {
 
     async fn overdue_approvals(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Approval>> {
         sqlx::query(
-            "SELECT body::text AS body FROM approvals \
+            "SELECT body FROM approvals \
              WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
         )
         .bind(now.0)
@@ -386,9 +376,9 @@ impl DeviceStore for PostgresStore {
         // First answer wins: the pending row is locked (FOR UPDATE) before it is read, so a
         // second answer waits, then re-reads the committed row, finds it settled and stops.
         let doing = "settling an approval";
-        let mut tx = self.pool.begin().await.map_err(|e| backend(doing, e))?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "SELECT body::text AS body FROM approvals WHERE id = $1 AND state = 'pending' FOR UPDATE",
+            "SELECT body FROM approvals WHERE id = $1 AND state = 'pending' FOR UPDATE",
         )
         .bind(id.as_str())
         .fetch_optional(&mut *tx)
@@ -425,7 +415,7 @@ impl DeviceStore for PostgresStore {
         verifier_mac: Option<&str>,
     ) -> StoreResult<()> {
         let fail = |e| backend("setting phone sign-in", e);
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE devices SET passwordless_key = $1, phone_sign_in_at = $2 WHERE id = $3",
         )
@@ -499,7 +489,7 @@ impl DeviceStore for PostgresStore {
                 PinCheck::Locked
             });
         }
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.begin().await?;
         let counted: Option<i64> = sqlx::query_scalar(
             "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
              WHERE device_id = $1 AND locked_at IS NULL AND verifier_mac IS NOT NULL \

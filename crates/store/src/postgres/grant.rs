@@ -1,19 +1,18 @@
 //! PostgreSQL: grants, codes, access and refresh tokens, signing keys and server secrets.
 
 use async_trait::async_trait;
+use latchkey_domain::application::SigningAlg;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{ClientId, GrantId, KeyId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{GrantStore, StoreResult};
-use latchkey_domain::application::SigningAlg;
 use sqlx::postgres::PgRow;
 
-use super::session::{method_from, method_text};
 use super::{
-    PostgresStore, backend, conflict_or_backend, corrupt, get, optional_timestamp, read_error,
-    timestamp, to_json,
+    PostgresStore, backend, conflict_or_backend, corrupt, get, method_from, method_text,
+    optional_timestamp, read_error, string_list, timestamp, to_json,
 };
 
 fn grant_from(row: &PgRow) -> StoreResult<Grant> {
@@ -22,8 +21,7 @@ fn grant_from(row: &PgRow) -> StoreResult<Grant> {
         user_id: UserId::from_string(get::<String>(row, "user_id")?),
         client_id: ClientId::from_string(get::<String>(row, "client_id")?),
         session_id: SessionId::from_string(get::<String>(row, "session_id")?),
-        scopes: serde_json::from_str(&get::<String>(row, "scopes")?)
-            .map_err(|_| corrupt("scopes"))?,
+        scopes: string_list(row, "scopes")?,
         nonce: get(row, "nonce")?,
         auth_time: timestamp(row, "auth_time")?,
         method: method_from(row)?,
@@ -62,40 +60,6 @@ fn signing_key_from(row: &PgRow) -> StoreResult<SigningKey> {
     })
 }
 
-impl PostgresStore {
-    /// Spends a row of a single-use table (`codes` or `refresh_tokens`). `spend` flips the row
-    /// only while it is unspent and returns it, in one statement: a concurrent redemption
-    /// waits on the row lock, re-reads the committed row (READ COMMITTED), finds it spent and
-    /// matches nothing, so exactly one caller gets the row back; the other then reads it to
-    /// tell a replay from an unknown value. `spend` and `select` are fixed statements chosen
-    /// by the caller, never input.
-    async fn spend<T>(
-        &self,
-        spend: &'static str,
-        select: &'static str,
-        hash: &TokenHash,
-        decode: fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Redeemed<T>> {
-        let spent = sqlx::query(spend)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| backend("redeeming", e))?;
-        if let Some(row) = spent {
-            return Ok(Redeemed::Fresh(decode(&row)?));
-        }
-        let row = sqlx::query(select)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| backend("redeeming", e))?;
-        match row {
-            Some(row) => Ok(Redeemed::Replayed(decode(&row)?)),
-            None => Ok(Redeemed::Unknown),
-        }
-    }
-}
-
 #[async_trait]
 impl GrantStore for PostgresStore {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
@@ -120,32 +84,30 @@ impl GrantStore for PostgresStore {
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        sqlx::query("SELECT * FROM grants WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(grant_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM grants WHERE id = $1",
+            id.as_str(),
+            grant_from,
+        )
+        .await
     }
 
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("revoking a grant", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE grants SET revoked = TRUE WHERE id = $1",
+            id.as_str(),
+            "revoking a grant",
+        )
+        .await
     }
 
     async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE session_id = $1")
-            .bind(session.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("revoking a session's grants", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE grants SET revoked = TRUE WHERE session_id = $1",
+            session.as_str(),
+            "revoking a session's grants",
+        )
+        .await
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
@@ -173,6 +135,7 @@ impl GrantStore for PostgresStore {
             code_from,
         )
         .await
+        .map(Redeemed::from)
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
@@ -222,38 +185,33 @@ impl GrantStore for PostgresStore {
             refresh_token_from,
         )
         .await
+        .map(Redeemed::from)
     }
 
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
-        sqlx::query("SELECT * FROM codes WHERE hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(code_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM codes WHERE hash = $1",
+            hash.as_str(),
+            code_from,
+        )
+        .await
     }
 
     async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        sqlx::query("SELECT * FROM refresh_tokens WHERE hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(refresh_token_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM refresh_tokens WHERE hash = $1",
+            hash.as_str(),
+            refresh_token_from,
+        )
+        .await
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
-        sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(read_error)?
-            .iter()
-            .map(signing_key_from)
-            .collect()
+        self.read_all(
+            sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid"),
+            signing_key_from,
+        )
+        .await
     }
 
     async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
-use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{CeremonyId, PasskeyId, UserId};
 use latchkey_domain::passkey::{PasskeyCeremony, PasskeyKind, RegisteredPasskey};
 use latchkey_domain::store::{PasskeyStore, PasskeyUse, StoreResult};
@@ -11,7 +10,7 @@ use sqlx::postgres::PgRow;
 use super::session::unsigned;
 use super::{
     PostgresStore, backend, conflict_or_backend, corrupt, get, optional_timestamp, read_error,
-    timestamp,
+    timestamp, to_json,
 };
 
 fn kind_name(kind: PasskeyKind) -> &'static str {
@@ -20,11 +19,6 @@ fn kind_name(kind: PasskeyKind) -> &'static str {
         PasskeyKind::Passkey => "passkey",
         PasskeyKind::SyncedPasskey => "synced_passkey",
     }
-}
-
-/// A value that would not serialise (it always does; reported as a backend failure if not).
-fn encode(what: &str, value: serde_json::Result<String>) -> StoreResult<String> {
-    value.map_err(|_| StoreError::Backend(format!("cannot encode {what}")))
 }
 
 fn passkey_from(row: &PgRow) -> StoreResult<RegisteredPasskey> {
@@ -84,7 +78,7 @@ impl PasskeyStore for PostgresStore {
         .bind(i64::from(passkey.counter))
         .bind(passkey.backup_eligible)
         .bind(passkey.backup_state)
-        .bind(encode("a passkey", serde_json::to_string(&passkey.credential))?)
+        .bind(to_json("passkey", serde_json::to_string(&passkey.credential))?)
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_or_backend("a passkey with this credential id", e))?;
@@ -92,25 +86,21 @@ impl PasskeyStore for PostgresStore {
     }
 
     async fn passkey(&self, id: &PasskeyId) -> StoreResult<Option<RegisteredPasskey>> {
-        sqlx::query("SELECT * FROM passkeys WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(passkey_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM passkeys WHERE id = $1",
+            id.as_str(),
+            passkey_from,
+        )
+        .await
     }
 
     async fn passkeys_of_user(&self, user: &UserId) -> StoreResult<Vec<RegisteredPasskey>> {
-        sqlx::query("SELECT * FROM passkeys WHERE user_id = $1 ORDER BY created_at, id")
-            .bind(user.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(read_error)?
-            .iter()
-            .map(passkey_from)
-            .collect()
+        self.read_all(
+            sqlx::query("SELECT * FROM passkeys WHERE user_id = $1 ORDER BY created_at, id")
+                .bind(user.as_str()),
+            passkey_from,
+        )
+        .await
     }
 
     async fn passkey_by_credential_id(
@@ -158,7 +148,7 @@ impl PasskeyStore for PostgresStore {
         )
         .bind(i64::from(used.counter))
         .bind(used.backup_state)
-        .bind(encode("a passkey", serde_json::to_string(&used.credential))?)
+        .bind(to_json("passkey", serde_json::to_string(&used.credential))?)
         .bind(used.at.0)
         .bind(id.as_str())
         .bind(i64::from(used.expected_counter))
@@ -174,7 +164,10 @@ impl PasskeyStore for PostgresStore {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(ceremony.id.as_str())
-        .bind(encode("a ceremony's purpose", serde_json::to_string(&ceremony.purpose))?)
+        .bind(to_json(
+            "ceremony's purpose",
+            serde_json::to_string(&ceremony.purpose),
+        )?)
         .bind(&ceremony.state)
         .bind(ceremony.created_at.0)
         .bind(ceremony.expires_at.0)

@@ -1,26 +1,24 @@
 //! PostgreSQL: Temporary Access Passes, sessions, sign-ins in progress and their outcomes.
 //!
-//! Also the statements other ports of this half reuse (a session's insert, a sign-in's upsert,
-//! a sign-in record's insert, an authentication method's text), so a method that does several
-//! things in one transaction has exactly the semantics of the single-purpose methods.
+//! Also the integer decoders and the query type the device and passkey ports reuse.
 
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
-use latchkey_domain::ids::{ClientId, SessionId, SignInId, UserId};
+use latchkey_domain::ids::{SessionId, SignInId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
-use latchkey_domain::session::{AuthMethod, Session};
+use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{SessionStore, StoreResult};
-use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::Query;
 
 use super::{
-    PostgresStore, backend, conflict_or_backend, corrupt, get, optional_timestamp, read_error,
-    timestamp, to_json,
+    PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
+    insert_sign_in_record, method_from, method_text, optional_timestamp, read_error, timestamp,
+    to_json,
 };
 
 /// A query whose values are all bound and owned, ready to run on the pool or in a transaction.
@@ -41,22 +39,6 @@ pub(super) fn integer(row: &PgRow, column: &str) -> StoreResult<i64> {
 /// A non-negative integer column that must fit a `u32`.
 pub(super) fn unsigned(row: &PgRow, column: &str, what: &str) -> StoreResult<u32> {
     u32::try_from(integer(row, column)?).map_err(|_| corrupt(what))
-}
-
-/// Enums are stored as their serde names, so the text in the database matches the JSON the
-/// domain would produce and survives variant reordering.
-pub(super) fn method_text(method: AuthMethod) -> StoreResult<String> {
-    match serde_json::to_value(method) {
-        Ok(Value::String(text)) => Ok(text),
-        _ => Err(StoreError::Backend(
-            "cannot encode the authentication method".into(),
-        )),
-    }
-}
-
-pub(super) fn method_from(row: &PgRow) -> StoreResult<AuthMethod> {
-    serde_json::from_value(Value::String(get(row, "method")?))
-        .map_err(|_| corrupt("authentication method"))
 }
 
 fn pass_from(row: &PgRow) -> StoreResult<TemporaryAccessPass> {
@@ -113,26 +95,6 @@ fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Bound> {
     .bind(sign_in.expires_at.0))
 }
 
-/// The filtered and ordered columns are copies of fields of the record, taken here, so they
-/// can never disagree with the JSON that is read back.
-pub(super) fn insert_sign_in_record(record: &SignInRecord) -> StoreResult<Bound> {
-    Ok(sqlx::query(
-        "INSERT INTO sign_in_log (id, created_at, user_id, user_principal_name, app_id, app_display_name, \
-         error_code, authentication_method, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(record.id.as_str().to_owned())
-    .bind(record.created_date_time.0)
-    .bind(record.user_id.as_ref().map(|id| UserId::as_str(id).to_owned()))
-    .bind(record.user_principal_name.clone())
-    .bind(record.app_id.as_ref().map(|id| ClientId::as_str(id).to_owned()))
-    .bind(record.app_display_name.clone())
-    .bind(i64::from(record.status.error_code))
-    .bind(record.authentication_method.as_str().to_owned())
-    .bind(to_json("sign-in record", serde_json::to_string(record))?))
-}
-
-pub(super) const SIGN_IN_RECORD_CONFLICT: &str = "a sign-in record with this id";
-
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()> {
@@ -159,14 +121,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn pass_for_user(&self, user: &UserId) -> StoreResult<Option<TemporaryAccessPass>> {
-        sqlx::query("SELECT * FROM passes WHERE user_id = $1")
-            .bind(user.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(pass_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM passes WHERE user_id = $1",
+            user.as_str(),
+            pass_from,
+        )
+        .await
     }
 
     async fn mark_pass_used(
@@ -193,12 +153,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete_pass(&self, user: &UserId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM passes WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("deleting a pass", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM passes WHERE user_id = $1",
+            user.as_str(),
+            "deleting a pass",
+        )
+        .await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
@@ -210,43 +170,35 @@ impl SessionStore for PostgresStore {
     }
 
     async fn session_by_token(&self, token_hash: &TokenHash) -> StoreResult<Option<Session>> {
-        sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-            .bind(token_hash.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(session_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM sessions WHERE token_hash = $1",
+            token_hash.as_str(),
+            session_from,
+        )
+        .await
     }
 
     async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
-        sqlx::query("SELECT * FROM sessions WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(session_from)
-            .transpose()
+        self.read_by_key(
+            "SELECT * FROM sessions WHERE id = $1",
+            id.as_str(),
+            session_from,
+        )
+        .await
     }
 
     async fn revoke_session(&self, id: &SessionId) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("revoking a session", e))?;
-        Ok(())
+        self.write_by_key(
+            "UPDATE sessions SET revoked = TRUE WHERE id = $1",
+            id.as_str(),
+            "revoking a session",
+        )
+        .await
     }
 
     async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
         // One transaction: there is no moment where sessions are gone but tokens still work.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| backend("starting a write", e))?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE sessions SET revoked = TRUE WHERE user_id = $1")
             .bind(user.as_str())
             .execute(&mut *tx)
@@ -271,23 +223,22 @@ impl SessionStore for PostgresStore {
     }
 
     async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body::text FROM sign_ins WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(read_error)?;
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?;
         body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
             .transpose()
     }
 
     async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sign_ins WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| backend("deleting a sign-in", e))?;
-        Ok(())
+        self.write_by_key(
+            "DELETE FROM sign_ins WHERE id = $1",
+            id.as_str(),
+            "deleting a sign-in",
+        )
+        .await
     }
 
     async fn complete_sign_in(
@@ -300,11 +251,7 @@ impl SessionStore for PostgresStore {
         // leaves the sign-in in progress and unlogged. The DELETE is the "at most once": a
         // second completion waits on the first one's row lock and, once that commits, deletes
         // nothing, so it rolls back its session.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| backend("starting a write", e))?;
+        let mut tx = self.begin().await?;
         let ended = sqlx::query("DELETE FROM sign_ins WHERE id = $1")
             .bind(sign_in.as_str())
             .execute(&mut *tx)
@@ -334,11 +281,7 @@ impl SessionStore for PostgresStore {
         record: &SignInRecord,
     ) -> StoreResult<()> {
         // All or nothing: the failure count can never move without the attempt being logged.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| backend("starting a write", e))?;
+        let mut tx = self.begin().await?;
         if ended {
             sqlx::query("DELETE FROM sign_ins WHERE id = $1")
                 .bind(sign_in.id.as_str())

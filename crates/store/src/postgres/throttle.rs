@@ -82,11 +82,7 @@ impl ThrottleStore for PostgresStore {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| backend("starting a write", e))?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM familiar_places WHERE user_id = $1 AND last_seen < $2")
             .bind(user.as_str())
             .bind(forget_before.0)
