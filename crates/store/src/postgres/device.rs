@@ -21,7 +21,7 @@ use latchkey_protocol::PublicKey;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use super::session::{Bound, integer};
+use super::session::Bound;
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
     insert_sign_in_record, optional_timestamp, read_error, timestamp, to_json,
@@ -455,7 +455,7 @@ impl DeviceStore for PostgresStore {
             Ok(PinLock {
                 device_id: DeviceId::from_string(get::<String>(&row, "device_id")?),
                 verifier_mac: get(&row, "verifier_mac")?,
-                wrong_pins: integer(&row, "wrong_pins")?.clamp(0, u32::MAX.into()) as u32,
+                wrong_pins: get::<i64>(&row, "wrong_pins")?.clamp(0, u32::MAX.into()) as u32,
                 locked_at: optional_timestamp(&row, "locked_at")?,
                 reenable_allowed_at: optional_timestamp(&row, "reenable_allowed_at")?,
             })
@@ -493,7 +493,7 @@ impl DeviceStore for PostgresStore {
         let counted: Option<i64> = sqlx::query_scalar(
             "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
              WHERE device_id = $1 AND locked_at IS NULL AND verifier_mac IS NOT NULL \
-             RETURNING wrong_pins::bigint",
+             RETURNING wrong_pins",
         )
         .bind(device.as_str())
         .fetch_optional(&mut *tx)

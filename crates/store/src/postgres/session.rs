@@ -1,6 +1,6 @@
 //! PostgreSQL: Temporary Access Passes, sessions, sign-ins in progress and their outcomes.
 //!
-//! Also the integer decoders and the query type the device and passkey ports reuse.
+//! Also the counter decoder and the query type the device and passkey ports reuse.
 
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
@@ -24,21 +24,9 @@ use super::{
 /// A query whose values are all bound and owned, ready to run on the pool or in a transaction.
 pub(super) type Bound = Query<'static, Postgres, PgArguments>;
 
-/// An integer column as `i64`, whichever width the schema gave it.
-pub(super) fn integer(row: &PgRow, column: &str) -> StoreResult<i64> {
-    use sqlx::Row;
-    match row.try_get::<i64, _>(column) {
-        Ok(value) => Ok(value),
-        Err(_) => row
-            .try_get::<i32, _>(column)
-            .map(i64::from)
-            .map_err(read_error),
-    }
-}
-
 /// A non-negative integer column that must fit a `u32`.
 pub(super) fn unsigned(row: &PgRow, column: &str, what: &str) -> StoreResult<u32> {
-    u32::try_from(integer(row, column)?).map_err(|_| corrupt(what))
+    u32::try_from(get::<i64>(row, column)?).map_err(|_| corrupt(what))
 }
 
 fn pass_from(row: &PgRow) -> StoreResult<TemporaryAccessPass> {

@@ -64,14 +64,13 @@ impl ThrottleStore for PostgresStore {
         now: Timestamp,
         window_seconds: i64,
     ) -> StoreResult<u32> {
-        let count: Option<i64> = sqlx::query_scalar(
-            "SELECT count::bigint FROM throttle WHERE key = $1 AND window_start = $2",
-        )
-        .bind(key)
-        .bind(window_start(now, window_seconds))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(read_error)?;
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count FROM throttle WHERE key = $1 AND window_start = $2")
+                .bind(key)
+                .bind(window_start(now, window_seconds))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(read_error)?;
         Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
     }
 
