@@ -545,3 +545,134 @@ impl DeviceStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 }
+
+#[cfg(test)]
+mod across_instances {
+    use latchkey_domain::authenticator::ApprovalContext;
+    use latchkey_domain::secret::random_hex;
+    use latchkey_domain::store::UserStore;
+    use latchkey_domain::user::{Upn, User};
+    use latchkey_protocol::DeviceKeyPair;
+    use latchkey_protocol::wire::ApprovalKind;
+
+    use super::super::session::TwoInstances;
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    /// A user with one device (made by redeeming an activation through A) and its test
+    /// approval, still pending.
+    async fn device_with_pending_approval(store: &PostgresStore) -> (Device, Approval) {
+        let user = User {
+            id: UserId::random(),
+            upn: Upn::parse(&format!("phone-{}@instances.example", random_hex(4))).unwrap(),
+            display_name: "Two Instances".into(),
+            email: None,
+            enabled: true,
+            created_at: NOW,
+        };
+        store.create_user(&user).await.unwrap();
+        let device = Device {
+            id: DeviceId::random(),
+            user_id: user.id.clone(),
+            name: "phone".into(),
+            key: DeviceKeyPair::generate().unwrap().public_key(),
+            passwordless_key: None,
+            created_at: NOW,
+            confirmed_at: None,
+            phone_sign_in_at: None,
+        };
+        let approval = Approval::new(
+            ApprovalKind::PhoneSignIn,
+            user.id.clone(),
+            None,
+            vec![device.id.clone()],
+            ApprovalContext {
+                user_principal_name: user.upn.as_str().into(),
+                ..Default::default()
+            },
+            NOW,
+            90,
+        );
+        let activation = Activation {
+            id: ActivationId::random(),
+            code_hash: TokenHash::of(&random_hex(16)),
+            user_id: user.id,
+            created_at: NOW,
+            expires_at: NOW.plus_seconds(600),
+            device_id: None,
+            test_approval: None,
+        };
+        store.put_activation(&activation).await.unwrap();
+        store
+            .redeem_activation(&activation.code_hash, NOW, &device, &approval, 10)
+            .await
+            .unwrap()
+            .expect("redeemed");
+        (device, approval)
+    }
+
+    /// Threat: a sign-in request approved on a phone whose live channel sits on one instance
+    /// while a denial (or a second phone's answer) reaches another: both must not stand.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_racing_through_two_instances_settle_once() {
+        let both = TwoInstances::open().await;
+        for _ in 0..10 {
+            let (device, approval) = device_with_pending_approval(&both.a).await;
+            let (at_a, at_b) = tokio::join!(
+                both.a.settle_approval(
+                    &approval.id,
+                    ApprovalState::Approved,
+                    Some(&device.id),
+                    NOW,
+                    None
+                ),
+                both.b.settle_approval(
+                    &approval.id,
+                    ApprovalState::Denied,
+                    Some(&device.id),
+                    NOW,
+                    None
+                ),
+            );
+            let (at_a, at_b) = (at_a.unwrap(), at_b.unwrap());
+            assert!(at_a ^ at_b, "exactly one answer settles the request");
+            let settled = both.b.approval(&approval.id).await.unwrap().unwrap();
+            let winner = if at_a {
+                ApprovalState::Approved
+            } else {
+                ApprovalState::Denied
+            };
+            assert_eq!(settled.state, winner, "the winner's answer stands");
+        }
+        both.close().await;
+    }
+
+    /// Threat: a device's signed request replayed to another instance, where the nonce
+    /// recorded by the first would not be seen if each instance kept its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn device_request_replayed_at_another_instance_is_refused() {
+        let both = TwoInstances::open().await;
+        let (device, _) = device_with_pending_approval(&both.a).await;
+        for _ in 0..20 {
+            let nonce = random_hex(16);
+            let expires = NOW.plus_seconds(300);
+            let (at_a, at_b) = tokio::join!(
+                both.a.use_device_nonce(&device.id, &nonce, expires),
+                both.b.use_device_nonce(&device.id, &nonce, expires),
+            );
+            assert!(
+                at_a.unwrap() ^ at_b.unwrap(),
+                "exactly one instance accepts the nonce"
+            );
+            assert!(
+                !both
+                    .b
+                    .use_device_nonce(&device.id, &nonce, expires)
+                    .await
+                    .unwrap()
+            );
+        }
+        both.close().await;
+    }
+}

@@ -265,3 +265,108 @@ impl GrantStore for PostgresStore {
             .map_err(|e| backend("reading a server secret", e))
     }
 }
+
+#[cfg(test)]
+mod across_instances {
+    use latchkey_domain::application::{Application, ClientKind};
+    use latchkey_domain::ids::{ClientId, GrantId, SessionId, UserId};
+    use latchkey_domain::oidc::{AuthorizationCode, Grant, Redeemed};
+    use latchkey_domain::secret::{TokenHash, random_hex, random_token};
+    use latchkey_domain::session::{AuthMethod, Session};
+    use latchkey_domain::store::{ApplicationStore, GrantStore, SessionStore, UserStore};
+    use latchkey_domain::user::{Upn, User};
+
+    use super::super::session::TwoInstances;
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    /// A user, an application, a session and a grant, stored through instance A.
+    async fn stored_grant(store: &PostgresStore) -> Grant {
+        let user = User {
+            id: UserId::random(),
+            upn: Upn::parse(&format!("user-{}@instances.example", random_hex(4))).unwrap(),
+            display_name: "Two Instances".into(),
+            email: None,
+            enabled: true,
+            created_at: NOW,
+        };
+        store.create_user(&user).await.unwrap();
+        let app = Application {
+            client_id: ClientId::from_string(format!("instances-{}", random_hex(8))),
+            display_name: "Two Instances App".into(),
+            redirect_uris: vec!["https://app.instances.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Public,
+            id_token_alg: SigningAlg::ES256,
+            home_url: None,
+            created_at: NOW,
+        };
+        store.create_application(&app).await.unwrap();
+        let session = Session {
+            id: SessionId::random(),
+            token_hash: TokenHash::of(random_token().expose()),
+            user_id: user.id.clone(),
+            method: AuthMethod::Password,
+            auth_time: NOW,
+            created_at: NOW,
+            expires_at: NOW.plus_seconds(3600),
+            revoked: false,
+        };
+        store.create_session(&session).await.unwrap();
+        let grant = Grant {
+            id: GrantId::random(),
+            user_id: user.id,
+            client_id: app.client_id,
+            session_id: session.id,
+            scopes: vec!["openid".into()],
+            nonce: None,
+            auth_time: NOW,
+            method: AuthMethod::Password,
+            created_at: NOW,
+            revoked: false,
+        };
+        store.create_grant(&grant).await.unwrap();
+        grant
+    }
+
+    /// Threat: an authorization code replayed through a second server instance (the same
+    /// request sent to both servers behind a load balancer) to obtain two sets of tokens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn code_replay_through_another_instance_has_one_winner() {
+        let both = TwoInstances::open().await;
+        let grant = stored_grant(&both.a).await;
+        for _ in 0..20 {
+            let code = AuthorizationCode {
+                hash: TokenHash::of(random_token().expose()),
+                grant_id: grant.id.clone(),
+                client_id: grant.client_id.clone(),
+                redirect_uri: "https://app.instances.example/cb".into(),
+                code_challenge: None,
+                expires_at: NOW.plus_seconds(60),
+            };
+            both.a.put_code(&code).await.unwrap();
+            let (at_a, at_b) = tokio::join!(
+                both.a.redeem_code(&code.hash),
+                both.b.redeem_code(&code.hash)
+            );
+            let fresh = [at_a.unwrap(), at_b.unwrap()]
+                .into_iter()
+                .filter(|outcome| match outcome {
+                    Redeemed::Fresh(_) => true,
+                    Redeemed::Replayed(spent) => {
+                        assert_eq!(spent, &code, "the loser sees the code as a replay");
+                        false
+                    }
+                    Redeemed::Unknown => panic!("the code was stored through instance A"),
+                })
+                .count();
+            assert_eq!(fresh, 1, "exactly one instance redeems the code");
+            assert!(matches!(
+                both.b.redeem_code(&code.hash).await.unwrap(),
+                Redeemed::Replayed(_)
+            ));
+        }
+        both.close().await;
+    }
+}

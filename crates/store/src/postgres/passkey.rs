@@ -195,3 +195,48 @@ impl PasskeyStore for PostgresStore {
         }
     }
 }
+
+#[cfg(test)]
+mod across_instances {
+    use latchkey_domain::ids::SignInId;
+    use latchkey_domain::passkey::CeremonyPurpose;
+    use latchkey_domain::secret::random_hex;
+
+    use super::super::session::TwoInstances;
+    use super::*;
+
+    /// Threat: one WebAuthn assertion (or attestation) answered to two server instances at
+    /// once, so that the one challenge is accepted twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ceremony_answered_at_two_instances_is_taken_once() {
+        let both = TwoInstances::open().await;
+        let now = Timestamp(1_800_000_000);
+        for _ in 0..20 {
+            let ceremony = PasskeyCeremony {
+                id: CeremonyId::random(),
+                purpose: CeremonyPurpose::Discoverable {
+                    sign_in: SignInId::random(),
+                },
+                state: format!("{{\"state\": \"{}\"}}", random_hex(8)),
+                created_at: now,
+                expires_at: now.plus_seconds(300),
+            };
+            both.a.put_ceremony(&ceremony).await.unwrap();
+            let (at_a, at_b) = tokio::join!(
+                both.a.take_ceremony(&ceremony.id, now),
+                both.b.take_ceremony(&ceremony.id, now)
+            );
+            let taken: Vec<_> = [at_a.unwrap(), at_b.unwrap()]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(
+                taken,
+                vec![ceremony.clone()],
+                "exactly one instance gets the state"
+            );
+            assert_eq!(both.b.take_ceremony(&ceremony.id, now).await.unwrap(), None);
+        }
+        both.close().await;
+    }
+}

@@ -291,3 +291,33 @@ impl SessionStore for PostgresStore {
             .map_err(|e| backend("recording a failed sign-in", e))
     }
 }
+
+/// Two instances of the store (two pools, as two Latchkey servers would have) on one scratch
+/// schema, for the tests that race them against each other.
+#[cfg(test)]
+pub(super) struct TwoInstances {
+    pub(super) a: PostgresStore,
+    pub(super) b: PostgresStore,
+    schema: super::tests::ScratchSchema,
+}
+
+#[cfg(test)]
+impl TwoInstances {
+    pub(super) async fn open() -> TwoInstances {
+        let schema = super::tests::ScratchSchema::new().await;
+        let settings = super::PostgresSettings::default();
+        let a = PostgresStore::open_with(schema.options(), &settings)
+            .await
+            .expect("open instance A");
+        let b = PostgresStore::open_with(schema.options(), &settings)
+            .await
+            .expect("open instance B");
+        TwoInstances { a, b, schema }
+    }
+
+    pub(super) async fn close(self) {
+        self.a.close().await;
+        self.b.close().await;
+        self.schema.drop_schema().await;
+    }
+}

@@ -122,3 +122,52 @@ impl ThrottleStore for PostgresStore {
         Ok(seen.map(Timestamp))
     }
 }
+
+#[cfg(test)]
+mod across_instances {
+    use latchkey_domain::secret::random_hex;
+
+    use super::super::session::TwoInstances;
+    use super::*;
+
+    /// Threat: a password-guessing (or code-guessing) run spread over every server instance so
+    /// that each instance's share stays under the limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn guesses_spread_over_instances_share_one_throttle_limit() {
+        let both = TwoInstances::open().await;
+        let key = format!("guess:{}", random_hex(8));
+        let now = Timestamp(1_800_000_000);
+        let (limit, window) = (5, 60);
+        let mut attempts = tokio::task::JoinSet::new();
+        for i in 0..24 {
+            let store = if i % 2 == 0 { &both.a } else { &both.b }.clone();
+            let key = key.clone();
+            attempts.spawn(async move { store.take_throttle_slot(&key, now, window, limit).await });
+        }
+        let allowed = attempts
+            .join_all()
+            .await
+            .into_iter()
+            .filter(|taken| *taken.as_ref().unwrap())
+            .count();
+        assert_eq!(allowed, 5, "the limit holds over both instances together");
+        assert_eq!(both.a.throttle_count(&key, now, window).await.unwrap(), 5);
+        assert_eq!(both.b.throttle_count(&key, now, window).await.unwrap(), 5);
+        assert!(
+            !both
+                .b
+                .take_throttle_slot(&key, now, window, limit)
+                .await
+                .unwrap(),
+            "a sixth guess at either instance is refused"
+        );
+        assert!(
+            both.a
+                .take_throttle_slot(&key, Timestamp(now.0 + window), window, limit)
+                .await
+                .unwrap(),
+            "the next window starts over"
+        );
+        both.close().await;
+    }
+}
