@@ -1,31 +1,80 @@
-//! PostgreSQL: the ApplicationStore port (not written yet).
+//! PostgreSQL: registered applications.
 
 use async_trait::async_trait;
-use latchkey_domain::application::Application;
+use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::ids::ClientId;
 use latchkey_domain::store::{ApplicationStore, StoreResult};
+use sqlx::postgres::PgRow;
 
-use super::PostgresStore;
+use super::{PostgresStore, conflict_or_backend, corrupt, get, string_list, timestamp, to_json};
+
+fn application_from(row: &PgRow) -> StoreResult<Application> {
+    let kind: ClientKind =
+        serde_json::from_str(&get::<String>(row, "kind")?).map_err(|_| corrupt("client kind"))?;
+    let alg = SigningAlg::parse(&get::<String>(row, "id_token_alg")?)
+        .map_err(|_| corrupt("ID token algorithm"))?;
+    Ok(Application {
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        display_name: get(row, "display_name")?,
+        redirect_uris: string_list(row, "redirect_uris")?,
+        post_logout_redirect_uris: string_list(row, "post_logout_redirect_uris")?,
+        kind,
+        id_token_alg: alg,
+        home_url: get(row, "home_url")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
 
 #[async_trait]
 impl ApplicationStore for PostgresStore {
-    #[allow(unused_variables)]
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
-        todo!()
+        let query = sqlx::query(
+            "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
+             id_token_alg, home_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(app.client_id.as_str())
+        .bind(&app.display_name)
+        .bind(to_json("redirect URIs", serde_json::to_string(&app.redirect_uris))?)
+        .bind(to_json("post-logout redirect URIs", serde_json::to_string(&app.post_logout_redirect_uris))?)
+        .bind(to_json("client kind", serde_json::to_string(&app.kind))?)
+        .bind(app.id_token_alg.as_str())
+        .bind(&app.home_url)
+        .bind(app.created_at.0);
+        self.execute(query).await.map_err(|e| {
+            conflict_or_backend(
+                &format!("an application with client ID {}", app.client_id),
+                e,
+            )
+        })?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn application(&self, client_id: &ClientId) -> StoreResult<Option<Application>> {
-        todo!()
+        self.read_by_key(
+            "SELECT * FROM applications WHERE client_id = $1",
+            client_id.as_str(),
+            application_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn list_applications(&self) -> StoreResult<Vec<Application>> {
-        todo!()
+        self.read_all(
+            sqlx::query(
+                "SELECT * FROM applications ORDER BY display_name COLLATE \"C\", client_id COLLATE \"C\"",
+            ),
+            application_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()> {
-        todo!()
+        // Cascades to the application's grants and their codes and tokens.
+        self.write_by_key(
+            "DELETE FROM applications WHERE client_id = $1",
+            client_id.as_str(),
+            "deleting an application",
+        )
+        .await
     }
 }
