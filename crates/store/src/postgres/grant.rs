@@ -1,100 +1,372 @@
-//! PostgreSQL: the GrantStore port (not written yet).
+//! PostgreSQL: grants, codes, access and refresh tokens, signing keys and server secrets.
 
 use async_trait::async_trait;
+use latchkey_domain::application::SigningAlg;
 use latchkey_domain::clock::Timestamp;
-use latchkey_domain::ids::GrantId;
-use latchkey_domain::ids::KeyId;
-use latchkey_domain::ids::SessionId;
+use latchkey_domain::ids::{ClientId, GrantId, KeyId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
-use latchkey_domain::oidc::AccessToken;
-use latchkey_domain::oidc::AuthorizationCode;
-use latchkey_domain::oidc::Grant;
-use latchkey_domain::oidc::Redeemed;
-use latchkey_domain::oidc::RefreshToken;
+use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{GrantStore, StoreResult};
+use sqlx::postgres::PgRow;
 
-use super::PostgresStore;
+use super::{
+    PostgresStore, backend, conflict_or_backend, corrupt, get, method_from, method_text,
+    optional_timestamp, read_error, string_list, timestamp, to_json,
+};
+
+fn grant_from(row: &PgRow) -> StoreResult<Grant> {
+    Ok(Grant {
+        id: GrantId::from_string(get::<String>(row, "id")?),
+        user_id: UserId::from_string(get::<String>(row, "user_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        session_id: SessionId::from_string(get::<String>(row, "session_id")?),
+        scopes: string_list(row, "scopes")?,
+        nonce: get(row, "nonce")?,
+        auth_time: timestamp(row, "auth_time")?,
+        method: method_from(row)?,
+        created_at: timestamp(row, "created_at")?,
+        revoked: get(row, "revoked")?,
+    })
+}
+
+fn code_from(row: &PgRow) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn refresh_token_from(row: &PgRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+        grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+        expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+fn signing_key_from(row: &PgRow) -> StoreResult<SigningKey> {
+    Ok(SigningKey {
+        kid: KeyId::from_string(get::<String>(row, "kid")?),
+        alg: SigningAlg::parse(&get::<String>(row, "alg")?)
+            .map_err(|_| corrupt("signing key algorithm"))?,
+        private_pkcs8: get(row, "private_pkcs8")?,
+        created_at: timestamp(row, "created_at")?,
+        retired_at: optional_timestamp(row, "retired_at")?,
+    })
+}
 
 #[async_trait]
 impl GrantStore for PostgresStore {
-    #[allow(unused_variables)]
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
-        todo!()
+        sqlx::query(
+            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
+             revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(grant.id.as_str())
+        .bind(grant.user_id.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.session_id.as_str())
+        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+        .bind(&grant.nonce)
+        .bind(grant.auth_time.0)
+        .bind(method_text(grant.method)?)
+        .bind(grant.created_at.0)
+        .bind(grant.revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        todo!()
+        self.read_by_key(
+            "SELECT * FROM grants WHERE id = $1",
+            id.as_str(),
+            grant_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()> {
-        todo!()
+        self.write_by_key(
+            "UPDATE grants SET revoked = TRUE WHERE id = $1",
+            id.as_str(),
+            "revoking a grant",
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()> {
-        todo!()
+        self.write_by_key(
+            "UPDATE grants SET revoked = TRUE WHERE session_id = $1",
+            session.as_str(),
+            "revoking a session's grants",
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
-        todo!()
+        sqlx::query(
+            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.hash.as_str())
+        .bind(code.grant_id.as_str())
+        .bind(code.client_id.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend("an authorization code", e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
-        todo!()
+        self.spend(
+            "UPDATE codes SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            "SELECT * FROM codes WHERE hash = $1",
+            hash,
+            code_from,
+        )
+        .await
+        .map(Redeemed::from)
     }
 
-    #[allow(unused_variables)]
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        todo!()
+        sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token.hash.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend("an access token", e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
-        todo!()
+        // Expired rows are returned too: the domain decides, and can say why a token failed.
+        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_error)?;
+        row.map(|row| {
+            Ok(AccessToken {
+                hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
+                grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
+                expires_at: timestamp(&row, "expires_at")?,
+            })
+        })
+        .transpose()
     }
 
-    #[allow(unused_variables)]
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        todo!()
+        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(token.hash.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend("a refresh token", e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
-        todo!()
+        self.spend(
+            "UPDATE refresh_tokens SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            "SELECT * FROM refresh_tokens WHERE hash = $1",
+            hash,
+            refresh_token_from,
+        )
+        .await
+        .map(Redeemed::from)
     }
 
-    #[allow(unused_variables)]
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
-        todo!()
+        self.read_by_key(
+            "SELECT * FROM codes WHERE hash = $1",
+            hash.as_str(),
+            code_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshToken>> {
-        todo!()
+        self.read_by_key(
+            "SELECT * FROM refresh_tokens WHERE hash = $1",
+            hash.as_str(),
+            refresh_token_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
-        todo!()
+        self.read_all(
+            sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid"),
+            signing_key_from,
+        )
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
-        todo!()
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.kid.as_str())
+        .bind(key.alg.as_str())
+        .bind(key.private_pkcs8.as_slice())
+        .bind(key.created_at.0)
+        .bind(key.retired_at.map(|t| t.0))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()> {
-        todo!()
+        // The kept kids travel as one array parameter, so the statement stays fixed text
+        // whatever the list's length.
+        let keep: Vec<String> = keep.iter().map(|kid| kid.as_str().to_owned()).collect();
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> ALL($2)",
+        )
+        .bind(at.0)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("retiring signing keys", e))?;
+        Ok(())
     }
 
-    #[allow(unused_variables)]
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        todo!()
+        // Insert-if-absent, then read back. Of two servers starting at once, one inserts; the
+        // other's ON CONFLICT waits for that insert to commit and does nothing, and its read
+        // (a new snapshot under READ COMMITTED) then sees the winner's value. A restart never
+        // replaces it.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("storing a server secret", e))?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| backend("reading a server secret", e))
+    }
+}
+
+#[cfg(test)]
+mod across_instances {
+    use latchkey_domain::application::{Application, ClientKind};
+    use latchkey_domain::ids::{ClientId, GrantId, SessionId, UserId};
+    use latchkey_domain::oidc::{AuthorizationCode, Grant, Redeemed};
+    use latchkey_domain::secret::{TokenHash, random_hex, random_token};
+    use latchkey_domain::session::{AuthMethod, Session};
+    use latchkey_domain::store::{ApplicationStore, GrantStore, SessionStore, UserStore};
+    use latchkey_domain::user::{Upn, User};
+
+    use super::super::session::TwoInstances;
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000);
+
+    /// A user, an application, a session and a grant, stored through instance A.
+    async fn stored_grant(store: &PostgresStore) -> Grant {
+        let user = User {
+            id: UserId::random(),
+            upn: Upn::parse(&format!("user-{}@instances.example", random_hex(4))).unwrap(),
+            display_name: "Two Instances".into(),
+            email: None,
+            enabled: true,
+            created_at: NOW,
+        };
+        store.create_user(&user).await.unwrap();
+        let app = Application {
+            client_id: ClientId::from_string(format!("instances-{}", random_hex(8))),
+            display_name: "Two Instances App".into(),
+            redirect_uris: vec!["https://app.instances.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Public,
+            id_token_alg: SigningAlg::ES256,
+            home_url: None,
+            created_at: NOW,
+        };
+        store.create_application(&app).await.unwrap();
+        let session = Session {
+            id: SessionId::random(),
+            token_hash: TokenHash::of(random_token().expose()),
+            user_id: user.id.clone(),
+            method: AuthMethod::Password,
+            auth_time: NOW,
+            created_at: NOW,
+            expires_at: NOW.plus_seconds(3600),
+            revoked: false,
+        };
+        store.create_session(&session).await.unwrap();
+        let grant = Grant {
+            id: GrantId::random(),
+            user_id: user.id,
+            client_id: app.client_id,
+            session_id: session.id,
+            scopes: vec!["openid".into()],
+            nonce: None,
+            auth_time: NOW,
+            method: AuthMethod::Password,
+            created_at: NOW,
+            revoked: false,
+        };
+        store.create_grant(&grant).await.unwrap();
+        grant
+    }
+
+    /// Threat: an authorization code replayed through a second server instance (the same
+    /// request sent to both servers behind a load balancer) to obtain two sets of tokens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn code_replay_through_another_instance_has_one_winner() {
+        let both = TwoInstances::open().await;
+        let grant = stored_grant(&both.a).await;
+        for _ in 0..20 {
+            let code = AuthorizationCode {
+                hash: TokenHash::of(random_token().expose()),
+                grant_id: grant.id.clone(),
+                client_id: grant.client_id.clone(),
+                redirect_uri: "https://app.instances.example/cb".into(),
+                code_challenge: None,
+                expires_at: NOW.plus_seconds(60),
+            };
+            both.a.put_code(&code).await.unwrap();
+            let (at_a, at_b) = tokio::join!(
+                both.a.redeem_code(&code.hash),
+                both.b.redeem_code(&code.hash)
+            );
+            let fresh = [at_a.unwrap(), at_b.unwrap()]
+                .into_iter()
+                .filter(|outcome| match outcome {
+                    Redeemed::Fresh(_) => true,
+                    Redeemed::Replayed(spent) => {
+                        assert_eq!(spent, &code, "the loser sees the code as a replay");
+                        false
+                    }
+                    Redeemed::Unknown => panic!("the code was stored through instance A"),
+                })
+                .count();
+            assert_eq!(fresh, 1, "exactly one instance redeems the code");
+            assert!(matches!(
+                both.b.redeem_code(&code.hash).await.unwrap(),
+                Redeemed::Replayed(_)
+            ));
+        }
+        both.close().await;
     }
 }
