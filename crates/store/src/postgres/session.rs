@@ -298,13 +298,15 @@ impl SessionStore for PostgresStore {
 pub(super) struct TwoInstances {
     pub(super) a: PostgresStore,
     pub(super) b: PostgresStore,
-    schema: super::tests::ScratchSchema,
+    schema: super::scratch::ScratchSchema,
 }
 
 #[cfg(test)]
 impl TwoInstances {
     pub(super) async fn open() -> TwoInstances {
-        let schema = super::tests::ScratchSchema::new().await;
+        let schema = super::scratch::ScratchSchema::create()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let settings = super::PostgresSettings::default();
         let a = PostgresStore::open_with(schema.options(), &settings)
             .await
@@ -318,6 +320,9 @@ impl TwoInstances {
     pub(super) async fn close(self) {
         self.a.close().await;
         self.b.close().await;
-        self.schema.drop_schema().await;
+        self.schema
+            .drop_schema()
+            .await
+            .expect("drop the scratch schema");
     }
 }
