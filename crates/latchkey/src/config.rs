@@ -479,3 +479,60 @@ mod passkey_settings {
         );
     }
 }
+
+#[cfg(test)]
+mod database_settings {
+    use super::{Config, Database};
+
+    #[test]
+    fn database_url_chooses_sqlite_by_default_and_postgresql_by_url() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.database().unwrap(), Database::Sqlite);
+        for sqlite in ["sqlite:", "sqlite://", "", "  "] {
+            let config = Config::from_toml(&format!("database_url = {sqlite:?}")).unwrap();
+            assert_eq!(config.database().unwrap(), Database::Sqlite, "{sqlite:?}");
+        }
+        let url = "postgres://latchkey@db.internal:5432/latchkey";
+        let config = Config::from_toml(&format!("database_url = {url:?}")).unwrap();
+        assert_eq!(config.database().unwrap(), Database::Postgres(url));
+        assert_eq!(config.database().unwrap().kind(), "postgresql");
+    }
+
+    #[test]
+    fn unusable_database_urls_are_refused_without_quoting_them() {
+        let password = "pw-Mm44-hidden";
+        for url in [
+            format!("mysql://root:{password}@localhost/latchkey"),
+            format!("postgres://root:{password}@[broken/latchkey"),
+            format!("sqlite:///var/lib/{password}.db"),
+        ] {
+            let error = Config::from_toml(&format!("database_url = {url:?}")).unwrap_err();
+            let text = format!("{error:#}");
+            assert!(text.contains("database_url"), "{text}");
+            assert!(!text.contains(password), "the URL is not quoted: {text}");
+        }
+    }
+
+    #[test]
+    fn the_pool_size_and_statement_timeout_are_settings_within_bounds() {
+        let config = Config::from_toml(
+            "database_url = \"postgres://l@h/db\"\n[database]\nmax_connections = 25\nstatement_timeout_seconds = 9",
+        )
+        .unwrap();
+        let settings = config.postgres_settings();
+        assert_eq!(settings.max_connections, 25);
+        assert_eq!(
+            settings.statement_timeout,
+            std::time::Duration::from_secs(9)
+        );
+        for bad in [
+            "[database]\nmax_connections = 0",
+            "[database]\nmax_connections = 5000",
+            "[database]\nstatement_timeout_seconds = 0",
+            "[database]\nstatement_timeout_seconds = 601",
+            "[database]\nsize = 3",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+}

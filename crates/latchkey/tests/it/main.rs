@@ -19,6 +19,7 @@ mod oidc_flow;
 mod phone;
 mod phone_threats;
 mod pin_guessing;
+mod postgres;
 mod smart_lockout;
 mod support;
 mod threats;
