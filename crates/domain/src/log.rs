@@ -39,6 +39,9 @@ pub enum SignInError {
     ApprovalTimedOut,
     /// 900030: too many notifications, wrong numbers or failed attempts; nothing was tried.
     Throttled,
+    /// 900040: the application (or the request's `acr_values`) requires an authentication
+    /// strength the user has no way to meet, or the way they signed in does not meet.
+    StrengthNotMet,
 }
 
 impl SignInError {
@@ -56,6 +59,7 @@ impl SignInError {
             SignInError::WrongNumber => 900_021,
             SignInError::ApprovalTimedOut => 900_022,
             SignInError::Throttled => 900_030,
+            SignInError::StrengthNotMet => 900_040,
         }
     }
 
@@ -75,6 +79,9 @@ impl SignInError {
             SignInError::WrongNumber => "MFA denied; the number entered did not match",
             SignInError::ApprovalTimedOut => "user did not respond to mobile app notification",
             SignInError::Throttled => "authentication throttled",
+            SignInError::StrengthNotMet => {
+                "The sign-in does not meet the authentication strength the application requires."
+            }
         }
     }
 }

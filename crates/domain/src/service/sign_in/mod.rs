@@ -4,10 +4,14 @@
 mod approval;
 mod credential;
 mod session;
+mod strength;
 
 use std::sync::Arc;
 
 pub use approval::WaitingForApproval;
+pub use strength::{
+    StrengthPrompt, step_up_message as step_up_message_for, strength_phrase,
+};
 
 use super::access::MethodAccess;
 use super::applications::Applications;
@@ -50,6 +54,9 @@ pub enum SignInFailure {
     OutOfOrder,
     /// The first factor was right; the sign-in now waits for the authenticator app.
     SecondFactor,
+    /// The application requires an authentication strength this sign-in cannot meet; the
+    /// sign-in ended and the message says why and what would work.
+    NotStrongEnough(String),
 }
 
 /// A browser that just signed in: the cookie secret is shown once, to the browser.
@@ -189,7 +196,7 @@ impl SignIns {
         input: &str,
         context: &SignInContext,
     ) -> Result<PendingSignIn, SignInFailure> {
-        let mut sign_in = self.sign_in(id).await?;
+        let sign_in = self.sign_in(id).await?;
         if sign_in.stage != SignInStage::AwaitingUsername {
             return Err(SignInFailure::OutOfOrder);
         }
@@ -204,42 +211,79 @@ impl SignIns {
             .lookup_upn(&upn)
             .await
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        self.offer_methods(sign_in, &upn.to_string(), user, context)
+            .await
+    }
+
+    /// The user is known (or the name matches no one): pushes phone sign-in where it may meet
+    /// the sign-in's required strength, else moves to the pass-or-password stage, whose page
+    /// offers only what meets the strength. A fresh sign-in that nothing the user has could
+    /// meet is refused here, before anything is tried.
+    pub(crate) async fn offer_methods(
+        &self,
+        mut sign_in: PendingSignIn,
+        upn: &str,
+        user: Option<User>,
+        context: &SignInContext,
+    ) -> Result<PendingSignIn, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let strength = sign_in.required_strength;
         let phone = match &user {
-            Some(user) => self
+            Some(user) if strength::phone_may_meet(strength) => self
                 .request_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
                 .await
-                .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
+                .map_err(trouble)?,
+            // The reads a known name without phone sign-in costs, so that the two take as
+            // long even when the floor below is exceeded (a loaded machine).
+            Some(user) => {
+                self.reads_of_a_name_without_phone(&user.id)
+                    .await
+                    .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+                ApprovalStart::NotApplicable
+            }
             None => {
-                // The reads a known name without phone sign-in costs, so that the two take as
-                // long even when the floor below is exceeded (a loaded machine).
                 self.reads_of_a_name_without_phone(&UserId::generate(self.random.as_ref()))
                     .await
                     .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
                 ApprovalStart::NotApplicable
             }
         };
+        if let Some(strength) = strength
+            && matches!(phone, ApprovalStart::NotApplicable)
+            && !strength::credential_may_meet(Some(strength))
+            && sign_in.step_up_from.is_none()
+        {
+            let has_passkey = match &user {
+                Some(user) => self.has_passkey(&user.id).await.map_err(trouble)?,
+                None => false,
+            };
+            if !has_passkey {
+                return Err(self
+                    .refuse_for_strength(&sign_in, strength, upn, user.as_ref(), context)
+                    .await
+                    .map_err(trouble)?);
+            }
+        }
+        let user_id = user.map(|u| u.id);
         sign_in.stage = match phone {
             ApprovalStart::Sent(stage) => stage,
             ApprovalStart::NotApplicable => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: None,
             },
             ApprovalStart::AlreadyPending => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: Some(ALREADY_PENDING.into()),
             },
             ApprovalStart::Throttled(_) => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: Some(THROTTLED.into()),
             },
         };
-        self.store
-            .put_sign_in(&sign_in)
-            .await
-            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
         Ok(sign_in)
     }
 
