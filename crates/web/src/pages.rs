@@ -50,6 +50,20 @@ struct CredentialPage<'a> {
     error: Option<&'a str>,
 }
 
+/// The pass-or-password stage of a sign-in that must meet a strength a pass or password
+/// cannot: it offers only a passkey or security key, and says why.
+#[derive(Template)]
+#[template(path = "login_strength.html")]
+struct StrengthPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    message: &'a str,
+    offers_passkey: bool,
+    add_method_hint: &'a str,
+    error: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "login_number.html")]
 struct NumberPage<'a> {
@@ -234,13 +248,27 @@ async fn render_stage(
             username: sign_in.login_hint().unwrap_or_default(),
             error,
         }),
-        SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
-            csrf: &csrf,
-            app_name: app_name.as_deref(),
-            upn,
-            use_password,
-            error: error.or(notice.as_deref()),
-        }),
+        SignInStage::AwaitingCredential { upn, notice, .. } => {
+            match state.latchkey.sign_in.strength_prompt(sign_in).await {
+                Ok(Some(prompt)) => render(&StrengthPage {
+                    csrf: &csrf,
+                    app_name: app_name.as_deref(),
+                    upn,
+                    message: &prompt.message,
+                    offers_passkey: prompt.offers_passkey,
+                    add_method_hint: prompt.add_method_hint,
+                    error: error.or(notice.as_deref()),
+                }),
+                Ok(None) => render(&CredentialPage {
+                    csrf: &csrf,
+                    app_name: app_name.as_deref(),
+                    upn,
+                    use_password,
+                    error: error.or(notice.as_deref()),
+                }),
+                Err(_) => start_again_error().into_response(),
+            }
+        }
         SignInStage::AwaitingApproval { .. } => {
             match state.latchkey.sign_in.waiting_for_approval(sign_in).await {
                 Ok(Some(waiting)) => render_uncached(&NumberPage {
@@ -410,6 +438,11 @@ async fn failure_page(
         SignInFailure::OutOfOrder | SignInFailure::SecondFactor => {
             Ok(Redirect::to("/login").into_response())
         }
+        SignInFailure::NotStrongEnough(message) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "This application needs a stronger sign-in",
+            message,
+        )),
         SignInFailure::TryAgain(message) => {
             let sign_in = state
                 .latchkey
