@@ -20,6 +20,7 @@ mod phone;
 mod phone_threats;
 mod pin_guessing;
 mod smart_lockout;
+mod strengths;
 mod support;
 mod threats;
 mod unusual_sign_ins;

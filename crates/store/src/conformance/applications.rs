@@ -76,7 +76,11 @@ pub async fn deleting_an_application_removes_it(store: &dyn Store) {
 
 pub async fn an_applications_required_strength_can_be_changed_and_cleared(store: &dyn Store) {
     let app = stored_application(store).await;
-    for strength in [Some(AuthStrength::Mfa), None, Some(AuthStrength::PasswordlessMfa)] {
+    for strength in [
+        Some(AuthStrength::Mfa),
+        None,
+        Some(AuthStrength::PasswordlessMfa),
+    ] {
         assert!(
             store
                 .set_required_strength(&app.client_id, strength)

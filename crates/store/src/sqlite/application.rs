@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use latchkey_domain::application::Application;
 use latchkey_domain::ids::ClientId;
-use latchkey_domain::strength::AuthStrength;
 use latchkey_domain::store::{ApplicationStore, StoreResult};
+use latchkey_domain::strength::AuthStrength;
 
 use super::SqliteStore;
 use super::rows::application_from;
@@ -57,9 +57,10 @@ impl ApplicationStore for SqliteStore {
         client_id: &ClientId,
         strength: Option<AuthStrength>,
     ) -> StoreResult<bool> {
-        let query = sqlx::query("UPDATE applications SET required_strength = ? WHERE client_id = ?")
-            .bind(strength.map(AuthStrength::id))
-            .bind(client_id.as_str());
+        let query =
+            sqlx::query("UPDATE applications SET required_strength = ? WHERE client_id = ?")
+                .bind(strength.map(AuthStrength::id))
+                .bind(client_id.as_str());
         let done = self
             .execute(query)
             .await

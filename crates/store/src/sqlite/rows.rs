@@ -103,9 +103,7 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
         home_url: get(row, "home_url")?,
         required_strength: match get::<Option<String>>(row, "required_strength")? {
             None => None,
-            Some(id) => {
-                Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?)
-            }
+            Some(id) => Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?),
         },
         created_at: timestamp(row, "created_at")?,
     })

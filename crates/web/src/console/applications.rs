@@ -79,7 +79,10 @@ async fn render_list(admin: Admin, banner: Banner) -> ConsoleResult {
 
 /// `POST /admin/applications/{id}/strength`: the strength the application requires, by id
 /// (`mfa`, `passwordlessMfa`, `phishingResistantMfa`), or empty for none.
-pub(super) async fn set_strength(path: PathId, AdminForm(admin, fields): AdminForm) -> ConsoleResult {
+pub(super) async fn set_strength(
+    path: PathId,
+    AdminForm(admin, fields): AdminForm,
+) -> ConsoleResult {
     let Path(id) = path?;
     let id = url_id(&id, "application")?;
     let strength = fields.one("strength")?.filter(|s| !s.is_empty());

@@ -5,12 +5,12 @@ use super::{AuthorizeStep, SignInFailure, SignIns, strength_phrase};
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::{BrowserId, SessionId, UserId};
+use crate::log::SignInContext;
 use crate::notify::DomainEvent;
 use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
-use crate::log::SignInContext;
 use crate::signin::PendingSignIn;
 use crate::user::User;
 
@@ -94,11 +94,9 @@ impl SignIns {
             fresh_enough && hinted_user && request.prompt != Prompt::Login
         });
         match (usable, request.prompt) {
-            (Some((session, user)), _) if meets(&request, session.method) => {
-                Ok(AuthorizeStep::Redirect(
-                    self.tokens.issue_code(&request, &session, &user).await?,
-                ))
-            }
+            (Some((session, user)), _) if meets(&request, session.method) => Ok(
+                AuthorizeStep::Redirect(self.tokens.issue_code(&request, &session, &user).await?),
+            ),
             (Some(_), Prompt::None) => {
                 let strength = request.required_strength.map(strength_phrase);
                 let description = format!(

@@ -122,7 +122,10 @@ pub fn refusal_message(app_name: Option<&str>, strength: AuthStrength) -> String
 
 impl SignIns {
     /// The application's display name for a sign-in, if it is for one.
-    pub(crate) async fn app_name(&self, sign_in: &PendingSignIn) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn app_name(
+        &self,
+        sign_in: &PendingSignIn,
+    ) -> Result<Option<String>, StoreError> {
         Ok(match &sign_in.authorization {
             Some(request) => self
                 .applications
@@ -148,7 +151,11 @@ impl SignIns {
         let app_name = self.app_name(sign_in).await?;
         let message = match sign_in.step_up_from {
             Some(from) => step_up_message(app_name.as_deref(), strength, from),
-            None => format!("{} {}", requires(app_name.as_deref(), strength), what_works(strength)),
+            None => format!(
+                "{} {}",
+                requires(app_name.as_deref(), strength),
+                what_works(strength)
+            ),
         };
         Ok(Some(StrengthPrompt {
             strength,
@@ -246,7 +253,9 @@ mod tests {
         assert!(credential_may_meet(None));
         assert!(credential_may_meet(Some(AuthStrength::Mfa)));
         assert!(!credential_may_meet(Some(AuthStrength::PasswordlessMfa)));
-        assert!(!credential_may_meet(Some(AuthStrength::PhishingResistantMfa)));
+        assert!(!credential_may_meet(Some(
+            AuthStrength::PhishingResistantMfa
+        )));
         assert!(phone_may_meet(Some(AuthStrength::PasswordlessMfa)));
         assert!(!phone_may_meet(Some(AuthStrength::PhishingResistantMfa)));
     }
