@@ -533,6 +533,47 @@ mod tests {
     }
 
     #[test]
+    fn acr_values_ask_for_the_first_strength_latchkey_defines_and_ignore_the_rest() {
+        use crate::strength::AuthStrength::*;
+        let strength = |acr: Option<&str>, required| {
+            let mut p = params();
+            p.acr_values = acr.map(str::to_string);
+            let mut app = app(ClientKind::Public);
+            app.required_strength = required;
+            validate_authorize(&p, &app).map(|r| r.required_strength)
+        };
+        assert_eq!(strength(None, None), Ok(None));
+        assert_eq!(strength(Some(""), None), Ok(None));
+        assert_eq!(strength(Some("urn:other:gold  loa3"), None), Ok(None));
+        assert_eq!(
+            strength(
+                Some("urn:other:gold urn:latchkey:acr:mfa urn:latchkey:acr:phishing-resistant-mfa"),
+                None
+            ),
+            Ok(Some(Mfa))
+        );
+        // The single-factor acr is one Latchkey issues, not a strength one can ask for.
+        assert_eq!(strength(Some("urn:latchkey:acr:sfa"), None), Ok(None));
+        // The stronger of the request's and the application's.
+        assert_eq!(
+            strength(Some("urn:latchkey:acr:mfa"), Some(PhishingResistantMfa)),
+            Ok(Some(PhishingResistantMfa))
+        );
+        assert_eq!(
+            strength(Some("urn:latchkey:acr:passwordless-mfa"), Some(Mfa)),
+            Ok(Some(PasswordlessMfa))
+        );
+        let oversized = "urn:latchkey:acr:mfa ".repeat(200);
+        assert!(matches!(
+            strength(Some(&oversized), None),
+            Err(AuthorizeError::Redirect {
+                error: OAuthErrorCode::InvalidRequest,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn a_valid_request_is_accepted() {
         let request = validate_authorize(&params(), &app(ClientKind::Public)).unwrap();
         assert_eq!(request.scopes, vec!["openid", "profile"]);

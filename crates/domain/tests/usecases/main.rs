@@ -6,5 +6,6 @@ mod directory;
 mod fixture;
 mod phone_sign_in;
 mod policy;
+mod strengths;
 mod tap_sign_in;
 mod tokens;
