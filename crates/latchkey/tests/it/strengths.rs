@@ -648,3 +648,77 @@ async fn discovery_lists_the_acr_values_latchkey_issues() {
         assert!(acrs.contains(&json!(acr)), "{discovery}");
     }
 }
+
+#[tokio::test]
+async fn an_administrator_chooses_an_applications_strength_in_the_console() {
+    let server = TestServer::start().await;
+    let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
+        .await
+        .unwrap();
+    let admin = crate::console::admin_browser(&server, &people).await;
+    let (client, _) = app_requiring(&server, "Contoso Payroll", None).await;
+    let page = admin.get("/admin/applications").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Phishing-resistant MFA"),
+        "{}",
+        page.body
+    );
+    let form = format!("/admin/applications/{client}/strength");
+
+    let saved = admin
+        .post(
+            &form,
+            &[("csrf", &page.csrf()), ("strength", "phishingResistantMfa")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = admin.follow(saved).await;
+    assert!(page.body.contains("Saved."), "{}", page.body);
+    let (_, app) = server
+        .api_call(Method::GET, &format!("/applications/{client}"), None)
+        .await;
+    assert_eq!(app["requiredStrength"], "phishingResistantMfa");
+    assert!(
+        page.body
+            .contains("<option value=\"phishingResistantMfa\" selected>"),
+        "the page shows the choice: {}",
+        page.body
+    );
+
+    // A value the form never offers, a forged form and an unknown application change nothing.
+    let refused = admin
+        .post(&form, &[("csrf", &page.csrf()), ("strength", "gold")])
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        unescape(&refused.body).contains("\"gold\" is not an authentication strength"),
+        "{}",
+        refused.body
+    );
+    let forged = admin
+        .post(&form, &[("csrf", "forged"), ("strength", "")])
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let unknown = admin
+        .post(
+            "/admin/applications/no-such-app/strength",
+            &[("csrf", &page.csrf()), ("strength", "mfa")],
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let (_, app) = server
+        .api_call(Method::GET, &format!("/applications/{client}"), None)
+        .await;
+    assert_eq!(app["requiredStrength"], "phishingResistantMfa");
+
+    // None clears it.
+    let cleared = admin
+        .post(&form, &[("csrf", &page.csrf()), ("strength", "")])
+        .await;
+    assert_eq!(cleared.status, 303, "{}", cleared.body);
+    let (_, app) = server
+        .api_call(Method::GET, &format!("/applications/{client}"), None)
+        .await;
+    assert!(app.get("requiredStrength").is_none(), "{app}");
+}

@@ -318,6 +318,8 @@ impl SignIns {
         // A notification still waiting is cancelled first, so no device can answer it later.
         let mut sign_in = self.choose_other_way(id).await?;
         sign_in.stage = SignInStage::AwaitingUsername;
+        // Another account is not the session being stepped up: it is a fresh sign-in.
+        sign_in.step_up_from = None;
         self.store
             .put_sign_in(&sign_in)
             .await
