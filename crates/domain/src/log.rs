@@ -39,7 +39,12 @@ pub enum SignInError {
     ApprovalTimedOut,
     /// 900030: too many notifications, wrong numbers or failed attempts; nothing was tried.
     Throttled,
-    /// 900040: the application (or the request's `acr_values`) requires an authentication
+    /// 900040: the passkey's answer was refused (the step's result detail says why: counter
+    /// went backwards, user verification required, wrong origin, replay, bad signature…).
+    PasskeyRefused,
+    /// 900041: the passkey's model (AAGUID) is blocked by the policy's key restrictions.
+    KeyRestricted,
+    /// 900050: the application (or the request's `acr_values`) requires an authentication
     /// strength the user has no way to meet, or the way they signed in does not meet.
     StrengthNotMet,
 }
@@ -59,7 +64,9 @@ impl SignInError {
             SignInError::WrongNumber => 900_021,
             SignInError::ApprovalTimedOut => 900_022,
             SignInError::Throttled => 900_030,
-            SignInError::StrengthNotMet => 900_040,
+            SignInError::PasskeyRefused => 900_040,
+            SignInError::KeyRestricted => 900_041,
+            SignInError::StrengthNotMet => 900_050,
         }
     }
 
@@ -79,6 +86,8 @@ impl SignInError {
             SignInError::WrongNumber => "MFA denied; the number entered did not match",
             SignInError::ApprovalTimedOut => "user did not respond to mobile app notification",
             SignInError::Throttled => "authentication throttled",
+            SignInError::PasskeyRefused => "The passkey or security key's answer was refused.",
+            SignInError::KeyRestricted => "blocked by key restrictions",
             SignInError::StrengthNotMet => {
                 "The sign-in does not meet the authentication strength the application requires."
             }

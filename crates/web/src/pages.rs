@@ -241,6 +241,12 @@ async fn render_stage(
             .map(|a| a.display_name),
         None => None,
     };
+    // A sign-in that must meet a strength a pass or password cannot: the page says why and
+    // offers only the passkey.
+    let strength_prompt = match state.latchkey.sign_in.strength_prompt(sign_in).await {
+        Ok(prompt) => prompt,
+        Err(_) => return (jar, start_again_error()).into_response(),
+    };
     let mut response = match &sign_in.stage {
         SignInStage::AwaitingUsername => render(&UsernamePage {
             csrf: &csrf,
@@ -248,27 +254,39 @@ async fn render_stage(
             username: sign_in.login_hint().unwrap_or_default(),
             error,
         }),
-        SignInStage::AwaitingCredential { upn, notice, .. } => {
-            match state.latchkey.sign_in.strength_prompt(sign_in).await {
-                Ok(Some(prompt)) => render(&StrengthPage {
-                    csrf: &csrf,
-                    app_name: app_name.as_deref(),
-                    upn,
-                    message: &prompt.message,
-                    offers_passkey: prompt.offers_passkey,
-                    add_method_hint: prompt.add_method_hint,
-                    error: error.or(notice.as_deref()),
-                }),
-                Ok(None) => render(&CredentialPage {
-                    csrf: &csrf,
-                    app_name: app_name.as_deref(),
-                    upn,
-                    use_password,
-                    error: error.or(notice.as_deref()),
-                }),
-                Err(_) => start_again_error().into_response(),
-            }
+        SignInStage::AwaitingCredential { upn, .. } | SignInStage::AwaitingPasskey { upn, .. }
+            if strength_prompt.is_some() =>
+        {
+            let prompt = strength_prompt.as_ref().expect("checked");
+            let notice = match &sign_in.stage {
+                SignInStage::AwaitingCredential { notice, .. } => notice.as_deref(),
+                _ => None,
+            };
+            render(&StrengthPage {
+                csrf: &csrf,
+                app_name: app_name.as_deref(),
+                upn,
+                message: &prompt.message,
+                offers_passkey: prompt.offers_passkey,
+                add_method_hint: prompt.add_method_hint,
+                error: error.or(notice),
+            })
         }
+        SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            upn,
+            use_password,
+            error: error.or(notice.as_deref()),
+        }),
+        // The passkey page is the edge's (issue 15); until it lands, the credential page.
+        SignInStage::AwaitingPasskey { upn, .. } => render(&CredentialPage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            upn,
+            use_password,
+            error,
+        }),
         SignInStage::AwaitingApproval { .. } => {
             match state.latchkey.sign_in.waiting_for_approval(sign_in).await {
                 Ok(Some(waiting)) => render_uncached(&NumberPage {

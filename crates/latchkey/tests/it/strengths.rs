@@ -206,7 +206,7 @@ async fn downgrade_an_app_requiring_passwordless_mfa_refuses_password_and_push_w
     let log = sign_in_log(&server, &guy.upn).await;
     assert_failure(
         &log[0],
-        900040,
+        900050,
         "The sign-in does not meet the authentication strength the application requires.",
     );
     assert_eq!(log[0]["appDisplayName"], "Contoso Payroll", "{}", log[0]);
@@ -296,7 +296,7 @@ async fn downgrade_an_app_requiring_phishing_resistant_mfa_refuses_phone_sign_in
     let log = sign_in_log(&server, &bobby.upn).await;
     assert_failure(
         &log[0],
-        900040,
+        900050,
         "The sign-in does not meet the authentication strength the application requires.",
     );
     assert!(
@@ -555,7 +555,7 @@ async fn a_pass_meets_mfa_but_a_password_alone_does_not() {
         answer.body
     );
     let log = sign_in_log(&server, "carol@contoso.example").await;
-    assert_eq!(log[0]["status"]["errorCode"], 900040, "{}", log[0]);
+    assert_eq!(log[0]["status"]["errorCode"], 900050, "{}", log[0]);
     // Not signed in: My Apps asks for a sign-in.
     let apps = browser.get("/myapps").await;
     assert!(apps.location.is_some(), "{}", apps.body);

@@ -3,6 +3,7 @@
 
 mod approval;
 mod credential;
+mod passkey;
 mod session;
 mod strength;
 
@@ -90,6 +91,7 @@ pub struct SignIns {
     pub(crate) applications: Arc<Applications>,
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) devices: Arc<Devices>,
+    pub(crate) passkeys: Arc<super::passkeys::Passkeys>,
 }
 
 impl SignIns {
@@ -246,25 +248,40 @@ impl SignIns {
                 ApprovalStart::NotApplicable
             }
         };
-        if let Some(strength) = strength
-            && matches!(phone, ApprovalStart::NotApplicable)
-            && !strength::credential_may_meet(Some(strength))
-            && sign_in.step_up_from.is_none()
-        {
-            let has_passkey = match &user {
-                Some(user) => self.has_passkey(&user.id).await.map_err(trouble)?,
-                None => false,
-            };
-            if !has_passkey {
-                return Err(self
-                    .refuse_for_strength(&sign_in, strength, upn, user.as_ref(), context)
-                    .await
-                    .map_err(trouble)?);
-            }
+        // Only a passkey meets the strength: a fresh sign-in for a user without one ends here.
+        let needs_passkey = strength.is_some_and(|s| !strength::credential_may_meet(Some(s)))
+            && matches!(phone, ApprovalStart::NotApplicable);
+        let has_passkey = match (&user, needs_passkey) {
+            (Some(user), true) => self.has_passkey(&user.id).await.map_err(trouble)?,
+            _ => false,
+        };
+        if needs_passkey && !has_passkey && sign_in.step_up_from.is_none() {
+            return Err(self
+                .refuse_for_strength(
+                    &sign_in,
+                    strength.expect("checked"),
+                    upn,
+                    user.as_ref(),
+                    context,
+                )
+                .await
+                .map_err(trouble)?);
         }
+        // A user whose only usable methods are passkeys never sees a pass or password prompt.
+        let passkeys_only = match (&phone, &user) {
+            (ApprovalStart::NotApplicable, Some(user)) => self
+                .passkeys_only(user)
+                .await
+                .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
+            _ => false,
+        };
         let user_id = user.map(|u| u.id);
         sign_in.stage = match phone {
             ApprovalStart::Sent(stage) => stage,
+            ApprovalStart::NotApplicable if passkeys_only => SignInStage::AwaitingPasskey {
+                upn: upn.to_string(),
+                user_id: user_id.expect("only a known user has passkeys"),
+            },
             ApprovalStart::NotApplicable => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
                 user_id,
@@ -305,11 +322,12 @@ impl SignIns {
     }
 
     /// What `try_approval` reads for a user who cannot sign in by phone:
-    /// the policy, the user's groups and devices.
+    /// the policy, the user's groups, devices and passkeys.
     async fn reads_of_a_name_without_phone(&self, user: &UserId) -> Result<(), DomainError> {
         self.access.policy().await?;
         self.access.user_groups(user).await?;
         self.devices.devices(user).await?;
+        self.passkeys.store.passkeys_of_user(user).await?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use super::{SignInFailure, SignIns};
 use crate::error::StoreError;
 use crate::ids::UserId;
 use crate::log::{AuthenticationStep, SignInContext, SignInError, SignInRecord, SignInStatus};
+use crate::policy::MethodKind;
 use crate::session::AuthMethod;
 use crate::signin::PendingSignIn;
 use crate::strength::AuthStrength;
@@ -165,13 +166,12 @@ impl SignIns {
         }))
     }
 
-    /// Whether the user has a passkey or security key to sign in with.
-    ///
-    /// Passkeys arrive with the `pk-core` branch (its `PasskeyStore`); until then no user has
-    /// one, so a fresh sign-in that only a passkey could meet is refused with the page that
-    /// says to add one.
-    pub(crate) async fn has_passkey(&self, _user: &UserId) -> Result<bool, StoreError> {
-        Ok(false)
+    /// Whether the user has a passkey or security key the policy lets them sign in with.
+    pub(crate) async fn has_passkey(&self, user: &UserId) -> Result<bool, StoreError> {
+        if self.passkeys.store.passkeys_of_user(user).await?.is_empty() {
+            return Ok(false);
+        }
+        self.access.method_allowed(user, MethodKind::Fido2).await
     }
 
     /// Ends a fresh sign-in that cannot meet its required strength: the log records why, and
