@@ -267,3 +267,210 @@ fn a_sign_in_stored_before_strengths_existed_still_loads_without_one() {
     assert_eq!(sign_in.step_up_from, None);
     assert_eq!(sign_in.authorization.unwrap().required_strength, None);
 }
+
+mod with_a_passkey {
+    //! With a real passkey (webauthn-authenticator-rs's `SoftPasskey`, verified by webauthn-rs):
+    //! the passkey meets phishing-resistant MFA, fresh and as a step-up.
+
+    use latchkey_domain::log::Actor;
+    use latchkey_domain::passkey::PasskeyChallenge;
+    use latchkey_domain::policy::MethodKind;
+    use latchkey_domain::service::{AuthorizeStep, SignedIn};
+    use latchkey_domain::session::AuthMethod;
+    use latchkey_domain::signin::{PendingSignIn, SignInStage};
+    use latchkey_domain::strength::AuthStrength;
+    use serde_json::json;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::prelude::Url;
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+    use super::request_for;
+    use crate::fixture::{ISSUER, World, context};
+
+    fn origin() -> Url {
+        Url::parse(ISSUER).unwrap()
+    }
+
+    /// FIDO2 on for everyone, Bobby signed in with a pass, and a passkey registered by him.
+    async fn bobby_with_a_passkey(world: &World) -> (SignedIn, SoftPasskey) {
+        let policy = world.latchkey.governance.policy().await.unwrap();
+        let mut configuration =
+            serde_json::to_value(policy.configuration(MethodKind::Fido2)).unwrap();
+        configuration["state"] = json!("enabled");
+        world
+            .latchkey
+            .governance
+            .set_method_configuration(&Actor::system(), MethodKind::Fido2, configuration)
+            .await
+            .unwrap();
+        let bobby = world.user("bobby").await;
+        let signed_in = world.signed_in(&bobby).await;
+        let mut key = SoftPasskey::new(true);
+        let passkeys = &world.latchkey.passkeys;
+        let challenge = passkeys
+            .begin_registration(&signed_in.session, &signed_in.user)
+            .await
+            .unwrap();
+        let mut options = challenge.options.clone();
+        options["authenticatorSelection"]["residentKey"] = json!("discouraged");
+        options["authenticatorSelection"]["requireResidentKey"] = json!(false);
+        let credential = key
+            .do_registration(
+                origin(),
+                serde_json::from_value(json!({ "publicKey": options })).unwrap(),
+            )
+            .unwrap();
+        passkeys
+            .finish_registration(
+                &signed_in.session,
+                &signed_in.user,
+                &challenge.ceremony,
+                &serde_json::to_string(&credential).unwrap(),
+                None,
+            )
+            .await
+            .expect("registered");
+        (signed_in, key)
+    }
+
+    async fn finish_with_passkey(
+        world: &World,
+        sign_in: &PendingSignIn,
+        key: &mut SoftPasskey,
+    ) -> SignedIn {
+        let challenge: PasskeyChallenge = world
+            .latchkey
+            .sign_in
+            .begin_passkey_sign_in(&sign_in.id)
+            .await
+            .expect("the passkey is offered");
+        let answer = key
+            .do_authentication(
+                origin(),
+                serde_json::from_value(json!({ "publicKey": challenge.options })).unwrap(),
+            )
+            .unwrap();
+        world
+            .latchkey
+            .sign_in
+            .finish_passkey_sign_in(
+                &sign_in.id,
+                &challenge.ceremony,
+                &serde_json::to_string(&answer).unwrap(),
+                context(),
+            )
+            .await
+            .expect("signed in with the passkey")
+    }
+
+    async fn payroll(world: &World) -> String {
+        let (app, _) = world.confidential_app().await;
+        world
+            .latchkey
+            .applications
+            .set_required_strength(
+                &Actor::system(),
+                &app.client_id,
+                Some("phishingResistantMfa"),
+            )
+            .await
+            .unwrap();
+        app.client_id.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_pass_session_steps_up_to_the_passkey_and_then_gets_its_code() {
+        let world = World::new().await;
+        let (signed_in, mut key) = bobby_with_a_passkey(&world).await;
+        let client = payroll(&world).await;
+        let request = request_for(&world, &client, None).await;
+
+        let step = world
+            .latchkey
+            .sign_in
+            .continue_authorization(
+                request,
+                Some((signed_in.session.clone(), signed_in.user.clone())),
+                &context(),
+            )
+            .await
+            .unwrap();
+        let AuthorizeStep::SignIn(sign_in) = step else {
+            panic!("a pass session must be stepped up, got {step:?}");
+        };
+        let stronger = finish_with_passkey(&world, &sign_in, &mut key).await;
+
+        assert!(
+            matches!(
+                stronger.session.method,
+                AuthMethod::DeviceBoundPasskey | AuthMethod::SyncedPasskey
+            ),
+            "{:?}",
+            stronger.session.method
+        );
+        assert_eq!(stronger.user.id, signed_in.user.id);
+        assert_eq!(
+            stronger.session.method.acr(),
+            AuthStrength::PhishingResistantMfa.acr()
+        );
+        let request = stronger.sign_in.authorization.clone().unwrap();
+        let redirect = world
+            .latchkey
+            .tokens
+            .issue_code(&request, &stronger.session, &stronger.user)
+            .await
+            .expect("the stepped-up session gets the code");
+        assert!(redirect.contains("code="), "{redirect}");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_sign_in_with_a_passkey_is_offered_only_the_passkey_and_not_refused() {
+        let world = World::new().await;
+        let (signed_in, mut key) = bobby_with_a_passkey(&world).await;
+        let client = payroll(&world).await;
+        let request = request_for(&world, &client, None).await;
+        let AuthorizeStep::SignIn(sign_in) = world
+            .latchkey
+            .sign_in
+            .continue_authorization(request, None, &context())
+            .await
+            .unwrap()
+        else {
+            panic!("no session: a sign-in");
+        };
+        let sign_in = world
+            .latchkey
+            .sign_in
+            .submit_username(&sign_in.id, signed_in.user.upn.as_str(), &context())
+            .await
+            .expect("not refused: Bobby has a passkey");
+        assert!(
+            matches!(
+                sign_in.stage,
+                SignInStage::AwaitingCredential { .. } | SignInStage::AwaitingPasskey { .. }
+            ),
+            "{:?}",
+            sign_in.stage
+        );
+        let prompt = world
+            .latchkey
+            .sign_in
+            .strength_prompt(&sign_in)
+            .await
+            .unwrap()
+            .expect("only the passkey is offered");
+        assert_eq!(
+            prompt.message,
+            "Contoso Expenses requires phishing-resistant MFA. Sign in with a passkey or \
+             security key."
+        );
+        let done = finish_with_passkey(&world, &sign_in, &mut key).await;
+        let request = done.sign_in.authorization.clone().unwrap();
+        world
+            .latchkey
+            .tokens
+            .issue_code(&request, &done.session, &done.user)
+            .await
+            .expect("a code");
+    }
+}
