@@ -60,6 +60,8 @@ struct StrengthPage<'a> {
     upn: &'a str,
     message: &'a str,
     offers_passkey: bool,
+    /// A step-up that continues as this user name (the user-name form, pre-filled and hidden).
+    continue_as: Option<&'a str>,
     add_method_hint: &'a str,
     error: Option<&'a str>,
 }
@@ -248,6 +250,23 @@ async fn render_stage(
         Err(_) => return (jar, start_again_error()).into_response(),
     };
     let mut response = match &sign_in.stage {
+        SignInStage::AwaitingUsername
+            if strength_prompt
+                .as_ref()
+                .is_some_and(|p| p.continue_as.is_some()) =>
+        {
+            let prompt = strength_prompt.as_ref().expect("checked");
+            render(&StrengthPage {
+                csrf: &csrf,
+                app_name: app_name.as_deref(),
+                upn: prompt.continue_as.as_deref().unwrap_or_default(),
+                message: &prompt.message,
+                offers_passkey: false,
+                continue_as: prompt.continue_as.as_deref(),
+                add_method_hint: prompt.add_method_hint,
+                error,
+            })
+        }
         SignInStage::AwaitingUsername => render(&UsernamePage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
@@ -268,6 +287,7 @@ async fn render_stage(
                 upn,
                 message: &prompt.message,
                 offers_passkey: prompt.offers_passkey,
+                continue_as: None,
                 add_method_hint: prompt.add_method_hint,
                 error: error.or(notice),
             })

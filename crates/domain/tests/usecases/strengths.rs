@@ -168,6 +168,45 @@ async fn a_session_too_weak_is_stepped_up_to_a_phone_notification_for_the_same_u
         sign_in.required_strength,
         Some(AuthStrength::PasswordlessMfa)
     );
+    // Nothing is pushed by the redirect alone: the page says why and continues as Bobby.
+    let device = phone.device().await;
+    let pending = || async {
+        world
+            .latchkey
+            .devices
+            .pending_for_device(&device)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(pending().await, 0);
+    let prompt = world
+        .latchkey
+        .sign_in
+        .strength_prompt(&sign_in)
+        .await
+        .unwrap()
+        .expect("the page explains");
+    assert_eq!(prompt.continue_as.as_deref(), Some(bobby.upn.as_str()));
+    assert!(
+        prompt
+            .message
+            .contains("You signed in with a Temporary Access Pass, which doesn't meet it."),
+        "{}",
+        prompt.message
+    );
+
+    // "Continue": the user-name step for the same user pushes the notification.
+    let sign_in = world
+        .latchkey
+        .sign_in
+        .submit_username(
+            &sign_in.id,
+            prompt.continue_as.as_deref().unwrap(),
+            &context(),
+        )
+        .await
+        .unwrap();
     let SignInStage::AwaitingApproval {
         user_id,
         first_factor,
@@ -176,11 +215,9 @@ async fn a_session_too_weak_is_stepped_up_to_a_phone_notification_for_the_same_u
     else {
         panic!("expected the number page, got {:?}", sign_in.stage);
     };
-    assert_eq!(
-        user_id, &bobby.id,
-        "the same user, without retyping the name"
-    );
+    assert_eq!(user_id, &bobby.id, "the same user");
     assert_eq!(*first_factor, None, "phone sign-in, not a password first");
+    assert_eq!(sign_in.step_up_from, Some(AuthMethod::TemporaryAccessPass));
     phone.only_request().await;
 }
 

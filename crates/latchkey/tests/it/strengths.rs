@@ -722,3 +722,51 @@ async fn an_administrator_chooses_an_applications_strength_in_the_console() {
         .await;
     assert!(app.get("requiredStrength").is_none(), "{app}");
 }
+
+#[tokio::test]
+async fn push_fatigue_a_step_up_to_phone_sign_in_pushes_only_when_the_user_continues_and_replaces_the_session()
+ {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby_with_phone(&server).await;
+    // Bobby's own browser is signed in with his Temporary Access Pass.
+    let browser = &bobby.browser;
+    let (client, secret) = app_requiring(&server, "Contoso Payroll", Some("passwordlessMfa")).await;
+    let authorize = authorize_url(&server.base, &client, None, &[]);
+
+    // Any site can send the browser here; that alone pushes nothing.
+    let answer = browser.get(&authorize).await;
+    assert_eq!(answer.location.as_deref(), Some("/login"), "no code yet");
+    let page = browser.follow(answer).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "strength-reason").as_deref(),
+        Some(
+            "Contoso Payroll requires passwordless MFA. You signed in with a Temporary Access \
+             Pass, which doesn't meet it. Sign in with the Authenticator app (phone sign-in) or \
+             a passkey or security key."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&bobby.upn), "continues as Bobby");
+    assert!(!page.body.contains("name=\"secret\""), "no pass asked for");
+    assert_eq!(pending_requests(&phone).await, 0, "nothing pushed by a GET");
+
+    // Continue: now the phone gets the request; approving it replaces the session.
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &page.csrf()), ("username", &bobby.upn)],
+        )
+        .await;
+    let number_page = browser.follow(next).await;
+    let location = approve_on_phone(browser, &mut phone, &number_page).await;
+    let claims = id_token_claims(&redeem(&server, &client, &secret, &location).await);
+    assert_eq!(claims["acr"], ACR_PASSWORDLESS);
+    // The browser's session is the stronger one now: the next request gets a code at once.
+    let again = browser.get(&authorize).await;
+    assert!(
+        again.location.is_some_and(|l| l.contains("code=")),
+        "the stepped-up session answers directly"
+    );
+}

@@ -211,6 +211,14 @@ impl SignIns {
             .lookup_upn(&upn)
             .await
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        let mut sign_in = sign_in;
+        if sign_in
+            .login_hint()
+            .is_none_or(|hint| !hint.eq_ignore_ascii_case(upn.as_str()))
+        {
+            // Another name than the step-up continues as: a fresh sign-in, not a step-up.
+            sign_in.step_up_from = None;
+        }
         self.offer_methods(sign_in, &upn.to_string(), user, context)
             .await
     }

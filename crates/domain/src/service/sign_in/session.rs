@@ -1,7 +1,7 @@
 //! Sessions: the one a sign-in ends in, finding it again from the browser's cookie, ending it,
 //! and whether it answers an application's authorization request.
 
-use super::{AuthorizeStep, SignInFailure, SignIns, strength_phrase};
+use super::{AuthorizeStep, SignInFailure, SignIns, strength, strength_phrase};
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::{BrowserId, SessionId, UserId};
@@ -128,8 +128,9 @@ impl SignIns {
     }
 
     /// A new sign-in for the user of a session that is not strong enough for `request`: the
-    /// user name is known, so it goes straight to the methods that meet the strength (a phone
-    /// notification when phone sign-in meets it, else the passkey page that says why).
+    /// user name is known, so it is not asked for again. When phone sign-in may meet the
+    /// strength the page says why and continues as the user with one click (which pushes the
+    /// notification); otherwise it goes straight to the passkey page that says why.
     async fn step_up(
         &self,
         request: AuthorizationRequest,
@@ -140,6 +141,16 @@ impl SignIns {
         let mut sign_in = self.start_sign_in(Some(request), None).await?;
         sign_in.step_up_from = Some(session.method);
         let upn = user.upn.to_string();
+        if strength::phone_may_meet(sign_in.required_strength) {
+            // Phone sign-in may meet the strength, but a notification is pushed only once the
+            // user asks for it on the page (a form with a CSRF token), never because some site
+            // sent the browser to /authorize. The page continues as this user.
+            if let Some(request) = sign_in.authorization.as_mut() {
+                request.login_hint = Some(upn);
+            }
+            self.store.put_sign_in(&sign_in).await?;
+            return Ok(sign_in);
+        }
         match self.offer_methods(sign_in, &upn, Some(user), context).await {
             Ok(sign_in) => Ok(sign_in),
             Err(

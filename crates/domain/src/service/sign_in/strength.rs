@@ -12,12 +12,12 @@ use crate::ids::UserId;
 use crate::log::{AuthenticationStep, SignInContext, SignInError, SignInRecord, SignInStatus};
 use crate::policy::MethodKind;
 use crate::session::AuthMethod;
-use crate::signin::PendingSignIn;
+use crate::signin::{PendingSignIn, SignInStage};
 use crate::strength::AuthStrength;
 use crate::user::User;
 
 /// What the sign-in page shows for a sign-in that must meet a strength the pass or password
-/// page cannot: why it asks, and the one route it offers.
+/// page cannot, or for a step-up: why it asks, and the route it offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrengthPrompt {
     pub strength: AuthStrength,
@@ -29,6 +29,9 @@ pub struct StrengthPrompt {
     pub offers_passkey: bool,
     /// Where to add a method that would work, for a user who has none yet.
     pub add_method_hint: &'static str,
+    /// A step-up that may push a notification: the user name the page continues as (the page
+    /// posts it as the user-name step does, so nothing is pushed before the user asks).
+    pub continue_as: Option<String>,
 }
 
 /// Whether a pass or a password (followed by the authenticator app where the user has it) may
@@ -146,7 +149,11 @@ impl SignIns {
         let Some(strength) = sign_in.required_strength else {
             return Ok(None);
         };
-        if credential_may_meet(Some(strength)) {
+        let continue_as = match (&sign_in.stage, sign_in.step_up_from) {
+            (SignInStage::AwaitingUsername, Some(_)) => sign_in.login_hint().map(str::to_string),
+            _ => None,
+        };
+        if continue_as.is_none() && credential_may_meet(Some(strength)) {
             return Ok(None);
         }
         let app_name = self.app_name(sign_in).await?;
@@ -161,7 +168,9 @@ impl SignIns {
         Ok(Some(StrengthPrompt {
             strength,
             message,
-            offers_passkey: strength.allows(AuthMethod::DeviceBoundPasskey),
+            offers_passkey: continue_as.is_none()
+                && strength.allows(AuthMethod::DeviceBoundPasskey),
+            continue_as,
             add_method_hint: what_to_add(strength),
         }))
     }
