@@ -399,8 +399,25 @@ async fn unknown_names_and_users_without_passkeys_get_challenges_shaped_like_a_k
     );
     assert_ne!(first.ceremony, again.ceremony);
     assert_eq!(first.options["userVerification"], "required");
-    for field in ["challenge", "timeout", "rpId", "userVerification"] {
-        assert!(first.options.get(field).is_some(), "{field}");
+    // A known user's options have the same members, and their entries the same fields.
+    let signed_in = bobby_signed_in(&world).await;
+    register(&world, &signed_in, &mut SoftPasskey::new(true))
+        .await
+        .unwrap();
+    let (_, known) = named_challenge(&world, &signed_in.user).await;
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&first.options), keys(&known.options));
+    for entry in known.options["allowCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(first.options["allowCredentials"].as_array().unwrap())
+    {
+        assert_eq!(keys(entry), ["id", "type"]);
     }
 }
 
@@ -611,6 +628,23 @@ async fn attestation_enforced_refuses_an_unattested_key_and_an_untrusted_maker_b
         matches!(&untrusted, Err(PasskeyError::Refused(m)) if m.contains("attestation required")),
         "{untrusted:?}"
     );
+    let refusals: Vec<Value> = world
+        .latchkey
+        .governance
+        .audit_log(LogQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.activity == "Register security key or passkey (refused)")
+        .filter_map(|e| e.after)
+        .collect();
+    assert_eq!(refusals.len(), 2, "each refusal is audited");
+    assert!(refusals.iter().all(|r| {
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("attestation required")
+    }));
     let trusted = register(&world, &signed_in, &mut token)
         .await
         .expect("a trusted maker's key");

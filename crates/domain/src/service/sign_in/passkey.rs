@@ -107,6 +107,15 @@ impl SignIns {
             .start_passkey_authentication(&credentials)
             .map_err(trouble)?;
         let mut options = serde_json::to_value(&challenge.public_key).map_err(trouble)?;
+        // Real entries lose their transport hints, which decoys could not imitate.
+        if let Some(entries) = options
+            .get_mut("allowCredentials")
+            .and_then(|a| a.as_array_mut())
+        {
+            for entry in entries.iter_mut().filter_map(|e| e.as_object_mut()) {
+                entry.remove("transports");
+            }
+        }
         if passkeys.is_empty() {
             let key = self
                 .keys
