@@ -183,11 +183,16 @@ impl SignIns {
         context: &SignInContext,
     ) -> Result<PendingSignIn, SignInFailure> {
         let started = tokio::time::Instant::now();
-        let sign_in = self.submit_username_unpadded(id, input, context).await?;
-        if matches!(sign_in.stage, SignInStage::AwaitingCredential { .. }) {
+        let result = self.submit_username_unpadded(id, input, context).await;
+        // The refusal for a required strength ends unknown names too, so it is padded alike.
+        let padded = match &result {
+            Ok(sign_in) => matches!(sign_in.stage, SignInStage::AwaitingCredential { .. }),
+            Err(failure) => matches!(failure, SignInFailure::NotStrongEnough(_)),
+        };
+        if padded {
             tokio::time::sleep_until(started + USERNAME_STEP_FLOOR).await;
         }
-        Ok(sign_in)
+        result
     }
 
     async fn submit_username_unpadded(
