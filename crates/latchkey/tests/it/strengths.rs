@@ -770,3 +770,46 @@ async fn push_fatigue_a_step_up_to_phone_sign_in_pushes_only_when_the_user_conti
         "the stepped-up session answers directly"
     );
 }
+
+// Multi-threaded: the command line blocks this test's thread while the server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_creates_an_app_with_a_strength_changes_it_and_refuses_an_unknown_one() {
+    let server = TestServer::start().await;
+    let data_dir = server.data_dir.path().to_str().expect("a UTF-8 path");
+    let admin = |args: &[&str]| {
+        let base = ["admin", "--url", &server.base, "--data-dir", data_dir];
+        crate::support::run_latchkey(base.iter().chain(args))
+    };
+    let (code, out, err) = admin(&[
+        "--json",
+        "apps",
+        "create",
+        "Contoso Payroll",
+        "--redirect-uri",
+        "https://payroll.contoso.example/cb",
+        "--required-strength",
+        "passwordlessMfa",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let created: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(created["requiredStrength"], "passwordlessMfa", "{out}");
+    let app = created["appId"].as_str().unwrap().to_string();
+
+    let (code, out, err) = admin(&["apps", "strength", &app, "phishingResistantMfa"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("phishingResistantMfa"), "{out}");
+    let (_, read) = server
+        .api_call(Method::GET, &format!("/applications/{app}"), None)
+        .await;
+    assert_eq!(read["requiredStrength"], "phishingResistantMfa");
+
+    let (code, out, err) = admin(&["apps", "strength", &app, "gold"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("gold"), "clap names the bad value: {err}");
+    let (code, out, err) = admin(&["apps", "strength", &app, "none"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, read) = server
+        .api_call(Method::GET, &format!("/applications/{app}"), None)
+        .await;
+    assert!(read.get("requiredStrength").is_none(), "{read}");
+}
