@@ -1,4 +1,5 @@
-//! Latchkey's own pages: sign-in (user name, pass or password, the number page) and sign-out.
+//! Latchkey's own pages: sign-in (user name, pass or password, the number page, the passkey
+//! page) and sign-out. The passkey ceremonies' endpoints are in `passkeys`.
 
 use askama::Template;
 use axum::Router;
@@ -50,6 +51,16 @@ struct CredentialPage<'a> {
     error: Option<&'a str>,
 }
 
+/// A user whose only usable methods are passkeys: the page starts the ceremony itself.
+#[derive(Template)]
+#[template(path = "login_passkey.html")]
+struct PasskeyPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    error: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "login_number.html")]
 struct NumberPage<'a> {
@@ -97,7 +108,7 @@ fn well_formed(id: &SignInId) -> bool {
     id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
+pub(crate) fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
     let (_, encoded) = cookies::get(state, jar, cookies::SIGN_IN)?.split_once('.')?;
     let bytes =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, encoded).ok()?;
@@ -241,6 +252,12 @@ async fn render_stage(
             use_password,
             error: error.or(notice.as_deref()),
         }),
+        SignInStage::AwaitingPasskey { upn, .. } => render(&PasskeyPage {
+            csrf: &csrf,
+            app_name: app_name.as_deref(),
+            upn,
+            error,
+        }),
         SignInStage::AwaitingApproval { .. } => {
             match state.latchkey.sign_in.waiting_for_approval(sign_in).await {
                 Ok(Some(waiting)) => render_uncached(&NumberPage {
@@ -348,7 +365,7 @@ async fn submit_credential(
 
 /// Starts the session and goes on: back to the application with a code, or to the page the
 /// user was headed for.
-async fn finish_sign_in(
+pub(crate) async fn finish_sign_in(
     state: &AppState,
     jar: CookieJar,
     signed_in: SignedIn,
@@ -394,7 +411,7 @@ async fn finish_sign_in(
     Ok((jar, Redirect::to(&target)).into_response())
 }
 
-async fn failure_page(
+pub(crate) async fn failure_page(
     state: &AppState,
     jar: CookieJar,
     id: &SignInId,
