@@ -86,3 +86,11 @@ typed_id!(
     /// checks against its MAC before anything here sees the id).
     BrowserId
 );
+typed_id!(
+    /// A registered passkey or security key (Latchkey's own id, not the credential id).
+    PasskeyId
+);
+typed_id!(
+    /// A WebAuthn ceremony in progress: names its state, kept server-side and used once.
+    CeremonyId
+);

@@ -18,6 +18,7 @@ pub mod log;
 pub mod names;
 pub mod notify;
 pub mod oidc;
+pub mod passkey;
 pub mod policy;
 pub mod random;
 pub mod risk;

@@ -8,6 +8,7 @@
 //! | [`Tokens`] | signing keys, authorization codes, grants, userinfo, end session |
 //! | [`SignIns`] | the sign-in state machine and browser sessions |
 //! | [`Devices`] | the authenticator app: registration, PIN, requests and answers |
+//! | [`Passkeys`] | passkeys and security keys: registration, list, rename, remove |
 //! | [`Governance`] | the methods policy, logs, risk, administrator tokens and role |
 //!
 //! Each holds only what it uses; the shared pieces (settings, clock, random source, event bus,
@@ -24,6 +25,7 @@ mod directory;
 mod governance;
 mod maintenance;
 pub(crate) mod messages;
+mod passkeys;
 mod settings;
 mod shared;
 mod sign_in;
@@ -40,6 +42,7 @@ pub use devices::{
 pub use directory::{Directory, NewUser, UserPatch};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};
 pub use maintenance::Maintenance;
+pub use passkeys::Passkeys;
 pub use settings::{
     DEFAULT_APPROVAL_LIFETIME_SECONDS, MY_APPS_CLIENT_ID, Settings, USERNAME_STEP_FLOOR,
 };
@@ -63,6 +66,7 @@ pub struct Latchkey {
     pub tokens: Arc<Tokens>,
     pub sign_in: Arc<SignIns>,
     pub devices: Arc<Devices>,
+    pub passkeys: Arc<Passkeys>,
     pub governance: Arc<Governance>,
     pub maintenance: Arc<Maintenance>,
     /// The server's purpose keys (the web edge derives its cookie keys from them).
@@ -164,6 +168,15 @@ impl Latchkey {
             applications: applications.clone(),
             governance: governance.clone(),
         });
+        let passkeys = Arc::new(Passkeys {
+            store: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            audit: audit.clone(),
+            access: access.clone(),
+            directory: directory.clone(),
+        });
         let tokens = Arc::new(Tokens {
             store: store.clone(),
             clock: clock.clone(),
@@ -189,6 +202,7 @@ impl Latchkey {
             applications: applications.clone(),
             tokens: tokens.clone(),
             devices: devices.clone(),
+            passkeys: passkeys.clone(),
         });
         let maintenance = Arc::new(Maintenance {
             store,
@@ -201,6 +215,7 @@ impl Latchkey {
             tokens,
             sign_in,
             devices,
+            passkeys,
             governance,
             maintenance,
             server_keys: keys,

@@ -31,6 +31,12 @@ pub enum SignInStage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         notice: Option<String>,
     },
+    /// The user name belongs to a user whose only usable methods are passkeys: the page offers
+    /// the passkey button (and starts the ceremony itself), never a pass or password prompt.
+    AwaitingPasskey {
+        upn: String,
+        user_id: UserId,
+    },
     /// A request waits for the user's devices and the page shows its number.
     /// `first_factor` is `None` for phone sign-in and the password for MFA push.
     AwaitingApproval {

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use latchkey_domain::ids::UserId;
 use latchkey_domain::passkey::{
-    CeremonyId, PasskeyChallenge, PasskeyError, PasskeyId, RegisteredPasskey,
+    CeremonyId, MAX_NAME_CHARS, PasskeyChallenge, PasskeyError, PasskeyId, RegisteredPasskey,
 };
 use latchkey_domain::service::SignInFailure;
 use serde::Deserialize;
@@ -32,11 +32,9 @@ use crate::metrics::Metrics;
 use crate::security_info::{Segment, freshly_signed_in};
 
 /// The largest browser answer a finish accepts. A registration with attestation and a
-/// certificate chain is a few KB; anything near this is not a WebAuthn response. (Every request
-/// body is also capped at [`crate::MAX_BODY_BYTES`].)
+/// certificate chain is a few KB; anything near this is not a WebAuthn response. Tighter than
+/// the domain's own cap; every request body is also capped at [`crate::MAX_BODY_BYTES`].
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
-/// The longest name a person may give a passkey, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
 /// Ids (passkey, ceremony) are short random strings; anything longer is not one of ours.
 const MAX_ID_LEN: usize = 64;
 

@@ -32,6 +32,12 @@ pub struct Settings {
     /// again, so a copy of a device key alone can never enable passwordless sign-in.
     pub phone_sign_in_enable_window_seconds: i64,
     pub throttle: crate::throttle::ThrottleLimits,
+    /// The attestation root certificates (PEM text, one certificate each) a passkey's
+    /// attestation must chain to when the policy enforces attestation (`passkeys.
+    /// attestation_roots` in the configuration names the files). Empty: enforcement refuses
+    /// every registration and says so.
+    #[serde(default)]
+    pub passkey_attestation_roots: Vec<String>,
 }
 
 impl Settings {
@@ -46,6 +52,7 @@ impl Settings {
             approval_lifetime_seconds: DEFAULT_APPROVAL_LIFETIME_SECONDS,
             phone_sign_in_enable_window_seconds: 30 * 60,
             throttle: crate::throttle::ThrottleLimits::default(),
+            passkey_attestation_roots: Vec::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The storage ports. The domain says what it needs from storage as one trait per aggregate
 //! (users, groups, applications, sessions and sign-ins, grants and keys, the authenticator
-//! app, governance and logs, throttles, administrator tokens), composed into the one
+//! app, governance and logs, throttles, administrator tokens, passkeys), composed into the one
 //! [`Store`] bound, as lldap composes its backend handler traits. A service holds only the
 //! ports it uses; the binary builds one store and hands it out as each of them.
 //!
@@ -17,6 +17,7 @@ mod governance;
 mod grant;
 mod group;
 mod maintenance;
+mod passkey;
 mod session;
 mod throttle;
 mod user;
@@ -28,6 +29,7 @@ pub use governance::GovernanceStore;
 pub use grant::GrantStore;
 pub use group::GroupStore;
 pub use maintenance::MaintenanceStore;
+pub use passkey::{PasskeyStore, PasskeyUse};
 pub use session::SessionStore;
 pub use throttle::ThrottleStore;
 pub use user::UserStore;
@@ -65,6 +67,7 @@ all_ports! {
         ThrottleStore,
         AdminTokenStore,
         MaintenanceStore,
+        PasskeyStore,
 }
 
 /// Compile-time check that a whole store can be handed out as each of its ports (trait
@@ -81,5 +84,6 @@ fn upcasts(store: std::sync::Arc<dyn Store>) {
     let _: Arc<dyn GovernanceStore> = store.clone();
     let _: Arc<dyn ThrottleStore> = store.clone();
     let _: Arc<dyn AdminTokenStore> = store.clone();
-    let _: Arc<dyn MaintenanceStore> = store;
+    let _: Arc<dyn MaintenanceStore> = store.clone();
+    let _: Arc<dyn PasskeyStore> = store;
 }

@@ -33,6 +33,7 @@ mod governance;
 mod grant;
 mod group;
 mod maintenance;
+mod passkey;
 mod rows;
 mod session;
 mod statements;

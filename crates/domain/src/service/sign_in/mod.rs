@@ -3,6 +3,7 @@
 
 mod approval;
 mod credential;
+mod passkey;
 mod session;
 
 use std::sync::Arc;
@@ -85,6 +86,7 @@ pub struct SignIns {
     pub(crate) applications: Arc<Applications>,
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) devices: Arc<Devices>,
+    pub(crate) passkeys: Arc<super::passkeys::Passkeys>,
 }
 
 impl SignIns {
