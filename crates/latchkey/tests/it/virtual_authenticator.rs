@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 enum Command {
     Add(Value),
-    Remove(String),
     AddCredential(String, Value),
     Credentials(String),
     RemoveCredentials(String),
@@ -30,7 +29,6 @@ impl WebDriverCompatibleCommand for Command {
         );
         let path = match self {
             Command::Add(_) => root,
-            Command::Remove(id) => format!("{root}/{id}"),
             Command::AddCredential(id, _) => format!("{root}/{id}/credential"),
             Command::Credentials(id) | Command::RemoveCredentials(id) => {
                 format!("{root}/{id}/credentials")
@@ -44,7 +42,7 @@ impl WebDriverCompatibleCommand for Command {
         use axum::http::Method;
         match self {
             Command::Add(options) => (Method::POST, Some(options.to_string())),
-            Command::Remove(_) | Command::RemoveCredentials(_) => (Method::DELETE, None),
+            Command::RemoveCredentials(_) => (Method::DELETE, None),
             Command::AddCredential(_, credential) => (Method::POST, Some(credential.to_string())),
             Command::Credentials(_) => (Method::GET, None),
             Command::SetUserVerified(_, verified) => (
@@ -97,13 +95,6 @@ impl VirtualAuthenticator {
             .unwrap_or_else(|| panic!("an authenticator id, not {answer}"))
             .to_string();
         VirtualAuthenticator { id }
-    }
-
-    pub async fn remove(self, client: &Client) {
-        client
-            .issue_cmd(Command::Remove(self.id.clone()))
-            .await
-            .expect("remove the virtual authenticator");
     }
 
     /// The credentials it holds, as the spec's Credential Parameters (`credentialId`,
