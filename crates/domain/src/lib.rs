@@ -4,6 +4,7 @@
 //! [`clock`], so it can be read and tested on its own. Handlers and store implementations are
 //! thin edges around it and make no decisions of their own.
 
+pub mod aaguid;
 pub mod admin_token;
 pub mod anomaly;
 pub mod application;

@@ -39,6 +39,11 @@ pub enum SignInError {
     ApprovalTimedOut,
     /// 900030: too many notifications, wrong numbers or failed attempts; nothing was tried.
     Throttled,
+    /// 900040: the passkey's answer was refused (the step's result detail says why: counter
+    /// went backwards, user verification required, wrong origin, replay, bad signature…).
+    PasskeyRefused,
+    /// 900041: the passkey's model (AAGUID) is blocked by the policy's key restrictions.
+    KeyRestricted,
 }
 
 impl SignInError {
@@ -56,6 +61,8 @@ impl SignInError {
             SignInError::WrongNumber => 900_021,
             SignInError::ApprovalTimedOut => 900_022,
             SignInError::Throttled => 900_030,
+            SignInError::PasskeyRefused => 900_040,
+            SignInError::KeyRestricted => 900_041,
         }
     }
 
@@ -75,6 +82,8 @@ impl SignInError {
             SignInError::WrongNumber => "MFA denied; the number entered did not match",
             SignInError::ApprovalTimedOut => "user did not respond to mobile app notification",
             SignInError::Throttled => "authentication throttled",
+            SignInError::PasskeyRefused => "The passkey or security key's answer was refused.",
+            SignInError::KeyRestricted => "blocked by key restrictions",
         }
     }
 }

@@ -172,9 +172,12 @@ impl Latchkey {
             store: store.clone(),
             clock: clock.clone(),
             random: random.clone(),
-            settings: settings.clone(),
             audit: audit.clone(),
             access: access.clone(),
+            relying_party: Arc::new(passkeys::RelyingParty::new(
+                &settings.issuer,
+                &settings.passkey_attestation_roots,
+            )),
             directory: directory.clone(),
         });
         let tokens = Arc::new(Tokens {

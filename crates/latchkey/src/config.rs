@@ -40,6 +40,18 @@ pub struct Config {
     pub limits: Limits,
     /// Who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// Passkeys and security keys (WebAuthn).
+    #[serde(default)]
+    pub passkeys: PasskeysConfig,
+}
+
+/// Passkeys and security keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasskeysConfig {
+    /// PEM files of the attestation root certificates a security key's attestation must chain
+    /// to when the authentication methods policy enforces attestation (docs/passkeys.md).
+    pub attestation_roots: Vec<PathBuf>,
 }
 
 /// Connection timeouts and caps (see README, "Connections and limits").
@@ -166,6 +178,7 @@ impl Default for Config {
             webhooks: Default::default(),
             limits: Limits::default(),
             metrics: MetricsConfig::default(),
+            passkeys: PasskeysConfig::default(),
         }
     }
 }
@@ -246,6 +259,20 @@ impl Config {
         }
         latchkey_domain::location::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for path in &self.passkeys.attestation_roots {
+            let pem = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "passkeys.attestation_roots: {} cannot be read",
+                    path.display()
+                )
+            })?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                bail!(
+                    "passkeys.attestation_roots: {} is not a PEM certificate",
+                    path.display()
+                );
+            }
+        }
         for path in &self.geoip.databases {
             if !path.exists() {
                 bail!("geoip.databases: {} does not exist", path.display());
@@ -291,6 +318,14 @@ impl Config {
         settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
         settings.phone_sign_in_enable_window_seconds = self.lifetimes.phone_sign_in_enable_seconds;
         settings.throttle = self.throttle;
+        // Checked by `validate`; a file that vanished since reads as empty, which the domain
+        // reports as an unusable root (registration with attestation enforced is then refused).
+        settings.passkey_attestation_roots = self
+            .passkeys
+            .attestation_roots
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+            .collect();
         settings
     }
 }

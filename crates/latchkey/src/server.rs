@@ -36,6 +36,9 @@ pub async fn open_with(
         crate::webhook::WebhookBus::new(config.webhooks.clone()),
         config.settings(),
     ));
+    for problem in latchkey.passkeys.configuration_problems() {
+        tracing::warn!(%problem, "passkeys and security keys are limited");
+    }
     latchkey.tokens.ensure_signing_keys().await?;
     latchkey.applications.ensure_my_apps().await?;
     latchkey.governance.ensure_administrators_group().await?;

@@ -278,6 +278,9 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
         SignInError::PassNotYetValid => PassUnusable::NotYetValid.message().to_string(),
         SignInError::PassAlreadyUsed => PassUnusable::OneTimeUsed.message().to_string(),
         SignInError::Throttled => THROTTLED.to_string(),
+        SignInError::PasskeyRefused | SignInError::KeyRestricted => {
+            error.failure_reason().to_string()
+        }
         SignInError::ApprovalDenied
         | SignInError::ApprovalReported
         | SignInError::WrongNumber

@@ -220,8 +220,20 @@ impl SignIns {
                 ApprovalStart::NotApplicable
             }
         };
+        // A user whose only usable methods are passkeys never sees a pass or password prompt.
+        let passkeys_only = match (&phone, &user) {
+            (ApprovalStart::NotApplicable, Some(user)) => self
+                .passkeys_only(user)
+                .await
+                .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
+            _ => false,
+        };
         sign_in.stage = match phone {
             ApprovalStart::Sent(stage) => stage,
+            ApprovalStart::NotApplicable if passkeys_only => SignInStage::AwaitingPasskey {
+                upn: upn.to_string(),
+                user_id: user.map(|u| u.id).expect("only a known user has passkeys"),
+            },
             ApprovalStart::NotApplicable => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
                 user_id: user.map(|u| u.id),
@@ -265,11 +277,12 @@ impl SignIns {
     }
 
     /// What `try_approval` reads for a user who cannot sign in by phone:
-    /// the policy, the user's groups and devices.
+    /// the policy, the user's groups, devices and passkeys.
     async fn reads_of_a_name_without_phone(&self, user: &UserId) -> Result<(), DomainError> {
         self.access.policy().await?;
         self.access.user_groups(user).await?;
         self.devices.devices(user).await?;
+        self.passkeys.store.passkeys_of_user(user).await?;
         Ok(())
     }
 
