@@ -63,13 +63,11 @@ pub enum Kind {
 }
 
 /// A virtual authenticator attached to one browser tab. Its AAGUID is Chromium's fixed
-/// `01020304-0506-0708-0102-030405060708`.
+/// `01020304-0506-0708-0102-030405060708`, but under attestation "none" (Latchkey's default)
+/// Chromium sends an all-zero one, as it does for real keys.
 pub struct VirtualAuthenticator {
     pub id: String,
 }
-
-/// The AAGUID every Chromium virtual authenticator reports.
-pub const VIRTUAL_AAGUID: &str = "01020304-0506-0708-0102-030405060708";
 
 impl VirtualAuthenticator {
     /// Adds one to the browser's current tab (call it after the first navigation: chromedriver
