@@ -571,3 +571,51 @@ async fn bobby_signed_in_again(
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     (browser, jar)
 }
+
+#[tokio::test]
+async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_it() {
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let adele = server.user("adele", "Adele Vance").await;
+    let pass = server
+        .pass_with(
+            &adele,
+            latchkey_domain::credential::PassRequest {
+                is_usable_once: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+    let (browser, _) = server.browser_with_jar();
+    let signed_in = browser
+        .sign_in_at("/login", "adele@contoso.example", &pass)
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let mut key = SoftPasskey::new(true);
+    register(&server, &browser, &mut key, "Adele's key").await;
+
+    // Her pass is spent: the page after her name is the passkey page, which starts by itself.
+    let (browser, jar) = server.browser_with_jar();
+    let login = browser.get("/login").await;
+    let after_name = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", "adele@contoso.example")],
+        )
+        .await;
+    let page = browser.follow(after_name).await;
+    assert!(
+        page.body.contains("Use your passkey or security key"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-passkey-auto=\"named\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"secret\""), "no pass or password field: {}", page.body);
+
+    let csrf = attribute(&page.body, "data-csrf");
+    let sign_in = begin_with(browser, jar, csrf, "named").await;
+    let response = assertion(&server, &mut key, &sign_in);
+    let done = sign_in.finish(&sign_in.ceremony, &response).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(sign_in.signed_in(&server));
+}

@@ -367,3 +367,54 @@ pub(crate) async fn register_security_key(window: &Window, shot: &str) -> Virtua
     add_passkey(window, "Security key", shot).await;
     key
 }
+
+#[tokio::test]
+async fn a_user_with_only_a_passkey_gets_a_page_that_starts_the_ceremony_itself() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let adele = server.user("adele", "Adele Vance").await;
+    let pass = server
+        .pass_with(
+            &adele,
+            latchkey_domain::credential::PassRequest {
+                is_usable_once: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+    let mut window = chromium
+        .window(&server, "passkeys-only-a-passkey", None)
+        .await;
+    window.base = server.base.replace("127.0.0.1", "localhost");
+    without_autofill(&window).await;
+    window.goto("/mysecurityinfo").await;
+    window
+        .sign_in_with_pass("adele@contoso.example", &pass, None)
+        .await;
+    window.wait_for_text("Security info").await;
+    let key = VirtualAuthenticator::add(&window.client, Kind::Platform).await;
+    add_passkey(&window, "Adele's laptop", "01").await;
+    sign_out(&window).await;
+
+    // The first attempt fails (the key cannot verify her), so the page stays to be seen.
+    key.set_user_verified(&window.client, false).await;
+    window.goto("/myapps").await;
+    window
+        .type_and_enter("#username", "adele@contoso.example")
+        .await;
+    window.wait_for_text("Use your passkey or security key").await;
+    let problem = problem_shown(&window).await;
+    assert!(problem.contains("couldn't verify you"), "{problem}");
+    let page = window.text().await;
+    assert!(!page.contains("Temporary Access Pass"), "{page}");
+    window.shots("02-passkey-page").await;
+
+    key.set_user_verified(&window.client, true).await;
+    window.click("#passkey-sign-in").await;
+    window.wait_for_text("Signed in as").await;
+    window.shots("03-my-apps").await;
+    window.close().await;
+}
