@@ -238,7 +238,12 @@ struct FinishRegistrationForm {
     name: String,
 }
 
-crate::extract::csrf_field!(FinishRegistrationForm, FinishSignInForm, BeginSignInForm, RenameForm);
+crate::extract::csrf_field!(
+    FinishRegistrationForm,
+    FinishSignInForm,
+    BeginSignInForm,
+    RenameForm
+);
 
 /// The browser's answer, checked for size and shape only: too large → 413, not JSON → 400.
 fn browser_answer(response: &str) -> Result<&str, PageError> {
@@ -279,8 +284,7 @@ async fn finish_registration(
     }: SignedInForm<FinishRegistrationForm, AddPasskey>,
 ) -> Result<Response, PageFailure> {
     let shown = |e: PageError| register_page_with(&state, &session, Some(&e.message), e.status);
-    let (ceremony, response) = match (ceremony_id(&form.ceremony), browser_answer(&form.response))
-    {
+    let (ceremony, response) = match (ceremony_id(&form.ceremony), browser_answer(&form.response)) {
         (Ok(ceremony), Ok(response)) => (ceremony, response),
         (Err(e), _) | (_, Err(e)) => return Ok(shown(e)),
     };

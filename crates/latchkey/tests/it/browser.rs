@@ -94,7 +94,12 @@ impl Chromedriver {
     }
 
     /// A fresh browser context (its own Chromium and profile) for one person.
-    pub(crate) async fn window(&self, server: &TestServer, shots: &str, proxy: Option<SocketAddr>) -> Window {
+    pub(crate) async fn window(
+        &self,
+        server: &TestServer,
+        shots: &str,
+        proxy: Option<SocketAddr>,
+    ) -> Window {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut args: Vec<String> = [
             "--headless",

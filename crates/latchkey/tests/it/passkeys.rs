@@ -290,7 +290,10 @@ async fn finish_of_another_sign_ins_ceremony_is_refused() {
         stolen.status,
         stolen.body
     );
-    assert!(!thief.signed_in(&server), "another sign-in's ceremony signed in");
+    assert!(
+        !thief.signed_in(&server),
+        "another sign-in's ceremony signed in"
+    );
 }
 
 #[tokio::test]
@@ -512,7 +515,13 @@ async fn a_passkey_is_renamed_and_removed_only_by_its_owner_with_the_pages_token
         )
         .await;
     assert_eq!(too_long.status, 400, "{}", too_long.body);
-    assert!(browser.get("/mysecurityinfo").await.body.contains("Blue key"));
+    assert!(
+        browser
+            .get("/mysecurityinfo")
+            .await
+            .body
+            .contains("Blue key")
+    );
 
     // Someone else's session cannot see or remove it.
     let adele = server.user("adele", "Adele Vance").await;
@@ -551,8 +560,17 @@ async fn a_passkey_is_renamed_and_removed_only_by_its_owner_with_the_pages_token
             &[("csrf", &confirm.csrf())],
         )
         .await;
-    assert_eq!(removed.location.as_deref(), Some("/mysecurityinfo?removed=1"));
-    assert!(!browser.get("/mysecurityinfo").await.body.contains("Blue key"));
+    assert_eq!(
+        removed.location.as_deref(),
+        Some("/mysecurityinfo?removed=1")
+    );
+    assert!(
+        !browser
+            .get("/mysecurityinfo")
+            .await
+            .body
+            .contains("Blue key")
+    );
 }
 
 /// Bobby (already created) signs in again with a new pass in a new browser.
@@ -600,7 +618,10 @@ async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_i
     let after_name = browser
         .post(
             "/login/username",
-            &[("csrf", &login.csrf()), ("username", "adele@contoso.example")],
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "adele@contoso.example"),
+            ],
         )
         .await;
     let page = browser.follow(after_name).await;
@@ -609,8 +630,16 @@ async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_i
         "{}",
         page.body
     );
-    assert!(page.body.contains("data-passkey-auto=\"named\""), "{}", page.body);
-    assert!(!page.body.contains("name=\"secret\""), "no pass or password field: {}", page.body);
+    assert!(
+        page.body.contains("data-passkey-auto=\"named\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("name=\"secret\""),
+        "no pass or password field: {}",
+        page.body
+    );
 
     let csrf = attribute(&page.body, "data-csrf");
     let sign_in = begin_with(browser, jar, csrf, "named").await;

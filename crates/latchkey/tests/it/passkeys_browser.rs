@@ -131,8 +131,16 @@ async fn a_security_key_registers_on_security_info_and_signs_in_with_and_without
     .await;
     window.shots("01-security-info").await;
     add_passkey(&window, "Blue key", "02").await;
-    assert_eq!(window.text_of(".passkey .method-label").await, "Security key");
-    assert!(window.text_of(".passkey .method-detail").await.contains("Blue key"));
+    assert_eq!(
+        window.text_of(".passkey .method-label").await,
+        "Security key"
+    );
+    assert!(
+        window
+            .text_of(".passkey .method-detail")
+            .await
+            .contains("Blue key")
+    );
 
     // With the user name.
     sign_out(&window).await;
@@ -180,7 +188,10 @@ async fn a_platform_passkey_registers_and_signs_in_without_a_name() {
     .await;
     add_passkey(&window, "This laptop", "01").await;
     let label = window.text_of(".passkey .method-label").await;
-    assert_eq!(label, "Passkey", "a platform authenticator is a (device-bound) passkey");
+    assert_eq!(
+        label, "Passkey",
+        "a platform authenticator is a (device-bound) passkey"
+    );
 
     sign_out(&window).await;
     window.goto("/myapps").await;
@@ -254,7 +265,12 @@ async fn attestation_enforced_without_trusted_roots_refuses_the_key_clearly() {
         "the page says attestation is required: {problem}"
     );
     window.goto("/mysecurityinfo").await;
-    assert!(!window.wait_for_text("Security info").await.contains("Last used"));
+    assert!(
+        !window
+            .wait_for_text("Security info")
+            .await
+            .contains("Last used")
+    );
     window.close().await;
 }
 
@@ -359,7 +375,10 @@ async fn a_page_on_another_origin_cannot_use_the_passkey() {
 /// security key for the signed-in user of `window` (on Security info, localhost) and returns
 /// it, so a test can step a phone-signed-in session up with "Sign in with a passkey or security
 /// key".
-#[allow(dead_code, reason = "the hook the strength tests use once both branches land")]
+#[allow(
+    dead_code,
+    reason = "the hook the strength tests use once both branches land"
+)]
 pub(crate) async fn register_security_key(window: &Window, shot: &str) -> VirtualAuthenticator {
     window.goto("/mysecurityinfo").await;
     window.wait_for_text("Security info").await;
@@ -405,7 +424,9 @@ async fn a_user_with_only_a_passkey_gets_a_page_that_starts_the_ceremony_itself(
     window
         .type_and_enter("#username", "adele@contoso.example")
         .await;
-    window.wait_for_text("Use your passkey or security key").await;
+    window
+        .wait_for_text("Use your passkey or security key")
+        .await;
     let problem = problem_shown(&window).await;
     assert!(problem.contains("couldn't verify you"), "{problem}");
     let page = window.text().await;
