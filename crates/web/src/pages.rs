@@ -39,6 +39,8 @@ struct UsernamePage<'a> {
     app_name: Option<&'a str>,
     username: &'a str,
     error: Option<&'a str>,
+    /// Passkeys are on in the policy: the passkey button and the name field's autofill.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -49,6 +51,20 @@ struct CredentialPage<'a> {
     upn: &'a str,
     use_password: bool,
     error: Option<&'a str>,
+    /// Passkeys are on in the policy (the same for every name, so it tells nothing about this
+    /// one): "Sign in with a passkey or security key".
+    passkeys: bool,
+}
+
+/// Whether the policy has passkeys on at all, so that the pages offer them. Whether this user
+/// may use one is the ceremony's to decide; trouble reading the policy hides the offer.
+async fn passkeys_on(state: &AppState) -> bool {
+    state
+        .latchkey
+        .governance
+        .policy()
+        .await
+        .is_ok_and(|p| p.fido2.targeting.state == latchkey_domain::policy::MethodState::Enabled)
 }
 
 /// A user whose only usable methods are passkeys: the page starts the ceremony itself.
@@ -244,6 +260,7 @@ async fn render_stage(
             app_name: app_name.as_deref(),
             username: sign_in.login_hint().unwrap_or_default(),
             error,
+            passkeys: passkeys_on(state).await,
         }),
         SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
             csrf: &csrf,
@@ -251,6 +268,7 @@ async fn render_stage(
             upn,
             use_password,
             error: error.or(notice.as_deref()),
+            passkeys: passkeys_on(state).await,
         }),
         SignInStage::AwaitingPasskey { upn, .. } => render(&PasskeyPage {
             csrf: &csrf,

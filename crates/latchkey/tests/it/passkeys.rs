@@ -648,3 +648,46 @@ async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_i
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(sign_in.signed_in(&server));
 }
+
+#[tokio::test]
+async fn the_sign_in_pages_offer_passkeys_only_when_the_policy_has_them_on() {
+    let server = TestServer::start_with(on_localhost).await;
+    let offered =
+        |body: &str| body.contains("/static/passkey.js") || body.contains("username webauthn");
+    // Off by default: no button, no autofill, no script.
+    let first = server.browser().get("/login").await;
+    assert!(!offered(&first.body), "{}", first.body);
+
+    passkeys_enabled(&server).await;
+    let first = server.browser().get("/login").await;
+    assert!(
+        first.body.contains("autocomplete=\"username webauthn\""),
+        "{}",
+        first.body
+    );
+    assert!(
+        first.body.contains("Sign in with a passkey"),
+        "{}",
+        first.body
+    );
+    // After a name, the same offer whoever it names, so it tells nothing about the account.
+    let (_, _pass) = server.bobby_with_pass().await;
+    let mut pages = Vec::new();
+    for name in [BOBBY, "nobody@contoso.example"] {
+        let (browser, _) = server.browser_with_jar();
+        let login = browser.get("/login").await;
+        let after = browser
+            .post(
+                "/login/username",
+                &[("csrf", &login.csrf()), ("username", name)],
+            )
+            .await;
+        pages.push(browser.follow(after).await.body);
+    }
+    for page in &pages {
+        assert!(
+            page.contains("Sign in with a passkey or security key"),
+            "{page}"
+        );
+    }
+}
