@@ -339,3 +339,47 @@ fn settings_from_environment() -> Env {
         names.iter().any(|name| name.eq_ignore_ascii_case(top))
     })
 }
+
+#[cfg(test)]
+mod passkey_settings {
+    use super::Config;
+
+    #[test]
+    fn passkey_attestation_roots_must_be_readable_pem_certificates_and_reach_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let error = Config::from_toml(&format!(
+            "[passkeys]\nattestation_roots = [{:?}]",
+            missing.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("passkeys.attestation_roots"));
+        let not_pem = dir.path().join("root.txt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let error = Config::from_toml(&format!(
+            "[passkeys]\nattestation_roots = [{:?}]",
+            not_pem.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("not a PEM certificate"));
+        let pem = dir.path().join("root.pem");
+        let text = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(&pem, text).unwrap();
+        let config = Config::from_toml(&format!(
+            "[passkeys]\nattestation_roots = [{:?}]",
+            pem.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(
+            config.settings().passkey_attestation_roots,
+            vec![text.to_string()]
+        );
+        assert!(
+            Config::from_toml("")
+                .unwrap()
+                .settings()
+                .passkey_attestation_roots
+                .is_empty()
+        );
+    }
+}

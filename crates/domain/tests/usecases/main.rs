@@ -4,6 +4,7 @@
 mod admin_tokens;
 mod directory;
 mod fixture;
+mod passkeys;
 mod phone_sign_in;
 mod policy;
 mod tap_sign_in;

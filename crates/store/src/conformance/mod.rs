@@ -2,7 +2,7 @@
 //!
 //! Each check is named after the behaviour it guarantees or the attack it stops, so a failure
 //! reads as a broken promise rather than a broken line. The checks live beside the port they
-//! hold to its word (`users`, `groups`, … `admin_tokens`), and
+//! hold to its word (`users`, `groups`, … `admin_tokens`, `passkeys`), and
 //! [`store_conformance_tests!`](crate::store_conformance_tests) turns every one of them into its
 //! own named `#[tokio::test]` for a given store, so the SQLite store and any later one run
 //! exactly the same named checks, and one failure never hides the rest.
@@ -32,6 +32,7 @@ pub mod governance;
 pub mod grants;
 pub mod groups;
 pub mod maintenance;
+pub mod passkeys;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
@@ -157,6 +158,12 @@ macro_rules! __conformance_checks {
             shared throttles::familiar_places_are_remembered_per_user_and_old_ones_forgotten,
             shared admin_tokens::admin_tokens_are_found_by_hash_revoked_once_and_touched_at_most_once_a_period,
             shared admin_tokens::legacy_admin_token_hashes_are_replaced_once,
+            shared passkeys::passkeys_round_trip_by_id_user_and_credential_id,
+            shared passkeys::a_credential_id_is_registered_once_across_all_users,
+            shared passkeys::passkeys_are_renamed_and_removed_only_for_their_owner,
+            racing passkeys::concurrent_uses_of_one_counter_have_one_winner,
+            racing passkeys::concurrent_takes_of_one_ceremony_have_one_winner,
+            shared passkeys::expired_ceremonies_are_not_returned_and_are_purged,
         }
     };
 }

@@ -235,6 +235,55 @@ impl Passkeys {
                 "That request was started for another account. Start again.".into(),
             ));
         }
+        let attested = *attested;
+        let registered = match self
+            .register_taken(user, attested, &taken, &credential, &raw, name, now)
+            .await
+        {
+            Err(PasskeyError::Refused(reason)) => {
+                // Refusals after the ceremony was spent (attestation, key restrictions, a
+                // credential already registered…) are audited, so administrators see them.
+                self.audit
+                    .record(
+                        &Actor::user(user.upn.as_str()),
+                        AuditCategory::UserAuthenticationMethods,
+                        "Register security key or passkey (refused)",
+                        user.id.to_string(),
+                        None,
+                        Some(serde_json::json!({ "reason": reason })),
+                    )
+                    .await
+                    .map_err(domain_trouble)?;
+                return Err(PasskeyError::Refused(reason));
+            }
+            other => other?,
+        };
+        self.audit
+            .record(
+                &Actor::user(user.upn.as_str()),
+                AuditCategory::UserAuthenticationMethods,
+                "Register security key or passkey",
+                user.id.to_string(),
+                None,
+                Some(registered.audit_view()),
+            )
+            .await
+            .map_err(domain_trouble)?;
+        Ok(registered)
+    }
+
+    /// The checks and the write of a registration whose ceremony was taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn register_taken(
+        &self,
+        user: &User,
+        attested: bool,
+        taken: &PasskeyCeremony,
+        credential: &RegisterPublicKeyCredential,
+        raw: &serde_json::Value,
+        name: Option<String>,
+        now: Timestamp,
+    ) -> Result<RegisteredPasskey, PasskeyError> {
         let policy = self.registration_policy(&user.id).await?;
         if policy.fido2.is_attestation_enforced && !attested {
             // Enforcement was turned on during the ceremony: this key was never asked to attest.
@@ -247,10 +296,10 @@ impl Passkeys {
         let webauthn = self.relying_party.webauthn()?;
         let passkey: Passkey = match &state {
             RegistrationState::Plain(state) => webauthn
-                .finish_passkey_registration(&credential, state)
+                .finish_passkey_registration(credential, state)
                 .map_err(|e| PasskeyError::Refused(refused_registration(&e)))?,
             RegistrationState::Attested(state) => webauthn
-                .finish_attested_passkey_registration(&credential, state)
+                .finish_attested_passkey_registration(credential, state)
                 .map_err(|e| PasskeyError::Refused(refused_registration(&e)))?
                 .into(),
         };
@@ -310,17 +359,6 @@ impl Passkeys {
             }
             Err(_) => return Err(PasskeyError::Store),
         }
-        self.audit
-            .record(
-                &Actor::user(user.upn.as_str()),
-                AuditCategory::UserAuthenticationMethods,
-                "Register security key or passkey",
-                user.id.to_string(),
-                None,
-                Some(registered.audit_view()),
-            )
-            .await
-            .map_err(domain_trouble)?;
         Ok(registered)
     }
 

@@ -107,6 +107,15 @@ impl SignIns {
             .start_passkey_authentication(&credentials)
             .map_err(trouble)?;
         let mut options = serde_json::to_value(&challenge.public_key).map_err(trouble)?;
+        // Real entries lose their transport hints, which decoys could not imitate.
+        if let Some(entries) = options
+            .get_mut("allowCredentials")
+            .and_then(|a| a.as_array_mut())
+        {
+            for entry in entries.iter_mut().filter_map(|e| e.as_object_mut()) {
+                entry.remove("transports");
+            }
+        }
         if passkeys.is_empty() {
             let key = self
                 .keys
@@ -310,6 +319,12 @@ impl SignIns {
             ),
         }
         .map_err(|e| refused(refusal_detail(&e)))?;
+        // webauthn-rs compares with the credential as it was when the ceremony started; a
+        // sign-in that finished since may have moved the stored counter past this answer's.
+        let stored = passkey.counter;
+        if (stored != 0 || result.counter() != 0) && result.counter() <= stored {
+            return Err(refused("counter went backwards"));
+        }
         if !result.user_verified() {
             return Err(refused("user verification required"));
         }
