@@ -356,7 +356,7 @@ impl Window {
     }
 
     /// Opens My Apps and types the user name; returns the number the page shows.
-    async fn start_phone_sign_in(&self, upn: &str) -> u8 {
+    pub(crate) async fn start_phone_sign_in(&self, upn: &str) -> u8 {
         self.goto("/myapps").await;
         self.type_and_enter("#username", upn).await;
         self.number().await
@@ -378,7 +378,7 @@ fn person<'a>(people: &'a [DemoPerson], upn: &str) -> &'a DemoPerson {
 }
 
 /// The one request waiting for the phone, once it has arrived.
-async fn request_on(phone: &Phone) -> ApprovalRequest {
+pub(crate) async fn request_on(phone: &Phone) -> ApprovalRequest {
     let deadline = Instant::now() + PAGE_MOVES_ON;
     loop {
         let pending = phone.app.pending(phone.account).await.expect("pending");
@@ -783,7 +783,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
 
 /// Bobby from the demo tenant with phone sign-in on, set up over plain HTTP (the lab test
 /// above does it in the browser).
-async fn demo_bobby_with_phone_sign_in(server: &TestServer) -> Phone {
+pub(crate) async fn demo_bobby_with_phone_sign_in(server: &TestServer) -> Phone {
     let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::browser::{Chromedriver, Window};
+use crate::browser::{Chromedriver, Window, demo_bobby_with_phone_sign_in, request_on};
 use crate::passkeys::{BOBBY, fido2_policy, on_localhost, passkeys_enabled};
 use crate::support::TestServer;
 use crate::virtual_authenticator::{Kind, VirtualAuthenticator};
@@ -371,20 +371,54 @@ async fn a_page_on_another_origin_cannot_use_the_passkey() {
     window.close().await;
 }
 
-/// For the strength tests (an application that requires phishing-resistant MFA): registers a
-/// security key for the signed-in user of `window` (on Security info, localhost) and returns
-/// it, so a test can step a phone-signed-in session up with "Sign in with a passkey or security
-/// key".
-#[allow(
-    dead_code,
-    reason = "the hook the strength tests use once both branches land"
-)]
-pub(crate) async fn register_security_key(window: &Window, shot: &str) -> VirtualAuthenticator {
+/// The hook for the strength tests (an application that requires phishing-resistant MFA):
+/// Bobby of the demo tenant, signed in by phone sign-in in a window on the server's public
+/// address, with a security key he then registered on Security info (phone sign-in is a
+/// strong, fresh sign-in). Returns the window (on Security info), his phone and the key, so a
+/// test can start with a phone-signed-in session and step it up with "Sign in with a passkey or
+/// security key". The server must be on localhost (`on_localhost`) with passkeys on.
+pub(crate) async fn phone_signed_in_with_a_security_key(
+    chromium: &Chromedriver,
+    server: &TestServer,
+    shots: &str,
+) -> (Window, crate::phone::Phone, VirtualAuthenticator) {
+    let mut phone = demo_bobby_with_phone_sign_in(server).await;
+    let mut window = chromium.window(server, shots, None).await;
+    window.base = server.base.replace("127.0.0.1", "localhost");
+    without_autofill(&window).await;
+    let number = window.start_phone_sign_in(DEMO_BOBBY).await;
+    let request = request_on(&phone).await;
+    phone.approve(&request, number).await;
+    window.wait_for_text("Signed in as").await;
     window.goto("/mysecurityinfo").await;
     window.wait_for_text("Security info").await;
     let key = VirtualAuthenticator::add(&window.client, Kind::SecurityKey).await;
-    add_passkey(window, "Security key", shot).await;
-    key
+    add_passkey(&window, "Bobby's key", "01").await;
+    (window, phone, key)
+}
+
+/// Bobby in the demo tenant (the one with phone sign-in).
+const DEMO_BOBBY: &str = "bobby@latchkey.test";
+
+#[tokio::test]
+async fn a_phone_signed_in_user_adds_a_security_key_and_then_signs_in_with_it() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let (window, _phone, _key) =
+        phone_signed_in_with_a_security_key(&chromium, &server, "passkeys-after-phone").await;
+    sign_out(&window).await;
+    window.goto("/myapps").await;
+    window.type_and_enter("#username", DEMO_BOBBY).await;
+    // Phone sign-in starts by itself after the name; the key is one of the other ways.
+    window.find("#number").await;
+    window.click("button[value='pass']").await;
+    window.click("#passkey-sign-in").await;
+    window.wait_for_text("Signed in as").await;
+    window.shots("02-my-apps-with-the-key").await;
+    window.close().await;
 }
 
 #[tokio::test]
