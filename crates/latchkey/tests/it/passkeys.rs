@@ -691,3 +691,31 @@ async fn the_sign_in_pages_offer_passkeys_only_when_the_policy_has_them_on() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_self_service_registration_off_security_info_offers_no_key_and_refuses_one() {
+    let server = TestServer::start_with(on_localhost).await;
+    fido2_policy(
+        &server,
+        json!({"state": "enabled", "isSelfServiceRegistrationAllowed": false}),
+    )
+    .await;
+    let (browser, _) = bobby_signed_in(&server).await;
+    let info = browser.get("/mysecurityinfo").await;
+    assert!(!info.body.contains("id=\"add-passkey\""), "{}", info.body);
+
+    let page = browser.get("/mysecurityinfo/passkey").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("Ask your administrator"),
+        "{}",
+        page.body
+    );
+
+    // A script that skips the page is refused too, as JSON.
+    let begun = browser
+        .post("/mysecurityinfo/passkey/begin", &[("csrf", &info.csrf())])
+        .await;
+    assert_eq!(begun.status, 403, "{}", begun.body);
+    assert!(json_of(&begun)["error"].is_string(), "{}", begun.body);
+}
