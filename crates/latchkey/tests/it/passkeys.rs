@@ -719,3 +719,19 @@ async fn with_self_service_registration_off_security_info_offers_no_key_and_refu
     assert_eq!(begun.status, 403, "{}", begun.body);
     assert!(json_of(&begun)["error"].is_string(), "{}", begun.body);
 }
+
+#[tokio::test]
+async fn registration_begin_from_a_browser_without_a_session_is_refused_as_json_that_says_so() {
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let (browser, _) = server.browser_with_jar();
+    let begun = browser
+        .post("/mysecurityinfo/passkey/begin", &[("csrf", "whatever")])
+        .await;
+    assert_eq!(begun.status, 401, "{}", begun.body);
+    let error = json_of(&begun)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("sign in again"), "{error}");
+}
