@@ -314,7 +314,7 @@ async fn render_stage(
                 app_name: app_name.as_deref(),
                 upn,
                 message: &prompt.message,
-                offers_passkey: prompt.offers_passkey,
+                offers_passkey: prompt.offers_passkey && passkeys_on(state).await,
                 continue_as: None,
                 add_method_hint: prompt.add_method_hint,
                 error: error.or(notice),

@@ -507,6 +507,7 @@ fn sign_in_problem(failure: SignInFailure) -> JsonProblem {
     match failure {
         SignInFailure::StartAgain(message) => JsonProblem(StatusCode::BAD_REQUEST, message),
         SignInFailure::TryAgain(message) => JsonProblem(StatusCode::BAD_REQUEST, message),
+        SignInFailure::NotStrongEnough(message) => JsonProblem(StatusCode::FORBIDDEN, message),
         SignInFailure::OutOfOrder | SignInFailure::SecondFactor => JsonProblem(
             StatusCode::CONFLICT,
             "Your sign-in moved on in another tab. Reload the page.".into(),
