@@ -813,3 +813,65 @@ async fn the_command_line_creates_an_app_with_a_strength_changes_it_and_refuses_
         .await;
     assert!(read.get("requiredStrength").is_none(), "{read}");
 }
+
+/// The whole step-up in Chromium with a virtual security key: a phone-signed-in session, an
+/// application that requires phishing-resistant MFA, the page that says why, the key, and the
+/// application's code (whose ID token says how the user signed in).
+#[tokio::test]
+async fn downgrade_a_phone_session_steps_up_to_a_security_key_in_chromium_and_the_app_gets_its_code()
+ {
+    let Some(chromium) = crate::browser::Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::start_with(crate::passkeys::on_localhost).await;
+    crate::passkeys::passkeys_enabled(&server).await;
+    let (window, phone, _key) = crate::passkeys_browser::phone_signed_in_with_a_security_key(
+        &chromium,
+        &server,
+        "strength-step-up",
+    )
+    .await;
+    let (client, secret) =
+        app_requiring(&server, "Contoso Payroll", Some("phishingResistantMfa")).await;
+
+    window
+        .client
+        .goto(&authorize_url(&window.base, &client, None, &[]))
+        .await
+        .expect("open /authorize");
+    let text = window
+        .wait_for_text("Contoso Payroll requires phishing-resistant MFA.")
+        .await;
+    assert!(
+        text.contains(
+            "You signed in with the Authenticator app, which doesn't meet it. Sign in with a \
+             passkey or security key."
+        ),
+        "{text}"
+    );
+    window.shots("02-step-up-page").await;
+    assert_eq!(pending_requests(&phone).await, 0, "no phone notification");
+
+    window.click("#passkey-sign-in").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let landed = loop {
+        let url = window.client.current_url().await.expect("url").to_string();
+        if url.starts_with("http://localhost:9/callback") {
+            break url;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never sent to the application; the page says:\n{}",
+            window.text().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let claims = id_token_claims(&redeem(&server, &client, &secret, &landed).await);
+    assert_eq!(claims["acr"], ACR_PHISHING_RESISTANT);
+    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]));
+    // Not signed out along the way, and the session is the stronger one now.
+    window.goto("/myapps").await;
+    window.wait_for_text("Signed in as").await;
+    window.shots("03-my-apps-after-the-step-up").await;
+    window.close().await;
+}
