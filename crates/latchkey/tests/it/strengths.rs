@@ -313,6 +313,7 @@ async fn downgrade_an_app_requiring_phishing_resistant_mfa_refuses_phone_sign_in
 async fn downgrade_a_phone_session_is_stepped_up_for_phishing_resistant_mfa_without_a_code_or_sign_out()
  {
     let server = TestServer::start().await;
+    crate::passkeys::passkeys_enabled(&server).await;
     let (bobby, mut phone) = bobby_with_phone(&server).await;
     let (browser, _, _) = phone_signed_in_browser(&server, &mut phone, &bobby.upn).await;
     let (payroll, _) =
