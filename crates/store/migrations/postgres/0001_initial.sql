@@ -59,6 +59,10 @@ CREATE TABLE applications (
     kind                      TEXT   NOT NULL, -- JSON ClientKind (holds the secret's hash)
     id_token_alg              TEXT   NOT NULL,
     home_url                  TEXT,
+    -- The authentication strength the application requires (NULL: any sign-in), by the id
+    -- the admin API spells it with.
+    required_strength         TEXT
+        CHECK (required_strength IN ('mfa', 'passwordlessMfa', 'phishingResistantMfa')),
     created_at                BIGINT NOT NULL
 );
 

@@ -4,9 +4,12 @@ use async_trait::async_trait;
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::ids::ClientId;
 use latchkey_domain::store::{ApplicationStore, StoreResult};
+use latchkey_domain::strength::AuthStrength;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresStore, conflict_or_backend, corrupt, get, string_list, timestamp, to_json};
+use super::{
+    PostgresStore, backend, conflict_or_backend, corrupt, get, string_list, timestamp, to_json,
+};
 
 fn application_from(row: &PgRow) -> StoreResult<Application> {
     let kind: ClientKind =
@@ -21,6 +24,10 @@ fn application_from(row: &PgRow) -> StoreResult<Application> {
         kind,
         id_token_alg: alg,
         home_url: get(row, "home_url")?,
+        required_strength: match get::<Option<String>>(row, "required_strength")? {
+            None => None,
+            Some(id) => Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?),
+        },
         created_at: timestamp(row, "created_at")?,
     })
 }
@@ -30,7 +37,7 @@ impl ApplicationStore for PostgresStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             id_token_alg, home_url, required_strength, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -39,6 +46,7 @@ impl ApplicationStore for PostgresStore {
         .bind(to_json("client kind", serde_json::to_string(&app.kind))?)
         .bind(app.id_token_alg.as_str())
         .bind(&app.home_url)
+        .bind(app.required_strength.map(AuthStrength::id))
         .bind(app.created_at.0);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
@@ -66,6 +74,22 @@ impl ApplicationStore for PostgresStore {
             application_from,
         )
         .await
+    }
+
+    async fn set_required_strength(
+        &self,
+        client_id: &ClientId,
+        strength: Option<AuthStrength>,
+    ) -> StoreResult<bool> {
+        let query =
+            sqlx::query("UPDATE applications SET required_strength = $1 WHERE client_id = $2")
+                .bind(strength.map(AuthStrength::id))
+                .bind(client_id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("setting an application's required strength", e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()> {
