@@ -282,6 +282,19 @@ impl Client {
             .await
     }
 
+    /// Sets (or with `None` clears) the authentication strength an application requires.
+    pub async fn set_required_strength(
+        &self,
+        app_id: &str,
+        strength: Option<&str>,
+    ) -> Result<Application, ClientError> {
+        let path = format!("/applications/{}/requiredStrength", segment(app_id));
+        let body = ApplicationStrength {
+            required_strength: strength.map(str::to_string),
+        };
+        self.call(Method::PUT, &path, Some(&body)).await
+    }
+
     pub async fn delete_application(&self, app_id: &str) -> Result<(), ClientError> {
         let path = format!("/applications/{}", segment(app_id));
         self.call_empty(Method::DELETE, &path, None::<&()>).await

@@ -103,6 +103,10 @@ pub struct Application {
     /// Public clients (browser or native apps) get no secret and must use PKCE.
     pub public_client: bool,
     pub redirect_uris: Vec<String>,
+    /// The authentication strength a sign-in must meet before the application gets a code:
+    /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent when any sign-in will do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_strength: Option<String>,
 }
 
 collection!(
@@ -135,6 +139,17 @@ pub struct NewApplication {
     pub id_token_signing_alg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_url: Option<String>,
+    /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_strength: Option<String>,
+}
+
+/// The authentication strength an application requires, set or cleared on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationStrength {
+    /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; `null` to require none.
+    pub required_strength: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

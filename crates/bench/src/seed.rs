@@ -74,6 +74,7 @@ impl Admin {
                 public_client: false,
                 id_token_signing_alg: Some("ES256".into()),
                 home_url: None,
+                required_strength: None,
             })
             .await
             .context("registering the application")?;

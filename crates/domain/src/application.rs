@@ -7,6 +7,7 @@ use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::ClientId;
 use crate::secret::TokenHash;
+use crate::strength::AuthStrength;
 
 /// How a client proves who it is at the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,10 @@ pub struct Application {
     pub id_token_alg: SigningAlg,
     /// Where My Apps sends a user who picks this application; empty to hide it there.
     pub home_url: Option<String>,
+    /// The authentication strength a session must meet before this application gets a code;
+    /// `None` accepts any sign-in.
+    #[serde(default)]
+    pub required_strength: Option<AuthStrength>,
     pub created_at: Timestamp,
 }
 

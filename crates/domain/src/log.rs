@@ -44,6 +44,9 @@ pub enum SignInError {
     PasskeyRefused,
     /// 900041: the passkey's model (AAGUID) is blocked by the policy's key restrictions.
     KeyRestricted,
+    /// 900050: the application (or the request's `acr_values`) requires an authentication
+    /// strength the user has no way to meet, or the way they signed in does not meet.
+    StrengthNotMet,
 }
 
 impl SignInError {
@@ -63,6 +66,7 @@ impl SignInError {
             SignInError::Throttled => 900_030,
             SignInError::PasskeyRefused => 900_040,
             SignInError::KeyRestricted => 900_041,
+            SignInError::StrengthNotMet => 900_050,
         }
     }
 
@@ -84,6 +88,9 @@ impl SignInError {
             SignInError::Throttled => "authentication throttled",
             SignInError::PasskeyRefused => "The passkey or security key's answer was refused.",
             SignInError::KeyRestricted => "blocked by key restrictions",
+            SignInError::StrengthNotMet => {
+                "The sign-in does not meet the authentication strength the application requires."
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::clock::Timestamp;
 use crate::ids::{ClientId, GrantId, SessionId, UserId};
 use crate::secret::{TokenHash, base64url, constant_time_eq, sha256};
 use crate::session::AuthMethod;
+use crate::strength::AuthStrength;
 use crate::user::User;
 
 /// The longest value we accept for any single authorization parameter.
@@ -31,6 +32,9 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// Space-separated `acr` values the client would like, most preferred first (OpenID
+    /// Connect Core §3.1.2.1): the first one Latchkey defines is required.
+    pub acr_values: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +59,11 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     pub login_hint: Option<String>,
     pub max_age: Option<i64>,
+    /// The strength a session must meet to answer this request: the stronger of the
+    /// application's requirement and the one `acr_values` asked for. Requests stored before
+    /// strengths existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_strength: Option<AuthStrength>,
 }
 
 /// The OAuth 2.0 and OpenID Connect error codes Latchkey answers with (RFC 6749 §4.1.2.1 and
@@ -72,6 +81,8 @@ pub enum OAuthErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     LoginRequired,
+    /// `prompt=none`, but the session does not meet the strength the request requires.
+    InteractionRequired,
     ServerError,
 }
 
@@ -287,6 +298,12 @@ pub fn validate_authorize(
         },
     };
     let login_hint = field("login_hint", &params.login_hint)?.filter(|h| h.len() <= 254);
+    // An oversized `acr_values` is refused like any other oversized parameter; values Latchkey
+    // does not define are ignored, as OpenID Connect allows for voluntary acr requests.
+    let requested = field("acr_values", &params.acr_values)?
+        .as_deref()
+        .and_then(requested_strength);
+    let required_strength = requested.max(app.required_strength);
     Ok(AuthorizationRequest {
         client_id: app.client_id.clone(),
         redirect_uri,
@@ -297,7 +314,17 @@ pub fn validate_authorize(
         prompt,
         login_hint,
         max_age,
+        required_strength,
     })
+}
+
+/// The strength an `acr_values` parameter asks for: the first value Latchkey defines, in the
+/// client's order of preference; `None` when it names none.
+pub fn requested_strength(acr_values: &str) -> Option<AuthStrength> {
+    acr_values
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .find_map(AuthStrength::from_acr)
 }
 
 /// RFC 7636: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
@@ -463,6 +490,7 @@ mod tests {
             kind,
             id_token_alg: SigningAlg::ES256,
             home_url: None,
+            required_strength: None,
             created_at: Timestamp(0),
         }
     }
@@ -494,6 +522,7 @@ mod tests {
             (RequestNotSupported, "request_not_supported"),
             (RequestUriNotSupported, "request_uri_not_supported"),
             (LoginRequired, "login_required"),
+            (InteractionRequired, "interaction_required"),
             (ServerError, "server_error"),
         ];
         for (code, text) in wire {
@@ -501,6 +530,47 @@ mod tests {
             assert_eq!(code.to_string(), text);
             assert_eq!(serde_json::to_value(code).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn acr_values_ask_for_the_first_strength_latchkey_defines_and_ignore_the_rest() {
+        use crate::strength::AuthStrength::*;
+        let strength = |acr: Option<&str>, required| {
+            let mut p = params();
+            p.acr_values = acr.map(str::to_string);
+            let mut app = app(ClientKind::Public);
+            app.required_strength = required;
+            validate_authorize(&p, &app).map(|r| r.required_strength)
+        };
+        assert_eq!(strength(None, None), Ok(None));
+        assert_eq!(strength(Some(""), None), Ok(None));
+        assert_eq!(strength(Some("urn:other:gold  loa3"), None), Ok(None));
+        assert_eq!(
+            strength(
+                Some("urn:other:gold urn:latchkey:acr:mfa urn:latchkey:acr:phishing-resistant-mfa"),
+                None
+            ),
+            Ok(Some(Mfa))
+        );
+        // The single-factor acr is one Latchkey issues, not a strength one can ask for.
+        assert_eq!(strength(Some("urn:latchkey:acr:sfa"), None), Ok(None));
+        // The stronger of the request's and the application's.
+        assert_eq!(
+            strength(Some("urn:latchkey:acr:mfa"), Some(PhishingResistantMfa)),
+            Ok(Some(PhishingResistantMfa))
+        );
+        assert_eq!(
+            strength(Some("urn:latchkey:acr:passwordless-mfa"), Some(Mfa)),
+            Ok(Some(PasswordlessMfa))
+        );
+        let oversized = "urn:latchkey:acr:mfa ".repeat(200);
+        assert!(matches!(
+            strength(Some(&oversized), None),
+            Err(AuthorizeError::Redirect {
+                error: OAuthErrorCode::InvalidRequest,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub use settings::{
 };
 pub use shared::ServerKeys;
 pub use sign_in::{
-    AuthorizeStep, CredentialInput, SignInFailure, SignIns, SignedIn, WaitingForApproval,
+    AuthorizeStep, CredentialInput, SignInFailure, SignIns, SignedIn, StrengthPrompt,
+    WaitingForApproval,
 };
 pub use tokens::{
     ClientCredentials, EndSession, OAuthError, TokenResponse, Tokens, error_redirect,

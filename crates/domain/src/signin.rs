@@ -11,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::ids::{ApprovalId, SignInId, UserId};
 use crate::oidc::AuthorizationRequest;
 use crate::session::AuthMethod;
+use crate::strength::AuthStrength;
 
 /// How long a browser may take between starting a sign-in and finishing it.
 pub const SIGN_IN_LIFETIME_SECONDS: i64 = 15 * 60;
@@ -62,6 +63,15 @@ pub struct PendingSignIn {
     pub failed_attempts: u32,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The authentication strength the session must meet (from the application and the
+    /// request's `acr_values`): only methods that meet it are offered. Sign-ins stored before
+    /// strengths existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_strength: Option<AuthStrength>,
+    /// Set when this sign-in steps up a session that did not meet `required_strength`: how
+    /// that session was signed in, so the page can say why it asks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up_from: Option<AuthMethod>,
 }
 
 impl PendingSignIn {
@@ -82,6 +92,8 @@ impl PendingSignIn {
     ) -> Self {
         PendingSignIn {
             id,
+            required_strength: authorization.as_ref().and_then(|a| a.required_strength),
+            step_up_from: None,
             authorization,
             return_to,
             stage: SignInStage::AwaitingUsername,

@@ -99,6 +99,7 @@ fn documented(
         .routes(routes!(remove_member))
         .routes(routes!(list_apps, create_app))
         .routes(routes!(get_app, delete_app))
+        .routes(routes!(set_app_strength))
         .merge(crate::admin_policy_api::routes())
         .merge(crate::admin_risk_api::routes())
         .merge(crate::admin_tokens_api::routes());
@@ -531,6 +532,30 @@ async fn get_app(
         .latchkey
         .applications
         .application(&ClientId::from_string(id))
+        .await?;
+    Ok(Json(wire::application(&app)))
+}
+
+/// Set or clear the authentication strength an application requires before it gets a code.
+#[utoipa::path(put, path = "/applications/{id}/requiredStrength", tag = "applications",
+    request_body = api::ApplicationStrength,
+    params(("id" = String, Path, description = "The application's appId")),
+    responses((status = 200, body = api::Application), (status = 400, body = api::Error),
+        (status = 404, body = api::Error)))]
+async fn set_app_strength(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<api::ApplicationStrength>,
+) -> Answer<api::Application> {
+    let app = state
+        .latchkey
+        .applications
+        .set_required_strength(
+            &actor,
+            &ClientId::from_string(id),
+            body.required_strength.as_deref(),
+        )
         .await?;
     Ok(Json(wire::application(&app)))
 }

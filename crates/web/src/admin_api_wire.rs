@@ -49,6 +49,7 @@ pub fn application(app: &Application) -> api::Application {
         post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
         public_client: matches!(app.kind, ClientKind::Public),
         redirect_uris: app.redirect_uris.clone(),
+        required_strength: app.required_strength.map(|s| s.id().to_string()),
     }
 }
 
@@ -266,6 +267,7 @@ pub fn new_application(new: api::NewApplication) -> NewApplication {
         public_client: new.public_client,
         id_token_signing_alg: new.id_token_signing_alg,
         home_url: new.home_url,
+        required_strength: new.required_strength,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Latchkey's HTTP edge: OpenID Connect endpoints, the sign-in pages, My Apps, the
-//! security-info page, the admin API and the operational endpoints.
+//! security-info page, passkey ceremonies, the admin API and the operational endpoints.
 //!
 //! Handlers extract, call one domain function, and render. They make no decisions of their own:
 //! anything that could be a rule belongs in `latchkey-domain`.
@@ -22,6 +22,7 @@ mod myapps;
 mod oidc;
 mod ops;
 mod pages;
+mod passkeys;
 mod security_info;
 mod signed_out;
 mod state;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::routes())
         .merge(pages::routes())
         .merge(security_info::routes())
+        .merge(passkeys::routes())
         .nest(latchkey_protocol::API_PREFIX, device_api::routes())
         .merge(console::routes())
         .merge(myapps::routes())

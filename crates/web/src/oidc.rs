@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::DomainError;
 use latchkey_domain::application::SigningAlg;
+use latchkey_domain::log::SignInContext;
 use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
@@ -21,7 +22,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::cookies::{self, CsrfScope, csrf_token};
 use crate::error::{PageError, render};
-use crate::extract::{LogoutForm, current_session};
+use crate::extract::{LogoutForm, Origin, current_session};
 use crate::metrics::Metrics;
 
 pub fn routes() -> Router<AppState> {
@@ -54,6 +55,13 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr",
                              "at_hash", "preferred_username", "name", "email"],
         "prompt_values_supported": ["none", "login"],
+        // Every acr an ID token may carry; `acr_values` can ask for the three strengths.
+        "acr_values_supported": [
+            latchkey_domain::session::ACR_SINGLE_FACTOR,
+            latchkey_domain::session::ACR_MFA,
+            latchkey_domain::session::ACR_PASSWORDLESS_MFA,
+            latchkey_domain::session::ACR_PHISHING_RESISTANT_MFA,
+        ],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
@@ -73,26 +81,29 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, PageError> {
 /// OpenID Connect Core §3.1.2.1: the authorization endpoint accepts GET and form POST alike.
 async fn authorize_form(
     State(state): State<AppState>,
+    Origin(context): Origin,
     jar: CookieJar,
     params: Result<Form<AuthorizeParams>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(params) = params?;
-    authorize_with(state, jar, params).await
+    authorize_with(state, jar, params, context).await
 }
 
 async fn authorize(
     State(state): State<AppState>,
+    Origin(context): Origin,
     jar: CookieJar,
     params: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(params) = params?;
-    authorize_with(state, jar, params).await
+    authorize_with(state, jar, params, context).await
 }
 
 async fn authorize_with(
     state: AppState,
     jar: CookieJar,
     params: AuthorizeParams,
+    context: SignInContext,
 ) -> Result<Response, PageError> {
     let request = match state.latchkey.tokens.authorization_request(&params).await {
         Ok(request) => request,
@@ -123,7 +134,7 @@ async fn authorize_with(
     match state
         .latchkey
         .sign_in
-        .continue_authorization(request, current)
+        .continue_authorization(request, current, &context)
         .await?
     {
         AuthorizeStep::Redirect(target) => Ok(Redirect::to(&target).into_response()),

@@ -1,4 +1,4 @@
-//! Liveness, readiness, metrics, the stylesheet and the pages' two small scripts.
+//! Liveness, readiness, metrics, the stylesheet and the pages' small scripts.
 
 use axum::Router;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use crate::AppState;
 const STYLESHEET: &str = include_str!("../static/style.css");
 const WAIT_SCRIPT: &str = include_str!("../static/wait.js");
 const TIME_SCRIPT: &str = include_str!("../static/time.js");
+const PASSKEY_SCRIPT: &str = include_str!("../static/passkey.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -39,6 +40,18 @@ pub fn routes() -> Router<AppState> {
                         (header::CACHE_CONTROL, "public, max-age=3600"),
                     ],
                     WAIT_SCRIPT,
+                )
+            }),
+        )
+        .route(
+            "/static/passkey.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    PASSKEY_SCRIPT,
                 )
             }),
         )

@@ -1,4 +1,5 @@
-//! Latchkey's own pages: sign-in (user name, pass or password, the number page) and sign-out.
+//! Latchkey's own pages: sign-in (user name, pass or password, the number page, the passkey
+//! page) and sign-out. The passkey ceremonies' endpoints are in `passkeys`.
 
 use askama::Template;
 use axum::Router;
@@ -38,6 +39,8 @@ struct UsernamePage<'a> {
     app_name: Option<&'a str>,
     username: &'a str,
     error: Option<&'a str>,
+    /// Passkeys are on in the policy: the passkey button and the name field's autofill.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -47,6 +50,46 @@ struct CredentialPage<'a> {
     app_name: Option<&'a str>,
     upn: &'a str,
     use_password: bool,
+    error: Option<&'a str>,
+    /// Passkeys are on in the policy (the same for every name, so it tells nothing about this
+    /// one): "Sign in with a passkey or security key".
+    passkeys: bool,
+}
+
+/// Whether the policy has passkeys on at all, so that the pages offer them. Whether this user
+/// may use one is the ceremony's to decide; trouble reading the policy hides the offer.
+async fn passkeys_on(state: &AppState) -> bool {
+    state
+        .latchkey
+        .governance
+        .policy()
+        .await
+        .is_ok_and(|p| p.fido2.targeting.state == latchkey_domain::policy::MethodState::Enabled)
+}
+
+/// A user whose only usable methods are passkeys: the page starts the ceremony itself.
+#[derive(Template)]
+#[template(path = "login_passkey.html")]
+struct PasskeyPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The pass-or-password stage of a sign-in that must meet a strength a pass or password
+/// cannot: it offers only a passkey or security key, and says why.
+#[derive(Template)]
+#[template(path = "login_strength.html")]
+struct StrengthPage<'a> {
+    csrf: &'a str,
+    app_name: Option<&'a str>,
+    upn: &'a str,
+    message: &'a str,
+    offers_passkey: bool,
+    /// A step-up that continues as this user name (the user-name form, pre-filled and hidden).
+    continue_as: Option<&'a str>,
+    add_method_hint: &'a str,
     error: Option<&'a str>,
 }
 
@@ -97,7 +140,7 @@ fn well_formed(id: &SignInId) -> bool {
     id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
+pub(crate) fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<String> {
     let (_, encoded) = cookies::get(state, jar, cookies::SIGN_IN)?.split_once('.')?;
     let bytes =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, encoded).ok()?;
@@ -227,26 +270,68 @@ async fn render_stage(
             .map(|a| a.display_name),
         None => None,
     };
+    // A sign-in that must meet a strength a pass or password cannot: the page says why and
+    // offers only the passkey.
+    let strength_prompt = match state.latchkey.sign_in.strength_prompt(sign_in).await {
+        Ok(prompt) => prompt,
+        Err(_) => return (jar, start_again_error()).into_response(),
+    };
     let mut response = match &sign_in.stage {
+        SignInStage::AwaitingUsername
+            if strength_prompt
+                .as_ref()
+                .is_some_and(|p| p.continue_as.is_some()) =>
+        {
+            let prompt = strength_prompt.as_ref().expect("checked");
+            render(&StrengthPage {
+                csrf: &csrf,
+                app_name: app_name.as_deref(),
+                upn: prompt.continue_as.as_deref().unwrap_or_default(),
+                message: &prompt.message,
+                offers_passkey: false,
+                continue_as: prompt.continue_as.as_deref(),
+                add_method_hint: prompt.add_method_hint,
+                error,
+            })
+        }
         SignInStage::AwaitingUsername => render(&UsernamePage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
             username: sign_in.login_hint().unwrap_or_default(),
             error,
+            passkeys: passkeys_on(state).await,
         }),
+        SignInStage::AwaitingCredential { upn, .. } | SignInStage::AwaitingPasskey { upn, .. }
+            if strength_prompt.is_some() =>
+        {
+            let prompt = strength_prompt.as_ref().expect("checked");
+            let notice = match &sign_in.stage {
+                SignInStage::AwaitingCredential { notice, .. } => notice.as_deref(),
+                _ => None,
+            };
+            render(&StrengthPage {
+                csrf: &csrf,
+                app_name: app_name.as_deref(),
+                upn,
+                message: &prompt.message,
+                offers_passkey: prompt.offers_passkey && passkeys_on(state).await,
+                continue_as: None,
+                add_method_hint: prompt.add_method_hint,
+                error: error.or(notice),
+            })
+        }
         SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
             upn,
             use_password,
             error: error.or(notice.as_deref()),
+            passkeys: passkeys_on(state).await,
         }),
-        // The passkey page is the edge's (issue 15); until it lands, the credential page.
-        SignInStage::AwaitingPasskey { upn, .. } => render(&CredentialPage {
+        SignInStage::AwaitingPasskey { upn, .. } => render(&PasskeyPage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
             upn,
-            use_password,
             error,
         }),
         SignInStage::AwaitingApproval { .. } => {
@@ -356,7 +441,7 @@ async fn submit_credential(
 
 /// Starts the session and goes on: back to the application with a code, or to the page the
 /// user was headed for.
-async fn finish_sign_in(
+pub(crate) async fn finish_sign_in(
     state: &AppState,
     jar: CookieJar,
     signed_in: SignedIn,
@@ -402,7 +487,7 @@ async fn finish_sign_in(
     Ok((jar, Redirect::to(&target)).into_response())
 }
 
-async fn failure_page(
+pub(crate) async fn failure_page(
     state: &AppState,
     jar: CookieJar,
     id: &SignInId,
@@ -418,6 +503,11 @@ async fn failure_page(
         SignInFailure::OutOfOrder | SignInFailure::SecondFactor => {
             Ok(Redirect::to("/login").into_response())
         }
+        SignInFailure::NotStrongEnough(message) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "This application needs a stronger sign-in",
+            message,
+        )),
         SignInFailure::TryAgain(message) => {
             let sign_in = state
                 .latchkey

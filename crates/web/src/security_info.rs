@@ -57,13 +57,13 @@ struct MethodRow {
 
 /// A piece of text, or (with `utc`) a time: the page shows it in UTC and its script in the
 /// viewer's own time zone.
-struct Segment {
-    text: String,
-    utc: Option<String>,
+pub(crate) struct Segment {
+    pub(crate) text: String,
+    pub(crate) utc: Option<String>,
 }
 
 impl Segment {
-    fn time(rfc3339: &str) -> Segment {
+    pub(crate) fn time(rfc3339: &str) -> Segment {
         Segment {
             text: readable_utc(rfc3339),
             utc: Some(rfc3339.to_string()),
@@ -126,6 +126,8 @@ struct SecurityInfoPage<'a> {
     upn: &'a str,
     notice: Option<&'a str>,
     methods: Vec<MethodRow>,
+    passkeys: Vec<crate::passkeys::PasskeyRow>,
+    may_register_passkey: bool,
 }
 
 /// Where Add method posts; signing in again for it returns here.
@@ -135,6 +137,8 @@ const ADD_AUTHENTICATOR_PATH: &str = "/mysecurityinfo/authenticator";
 struct NoticeQuery {
     removed: Option<String>,
     allowed: Option<String>,
+    added: Option<String>,
+    renamed: Option<String>,
 }
 
 /// Add method's own address: signing in again for it comes back here.
@@ -154,6 +158,10 @@ async fn security_info(
         Some(
             "Phone sign-in can be turned on again for that device: run enable-phone-sign-in in the app soon, with a new PIN.",
         )
+    } else if query.added.is_some() {
+        Some("Your security key or passkey was added. You can sign in with it now.")
+    } else if query.renamed.is_some() {
+        Some("The method was renamed.")
     } else {
         query.removed.is_some().then_some("The method was removed.")
     };
@@ -189,6 +197,8 @@ async fn show_methods<R>(
             locked: m.phone_sign_in_locked,
         })
         .collect();
+    let passkeys = crate::passkeys::rows(&state, &user.id).await?;
+    let may_register_passkey = state.latchkey.passkeys.may_register(&user).await?;
     let csrf = csrf_token(&state, CsrfScope::Session(&session.id));
     let page = SecurityInfoPage {
         csrf: &csrf,
@@ -196,6 +206,8 @@ async fn show_methods<R>(
         upn: user.upn.as_str(),
         notice,
         methods,
+        passkeys,
+        may_register_passkey,
     };
     Ok(render(&page))
 }
@@ -249,7 +261,7 @@ fn qr_images(link: &str) -> Result<(String, String), PageError> {
 /// Adding a method needs a recent, strong sign-in. Without one the answer is a new sign-in
 /// that comes back to `return_to` (like OIDC prompt=login), or a page saying which sign-in is
 /// needed.
-fn freshly_signed_in(
+pub(crate) fn freshly_signed_in(
     state: &AppState,
     session: &latchkey_domain::session::Session,
     return_to: &str,

@@ -15,6 +15,7 @@ use crate::log::{Actor, AuditCategory};
 use crate::random::RandomSource;
 use crate::secret::{Secret, TokenHash};
 use crate::store::ApplicationStore;
+use crate::strength::AuthStrength;
 use crate::user::validate_display_name;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +32,10 @@ pub struct NewApplication {
     pub id_token_signing_alg: Option<String>,
     #[serde(default)]
     pub home_url: Option<String>,
+    /// The id of the authentication strength the application requires (`mfa`,
+    /// `passwordlessMfa`, `phishingResistantMfa`); none accepts any sign-in.
+    #[serde(default)]
+    pub required_strength: Option<String>,
 }
 
 pub struct Applications {
@@ -113,6 +118,11 @@ impl Applications {
             None => SigningAlg::RS256,
             Some(alg) => SigningAlg::parse(alg)?,
         };
+        let required_strength = new
+            .required_strength
+            .as_deref()
+            .map(parse_strength)
+            .transpose()?;
         let (kind, secret) = if new.public_client {
             (ClientKind::Public, None)
         } else {
@@ -132,6 +142,7 @@ impl Applications {
             kind,
             id_token_alg,
             home_url,
+            required_strength,
             created_at: self.now(),
         };
         self.store
@@ -169,8 +180,44 @@ impl Applications {
             public_client: true,
             id_token_signing_alg: Some("ES256".into()),
             home_url: None,
+            required_strength: None,
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
+    }
+
+    /// Sets or clears the authentication strength an application requires before it gets a
+    /// code. Takes effect at once: the cache forgets the application.
+    pub async fn set_required_strength(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        strength: Option<&str>,
+    ) -> Result<Application, DomainError> {
+        let strength = strength.map(parse_strength).transpose()?;
+        let before = self.application(client_id).await?;
+        if !self
+            .store
+            .set_required_strength(client_id, strength)
+            .await?
+        {
+            return Err(DomainError::NotFound("application"));
+        }
+        self.apps.forget(client_id);
+        let after = Application {
+            required_strength: strength,
+            ..before.clone()
+        };
+        self.audit
+            .record(
+                actor,
+                AuditCategory::ApplicationManagement,
+                "Update application",
+                client_id.as_str(),
+                Some(application_summary(&before)),
+                Some(application_summary(&after)),
+            )
+            .await?;
+        Ok(after)
     }
 
     pub async fn application(&self, client_id: &ClientId) -> Result<Application, DomainError> {
@@ -233,5 +280,21 @@ fn application_summary(app: &Application) -> serde_json::Value {
         "postLogoutRedirectUris": app.post_logout_redirect_uris,
         "publicClient": app.is_public(),
         "idTokenSigningAlg": app.id_token_alg.as_str(),
+        "requiredStrength": app.required_strength.map(AuthStrength::id),
+    })
+}
+
+/// A strength id from the admin API, the command line or the console.
+fn parse_strength(id: &str) -> Result<AuthStrength, DomainError> {
+    AuthStrength::parse(id).ok_or_else(|| {
+        let known: Vec<&str> = AuthStrength::ALL.iter().map(|s| s.id()).collect();
+        DomainError::invalid(
+            "requiredStrength",
+            format!(
+                "{:?} is not an authentication strength; use one of {}",
+                id.chars().take(64).collect::<String>(),
+                known.join(", ")
+            ),
+        )
     })
 }

@@ -139,6 +139,7 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
                 public_client: true,
                 id_token_signing_alg: None,
                 home_url: None,
+                required_strength: None,
             },
         )
         .await
@@ -175,6 +176,7 @@ async fn an_application_without_a_redirect_uri_is_refused() {
                 public_client: false,
                 id_token_signing_alg: None,
                 home_url: None,
+                required_strength: None,
             },
         )
         .await;

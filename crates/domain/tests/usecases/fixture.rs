@@ -159,6 +159,7 @@ impl World {
                     public_client: false,
                     id_token_signing_alg: None,
                     home_url: None,
+                    required_strength: None,
                 },
             )
             .await

@@ -7,5 +7,6 @@ mod fixture;
 mod passkeys;
 mod phone_sign_in;
 mod policy;
+mod strengths;
 mod tap_sign_in;
 mod tokens;

@@ -162,9 +162,18 @@ enum AppAction {
         alg: Option<String>,
         #[arg(long)]
         home_url: Option<String>,
+        /// The authentication strength a sign-in must meet before the application gets a code.
+        #[arg(long, value_parser = STRENGTHS)]
+        required_strength: Option<String>,
     },
     Show {
         app: String,
+    },
+    /// Set the authentication strength an application requires (`none` for none).
+    Strength {
+        app: String,
+        #[arg(value_parser = ["none", "mfa", "passwordlessMfa", "phishingResistantMfa"])]
+        strength: String,
     },
     Delete {
         app: String,
@@ -410,10 +419,15 @@ async fn groups_command(client: &Client, action: GroupAction, json: bool) -> Res
     Ok(())
 }
 
+/// The authentication strengths' ids, as the admin API spells them.
+const STRENGTHS: [&str; 3] = ["mfa", "passwordlessMfa", "phishingResistantMfa"];
+
 const APP_ID: Column<latchkey_api::Application> = ("appId", |a| a.app_id.clone());
 const APP_NAME: Column<latchkey_api::Application> = ("displayName", |a| a.display_name.clone());
 const APP_PUBLIC: Column<latchkey_api::Application> =
     ("publicClient", |a| a.public_client.to_string());
+const APP_STRENGTH: Column<latchkey_api::Application> =
+    ("requiredStrength", |a| text(&a.required_strength));
 
 async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<(), Failure> {
     match action {
@@ -434,6 +448,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
             public,
             alg,
             home_url,
+            required_strength,
         } => {
             let new = latchkey_api::NewApplication {
                 display_name: name,
@@ -442,6 +457,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 public_client: public,
                 id_token_signing_alg: alg,
                 home_url,
+                required_strength,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {
@@ -465,8 +481,14 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 APP_NAME,
                 ("redirectUris", |a| output::list(&a.redirect_uris)),
                 APP_PUBLIC,
+                APP_STRENGTH,
             ],
         ),
+        AppAction::Strength { app, strength } => {
+            let strength = (strength != "none").then_some(strength.as_str());
+            let app = client.set_required_strength(&app, strength).await?;
+            show_one(json, &app, &[APP_ID, APP_NAME, APP_STRENGTH]);
+        }
         AppAction::Delete { app } => {
             client.delete_application(&app).await?;
             println!("Deleted {app}.");

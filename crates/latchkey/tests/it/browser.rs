@@ -40,7 +40,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A chromedriver of our own on a free loopback port; the browsers it starts end with it.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
     url: String,
     chromium: PathBuf,
@@ -49,7 +49,7 @@ struct Chromedriver {
 impl Chromedriver {
     /// `None` (with a note) outside CI when Chromium or chromedriver is missing; in CI their
     /// absence fails the test.
-    async fn start() -> Option<Chromedriver> {
+    pub(crate) async fn start() -> Option<Chromedriver> {
         let (Some(chromium), Some(driver)) = (on_path("chromium"), on_path("chromedriver")) else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -94,7 +94,12 @@ impl Chromedriver {
     }
 
     /// A fresh browser context (its own Chromium and profile) for one person.
-    async fn window(&self, server: &TestServer, shots: &str, proxy: Option<SocketAddr>) -> Window {
+    pub(crate) async fn window(
+        &self,
+        server: &TestServer,
+        shots: &str,
+        proxy: Option<SocketAddr>,
+    ) -> Window {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut args: Vec<String> = [
             "--headless",
@@ -152,7 +157,7 @@ impl Drop for Chromedriver {
 }
 
 /// `artifacts/e2e/` at the repository root.
-fn artifacts() -> PathBuf {
+pub(crate) fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/e2e");
     std::fs::create_dir_all(&dir).expect("artifacts/e2e");
     dir
@@ -184,16 +189,16 @@ impl WebDriverCompatibleCommand for DevTools {
 }
 
 /// One browser context, with the screenshots it takes named after the test.
-struct Window {
-    client: Client,
-    base: String,
+pub(crate) struct Window {
+    pub(crate) client: Client,
+    pub(crate) base: String,
     /// What this window's screenshots are called, before the step's name.
     shots: String,
     _profile: tempfile::TempDir,
 }
 
 impl Window {
-    async fn devtools(&self, command: &'static str, params: Value) -> Value {
+    pub(crate) async fn devtools(&self, command: &'static str, params: Value) -> Value {
         self.client
             .issue_cmd(DevTools(command, params))
             .await
@@ -247,13 +252,13 @@ impl Window {
     }
 
     /// Saves the page at desktop size.
-    async fn shot(&self, name: &str) {
+    pub(crate) async fn shot(&self, name: &str) {
         let png = self.full_page(DESKTOP).await;
         self.save(name, "desktop", &png);
     }
 
     /// Saves the page at desktop and at phone size.
-    async fn shots(&self, name: &str) {
+    pub(crate) async fn shots(&self, name: &str) {
         self.shot(name).await;
         self.emulate(PHONE, true).await;
         let png = self.full_page(PHONE).await;
@@ -261,14 +266,14 @@ impl Window {
         self.emulate(DESKTOP, false).await;
     }
 
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .unwrap_or_else(|e| panic!("open {path}: {e}"));
     }
 
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
             .wait()
@@ -281,14 +286,14 @@ impl Window {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field.clear().await.expect("clear");
         field.send_keys(text).await.expect("type");
     }
 
     /// Types into a field and presses Enter, as people do.
-    async fn type_and_enter(&self, css: &str, text: &str) {
+    pub(crate) async fn type_and_enter(&self, css: &str, text: &str) {
         self.type_into(
             css,
             &format!("{text}{}", char::from(fantoccini::key::Key::Enter)),
@@ -296,7 +301,7 @@ impl Window {
         .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.find(css)
             .await
             .click()
@@ -304,12 +309,12 @@ impl Window {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    async fn text_of(&self, css: &str) -> String {
+    pub(crate) async fn text_of(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("text")
     }
 
     /// What the page shows, as a person reads it.
-    async fn text(&self) -> String {
+    pub(crate) async fn text(&self) -> String {
         match self.client.find(Locator::Css("body")).await {
             Ok(body) => body.text().await.unwrap_or_default(),
             Err(_) => String::new(),
@@ -317,7 +322,7 @@ impl Window {
     }
 
     /// Waits until the page says `needle`, however it gets there (its script, its refresh).
-    async fn wait_for_text(&self, needle: &str) -> String {
+    pub(crate) async fn wait_for_text(&self, needle: &str) -> String {
         let deadline = Instant::now() + PAGE_MOVES_ON;
         loop {
             let text = self.text().await;
@@ -332,12 +337,12 @@ impl Window {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.close().await;
     }
 
     /// Signs in with a Temporary Access Pass from the page the browser is at.
-    async fn sign_in_with_pass(&self, upn: &str, pass: &str, prefix: Option<&str>) {
+    pub(crate) async fn sign_in_with_pass(&self, upn: &str, pass: &str, prefix: Option<&str>) {
         self.find("#username").await;
         if let Some(prefix) = prefix {
             self.shots(&format!("{prefix}-user-name")).await;
@@ -351,7 +356,7 @@ impl Window {
     }
 
     /// Opens My Apps and types the user name; returns the number the page shows.
-    async fn start_phone_sign_in(&self, upn: &str) -> u8 {
+    pub(crate) async fn start_phone_sign_in(&self, upn: &str) -> u8 {
         self.goto("/myapps").await;
         self.type_and_enter("#username", upn).await;
         self.number().await
@@ -373,7 +378,7 @@ fn person<'a>(people: &'a [DemoPerson], upn: &str) -> &'a DemoPerson {
 }
 
 /// The one request waiting for the phone, once it has arrived.
-async fn request_on(phone: &Phone) -> ApprovalRequest {
+pub(crate) async fn request_on(phone: &Phone) -> ApprovalRequest {
     let deadline = Instant::now() + PAGE_MOVES_ON;
     loop {
         let pending = phone.app.pending(phone.account).await.expect("pending");
@@ -778,7 +783,7 @@ async fn the_lab_in_chromium_policy_registration_phone_sign_in_and_context_from_
 
 /// Bobby from the demo tenant with phone sign-in on, set up over plain HTTP (the lab test
 /// above does it in the browser).
-async fn demo_bobby_with_phone_sign_in(server: &TestServer) -> Phone {
+pub(crate) async fn demo_bobby_with_phone_sign_in(server: &TestServer) -> Phone {
     let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();

@@ -282,6 +282,7 @@ impl TestServer {
                     public_client: false,
                     id_token_signing_alg: Some(alg.into()),
                     home_url: Some("http://localhost:9/".into()),
+                    required_strength: None,
                 },
             )
             .await
@@ -305,6 +306,7 @@ impl TestServer {
                     public_client: true,
                     id_token_signing_alg: Some("ES256".into()),
                     home_url: None,
+                    required_strength: None,
                 },
             )
             .await

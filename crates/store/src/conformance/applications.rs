@@ -3,6 +3,7 @@
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::ids::ClientId;
 use latchkey_domain::store::Store;
+use latchkey_domain::strength::AuthStrength;
 
 use super::fixtures::{is_conflict, new_application, stored_application};
 
@@ -12,6 +13,7 @@ pub async fn application_round_trips(store: &dyn Store) {
         kind: ClientKind::Public,
         home_url: None,
         id_token_alg: SigningAlg::RS256,
+        required_strength: None,
         ..new_application()
     };
     store
@@ -69,5 +71,39 @@ pub async fn deleting_an_application_removes_it(store: &dyn Store) {
     assert!(
         !store.list_applications().await.unwrap().contains(&app),
         "a deleted application is not listed"
+    );
+}
+
+pub async fn an_applications_required_strength_can_be_changed_and_cleared(store: &dyn Store) {
+    let app = stored_application(store).await;
+    for strength in [
+        Some(AuthStrength::Mfa),
+        None,
+        Some(AuthStrength::PasswordlessMfa),
+    ] {
+        assert!(
+            store
+                .set_required_strength(&app.client_id, strength)
+                .await
+                .expect("set_required_strength"),
+            "an existing application is updated"
+        );
+        let read = store.application(&app.client_id).await.unwrap().unwrap();
+        assert_eq!(read.required_strength, strength, "the strength reads back");
+        assert_eq!(
+            Application {
+                required_strength: app.required_strength,
+                ..read
+            },
+            app,
+            "nothing else changes"
+        );
+    }
+    assert!(
+        !store
+            .set_required_strength(&ClientId::random(), Some(AuthStrength::Mfa))
+            .await
+            .unwrap(),
+        "an unknown client_id updates nothing"
     );
 }

@@ -19,6 +19,7 @@ use latchkey_domain::secret::{TokenHash, random_hex, random_token};
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::Store;
+use latchkey_domain::strength::AuthStrength;
 use latchkey_domain::user::{Group, Upn, User};
 
 /// A moment well after anything the purge check uses, so that check never removes the rows
@@ -69,6 +70,7 @@ pub(super) fn new_application() -> Application {
         },
         id_token_alg: SigningAlg::ES256,
         home_url: Some("https://app.conformance.example/".into()),
+        required_strength: Some(AuthStrength::PhishingResistantMfa),
         created_at: NOW,
     }
 }
@@ -205,9 +207,11 @@ pub(super) fn new_sign_in(expires_at: Timestamp) -> PendingSignIn {
         prompt: Prompt::Login,
         login_hint: Some("bobby@conformance.example".into()),
         max_age: Some(300),
+        required_strength: Some(AuthStrength::PasswordlessMfa),
     };
     let mut sign_in = PendingSignIn::start(Some(authorization), None, NOW);
     sign_in.expires_at = expires_at;
+    sign_in.step_up_from = Some(AuthMethod::PhoneSignIn);
     sign_in
 }
 

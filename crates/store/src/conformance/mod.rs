@@ -98,6 +98,7 @@ macro_rules! __conformance_checks {
             shared applications::application_round_trips,
             shared applications::client_id_is_unique,
             shared applications::deleting_an_application_removes_it,
+            shared applications::an_applications_required_strength_can_be_changed_and_cleared,
             shared sessions::putting_a_pass_replaces_the_previous_one,
             shared sessions::one_time_pass_is_spent_once,
             racing sessions::concurrent_use_of_a_one_time_pass_has_one_winner,

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use latchkey_domain::application::Application;
 use latchkey_domain::ids::ClientId;
 use latchkey_domain::store::{ApplicationStore, StoreResult};
+use latchkey_domain::strength::AuthStrength;
 
 use super::SqliteStore;
 use super::rows::application_from;
@@ -14,7 +15,7 @@ impl ApplicationStore for SqliteStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             id_token_alg, home_url, required_strength, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -23,6 +24,7 @@ impl ApplicationStore for SqliteStore {
         .bind(to_json("client kind", serde_json::to_string(&app.kind))?)
         .bind(app.id_token_alg.as_str())
         .bind(&app.home_url)
+        .bind(app.required_strength.map(AuthStrength::id))
         .bind(app.created_at.0);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
@@ -48,6 +50,22 @@ impl ApplicationStore for SqliteStore {
             application_from,
         )
         .await
+    }
+
+    async fn set_required_strength(
+        &self,
+        client_id: &ClientId,
+        strength: Option<AuthStrength>,
+    ) -> StoreResult<bool> {
+        let query =
+            sqlx::query("UPDATE applications SET required_strength = ? WHERE client_id = ?")
+                .bind(strength.map(AuthStrength::id))
+                .bind(client_id.as_str());
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("setting an application's required strength", e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()> {

@@ -17,6 +17,7 @@ use latchkey_domain::risk::{RiskState, UserRisk};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::store::StoreResult;
+use latchkey_domain::strength::AuthStrength;
 use latchkey_domain::user::{Group, Upn, User};
 use latchkey_protocol::PublicKey;
 use serde_json::Value;
@@ -100,6 +101,10 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
         kind,
         id_token_alg: alg,
         home_url: get(row, "home_url")?,
+        required_strength: match get::<Option<String>>(row, "required_strength")? {
+            None => None,
+            Some(id) => Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?),
+        },
         created_at: timestamp(row, "created_at")?,
     })
 }

@@ -120,6 +120,7 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         kind: ClientKind::Public,
         id_token_alg: SigningAlg::ES256,
         home_url: None,
+        required_strength: None,
         created_at: now,
     };
     store.create_application(&app).await.unwrap();

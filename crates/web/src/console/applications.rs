@@ -1,11 +1,17 @@
-//! The read-only pages: the overview and the list of applications (applications are
-//! registered with the admin API or the CLI, not here).
+//! The overview and the list of applications (applications are registered with the admin API
+//! or the CLI; here an administrator chooses the authentication strength each requires).
 
 use askama::Template;
+use axum::extract::Path;
 use latchkey_domain::application::Application;
+use latchkey_domain::ids::ClientId;
+use latchkey_domain::strength::AuthStrength;
 use latchkey_domain::user::{Group, User};
 
-use super::{Admin, Banner, ConsoleResult, Frame, Section};
+use super::{
+    Admin, AdminForm, Banner, ConsoleResult, Frame, NoticeParam, PathId, Refusable, Section,
+    notice, redirect, url_id,
+};
 
 #[derive(Template)]
 #[template(path = "console_overview.html")]
@@ -48,14 +54,46 @@ pub(super) async fn overview(admin: Admin) -> ConsoleResult {
 struct ApplicationsPage {
     frame: Frame,
     applications: Vec<Application>,
+    strengths: [AuthStrength; 3],
 }
 
-pub(super) async fn list(admin: Admin) -> ConsoleResult {
+impl ApplicationsPage {
+    fn requires(&self, app: &Application, strength: &AuthStrength) -> bool {
+        app.required_strength == Some(*strength)
+    }
+}
+
+pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
+    let banner = notice(query)?;
+    render_list(admin, banner).await
+}
+
+async fn render_list(admin: Admin, banner: Banner) -> ConsoleResult {
     let applications = admin.latchkey().applications.list_applications().await?;
-    admin.page(Section::Applications, Banner::None, |frame| {
-        ApplicationsPage {
-            frame,
-            applications,
-        }
+    admin.page(Section::Applications, banner, |frame| ApplicationsPage {
+        frame,
+        applications,
+        strengths: AuthStrength::ALL,
     })
+}
+
+/// `POST /admin/applications/{id}/strength`: the strength the application requires, by id
+/// (`mfa`, `passwordlessMfa`, `phishingResistantMfa`), or empty for none.
+pub(super) async fn set_strength(
+    path: PathId,
+    AdminForm(admin, fields): AdminForm,
+) -> ConsoleResult {
+    let Path(id) = path?;
+    let id = url_id(&id, "application")?;
+    let strength = fields.one("strength")?.filter(|s| !s.is_empty());
+    match admin
+        .latchkey()
+        .applications
+        .set_required_strength(&admin.actor(), &ClientId::from_string(id), strength)
+        .await
+        .refusable()?
+    {
+        Ok(_) => Ok(redirect("/admin/applications", "saved")),
+        Err(refused) => render_list(admin, refused.into()).await,
+    }
 }

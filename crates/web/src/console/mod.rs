@@ -66,6 +66,10 @@ pub fn routes() -> Router<AppState> {
             form_below(2, post(groups::change_membership::<true>)),
         )
         .route("/admin/applications", get(applications::list))
+        .route(
+            "/admin/applications/{id}/strength",
+            form_below(2, post(applications::set_strength)),
+        )
         .route("/admin/policies", get(policies::list))
         .route(
             AUTHENTICATOR_PATH,

@@ -3,6 +3,7 @@
 
 use latchkey_protocol::wire::ApprovalKind;
 
+use super::strength;
 use super::{ApprovalStart, CredentialInput, SignInFailure, SignIns, SignedIn};
 use crate::clock::Timestamp;
 use crate::credential::{DUMMY_PASSWORD_HASH, PassUnusable, verify_password};
@@ -34,6 +35,17 @@ impl SignIns {
             return Err(SignInFailure::OutOfOrder);
         };
         let typed_upn = upn.clone();
+        if !strength::credential_may_meet(sign_in.required_strength) {
+            // The page offers no pass or password for this strength; one posted anyway is
+            // refused without being checked, and the page explains what would work.
+            let message = self
+                .strength_prompt(&sign_in)
+                .await
+                .map_err(trouble)?
+                .map(|p| p.message)
+                .unwrap_or_default();
+            return Err(SignInFailure::TryAgain(message));
+        }
         let user = match user_id {
             Some(id) => self.directory.lookup(id).await.map_err(trouble)?,
             None => None,
@@ -136,6 +148,16 @@ impl SignIns {
                 }
                 ApprovalStart::NotApplicable => {}
             }
+        }
+        if let Some(strength) = sign_in.required_strength
+            && !strength.allows(method)
+        {
+            // A password alone, for a user without the authenticator app: the credential was
+            // right, but the application requires more than it.
+            return Err(self
+                .refuse_for_strength(&sign_in, strength, user.upn.as_str(), Some(&user), context)
+                .await
+                .map_err(trouble)?);
         }
         let (mut session, cookie_secret) = self.new_session(&user, method, now);
         if let Some(end) = ends_by {
@@ -282,6 +304,7 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
             error.failure_reason().to_string()
         }
         SignInError::ApprovalDenied
+        | SignInError::StrengthNotMet
         | SignInError::ApprovalReported
         | SignInError::WrongNumber
         | SignInError::ApprovalTimedOut => error.failure_reason().to_string(),

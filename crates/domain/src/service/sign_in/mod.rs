@@ -5,10 +5,12 @@ mod approval;
 mod credential;
 mod passkey;
 mod session;
+mod strength;
 
 use std::sync::Arc;
 
 pub use approval::WaitingForApproval;
+pub use strength::{StrengthPrompt, step_up_message as step_up_message_for, strength_phrase};
 
 use super::access::MethodAccess;
 use super::applications::Applications;
@@ -51,6 +53,9 @@ pub enum SignInFailure {
     OutOfOrder,
     /// The first factor was right; the sign-in now waits for the authenticator app.
     SecondFactor,
+    /// The application requires an authentication strength this sign-in cannot meet; the
+    /// sign-in ended and the message says why and what would work.
+    NotStrongEnough(String),
 }
 
 /// A browser that just signed in: the cookie secret is shown once, to the browser.
@@ -178,11 +183,16 @@ impl SignIns {
         context: &SignInContext,
     ) -> Result<PendingSignIn, SignInFailure> {
         let started = tokio::time::Instant::now();
-        let sign_in = self.submit_username_unpadded(id, input, context).await?;
-        if matches!(sign_in.stage, SignInStage::AwaitingCredential { .. }) {
+        let result = self.submit_username_unpadded(id, input, context).await;
+        // The refusal for a required strength ends unknown names too, so it is padded alike.
+        let padded = match &result {
+            Ok(sign_in) => matches!(sign_in.stage, SignInStage::AwaitingCredential { .. }),
+            Err(failure) => matches!(failure, SignInFailure::NotStrongEnough(_)),
+        };
+        if padded {
             tokio::time::sleep_until(started + USERNAME_STEP_FLOOR).await;
         }
-        Ok(sign_in)
+        result
     }
 
     async fn submit_username_unpadded(
@@ -191,7 +201,7 @@ impl SignIns {
         input: &str,
         context: &SignInContext,
     ) -> Result<PendingSignIn, SignInFailure> {
-        let mut sign_in = self.sign_in(id).await?;
+        let sign_in = self.sign_in(id).await?;
         if sign_in.stage != SignInStage::AwaitingUsername {
             return Err(SignInFailure::OutOfOrder);
         }
@@ -206,20 +216,70 @@ impl SignIns {
             .lookup_upn(&upn)
             .await
             .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        let mut sign_in = sign_in;
+        if sign_in
+            .login_hint()
+            .is_none_or(|hint| !hint.eq_ignore_ascii_case(upn.as_str()))
+        {
+            // Another name than the step-up continues as: a fresh sign-in, not a step-up.
+            sign_in.step_up_from = None;
+        }
+        self.offer_methods(sign_in, &upn.to_string(), user, context)
+            .await
+    }
+
+    /// The user is known (or the name matches no one): pushes phone sign-in where it may meet
+    /// the sign-in's required strength, else moves to the pass-or-password stage, whose page
+    /// offers only what meets the strength. A fresh sign-in that nothing the user has could
+    /// meet is refused here, before anything is tried.
+    pub(crate) async fn offer_methods(
+        &self,
+        mut sign_in: PendingSignIn,
+        upn: &str,
+        user: Option<User>,
+        context: &SignInContext,
+    ) -> Result<PendingSignIn, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let strength = sign_in.required_strength;
         let phone = match &user {
-            Some(user) => self
+            Some(user) if strength::phone_may_meet(strength) => self
                 .request_approval(ApprovalKind::PhoneSignIn, &sign_in, user, context)
                 .await
-                .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
+                .map_err(trouble)?,
+            // The reads a known name without phone sign-in costs, so that the two take as
+            // long even when the floor below is exceeded (a loaded machine).
+            Some(user) => {
+                self.reads_of_a_name_without_phone(&user.id)
+                    .await
+                    .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+                ApprovalStart::NotApplicable
+            }
             None => {
-                // The reads a known name without phone sign-in costs, so that the two take as
-                // long even when the floor below is exceeded (a loaded machine).
                 self.reads_of_a_name_without_phone(&UserId::generate(self.random.as_ref()))
                     .await
                     .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
                 ApprovalStart::NotApplicable
             }
         };
+        // Only a passkey meets the strength: a fresh sign-in for a user without one ends here.
+        let needs_passkey = strength.is_some_and(|s| !strength::credential_may_meet(Some(s)))
+            && matches!(phone, ApprovalStart::NotApplicable);
+        let has_passkey = match (&user, needs_passkey) {
+            (Some(user), true) => self.has_passkey(&user.id).await.map_err(trouble)?,
+            _ => false,
+        };
+        if needs_passkey && !has_passkey && sign_in.step_up_from.is_none() {
+            return Err(self
+                .refuse_for_strength(
+                    &sign_in,
+                    strength.expect("checked"),
+                    upn,
+                    user.as_ref(),
+                    context,
+                )
+                .await
+                .map_err(trouble)?);
+        }
         // A user whose only usable methods are passkeys never sees a pass or password prompt.
         let passkeys_only = match (&phone, &user) {
             (ApprovalStart::NotApplicable, Some(user)) => self
@@ -228,32 +288,30 @@ impl SignIns {
                 .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?,
             _ => false,
         };
+        let user_id = user.map(|u| u.id);
         sign_in.stage = match phone {
             ApprovalStart::Sent(stage) => stage,
             ApprovalStart::NotApplicable if passkeys_only => SignInStage::AwaitingPasskey {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id).expect("only a known user has passkeys"),
+                user_id: user_id.expect("only a known user has passkeys"),
             },
             ApprovalStart::NotApplicable => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: None,
             },
             ApprovalStart::AlreadyPending => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: Some(ALREADY_PENDING.into()),
             },
             ApprovalStart::Throttled(_) => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
-                user_id: user.map(|u| u.id),
+                user_id,
                 notice: Some(THROTTLED.into()),
             },
         };
-        self.store
-            .put_sign_in(&sign_in)
-            .await
-            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
         Ok(sign_in)
     }
 
@@ -291,6 +349,8 @@ impl SignIns {
         // A notification still waiting is cancelled first, so no device can answer it later.
         let mut sign_in = self.choose_other_way(id).await?;
         sign_in.stage = SignInStage::AwaitingUsername;
+        // Another account is not the session being stepped up: it is a fresh sign-in.
+        sign_in.step_up_from = None;
         self.store
             .put_sign_in(&sign_in)
             .await

@@ -1,15 +1,17 @@
 //! Sessions: the one a sign-in ends in, finding it again from the browser's cookie, ending it,
 //! and whether it answers an application's authorization request.
 
-use super::{AuthorizeStep, SignIns};
+use super::{AuthorizeStep, SignInFailure, SignIns, strength, strength_phrase};
 use crate::clock::Timestamp;
 use crate::error::DomainError;
 use crate::ids::{BrowserId, SessionId, UserId};
+use crate::log::SignInContext;
 use crate::notify::DomainEvent;
 use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
+use crate::signin::PendingSignIn;
 use crate::user::User;
 
 impl SignIns {
@@ -70,10 +72,15 @@ impl SignIns {
     }
 
     /// Decides whether an existing session answers the request or the user must sign in.
+    /// A session that does not meet the request's required strength is stepped up: a new
+    /// sign-in for the same user offers only the methods that meet it, and the session stays
+    /// until that sign-in replaces it. `context` is where the browser is, for a notification
+    /// the step-up pushes.
     pub async fn continue_authorization(
         &self,
         request: AuthorizationRequest,
         current: Option<(Session, User)>,
+        context: &SignInContext,
     ) -> Result<AuthorizeStep, DomainError> {
         let now = self.now();
         let usable = current.filter(|(session, user)| {
@@ -87,9 +94,26 @@ impl SignIns {
             fresh_enough && hinted_user && request.prompt != Prompt::Login
         });
         match (usable, request.prompt) {
-            (Some((session, user)), _) => Ok(AuthorizeStep::Redirect(
-                self.tokens.issue_code(&request, &session, &user).await?,
-            )),
+            (Some((session, user)), _) if meets(&request, session.method) => Ok(
+                AuthorizeStep::Redirect(self.tokens.issue_code(&request, &session, &user).await?),
+            ),
+            (Some(_), Prompt::None) => {
+                let strength = request.required_strength.map(strength_phrase);
+                let description = format!(
+                    "the application requires {}, which the session does not meet",
+                    strength.unwrap_or("a stronger sign-in")
+                );
+                Ok(AuthorizeStep::Redirect(error_redirect(
+                    &request.redirect_uri,
+                    OAuthErrorCode::InteractionRequired,
+                    &description,
+                    request.state.as_deref(),
+                    &self.settings.issuer,
+                )))
+            }
+            (Some((session, user)), _) => Ok(AuthorizeStep::SignIn(Box::new(
+                self.step_up(request, &session, user, context).await?,
+            ))),
             (None, Prompt::None) => Ok(AuthorizeStep::Redirect(error_redirect(
                 &request.redirect_uri,
                 OAuthErrorCode::LoginRequired,
@@ -103,6 +127,43 @@ impl SignIns {
         }
     }
 
+    /// A new sign-in for the user of a session that is not strong enough for `request`: the
+    /// user name is known, so it is not asked for again. When phone sign-in may meet the
+    /// strength the page says why and continues as the user with one click (which pushes the
+    /// notification); otherwise it goes straight to the passkey page that says why.
+    async fn step_up(
+        &self,
+        request: AuthorizationRequest,
+        session: &Session,
+        user: User,
+        context: &SignInContext,
+    ) -> Result<PendingSignIn, DomainError> {
+        let mut sign_in = self.start_sign_in(Some(request), None).await?;
+        sign_in.step_up_from = Some(session.method);
+        let upn = user.upn.to_string();
+        if strength::phone_may_meet(sign_in.required_strength) {
+            // Phone sign-in may meet the strength, but a notification is pushed only once the
+            // user asks for it on the page (a form with a CSRF token), never because some site
+            // sent the browser to /authorize. The page continues as this user.
+            if let Some(request) = sign_in.authorization.as_mut() {
+                request.login_hint = Some(upn);
+            }
+            self.store.put_sign_in(&sign_in).await?;
+            return Ok(sign_in);
+        }
+        match self.offer_methods(sign_in, &upn, Some(user), context).await {
+            Ok(sign_in) => Ok(sign_in),
+            Err(
+                SignInFailure::TryAgain(message)
+                | SignInFailure::StartAgain(message)
+                | SignInFailure::NotStrongEnough(message),
+            ) => Err(DomainError::Rejected(message)),
+            Err(SignInFailure::OutOfOrder | SignInFailure::SecondFactor) => Err(
+                DomainError::Internal("a new step-up sign-in was out of order".into()),
+            ),
+        }
+    }
+
     /// A browser just signed in as `user`: from now on it is a familiar place for them. The
     /// edge calls this only after a successful sign-in, with the id from the browser's
     /// known-browser cookie (checked, or just minted).
@@ -113,4 +174,9 @@ impl SignIns {
     ) -> Result<(), DomainError> {
         self.throttles.remember_browser(user, browser).await
     }
+}
+
+/// Whether signing in with `method` meets what `request` requires.
+pub(crate) fn meets(request: &AuthorizationRequest, method: AuthMethod) -> bool {
+    request.required_strength.is_none_or(|s| s.allows(method))
 }

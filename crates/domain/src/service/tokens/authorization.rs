@@ -41,6 +41,20 @@ impl Tokens {
         session: &Session,
         user: &User,
     ) -> Result<String, DomainError> {
+        // Every way to a code passes here: a session that does not meet the strength the
+        // application or the request requires never gets one, whichever page led here.
+        if let Some(strength) = request.required_strength
+            && !strength.allows(session.method)
+        {
+            let app = self.applications.cached(&request.client_id).await?;
+            return Err(DomainError::Rejected(
+                crate::service::sign_in::step_up_message_for(
+                    app.as_ref().map(|a| a.display_name.as_str()),
+                    strength,
+                    session.method,
+                ),
+            ));
+        }
         let now = self.now();
         let grant = Grant {
             id: GrantId::generate(self.random.as_ref()),
