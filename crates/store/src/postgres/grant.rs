@@ -300,6 +300,7 @@ mod across_instances {
             kind: ClientKind::Public,
             id_token_alg: SigningAlg::ES256,
             home_url: None,
+            required_strength: None,
             created_at: NOW,
         };
         store.create_application(&app).await.unwrap();
