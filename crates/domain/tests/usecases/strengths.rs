@@ -6,7 +6,7 @@ use latchkey_domain::DomainError;
 use latchkey_domain::ids::ClientId;
 use latchkey_domain::log::Actor;
 use latchkey_domain::oidc::{AuthorizationRequest, AuthorizeParams};
-use latchkey_domain::service::{AuthorizeStep, StrengthPrompt};
+use latchkey_domain::service::{AuthorizeStep, SignedIn, StrengthPrompt};
 use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
 use latchkey_domain::strength::AuthStrength;
@@ -72,6 +72,19 @@ async fn prompt_for(world: &World, sign_in: &PendingSignIn) -> StrengthPrompt {
         .await
         .unwrap()
         .expect("the page explains")
+}
+
+/// The redirect with a code for `request`, from `signed_in`'s session, or why not.
+async fn issue_code(
+    world: &World,
+    request: &AuthorizationRequest,
+    signed_in: &SignedIn,
+) -> Result<String, DomainError> {
+    world
+        .latchkey
+        .tokens
+        .issue_code(request, &signed_in.session, &signed_in.user)
+        .await
 }
 
 /// How many requests wait on the phone.
@@ -154,12 +167,7 @@ async fn downgrade_no_code_is_issued_for_a_session_that_does_not_meet_the_streng
     .await;
 
     // Whatever page leads here, the code is refused at the one place every code is made.
-    let refused = world
-        .latchkey
-        .tokens
-        .issue_code(&weak, &signed_in.session, &signed_in.user)
-        .await
-        .unwrap_err();
+    let refused = issue_code(&world, &weak, &signed_in).await.unwrap_err();
     assert_eq!(
         refused.to_string(),
         "Contoso Expenses requires passwordless MFA. You signed in with a Temporary Access \
@@ -167,10 +175,7 @@ async fn downgrade_no_code_is_issued_for_a_session_that_does_not_meet_the_streng
          passkey or security key."
     );
     let enough = request_for(&world, app.client_id.as_str(), Some("urn:latchkey:acr:mfa")).await;
-    let redirect = world
-        .latchkey
-        .tokens
-        .issue_code(&enough, &signed_in.session, &signed_in.user)
+    let redirect = issue_code(&world, &enough, &signed_in)
         .await
         .expect("a pass meets multifactor authentication");
     assert!(redirect.contains("code="), "{redirect}");
@@ -303,7 +308,7 @@ mod with_a_passkey {
     use latchkey_domain::strength::AuthStrength;
     use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-    use super::{prompt_for, request_for, require, sign_in_for};
+    use super::{issue_code, prompt_for, request_for, require, sign_in_for};
     use crate::fixture::{World, context};
     use crate::passkeys::{bobby_with_a_passkey, sign_in_at};
 
@@ -354,10 +359,7 @@ mod with_a_passkey {
             AuthStrength::PhishingResistantMfa.acr()
         );
         let request = stronger.sign_in.authorization.clone().unwrap();
-        let redirect = world
-            .latchkey
-            .tokens
-            .issue_code(&request, &stronger.session, &stronger.user)
+        let redirect = issue_code(&world, &request, &stronger)
             .await
             .expect("the stepped-up session gets the code");
         assert!(redirect.contains("code="), "{redirect}");
@@ -394,11 +396,6 @@ mod with_a_passkey {
         );
         let done = finish_with_passkey(&world, &sign_in, &mut key).await;
         let request = done.sign_in.authorization.clone().unwrap();
-        world
-            .latchkey
-            .tokens
-            .issue_code(&request, &done.session, &done.user)
-            .await
-            .expect("a code");
+        issue_code(&world, &request, &done).await.expect("a code");
     }
 }

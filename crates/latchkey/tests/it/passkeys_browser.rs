@@ -16,14 +16,6 @@ use crate::virtual_authenticator::{Kind, VirtualAuthenticator};
 /// An AAGUID that is not the virtual key's (webauthn-authenticator-rs's SoftToken).
 const OTHER_MODEL: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
 
-/// A server on `localhost` with passkeys on for everyone, and Bobby's pass.
-async fn server() -> (TestServer, String) {
-    let server = TestServer::start_with(on_localhost).await;
-    passkeys_enabled(&server).await;
-    let (_, pass) = server.bobby_with_pass().await;
-    (server, pass)
-}
-
 /// A window on the server's public address (localhost). The browser offers no passkey
 /// autofill (see [`without_autofill`]) until a test turns it on again.
 async fn window_on_localhost(chromium: &Chromedriver, server: &TestServer, shots: &str) -> Window {
@@ -33,21 +25,23 @@ async fn window_on_localhost(chromium: &Chromedriver, server: &TestServer, shots
     window
 }
 
-/// A window on the server's public address (localhost), signed in as Bobby with his pass, on
-/// Security info, with a virtual authenticator of `kind` plugged in.
+/// A server on `localhost` with passkeys on for everyone, and a window on its public address
+/// signed in as Bobby with his pass, on Security info, with a virtual authenticator of `kind`
+/// plugged in.
 async fn bobby_on_security_info(
     chromium: &Chromedriver,
-    server: &TestServer,
-    pass: &str,
     shots: &str,
     kind: Kind,
-) -> (Window, VirtualAuthenticator) {
-    let window = window_on_localhost(chromium, server, shots).await;
+) -> (TestServer, Window, VirtualAuthenticator) {
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let (_, pass) = server.bobby_with_pass().await;
+    let window = window_on_localhost(chromium, &server, shots).await;
     window.goto("/mysecurityinfo").await;
-    window.sign_in_with_pass(BOBBY, pass, None).await;
+    window.sign_in_with_pass(BOBBY, &pass, None).await;
     window.wait_for_text("Security info").await;
     let authenticator = VirtualAuthenticator::add(&window.client, kind).await;
-    (window, authenticator)
+    (server, window, authenticator)
 }
 
 /// Add method › Security key or passkey, named `name`; ends back on the list.
@@ -61,15 +55,13 @@ async fn add_passkey(window: &Window, name: &str, shot: &str) {
     window.shots(&format!("{shot}-listed")).await;
 }
 
-/// A fresh server (see [`server`]) and a window where Bobby registered a security key named
-/// "Blue key" on Security info (screenshots `01-*`) and then signed out.
+/// As [`bobby_on_security_info`], where Bobby registered a security key named "Blue key"
+/// (screenshots `01-*`) and then signed out.
 async fn bobby_signed_out_with_a_key(
     chromium: &Chromedriver,
     shots: &str,
 ) -> (TestServer, Window, VirtualAuthenticator) {
-    let (server, pass) = server().await;
-    let (window, key) =
-        bobby_on_security_info(chromium, &server, &pass, shots, Kind::SecurityKey).await;
+    let (server, window, key) = bobby_on_security_info(chromium, shots, Kind::SecurityKey).await;
     add_passkey(&window, "Blue key", "01").await;
     sign_out(&window).await;
     (server, window, key)
@@ -161,15 +153,8 @@ async fn a_security_key_registers_on_security_info_and_signs_in_with_and_without
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-security-key",
-        Kind::SecurityKey,
-    )
-    .await;
+    let (_server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-security-key", Kind::SecurityKey).await;
     window.shots("01-security-info").await;
     add_passkey(&window, "Blue key", "02").await;
     assert_eq!(
@@ -215,15 +200,8 @@ async fn a_platform_passkey_registers_and_signs_in_without_a_name() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-platform",
-        Kind::Platform,
-    )
-    .await;
+    let (_server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-platform", Kind::Platform).await;
     add_passkey(&window, "This laptop", "01").await;
     let label = window.text_of(".passkey .method-label").await;
     assert_eq!(
@@ -273,16 +251,9 @@ async fn attestation_enforced_without_trusted_roots_refuses_the_key_clearly() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
+    let (server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-attestation", Kind::SecurityKey).await;
     fido2_policy(&server, json!({"isAttestationEnforced": true})).await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-attestation",
-        Kind::SecurityKey,
-    )
-    .await;
     window.click("#add-passkey").await;
     window.click("#passkey-create").await;
     let problem = refusal(&window, "01-refused").await;

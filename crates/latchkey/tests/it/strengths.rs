@@ -84,6 +84,26 @@ async fn sign_in_to(server: &TestServer, client: &str, upn: &str) -> (Browser, P
     (browser, page)
 }
 
+/// The authorization URL of `client`, asking for `acr_values`.
+fn authorize_asking(server: &TestServer, client: &str, acr_values: &str) -> String {
+    authorize_url(&server.base, client, None, &[("acr_values", acr_values)])
+}
+
+/// Bobby signs in with `pass` through `authorize` in a new browser; returns the ID token's
+/// claims the application `client` gets for the code.
+async fn claims_after_a_pass(
+    server: &TestServer,
+    client: &str,
+    secret: &str,
+    authorize: &str,
+    pass: &str,
+) -> Value {
+    let browser = server.browser();
+    let code = crate::support::code_for(&browser, authorize, "bobby@contoso.example", pass).await;
+    let location = format!("http://localhost:9/callback?code={code}");
+    id_token_claims(&redeem(server, client, secret, &location).await)
+}
+
 /// Opens the authorization URL and types the user name; returns the page that follows.
 async fn username_step(browser: &Browser, authorize: &str, upn: &str) -> Page {
     let login = browser.follow(browser.get(authorize).await).await;
@@ -399,12 +419,7 @@ async fn downgrade_acr_values_asking_for_phishing_resistant_mfa_is_enforced_on_a
 
     // The same application, now asking for phishing-resistant MFA in this request.
     let answer = browser
-        .get(&authorize_url(
-            &server.base,
-            &wiki,
-            None,
-            &[("acr_values", ACR_PHISHING_RESISTANT)],
-        ))
+        .get(&authorize_asking(&server, &wiki, ACR_PHISHING_RESISTANT))
         .await;
     assert_eq!(answer.location.as_deref(), Some("/login"), "no code");
     let page = browser.follow(answer).await;
@@ -419,12 +434,7 @@ async fn downgrade_acr_values_asking_for_phishing_resistant_mfa_is_enforced_on_a
     let fresh = server.browser();
     let page = username_step(
         &fresh,
-        &authorize_url(
-            &server.base,
-            &wiki,
-            None,
-            &[("acr_values", ACR_PHISHING_RESISTANT)],
-        ),
+        &authorize_asking(&server, &wiki, ACR_PHISHING_RESISTANT),
         &bobby.upn,
     )
     .await;
@@ -439,14 +449,10 @@ async fn acr_values_asking_for_passwordless_mfa_gets_phone_sign_in_and_that_acr(
     let (client, secret) = app_requiring(&server, "Contoso Wiki", None).await;
     let browser = server.browser();
     // Values Latchkey does not define come first and are skipped.
-    let authorize = authorize_url(
-        &server.base,
+    let authorize = authorize_asking(
+        &server,
         &client,
-        None,
-        &[(
-            "acr_values",
-            &format!("urn:other:gold  {ACR_PASSWORDLESS} {ACR_MFA}"),
-        )],
+        &format!("urn:other:gold  {ACR_PASSWORDLESS} {ACR_MFA}"),
     );
     let number_page = username_step(&browser, &authorize, &bobby.upn).await;
     let location = approve_on_phone(&browser, &mut phone, &number_page).await;
@@ -459,19 +465,12 @@ async fn an_unknown_acr_value_is_ignored_and_a_pass_still_signs_in() {
     let server = TestServer::start().await;
     let (client, secret) = app_requiring(&server, "Contoso Wiki", None).await;
     let (_, pass) = server.bobby_with_pass().await;
-    let browser = server.browser();
-    let authorize = authorize_url(
-        &server.base,
+    let authorize = authorize_asking(
+        &server,
         &client,
-        None,
-        &[(
-            "acr_values",
-            "urn:other:gold http://example/loa3 \u{7f}junk",
-        )],
+        "urn:other:gold http://example/loa3 \u{7f}junk",
     );
-    let code = crate::support::code_for(&browser, &authorize, "bobby@contoso.example", &pass).await;
-    let location = format!("http://localhost:9/callback?code={code}");
-    let claims = id_token_claims(&redeem(&server, &client, &secret, &location).await);
+    let claims = claims_after_a_pass(&server, &client, &secret, &authorize, &pass).await;
     // The acr tells the method actually used: a pass is multi-factor, not passwordless.
     assert_eq!(claims["acr"], ACR_MFA);
     assert_eq!(claims["amr"], json!(["otp"]));
@@ -484,12 +483,7 @@ async fn oversized_acr_values_is_refused_as_an_invalid_request() {
     let browser = server.browser();
     let long = format!("{ACR_MFA} {}", "x".repeat(2100));
     let answer = browser
-        .get(&authorize_url(
-            &server.base,
-            &client,
-            None,
-            &[("acr_values", &long)],
-        ))
+        .get(&authorize_asking(&server, &client, &long))
         .await;
     let location = answer.location.expect("an error redirect");
     assert_eq!(
@@ -508,11 +502,8 @@ async fn a_pass_meets_mfa_but_a_password_alone_does_not() {
     let (client, secret) = app_requiring(&server, "Contoso Expenses", Some("mfa")).await;
     // A pass: offered, and multi-factor.
     let (_, pass) = server.bobby_with_pass().await;
-    let browser = server.browser();
     let authorize = authorize_url(&server.base, &client, None, &[]);
-    let code = crate::support::code_for(&browser, &authorize, "bobby@contoso.example", &pass).await;
-    let location = format!("http://localhost:9/callback?code={code}");
-    let claims = id_token_claims(&redeem(&server, &client, &secret, &location).await);
+    let claims = claims_after_a_pass(&server, &client, &secret, &authorize, &pass).await;
     assert_eq!(claims["acr"], ACR_MFA);
 
     // A password with no authenticator app to follow it: right, but not enough.
