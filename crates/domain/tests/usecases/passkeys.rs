@@ -11,7 +11,8 @@
 //! signed, which is why Latchkey also checks it against the credential's owner); the browser
 //! suite covers real resident keys.
 
-use latchkey_domain::log::{Actor, LogQuery, SignInRecord};
+use latchkey_domain::ids::SignInId;
+use latchkey_domain::log::{Actor, AuditEvent, LogQuery, SignInRecord};
 use latchkey_domain::passkey::{
     CeremonyId, PasskeyChallenge, PasskeyError, PasskeyKind, RegisteredPasskey,
 };
@@ -31,13 +32,13 @@ use crate::fixture::{ISSUER, World, context};
 
 const SOFT_TOKEN_AAGUID: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
 
-fn origin() -> Url {
+pub(crate) fn origin() -> Url {
     Url::parse(ISSUER).unwrap()
 }
 
 /// Changes the FIDO2 configuration as the console saves it: enabled for all users, then
 /// `adjust`.
-async fn fido2_policy(world: &World, adjust: impl FnOnce(&mut Value)) {
+pub(crate) async fn fido2_policy(world: &World, adjust: impl FnOnce(&mut Value)) {
     let policy = world.latchkey.governance.policy().await.unwrap();
     let mut configuration = serde_json::to_value(policy.configuration(MethodKind::Fido2)).unwrap();
     configuration["state"] = json!("enabled");
@@ -50,11 +51,32 @@ async fn fido2_policy(world: &World, adjust: impl FnOnce(&mut Value)) {
         .unwrap();
 }
 
+/// FIDO2 enabled, with key restrictions that `enforcement` ("allow" or "block") the
+/// SoftToken's model.
+async fn key_restrictions(world: &World, enforcement: &str) {
+    fido2_policy(world, |c| {
+        c["keyRestrictions"] = json!({"isEnforced": true, "enforcementType": enforcement, "aaGuids": [SOFT_TOKEN_AAGUID]});
+    })
+    .await;
+}
+
 /// A world with FIDO2 enabled and `bobby` signed in with a pass a moment ago.
 async fn bobby_signed_in(world: &World) -> SignedIn {
     fido2_policy(world, |_| {}).await;
     let bobby = world.user("bobby").await;
     world.signed_in(&bobby).await
+}
+
+/// FIDO2 on for everyone, `bobby` signed in with a pass, and a soft passkey he registered.
+pub(crate) async fn bobby_with_a_passkey(
+    world: &World,
+) -> (SignedIn, SoftPasskey, RegisteredPasskey) {
+    let signed_in = bobby_signed_in(world).await;
+    let mut key = SoftPasskey::new(true);
+    let registered = register(world, &signed_in, &mut key)
+        .await
+        .expect("registered");
+    (signed_in, key, registered)
 }
 
 /// The options a soft authenticator can answer: without the resident-key requirement.
@@ -87,40 +109,107 @@ fn assert_with(key: &mut impl WebauthnAuthenticator, options: &Value, at: Url) -
     serde_json::to_string(&credential).unwrap()
 }
 
+/// A discoverable sign-in's answer: the soft key cannot keep the credential, so the client
+/// side names it in the allow list and puts `user_handle` in the answer.
+fn discoverable_answer(
+    key: &mut SoftPasskey,
+    options: &Value,
+    registered: &RegisteredPasskey,
+    user_handle: Value,
+) -> String {
+    let mut options = options.clone();
+    options["allowCredentials"] =
+        json!([{ "type": "public-key", "id": base64url(&registered.credential_id) }]);
+    let mut answer: Value = serde_json::from_str(&assert_with(key, &options, origin())).unwrap();
+    answer["response"]["userHandle"] = user_handle;
+    answer.to_string()
+}
+
+async fn begin_registration(
+    world: &World,
+    signed_in: &SignedIn,
+) -> Result<PasskeyChallenge, PasskeyError> {
+    world
+        .latchkey
+        .passkeys
+        .begin_registration(&signed_in.session, &signed_in.user)
+        .await
+}
+
+async fn finish_registration(
+    world: &World,
+    signed_in: &SignedIn,
+    ceremony: &CeremonyId,
+    response: &str,
+    name: Option<&str>,
+) -> Result<RegisteredPasskey, PasskeyError> {
+    world
+        .latchkey
+        .passkeys
+        .finish_registration(
+            &signed_in.session,
+            &signed_in.user,
+            ceremony,
+            response,
+            name,
+        )
+        .await
+}
+
 async fn register(
     world: &World,
     signed_in: &SignedIn,
     key: &mut impl WebauthnAuthenticator,
 ) -> Result<RegisteredPasskey, PasskeyError> {
-    let passkeys = &world.latchkey.passkeys;
-    let challenge = passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await?;
+    let challenge = begin_registration(world, signed_in).await?;
     let response = attest(key, &challenge, origin());
-    passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &challenge.ceremony,
-            &response,
-            None,
-        )
+    finish_registration(world, signed_in, &challenge.ceremony, &response, None).await
+}
+
+async fn passkeys_of(world: &World, user: &User) -> Vec<RegisteredPasskey> {
+    world.latchkey.passkeys.list(&user.id).await.unwrap()
+}
+
+/// The passkey challenge of a sign-in that has reached the step after the user name.
+async fn passkey_challenge(world: &World, sign_in: &SignInId) -> PasskeyChallenge {
+    world
+        .latchkey
+        .sign_in
+        .begin_passkey_sign_in(sign_in)
         .await
+        .expect("a passkey challenge")
 }
 
 /// A sign-in that has reached the step after the user name, and its passkey challenge.
-async fn named_challenge(
+async fn named_challenge(world: &World, user: &User) -> (SignInId, PasskeyChallenge) {
+    let id = world.sign_in_as(user).await.id;
+    let challenge = passkey_challenge(world, &id).await;
+    (id, challenge)
+}
+
+/// Posts the browser's `answer` to the passkey step of `sign_in`, for `ceremony`.
+async fn finish(
     world: &World,
-    user: &User,
-) -> (latchkey_domain::ids::SignInId, PasskeyChallenge) {
-    let sign_in = world.sign_in_as(user).await;
-    let challenge = world
+    sign_in: &SignInId,
+    ceremony: &CeremonyId,
+    answer: &str,
+) -> Result<SignedIn, SignInFailure> {
+    world
         .latchkey
         .sign_in
-        .begin_passkey_sign_in(&sign_in.id)
+        .finish_passkey_sign_in(sign_in, ceremony, answer, context())
         .await
-        .expect("a passkey challenge");
-    (sign_in.id, challenge)
+}
+
+/// Answers the passkey step of `sign_in` (past its user name) with `key`.
+pub(crate) async fn sign_in_at(
+    world: &World,
+    sign_in: &SignInId,
+    key: &mut impl WebauthnAuthenticator,
+) -> Result<SignedIn, SignInFailure> {
+    let challenge = passkey_challenge(world, sign_in).await;
+    let response = assert_with(key, &challenge.options, origin());
+    finish(world, sign_in, &challenge.ceremony, &response).await
 }
 
 async fn sign_in_with(
@@ -128,13 +217,17 @@ async fn sign_in_with(
     user: &User,
     key: &mut impl WebauthnAuthenticator,
 ) -> Result<SignedIn, SignInFailure> {
-    let (id, challenge) = named_challenge(world, user).await;
-    let response = assert_with(key, &challenge.options, origin());
-    world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&id, &challenge.ceremony, &response, context())
-        .await
+    let id = world.sign_in_as(user).await.id;
+    sign_in_at(world, &id, key).await
+}
+
+/// Asserts that a sign-in was refused with a page that lets the user try again.
+#[track_caller]
+fn assert_try_again<T: std::fmt::Debug>(refused: &Result<T, SignInFailure>) {
+    assert!(
+        matches!(refused, Err(SignInFailure::TryAgain(_))),
+        "{refused:?}"
+    );
 }
 
 async fn latest_sign_in(world: &World, user: &User) -> SignInRecord {
@@ -164,6 +257,10 @@ async fn latest_detail(world: &World, user: &User) -> String {
         .clone()
 }
 
+async fn audit_log(world: &World, query: LogQuery) -> Vec<AuditEvent> {
+    world.latchkey.governance.audit_log(query).await.unwrap()
+}
+
 fn soft_token() -> (SoftToken, String) {
     use crypto_glue::traits::EncodePem;
     let (token, ca) = SoftToken::new(true).expect("soft token");
@@ -176,20 +273,11 @@ fn soft_token() -> (SoftToken, String) {
 #[tokio::test]
 async fn a_registered_passkey_is_listed_and_signs_in_with_user_verification() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    let registered = register(&world, &signed_in, &mut key)
-        .await
-        .expect("registered");
+    let (signed_in, mut key, registered) = bobby_with_a_passkey(&world).await;
     assert_eq!(registered.kind, PasskeyKind::SecurityKey);
     assert_eq!(registered.aaguid, None, "SoftPasskey names no model");
     assert_eq!(registered.name, "Security key");
-    let listed = world
-        .latchkey
-        .passkeys
-        .list(&signed_in.user.id)
-        .await
-        .unwrap();
+    let listed = passkeys_of(&world, &signed_in.user).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, registered.id);
     assert_eq!(listed[0].last_used_at, None);
@@ -208,24 +296,18 @@ async fn a_registered_passkey_is_listed_and_signs_in_with_user_verification() {
         step.authentication_method_detail.as_deref(),
         Some("Security key")
     );
-    let used = world
-        .latchkey
-        .passkeys
-        .list(&signed_in.user.id)
-        .await
-        .unwrap();
+    let used = passkeys_of(&world, &signed_in.user).await;
     assert_eq!(used[0].last_used_at, Some(world.latchkey.now()));
     assert!(used[0].counter > 0, "the counter was recorded");
 
-    let audit = world
-        .latchkey
-        .governance
-        .audit_log(LogQuery {
+    let audit = audit_log(
+        &world,
+        LogQuery {
             category: Some("UserAuthenticationMethods".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert!(
         audit
             .iter()
@@ -236,9 +318,7 @@ async fn a_registered_passkey_is_listed_and_signs_in_with_user_verification() {
 #[tokio::test]
 async fn a_user_whose_only_method_is_a_passkey_is_never_asked_for_a_pass_or_password() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, _, _) = bobby_with_a_passkey(&world).await;
     world
         .latchkey
         .directory
@@ -265,12 +345,7 @@ async fn discoverable_sign_in_finds_the_user_from_the_credential_and_its_user_ha
     let world = World::new().await;
     let signed_in = bobby_signed_in(&world).await;
     let mut key = SoftPasskey::new(true);
-    let challenge = world
-        .latchkey
-        .passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await
-        .unwrap();
+    let challenge = begin_registration(&world, &signed_in).await.unwrap();
     assert_eq!(
         challenge.options["authenticatorSelection"]["residentKey"],
         "required"
@@ -280,18 +355,15 @@ async fn discoverable_sign_in_finds_the_user_from_the_credential_and_its_user_ha
         .unwrap()
         .to_string();
     let response = attest(&mut key, &challenge, origin());
-    let registered = world
-        .latchkey
-        .passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &challenge.ceremony,
-            &response,
-            Some("My key"),
-        )
-        .await
-        .unwrap();
+    let registered = finish_registration(
+        &world,
+        &signed_in,
+        &challenge.ceremony,
+        &response,
+        Some("My key"),
+    )
+    .await
+    .unwrap();
     assert_eq!(registered.name, "My key");
 
     let draft = world.latchkey.sign_in.draft_sign_in(None);
@@ -308,16 +380,8 @@ async fn discoverable_sign_in_finds_the_user_from_the_credential_and_its_user_ha
             .get("allowCredentials")
             .is_none_or(|a| a.as_array().is_none_or(Vec::is_empty))
     );
-    let mut options = begun.options.clone();
-    options["allowCredentials"] =
-        json!([{ "type": "public-key", "id": base64url(&registered.credential_id) }]);
-    let mut answer: Value =
-        serde_json::from_str(&assert_with(&mut key, &options, origin())).unwrap();
-    answer["response"]["userHandle"] = json!(user_handle);
-    let signed = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&draft.id, &begun.ceremony, &answer.to_string(), context())
+    let answer = discoverable_answer(&mut key, &begun.options, &registered, json!(user_handle));
+    let signed = finish(&world, &draft.id, &begun.ceremony, &answer)
         .await
         .expect("signed in without a user name");
     assert_eq!(signed.user.id, signed_in.user.id);
@@ -327,18 +391,11 @@ async fn discoverable_sign_in_finds_the_user_from_the_credential_and_its_user_ha
 #[tokio::test]
 async fn discoverable_sign_in_refuses_a_user_handle_swapped_for_another_users() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    let registered = register(&world, &signed_in, &mut key).await.unwrap();
+    let (_, mut key, registered) = bobby_with_a_passkey(&world).await;
     // Alice's handle, as her registration options carry it.
     let alice = world.user("alice").await;
     let alice_in = world.signed_in(&alice).await;
-    let alices = world
-        .latchkey
-        .passkeys
-        .begin_registration(&alice_in.session, &alice_in.user)
-        .await
-        .unwrap();
+    let alices = begin_registration(&world, &alice_in).await.unwrap();
     let draft = world.latchkey.sign_in.draft_sign_in(None);
     let begun = world
         .latchkey
@@ -347,21 +404,14 @@ async fn discoverable_sign_in_refuses_a_user_handle_swapped_for_another_users() 
         .await
         .unwrap();
     assert_eq!(begun.mediation, None);
-    let mut options = begun.options.clone();
-    options["allowCredentials"] =
-        json!([{ "type": "public-key", "id": base64url(&registered.credential_id) }]);
-    let mut answer: Value =
-        serde_json::from_str(&assert_with(&mut key, &options, origin())).unwrap();
-    answer["response"]["userHandle"] = alices.options["user"]["id"].clone();
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&draft.id, &begun.ceremony, &answer.to_string(), context())
-        .await;
-    assert!(
-        matches!(refused, Err(SignInFailure::TryAgain(_))),
-        "{refused:?}"
+    let answer = discoverable_answer(
+        &mut key,
+        &begun.options,
+        &registered,
+        alices.options["user"]["id"].clone(),
     );
+    let refused = finish(&world, &draft.id, &begun.ceremony, &answer).await;
+    assert_try_again(&refused);
 }
 
 #[tokio::test]
@@ -381,18 +431,8 @@ async fn unknown_names_and_users_without_passkeys_get_challenges_shaped_like_a_k
         .submit_username(&sign_in.id, "nobody@contoso.example", &context())
         .await
         .unwrap();
-    let first = world
-        .latchkey
-        .sign_in
-        .begin_passkey_sign_in(&sign_in.id)
-        .await
-        .unwrap();
-    let again = world
-        .latchkey
-        .sign_in
-        .begin_passkey_sign_in(&sign_in.id)
-        .await
-        .unwrap();
+    let first = passkey_challenge(&world, &sign_in.id).await;
+    let again = passkey_challenge(&world, &sign_in.id).await;
     assert_eq!(
         first.options["allowCredentials"], again.options["allowCredentials"],
         "the decoy list is stable for a name"
@@ -400,10 +440,7 @@ async fn unknown_names_and_users_without_passkeys_get_challenges_shaped_like_a_k
     assert_ne!(first.ceremony, again.ceremony);
     assert_eq!(first.options["userVerification"], "required");
     // A known user's options have the same members, and their entries the same fields.
-    let signed_in = bobby_signed_in(&world).await;
-    register(&world, &signed_in, &mut SoftPasskey::new(true))
-        .await
-        .unwrap();
+    let (signed_in, _, _) = bobby_with_a_passkey(&world).await;
     let (_, known) = named_challenge(&world, &signed_in.user).await;
     let keys = |v: &Value| {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -424,9 +461,7 @@ async fn unknown_names_and_users_without_passkeys_get_challenges_shaped_like_a_k
 #[tokio::test]
 async fn passkeys_are_renamed_and_removed_only_by_their_owner() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    let registered = register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, registered) = bobby_with_a_passkey(&world).await;
     let bobby = &signed_in.user.id;
     let alice = world.user("alice").await;
     let passkeys = &world.latchkey.passkeys;
@@ -473,22 +508,14 @@ async fn passkeys_are_renamed_and_removed_only_by_their_owner() {
         PasskeyError::NotFound
     );
     // An answer made while it was still registered no longer signs in.
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&pending, &challenge.ceremony, &answer, context())
-        .await;
+    let refused = finish(&world, &pending, &challenge.ceremony, &answer).await;
     assert!(refused.is_err(), "a removed passkey no longer signs in");
     assert_eq!(
         latest_detail(&world, &signed_in.user).await,
         "credential not registered for this account"
     );
-    let activities: Vec<String> = world
-        .latchkey
-        .governance
-        .audit_log(LogQuery::default())
+    let activities: Vec<String> = audit_log(&world, LogQuery::default())
         .await
-        .unwrap()
         .into_iter()
         .map(|e| e.activity)
         .collect();
@@ -508,26 +535,14 @@ async fn passkeys_are_renamed_and_removed_only_by_their_owner() {
 async fn blocked_model_is_refused_at_registration_by_key_restrictions() {
     let world = World::new().await;
     let signed_in = bobby_signed_in(&world).await;
-    fido2_policy(&world, |c| {
-        c["keyRestrictions"] =
-            json!({"isEnforced": true, "enforcementType": "block", "aaGuids": [SOFT_TOKEN_AAGUID]});
-    })
-    .await;
+    key_restrictions(&world, "block").await;
     let (mut token, _) = soft_token();
     let refused = register(&world, &signed_in, &mut token).await.unwrap_err();
     assert!(
         matches!(&refused, PasskeyError::Refused(m) if m.contains("key restrictions")),
         "{refused:?}"
     );
-    assert!(
-        world
-            .latchkey
-            .passkeys
-            .list(&signed_in.user.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(passkeys_of(&world, &signed_in.user).await.is_empty());
     // A model not on the list registers.
     register(&world, &signed_in, &mut SoftPasskey::new(true))
         .await
@@ -548,16 +563,9 @@ async fn blocked_model_is_refused_at_sign_in_after_the_policy_changes() {
     sign_in_with(&world, &signed_in.user, &mut token)
         .await
         .expect("allowed before the block");
-    fido2_policy(&world, |c| {
-        c["keyRestrictions"] =
-            json!({"isEnforced": true, "enforcementType": "block", "aaGuids": [SOFT_TOKEN_AAGUID]});
-    })
-    .await;
+    key_restrictions(&world, "block").await;
     let refused = sign_in_with(&world, &signed_in.user, &mut token).await;
-    assert!(
-        matches!(refused, Err(SignInFailure::TryAgain(_))),
-        "{refused:?}"
-    );
+    assert_try_again(&refused);
     let record = latest_sign_in(&world, &signed_in.user).await;
     assert_eq!(record.status.error_code, 900_041);
     assert_eq!(
@@ -574,11 +582,7 @@ async fn blocked_model_is_refused_at_sign_in_after_the_policy_changes() {
 async fn an_allow_list_refuses_an_authenticator_that_names_no_model() {
     let world = World::new().await;
     let signed_in = bobby_signed_in(&world).await;
-    fido2_policy(&world, |c| {
-        c["keyRestrictions"] =
-            json!({"isEnforced": true, "enforcementType": "allow", "aaGuids": [SOFT_TOKEN_AAGUID]});
-    })
-    .await;
+    key_restrictions(&world, "allow").await;
     let refused = register(&world, &signed_in, &mut SoftPasskey::new(true))
         .await
         .unwrap_err();
@@ -594,12 +598,7 @@ async fn attestation_enforced_without_roots_refuses_and_names_the_setting() {
     let world = World::new().await;
     let signed_in = bobby_signed_in(&world).await;
     fido2_policy(&world, |c| c["isAttestationEnforced"] = json!(true)).await;
-    let refused = world
-        .latchkey
-        .passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await
-        .unwrap_err();
+    let refused = begin_registration(&world, &signed_in).await.unwrap_err();
     assert!(
         matches!(&refused, PasskeyError::NotAllowed(m) if m.contains("passkeys.attestation_roots")),
         "{refused:?}"
@@ -612,10 +611,8 @@ async fn attestation_enforced_refuses_an_unattested_key_and_an_untrusted_maker_b
     let (mut token, ca) = soft_token();
     let (mut stranger, _) = soft_token();
     let world = World::with_settings(|s| s.passkey_attestation_roots = vec![ca]).await;
-    let signed_in = bobby_signed_in(&world).await;
     // Registered before enforcement: keeps working afterwards.
-    let mut earlier = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut earlier).await.unwrap();
+    let (signed_in, mut earlier, _) = bobby_with_a_passkey(&world).await;
     fido2_policy(&world, |c| c["isAttestationEnforced"] = json!(true)).await;
 
     let none = register(&world, &signed_in, &mut SoftPasskey::new(true)).await;
@@ -628,12 +625,8 @@ async fn attestation_enforced_refuses_an_unattested_key_and_an_untrusted_maker_b
         matches!(&untrusted, Err(PasskeyError::Refused(m)) if m.contains("attestation required")),
         "{untrusted:?}"
     );
-    let refusals: Vec<Value> = world
-        .latchkey
-        .governance
-        .audit_log(LogQuery::default())
+    let refusals: Vec<Value> = audit_log(&world, LogQuery::default())
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.activity == "Register security key or passkey (refused)")
         .filter_map(|e| e.after)
@@ -658,9 +651,7 @@ async fn attestation_enforced_refuses_an_unattested_key_and_an_untrusted_maker_b
 #[tokio::test]
 async fn cloned_key_counter_regression_is_refused() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     // Two sign-ins; the key answers the first, then the second (counter n+1, n+2). The second
     // finishes first, so the first's answer carries a counter below the stored one: what a
     // clone of the key, used in parallel, looks like.
@@ -668,21 +659,11 @@ async fn cloned_key_counter_regression_is_refused() {
     let (second, second_challenge) = named_challenge(&world, &signed_in.user).await;
     let older = assert_with(&mut key, &first_challenge.options, origin());
     let newer = assert_with(&mut key, &second_challenge.options, origin());
-    world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&second, &second_challenge.ceremony, &newer, context())
+    finish(&world, &second, &second_challenge.ceremony, &newer)
         .await
         .expect("the newer answer");
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&first, &first_challenge.ceremony, &older, context())
-        .await;
-    assert!(
-        matches!(refused, Err(SignInFailure::TryAgain(_))),
-        "{refused:?}"
-    );
+    let refused = finish(&world, &first, &first_challenge.ceremony, &older).await;
+    assert_try_again(&refused);
     assert_eq!(
         latest_detail(&world, &signed_in.user).await,
         "counter went backwards"
@@ -692,39 +673,23 @@ async fn cloned_key_counter_regression_is_refused() {
 #[tokio::test]
 async fn replayed_assertion_is_refused() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     let (id, challenge) = named_challenge(&world, &signed_in.user).await;
     let answer = assert_with(&mut key, &challenge.options, origin());
-    world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&id, &challenge.ceremony, &answer, context())
+    finish(&world, &id, &challenge.ceremony, &answer)
         .await
         .expect("first use");
     // The same answer for a new ceremony: its challenge does not match.
     let (again, fresh) = named_challenge(&world, &signed_in.user).await;
-    let replay = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&again, &fresh.ceremony, &answer, context())
-        .await;
-    assert!(
-        matches!(replay, Err(SignInFailure::TryAgain(_))),
-        "{replay:?}"
-    );
+    let replay = finish(&world, &again, &fresh.ceremony, &answer).await;
+    assert_try_again(&replay);
     assert!(
         latest_detail(&world, &signed_in.user)
             .await
             .contains("challenge mismatch")
     );
     // And the used ceremony is gone.
-    let reused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&again, &challenge.ceremony, &answer, context())
-        .await;
+    let reused = finish(&world, &again, &challenge.ceremony, &answer).await;
     assert!(
         matches!(reused, Err(SignInFailure::TryAgain(m)) if m.contains("expired or was already used"))
     );
@@ -733,40 +698,19 @@ async fn replayed_assertion_is_refused() {
 #[tokio::test]
 async fn wrong_origin_phishing_answer_is_refused_at_sign_in_and_registration() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     let (id, challenge) = named_challenge(&world, &signed_in.user).await;
     // A page on another origin under the relying party's domain (the client allows that rp id
     // there; the server must not).
     let evil = Url::parse("https://evil.idp.test").unwrap();
     let phished = assert_with(&mut key, &challenge.options, evil.clone());
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&id, &challenge.ceremony, &phished, context())
-        .await;
+    let refused = finish(&world, &id, &challenge.ceremony, &phished).await;
     assert!(refused.is_err());
     assert_eq!(latest_detail(&world, &signed_in.user).await, "wrong origin");
 
-    let begun = world
-        .latchkey
-        .passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await
-        .unwrap();
+    let begun = begin_registration(&world, &signed_in).await.unwrap();
     let response = attest(&mut SoftPasskey::new(true), &begun, evil);
-    let refused = world
-        .latchkey
-        .passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &begun.ceremony,
-            &response,
-            None,
-        )
-        .await;
+    let refused = finish_registration(&world, &signed_in, &begun.ceremony, &response, None).await;
     assert!(
         matches!(refused, Err(PasskeyError::Refused(_))),
         "{refused:?}"
@@ -776,47 +720,26 @@ async fn wrong_origin_phishing_answer_is_refused_at_sign_in_and_registration() {
 #[tokio::test]
 async fn ceremony_of_one_sign_in_cannot_finish_another() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     let (_, theirs) = named_challenge(&world, &signed_in.user).await;
     let (mine, _) = named_challenge(&world, &signed_in.user).await;
     let answer = assert_with(&mut key, &theirs.options, origin());
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&mine, &theirs.ceremony, &answer, context())
-        .await;
+    let refused = finish(&world, &mine, &theirs.ceremony, &answer).await;
     assert!(matches!(refused, Err(SignInFailure::TryAgain(m)) if m.contains("another sign-in")));
     // A registration ceremony cannot finish a sign-in either.
-    let registration = world
-        .latchkey
-        .passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await
-        .unwrap();
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&mine, &registration.ceremony, &answer, context())
-        .await;
+    let registration = begin_registration(&world, &signed_in).await.unwrap();
+    let refused = finish(&world, &mine, &registration.ceremony, &answer).await;
     assert!(matches!(refused, Err(SignInFailure::TryAgain(_))));
 }
 
 #[tokio::test]
 async fn expired_ceremony_is_refused() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     let (id, challenge) = named_challenge(&world, &signed_in.user).await;
     let answer = assert_with(&mut key, &challenge.options, origin());
     world.advance(7 * 60);
-    let refused = world
-        .latchkey
-        .sign_in
-        .finish_passkey_sign_in(&id, &challenge.ceremony, &answer, context())
-        .await;
+    let refused = finish(&world, &id, &challenge.ceremony, &answer).await;
     assert!(matches!(refused, Err(SignInFailure::TryAgain(m)) if m.contains("expired")));
 }
 
@@ -824,26 +747,14 @@ async fn expired_ceremony_is_refused() {
 async fn oversized_or_malformed_responses_are_invalid() {
     let world = World::new().await;
     let signed_in = bobby_signed_in(&world).await;
-    let passkeys = &world.latchkey.passkeys;
-    let begun = passkeys
-        .begin_registration(&signed_in.session, &signed_in.user)
-        .await
-        .unwrap();
+    let begun = begin_registration(&world, &signed_in).await.unwrap();
     for bad in [
         "x".repeat(70_000),
         "{}".to_string(),
         "not json".to_string(),
         json!({"id": "a", "rawId": "!!", "response": {}, "type": "public-key"}).to_string(),
     ] {
-        let refused = passkeys
-            .finish_registration(
-                &signed_in.session,
-                &signed_in.user,
-                &begun.ceremony,
-                &bad,
-                None,
-            )
-            .await;
+        let refused = finish_registration(&world, &signed_in, &begun.ceremony, &bad, None).await;
         assert!(
             matches!(refused, Err(PasskeyError::Invalid(_))),
             "{refused:?}"
@@ -851,47 +762,31 @@ async fn oversized_or_malformed_responses_are_invalid() {
     }
     // Malformed input does not spend the ceremony: the real answer still registers.
     let response = attest(&mut SoftPasskey::new(true), &begun, origin());
-    passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &begun.ceremony,
-            &response,
-            None,
-        )
+    finish_registration(&world, &signed_in, &begun.ceremony, &response, None)
         .await
         .expect("registered");
-    let unknown = passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &CeremonyId::from_string("nope"),
-            &response,
-            None,
-        )
-        .await;
+    let unknown = finish_registration(
+        &world,
+        &signed_in,
+        &CeremonyId::from_string("nope"),
+        &response,
+        None,
+    )
+    .await;
     assert_eq!(unknown.unwrap_err(), PasskeyError::NotFound);
     let (id, challenge) = named_challenge(&world, &signed_in.user).await;
     for bad in ["y".repeat(70_000), "[]".to_string()] {
-        let refused = world
-            .latchkey
-            .sign_in
-            .finish_passkey_sign_in(&id, &challenge.ceremony, &bad, context())
-            .await;
-        assert!(
-            matches!(refused, Err(SignInFailure::TryAgain(_))),
-            "{refused:?}"
-        );
+        let refused = finish(&world, &id, &challenge.ceremony, &bad).await;
+        assert_try_again(&refused);
     }
-    let refused = passkeys
-        .finish_registration(
-            &signed_in.session,
-            &signed_in.user,
-            &begun.ceremony,
-            &response,
-            Some(&"n".repeat(65)),
-        )
-        .await;
+    let refused = finish_registration(
+        &world,
+        &signed_in,
+        &begun.ceremony,
+        &response,
+        Some(&"n".repeat(65)),
+    )
+    .await;
     assert!(matches!(refused, Err(PasskeyError::Invalid(_))));
 }
 
@@ -903,9 +798,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
     let passkeys = &world.latchkey.passkeys;
     // FIDO2 is disabled by default.
     assert!(matches!(
-        passkeys
-            .begin_registration(&signed_in.session, &bobby)
-            .await,
+        begin_registration(&world, &signed_in).await,
         Err(PasskeyError::NotAllowed(_))
     ));
     assert!(!passkeys.may_register(&bobby).await.unwrap());
@@ -921,9 +814,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
     })
     .await;
     assert!(matches!(
-        passkeys
-            .begin_registration(&signed_in.session, &bobby)
-            .await,
+        begin_registration(&world, &signed_in).await,
         Err(PasskeyError::NotAllowed(_))
     ));
     // Everyone, but bobby's group excluded.
@@ -938,9 +829,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
     })
     .await;
     assert!(matches!(
-        passkeys
-            .begin_registration(&signed_in.session, &bobby)
-            .await,
+        begin_registration(&world, &signed_in).await,
         Err(PasskeyError::NotAllowed(_))
     ));
     // Self-service off.
@@ -950,7 +839,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
     })
     .await;
     assert!(
-        matches!(passkeys.begin_registration(&signed_in.session, &bobby).await, Err(PasskeyError::NotAllowed(m)) if m.contains("yourself"))
+        matches!(begin_registration(&world, &signed_in).await, Err(PasskeyError::NotAllowed(m)) if m.contains("yourself"))
     );
     assert!(!passkeys.may_register(&bobby).await.unwrap());
     fido2_policy(&world, |c| {
@@ -961,10 +850,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
     // A stale sign-in.
     world.advance(11 * 60);
     assert_eq!(
-        passkeys
-            .begin_registration(&signed_in.session, &bobby)
-            .await
-            .unwrap_err(),
+        begin_registration(&world, &signed_in).await.unwrap_err(),
         PasskeyError::SignInAgain
     );
     // Another user's session.
@@ -982,9 +868,7 @@ async fn registration_needs_a_fresh_strong_sign_in_and_the_policys_leave() {
 #[tokio::test]
 async fn policy_turned_off_after_registration_refuses_sign_in() {
     let world = World::new().await;
-    let signed_in = bobby_signed_in(&world).await;
-    let mut key = SoftPasskey::new(true);
-    register(&world, &signed_in, &mut key).await.unwrap();
+    let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
     fido2_policy(&world, |c| c["state"] = json!("disabled")).await;
     let refused = sign_in_with(&world, &signed_in.user, &mut key).await;
     assert!(

@@ -3,14 +3,16 @@
 //! strengths existed.
 
 use latchkey_domain::DomainError;
+use latchkey_domain::ids::ClientId;
 use latchkey_domain::log::Actor;
 use latchkey_domain::oidc::{AuthorizationRequest, AuthorizeParams};
-use latchkey_domain::service::AuthorizeStep;
-use latchkey_domain::session::AuthMethod;
+use latchkey_domain::service::{AuthorizeStep, SignedIn, StrengthPrompt};
+use latchkey_domain::session::{AuthMethod, Session};
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
 use latchkey_domain::strength::AuthStrength;
+use latchkey_domain::user::User;
 
-use crate::fixture::{REDIRECT, World, context};
+use crate::fixture::{Phone, REDIRECT, World, context};
 
 async fn request_for(
     world: &World,
@@ -32,26 +34,79 @@ async fn request_for(
         .expect("a valid request")
 }
 
+/// Sets the strength the application requires, as the console does.
+async fn require(world: &World, client: &ClientId, strength: Option<&str>) {
+    world
+        .latchkey
+        .applications
+        .set_required_strength(&Actor::system(), client, strength)
+        .await
+        .expect("set");
+}
+
+/// The sign-in that `/authorize` sends a browser with `current` (a session and its user) to:
+/// a step-up, or the first sign-in without one.
+async fn sign_in_for(
+    world: &World,
+    request: AuthorizationRequest,
+    current: Option<(Session, User)>,
+) -> PendingSignIn {
+    let step = world
+        .latchkey
+        .sign_in
+        .continue_authorization(request, current, &context())
+        .await
+        .unwrap();
+    let AuthorizeStep::SignIn(sign_in) = step else {
+        panic!("expected a sign-in or a step-up, got {step:?}");
+    };
+    *sign_in
+}
+
+/// What the strength page says for `sign_in`.
+async fn prompt_for(world: &World, sign_in: &PendingSignIn) -> StrengthPrompt {
+    world
+        .latchkey
+        .sign_in
+        .strength_prompt(sign_in)
+        .await
+        .unwrap()
+        .expect("the page explains")
+}
+
+/// The redirect with a code for `request`, from `signed_in`'s session, or why not.
+async fn issue_code(
+    world: &World,
+    request: &AuthorizationRequest,
+    signed_in: &SignedIn,
+) -> Result<String, DomainError> {
+    world
+        .latchkey
+        .tokens
+        .issue_code(request, &signed_in.session, &signed_in.user)
+        .await
+}
+
+/// How many requests wait on the phone.
+async fn pending_on(world: &World, phone: &Phone) -> usize {
+    let device = phone.device().await;
+    world
+        .latchkey
+        .devices
+        .pending_for_device(&device)
+        .await
+        .unwrap()
+        .len()
+}
+
 #[tokio::test]
 async fn the_required_strength_is_the_stronger_of_the_applications_and_the_requests() {
     let world = World::new().await;
     let (app, _) = world.confidential_app().await;
     let id = app.client_id.as_str();
-    let set = |strength: Option<&'static str>| {
-        let world = &world;
-        let client = app.client_id.clone();
-        async move {
-            world
-                .latchkey
-                .applications
-                .set_required_strength(&Actor::system(), &client, strength)
-                .await
-                .expect("set")
-        }
-    };
     assert_eq!(request_for(&world, id, None).await.required_strength, None);
 
-    set(Some("passwordlessMfa")).await;
+    require(&world, &app.client_id, Some("passwordlessMfa")).await;
     // Takes effect at once, despite the application cache.
     assert_eq!(
         request_for(&world, id, None).await.required_strength,
@@ -71,7 +126,7 @@ async fn the_required_strength_is_the_stronger_of_the_applications_and_the_reque
         Some(AuthStrength::PhishingResistantMfa),
         "but it can ask for more"
     );
-    set(None).await;
+    require(&world, &app.client_id, None).await;
     assert_eq!(
         request_for(&world, id, Some("urn:x:unknown urn:latchkey:acr:mfa"))
             .await
@@ -112,12 +167,7 @@ async fn downgrade_no_code_is_issued_for_a_session_that_does_not_meet_the_streng
     .await;
 
     // Whatever page leads here, the code is refused at the one place every code is made.
-    let refused = world
-        .latchkey
-        .tokens
-        .issue_code(&weak, &signed_in.session, &signed_in.user)
-        .await
-        .unwrap_err();
+    let refused = issue_code(&world, &weak, &signed_in).await.unwrap_err();
     assert_eq!(
         refused.to_string(),
         "Contoso Expenses requires passwordless MFA. You signed in with a Temporary Access \
@@ -125,10 +175,7 @@ async fn downgrade_no_code_is_issued_for_a_session_that_does_not_meet_the_streng
          passkey or security key."
     );
     let enough = request_for(&world, app.client_id.as_str(), Some("urn:latchkey:acr:mfa")).await;
-    let redirect = world
-        .latchkey
-        .tokens
-        .issue_code(&enough, &signed_in.session, &signed_in.user)
+    let redirect = issue_code(&world, &enough, &signed_in)
         .await
         .expect("a pass meets multifactor authentication");
     assert!(redirect.contains("code="), "{redirect}");
@@ -149,44 +196,20 @@ async fn a_session_too_weak_is_stepped_up_to_a_phone_notification_for_the_same_u
     )
     .await;
 
-    let step = world
-        .latchkey
-        .sign_in
-        .continue_authorization(
-            request,
-            Some((signed_in.session.clone(), signed_in.user.clone())),
-            &context(),
-        )
-        .await
-        .unwrap();
-
-    let AuthorizeStep::SignIn(sign_in) = step else {
-        panic!("expected a step-up, got {step:?}");
-    };
+    let sign_in = sign_in_for(
+        &world,
+        request,
+        Some((signed_in.session.clone(), signed_in.user.clone())),
+    )
+    .await;
     assert_eq!(sign_in.step_up_from, Some(AuthMethod::TemporaryAccessPass));
     assert_eq!(
         sign_in.required_strength,
         Some(AuthStrength::PasswordlessMfa)
     );
     // Nothing is pushed by the redirect alone: the page says why and continues as Bobby.
-    let device = phone.device().await;
-    let pending = || async {
-        world
-            .latchkey
-            .devices
-            .pending_for_device(&device)
-            .await
-            .unwrap()
-            .len()
-    };
-    assert_eq!(pending().await, 0);
-    let prompt = world
-        .latchkey
-        .sign_in
-        .strength_prompt(&sign_in)
-        .await
-        .unwrap()
-        .expect("the page explains");
+    assert_eq!(pending_on(&world, &phone).await, 0);
+    let prompt = prompt_for(&world, &sign_in).await;
     assert_eq!(prompt.continue_as.as_deref(), Some(bobby.upn.as_str()));
     assert!(
         prompt
@@ -225,16 +248,7 @@ async fn a_session_too_weak_is_stepped_up_to_a_phone_notification_for_the_same_u
 async fn a_phone_session_stepped_up_for_phishing_resistance_gets_the_passkey_page_and_no_push() {
     let world = World::new().await;
     let (app, _) = world.confidential_app().await;
-    world
-        .latchkey
-        .applications
-        .set_required_strength(
-            &Actor::system(),
-            &app.client_id,
-            Some("phishingResistantMfa"),
-        )
-        .await
-        .unwrap();
+    require(&world, &app.client_id, Some("phishingResistantMfa")).await;
     let bobby = world.user("bobby").await;
     // Signed in with a pass before the phone was added (with it, the name step would push).
     let signed_in = world.signed_in(&bobby).await;
@@ -243,43 +257,22 @@ async fn a_phone_session_stepped_up_for_phishing_resistance_gets_the_passkey_pag
     session.method = AuthMethod::PhoneSignIn;
     let request = request_for(&world, app.client_id.as_str(), None).await;
 
-    let step = world
-        .latchkey
-        .sign_in
-        .continue_authorization(request, Some((session, signed_in.user.clone())), &context())
-        .await
-        .unwrap();
-
-    let AuthorizeStep::SignIn(sign_in) = step else {
-        panic!("expected a step-up, got {step:?}");
-    };
+    let sign_in = sign_in_for(&world, request, Some((session, signed_in.user.clone()))).await;
     assert!(
         matches!(sign_in.stage, SignInStage::AwaitingCredential { .. }),
         "{:?}",
         sign_in.stage
     );
-    let prompt = world
-        .latchkey
-        .sign_in
-        .strength_prompt(&sign_in)
-        .await
-        .unwrap()
-        .expect("the page explains");
+    let prompt = prompt_for(&world, &sign_in).await;
     assert!(prompt.offers_passkey);
     assert_eq!(
         prompt.message,
         "Contoso Expenses requires phishing-resistant MFA. You signed in with the Authenticator \
          app, which doesn't meet it. Sign in with a passkey or security key."
     );
-    let device = phone.device().await;
-    assert!(
-        world
-            .latchkey
-            .devices
-            .pending_for_device(&device)
-            .await
-            .unwrap()
-            .is_empty(),
+    assert_eq!(
+        pending_on(&world, &phone).await,
+        0,
         "no notification for a method that would not meet the strength"
     );
 }
@@ -309,132 +302,47 @@ mod with_a_passkey {
     //! With a real passkey (webauthn-authenticator-rs's `SoftPasskey`, verified by webauthn-rs):
     //! the passkey meets phishing-resistant MFA, fresh and as a step-up.
 
-    use latchkey_domain::log::Actor;
-    use latchkey_domain::passkey::PasskeyChallenge;
-    use latchkey_domain::policy::MethodKind;
-    use latchkey_domain::service::{AuthorizeStep, SignedIn};
+    use latchkey_domain::service::SignedIn;
     use latchkey_domain::session::AuthMethod;
     use latchkey_domain::signin::{PendingSignIn, SignInStage};
     use latchkey_domain::strength::AuthStrength;
-    use serde_json::json;
-    use webauthn_authenticator_rs::WebauthnAuthenticator;
-    use webauthn_authenticator_rs::prelude::Url;
     use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-    use super::request_for;
-    use crate::fixture::{ISSUER, World, context};
-
-    fn origin() -> Url {
-        Url::parse(ISSUER).unwrap()
-    }
-
-    /// FIDO2 on for everyone, Bobby signed in with a pass, and a passkey registered by him.
-    async fn bobby_with_a_passkey(world: &World) -> (SignedIn, SoftPasskey) {
-        let policy = world.latchkey.governance.policy().await.unwrap();
-        let mut configuration =
-            serde_json::to_value(policy.configuration(MethodKind::Fido2)).unwrap();
-        configuration["state"] = json!("enabled");
-        world
-            .latchkey
-            .governance
-            .set_method_configuration(&Actor::system(), MethodKind::Fido2, configuration)
-            .await
-            .unwrap();
-        let bobby = world.user("bobby").await;
-        let signed_in = world.signed_in(&bobby).await;
-        let mut key = SoftPasskey::new(true);
-        let passkeys = &world.latchkey.passkeys;
-        let challenge = passkeys
-            .begin_registration(&signed_in.session, &signed_in.user)
-            .await
-            .unwrap();
-        let mut options = challenge.options.clone();
-        options["authenticatorSelection"]["residentKey"] = json!("discouraged");
-        options["authenticatorSelection"]["requireResidentKey"] = json!(false);
-        let credential = key
-            .do_registration(
-                origin(),
-                serde_json::from_value(json!({ "publicKey": options })).unwrap(),
-            )
-            .unwrap();
-        passkeys
-            .finish_registration(
-                &signed_in.session,
-                &signed_in.user,
-                &challenge.ceremony,
-                &serde_json::to_string(&credential).unwrap(),
-                None,
-            )
-            .await
-            .expect("registered");
-        (signed_in, key)
-    }
+    use super::{issue_code, prompt_for, request_for, require, sign_in_for};
+    use crate::fixture::{World, context};
+    use crate::passkeys::{bobby_with_a_passkey, sign_in_at};
 
     async fn finish_with_passkey(
         world: &World,
         sign_in: &PendingSignIn,
         key: &mut SoftPasskey,
     ) -> SignedIn {
-        let challenge: PasskeyChallenge = world
-            .latchkey
-            .sign_in
-            .begin_passkey_sign_in(&sign_in.id)
-            .await
-            .expect("the passkey is offered");
-        let answer = key
-            .do_authentication(
-                origin(),
-                serde_json::from_value(json!({ "publicKey": challenge.options })).unwrap(),
-            )
-            .unwrap();
-        world
-            .latchkey
-            .sign_in
-            .finish_passkey_sign_in(
-                &sign_in.id,
-                &challenge.ceremony,
-                &serde_json::to_string(&answer).unwrap(),
-                context(),
-            )
+        sign_in_at(world, &sign_in.id, key)
             .await
             .expect("signed in with the passkey")
     }
 
+    /// An application that requires phishing-resistant MFA; returns its client id.
     async fn payroll(world: &World) -> String {
         let (app, _) = world.confidential_app().await;
-        world
-            .latchkey
-            .applications
-            .set_required_strength(
-                &Actor::system(),
-                &app.client_id,
-                Some("phishingResistantMfa"),
-            )
-            .await
-            .unwrap();
+        require(world, &app.client_id, Some("phishingResistantMfa")).await;
         app.client_id.to_string()
     }
 
     #[tokio::test]
     async fn a_pass_session_steps_up_to_the_passkey_and_then_gets_its_code() {
         let world = World::new().await;
-        let (signed_in, mut key) = bobby_with_a_passkey(&world).await;
+        let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
         let client = payroll(&world).await;
         let request = request_for(&world, &client, None).await;
 
-        let step = world
-            .latchkey
-            .sign_in
-            .continue_authorization(
-                request,
-                Some((signed_in.session.clone(), signed_in.user.clone())),
-                &context(),
-            )
-            .await
-            .unwrap();
-        let AuthorizeStep::SignIn(sign_in) = step else {
-            panic!("a pass session must be stepped up, got {step:?}");
-        };
+        // A pass session must be stepped up.
+        let sign_in = sign_in_for(
+            &world,
+            request,
+            Some((signed_in.session.clone(), signed_in.user.clone())),
+        )
+        .await;
         let stronger = finish_with_passkey(&world, &sign_in, &mut key).await;
 
         assert!(
@@ -451,10 +359,7 @@ mod with_a_passkey {
             AuthStrength::PhishingResistantMfa.acr()
         );
         let request = stronger.sign_in.authorization.clone().unwrap();
-        let redirect = world
-            .latchkey
-            .tokens
-            .issue_code(&request, &stronger.session, &stronger.user)
+        let redirect = issue_code(&world, &request, &stronger)
             .await
             .expect("the stepped-up session gets the code");
         assert!(redirect.contains("code="), "{redirect}");
@@ -463,18 +368,11 @@ mod with_a_passkey {
     #[tokio::test]
     async fn a_fresh_sign_in_with_a_passkey_is_offered_only_the_passkey_and_not_refused() {
         let world = World::new().await;
-        let (signed_in, mut key) = bobby_with_a_passkey(&world).await;
+        let (signed_in, mut key, _) = bobby_with_a_passkey(&world).await;
         let client = payroll(&world).await;
         let request = request_for(&world, &client, None).await;
-        let AuthorizeStep::SignIn(sign_in) = world
-            .latchkey
-            .sign_in
-            .continue_authorization(request, None, &context())
-            .await
-            .unwrap()
-        else {
-            panic!("no session: a sign-in");
-        };
+        // No session: a sign-in.
+        let sign_in = sign_in_for(&world, request, None).await;
         let sign_in = world
             .latchkey
             .sign_in
@@ -489,13 +387,8 @@ mod with_a_passkey {
             "{:?}",
             sign_in.stage
         );
-        let prompt = world
-            .latchkey
-            .sign_in
-            .strength_prompt(&sign_in)
-            .await
-            .unwrap()
-            .expect("only the passkey is offered");
+        // Only the passkey is offered.
+        let prompt = prompt_for(&world, &sign_in).await;
         assert_eq!(
             prompt.message,
             "Contoso Expenses requires phishing-resistant MFA. Sign in with a passkey or \
@@ -503,11 +396,6 @@ mod with_a_passkey {
         );
         let done = finish_with_passkey(&world, &sign_in, &mut key).await;
         let request = done.sign_in.authorization.clone().unwrap();
-        world
-            .latchkey
-            .tokens
-            .issue_code(&request, &done.session, &done.user)
-            .await
-            .expect("a code");
+        issue_code(&world, &request, &done).await.expect("a code");
     }
 }

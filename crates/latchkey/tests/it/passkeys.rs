@@ -39,6 +39,43 @@ pub async fn passkeys_enabled(server: &TestServer) {
     fido2_policy(server, json!({"state": "enabled"})).await;
 }
 
+/// A server on `localhost` with passkeys on, whose time is `clock`'s.
+async fn server_on(clock: &std::sync::Arc<latchkey_domain::clock::ManualClock>) -> TestServer {
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(on_localhost)
+        .start()
+        .await;
+    passkeys_enabled(&server).await;
+    server
+}
+
+/// Adele, created with a pass that works once; returns the pass.
+pub async fn adele_with_a_one_time_pass(server: &TestServer) -> String {
+    let adele = server.user("adele", "Adele Vance").await;
+    server
+        .pass_with(
+            &adele,
+            latchkey_domain::credential::PassRequest {
+                is_usable_once: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+}
+
+/// Opens the sign-in page in `browser` and types `upn`; returns the page that follows.
+async fn after_the_name(browser: &Browser, upn: &str) -> Page {
+    let login = browser.get("/login").await;
+    let after_name = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", upn)],
+        )
+        .await;
+    browser.follow(after_name).await
+}
+
 /// The value of `attribute="..."` in a page (the scripts' data-* attributes).
 fn attribute(body: &str, attribute: &str) -> String {
     let marker = format!("{attribute}=\"");
@@ -100,30 +137,55 @@ async fn begin_registration(browser: &Browser) -> Registration {
 /// Bobby, signed in with a pass just now (fresh enough to add a method), and his browser.
 async fn bobby_signed_in(server: &TestServer) -> (Browser, std::sync::Arc<reqwest::cookie::Jar>) {
     let (_, pass) = server.bobby_with_pass().await;
+    bobby_signs_in_with(server, &pass).await
+}
+
+/// Bobby signs in with `pass` in a new browser.
+async fn bobby_signs_in_with(
+    server: &TestServer,
+    pass: &str,
+) -> (Browser, std::sync::Arc<reqwest::cookie::Jar>) {
     let (browser, jar) = server.browser_with_jar();
-    let signed_in = browser.sign_in_at("/login", BOBBY, &pass).await;
+    let signed_in = browser.sign_in_at("/login", BOBBY, pass).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     (browser, jar)
+}
+
+/// The soft key's answer to a started registration.
+fn attestation(server: &TestServer, key: &mut SoftPasskey, started: &Registration) -> String {
+    let credential = key
+        .do_registration(origin(server), started.options.clone())
+        .expect("the soft key registers");
+    serde_json::to_string(&credential).expect("JSON")
+}
+
+/// Posts a registration's answer, as the page's script does.
+async fn finish_registration(
+    browser: &Browser,
+    csrf: &str,
+    ceremony: &str,
+    response: &str,
+    name: &str,
+) -> Page {
+    browser
+        .post(
+            "/mysecurityinfo/passkey/finish",
+            &[
+                ("csrf", csrf),
+                ("ceremony", ceremony),
+                ("response", response),
+                ("name", name),
+            ],
+        )
+        .await
 }
 
 /// Registers a software passkey for the signed-in browser's user.
 async fn register(server: &TestServer, browser: &Browser, key: &mut SoftPasskey, name: &str) {
     let started = begin_registration(browser).await;
-    let credential = key
-        .do_registration(origin(server), started.options)
-        .expect("the soft key registers");
-    let response = serde_json::to_string(&credential).expect("JSON");
-    let finished = browser
-        .post(
-            "/mysecurityinfo/passkey/finish",
-            &[
-                ("csrf", &started.csrf),
-                ("ceremony", &started.ceremony),
-                ("response", &response),
-                ("name", name),
-            ],
-        )
-        .await;
+    let response = attestation(server, key, &started);
+    let finished =
+        finish_registration(browser, &started.csrf, &started.ceremony, &response, name).await;
     assert_eq!(
         finished.location.as_deref(),
         Some("/mysecurityinfo?added=passkey"),
@@ -144,14 +206,7 @@ struct SignIn {
 /// A fresh browser types `upn` and begins "Sign in with a passkey or security key".
 async fn begin_sign_in(server: &TestServer, upn: &str) -> SignIn {
     let (browser, jar) = server.browser_with_jar();
-    let login = browser.get("/login").await;
-    let after_name = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", upn)],
-        )
-        .await;
-    let page = browser.follow(after_name).await;
+    let page = after_the_name(&browser, upn).await;
     let csrf = attribute(&page.body, "data-csrf");
     begin_with(browser, jar, csrf, "named").await
 }
@@ -203,6 +258,18 @@ impl SignIn {
     fn signed_in(&self, server: &TestServer) -> bool {
         session_cookie_in(&self.jar, server)
     }
+
+    /// Asserts that `answer` (to `what`) is a refusal, and that this browser is not signed in.
+    #[track_caller]
+    fn assert_refused(&self, server: &TestServer, answer: &Page, what: &str) {
+        assert!(
+            (400..500).contains(&answer.status),
+            "{what}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert!(!self.signed_in(server), "{what} signed in");
+    }
 }
 
 fn assertion(server: &TestServer, key: &mut SoftPasskey, sign_in: &SignIn) -> String {
@@ -249,13 +316,7 @@ async fn replayed_assertion_is_refused_and_signs_nobody_in() {
     let attacker = begin_sign_in(&server, BOBBY).await;
     for ceremony in [attacker.ceremony.as_str(), first.ceremony.as_str()] {
         let replayed = attacker.finish(ceremony, &captured).await;
-        assert!(
-            (400..500).contains(&replayed.status),
-            "replay into {ceremony}: {} {}",
-            replayed.status,
-            replayed.body
-        );
-        assert!(!attacker.signed_in(&server), "a replay signed in");
+        attacker.assert_refused(&server, &replayed, &format!("a replay into {ceremony}"));
     }
 }
 
@@ -267,13 +328,7 @@ async fn finish_without_begin_is_refused() {
     let forged = sign_in
         .finish("0123456789abcdef0123456789abcdef", &response)
         .await;
-    assert!(
-        (400..500).contains(&forged.status),
-        "{} {}",
-        forged.status,
-        forged.body
-    );
-    assert!(!sign_in.signed_in(&server));
+    sign_in.assert_refused(&server, &forged, "a finish without begin");
 }
 
 #[tokio::test]
@@ -284,16 +339,7 @@ async fn finish_of_another_sign_ins_ceremony_is_refused() {
     // Another browser, with its own sign-in, posts the victim's ceremony and answer.
     let thief = begin_sign_in(&server, BOBBY).await;
     let stolen = thief.finish(&victim.ceremony, &response).await;
-    assert!(
-        (400..500).contains(&stolen.status),
-        "{} {}",
-        stolen.status,
-        stolen.body
-    );
-    assert!(
-        !thief.signed_in(&server),
-        "another sign-in's ceremony signed in"
-    );
+    thief.assert_refused(&server, &stolen, "another sign-in's ceremony");
 }
 
 #[tokio::test]
@@ -309,13 +355,7 @@ async fn assertion_made_for_another_origin_is_refused() {
         .expect("the soft key signs for that origin");
     let response = serde_json::to_string(&credential).unwrap();
     let refused = sign_in.finish(&sign_in.ceremony, &response).await;
-    assert!(
-        (400..500).contains(&refused.status),
-        "{} {}",
-        refused.status,
-        refused.body
-    );
-    assert!(!sign_in.signed_in(&server));
+    sign_in.assert_refused(&server, &refused, "an answer for another origin");
 }
 
 #[tokio::test]
@@ -394,12 +434,7 @@ async fn discoverable_begin_names_no_credentials_so_it_tells_nobody_who_exists()
 #[tokio::test]
 async fn finish_after_the_sign_in_expired_is_refused() {
     let clock = manual_clock();
-    let server = TestServer::builder()
-        .clock(clock.clone())
-        .config(on_localhost)
-        .start()
-        .await;
-    passkeys_enabled(&server).await;
+    let server = server_on(&clock).await;
     let (browser, _) = bobby_signed_in(&server).await;
     let mut key = SoftPasskey::new(true);
     register(&server, &browser, &mut key, "Soft key").await;
@@ -408,13 +443,7 @@ async fn finish_after_the_sign_in_expired_is_refused() {
     let response = assertion(&server, &mut key, &sign_in);
     clock.advance(60 * 60);
     let late = sign_in.finish(&sign_in.ceremony, &response).await;
-    assert!(
-        (400..500).contains(&late.status),
-        "{} {}",
-        late.status,
-        late.body
-    );
-    assert!(!sign_in.signed_in(&server));
+    sign_in.assert_refused(&server, &late, "a late answer");
 }
 
 #[tokio::test]
@@ -424,33 +453,21 @@ async fn registration_finish_replayed_or_for_an_unknown_ceremony_is_refused() {
     let (browser, _) = bobby_signed_in(&server).await;
     let mut key = SoftPasskey::new(true);
     let started = begin_registration(&browser).await;
-    let credential = key
-        .do_registration(origin(&server), started.options)
-        .expect("registers");
-    let response = serde_json::to_string(&credential).unwrap();
-    let post = |ceremony: String| {
-        let browser = &browser;
-        let csrf = started.csrf.clone();
-        let response = response.clone();
-        async move {
-            browser
-                .post(
-                    "/mysecurityinfo/passkey/finish",
-                    &[
-                        ("csrf", &csrf),
-                        ("ceremony", &ceremony),
-                        ("response", &response),
-                        ("name", ""),
-                    ],
-                )
-                .await
-        }
-    };
-    let unknown = post("0123456789abcdef0123456789abcdef".into()).await;
+    let response = attestation(&server, &mut key, &started);
+    let unknown = finish_registration(
+        &browser,
+        &started.csrf,
+        "0123456789abcdef0123456789abcdef",
+        &response,
+        "",
+    )
+    .await;
     assert_eq!(unknown.status, 400, "{}", unknown.body);
-    let first = post(started.ceremony.clone()).await;
+    let first =
+        finish_registration(&browser, &started.csrf, &started.ceremony, &response, "").await;
     assert_eq!(first.status, 303, "{}", first.body);
-    let replayed = post(started.ceremony.clone()).await;
+    let replayed =
+        finish_registration(&browser, &started.csrf, &started.ceremony, &response, "").await;
     assert_eq!(replayed.status, 400, "{}", replayed.body);
     assert!(
         replayed.body.contains("expired or was already used"),
@@ -470,12 +487,7 @@ async fn registration_finish_replayed_or_for_an_unknown_ceremony_is_refused() {
 #[tokio::test]
 async fn registration_needs_a_recent_sign_in() {
     let clock = manual_clock();
-    let server = TestServer::builder()
-        .clock(clock.clone())
-        .config(on_localhost)
-        .start()
-        .await;
-    passkeys_enabled(&server).await;
+    let server = server_on(&clock).await;
     let (browser, _) = bobby_signed_in(&server).await;
     clock.advance(11 * 60);
     let page = browser.get("/mysecurityinfo/passkey").await;
@@ -584,26 +596,14 @@ async fn bobby_signed_in_again(
         .await
         .expect("bobby exists");
     let pass = server.pass(&bobby.id).await;
-    let (browser, jar) = server.browser_with_jar();
-    let signed_in = browser.sign_in_at("/login", BOBBY, &pass).await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    (browser, jar)
+    bobby_signs_in_with(server, &pass).await
 }
 
 #[tokio::test]
 async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_it() {
     let server = TestServer::start_with(on_localhost).await;
     passkeys_enabled(&server).await;
-    let adele = server.user("adele", "Adele Vance").await;
-    let pass = server
-        .pass_with(
-            &adele,
-            latchkey_domain::credential::PassRequest {
-                is_usable_once: Some(true),
-                ..Default::default()
-            },
-        )
-        .await;
+    let pass = adele_with_a_one_time_pass(&server).await;
     let (browser, _) = server.browser_with_jar();
     let signed_in = browser
         .sign_in_at("/login", "adele@contoso.example", &pass)
@@ -614,17 +614,7 @@ async fn a_user_with_only_a_passkey_never_sees_a_pass_prompt_and_signs_in_with_i
 
     // Her pass is spent: the page after her name is the passkey page, which starts by itself.
     let (browser, jar) = server.browser_with_jar();
-    let login = browser.get("/login").await;
-    let after_name = browser
-        .post(
-            "/login/username",
-            &[
-                ("csrf", &login.csrf()),
-                ("username", "adele@contoso.example"),
-            ],
-        )
-        .await;
-    let page = browser.follow(after_name).await;
+    let page = after_the_name(&browser, "adele@contoso.example").await;
     assert!(
         page.body.contains("Use your passkey or security key"),
         "{}",
@@ -675,14 +665,7 @@ async fn the_sign_in_pages_offer_passkeys_only_when_the_policy_has_them_on() {
     let mut pages = Vec::new();
     for name in [BOBBY, "nobody@contoso.example"] {
         let (browser, _) = server.browser_with_jar();
-        let login = browser.get("/login").await;
-        let after = browser
-            .post(
-                "/login/username",
-                &[("csrf", &login.csrf()), ("username", name)],
-            )
-            .await;
-        pages.push(browser.follow(after).await.body);
+        pages.push(after_the_name(&browser, name).await.body);
     }
     for page in &pages {
         assert!(

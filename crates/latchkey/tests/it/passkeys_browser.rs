@@ -7,39 +7,41 @@
 use serde_json::json;
 
 use crate::browser::{Chromedriver, Window, demo_bobby_with_phone_sign_in, request_on};
-use crate::passkeys::{BOBBY, fido2_policy, on_localhost, passkeys_enabled};
+use crate::passkeys::{
+    BOBBY, adele_with_a_one_time_pass, fido2_policy, on_localhost, passkeys_enabled,
+};
 use crate::support::TestServer;
 use crate::virtual_authenticator::{Kind, VirtualAuthenticator};
 
 /// An AAGUID that is not the virtual key's (webauthn-authenticator-rs's SoftToken).
 const OTHER_MODEL: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
 
-/// A server on `localhost` with passkeys on for everyone, and Bobby's pass.
-async fn server() -> (TestServer, String) {
-    let server = TestServer::start_with(on_localhost).await;
-    passkeys_enabled(&server).await;
-    let (_, pass) = server.bobby_with_pass().await;
-    (server, pass)
-}
-
-/// A window on the server's public address (localhost), signed in as Bobby with his pass, on
-/// Security info, with a virtual authenticator of `kind` plugged in. The browser offers no
-/// passkey autofill (see [`without_autofill`]) until a test turns it on again.
-async fn bobby_on_security_info(
-    chromium: &Chromedriver,
-    server: &TestServer,
-    pass: &str,
-    shots: &str,
-    kind: Kind,
-) -> (Window, VirtualAuthenticator) {
+/// A window on the server's public address (localhost). The browser offers no passkey
+/// autofill (see [`without_autofill`]) until a test turns it on again.
+async fn window_on_localhost(chromium: &Chromedriver, server: &TestServer, shots: &str) -> Window {
     let mut window = chromium.window(server, shots, None).await;
     window.base = server.base.replace("127.0.0.1", "localhost");
     without_autofill(&window).await;
+    window
+}
+
+/// A server on `localhost` with passkeys on for everyone, and a window on its public address
+/// signed in as Bobby with his pass, on Security info, with a virtual authenticator of `kind`
+/// plugged in.
+async fn bobby_on_security_info(
+    chromium: &Chromedriver,
+    shots: &str,
+    kind: Kind,
+) -> (TestServer, Window, VirtualAuthenticator) {
+    let server = TestServer::start_with(on_localhost).await;
+    passkeys_enabled(&server).await;
+    let (_, pass) = server.bobby_with_pass().await;
+    let window = window_on_localhost(chromium, &server, shots).await;
     window.goto("/mysecurityinfo").await;
-    window.sign_in_with_pass(BOBBY, pass, None).await;
+    window.sign_in_with_pass(BOBBY, &pass, None).await;
     window.wait_for_text("Security info").await;
     let authenticator = VirtualAuthenticator::add(&window.client, kind).await;
-    (window, authenticator)
+    (server, window, authenticator)
 }
 
 /// Add method › Security key or passkey, named `name`; ends back on the list.
@@ -53,10 +55,41 @@ async fn add_passkey(window: &Window, name: &str, shot: &str) {
     window.shots(&format!("{shot}-listed")).await;
 }
 
+/// As [`bobby_on_security_info`], where Bobby registered a security key named "Blue key"
+/// (screenshots `01-*`) and then signed out.
+async fn bobby_signed_out_with_a_key(
+    chromium: &Chromedriver,
+    shots: &str,
+) -> (TestServer, Window, VirtualAuthenticator) {
+    let (server, window, key) = bobby_on_security_info(chromium, shots, Kind::SecurityKey).await;
+    add_passkey(&window, "Blue key", "01").await;
+    sign_out(&window).await;
+    (server, window, key)
+}
+
 async fn sign_out(window: &Window) {
     window.goto("/mysecurityinfo").await;
     window.click("form[action='/signout'] button").await;
     window.wait_for_text("signed out").await;
+}
+
+/// Waits for My Apps to say who is signed in, and takes the screenshot `shot`.
+async fn signed_in(window: &Window, shot: &str) {
+    window.wait_for_text("Signed in as").await;
+    window.shots(shot).await;
+}
+
+/// Asserts that the page is not My Apps signed in.
+async fn assert_not_signed_in(window: &Window) {
+    let page = window.text().await;
+    assert!(!page.contains("Signed in as"), "{page}");
+}
+
+/// The page's error (see [`problem_shown`]), after the screenshot `shot`.
+async fn refusal(window: &Window, shot: &str) -> String {
+    let problem = problem_shown(window).await;
+    window.shots(shot).await;
+    problem
 }
 
 /// The page's error, from the server (`#error`) or from the script (`#passkey-error`).
@@ -120,15 +153,8 @@ async fn a_security_key_registers_on_security_info_and_signs_in_with_and_without
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-security-key",
-        Kind::SecurityKey,
-    )
-    .await;
+    let (_server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-security-key", Kind::SecurityKey).await;
     window.shots("01-security-info").await;
     add_passkey(&window, "Blue key", "02").await;
     assert_eq!(
@@ -145,8 +171,7 @@ async fn a_security_key_registers_on_security_info_and_signs_in_with_and_without
     // With the user name.
     sign_out(&window).await;
     sign_in_after_the_name(&window, "03").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("04-my-apps-after-name").await;
+    signed_in(&window, "04-my-apps-after-name").await;
 
     // Without: the button on the first page.
     sign_out(&window).await;
@@ -154,15 +179,13 @@ async fn a_security_key_registers_on_security_info_and_signs_in_with_and_without
     window.find("#passkey-sign-in").await;
     window.shots("05-first-page").await;
     window.click("#passkey-sign-in").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("06-my-apps-without-name").await;
+    signed_in(&window, "06-my-apps-without-name").await;
 
     // Without, by autofill: the first page signs in as the browser offers the passkey.
     sign_out(&window).await;
     with_autofill(&window).await;
     window.goto("/myapps").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("07-my-apps-by-autofill").await;
+    signed_in(&window, "07-my-apps-by-autofill").await;
 
     let info = {
         window.goto("/mysecurityinfo").await;
@@ -177,15 +200,8 @@ async fn a_platform_passkey_registers_and_signs_in_without_a_name() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-platform",
-        Kind::Platform,
-    )
-    .await;
+    let (_server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-platform", Kind::Platform).await;
     add_passkey(&window, "This laptop", "01").await;
     let label = window.text_of(".passkey .method-label").await;
     assert_eq!(
@@ -196,12 +212,11 @@ async fn a_platform_passkey_registers_and_signs_in_without_a_name() {
     sign_out(&window).await;
     window.goto("/myapps").await;
     window.click("#passkey-sign-in").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("02-my-apps").await;
+    signed_in(&window, "02-my-apps").await;
 
     sign_out(&window).await;
     sign_in_after_the_name(&window, "03").await;
-    window.wait_for_text("Signed in as").await;
+    signed_in(&window, "04-my-apps-after-name").await;
     window.close().await;
 }
 
@@ -210,17 +225,8 @@ async fn a_key_model_the_policy_stops_allowing_after_registration_cannot_sign_in
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-blocked-aaguid",
-        Kind::SecurityKey,
-    )
-    .await;
-    add_passkey(&window, "Blue key", "01").await;
-    sign_out(&window).await;
+    let (server, window, _key) =
+        bobby_signed_out_with_a_key(&chromium, "passkeys-blocked-aaguid").await;
 
     // Only another model from now on. (Chromium reports an all-zero AAGUID under attestation
     // "none", so the virtual key's own AAGUID is never stored and a block list of it would not
@@ -231,13 +237,12 @@ async fn a_key_model_the_policy_stops_allowing_after_registration_cannot_sign_in
     )
     .await;
     sign_in_after_the_name(&window, "02").await;
-    let problem = problem_shown(&window).await;
-    window.shots("03-refused").await;
+    let problem = refusal(&window, "03-refused").await;
     assert!(
         problem.contains("doesn't allow this model"),
         "the page says the key is not allowed: {problem}"
     );
-    assert!(!window.text().await.contains("Signed in as"));
+    assert_not_signed_in(&window).await;
     window.close().await;
 }
 
@@ -246,20 +251,12 @@ async fn attestation_enforced_without_trusted_roots_refuses_the_key_clearly() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
+    let (server, window, _key) =
+        bobby_on_security_info(&chromium, "passkeys-attestation", Kind::SecurityKey).await;
     fido2_policy(&server, json!({"isAttestationEnforced": true})).await;
-    let (window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-attestation",
-        Kind::SecurityKey,
-    )
-    .await;
     window.click("#add-passkey").await;
     window.click("#passkey-create").await;
-    let problem = problem_shown(&window).await;
-    window.shots("01-refused").await;
+    let problem = refusal(&window, "01-refused").await;
     assert!(
         problem.to_lowercase().contains("attest"),
         "the page says attestation is required: {problem}"
@@ -279,28 +276,17 @@ async fn a_cloned_key_whose_counter_went_backwards_is_refused() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-cloned-key",
-        Kind::SecurityKey,
-    )
-    .await;
-    add_passkey(&window, "Blue key", "01").await;
-    sign_out(&window).await;
+    let (server, window, key) = bobby_signed_out_with_a_key(&chromium, "passkeys-cloned-key").await;
     sign_in_after_the_name(&window, "02").await;
-    window.wait_for_text("Signed in as").await;
+    signed_in(&window, "02-my-apps").await;
     sign_out(&window).await;
 
     // A copy of the key made before it was used: its counter is behind the server's.
     key.rewind_counters(&window.client, 0).await;
     sign_in_after_the_name(&window, "03").await;
-    let problem = problem_shown(&window).await;
-    window.shots("04-refused").await;
+    let problem = refusal(&window, "04-refused").await;
     assert!(problem.contains("wasn't accepted"), "{problem}");
-    assert!(!window.text().await.contains("Signed in as"));
+    assert_not_signed_in(&window).await;
     // The page tells the person no more; the administrator's sign-in log says why.
     let log = server
         .admin()
@@ -324,21 +310,11 @@ async fn a_key_that_cannot_verify_its_user_is_explained_on_the_page() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (window, key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-no-user-verification",
-        Kind::SecurityKey,
-    )
-    .await;
-    add_passkey(&window, "Blue key", "01").await;
-    sign_out(&window).await;
+    let (_server, window, key) =
+        bobby_signed_out_with_a_key(&chromium, "passkeys-no-user-verification").await;
     key.set_user_verified(&window.client, false).await;
     sign_in_after_the_name(&window, "02").await;
-    let problem = problem_shown(&window).await;
-    window.shots("03-explained").await;
+    let problem = refusal(&window, "03-explained").await;
     assert!(problem.contains("couldn't verify you"), "{problem}");
     window.close().await;
 }
@@ -348,26 +324,16 @@ async fn a_page_on_another_origin_cannot_use_the_passkey() {
     let Some(chromium) = Chromedriver::start().await else {
         return;
     };
-    let (server, pass) = server().await;
-    let (mut window, _key) = bobby_on_security_info(
-        &chromium,
-        &server,
-        &pass,
-        "passkeys-wrong-origin",
-        Kind::SecurityKey,
-    )
-    .await;
-    add_passkey(&window, "Blue key", "01").await;
-    sign_out(&window).await;
+    let (server, mut window, _key) =
+        bobby_signed_out_with_a_key(&chromium, "passkeys-wrong-origin").await;
     // The same server at 127.0.0.1: not the relying party's origin (localhost).
     window.base = server.base.clone();
     window.goto("/login").await;
     window.type_and_enter("#username", BOBBY).await;
     window.click("#passkey-sign-in").await;
-    let problem = problem_shown(&window).await;
-    window.shots("03-refused").await;
+    let problem = refusal(&window, "03-refused").await;
     assert!(problem.contains("address can't be used"), "{problem}");
-    assert!(!window.text().await.contains("Signed in as"));
+    assert_not_signed_in(&window).await;
     window.close().await;
 }
 
@@ -383,9 +349,7 @@ pub(crate) async fn phone_signed_in_with_a_security_key(
     shots: &str,
 ) -> (Window, crate::phone::Phone, VirtualAuthenticator) {
     let mut phone = demo_bobby_with_phone_sign_in(server).await;
-    let mut window = chromium.window(server, shots, None).await;
-    window.base = server.base.replace("127.0.0.1", "localhost");
-    without_autofill(&window).await;
+    let window = window_on_localhost(chromium, server, shots).await;
     let number = window.start_phone_sign_in(DEMO_BOBBY).await;
     let request = request_on(&phone).await;
     phone.approve(&request, number).await;
@@ -416,8 +380,7 @@ async fn a_phone_signed_in_user_adds_a_security_key_and_then_signs_in_with_it() 
     window.find("#number").await;
     window.click("button[value='pass']").await;
     window.click("#passkey-sign-in").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("02-my-apps-with-the-key").await;
+    signed_in(&window, "02-my-apps-with-the-key").await;
     window.close().await;
 }
 
@@ -428,21 +391,8 @@ async fn a_user_with_only_a_passkey_gets_a_page_that_starts_the_ceremony_itself(
     };
     let server = TestServer::start_with(on_localhost).await;
     passkeys_enabled(&server).await;
-    let adele = server.user("adele", "Adele Vance").await;
-    let pass = server
-        .pass_with(
-            &adele,
-            latchkey_domain::credential::PassRequest {
-                is_usable_once: Some(true),
-                ..Default::default()
-            },
-        )
-        .await;
-    let mut window = chromium
-        .window(&server, "passkeys-only-a-passkey", None)
-        .await;
-    window.base = server.base.replace("127.0.0.1", "localhost");
-    without_autofill(&window).await;
+    let pass = adele_with_a_one_time_pass(&server).await;
+    let window = window_on_localhost(&chromium, &server, "passkeys-only-a-passkey").await;
     window.goto("/mysecurityinfo").await;
     window
         .sign_in_with_pass("adele@contoso.example", &pass, None)
@@ -469,7 +419,6 @@ async fn a_user_with_only_a_passkey_gets_a_page_that_starts_the_ceremony_itself(
 
     key.set_user_verified(&window.client, true).await;
     window.click("#passkey-sign-in").await;
-    window.wait_for_text("Signed in as").await;
-    window.shots("03-my-apps").await;
+    signed_in(&window, "03-my-apps").await;
     window.close().await;
 }

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::phone::{Person, Phone, assert_failure, element_text, number_on, sign_in_log, unescape};
-use crate::support::{Browser, Page, TestServer, authorize_url, query_param, token_request};
+use crate::support::{Browser, Page, TestServer, authorize_url, query_param};
 
 const ACR_MFA: &str = "urn:latchkey:acr:mfa";
 const ACR_PASSWORDLESS: &str = "urn:latchkey:acr:passwordless-mfa";
@@ -40,6 +40,68 @@ async fn app_requiring(
         app["appId"].as_str().unwrap().to_string(),
         app["clientSecret"].as_str().unwrap().to_string(),
     )
+}
+
+/// The application as the admin API reads it.
+async fn application(server: &TestServer, client: &str) -> Value {
+    let (status, app) = server
+        .api_call(Method::GET, &format!("/applications/{client}"), None)
+        .await;
+    assert_eq!(status, 200, "{app}");
+    app
+}
+
+/// Gives the user `user` the password "correct horse battery".
+async fn set_password(server: &TestServer, user: &latchkey_domain::ids::UserId) {
+    server
+        .latchkey
+        .directory
+        .set_password(
+            &latchkey_domain::log::Actor::system(),
+            user,
+            &latchkey_domain::secret::Secret::new("correct horse battery"),
+        )
+        .await
+        .unwrap();
+}
+
+/// Posts `secret` as `method` ("pass" or "password") on the credential page, with `csrf`.
+async fn post_credential(browser: &Browser, csrf: &str, method: &str, secret: &str) -> Page {
+    browser
+        .post(
+            "/login/credential",
+            &[("csrf", csrf), ("method", method), ("secret", secret)],
+        )
+        .await
+}
+
+/// A new browser opens the application's authorization URL and types `upn`; returns the
+/// browser and the page that follows.
+async fn sign_in_to(server: &TestServer, client: &str, upn: &str) -> (Browser, Page) {
+    let browser = server.browser();
+    let authorize = authorize_url(&server.base, client, None, &[]);
+    let page = username_step(&browser, &authorize, upn).await;
+    (browser, page)
+}
+
+/// The authorization URL of `client`, asking for `acr_values`.
+fn authorize_asking(server: &TestServer, client: &str, acr_values: &str) -> String {
+    authorize_url(&server.base, client, None, &[("acr_values", acr_values)])
+}
+
+/// Bobby signs in with `pass` through `authorize` in a new browser; returns the ID token's
+/// claims the application `client` gets for the code.
+async fn claims_after_a_pass(
+    server: &TestServer,
+    client: &str,
+    secret: &str,
+    authorize: &str,
+    pass: &str,
+) -> Value {
+    let browser = server.browser();
+    let code = crate::support::code_for(&browser, authorize, "bobby@contoso.example", pass).await;
+    let location = format!("http://localhost:9/callback?code={code}");
+    id_token_claims(&redeem(server, client, secret, &location).await)
 }
 
 /// Opens the authorization URL and types the user name; returns the page that follows.
@@ -87,16 +149,7 @@ fn id_token_claims(tokens: &Value) -> Value {
 
 async fn redeem(server: &TestServer, client: &str, secret: &str, location: &str) -> Value {
     let code = query_param(location, "code").unwrap_or_else(|| panic!("no code: {location}"));
-    let (status, tokens) = token_request(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://localhost:9/callback"),
-        ],
-        Some((client, secret)),
-    )
-    .await;
+    let (status, tokens) = server.redeem_code(client, secret, &code).await;
     assert_eq!(status, 200, "{tokens}");
     tokens
 }
@@ -115,9 +168,7 @@ async fn phone_signed_in_browser(
     upn: &str,
 ) -> (Browser, String, String) {
     let (client, secret) = app_requiring(server, "Contoso Wiki", None).await;
-    let browser = server.browser();
-    let authorize = authorize_url(&server.base, &client, None, &[]);
-    let number_page = username_step(&browser, &authorize, upn).await;
+    let (browser, number_page) = sign_in_to(server, &client, upn).await;
     let location = approve_on_phone(&browser, phone, &number_page).await;
     assert!(query_param(&location, "code").is_some(), "{location}");
     (browser, client, secret)
@@ -137,10 +188,8 @@ async fn an_app_requiring_passwordless_mfa_accepts_phone_sign_in_and_the_token_s
     let server = TestServer::start().await;
     let (bobby, mut phone) = bobby_with_phone(&server).await;
     let (client, secret) = app_requiring(&server, "Contoso Payroll", Some("passwordlessMfa")).await;
-    let browser = server.browser();
-    let authorize = authorize_url(&server.base, &client, None, &[]);
 
-    let number_page = username_step(&browser, &authorize, &bobby.upn).await;
+    let (browser, number_page) = sign_in_to(&server, &client, &bobby.upn).await;
     let location = approve_on_phone(&browser, &mut phone, &number_page).await;
 
     assert!(
@@ -158,22 +207,11 @@ async fn downgrade_an_app_requiring_passwordless_mfa_refuses_password_and_push_w
     // Guy has a password and the authenticator app for MFA push, but not phone sign-in.
     let guy = Person::new(&server, "guy", "Guy Oz").await;
     let user = server.latchkey.directory.find_user(&guy.upn).await.unwrap();
-    server
-        .latchkey
-        .directory
-        .set_password(
-            &latchkey_domain::log::Actor::system(),
-            &user.id,
-            &latchkey_domain::secret::Secret::new("correct horse battery"),
-        )
-        .await
-        .unwrap();
+    set_password(&server, &user.id).await;
     let phone = Phone::register(&guy, "Guy's phone").await;
     let (client, _) = app_requiring(&server, "Contoso Payroll", Some("passwordlessMfa")).await;
-    let browser = server.browser();
-    let authorize = authorize_url(&server.base, &client, None, &[]);
 
-    let page = username_step(&browser, &authorize, &guy.upn).await;
+    let (browser, page) = sign_in_to(&server, &client, &guy.upn).await;
 
     assert_eq!(page.status, 403, "{}", page.body);
     let text = unescape(&page.body);
@@ -191,16 +229,7 @@ async fn downgrade_an_app_requiring_passwordless_mfa_refuses_password_and_push_w
     );
     assert_eq!(pending_requests(&phone).await, 0, "nothing was pushed");
     // The sign-in is over: a password posted now finds none.
-    let posted = browser
-        .post(
-            "/login/credential",
-            &[
-                ("csrf", "x"),
-                ("method", "password"),
-                ("secret", "correct horse battery"),
-            ],
-        )
-        .await;
+    let posted = post_credential(&browser, "x", "password", "correct horse battery").await;
     assert!(posted.location.is_none_or(|l| !l.contains("code=")));
     assert_eq!(pending_requests(&phone).await, 0, "still nothing pushed");
     let log = sign_in_log(&server, &guy.upn).await;
@@ -217,9 +246,7 @@ async fn downgrade_a_password_posted_past_the_strength_page_is_refused_unchecked
     let server = TestServer::start().await;
     let (bobby, phone) = bobby_with_phone(&server).await;
     let (client, _) = app_requiring(&server, "Contoso Payroll", Some("passwordlessMfa")).await;
-    let browser = server.browser();
-    let authorize = authorize_url(&server.base, &client, None, &[]);
-    let number_page = username_step(&browser, &authorize, &bobby.upn).await;
+    let (browser, number_page) = sign_in_to(&server, &client, &bobby.upn).await;
     phone.only_request().await;
 
     // "I can't use my app right now": the next page must offer no pass.
@@ -248,16 +275,7 @@ async fn downgrade_a_password_posted_past_the_strength_page_is_refused_unchecked
                 .id,
         )
         .await;
-    let answer = browser
-        .post(
-            "/login/credential",
-            &[
-                ("csrf", &page.csrf()),
-                ("method", "pass"),
-                ("secret", &pass),
-            ],
-        )
-        .await;
+    let answer = post_credential(&browser, &page.csrf(), "pass", &pass).await;
     assert_eq!(answer.status, 401, "{}", answer.body);
     assert!(answer.location.is_none(), "no redirect to the app");
     assert!(
@@ -273,10 +291,8 @@ async fn downgrade_an_app_requiring_phishing_resistant_mfa_refuses_phone_sign_in
     let server = TestServer::start().await;
     let (bobby, phone) = bobby_with_phone(&server).await;
     let (client, _) = app_requiring(&server, "Contoso Payroll", Some("phishingResistantMfa")).await;
-    let browser = server.browser();
-    let authorize = authorize_url(&server.base, &client, None, &[]);
 
-    let page = username_step(&browser, &authorize, &bobby.upn).await;
+    let (_, page) = sign_in_to(&server, &client, &bobby.upn).await;
 
     assert_eq!(page.status, 403, "{}", page.body);
     let text = unescape(&page.body);
@@ -403,12 +419,7 @@ async fn downgrade_acr_values_asking_for_phishing_resistant_mfa_is_enforced_on_a
 
     // The same application, now asking for phishing-resistant MFA in this request.
     let answer = browser
-        .get(&authorize_url(
-            &server.base,
-            &wiki,
-            None,
-            &[("acr_values", ACR_PHISHING_RESISTANT)],
-        ))
+        .get(&authorize_asking(&server, &wiki, ACR_PHISHING_RESISTANT))
         .await;
     assert_eq!(answer.location.as_deref(), Some("/login"), "no code");
     let page = browser.follow(answer).await;
@@ -423,12 +434,7 @@ async fn downgrade_acr_values_asking_for_phishing_resistant_mfa_is_enforced_on_a
     let fresh = server.browser();
     let page = username_step(
         &fresh,
-        &authorize_url(
-            &server.base,
-            &wiki,
-            None,
-            &[("acr_values", ACR_PHISHING_RESISTANT)],
-        ),
+        &authorize_asking(&server, &wiki, ACR_PHISHING_RESISTANT),
         &bobby.upn,
     )
     .await;
@@ -443,14 +449,10 @@ async fn acr_values_asking_for_passwordless_mfa_gets_phone_sign_in_and_that_acr(
     let (client, secret) = app_requiring(&server, "Contoso Wiki", None).await;
     let browser = server.browser();
     // Values Latchkey does not define come first and are skipped.
-    let authorize = authorize_url(
-        &server.base,
+    let authorize = authorize_asking(
+        &server,
         &client,
-        None,
-        &[(
-            "acr_values",
-            &format!("urn:other:gold  {ACR_PASSWORDLESS} {ACR_MFA}"),
-        )],
+        &format!("urn:other:gold  {ACR_PASSWORDLESS} {ACR_MFA}"),
     );
     let number_page = username_step(&browser, &authorize, &bobby.upn).await;
     let location = approve_on_phone(&browser, &mut phone, &number_page).await;
@@ -463,19 +465,12 @@ async fn an_unknown_acr_value_is_ignored_and_a_pass_still_signs_in() {
     let server = TestServer::start().await;
     let (client, secret) = app_requiring(&server, "Contoso Wiki", None).await;
     let (_, pass) = server.bobby_with_pass().await;
-    let browser = server.browser();
-    let authorize = authorize_url(
-        &server.base,
+    let authorize = authorize_asking(
+        &server,
         &client,
-        None,
-        &[(
-            "acr_values",
-            "urn:other:gold http://example/loa3 \u{7f}junk",
-        )],
+        "urn:other:gold http://example/loa3 \u{7f}junk",
     );
-    let code = crate::support::code_for(&browser, &authorize, "bobby@contoso.example", &pass).await;
-    let location = format!("http://localhost:9/callback?code={code}");
-    let claims = id_token_claims(&redeem(&server, &client, &secret, &location).await);
+    let claims = claims_after_a_pass(&server, &client, &secret, &authorize, &pass).await;
     // The acr tells the method actually used: a pass is multi-factor, not passwordless.
     assert_eq!(claims["acr"], ACR_MFA);
     assert_eq!(claims["amr"], json!(["otp"]));
@@ -488,12 +483,7 @@ async fn oversized_acr_values_is_refused_as_an_invalid_request() {
     let browser = server.browser();
     let long = format!("{ACR_MFA} {}", "x".repeat(2100));
     let answer = browser
-        .get(&authorize_url(
-            &server.base,
-            &client,
-            None,
-            &[("acr_values", &long)],
-        ))
+        .get(&authorize_asking(&server, &client, &long))
         .await;
     let location = answer.location.expect("an error redirect");
     assert_eq!(
@@ -512,25 +502,13 @@ async fn a_pass_meets_mfa_but_a_password_alone_does_not() {
     let (client, secret) = app_requiring(&server, "Contoso Expenses", Some("mfa")).await;
     // A pass: offered, and multi-factor.
     let (_, pass) = server.bobby_with_pass().await;
-    let browser = server.browser();
     let authorize = authorize_url(&server.base, &client, None, &[]);
-    let code = crate::support::code_for(&browser, &authorize, "bobby@contoso.example", &pass).await;
-    let location = format!("http://localhost:9/callback?code={code}");
-    let claims = id_token_claims(&redeem(&server, &client, &secret, &location).await);
+    let claims = claims_after_a_pass(&server, &client, &secret, &authorize, &pass).await;
     assert_eq!(claims["acr"], ACR_MFA);
 
     // A password with no authenticator app to follow it: right, but not enough.
     let carol = server.user("carol", "Carol Jones").await;
-    server
-        .latchkey
-        .directory
-        .set_password(
-            &latchkey_domain::log::Actor::system(),
-            &carol,
-            &latchkey_domain::secret::Secret::new("correct horse battery"),
-        )
-        .await
-        .unwrap();
+    set_password(&server, &carol).await;
     let browser = server.browser();
     username_step(&browser, &authorize, "carol@contoso.example").await;
     let password = browser.get("/login?method=password").await;
@@ -539,16 +517,13 @@ async fn a_pass_meets_mfa_but_a_password_alone_does_not() {
         "{}",
         password.body
     );
-    let answer = browser
-        .post(
-            "/login/credential",
-            &[
-                ("csrf", &password.csrf()),
-                ("method", "password"),
-                ("secret", "correct horse battery"),
-            ],
-        )
-        .await;
+    let answer = post_credential(
+        &browser,
+        &password.csrf(),
+        "password",
+        "correct horse battery",
+    )
+    .await;
     assert_eq!(answer.status, 403, "{}", answer.body);
     assert!(
         unescape(&answer.body).contains("Contoso Expenses requires multifactor authentication."),
@@ -577,10 +552,10 @@ async fn the_admin_api_sets_and_clears_a_strength_and_refuses_an_unknown_one_cle
         .await;
     assert_eq!(status, 200, "{app}");
     assert_eq!(app["requiredStrength"], "phishingResistantMfa");
-    let (_, read) = server
-        .api_call(Method::GET, &format!("/applications/{client}"), None)
-        .await;
-    assert_eq!(read["requiredStrength"], "phishingResistantMfa");
+    assert_eq!(
+        application(&server, &client).await["requiredStrength"],
+        "phishingResistantMfa"
+    );
 
     for bad in [
         json!({"requiredStrength": "gold"}),
@@ -623,10 +598,10 @@ async fn the_admin_api_sets_and_clears_a_strength_and_refuses_an_unknown_one_cle
         .await;
     assert_eq!(status, 404);
     // Unchanged by the refusals; then cleared with null.
-    let (_, read) = server
-        .api_call(Method::GET, &format!("/applications/{client}"), None)
-        .await;
-    assert_eq!(read["requiredStrength"], "phishingResistantMfa");
+    assert_eq!(
+        application(&server, &client).await["requiredStrength"],
+        "phishingResistantMfa"
+    );
     let (status, app) = server
         .api_call(Method::PUT, &path, Some(json!({"requiredStrength": null})))
         .await;
@@ -676,10 +651,10 @@ async fn an_administrator_chooses_an_applications_strength_in_the_console() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = admin.follow(saved).await;
     assert!(page.body.contains("Saved."), "{}", page.body);
-    let (_, app) = server
-        .api_call(Method::GET, &format!("/applications/{client}"), None)
-        .await;
-    assert_eq!(app["requiredStrength"], "phishingResistantMfa");
+    assert_eq!(
+        application(&server, &client).await["requiredStrength"],
+        "phishingResistantMfa"
+    );
     assert!(
         page.body
             .contains("<option value=\"phishingResistantMfa\" selected>"),
@@ -708,19 +683,17 @@ async fn an_administrator_chooses_an_applications_strength_in_the_console() {
         )
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    let (_, app) = server
-        .api_call(Method::GET, &format!("/applications/{client}"), None)
-        .await;
-    assert_eq!(app["requiredStrength"], "phishingResistantMfa");
+    assert_eq!(
+        application(&server, &client).await["requiredStrength"],
+        "phishingResistantMfa"
+    );
 
     // None clears it.
     let cleared = admin
         .post(&form, &[("csrf", &page.csrf()), ("strength", "")])
         .await;
     assert_eq!(cleared.status, 303, "{}", cleared.body);
-    let (_, app) = server
-        .api_call(Method::GET, &format!("/applications/{client}"), None)
-        .await;
+    let app = application(&server, &client).await;
     assert!(app.get("requiredStrength").is_none(), "{app}");
 }
 
@@ -799,19 +772,17 @@ async fn the_command_line_creates_an_app_with_a_strength_changes_it_and_refuses_
     let (code, out, err) = admin(&["apps", "strength", &app, "phishingResistantMfa"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("phishingResistantMfa"), "{out}");
-    let (_, read) = server
-        .api_call(Method::GET, &format!("/applications/{app}"), None)
-        .await;
-    assert_eq!(read["requiredStrength"], "phishingResistantMfa");
+    assert_eq!(
+        application(&server, &app).await["requiredStrength"],
+        "phishingResistantMfa"
+    );
 
     let (code, out, err) = admin(&["apps", "strength", &app, "gold"]);
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("gold"), "clap names the bad value: {err}");
     let (code, out, err) = admin(&["apps", "strength", &app, "none"]);
     assert_eq!(code, 0, "{out}{err}");
-    let (_, read) = server
-        .api_call(Method::GET, &format!("/applications/{app}"), None)
-        .await;
+    let read = application(&server, &app).await;
     assert!(read.get("requiredStrength").is_none(), "{read}");
 }
 

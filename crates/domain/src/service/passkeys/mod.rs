@@ -243,32 +243,26 @@ impl Passkeys {
             Err(PasskeyError::Refused(reason)) => {
                 // Refusals after the ceremony was spent (attestation, key restrictions, a
                 // credential already registered…) are audited, so administrators see them.
-                self.audit
-                    .record(
-                        &Actor::user(user.upn.as_str()),
-                        AuditCategory::UserAuthenticationMethods,
-                        "Register security key or passkey (refused)",
-                        user.id.to_string(),
-                        None,
-                        Some(serde_json::json!({ "reason": reason })),
-                    )
-                    .await
-                    .map_err(domain_trouble)?;
+                self.record_change(
+                    &Actor::user(user.upn.as_str()),
+                    &user.id,
+                    "Register security key or passkey (refused)",
+                    None,
+                    Some(serde_json::json!({ "reason": reason })),
+                )
+                .await?;
                 return Err(PasskeyError::Refused(reason));
             }
             other => other?,
         };
-        self.audit
-            .record(
-                &Actor::user(user.upn.as_str()),
-                AuditCategory::UserAuthenticationMethods,
-                "Register security key or passkey",
-                user.id.to_string(),
-                None,
-                Some(registered.audit_view()),
-            )
-            .await
-            .map_err(domain_trouble)?;
+        self.record_change(
+            &Actor::user(user.upn.as_str()),
+            &user.id,
+            "Register security key or passkey",
+            None,
+            Some(registered.audit_view()),
+        )
+        .await?;
         Ok(registered)
     }
 
@@ -362,6 +356,42 @@ impl Passkeys {
         Ok(registered)
     }
 
+    /// Records a change to `user`'s passkeys, made by `actor`, in the audit log.
+    async fn record_change(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        activity: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), PasskeyError> {
+        self.audit
+            .record(
+                actor,
+                AuditCategory::UserAuthenticationMethods,
+                activity,
+                user.to_string(),
+                before,
+                after,
+            )
+            .await
+            .map_err(domain_trouble)
+    }
+
+    /// The user's passkey `id`: `NotFound` when it is unknown or another user's.
+    async fn owned(
+        &self,
+        user: &UserId,
+        id: &PasskeyId,
+    ) -> Result<RegisteredPasskey, PasskeyError> {
+        self.store
+            .passkey(id)
+            .await
+            .map_err(store_trouble)?
+            .filter(|p| p.user_id == *user)
+            .ok_or(PasskeyError::NotFound)
+    }
+
     /// The user's passkeys, oldest first.
     pub async fn list(&self, user: &UserId) -> Result<Vec<RegisteredPasskey>, DomainError> {
         Ok(self.store.passkeys_of_user(user).await?)
@@ -374,13 +404,7 @@ impl Passkeys {
         name: &str,
     ) -> Result<RegisteredPasskey, PasskeyError> {
         let name = valid_name(name.trim())?;
-        let before = self
-            .store
-            .passkey(id)
-            .await
-            .map_err(store_trouble)?
-            .filter(|p| p.user_id == *user)
-            .ok_or(PasskeyError::NotFound)?;
+        let before = self.owned(user, id).await?;
         if !self
             .store
             .rename_passkey(user, id, &name)
@@ -391,28 +415,19 @@ impl Passkeys {
         }
         let mut after = before.clone();
         after.name = name;
-        self.audit
-            .record(
-                &self.actor(user).await,
-                AuditCategory::UserAuthenticationMethods,
-                "Rename security key or passkey",
-                user.to_string(),
-                Some(before.audit_view()),
-                Some(after.audit_view()),
-            )
-            .await
-            .map_err(domain_trouble)?;
+        self.record_change(
+            &self.actor(user).await,
+            user,
+            "Rename security key or passkey",
+            Some(before.audit_view()),
+            Some(after.audit_view()),
+        )
+        .await?;
         Ok(after)
     }
 
     pub async fn remove(&self, user: &UserId, id: &PasskeyId) -> Result<(), PasskeyError> {
-        let before = self
-            .store
-            .passkey(id)
-            .await
-            .map_err(store_trouble)?
-            .filter(|p| p.user_id == *user)
-            .ok_or(PasskeyError::NotFound)?;
+        let before = self.owned(user, id).await?;
         if !self
             .store
             .remove_passkey(user, id)
@@ -421,17 +436,14 @@ impl Passkeys {
         {
             return Err(PasskeyError::NotFound);
         }
-        self.audit
-            .record(
-                &self.actor(user).await,
-                AuditCategory::UserAuthenticationMethods,
-                "Remove security key or passkey",
-                user.to_string(),
-                Some(before.audit_view()),
-                None,
-            )
-            .await
-            .map_err(domain_trouble)?;
+        self.record_change(
+            &self.actor(user).await,
+            user,
+            "Remove security key or passkey",
+            Some(before.audit_view()),
+            None,
+        )
+        .await?;
         Ok(())
     }
 
