@@ -17,9 +17,12 @@ use crate::policy::{EnforcementType, KeyRestrictions};
 /// minutes; a little more covers the round trips).
 pub const CEREMONY_LIFETIME_SECONDS: i64 = 6 * 60;
 
-/// The longest response accepted from a browser, in bytes. A registration with a long
-/// attestation certificate chain is a few kilobytes; 64 KiB leaves room and bounds the parse.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// The longest WebAuthn answer (`credential.toJSON()`) accepted from a browser, in bytes: the
+/// one cap, checked by the HTTP edge before anything else (413) and again by the domain before
+/// it parses. A registration with attestation and its certificate chain is a few kilobytes;
+/// anything near this is not a WebAuthn answer. (Every request body is also capped, at 64 KiB,
+/// by the edge.)
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 
 /// The longest passkey name a user may choose, in characters.
 pub const MAX_NAME_CHARS: usize = 64;

@@ -463,6 +463,17 @@ pub(crate) async fn finish_sign_in(
         // The sign-in stands; the browser is only not remembered as familiar this time.
         tracing::warn!(%error, "could not remember a known browser");
     }
+    // A step-up or re-authentication in this browser: the session it replaces ends, and its
+    // grants move to the new one (so signing out reaches them).
+    if let Some(previous) = cookies::get(state, &jar, cookies::SESSION)
+        && let Err(error) = state
+            .latchkey
+            .sign_in
+            .supersede_session(previous, &session)
+            .await
+    {
+        tracing::warn!(%error, "could not end the session a sign-in replaced");
+    }
     let jar = jar
         .add(cookies::build(
             state,

@@ -31,10 +31,8 @@ use crate::extract::{CsrfForm, Origin, ReturnTo, SignInForm, SignedIn, SignedInF
 use crate::metrics::Metrics;
 use crate::security_info::{Segment, freshly_signed_in};
 
-/// The largest browser answer a finish accepts. A registration with attestation and a
-/// certificate chain is a few KB; anything near this is not a WebAuthn response. Tighter than
-/// the domain's own cap; every request body is also capped at [`crate::MAX_BODY_BYTES`].
-pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+/// The largest browser answer a finish accepts: the domain's cap, the one source of it.
+pub use latchkey_domain::passkey::MAX_RESPONSE_BYTES;
 /// Ids (passkey, ceremony) are short random strings; anything longer is not one of ours.
 const MAX_ID_LEN: usize = 64;
 

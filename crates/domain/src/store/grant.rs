@@ -23,6 +23,9 @@ pub trait GrantStore: Send + Sync {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()>;
     async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()>;
+    /// Moves every grant of session `from` to session `to` (a step-up or re-authentication in
+    /// the same browser replaced `from`), so that ending `to` revokes them too.
+    async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Spends a code atomically.
     async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;

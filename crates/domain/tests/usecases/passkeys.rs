@@ -882,3 +882,104 @@ async fn policy_turned_off_after_registration_refuses_sign_in() {
         900_010
     );
 }
+
+/// A sign-in context from an address Bobby never signed in from, in a browser he never used.
+fn strangers_context() -> latchkey_domain::log::SignInContext {
+    latchkey_domain::log::SignInContext {
+        ip_address: Some("203.0.113.66".parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+/// A named sign-in answered with an assertion the key made for another sign-in's challenge.
+async fn failed_assertion(
+    world: &World,
+    user: &User,
+    key: &mut SoftPasskey,
+    at: latchkey_domain::log::SignInContext,
+) -> Result<SignedIn, SignInFailure> {
+    let (id, challenge) = named_challenge(world, user).await;
+    let (_, other) = named_challenge(world, user).await;
+    let answer = assert_with(key, &other.options, origin());
+    world
+        .latchkey
+        .sign_in
+        .finish_passkey_sign_in(&id, &challenge.ceremony, &answer, at)
+        .await
+}
+
+#[tokio::test]
+async fn lockout_bypass_failed_passkey_answers_feed_smart_lockout_and_a_stranger_spends_only_the_unfamiliar_allowance()
+ {
+    let world = World::new().await;
+    let signed_in = bobby_signed_in(&world).await;
+    let bobby = signed_in.user.clone();
+    let mut key = SoftPasskey::new(true);
+    register(&world, &signed_in, &mut key).await.unwrap();
+    // Bobby's own browser signed in as him before: a familiar place.
+    let browser = latchkey_domain::ids::BrowserId::random();
+    world
+        .latchkey
+        .sign_in
+        .remember_browser(&bobby.id, &browser)
+        .await
+        .unwrap();
+
+    // A stranger with a captured answer makes failed passkey answers for Bobby, as many as
+    // the unfamiliar allowance holds for wrong passes (10).
+    for n in 0..10 {
+        let refused = failed_assertion(&world, &bobby, &mut key, strangers_context()).await;
+        assert!(
+            matches!(&refused, Err(SignInFailure::TryAgain(m)) if !m.contains("too many")),
+            "failure {n}: {refused:?}"
+        );
+    }
+    // Now even a right answer from an unfamiliar place is not checked.
+    let throttled = sign_in_with_context(&world, &bobby, &mut key, strangers_context()).await;
+    assert!(
+        matches!(&throttled, Err(SignInFailure::TryAgain(m)) if m.contains("too many sign-in attempts")),
+        "{throttled:?}"
+    );
+    // A wrong pass from there is throttled too: one allowance for both.
+    let pass_sign_in = world.sign_in_as(&bobby).await;
+    let pass = world
+        .latchkey
+        .sign_in
+        .submit_credential(
+            &pass_sign_in.id,
+            latchkey_domain::service::CredentialInput::Pass(latchkey_domain::secret::Secret::new(
+                "WrongPass-1234",
+            )),
+            &strangers_context(),
+        )
+        .await;
+    assert!(
+        matches!(&pass, Err(SignInFailure::TryAgain(m)) if m.contains("too many sign-in attempts")),
+        "{pass:?}"
+    );
+
+    // Bobby, in his own browser, still signs in with his key: the stranger did not spend his
+    // allowance.
+    let familiar = latchkey_domain::log::SignInContext {
+        browser: Some(browser),
+        ..Default::default()
+    };
+    sign_in_with_context(&world, &bobby, &mut key, familiar)
+        .await
+        .expect("Bobby's own browser keeps his allowance");
+}
+
+async fn sign_in_with_context(
+    world: &World,
+    user: &User,
+    key: &mut SoftPasskey,
+    at: latchkey_domain::log::SignInContext,
+) -> Result<SignedIn, SignInFailure> {
+    let (id, challenge) = named_challenge(world, user).await;
+    let response = assert_with(key, &challenge.options, origin());
+    world
+        .latchkey
+        .sign_in
+        .finish_passkey_sign_in(&id, &challenge.ceremony, &response, at)
+        .await
+}

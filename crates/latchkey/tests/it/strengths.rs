@@ -847,3 +847,85 @@ async fn downgrade_a_phone_session_steps_up_to_a_security_key_in_chromium_and_th
     window.shots("03-my-apps-after-the-step-up").await;
     window.close().await;
 }
+
+/// A refresh with a confidential client's credentials: the status and the answer.
+async fn refresh(server: &TestServer, client: &str, secret: &str, token: &str) -> (u16, Value) {
+    token_request(
+        &server.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        Some((client, secret)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn orphaned_tokens_signing_out_after_a_step_up_and_a_prompt_login_revokes_what_every_sign_in_gave_out()
+ {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby_with_phone(&server).await;
+    // Bobby's browser is signed in with his Temporary Access Pass; the wiki gets tokens
+    // through that session.
+    let browser = &bobby.browser;
+    let (wiki, wiki_secret) = app_requiring(&server, "Contoso Wiki", None).await;
+    let wiki_authorize = authorize_url(&server.base, &wiki, None, &[]);
+    let answer = browser.get(&wiki_authorize).await;
+    let location = answer.location.expect("a code from the pass session");
+    let first = redeem(&server, &wiki, &wiki_secret, &location).await;
+
+    // Payroll steps the session up to phone sign-in.
+    let (payroll, payroll_secret) =
+        app_requiring(&server, "Contoso Payroll", Some("passwordlessMfa")).await;
+    let payroll_authorize = authorize_url(&server.base, &payroll, None, &[]);
+    let page = browser.follow(browser.get(&payroll_authorize).await).await;
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &page.csrf()), ("username", &bobby.upn)],
+        )
+        .await;
+    let number_page = browser.follow(next).await;
+    let location = approve_on_phone(browser, &mut phone, &number_page).await;
+    let second = redeem(&server, &payroll, &payroll_secret, &location).await;
+
+    // The wiki's tokens from before the step-up still refresh: they moved to the new session.
+    let (status, refreshed) = refresh(
+        &server,
+        &wiki,
+        &wiki_secret,
+        first["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the step-up does not cut the wiki off: {refreshed}"
+    );
+
+    // The wiki asks Bobby to sign in again (prompt=login), in the same browser.
+    let login_authorize = authorize_url(&server.base, &wiki, None, &[("prompt", "login")]);
+    let number_page = username_step(browser, &login_authorize, &bobby.upn).await;
+    let location = approve_on_phone(browser, &mut phone, &number_page).await;
+    let third = redeem(&server, &wiki, &wiki_secret, &location).await;
+
+    // Signing out revokes what all three sign-ins gave out.
+    let signed_in = browser.get("/mysecurityinfo").await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let out = browser
+        .post("/signout", &[("csrf", &signed_in.csrf())])
+        .await;
+    assert!(out.status < 400, "{} {}", out.status, out.body);
+    for (what, client, secret, token) in [
+        ("the pass session's", &wiki, &wiki_secret, &refreshed),
+        ("the step-up's", &payroll, &payroll_secret, &second),
+        ("the prompt=login sign-in's", &wiki, &wiki_secret, &third),
+    ] {
+        let (status, body) = refresh(
+            &server,
+            client,
+            secret,
+            token["refresh_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{what} refresh token is revoked: {body}");
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
+}

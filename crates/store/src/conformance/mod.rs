@@ -110,6 +110,7 @@ macro_rules! __conformance_checks {
             shared sessions::revoking_a_session_revokes_only_that_session,
             shared sessions::revoking_a_user_revokes_sessions_and_grants,
             shared sessions::revoking_a_session_revokes_its_grants,
+            shared sessions::moved_grants_are_revoked_with_the_session_they_moved_to,
             shared sessions::sign_in_round_trips,
             shared sessions::sign_in_moves_forward_when_put_again,
             shared sessions::completed_sign_in_creates_session_removes_pending_and_logs,

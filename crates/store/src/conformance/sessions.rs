@@ -276,6 +276,51 @@ pub async fn revoking_a_session_revokes_its_grants(store: &dyn Store) {
     );
 }
 
+/// A step-up moves the replaced session's grants to the new session: they then end with it.
+pub async fn moved_grants_are_revoked_with_the_session_they_moved_to(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let app = store
+        .application(&grant.client_id)
+        .await
+        .unwrap()
+        .expect("application");
+    let new_session = stored_session(store, &grant.user_id).await;
+    let bystander_session = stored_session(store, &grant.user_id).await;
+    let bystander = new_grant(&grant.user_id, &app.client_id, &bystander_session.id);
+    store.create_grant(&bystander).await.expect("create_grant");
+
+    store
+        .move_session_grants(&grant.session_id, &new_session.id)
+        .await
+        .expect("move_session_grants");
+    let moved = store.grant(&grant.id).await.unwrap().expect("grant");
+    assert_eq!(
+        moved.session_id, new_session.id,
+        "the grant names the new session"
+    );
+    assert!(!moved.revoked, "moving does not revoke");
+    store
+        .revoke_session_grants(&grant.session_id)
+        .await
+        .expect("revoke_session_grants");
+    assert!(
+        !grant_revoked(store, &grant.id).await,
+        "ending the old session no longer reaches the moved grant"
+    );
+    store
+        .revoke_session_grants(&new_session.id)
+        .await
+        .expect("revoke_session_grants");
+    assert!(
+        grant_revoked(store, &grant.id).await,
+        "ending the new session revokes it"
+    );
+    assert!(
+        !grant_revoked(store, &bystander.id).await,
+        "another session's grant lives on"
+    );
+}
+
 pub async fn sign_in_round_trips(store: &dyn Store) {
     let sign_in = new_sign_in(NOW.plus_seconds(900));
     store.put_sign_in(&sign_in).await.expect("put_sign_in");

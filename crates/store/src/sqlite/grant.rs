@@ -60,6 +60,16 @@ impl GrantStore for SqliteStore {
         .await
     }
 
+    async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()> {
+        let query = sqlx::query("UPDATE grants SET session_id = ? WHERE session_id = ?")
+            .bind(to.as_str().to_string())
+            .bind(from.as_str().to_string());
+        self.execute(query)
+            .await
+            .map_err(|e| backend("moving a session's grants", e))?;
+        Ok(())
+    }
+
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \

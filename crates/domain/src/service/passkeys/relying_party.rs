@@ -113,7 +113,8 @@ pub(crate) fn parse_response<T: serde::de::DeserializeOwned>(
 ) -> Result<(T, serde_json::Value), PasskeyError> {
     if response.len() > MAX_RESPONSE_BYTES {
         return Err(PasskeyError::Invalid(format!(
-            "The passkey response is too large (at most {MAX_RESPONSE_BYTES} bytes)."
+            "The passkey response is larger than {} KiB.",
+            MAX_RESPONSE_BYTES / 1024
         )));
     }
     let value: serde_json::Value = serde_json::from_str(response)
@@ -178,5 +179,18 @@ mod tests {
         let r: Result<(webauthn_rs::prelude::PublicKeyCredential, _), _> =
             parse_response("{\"id\": 1}");
         assert!(matches!(r, Err(PasskeyError::Invalid(_))));
+    }
+
+    #[test]
+    fn oversized_answer_over_16_kib_is_refused_by_the_domain_as_at_the_edge() {
+        // A JSON object just over 16 KiB: refused for its size before it is parsed, the same
+        // cap the HTTP edge applies (one constant).
+        let over = format!("{{\"id\": \"{}\"}}", "A".repeat(16 * 1024));
+        let r: Result<(webauthn_rs::prelude::PublicKeyCredential, _), _> = parse_response(&over);
+        assert!(
+            matches!(&r, Err(PasskeyError::Invalid(m)) if m.contains("larger than 16 KiB")),
+            "{:?}",
+            r.err()
+        );
     }
 }

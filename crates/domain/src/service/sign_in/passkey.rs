@@ -23,7 +23,7 @@ use crate::passkey::{
     restrictions_allow,
 };
 use crate::policy::{MethodKind, evaluate};
-use crate::service::messages::{DISABLED, STORE_TROUBLE};
+use crate::service::messages::{DISABLED, STORE_TROUBLE, THROTTLED};
 use crate::service::passkeys::{parse_response, refusal_detail, user_handle};
 use crate::signin::{MAX_FAILED_ATTEMPTS, PendingSignIn, SignInStage};
 use crate::store::PasskeyUse;
@@ -273,8 +273,27 @@ impl SignIns {
                 .refuse(&mut sign_in, None, None, typed_upn, &context, refusal, now)
                 .await);
         };
-        match self.verify(&credential, state, &passkey, &user, now).await {
+        // Smart lockout: an answer for a known user's key counts as a pass or password does,
+        // against the user's own allowance from a familiar place and the smaller shared one
+        // from anywhere else; counted before it is checked, given back when it succeeds. Over
+        // a limit it is not checked at all.
+        let attempt = self
+            .throttles
+            .credential_attempt(Some(&user), user.upn.as_str(), &context, now)
+            .await
+            .map_err(trouble)?;
+        let verdict = if attempt.allowed {
+            self.verify(&credential, state, &passkey, &user, now).await
+        } else {
+            let throttled = SignInError::Throttled;
+            Err(Refusal::new(throttled, throttled.failure_reason()))
+        };
+        match verdict {
             Ok(result) => {
+                self.throttles
+                    .credential_succeeded(attempt, now)
+                    .await
+                    .map_err(trouble)?;
                 self.succeed(sign_in, passkey, user, result, &context, now)
                     .await
             }
@@ -446,6 +465,7 @@ impl SignIns {
         let message = match refusal.error {
             SignInError::UserDisabled => DISABLED.to_string(),
             SignInError::MethodNotAllowed => "Your organisation doesn't let your account sign in with a passkey or security key. Use another way to sign in, or ask your administrator.".to_string(),
+            SignInError::Throttled => THROTTLED.to_string(),
             SignInError::KeyRestricted => "Your organisation doesn't allow this model of security key or passkey. Use another one, or another way to sign in.".to_string(),
             _ => NOT_ACCEPTED.to_string(),
         };

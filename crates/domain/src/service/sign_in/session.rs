@@ -71,6 +71,41 @@ impl SignIns {
         Ok(())
     }
 
+    /// The browser that just signed in as `new`'s user still sent the cookie of an earlier
+    /// session (a step-up, or a re-authentication asked for with `prompt=login` or `max_age`):
+    /// that session ends, and the grants applications got through it move to `new`, so that
+    /// signing out later revokes every token this browser's sign-ins gave out. An earlier
+    /// session of another user is left as it is (the browser only loses its cookie).
+    pub async fn supersede_session(
+        &self,
+        previous_cookie: &str,
+        new: &Session,
+    ) -> Result<(), DomainError> {
+        if previous_cookie.is_empty() || previous_cookie.len() > 128 {
+            return Ok(());
+        }
+        let Some(previous) = self
+            .store
+            .session_by_token(&TokenHash::of(previous_cookie))
+            .await?
+        else {
+            return Ok(());
+        };
+        if previous.id == new.id || previous.user_id != new.user_id {
+            return Ok(());
+        }
+        // The grants move first: were the session ended first and the move then failed, its
+        // tokens would belong to a session no sign-out can reach any more.
+        self.tokens
+            .move_session_grants(&previous.id, &new.id)
+            .await?;
+        self.store.revoke_session(&previous.id).await?;
+        self.events.publish(DomainEvent::SessionEnded {
+            session: previous.id.clone(),
+        });
+        Ok(())
+    }
+
     /// Decides whether an existing session answers the request or the user must sign in.
     /// A session that does not meet the request's required strength is stepped up: a new
     /// sign-in for the same user offers only the methods that meet it, and the session stays

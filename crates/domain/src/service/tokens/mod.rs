@@ -167,4 +167,13 @@ impl Tokens {
     ) -> Result<(), StoreError> {
         self.store.revoke_session_grants(session).await
     }
+
+    /// Moves a replaced session's grants to the session that replaced it.
+    pub(crate) async fn move_session_grants(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+    ) -> Result<(), StoreError> {
+        self.store.move_session_grants(from, to).await
+    }
 }
