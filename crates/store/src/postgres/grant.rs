@@ -110,6 +110,19 @@ impl GrantStore for PostgresStore {
         .await
     }
 
+    async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()> {
+        // One statement: a grant is under `from` or under `to`, never in between, whichever
+        // instance revokes either session meanwhile.
+        self.execute(
+            sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
+                .bind(to.as_str())
+                .bind(from.as_str()),
+        )
+        .await
+        .map_err(|e| backend("moving a session's grants", e))?;
+        Ok(())
+    }
+
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
