@@ -9,9 +9,9 @@
 //! * [`postgres`]: the same ports on a PostgreSQL database, chosen by a `postgres://` database
 //!   URL, for several instances sharing one database (docs/postgres.md).
 //! * [`conformance`]: behavioural checks every store must pass, written against `&dyn Store`
-//!   only and turned into one named test each by [`store_conformance_tests!`], so a future
-//!   PostgreSQL store is held to exactly the same contract (most importantly: single-use
-//!   secrets are spent atomically).
+//!   only and turned into one named test each by [`store_conformance_tests!`], so both stores
+//!   are held to exactly the same contract (most importantly: single-use secrets are spent
+//!   atomically).
 
 pub mod conformance;
 pub mod postgres;
