@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::phone::{Person, Phone, assert_failure, element_text, number_on, sign_in_log, unescape};
-use crate::support::{Browser, Page, TestServer, authorize_url, query_param};
+use crate::support::{Browser, Page, TestServer, authorize_url, query_param, token_request};
 
 const ACR_MFA: &str = "urn:latchkey:acr:mfa";
 const ACR_PASSWORDLESS: &str = "urn:latchkey:acr:passwordless-mfa";
