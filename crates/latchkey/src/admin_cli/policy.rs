@@ -29,7 +29,9 @@ pub(super) struct PolicySet {
     pub(super) options: AuthenticatorOptions,
 }
 
-/// The authenticator app's settings. Options left out are left as they are.
+/// A method's settings. `--state`, `--target` and `--exclude` apply to every method; `--mode`
+/// and the notification options to the authenticator app only. Options left out are left as
+/// they are.
 #[derive(Args, Debug, Default, Clone)]
 #[group(id = "authenticator_options", multiple = true)]
 pub(super) struct AuthenticatorOptions {
@@ -90,6 +92,11 @@ impl AuthenticatorOptions {
             report_suspicious_activity_state: state(self.report_suspicious),
             suppress_anomalous_notifications_state: state(self.suppress_unusual),
         }
+    }
+
+    /// Whether only the options every method has were given (no mode, no features).
+    pub(super) fn common_only(&self) -> bool {
+        self.mode.is_none() && self.features() == FeatureSettingsPatch::default()
     }
 
     /// Every group named by the options (not "all"): these need looking up.
@@ -294,6 +301,21 @@ pub(super) fn authenticator_patch(
     }
 }
 
+/// The JSON merge patch `policy set` sends for a method other than the authenticator app:
+/// state, one include target (no mode) and exclusions, as the options give them.
+pub(super) fn method_patch(
+    options: &AuthenticatorOptions,
+    groups: &[Group],
+) -> Result<AuthenticationMethodConfigurationPatch, Failure> {
+    let mut patch = authenticator_patch(options, groups, None)?;
+    if let Some(Value::Array(targets)) = patch.0.get_mut("includeTargets") {
+        for target in targets.iter_mut().filter_map(Value::as_object_mut) {
+            target.remove("authenticationMode");
+        }
+    }
+    Ok(patch)
+}
+
 /// A group's display name, or its id when it is not in the list.
 fn group_name<'a>(groups: &'a [Group], id: &'a str) -> &'a str {
     groups
@@ -493,14 +515,15 @@ pub(super) async fn command(
                         if method == MethodKind::MicrosoftAuthenticator {
                             " or options such as --state, --target, --mode, --number-matching"
                         } else {
-                            ""
+                            " or --state, --target, --exclude"
                         }
                     )));
                 }
-                if method != MethodKind::MicrosoftAuthenticator {
+                if method != MethodKind::MicrosoftAuthenticator && !options.common_only() {
                     return Err(Failure::Usage(format!(
-                        "these options apply to the authenticator app only; change {} with \
-                         --json FILE (see `policy show {}` for its current JSON)",
+                        "--mode and the notification options apply to the authenticator app \
+                         only; {} takes --state, --target and --exclude, or --json FILE (see \
+                         `policy show {}` for its current JSON)",
                         method.id(),
                         method.id()
                     )));
@@ -510,12 +533,18 @@ pub(super) async fn command(
                 } else {
                     vec![]
                 };
-                let current = if options.target.is_some() != options.mode.is_some() {
+                let current = if method == MethodKind::MicrosoftAuthenticator
+                    && options.target.is_some() != options.mode.is_some()
+                {
                     Some(client.configuration(method.id()).await?.include_targets())
                 } else {
                     None
                 };
-                let patch = authenticator_patch(options, &groups, current.as_deref())?;
+                let patch = if method == MethodKind::MicrosoftAuthenticator {
+                    authenticator_patch(options, &groups, current.as_deref())?
+                } else {
+                    method_patch(options, &groups)?
+                };
                 client.patch_configuration(method.id(), &patch).await?
             };
             print_configuration(client, &configuration, as_json).await

@@ -398,3 +398,35 @@ fn policy_summary_names_groups_and_modes() {
                "exclude": "Contractors"})
     );
 }
+
+#[test]
+fn policy_set_turns_passkeys_on_for_a_group_without_an_authenticator_mode() {
+    let (method, _, options) = set_options(&[
+        "policy",
+        "set",
+        "fido2",
+        "--state",
+        "enabled",
+        "--target",
+        "Passwordless Pilot",
+        "--exclude",
+        "Contractors",
+    ]);
+    assert_eq!(method, "fido2");
+    assert!(options.common_only());
+    let sent = Value::Object(method_patch(&options, &groups()).expect("a patch").0);
+    assert_eq!(
+        sent,
+        json!({
+            "state": "enabled",
+            "includeTargets": [{"id": "a4c9e2f1b7d34e8a9f0c6b5d2e1a3f78", "targetType": "group"}],
+            "excludeTargets": [{"id": "0b7e5d3c1a9f4e2d8c6b4a2f0e8d6c4b", "targetType": "group"}],
+        })
+    );
+    // A mode or a notification option is the authenticator app's alone.
+    let (_, _, with_mode) = set_options(&["policy", "set", "fido2", "--mode", "push"]);
+    assert!(!with_mode.common_only());
+    let (_, _, with_feature) =
+        set_options(&["policy", "set", "fido2", "--show-location", "enabled"]);
+    assert!(!with_feature.common_only());
+}
