@@ -37,6 +37,7 @@ fn app(kind: ClientKind) -> Application {
         kind,
         id_token_alg: SigningAlg::ES256,
         home_url: None,
+        required_strength: None,
         created_at: Timestamp(0),
     }
 }
