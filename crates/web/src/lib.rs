@@ -1,5 +1,5 @@
 //! Latchkey's HTTP edge: OpenID Connect endpoints, the sign-in pages, My Apps, the
-//! security-info page, passkey ceremonies, the admin API and the operational endpoints.
+//! security-info page, passkey ceremonies, the phone app (a PWA), the admin API and the operational endpoints.
 //!
 //! Handlers extract, call one domain function, and render. They make no decisions of their own:
 //! anything that could be a rule belongs in `latchkey-domain`.
@@ -10,6 +10,7 @@ mod admin_policy_api;
 mod admin_risk_api;
 mod admin_tokens_api;
 pub mod auth_header;
+mod authenticator_app;
 mod console;
 mod cookies;
 mod device_api;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(security_info::routes())
         .merge(passkeys::routes())
+        .merge(authenticator_app::routes())
         .nest(latchkey_protocol::API_PREFIX, device_api::routes())
         .merge(console::routes())
         .merge(myapps::routes())

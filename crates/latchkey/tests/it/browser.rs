@@ -26,7 +26,7 @@ use crate::phone::{PIN, Person, Phone, another_number};
 use crate::support::{TestServer, geoip_databases, manual_clock};
 
 const DESKTOP: (u32, u32) = (1280, 900);
-const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 /// How long a page may take to get where its own script or refresh takes it.
 const PAGE_MOVES_ON: Duration = Duration::from_secs(20);
 /// An address the DB-IP database places in London.
@@ -205,7 +205,7 @@ impl Window {
             .unwrap_or_else(|e| panic!("{command}: {e}"))
     }
 
-    async fn emulate(&self, (width, height): (u32, u32), mobile: bool) {
+    pub(crate) async fn emulate(&self, (width, height): (u32, u32), mobile: bool) {
         self.devtools(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
@@ -219,7 +219,7 @@ impl Window {
     }
 
     /// The whole page as a PNG at the current viewport width.
-    async fn full_page(&self, (width, height): (u32, u32)) -> Vec<u8> {
+    pub(crate) async fn full_page(&self, (width, height): (u32, u32)) -> Vec<u8> {
         // Let the page lay itself out at the new size first.
         let _ = self
             .client
@@ -246,7 +246,7 @@ impl Window {
             .expect("base64 PNG")
     }
 
-    fn save(&self, name: &str, size: &str, png: &[u8]) {
+    pub(crate) fn save(&self, name: &str, size: &str, png: &[u8]) {
         let file = artifacts().join(format!("{}-{name}-{size}.png", self.shots));
         std::fs::write(file, png).expect("screenshot saved");
     }

@@ -19,6 +19,7 @@ mod oidc_flow;
 mod passkeys;
 mod passkeys_browser;
 mod phone;
+mod phone_app;
 mod phone_threats;
 mod pin_guessing;
 mod postgres;

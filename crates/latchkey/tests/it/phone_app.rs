@@ -1,0 +1,818 @@
+//! The phone app (`/authenticator/app/`, docs/phone-app.md) in headless Chromium at phone size
+//! (390×844): installed from the server, activated from the security-info QR link, answering
+//! the registration test and sign-in requests with number matching, and turning a Web Push
+//! message into a notification in its service worker. The computer side is a second browser
+//! (Chromium for the sign-in people watch, plain HTTP elsewhere). Every screen leaves a
+//! screenshot in `artifacts/e2e/phone-app-*`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use futures_util::{SinkExt, StreamExt};
+use latchkey_domain::clock::{Clock, SystemClock, Timestamp};
+use latchkey_protocol::ActivationLink;
+use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::browser::{Chromedriver, PHONE, Window, artifacts};
+use crate::passkeys::on_localhost;
+use crate::phone::{
+    AUTHENTICATOR, Person, Phone, another_number, element_text, number_on, progress_path,
+};
+use crate::support::{Browser, Page, TestServer, assert_signed_in_as};
+
+const PASSWORD: &str = "correct horse battery";
+const APP: &str = "/authenticator/app/";
+
+/// The app's window: a Chromium of its own at phone size, on the server's public address
+/// (`localhost`, a secure context for service workers and WebAuthn).
+async fn phone(chromium: &Chromedriver, server: &TestServer, name: &str) -> Window {
+    let mut window = chromium
+        .window(server, &format!("phone-app-{name}"), None)
+        .await;
+    window.base = server.base.replace("127.0.0.1", "localhost");
+    window.emulate(PHONE, true).await;
+    window
+}
+
+/// Saves the phone's screen as `phone-app-{test}-{name}-phone.png`.
+async fn snap(window: &Window, name: &str) {
+    let png = window.full_page(PHONE).await;
+    window.save(name, "phone", &png);
+}
+
+/// A server on `localhost` whose clock can be moved ahead of the real one (a browser signs
+/// with the real time, so the server's stays near it).
+struct AheadClock(AtomicI64);
+
+impl Clock for AheadClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(SystemClock.now().0 + self.0.load(Ordering::SeqCst))
+    }
+}
+
+async fn server_with(clock: Arc<AheadClock>, lifetime: i64) -> TestServer {
+    let server = TestServer::builder()
+        .clock(clock)
+        .config(on_localhost)
+        .config(move |c| c.lifetimes.approval_request_seconds = lifetime)
+        .start()
+        .await;
+    // Application name and location shown; "No, it's not me" reports.
+    let all =
+        json!({"state": "enabled", "includeTarget": {"targetType": "group", "id": "all_users"}});
+    let (status, body) = server
+        .api_call(
+            Method::PATCH,
+            AUTHENTICATOR,
+            Some(json!({"featureSettings": {
+                "numberMatchingRequiredState": all,
+                "displayAppInformationRequiredState": all,
+                "displayLocationInformationRequiredState": all,
+                "reportSuspiciousActivityState": all}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+}
+
+/// The activation link of the security-info page in its https form, the one the QR code
+/// carries for phones (the older `latchkey://` form is turned into it).
+fn app_link(page: &Page) -> String {
+    let text = element_text(&page.body, "activation-link").expect("the link is on the page");
+    let text = text.trim();
+    if text.starts_with("http") {
+        return text.to_string();
+    }
+    let link = ActivationLink::parse(text).expect("an activation link");
+    format!(
+        "{}/authenticator/app/activate#code={}",
+        link.server, link.code
+    )
+}
+
+/// A person with a password and a pass, signed in to security info over HTTP.
+async fn person(server: &TestServer, local: &str, name: &str) -> Person {
+    let person = Person::new(server, local, name).await;
+    let user = server
+        .latchkey
+        .directory
+        .find_user(&person.upn)
+        .await
+        .unwrap();
+    server
+        .latchkey
+        .directory
+        .set_password(
+            &latchkey_domain::log::Actor::system(),
+            &user.id,
+            &latchkey_domain::secret::Secret::new(PASSWORD),
+        )
+        .await
+        .unwrap();
+    person
+}
+
+/// Adds `person`'s account to the app from the QR link and passes the registration test,
+/// taking screenshots `01`–`03` when `shots`.
+async fn add_account(window: &Window, person: &Person, device_name: &str, shots: bool) {
+    let page = person.start_adding_the_app().await;
+    window
+        .client
+        .goto(&app_link(&page))
+        .await
+        .expect("open the link");
+    window.type_into("#device-name", device_name).await;
+    if shots {
+        snap(window, "01-activate").await;
+    }
+    window.click("#activate button[type=submit]").await;
+    window.find("dl.request[data-kind=registration_test]").await;
+    let number = number_on(&person.browser.get(&progress_path(&page)).await);
+    assert_eq!(
+        window.text_of("#request-account").await,
+        person.upn,
+        "the test names the account"
+    );
+    if shots {
+        snap(window, "02-registration-test").await;
+    }
+    window.type_into("#number", &number.to_string()).await;
+    window.click("#approve").await;
+    window.find("#outcome[data-outcome=approved]").await;
+    if shots {
+        snap(window, "03-registered").await;
+    }
+    let done = person.browser.get(&progress_path(&page)).await;
+    assert!(
+        done.body.contains("Authenticator app registered"),
+        "{}",
+        done.body
+    );
+    window.click("#done").await;
+    window.find("main[data-screen=home] li.account").await;
+}
+
+/// A password sign-in to My Apps over HTTP, up to the number page of an MFA push.
+async fn password_sign_in(server: &TestServer, upn: &str) -> (Browser, u8) {
+    let mut browser = server.browser();
+    // The server's public address: where its redirects lead.
+    browser.base = server.base.replace("127.0.0.1", "localhost");
+    crate::phone::start_sign_in(&browser, upn).await;
+    let password = browser.get("/login?method=password").await;
+    let next = browser
+        .post(
+            "/login/credential",
+            &[
+                ("csrf", &password.csrf()),
+                ("method", "password"),
+                ("secret", PASSWORD),
+            ],
+        )
+        .await;
+    let page = browser.follow(next).await;
+    (browser, number_on(&page))
+}
+
+/// Waits until the app shows a request of `kind` by itself (it asks the server every 2 s).
+async fn request_shown(window: &Window, kind: &str) {
+    window
+        .find(&format!(
+            "main[data-screen=request] dl.request[data-kind={kind}]"
+        ))
+        .await;
+}
+
+async fn answered(window: &Window, outcome: &str) {
+    window
+        .find(&format!("#outcome[data-outcome={outcome}]"))
+        .await;
+}
+
+/// The app's home screen after a request left it by itself, and what the app said.
+async fn left_by_itself(window: &Window) -> String {
+    window.find("main[data-screen=home]").await;
+    status_text(window).await
+}
+
+/// What the app's status line says, once it says something.
+async fn status_text(window: &Window) -> String {
+    shown_text(window, "#status").await
+}
+
+/// The text of `css`, once it is shown (the app's messages wait hidden and empty).
+async fn shown_text(window: &Window, css: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // The element may be replaced while we read it; read it afresh each time.
+        let said = match window.client.find(fantoccini::Locator::Css(css)).await {
+            Ok(found) => found.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !said.is_empty() {
+            return said;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app said nothing:\n{}",
+            window.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A script's result, run in the page with a callback (`arguments[0]`).
+async fn run(window: &Window, script: &str) -> Value {
+    window
+        .client
+        .execute_async(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+// ---- installability ----
+
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    (width, height)
+}
+
+#[tokio::test]
+async fn the_phone_app_is_installable_manifest_icons_service_worker_scope_and_offline_shell() {
+    let server = TestServer::start_with(on_localhost).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| http.get(format!("{}{path}", server.base)).send();
+
+    // The address people type lands in the app's scope.
+    let bare = get("/authenticator/app").await.unwrap();
+    assert_eq!(bare.status(), 308);
+    assert_eq!(bare.headers()["location"], APP);
+
+    let shell = get(APP).await.unwrap();
+    assert_eq!(shell.status(), 200);
+    let csp = shell.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for needed in [
+        "manifest-src 'self'",
+        "worker-src 'self'",
+        "script-src 'self'",
+    ] {
+        assert!(csp.contains(needed), "{csp}");
+    }
+    assert!(!csp.contains("unsafe"), "no inline script or style: {csp}");
+    let html = shell.text().await.unwrap();
+    assert!(
+        html.contains("<link rel=\"manifest\" href=\"/authenticator/app/manifest.webmanifest\">"),
+        "{html}"
+    );
+
+    let manifest = get("/authenticator/app/manifest.webmanifest")
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest.headers()["content-type"],
+        "application/manifest+json"
+    );
+    let manifest: Value = manifest.json().await.unwrap();
+    assert_eq!(manifest["scope"], APP);
+    assert!(manifest["start_url"].as_str().unwrap().starts_with(APP));
+    assert_eq!(manifest["display"], "standalone");
+    assert!(!manifest["name"].as_str().unwrap().is_empty());
+    assert!(!manifest["short_name"].as_str().unwrap().is_empty());
+    assert!(manifest["theme_color"].is_string());
+    let mut sizes = vec![];
+    for icon in manifest["icons"].as_array().unwrap() {
+        let answer = get(icon["src"].as_str().unwrap()).await.unwrap();
+        assert_eq!(answer.status(), 200, "{icon}");
+        assert_eq!(answer.headers()["content-type"], "image/png", "{icon}");
+        let (width, height) = png_size(&answer.bytes().await.unwrap());
+        assert_eq!(
+            format!("{width}x{height}"),
+            icon["sizes"].as_str().unwrap(),
+            "{icon}"
+        );
+        sizes.push(width);
+    }
+    assert!(
+        sizes.contains(&192) && sizes.contains(&512),
+        "192 and 512: {sizes:?}"
+    );
+    let worker = get("/authenticator/app/sw.js").await.unwrap();
+    assert_eq!(worker.headers()["content-type"], "text/javascript");
+
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let window = phone(&chromium, &server, "install").await;
+    window.goto(APP).await;
+    window.find("#no-accounts").await;
+    let scope = run(
+        &window,
+        "const done = arguments[0]; navigator.serviceWorker.ready.then(r => done(r.scope));",
+    )
+    .await;
+    assert_eq!(scope, json!(format!("{}{APP}", window.base)));
+    // Chromium's own reading of the manifest: no errors, and the worker controls the page.
+    let read = window.devtools("Page.getAppManifest", json!({})).await;
+    assert_eq!(read["errors"], json!([]), "{read}");
+    window.client.refresh().await.unwrap();
+    window.find("#no-accounts").await;
+    let controlled = run(
+        &window,
+        "arguments[0](!!navigator.serviceWorker.controller);",
+    )
+    .await;
+    assert_eq!(
+        controlled,
+        json!(true),
+        "the service worker controls the app"
+    );
+    snap(&window, "01-no-accounts").await;
+
+    // Offline, the app still opens from the worker's cache.
+    window.devtools("Network.enable", json!({})).await;
+    window
+        .devtools(
+            "Network.emulateNetworkConditions",
+            json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+        )
+        .await;
+    window.client.refresh().await.unwrap();
+    window.find("#no-accounts").await;
+    snap(&window, "02-offline").await;
+    window.close().await;
+}
+
+// ---- activation, the registration test and MFA push ----
+
+#[tokio::test]
+async fn activation_from_the_qr_link_the_registration_test_and_an_approved_sign_in_in_another_browser()
+ {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = server_with(Arc::new(AheadClock(AtomicI64::new(0))), 90).await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "activation").await;
+    add_account(&window, &guy, "Guy's phone", true).await;
+    // The code was in the fragment only, and is gone from the address bar.
+    let address = run(&window, "arguments[0](location.href);").await;
+    assert_eq!(address, json!(format!("{}{APP}", window.base)));
+    let card = window.text_of("li.account").await;
+    assert!(
+        card.contains("Guy Oz") && card.contains("Guy's phone") && card.contains("MFA push"),
+        "{card}"
+    );
+    snap(&window, "04-accounts").await;
+    let info = guy.browser.get("/mysecurityinfo").await;
+    assert!(
+        crate::phone::unescape(&info.body).contains("Authenticator app — MFA push"),
+        "{}",
+        info.body
+    );
+    assert!(
+        crate::phone::unescape(&info.body).contains("Guy's phone"),
+        "{}",
+        info.body
+    );
+
+    // The computer: a password, then the number; the phone shows the request by itself.
+    let computer = chromium
+        .window(&server, "phone-app-activation-computer", None)
+        .await;
+    let mut computer = computer;
+    computer.base = window.base.clone();
+    computer.goto("/myapps").await;
+    computer.type_and_enter("#username", &guy.upn).await;
+    computer.goto("/login?method=password").await;
+    computer.type_and_enter("#secret", PASSWORD).await;
+    let number: u8 = computer.text_of("#number").await.trim().parse().unwrap();
+    request_shown(&window, "mfa_push").await;
+    assert_eq!(window.text_of("#request-application").await, "My Apps");
+    assert!(!window.text_of("#request-location").await.is_empty());
+    snap(&window, "05-sign-in-request").await;
+    window.type_into("#number", &number.to_string()).await;
+    snap(&window, "06-number-typed").await;
+    window.click("#approve").await;
+    answered(&window, "approved").await;
+    snap(&window, "07-approved").await;
+    let apps = computer.wait_for_text("Signed in as").await;
+    assert!(apps.contains("Guy Oz"), "{apps}");
+    computer.close().await;
+    window.close().await;
+}
+
+#[tokio::test]
+async fn deny_report_wrong_number_expiry_and_an_answer_from_another_device_in_the_phone_app() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let clock = Arc::new(AheadClock(AtomicI64::new(0)));
+    let server = server_with(clock.clone(), 30).await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "answers").await;
+    add_account(&window, &guy, "Guy's phone", false).await;
+    // A second device, the terminal authenticator (added now: reporting below signs Guy out
+    // of security info).
+    let mut other = Phone::register(&guy, "Guy's laptop").await;
+
+    // Deny.
+    let (browser, _) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    window.click("#deny").await;
+    answered(&window, "denied").await;
+    snap(&window, "01-denied").await;
+    let page = browser.follow(browser.get("/login").await).await;
+    assert!(
+        page.body.contains("You denied the sign-in request"),
+        "{}",
+        page.body
+    );
+    window.click("#done").await;
+
+    // A wrong number ends the sign-in.
+    let (browser, number) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    window
+        .type_into("#number", &another_number(number).to_string())
+        .await;
+    window.click("#approve").await;
+    answered(&window, "wrong_number").await;
+    snap(&window, "02-wrong-number").await;
+    let page = browser.follow(browser.get("/login").await).await;
+    assert!(
+        crate::phone::unescape(&page.body).contains("didn't match"),
+        "{}",
+        page.body
+    );
+    window.click("#done").await;
+
+    // Not a number: the app says so and sends nothing.
+    let (browser, number) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    window.type_into("#number", "4x").await;
+    window.click("#approve").await;
+    let said = shown_text(&window, "#answer-error").await;
+    assert!(said.contains("two-digit"), "{said}");
+    snap(&window, "03-not-a-number").await;
+
+    // "No, it's not me", straight from the request, no number needed.
+    window.click("#report").await;
+    answered(&window, "reported").await;
+    snap(&window, "04-reported").await;
+    let page = browser.follow(browser.get("/login").await).await;
+    assert!(!page.body.contains("Signed in as"), "{}", page.body);
+    let _ = number;
+    window.click("#done").await;
+    // Reporting put Guy at risk; an administrator dismisses it so requests are pushed again.
+    let (status, body) = server
+        .api_call(
+            Method::POST,
+            "/identityProtection/riskyUsers/dismiss",
+            Some(json!({"userIds": [guy.upn]})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    // Expiry: the request leaves the screen by itself.
+    let (_browser, _) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    clock.0.store(31, Ordering::SeqCst);
+    let said = left_by_itself(&window).await;
+    assert!(said.contains("no longer waiting"), "{said}");
+    snap(&window, "05-expired").await;
+    clock.0.store(0, Ordering::SeqCst);
+
+    // Answered elsewhere: the second device answers first.
+    let (browser, number) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    let request = other.only_request().await;
+    assert_eq!(request.kind, ApprovalKind::MfaPush);
+    assert_eq!(
+        other
+            .answer(&request, Decision::Approve, Some(number))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved
+    );
+    let said = left_by_itself(&window).await;
+    assert!(said.contains("another device"), "{said}");
+    snap(&window, "06-answered-elsewhere").await;
+    assert_signed_in_as(&browser.follow(browser.get("/login").await).await, "Guy Oz");
+    window.close().await;
+}
+
+// ---- threats ----
+
+#[tokio::test]
+async fn a_script_cannot_read_the_device_key_and_server_text_is_never_markup() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = server_with(Arc::new(AheadClock(AtomicI64::new(0))), 90).await;
+    let guy = person(&server, "guy", "<img src=x id=injected>Guy").await;
+    let window = phone(&chromium, &server, "threats").await;
+    add_account(&window, &guy, "<b id=bold>phone</b>", false).await;
+    let card = window.text_of("li.account").await;
+    assert!(
+        card.contains("<img src=x id=injected>Guy"),
+        "shown as text: {card}"
+    );
+    assert!(
+        card.contains("<b id=bold>phone</b>"),
+        "shown as text: {card}"
+    );
+    for css in ["#injected", "#bold"] {
+        assert!(
+            window
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .is_err(),
+            "{css} became markup"
+        );
+    }
+    // The device key in IndexedDB is a CryptoKey no script can export.
+    let key = run(
+        &window,
+        r#"const done = arguments[0];
+        Latchkey.listAccounts().then(async ([account]) => {
+          let exported = "refused";
+          try { await crypto.subtle.exportKey("pkcs8", account.key); exported = "exported"; }
+          catch (e) { exported = e.name; }
+          done({ extractable: account.key.extractable, type: account.key.type,
+                 algorithm: account.key.algorithm.namedCurve, exported });
+        });"#,
+    )
+    .await;
+    assert_eq!(
+        key,
+        json!({"extractable": false, "type": "private", "algorithm": "P-256", "exported": "InvalidAccessError"})
+    );
+    window.close().await;
+}
+
+#[tokio::test]
+async fn a_used_or_malformed_activation_link_adds_no_account() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = server_with(Arc::new(AheadClock(AtomicI64::new(0))), 90).await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "bad-links").await;
+    // No code, or one outside the alphabet: the app refuses before asking the server.
+    for fragment in ["", "#code=", "#code=a%20b", "#code=a&code=b"] {
+        // By way of another page: a change of fragment alone does not load the page again.
+        window.goto(APP).await;
+        window.find("main[data-screen=home]").await;
+        window
+            .client
+            .goto(&format!(
+                "{}/authenticator/app/activate{fragment}",
+                window.base
+            ))
+            .await
+            .unwrap();
+        let said = status_text(&window).await;
+        assert!(said.contains("incomplete"), "{fragment}: {said}");
+    }
+    snap(&window, "01-incomplete").await;
+    // A used code: the server refuses it, the app says what to do and keeps nothing.
+    let page = guy.start_adding_the_app().await;
+    let link = app_link(&page);
+    window.client.goto(&link).await.unwrap();
+    window.click("#activate button[type=submit]").await;
+    request_shown(&window, "registration_test").await;
+    window.goto(APP).await;
+    window.find("main[data-screen=home]").await;
+    window.client.goto(&link).await.unwrap();
+    window.click("#activate button[type=submit]").await;
+    let said = shown_text(&window, "#activate-error").await;
+    assert!(said.contains("expired or was already used"), "{said}");
+    snap(&window, "02-used-code").await;
+    let count = run(
+        &window,
+        "const done = arguments[0]; Latchkey.listAccounts().then(a => done(a.length));",
+    )
+    .await;
+    assert_eq!(count, json!(1), "only the first use added an account");
+    window.close().await;
+}
+
+// ---- notifications ----
+
+/// WebDriver's Permissions command: grants `name` to the page's origin.
+#[derive(Debug)]
+struct Grant(&'static str);
+
+impl WebDriverCompatibleCommand for Grant {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/permissions",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"descriptor": {"name": self.0}, "state": "granted"}).to_string()),
+        )
+    }
+}
+
+/// A DevTools session of our own on the page (its events do not come back through
+/// chromedriver): the service worker's registration id, and a push delivered to it.
+struct DevToolsSocket {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+}
+
+impl DevToolsSocket {
+    async fn open(window: &Window) -> DevToolsSocket {
+        let capabilities = window.client.capabilities().expect("capabilities");
+        let address = capabilities["goog:chromeOptions"]["debuggerAddress"]
+            .as_str()
+            .expect("a debugger address")
+            .to_string();
+        let targets: Value = reqwest::get(format!("http://{address}/json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .expect("a page target");
+        let url = page["webSocketDebuggerUrl"].as_str().unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        DevToolsSocket { socket, next_id: 1 }
+    }
+
+    async fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                json!({"id": id, "method": method, "params": params}).to_string(),
+            ))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// The next message that `wanted` accepts, within 20 s.
+    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = tokio::time::timeout(left, self.socket.next())
+                .await
+                .expect("DevTools answered in time")
+                .expect("DevTools still open")
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if wanted(&value) {
+                    return value;
+                }
+            }
+        }
+    }
+
+    /// The id of the active registration whose scope is `scope`.
+    async fn registration(&mut self, scope: &str) -> String {
+        self.send("ServiceWorker.enable", json!({})).await;
+        let event = self
+            .until(|m| {
+                m["method"] == "ServiceWorker.workerRegistrationUpdated"
+                    && m["params"]["registrations"].as_array().is_some_and(|r| {
+                        r.iter()
+                            .any(|r| r["scopeURL"] == scope && r["isDeleted"] == false)
+                    })
+            })
+            .await;
+        event["params"]["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scopeURL"] == scope)
+            .unwrap()["registrationId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn push(&mut self, origin: &str, registration: &str, data: &str) {
+        let id = self
+            .send(
+                "ServiceWorker.deliverPushMessage",
+                json!({"origin": origin, "registrationId": registration, "data": data}),
+            )
+            .await;
+        let answer = self.until(|m| m["id"] == id).await;
+        assert!(answer.get("error").is_none(), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn the_service_worker_turns_a_push_into_an_approve_sign_in_notification() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = server_with(Arc::new(AheadClock(AtomicI64::new(0))), 90).await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "push").await;
+    add_account(&window, &guy, "Guy's phone", false).await;
+    window
+        .client
+        .issue_cmd(Grant("notifications"))
+        .await
+        .expect("notifications granted");
+    let mut devtools = DevToolsSocket::open(&window).await;
+    let scope = format!("{}{APP}", window.base);
+    let registration = devtools.registration(&scope).await;
+
+    let (_browser, _) = password_sign_in(&server, &guy.upn).await;
+    request_shown(&window, "mfa_push").await;
+    let id = window
+        .find("dl.request")
+        .await
+        .attr("data-request")
+        .await
+        .unwrap()
+        .unwrap();
+    // What the server pushes: the request id only; the worker asks for the rest.
+    devtools
+        .push(
+            &window.base,
+            &registration,
+            &json!({"type": "request", "id": id}).to_string(),
+        )
+        .await;
+    let shown = notifications(&window, 1).await;
+    assert_eq!(shown[0]["title"], "Approve sign-in?");
+    assert_eq!(shown[0]["tag"], json!(id));
+    let body = shown[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains(&guy.upn) && body.contains("My Apps"),
+        "{body}"
+    );
+    std::fs::write(
+        artifacts().join("phone-app-push-notification.txt"),
+        format!("{}\n{body}\n", shown[0]["title"].as_str().unwrap()),
+    )
+    .unwrap();
+    snap(&window, "01-request-and-notification").await;
+
+    // A push the worker cannot read still shows something (browsers demand it), naming
+    // nothing the server did not say.
+    devtools.push(&window.base, &registration, "not json").await;
+    let shown = notifications(&window, 2).await;
+    assert!(
+        shown.iter().any(|n| n["title"] == "Sign-in request"),
+        "{shown:?}"
+    );
+    window.close().await;
+}
+
+/// The notifications the app's worker shows, once there are `count`.
+async fn notifications(window: &Window, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = run(
+            window,
+            r#"const done = arguments[0];
+            navigator.serviceWorker.ready
+              .then(r => r.getNotifications())
+              .then(list => done(list.map(n => ({ title: n.title, body: n.body, tag: n.tag }))));"#,
+        )
+        .await;
+        let shown = shown.as_array().cloned().unwrap_or_default();
+        if shown.len() >= count {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "no notification: {shown:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
