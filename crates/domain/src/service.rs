@@ -154,8 +154,14 @@ impl Latchkey {
             access: access.clone(),
             directory: directory.clone(),
         });
+        let relying_party = Arc::new(passkeys::RelyingParty::new(
+            &settings.issuer,
+            &settings.passkey_attestation_roots,
+        ));
         let devices = Arc::new(Devices {
             store: store.clone(),
+            ceremonies: store.clone(),
+            relying_party: relying_party.clone(),
             clock: clock.clone(),
             random: random.clone(),
             settings: settings.clone(),
@@ -175,10 +181,7 @@ impl Latchkey {
             random: random.clone(),
             audit: audit.clone(),
             access: access.clone(),
-            relying_party: Arc::new(passkeys::RelyingParty::new(
-                &settings.issuer,
-                &settings.passkey_attestation_roots,
-            )),
+            relying_party,
             directory: directory.clone(),
         });
         let tokens = Arc::new(Tokens {

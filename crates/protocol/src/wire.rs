@@ -14,6 +14,65 @@ pub struct ActivateRequest {
     pub device_key: PublicKey,
     /// The device key's signature of [`crate::activation_proof_input`].
     pub proof: String,
+    /// Which kind of app redeems the code; absent means the terminal app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppKind>,
+}
+
+/// The kind of authenticator app, as security info names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// The terminal program (`latchkey-authenticator`).
+    Terminal,
+    /// The web app at `/authenticator/app`.
+    Web,
+}
+
+/// How a device proves the person for phone sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneSignInProof {
+    /// A passwordless key sealed under the device PIN (`POST /phone-sign-in`).
+    PinKey,
+    /// A WebAuthn credential made on the phone with user verification
+    /// (`POST /phone-sign-in/passkey`).
+    Webauthn,
+}
+
+/// `POST /phone-sign-in/passkey/options`: the creation options for the device's WebAuthn
+/// credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyOptions {
+    /// Opaque: send it back with the credential.
+    pub ceremony: String,
+    /// The `publicKey` member of the creation options, for
+    /// `PublicKeyCredential.parseCreationOptionsFromJSON`.
+    pub public_key: serde_json::Value,
+}
+
+/// `POST /phone-sign-in/passkey`: the credential the phone made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnablePasskey {
+    pub ceremony: String,
+    /// `credential.toJSON()` of `navigator.credentials.create`.
+    pub credential: serde_json::Value,
+}
+
+/// The answer to `POST /phone-sign-in/passkey`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyEnabled {
+    pub device: DeviceStatus,
+}
+
+/// `GET /device`'s description of a WebAuthn phone sign-in credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebauthnCredentialInfo {
+    /// The relying party id the assertion must be made for.
+    pub rp_id: String,
+    /// base64url, for `allowCredentials`.
+    pub credential_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,8 +139,14 @@ pub struct PinUnlocked {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisablePhoneSignIn {
-    /// The passwordless key's signature of [`crate::passwordless_off_input`].
-    pub proof: String,
+    /// The passwordless key's signature of [`crate::passwordless_off_input`] (proof
+    /// `pin_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// With proof `webauthn`: `credential.toJSON()` of an assertion whose challenge is
+    /// [`crate::webauthn_challenge`] of [`crate::passwordless_off_input`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<serde_json::Value>,
 }
 
 /// `GET /device`: what the server knows of this device.
@@ -97,6 +162,12 @@ pub struct DeviceStatus {
     /// the person allows it on the security-info page.
     #[serde(default)]
     pub phone_sign_in_locked: bool,
+    /// How phone sign-in is proved on this device, when it is on.
+    #[serde(default)]
+    pub phone_sign_in_proof: Option<PhoneSignInProof>,
+    /// With proof `webauthn`: the credential to ask the phone for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<WebauthnCredentialInfo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -176,8 +247,13 @@ pub struct Answer {
     /// [`crate::context_digest`] of the request as the device showed it.
     pub context_digest: String,
     /// Signature of [`crate::answer_signing_input`], by the passwordless key for phone sign-in
-    /// and by the device key otherwise.
+    /// and by the device key otherwise (also for phone sign-in on a device whose proof is
+    /// WebAuthn).
     pub signature: String,
+    /// Approving a phone sign-in on a device whose proof is WebAuthn: `credential.toJSON()` of
+    /// an assertion whose challenge is [`crate::webauthn_challenge`] of the signing input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@ mod passkeys;
 mod passkeys_browser;
 mod phone;
 mod phone_threats;
+mod phone_webauthn;
 mod pin_guessing;
 mod postgres;
 mod smart_lockout;

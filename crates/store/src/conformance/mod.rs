@@ -156,6 +156,8 @@ macro_rules! __conformance_checks {
             racing devices::devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel,
             shared devices::open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count,
             racing devices::pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced,
+            shared devices::webauthn_device_round_trips_and_turns_off,
+            racing devices::concurrent_webauthn_uses_of_a_device_have_one_winner,
             racing throttles::throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window,
             shared throttles::familiar_places_are_remembered_per_user_and_old_ones_forgotten,
             shared admin_tokens::admin_tokens_are_found_by_hash_revoked_once_and_touched_at_most_once_a_period,
