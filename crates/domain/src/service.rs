@@ -18,6 +18,7 @@
 //! [`Latchkey`] is only the bundle the binary builds and hands to the web edge.
 
 mod access;
+mod campaign;
 mod applications;
 mod applications_cache;
 mod devices;
@@ -40,6 +41,10 @@ pub use devices::{
     MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod, SignedDeviceRequest,
 };
 pub use directory::{Directory, NewUser, UserPatch};
+pub use campaign::{
+    ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
+    RegistrationCampaigns,
+};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};
 pub use maintenance::Maintenance;
 pub use passkeys::Passkeys;
@@ -69,6 +74,7 @@ pub struct Latchkey {
     pub devices: Arc<Devices>,
     pub passkeys: Arc<Passkeys>,
     pub governance: Arc<Governance>,
+    pub campaign: Arc<RegistrationCampaigns>,
     pub maintenance: Arc<Maintenance>,
     /// The server's purpose keys (the web edge derives its cookie keys from them).
     pub server_keys: Arc<ServerKeys>,
@@ -181,6 +187,13 @@ impl Latchkey {
             )),
             directory: directory.clone(),
         });
+        let campaign = Arc::new(RegistrationCampaigns {
+            store: store.clone(),
+            devices: store.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            access: access.clone(),
+        });
         let tokens = Arc::new(Tokens {
             store: store.clone(),
             clock: clock.clone(),
@@ -221,6 +234,7 @@ impl Latchkey {
             devices,
             passkeys,
             governance,
+            campaign,
             maintenance,
             server_keys: keys,
             settings,
