@@ -18,9 +18,9 @@
 //! [`Latchkey`] is only the bundle the binary builds and hands to the web edge.
 
 mod access;
-mod campaign;
 mod applications;
 mod applications_cache;
+mod campaign;
 mod devices;
 mod directory;
 mod governance;
@@ -36,15 +36,15 @@ use std::sync::{Arc, RwLock};
 
 pub use applications::{Applications, NewApplication};
 pub use applications_cache::APP_CACHE_SECONDS;
+pub use campaign::{
+    ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
+    RegistrationCampaigns,
+};
 pub use devices::{
     ActivationProgress, DeviceApiError, DeviceErrorKind, Devices, LOCATION_ATTRIBUTION,
     MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod, SignedDeviceRequest,
 };
 pub use directory::{Directory, NewUser, UserPatch};
-pub use campaign::{
-    ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
-    RegistrationCampaigns,
-};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};
 pub use maintenance::Maintenance;
 pub use passkeys::Passkeys;

@@ -364,8 +364,7 @@ async fn patch_registration_enforcement(
     }
     let current = state.latchkey.governance.policy().await?;
     let expected = if_match(&headers)?;
-    let mut merged =
-        serde_json::to_value(&current.registration_enforcement).unwrap_or(Value::Null);
+    let mut merged = serde_json::to_value(&current.registration_enforcement).unwrap_or(Value::Null);
     merge_patch(&mut merged, patch);
     let policy = state
         .latchkey

@@ -121,7 +121,12 @@ async fn set_up(
     State(state): State<AppState>,
     SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
 ) -> Result<Response, PageFailure> {
-    match state.latchkey.campaign.set_up_now(&user, &session.id).await? {
+    match state
+        .latchkey
+        .campaign
+        .set_up_now(&user, &session.id)
+        .await?
+    {
         Ok(()) => Ok(Redirect::to("/mysecurityinfo").into_response()),
         Err(refusal) => Err(refused(refusal)),
     }

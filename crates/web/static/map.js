@@ -51,8 +51,10 @@
     svg.appendChild(node("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 10, "class": "latchkey-map-dot", fill: "#c0392b", stroke: "#fff", "stroke-width": "2" }));
     svg.setAttribute("aria-label", label);
     element.setAttribute("data-rendered", "true");
-    while (element.firstChild) element.removeChild(element.firstChild);
-    element.appendChild(svg);
+    // Replace an earlier map; keep the element's own content (a caption) below it.
+    var old = element.querySelector("svg.latchkey-map");
+    if (old) old.parentNode.removeChild(old);
+    element.insertBefore(svg, element.firstChild);
     return svg;
   }
 

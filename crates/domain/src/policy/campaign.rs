@@ -163,7 +163,10 @@ impl RegistrationCampaign {
     pub fn from_json(value: serde_json::Value) -> Result<RegistrationCampaign, DomainError> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            DomainError::invalid("registrationCampaign", format!("{path}: {}", e.into_inner()))
+            DomainError::invalid(
+                "registrationCampaign",
+                format!("{path}: {}", e.into_inner()),
+            )
         })
     }
 }
@@ -216,7 +219,12 @@ mod tests {
             snooze_duration_in_days: 15,
             ..Default::default()
         };
-        assert!(c.validate(&exists).unwrap_err().to_string().contains("snoozeDurationInDays"));
+        assert!(
+            c.validate(&exists)
+                .unwrap_err()
+                .to_string()
+                .contains("snoozeDurationInDays")
+        );
         let c = RegistrationCampaign {
             exclude_targets: vec![Target::AllUsers],
             ..Default::default()

@@ -58,7 +58,13 @@ async fn the_map_scripts_are_served_offline_and_need_nothing_the_csp_forbids() {
     assert!(map.contains("LatchkeyMap"));
     // Nothing from elsewhere, no inline style (the CSP has style-src 'self').
     let text = map.replace("http://www.w3.org/2000/svg", "");
-    for forbidden in ["http://", "https://", "setAttribute(\"style\"", "fetch(", "XMLHttpRequest"] {
+    for forbidden in [
+        "http://",
+        "https://",
+        "setAttribute(\"style\"",
+        "fetch(",
+        "XMLHttpRequest",
+    ] {
         assert!(!text.contains(forbidden), "map.js uses {forbidden}");
     }
     assert!(csp.contains("script-src 'self'"), "{csp}");
@@ -95,7 +101,10 @@ async fn approval_requests_carry_coordinates_only_with_a_shown_location() {
 
     // The device sees the same in what it pulls, as JSON numbers.
     let json = serde_json::to_value(&request).unwrap();
-    assert!(json["latitude"].is_f64() && json["longitude"].is_f64(), "{json}");
+    assert!(
+        json["latitude"].is_f64() && json["longitude"].is_f64(),
+        "{json}"
+    );
 
     // From a private address: no place in the database, so no coordinates (null).
     let local = server.browser();
@@ -106,7 +115,10 @@ async fn approval_requests_carry_coordinates_only_with_a_shown_location() {
     assert_eq!(request.location.as_deref(), Some("Private network"));
     assert_eq!((request.latitude, request.longitude), (None, None));
     let json = serde_json::to_value(&request).unwrap();
-    assert!(json["latitude"].is_null() && json["longitude"].is_null(), "{json}");
+    assert!(
+        json["latitude"].is_null() && json["longitude"].is_null(),
+        "{json}"
+    );
     phone
         .answer(&request, Decision::Deny, Some(number_on(&page)))
         .await
@@ -168,10 +180,16 @@ async fn the_sign_in_detail_has_a_map_with_a_dot_at_the_coordinates_and_the_cred
         .unwrap()
         .parse()
         .unwrap();
-    assert!((50.0..53.0).contains(&lat) && (-1.5..1.0).contains(&lon), "{lat} {lon}");
+    assert!(
+        (50.0..53.0).contains(&lat) && (-1.5..1.0).contains(&lon),
+        "{lat} {lon}"
+    );
     assert!(page.body.contains("<script src=\"/static/map.js\""));
     assert!(page.body.contains("<script src=\"/static/world-map.js\""));
-    assert!(page.body.contains("https://db-ip.com"), "DB-IP credit beside its data");
+    assert!(
+        page.body.contains("https://db-ip.com"),
+        "DB-IP credit beside its data"
+    );
 
     // A sign-in without coordinates (a private address) has no map.
     let people_bobby = people
@@ -189,10 +207,16 @@ async fn the_sign_in_detail_has_a_map_with_a_dot_at_the_coordinates_and_the_cred
         .find(|r| r["location"]["city"].is_null())
         .expect("the private sign-in");
     let page = admin
-        .get(&format!("/admin/logs/signins/{}", private["id"].as_str().unwrap()))
+        .get(&format!(
+            "/admin/logs/signins/{}",
+            private["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("sign-in-map"), "no map without coordinates");
+    assert!(
+        !page.body.contains("sign-in-map"),
+        "no map without coordinates"
+    );
     assert!(!page.body.contains("/static/map.js"));
 }
 

@@ -63,8 +63,7 @@ async fn audits(server: &TestServer, activity: &str) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn a_targeted_user_is_nudged_after_a_pass_and_snoozes_count_down_until_the_app_is_required()
-{
+async fn a_targeted_user_is_nudged_after_a_pass_and_snoozes_count_down_until_the_app_is_required() {
     let server = TestServer::start().await;
     set_campaign(&server, campaign(0, true)).await;
     let (_, pass) = server.bobby_with_pass().await;
@@ -77,10 +76,19 @@ async fn a_targeted_user_is_nudged_after_a_pass_and_snoozes_count_down_until_the
     for note in notes {
         let (browser, answer) =
             sign_in(&server, "/login?return_to=/mysecurityinfo", upn, &pass).await;
-        assert_eq!(answer.location.as_deref(), Some(INTERRUPT), "{}", answer.body);
+        assert_eq!(
+            answer.location.as_deref(),
+            Some(INTERRUPT),
+            "{}",
+            answer.body
+        );
         let page = browser.get(INTERRUPT).await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("Set up the authenticator app"), "{}", page.body);
+        assert!(
+            page.body.contains("Set up the authenticator app"),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("Set it up now"));
         assert!(page.body.contains("Not now"));
         assert!(page.body.contains(note), "{note}\n{}", page.body);
@@ -93,11 +101,19 @@ async fn a_targeted_user_is_nudged_after_a_pass_and_snoozes_count_down_until_the
     assert_eq!(answer.location.as_deref(), Some(INTERRUPT));
     let page = browser.get(INTERRUPT).await;
     assert!(!page.body.contains("id=\"not-now\""), "{}", page.body);
-    assert!(page.body.contains("requires you to set up the authenticator app now"));
+    assert!(
+        page.body
+            .contains("requires you to set up the authenticator app now")
+    );
     let refused = browser.post(NOT_NOW, &[("csrf", &page.csrf())]).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
 
-    assert_eq!(audits(&server, "Registration campaign: snoozed").await.len(), 3);
+    assert_eq!(
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
+        3
+    );
     let shown = audits(&server, "Registration campaign: prompt shown").await;
     assert_eq!(shown.len(), 4);
     assert_eq!(shown[0]["actor"], format!("user:{upn}"));
@@ -117,7 +133,10 @@ async fn unlimited_snoozes_never_run_out_and_snooze_days_hold_the_nudge_back() {
         let (browser, answer) = sign_in(&server, "/login", upn, &pass).await;
         assert_eq!(answer.location.as_deref(), Some(INTERRUPT));
         let page = browser.get(INTERRUPT).await;
-        assert!(!page.body.contains("id=\"snoozes\""), "no count when unlimited");
+        assert!(
+            !page.body.contains("id=\"snoozes\""),
+            "no count when unlimited"
+        );
         let skipped = browser.post(NOT_NOW, &[("csrf", &page.csrf())]).await;
         assert_eq!(skipped.location.as_deref(), Some("/myapps"));
     }
@@ -141,7 +160,10 @@ async fn excluded_users_users_with_the_app_and_users_without_it_allowed_are_neve
 
     let contractor = server.user("carol", "Carol Contractor").await;
     let group = server
-        .group_with(json!({"displayName": "Contractors"}), &[contractor.as_str()])
+        .group_with(
+            json!({"displayName": "Contractors"}),
+            &[contractor.as_str()],
+        )
         .await;
     let mut settings = campaign(0, true);
     settings["excludeTargets"] = json!([{"targetType": "group", "id": group["id"]}]);
@@ -179,7 +201,11 @@ async fn excluded_users_users_with_the_app_and_users_without_it_allowed_are_neve
     settings["excludeTargets"] = json!([]);
     set_campaign(&server, settings).await;
     let (_, answer) = sign_in(&server, "/login", "carol@contoso.example", &carol_pass).await;
-    assert_eq!(answer.location.as_deref(), Some("/myapps"), "app not allowed");
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/myapps"),
+        "app not allowed"
+    );
     // Everyone else targeted still is.
     let (_, answer) = sign_in(&server, "/login", "bobby@contoso.example", &pass).await;
     assert_eq!(answer.location.as_deref(), Some(INTERRUPT));
@@ -199,8 +225,14 @@ async fn forged_and_replayed_not_now_posts_are_refused() {
 
     // No token, a made-up token, and a token from another signed-in browser.
     let missing = browser.post(NOT_NOW, &[]).await;
-    assert!(missing.status >= 400 && missing.status < 500, "{}", missing.status);
-    let forged = browser.post(NOT_NOW, &[("csrf", "0".repeat(43).as_str())]).await;
+    assert!(
+        missing.status >= 400 && missing.status < 500,
+        "{}",
+        missing.status
+    );
+    let forged = browser
+        .post(NOT_NOW, &[("csrf", "0".repeat(43).as_str())])
+        .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
     let (other, _) = sign_in(&server, "/login", upn, &pass).await;
     let foreign = other.get(INTERRUPT).await.csrf();
@@ -210,7 +242,12 @@ async fn forged_and_replayed_not_now_posts_are_refused() {
     let stranger = server.browser();
     let anonymous = stranger.post(NOT_NOW, &[("csrf", &csrf)]).await;
     assert_ne!(anonymous.status, 200);
-    assert_eq!(audits(&server, "Registration campaign: snoozed").await.len(), 0);
+    assert_eq!(
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
+        0
+    );
 
     // The real one, then the same post again.
     let first = browser.post(NOT_NOW, &[("csrf", &csrf)]).await;
@@ -218,7 +255,9 @@ async fn forged_and_replayed_not_now_posts_are_refused() {
     let replayed = browser.post(NOT_NOW, &[("csrf", &csrf)]).await;
     assert_eq!(replayed.status, 409, "{}", replayed.body);
     assert_eq!(
-        audits(&server, "Registration campaign: snoozed").await.len(),
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
         1,
         "a replay counts no second snooze"
     );
@@ -231,7 +270,11 @@ async fn forged_and_replayed_not_now_posts_are_refused() {
         .send()
         .await
         .unwrap();
-    assert!(oversized.status().is_client_error(), "{}", oversized.status());
+    assert!(
+        oversized.status().is_client_error(),
+        "{}",
+        oversized.status()
+    );
 }
 
 /// Threat: "Not now" posted when no nudge is waiting (out of order), to skip one that comes
@@ -248,7 +291,10 @@ async fn not_now_without_a_pending_nudge_is_refused() {
     assert_eq!(out_of_order.status, 409, "{}", out_of_order.body);
     assert!(out_of_order.body.contains("Nothing to skip"));
     let set_up = browser
-        .post("/login/registration-campaign/set-up", &[("csrf", &info.csrf())])
+        .post(
+            "/login/registration-campaign/set-up",
+            &[("csrf", &info.csrf())],
+        )
         .await;
     assert_eq!(set_up.status, 409);
     // The page itself, with nothing pending, just goes on.
@@ -258,7 +304,12 @@ async fn not_now_without_a_pending_nudge_is_refused() {
     set_campaign(&server, campaign(0, true)).await;
     let again = browser.post(NOT_NOW, &[("csrf", &info.csrf())]).await;
     assert_eq!(again.status, 409);
-    assert_eq!(audits(&server, "Registration campaign: snoozed").await.len(), 0);
+    assert_eq!(
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
+        0
+    );
 }
 
 /// Threat: the nudge's continuation turned into an open redirect, by a `return_to` elsewhere
@@ -293,7 +344,11 @@ async fn the_continuation_cannot_be_turned_into_an_open_redirect() {
     let (client, secret) = server.confidential_app("RS256").await;
     let authorize = authorize_url(&server.base, &client, None, &[]);
     let (browser, answer) = sign_in(&server, &authorize, upn, &pass).await;
-    assert_eq!(answer.location.as_deref(), Some(INTERRUPT), "no code before the nudge");
+    assert_eq!(
+        answer.location.as_deref(),
+        Some(INTERRUPT),
+        "no code before the nudge"
+    );
     let csrf = browser.get(INTERRUPT).await.csrf();
     let skipped = browser
         .post(
@@ -302,7 +357,10 @@ async fn the_continuation_cannot_be_turned_into_an_open_redirect() {
         )
         .await;
     let location = skipped.location.expect("a redirect");
-    assert!(location.starts_with("http://localhost:9/callback?"), "{location}");
+    assert!(
+        location.starts_with("http://localhost:9/callback?"),
+        "{location}"
+    );
     assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
     let code = query_param(&location, "code").expect("code");
     let form = [
@@ -319,8 +377,7 @@ fn urlencode(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn set_it_up_now_leads_to_security_info_and_on_to_the_application_once_the_app_is_added()
-{
+async fn set_it_up_now_leads_to_security_info_and_on_to_the_application_once_the_app_is_added() {
     let server = TestServer::start().await;
     set_campaign(&server, campaign(0, true)).await;
     let (_, pass) = server.bobby_with_pass().await;
@@ -346,10 +403,23 @@ async fn set_it_up_now_leads_to_security_info_and_on_to_the_application_once_the
         .post("/login/registration-campaign/continue", &[("csrf", &csrf)])
         .await;
     let location = go_on.location.expect("a redirect");
-    assert!(location.starts_with("http://localhost:9/callback?"), "{location}");
+    assert!(
+        location.starts_with("http://localhost:9/callback?"),
+        "{location}"
+    );
     assert!(query_param(&location, "code").is_some());
-    assert_eq!(audits(&server, "Registration campaign: chose to set up").await.len(), 1);
-    assert_eq!(audits(&server, "Registration campaign: snoozed").await.len(), 0);
+    assert_eq!(
+        audits(&server, "Registration campaign: chose to set up")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
+        0
+    );
     // Continued once: the form again finds nothing.
     let again = person
         .browser
@@ -383,19 +453,45 @@ async fn the_admin_api_reads_validates_audits_and_resets_the_campaign() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["authenticationMethodsRegistrationCampaign"]["state"], "enabled");
-    assert_eq!(body["authenticationMethodsRegistrationCampaign"]["snoozeDurationInDays"], 14);
+    assert_eq!(
+        body["authenticationMethodsRegistrationCampaign"]["state"],
+        "enabled"
+    );
+    assert_eq!(
+        body["authenticationMethodsRegistrationCampaign"]["snoozeDurationInDays"],
+        14
+    );
 
     for (bad, field) in [
-        (json!({"authenticationMethodsRegistrationCampaign": {"snoozeDurationInDays": 15}}), "snoozeDurationInDays"),
-        (json!({"authenticationMethodsRegistrationCampaign": {"snoozeDurationInDays": -1}}), "snoozeDurationInDays"),
-        (json!({"authenticationMethodsRegistrationCampaign": {"colour": "red"}}), "colour"),
-        (json!({"authenticationMethodsRegistrationCampaign": {"state": "sometimes"}}), "state"),
-        (json!({"authenticationMethodsRegistrationCampaign": {"excludeTargets": [{"targetType": "group", "id": "all_users"}]}}), "excludeTargets"),
-        (json!({"authenticationMethodsRegistrationCampaign": {"includeTargets": [{"targetType": "group", "id": "0123456789abcdef0123456789abcdef"}]}}), "includeTargets"),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"snoozeDurationInDays": 15}}),
+            "snoozeDurationInDays",
+        ),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"snoozeDurationInDays": -1}}),
+            "snoozeDurationInDays",
+        ),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"colour": "red"}}),
+            "colour",
+        ),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"state": "sometimes"}}),
+            "state",
+        ),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"excludeTargets": [{"targetType": "group", "id": "all_users"}]}}),
+            "excludeTargets",
+        ),
+        (
+            json!({"authenticationMethodsRegistrationCampaign": {"includeTargets": [{"targetType": "group", "id": "0123456789abcdef0123456789abcdef"}]}}),
+            "includeTargets",
+        ),
         (json!({"somethingElse": {}}), "somethingElse"),
     ] {
-        let (status, body) = server.api_call(Method::PATCH, CAMPAIGN, Some(bad.clone())).await;
+        let (status, body) = server
+            .api_call(Method::PATCH, CAMPAIGN, Some(bad.clone()))
+            .await;
         assert_eq!(status, 400, "{bad} → {body}");
         assert!(body.to_string().contains(field), "{bad} → {body}");
     }
@@ -413,9 +509,16 @@ async fn the_admin_api_reads_validates_audits_and_resets_the_campaign() {
 
     let (status, body) = server.api_call(Method::DELETE, CAMPAIGN, None).await;
     assert_eq!(status, 200);
-    assert_eq!(body["authenticationMethodsRegistrationCampaign"]["state"], "default");
+    assert_eq!(
+        body["authenticationMethodsRegistrationCampaign"]["state"],
+        "default"
+    );
     let (_, log) = server
-        .api_call(Method::GET, "/auditLogs/directoryAudits?category=Policy", None)
+        .api_call(
+            Method::GET,
+            "/auditLogs/directoryAudits?category=Policy",
+            None,
+        )
         .await;
     let activities: Vec<&str> = log["value"]
         .as_array()
@@ -426,7 +529,10 @@ async fn the_admin_api_reads_validates_audits_and_resets_the_campaign() {
         .collect();
     assert_eq!(
         activities,
-        ["Reset registration campaign", "Update registration campaign"],
+        [
+            "Reset registration campaign",
+            "Update registration campaign"
+        ],
         "newest first"
     );
 }
@@ -442,11 +548,21 @@ async fn the_command_line_shows_and_sets_the_campaign() {
         run_latchkey(all)
     };
     let (code, out, err) = cli(&[
-        "policy", "campaign", "set", "--state", "enabled", "--snooze-days", "3", "--snoozes",
+        "policy",
+        "campaign",
+        "set",
+        "--state",
+        "enabled",
+        "--snooze-days",
+        "3",
+        "--snoozes",
         "unlimited",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("enabled") && out.contains("unlimited"), "{out}");
+    assert!(
+        out.contains("enabled") && out.contains("unlimited"),
+        "{out}"
+    );
     let (_, body) = server.api_call(Method::GET, CAMPAIGN, None).await;
     let c = &body["authenticationMethodsRegistrationCampaign"];
     assert_eq!(c["snoozeDurationInDays"], 3);
@@ -489,8 +605,14 @@ async fn the_console_shows_and_saves_the_campaign_and_refuses_a_stale_form() {
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let (_, body) = server.api_call(Method::GET, CAMPAIGN, None).await;
-    assert_eq!(body["authenticationMethodsRegistrationCampaign"]["state"], "enabled");
-    assert_eq!(body["authenticationMethodsRegistrationCampaign"]["snoozeDurationInDays"], 2);
+    assert_eq!(
+        body["authenticationMethodsRegistrationCampaign"]["state"],
+        "enabled"
+    );
+    assert_eq!(
+        body["authenticationMethodsRegistrationCampaign"]["snoozeDurationInDays"],
+        2
+    );
     // The same form again is from an older version now.
     let stale = admin
         .post(
@@ -521,7 +643,11 @@ async fn the_console_shows_and_saves_the_campaign_and_refuses_a_stale_form() {
     let forged = admin
         .post(
             "/admin/policies/registration-campaign",
-            &[("csrf", "forged"), ("state", "disabled"), ("snooze_days", "1")],
+            &[
+                ("csrf", "forged"),
+                ("state", "disabled"),
+                ("snooze_days", "1"),
+            ],
         )
         .await;
     assert_eq!(forged.status, 403);

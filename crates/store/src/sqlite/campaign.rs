@@ -120,12 +120,13 @@ impl CampaignStore for SqliteStore {
         // DELETE … RETURNING on the one writer: the row goes to exactly one caller.
         let mut writer = self.write_lock().await?;
         let mut tx = begin(&mut writer).await?;
-        let row =
-            sqlx::query("DELETE FROM registration_campaign_interrupts WHERE session_id = ? RETURNING *")
-                .bind(session.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| backend("taking a registration campaign interrupt", e))?;
+        let row = sqlx::query(
+            "DELETE FROM registration_campaign_interrupts WHERE session_id = ? RETURNING *",
+        )
+        .bind(session.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| backend("taking a registration campaign interrupt", e))?;
         tx.commit()
             .await
             .map_err(|e| backend("taking a registration campaign interrupt", e))?;

@@ -137,10 +137,7 @@ async fn render(
         states: choices(&states, &input.state),
         snooze_days: input.snooze_days.clone(),
         limited: input.limited,
-        include: choices(
-            &with_blank("None", target_options(&groups)),
-            &input.include,
-        ),
+        include: choices(&with_blank("None", target_options(&groups)), &input.include),
         excludes,
     })
 }
@@ -205,6 +202,10 @@ pub(super) fn summary(
             .map(|t| name(&t.target))
             .collect::<Vec<_>>()
             .join(", "),
-        c.exclude_targets.iter().map(name).collect::<Vec<_>>().join(", "),
+        c.exclude_targets
+            .iter()
+            .map(name)
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }

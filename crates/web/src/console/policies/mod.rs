@@ -162,7 +162,10 @@ pub(super) async fn authenticator<const CONFIGURE: bool>(
 
 /// Refuses a form made from an older policy than the one in force: saving it would quietly
 /// undo someone else's change.
-pub(super) fn check_version(fields: &Fields, policy: &AuthenticationMethodsPolicy) -> Result<(), Refused> {
+pub(super) fn check_version(
+    fields: &Fields,
+    policy: &AuthenticationMethodsPolicy,
+) -> Result<(), Refused> {
     let Some(sent) = fields.one("version").map_err(|e| Refused::bad(e.message))? else {
         return Ok(());
     };
