@@ -652,3 +652,35 @@ async fn the_console_shows_and_saves_the_campaign_and_refuses_a_stale_form() {
         .await;
     assert_eq!(forged.status, 403);
 }
+
+/// In a real browser at phone size: the nudge after a pass, "Not now", and on to My Apps.
+#[tokio::test]
+async fn chromium_shows_the_nudge_and_not_now_goes_on_to_my_apps() {
+    let Some(driver) = crate::browser::Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    set_campaign(&server, campaign(1, true)).await;
+    let (_, pass) = server.bobby_with_pass().await;
+    let window = driver.window(&server, "registration-campaign", None).await;
+    window.goto("/myapps").await;
+    window
+        .sign_in_with_pass("bobby@contoso.example", &pass, None)
+        .await;
+    let text = window.wait_for_text("Set up the authenticator app").await;
+    assert!(
+        text.contains("You can skip this 2 more times after this one."),
+        "{text}"
+    );
+    window.shots("nudge").await;
+    window.click("#not-now").await;
+    window.wait_for_text("Bobby Smith").await;
+    window.shots("after-not-now").await;
+    window.close().await;
+    assert_eq!(
+        audits(&server, "Registration campaign: snoozed")
+            .await
+            .len(),
+        1
+    );
+}
