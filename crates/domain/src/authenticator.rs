@@ -266,6 +266,8 @@ impl Approval {
                 application: context.application,
                 location: context.location,
                 location_attribution: context.location_attribution,
+                latitude: None,
+                longitude: None,
                 report_allowed: context.report_allowed,
                 created_at: now.0,
                 expires_at: now.0 + lifetime_seconds,

@@ -20,6 +20,7 @@
 mod access;
 mod applications;
 mod applications_cache;
+mod campaign;
 mod devices;
 mod directory;
 mod governance;
@@ -35,6 +36,10 @@ use std::sync::{Arc, RwLock};
 
 pub use applications::{Applications, NewApplication};
 pub use applications_cache::APP_CACHE_SECONDS;
+pub use campaign::{
+    ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
+    RegistrationCampaigns,
+};
 pub use devices::{
     ActivationProgress, DeviceApiError, DeviceErrorKind, Devices, LOCATION_ATTRIBUTION,
     MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod, SignedDeviceRequest,
@@ -69,6 +74,7 @@ pub struct Latchkey {
     pub devices: Arc<Devices>,
     pub passkeys: Arc<Passkeys>,
     pub governance: Arc<Governance>,
+    pub campaign: Arc<RegistrationCampaigns>,
     pub maintenance: Arc<Maintenance>,
     /// The server's purpose keys (the web edge derives its cookie keys from them).
     pub server_keys: Arc<ServerKeys>,
@@ -184,6 +190,13 @@ impl Latchkey {
             relying_party,
             directory: directory.clone(),
         });
+        let campaign = Arc::new(RegistrationCampaigns {
+            store: store.clone(),
+            devices: store.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            access: access.clone(),
+        });
         let tokens = Arc::new(Tokens {
             store: store.clone(),
             clock: clock.clone(),
@@ -224,6 +237,7 @@ impl Latchkey {
             devices,
             passkeys,
             governance,
+            campaign,
             maintenance,
             server_keys: keys,
             settings,

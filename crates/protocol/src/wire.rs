@@ -193,7 +193,7 @@ impl ApprovalKind {
 
 /// A request for approval, as the device receives and shows it. The number is never in it:
 /// the person reads it from the browser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequest {
     pub id: String,
     pub kind: ApprovalKind,
@@ -208,6 +208,13 @@ pub struct ApprovalRequest {
     /// Credit the location's source asks for (outside the signed context).
     #[serde(default)]
     pub location_attribution: Option<String>,
+    /// Where the GeoIP database puts the sign-in, in degrees (WGS 84), for the app's map: only
+    /// when `location` is shown and the database knows coordinates, otherwise `null`. Outside
+    /// the signed context (like the attribution): the place the person judges is `location`.
+    #[serde(default, deserialize_with = "latitude")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "longitude")]
+    pub longitude: Option<f64>,
     /// Whether "No, it's not me" reports the request as suspicious (the policy's report
     /// suspicious activity feature); when false, a report counts as a plain denial.
     #[serde(default)]
@@ -215,6 +222,21 @@ pub struct ApprovalRequest {
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A coordinate as the wire carries it: degrees rounded to six decimals (about 0.1 m, far finer
+/// than any GeoIP database), `None` when not finite or beyond `limit`. Rounded so that writing
+/// it and reading it back gives exactly the same number.
+pub fn coordinate(value: f64, limit: f64) -> Option<f64> {
+    (value.is_finite() && value.abs() <= limit).then(|| (value * 1e6).round() / 1e6)
+}
+
+fn latitude<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.and_then(|v| coordinate(v, 90.0)))
+}
+
+fn longitude<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.and_then(|v| coordinate(v, 180.0)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -279,7 +301,7 @@ pub struct PendingRequests {
 
 /// What the server sends on the live channel (`GET /stream`, a WebSocket), one JSON text
 /// message each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DeviceEvent {
     Request {
@@ -303,4 +325,37 @@ pub enum DeviceEvent {
 pub struct ApiError {
     pub error: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod coordinate_tests {
+    use super::*;
+
+    fn request(extra: &str) -> String {
+        format!(
+            r#"{{"id":"a","kind":"phone_sign_in","nonce":"n","user_principal_name":"u","application":null,"location":"London","created_at":1,"expires_at":2{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn coordinates_are_optional_rounded_and_round_trip_exactly() {
+        let old: ApprovalRequest = serde_json::from_str(&request("")).unwrap();
+        assert_eq!((old.latitude, old.longitude), (None, None));
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json["latitude"].is_null() && json["longitude"].is_null());
+        let placed: ApprovalRequest = serde_json::from_str(&request(
+            r#","latitude":51.50853123456789,"longitude":-0.12574"#,
+        ))
+        .unwrap();
+        assert_eq!(placed.latitude, Some(51.508531));
+        assert_eq!(placed.longitude, Some(-0.12574));
+        let text = serde_json::to_string(&placed).unwrap();
+        let again: ApprovalRequest = serde_json::from_str(&text).unwrap();
+        assert_eq!(again, placed);
+        assert_eq!(serde_json::to_string(&again).unwrap(), text);
+        // Off the globe: dropped, not refused (an old app must still read the request).
+        let off: ApprovalRequest =
+            serde_json::from_str(&request(r#","latitude":91,"longitude":1e300"#)).unwrap();
+        assert_eq!((off.latitude, off.longitude), (None, None));
+    }
 }

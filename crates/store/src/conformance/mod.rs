@@ -26,6 +26,7 @@ use latchkey_domain::store::Store;
 
 pub mod admin_tokens;
 pub mod applications;
+pub mod campaign;
 pub mod devices;
 mod fixtures;
 pub mod governance;
@@ -168,6 +169,9 @@ macro_rules! __conformance_checks {
             racing passkeys::concurrent_uses_of_one_counter_have_one_winner,
             racing passkeys::concurrent_takes_of_one_ceremony_have_one_winner,
             shared passkeys::expired_ceremonies_are_not_returned_and_are_purged,
+            shared campaign::campaign_snoozes_count_up_to_the_limit_and_no_further,
+            racing campaign::concurrent_campaign_snoozes_never_pass_the_limit,
+            racing campaign::campaign_interrupts_are_per_session_taken_once_and_expire,
         }
     };
 }
