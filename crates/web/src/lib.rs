@@ -11,6 +11,7 @@ mod admin_risk_api;
 mod admin_tokens_api;
 pub mod auth_header;
 mod authenticator_app;
+mod campaign;
 mod console;
 mod cookies;
 mod device_api;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oidc::routes())
         .merge(pages::routes())
+        .merge(campaign::routes())
         .merge(security_info::routes())
         .merge(passkeys::routes())
         .merge(authenticator_app::routes())

@@ -12,6 +12,7 @@
 
 mod admin_token;
 mod application;
+mod campaign;
 mod device;
 mod governance;
 mod grant;
@@ -24,6 +25,7 @@ mod user;
 
 pub use admin_token::AdminTokenStore;
 pub use application::ApplicationStore;
+pub use campaign::CampaignStore;
 pub use device::DeviceStore;
 pub use governance::GovernanceStore;
 pub use grant::GrantStore;
@@ -68,6 +70,7 @@ all_ports! {
         AdminTokenStore,
         MaintenanceStore,
         PasskeyStore,
+        CampaignStore,
 }
 
 /// Compile-time check that a whole store can be handed out as each of its ports (trait
@@ -85,5 +88,6 @@ fn upcasts(store: std::sync::Arc<dyn Store>) {
     let _: Arc<dyn ThrottleStore> = store.clone();
     let _: Arc<dyn AdminTokenStore> = store.clone();
     let _: Arc<dyn MaintenanceStore> = store.clone();
-    let _: Arc<dyn PasskeyStore> = store;
+    let _: Arc<dyn PasskeyStore> = store.clone();
+    let _: Arc<dyn CampaignStore> = store;
 }

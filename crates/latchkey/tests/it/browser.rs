@@ -30,7 +30,7 @@ pub(crate) const PHONE: (u32, u32) = (390, 844);
 /// How long a page may take to get where its own script or refresh takes it.
 const PAGE_MOVES_ON: Duration = Duration::from_secs(20);
 /// An address the DB-IP database places in London.
-const LONDON: &str = "81.2.69.160";
+pub(crate) const LONDON: &str = "81.2.69.160";
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
@@ -409,8 +409,8 @@ fn save_notification(name: &str, request: &ApprovalRequest) {
 
 /// A forward HTTP proxy on loopback that adds `X-Forwarded-For`, as a trusted reverse proxy in
 /// front of the server would: the only way to make a browser's sign-in come from elsewhere.
-struct ForwardingProxy {
-    addr: SocketAddr,
+pub(crate) struct ForwardingProxy {
+    pub(crate) addr: SocketAddr,
     forwarded: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -436,7 +436,7 @@ const HOP_BY_HOP: [&str; 10] = [
 ];
 
 impl ForwardingProxy {
-    async fn start(client: &'static str) -> ForwardingProxy {
+    pub(crate) async fn start(client: &'static str) -> ForwardingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -17,12 +17,13 @@ use latchkey_protocol::wire::{AnswerOutcome, ApprovalKind, Decision};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{Chromedriver, PHONE, Window, artifacts};
+use crate::browser::{Chromedriver, ForwardingProxy, LONDON, PHONE, Window, artifacts};
 use crate::passkeys::on_localhost;
 use crate::phone::{
     AUTHENTICATOR, Person, Phone, another_number, element_text, number_on, progress_path,
 };
-use crate::support::{Browser, Page, TestServer, assert_signed_in_as};
+use crate::support::{Browser, Page, TestServer, assert_signed_in_as, geoip_databases};
+use crate::virtual_authenticator::{Kind, VirtualAuthenticator};
 
 const PASSWORD: &str = "correct horse battery";
 const APP: &str = "/authenticator/app/";
@@ -58,7 +59,12 @@ async fn server_with(clock: Arc<AheadClock>, lifetime: i64) -> TestServer {
     let server = TestServer::builder()
         .clock(clock)
         .config(on_localhost)
-        .config(move |c| c.lifetimes.approval_request_seconds = lifetime)
+        .config(move |c| {
+            c.lifetimes.approval_request_seconds = lifetime;
+            // Places and coordinates when the DB-IP files are there (see `in_london`).
+            c.geoip.databases = geoip_databases().unwrap_or_default();
+            c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        })
         .start()
         .await;
     // Application name and location shown; "No, it's not me" reports.
@@ -377,7 +383,7 @@ async fn activation_from_the_qr_link_the_registration_test_and_an_approved_sign_
     snap(&window, "04-accounts").await;
     let info = guy.browser.get("/mysecurityinfo").await;
     assert!(
-        crate::phone::unescape(&info.body).contains("Authenticator app — MFA push"),
+        crate::phone::unescape(&info.body).contains("Authenticator app (web) — MFA push"),
         "{}",
         info.body
     );
@@ -813,6 +819,129 @@ async fn notifications(window: &Window, count: usize) -> Vec<Value> {
             return shown;
         }
         assert!(Instant::now() < deadline, "no notification: {shown:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+// ---- phone sign-in with the phone's own user verification (WebAuthn) ----
+
+#[tokio::test]
+async fn phone_sign_in_approved_with_the_number_and_the_phones_user_verification_signs_in_another_browser()
+ {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = server_with(Arc::new(AheadClock(AtomicI64::new(0))), 90).await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "phone-sign-in").await;
+    add_account(&window, &guy, "Guy's phone", false).await;
+    // The phone's own authenticator: a platform one whose user verification succeeds.
+    let authenticator = VirtualAuthenticator::add(&window.client, Kind::Platform).await;
+    window.click("button[data-action=enable]").await;
+    status_says(&window, "Phone sign-in is on").await;
+    let card = window.text_of("li.account").await;
+    assert!(card.contains("Passwordless"), "{card}");
+    snap(&window, "01-phone-sign-in-on").await;
+    assert_eq!(authenticator.credentials(&window.client).await.len(), 1);
+    let info = crate::phone::unescape(&guy.browser.get("/mysecurityinfo").await.body);
+    assert!(info.contains("Guy's phone"), "{info}");
+    assert!(
+        info.contains("Authenticator app (web) — Passwordless"),
+        "{info}"
+    );
+
+    // The computer, in London (through a trusted proxy, when the DB-IP files are there): the
+    // user name only, then the number.
+    let london = geoip_databases().is_some();
+    let proxy = ForwardingProxy::start(LONDON).await;
+    let mut computer = chromium
+        .window(
+            &server,
+            "phone-app-phone-sign-in-computer",
+            london.then_some(proxy.addr),
+        )
+        .await;
+    computer.base = window.base.clone();
+    computer.goto("/myapps").await;
+    computer.type_and_enter("#username", &guy.upn).await;
+    let number: u8 = computer.text_of("#number").await.trim().parse().unwrap();
+    computer.shot("01-number").await;
+    request_shown(&window, "phone_sign_in").await;
+    assert_eq!(window.text_of("#request-application").await, "My Apps");
+    if london {
+        let place = window.text_of("#request-location").await;
+        assert!(place.starts_with("London"), "{place}");
+        // The offline world map, with its dot.
+        window.find("#request-map[data-rendered] svg circle").await;
+    }
+    snap(&window, "02-request").await;
+    window.type_into("#number", &number.to_string()).await;
+    window.click("#approve").await;
+    answered(&window, "approved").await;
+    snap(&window, "03-approved").await;
+    let apps = computer.wait_for_text("Signed in as").await;
+    assert!(apps.contains("Guy Oz"), "{apps}");
+    computer.shot("02-my-apps").await;
+    computer.close().await;
+    window.click("#done").await;
+
+    // Without the phone's user verification the approval is not sent; the request waits,
+    // and can still be denied.
+    authenticator.set_user_verified(&window.client, false).await;
+    let (browser, number) = phone_sign_in_number(&server, &guy.upn).await;
+    request_shown(&window, "phone_sign_in").await;
+    window.type_into("#number", &number.to_string()).await;
+    window.click("#approve").await;
+    let said = shown_text(&window, "#answer-error").await;
+    assert!(said.contains("didn't confirm it's you"), "{said}");
+    snap(&window, "04-not-verified").await;
+    let page = browser.follow(browser.get("/login").await).await;
+    assert!(
+        page.body.contains("id=\"number\""),
+        "still waiting: {}",
+        page.body
+    );
+    window.click("#deny").await;
+    answered(&window, "denied").await;
+    window.click("#done").await;
+
+    // Turning it off needs the phone's user verification too.
+    authenticator.set_user_verified(&window.client, true).await;
+    window.click("button[data-action=disable]").await;
+    status_says(&window, "Phone sign-in is off").await;
+    let card = window.text_of("li.account").await;
+    assert!(card.contains("MFA push"), "{card}");
+    snap(&window, "05-phone-sign-in-off").await;
+    window.close().await;
+}
+
+/// A phone sign-in started over HTTP (the user name only), up to the number page.
+async fn phone_sign_in_number(server: &TestServer, upn: &str) -> (Browser, u8) {
+    let mut browser = server.browser();
+    browser.base = server.base.replace("127.0.0.1", "localhost");
+    let page = crate::phone::start_sign_in(&browser, upn).await;
+    (browser, number_on(&page))
+}
+
+/// Waits until the app's status line says `needle`.
+async fn status_says(window: &Window, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let said = match window
+            .client
+            .find(fantoccini::Locator::Css("#status"))
+            .await
+        {
+            Ok(found) => found.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if said.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never said {needle:?}; it says {said:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
