@@ -337,7 +337,7 @@
       if (outcome === "approved") {
         a.confirmed = true;
         words = ["You're all set", "This phone now gets sign-in requests for " + a.user_principal_name + "."];
-        next = L.putAccount(a);
+        next = L.putAccount(a).then(function () { subscribeNewAccount(a); });
       } else {
         // The server removed the unconfirmed device; so does the app.
         words = [words[0], "The account was not added. On Security info, add the authenticator app again."];
@@ -506,8 +506,7 @@
         });
       });
     }).then(function (subscription) {
-      var body = JSON.stringify(subscription.toJSON());
-      return Promise.all(accounts.map(function (a) { return L.signed(a, "PUT", "/push-subscription", body); }));
+      return registerSubscription(subscription, accounts);
     }).then(function () {
       localStorage.setItem("latchkey-push", "on");
       home();
@@ -516,6 +515,24 @@
       if (button) button.disabled = false;
       say(problem(e), "error");
     });
+  }
+
+  // One subscription for the app (one service worker), registered for each account.
+  function registerSubscription(subscription, accounts) {
+    var body = JSON.stringify(subscription.toJSON());
+    return Promise.all(accounts.map(function (a) { return L.signed(a, "PUT", "/push-subscription", body); }));
+  }
+
+  // An account confirmed after notifications were turned on gets them too (best effort: the
+  // button stays for another try if this fails).
+  function subscribeNewAccount(a) {
+    if (localStorage.getItem("latchkey-push") !== "on" || a.server !== location.origin) return;
+    if (!("serviceWorker" in navigator) || !("PushManager" in self)) return;
+    navigator.serviceWorker.ready.then(function (registration) {
+      return registration.pushManager.getSubscription();
+    }).then(function (subscription) {
+      if (subscription) return registerSubscription(subscription, [a]);
+    }).catch(function () { localStorage.removeItem("latchkey-push"); });
   }
 
   // ---- waiting for requests ----
