@@ -566,6 +566,22 @@ async fn a_script_cannot_read_the_device_key_and_server_text_is_never_markup() {
         key,
         json!({"extractable": false, "type": "private", "algorithm": "P-256", "exported": "InvalidAccessError"})
     );
+
+    // Removing the account removes the device on the server too, and the key with it.
+    window.click("button[data-action=remove]").await;
+    window.find("#remove-confirm").await;
+    snap(&window, "01-remove").await;
+    window.click("#remove-confirm").await;
+    window.find("#no-accounts").await;
+    status_says(&window, "Removed").await;
+    let info = crate::phone::unescape(&guy.browser.get("/mysecurityinfo").await.body);
+    assert!(!info.contains("<b id=bold>phone</b>"), "{info}");
+    let count = run(
+        &window,
+        "const done = arguments[0]; Latchkey.listAccounts().then(a => done(a.length));",
+    )
+    .await;
+    assert_eq!(count, json!(0));
     window.close().await;
 }
 
