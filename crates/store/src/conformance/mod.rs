@@ -33,6 +33,7 @@ pub mod grants;
 pub mod groups;
 pub mod maintenance;
 pub mod passkeys;
+pub mod push;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
@@ -166,6 +167,9 @@ macro_rules! __conformance_checks {
             racing passkeys::concurrent_uses_of_one_counter_have_one_winner,
             racing passkeys::concurrent_takes_of_one_ceremony_have_one_winner,
             shared passkeys::expired_ceremonies_are_not_returned_and_are_purged,
+            racing push::the_vapid_key_is_made_once_even_when_instances_start_together,
+            shared push::a_device_has_one_push_subscription_and_a_new_one_replaces_it,
+            shared push::push_subscriptions_go_with_their_device,
         }
     };
 }

@@ -43,6 +43,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+mod push;
 pub mod scratch;
 mod session;
 mod throttle;

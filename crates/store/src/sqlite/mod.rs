@@ -34,6 +34,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+mod push;
 mod rows;
 mod session;
 mod statements;
