@@ -616,3 +616,43 @@ mod database_settings {
         }
     }
 }
+
+#[cfg(test)]
+mod web_push_settings {
+    use super::Config;
+
+    #[test]
+    fn web_push_settings_are_checked_and_the_subject_falls_back_to_the_public_url() {
+        let config = Config::from_toml("").unwrap();
+        assert!(config.web_push.enabled, "on by default");
+        assert!(
+            !config.web_push.allow_private_endpoints,
+            "public push services only"
+        );
+        assert_eq!(
+            config.web_push.subject("https://id.contoso.example/"),
+            "https://id.contoso.example"
+        );
+        for bad in [
+            "[web_push]\ntimeout_seconds = 0",
+            "[web_push]\ntimeout_seconds = 61",
+            "[web_push]\ncontact = \"admin@example.com\"",
+            "[web_push]\ncontact = \"http://example.com\"",
+            "[web_push]\ncontact = \"mailto:nobody\"",
+            "[web_push]\nroot_certificates = [\"/nonexistent/ca.pem\"]",
+            "[web_push]\nallow_private = true",
+        ] {
+            let error = Config::from_toml(bad).unwrap_err();
+            assert!(
+                format!("{error:#}").contains("web_push"),
+                "{bad}: {error:#}"
+            );
+        }
+        let config =
+            Config::from_toml("[web_push]\ncontact = \"mailto:admin@example.com\"").unwrap();
+        assert_eq!(
+            config.web_push.subject("http://localhost:8080"),
+            "mailto:admin@example.com"
+        );
+    }
+}
