@@ -1,9 +1,10 @@
-//! `latchkey://activate` links, as the authenticator reads them from a QR code or a paste, and
-//! the server address and code as typed by hand.
+//! Activation links in both forms (`{server}/authenticator/app/activate#code=…` and the older
+//! `latchkey://activate?server=…&code=…`), as the authenticators read them from a QR code or a
+//! paste, and the server address and code as typed by hand.
 //!
 //! Properties: whatever is accepted is a well-formed link (an http(s) server with a host, no
-//! trailing slash; a code of 1 to 128 base64url characters), and it renders to a link that
-//! parses back to the same value.
+//! trailing slash, no query or fragment; a code of 1 to 128 base64url characters), and it
+//! renders, in either form, to a link that parses back to the same value.
 
 #![no_main]
 
@@ -15,6 +16,7 @@ fn check_accepted(link: &ActivationLink) {
     assert!(matches!(server.scheme(), "http" | "https"), "{link:?}");
     assert!(server.host_str().is_some(), "{link:?}");
     assert!(!link.server.ends_with('/'), "{link:?}");
+    assert!(!link.server.contains(['?', '#']), "{link:?}");
     assert!((1..=128).contains(&link.code.len()), "{link:?}");
     assert!(
         link.code
@@ -26,6 +28,10 @@ fn check_accepted(link: &ActivationLink) {
     let again = ActivationLink::parse(&uri)
         .unwrap_or_else(|e| panic!("{uri:?} (rendered from {link:?}) does not parse: {e}"));
     assert_eq!(&again, link, "{uri:?} changed on a round trip");
+    let legacy = link.to_legacy_uri();
+    let again = ActivationLink::parse(&legacy)
+        .unwrap_or_else(|e| panic!("{legacy:?} (rendered from {link:?}) does not parse: {e}"));
+    assert_eq!(&again, link, "{legacy:?} changed on a round trip");
     let typed = ActivationLink::from_parts(&link.server, &link.code)
         .unwrap_or_else(|e| panic!("the parts of {link:?} are refused: {e}"));
     assert_eq!(

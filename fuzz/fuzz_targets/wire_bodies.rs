@@ -10,7 +10,8 @@
 use latchkey_protocol::context_digest;
 use latchkey_protocol::wire::{
     ActivateRequest, ActivateResponse, Answer, AnswerResult, ApiError, ApprovalRequest,
-    DeviceEvent, DeviceStatus, DisablePhoneSignIn, EnablePhoneSignIn, PendingRequests,
+    DeviceEvent, DeviceStatus, DisablePhoneSignIn, EnablePasskey, EnablePhoneSignIn,
+    PasskeyEnabled, PasskeyOptions, PendingRequests,
 };
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
@@ -57,10 +58,13 @@ fuzz_target!(|data: &[u8]| {
     refuses_unknown_fields::<EnablePhoneSignIn>(data);
     refuses_unknown_fields::<DisablePhoneSignIn>(data);
     refuses_unknown_fields::<Answer>(data);
+    refuses_unknown_fields::<EnablePasskey>(data);
 
     // Read by the authenticator.
     round_trip::<ActivateResponse>(data);
     round_trip::<DeviceStatus>(data);
+    round_trip::<PasskeyOptions>(data);
+    round_trip::<PasskeyEnabled>(data);
     round_trip::<AnswerResult>(data);
     round_trip::<PendingRequests>(data);
     round_trip::<ApiError>(data);

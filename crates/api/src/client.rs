@@ -360,6 +360,31 @@ impl Client {
         self.call(Method::DELETE, &path, None::<&()>).await
     }
 
+    // The registration campaign.
+
+    const CAMPAIGN_PATH: &str = "/policies/authenticationMethodsPolicy/registrationEnforcement";
+
+    pub async fn registration_enforcement(&self) -> Result<RegistrationEnforcement, ClientError> {
+        self.get(Self::CAMPAIGN_PATH).await
+    }
+
+    /// Applies a JSON merge patch to `registrationEnforcement`.
+    pub async fn patch_registration_enforcement(
+        &self,
+        patch: &serde_json::Value,
+    ) -> Result<RegistrationEnforcement, ClientError> {
+        self.call(Method::PATCH, Self::CAMPAIGN_PATH, Some(patch))
+            .await
+    }
+
+    /// Puts the campaign back to its default (off).
+    pub async fn reset_registration_enforcement(
+        &self,
+    ) -> Result<RegistrationEnforcement, ClientError> {
+        self.call(Method::DELETE, Self::CAMPAIGN_PATH, None::<&()>)
+            .await
+    }
+
     // The logs.
 
     pub async fn sign_ins(&self, query: &LogParameters) -> Result<Vec<SignInRecord>, ClientError> {

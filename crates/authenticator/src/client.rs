@@ -125,6 +125,7 @@ pub async fn activate(
         device_name: device_name.to_string(),
         proof: key.sign(&activation_proof_input(&link.code, &public)),
         device_key: public,
+        app: None,
     };
     let response = http
         .post(format!("{}{API_PREFIX}/activate", link.server))
@@ -155,6 +156,7 @@ pub fn sign_answer(
             &digest,
         )),
         context_digest: digest,
+        assertion: None,
     }
 }
 
@@ -300,7 +302,8 @@ impl DeviceClient {
     ) -> Result<DeviceStatus, Error> {
         let nonce = nonce();
         let body = DisablePhoneSignIn {
-            proof: passwordless.sign(&passwordless_off_input(&self.device_id, &nonce)),
+            proof: Some(passwordless.sign(&passwordless_off_input(&self.device_id, &nonce))),
+            assertion: None,
         };
         let bytes = serde_json::to_vec(&body).expect("serialises");
         read_response(

@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Add an account from the security-info page's activation link, typed code or QR picture.
     Add {
-        /// The activation link (latchkey://activate?...).
+        /// The activation link ({server}/authenticator/app/activate#code=… or latchkey://activate?…).
         link: Option<String>,
         /// The activation code, typed by hand (with --url).
         #[arg(long, requires = "url")]

@@ -32,3 +32,40 @@ pub fn decode(bytes: &[u8]) -> Result<String, Error> {
     }
     Err(Error::Usage("no QR code found in the picture".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use latchkey_protocol::ActivationLink;
+
+    /// A QR code of `text` as the security-info page offers it (a PNG, 8 pixels a module).
+    fn png_of(text: &str) -> Vec<u8> {
+        let picture = qrcode::QrCode::new(text.as_bytes())
+            .unwrap()
+            .render::<image::Luma<u8>>()
+            .module_dimensions(8, 8)
+            .build();
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(picture)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    }
+
+    #[test]
+    fn the_terminal_app_reads_the_https_qr_code_and_the_older_latchkey_one() {
+        let link = ActivationLink {
+            server: "https://id.contoso.example/latchkey".into(),
+            code: "b99vCpLg3ywsvGPjIgZ1j6G-JavqMJaJjfAiCV-XWEw".into(),
+        };
+        for text in [link.to_uri(), link.to_legacy_uri()] {
+            let read = super::decode(&png_of(&text)).unwrap();
+            assert_eq!(read, text);
+            assert_eq!(ActivationLink::parse(&read).unwrap(), link, "{text}");
+        }
+        assert!(
+            link.to_uri().starts_with(
+                "https://id.contoso.example/latchkey/authenticator/app/activate#code="
+            )
+        );
+    }
+}

@@ -33,6 +33,8 @@ fn answer_verification(c: &mut Criterion) {
         created_at: NOW,
         confirmed_at: Some(NOW),
         phone_sign_in_at: Some(NOW),
+        app: latchkey_protocol::wire::AppKind::Terminal,
+        webauthn: None,
     };
     let approval = Approval::new(
         ApprovalKind::PhoneSignIn,

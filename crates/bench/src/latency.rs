@@ -171,6 +171,7 @@ async fn sign_in_once(
             &digest,
         )),
         context_digest: digest,
+        assertion: None,
     };
 
     // The browser polls while the answer is on its way, as the number page does.

@@ -9,7 +9,7 @@
 //! An approval request is created for a sign-in (or a registration), names a two-digit number
 //! that only the browser shows, and is settled exactly once: the first valid answer wins.
 
-use latchkey_protocol::wire::{ApprovalKind, ApprovalRequest, Decision};
+use latchkey_protocol::wire::{AppKind, ApprovalKind, ApprovalRequest, Decision, PhoneSignInProof};
 use latchkey_protocol::{
     PublicKey, answer_signing_input, context_digest, passwordless_off_input,
     passwordless_proof_input, verify_signature,
@@ -57,6 +57,40 @@ pub struct Device {
     /// nothing but its test.
     pub confirmed_at: Option<Timestamp>,
     pub phone_sign_in_at: Option<Timestamp>,
+    /// Which app redeemed the activation (security info names it).
+    pub app: AppKind,
+    /// Phone sign-in's WebAuthn credential, when its proof is WebAuthn (the web app) rather
+    /// than a passwordless key. At most one of the two is set.
+    pub webauthn: Option<DeviceCredential>,
+}
+
+/// A device's WebAuthn credential for phone sign-in, made on the phone with user
+/// verification. No secret: the private key never leaves the phone's authenticator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCredential {
+    /// The credential id, base64url (what the app puts in `allowCredentials`).
+    pub credential_id: String,
+    /// webauthn-rs's serialised `Passkey` (public key, algorithm, flags).
+    pub passkey: String,
+    /// The signature counter last seen.
+    pub counter: u32,
+}
+
+/// How the stores spell an app kind.
+pub fn app_text(app: AppKind) -> &'static str {
+    match app {
+        AppKind::Terminal => "terminal",
+        AppKind::Web => "web",
+    }
+}
+
+/// An app kind as the stores spell it.
+pub fn app_from_text(text: &str) -> Option<AppKind> {
+    match text {
+        "terminal" => Some(AppKind::Terminal),
+        "web" => Some(AppKind::Web),
+        _ => None,
+    }
 }
 
 impl Device {
@@ -65,7 +99,18 @@ impl Device {
     }
 
     pub fn has_phone_sign_in(&self) -> bool {
-        self.is_confirmed() && self.passwordless_key.is_some()
+        self.is_confirmed() && self.phone_sign_in_proof().is_some()
+    }
+
+    /// How phone sign-in is proved on this device, if it is on.
+    pub fn phone_sign_in_proof(&self) -> Option<PhoneSignInProof> {
+        if self.webauthn.is_some() {
+            Some(PhoneSignInProof::Webauthn)
+        } else if self.passwordless_key.is_some() {
+            Some(PhoneSignInProof::PinKey)
+        } else {
+            None
+        }
     }
 
     /// Whether the new passwordless key proved possession, bound to this device, and (when it
@@ -221,6 +266,8 @@ impl Approval {
                 application: context.application,
                 location: context.location,
                 location_attribution: context.location_attribution,
+                latitude: None,
+                longitude: None,
                 report_allowed: context.report_allowed,
                 created_at: now.0,
                 expires_at: now.0 + lifetime_seconds,
@@ -278,6 +325,9 @@ impl Approval {
         signature: &str,
     ) -> Result<ApprovalState, AnswerRefused> {
         let key = match self.kind() {
+            // With WebAuthn as the proof, the device key signs the answer and an assertion
+            // over it proves the person (checked by the caller, which holds the relying party).
+            ApprovalKind::PhoneSignIn if device.webauthn.is_some() => &device.key,
             ApprovalKind::PhoneSignIn => device
                 .passwordless_key
                 .as_ref()
@@ -367,6 +417,8 @@ mod tests {
             created_at: Timestamp(0),
             confirmed_at: Some(Timestamp(1)),
             phone_sign_in_at: None,
+            app: AppKind::Terminal,
+            webauthn: None,
         }
     }
 
@@ -435,6 +487,34 @@ mod tests {
         );
         // Signed with the device key instead of the PIN-protected one.
         let (digest, sig) = answer(&device_key, &a, Decision::Approve, Some(a.number));
+        assert_eq!(
+            a.judge(&d, Decision::Approve, Some(a.number), &digest, &sig),
+            Err(AnswerRefused::BadSignature)
+        );
+    }
+
+    #[test]
+    fn on_a_webauthn_device_the_device_key_signs_phone_sign_in_answers_and_no_pin_key_does() {
+        let device_key = DeviceKeyPair::generate().unwrap();
+        let other = DeviceKeyPair::generate().unwrap();
+        let mut d = device(&device_key, None);
+        assert_eq!(d.phone_sign_in_proof(), None);
+        assert!(!d.has_phone_sign_in());
+        d.webauthn = Some(DeviceCredential {
+            credential_id: "Y3JlZA".into(),
+            passkey: "{}".into(),
+            counter: 0,
+        });
+        assert_eq!(d.phone_sign_in_proof(), Some(PhoneSignInProof::Webauthn));
+        assert!(d.has_phone_sign_in());
+        let a = approval(ApprovalKind::PhoneSignIn, &d);
+        // The signature is only half of it: the caller then checks the assertion.
+        let (digest, sig) = answer(&device_key, &a, Decision::Approve, Some(a.number));
+        assert_eq!(
+            a.judge(&d, Decision::Approve, Some(a.number), &digest, &sig),
+            Ok(ApprovalState::Approved)
+        );
+        let (digest, sig) = answer(&other, &a, Decision::Approve, Some(a.number));
         assert_eq!(
             a.judge(&d, Decision::Approve, Some(a.number), &digest, &sig),
             Err(AnswerRefused::BadSignature)

@@ -9,6 +9,7 @@ pub mod admin_token;
 pub mod anomaly;
 pub mod application;
 pub mod authenticator;
+pub mod campaign;
 pub mod clock;
 pub mod credential;
 pub mod error;

@@ -184,6 +184,9 @@ pub enum CeremonyPurpose {
     },
     /// Signing in without a user name (a discoverable credential).
     Discoverable { sign_in: SignInId },
+    /// An authenticator device (the web app) turning phone sign-in on with a WebAuthn
+    /// credential made on the phone.
+    DevicePhoneSignIn { device_id: crate::ids::DeviceId },
 }
 
 /// A ceremony's server-side state: taken from the store once, when the browser answers.

@@ -20,6 +20,7 @@
 mod access;
 mod applications;
 mod applications_cache;
+mod campaign;
 mod devices;
 mod directory;
 mod governance;
@@ -36,6 +37,10 @@ use std::sync::{Arc, RwLock};
 
 pub use applications::{Applications, NewApplication};
 pub use applications_cache::APP_CACHE_SECONDS;
+pub use campaign::{
+    ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
+    RegistrationCampaigns,
+};
 pub use devices::{
     ActivationProgress, DeviceApiError, DeviceErrorKind, Devices, LOCATION_ATTRIBUTION,
     MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod, SignedDeviceRequest,
@@ -71,6 +76,7 @@ pub struct Latchkey {
     pub devices: Arc<Devices>,
     pub passkeys: Arc<Passkeys>,
     pub governance: Arc<Governance>,
+    pub campaign: Arc<RegistrationCampaigns>,
     pub maintenance: Arc<Maintenance>,
     /// Web Push: the VAPID key and the devices' push subscriptions.
     pub push: Arc<WebPush>,
@@ -158,8 +164,14 @@ impl Latchkey {
             access: access.clone(),
             directory: directory.clone(),
         });
+        let relying_party = Arc::new(passkeys::RelyingParty::new(
+            &settings.issuer,
+            &settings.passkey_attestation_roots,
+        ));
         let devices = Arc::new(Devices {
             store: store.clone(),
+            ceremonies: store.clone(),
+            relying_party: relying_party.clone(),
             clock: clock.clone(),
             random: random.clone(),
             settings: settings.clone(),
@@ -179,11 +191,15 @@ impl Latchkey {
             random: random.clone(),
             audit: audit.clone(),
             access: access.clone(),
-            relying_party: Arc::new(passkeys::RelyingParty::new(
-                &settings.issuer,
-                &settings.passkey_attestation_roots,
-            )),
+            relying_party,
             directory: directory.clone(),
+        });
+        let campaign = Arc::new(RegistrationCampaigns {
+            store: store.clone(),
+            devices: store.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            access: access.clone(),
         });
         let tokens = Arc::new(Tokens {
             store: store.clone(),
@@ -230,6 +246,7 @@ impl Latchkey {
             devices,
             passkeys,
             governance,
+            campaign,
             maintenance,
             push,
             server_keys: keys,

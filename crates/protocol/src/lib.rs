@@ -85,6 +85,15 @@ pub fn passwordless_off_input(device_id: &str, request_nonce: &str) -> Vec<u8> {
     format!("latchkey-passwordless-off-v1\n{device_id}\n{request_nonce}").into_bytes()
 }
 
+/// The WebAuthn challenge that binds an assertion to one signed message (an answer's signing
+/// input, or the passwordless-off input): the 32 bytes of SHA-256 of those exact bytes. A
+/// device whose phone sign-in proof is WebAuthn asks its authenticator for an assertion over
+/// this challenge, so the assertion approves exactly what the device key signed.
+pub fn webauthn_challenge(signing_input: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(signing_input).into()
+}
+
 /// The HKDF `info` of the key that seals a device's passwordless key: the key is
 /// `HKDF-SHA256(ikm = pin verifier || unlock secret, info)`, so opening it needs the PIN and a
 /// secret only the server releases, after checking that PIN.

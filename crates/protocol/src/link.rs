@@ -1,5 +1,8 @@
 //! The activation link the security-info page shows as a QR code and as text:
-//! `latchkey://activate?server=<base URL>&code=<one-time code>`.
+//! `{server}/authenticator/app/activate#code=<one-time code>` (an `https` link a phone's camera
+//! opens in the browser: the web authenticator app; the code is in the fragment, so it is never
+//! sent to the server, nor kept in access logs or a `Referer`). The older form
+//! `latchkey://activate?server=<base URL>&code=<one-time code>` is still read.
 
 use url::Url;
 
@@ -11,6 +14,8 @@ pub struct ActivationLink {
 }
 
 pub const SCHEME: &str = "latchkey";
+/// The path of the web app's activation page, after the server's base URL.
+pub const APP_ACTIVATE_PATH: &str = "/authenticator/app/activate";
 const MAX_LINK_LEN: usize = 2048;
 const MAX_CODE_LEN: usize = 128;
 /// Long enough for any real base URL; short enough that a link to it, percent-encoded, stays
@@ -18,7 +23,14 @@ const MAX_CODE_LEN: usize = 128;
 const MAX_SERVER_LEN: usize = 512;
 
 impl ActivationLink {
+    /// The `https` form (or `http`, as the server's URL is): the web app's activation page
+    /// with the code in the fragment.
     pub fn to_uri(&self) -> String {
+        format!("{}{APP_ACTIVATE_PATH}#code={}", self.server, self.code)
+    }
+
+    /// The older `latchkey://activate?server=…&code=…` form.
+    pub fn to_legacy_uri(&self) -> String {
         let mut url = Url::parse("latchkey://activate").expect("static URL");
         url.query_pairs_mut()
             .append_pair("server", &self.server)
@@ -26,14 +38,17 @@ impl ActivationLink {
         url.to_string()
     }
 
-    /// Reads a link, refusing anything that is not exactly an activation link with an
-    /// `http(s)` server and a code of sane length.
+    /// Reads a link in either form, refusing anything that is not exactly an activation link
+    /// with an `http(s)` server and a code of sane length.
     pub fn parse(text: &str) -> Result<ActivationLink, String> {
         let text = text.trim();
         if text.len() > MAX_LINK_LEN {
             return Err("the activation link is too long".into());
         }
         let url = Url::parse(text).map_err(|_| "that is not an activation link".to_string())?;
+        if matches!(url.scheme(), "http" | "https") {
+            return ActivationLink::parse_app_link(text);
+        }
         if url.scheme() != SCHEME || url.host_str() != Some("activate") {
             return Err("that is not a Latchkey activation link".into());
         }
@@ -55,6 +70,32 @@ impl ActivationLink {
         ActivationLink::from_parts(&server, &code)
     }
 
+    /// `{server}/authenticator/app/activate#code=…`: the server is the text before the
+    /// activation path, exactly as written (so a link renders back to itself).
+    fn parse_app_link(text: &str) -> Result<ActivationLink, String> {
+        let (before, fragment) = text
+            .split_once('#')
+            .ok_or("the activation link has no code")?;
+        let server = before
+            .strip_suffix(APP_ACTIVATE_PATH)
+            .ok_or("that is not a Latchkey activation link")?;
+        if server.contains('?') {
+            return Err("that is not a Latchkey activation link".into());
+        }
+        let mut code = None;
+        for (key, value) in url::form_urlencoded::parse(fragment.as_bytes()) {
+            if key != "code" {
+                continue;
+            }
+            if code.is_some() {
+                return Err("the activation link names code twice".into());
+            }
+            code = Some(value.into_owned());
+        }
+        let code = code.ok_or("the activation link has no code")?;
+        ActivationLink::from_parts(server, &code)
+    }
+
     /// For a code and server typed by hand.
     pub fn from_parts(server: &str, code: &str) -> Result<ActivationLink, String> {
         // Trailing slashes and spaces in any order, so what is kept reads the same next time.
@@ -67,6 +108,10 @@ impl ActivationLink {
         // The URL parser would quietly drop or encode these; a real address has none.
         if server.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err("the server address cannot contain spaces or control characters".into());
+        }
+        // A base URL has no query or fragment; a link built on one would not read back.
+        if server.contains(['?', '#']) {
+            return Err("the server address cannot contain ? or #".into());
         }
         let server_url =
             Url::parse(server).map_err(|_| "the server address is not a URL".to_string())?;
@@ -94,12 +139,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_link_round_trips() {
+    fn a_link_round_trips_in_both_forms() {
         let link = ActivationLink {
             server: "http://localhost:8080".into(),
             code: "abc_DEF-123".into(),
         };
+        assert_eq!(
+            link.to_uri(),
+            "http://localhost:8080/authenticator/app/activate#code=abc_DEF-123"
+        );
         assert_eq!(ActivationLink::parse(&link.to_uri()).unwrap(), link);
+        assert_eq!(ActivationLink::parse(&link.to_legacy_uri()).unwrap(), link);
+    }
+
+    #[test]
+    fn the_https_form_keeps_the_servers_path_and_reads_the_code_from_the_fragment() {
+        let link = ActivationLink::parse(
+            "https://id.contoso.example/latchkey/authenticator/app/activate#code=b99vCpLg",
+        )
+        .unwrap();
+        assert_eq!(link.server, "https://id.contoso.example/latchkey");
+        assert_eq!(link.code, "b99vCpLg");
+        // Other fragment parameters are ignored, as the old form's other parameters are.
+        let other = ActivationLink::parse(
+            "https://id.contoso.example/authenticator/app/activate#x=1&code=abc",
+        )
+        .unwrap();
+        assert_eq!(other.code, "abc");
+    }
+
+    #[test]
+    fn malformed_https_links_are_refused() {
+        for bad in [
+            "https://id.example/authenticator/app/activate",
+            "https://id.example/authenticator/app/activate#",
+            "https://id.example/authenticator/app/activate#code=",
+            "https://id.example/authenticator/app/activate#code=a&code=b",
+            "https://id.example/authenticator/app/activate#code=bad%20code",
+            "https://id.example/authenticator/app/activate?code=abc",
+            "https://id.example/authenticator/app/activat#code=abc",
+            "https://id.example/x?y=1/authenticator/app/activate#code=abc",
+            "ftp://id.example/authenticator/app/activate#code=abc",
+            "https:///authenticator/app/activate#code=abc",
+        ] {
+            assert!(ActivationLink::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ActivationLink::from_parts("https://id.example/?a", "abc").is_err());
+        assert!(ActivationLink::from_parts("https://id.example/#a", "abc").is_err());
     }
 
     #[test]
@@ -113,6 +199,7 @@ mod tests {
         let longest = format!("https://id.example/{}", "~".repeat(MAX_SERVER_LEN - 19));
         let link = ActivationLink::from_parts(&longest, &"c".repeat(MAX_CODE_LEN)).unwrap();
         assert_eq!(ActivationLink::parse(&link.to_uri()).unwrap(), link);
+        assert_eq!(ActivationLink::parse(&link.to_legacy_uri()).unwrap(), link);
         let with_nul = ActivationLink::from_parts("https://id.example/a\0b", "abc");
         assert!(with_nul.unwrap_err().contains("control characters"));
         assert!(ActivationLink::from_parts("https://id.example/a b", "abc").is_err());
@@ -126,6 +213,10 @@ mod tests {
         // it then read back as another server.
         let typed = ActivationLink::from_parts("http://a/x /", "abc").unwrap();
         assert_eq!(ActivationLink::parse(&typed.to_uri()).unwrap(), typed);
+        assert_eq!(
+            ActivationLink::parse(&typed.to_legacy_uri()).unwrap(),
+            typed
+        );
     }
 
     #[test]

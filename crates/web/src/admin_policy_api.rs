@@ -27,6 +27,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
             patch_configuration,
             reset_configuration
         ))
+        .routes(routes!(
+            get_registration_enforcement,
+            put_registration_enforcement,
+            patch_registration_enforcement,
+            reset_registration_enforcement
+        ))
         .routes(routes!(effective_policy))
         .routes(routes!(sign_ins))
         .routes(routes!(directory_audits))
@@ -80,6 +86,7 @@ async fn get_policy(
             .into_iter()
             .map(|m| configuration(&policy, m))
             .collect::<Result<_, _>>()?,
+        registration_enforcement: Some(registration_enforcement(&policy)?),
         version: policy.version,
     }))
 }
@@ -255,6 +262,136 @@ async fn reset_configuration(
         .reset_method_configuration(&actor, method)
         .await?;
     configuration_json(&policy, method)
+}
+
+fn registration_enforcement(
+    policy: &AuthenticationMethodsPolicy,
+) -> Result<api::RegistrationEnforcement, ApiError> {
+    serde_json::to_value(&policy.registration_enforcement)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ApiError::from(latchkey_domain::DomainError::Internal(e.to_string())))
+}
+
+fn enforcement_response(policy: &AuthenticationMethodsPolicy) -> ApiResult {
+    Ok(with_etag(
+        policy,
+        Json(registration_enforcement(policy)?).into_response(),
+    ))
+}
+
+/// The campaign from a `registrationEnforcement` body (the only member it may have).
+fn campaign_of(body: Value) -> Result<Value, ApiError> {
+    match body {
+        Value::Object(mut map) => {
+            let campaign = map
+                .remove("authenticationMethodsRegistrationCampaign")
+                .unwrap_or(Value::Null);
+            if let Some(other) = map.keys().next() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    format!("registrationEnforcement: unknown field `{other}`"),
+                ));
+            }
+            if campaign.is_null() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "registrationEnforcement: missing field `authenticationMethodsRegistrationCampaign`",
+                ));
+            }
+            Ok(campaign)
+        }
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "registrationEnforcement must be a JSON object",
+        )),
+    }
+}
+
+/// Read the registration campaign (Graph's `registrationEnforcement`); the `ETag` is the
+/// policy's version.
+#[utoipa::path(get, path = "/policies/authenticationMethodsPolicy/registrationEnforcement",
+    tag = "policy",
+    responses((status = 200, body = api::RegistrationEnforcement,
+        headers(("ETag" = String, description = "The policy's version")))))]
+async fn get_registration_enforcement(State(state): State<AppState>) -> ApiResult {
+    let policy = state.latchkey.governance.policy().await?;
+    enforcement_response(&policy)
+}
+
+/// Replace the registration campaign. With `If-Match`, only at that policy version.
+#[utoipa::path(put, path = "/policies/authenticationMethodsPolicy/registrationEnforcement",
+    tag = "policy", params(IfMatchParameter), request_body = api::RegistrationEnforcement,
+    responses((status = 200, body = api::RegistrationEnforcement),
+        (status = 400, body = api::Error), (status = 409, body = api::Error),
+        (status = 412, body = api::Error)))]
+async fn put_registration_enforcement(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult {
+    let expected = if_match(&headers)?;
+    let policy = state
+        .latchkey
+        .governance
+        .set_registration_campaign(&actor, campaign_of(body)?, expected)
+        .await
+        .map_err(|e| precondition(expected, e))?;
+    enforcement_response(&policy)
+}
+
+/// Apply a JSON merge patch (RFC 7396) to the registration campaign.
+#[utoipa::path(patch, path = "/policies/authenticationMethodsPolicy/registrationEnforcement",
+    tag = "policy", params(IfMatchParameter), request_body = api::RegistrationEnforcementPatch,
+    responses((status = 200, body = api::RegistrationEnforcement),
+        (status = 400, body = api::Error), (status = 409, body = api::Error),
+        (status = 412, body = api::Error)))]
+async fn patch_registration_enforcement(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: axum::http::HeaderMap,
+    ApiJson(patch): ApiJson<Value>,
+) -> ApiResult {
+    if !patch.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "a merge patch must be a JSON object",
+        ));
+    }
+    let current = state.latchkey.governance.policy().await?;
+    let expected = if_match(&headers)?;
+    let mut merged = serde_json::to_value(&current.registration_enforcement).unwrap_or(Value::Null);
+    merge_patch(&mut merged, patch);
+    let policy = state
+        .latchkey
+        .governance
+        .set_registration_campaign(
+            &actor,
+            campaign_of(merged)?,
+            Some(expected.unwrap_or(current.version)),
+        )
+        .await
+        .map_err(|e| precondition(expected, e))?;
+    enforcement_response(&policy)
+}
+
+/// Put the registration campaign back to its default (off).
+#[utoipa::path(delete, path = "/policies/authenticationMethodsPolicy/registrationEnforcement",
+    tag = "policy", responses((status = 200, body = api::RegistrationEnforcement)))]
+async fn reset_registration_enforcement(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+) -> ApiResult {
+    let policy = state
+        .latchkey
+        .governance
+        .reset_registration_campaign(&actor)
+        .await?;
+    enforcement_response(&policy)
 }
 
 /// Which methods a user may use, in which mode, with which features, and why.

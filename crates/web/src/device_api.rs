@@ -18,8 +18,8 @@ use futures_util::{SinkExt, StreamExt};
 use latchkey_domain::authenticator::Device;
 use latchkey_domain::service::{DeviceApiError, DeviceErrorKind, SignedDeviceRequest};
 use latchkey_protocol::wire::{
-    ActivateRequest, Answer, ApiError, DeviceEvent, DisablePhoneSignIn, EnablePhoneSignIn,
-    PhoneSignInEnabled, PinUnlock,
+    ActivateRequest, Answer, ApiError, DeviceEvent, DisablePhoneSignIn, EnablePasskey,
+    EnablePhoneSignIn, PasskeyEnabled, PhoneSignInEnabled, PinUnlock,
 };
 use latchkey_protocol::{
     HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BODY_BYTES,
@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
             post(enable_phone_sign_in).delete(disable_phone_sign_in),
         )
         .route("/phone-sign-in/unlock", post(unlock_phone_sign_in))
+        .route("/phone-sign-in/passkey/options", post(passkey_options))
+        .route("/phone-sign-in/passkey", post(enable_passkey))
         .route("/requests", get(pending))
         .route("/requests/{id}/answer", post(answer))
         .route("/stream", get(stream))
@@ -212,6 +214,45 @@ async fn enable_phone_sign_in(
         unlock_secret,
     })
     .into_response())
+}
+
+/// The body of `POST /phone-sign-in/passkey/options`: an empty object.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+/// The creation options for the web app's WebAuthn credential (phone sign-in's second
+/// passwordless proof).
+async fn passkey_options(
+    State(state): State<AppState>,
+    SignedRequest { device, body }: SignedRequest,
+) -> Result<Response, DeviceError> {
+    let _: NoFields = parse(&body)?;
+    let options = state
+        .latchkey
+        .devices
+        .begin_phone_sign_in_passkey(&device)
+        .await?;
+    Ok(axum::Json(options).into_response())
+}
+
+/// The credential the phone made: phone sign-in is on with proof `webauthn`.
+async fn enable_passkey(
+    State(state): State<AppState>,
+    SignedRequest { device, body }: SignedRequest,
+) -> Result<Response, DeviceError> {
+    let enable: EnablePasskey = parse(&body)?;
+    state
+        .latchkey
+        .devices
+        .finish_phone_sign_in_passkey(&device, &enable)
+        .await?;
+    let device = state
+        .latchkey
+        .devices
+        .device_status(&device_again(&state, &device).await?)
+        .await?;
+    Ok(axum::Json(PasskeyEnabled { device }).into_response())
 }
 
 /// The PIN check: the unlock secret for the right PIN verifier; wrong ones are counted.

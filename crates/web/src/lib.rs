@@ -10,6 +10,7 @@ mod admin_policy_api;
 mod admin_risk_api;
 mod admin_tokens_api;
 pub mod auth_header;
+mod campaign;
 mod console;
 mod cookies;
 mod device_api;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oidc::routes())
         .merge(pages::routes())
+        .merge(campaign::routes())
         .merge(security_info::routes())
         .merge(passkeys::routes())
         .nest(

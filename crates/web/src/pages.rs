@@ -482,6 +482,23 @@ pub(crate) async fn finish_sign_in(
             SameSite::Lax,
         ))
         .add(cookies::removal(state, cookies::SIGN_IN));
+    // The registration campaign may stop the browser on the way: where it was going is kept
+    // with the interrupt, and an application's code is issued only when it goes on.
+    let continuation = latchkey_domain::campaign::Continuation {
+        authorization: sign_in.authorization.clone(),
+        return_to: sign_in.return_to.clone(),
+    };
+    match state
+        .latchkey
+        .campaign
+        .interrupt_after_sign_in(&user, session.method, &session.id, continuation)
+        .await
+    {
+        Ok(true) => return Ok((jar, Redirect::to(crate::campaign::PATH)).into_response()),
+        Ok(false) => {}
+        // The nudge never fails a sign-in.
+        Err(error) => tracing::warn!(%error, "could not check the registration campaign"),
+    }
     let target = match &sign_in.authorization {
         Some(request) => {
             state

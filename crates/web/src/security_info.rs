@@ -128,6 +128,8 @@ struct SecurityInfoPage<'a> {
     methods: Vec<MethodRow>,
     passkeys: Vec<crate::passkeys::PasskeyRow>,
     may_register_passkey: bool,
+    /// The registration campaign stopped this session's sign-in: offer to go on (issue 16, D).
+    campaign_pending: bool,
 }
 
 /// Where Add method posts; signing in again for it returns here.
@@ -200,6 +202,7 @@ async fn show_methods<R>(
     let passkeys = crate::passkeys::rows(&state, &user.id).await?;
     let may_register_passkey = state.latchkey.passkeys.may_register(&user).await?;
     let csrf = csrf_token(&state, CsrfScope::Session(&session.id));
+    let campaign_pending = state.latchkey.campaign.pending(&session.id).await?;
     let page = SecurityInfoPage {
         csrf: &csrf,
         name: &user.display_name,
@@ -208,6 +211,7 @@ async fn show_methods<R>(
         methods,
         passkeys,
         may_register_passkey,
+        campaign_pending,
     };
     Ok(render(&page))
 }

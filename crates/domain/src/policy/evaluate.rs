@@ -12,14 +12,14 @@ pub struct UserGroups {
 }
 
 impl UserGroups {
-    fn contains(&self, target: &Target) -> bool {
+    pub(crate) fn contains(&self, target: &Target) -> bool {
         match target {
             Target::AllUsers => true,
             Target::Group(id) => self.groups.contains_key(id),
         }
     }
 
-    fn name(&self, target: &Target) -> String {
+    pub(crate) fn name(&self, target: &Target) -> String {
         match target {
             Target::AllUsers => "all users".into(),
             Target::Group(id) => format!(

@@ -13,8 +13,14 @@ use crate::credential::{PassRules, validate_pass_rules};
 use crate::error::DomainError;
 use crate::ids::GroupId;
 
+mod campaign;
 mod evaluate;
 mod validate;
+
+pub use campaign::{
+    ALLOWED_SNOOZES, CampaignIncludeTarget, CampaignTargeting, MAX_SNOOZE_DAYS,
+    RegistrationCampaign, RegistrationEnforcement, TargetedMethod,
+};
 
 pub use evaluate::{EffectiveFeature, Evaluation, UserGroups, evaluate};
 
@@ -478,6 +484,10 @@ pub struct AuthenticationMethodsPolicy {
     pub temporary_access_pass: TemporaryAccessPassConfig,
     pub x509_certificate: X509Config,
     pub password: PasswordConfig,
+    /// Graph's `registrationEnforcement`: the registration campaign. Policies saved before it
+    /// existed load with its default (off).
+    #[serde(default)]
+    pub registration_enforcement: RegistrationEnforcement,
 }
 
 impl Default for AuthenticationMethodsPolicy {
@@ -502,6 +512,7 @@ impl Default for AuthenticationMethodsPolicy {
             password: PasswordConfig {
                 targeting: Targeting::everyone(MethodState::Enabled, None),
             },
+            registration_enforcement: RegistrationEnforcement::default(),
         }
     }
 }

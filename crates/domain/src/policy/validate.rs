@@ -104,6 +104,9 @@ impl AuthenticationMethodsPolicy {
                 "number matching is always on for authenticator notifications and cannot be disabled",
             ));
         }
+        self.registration_enforcement
+            .authentication_methods_registration_campaign
+            .validate(group_exists)?;
         let tap = &self.temporary_access_pass;
         validate_pass_rules(&tap.rules()).map_err(|e| match e {
             DomainError::Invalid { field, message } => DomainError::invalid(field, message),

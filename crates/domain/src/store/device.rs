@@ -102,6 +102,19 @@ pub trait DeviceStore: Send + Sync {
         verifier_mac: Option<&str>,
     ) -> StoreResult<()>;
     async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>>;
+    /// Records a WebAuthn assertion of phone sign-in: the device's credential (`passkey`, the
+    /// serialised credential after the assertion) and its counter, only if the device still
+    /// has the credential `credential_id` with the counter `expected_counter` (a conditional
+    /// write: of two answers that read the same counter, one writes). True for the one that
+    /// wrote.
+    async fn record_device_webauthn_use(
+        &self,
+        device: &DeviceId,
+        credential_id: &str,
+        expected_counter: u32,
+        counter: u32,
+        passkey: &str,
+    ) -> StoreResult<bool>;
     /// Records one PIN check atomically: a right one resets the count; a wrong one counts, and
     /// the one that reaches `limit` locks the record, clears its verifier and turns the
     /// device's phone sign-in off (its passwordless key) in the same transaction. A record

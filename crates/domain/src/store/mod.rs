@@ -12,6 +12,7 @@
 
 mod admin_token;
 mod application;
+mod campaign;
 mod device;
 mod governance;
 mod grant;
@@ -25,6 +26,7 @@ mod user;
 
 pub use admin_token::AdminTokenStore;
 pub use application::ApplicationStore;
+pub use campaign::CampaignStore;
 pub use device::DeviceStore;
 pub use governance::GovernanceStore;
 pub use grant::GrantStore;
@@ -70,6 +72,7 @@ all_ports! {
         AdminTokenStore,
         MaintenanceStore,
         PasskeyStore,
+        CampaignStore,
         PushStore,
 }
 
@@ -89,5 +92,6 @@ fn upcasts(store: std::sync::Arc<dyn Store>) {
     let _: Arc<dyn AdminTokenStore> = store.clone();
     let _: Arc<dyn MaintenanceStore> = store.clone();
     let _: Arc<dyn PasskeyStore> = store.clone();
+    let _: Arc<dyn CampaignStore> = store.clone();
     let _: Arc<dyn PushStore> = store;
 }

@@ -186,6 +186,7 @@ impl World {
                 device_name: "Bobby's phone".into(),
                 proof: device_key.sign(&activation_proof_input(&link.code, &public)),
                 device_key: public,
+                app: None,
             })
             .await
             .expect("activate");
@@ -312,6 +313,7 @@ pub fn sign(
             &digest,
         )),
         context_digest: digest,
+        assertion: None,
     }
 }
 

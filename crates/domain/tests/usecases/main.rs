@@ -6,6 +6,7 @@ mod directory;
 mod fixture;
 mod passkeys;
 mod phone_sign_in;
+mod phone_webauthn;
 mod policy;
 mod strengths;
 mod tap_sign_in;

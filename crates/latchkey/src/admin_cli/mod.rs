@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use latchkey_api::{Client, ClientError};
 use latchkey_domain::clock::{Clock, SystemClock};
 
+mod campaign;
 mod logs;
 mod offline;
 mod output;
@@ -213,6 +214,11 @@ enum PolicyAction {
     Reset {
         /// authenticator, fido2, temporaryAccessPass, x509Certificate or password.
         method: String,
+    },
+    /// The registration campaign: nudge users without the authenticator app to set it up.
+    Campaign {
+        #[command(subcommand)]
+        action: campaign::CampaignAction,
     },
 }
 

@@ -549,6 +549,9 @@ pub(super) async fn command(
             };
             print_configuration(client, &configuration, as_json).await
         }
+        PolicyAction::Campaign { action } => {
+            super::campaign::command(client, action, as_json).await
+        }
         PolicyAction::Reset { method } => {
             let method = method_kind(&method)?;
             let configuration = client.reset_configuration(method.id()).await?;

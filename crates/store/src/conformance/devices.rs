@@ -2,7 +2,8 @@
 
 use latchkey_domain::authenticator::ApprovalState::{Approved, Denied};
 use latchkey_domain::authenticator::{
-    Activation, Approval, ApprovalContext, ApprovalState, Device, PinCheck, PinLock,
+    Activation, Approval, ApprovalContext, ApprovalState, Device, DeviceCredential, PinCheck,
+    PinLock,
 };
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::error::StoreError;
@@ -11,7 +12,7 @@ use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::{TokenHash, random_hex};
 use latchkey_domain::store::Store;
 use latchkey_protocol::DeviceKeyPair;
-use latchkey_protocol::wire::ApprovalKind;
+use latchkey_protocol::wire::{AppKind, ApprovalKind};
 
 use super::fixtures::{
     NOW, by_user, futures_join_all, new_sign_in_record, stored_user, unique_upn,
@@ -27,6 +28,8 @@ fn new_device(user: &UserId) -> Device {
         created_at: NOW,
         confirmed_at: None,
         phone_sign_in_at: None,
+        app: AppKind::Terminal,
+        webauthn: None,
     }
 }
 
@@ -515,4 +518,87 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
         "no record, nothing to count"
     );
     store.delete_device(&device.id).await.unwrap();
+}
+
+/// A web app's device with phone sign-in on by WebAuthn: the app kind and the credential read
+/// back as written, and turning it off clears the credential.
+pub async fn webauthn_device_round_trips_and_turns_off(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let mut device = new_device(&user.id);
+    device.app = AppKind::Web;
+    store_device(store, &device, &new_approval(&device)).await;
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(device.clone())
+    );
+    device.confirmed_at = Some(NOW);
+    store.update_device(&device).await.unwrap();
+    device.webauthn = Some(DeviceCredential {
+        credential_id: "Y3JlZGVudGlhbA".into(),
+        passkey: "{\"cred\":\"opaque to the store\"}".into(),
+        counter: 3,
+    });
+    device.phone_sign_in_at = Some(NOW);
+    store.set_phone_sign_in(&device, None).await.unwrap();
+    assert_eq!(
+        store.device(&device.id).await.unwrap(),
+        Some(device.clone())
+    );
+    assert_eq!(
+        store.pin_lock(&device.id).await.unwrap(),
+        None,
+        "no PIN record"
+    );
+    device.webauthn = None;
+    device.phone_sign_in_at = None;
+    store.set_phone_sign_in(&device, None).await.unwrap();
+    assert_eq!(store.device(&device.id).await.unwrap(), Some(device));
+}
+
+/// The counter of a device's WebAuthn credential moves only from the value the caller read:
+/// of two answers racing with the same counter, one writes; a wrong credential id writes
+/// nothing.
+pub async fn concurrent_webauthn_uses_of_a_device_have_one_winner(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let mut device = new_device(&user.id);
+    device.app = AppKind::Web;
+    store_device(store, &device, &new_approval(&device)).await;
+    device.confirmed_at = Some(NOW);
+    device.webauthn = Some(DeviceCredential {
+        credential_id: "Y3JlZA".into(),
+        passkey: "before".into(),
+        counter: 1,
+    });
+    device.phone_sign_in_at = Some(NOW);
+    store.update_device(&device).await.unwrap();
+    assert!(
+        !store
+            .record_device_webauthn_use(&device.id, "b3RoZXI", 1, 2, "other")
+            .await
+            .unwrap(),
+        "another credential id changes nothing"
+    );
+    let results = futures_join_all((0..4).map(|i| {
+        let id = device.id.clone();
+        async move {
+            store
+                .record_device_webauthn_use(&id, "Y3JlZA", 1, 2 + i, &format!("after {i}"))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|won| **won).count(), 1, "{results:?}");
+    let stored = store.device(&device.id).await.unwrap().unwrap();
+    let credential = stored.webauthn.expect("still there");
+    let winner = results.iter().position(|won| *won).unwrap() as u32;
+    assert_eq!(credential.counter, 2 + winner);
+    assert_eq!(credential.passkey, format!("after {winner}"));
+    assert!(
+        !store
+            .record_device_webauthn_use(&device.id, "Y3JlZA", 1, 9, "stale")
+            .await
+            .unwrap(),
+        "a stale counter writes nothing"
+    );
 }

@@ -26,6 +26,7 @@ use latchkey_domain::store::Store;
 
 pub mod admin_tokens;
 pub mod applications;
+pub mod campaign;
 pub mod devices;
 mod fixtures;
 pub mod governance;
@@ -157,6 +158,8 @@ macro_rules! __conformance_checks {
             racing devices::devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel,
             shared devices::open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count,
             racing devices::pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced,
+            shared devices::webauthn_device_round_trips_and_turns_off,
+            racing devices::concurrent_webauthn_uses_of_a_device_have_one_winner,
             racing throttles::throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window,
             shared throttles::familiar_places_are_remembered_per_user_and_old_ones_forgotten,
             shared admin_tokens::admin_tokens_are_found_by_hash_revoked_once_and_touched_at_most_once_a_period,
@@ -167,6 +170,9 @@ macro_rules! __conformance_checks {
             racing passkeys::concurrent_uses_of_one_counter_have_one_winner,
             racing passkeys::concurrent_takes_of_one_ceremony_have_one_winner,
             shared passkeys::expired_ceremonies_are_not_returned_and_are_purged,
+            shared campaign::campaign_snoozes_count_up_to_the_limit_and_no_further,
+            racing campaign::concurrent_campaign_snoozes_never_pass_the_limit,
+            racing campaign::campaign_interrupts_are_per_session_taken_once_and_expire,
             racing push::the_vapid_key_is_made_once_even_when_instances_start_together,
             shared push::a_device_has_one_push_subscription_and_a_new_one_replaces_it,
             shared push::push_subscriptions_go_with_their_device,

@@ -9,7 +9,8 @@
 
 use async_trait::async_trait;
 use latchkey_domain::authenticator::{
-    Activation, Approval, ApprovalState, Device, PinCheck, PinLock,
+    Activation, Approval, ApprovalState, Device, DeviceCredential, PinCheck, PinLock,
+    app_from_text, app_text,
 };
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::error::StoreError;
@@ -55,6 +56,20 @@ fn device_from(row: &PgRow) -> StoreResult<Device> {
         created_at: timestamp(row, "created_at")?,
         confirmed_at: optional_timestamp(row, "confirmed_at")?,
         phone_sign_in_at: optional_timestamp(row, "phone_sign_in_at")?,
+        app: app_from_text(&get::<String>(row, "app")?).ok_or_else(|| corrupt("device app"))?,
+        webauthn: match (
+            get::<Option<String>>(row, "webauthn_credential_id")?,
+            get::<Option<String>>(row, "webauthn_passkey")?,
+            get::<Option<i64>>(row, "webauthn_counter")?,
+        ) {
+            (Some(credential_id), Some(passkey), Some(counter)) => Some(DeviceCredential {
+                credential_id,
+                passkey,
+                counter: u32::try_from(counter).map_err(|_| corrupt("device counter"))?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(corrupt("device WebAuthn credential")),
+        },
     })
 }
 
@@ -67,7 +82,8 @@ fn approval_from(row: &PgRow) -> StoreResult<Approval> {
 fn insert_device(device: &Device) -> Bound {
     sqlx::query(
         "INSERT INTO devices (id, user_id, name, device_key, passwordless_key, created_at, confirmed_at, \
-         phone_sign_in_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         phone_sign_in_at, app, webauthn_credential_id, webauthn_passkey, webauthn_counter) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(device.id.as_str().to_owned())
     .bind(device.user_id.as_str().to_owned())
@@ -82,6 +98,10 @@ fn insert_device(device: &Device) -> Bound {
     .bind(device.created_at.0)
     .bind(device.confirmed_at.map(|t| t.0))
     .bind(device.phone_sign_in_at.map(|t| t.0))
+    .bind(app_text(device.app))
+    .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+    .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+    .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
 }
 
 /// Binds an approval's six columns, in table order, as `$1`…`$6` of `sql`.
@@ -249,14 +269,17 @@ impl DeviceStore for PostgresStore {
 
     async fn update_device(&self, device: &Device) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE devices SET name = $1, passwordless_key = $2, confirmed_at = $3, phone_sign_in_at = $4 \
-             WHERE id = $5",
+            "UPDATE devices SET name = $1, passwordless_key = $2, confirmed_at = $3, phone_sign_in_at = $4, \
+             webauthn_credential_id = $6, webauthn_passkey = $7, webauthn_counter = $8 WHERE id = $5",
         )
         .bind(device.name.as_str())
         .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
         .bind(device.confirmed_at.map(|t| t.0))
         .bind(device.phone_sign_in_at.map(|t| t.0))
         .bind(device.id.as_str())
+        .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+        .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+        .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
         .execute(&self.pool)
         .await
         .map_err(|e| backend("updating a device", e))?;
@@ -409,6 +432,29 @@ impl DeviceStore for PostgresStore {
         Ok(true)
     }
 
+    async fn record_device_webauthn_use(
+        &self,
+        device: &DeviceId,
+        credential_id: &str,
+        expected_counter: u32,
+        counter: u32,
+        passkey: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE devices SET webauthn_passkey = $1, webauthn_counter = $2 \
+             WHERE id = $3 AND webauthn_credential_id = $4 AND webauthn_counter = $5",
+        )
+        .bind(passkey.to_string())
+        .bind(i64::from(counter))
+        .bind(device.as_str().to_string())
+        .bind(credential_id.to_string())
+        .bind(i64::from(expected_counter))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("recording a device's WebAuthn use", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_phone_sign_in(
         &self,
         device: &Device,
@@ -417,11 +463,15 @@ impl DeviceStore for PostgresStore {
         let fail = |e| backend("setting phone sign-in", e);
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE devices SET passwordless_key = $1, phone_sign_in_at = $2 WHERE id = $3",
+            "UPDATE devices SET passwordless_key = $1, phone_sign_in_at = $2, webauthn_credential_id = $4, \
+             webauthn_passkey = $5, webauthn_counter = $6 WHERE id = $3",
         )
         .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
         .bind(device.phone_sign_in_at.map(|t| t.0))
         .bind(device.id.as_str())
+        .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+        .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+        .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
         .execute(&mut *tx)
         .await
         .map_err(fail)?;
@@ -581,6 +631,8 @@ mod across_instances {
             created_at: NOW,
             confirmed_at: None,
             phone_sign_in_at: None,
+            app: latchkey_protocol::wire::AppKind::Terminal,
+            webauthn: None,
         };
         let approval = Approval::new(
             ApprovalKind::PhoneSignIn,

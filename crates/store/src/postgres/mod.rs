@@ -37,6 +37,7 @@ use sqlx::{Connection, QueryBuilder, Row};
 
 mod admin_token;
 mod application;
+mod campaign;
 mod device;
 mod governance;
 mod grant;

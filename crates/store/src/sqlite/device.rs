@@ -157,13 +157,16 @@ impl DeviceStore for SqliteStore {
 
     async fn update_device(&self, device: &Device) -> StoreResult<()> {
         let query = sqlx::query(
-            "UPDATE devices SET name = ?, passwordless_key = ?, confirmed_at = ?, phone_sign_in_at = ? \
-             WHERE id = ?",
+            "UPDATE devices SET name = ?, passwordless_key = ?, confirmed_at = ?, phone_sign_in_at = ?, \
+             webauthn_credential_id = ?, webauthn_passkey = ?, webauthn_counter = ? WHERE id = ?",
         )
         .bind(device.name.as_str())
         .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
         .bind(device.confirmed_at.map(|t| t.0))
         .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+        .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+        .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
         .bind(device.id.as_str());
         let done = self
             .execute(query)
@@ -316,6 +319,30 @@ impl DeviceStore for SqliteStore {
         Ok(true)
     }
 
+    async fn record_device_webauthn_use(
+        &self,
+        device: &DeviceId,
+        credential_id: &str,
+        expected_counter: u32,
+        counter: u32,
+        passkey: &str,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE devices SET webauthn_passkey = ?, webauthn_counter = ? \
+             WHERE id = ? AND webauthn_credential_id = ? AND webauthn_counter = ?",
+        )
+        .bind(passkey.to_string())
+        .bind(i64::from(counter))
+        .bind(device.as_str().to_string())
+        .bind(credential_id.to_string())
+        .bind(i64::from(expected_counter));
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("recording a device's WebAuthn use", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_phone_sign_in(
         &self,
         device: &Device,
@@ -325,10 +352,14 @@ impl DeviceStore for SqliteStore {
         let mut writer = self.write_lock().await?;
         let mut tx = begin(&mut writer).await?;
         let done = sqlx::query(
-            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ? WHERE id = ?",
+            "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ?, webauthn_credential_id = ?, \
+             webauthn_passkey = ?, webauthn_counter = ? WHERE id = ?",
         )
         .bind(device.passwordless_key.as_ref().map(PublicKey::as_str))
         .bind(device.phone_sign_in_at.map(|t| t.0))
+        .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+        .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+        .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
         .bind(device.id.as_str())
         .execute(&mut *tx)
         .await

@@ -28,6 +28,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, mpsc, oneshot};
 
 mod admin_token;
 mod application;
+mod campaign;
 mod device;
 mod governance;
 mod grant;

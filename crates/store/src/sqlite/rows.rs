@@ -196,6 +196,23 @@ pub(super) fn device_from(row: &SqliteRow) -> StoreResult<Device> {
         created_at: timestamp(row, "created_at")?,
         confirmed_at: optional_timestamp(row, "confirmed_at")?,
         phone_sign_in_at: optional_timestamp(row, "phone_sign_in_at")?,
+        app: latchkey_domain::authenticator::app_from_text(&get::<String>(row, "app")?)
+            .ok_or_else(|| corrupt("device app"))?,
+        webauthn: match (
+            get::<Option<String>>(row, "webauthn_credential_id")?,
+            get::<Option<String>>(row, "webauthn_passkey")?,
+            get::<Option<i64>>(row, "webauthn_counter")?,
+        ) {
+            (Some(credential_id), Some(passkey), Some(counter)) => {
+                Some(latchkey_domain::authenticator::DeviceCredential {
+                    credential_id,
+                    passkey,
+                    counter: u32::try_from(counter).map_err(|_| corrupt("device counter"))?,
+                })
+            }
+            (None, None, None) => None,
+            _ => return Err(corrupt("device WebAuthn credential")),
+        },
     })
 }
 

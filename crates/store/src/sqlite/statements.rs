@@ -2,7 +2,7 @@
 //! several things in one transaction (such as `complete_sign_in`) has exactly the semantics of
 //! the single-purpose methods it combines.
 
-use latchkey_domain::authenticator::{Approval, Device};
+use latchkey_domain::authenticator::{Approval, Device, app_text};
 use latchkey_domain::ids::{ClientId, UserId};
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord};
 use latchkey_domain::session::Session;
@@ -19,7 +19,8 @@ use super::to_json;
 pub(super) fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArguments> {
     sqlx::query(
         "INSERT INTO devices (id, user_id, name, device_key, passwordless_key, created_at, confirmed_at, \
-         phone_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         phone_sign_in_at, app, webauthn_credential_id, webauthn_passkey, webauthn_counter) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(device.id.as_str())
     .bind(device.user_id.as_str())
@@ -29,6 +30,10 @@ pub(super) fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArg
     .bind(device.created_at.0)
     .bind(device.confirmed_at.map(|t| t.0))
     .bind(device.phone_sign_in_at.map(|t| t.0))
+    .bind(app_text(device.app))
+    .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
+    .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
+    .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
 }
 
 pub(super) fn insert_approval(

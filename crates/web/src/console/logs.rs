@@ -335,6 +335,14 @@ pub(super) async fn sign_ins(
     })
 }
 
+/// What `/static/map.js` draws: coordinates as plain decimal numbers (the script refuses
+/// anything else) and the place's name for the text alternative.
+struct MapView {
+    latitude: String,
+    longitude: String,
+    label: String,
+}
+
 struct StepRow {
     time: String,
     method: String,
@@ -353,6 +361,8 @@ struct SignInPage {
     user_display_name: String,
     app_id: String,
     coordinates: String,
+    /// The offline world map with a dot, when the record carries coordinates.
+    map: Option<MapView>,
     error_code: u32,
     /// Graph's `additionalDetails`, e.g. that the notification was not pushed; empty if none.
     additional_details: String,
@@ -374,10 +384,23 @@ pub(super) async fn sign_in_detail(admin: Admin, path: PathId) -> ConsoleResult 
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| not_found("sign-in"))?;
-    let coordinates = match record.location.as_ref().map(|l| (l.latitude, l.longitude)) {
-        Some((Some(lat), Some(lon))) => format!("{lat:.4}, {lon:.4}"),
-        _ => String::new(),
-    };
+    let placed = record
+        .location
+        .as_ref()
+        .and_then(|l| Some((l.latitude?, l.longitude?)))
+        .filter(|(lat, lon)| (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon));
+    let coordinates = placed
+        .map(|(lat, lon)| format!("{lat:.4}, {lon:.4}"))
+        .unwrap_or_default();
+    let map = placed.map(|(lat, lon)| MapView {
+        latitude: format!("{lat:.4}"),
+        longitude: format!("{lon:.4}"),
+        label: record
+            .location
+            .as_ref()
+            .and_then(|l| l.display())
+            .unwrap_or_else(|| "Sign-in location".into()),
+    });
     let steps = record
         .authentication_details
         .iter()
@@ -401,6 +424,7 @@ pub(super) async fn sign_in_detail(admin: Admin, path: PathId) -> ConsoleResult 
             .map(ToString::to_string)
             .unwrap_or_default(),
         coordinates,
+        map,
         error_code: record.status.error_code,
         additional_details: record.status.additional_details.clone().unwrap_or_default(),
         steps,

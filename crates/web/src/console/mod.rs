@@ -72,6 +72,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/policies", get(policies::list))
         .route(
+            policies::CAMPAIGN_PATH,
+            get(policies::campaign_page).post(policies::save_campaign),
+        )
+        .route(
             AUTHENTICATOR_PATH,
             get(policies::authenticator::<false>).post(policies::save_authenticator::<false>),
         )

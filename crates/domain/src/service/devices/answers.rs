@@ -2,8 +2,9 @@
 //! cancelling requests nobody can answer any more.
 
 use latchkey_protocol::wire::{
-    Answer, AnswerOutcome, AnswerResult, ApprovalKind, ApprovalRequest, DeviceEvent,
+    Answer, AnswerOutcome, AnswerResult, ApprovalKind, ApprovalRequest, Decision, DeviceEvent,
 };
+use latchkey_protocol::{answer_signing_input, webauthn_challenge};
 
 use super::{DeviceApiError, DeviceErrorKind, Devices};
 use crate::authenticator::{AnswerRefused, Approval, ApprovalState, Device};
@@ -114,6 +115,22 @@ impl Devices {
                     "phone sign-in is not enabled on this device",
                 ),
             })?;
+        // On a device whose phone sign-in proof is WebAuthn, approving also needs an assertion
+        // over this very answer, made with the phone's user verification.
+        if approval.kind() == ApprovalKind::PhoneSignIn
+            && device.webauthn.is_some()
+            && answer.decision == Decision::Approve
+        {
+            let challenge = webauthn_challenge(&answer_signing_input(
+                &approval.view.id,
+                &approval.view.nonce,
+                answer.decision,
+                answer.number,
+                &answer.context_digest,
+            ));
+            self.verify_device_assertion(device, &challenge, answer.assertion.as_ref())
+                .await?;
+        }
         let now = self.now();
         let record = match state {
             ApprovalState::Approved => None,

@@ -77,8 +77,12 @@ impl Devices {
                 ),
                 None => device.name.clone(),
             };
+            let app = match device.app {
+                latchkey_protocol::wire::AppKind::Terminal => "Authenticator app",
+                latchkey_protocol::wire::AppKind::Web => "Authenticator app (web)",
+            };
             methods.push(RegisteredMethod {
-                label: format!("Authenticator app — {kind}"),
+                label: format!("{app} — {kind}"),
                 detail,
                 added_at: Some(device.created_at),
                 device: Some(device.id.clone()),

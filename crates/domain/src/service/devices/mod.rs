@@ -12,6 +12,7 @@ mod pin;
 mod registration;
 mod requests;
 mod signed;
+mod webauthn;
 
 use std::sync::{Arc, RwLock};
 
@@ -216,6 +217,10 @@ pub(crate) enum ApprovalStart {
 
 pub struct Devices {
     pub(crate) store: Arc<dyn DeviceStore>,
+    /// Where the WebAuthn ceremony of enabling phone sign-in by passkey keeps its state.
+    pub(crate) ceremonies: Arc<dyn crate::store::PasskeyStore>,
+    /// The relying party the web app's WebAuthn credentials are made for (the passkeys').
+    pub(crate) relying_party: Arc<super::passkeys::RelyingParty>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) settings: Arc<Settings>,

@@ -1,7 +1,7 @@
 //! Adding the authenticator app: the activation the security-info page shows, the device
 //! redeeming it, and the test notification that confirms the device.
 
-use latchkey_protocol::wire::{ActivateRequest, ActivateResponse, ApprovalKind};
+use latchkey_protocol::wire::{ActivateRequest, ActivateResponse, AppKind, ApprovalKind};
 use latchkey_protocol::{
     ActivationLink, MAX_DEVICE_NAME_LEN, activation_proof_input, verify_signature,
 };
@@ -205,6 +205,8 @@ impl Devices {
             created_at: now,
             confirmed_at: None,
             phone_sign_in_at: None,
+            app: request.app.unwrap_or(AppKind::Terminal),
+            webauthn: None,
         };
         let test = Approval::new(
             ApprovalKind::RegistrationTest,

@@ -150,6 +150,13 @@ impl Devices {
             self.settings.approval_lifetime_seconds,
         )
         .drawn_from(self.random.as_ref());
+        if approval.view.location_attribution.is_some() {
+            // The place was shown and came from the GeoIP database: the app may draw its map.
+            if let Some((latitude, longitude)) = context.location.as_ref().and_then(coordinates) {
+                approval.view.latitude = Some(latitude);
+                approval.view.longitude = Some(longitude);
+            }
+        }
         let held_back = self
             .anomalies
             .held_back(&user.id, evaluation, context, now)
@@ -292,6 +299,16 @@ impl Devices {
 
 /// The location a notification shows: the database's place, "Private network" for loopback
 /// and private addresses, "Unknown location" otherwise.
+/// The location's coordinates when both are known and on the globe (a damaged database record
+/// must not put NaN or 1000° on the wire).
+fn coordinates(location: &crate::location::Location) -> Option<(f64, f64)> {
+    use latchkey_protocol::wire::coordinate;
+    Some((
+        coordinate(location.latitude?, 90.0)?,
+        coordinate(location.longitude?, 180.0)?,
+    ))
+}
+
 fn describe_location(context: &SignInContext) -> (Option<String>, Option<String>) {
     if let Some(place) = context.location.as_ref().and_then(|l| l.display()) {
         return (Some(place), Some(LOCATION_ATTRIBUTION.to_string()));

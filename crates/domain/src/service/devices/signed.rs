@@ -1,10 +1,16 @@
 //! What a registered device asks for with a signed request: its status, turning phone sign-in
 //! on and off, and removing itself; and the user removing a device from security info.
 
-use latchkey_protocol::wire::{ApprovalKind, DeviceStatus, DisablePhoneSignIn, EnablePhoneSignIn};
-use latchkey_protocol::{FRESHNESS_SECONDS, request_signing_input, verify_signature};
+use latchkey_protocol::wire::{
+    ApprovalKind, DeviceStatus, DisablePhoneSignIn, EnablePhoneSignIn, WebauthnCredentialInfo,
+};
+use latchkey_protocol::{
+    FRESHNESS_SECONDS, passwordless_off_input, request_signing_input, verify_signature,
+    webauthn_challenge,
+};
 
 use super::pin::{PIN_LOCKED_MESSAGE, pin_verifier};
+use super::webauthn::already_enabled;
 use super::{DeviceApiError, DeviceErrorKind, Devices, SignedDeviceRequest};
 use crate::authenticator::{Device, PinLock};
 use crate::clock::Timestamp;
@@ -79,6 +85,16 @@ impl Devices {
                 .pin_lock(&device.id)
                 .await?
                 .is_some_and(|l| l.is_locked()),
+            phone_sign_in_proof: device
+                .has_phone_sign_in()
+                .then(|| device.phone_sign_in_proof())
+                .flatten(),
+            webauthn: device.webauthn.as_ref().and_then(|w| {
+                Some(WebauthnCredentialInfo {
+                    rp_id: self.relying_party.rp_id()?.to_string(),
+                    credential_id: w.credential_id.clone(),
+                })
+            }),
         })
     }
 
@@ -88,6 +104,43 @@ impl Devices {
         device: &Device,
         request: &EnablePhoneSignIn,
     ) -> Result<String, DeviceApiError> {
+        if device.webauthn.is_some() {
+            return Err(already_enabled());
+        }
+        self.enable_allowed(device).await?;
+        if request.key == device.key {
+            return Err(DeviceApiError::new(
+                DeviceErrorKind::Invalid,
+                "invalid_input",
+                "the passwordless key must differ from the device key",
+            ));
+        }
+        if !device.passwordless_change_ok(
+            &request.key,
+            &request.proof,
+            request.previous_proof.as_deref(),
+        ) {
+            return Err(DeviceApiError::unauthenticated(
+                "bad_proof",
+                "the proof must be signed by the new key and, when it replaces one, by the current passwordless key",
+            ));
+        }
+        self.phone_sign_in_policy(device).await?;
+        let verifier = pin_verifier(&request.pin_verifier)?;
+        let mut updated = device.clone();
+        updated.passwordless_key = Some(request.key.clone());
+        updated.phone_sign_in_at = Some(self.now());
+        let mac = self.pin_verifier_mac(&device.id, &verifier).await?;
+        self.store.set_phone_sign_in(&updated, Some(&mac)).await?;
+        self.device_audit(&updated, "Enable phone sign-in", false)
+            .await?;
+        self.unlock_secret(&updated).await
+    }
+
+    /// What both ways of turning phone sign-in on check first: a confirmed device, not locked
+    /// for wrong PINs (or the person allowed it again), and, when the device has no proof yet,
+    /// within the enable window.
+    pub(super) async fn enable_allowed(&self, device: &Device) -> Result<(), DeviceApiError> {
         if !device.is_confirmed() {
             return Err(DeviceApiError::new(
                 DeviceErrorKind::Conflict,
@@ -121,23 +174,12 @@ impl Devices {
                 ),
             ));
         }
-        if request.key == device.key {
-            return Err(DeviceApiError::new(
-                DeviceErrorKind::Invalid,
-                "invalid_input",
-                "the passwordless key must differ from the device key",
-            ));
-        }
-        if !device.passwordless_change_ok(
-            &request.key,
-            &request.proof,
-            request.previous_proof.as_deref(),
-        ) {
-            return Err(DeviceApiError::unauthenticated(
-                "bad_proof",
-                "the proof must be signed by the new key and, when it replaces one, by the current passwordless key",
-            ));
-        }
+        Ok(())
+    }
+
+    /// The policy must let this user sign in by phone (the app allowed, mode Any or
+    /// Passwordless).
+    pub(super) async fn phone_sign_in_policy(&self, device: &Device) -> Result<(), DeviceApiError> {
         let evaluation = self
             .access
             .evaluate_for(&device.user_id, MethodKind::MicrosoftAuthenticator)
@@ -149,15 +191,7 @@ impl Devices {
                 "your organisation's policy does not allow phone sign-in for your account",
             ));
         }
-        let verifier = pin_verifier(&request.pin_verifier)?;
-        let mut updated = device.clone();
-        updated.passwordless_key = Some(request.key.clone());
-        updated.phone_sign_in_at = Some(self.now());
-        let mac = self.pin_verifier_mac(&device.id, &verifier).await?;
-        self.store.set_phone_sign_in(&updated, Some(&mac)).await?;
-        self.device_audit(&updated, "Enable phone sign-in", false)
-            .await?;
-        self.unlock_secret(&updated).await
+        Ok(())
     }
 
     /// Turns phone sign-in off. Needs the PIN-protected key's signature over this request's
@@ -170,10 +204,29 @@ impl Devices {
         request_nonce: &str,
         request: Option<&DisablePhoneSignIn>,
     ) -> Result<(), DeviceApiError> {
+        if device.webauthn.is_some() {
+            let challenge =
+                webauthn_challenge(&passwordless_off_input(device.id.as_str(), request_nonce));
+            self.verify_device_assertion(
+                device,
+                &challenge,
+                request.and_then(|r| r.assertion.as_ref()),
+            )
+            .await?;
+            let mut updated = device.clone();
+            updated.webauthn = None;
+            updated.phone_sign_in_at = None;
+            self.store.set_phone_sign_in(&updated, None).await?;
+            self.cancel_open_approvals_for(&updated, |kind| kind == ApprovalKind::PhoneSignIn)
+                .await?;
+            return self
+                .device_audit(device, "Disable phone sign-in", true)
+                .await;
+        }
         if device.passwordless_key.is_none() {
             return Ok(());
         }
-        let proof = request.map(|r| r.proof.as_str()).unwrap_or_default();
+        let proof = request.and_then(|r| r.proof.as_deref()).unwrap_or_default();
         if !device.passwordless_off_ok(request_nonce, proof) {
             return Err(DeviceApiError::unauthenticated(
                 "bad_proof",

@@ -21,8 +21,8 @@ use crate::ids::{GroupId, UserId};
 use crate::log::{Actor, AuditCategory, AuditEvent, LogQuery, SignInRecord};
 use crate::notify::EventBus;
 use crate::policy::{
-    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, default_config,
-    evaluate,
+    AuthenticationMethodsPolicy, Evaluation, MethodConfiguration, MethodKind, RegistrationCampaign,
+    default_config, evaluate,
 };
 use crate::random::RandomSource;
 use crate::store::{AdminTokenStore, GovernanceStore, GroupStore};
@@ -144,6 +144,100 @@ impl Governance {
             method.id(),
             serde_json::to_value(current.configuration(method)).ok(),
             serde_json::to_value(next.configuration(method)).ok(),
+        );
+        self.store
+            .save_policy(&next, &event)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(
+                    "the policy was changed by someone else meanwhile; reload it and try again"
+                        .into(),
+                ),
+                other => other.into(),
+            })?;
+        Ok(next)
+    }
+
+    /// Replaces the registration campaign (Graph's `registrationEnforcement.
+    /// authenticationMethodsRegistrationCampaign`), validated with the whole policy and audited
+    /// like a method's configuration; refused as a conflict unless the policy is still at
+    /// `expected_version` when one is given.
+    pub async fn set_registration_campaign(
+        &self,
+        actor: &Actor,
+        campaign: Value,
+        expected_version: Option<u64>,
+    ) -> Result<AuthenticationMethodsPolicy, DomainError> {
+        let campaign = RegistrationCampaign::from_json(campaign)?;
+        self.save_campaign(
+            actor,
+            campaign,
+            expected_version,
+            "Update registration campaign",
+        )
+        .await
+    }
+
+    /// Restores the campaign's default (off).
+    pub async fn reset_registration_campaign(
+        &self,
+        actor: &Actor,
+    ) -> Result<AuthenticationMethodsPolicy, DomainError> {
+        self.save_campaign(
+            actor,
+            RegistrationCampaign::default(),
+            None,
+            "Reset registration campaign",
+        )
+        .await
+    }
+
+    async fn save_campaign(
+        &self,
+        actor: &Actor,
+        campaign: RegistrationCampaign,
+        expected_version: Option<u64>,
+        activity: &str,
+    ) -> Result<AuthenticationMethodsPolicy, DomainError> {
+        let current = self.policy().await?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(DomainError::Conflict(format!(
+                "the policy is at version {}, not {expected}; reload it and apply your change again",
+                current.version
+            )));
+        }
+        let mut next = current.clone();
+        next.registration_enforcement
+            .authentication_methods_registration_campaign = campaign;
+        next.version = current.version + 1;
+        let groups: Vec<GroupId> = self
+            .directory
+            .list_groups()
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        next.validate(&|id: &GroupId| groups.contains(id))?;
+        let event = AuditEvent::new(
+            self.now(),
+            actor,
+            AuditCategory::Policy,
+            activity,
+            "registrationCampaign",
+            serde_json::to_value(
+                &current
+                    .registration_enforcement
+                    .authentication_methods_registration_campaign,
+            )
+            .ok(),
+            serde_json::to_value(
+                &next
+                    .registration_enforcement
+                    .authentication_methods_registration_campaign,
+            )
+            .ok(),
         );
         self.store
             .save_policy(&next, &event)

@@ -14,6 +14,8 @@ use crate::passkey::{MAX_RESPONSE_BYTES, PasskeyError};
 /// address: a relying-party id must be a domain name).
 pub(crate) struct RelyingParty {
     webauthn: Result<Webauthn, String>,
+    /// The relying-party id (the issuer's host), when WebAuthn can be used.
+    rp_id: Option<String>,
     /// `Ok(None)` when no roots are configured.
     attestation_roots: Result<Option<AttestationCaList>, String>,
 }
@@ -36,6 +38,10 @@ impl RelyingParty {
                 .and_then(|b| b.rp_name("Latchkey").build())
                 .map_err(|e| format!("WebAuthn refused the issuer {issuer}: {e}"))
         })();
+        let rp_id = Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.domain().map(str::to_string))
+            .filter(|_| webauthn.is_ok());
         let attestation_roots = if attestation_roots.is_empty() {
             Ok(None)
         } else {
@@ -57,8 +63,14 @@ impl RelyingParty {
         };
         RelyingParty {
             webauthn,
+            rp_id,
             attestation_roots,
         }
+    }
+
+    /// The relying-party id, when WebAuthn can be used with this issuer.
+    pub(crate) fn rp_id(&self) -> Option<&str> {
+        self.rp_id.as_deref()
     }
 
     /// Why passkeys cannot work with this configuration, for the server to report at start.

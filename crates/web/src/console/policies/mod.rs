@@ -18,7 +18,10 @@ use super::{
 };
 use crate::error::PageError;
 
+mod campaign;
 mod form;
+
+pub(super) use campaign::{CAMPAIGN_PATH, page as campaign_page, save as save_campaign};
 
 use form::*;
 
@@ -38,6 +41,8 @@ struct PolicyRow {
 struct PoliciesPage {
     frame: Frame,
     rows: Vec<PolicyRow>,
+    /// The registration campaign: on, included, excluded.
+    campaign: (bool, String, String),
 }
 
 /// Targets as people read them: "All users" or group names, comma-separated.
@@ -79,9 +84,11 @@ pub(super) async fn list(admin: Admin, query: NoticeParam) -> ConsoleResult {
             }
         })
         .collect();
+    let campaign = campaign::summary(&policy, &names);
     admin.page(Section::Policies, banner, |frame| PoliciesPage {
         frame,
         rows,
+        campaign,
     })
 }
 
@@ -155,7 +162,10 @@ pub(super) async fn authenticator<const CONFIGURE: bool>(
 
 /// Refuses a form made from an older policy than the one in force: saving it would quietly
 /// undo someone else's change.
-fn check_version(fields: &Fields, policy: &AuthenticationMethodsPolicy) -> Result<(), Refused> {
+pub(super) fn check_version(
+    fields: &Fields,
+    policy: &AuthenticationMethodsPolicy,
+) -> Result<(), Refused> {
     let Some(sent) = fields.one("version").map_err(|e| Refused::bad(e.message))? else {
         return Ok(());
     };
