@@ -7,7 +7,7 @@ use latchkey_domain::push::{PushSubscription, VapidKey};
 use latchkey_domain::secret::{TokenHash, random_hex};
 use latchkey_domain::store::Store;
 use latchkey_protocol::DeviceKeyPair;
-use latchkey_protocol::wire::ApprovalKind;
+use latchkey_protocol::wire::{AppKind, ApprovalKind};
 
 use super::fixtures::{NOW, stored_user};
 
@@ -23,6 +23,8 @@ async fn stored_device(store: &dyn Store) -> Device {
         created_at: NOW,
         confirmed_at: None,
         phone_sign_in_at: None,
+        app: AppKind::Web,
+        webauthn: None,
     };
     let test = Approval::new(
         ApprovalKind::RegistrationTest,
