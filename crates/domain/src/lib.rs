@@ -22,6 +22,7 @@ pub mod notify;
 pub mod oidc;
 pub mod passkey;
 pub mod policy;
+pub mod push;
 pub mod random;
 pub mod risk;
 pub mod secret;

@@ -27,6 +27,7 @@ mod governance;
 mod maintenance;
 pub(crate) mod messages;
 mod passkeys;
+mod push;
 mod settings;
 mod shared;
 mod sign_in;
@@ -48,6 +49,7 @@ pub use directory::{Directory, NewUser, UserPatch};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};
 pub use maintenance::Maintenance;
 pub use passkeys::Passkeys;
+pub use push::WebPush;
 pub use settings::{
     DEFAULT_APPROVAL_LIFETIME_SECONDS, MY_APPS_CLIENT_ID, Settings, USERNAME_STEP_FLOOR,
 };
@@ -76,6 +78,8 @@ pub struct Latchkey {
     pub governance: Arc<Governance>,
     pub campaign: Arc<RegistrationCampaigns>,
     pub maintenance: Arc<Maintenance>,
+    /// Web Push: the VAPID key and the devices' push subscriptions.
+    pub push: Arc<WebPush>,
     /// The server's purpose keys (the web edge derives its cookie keys from them).
     pub server_keys: Arc<ServerKeys>,
     settings: Arc<Settings>,
@@ -224,6 +228,11 @@ impl Latchkey {
             devices: devices.clone(),
             passkeys: passkeys.clone(),
         });
+        let push = Arc::new(WebPush {
+            store: store.clone(),
+            clock: clock.clone(),
+            vapid: tokio::sync::OnceCell::new(),
+        });
         let maintenance = Arc::new(Maintenance {
             store,
             clock: clock.clone(),
@@ -239,6 +248,7 @@ impl Latchkey {
             governance,
             campaign,
             maintenance,
+            push,
             server_keys: keys,
             settings,
             clock,

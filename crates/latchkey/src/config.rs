@@ -52,6 +52,84 @@ pub struct Config {
     /// Passkeys and security keys (WebAuthn).
     #[serde(default)]
     pub passkeys: PasskeysConfig,
+    /// Web Push to the authenticator web app (docs/web-push.md).
+    #[serde(default)]
+    pub web_push: WebPushConfig,
+}
+
+/// Web Push to authenticator devices (docs/web-push.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebPushConfig {
+    /// Send Web Push for new sign-in requests, and offer the push endpoints to devices.
+    pub enabled: bool,
+    /// Let push endpoints name loopback, private and link-local addresses. Off: a device cannot
+    /// make the server send requests into the operator's network. For tests and closed
+    /// networks with their own push service only.
+    pub allow_private_endpoints: bool,
+    /// The most one delivery attempt may take, in seconds (1 to 60).
+    pub timeout_seconds: u64,
+    /// The VAPID contact (`sub`): a `mailto:` address or an `https` URL. Default: the
+    /// public URL when it is https.
+    pub contact: Option<String>,
+    /// PEM files of root certificates trusted for push services beside the system's (a private
+    /// push service, or tests).
+    pub root_certificates: Vec<PathBuf>,
+}
+
+impl Default for WebPushConfig {
+    fn default() -> Self {
+        WebPushConfig {
+            enabled: true,
+            allow_private_endpoints: false,
+            timeout_seconds: 10,
+            contact: None,
+            root_certificates: Vec::new(),
+        }
+    }
+}
+
+impl WebPushConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=60).contains(&self.timeout_seconds) {
+            bail!("web_push.timeout_seconds must be between 1 and 60");
+        }
+        if let Some(contact) = &self.contact {
+            let ok = match url::Url::parse(contact) {
+                Ok(url) => {
+                    (url.scheme() == "mailto" && url.path().contains('@'))
+                        || (url.scheme() == "https" && url.host().is_some())
+                }
+                Err(_) => false,
+            };
+            if !ok {
+                bail!("web_push.contact must be a mailto: address or an https URL");
+            }
+        }
+        for path in &self.root_certificates {
+            let pem = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "web_push.root_certificates: {} cannot be read",
+                    path.display()
+                )
+            })?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                bail!(
+                    "web_push.root_certificates: {} is not a PEM certificate",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The VAPID `sub` claim: the configured contact, else the public URL (push services
+    /// expect an https URL or a mailto: address; an http public URL is sent as it is).
+    pub fn subject(&self, public_url: &str) -> String {
+        self.contact
+            .clone()
+            .unwrap_or_else(|| public_url.trim_end_matches('/').to_string())
+    }
 }
 
 /// Passkeys and security keys.
@@ -230,6 +308,7 @@ impl Default for Config {
             limits: Limits::default(),
             metrics: MetricsConfig::default(),
             passkeys: PasskeysConfig::default(),
+            web_push: WebPushConfig::default(),
         }
     }
 }
@@ -332,6 +411,7 @@ impl Config {
         self.throttle.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.limits.validate()?;
+        self.web_push.validate()?;
         if let Some(token) = &self.metrics.token
             && token.len() < 16
         {
@@ -534,5 +614,45 @@ mod database_settings {
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod web_push_settings {
+    use super::Config;
+
+    #[test]
+    fn web_push_settings_are_checked_and_the_subject_falls_back_to_the_public_url() {
+        let config = Config::from_toml("").unwrap();
+        assert!(config.web_push.enabled, "on by default");
+        assert!(
+            !config.web_push.allow_private_endpoints,
+            "public push services only"
+        );
+        assert_eq!(
+            config.web_push.subject("https://id.contoso.example/"),
+            "https://id.contoso.example"
+        );
+        for bad in [
+            "[web_push]\ntimeout_seconds = 0",
+            "[web_push]\ntimeout_seconds = 61",
+            "[web_push]\ncontact = \"admin@example.com\"",
+            "[web_push]\ncontact = \"http://example.com\"",
+            "[web_push]\ncontact = \"mailto:nobody\"",
+            "[web_push]\nroot_certificates = [\"/nonexistent/ca.pem\"]",
+            "[web_push]\nallow_private = true",
+        ] {
+            let error = Config::from_toml(bad).unwrap_err();
+            assert!(
+                format!("{error:#}").contains("web_push"),
+                "{bad}: {error:#}"
+            );
+        }
+        let config =
+            Config::from_toml("[web_push]\ncontact = \"mailto:admin@example.com\"").unwrap();
+        assert_eq!(
+            config.web_push.subject("http://localhost:8080"),
+            "mailto:admin@example.com"
+        );
     }
 }

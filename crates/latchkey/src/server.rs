@@ -176,7 +176,20 @@ pub async fn serve_on(
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let devices = Arc::new(latchkey_web::DeviceHub::default());
-    latchkey.devices.attach_notifier(devices.clone());
+    let web_push = if config.web_push.enabled {
+        let sender = Arc::new(web_push_sender(config, latchkey.clone()).await?);
+        // Every event goes to the live channel; every new request is also pushed.
+        latchkey
+            .devices
+            .attach_notifier(Arc::new(latchkey_web::web_push::PushingNotifier {
+                hub: devices.clone(),
+                sender: sender.clone(),
+            }));
+        Some(sender)
+    } else {
+        latchkey.devices.attach_notifier(devices.clone());
+        None
+    };
     let state = AppState {
         database: config.database()?.kind(),
         devices,
@@ -195,6 +208,7 @@ pub async fn serve_on(
             .token
             .clone()
             .map(|token| Arc::new(latchkey_domain::secret::Secret::new(token))),
+        web_push,
     };
     Ok(Server {
         local_addr,
@@ -205,6 +219,38 @@ pub async fn serve_on(
         log_retention_days: config.log_retention_days,
         mmdb,
     })
+}
+
+/// The Web Push sender: the VAPID key (made and stored at first start) and its HTTP client.
+async fn web_push_sender(
+    config: &Config,
+    latchkey: Arc<Latchkey>,
+) -> anyhow::Result<latchkey_web::web_push::WebPushSender> {
+    let push = &config.web_push;
+    let mut root_certificates = Vec::new();
+    for path in &push.root_certificates {
+        root_certificates.push(
+            std::fs::read(path)
+                .with_context(|| format!("web_push.root_certificates: {}", path.display()))?,
+        );
+    }
+    let subject = push.subject(&config.public_url);
+    if !subject.starts_with("https://") && !subject.starts_with("mailto:") {
+        tracing::warn!(
+            "Web Push: the public URL is not https and web_push.contact is not set; push services may refuse the VAPID subject"
+        );
+    }
+    latchkey_web::web_push::WebPushSender::new(
+        latchkey,
+        latchkey_web::web_push::WebPushSettings {
+            allow_private_endpoints: push.allow_private_endpoints,
+            timeout: Duration::from_secs(push.timeout_seconds),
+            subject,
+            root_certificates,
+        },
+    )
+    .await
+    .map_err(anyhow::Error::msg)
 }
 
 impl Server {

@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod link;
+pub mod push;
 pub mod wire;
 
 pub use keys::{DeviceKeyPair, PublicKey, verify_signature};

@@ -55,7 +55,7 @@ impl From<DeviceApiError> for DeviceError {
     }
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> DeviceError {
+pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> DeviceError {
     DeviceError(DeviceApiError {
         kind: DeviceErrorKind::Invalid,
         code,
@@ -113,7 +113,7 @@ async fn raw_body(request: Request, state: &AppState) -> Result<Bytes, DeviceErr
     })
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, DeviceError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, DeviceError> {
     serde_json::from_slice(body).map_err(|e| invalid("invalid_json", e.to_string()))
 }
 
@@ -149,9 +149,9 @@ async fn signed_device(
 
 /// A request signed by a device: the device, once the domain has checked the signature,
 /// timestamp and nonce over exactly these bytes, and the body it signed (parse it only now).
-struct SignedRequest {
-    device: Device,
-    body: Bytes,
+pub(crate) struct SignedRequest {
+    pub(crate) device: Device,
+    pub(crate) body: Bytes,
 }
 
 impl FromRequest<AppState> for SignedRequest {

@@ -25,9 +25,11 @@ mod oidc;
 mod ops;
 mod pages;
 mod passkeys;
+mod push_api;
 mod security_info;
 mod signed_out;
 mod state;
+pub mod web_push;
 
 use std::time::Duration;
 
@@ -64,7 +66,10 @@ pub fn router(state: AppState) -> Router {
         .merge(security_info::routes())
         .merge(passkeys::routes())
         .merge(authenticator_app::routes())
-        .nest(latchkey_protocol::API_PREFIX, device_api::routes())
+        .nest(
+            latchkey_protocol::API_PREFIX,
+            device_api::routes().merge(push_api::routes()),
+        )
         .merge(console::routes())
         .merge(myapps::routes())
         .nest("/api/v1", admin_api::routes(state.clone()))

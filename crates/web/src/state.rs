@@ -33,6 +33,8 @@ pub struct AppState {
     pub devices: Arc<DeviceHub>,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
     pub metrics_token: Option<Arc<latchkey_domain::secret::Secret>>,
+    /// Sends Web Push to devices; `None` when `[web_push] enabled = false`.
+    pub web_push: Option<Arc<crate::web_push::WebPushSender>>,
 }
 
 impl AppState {

@@ -19,6 +19,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+mod push;
 mod session;
 mod throttle;
 mod user;
@@ -32,6 +33,7 @@ pub use grant::GrantStore;
 pub use group::GroupStore;
 pub use maintenance::MaintenanceStore;
 pub use passkey::{PasskeyStore, PasskeyUse};
+pub use push::PushStore;
 pub use session::SessionStore;
 pub use throttle::ThrottleStore;
 pub use user::UserStore;
@@ -71,6 +73,7 @@ all_ports! {
         MaintenanceStore,
         PasskeyStore,
         CampaignStore,
+        PushStore,
 }
 
 /// Compile-time check that a whole store can be handed out as each of its ports (trait
@@ -89,5 +92,6 @@ fn upcasts(store: std::sync::Arc<dyn Store>) {
     let _: Arc<dyn AdminTokenStore> = store.clone();
     let _: Arc<dyn MaintenanceStore> = store.clone();
     let _: Arc<dyn PasskeyStore> = store.clone();
-    let _: Arc<dyn CampaignStore> = store;
+    let _: Arc<dyn CampaignStore> = store.clone();
+    let _: Arc<dyn PushStore> = store;
 }

@@ -32,3 +32,4 @@ mod support;
 mod threats;
 mod unusual_sign_ins;
 mod virtual_authenticator;
+mod web_push;

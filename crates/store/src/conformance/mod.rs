@@ -34,6 +34,7 @@ pub mod grants;
 pub mod groups;
 pub mod maintenance;
 pub mod passkeys;
+pub mod push;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
@@ -172,6 +173,9 @@ macro_rules! __conformance_checks {
             shared campaign::campaign_snoozes_count_up_to_the_limit_and_no_further,
             racing campaign::concurrent_campaign_snoozes_never_pass_the_limit,
             racing campaign::campaign_interrupts_are_per_session_taken_once_and_expire,
+            racing push::the_vapid_key_is_made_once_even_when_instances_start_together,
+            shared push::a_device_has_one_push_subscription_and_a_new_one_replaces_it,
+            shared push::push_subscriptions_go_with_their_device,
         }
     };
 }

@@ -44,6 +44,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+mod push;
 pub mod scratch;
 mod session;
 mod throttle;

@@ -35,6 +35,7 @@ mod grant;
 mod group;
 mod maintenance;
 mod passkey;
+mod push;
 mod rows;
 mod session;
 mod statements;
