@@ -961,3 +961,72 @@ async fn status_says(window: &Window, needle: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+// ---- turning notifications on ----
+
+/// `pushManager.subscribe` never settles in headless Chromium without the internet, so the
+/// test's page gets one that answers at once with a subscription of its own making (a real
+/// P-256 key and auth secret, an https endpoint on loopback), and remembers the options.
+const SUBSCRIBE_STUB: &str = r#"
+PushManager.prototype.getSubscription = function () { return Promise.resolve(null); };
+PushManager.prototype.subscribe = async function (options) {
+  const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+  const json = {
+    endpoint: "https://127.0.0.1:9/push/phone-app-test",
+    expirationTime: null,
+    keys: { p256dh: b64(await crypto.subtle.exportKey("raw", pair.publicKey)),
+            auth: b64(crypto.getRandomValues(new Uint8Array(16))) }
+  };
+  sessionStorage.setItem("subscribed-with", JSON.stringify({
+    userVisibleOnly: options.userVisibleOnly, key: b64(options.applicationServerKey) }));
+  return { endpoint: json.endpoint, toJSON: () => json };
+};
+"#;
+
+#[tokio::test]
+async fn turning_notifications_on_subscribes_with_the_servers_vapid_key_and_registers_the_subscription()
+ {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::builder()
+        .config(on_localhost)
+        .config(|c| c.web_push.allow_private_endpoints = true)
+        .start()
+        .await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "notifications").await;
+    window
+        .devtools(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": SUBSCRIBE_STUB }),
+        )
+        .await;
+    add_account(&window, &guy, "Guy's phone", false).await;
+    window
+        .client
+        .issue_cmd(Grant("notifications"))
+        .await
+        .expect("notifications granted");
+    snap(&window, "01-turn-on").await;
+    window.click("#notifications").await;
+    status_says(&window, "Notifications are on").await;
+    window.find("#notifications-on").await;
+    snap(&window, "02-on").await;
+    let seen = run(
+        &window,
+        r#"const done = arguments[0];
+        Latchkey.listAccounts().then(([account]) => Latchkey.signed(account, "GET", "/push", ""))
+          .then(push => done({ push: push.body, subscribed: JSON.parse(sessionStorage.getItem("subscribed-with")) }));"#,
+    )
+    .await;
+    assert_eq!(seen["push"]["subscribed"], json!(true), "{seen}");
+    assert_eq!(seen["subscribed"]["userVisibleOnly"], json!(true), "{seen}");
+    assert_eq!(
+        seen["subscribed"]["key"], seen["push"]["vapid_public_key"],
+        "subscribed with the server's VAPID key"
+    );
+    window.close().await;
+}
