@@ -128,14 +128,7 @@ impl Governance {
         let current = self.policy().await?;
         let mut next = current.with(configuration);
         next.version = current.version + 1;
-        let groups: Vec<GroupId> = self
-            .directory
-            .list_groups()
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
-        next.validate(&|id: &GroupId| groups.contains(id))?;
+        self.validate_against_groups(&next).await?;
         let event = AuditEvent::new(
             self.now(),
             actor,
@@ -145,16 +138,7 @@ impl Governance {
             serde_json::to_value(current.configuration(method)).ok(),
             serde_json::to_value(next.configuration(method)).ok(),
         );
-        self.store
-            .save_policy(&next, &event)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => DomainError::Conflict(
-                    "the policy was changed by someone else meanwhile; reload it and try again"
-                        .into(),
-                ),
-                other => other.into(),
-            })?;
+        self.save_policy_version(&next, &event).await?;
         Ok(next)
     }
 
@@ -212,14 +196,7 @@ impl Governance {
         next.registration_enforcement
             .authentication_methods_registration_campaign = campaign;
         next.version = current.version + 1;
-        let groups: Vec<GroupId> = self
-            .directory
-            .list_groups()
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
-        next.validate(&|id: &GroupId| groups.contains(id))?;
+        self.validate_against_groups(&next).await?;
         let event = AuditEvent::new(
             self.now(),
             actor,
@@ -239,8 +216,35 @@ impl Governance {
             )
             .ok(),
         );
+        self.save_policy_version(&next, &event).await?;
+        Ok(next)
+    }
+
+    /// Validates a candidate policy against the groups that exist now.
+    async fn validate_against_groups(
+        &self,
+        next: &AuthenticationMethodsPolicy,
+    ) -> Result<(), DomainError> {
+        let groups: Vec<GroupId> = self
+            .directory
+            .list_groups()
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        next.validate(&|id: &GroupId| groups.contains(id))?;
+        Ok(())
+    }
+
+    /// Stores the next policy version with its audit event; a concurrent save surfaces as a
+    /// conflict the admin can resolve by reloading.
+    async fn save_policy_version(
+        &self,
+        next: &AuthenticationMethodsPolicy,
+        event: &AuditEvent,
+    ) -> Result<(), DomainError> {
         self.store
-            .save_policy(&next, &event)
+            .save_policy(next, event)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => DomainError::Conflict(
@@ -248,8 +252,7 @@ impl Governance {
                         .into(),
                 ),
                 other => other.into(),
-            })?;
-        Ok(next)
+            })
     }
 
     pub async fn sign_in_log(&self, query: LogQuery) -> Result<Vec<SignInRecord>, DomainError> {
