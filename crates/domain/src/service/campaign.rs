@@ -137,6 +137,20 @@ impl RegistrationCampaigns {
         Ok(true)
     }
 
+    /// The session's live interrupt, but only when it belongs to `user`.
+    async fn interrupt_of(
+        &self,
+        user: &User,
+        session: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<CampaignInterrupt>, DomainError> {
+        Ok(self
+            .store
+            .campaign_interrupt(session, now)
+            .await?
+            .filter(|i| i.user_id == user.id))
+    }
+
     /// The prompt for the session's interrupt, or `None` when there is none.
     pub async fn prompt(
         &self,
@@ -144,10 +158,9 @@ impl RegistrationCampaigns {
         session: &SessionId,
     ) -> Result<Option<CampaignPrompt>, DomainError> {
         if self
-            .store
-            .campaign_interrupt(session, self.now())
+            .interrupt_of(user, session, self.now())
             .await?
-            .is_none_or(|i| i.user_id != user.id)
+            .is_none()
         {
             return Ok(None);
         }
@@ -164,10 +177,7 @@ impl RegistrationCampaigns {
         session: &SessionId,
     ) -> Result<Result<Continuation, CampaignRefusal>, DomainError> {
         let now = self.now();
-        let Some(pending) = self.store.campaign_interrupt(session, now).await? else {
-            return Ok(Err(CampaignRefusal::NothingPending));
-        };
-        if pending.user_id != user.id {
+        if self.interrupt_of(user, session, now).await?.is_none() {
             return Ok(Err(CampaignRefusal::NothingPending));
         }
         let campaign = self.campaign().await?;
@@ -213,10 +223,9 @@ impl RegistrationCampaigns {
         session: &SessionId,
     ) -> Result<Result<(), CampaignRefusal>, DomainError> {
         if self
-            .store
-            .campaign_interrupt(session, self.now())
+            .interrupt_of(user, session, self.now())
             .await?
-            .is_none_or(|i| i.user_id != user.id)
+            .is_none()
         {
             return Ok(Err(CampaignRefusal::NothingPending));
         }
@@ -251,10 +260,7 @@ impl RegistrationCampaigns {
         session: &SessionId,
     ) -> Result<Result<Continuation, CampaignRefusal>, DomainError> {
         let now = self.now();
-        let Some(pending) = self.store.campaign_interrupt(session, now).await? else {
-            return Ok(Err(CampaignRefusal::NothingPending));
-        };
-        if pending.user_id != user.id {
+        if self.interrupt_of(user, session, now).await?.is_none() {
             return Ok(Err(CampaignRefusal::NothingPending));
         }
         let registered = self
