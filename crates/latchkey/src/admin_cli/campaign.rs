@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::Failure;
 use super::output::{print_json, print_table};
+use super::policy::{group_id, target_id};
 
 #[derive(Subcommand)]
 pub(super) enum CampaignAction {
@@ -53,24 +54,6 @@ enum SnoozeLimit {
     Unlimited,
 }
 
-fn group_id(groups: &[Group], key: &str) -> Result<String, Failure> {
-    let key = key.trim();
-    groups
-        .iter()
-        .find(|g| g.id == key)
-        .or_else(|| {
-            groups
-                .iter()
-                .find(|g| g.display_name.eq_ignore_ascii_case(key))
-        })
-        .map(|g| g.id.clone())
-        .ok_or_else(|| {
-            Failure::Refused(format!(
-                "group {key:?} was not found (no group has that id or display name)"
-            ))
-        })
-}
-
 /// The merge patch for the options; `groups` turns display names into ids.
 pub(super) fn campaign_patch(
     options: &CampaignOptions,
@@ -99,11 +82,7 @@ pub(super) fn campaign_patch(
             .target
             .iter()
             .map(|t| {
-                let id = if t.trim().eq_ignore_ascii_case("all") || t.trim() == "all_users" {
-                    "all_users".to_string()
-                } else {
-                    group_id(groups, t)?
-                };
+                let id = target_id(groups, t)?;
                 Ok(json!({"id": id, "targetType": "group",
                           "targetedAuthenticationMethod": "microsoftAuthenticator"}))
             })

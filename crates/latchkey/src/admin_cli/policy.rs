@@ -207,8 +207,17 @@ fn is_all_users(target: &str) -> bool {
     target.trim().eq_ignore_ascii_case("all") || target.trim() == ALL_USERS
 }
 
+/// The id of an include target: `all_users` for `--target all`, else the group's id.
+pub(super) fn target_id(groups: &[Group], key: &str) -> Result<String, Failure> {
+    if is_all_users(key) {
+        Ok(ALL_USERS.to_string())
+    } else {
+        group_id(groups, key)
+    }
+}
+
 /// A group's id from its id or its display name (ignoring case), as the server finds groups.
-fn group_id(groups: &[Group], key: &str) -> Result<String, Failure> {
+pub(super) fn group_id(groups: &[Group], key: &str) -> Result<String, Failure> {
     let key = key.trim();
     groups
         .iter()
@@ -237,13 +246,7 @@ pub(super) fn authenticator_patch(
     groups: &[Group],
     current: Option<&[AuthenticatorIncludeTarget]>,
 ) -> Result<AuthenticationMethodConfigurationPatch, Failure> {
-    let resolve = |key: &str| {
-        if is_all_users(key) {
-            Ok(ALL_USERS.to_string())
-        } else {
-            group_id(groups, key)
-        }
-    };
+    let resolve = |key: &str| target_id(groups, key);
     let mut patch = AuthenticatorPatch {
         state: options.state.map(StateArg::state),
         feature_settings: options.features(),
