@@ -124,13 +124,22 @@ fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, ApiError> {
         .trim_matches('"')
         .parse()
         .map(Some)
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_input",
-                "If-Match must be the policy version from the ETag",
-            )
-        })
+        .map_err(|_| invalid_input("If-Match must be the policy version from the ETag"))
+}
+
+/// A 400 `invalid_input` error.
+fn invalid_input(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+}
+
+/// A JSON merge patch (RFC 7396) here must be an object: any other value would replace the
+/// whole resource.
+fn require_object(patch: &Value) -> Result<(), ApiError> {
+    if patch.is_object() {
+        Ok(())
+    } else {
+        Err(invalid_input("a merge patch must be a JSON object"))
+    }
 }
 
 /// A conflict on a conditional request is a failed precondition.
@@ -151,11 +160,7 @@ fn without_id(method: MethodKind, mut body: Value) -> Result<Value, ApiError> {
         && let Some(id) = map.remove("id")
         && id.as_str() != Some(method.id())
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "id does not match the method in the path",
-        ));
+        return Err(invalid_input("id does not match the method in the path"));
     }
     Ok(body)
 }
@@ -200,13 +205,7 @@ async fn patch_configuration(
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult {
     let method = MethodKind::parse(&method)?;
-    if !patch.is_object() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "a merge patch must be a JSON object",
-        ));
-    }
+    require_object(&patch)?;
     let current = state.latchkey.governance.policy().await?;
     // The patch applies to the version read here: a change in between is a conflict, not lost.
     let expected = if_match(&headers)?;
@@ -287,24 +286,18 @@ fn campaign_of(body: Value) -> Result<Value, ApiError> {
                 .remove("authenticationMethodsRegistrationCampaign")
                 .unwrap_or(Value::Null);
             if let Some(other) = map.keys().next() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
-                    format!("registrationEnforcement: unknown field `{other}`"),
-                ));
+                return Err(invalid_input(format!(
+                    "registrationEnforcement: unknown field `{other}`"
+                )));
             }
             if campaign.is_null() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
+                return Err(invalid_input(
                     "registrationEnforcement: missing field `authenticationMethodsRegistrationCampaign`",
                 ));
             }
             Ok(campaign)
         }
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
+        _ => Err(invalid_input(
             "registrationEnforcement must be a JSON object",
         )),
     }
@@ -355,13 +348,7 @@ async fn patch_registration_enforcement(
     headers: axum::http::HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult {
-    if !patch.is_object() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "a merge patch must be a JSON object",
-        ));
-    }
+    require_object(&patch)?;
     let current = state.latchkey.governance.policy().await?;
     let expected = if_match(&headers)?;
     let mut merged = serde_json::to_value(&current.registration_enforcement).unwrap_or(Value::Null);
@@ -418,13 +405,7 @@ enum Format {
 }
 
 fn log_query(params: api::LogParameters, now: Timestamp) -> Result<(LogQuery, Format), ApiError> {
-    let invalid = |field: &str, why: &str| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            format!("{field}: {why}"),
-        )
-    };
+    let invalid = |field: &str, why: &str| invalid_input(format!("{field}: {why}"));
     let time = |field: &str, value: Option<String>| match value {
         None => Ok(None),
         Some(v) => parse_time(&v, now).map(Some).ok_or_else(|| {
@@ -532,7 +513,7 @@ fn query_parameters(
 ) -> Result<api::LogParameters, ApiError> {
     params
         .map(|Query(params)| params)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))
+        .map_err(|e| invalid_input(e.body_text()))
 }
 
 /// Read the sign-in log, newest first, as JSON, JSON lines or CSV.
