@@ -2,13 +2,10 @@
 
 use latchkey::demo::DemoPerson;
 
-use crate::support::{Browser, TestServer, geoip_databases};
+use crate::support::{Browser, TestServer, demo_person, placed_server};
 
 pub async fn admin_browser(server: &TestServer, people: &[DemoPerson]) -> Browser {
-    let admin = people
-        .iter()
-        .find(|p| p.user.display_name == "Avery Admin")
-        .unwrap();
+    let admin = demo_person(people, "Avery Admin");
     let browser = server.browser();
     let answer = browser
         .sign_in_at(
@@ -28,10 +25,7 @@ async fn an_administrator_does_lab_steps_1_and_4_in_the_console() {
         .await
         .unwrap();
     let admin = admin_browser(&server, &people).await;
-    let bobby = people
-        .iter()
-        .find(|p| p.user.display_name == "Bobby Smith")
-        .unwrap();
+    let bobby = demo_person(&people, "Bobby Smith");
 
     let policies = admin.get("/admin/policies").await;
     assert_eq!(policies.status, 200);
@@ -168,10 +162,7 @@ async fn the_console_is_closed_to_people_who_are_not_administrators() {
         .unwrap();
     let anonymous = server.browser().get("/admin/policies").await;
     assert!(anonymous.location.unwrap().starts_with("/login"));
-    let bobby = people
-        .iter()
-        .find(|p| p.user.display_name == "Bobby Smith")
-        .unwrap();
+    let bobby = demo_person(&people, "Bobby Smith");
     let browser = server.browser();
     browser
         .sign_in_at(
@@ -192,25 +183,16 @@ async fn the_console_is_closed_to_people_who_are_not_administrators() {
 
 #[tokio::test]
 async fn the_sign_in_log_page_shows_attempts_with_location_and_attribution() {
-    let Some(databases) = geoip_databases() else {
+    let Some(server) = placed_server().await else {
         return;
     };
-    let server = TestServer::start_with(|config| {
-        config.geoip.databases = databases;
-        config.trusted_proxies = vec!["127.0.0.1/32".into()];
-    })
-    .await;
     let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
-    let bobby = people
-        .iter()
-        .find(|p| p.user.display_name == "Bobby Smith")
-        .unwrap();
+    let bobby = demo_person(&people, "Bobby Smith");
     let london = server.browser_from("81.2.69.160");
-    let login = london.follow(london.get("/myapps").await).await;
     london
-        .sign_in_with_pass(login, "bobby@latchkey.test", bobby.pass.expose())
+        .sign_in_to_my_apps("bobby@latchkey.test", bobby.pass.expose())
         .await;
     let wrong = server.browser_from("81.2.69.160");
     wrong

@@ -6,7 +6,7 @@ use latchkey_protocol::wire::{ApprovalKind, Decision, DeviceEvent};
 use crate::browser::Chromedriver;
 use crate::console::admin_browser;
 use crate::phone::{Person, Phone, number_on, set_features, sign_in_log, start_sign_in};
-use crate::support::{TestServer, geoip_databases};
+use crate::support::{TestServer, demo_person, placed_server};
 
 /// An address the DB-IP database places in London (51.5 N, 0.1 W).
 const LONDON: &str = "81.2.69.160";
@@ -74,14 +74,9 @@ async fn the_map_scripts_are_served_offline_and_need_nothing_the_csp_forbids() {
 /// coordinates travel only with a shown, database-placed location.
 #[tokio::test]
 async fn approval_requests_carry_coordinates_only_with_a_shown_location() {
-    let Some(databases) = geoip_databases() else {
+    let Some(server) = placed_server().await else {
         return;
     };
-    let server = TestServer::start_with(|c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.geoip.databases = databases;
-    })
-    .await;
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
     let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
     let mut stream = phone.app.connect(phone.account).await.unwrap();
@@ -141,14 +136,10 @@ async fn london_sign_in(server: &TestServer) -> (Vec<latchkey::demo::DemoPerson>
     let people = latchkey::demo::seed_demo_tenant(&server.latchkey)
         .await
         .unwrap();
-    let bobby = people
-        .iter()
-        .find(|p| p.user.display_name == "Bobby Smith")
-        .unwrap();
-    let london = server.browser_from(LONDON);
-    let login = london.follow(london.get("/myapps").await).await;
-    london
-        .sign_in_with_pass(login, "bobby@latchkey.test", bobby.pass.expose())
+    let bobby = demo_person(&people, "Bobby Smith");
+    server
+        .browser_from(LONDON)
+        .sign_in_to_my_apps("bobby@latchkey.test", bobby.pass.expose())
         .await;
     let log = sign_in_log(server, "bobby@latchkey.test").await;
     let record = log
@@ -160,14 +151,9 @@ async fn london_sign_in(server: &TestServer) -> (Vec<latchkey::demo::DemoPerson>
 
 #[tokio::test]
 async fn the_sign_in_detail_has_a_map_with_a_dot_at_the_coordinates_and_the_credit() {
-    let Some(databases) = geoip_databases() else {
+    let Some(server) = placed_server().await else {
         return;
     };
-    let server = TestServer::start_with(|c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.geoip.databases = databases;
-    })
-    .await;
     let (people, id) = london_sign_in(&server).await;
     let admin = admin_browser(&server, &people).await;
     let page = admin.get(&format!("/admin/logs/signins/{id}")).await;
@@ -192,14 +178,10 @@ async fn the_sign_in_detail_has_a_map_with_a_dot_at_the_coordinates_and_the_cred
     );
 
     // A sign-in without coordinates (a private address) has no map.
-    let people_bobby = people
-        .iter()
-        .find(|p| p.user.display_name == "Bobby Smith")
-        .unwrap();
-    let local = server.browser();
-    let login = local.follow(local.get("/myapps").await).await;
-    local
-        .sign_in_with_pass(login, "bobby@latchkey.test", people_bobby.pass.expose())
+    let bobby = demo_person(&people, "Bobby Smith");
+    server
+        .browser()
+        .sign_in_to_my_apps("bobby@latchkey.test", bobby.pass.expose())
         .await;
     let log = sign_in_log(&server, "bobby@latchkey.test").await;
     let private = log
@@ -223,22 +205,14 @@ async fn the_sign_in_detail_has_a_map_with_a_dot_at_the_coordinates_and_the_cred
 /// In a real browser: the page's script draws the land and the dot, under the server's CSP.
 #[tokio::test]
 async fn chromium_draws_the_sign_in_map_with_a_dot_in_london() {
-    let Some(databases) = geoip_databases() else {
+    let Some(server) = placed_server().await else {
         return;
     };
     let Some(driver) = Chromedriver::start().await else {
         return;
     };
-    let server = TestServer::start_with(|c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.geoip.databases = databases;
-    })
-    .await;
     let (people, id) = london_sign_in(&server).await;
-    let admin = people
-        .iter()
-        .find(|p| p.user.display_name == "Avery Admin")
-        .unwrap();
+    let admin = demo_person(&people, "Avery Admin");
     let window = driver.window(&server, "console-sign-in-map", None).await;
     window
         .goto(&format!("/login?return_to=/admin/logs/signins/{id}"))

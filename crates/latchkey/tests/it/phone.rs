@@ -10,9 +10,7 @@ use latchkey_protocol::wire::{
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{
-    Browser, Page, TestServer, assert_signed_in_as, geoip_databases, query_param,
-};
+use crate::support::{Browser, Page, TestServer, assert_signed_in_as, placed_server, query_param};
 
 pub const AUTHENTICATOR: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/authenticator";
@@ -323,14 +321,9 @@ pub async fn phone_sign_in_to_app(server: &TestServer, phone: &mut Phone, upn: &
 
 #[tokio::test]
 async fn lab_steps_2_to_5_register_enable_and_sign_in_to_my_apps_by_number_matching() {
-    let Some(databases) = geoip_databases() else {
+    let Some(server) = placed_server().await else {
         return;
     };
-    let server = TestServer::start_with(|c| {
-        c.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.geoip.databases = databases;
-    })
-    .await;
 
     // Step 2: Bobby adds the authenticator from the QR picture and approves the test.
     let bobby = Person::new(&server, "bobby", "Bobby Smith").await;

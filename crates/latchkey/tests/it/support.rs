@@ -489,6 +489,31 @@ pub fn hidden(body: &str, name: &str) -> Option<String> {
 }
 
 /// A browser: keeps cookies, does not follow redirects on its own.
+/// A server behind a loopback proxy that places client addresses with the GeoIP databases
+/// (give a test client's address with [`TestServer::browser_from`]). `None` (the test is
+/// skipped) where the databases are missing outside CI.
+pub async fn placed_server() -> Option<TestServer> {
+    let databases = geoip_databases()?;
+    Some(
+        TestServer::start_with(|c| {
+            c.trusted_proxies = vec!["127.0.0.1/32".into()];
+            c.geoip.databases = databases;
+        })
+        .await,
+    )
+}
+
+/// One of the demo tenant's people, by display name.
+pub fn demo_person<'a>(
+    people: &'a [latchkey::demo::DemoPerson],
+    display_name: &str,
+) -> &'a latchkey::demo::DemoPerson {
+    people
+        .iter()
+        .find(|p| p.user.display_name == display_name)
+        .unwrap_or_else(|| panic!("the demo tenant has {display_name}"))
+}
+
 /// The DB-IP Lite City databases beside the repository (`../shared/geoip`). `None` (with a
 /// note) outside CI when they are missing; in CI their absence fails the test.
 pub fn geoip_databases() -> Option<Vec<std::path::PathBuf>> {
@@ -571,6 +596,13 @@ impl Browser {
     /// answered to the pass.
     pub async fn sign_in_at(&self, path: &str, upn: &str, pass: &str) -> Page {
         let login = self.get(path).await;
+        self.sign_in_with_pass(login, upn, pass).await
+    }
+
+    /// Opens My Apps, is sent to sign in, and signs in there with `pass`; returns what the
+    /// server answered to the pass.
+    pub async fn sign_in_to_my_apps(&self, upn: &str, pass: &str) -> Page {
+        let login = self.follow(self.get("/myapps").await).await;
         self.sign_in_with_pass(login, upn, pass).await
     }
 
