@@ -124,6 +124,84 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The four signature values of a request, from its `X-Latchkey-*` headers or (the live
+/// channel only) from its query.
+struct SignatureValues<'a> {
+    device_id: &'a str,
+    timestamp: &'a str,
+    nonce: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> SignatureValues<'a> {
+    fn from_headers(headers: &'a HeaderMap) -> Self {
+        SignatureValues {
+            device_id: header(headers, HEADER_DEVICE),
+            timestamp: header(headers, HEADER_TIMESTAMP),
+            nonce: header(headers, HEADER_NONCE),
+            signature: header(headers, HEADER_SIGNATURE),
+        }
+    }
+
+    fn any_present(headers: &HeaderMap) -> bool {
+        [
+            HEADER_DEVICE,
+            HEADER_TIMESTAMP,
+            HEADER_NONCE,
+            HEADER_SIGNATURE,
+        ]
+        .iter()
+        .any(|name| headers.contains_key(*name))
+    }
+
+    /// The query-signed form of `GET /stream`, for browsers (which cannot set headers on a
+    /// WebSocket handshake): exactly `device`, `timestamp`, `nonce` and `signature`, once each,
+    /// in a query of at most [`MAX_STREAM_QUERY_BYTES`]. The values are taken as sent (every
+    /// valid one is plain URL-safe text); anything percent-encoded fails the usual checks.
+    /// A missing value is left empty, so the usual checks refuse it as `unsigned_request`.
+    fn from_query(query: &'a str) -> Result<Self, DeviceError> {
+        if query.len() > MAX_STREAM_QUERY_BYTES {
+            return Err(invalid(
+                "invalid_query",
+                format!("the query is limited to {MAX_STREAM_QUERY_BYTES} bytes"),
+            ));
+        }
+        let mut values = SignatureValues {
+            device_id: "",
+            timestamp: "",
+            nonce: "",
+            signature: "",
+        };
+        let mut seen = [false; 4];
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (slot, index) = match name {
+                "device" => (&mut values.device_id, 0),
+                "timestamp" => (&mut values.timestamp, 1),
+                "nonce" => (&mut values.nonce, 2),
+                "signature" => (&mut values.signature, 3),
+                _ => {
+                    return Err(invalid(
+                        "invalid_query",
+                        "the query may hold only device, timestamp, nonce and signature",
+                    ));
+                }
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(invalid(
+                    "invalid_query",
+                    format!("the query names {name} more than once"),
+                ));
+            }
+            *slot = value;
+        }
+        Ok(values)
+    }
+}
+
+/// The longest query the query-signed live channel accepts.
+const MAX_STREAM_QUERY_BYTES: usize = 1024;
+
 /// Checks the device's signature over this exact request.
 async fn signed_device(
     state: &AppState,
@@ -135,16 +213,58 @@ async fn signed_device(
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     // Routes are nested; the device signs the full path it requested.
     let full_path = format!("{}{}", latchkey_protocol::API_PREFIX, path);
+    verify(
+        state,
+        SignatureValues::from_headers(headers),
+        method,
+        &full_path,
+        body,
+    )
+    .await
+}
+
+/// The one verification every signed request goes through, whatever carried its values.
+async fn verify(
+    state: &AppState,
+    values: SignatureValues<'_>,
+    method: &Method,
+    full_path: &str,
+    body: &[u8],
+) -> Result<Device, DeviceError> {
     let signed = SignedDeviceRequest {
-        device_id: header(headers, HEADER_DEVICE),
-        timestamp: header(headers, HEADER_TIMESTAMP),
-        nonce: header(headers, HEADER_NONCE),
-        signature: header(headers, HEADER_SIGNATURE),
+        device_id: values.device_id,
+        timestamp: values.timestamp,
+        nonce: values.nonce,
+        signature: values.signature,
         method: method.as_str(),
-        path: &full_path,
+        path: full_path,
         body,
     };
     Ok(state.latchkey.devices.authenticate_device(&signed).await?)
+}
+
+/// Checks the signature of a `GET /stream` handshake: by its headers, or, when it has none of
+/// them and a query, by its query. The query form signs the path without the query (which
+/// carries the signature); mixing the two forms is refused.
+async fn signed_stream_device(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Device, DeviceError> {
+    let query = uri.query().filter(|q| !q.is_empty());
+    match query {
+        Some(query) if !SignatureValues::any_present(headers) => {
+            let values = SignatureValues::from_query(query)?;
+            let full_path = format!("{}{}", latchkey_protocol::API_PREFIX, uri.path());
+            verify(state, values, method, &full_path, b"").await
+        }
+        Some(_) => Err(invalid(
+            "invalid_query",
+            "sign the live channel by headers or by query, not both",
+        )),
+        None => signed_device(state, method, uri, headers, b"").await,
+    }
 }
 
 /// A request signed by a device: the device, once the domain has checked the signature,
@@ -364,7 +484,7 @@ async fn open_stream(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, DeviceError> {
-    let device = signed_device(&state, &method, &uri, &headers, b"").await?;
+    let device = signed_stream_device(&state, &method, &uri, &headers).await?;
     if !device.is_confirmed() {
         // An unfinished registration has its test in the activation answer; nothing to push.
         return Err(DeviceError(DeviceApiError {

@@ -15,6 +15,7 @@ mod enumeration_timing;
 mod governance;
 mod grant_theft;
 mod hardening;
+mod live_channel_query;
 mod map;
 mod oidc_flow;
 mod passkeys;

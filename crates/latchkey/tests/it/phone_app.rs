@@ -183,7 +183,8 @@ async fn password_sign_in(server: &TestServer, upn: &str) -> (Browser, u8) {
     (browser, number_on(&page))
 }
 
-/// Waits until the app shows a request of `kind` by itself (it asks the server every 2 s).
+/// Waits until the app shows a request of `kind` by itself (from its live channel, or the
+/// `GET /requests` it falls back on).
 async fn request_shown(window: &Window, kind: &str) {
     window
         .find(&format!(
@@ -495,8 +496,9 @@ async fn deny_report_wrong_number_expiry_and_an_answer_from_another_device_in_th
     let (_browser, _) = password_sign_in(&server, &guy.upn).await;
     request_shown(&window, "mfa_push").await;
     clock.0.store(31, Ordering::SeqCst);
+    // The app's pull makes the server notice the expiry; the live channel's `expired` says so.
     let said = left_by_itself(&window).await;
-    assert!(said.contains("no longer waiting"), "{said}");
+    assert_eq!(said, "This request expired.");
     snap(&window, "05-expired").await;
     clock.0.store(0, Ordering::SeqCst);
 
@@ -513,9 +515,65 @@ async fn deny_report_wrong_number_expiry_and_an_answer_from_another_device_in_th
         AnswerOutcome::Approved
     );
     let said = left_by_itself(&window).await;
-    assert!(said.contains("another device"), "{said}");
+    assert_eq!(said, "This request was answered on another device.");
     snap(&window, "06-answered-elsewhere").await;
     assert_signed_in_as(&browser.follow(browser.get("/login").await).await, "Guy Oz");
+    window.close().await;
+}
+
+// ---- the live channel ----
+
+/// From now on the page's `GET /requests` never answers (and, the app asking one at a time,
+/// it asks no more): whatever the app learns now comes over the live channel.
+const NO_MORE_PULLS: &str = r#"
+const realFetch = window.fetch;
+window.fetch = (url, options) =>
+  String(url).endsWith("/authenticator/v1/requests") && (options || {}).method === "GET"
+    ? new Promise(() => {})
+    : realFetch(url, options);
+arguments[0](true);
+"#;
+
+#[tokio::test]
+async fn the_live_channel_brings_a_sign_in_request_at_once_and_says_when_another_device_answered() {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let clock = Arc::new(AheadClock(AtomicI64::new(0)));
+    let server = server_with(clock, 90).await;
+    let ines = person(&server, "ines", "Ines Live").await;
+    let window = phone(&chromium, &server, "live").await;
+    add_account(&window, &ines, "Ines's phone", false).await;
+    let mut other = Phone::register(&ines, "Ines's laptop").await;
+    // The app opened the query-signed live channel and says so.
+    window.find("#live-status[data-live=yes]").await;
+    assert!(
+        window.text_of("#live-status").await.starts_with("Live"),
+        "{}",
+        window.text().await
+    );
+    snap(&window, "01-live").await;
+    run(&window, NO_MORE_PULLS).await;
+    let (browser, number) = password_sign_in(&server, &ines.upn).await;
+    request_shown(&window, "mfa_push").await;
+    snap(&window, "02-request-live").await;
+    // The other device answers first; the channel's answered_elsewhere says exactly that (a
+    // pull would only have found the request gone: "no longer waiting").
+    let request = other.only_request().await;
+    assert_eq!(
+        other
+            .answer(&request, Decision::Approve, Some(number))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved
+    );
+    let said = left_by_itself(&window).await;
+    assert_eq!(said, "This request was answered on another device.");
+    snap(&window, "03-answered-elsewhere").await;
+    assert_signed_in_as(
+        &browser.follow(browser.get("/login").await).await,
+        "Ines Live",
+    );
     window.close().await;
 }
 

@@ -7,9 +7,16 @@
 
   var L = self.Latchkey;
   var SCOPE = "/authenticator/app/";
-  // The device API's live channel needs signed headers on the WebSocket handshake, which a
-  // browser cannot set; so the open app asks GET /requests this often instead.
+  // While the app is open and visible it holds the live channel (a WebSocket signed in its
+  // query) for each account. GET /requests is the fallback: every 2 s while an account's
+  // channel is down, every 10 s while all are up (events can be missed; see the protocol).
   var POLL_MS = 2000;
+  var LIVE_POLL_MS = 10000;
+  // Reconnect after 1 s, doubling to at most a minute; each attempt is signed afresh.
+  var RETRY_FIRST_MS = 1000;
+  var RETRY_MAX_MS = 60000;
+  // How long a pull that found the request on screen gone waits for the event that says why.
+  var EVENT_GRACE_MS = 1500;
 
   var main = document.getElementById("app");
   var statusLine = document.getElementById("status");
@@ -23,6 +30,9 @@
     answered: {},
     pollTimer: null,
     polling: false,
+    lastPoll: 0,
+    // accountId -> {socket, live, delay, timer}: the live channel of each account.
+    channels: {},
     // A request a notification asked to open.
     wanted: new URLSearchParams(location.search).get("request")
   };
@@ -141,6 +151,7 @@
     if (items.length) {
       children.push(el("ul", { class: "accounts" }, items));
       children.push(el("p", { class: "muted waiting", id: "listening", text: "Sign-in requests appear here while the app is open." }));
+      children.push(el("p", { class: "muted", id: "live-status", "data-live": allLive() ? "yes" : "no", text: liveText() }));
     } else {
       children.push(el("p", { class: "empty", id: "no-accounts" }, [
         "No accounts yet. On a computer, open Security info, choose Add sign-in method › Authenticator app, and scan the QR code with this phone's camera."
@@ -540,6 +551,7 @@
   function poll() {
     if (state.polling || document.hidden) return Promise.resolve();
     state.polling = true;
+    state.lastPoll = Date.now();
     var found = {};
     return Promise.all(state.accounts.map(function (a) {
       return L.pending(a).then(function (list) {
@@ -562,7 +574,17 @@
       var current = state.current;
       if (current && !current.busy && !found[current.request.id]) {
         var expired = current.request.expires_at * 1000 <= Date.now();
-        gone(current.request, expired ? "request_expired" : "gone");
+        var channel = state.channels[current.accountId];
+        if (!expired && channel && channel.live) {
+          // The channel's event says why it left (the server sends it as it notices, often
+          // while answering this very pull); say only "no longer waiting" if none comes.
+          var r = current.request;
+          setTimeout(function () {
+            if (state.current && state.current.request.id === r.id && !state.current.busy) gone(r, "gone");
+          }, EVENT_GRACE_MS);
+        } else {
+          gone(current.request, expired ? "request_expired" : "gone");
+        }
       }
       if (main.getAttribute("data-screen") === "home") {
         var next = pick(found);
@@ -585,11 +607,138 @@
 
   function startPolling() {
     if (state.pollTimer) return;
-    state.pollTimer = setInterval(poll, POLL_MS);
+    state.pollTimer = setInterval(tick, POLL_MS);
+    connectAll();
     poll();
   }
 
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+  function tick() {
+    connectAll();
+    if (allLive() && Date.now() - state.lastPoll < LIVE_POLL_MS) return;
+    poll();
+  }
+
+  // ---- the live channel ----
+
+  function listened() {
+    return state.accounts.filter(function (a) { return a.confirmed; });
+  }
+
+  function allLive() {
+    var accounts = listened();
+    return accounts.length > 0 && accounts.every(function (a) {
+      return state.channels[a.id] && state.channels[a.id].live;
+    });
+  }
+
+  function liveText() {
+    if (!("WebSocket" in self)) return "Checking for requests every few seconds.";
+    return allLive() ? "Live: requests arrive as soon as they are sent." : "Connecting…";
+  }
+
+  function liveChanged() {
+    var line = document.getElementById("live-status");
+    if (line) {
+      line.textContent = liveText();
+      line.setAttribute("data-live", allLive() ? "yes" : "no");
+    }
+  }
+
+  // Opens the channel of every listened-to account that has none (and is not waiting to retry),
+  // and closes the channels of accounts that are gone.
+  function connectAll() {
+    if (!("WebSocket" in self) || document.hidden) return;
+    var ids = {};
+    listened().forEach(function (a) { ids[a.id] = true; connect(a); });
+    Object.keys(state.channels).forEach(function (id) {
+      if (!ids[id]) disconnect(id);
+    });
+  }
+
+  function connect(a) {
+    var channel = state.channels[a.id] ||
+      (state.channels[a.id] = { socket: null, live: false, delay: RETRY_FIRST_MS, timer: null, opening: false });
+    if (channel.socket || channel.timer || channel.opening) return;
+    channel.opening = true;
+    L.streamUrl(a).then(function (url) {
+      channel.opening = false;
+      if (document.hidden || state.channels[a.id] !== channel) return;
+      var socket = new WebSocket(url);
+      channel.socket = socket;
+      socket.onopen = function () {
+        channel.live = true;
+        channel.delay = RETRY_FIRST_MS;
+        liveChanged();
+        // Open first, then pull: what was sent while the channel was down is in the list.
+        state.lastPoll = 0;
+        poll();
+      };
+      socket.onmessage = function (message) {
+        var event = L.liveEvent(message.data);
+        if (event) heard(a.id, event);
+      };
+      socket.onclose = function () {
+        if (channel.socket !== socket) return;
+        channel.socket = null;
+        channel.live = false;
+        liveChanged();
+        retry(a.id, channel);
+      };
+    }, function () {
+      channel.opening = false;
+      retry(a.id, channel);
+    });
+  }
+
+  function retry(id, channel) {
+    if (document.hidden || state.channels[id] !== channel || channel.timer) return;
+    channel.timer = setTimeout(function () {
+      channel.timer = null;
+      var a = account(id);
+      if (a && state.channels[id] === channel) connect(a);
+    }, channel.delay);
+    channel.delay = Math.min(channel.delay * 2, RETRY_MAX_MS);
+  }
+
+  function disconnect(id) {
+    var channel = state.channels[id];
+    if (!channel) return;
+    delete state.channels[id];
+    if (channel.timer) clearTimeout(channel.timer);
+    if (channel.socket) channel.socket.close();
+    liveChanged();
+  }
+
+  var LEFT = { answered_elsewhere: "answered_elsewhere", cancelled: "request_cancelled", expired: "request_expired" };
+
+  // An event on an account's live channel.
+  function heard(accountId, event) {
+    if (event.type === "request") {
+      var r = event.request;
+      if (state.answered[r.id]) return;
+      state.waiting[r.id] = { accountId: accountId, request: r };
+      if (main.getAttribute("data-screen") === "home") {
+        var next = pick(state.waiting);
+        if (next) openRequest(next.accountId, next.request);
+      }
+      return;
+    }
+    // It left: remember so that a pull that raced the event does not bring it back.
+    state.answered[event.id] = true;
+    delete state.waiting[event.id];
+    var current = state.current;
+    if (current && !current.busy && current.request.id === event.id) gone(current.request, LEFT[event.type]);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      // Hidden: Web Push takes over; the channels reopen (signed afresh) when it shows again.
+      Object.keys(state.channels).forEach(disconnect);
+    } else {
+      connectAll();
+      poll();
+    }
+  });
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(SCOPE + "sw.js", { scope: SCOPE }).catch(function () {});

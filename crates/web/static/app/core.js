@@ -170,6 +170,36 @@
     });
   }
 
+  // The live channel's address, signed in its query: a browser cannot set the X-Latchkey-*
+  // headers on a WebSocket handshake. The signature covers GET, the path without the query,
+  // a fresh timestamp and nonce and the empty body; the address works once, within 60 s.
+  function streamUrl(account) {
+    var fullPath = API + "/stream";
+    var requestNonce = nonce();
+    var timestamp = String(Math.floor(Date.now() / 1000));
+    return sha256Text("").then(function (digest) {
+      var input = ["latchkey-device-request-v1", "GET", fullPath, timestamp, requestNonce, toBase64url(digest)].join("\n");
+      return sign(account.key, input);
+    }).then(function (signature) {
+      var url = new URL(account.server + fullPath);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      // Every value is already URL-safe (hex, digits, base64url); the server takes them as sent.
+      url.search = "device=" + account.device_id + "&timestamp=" + timestamp +
+        "&nonce=" + requestNonce + "&signature=" + signature;
+      return url.href;
+    });
+  }
+
+  // One event from the live channel, or null when it cannot be read.
+  function liveEvent(text) {
+    var e;
+    try { e = JSON.parse(text); } catch (_) { return null; }
+    if (!e || typeof e.type !== "string") return null;
+    if (e.type === "request") return readable(e.request) ? e : null;
+    if (["answered_elsewhere", "cancelled", "expired"].indexOf(e.type) >= 0 && typeof e.id === "string") return e;
+    return null;
+  }
+
   // POST /activate: a new device key, its proof, and the registration test.
   function activate(server, code, deviceName) {
     return newDeviceKey().then(function (key) {
@@ -300,6 +330,8 @@
     sign: sign,
     activate: activate,
     pending: pending,
+    streamUrl: streamUrl,
+    liveEvent: liveEvent,
     deviceStatus: deviceStatus,
     removeDevice: removeDevice,
     contextDigest: contextDigest,
