@@ -8,6 +8,7 @@
 #![no_main]
 
 use latchkey_protocol::context_digest;
+use latchkey_protocol::push::{PushMessage, PushStatus, PushSubscriptionBody};
 use latchkey_protocol::wire::{
     ActivateRequest, ActivateResponse, Answer, AnswerResult, ApiError, ApprovalRequest,
     DeviceEvent, DeviceStatus, DisablePhoneSignIn, EnablePasskey, EnablePhoneSignIn,
@@ -59,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
     refuses_unknown_fields::<DisablePhoneSignIn>(data);
     refuses_unknown_fields::<Answer>(data);
     refuses_unknown_fields::<EnablePasskey>(data);
+    refuses_unknown_fields::<PushSubscriptionBody>(data);
 
     // Read by the authenticator.
     round_trip::<ActivateResponse>(data);
@@ -68,6 +70,8 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<AnswerResult>(data);
     round_trip::<PendingRequests>(data);
     round_trip::<ApiError>(data);
+    round_trip::<PushStatus>(data);
+    round_trip::<PushMessage>(data);
     if let Some((request, again)) = round_trip::<ApprovalRequest>(data) {
         assert_eq!(request, again);
         assert_eq!(context_digest(&request), context_digest(&again));
