@@ -150,6 +150,8 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// A statement running longer than this many seconds is cancelled and its request fails.
     pub statement_timeout_seconds: u64,
+    /// How many seconds a request waits for a free pooled connection before it fails.
+    pub acquire_timeout_seconds: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -158,6 +160,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             max_connections: defaults.max_connections,
             statement_timeout_seconds: defaults.statement_timeout.as_secs(),
+            acquire_timeout_seconds: defaults.acquire_timeout.as_secs(),
         }
     }
 }
@@ -424,6 +427,9 @@ impl Config {
         if !(1..=600).contains(&self.database.statement_timeout_seconds) {
             bail!("database.statement_timeout_seconds must be between 1 and 600");
         }
+        if !(1..=60).contains(&self.database.acquire_timeout_seconds) {
+            bail!("database.acquire_timeout_seconds must be between 1 and 60");
+        }
         if !(1..=3650).contains(&self.log_retention_days) {
             bail!("log_retention_days must be between 1 and 3650");
         }
@@ -481,7 +487,7 @@ impl Config {
             statement_timeout: std::time::Duration::from_secs(
                 self.database.statement_timeout_seconds,
             ),
-            ..latchkey_store::PostgresSettings::default()
+            acquire_timeout: std::time::Duration::from_secs(self.database.acquire_timeout_seconds),
         }
     }
 
@@ -594,9 +600,9 @@ mod database_settings {
     }
 
     #[test]
-    fn the_pool_size_and_statement_timeout_are_settings_within_bounds() {
+    fn the_pool_size_and_both_timeouts_are_settings_within_bounds() {
         let config = Config::from_toml(
-            "database_url = \"postgres://l@h/db\"\n[database]\nmax_connections = 25\nstatement_timeout_seconds = 9",
+            "database_url = \"postgres://l@h/db\"\n[database]\nmax_connections = 25\nstatement_timeout_seconds = 9\nacquire_timeout_seconds = 2",
         )
         .unwrap();
         let settings = config.postgres_settings();
@@ -605,11 +611,14 @@ mod database_settings {
             settings.statement_timeout,
             std::time::Duration::from_secs(9)
         );
+        assert_eq!(settings.acquire_timeout, std::time::Duration::from_secs(2));
         for bad in [
             "[database]\nmax_connections = 0",
             "[database]\nmax_connections = 5000",
             "[database]\nstatement_timeout_seconds = 0",
             "[database]\nstatement_timeout_seconds = 601",
+            "[database]\nacquire_timeout_seconds = 0",
+            "[database]\nacquire_timeout_seconds = 61",
             "[database]\nsize = 3",
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
