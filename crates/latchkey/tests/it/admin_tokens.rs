@@ -155,6 +155,11 @@ fn latchkey_offline(data_dir: &std::path::Path, args: &[&str]) -> (i32, String, 
 // Multi-threaded: the command line blocks this test's thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_token_is_lost_an_offline_command_on_the_data_directory_makes_one_that_works() {
+    if crate::support::skipped_unless_sqlite(
+        "`latchkey admin --offline` opens the SQLite file in the data directory only",
+    ) {
+        return;
+    }
     let mut server = TestServer::start().await;
     let initial = server.admin_token.clone();
     // The last token revokes itself: nothing can reach the admin API any more.

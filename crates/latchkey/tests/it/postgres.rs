@@ -11,7 +11,7 @@ use latchkey_domain::Latchkey;
 use latchkey_store::postgres::scratch::ScratchSchema;
 use tokio::sync::oneshot;
 
-use crate::support::{TestServer, authorize_url, code_for, token_request};
+use crate::support::{TestServer, TestStore, authorize_url, code_for, token_request};
 
 async fn scratch_schema() -> ScratchSchema {
     ScratchSchema::create()
@@ -66,7 +66,7 @@ async fn readyz(base: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn readyz_names_the_database_each_server_uses() {
-    let sqlite = TestServer::start().await;
+    let sqlite = TestServer::start_with(|c| c.database_url = Some("sqlite:".into())).await;
     let (status, body) = readyz(&sqlite.base).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("database: sqlite"), "{body}");
@@ -231,4 +231,38 @@ async fn a_database_url_password_is_never_printed_when_the_database_cannot_be_us
             }
         }
     }
+}
+
+/// The suite's own servers keep their data where `LATCHKEY_TEST_STORE` says (docs/postgres.md
+/// "Tests"): `/readyz` names that database, a restart finds the same data, and the store a
+/// test plants rows through is the server's.
+#[tokio::test]
+async fn the_suites_servers_use_the_store_latchkey_test_store_names() {
+    let server = TestServer::start().await;
+    let (status, body) = readyz(&server.base).await;
+    assert_eq!(status, 200, "{body}");
+    let on_postgres = TestStore::selected() == TestStore::Postgres;
+    let expected = if on_postgres {
+        "database: postgresql"
+    } else {
+        "database: sqlite"
+    };
+    assert!(body.contains(expected), "{body}");
+    assert_eq!(
+        server.data_dir.path().join("latchkey.db").exists(),
+        !on_postgres,
+        "a SQLite file only when the suite runs on SQLite"
+    );
+
+    let bobby = server.user("bobby", "Bobby Smith").await;
+    let server = server.restart().await;
+    assert!(
+        server.latchkey.directory.user(&bobby).await.is_ok(),
+        "a restart keeps the same database"
+    );
+    let planted = server.store_to_plant().await;
+    assert!(
+        planted.user(&bobby).await.expect("a read").is_some(),
+        "the planting store opens the server's database"
+    );
 }

@@ -26,12 +26,92 @@ pub struct TestServer {
     config: Config,
     /// What the domain reads time from; a restart keeps it.
     clock: Arc<dyn Clock>,
+    /// The server's PostgreSQL schema when `LATCHKEY_TEST_STORE=postgres`; a restart keeps it.
+    /// Declared last so that it is dropped after the server's handle.
+    _scratch: Option<ScratchDatabase>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+/// The database the suite's servers keep their data in, chosen by `LATCHKEY_TEST_STORE`:
+/// unset or `sqlite`, a SQLite file in each server's data directory; `postgres`, a scratch
+/// schema of its own per server in the tests' PostgreSQL (`LATCHKEY_TEST_POSTGRES_URL`,
+/// docs/postgres.md "Tests").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestStore {
+    Sqlite,
+    Postgres,
+}
+
+impl TestStore {
+    pub fn selected() -> TestStore {
+        let value = std::env::var_os("LATCHKEY_TEST_STORE");
+        match value.as_ref().map(|v| v.to_str()) {
+            None | Some(Some("" | "sqlite")) => TestStore::Sqlite,
+            Some(Some("postgres")) => TestStore::Postgres,
+            _ => panic!(
+                "LATCHKEY_TEST_STORE is {value:?}: leave it unset or write `sqlite` to run the \
+                 integration suite on SQLite, or write `postgres` to run it on PostgreSQL"
+            ),
+        }
+    }
+}
+
+/// For a test of behaviour only SQLite has: true (with the reason printed) when the suite
+/// runs on PostgreSQL, where the test should return at once.
+pub fn skipped_unless_sqlite(reason: &str) -> bool {
+    if TestStore::selected() == TestStore::Sqlite {
+        return false;
+    }
+    eprintln!("skipped on PostgreSQL: {reason}");
+    true
+}
+
+/// A PostgreSQL scratch schema for one test server, dropped with the server.
+struct ScratchDatabase {
+    schema: Option<latchkey_store::postgres::scratch::ScratchSchema>,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create() -> ScratchDatabase {
+        let schema = latchkey_store::postgres::scratch::ScratchSchema::create()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = schema.url();
+        ScratchDatabase {
+            schema: Some(schema),
+            url,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        let name = schema.name().to_string();
+        // `drop` cannot await, and the test's runtime may have only this thread: the schema is
+        // dropped on a thread and runtime of its own, waited for here.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(schema.drop_schema())
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the scratch schema {name} is left behind: {e}"),
+            Err(_) => eprintln!("the scratch schema {name} is left behind"),
         }
     }
 }
@@ -74,6 +154,15 @@ impl<'a> TestServerBuilder<'a> {
         for adjust in self.adjust {
             adjust(&mut config);
         }
+        // A test that chose its database itself (`database_url`) keeps it.
+        let scratch = match (TestStore::selected(), &config.database_url) {
+            (TestStore::Postgres, None) => {
+                let scratch = ScratchDatabase::create().await;
+                config.database_url = Some(scratch.url.clone());
+                Some(scratch)
+            }
+            _ => None,
+        };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let latchkey = server::open_with(&config, clock.clone(), Arc::new(OsRandom))
             .await
@@ -91,6 +180,7 @@ impl<'a> TestServerBuilder<'a> {
             task: None,
             config,
             clock,
+            _scratch: scratch,
         };
         server.serve(listener).await;
         server
@@ -126,11 +216,7 @@ impl TestServer {
     /// The server's database, opened again beside the server, for a test that plants a state
     /// no use case makes (an expired pass, more open activations than the limit allows).
     pub async fn store_to_plant(&self) -> Arc<dyn latchkey_domain::store::Store> {
-        Arc::new(
-            latchkey_store::SqliteStore::open(self.data_dir.path())
-                .await
-                .expect("store"),
-        )
+        server::open_store(&self.config).await.expect("store")
     }
 
     /// A browser whose cookie jar the test can reach, to plant cookies as an attacker would.

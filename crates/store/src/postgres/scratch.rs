@@ -77,15 +77,32 @@ impl ScratchSchema {
         format!("{base}{separator}options%5Bsearch_path%5D={}", self.name)
     }
 
-    /// Drops the schema and everything in it.
+    /// Drops the schema and everything in it. Sessions still holding locks on its tables (a
+    /// test's server stopped in the middle of a transaction, whose runtime will never roll it
+    /// back) are ended first, and the drop waits at most 10 s for a lock, so a test's clean-up
+    /// cannot hang.
     pub async fn drop_schema(self) -> Result<(), String> {
         let mut conn = connect().await?;
+        conn.execute("SET lock_timeout = '10s'")
+            .await
+            .map_err(|e| format!("dropping a scratch schema: {e}"))?;
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM (SELECT DISTINCT l.pid FROM pg_locks l \
+             JOIN pg_class c ON c.oid = l.relation \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND l.pid <> pg_backend_pid() \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) holders",
+        )
+        .bind(&self.name)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("ending sessions in a scratch schema: {e}"))?;
         conn.execute(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA {} CASCADE",
             self.name
         )))
         .await
-        .map_err(|e| format!("dropping a scratch schema: {e}"))?;
+        .map_err(|e| format!("dropping the scratch schema {}: {e}", self.name))?;
         let _ = conn.close().await;
         Ok(())
     }
