@@ -33,6 +33,12 @@ pub enum HeldBack {
 }
 
 impl HeldBack {
+    pub const ALL: [HeldBack; 3] = [
+        HeldBack::UserAtRisk,
+        HeldBack::RecentDenial,
+        HeldBack::UnfamiliarCountry,
+    ];
+
     /// The sign-in log's words for it (`status.additionalDetails`); stable, documented in
     /// `docs/logs.md`.
     pub fn log_detail(self) -> &'static str {

@@ -16,6 +16,7 @@ use latchkey_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::HeldBack;
 use crate::clock::Timestamp;
 use crate::ids::{ActivationId, ApprovalId, DeviceId, SignInId, UserId};
 use crate::log::SignInRecord;
@@ -312,6 +313,16 @@ impl Approval {
 
     pub fn was_sent_to(&self, device: &DeviceId) -> bool {
         self.device_ids.contains(device)
+    }
+
+    /// Whether the request was made without being announced to the devices (held back): its
+    /// sign-in record says why, in [`HeldBack::log_detail`]'s words.
+    pub fn was_held_back(&self) -> bool {
+        let detail = self
+            .record
+            .as_ref()
+            .and_then(|r| r.status.additional_details.as_deref());
+        HeldBack::ALL.iter().any(|h| detail == Some(h.log_detail()))
     }
 
     /// Checks an answer's signature, its binding to this request and what the device showed,

@@ -1,11 +1,11 @@
 //! Ports for what happens outside a request: domain events other parts react to.
 //!
 //! Phone sign-in delivers notifications to devices through a [`Notifier`]: the web edge's live
-//! channel today, Web Push or a cross-instance bus later. Delivery is best effort by design:
-//! whatever a device misses it pulls from the pending list, so a lost notification delays a
-//! sign-in but never loses or changes one. Several server instances will share events through
-//! an `EventBus` backed by the database; for now the bus carries session and user lifecycle
-//! events, and the in-process implementation is the default.
+//! channel, Web Push, and on PostgreSQL the other instances (the binary's `cross_instance`).
+//! Delivery is best effort by design: whatever a device misses it pulls from the pending list,
+//! so a lost notification delays a sign-in but never loses or changes one. The `EventBus`
+//! carries session and user lifecycle events out (webhooks); the in-process implementation is
+//! the default.
 
 use std::sync::Mutex;
 

@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 pub mod config;
+pub mod cross_instance;
 pub mod demo;
 pub mod edge;
 pub mod server;

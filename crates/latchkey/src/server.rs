@@ -8,12 +8,15 @@ use std::time::Duration;
 use anyhow::Context;
 use latchkey_domain::Latchkey;
 use latchkey_domain::clock::{Clock, SystemClock};
+use latchkey_domain::notify::Notifier;
 use latchkey_domain::random::{OsRandom, RandomSource};
 use latchkey_domain::store::Store;
+use latchkey_store::postgres::events::DeviceSignals;
 use latchkey_store::{PostgresStore, SqliteStore};
 use latchkey_web::{AppState, Metrics};
 
 use crate::config::{Config, Database};
+use crate::cross_instance::{CrossInstanceNotifier, deliver_heard};
 
 /// Opens the store and prepares what every start needs: keys, My Apps, the first admin token.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<Latchkey>> {
@@ -125,6 +128,15 @@ pub struct Server {
     log_retention_days: u32,
     /// Reloaded when its files change, so updated databases need no restart.
     mmdb: Option<Arc<latchkey_geoip::MmdbGeoIp>>,
+    /// On PostgreSQL: device events to and from the other instances.
+    cross_instance: Option<CrossInstance>,
+}
+
+/// The cross-instance device events of a server on PostgreSQL: the channel (listened to
+/// while serving) and the task publishing this instance's events.
+struct CrossInstance {
+    signals: DeviceSignals,
+    publishing: tokio::task::JoinHandle<()>,
 }
 
 pub async fn bind(config: &Config, latchkey: Arc<Latchkey>) -> anyhow::Result<Server> {
@@ -176,19 +188,36 @@ pub async fn serve_on(
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let devices = Arc::new(latchkey_web::DeviceHub::default());
-    let web_push = if config.web_push.enabled {
+    let (local, web_push): (Arc<dyn Notifier>, _) = if config.web_push.enabled {
         let sender = Arc::new(web_push_sender(config, latchkey.clone()).await?);
         // Every event goes to the live channel; every new request is also pushed.
-        latchkey
-            .devices
-            .attach_notifier(Arc::new(latchkey_web::web_push::PushingNotifier {
-                hub: devices.clone(),
-                sender: sender.clone(),
-            }));
-        Some(sender)
+        let pushing = latchkey_web::web_push::PushingNotifier {
+            hub: devices.clone(),
+            sender: sender.clone(),
+        };
+        (Arc::new(pushing), Some(sender))
     } else {
-        latchkey.devices.attach_notifier(devices.clone());
-        None
+        (devices.clone(), None)
+    };
+    let cross_instance = match config.database()? {
+        Database::Sqlite => {
+            latchkey.devices.attach_notifier(local);
+            None
+        }
+        // Other instances may share the database: their devices hear our events and ours theirs.
+        Database::Postgres(url) => {
+            let signals = DeviceSignals::open(url).await.context(
+                "opening the device events channel on the PostgreSQL database at database_url",
+            )?;
+            let (publisher, publishing) = signals.start_publisher();
+            latchkey
+                .devices
+                .attach_notifier(Arc::new(CrossInstanceNotifier { local, publisher }));
+            Some(CrossInstance {
+                signals,
+                publishing,
+            })
+        }
     };
     let state = AppState {
         database: config.database()?.kind(),
@@ -218,6 +247,7 @@ pub async fn serve_on(
         limits: config.limits,
         log_retention_days: config.log_retention_days,
         mmdb,
+        cross_instance,
     })
 }
 
@@ -287,6 +317,16 @@ impl Server {
                 }
             }
         });
+        let devices = self.state.devices.clone();
+        let cross_instance = self.cross_instance.map(|cross| {
+            let (heard, listening) = cross.signals.start_listener();
+            let delivering = tokio::spawn(deliver_heard(
+                heard,
+                devices.clone(),
+                self.state.latchkey.clone(),
+            ));
+            [cross.publishing, listening, delivering]
+        });
         let metrics = self.state.metrics.clone();
         let trusted_proxies = self.state.trusted_proxies.clone();
         let app = latchkey_web::router(self.state);
@@ -301,6 +341,8 @@ impl Server {
         let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down");
+            // Live channels outlive their HTTP connection; close them so devices reconnect.
+            devices.close_all();
         };
         let result = crate::edge::serve(
             self.listener,
@@ -313,6 +355,9 @@ impl Server {
         )
         .await;
         purge.abort();
+        for task in cross_instance.into_iter().flatten() {
+            task.abort();
+        }
         result.context("serving")
     }
 }

@@ -2,8 +2,9 @@
 //! to each of their WebSockets.
 //!
 //! It is the web edge's [`Notifier`]. It is owned by the server's state, never a global, and
-//! knows only this process's connections: a device connected to another instance pulls what
-//! it missed (a database-backed bus will carry events across instances later).
+//! knows only this process's connections. On PostgreSQL the server also passes events to and
+//! from the other instances (`latchkey::cross_instance`), which deliver here through
+//! [`Notifier::notify`] as well.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +72,28 @@ impl DeviceHub {
             if list.is_empty() {
                 connections.remove(device);
             }
+        }
+    }
+
+    /// The devices with a connection open here.
+    pub fn connected_devices(&self) -> Vec<DeviceId> {
+        self.connections
+            .lock()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_connected(&self, device: &DeviceId) -> bool {
+        self.connections
+            .lock()
+            .is_ok_and(|c| c.contains_key(device))
+    }
+
+    /// Closes every connection (the server is stopping): devices reconnect, to another
+    /// instance if there is one, instead of holding a socket to a server that is gone.
+    pub fn close_all(&self) {
+        if let Ok(mut connections) = self.connections.lock() {
+            connections.clear();
         }
     }
 

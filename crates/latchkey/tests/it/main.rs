@@ -17,6 +17,7 @@ mod grant_theft;
 mod hardening;
 mod live_channel_query;
 mod map;
+mod multi_instance;
 mod oidc_flow;
 mod passkeys;
 mod passkeys_browser;

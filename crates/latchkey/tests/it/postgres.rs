@@ -13,22 +13,36 @@ use tokio::sync::oneshot;
 
 use crate::support::{TestServer, TestStore, authorize_url, code_for, token_request};
 
-async fn scratch_schema() -> ScratchSchema {
+pub(crate) async fn scratch_schema() -> ScratchSchema {
     ScratchSchema::create()
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A second server instance on the database `database_url` names, with a data directory of
-/// its own, serving until the returned sender is dropped.
-struct Instance {
-    base: String,
-    latchkey: Arc<Latchkey>,
+/// its own, serving until dropped.
+pub(crate) struct Instance {
+    pub base: String,
+    pub latchkey: Arc<Latchkey>,
     _stop: oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
 
-async fn second_instance(database_url: &str) -> Instance {
+impl Instance {
+    /// A cookie-keeping browser speaking to this instance.
+    pub fn browser(&self) -> crate::support::Browser {
+        crate::support::Browser {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        }
+    }
+}
+
+pub(crate) async fn second_instance(database_url: &str) -> Instance {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -134,14 +148,7 @@ async fn a_code_issued_by_one_instance_is_exchanged_once_across_two_instances() 
 
     // And the other way round, with a fresh sign-in started at B.
     let pass = a.pass(&bobby).await;
-    let browser_b = crate::support::Browser {
-        base: b.base.clone(),
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-    };
+    let browser_b = b.browser();
     let authorize = authorize_url(&b.base, &client, None, &[]);
     let code = code_for(&browser_b, &authorize, "bobby@contoso.example", &pass).await;
     let form = [

@@ -39,6 +39,7 @@ mod admin_token;
 mod application;
 mod campaign;
 mod device;
+pub mod events;
 mod governance;
 mod grant;
 mod group;

@@ -77,6 +77,39 @@ impl ScratchSchema {
         format!("{base}{separator}options%5Bsearch_path%5D={}", self.name)
     }
 
+    /// How many device-event listeners (connections named
+    /// [`LISTENER_APPLICATION_NAME`](super::events::LISTENER_APPLICATION_NAME)) listen on this
+    /// schema's channel now.
+    pub async fn listeners(&self) -> Result<i64, String> {
+        self.on_listeners("count(*)").await
+    }
+
+    /// Ends the connection of every device-event listener on this schema's channel (as a
+    /// failover or an administrator would); returns how many were ended.
+    pub async fn end_listeners(&self) -> Result<i64, String> {
+        self.on_listeners("count(pg_terminate_backend(pid))").await
+    }
+
+    async fn on_listeners(&self, what: &'static str) -> Result<i64, String> {
+        let mut conn = connect().await?;
+        // A listener's last statement is its `LISTEN "<prefix><schema>"`.
+        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT {what} FROM pg_stat_activity \
+             WHERE application_name = $1 AND position($2 in query) > 0 AND pid <> pg_backend_pid()"
+        )))
+        .bind(super::events::LISTENER_APPLICATION_NAME)
+        .bind(format!(
+            "\"{}{}\"",
+            super::events::CHANNEL_PREFIX,
+            self.name
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| format!("reading pg_stat_activity: {e}"))?;
+        let _ = conn.close().await;
+        Ok(count)
+    }
+
     /// Drops the schema and everything in it. Sessions still holding locks on its tables (a
     /// test's server stopped in the middle of a transaction, whose runtime will never roll it
     /// back) are ended first, and the drop waits at most 10 s for a lock, so a test's clean-up

@@ -18,12 +18,34 @@ impl Devices {
         &self,
         device: &Device,
     ) -> Result<Vec<ApprovalRequest>, DeviceApiError> {
+        self.open_for_device(device, true).await
+    }
+
+    /// What the live channel may announce (again) to this device: the pending requests that
+    /// were announced when made, not those held back (the user is at risk, or the sign-in was
+    /// unusual), which wait only for the device to pull them. Another instance's lost
+    /// notification is made up with this.
+    pub async fn announced_for_device(
+        &self,
+        device: &Device,
+    ) -> Result<Vec<ApprovalRequest>, DeviceApiError> {
+        self.open_for_device(device, false).await
+    }
+
+    async fn open_for_device(
+        &self,
+        device: &Device,
+        with_held_back: bool,
+    ) -> Result<Vec<ApprovalRequest>, DeviceApiError> {
         let now = self.now();
         let mut open = Vec::new();
         for approval in self.store.pending_approvals(&device.user_id).await? {
             let answerable =
                 approval.kind() != ApprovalKind::PhoneSignIn || device.has_phone_sign_in();
-            if !approval.was_sent_to(&device.id) || !answerable {
+            if !approval.was_sent_to(&device.id)
+                || !answerable
+                || (!with_held_back && approval.was_held_back())
+            {
                 continue;
             }
             if approval.is_expired(now) {
