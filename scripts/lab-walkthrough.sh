@@ -40,7 +40,7 @@ file $WORK/qr.png
   | $AUTH add --qr-image $WORK/qr.png --name "Bobby's phone"
 curl -s -c $J -b $J "$B$NEXT" | grep -o '<h1>[^<]*</h1>'
 echo "-- Step 2 #5: enable phone sign-in in the app (PIN 246810, twice)"
-printf '246810\n246810\n' | $AUTH enable-phone-sign-in 1
+printf '246810\n246810\n' | $AUTH enable-phone-sign-in
 echo
 $AUTH accounts
 curl -s -c $J -b $J "$B/mysecurityinfo" | grep -o 'Authenticator app — [A-Za-z ]*'
@@ -61,7 +61,7 @@ run_sign_in() {   # $1 = label, extra curl args after
   local N=$(grep -o 'id="number">[0-9]*' $WORK/number.html | grep -o '[0-9]*$')
   echo "The page shows the number $N"
   sleep 0.5
-  printf '%s\na\n246810\n' "$N" >&3
+  printf 'a\n%s\n246810\n' "$N" >&3
   sleep 1.5
   exec 3>&-
   echo "-- what the authenticator showed ($label):"

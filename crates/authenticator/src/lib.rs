@@ -210,8 +210,9 @@ impl Authenticator {
         self.client(index)?.pending().await
     }
 
-    /// Answers a request. Phone sign-in answers are signed with the passwordless key and so
-    /// need the PIN; MFA pushes and registration tests are signed with the device key.
+    /// Answers a request. Approving a phone sign-in is signed with the passwordless key and so
+    /// needs the PIN; everything else (refusing a phone sign-in, MFA pushes and registration
+    /// tests) is signed with the device key, and `pin` is not used.
     pub async fn respond(
         &mut self,
         index: usize,
@@ -221,13 +222,13 @@ impl Authenticator {
         pin: Option<&str>,
     ) -> Result<AnswerOutcome, Error> {
         let key = match request.kind {
-            ApprovalKind::PhoneSignIn => {
+            ApprovalKind::PhoneSignIn if decision == Decision::Approve => {
                 let pin = pin.ok_or_else(|| {
                     Error::Usage("a phone sign-in is approved with your device PIN".into())
                 })?;
                 self.unlock_passwordless_key(index, pin).await?
             }
-            ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => {
+            ApprovalKind::PhoneSignIn | ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => {
                 self.store.account(index).device_key()?
             }
         };

@@ -56,17 +56,19 @@ enum Command {
     Accounts,
     /// Turn on passwordless phone sign-in for an account with a new PIN of at least 6
     /// characters (typed without echo; a script may pipe it on stdin). When it is on already,
-    /// asks for the current PIN first.
-    EnablePhoneSignIn { account: String },
+    /// asks for the current PIN first. ACCOUNT is the number `accounts` shows or the user
+    /// name; it may be left out when the device has one account.
+    EnablePhoneSignIn { account: Option<String> },
     /// Turn phone sign-in off for an account (asks for the device PIN; MFA push keeps working).
-    DisablePhoneSignIn { account: String },
+    DisablePhoneSignIn { account: Option<String> },
     /// Remove an account from this device and from the server.
     Remove { account: String },
     /// Show requests that arrived while you were not listening.
     Pending { account: Option<String> },
     /// Wait for requests and answer them as they arrive.
     Listen { account: Option<String> },
-    /// Answer one request without prompts (the PIN, when needed, comes from stdin).
+    /// Answer one request without prompts (the PIN, needed only to approve a phone sign-in,
+    /// comes from stdin; a wrong one is asked for again).
     Respond {
         request: String,
         #[arg(long)]
@@ -82,8 +84,35 @@ enum Command {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let cli = Cli::parse();
+    // Ctrl-C ends the program here, after the command (and so any prompt's `EchoOff`) is
+    // dropped: interrupted at the PIN prompt, the terminal gets its echo back.
+    let mut command = Box::pin(run(cli));
+    let finished = tokio::select! {
+        result = &mut command => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    drop(command);
+    use std::io::Write;
+    // Exits at once: a read of standard input still waiting must not hold the program open.
+    let code = match finished {
+        Some(Ok(())) => 0,
+        Some(Err(e)) => {
+            std::io::stdout().flush().ok();
+            eprintln!("Error: {e:#}");
+            1
+        }
+        None => {
+            println!();
+            130
+        }
+    };
+    std::io::stdout().flush().ok();
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = cli.home.unwrap_or_else(default_home);
     let mut app = Authenticator::open(&home)?;
     let mut input = BufReader::new(tokio::io::stdin()).lines();
@@ -157,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::EnablePhoneSignIn { account } => {
-            let index = app.find(&account)?;
+            let index = one_account(&app, account.as_deref())?;
             let current = if app.account(index).phone_sign_in() {
                 Some(ask_pin(&mut input, "Current device PIN: ").await?)
             } else {
@@ -183,9 +212,14 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::DisablePhoneSignIn { account } => {
-            let index = app.find(&account)?;
-            let pin = ask_pin(&mut input, "Device PIN: ").await?;
-            app.disable_phone_sign_in(index, &pin).await?;
+            let index = one_account(&app, account.as_deref())?;
+            loop {
+                let pin = ask_pin(&mut input, "Device PIN: ").await?;
+                match app.disable_phone_sign_in(index, &pin).await {
+                    Err(e) if pin_retry(&app, index, &e) => println!("{e}. Try again."),
+                    other => break other?,
+                }
+            }
             println!(
                 "Phone sign-in is off for {}.",
                 printable(&app.account(index).user_principal_name)
@@ -229,14 +263,21 @@ async fn main() -> anyhow::Result<()> {
                 bail!("--approve needs --number, the number the sign-in page shows");
             }
             let (index, found) = find_request(&app, &request).await?;
-            let pin = if found.kind == ApprovalKind::PhoneSignIn {
-                Some(ask_pin(&mut input, "Device PIN: ").await?)
+            let number = (decision == Decision::Approve).then_some(number).flatten();
+            let outcome = if needs_pin(&found, decision) {
+                loop {
+                    let pin = ask_pin(&mut input, "Device PIN: ").await?;
+                    match app
+                        .respond(index, &found, decision, number, Some(&pin))
+                        .await
+                    {
+                        Err(e) if pin_retry(&app, index, &e) => println!("{e}. Try again."),
+                        other => break other?,
+                    }
+                }
             } else {
-                None
+                app.respond(index, &found, decision, number, None).await?
             };
-            let outcome = app
-                .respond(index, &found, decision, number, pin.as_deref())
-                .await?;
             report_outcome(outcome);
         }
         Command::Listen { account } => listen(&mut app, account.as_deref(), &mut input).await?,
@@ -249,6 +290,51 @@ fn selected(app: &Authenticator, account: Option<&str>) -> anyhow::Result<Vec<us
         Some(selector) => Ok(vec![app.find(selector)?]),
         None if app.accounts().is_empty() => bail!("no accounts yet; add one first"),
         None => Ok((0..app.accounts().len()).collect()),
+    }
+}
+
+/// The account a command is for: the one named (its number or user name), or the device's
+/// only account.
+fn one_account(app: &Authenticator, account: Option<&str>) -> anyhow::Result<usize> {
+    if let Some(selector) = account {
+        return Ok(app.find(selector)?);
+    }
+    match app.accounts() {
+        [] => bail!("no accounts yet; add one first with `add <activation link>`"),
+        [_] => Ok(0),
+        several => {
+            let list: Vec<String> = several
+                .iter()
+                .map(|a| {
+                    format!(
+                        "  {}  {}  {}",
+                        a.id,
+                        printable(&a.user_principal_name),
+                        printable(&a.server)
+                    )
+                })
+                .collect();
+            bail!(
+                "this device has {} accounts; name one by its number or user name:\n{}",
+                several.len(),
+                list.join("\n")
+            )
+        }
+    }
+}
+
+/// Only approving a phone sign-in needs the device PIN; refusing never does.
+fn needs_pin(request: &ApprovalRequest, decision: Decision) -> bool {
+    request.kind == ApprovalKind::PhoneSignIn && decision == Decision::Approve
+}
+
+/// Whether a failure to open the passwordless key is worth asking for the PIN again: a wrong
+/// PIN the server counted (it says how many remain), or one of the wrong length.
+fn pin_retry(app: &Authenticator, index: usize, error: &Error) -> bool {
+    match error {
+        Error::Server { code, .. } => code == "wrong_pin",
+        Error::Usage(_) => app.account(index).phone_sign_in(),
+        _ => false,
     }
 }
 
@@ -352,6 +438,87 @@ async fn ask_number(input: &mut Lines<BufReader<Stdin>>, prompt: &str) -> anyhow
     }
 }
 
+/// What the live channels tell `listen`.
+enum Heard {
+    Event(usize, DeviceEvent),
+    /// The account's live channel is open again after it was lost.
+    Reconnected(usize),
+    /// The account's live channel closed; the app is trying to reopen it.
+    Lost(usize),
+    /// The server refused to reopen it (for example, the device was removed).
+    Refused(usize, Error),
+}
+
+/// The request an event says has ended, and the line that says how.
+fn ended(event: &DeviceEvent) -> Option<(&str, &'static str)> {
+    match event {
+        DeviceEvent::AnsweredElsewhere { id } => Some((id, "was answered on another device")),
+        DeviceEvent::Expired { id } => Some((id, "expired")),
+        DeviceEvent::Cancelled { id } => Some((
+            id,
+            "was cancelled (the sign-in was stopped or continued another way)",
+        )),
+        DeviceEvent::Request { .. } => None,
+    }
+}
+
+/// Keeps an account's live channel open: forwards its events, and reopens it (waiting a
+/// little longer each time, up to 30 s) when it closes.
+fn keep_listening(
+    index: usize,
+    client: latchkey_authenticator::DeviceClient,
+    first: latchkey_authenticator::EventStream,
+    tx: tokio::sync::mpsc::Sender<Heard>,
+) {
+    tokio::spawn(async move {
+        let mut stream = Some(first);
+        let mut delay = std::time::Duration::from_secs(1);
+        loop {
+            if let Some(mut open) = stream.take() {
+                while let Some(event) = open.next().await {
+                    if tx.send(Heard::Event(index, event)).await.is_err() {
+                        return;
+                    }
+                }
+                if tx.send(Heard::Lost(index)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(delay).await;
+            match client.connect().await {
+                Ok(open) => {
+                    delay = std::time::Duration::from_secs(1);
+                    stream = Some(open);
+                    if tx.send(Heard::Reconnected(index)).await.is_err() {
+                        return;
+                    }
+                }
+                // The server answered and said no: trying again will not help.
+                Err(e @ Error::Server { status, .. }) if status != 429 && status < 500 => {
+                    let _ = tx.send(Heard::Refused(index, e)).await;
+                    return;
+                }
+                Err(_) => delay = (delay * 2).min(std::time::Duration::from_secs(30)),
+            }
+        }
+    });
+}
+
+/// `listen`: answers requests on every selected account as they arrive.
+struct Listener<'a> {
+    app: &'a mut Authenticator,
+    input: &'a mut Lines<BufReader<Stdin>>,
+    indices: Vec<usize>,
+    rx: tokio::sync::mpsc::Receiver<Heard>,
+    /// Whether some live channel can still send.
+    channels_open: bool,
+    /// What arrived while a prompt was open, handled after it.
+    later: std::collections::VecDeque<Heard>,
+    /// Requests shown (answered or abandoned): each is shown once, whether it arrives by a
+    /// pull or on the live channel.
+    seen: std::collections::HashSet<String>,
+}
+
 /// Waits for requests on every selected account and answers them at the prompt.
 async fn listen(
     app: &mut Authenticator,
@@ -359,96 +526,211 @@ async fn listen(
     input: &mut Lines<BufReader<Stdin>>,
 ) -> anyhow::Result<()> {
     let indices = selected(app, account)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, DeviceEvent)>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Heard>(64);
     for &index in &indices {
-        let mut stream = app.connect(index).await?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = stream.next().await {
-                if tx.send((index, event)).await.is_err() {
-                    break;
-                }
-            }
-            let _ = tx
-                .send((index, DeviceEvent::Cancelled { id: String::new() }))
-                .await;
-        });
+        let stream = app.connect(index).await?;
+        keep_listening(index, app.client(index)?, stream, tx.clone());
     }
     drop(tx);
     println!(
         "Listening for {} account(s). Press Ctrl-C to stop.",
         indices.len()
     );
-    // A request can arrive both by the pull below and on the live channel: answer it once.
-    let mut seen = std::collections::HashSet::new();
-    for &index in &indices {
-        for request in app.pending(index).await? {
-            if seen.insert(request.id.clone()) {
-                handle(app, index, &request, input).await?;
-            }
-        }
-    }
-    while let Some((index, event)) = rx.recv().await {
-        match event {
-            DeviceEvent::Request { request } => {
-                if seen.insert(request.id.clone()) {
-                    handle(app, index, &request, input).await?;
-                }
-            }
-            DeviceEvent::AnsweredElsewhere { id } => {
-                println!("Request {} was answered on another device.", printable(&id))
-            }
-            DeviceEvent::Expired { id } => println!("Request {} expired.", printable(&id)),
-            DeviceEvent::Cancelled { id } if id.is_empty() => {
-                println!(
-                    "The server closed the connection for account {}. Run listen again to reconnect; pending shows what you missed.",
-                    app.account(index).id
-                );
-            }
-            DeviceEvent::Cancelled { id } => {
-                println!("Request {} was cancelled.", printable(&id))
-            }
-        }
-    }
-    Ok(())
+    let mut listener = Listener {
+        app,
+        input,
+        indices,
+        rx,
+        channels_open: true,
+        later: Default::default(),
+        seen: Default::default(),
+    };
+    listener.run().await
 }
 
-async fn handle(
-    app: &mut Authenticator,
-    index: usize,
-    request: &ApprovalRequest,
-    input: &mut Lines<BufReader<Stdin>>,
-) -> anyhow::Result<()> {
-    show(&app.account(index).user_principal_name.clone(), request);
-    let number = ask_number(input, "Enter the number shown to sign in: ").await?;
-    let decision = loop {
-        let prompt = if request.report_allowed {
+impl Listener<'_> {
+    async fn run(&mut self) -> anyhow::Result<()> {
+        self.look_again().await?;
+        loop {
+            let heard = match self.later.pop_front() {
+                Some(heard) => heard,
+                None => match self.rx.recv().await {
+                    Some(heard) => heard,
+                    None => return Ok(()),
+                },
+            };
+            match heard {
+                Heard::Event(index, DeviceEvent::Request { request }) => {
+                    self.answer(index, request).await?;
+                    self.look_again().await?;
+                }
+                Heard::Event(_, event) => {
+                    // Said once: a request answered here or abandoned at its prompt is done.
+                    if let Some((id, how)) = ended(&event)
+                        && self.seen.insert(id.to_string())
+                    {
+                        println!("Request {} {how}.", printable(id));
+                    }
+                }
+                Heard::Lost(index) => println!(
+                    "Lost the connection for account {}; reconnecting.",
+                    self.app.account(index).id
+                ),
+                Heard::Reconnected(index) => {
+                    println!("Reconnected account {}.", self.app.account(index).id);
+                    self.look_again().await?;
+                }
+                Heard::Refused(index, e) => println!(
+                    "Stopped listening for account {}: {e}",
+                    self.app.account(index).id
+                ),
+            }
+        }
+    }
+
+    /// Pulls what is waiting on every account and answers what was not shown yet, until
+    /// nothing new is waiting (so a request that arrived while another was answered, or
+    /// while a connection was down, is not missed).
+    async fn look_again(&mut self) -> anyhow::Result<()> {
+        loop {
+            let mut fresh = Vec::new();
+            for &index in &self.indices {
+                match self.app.pending(index).await {
+                    Ok(requests) => fresh.extend(
+                        requests
+                            .into_iter()
+                            .filter(|r| !self.seen.contains(&r.id))
+                            .map(|r| (index, r)),
+                    ),
+                    // Unreachable for now: the live channel's reconnection pulls again.
+                    Err(e) => println!(
+                        "Could not look for waiting requests for account {}: {e}",
+                        self.app.account(index).id
+                    ),
+                }
+            }
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            for (index, request) in fresh {
+                self.answer(index, request).await?;
+            }
+        }
+    }
+
+    /// Shows a request and answers it at the prompt. The prompt is abandoned, with a line
+    /// saying why, when the request ends meanwhile (answered elsewhere, expired, cancelled).
+    async fn answer(&mut self, index: usize, request: ApprovalRequest) -> anyhow::Result<()> {
+        if !self.seen.insert(request.id.clone()) {
+            return Ok(());
+        }
+        // It may have ended while another prompt was open.
+        if let Some(how) = self.later.iter().find_map(|heard| match heard {
+            Heard::Event(_, event) => ended(event).filter(|(id, _)| *id == request.id),
+            _ => None,
+        }) {
+            println!("Request {} {}.", printable(&request.id), how.1);
+            return Ok(());
+        }
+        show(
+            &self.app.account(index).user_principal_name.clone(),
+            &request,
+        );
+        let choices = if request.report_allowed {
             "Approve (a), Deny (d), or No, it's not me (n)? "
         } else {
             "Approve (a) or Deny (d)? "
         };
-        let choice = ask(input, prompt).await?;
-        match choice.to_ascii_lowercase().as_str() {
-            "a" | "approve" => break Decision::Approve,
-            "d" | "deny" => break Decision::Deny,
-            "n" | "no" | "report" if request.report_allowed => break Decision::Report,
-            _ if request.report_allowed => println!("Type a, d or n."),
-            _ => println!("Type a or d."),
+        let decision = loop {
+            let Some(choice) = self.ask(&request, choices, false).await? else {
+                return Ok(());
+            };
+            match choice.to_ascii_lowercase().as_str() {
+                "a" | "approve" => break Decision::Approve,
+                "d" | "deny" => break Decision::Deny,
+                "n" | "no" | "report" if request.report_allowed => break Decision::Report,
+                _ if request.report_allowed => println!("Type a, d or n."),
+                _ => println!("Type a or d."),
+            }
+        };
+        let number = if decision == Decision::Approve {
+            loop {
+                let Some(answer) = self
+                    .ask(&request, "Enter the number shown to sign in: ", false)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                match answer.parse::<u8>() {
+                    Ok(n) if (10..=99).contains(&n) => break Some(n),
+                    _ => println!("Type the two-digit number the sign-in page shows."),
+                }
+            }
+        } else {
+            None
+        };
+        let result = loop {
+            let pin = if needs_pin(&request, decision) {
+                match self.ask(&request, "Device PIN: ", true).await? {
+                    Some(pin) => Some(pin),
+                    None => return Ok(()),
+                }
+            } else {
+                None
+            };
+            match self
+                .app
+                .respond(index, &request, decision, number, pin.as_deref())
+                .await
+            {
+                Err(e) if pin.is_some() && pin_retry(self.app, index, &e) => {
+                    println!("{e}. Try again.")
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(outcome) => report_outcome(outcome),
+            Err(e @ (Error::Server { .. } | Error::Usage(_))) => println!("{e}"),
+            Err(e) => return Err(e.into()),
         }
-    };
-    let pin = if request.kind == ApprovalKind::PhoneSignIn {
-        Some(ask_pin(input, "Device PIN: ").await?)
-    } else {
-        None
-    };
-    let number = (decision == Decision::Approve).then_some(number);
-    match app
-        .respond(index, request, decision, number, pin.as_deref())
-        .await
-    {
-        Ok(outcome) => report_outcome(outcome),
-        Err(e @ Error::Server { .. }) => println!("{e}"),
-        Err(e) => return Err(e.into()),
+        Ok(())
     }
-    Ok(())
+
+    /// Asks at the prompt for `request`; `None` (after a line saying why) when the request
+    /// ends before the person answers. What else arrives meanwhile waits in `later`.
+    async fn ask(
+        &mut self,
+        request: &ApprovalRequest,
+        prompt: &str,
+        pin: bool,
+    ) -> anyhow::Result<Option<String>> {
+        use std::io::Write;
+        print!("{prompt}");
+        std::io::stdout().flush().ok();
+        let quiet = pin.then(EchoOff::on_stdin);
+        loop {
+            tokio::select! {
+                line = self.input.next_line() => {
+                    drop(quiet);
+                    let line = line?.context("no input (standard input closed)")?;
+                    return Ok(Some(line.trim().to_string()));
+                }
+                heard = self.rx.recv(), if self.channels_open => match heard {
+                    Some(Heard::Event(_, event)) if ended(&event).is_some_and(|(id, _)| id == request.id) => {
+                        drop(quiet);
+                        let (_, how) = ended(&event).expect("checked");
+                        println!();
+                        println!(
+                            "Request {} {how}; nothing was sent. The question above no longer applies.",
+                            printable(&request.id)
+                        );
+                        return Ok(None);
+                    }
+                    Some(other) => self.later.push_back(other),
+                    None => self.channels_open = false,
+                },
+            }
+        }
+    }
 }

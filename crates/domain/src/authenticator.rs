@@ -335,15 +335,24 @@ impl Approval {
         digest: &str,
         signature: &str,
     ) -> Result<ApprovalState, AnswerRefused> {
-        let key = match self.kind() {
+        // Keys that may sign this answer. Only approving a phone sign-in needs the person's
+        // second factor; refusing one (deny, or "No, it's not me") takes the device key alone,
+        // so a person under attack refuses in one step, without the PIN.
+        let refusal = decision != Decision::Approve;
+        let keys: Vec<&PublicKey> = match self.kind() {
             // With WebAuthn as the proof, the device key signs the answer and an assertion
             // over it proves the person (checked by the caller, which holds the relying party).
-            ApprovalKind::PhoneSignIn if device.webauthn.is_some() => &device.key,
-            ApprovalKind::PhoneSignIn => device
-                .passwordless_key
-                .as_ref()
-                .ok_or(AnswerRefused::NoPasswordlessKey)?,
-            ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => &device.key,
+            ApprovalKind::PhoneSignIn if device.webauthn.is_some() => vec![&device.key],
+            ApprovalKind::PhoneSignIn if refusal => std::iter::once(&device.key)
+                .chain(&device.passwordless_key)
+                .collect(),
+            ApprovalKind::PhoneSignIn => vec![
+                device
+                    .passwordless_key
+                    .as_ref()
+                    .ok_or(AnswerRefused::NoPasswordlessKey)?,
+            ],
+            ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => vec![&device.key],
         };
         let expected_digest = context_digest(&self.view);
         if !constant_time_eq(expected_digest.as_bytes(), digest.as_bytes()) {
@@ -351,7 +360,10 @@ impl Approval {
         }
         let message =
             answer_signing_input(&self.view.id, &self.view.nonce, decision, number, digest);
-        if !verify_signature(key, &message, signature) {
+        if !keys
+            .iter()
+            .any(|key| verify_signature(key, &message, signature))
+        {
             return Err(AnswerRefused::BadSignature);
         }
         Ok(match decision {
@@ -502,6 +514,29 @@ mod tests {
             a.judge(&d, Decision::Approve, Some(a.number), &digest, &sig),
             Err(AnswerRefused::BadSignature)
         );
+    }
+
+    #[test]
+    fn refusing_a_phone_sign_in_needs_only_the_device_key_and_no_number() {
+        let device_key = DeviceKeyPair::generate().unwrap();
+        let pwless = DeviceKeyPair::generate().unwrap();
+        let stranger = DeviceKeyPair::generate().unwrap();
+        let d = device(&device_key, Some(&pwless));
+        let a = approval(ApprovalKind::PhoneSignIn, &d);
+        for (decision, state) in [
+            (Decision::Deny, ApprovalState::Denied),
+            (Decision::Report, ApprovalState::Reported),
+        ] {
+            for signer in [&device_key, &pwless] {
+                let (digest, sig) = answer(signer, &a, decision, None);
+                assert_eq!(a.judge(&d, decision, None, &digest, &sig), Ok(state));
+            }
+            let (digest, sig) = answer(&stranger, &a, decision, None);
+            assert_eq!(
+                a.judge(&d, decision, None, &digest, &sig),
+                Err(AnswerRefused::BadSignature)
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod registration_campaign;
 mod smart_lockout;
 mod strengths;
 mod support;
+mod terminal_app;
 mod threats;
 mod unusual_sign_ins;
 mod virtual_authenticator;
