@@ -179,6 +179,8 @@ impl SpawnedServer {
         };
         let base = format!("http://127.0.0.1:{port}");
         let data = dir.path().join("data");
+        // On PostgreSQL nothing else makes it, and the first server writes its token there.
+        std::fs::create_dir_all(&data)?;
         let wide = wide_throttles().notifications_per_user;
         let wide = format!(
             "{{ limit = {}, window_seconds = {} }}",
