@@ -7,7 +7,10 @@
 //! 2. `POST /login/username` → the number page (for password and push: the password page,
 //!    then `POST /login/credential` → the number page);
 //! 3. the device gets the request on its live channel ("notification delivery" is timed from
-//!    the submit that triggers it);
+//!    the submit that triggers it), or, when nothing has come after `--pull-after-ms`, asks
+//!    for it (`GET /authenticator/v1/requests`) as the app does when its channel is down:
+//!    with several instances, a device on another instance than the browser's only hears of
+//!    the request on its channel if the instances pass device events to each other;
 //! 4. the device signs and posts its answer with the number from the page;
 //! 5. the browser asks `/login/status`, then `GET /login` → the redirect with the code;
 //! 6. the application redeems the code at `/token` and checks the ID token's ES256
@@ -59,6 +62,18 @@ pub const STEPS: [&str; 10] = [
 
 /// What a request from the server tells its device's owner.
 type Delivered = (ApprovalRequest, Instant);
+
+/// How a request reached its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Pushed on the live channel.
+    Socket,
+    /// Fetched with `GET /authenticator/v1/requests` after nothing came on the channel.
+    Pull,
+}
+
+/// How often a device that fell back to asking asks again.
+const PULL_EVERY: Duration = Duration::from_millis(100);
 
 /// A device on the live channel: a task reads it and hands requests to whoever owns it.
 pub struct Listening {
@@ -112,7 +127,8 @@ pub async fn connect_all(
 
 /// The application's side: its registration and the keys that sign its ID tokens.
 pub struct Application {
-    pub base: String,
+    /// The server's public URL: the ID tokens' issuer.
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
     keys: BTreeMap<String, jsonwebtoken::DecodingKey>,
@@ -149,7 +165,7 @@ impl Application {
         }
         ensure!(!keys.is_empty(), "the JWKS has no ES256 key: {jwks}");
         Ok(Application {
-            base: base.to_string(),
+            issuer: base.to_string(),
             client_id,
             client_secret,
             keys,
@@ -171,7 +187,7 @@ impl Application {
             .ok_or_else(|| anyhow!("the ID token's key {kid} is not in the JWKS"))?;
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
         validation.set_audience(&[&self.client_id]);
-        validation.set_issuer(&[&self.base]);
+        validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         let claims = jsonwebtoken::decode::<serde_json::Value>(id_token, key, &validation)?.claims;
         ensure!(claims["nonce"] == nonce, "the ID token's nonce differs");
@@ -244,20 +260,54 @@ fn expect_status(page: &Page, wanted: &[u16], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Waits for the request on the device's live channel; past `pull_after`, also asks for it
+/// as the app does when its channel is down, until one of them has it.
+async fn receive_request(
+    listening: &mut Listening,
+    wanted: ApprovalKind,
+    pull_after: Duration,
+) -> Result<(ApprovalRequest, Instant, Delivery)> {
+    let closed = || anyhow!("the device's live channel closed");
+    if let Ok(pushed) = timeout(pull_after, listening.requests.recv()).await {
+        let (request, at) = pushed.ok_or_else(closed)?;
+        return Ok((request, at, Delivery::Socket));
+    }
+    let deadline = Instant::now() + STEP_TIMEOUT.saturating_sub(pull_after);
+    loop {
+        let waiting = listening.device.client.pending().await?;
+        let now = Instant::now();
+        if let Some(request) = waiting.into_iter().rev().find(|r| r.kind == wanted) {
+            return Ok((request, now, Delivery::Pull));
+        }
+        match listening.requests.try_recv() {
+            Ok((request, at)) => return Ok((request, at, Delivery::Socket)),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Err(closed()),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        ensure!(
+            now < deadline,
+            "no request reached the device in {STEP_TIMEOUT:?}, on its channel or asking"
+        );
+        tokio::time::sleep(PULL_EVERY).await;
+    }
+}
+
 /// One complete sign-in of `listening`'s user.
 async fn sign_in(
     http: &reqwest::Client,
     app: &Application,
     listening: &mut Listening,
-) -> Result<Timings, Failure> {
+    pull_after: Duration,
+) -> Result<(Timings, Delivery), Failure> {
     let started = Instant::now();
     let device = listening.device.clone();
     let mut timings = Timings::with_capacity(STEPS.len());
-    let browser = Browser::new(&app.base, http);
+    let base = device.browser_base.as_str();
+    let browser = Browser::new(base, http);
     let (state, nonce, verifier) = (random_text(12), random_text(12), random_text(32));
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let mut authorize = url::Url::parse(&format!("{}/authorize", app.base)).expect("url");
+    let mut authorize = url::Url::parse(&format!("{base}/authorize")).expect("url");
     authorize
         .query_pairs_mut()
         .append_pair("client_id", &app.client_id)
@@ -318,19 +368,17 @@ async fn sign_in(
     };
     let number = number_page.number().at("number_page")?;
 
-    let (request, delivered_at) = timeout(STEP_TIMEOUT, listening.requests.recv())
+    let wanted = match device.way {
+        Way::PhoneSignIn => ApprovalKind::PhoneSignIn,
+        Way::PasswordAndPush => ApprovalKind::MfaPush,
+    };
+    let (request, delivered_at, delivery) = receive_request(listening, wanted, pull_after)
         .await
-        .map_err(|_| anyhow!("no request reached the device in {STEP_TIMEOUT:?}"))
-        .and_then(|r| r.ok_or_else(|| anyhow!("the device's live channel closed")))
         .at("delivery")?;
     timings.push((
         "delivery",
         delivered_at.saturating_duration_since(submitted),
     ));
-    let wanted = match device.way {
-        Way::PhoneSignIn => ApprovalKind::PhoneSignIn,
-        Way::PasswordAndPush => ApprovalKind::MfaPush,
-    };
     if request.kind != wanted || request.user_principal_name != device.upn {
         return Err(Failure {
             step: "delivery",
@@ -378,7 +426,7 @@ async fn sign_in(
 
     step(&mut timings, "token", async {
         let response = http
-            .post(format!("{}/token", app.base))
+            .post(format!("{base}/token"))
             .basic_auth(&app.client_id, Some(&app.client_secret))
             .form(&[
                 ("grant_type", "authorization_code"),
@@ -398,7 +446,7 @@ async fn sign_in(
     })
     .await?;
     timings.push(("total", started.elapsed()));
-    Ok(timings)
+    Ok((timings, delivery))
 }
 
 /// When the run ends.
@@ -415,6 +463,8 @@ pub struct Outcome {
     pub errors: BTreeMap<String, u64>,
     pub steps: Vec<(&'static str, Summary)>,
     pub by_way: Vec<(&'static str, u64)>,
+    /// Requests that reached their device on its live channel, and by asking.
+    pub by_delivery: Vec<(&'static str, u64)>,
     /// The devices, handed back for the next run.
     pub listening: Vec<Listening>,
 }
@@ -430,6 +480,8 @@ struct Collected {
     errors: BTreeMap<String, u64>,
     phone: u64,
     push: u64,
+    socket: u64,
+    pull: u64,
 }
 
 /// Runs `concurrency` virtual users until `bound`; each owns a share of the devices and
@@ -440,6 +492,7 @@ pub async fn run(
     listening: Vec<Listening>,
     concurrency: usize,
     bound: Bound,
+    pull_after: Duration,
     progress: bool,
 ) -> Result<Outcome> {
     ensure!(concurrency > 0, "--concurrency must be at least 1");
@@ -473,6 +526,8 @@ pub async fn run(
                 errors: BTreeMap::new(),
                 phone: 0,
                 push: 0,
+                socket: 0,
+                pull: 0,
             };
             let mut turn = 0;
             loop {
@@ -488,14 +543,18 @@ pub async fn run(
                 let listening = &mut share[at];
                 turn += 1;
                 let way = listening.device.way;
-                match sign_in(&http, &app, listening).await {
-                    Ok(timings) => {
+                match sign_in(&http, &app, listening, pull_after).await {
+                    Ok((timings, delivery)) => {
                         for (name, took) in timings {
                             collected.samples.entry(name).or_default().push(took);
                         }
                         match way {
                             Way::PhoneSignIn => collected.phone += 1,
                             Way::PasswordAndPush => collected.push += 1,
+                        }
+                        match delivery {
+                            Delivery::Socket => collected.socket += 1,
+                            Delivery::Pull => collected.pull += 1,
                         }
                         completed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -551,6 +610,8 @@ pub async fn run(
         errors: BTreeMap::new(),
         phone: 0,
         push: 0,
+        socket: 0,
+        pull: 0,
     };
     let mut handed_back = Vec::new();
     while let Some(done) = users.join_next().await {
@@ -564,6 +625,8 @@ pub async fn run(
         }
         all.phone += collected.phone;
         all.push += collected.push;
+        all.socket += collected.socket;
+        all.pull += collected.pull;
     }
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -588,6 +651,7 @@ pub async fn run(
             ("phone_sign_in", all.phone),
             ("password_and_push", all.push),
         ],
+        by_delivery: vec![("socket", all.socket), ("pull", all.pull)],
         listening: handed_back,
     })
 }

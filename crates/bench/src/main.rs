@@ -6,10 +6,13 @@
 //!   with `--password-every`, password and MFA push) while devices listen and answer.
 //! * `idle`: devices that only keep their live channel open: the server's memory per device.
 //! * `latency`: one sign-in at a time, for the latency of each half.
+//! * `stores`: scenario (a) on SQLite, on PostgreSQL, and on several instances sharing
+//!   PostgreSQL, one after the other, with a table to compare them.
 //!
 //! See `docs/performance.md` for the scenarios and the figures measured.
 
 mod browser;
+mod database;
 mod devices;
 mod latency;
 mod load;
@@ -27,9 +30,10 @@ use anyhow::{Context, Result, ensure};
 use clap::{Parser, Subcommand};
 use tokio::task::JoinSet;
 
+use crate::database::{BenchDatabase, DatabaseCpu};
 use crate::load::{Application, Bound, REDIRECT_URI};
 use crate::seed::Admin;
-use crate::server::{InProcessServer, SpawnedServer, Target};
+use crate::server::{InProcessServer, Setup, SpawnedServer, Target};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +53,8 @@ enum Command {
     Idle(IdleArgs),
     /// One sign-in at a time: the latency of each half, with and without idle devices.
     Latency(latency::Args),
+    /// Scenario (a) on SQLite, on PostgreSQL, and on several instances sharing PostgreSQL.
+    Stores(StoresArgs),
 }
 
 /// Which server to drive.
@@ -68,8 +74,24 @@ struct ServerArgs {
     latchkey_bin: Option<PathBuf>,
     /// Run the server inside the generator's process (the smoke test does; /proc figures
     /// then cover both).
-    #[arg(long, conflicts_with = "server")]
+    #[arg(long, conflicts_with_all = ["server", "database_url"])]
     in_process: bool,
+    /// Start the servers on this PostgreSQL database instead of SQLite. The generator makes
+    /// a schema of its own there for the run and drops it after (the URL's user must be
+    /// allowed to create schemas). The URL is never printed.
+    #[arg(long, value_name = "URL", conflicts_with = "server")]
+    database_url: Option<String>,
+    /// Use the database as --database-url names it instead of a schema of the run's own (it
+    /// must hold no Latchkey data yet; it is left as the run leaves it).
+    #[arg(long, requires = "database_url")]
+    no_scratch_schema: bool,
+    /// Servers to start on the one database (several need --database-url). Browsers and
+    /// devices are spread over them, each user's device on another instance than its browser.
+    #[arg(long, default_value_t = 1, conflicts_with = "server")]
+    instances: usize,
+    /// Each instance's PostgreSQL connections (`[database] max_connections`; default 10).
+    #[arg(long, value_name = "N", requires = "database_url")]
+    pool: Option<u32>,
     /// Also write the results as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -98,11 +120,59 @@ struct LoadArgs {
     /// Every N-th user signs in with password and MFA push instead of phone sign-in (0: none).
     #[arg(long, default_value_t = 0)]
     password_every: usize,
+    /// A device that has had nothing on its live channel this long after the submit asks for
+    /// its requests instead (`GET /authenticator/v1/requests`), as the app does when its
+    /// channel is down.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pull_after_ms: u64,
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct StoresArgs {
+    /// The PostgreSQL database; each PostgreSQL run works in a schema of its own there,
+    /// dropped after it. The URL is never printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LATCHKEY_BENCH_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// Instances sharing PostgreSQL in the last configuration.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// Users seeded in each configuration, each with a registered device.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Of those, devices kept connected.
+    #[arg(long, default_value_t = 1_000)]
+    devices: usize,
+    /// Virtual users signing in at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds each configuration runs (after its warm-up).
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Untimed sign-ins before each run.
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    /// As for `load`: when a device stops waiting for its channel and asks.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pull_after_ms: u64,
+    /// Each instance's PostgreSQL connections (default 10).
+    #[arg(long, value_name = "N")]
+    pool: Option<u32>,
+    /// The `latchkey` binary to start (default: the one built beside this generator).
+    #[arg(long, value_name = "FILE")]
+    latchkey_bin: Option<PathBuf>,
+    /// Also write the three reports as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -119,7 +189,11 @@ struct IdleArgs {
 
 /// The server being driven, however it was found.
 enum Driven {
-    Spawned(SpawnedServer),
+    Spawned {
+        servers: Vec<SpawnedServer>,
+        target: Target,
+        database: Option<BenchDatabase>,
+    },
     InProcess(InProcessServer),
     External(Target),
 }
@@ -127,38 +201,100 @@ enum Driven {
 impl Driven {
     async fn open(args: &ServerArgs) -> Result<Driven> {
         if let Some(base) = &args.server {
+            let base = base.trim_end_matches('/').to_string();
             return Ok(Driven::External(Target {
-                base: base.trim_end_matches('/').to_string(),
+                instances: vec![base.clone()],
+                base,
                 admin_token: args.admin_token.clone().unwrap_or_default(),
-                pid: args.server_pid,
+                pids: args.server_pid.into_iter().collect(),
             }));
         }
         if args.in_process {
             return Ok(Driven::InProcess(InProcessServer::start().await?));
         }
         let binary = server::find_binary(args.latchkey_bin.as_deref())?;
-        Ok(Driven::Spawned(SpawnedServer::start(&binary).await?))
+        let database = match &args.database_url {
+            Some(url) => Some(BenchDatabase::prepare(url, !args.no_scratch_schema).await?),
+            None => None,
+        };
+        let setup = Setup {
+            database_url: database.as_ref().map(|d| d.server_url.clone()),
+            pool: args.pool,
+        };
+        match server::start_cluster(&binary, &setup, args.instances).await {
+            Ok((servers, target)) => Ok(Driven::Spawned {
+                servers,
+                target,
+                database,
+            }),
+            Err(error) => {
+                if let Some(database) = database {
+                    let _ = database.finish().await;
+                }
+                Err(error)
+            }
+        }
     }
 
     fn target(&self) -> &Target {
         match self {
-            Driven::Spawned(s) => &s.target,
+            Driven::Spawned { target, .. } => target,
             Driven::InProcess(s) => &s.target,
             Driven::External(t) => t,
         }
     }
 
-    fn describe(&self) -> &'static str {
+    fn describe(&self) -> String {
         match self {
-            Driven::Spawned(_) => "a latchkey serve process started by the generator",
-            Driven::InProcess(_) => "a server inside the generator's process",
-            Driven::External(_) => "a running server",
+            Driven::Spawned {
+                servers, database, ..
+            } => format!(
+                "{} latchkey serve process{} started by the generator, on {}",
+                servers.len(),
+                if servers.len() == 1 { "" } else { "es" },
+                database
+                    .as_ref()
+                    .map_or("SQLite".to_string(), BenchDatabase::describe)
+            ),
+            Driven::InProcess(_) => "a server inside the generator's process".into(),
+            Driven::External(_) => "a running server".into(),
+        }
+    }
+
+    /// PostgreSQL's CPU time now, when the generator made the run's database.
+    async fn database_cpu(&self) -> Option<DatabaseCpu> {
+        match self {
+            Driven::Spawned {
+                database: Some(database),
+                ..
+            } => match database.cpu().await {
+                Ok(cpu) => Some(cpu),
+                Err(error) => {
+                    eprintln!("PostgreSQL's CPU time is not measured: {error:#}");
+                    None
+                }
+            },
+            _ => None,
         }
     }
 
     async fn stop(self) -> Result<()> {
         match self {
-            Driven::Spawned(s) => s.stop().await,
+            Driven::Spawned {
+                servers, database, ..
+            } => {
+                let mut stopped = Ok(());
+                for server in servers {
+                    let result = server.stop().await;
+                    if stopped.is_ok() {
+                        stopped = result;
+                    }
+                }
+                if let Some(database) = database {
+                    database.finish().await?;
+                }
+                stopped
+            }
             Driven::InProcess(s) => s.stop().await,
             Driven::External(_) => Ok(()),
         }
@@ -176,7 +312,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     let admin = Admin::new(&http, target);
     let (client_id, client_secret) = admin.register_app(REDIRECT_URI).await?;
     let app = Arc::new(Application::discover(&http, &target.base, client_id, client_secret).await?);
-    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, args.users, args.password_every)
+    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, target, args.users, args.password_every)
         .await?
         .into_iter()
         .map(Arc::new)
@@ -186,6 +322,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     let mut listeners = JoinSet::new();
     let closed = Arc::new(AtomicU64::new(0));
     let connected = devices[..args.devices].to_vec();
+    let pull_after = Duration::from_millis(args.pull_after_ms);
     let mut listening = load::connect_all(connected, 64, &mut listeners, closed.clone()).await?;
     eprintln!(
         "connected {} devices in {:.1} s",
@@ -201,6 +338,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
             std::mem::take(&mut listening),
             args.concurrency,
             Bound::Count(args.warmup),
+            pull_after,
             false,
         )
         .await?;
@@ -213,6 +351,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     }
 
     let before = target.stats();
+    let database_before = driven.database_cpu().await;
     let bound = match args.count {
         Some(count) => Bound::Count(count),
         None => Bound::Duration(Duration::from_secs(args.duration)),
@@ -226,8 +365,18 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
             Bound::Duration(d) => format!("{} s", d.as_secs()),
         }
     );
-    let outcome = load::run(&http, app, listening, args.concurrency, bound, !args.quiet).await?;
+    let outcome = load::run(
+        &http,
+        app,
+        listening,
+        args.concurrency,
+        bound,
+        pull_after,
+        !args.quiet,
+    )
+    .await?;
     let after = target.stats();
+    let database_after = driven.database_cpu().await;
     let dropped = closed.load(Ordering::Relaxed);
     listeners.shutdown().await;
 
@@ -243,8 +392,12 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
         concurrency: args.concurrency,
         password_every: args.password_every,
         outcome: &outcome,
+        instances: target.instances.len(),
         before,
         after,
+        database: database_before
+            .zip(database_after)
+            .map(|(before, after)| after.spent_since(&before)),
         dropped_channels: dropped,
     };
     report.print();
@@ -257,7 +410,7 @@ async fn idle(args: IdleArgs, driven: &Driven) -> Result<serde_json::Value> {
     let http = browser::shared_client()?;
     let admin = Admin::new(&http, target);
     let at_start = target.stats();
-    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, args.devices, 0)
+    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, target, args.devices, 0)
         .await?
         .into_iter()
         .map(Arc::new)
@@ -292,6 +445,74 @@ async fn idle(args: IdleArgs, driven: &Driven) -> Result<serde_json::Value> {
     Ok(report.to_json())
 }
 
+/// Scenario (a) on SQLite, on PostgreSQL and on several instances sharing PostgreSQL, one
+/// after the other, each with a fresh store; then a table of the three.
+async fn stores(args: StoresArgs) -> Result<()> {
+    ensure!(args.instances >= 2, "--instances must be at least 2");
+    let configurations = [
+        ("SQLite, 1 instance".to_string(), None, 1),
+        (
+            "PostgreSQL, 1 instance".to_string(),
+            Some(args.database_url.clone()),
+            1,
+        ),
+        (
+            format!("PostgreSQL, {} instances", args.instances),
+            Some(args.database_url.clone()),
+            args.instances,
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, database_url, instances) in configurations {
+        eprintln!("\n== {name}");
+        let server = ServerArgs {
+            server: None,
+            admin_token: None,
+            server_pid: None,
+            latchkey_bin: args.latchkey_bin.clone(),
+            in_process: false,
+            database_url,
+            no_scratch_schema: false,
+            instances,
+            pool: args.pool,
+            json: None,
+        };
+        let load_args = LoadArgs {
+            users: args.users,
+            devices: args.devices,
+            concurrency: args.concurrency,
+            duration: args.duration,
+            count: None,
+            warmup: args.warmup,
+            password_every: 0,
+            pull_after_ms: args.pull_after_ms,
+            quiet: false,
+            server: server.clone(),
+        };
+        let result = match Driven::open(&server).await {
+            Ok(driven) => {
+                let result = load(load_args, &driven).await;
+                let stopped = driven.stop().await;
+                result.and_then(|report| stopped.map(|()| report))
+            }
+            Err(error) => Err(error),
+        };
+        rows.push((name, result));
+    }
+    println!();
+    println!("{}", report::stores_table(&rows));
+    let reports: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(name, result)| match result {
+            Ok(report) => serde_json::json!({ "configuration": name, "report": report }),
+            Err(error) => {
+                serde_json::json!({ "configuration": name, "error": format!("{error:#}") })
+            }
+        })
+        .collect();
+    write_json(args.json.as_ref(), &serde_json::Value::Array(reports))
+}
+
 fn write_json(path: Option<&PathBuf>, value: &serde_json::Value) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let text = serde_json::to_string_pretty(value)?;
@@ -308,6 +529,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let (server_args, work): (ServerArgs, _) = match cli.command {
         Command::Latency(args) => return latency::run(args).await,
+        Command::Stores(args) => return stores(args).await,
         Command::Load(args) => (args.server.clone(), Work::Load(args)),
         Command::Idle(args) => (args.server.clone(), Work::Idle(args)),
     };
@@ -342,6 +564,10 @@ mod tests {
             server_pid: None,
             latchkey_bin: None,
             in_process: true,
+            database_url: None,
+            no_scratch_schema: false,
+            instances: 1,
+            pool: None,
             json: None,
         };
         let driven = Driven::open(&server).await.expect("server");
@@ -353,6 +579,7 @@ mod tests {
             count: Some(8),
             warmup: 2,
             password_every: 2,
+            pull_after_ms: 2000,
             quiet: true,
             server,
         };

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::database::DatabaseCpuSpent;
 use crate::load::Outcome;
 use crate::server::ProcStats;
 use crate::stats::ms;
@@ -29,20 +30,28 @@ fn label(step: &str) -> &'static str {
 
 pub struct Load<'a> {
     pub scenario: &'static str,
-    pub server: &'static str,
+    pub server: String,
     pub users: usize,
     pub devices: usize,
     pub concurrency: usize,
     pub password_every: usize,
     pub outcome: &'a Outcome,
+    /// Server processes; their CPU and memory are summed.
+    pub instances: usize,
     pub before: Option<ProcStats>,
     pub after: Option<ProcStats>,
+    /// PostgreSQL's CPU over the run, when the generator made the run's database.
+    pub database: Option<DatabaseCpuSpent>,
     pub dropped_channels: u64,
 }
 
 impl Load<'_> {
     fn cpu_seconds(&self) -> Option<f64> {
         Some(self.after?.cpu_seconds - self.before?.cpu_seconds)
+    }
+
+    fn per_sign_in_ms(&self, seconds: f64) -> f64 {
+        1000.0 * seconds / (self.outcome.completed.max(1) as f64)
     }
 
     pub fn print(&self) {
@@ -65,13 +74,39 @@ impl Load<'_> {
                 println!("    {way}: {count}");
             }
         }
+        let [(_, socket), (_, pull)] = o.by_delivery[..] else {
+            unreachable!("two ways of delivery")
+        };
+        println!("    requests delivered on the live channel: {socket}; by asking: {pull}");
         if let (Some(cpu), Some(after)) = (self.cpu_seconds(), self.after) {
             println!(
-                "  server CPU {cpu:.1} s ({:.0}% of one core; {:.2} ms per sign-in); resident {:.0} MiB, peak {:.0} MiB",
+                "  server CPU{} {cpu:.1} s ({:.0}% of one core; {:.2} ms per sign-in); resident {:.0} MiB, peak {:.0} MiB",
+                if self.instances > 1 {
+                    format!(" (the {} instances together)", self.instances)
+                } else {
+                    String::new()
+                },
                 100.0 * cpu / o.elapsed.as_secs_f64(),
-                1000.0 * cpu / (o.completed.max(1) as f64),
+                self.per_sign_in_ms(cpu),
                 mib(after.rss_kib),
                 mib(after.peak_rss_kib)
+            );
+        }
+        if let Some(db) = self.database {
+            println!(
+                "  PostgreSQL CPU: the run's backends {:.1} s ({:.2} ms per sign-in{}); every postgres process on the machine {:.1} s ({:.2} ms per sign-in, other databases' work included)",
+                db.backends,
+                self.per_sign_in_ms(db.backends),
+                if db.backends_ended > 0 {
+                    format!(
+                        "; {} backends ended during the run, not counted",
+                        db.backends_ended
+                    )
+                } else {
+                    String::new()
+                },
+                db.all_postgres,
+                self.per_sign_in_ms(db.all_postgres)
             );
         }
         println!(
@@ -112,6 +147,11 @@ impl Load<'_> {
             .iter()
             .map(|(way, n)| (way.to_string(), json!(n)))
             .collect();
+        let by_delivery: serde_json::Map<String, Value> = o
+            .by_delivery
+            .iter()
+            .map(|(way, n)| (way.to_string(), json!(n)))
+            .collect();
         json!({
             "scenario": self.scenario,
             "server": self.server,
@@ -123,9 +163,17 @@ impl Load<'_> {
             "completed": o.completed,
             "sign_ins_per_second": o.rate(),
             "by_way": by_way,
+            "by_delivery": by_delivery,
+            "instances": self.instances,
             "errors": o.errors,
             "steps": steps,
             "server_cpu_seconds": self.cpu_seconds(),
+            "server_cpu_ms_per_sign_in": self.cpu_seconds().map(|c| self.per_sign_in_ms(c)),
+            "postgres_backends_cpu_seconds": self.database.map(|d| d.backends),
+            "postgres_backends_cpu_ms_per_sign_in": self.database.map(|d| self.per_sign_in_ms(d.backends)),
+            "postgres_backends_ended": self.database.map(|d| d.backends_ended),
+            "postgres_all_cpu_seconds": self.database.map(|d| d.all_postgres),
+            "postgres_all_cpu_ms_per_sign_in": self.database.map(|d| self.per_sign_in_ms(d.all_postgres)),
             "server_rss_mib": self.after.map(|a| mib(a.rss_kib)),
             "server_peak_rss_mib": self.after.map(|a| mib(a.peak_rss_kib)),
             "dropped_channels": self.dropped_channels,
@@ -134,7 +182,7 @@ impl Load<'_> {
 }
 
 pub struct Idle {
-    pub server: &'static str,
+    pub server: String,
     pub devices: usize,
     pub connect_seconds: f64,
     pub at_start: Option<ProcStats>,
@@ -192,4 +240,49 @@ impl Idle {
             "dropped_channels": self.dropped_channels,
         })
     }
+}
+
+/// The `stores` comparison as a Markdown table, from each configuration's JSON report.
+pub fn stores_table(rows: &[(String, anyhow::Result<Value>)]) -> String {
+    let mut table = String::from(
+        "| Configuration | Sign-ins per second | Server CPU per sign-in | PostgreSQL CPU per sign-in: the run's backends (every postgres process) | Whole flow p50 | Whole flow p99 | Delivery p99 | Delivered on the channel / by asking | Errors |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for (name, result) in rows {
+        let report = match result {
+            Ok(report) => report,
+            Err(error) => {
+                let reason: String = format!("{error:#}").chars().take(120).collect();
+                table.push_str(&format!(
+                    "| {name} | failed: {} | | | | | | | |\n",
+                    reason.replace('|', "/").replace('\n', " ")
+                ));
+                continue;
+            }
+        };
+        let ms = |value: &Value| value.as_f64().map_or("–".into(), |v| format!("{v:.2} ms"));
+        let postgres = if report["postgres_backends_cpu_ms_per_sign_in"].is_null() {
+            "–".to_string()
+        } else {
+            format!(
+                "{} ({})",
+                ms(&report["postgres_backends_cpu_ms_per_sign_in"]),
+                ms(&report["postgres_all_cpu_ms_per_sign_in"])
+            )
+        };
+        let errors: u64 = report["errors"]
+            .as_object()
+            .map_or(0, |e| e.values().filter_map(Value::as_u64).sum());
+        table.push_str(&format!(
+            "| {name} | {:.1} | {} | {postgres} | {} | {} | {} | {} / {} | {errors} |\n",
+            report["sign_ins_per_second"].as_f64().unwrap_or(0.0),
+            ms(&report["server_cpu_ms_per_sign_in"]),
+            ms(&report["steps"]["total"]["median_ms"]),
+            ms(&report["steps"]["total"]["p99_ms"]),
+            ms(&report["steps"]["delivery"]["p99_ms"]),
+            report["by_delivery"]["socket"],
+            report["by_delivery"]["pull"],
+        ));
+    }
+    table
 }

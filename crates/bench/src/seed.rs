@@ -118,6 +118,9 @@ pub enum Way {
 pub struct VirtualDevice {
     pub upn: String,
     pub way: Way,
+    /// The instance this user's browsers sign in at.
+    pub browser_base: String,
+    /// Bound to the instance the device connects to and answers at.
     pub client: DeviceClient,
     /// The phone sign-in key; `None` for MFA push only.
     pub passwordless: Option<DeviceKeyPair>,
@@ -136,18 +139,20 @@ impl VirtualDevice {
     }
 }
 
-/// Creates a user and registers a device for them.
+/// Creates a user and registers a device for them (through the activation link's server);
+/// the device then talks to `device_base`, the user's browsers to `browser_base`.
 async fn seed_one(
     admin: &Admin,
     http: &reqwest::Client,
     upn: String,
     way: Way,
+    (browser_base, device_base): (&str, &str),
 ) -> Result<VirtualDevice> {
     let user = admin.create_user(&upn).await?;
     let (activation, link) = admin.issue_activation(&user).await?;
     let key = DeviceKeyPair::generate().map_err(|e| anyhow!(e))?;
     let activated = activate(http, &link, "Load phone", &key).await?;
-    let client = DeviceClient::new(http.clone(), &link.server, &activated.device_id, key);
+    let client = DeviceClient::new(http.clone(), device_base, &activated.device_id, key);
     let number = admin.test_number(&user, &activation).await?;
     let test = &activated.test_request;
     let answer = sign_answer(client.device_key(), test, Decision::Approve, Some(number));
@@ -175,24 +180,29 @@ async fn seed_one(
     Ok(VirtualDevice {
         upn,
         way,
+        browser_base: browser_base.to_string(),
         client,
         passwordless,
     })
 }
 
 /// Seeds `count` users, `user00000@load.example` on; every `password_every`-th signs in with
-/// password and push (0: none). Prints progress; returns them in order.
+/// password and push (0: none). Their browsers and devices are spread over `target`'s
+/// instances ([`placement`]). Prints progress; returns them in order.
 pub async fn seed(
     admin: &Admin,
     http: &reqwest::Client,
+    target: &Target,
     count: usize,
     password_every: usize,
 ) -> Result<Vec<VirtualDevice>> {
+    let instances = Arc::new(target.instances.clone());
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..SEED_WORKERS.min(count.max(1)) {
         let (admin, http, next) = (admin.clone(), http.clone(), next.clone());
+        let instances = instances.clone();
         workers.spawn(async move {
             let mut seeded = Vec::new();
             loop {
@@ -206,7 +216,7 @@ pub async fn seed(
                     Way::PhoneSignIn
                 };
                 let upn = format!("user{n:05}@load.example");
-                let device = seed_one(&admin, &http, upn.clone(), way)
+                let device = seed_one(&admin, &http, upn.clone(), way, placement(&instances, n))
                     .await
                     .with_context(|| format!("seeding {upn}"))?;
                 seeded.push((n, device));
@@ -231,8 +241,30 @@ pub async fn seed(
     Ok(all.into_iter().map(|(_, d)| d).collect())
 }
 
+/// Where the browser of seeded user `n` goes, and where its device connects: round-robin over
+/// the instances, the device one instance further on, so that with two or more instances it is
+/// never on its browser's.
+pub fn placement(instances: &[String], n: usize) -> (&str, &str) {
+    let count = instances.len();
+    (&instances[n % count], &instances[(n + 1) % count])
+}
+
 fn rand_verifier() -> [u8; latchkey_protocol::PIN_VERIFIER_LEN] {
     let mut bytes = [0u8; latchkey_protocol::PIN_VERIFIER_LEN];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placement;
+
+    #[test]
+    fn with_two_instances_each_device_is_on_the_other_instance_from_its_browser() {
+        let two = ["http://a".to_string(), "http://b".to_string()];
+        assert_eq!(placement(&two, 0), ("http://a", "http://b"));
+        assert_eq!(placement(&two, 1), ("http://b", "http://a"));
+        let one = ["http://a".to_string()];
+        assert_eq!(placement(&one, 7), ("http://a", "http://a"));
+    }
 }

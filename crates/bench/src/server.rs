@@ -1,6 +1,7 @@
-//! The server under load: a `latchkey serve` process the generator starts with a temporary
-//! data directory, or one already running. Its CPU time and memory are read from `/proc`,
-//! so they are the server's alone, not the generator's.
+//! The server under load: `latchkey serve` processes the generator starts, each with a
+//! temporary data directory (one on SQLite, or one or more sharing a PostgreSQL database), or
+//! one already running. Their CPU time and memory are read from `/proc`, so they are the
+//! servers' alone, not the generator's.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,7 +12,7 @@ use tokio::process::{Child, Command};
 
 /// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`): 100 on every Linux the
 /// generator runs on.
-const USER_HZ: f64 = 100.0;
+pub(crate) const USER_HZ: f64 = 100.0;
 
 /// The server's CPU time and memory at one moment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,21 +62,80 @@ impl ProcStats {
 
 /// Where the server is and how to administer it.
 pub struct Target {
+    /// The public URL: the admin API, the issuer of ID tokens, the server in activation links.
     pub base: String,
+    /// Every instance's own address, the first being `base`'s; browsers and devices are
+    /// spread over them.
+    pub instances: Vec<String>,
     pub admin_token: String,
-    /// For `/proc`; `None` when the server runs elsewhere.
-    pub pid: Option<u32>,
+    /// The server processes, for `/proc`; empty when the server runs elsewhere.
+    pub pids: Vec<u32>,
 }
 
 impl Target {
+    /// All the server processes' CPU and memory, summed (peak: the sum of each one's peak).
     pub fn stats(&self) -> Option<ProcStats> {
-        self.pid.and_then(|pid| ProcStats::read(pid).ok())
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().try_fold(ProcStats::default(), |sum, pid| {
+            let one = ProcStats::read(*pid).ok()?;
+            Some(ProcStats {
+                cpu_seconds: sum.cpu_seconds + one.cpu_seconds,
+                rss_kib: sum.rss_kib + one.rss_kib,
+                peak_rss_kib: sum.peak_rss_kib + one.peak_rss_kib,
+            })
+        })
     }
+}
+
+/// What the generator's servers are started with.
+#[derive(Clone, Default)]
+pub struct Setup {
+    /// `LATCHKEY_DATABASE_URL`: PostgreSQL at this URL; `None` for SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// `LATCHKEY_DATABASE__MAX_CONNECTIONS`: each instance's pool.
+    pub pool: Option<u32>,
+}
+
+/// `instances` servers on one store, started one after the other (the first creates the
+/// keys and the administrator token; the others find them), all with the first's public URL.
+pub async fn start_cluster(
+    binary: &Path,
+    setup: &Setup,
+    instances: usize,
+) -> Result<(Vec<SpawnedServer>, Target)> {
+    ensure!(instances >= 1, "--instances must be at least 1");
+    ensure!(
+        instances == 1 || setup.database_url.is_some(),
+        "several instances need a shared database: pass --database-url"
+    );
+    let first = SpawnedServer::start(binary, setup, None).await?;
+    let mut target = Target {
+        base: first.base.clone(),
+        instances: vec![first.base.clone()],
+        admin_token: first.admin_token.clone().context(
+            "the first server wrote no administrator token: the database must hold no Latchkey data yet",
+        )?,
+        pids: vec![first.pid],
+    };
+    let mut servers = vec![first];
+    for _ in 1..instances {
+        let server = SpawnedServer::start(binary, setup, Some(&target.base)).await?;
+        target.instances.push(server.base.clone());
+        target.pids.push(server.pid);
+        servers.push(server);
+    }
+    Ok((servers, target))
 }
 
 /// A `latchkey serve` process on a free loopback port with a data directory of its own.
 pub struct SpawnedServer {
-    pub target: Target,
+    /// Its own address (its public URL may be another instance's).
+    base: String,
+    pid: u32,
+    /// The token it created, if it was the first on its store.
+    admin_token: Option<String>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -105,7 +165,13 @@ impl SpawnedServer {
     /// Starts the server and waits until `/readyz` answers. Its throttles are opened wide:
     /// a handful of users sign in hundreds of times a minute here, which is exactly what they
     /// exist to stop.
-    pub async fn start(binary: &Path) -> Result<SpawnedServer> {
+    ///
+    /// `public_url` is the address every instance answers for (`None`: its own).
+    pub async fn start(
+        binary: &Path,
+        setup: &Setup,
+        public_url: Option<&str>,
+    ) -> Result<SpawnedServer> {
         let dir = tempfile::tempdir()?;
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -113,6 +179,8 @@ impl SpawnedServer {
         };
         let base = format!("http://127.0.0.1:{port}");
         let data = dir.path().join("data");
+        // On PostgreSQL nothing else makes it, and the first server writes its token there.
+        std::fs::create_dir_all(&data)?;
         let wide = wide_throttles().notifications_per_user;
         let wide = format!(
             "{{ limit = {}, window_seconds = {} }}",
@@ -120,7 +188,7 @@ impl SpawnedServer {
         );
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\n\
-             public_url = \"{base}\"\n\
+             public_url = \"{}\"\n\
              data_dir = \"{}\"\n\
              [throttle]\n\
              notifications_per_user = {wide}\n\
@@ -132,12 +200,20 @@ impl SpawnedServer {
              [limits]\n\
              max_connections = {BENCH_CONNECTIONS}\n\
              max_connections_per_address = {BENCH_CONNECTIONS}\n",
+            public_url.unwrap_or(&base),
             data.display()
         );
         let config_path = dir.path().join("latchkey.toml");
         std::fs::write(&config_path, config)?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(url) = &setup.database_url {
+            command.env("LATCHKEY_DATABASE_URL", url);
+        }
+        if let Some(pool) = setup.pool {
+            command.env("LATCHKEY_DATABASE__MAX_CONNECTIONS", pool.to_string());
+        }
+        let child = command
             .arg("--config")
             .arg(&config_path)
             .arg("serve")
@@ -153,11 +229,9 @@ impl SpawnedServer {
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let mut server = SpawnedServer {
-            target: Target {
-                base,
-                admin_token: String::new(),
-                pid: Some(pid),
-            },
+            base,
+            pid,
+            admin_token: None,
             child,
             dir,
         };
@@ -176,14 +250,15 @@ impl SpawnedServer {
                 );
             }
             let ready = http
-                .get(format!("{}/readyz", self.target.base))
+                .get(format!("{}/readyz", self.base))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                let token = std::fs::read_to_string(data.join("admin-token"))
-                    .context("the server wrote no admin token")?;
-                self.target.admin_token = token.trim().to_string();
+                // Only the first server on a store creates the token.
+                self.admin_token = std::fs::read_to_string(data.join("admin-token"))
+                    .ok()
+                    .map(|token| token.trim().to_string());
                 return Ok(());
             }
             if started.elapsed() > Duration::from_secs(30) {
@@ -205,12 +280,10 @@ impl SpawnedServer {
 
     /// Asks the server to stop (SIGTERM, so it drains) and waits for it.
     pub async fn stop(mut self) -> Result<()> {
-        if let Some(pid) = self.target.pid {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
         match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
             Ok(status) => {
                 status?;
@@ -289,9 +362,10 @@ impl InProcessServer {
         }));
         Ok(InProcessServer {
             target: Target {
+                instances: vec![base.clone()],
                 base,
                 admin_token,
-                pid: Some(std::process::id()),
+                pids: vec![std::process::id()],
             },
             latchkey,
             stop,

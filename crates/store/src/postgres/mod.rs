@@ -114,7 +114,12 @@ impl PostgresStore {
         options: PgConnectOptions,
         settings: &PostgresSettings,
     ) -> Result<PostgresStore, StoreError> {
-        let options = options.application_name("latchkey");
+        // An `application_name` in the URL is kept (operators and the benchmark tell instances
+        // apart by it in `pg_stat_activity`); otherwise connections are named "latchkey".
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("latchkey"),
+        };
         migrate_with(&options).await?;
         let timeout_ms = settings.statement_timeout.as_millis().max(1).to_string();
         let pooled = options.options([("statement_timeout", timeout_ms.as_str())]);
