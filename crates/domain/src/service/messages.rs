@@ -28,6 +28,13 @@ fn wait_for(seconds: i64) -> String {
     }
 }
 
+/// Shown instead of a second notification while one is waiting (push-fatigue defence).
+pub(crate) const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. If you didn't start it, deny it there or choose \"No, it's not me\". Otherwise wait a minute and try again, or sign in another way.";
+pub(crate) const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";
+pub(crate) const DISABLED: &str = "Your account is disabled. Contact your administrator.";
+pub(crate) const WRONG_CREDENTIAL: &str =
+    "That pass or password isn't right. Check it and try again.";
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -49,9 +56,3 @@ mod tests {
         assert!(super::throttled(200).contains("Try again in 4 minutes"));
     }
 }
-/// Shown instead of a second notification while one is waiting (push-fatigue defence).
-pub(crate) const ALREADY_PENDING: &str = "A sign-in request is already waiting in your authenticator app. If you didn't start it, deny it there or choose \"No, it's not me\". Otherwise wait a minute and try again, or sign in another way.";
-pub(crate) const STORE_TROUBLE: &str = "Something went wrong on our side. Try again in a moment.";
-pub(crate) const DISABLED: &str = "Your account is disabled. Contact your administrator.";
-pub(crate) const WRONG_CREDENTIAL: &str =
-    "That pass or password isn't right. Check it and try again.";
