@@ -5,7 +5,7 @@
 #
 #   WORK=/tmp/lab; mkdir -p $WORK
 #   cargo build --release -p latchkey -p latchkey-authenticator
-#   LATCHKEY_DATA_DIR=$WORK/data LATCHKEY_TRUSTED_PROXIES='["127.0.0.1/32"]' \
+#   LATCHKEY_DATA_DIR=$WORK/data LATCHKEY_TRUSTED_PROXIES=127.0.0.1/32 \
 #     ./target/release/latchkey demo > $WORK/demo.log 2>&1 &
 #   WORK=$WORK scripts/lab-walkthrough.sh
 #

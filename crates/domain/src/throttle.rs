@@ -15,6 +15,12 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// Seconds from `now` (Unix seconds) to the end of the current window.
+    pub fn seconds_left(&self, now: i64) -> i64 {
+        let window = self.window_seconds.max(1);
+        window - now.rem_euclid(window)
+    }
+
     pub const fn new(limit: u32, window_seconds: i64) -> Limit {
         Limit {
             limit,
@@ -99,6 +105,35 @@ pub fn address_place(ip: std::net::IpAddr) -> String {
 }
 
 impl ThrottleLimits {
+    /// Seconds until the windows of every throttle on passes, passwords and passkey answers
+    /// have ended, at `now` (Unix seconds): how long a person stopped by one of them waits.
+    /// Windows are fixed and start at multiples of their length.
+    pub fn credential_wait_seconds(&self, now: i64) -> i64 {
+        [
+            self.failed_credentials_per_user,
+            self.failed_credentials_per_user_unfamiliar,
+            self.failed_credentials_per_ip,
+        ]
+        .iter()
+        .map(|limit| limit.seconds_left(now))
+        .max()
+        .unwrap_or(0)
+    }
+
+    /// Seconds until the windows of every throttle that holds back notifications have ended.
+    pub fn notification_wait_seconds(&self, now: i64) -> i64 {
+        [
+            self.notifications_per_user,
+            self.notifications_per_user_unfamiliar,
+            self.notifications_per_ip,
+            self.wrong_numbers_per_user,
+        ]
+        .iter()
+        .map(|limit| limit.seconds_left(now))
+        .max()
+        .unwrap_or(0)
+    }
+
     /// Limits must allow something and windows be between a second and a day.
     pub fn validate(&self) -> Result<(), String> {
         for (name, l) in [

@@ -3,7 +3,11 @@
 //!
 //! Only variables that name a setting are read: the tools' own variables (`LATCHKEY_URL`,
 //! `LATCHKEY_ADMIN_TOKEN`, `LATCHKEY_BIN`, `LATCHKEY_CONFIG`) share the prefix and must never
-//! stop the server from starting.
+//! stop the server from starting. A list setting takes a comma-separated list
+//! (`LATCHKEY_TRUSTED_PROXIES=127.0.0.1/32,10.0.0.0/8`) as well as a JSON array.
+//!
+//! `public_url`, when neither the file nor the environment sets it, is derived from `listen`,
+//! so that changing the port takes one setting.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,7 +24,11 @@ pub struct Config {
     /// Address and port to listen on.
     pub listen: String,
     /// The URL people and applications use to reach Latchkey; also the OpenID Connect issuer.
+    /// Derived from `listen` when not set (see [`Config::public_url_derived`]).
     pub public_url: String,
+    /// True when `public_url` was not set and was derived from `listen`.
+    #[serde(skip)]
+    pub public_url_derived: bool,
     /// Holds the SQLite database (unless `database_url` names PostgreSQL) and the first
     /// administrator API token.
     pub data_dir: PathBuf,
@@ -290,6 +298,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://localhost:8080".into(),
+            public_url_derived: false,
             data_dir: PathBuf::from("./latchkey-data"),
             database_url: None,
             database: DatabaseConfig::default(),
@@ -317,30 +326,67 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Defaults, then the file (if given), then the environment.
+    /// Defaults, then the file (if given), then the environment; `public_url` derived from
+    /// `listen` if neither sets it.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = Figment::new();
         if let Some(file) = file {
             if !file.exists() {
                 bail!("the config file {} does not exist", file.display());
             }
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment
-            .merge(settings_from_environment())
+        let (environment, lists) = settings_from_environment();
+        figment = figment.merge(environment);
+        for (key, items) in lists {
+            figment = figment.merge(Serialized::default(&key, items));
+        }
+        let public_url_set = figment.contains("public_url");
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(figment)
             .extract()
             .context("the configuration is not valid")?;
+        if !public_url_set {
+            config.derive_public_url()?;
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Sets `public_url` from `listen`: `http`, or `https` with TLS; `localhost` for an
+    /// unspecified (`0.0.0.0`, `[::]`) or loopback address, the address itself otherwise.
+    pub fn derive_public_url(&mut self) -> anyhow::Result<()> {
+        let addr = self.listen_addr()?;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let ip = addr.ip();
+        let host = if ip.is_unspecified() || ip.is_loopback() {
+            "localhost".to_string()
+        } else if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        self.public_url = format!("{scheme}://{host}:{}", addr.port());
+        // The URL crate drops a scheme's default port (https://localhost:443 → https://localhost).
+        if let Ok(url) = url::Url::parse(&self.public_url) {
+            self.public_url = url.as_str().trim_end_matches('/').to_string();
+        }
+        self.public_url_derived = true;
+        Ok(())
     }
 
     /// Defaults, then `text` as the file, without the environment: what `load` makes of a
     /// file's contents alone, so they can be checked (and fuzzed) on their own.
     pub fn from_toml(text: &str) -> anyhow::Result<Config> {
-        let config: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(text))
+        let file = Figment::from(Toml::string(text));
+        let public_url_set = file.contains("public_url");
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(file)
             .extract()
             .context("the configuration is not valid")?;
+        if !public_url_set {
+            config.derive_public_url()?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -444,6 +490,87 @@ impl Config {
         }
     }
 
+    /// The dotted paths of every list setting (`trusted_proxies`, `geoip.databases`, …).
+    fn list_settings() -> Vec<String> {
+        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Array(_) => out.push(prefix.to_string()),
+                serde_json::Value::Object(fields) => {
+                    for (name, value) in fields {
+                        let path = if prefix.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{prefix}.{name}")
+                        };
+                        walk(&path, value, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(value) = serde_json::to_value(Config::default()) {
+            walk("", &value, &mut out);
+        }
+        out
+    }
+
+    /// Every effective setting as `(dotted path, value)`, for `validate-config`. Secrets are
+    /// never shown: tokens and webhook secrets read "set" or "not set", URLs lose their password.
+    pub fn effective_settings(&self) -> Vec<(String, String)> {
+        const SECRETS: [&str; 2] = ["metrics.token", "webhooks.secret"];
+        const URLS: [&str; 2] = ["database_url", "webhooks.risk_url"];
+        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+            let shown = match value {
+                serde_json::Value::Object(fields) => {
+                    for (name, value) in fields {
+                        let path = if prefix.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{prefix}.{name}")
+                        };
+                        walk(&path, value, out);
+                    }
+                    return;
+                }
+                _ if SECRETS.contains(&prefix) => {
+                    let shown = if value.is_null() { "not set" } else { "set" };
+                    shown.to_string()
+                }
+                serde_json::Value::String(url) if URLS.contains(&prefix) => without_password(url),
+                serde_json::Value::Null => "not set".to_string(),
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Array(items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|item| match item {
+                            serde_json::Value::String(text) => text.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    if items.is_empty() {
+                        "none".to_string()
+                    } else {
+                        items.join(", ")
+                    }
+                }
+                other => other.to_string(),
+            };
+            out.push((prefix.to_string(), shown));
+        }
+        let mut out = Vec::new();
+        if let Ok(value) = serde_json::to_value(self) {
+            walk("", &value, &mut out);
+        }
+        if let (Some((_, shown)), Ok(database)) = (
+            out.iter_mut().find(|(key, _)| key == "database_url"),
+            self.database(),
+        ) {
+            *shown = format!("{shown} ({})", database.kind());
+        }
+        out
+    }
+
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
         self.listen.parse().with_context(|| {
             format!(
@@ -514,12 +641,52 @@ impl Config {
 
 /// `LATCHKEY_<SETTING>` variables (`__` between nested keys), and only those: a variable that
 /// names no setting (the admin command's `LATCHKEY_URL`, say) is left to whoever reads it.
-fn settings_from_environment() -> Env {
+/// List settings given as comma-separated text come back apart, as (key path, items), for the
+/// caller to merge after the rest; a JSON array stays with the rest.
+fn settings_from_environment() -> (Env, Vec<(String, Vec<String>)>) {
     let names = Config::setting_names();
-    Env::prefixed("LATCHKEY_").split("__").filter(move |key| {
+    let settings = Env::prefixed("LATCHKEY_").split("__").filter(move |key| {
         let top = key.as_str().split('.').next().unwrap_or_default();
         names.iter().any(|name| name.eq_ignore_ascii_case(top))
-    })
+    });
+    let list_paths = Config::list_settings();
+    let lists: Vec<(String, Vec<String>)> = settings
+        .iter()
+        .filter(|(key, value)| {
+            list_paths.iter().any(|path| key.as_str() == path)
+                && !value.trim_start().starts_with('[')
+        })
+        .map(|(key, value)| (key.as_str().to_string(), split_list(&value)))
+        .collect();
+    let separate: Vec<String> = lists.iter().map(|(key, _)| key.clone()).collect();
+    let settings = settings.filter(move |key| {
+        // `key` is the variable without its prefix, `__` not yet turned into dots.
+        let path = key.as_str().replace("__", ".").to_ascii_lowercase();
+        !separate.contains(&path)
+    });
+    (settings, lists)
+}
+
+/// `a, b,,c` → `["a", "b", "c"]`; an empty text is an empty list.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A URL with its password (if any) replaced by `***`; text that is no URL reads "set".
+fn without_password(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "set".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -663,5 +830,99 @@ mod web_push_settings {
             config.web_push.subject("http://localhost:8080"),
             "mailto:admin@example.com"
         );
+    }
+}
+
+#[cfg(test)]
+mod first_hour_settings {
+    use super::{Config, split_list};
+
+    #[test]
+    fn public_url_is_derived_from_listen_when_not_set() {
+        for (listen, url) in [
+            ("0.0.0.0:9000", "http://localhost:9000"),
+            ("[::]:9000", "http://localhost:9000"),
+            ("127.0.0.1:8443", "http://localhost:8443"),
+            ("[::1]:8080", "http://localhost:8080"),
+            ("192.0.2.10:80", "http://192.0.2.10"),
+            ("[2001:db8::1]:9000", "http://[2001:db8::1]:9000"),
+        ] {
+            let config = Config::from_toml(&format!("listen = {listen:?}")).unwrap();
+            assert_eq!(config.public_url, url, "{listen}");
+            assert!(config.public_url_derived);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, "").unwrap();
+        std::fs::write(&key, "").unwrap();
+        let config = Config::from_toml(&format!(
+            "listen = \"0.0.0.0:8443\"\n[tls]\ncert = {:?}\nkey = {:?}",
+            cert.display().to_string(),
+            key.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(config.public_url, "https://localhost:8443");
+        let config = Config::from_toml(
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://id.contoso.example\"",
+        )
+        .unwrap();
+        assert_eq!(config.public_url, "https://id.contoso.example");
+        assert!(!config.public_url_derived, "a set public_url is kept");
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(
+            config.public_url, "http://localhost:8080",
+            "the defaults agree"
+        );
+    }
+
+    #[test]
+    fn comma_separated_lists_split_and_every_list_setting_is_known() {
+        assert_eq!(
+            split_list("127.0.0.1/32, 10.0.0.0/8,,"),
+            vec!["127.0.0.1/32", "10.0.0.0/8"]
+        );
+        assert!(split_list("").is_empty());
+        let lists = Config::list_settings();
+        for path in [
+            "trusted_proxies",
+            "geoip.databases",
+            "web_push.root_certificates",
+            "passkeys.attestation_roots",
+        ] {
+            assert!(lists.iter().any(|l| l == path), "{path}: {lists:?}");
+        }
+    }
+
+    #[test]
+    fn effective_settings_show_every_setting_and_never_a_secret() {
+        let config = Config::from_toml(
+            "trusted_proxies = [\"10.0.0.0/8\"]\n\
+             database_url = \"postgres://latchkey:pw-Zt19@db.internal/latchkey\"\n\
+             [metrics]\ntoken = \"metrics-token-Yq20-long-enough\"\n\
+             [webhooks]\nrisk_url = \"https://hooks.example/x\"\nsecret = \"webhook-secret-Vb33-long\"",
+        )
+        .unwrap();
+        let settings = config.effective_settings();
+        let value = |key: &str| {
+            settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{key} is shown: {settings:?}"))
+        };
+        assert_eq!(value("trusted_proxies"), "10.0.0.0/8");
+        assert_eq!(value("geoip.databases"), "none");
+        assert_eq!(value("metrics.token"), "set");
+        assert_eq!(value("webhooks.secret"), "set");
+        assert_eq!(value("tls"), "not set");
+        assert_eq!(
+            value("database_url"),
+            "postgres://latchkey:***@db.internal/latchkey (postgresql)"
+        );
+        assert_eq!(value("throttle.wrong_numbers_per_user.limit"), "3");
+        let all = format!("{settings:?}");
+        for secret in ["pw-Zt19", "Yq20", "Vb33"] {
+            assert!(!all.contains(secret), "{secret}: {all}");
+        }
     }
 }

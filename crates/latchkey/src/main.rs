@@ -60,7 +60,10 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Admin(args) = cli.command {
-        return runtime.block_on(admin_cli::run(*args));
+        // The same configuration as the server's, to find its URL, token and database; a
+        // configuration that does not load matters only if the command needs it.
+        let config = Config::load(cli.config.as_deref());
+        return runtime.block_on(admin_cli::run(*args, config));
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
@@ -72,16 +75,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::ValidateConfig => {
-                println!("The configuration is valid.");
-                println!("  listen:     {}", config.listen);
-                println!("  public_url: {}", config.public_url);
-                println!("  data_dir:   {}", config.data_dir.display());
-                // The kind only: the URL may hold a password.
-                println!("  database:   {}", config.database()?.kind());
-                println!(
-                    "  tls:        {}",
-                    if config.tls.is_some() { "on" } else { "off" }
-                );
+                config.database()?;
+                println!("The configuration is valid. Effective settings:");
+                let settings = config.effective_settings();
+                let width = settings.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                for (key, value) in &settings {
+                    println!("  {key:<width$}  {value}");
+                }
+                if config.public_url_derived {
+                    println!("public_url was derived from listen; set public_url (LATCHKEY_PUBLIC_URL) if people reach Latchkey at another address.");
+                }
                 Ok(())
             }
             Command::Migrate => {
@@ -165,6 +168,11 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let server = server::bind(config, latchkey.clone()).await?;
     let base = config.public_url.trim_end_matches('/');
     println!("Latchkey is listening on {} ({base})", server.local_addr);
+    if config.public_url_derived {
+        println!(
+            "The public URL {base} was derived from listen; set public_url (LATCHKEY_PUBLIC_URL) if people reach Latchkey at another address."
+        );
+    }
     if demo {
         let people = latchkey::demo::seed_demo_tenant(&latchkey).await?;
         println!();

@@ -250,6 +250,37 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
+/// What a path nothing answers gets: the admin API and the authenticator API keep their own
+/// JSON errors; everything else (a browser) a page in the product's layout with a way home.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Nothing answers at this path; the API is described at /api/v1/openapi.json.",
+        )
+        .into_response();
+    }
+    let device_api = latchkey_protocol::API_PREFIX;
+    if path == device_api || path.starts_with(&format!("{device_api}/")) {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(latchkey_protocol::wire::ApiError {
+                error: "not_found".into(),
+                message: "Nothing answers at this path.".into(),
+            }),
+        )
+            .into_response();
+    }
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address. The link may be mistyped or out of date.",
+    )
+    .into_response()
+}
+
 /// Sends the browser to sign in, returning to `path` afterwards.
 pub fn sign_in_redirect(path: &str) -> Redirect {
     let mut url = url::Url::parse("http://x/login").expect("static URL");

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(myapps::routes())
         .nest("/api/v1", admin_api::routes(state.clone()))
         .merge(ops::routes())
+        .fallback(error::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| metrics::count(metrics.clone(), req, next)))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

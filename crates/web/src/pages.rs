@@ -50,7 +50,11 @@ struct CredentialPage<'a> {
     app_name: Option<&'a str>,
     upn: &'a str,
     use_password: bool,
+    /// A mistake in what the user typed: shown beside the field, which is marked invalid.
     error: Option<&'a str>,
+    /// Why the sign-in did not go on by itself (a request already waiting, throttling): shown
+    /// as a notice, the field left alone.
+    notice: Option<&'a str>,
     /// Passkeys are on in the policy (the same for every name, so it tells nothing about this
     /// one): "Sign in with a passkey or security key".
     passkeys: bool,
@@ -91,6 +95,7 @@ struct StrengthPage<'a> {
     continue_as: Option<&'a str>,
     add_method_hint: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -192,7 +197,9 @@ async fn login_page(
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
         // Reloading the number page is how the browser learns the answer.
         return match state.latchkey.sign_in.finish_approval(&sign_in).await {
-            Ok(None) => Ok(render_stage(&state, jar, &sign_in, false, None, StatusCode::OK).await),
+            Ok(None) => {
+                Ok(render_stage(&state, jar, &sign_in, false, None, None, StatusCode::OK).await)
+            }
             Ok(Some(signed_in)) => {
                 Metrics::inc(&state.metrics.sign_ins_succeeded);
                 tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
@@ -204,7 +211,16 @@ async fn login_page(
             }
         };
     }
-    Ok(render_stage(&state, jar, &sign_in, use_password, None, StatusCode::OK).await)
+    Ok(render_stage(
+        &state,
+        jar,
+        &sign_in,
+        use_password,
+        None,
+        None,
+        StatusCode::OK,
+    )
+    .await)
 }
 
 /// `GET /login/status`: whether the number page is still waiting. Polled by its script.
@@ -257,6 +273,7 @@ async fn render_stage(
     sign_in: &PendingSignIn,
     use_password: bool,
     error: Option<&str>,
+    notice: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let csrf = csrf_token(state, CsrfScope::SignIn(&sign_in.id));
@@ -292,6 +309,7 @@ async fn render_stage(
                 continue_as: prompt.continue_as.as_deref(),
                 add_method_hint: prompt.add_method_hint,
                 error,
+                notice,
             })
         }
         SignInStage::AwaitingUsername => render(&UsernamePage {
@@ -306,8 +324,10 @@ async fn render_stage(
         {
             let prompt = strength_prompt.as_ref().expect("checked");
             let notice = match &sign_in.stage {
-                SignInStage::AwaitingCredential { notice, .. } => notice.as_deref(),
-                _ => None,
+                SignInStage::AwaitingCredential { notice: stage, .. } => {
+                    notice.or(stage.as_deref())
+                }
+                _ => notice,
             };
             render(&StrengthPage {
                 csrf: &csrf,
@@ -317,15 +337,26 @@ async fn render_stage(
                 offers_passkey: prompt.offers_passkey && passkeys_on(state).await,
                 continue_as: None,
                 add_method_hint: prompt.add_method_hint,
-                error: error.or(notice),
+                error,
+                notice: if error.is_some() { None } else { notice },
             })
         }
-        SignInStage::AwaitingCredential { upn, notice, .. } => render(&CredentialPage {
+        SignInStage::AwaitingCredential {
+            upn,
+            notice: stage_notice,
+            ..
+        } => render(&CredentialPage {
             csrf: &csrf,
             app_name: app_name.as_deref(),
             upn,
             use_password,
-            error: error.or(notice.as_deref()),
+            error,
+            // A mistake just made outranks an older notice.
+            notice: if error.is_some() {
+                None
+            } else {
+                notice.or(stage_notice.as_deref())
+            },
             passkeys: passkeys_on(state).await,
         }),
         SignInStage::AwaitingPasskey { upn, .. } => render(&PasskeyPage {
@@ -522,6 +553,7 @@ pub(crate) async fn failure_page(
     failure: SignInFailure,
     use_password: bool,
 ) -> Result<Response, PageError> {
+    let is_notice = matches!(failure, SignInFailure::Notice(_));
     match failure {
         SignInFailure::StartAgain(message) => Err(PageError::new(
             StatusCode::BAD_REQUEST,
@@ -536,22 +568,19 @@ pub(crate) async fn failure_page(
             "This application needs a stronger sign-in",
             message,
         )),
-        SignInFailure::TryAgain(message) => {
+        SignInFailure::TryAgain(message) | SignInFailure::Notice(message) => {
             let sign_in = state
                 .latchkey
                 .sign_in
                 .sign_in(id)
                 .await
                 .map_err(|_| start_again_error())?;
-            Ok(render_stage(
-                state,
-                jar,
-                &sign_in,
-                use_password,
-                Some(&message),
-                StatusCode::UNAUTHORIZED,
-            )
-            .await)
+            let (error, notice, status) = if is_notice {
+                (None, Some(message.as_str()), StatusCode::OK)
+            } else {
+                (Some(message.as_str()), None, StatusCode::UNAUTHORIZED)
+            };
+            Ok(render_stage(state, jar, &sign_in, use_password, error, notice, status).await)
         }
     }
 }

@@ -504,7 +504,9 @@ struct BeginSignInForm {
 fn sign_in_problem(failure: SignInFailure) -> JsonProblem {
     match failure {
         SignInFailure::StartAgain(message) => JsonProblem(StatusCode::BAD_REQUEST, message),
-        SignInFailure::TryAgain(message) => JsonProblem(StatusCode::BAD_REQUEST, message),
+        SignInFailure::TryAgain(message) | SignInFailure::Notice(message) => {
+            JsonProblem(StatusCode::BAD_REQUEST, message)
+        }
         SignInFailure::NotStrongEnough(message) => JsonProblem(StatusCode::FORBIDDEN, message),
         SignInFailure::OutOfOrder | SignInFailure::SecondFactor => JsonProblem(
             StatusCode::CONFLICT,

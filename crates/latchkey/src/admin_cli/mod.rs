@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use latchkey_api::{Client, ClientError};
 use latchkey_domain::clock::{Clock, SystemClock};
 
+use crate::config::Config;
+
 mod campaign;
 mod logs;
 mod offline;
@@ -23,20 +25,24 @@ use policy::PolicySet;
 
 #[derive(Args)]
 pub struct AdminArgs {
-    /// The server's base URL.
-    #[arg(long, env = "LATCHKEY_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// An administrator API token (defaults to the one saved in the data directory).
+    /// The server's base URL (default: from the configuration's listen, or its public_url
+    /// with TLS).
+    #[arg(long, env = "LATCHKEY_URL")]
+    url: Option<String>,
+    /// An administrator API token (default: the one saved in the data directory).
     #[arg(long, env = "LATCHKEY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Where to find the saved token when --token is not given.
-    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "./latchkey-data")]
-    data_dir: PathBuf,
+    /// The server's data directory, for the saved token and --offline (default: the
+    /// configuration's data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Open the database in --data-dir directly instead of calling the server, for recovery
-    /// when every administrator token is lost. Stop the server first. Only `tokens` commands.
+    /// Open the database the configuration names (the SQLite file in the data directory, or
+    /// PostgreSQL at database_url) directly instead of calling the server, for recovery when
+    /// every administrator token is lost. With SQLite, stop the server first. Only `tokens`
+    /// commands.
     #[arg(long)]
     offline: bool,
     #[command(subcommand)]
@@ -240,8 +246,8 @@ impl From<ClientError> for Failure {
     }
 }
 
-pub async fn run(args: AdminArgs) -> ExitCode {
-    match execute(args).await {
+pub async fn run(args: AdminArgs, config: anyhow::Result<Config>) -> ExitCode {
+    match execute(args, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Refused(m)) => {
             eprintln!("error: {m}");
@@ -276,28 +282,104 @@ fn show_one<T: serde::Serialize>(as_json: bool, item: &T, columns: &[Column<T>])
     }
 }
 
-async fn execute(args: AdminArgs) -> Result<(), Failure> {
-    if args.offline {
-        let (data_dir, as_json) = (args.data_dir.clone(), args.json);
-        let action = args.command_for_offline()?;
-        return offline::run(&data_dir, action, as_json).await;
+/// The server's configuration as the command line needs it: a configuration that failed to
+/// load is reported only when something has to be read from it.
+fn configuration(config: &anyhow::Result<Config>) -> Result<&Config, Failure> {
+    config.as_ref().map_err(|e| {
+        Failure::Usage(format!(
+            "{e:#} (the command reads the server's configuration for its URL, token and database; \
+             give --url and --token to do without)"
+        ))
+    })
+}
+
+/// The URL to call: `--url`/`LATCHKEY_URL`, else the server's own listen address (loopback
+/// for an unspecified one), else with TLS its public URL (the name its certificate carries).
+fn server_url(
+    args_url: Option<String>,
+    config: &anyhow::Result<Config>,
+) -> Result<(String, String), Failure> {
+    if let Some(url) = args_url {
+        return Ok((url, given_as("--url", "LATCHKEY_URL").to_string()));
     }
-    let token = match args.token {
-        Some(token) => token,
-        None => std::fs::read_to_string(args.data_dir.join("admin-token"))
-            .map(|t| t.trim().to_string())
-            .map_err(|_| {
-                Failure::Usage(format!(
-                    "no --token given and no token saved in {}",
-                    args.data_dir.join("admin-token").display()
-                ))
-            })?,
+    let config = configuration(config)?;
+    if config.tls.is_some() {
+        return Ok((
+            config.public_url.trim_end_matches('/').to_string(),
+            "the configuration's public_url (TLS is on)".to_string(),
+        ));
+    }
+    let addr = config
+        .listen_addr()
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
     };
+    let url = format!("http://{}", std::net::SocketAddr::new(ip, addr.port()));
+    Ok((url, "the configuration's listen".to_string()))
+}
+
+/// Whether a value came from the command line's `flag` or else from the `variable` (clap
+/// takes the flag first); told from the arguments, so no value is compared.
+fn given_as(flag: &'static str, variable: &'static str) -> &'static str {
+    let prefix = format!("{flag}=");
+    if std::env::args().any(|arg| arg == flag || arg.starts_with(&prefix)) {
+        flag
+    } else {
+        variable
+    }
+}
+
+/// The data directory: `--data-dir`, else the configuration's `data_dir`.
+fn data_dir(
+    args_dir: Option<PathBuf>,
+    config: &anyhow::Result<Config>,
+) -> Result<PathBuf, Failure> {
+    match args_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(configuration(config)?.data_dir.clone()),
+    }
+}
+
+async fn execute(args: AdminArgs, config: anyhow::Result<Config>) -> Result<(), Failure> {
+    if args.offline {
+        let as_json = args.json;
+        let data_dir_flag = args.data_dir.clone();
+        let action = args.command_for_offline()?;
+        let mut config = configuration(&config)?.clone();
+        if let Some(dir) = data_dir_flag {
+            config.data_dir = dir;
+        }
+        return offline::run(&config, action, as_json).await;
+    }
+    let (url, url_source) = server_url(args.url, &config)?;
+    let (token, token_source) = match args.token {
+        Some(token) => (
+            token,
+            given_as("--token", "LATCHKEY_ADMIN_TOKEN").to_string(),
+        ),
+        None => {
+            let file = data_dir(args.data_dir, &config)?.join("admin-token");
+            let token = std::fs::read_to_string(&file)
+                .map(|t| t.trim().to_string())
+                .map_err(|_| {
+                    Failure::Usage(format!(
+                        "no --token given (nor LATCHKEY_ADMIN_TOKEN) and no token saved in {}",
+                        file.display()
+                    ))
+                })?;
+            (token, file.display().to_string())
+        }
+    };
+    // Standard error, so that standard output stays the answer alone (tables, --json).
+    eprintln!("Calling {url} (from {url_source}) with the token from {token_source}.");
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(15))
         .build()
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let client = Client::new(http, &args.url, &token);
+    let client = Client::new(http, &url, &token);
     let json = args.json;
     match args.command {
         AdminCommand::Users { action } => users_command(&client, action, json).await,

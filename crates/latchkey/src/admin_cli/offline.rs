@@ -1,9 +1,9 @@
 //! `latchkey admin --offline tokens …`: administrator tokens made, listed and revoked on the
-//! data directory itself, for recovery when every token is lost. It opens the database the
-//! server uses (stop the server first) and goes through the same domain calls, so the keyed
-//! hash, the validation and the audit record are the server's own.
+//! database itself, for recovery when every token is lost. It opens the database the
+//! configuration names — the SQLite file in the data directory (stop the server first) or
+//! PostgreSQL at `database_url` — and goes through the same domain calls, so the keyed hash,
+//! the validation and the audit record are the server's own.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use latchkey_domain::clock::SystemClock;
@@ -11,11 +11,11 @@ use latchkey_domain::log::Actor;
 use latchkey_domain::notify::NoEventBus;
 use latchkey_domain::service::NewAdminToken;
 use latchkey_domain::{DomainError, Latchkey, Settings};
-use latchkey_store::SqliteStore;
 use latchkey_store::sqlite::DATABASE_FILE;
 use serde_json::{Value, json};
 
 use super::{Failure, OfflineTokenAction, TOKEN_COLUMNS, expiry_in_days, print_json, print_table};
+use crate::config::{Config, Database};
 
 /// Who the audit log names for a change made here.
 fn actor() -> Actor {
@@ -27,23 +27,33 @@ fn refused(e: DomainError) -> Failure {
 }
 
 pub(crate) async fn run(
-    data_dir: &Path,
+    config: &Config,
     action: OfflineTokenAction,
     as_json: bool,
 ) -> Result<(), Failure> {
-    // Never create a database: a wrong directory must fail, not start an empty server.
-    if !data_dir.join(DATABASE_FILE).is_file() {
-        return Err(Failure::Usage(format!(
-            "{} holds no Latchkey database ({DATABASE_FILE}); give the server's --data-dir",
-            data_dir.display()
-        )));
+    let database = config
+        .database()
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    let data_dir = &config.data_dir;
+    match database {
+        // Never create a database: a wrong directory must fail, not start an empty server.
+        Database::Sqlite if !data_dir.join(DATABASE_FILE).is_file() => {
+            return Err(Failure::Usage(format!(
+                "{} holds no Latchkey database ({DATABASE_FILE}); give the server's --data-dir \
+                 (or its configuration with --config)",
+                data_dir.display()
+            )));
+        }
+        Database::Sqlite => eprintln!("Opening the SQLite database in {}.", data_dir.display()),
+        // The URL is not printed: it may hold a password.
+        Database::Postgres(_) => eprintln!("Opening the PostgreSQL database at database_url."),
     }
-    let store = SqliteStore::open(data_dir)
+    let store = crate::server::open_store(config)
         .await
-        .map_err(|e| Failure::Usage(format!("opening {}: {e}", data_dir.display())))?;
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
     // The issuer plays no part in token commands.
     let latchkey = Latchkey::new(
-        Arc::new(store),
+        store,
         Arc::new(SystemClock),
         Arc::new(NoEventBus),
         Settings::with_issuer("http://offline.invalid"),

@@ -12,6 +12,7 @@ mod deceptive_names;
 mod device_limits;
 mod dos;
 mod enumeration_timing;
+mod first_hour;
 mod governance;
 mod grant_theft;
 mod hardening;

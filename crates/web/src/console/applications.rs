@@ -24,6 +24,25 @@ struct OverviewPage {
     more_groups: usize,
 }
 
+impl OverviewPage {
+    /// "1 user", "3 users": the tiles' counts.
+    fn count(n: usize, one: &str, many: &str) -> String {
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+
+    fn users_text(&self) -> String {
+        Self::count(self.users.len() + self.more_users, "user", "users")
+    }
+
+    fn groups_text(&self) -> String {
+        Self::count(self.groups.len() + self.more_groups, "group", "groups")
+    }
+
+    fn applications_text(&self) -> String {
+        Self::count(self.application_count, "application", "applications")
+    }
+}
+
 const OVERVIEW_LIST: usize = 50;
 
 pub(super) async fn overview(admin: Admin) -> ConsoleResult {

@@ -14,7 +14,7 @@ use crate::notify::DomainEvent;
 use crate::policy::MethodKind;
 use crate::secret::TokenHash;
 use crate::service::messages::{
-    ALREADY_PENDING, DISABLED, STORE_TROUBLE, THROTTLED, WRONG_CREDENTIAL,
+    ALREADY_PENDING, DISABLED, STORE_TROUBLE, WRONG_CREDENTIAL, throttled,
 };
 use crate::session::AuthMethod;
 use crate::signin::{MAX_FAILED_ATTEMPTS, SignInStage};
@@ -116,7 +116,8 @@ impl SignIns {
                     .fail_sign_in(&sign_in, ended, &record)
                     .await
                     .map_err(trouble)?;
-                let message = user_message(error, method_kind);
+                let wait = self.throttles.limits.credential_wait_seconds(now.0);
+                let message = user_message(error, method_kind, wait);
                 return Err(if ended {
                     SignInFailure::StartAgain(message)
                 } else {
@@ -141,10 +142,11 @@ impl SignIns {
                     return Err(SignInFailure::SecondFactor);
                 }
                 ApprovalStart::AlreadyPending => {
-                    return Err(SignInFailure::TryAgain(ALREADY_PENDING.into()));
+                    return Err(SignInFailure::Notice(ALREADY_PENDING.into()));
                 }
                 ApprovalStart::Throttled(_) => {
-                    return Err(SignInFailure::TryAgain(THROTTLED.into()));
+                    let wait = self.throttles.limits.notification_wait_seconds(now.0);
+                    return Err(SignInFailure::Notice(throttled(wait)));
                 }
                 ApprovalStart::NotApplicable => {}
             }
@@ -291,7 +293,8 @@ struct Verified {
 }
 
 /// What the sign-in page says for each refusal.
-fn user_message(error: SignInError, method: MethodKind) -> String {
+/// `throttled_wait`: seconds until the credential throttles' windows end.
+fn user_message(error: SignInError, method: MethodKind, throttled_wait: i64) -> String {
     match error {
         SignInError::InvalidCredential => WRONG_CREDENTIAL.to_string(),
         SignInError::UserDisabled => DISABLED.to_string(),
@@ -299,7 +302,7 @@ fn user_message(error: SignInError, method: MethodKind) -> String {
         SignInError::PassExpired => PassUnusable::Expired.message().to_string(),
         SignInError::PassNotYetValid => PassUnusable::NotYetValid.message().to_string(),
         SignInError::PassAlreadyUsed => PassUnusable::OneTimeUsed.message().to_string(),
-        SignInError::Throttled => THROTTLED.to_string(),
+        SignInError::Throttled => throttled(throttled_wait),
         SignInError::PasskeyRefused | SignInError::KeyRestricted => {
             error.failure_reason().to_string()
         }

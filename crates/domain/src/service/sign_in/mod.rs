@@ -16,7 +16,7 @@ use super::access::MethodAccess;
 use super::applications::Applications;
 use super::devices::{ApprovalStart, Devices};
 use super::directory::Directory;
-use super::messages::{ALREADY_PENDING, STORE_TROUBLE, THROTTLED};
+use super::messages::{ALREADY_PENDING, STORE_TROUBLE, throttled};
 use super::settings::{Settings, USERNAME_STEP_FLOOR};
 use super::shared::{Anomalies, Hashers, ServerKeys, Throttles};
 use super::tokens::Tokens;
@@ -49,6 +49,10 @@ pub enum SignInFailure {
     StartAgain(String),
     /// The step was refused; the user may try again on the same page.
     TryAgain(String),
+    /// The step was right, but the sign-in cannot go on now (a request is already waiting in
+    /// the app, or notifications are throttled): the page says why as a notice, not as a
+    /// mistake in what the user typed.
+    Notice(String),
     /// The request does not fit the stage the sign-in is at.
     OutOfOrder,
     /// The first factor was right; the sign-in now waits for the authenticator app.
@@ -308,7 +312,11 @@ impl SignIns {
             ApprovalStart::Throttled(_) => SignInStage::AwaitingCredential {
                 upn: upn.to_string(),
                 user_id,
-                notice: Some(THROTTLED.into()),
+                notice: Some(throttled(
+                    self.throttles
+                        .limits
+                        .notification_wait_seconds(self.now().0),
+                )),
             },
         };
         self.store.put_sign_in(&sign_in).await.map_err(trouble)?;

@@ -23,7 +23,7 @@ use crate::passkey::{
     restrictions_allow,
 };
 use crate::policy::{MethodKind, evaluate};
-use crate::service::messages::{DISABLED, STORE_TROUBLE, THROTTLED};
+use crate::service::messages::{DISABLED, STORE_TROUBLE, throttled};
 use crate::service::passkeys::{parse_response, refusal_detail, user_handle};
 use crate::signin::{MAX_FAILED_ATTEMPTS, PendingSignIn, SignInStage};
 use crate::store::PasskeyUse;
@@ -465,7 +465,9 @@ impl SignIns {
         let message = match refusal.error {
             SignInError::UserDisabled => DISABLED.to_string(),
             SignInError::MethodNotAllowed => "Your organisation doesn't let your account sign in with a passkey or security key. Use another way to sign in, or ask your administrator.".to_string(),
-            SignInError::Throttled => THROTTLED.to_string(),
+            SignInError::Throttled => {
+                throttled(self.throttles.limits.credential_wait_seconds(now.0))
+            }
             SignInError::KeyRestricted => "Your organisation doesn't allow this model of security key or passkey. Use another one, or another way to sign in.".to_string(),
             _ => NOT_ACCEPTED.to_string(),
         };

@@ -190,6 +190,7 @@ impl SignIns {
             Ok(sign_in) => Ok(sign_in),
             Err(
                 SignInFailure::TryAgain(message)
+                | SignInFailure::Notice(message)
                 | SignInFailure::StartAgain(message)
                 | SignInFailure::NotStrongEnough(message),
             ) => Err(DomainError::Rejected(message)),
