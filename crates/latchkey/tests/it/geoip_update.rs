@@ -347,3 +347,56 @@ fn geoip_download_settings_are_checked() {
         );
     }
 }
+
+/// Starts `latchkey demo` in `cwd` on `data_dir` and returns the line that says where its
+/// locations come from; stops it then.
+async fn demo_locations_line(cwd: &Path, data_dir: &Path) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("demo")
+        .current_dir(cwd)
+        .env("LATCHKEY_DATA_DIR", data_dir)
+        .env("LATCHKEY_LISTEN", "127.0.0.1:0")
+        .env_remove("LATCHKEY_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("Locations:"))
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    line.expect("the demo says where locations come from")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_takes_locations_from_the_data_directory_first_or_says_how_to_get_them() {
+    let Some(databases) = geoip_databases() else {
+        return;
+    };
+    // A working directory with no ../shared/geoip beside it.
+    let cwd = tempfile::tempdir().unwrap();
+    let nested = cwd.path().join("checkout");
+    std::fs::create_dir(&nested).unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let line = demo_locations_line(&nested, data_dir.path()).await;
+    assert!(
+        line.contains("none yet") && line.contains("latchkey geoip update"),
+        "{line}"
+    );
+
+    let downloaded = data_dir.path().join("dbip-city-lite.mmdb");
+    std::fs::copy(&databases[0], &downloaded).unwrap();
+    let line = demo_locations_line(&nested, data_dir.path()).await;
+    assert!(
+        line.contains(&downloaded.display().to_string()) && line.contains("https://db-ip.com"),
+        "{line}"
+    );
+}
