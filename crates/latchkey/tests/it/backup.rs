@@ -121,8 +121,8 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
         })
         .collect();
 
-    // Mid-load: a few answers in, most still to come.
-    while count.load(Ordering::SeqCst) < WORKERS * 2 {
+    // Mid-load: a third of the answers in, the rest still to come.
+    while count.load(Ordering::SeqCst) < WORKERS * ROUNDS * 2 / 3 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let folder = tempfile::tempdir().unwrap();
@@ -160,7 +160,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
     );
     assert!(after_backup > 0, "the load went on after the backup");
     eprintln!(
-        "backup in {:?}: {} sign-ins and {} registrations acknowledged before it, {} sign-ins after",
+        "backup in {:?}: {} sign-ins and {} registrations acknowledged before it, {} sign-ins while it ran, {} after",
         ended - began,
         acknowledged
             .sign_ins
@@ -168,6 +168,11 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
             .filter(|s| before(s.at))
             .count(),
         registrations_before.len(),
+        acknowledged
+            .sign_ins
+            .iter()
+            .filter(|s| s.at >= began && s.at <= ended)
+            .count(),
         after_backup
     );
 
