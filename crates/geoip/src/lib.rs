@@ -36,7 +36,10 @@ struct Database {
     path: PathBuf,
     /// What the file looked like when it was read; `None` if the file system would not say.
     stamp: Option<FileStamp>,
-    reader: Reader<Vec<u8>>,
+    /// `None` while a file that may be missing is missing.
+    reader: Option<Reader<Vec<u8>>>,
+    /// A missing file is no error: it is read when it appears.
+    may_be_missing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,36 @@ impl MmdbGeoIp {
         Ok(MmdbGeoIp {
             databases: RwLock::new(databases),
         })
+    }
+
+    /// Like [`MmdbGeoIp::open`], for files that may not exist yet, such as the one
+    /// `latchkey geoip update` writes into the data directory: a missing file locates nothing,
+    /// and [`MmdbGeoIp::reload_if_changed`] reads it once it appears. A file that exists must
+    /// still be a MaxMind DB.
+    pub fn open_allowing_missing(paths: &[PathBuf]) -> Result<Self, String> {
+        let databases = paths
+            .iter()
+            .map(|path| match file_stamp(path) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Database {
+                    path: path.clone(),
+                    stamp: None,
+                    reader: None,
+                    may_be_missing: true,
+                }),
+                _ => Database::open(path).map(|db| Database {
+                    may_be_missing: true,
+                    ..db
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MmdbGeoIp {
+            databases: RwLock::new(databases),
+        })
+    }
+
+    /// Whether any database has been read (a file that may be missing may not have been).
+    pub fn is_loaded(&self) -> bool {
+        self.read().iter().any(|db| db.reader.is_some())
     }
 
     /// The database files, in lookup order.
@@ -80,6 +113,11 @@ impl MmdbGeoIp {
             .filter_map(|(index, db)| match file_stamp(&db.path) {
                 Ok(stamp) if Some(stamp) == db.stamp => None,
                 Ok(_) => Some((index, db.path.clone())),
+                Err(error)
+                    if db.may_be_missing && error.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    None
+                }
                 Err(error) => {
                     errors.push(format!(
                         "GeoIP database {} can no longer be read ({error}); still using the copy read earlier",
@@ -94,6 +132,7 @@ impl MmdbGeoIp {
         for (index, path) in changed {
             match Database::open(&path) {
                 Ok(db) => fresh.push((index, db)),
+                Err(error) if self.read()[index].reader.is_none() => errors.push(error),
                 Err(error) => errors.push(format!("{error}; still using the copy read earlier")),
             }
         }
@@ -106,7 +145,10 @@ impl MmdbGeoIp {
                 .unwrap_or_else(PoisonError::into_inner);
             for (index, db) in fresh {
                 tracing::info!(path = %db.path.display(), "reloaded changed GeoIP database");
-                databases[index] = db;
+                databases[index] = Database {
+                    may_be_missing: databases[index].may_be_missing,
+                    ..db
+                };
             }
         }
         if errors.is_empty() {
@@ -152,16 +194,17 @@ impl Database {
         Ok(Database {
             path: path.to_owned(),
             stamp,
-            reader,
+            reader: Some(reader),
+            may_be_missing: false,
         })
     }
 
     fn locate(&self, ip: IpAddr) -> Option<Location> {
-        if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
+        let reader = self.reader.as_ref()?;
+        if ip.is_ipv6() && reader.metadata().ip_version == 4 {
             return None;
         }
-        let record = self
-            .reader
+        let record = reader
             .lookup(ip)
             .and_then(|found| found.decode::<CityRecord>());
         match record {

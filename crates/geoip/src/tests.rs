@@ -196,6 +196,43 @@ fn reloads_a_changed_file_and_keeps_the_old_copy_when_the_new_one_is_bad() {
     assert_place(&geoip, "2001:4860:4860::8888", "Montreal", "Quebec", "CA");
 }
 
+#[test]
+fn a_file_allowed_to_be_missing_locates_nothing_until_it_appears() {
+    let Some(_) = fixture() else { return };
+    let ipv4 = fixture_paths().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("dbip-city-lite.mmdb");
+    let geoip = MmdbGeoIp::open_allowing_missing(std::slice::from_ref(&live)).unwrap();
+    assert!(!geoip.is_loaded());
+    assert_eq!(geoip.locate(ip("1.1.1.1")), None);
+    assert_eq!(geoip.reload_if_changed(), Ok(0), "missing is no error");
+
+    std::fs::write(&live, b"half-written download").unwrap();
+    let error = geoip.reload_if_changed().unwrap_err();
+    assert!(error.contains("not a usable MaxMind DB"), "{error}");
+    assert!(!geoip.is_loaded());
+
+    let next = dir.path().join("dbip-city-lite.mmdb.tmp");
+    std::fs::copy(&ipv4, &next).unwrap();
+    std::fs::rename(&next, &live).unwrap();
+    assert_eq!(geoip.reload_if_changed(), Ok(1));
+    assert!(geoip.is_loaded());
+    assert_place(&geoip, "1.1.1.1", "Sydney", "New South Wales", "AU");
+
+    std::fs::remove_file(&live).unwrap();
+    assert_eq!(
+        geoip.reload_if_changed(),
+        Ok(0),
+        "a file that may go missing"
+    );
+    assert_place(&geoip, "1.1.1.1", "Sydney", "New South Wales", "AU");
+
+    let junk = dir.path().join("junk.mmdb");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let error = MmdbGeoIp::open_allowing_missing(std::slice::from_ref(&junk)).unwrap_err();
+    assert!(error.contains("not a usable MaxMind DB"), "{error}");
+}
+
 fn decode(json: &str) -> Option<Location> {
     serde_json::from_str::<CityRecord>(json)
         .unwrap()

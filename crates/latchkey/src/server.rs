@@ -127,7 +127,9 @@ pub struct Server {
     limits: crate::config::Limits,
     log_retention_days: u32,
     /// Reloaded when its files change, so updated databases need no restart.
-    mmdb: Option<Arc<latchkey_geoip::MmdbGeoIp>>,
+    mmdb: Arc<latchkey_geoip::MmdbGeoIp>,
+    /// How often `mmdb`'s files are checked for a change.
+    geoip_reload: Duration,
     /// On PostgreSQL: device events to and from the other instances.
     cross_instance: Option<CrossInstance>,
 }
@@ -174,17 +176,16 @@ pub async fn serve_on(
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let mmdb = if config.geoip.databases.is_empty() {
-        None
-    } else {
-        Some(Arc::new(
-            latchkey_geoip::MmdbGeoIp::open(&config.geoip.databases).map_err(anyhow::Error::msg)?,
-        ))
-    };
-    let geoip: Arc<dyn latchkey_domain::location::GeoIp> = match &mmdb {
-        Some(reader) => reader.clone(),
-        None => Arc::new(latchkey_domain::location::NoGeoIp),
-    };
+    let mmdb = Arc::new(
+        if config.geoip.databases.is_empty() {
+            // The file `latchkey geoip update` writes; read when it appears.
+            latchkey_geoip::MmdbGeoIp::open_allowing_missing(&[config.geoip_update_file()])
+        } else {
+            latchkey_geoip::MmdbGeoIp::open(&config.geoip.databases)
+        }
+        .map_err(anyhow::Error::msg)?,
+    );
+    let geoip: Arc<dyn latchkey_domain::location::GeoIp> = mmdb.clone();
     let trusted_proxies =
         latchkey_domain::location::TrustedProxies::parse(&config.trusted_proxies)?;
     let devices = Arc::new(latchkey_web::DeviceHub::default());
@@ -248,6 +249,7 @@ pub async fn serve_on(
         log_retention_days: config.log_retention_days,
         mmdb,
         cross_instance,
+        geoip_reload: Duration::from_secs(config.geoip.reload_seconds),
     })
 }
 
@@ -290,7 +292,6 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let latchkey = self.state.latchkey.clone();
-        let mmdb = self.mmdb.clone();
         let retention_days = i64::from(self.log_retention_days);
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -298,19 +299,6 @@ impl Server {
                 tick.tick().await;
                 if let Err(e) = latchkey.governance.purge_old_logs(retention_days).await {
                     tracing::warn!(error = %e, "purging old log records failed");
-                }
-                if let Some(reader) = mmdb.clone() {
-                    // Reading a database is tens of megabytes of blocking I/O.
-                    match tokio::task::spawn_blocking(move || reader.reload_if_changed()).await {
-                        Ok(Ok(0)) => {}
-                        Ok(Ok(n)) => {
-                            tracing::info!(databases = n, "reloaded changed GeoIP databases")
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "reloading a GeoIP database failed; keeping the old copy")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "GeoIP reload task failed"),
-                    }
                 }
                 if let Err(e) = latchkey.maintenance.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired records failed");
@@ -327,6 +315,10 @@ impl Server {
             ));
             [cross.publishing, listening, delivering]
         });
+        let geoip_reload = tokio::spawn(reload_geoip_when_changed(
+            self.mmdb.clone(),
+            self.geoip_reload,
+        ));
         let metrics = self.state.metrics.clone();
         let trusted_proxies = self.state.trusted_proxies.clone();
         let app = latchkey_web::router(self.state);
@@ -358,7 +350,30 @@ impl Server {
         for task in cross_instance.into_iter().flatten() {
             task.abort();
         }
+        geoip_reload.abort();
         result.context("serving")
+    }
+}
+
+/// Checks the GeoIP database files every `every` and reads those that changed, so that
+/// `latchkey geoip update` (or an operator's cron job) needs no restart. A file that cannot be
+/// read keeps the copy read before, and is tried again next time.
+async fn reload_geoip_when_changed(mmdb: Arc<latchkey_geoip::MmdbGeoIp>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let reader = mmdb.clone();
+        // Reading a database is tens of megabytes of blocking I/O.
+        match tokio::task::spawn_blocking(move || reader.reload_if_changed()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(databases = n, "reloaded changed GeoIP databases"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reloading a GeoIP database failed; keeping the old copy")
+            }
+            Err(e) => tracing::warn!(error = %e, "GeoIP reload task failed"),
+        }
     }
 }
 

@@ -181,7 +181,7 @@ async fn finish_registration(
 }
 
 /// Registers a software passkey for the signed-in browser's user.
-async fn register(server: &TestServer, browser: &Browser, key: &mut SoftPasskey, name: &str) {
+pub async fn register(server: &TestServer, browser: &Browser, key: &mut SoftPasskey, name: &str) {
     let started = begin_registration(browser).await;
     let response = attestation(server, key, &started);
     let finished =
@@ -270,6 +270,20 @@ impl SignIn {
         );
         assert!(!self.signed_in(server), "{what} signed in");
     }
+}
+
+/// A fresh browser signs in as `upn` with `key` after typing the name; returns the answer
+/// to the key's assertion and whether the browser now has a session.
+pub async fn sign_in_with_passkey(
+    server: &TestServer,
+    upn: &str,
+    key: &mut SoftPasskey,
+) -> (Page, bool) {
+    let sign_in = begin_sign_in(server, upn).await;
+    let response = assertion(server, key, &sign_in);
+    let done = sign_in.finish(&sign_in.ceremony, &response).await;
+    let signed_in = sign_in.signed_in(server);
+    (done, signed_in)
 }
 
 fn assertion(server: &TestServer, key: &mut SoftPasskey, sign_in: &SignIn) -> String {

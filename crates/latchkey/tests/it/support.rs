@@ -122,6 +122,8 @@ impl Drop for ScratchDatabase {
 pub struct TestServerBuilder<'a> {
     clock: Option<Arc<dyn Clock>>,
     adjust: Vec<ConfigChange<'a>>,
+    /// A backup of the database and the administrator token that goes with it.
+    restore: Option<(std::path::PathBuf, String)>,
 }
 
 type ConfigChange<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
@@ -140,8 +142,19 @@ impl<'a> TestServerBuilder<'a> {
         self
     }
 
+    /// Starts on a data directory restored from `backup` (a `latchkey backup` file) as the
+    /// README says, with `admin_token` (the backed-up server's) in its token file.
+    pub fn restored_from(mut self, backup: &std::path::Path, admin_token: &str) -> Self {
+        self.restore = Some((backup.to_path_buf(), admin_token.to_string()));
+        self
+    }
+
     pub async fn start(self) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        if let Some((backup, admin_token)) = &self.restore {
+            std::fs::copy(backup, data_dir.path().join("latchkey.db")).expect("restore");
+            std::fs::write(data_dir.path().join("admin-token"), admin_token).expect("token");
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://127.0.0.1:{}", addr.port());

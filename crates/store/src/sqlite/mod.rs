@@ -28,6 +28,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, mpsc, oneshot};
 
 mod admin_token;
 mod application;
+mod backup;
 mod campaign;
 mod device;
 mod governance;
@@ -44,6 +45,8 @@ mod user;
 
 #[cfg(test)]
 mod tests;
+
+pub use backup::backup_into;
 
 /// The schema, embedded at compile time so a release binary carries its own migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
