@@ -192,7 +192,8 @@ enum Driven {
     Spawned {
         servers: Vec<SpawnedServer>,
         target: Target,
-        database: Option<BenchDatabase>,
+        /// Boxed: the scratch database's handle is large beside the other variants.
+        database: Option<Box<BenchDatabase>>,
     },
     InProcess(InProcessServer),
     External(Target),
@@ -225,7 +226,7 @@ impl Driven {
             Ok((servers, target)) => Ok(Driven::Spawned {
                 servers,
                 target,
-                database,
+                database: database.map(Box::new),
             }),
             Err(error) => {
                 if let Some(database) = database {
@@ -254,7 +255,7 @@ impl Driven {
                 if servers.len() == 1 { "" } else { "es" },
                 database
                     .as_ref()
-                    .map_or("SQLite".to_string(), BenchDatabase::describe)
+                    .map_or("SQLite".to_string(), |d| d.describe())
             ),
             Driven::InProcess(_) => "a server inside the generator's process".into(),
             Driven::External(_) => "a running server".into(),
@@ -291,7 +292,7 @@ impl Driven {
                     }
                 }
                 if let Some(database) = database {
-                    database.finish().await?;
+                    (*database).finish().await?;
                 }
                 stopped
             }

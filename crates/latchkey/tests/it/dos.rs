@@ -253,17 +253,25 @@ async fn thousands_of_idle_and_slow_header_connections_do_not_take_the_server_do
             >= 1
     );
 
-    // And the server holds no more descriptors than before the attack.
+    // And the server holds no more descriptors than before the attack. Under nextest this
+    // test has the process to itself and the count must come back exactly; under `cargo test`
+    // other tests open and close descriptors in the same process, so a little slack is
+    // allowed, far below the attack's thousands.
     drop(one_more);
+    let slack = if std::env::var_os("NEXTEST").is_some() {
+        0
+    } else {
+        200
+    };
     let deadline = Instant::now() + Duration::from_secs(limits.header_read_seconds as u64 + 3);
     let mut now_open = open_descriptors();
-    while now_open > base_descriptors && Instant::now() < deadline {
+    while now_open > base_descriptors + slack && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         now_open = open_descriptors();
     }
     assert!(
-        now_open <= base_descriptors,
-        "{now_open} descriptors open, {base_descriptors} before the attack"
+        now_open <= base_descriptors + slack,
+        "{now_open} descriptors open, {base_descriptors} before the attack (slack {slack})"
     );
     println!(
         "figures: /healthz {health_took:?}, phone sign-in {sign_in_took:?} \
@@ -505,7 +513,8 @@ async fn the_tools_variables_in_the_environment_do_not_stop_the_server_from_star
                     .and_then(|rest| rest.split(' ').next().map(str::to_string))
             })
     });
-    let listening = tokio::time::timeout(Duration::from_secs(20), listening).await;
+    // Generous: under `cargo test` hundreds of tests share the machine with this start.
+    let listening = tokio::time::timeout(Duration::from_secs(60), listening).await;
     let health = match &listening {
         Ok(Ok(Some(addr))) => reqwest::get(format!("http://{addr}/healthz"))
             .await
