@@ -380,6 +380,7 @@ fn show(account: &str, request: &ApprovalRequest) {
         ApprovalKind::PhoneSignIn => "Are you trying to sign in?",
         ApprovalKind::MfaPush => "Approve sign-in?",
         ApprovalKind::RegistrationTest => "Test notification: confirm your new authenticator",
+        ApprovalKind::PhoneSignInConsent => "Allow phone sign-in on this device?",
     };
     println!();
     println!("── {what}");
