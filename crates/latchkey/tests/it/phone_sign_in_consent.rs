@@ -33,13 +33,13 @@ async fn server_with(clock: &Arc<ManualClock>) -> TestServer {
 }
 
 /// The page with the number and its address.
-struct Waiting {
-    page: Page,
-    path: String,
+pub struct Waiting {
+    pub page: Page,
+    pub path: String,
 }
 
 /// Security info › *Allow phone sign-in* for the device, followed to the page with the number.
-async fn allow_phone_sign_in(person: &Person, device_id: &str) -> Waiting {
+pub async fn allow_phone_sign_in(person: &Person, device_id: &str) -> Waiting {
     let info = person.browser.get("/mysecurityinfo").await;
     let action = format!("/mysecurityinfo/devices/{device_id}/phone-sign-in-consent");
     assert!(
