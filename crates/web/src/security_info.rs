@@ -542,15 +542,17 @@ async fn allow_phone_sign_in_again(
 }
 
 /// "Allow phone sign-in" for a device registered without it: sends the device a
-/// number-matching request and shows the number. Signed in and CSRF-checked; the device's
-/// answer with the right number is the fresh proof, so no new sign-in is asked for.
+/// number-matching request and shows the number. CSRF-checked, and (like adding a method) a
+/// fresh, strong sign-in: else a stolen session and a copy of the device files together could
+/// turn phone sign-in on with a PIN of the thief's.
 async fn request_phone_sign_in_consent(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedInForm { user, .. }: SignedInForm<CsrfForm>,
-) -> Result<Response, PageError> {
+    SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
+) -> Result<Response, PageFailure> {
+    freshly_signed_in(&state, &session, "/mysecurityinfo")?;
     if id.is_empty() || id.len() > 64 {
-        return Err(PageError::bad_request("That is not a method id."));
+        return Err(PageError::bad_request("That is not a method id.").into());
     }
     let request = state
         .latchkey

@@ -255,3 +255,28 @@ async fn another_users_session_cannot_ask_for_phone_sign_in_on_someone_elses_dev
     assert_eq!(peek.status, 404, "{}", peek.body);
     assert!(!peek.body.contains("id=\"number\""));
 }
+
+#[tokio::test]
+async fn a_stolen_session_signed_in_long_ago_cannot_ask_for_phone_sign_in_without_signing_in_again()
+{
+    let clock = manual_clock();
+    let server = server_with(&clock).await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let phone = Phone::register(&bobby, "Bobby's phone").await;
+    clock.advance(11 * 60);
+    let info = bobby.browser.get("/mysecurityinfo").await;
+    let action = format!(
+        "/mysecurityinfo/devices/{}/phone-sign-in-consent",
+        device_id(&phone)
+    );
+    let refused = bobby.browser.post(&action, &[("csrf", &info.csrf())]).await;
+    let to = refused.location.clone().unwrap_or_default();
+    assert!(
+        to.starts_with("/login") && !to.contains("phone-sign-in-consent/"),
+        "a new sign-in first: {} {to}",
+        refused.status
+    );
+    // Back to the real time for the device's signed request: nothing was sent to it.
+    clock.advance(-11 * 60);
+    assert!(phone.app.pending(phone.account).await.unwrap().is_empty());
+}
