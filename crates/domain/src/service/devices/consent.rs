@@ -4,7 +4,8 @@
 //! may turn phone sign-in on. Wrong number, denial and expiry allow nothing.
 //!
 //! Never opens the window for a device alone: the request is raised only from a signed-in
-//! session, and the number is shown only on that session's page.
+//! session (the web edge asks for a fresh, strong sign-in, as for adding a method), and the
+//! number is shown only on that session's page.
 
 use latchkey_protocol::wire::{ApprovalKind, DeviceEvent};
 
