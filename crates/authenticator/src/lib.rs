@@ -228,9 +228,10 @@ impl Authenticator {
                 })?;
                 self.unlock_passwordless_key(index, pin).await?
             }
-            ApprovalKind::PhoneSignIn | ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => {
-                self.store.account(index).device_key()?
-            }
+            ApprovalKind::PhoneSignIn
+            | ApprovalKind::MfaPush
+            | ApprovalKind::RegistrationTest
+            | ApprovalKind::PhoneSignInConsent => self.store.account(index).device_key()?,
         };
         let answer = client::sign_answer(&key, request, decision, number);
         self.send_answer(index, &request.id, &answer).await

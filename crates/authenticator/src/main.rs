@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let outcome = app
                 .respond(index, &test, Decision::Approve, Some(number), None)
                 .await?;
-            report_outcome(outcome);
+            report_outcome(test.kind, outcome);
             if outcome == AnswerOutcome::Approved {
                 println!(
                     "Registration complete. To sign in without a password: enable-phone-sign-in {}",
@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 app.respond(index, &found, decision, number, None).await?
             };
-            report_outcome(outcome);
+            report_outcome(found.kind, outcome);
         }
         Command::Listen { account } => listen(&mut app, account.as_deref(), &mut input).await?,
     }
@@ -380,6 +380,7 @@ fn show(account: &str, request: &ApprovalRequest) {
         ApprovalKind::PhoneSignIn => "Are you trying to sign in?",
         ApprovalKind::MfaPush => "Approve sign-in?",
         ApprovalKind::RegistrationTest => "Test notification: confirm your new authenticator",
+        ApprovalKind::PhoneSignInConsent => "Allow phone sign-in on this device?",
     };
     println!();
     println!("── {what}");
@@ -397,7 +398,29 @@ fn show(account: &str, request: &ApprovalRequest) {
     }
 }
 
-fn report_outcome(outcome: AnswerOutcome) {
+/// Where the number to type is shown.
+fn number_prompt(kind: ApprovalKind) -> &'static str {
+    match kind {
+        ApprovalKind::PhoneSignIn | ApprovalKind::MfaPush => "Enter the number shown to sign in: ",
+        ApprovalKind::RegistrationTest | ApprovalKind::PhoneSignInConsent => {
+            "Enter the number the security-info page shows: "
+        }
+    }
+}
+
+fn report_outcome(kind: ApprovalKind, outcome: AnswerOutcome) {
+    if kind == ApprovalKind::PhoneSignInConsent {
+        println!(
+            "{}",
+            match outcome {
+                AnswerOutcome::Approved =>
+                    "Approved. Phone sign-in may be turned on for this account now: run enable-phone-sign-in.",
+                AnswerOutcome::WrongNumber => "That number didn't match; nothing was allowed.",
+                _ => "Denied; nothing was allowed.",
+            }
+        );
+        return;
+    }
     println!(
         "{}",
         match outcome {
@@ -656,7 +679,7 @@ impl Listener<'_> {
         let number = if decision == Decision::Approve {
             loop {
                 let Some(answer) = self
-                    .ask(&request, "Enter the number shown to sign in: ", false)
+                    .ask(&request, number_prompt(request.kind), false)
                     .await?
                 else {
                     return Ok(());
@@ -690,7 +713,7 @@ impl Listener<'_> {
             }
         };
         match result {
-            Ok(outcome) => report_outcome(outcome),
+            Ok(outcome) => report_outcome(request.kind, outcome),
             Err(e @ (Error::Server { .. } | Error::Usage(_))) => println!("{e}"),
             Err(e) => return Err(e.into()),
         }

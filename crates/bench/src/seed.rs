@@ -134,7 +134,9 @@ impl VirtualDevice {
                 .passwordless
                 .as_ref()
                 .ok_or_else(|| anyhow!("{} has no phone sign-in key", self.upn)),
-            ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => Ok(self.client.device_key()),
+            ApprovalKind::MfaPush
+            | ApprovalKind::RegistrationTest
+            | ApprovalKind::PhoneSignInConsent => Ok(self.client.device_key()),
         }
     }
 }

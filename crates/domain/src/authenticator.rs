@@ -352,7 +352,9 @@ impl Approval {
                     .as_ref()
                     .ok_or(AnswerRefused::NoPasswordlessKey)?,
             ],
-            ApprovalKind::MfaPush | ApprovalKind::RegistrationTest => vec![&device.key],
+            ApprovalKind::MfaPush
+            | ApprovalKind::RegistrationTest
+            | ApprovalKind::PhoneSignInConsent => vec![&device.key],
         };
         let expected_digest = context_digest(&self.view);
         if !constant_time_eq(expected_digest.as_bytes(), digest.as_bytes()) {

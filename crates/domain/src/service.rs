@@ -42,8 +42,9 @@ pub use campaign::{
     RegistrationCampaigns,
 };
 pub use devices::{
-    ActivationProgress, DeviceApiError, DeviceErrorKind, Devices, LOCATION_ATTRIBUTION,
-    MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod, SignedDeviceRequest,
+    ActivationProgress, ConsentProgress, DeviceApiError, DeviceErrorKind, Devices,
+    LOCATION_ATTRIBUTION, MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod,
+    SignedDeviceRequest,
 };
 pub use directory::{Directory, NewUser, UserPatch};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};

@@ -360,7 +360,8 @@ pub struct Lifetimes {
     pub refresh_token_seconds: i64,
     /// How long a phone sign-in or MFA push notification waits for an answer.
     pub approval_request_seconds: i64,
-    /// How long after registering the authenticator a device may turn on phone sign-in.
+    /// How long after registering the authenticator, or after the person allows it on
+    /// security info, a device may turn on phone sign-in.
     pub phone_sign_in_enable_seconds: i64,
 }
 

@@ -179,6 +179,9 @@ pub enum ApprovalKind {
     MfaPush,
     /// The notification that confirms a new registration.
     RegistrationTest,
+    /// The person, signed in to security info, allows this device to turn phone sign-in on:
+    /// answered with the device key and the number the page shows.
+    PhoneSignInConsent,
 }
 
 impl ApprovalKind {
@@ -187,6 +190,7 @@ impl ApprovalKind {
             ApprovalKind::PhoneSignIn => "phone_sign_in",
             ApprovalKind::MfaPush => "mfa_push",
             ApprovalKind::RegistrationTest => "registration_test",
+            ApprovalKind::PhoneSignInConsent => "phone_sign_in_consent",
         }
     }
 }

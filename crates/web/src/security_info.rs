@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use latchkey_domain::authenticator::ACTIVATION_LIFETIME_SECONDS;
-use latchkey_domain::ids::{ActivationId, DeviceId};
-use latchkey_domain::service::ActivationProgress;
+use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId};
+use latchkey_domain::service::{ActivationProgress, ConsentProgress};
 use latchkey_domain::session::RegistrationFreshness;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -42,6 +42,18 @@ pub fn routes() -> Router<AppState> {
             "/mysecurityinfo/devices/{id}/allow-phone-sign-in",
             post(allow_phone_sign_in_again),
         )
+        .route(
+            "/mysecurityinfo/devices/{id}/phone-sign-in-consent",
+            post(request_phone_sign_in_consent),
+        )
+        .route(
+            "/mysecurityinfo/phone-sign-in-consent/{id}",
+            get(consent_page),
+        )
+        .route(
+            "/mysecurityinfo/phone-sign-in-consent/{id}/status",
+            get(consent_status),
+        )
 }
 
 struct MethodRow {
@@ -53,6 +65,8 @@ struct MethodRow {
     device: Option<String>,
     /// Phone sign-in on the device was turned off after too many wrong PINs.
     locked: bool,
+    /// The device has no phone sign-in: offer "Allow phone sign-in" (number matching).
+    allowable: bool,
 }
 
 /// A piece of text, or (with `utc`) a time: the page shows it in UTC and its script in the
@@ -197,6 +211,7 @@ async fn show_methods<R>(
             added: m.added_at.map(|at| Segment::time(&at.to_rfc3339())),
             device: m.device.map(|d| d.to_string()),
             locked: m.phone_sign_in_locked,
+            allowable: m.phone_sign_in_allowable,
         })
         .collect();
     let passkeys = crate::passkeys::rows(&state, &user.id).await?;
@@ -524,6 +539,123 @@ async fn allow_phone_sign_in_again(
         .into());
     }
     Ok(Redirect::to("/mysecurityinfo?allowed=1").into_response())
+}
+
+/// "Allow phone sign-in" for a device registered without it: sends the device a
+/// number-matching request and shows the number. CSRF-checked, and (like adding a method) a
+/// fresh, strong sign-in: else a stolen session and a copy of the device files together could
+/// turn phone sign-in on with a PIN of the thief's.
+async fn request_phone_sign_in_consent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
+) -> Result<Response, PageFailure> {
+    freshly_signed_in(&state, &session, "/mysecurityinfo")?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(PageError::bad_request("That is not a method id.").into());
+    }
+    let request = state
+        .latchkey
+        .devices
+        .request_phone_sign_in_consent(&user.id, &DeviceId::from_string(id))
+        .await?;
+    Ok(Redirect::to(&format!("/mysecurityinfo/phone-sign-in-consent/{request}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "security_info_consent.html")]
+struct ConsentPage<'a> {
+    id: &'a str,
+    heading: &'a str,
+    number: Option<u8>,
+    device: &'a str,
+    failed: bool,
+    message: &'a str,
+}
+
+fn consent_request_id(raw: &str) -> Result<ApprovalId, PageError> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "That request does not exist.",
+        ));
+    }
+    Ok(ApprovalId::from_string(raw))
+}
+
+async fn consent_page(
+    State(state): State<AppState>,
+    SignedIn { user, .. }: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = consent_request_id(&id)?;
+    let progress = state
+        .latchkey
+        .devices
+        .phone_sign_in_consent_progress(&user.id, &id)
+        .await?;
+    let (heading, number, device, message) = match &progress {
+        ConsentProgress::Waiting {
+            number,
+            device_name,
+        } => (
+            "Allow phone sign-in",
+            Some(*number),
+            device_name.as_str(),
+            String::new(),
+        ),
+        ConsentProgress::Allowed {
+            device_name,
+            minutes,
+        } => (
+            "Phone sign-in allowed",
+            None,
+            device_name.as_str(),
+            format!(
+                "Within {minutes} minute{}, choose Enable phone sign-in in the app on {device_name} (in the terminal app: enable-phone-sign-in).",
+                if *minutes == 1 { "" } else { "s" }
+            ),
+        ),
+        ConsentProgress::Failed { message } => {
+            ("Phone sign-in was not allowed", None, "", message.clone())
+        }
+    };
+    let page = ConsentPage {
+        id: id.as_str(),
+        heading,
+        number,
+        device,
+        failed: matches!(progress, ConsentProgress::Failed { .. }),
+        message: &message,
+    };
+    Ok(render_uncached(&page))
+}
+
+/// `{"pending": true}` while the device has not answered.
+async fn consent_status(
+    State(state): State<AppState>,
+    signed_in: Option<SignedIn>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(SignedIn { user, .. }) = signed_in else {
+        return Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sign in again",
+            "Your session ended.",
+        ));
+    };
+    let progress = state
+        .latchkey
+        .devices
+        .phone_sign_in_consent_progress(&user.id, &consent_request_id(&id)?)
+        .await?;
+    let pending = matches!(progress, ConsentProgress::Waiting { .. });
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "pending": pending })),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

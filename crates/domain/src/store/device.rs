@@ -133,4 +133,14 @@ pub trait DeviceStore: Send + Sync {
         device: &DeviceId,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// The person, signed in to security info, confirmed on the device by number matching
+    /// that it may turn phone sign-in on: sets the PIN record's `reenable_allowed_at` to `now`,
+    /// creating a record with no verifier, no wrong PINs and no lock when there is none. (On
+    /// a locked record it allows turning it on again, as above.) Turning phone sign-in on or
+    /// off clears it with the rest of the record.
+    async fn allow_enabling_phone_sign_in(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 }

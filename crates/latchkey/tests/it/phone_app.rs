@@ -56,9 +56,19 @@ impl Clock for AheadClock {
 }
 
 async fn server_with(clock: Arc<AheadClock>, lifetime: i64) -> TestServer {
+    server_adjusted(clock, lifetime, |_| {}).await
+}
+
+/// [`server_with`], with one more change to the configuration.
+async fn server_adjusted(
+    clock: Arc<AheadClock>,
+    lifetime: i64,
+    adjust: impl FnOnce(&mut latchkey::config::Config),
+) -> TestServer {
     let server = TestServer::builder()
         .clock(clock)
         .config(on_localhost)
+        .config(adjust)
         .config(move |c| {
             c.lifetimes.approval_request_seconds = lifetime;
             // Places and coordinates when the DB-IP files are there (see `in_london`).
@@ -1078,5 +1088,63 @@ async fn turning_notifications_on_subscribes_with_the_servers_vapid_key_and_regi
         seen["subscribed"]["key"], seen["push"]["vapid_public_key"],
         "subscribed with the server's VAPID key"
     );
+    window.close().await;
+}
+
+// ---- turning phone sign-in on long after adding the app ----
+
+#[tokio::test]
+async fn an_account_added_long_ago_turns_phone_sign_in_on_after_allow_phone_sign_in_with_the_number()
+ {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let clock = Arc::new(AheadClock(AtomicI64::new(0)));
+    // A short enable window: the browser signs with the real time, so the server's clock may
+    // move ahead by less than a minute.
+    let server = server_adjusted(clock.clone(), 90, |c| {
+        c.lifetimes.phone_sign_in_enable_seconds = 20;
+    })
+    .await;
+    let guy = person(&server, "guy", "Guy Oz").await;
+    let window = phone(&chromium, &server, "allow-phone-sign-in").await;
+    add_account(&window, &guy, "Guy's phone", false).await;
+    let _authenticator = VirtualAuthenticator::add(&window.client, Kind::Platform).await;
+    clock.0.store(21, Ordering::SeqCst);
+    window.click("button[data-action=enable]").await;
+    status_says(&window, "Allow phone sign-in").await;
+
+    let info = guy.browser.get("/mysecurityinfo").await;
+    let marker = "/phone-sign-in-consent\"";
+    let end = info
+        .body
+        .find(marker)
+        .expect("Allow phone sign-in is offered");
+    let start = info.body[..end].rfind('/').unwrap() + 1;
+    let device = &info.body[start..end];
+    let waiting = crate::phone_sign_in_consent::allow_phone_sign_in(&guy, device).await;
+    request_shown(&window, "phone_sign_in_consent").await;
+    assert_eq!(
+        window.text_of("#request-application").await,
+        "Security info"
+    );
+    snap(&window, "01-allow-phone-sign-in").await;
+    window
+        .type_into("#number", &number_on(&waiting.page).to_string())
+        .await;
+    window.click("#approve").await;
+    answered(&window, "approved").await;
+    assert!(
+        window
+            .text_of("#outcome")
+            .await
+            .contains("Phone sign-in allowed"),
+        "{}",
+        window.text().await
+    );
+    window.click("#done").await;
+    window.click("button[data-action=enable]").await;
+    status_says(&window, "Phone sign-in is on").await;
+    snap(&window, "02-phone-sign-in-on").await;
     window.close().await;
 }

@@ -17,7 +17,7 @@ use crate::phone::{
 use crate::support::TestServer;
 
 /// A thief's copy of the phone's files, opened by the real app in a folder of their own.
-fn copy_of(phone: &Phone) -> (tempfile::TempDir, Authenticator) {
+pub fn copy_of(phone: &Phone) -> (tempfile::TempDir, Authenticator) {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(phone.home.path()).unwrap() {
         let entry = entry.unwrap();

@@ -534,3 +534,35 @@ async fn enable_phone_sign_in_picks_the_only_account_and_takes_a_user_name() {
         info.body
     );
 }
+
+#[tokio::test]
+async fn listen_shows_allow_phone_sign_in_asks_for_the_security_info_number_and_says_what_next() {
+    let clock = manual_clock();
+    let server = TestServer::builder()
+        .clock(clock.clone())
+        .config(|c| c.lifetimes.phone_sign_in_enable_seconds = 20)
+        .start()
+        .await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::register(&bobby, "Bobby's phone").await;
+    clock.advance(21);
+    let mut terminal = Terminal::start(phone.home.path(), &["listen"]);
+    terminal.expect("Listening").await;
+    let device_id = phone.app.account(phone.account).device_id.clone();
+    let waiting = crate::phone_sign_in_consent::allow_phone_sign_in(&bobby, &device_id).await;
+    terminal.expect("Allow phone sign-in on this device?").await;
+    terminal.expect("Approve (a) or Deny (d)? ").await;
+    terminal.type_keys("a\n").await;
+    terminal
+        .expect("Enter the number the security-info page shows: ")
+        .await;
+    terminal
+        .type_keys(&format!("{}\n", number_on(&waiting.page)))
+        .await;
+    terminal.expect("run enable-phone-sign-in").await;
+    phone
+        .app
+        .enable_phone_sign_in(phone.account, PIN)
+        .await
+        .expect("turned on after the approval in listen");
+}

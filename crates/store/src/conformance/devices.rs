@@ -520,6 +520,71 @@ pub async fn pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced(s
     store.delete_device(&device.id).await.unwrap();
 }
 
+/// Allowing a device without phone sign-in to turn it on (the person confirmed it by number
+/// matching) is recorded without a verifier or a lock, moves on when allowed again, and goes
+/// when phone sign-in is turned on or off.
+pub async fn allowing_phone_sign_in_is_recorded_and_cleared_by_turning_it_on_or_off(
+    store: &dyn Store,
+) {
+    let user = stored_user(store).await;
+    let mut device = new_device(&user.id);
+    store_device(store, &device, &new_approval(&device)).await;
+    device.confirmed_at = Some(NOW);
+    store.update_device(&device).await.unwrap();
+    assert_eq!(store.pin_lock(&device.id).await.unwrap(), None);
+    store
+        .allow_enabling_phone_sign_in(&device.id, NOW)
+        .await
+        .expect("allow_enabling_phone_sign_in");
+    let lock = stored_pin_lock(store, &device).await;
+    assert_eq!(
+        (
+            lock.verifier_mac.as_deref(),
+            lock.wrong_pins,
+            lock.locked_at,
+            lock.reenable_allowed_at
+        ),
+        (None, 0, None, Some(NOW))
+    );
+    assert_eq!(
+        check_pin(store, &device, false).await,
+        PinCheck::Locked,
+        "no verifier, nothing to count"
+    );
+    let later = Timestamp(NOW.0 + 60);
+    store
+        .allow_enabling_phone_sign_in(&device.id, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_pin_lock(store, &device).await.reenable_allowed_at,
+        Some(later)
+    );
+    // Turning phone sign-in on replaces the record with a fresh one...
+    device.passwordless_key = Some(DeviceKeyPair::generate().unwrap().public_key());
+    device.phone_sign_in_at = Some(later);
+    store
+        .set_phone_sign_in(&device, Some("mac-of-the-verifier"))
+        .await
+        .unwrap();
+    let lock = stored_pin_lock(store, &device).await;
+    assert_eq!(
+        (lock.verifier_mac.as_deref(), lock.reenable_allowed_at),
+        (Some("mac-of-the-verifier"), None)
+    );
+    // ...and turning it off removes it.
+    store
+        .allow_enabling_phone_sign_in(&device.id, later)
+        .await
+        .unwrap();
+    let mut plain = device.clone();
+    plain.passwordless_key = None;
+    plain.phone_sign_in_at = None;
+    store.set_phone_sign_in(&plain, None).await.unwrap();
+    assert_eq!(store.pin_lock(&device.id).await.unwrap(), None);
+    store.delete_device(&device.id).await.unwrap();
+}
+
 /// A web app's device with phone sign-in on by WebAuthn: the app kind and the credential read
 /// back as written, and turning it off clears the credential.
 pub async fn webauthn_device_round_trips_and_turns_off(store: &dyn Store) {

@@ -158,6 +158,7 @@ macro_rules! __conformance_checks {
             racing devices::devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel,
             shared devices::open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count,
             racing devices::pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced,
+            shared devices::allowing_phone_sign_in_is_recorded_and_cleared_by_turning_it_on_or_off,
             shared devices::webauthn_device_round_trips_and_turns_off,
             racing devices::concurrent_webauthn_uses_of_a_device_have_one_winner,
             racing throttles::throttle_counts_to_its_limit_even_when_raced_and_starts_over_each_window,

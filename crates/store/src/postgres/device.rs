@@ -339,7 +339,7 @@ impl DeviceStore for PostgresStore {
             "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS ( \
                SELECT 1 FROM approvals WHERE user_id = $2 AND state = 'pending' AND expires_at > $7 \
-               AND (body::jsonb -> 'view' ->> 'kind') <> 'registration_test')",
+               AND (body::jsonb -> 'view' ->> 'kind') NOT IN ('registration_test', 'phone_sign_in_consent'))",
             approval,
         )?
         .bind(now.0)
@@ -593,6 +593,24 @@ impl DeviceStore for PostgresStore {
         .await
         .map_err(|e| backend("allowing phone sign-in again", e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn allow_enabling_phone_sign_in(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
+             VALUES ($1, NULL, 0, NULL, $2) ON CONFLICT (device_id) DO UPDATE SET \
+             reenable_allowed_at = excluded.reenable_allowed_at",
+        )
+        .bind(device.as_str())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("allowing phone sign-in to be turned on", e))?;
+        Ok(())
     }
 }
 

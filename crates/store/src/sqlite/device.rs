@@ -224,7 +224,7 @@ impl DeviceStore for SqliteStore {
             "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
              SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ( \
                SELECT 1 FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
-               AND json_extract(body, '$.view.kind') <> 'registration_test')",
+               AND json_extract(body, '$.view.kind') NOT IN ('registration_test', 'phone_sign_in_consent'))",
             approval,
         )?
         .bind(approval.user_id.as_str())
@@ -481,5 +481,24 @@ impl DeviceStore for SqliteStore {
             .await
             .map_err(|e| backend("allowing phone sign-in again", e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn allow_enabling_phone_sign_in(
+        &self,
+        device: &DeviceId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.execute(
+            sqlx::query(
+                "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
+                 VALUES (?, NULL, 0, NULL, ?) ON CONFLICT (device_id) DO UPDATE SET \
+                 reenable_allowed_at = excluded.reenable_allowed_at",
+            )
+            .bind(device.as_str())
+            .bind(now.0),
+        )
+        .await
+        .map_err(|e| backend("allowing phone sign-in to be turned on", e))?;
+        Ok(())
     }
 }

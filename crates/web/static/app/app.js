@@ -219,6 +219,7 @@
 
   var TITLES = {
     registration_test: "Let's try it out",
+    phone_sign_in_consent: "Allow phone sign-in?",
     phone_sign_in: "Approve sign-in?",
     mfa_push: "Approve sign-in?"
   };
@@ -264,7 +265,7 @@
       number.removeAttribute("aria-invalid");
       decide("approve", Number(typed), error);
     } }, [
-      el("label", { for: "number", text: "Enter the number shown on the " + (r.kind === "registration_test" ? "Security info page" : "sign-in page") }),
+      el("label", { for: "number", text: "Enter the number shown on the " + (r.kind === "registration_test" || r.kind === "phone_sign_in_consent" ? "Security info page" : "sign-in page") }),
       el("p", { class: "hint", id: "number-hint", text: "Two digits." }),
       number,
       error,
@@ -354,6 +355,10 @@
         words = [words[0], "The account was not added. On Security info, add the authenticator app again."];
         next = L.deleteAccount(a.id);
       }
+    } else if (r.kind === "phone_sign_in_consent") {
+      words = outcome === "approved"
+        ? ["Phone sign-in allowed", "Choose Enable phone sign-in for " + a.user_principal_name + " now."]
+        : [words[0], "Nothing was allowed."];
     }
     return next.then(load).then(function () {
       show([

@@ -259,7 +259,7 @@
     return r && typeof r.id === "string" && typeof r.nonce === "string" &&
       typeof r.kind === "string" && typeof r.user_principal_name === "string" &&
       typeof r.created_at === "number" && typeof r.expires_at === "number" &&
-      ["registration_test", "phone_sign_in", "mfa_push"].indexOf(r.kind) >= 0;
+      ["registration_test", "phone_sign_in", "mfa_push", "phone_sign_in_consent"].indexOf(r.kind) >= 0;
   }
 
   function deviceStatus(account) {

@@ -92,7 +92,7 @@ self.addEventListener("push", function (event) {
     var lines = [r.user_principal_name];
     if (r.application != null) lines.push(r.application);
     if (r.location != null) lines.push(r.location);
-    return self.registration.showNotification(r.kind === "registration_test" ? "Let's try it out" : "Approve sign-in?", {
+    return self.registration.showNotification(r.kind === "registration_test" ? "Let's try it out" : r.kind === "phone_sign_in_consent" ? "Allow phone sign-in?" : "Approve sign-in?", {
       body: lines.join("\n"),
       tag: r.id,
       requireInteraction: true,

@@ -177,6 +177,8 @@ impl Devices {
         }
         if approval.kind() == ApprovalKind::RegistrationTest {
             self.finish_registration_test(device, state).await?;
+        } else if approval.kind() == ApprovalKind::PhoneSignInConsent {
+            self.finish_phone_sign_in_consent(device, state).await?;
         } else if matches!(state, ApprovalState::Denied | ApprovalState::Reported) {
             // Remembered for the policy switch that holds back requests after a refusal.
             self.anomalies.remember_refusal(&approval.user_id).await?;

@@ -20,6 +20,9 @@ pub struct RegisteredMethod {
     /// The device's phone sign-in was turned off after too many wrong PINs; the page offers
     /// to allow turning it on again.
     pub phone_sign_in_locked: bool,
+    /// A device without phone sign-in (and not locked) whose user the policy lets sign in by
+    /// phone: the page offers "Allow phone sign-in", confirmed on the device by number matching.
+    pub phone_sign_in_allowable: bool,
 }
 
 impl Devices {
@@ -42,6 +45,7 @@ impl Devices {
                 added_at: Some(pass.created_at),
                 device: None,
                 phone_sign_in_locked: false,
+                phone_sign_in_allowable: false,
             });
         }
         if self.directory.has_password(user).await? {
@@ -51,9 +55,16 @@ impl Devices {
                 added_at: None,
                 device: None,
                 phone_sign_in_locked: false,
+                phone_sign_in_allowable: false,
             });
         }
-        for device in self.store.devices_of_user(user).await? {
+        let devices = self.store.devices_of_user(user).await?;
+        let phone_sign_in_allowed = if devices.iter().any(|d| !d.has_phone_sign_in()) {
+            self.phone_sign_in_allowed_for(user).await?
+        } else {
+            false
+        };
+        for device in devices {
             if !device.is_confirmed() {
                 continue;
             }
@@ -87,6 +98,9 @@ impl Devices {
                 added_at: Some(device.created_at),
                 device: Some(device.id.clone()),
                 phone_sign_in_locked: locked_at.is_some(),
+                phone_sign_in_allowable: phone_sign_in_allowed
+                    && !device.has_phone_sign_in()
+                    && locked_at.is_none(),
             });
         }
         Ok(methods)

@@ -1,4 +1,5 @@
-//! Devices and approvals: registering the authenticator app, enabling phone sign-in, its PIN,
+//! Devices and approvals: registering the authenticator app, enabling phone sign-in (and the
+//! person allowing it from security info), its PIN,
 //! sending number-matching requests and settling the devices' answers.
 //!
 //! Every request a device makes after activation is signed with its device key and carries a
@@ -7,6 +8,7 @@
 //! two racing answers exactly one counts.
 
 mod answers;
+mod consent;
 mod methods;
 mod pin;
 mod registration;
@@ -19,6 +21,7 @@ use std::sync::{Arc, RwLock};
 use latchkey_protocol::wire::AccountInfo;
 use latchkey_protocol::{FRESHNESS_SECONDS, MAX_NONCE_LEN, MIN_NONCE_LEN};
 
+pub use consent::ConsentProgress;
 pub use methods::RegisteredMethod;
 
 use super::access::MethodAccess;

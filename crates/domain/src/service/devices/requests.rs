@@ -71,7 +71,10 @@ impl Devices {
             .pending_approvals(&user.id)
             .await?
             .iter()
-            .any(|a| a.is_open(now) && a.kind() != ApprovalKind::RegistrationTest)
+            .any(|a| {
+                a.is_open(now)
+                    && matches!(a.kind(), ApprovalKind::PhoneSignIn | ApprovalKind::MfaPush)
+            })
         {
             return Ok(ApprovalStart::AlreadyPending);
         }

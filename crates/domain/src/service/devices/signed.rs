@@ -140,6 +140,10 @@ impl Devices {
     /// What both ways of turning phone sign-in on check first: a confirmed device, not locked
     /// for wrong PINs (or the person allowed it again), and, when the device has no proof yet,
     /// within the enable window.
+    ///
+    /// The window opens when the device is confirmed (its test notification approved) and
+    /// again each time the person, signed in to security info, allows it: with a number-matching
+    /// confirmation on the device, or after a lock for wrong PINs. Never by the device alone.
     pub(super) async fn enable_allowed(&self, device: &Device) -> Result<(), DeviceApiError> {
         if !device.is_confirmed() {
             return Err(DeviceApiError::new(
@@ -149,28 +153,28 @@ impl Devices {
             ));
         }
         let window = self.settings.phone_sign_in_enable_window_seconds;
-        // After a lock for wrong PINs, the window opens when the person allows it on the
-        // security-info page (signed in another way), never by the device alone.
         let lock = self.store.pin_lock(&device.id).await?;
-        let opened = match &lock {
-            Some(lock) if lock.is_locked() => lock.reenable_allowed_at,
-            _ => Some(device.confirmed_at.unwrap_or(device.created_at)),
+        let allowed_at = lock.as_ref().and_then(|l| l.reenable_allowed_at);
+        let opened = if lock.as_ref().is_some_and(PinLock::is_locked) {
+            // After a lock only the person's allowing counts, not the registration.
+            allowed_at.ok_or_else(|| {
+                DeviceApiError::new(
+                    DeviceErrorKind::Forbidden,
+                    "phone_sign_in_locked",
+                    PIN_LOCKED_MESSAGE,
+                )
+            })?
+        } else {
+            let confirmed = device.confirmed_at.unwrap_or(device.created_at);
+            allowed_at.map_or(confirmed, |at| at.max(confirmed))
         };
-        if lock.as_ref().is_some_and(PinLock::is_locked) && opened.is_none() {
-            return Err(DeviceApiError::new(
-                DeviceErrorKind::Forbidden,
-                "phone_sign_in_locked",
-                PIN_LOCKED_MESSAGE,
-            ));
-        }
-        let opened = opened.unwrap_or(device.created_at);
         if device.passwordless_key.is_none() && self.now().0 - opened.0 > window {
             return Err(DeviceApiError::new(
                 DeviceErrorKind::Forbidden,
                 "enable_window_passed",
                 format!(
-                    "phone sign-in can be turned on only within {} minutes of adding the app; remove the account and add it again from security info",
-                    window / 60
+                    "phone sign-in can be turned on only within {} minutes of adding the app or of allowing it on the security-info page; sign in there, choose \"Allow phone sign-in\" for this device, enter the number it shows in the app, then turn phone sign-in on again",
+                    (window + 59) / 60
                 ),
             ));
         }
