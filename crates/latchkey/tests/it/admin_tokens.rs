@@ -156,7 +156,7 @@ fn latchkey_offline(data_dir: &std::path::Path, args: &[&str]) -> (i32, String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_token_is_lost_an_offline_command_on_the_data_directory_makes_one_that_works() {
     if crate::support::skipped_unless_sqlite(
-        "`latchkey admin --offline` opens the SQLite file in the data directory only",
+        "this test gives `latchkey admin --offline` only the data directory, which names SQLite (first_hour covers --offline on PostgreSQL)",
     ) {
         return;
     }

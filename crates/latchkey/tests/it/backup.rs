@@ -105,7 +105,11 @@ async fn sign_in_and_register(
 /// server honours it (sessions, passkeys, the sign-in log).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registration() {
-    let server = TestServer::start_with(on_localhost).await;
+    let server = TestServer::builder()
+        .config(on_localhost)
+        .config(on_sqlite)
+        .start()
+        .await;
     passkeys_enabled(&server).await;
     let server = Arc::new(server);
     let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
@@ -182,6 +186,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
     old.stop().await;
     let restored = TestServer::builder()
         .config(on_localhost)
+        .config(on_sqlite)
         .restored_from(&file, &admin_token)
         .start()
         .await;
@@ -242,7 +247,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
 
 #[tokio::test]
 async fn backup_never_overwrites_a_file_and_refuses_a_missing_database() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(on_sqlite).await;
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().join("nightly.db");
     std::fs::write(&file, b"last night's backup").unwrap();
@@ -300,4 +305,10 @@ async fn backup_of_a_postgresql_database_points_at_pg_dump_and_writes_nothing() 
     );
     assert!(!err.contains(password), "the URL is not quoted: {err}");
     assert!(!file.exists());
+}
+
+/// `latchkey backup` copies the SQLite database, so these servers are on SQLite whichever store
+/// the suite runs on (`LATCHKEY_TEST_STORE`); on PostgreSQL it points at `pg_dump` (tested above).
+fn on_sqlite(config: &mut latchkey::config::Config) {
+    config.database_url = Some("sqlite:".into());
 }
