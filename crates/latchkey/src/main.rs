@@ -229,12 +229,13 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let latchkey = server::open(config).await?;
     let server = server::bind(config, latchkey.clone()).await?;
     let base = config.public_url.trim_end_matches('/');
-    println!("Latchkey is listening on {} ({base})", server.local_addr);
     if config.public_url_derived {
         println!(
             "The public URL {base} was derived from listen; set public_url (LATCHKEY_PUBLIC_URL) if people reach Latchkey at another address."
         );
     }
+    // The readiness line scripts wait for: last, so one that stops reading here loses nothing.
+    println!("Latchkey is listening on {} ({base})", server.local_addr);
     if demo {
         let people = latchkey::demo::seed_demo_tenant(&latchkey).await?;
         println!();

@@ -504,14 +504,23 @@ async fn the_tools_variables_in_the_environment_do_not_stop_the_server_from_star
         .unwrap();
     let pid = child.id();
     let stdout = child.stdout.take().unwrap();
-    let listening = tokio::task::spawn_blocking(move || {
-        std::io::BufReader::new(stdout)
+    // The server's output is read to its end on a thread of its own: a closed pipe would make
+    // the server's next line fail.
+    let (found, listening) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|line| {
-                line.strip_prefix("Latchkey is listening on ")
-                    .and_then(|rest| rest.split(' ').next().map(str::to_string))
-            })
+        {
+            if let Some(addr) = line
+                .strip_prefix("Latchkey is listening on ")
+                .and_then(|rest| rest.split(' ').next())
+                && let Some(found) = found.take()
+            {
+                let _ = found.send(Some(addr.to_string()));
+            }
+        }
     });
     // Generous: under `cargo test` hundreds of tests share the machine with this start.
     let listening = tokio::time::timeout(Duration::from_secs(60), listening).await;

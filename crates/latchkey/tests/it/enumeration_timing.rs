@@ -71,6 +71,14 @@ async fn the_user_name_step_takes_as_long_for_a_name_that_does_not_exist() {
             return;
         }
     }
+    if std::env::var_os("NEXTEST").is_none() {
+        // Under `cargo test` every test shares this process and the cores, so microseconds
+        // measure the neighbours; nextest runs this test alone (.config/nextest.toml) and judges.
+        eprintln!(
+            "not judged outside nextest (other tests share the process): rounds {rounds:?} ns"
+        );
+        return;
+    }
     panic!("an existing name answered later than an unknown one in every round: {rounds:?} ns");
 }
 
