@@ -566,27 +566,12 @@ impl Config {
 
     /// The dotted paths of every list setting (`trusted_proxies`, `geoip.databases`, …).
     fn list_settings() -> Vec<String> {
-        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
-            match value {
-                serde_json::Value::Array(_) => out.push(prefix.to_string()),
-                serde_json::Value::Object(fields) => {
-                    for (name, value) in fields {
-                        let path = if prefix.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{prefix}.{name}")
-                        };
-                        walk(&path, value, out);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        if let Ok(value) = serde_json::to_value(Config::default()) {
-            walk("", &value, &mut out);
-        }
-        out
+        let value = serde_json::to_value(Config::default()).unwrap_or_default();
+        leaves(&value)
+            .into_iter()
+            .filter(|(_, value)| value.is_array())
+            .map(|(path, _)| path)
+            .collect()
     }
 
     /// Every effective setting as `(dotted path, value)`, for `validate-config`. Secrets are
@@ -594,48 +579,34 @@ impl Config {
     pub fn effective_settings(&self) -> Vec<(String, String)> {
         const SECRETS: [&str; 2] = ["metrics.token", "webhooks.secret"];
         const URLS: [&str; 2] = ["database_url", "webhooks.risk_url"];
-        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
-            let shown = match value {
-                serde_json::Value::Object(fields) => {
-                    for (name, value) in fields {
-                        let path = if prefix.is_empty() {
-                            name.clone()
-                        } else {
-                            format!("{prefix}.{name}")
-                        };
-                        walk(&path, value, out);
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let mut out: Vec<(String, String)> = leaves(&value)
+            .into_iter()
+            .map(|(path, value)| {
+                let shown = match value {
+                    _ if SECRETS.contains(&path.as_str()) => {
+                        let shown = if value.is_null() { "not set" } else { "set" };
+                        shown.to_string()
                     }
-                    return;
-                }
-                _ if SECRETS.contains(&prefix) => {
-                    let shown = if value.is_null() { "not set" } else { "set" };
-                    shown.to_string()
-                }
-                serde_json::Value::String(url) if URLS.contains(&prefix) => without_password(url),
-                serde_json::Value::Null => "not set".to_string(),
-                serde_json::Value::String(text) => text.clone(),
-                serde_json::Value::Array(items) => {
-                    let items: Vec<String> = items
+                    serde_json::Value::String(url) if URLS.contains(&path.as_str()) => {
+                        without_password(url)
+                    }
+                    serde_json::Value::Null => "not set".to_string(),
+                    serde_json::Value::String(text) => text.clone(),
+                    serde_json::Value::Array(items) if items.is_empty() => "none".to_string(),
+                    serde_json::Value::Array(items) => items
                         .iter()
                         .map(|item| match item {
                             serde_json::Value::String(text) => text.clone(),
                             other => other.to_string(),
                         })
-                        .collect();
-                    if items.is_empty() {
-                        "none".to_string()
-                    } else {
-                        items.join(", ")
-                    }
-                }
-                other => other.to_string(),
-            };
-            out.push((prefix.to_string(), shown));
-        }
-        let mut out = Vec::new();
-        if let Ok(value) = serde_json::to_value(self) {
-            walk("", &value, &mut out);
-        }
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    other => other.to_string(),
+                };
+                (path, shown)
+            })
+            .collect();
         if let (Some((_, shown)), Ok(database)) = (
             out.iter_mut().find(|(key, _)| key == "database_url"),
             self.database(),
@@ -748,6 +719,33 @@ fn split_list(text: &str) -> Vec<String> {
         .filter(|item| !item.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Every setting that is not a table, as `(dotted path, value)`: arrays and scalars, in the
+/// order serde writes them.
+fn leaves(value: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+    fn walk<'a>(
+        prefix: &str,
+        value: &'a serde_json::Value,
+        out: &mut Vec<(String, &'a serde_json::Value)>,
+    ) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, value) in fields {
+                    let path = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    walk(&path, value, out);
+                }
+            }
+            _ => out.push((prefix.to_string(), value)),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out
 }
 
 /// A URL with its password (if any) replaced by `***`; text that is no URL reads "set".
