@@ -107,6 +107,10 @@ pub struct Application {
     /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent when any sign-in will do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_strength: Option<String>,
+    /// Browser origins (`https://spa.example`) besides those of the redirect URIs that get
+    /// CORS headers from the token endpoints.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 collection!(
@@ -142,6 +146,10 @@ pub struct NewApplication {
     /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_strength: Option<String>,
+    /// Browser origins (`https://spa.example`, exactly as browsers send them) besides those
+    /// of the redirect URIs from which a browser app may call the token endpoints (CORS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// The authentication strength an application requires, set or cleared on its own.

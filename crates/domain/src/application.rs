@@ -57,6 +57,10 @@ pub struct Application {
     #[serde(default)]
     pub required_strength: Option<AuthStrength>,
     pub created_at: Timestamp,
+    /// Origins (`scheme://host[:port]`) besides those of the redirect URIs from which a browser
+    /// may call the token endpoints (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Application {
@@ -73,6 +77,48 @@ impl Application {
         self.post_logout_redirect_uris
             .iter()
             .any(|uri| uri == candidate)
+    }
+
+    /// The browser origins this application's pages run on: those of its redirect URIs and
+    /// its explicitly allowed origins, as browsers write them in `Origin`.
+    pub fn browser_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = Vec::new();
+        let from_redirects = self.redirect_uris.iter().filter_map(|uri| origin_of(uri));
+        for origin in from_redirects.chain(self.allowed_origins.iter().cloned()) {
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+
+    /// Whether a browser page on `origin` (the `Origin` header) is one of this application's.
+    pub fn accepts_origin(&self, origin: &str) -> bool {
+        self.browser_origins().iter().any(|o| o == origin)
+    }
+}
+
+/// The origin of an absolute http(s) URL as a browser serializes it (`https://host[:port]`,
+/// default port left out); `None` for other schemes.
+pub fn origin_of(uri: &str) -> Option<String> {
+    let url = Url::parse(uri).ok()?;
+    matches!(url.scheme(), "https" | "http").then(|| url.origin().ascii_serialization())
+}
+
+/// An allowed origin: `scheme://host[:port]` exactly as a browser sends it (no path, no
+/// trailing slash, lower-case host, default port left out), https unless loopback.
+pub fn validate_origin(field: &'static str, value: &str) -> Result<String, DomainError> {
+    validate_redirect_uri(field, value)?;
+    match origin_of(value) {
+        Some(origin) if origin == value => Ok(origin),
+        Some(origin) => Err(DomainError::invalid(
+            field,
+            format!(
+                "{:?} is not an origin as browsers send it; write {origin:?}",
+                value.chars().take(64).collect::<String>()
+            ),
+        )),
+        None => Err(DomainError::invalid(field, "must be an http(s) origin")),
     }
 }
 
@@ -123,6 +169,54 @@ mod tests {
         assert!(validate_redirect_uri("r", "https://u:p@app.example/cb").is_err());
         assert!(validate_redirect_uri("r", "/relative").is_err());
         assert!(validate_redirect_uri("r", "javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn allowed_origins_are_written_as_browsers_send_them() {
+        assert_eq!(
+            validate_origin("o", "https://spa.example").unwrap(),
+            "https://spa.example"
+        );
+        assert!(validate_origin("o", "http://localhost:5173").is_ok());
+        assert!(validate_origin("o", "https://spa.example/").is_err());
+        assert!(validate_origin("o", "https://spa.example/app").is_err());
+        assert!(validate_origin("o", "https://spa.example:443").is_err());
+        assert!(validate_origin("o", "https://SPA.example").is_err());
+        assert!(validate_origin("o", "http://spa.example").is_err());
+        assert!(validate_origin("o", "null").is_err());
+        assert!(validate_origin("o", "*").is_err());
+    }
+
+    #[test]
+    fn an_application_runs_on_its_redirect_origins_and_its_allowed_ones() {
+        let app = Application {
+            client_id: ClientId::from_string("spa"),
+            display_name: "SPA".into(),
+            redirect_uris: vec![
+                "https://spa.example/cb".into(),
+                "https://spa.example:8443/other".into(),
+                "http://127.0.0.1:3000/cb".into(),
+            ],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Public,
+            id_token_alg: SigningAlg::ES256,
+            home_url: None,
+            required_strength: None,
+            created_at: Timestamp(0),
+            allowed_origins: vec!["https://app.example".into()],
+        };
+        assert_eq!(
+            app.browser_origins(),
+            [
+                "https://spa.example",
+                "https://spa.example:8443",
+                "http://127.0.0.1:3000",
+                "https://app.example"
+            ]
+        );
+        assert!(app.accepts_origin("https://spa.example"));
+        assert!(!app.accepts_origin("https://spa.example.evil"));
+        assert!(!app.accepts_origin("null"));
     }
 
     #[test]

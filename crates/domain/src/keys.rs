@@ -26,9 +26,13 @@ pub struct SigningKey {
     pub alg: SigningAlg,
     /// PKCS#8 DER of the private key. Never leaves the store except to sign.
     pub private_pkcs8: Vec<u8>,
+    /// When the key starts signing. A key brought in by a rotation is stored (and so
+    /// published in the JWKS) ahead of this time, so that every client's cached JWKS holds it
+    /// before the first token it signs.
     pub created_at: Timestamp,
-    /// Set when a newer key took over; the public half stays published until tokens signed
-    /// with it have expired.
+    /// When the key stops signing (set by a rotation, possibly in the future: the moment its
+    /// successor takes over). The public half stays published until tokens signed with it
+    /// have expired.
     pub retired_at: Option<Timestamp>,
 }
 
@@ -158,10 +162,18 @@ impl Signer {
     }
 }
 
-/// The keys in use: the newest unretired key per algorithm signs; every key still within its
-/// publication window verifies and is published in the JWKS.
+/// The keys in use: per algorithm, the newest key whose signing window (`created_at` until
+/// `retired_at`) contains the current time signs; every key from the moment it is stored until
+/// its tokens have expired verifies and is published in the JWKS (a key due to start signing
+/// is published ahead of its start).
 pub struct Keyring {
-    signers: Vec<(Signer, Option<Timestamp>)>,
+    signers: Vec<KeyringEntry>,
+}
+
+struct KeyringEntry {
+    signer: Signer,
+    signs_from: Timestamp,
+    retired_at: Option<Timestamp>,
 }
 
 impl Keyring {
@@ -175,28 +187,39 @@ impl Keyring {
         let mut signers = Vec::new();
         let mut sorted: Vec<&SigningKey> = keys.iter().collect();
         sorted.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+        // A key is published from the moment it is stored, also while it waits for its start.
         for key in sorted {
             if let Some(retired) = key.retired_at
                 && retired.plus_seconds(publish_for_seconds) <= now
             {
                 continue;
             }
-            signers.push((key.signer()?, key.retired_at));
+            signers.push(KeyringEntry {
+                signer: key.signer()?,
+                signs_from: key.created_at,
+                retired_at: key.retired_at,
+            });
         }
         Ok(Keyring { signers })
     }
 
-    pub fn active(&self, alg: SigningAlg) -> Option<&Signer> {
+    /// The key that signs with `alg` at `now`: the newest one whose signing window has begun
+    /// and not ended. A key published ahead of its start does not sign yet.
+    pub fn active(&self, alg: SigningAlg, now: Timestamp) -> Option<&Signer> {
         self.signers
             .iter()
-            .find(|(s, retired)| s.alg == alg && retired.is_none())
-            .map(|(s, _)| s)
+            .find(|e| {
+                e.signer.alg == alg
+                    && e.signs_from <= now
+                    && e.retired_at.is_none_or(|retired| now < retired)
+            })
+            .map(|e| &e.signer)
     }
 
     /// The JWK set published at `/jwks`.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: self.signers.iter().map(|(s, _)| s.jwk.clone()).collect(),
+            keys: self.signers.iter().map(|e| e.signer.jwk.clone()).collect(),
         }
     }
 
@@ -207,10 +230,11 @@ impl Keyring {
         let rejected = || DomainError::Rejected("the token was not issued by this server".into());
         let header = jsonwebtoken::decode_header(token).map_err(|_| rejected())?;
         let kid = header.kid.ok_or_else(rejected)?;
-        let (signer, _) = self
+        let signer = self
             .signers
             .iter()
-            .find(|(s, _)| s.kid.as_str() == kid)
+            .map(|e| &e.signer)
+            .find(|s| s.kid.as_str() == kid)
             .ok_or_else(rejected)?;
         let mut validation = Validation::new(signer.alg.algorithm());
         validation.validate_exp = false;
@@ -242,7 +266,7 @@ mod tests {
         let (ring, _) = ring(Timestamp(1000));
         for alg in SigningAlg::ALL {
             let token = ring
-                .active(alg)
+                .active(alg, Timestamp(1000))
                 .unwrap()
                 .sign_jwt(&json!({"iss": "https://idp", "sub": "u"}))
                 .unwrap();
@@ -257,8 +281,8 @@ mod tests {
     fn the_jwks_names_each_key_with_its_kid_alg_and_use() {
         let (ring, _) = ring(Timestamp(1000));
         let jwks = serde_json::to_value(ring.jwks()).unwrap();
-        let rsa = ring.active(SigningAlg::RS256).unwrap();
-        let ec = ring.active(SigningAlg::ES256).unwrap();
+        let rsa = ring.active(SigningAlg::RS256, Timestamp(1000)).unwrap();
+        let ec = ring.active(SigningAlg::ES256, Timestamp(1000)).unwrap();
         for key in jwks["keys"].as_array().unwrap() {
             assert_eq!(key["use"], "sig");
             let (signer, fields) = if key["kty"] == "RSA" {
@@ -281,7 +305,11 @@ mod tests {
     #[test]
     fn unsigned_alg_none_token_is_rejected() {
         let (ring, _) = ring(Timestamp(1000));
-        let kid = ring.active(SigningAlg::RS256).unwrap().kid().to_string();
+        let kid = ring
+            .active(SigningAlg::RS256, Timestamp(1000))
+            .unwrap()
+            .kid()
+            .to_string();
         let header = base64url(json!({"alg": "none", "kid": kid}).to_string().as_bytes());
         let body = base64url(br#"{"iss":"https://idp","sub":"u"}"#);
         assert!(
@@ -293,7 +321,7 @@ mod tests {
     #[test]
     fn token_signed_by_a_foreign_key_with_our_kid_is_rejected() {
         let (ring, _) = ring(Timestamp(1000));
-        let ours = ring.active(SigningAlg::ES256).unwrap();
+        let ours = ring.active(SigningAlg::ES256, Timestamp(1000)).unwrap();
         let mut foreign = SigningKey::generate(SigningAlg::ES256, Timestamp(1000)).unwrap();
         foreign.kid = ours.kid().clone();
         let forged = foreign
@@ -312,9 +340,31 @@ mod tests {
         let new = SigningKey::generate(SigningAlg::ES256, Timestamp(9_000)).unwrap();
         let keys = vec![old.clone(), new.clone()];
         let ring = Keyring::load(&keys, now, 3600).unwrap();
-        assert_eq!(ring.active(SigningAlg::ES256).unwrap().kid(), &new.kid);
+        assert_eq!(ring.active(SigningAlg::ES256, now).unwrap().kid(), &new.kid);
         assert_eq!(ring.jwks().keys.len(), 2);
         let later = Keyring::load(&keys, Timestamp(9_000 + 3600), 3600).unwrap();
         assert_eq!(later.jwks().keys.len(), 1);
+    }
+
+    #[test]
+    fn a_rotated_in_key_is_published_before_it_signs_and_the_old_one_signs_until_then() {
+        let mut old = SigningKey::generate(SigningAlg::RS256, Timestamp(1)).unwrap();
+        old.retired_at = Some(Timestamp(1_120));
+        let new = SigningKey::generate(SigningAlg::RS256, Timestamp(1_120)).unwrap();
+        let keys = vec![old.clone(), new.clone()];
+        let ring = Keyring::load(&keys, Timestamp(1_000), 3600).unwrap();
+        assert_eq!(ring.jwks().keys.len(), 2, "both are published at once");
+        assert_eq!(
+            ring.active(SigningAlg::RS256, Timestamp(1_119))
+                .unwrap()
+                .kid(),
+            &old.kid
+        );
+        assert_eq!(
+            ring.active(SigningAlg::RS256, Timestamp(1_120))
+                .unwrap()
+                .kid(),
+            &new.kid
+        );
     }
 }

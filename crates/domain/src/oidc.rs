@@ -84,6 +84,8 @@ pub enum OAuthErrorCode {
     /// `prompt=none`, but the session does not meet the strength the request requires.
     InteractionRequired,
     ServerError,
+    /// RFC 6749 §5.2: the client may not make this request (here: from this browser origin).
+    UnauthorizedClient,
 }
 
 impl OAuthErrorCode {
@@ -371,6 +373,10 @@ pub struct AccessToken {
     pub hash: TokenHash,
     pub grant_id: GrantId,
     pub expires_at: Timestamp,
+    /// What this token grants when a refresh asked for less than the grant (RFC 6749 §6);
+    /// `None`: the grant's scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -492,6 +498,7 @@ mod tests {
             home_url: None,
             required_strength: None,
             created_at: Timestamp(0),
+            allowed_origins: Vec::new(),
         }
     }
 

@@ -35,7 +35,7 @@ mod tokens;
 
 use std::sync::{Arc, RwLock};
 
-pub use applications::{Applications, NewApplication};
+pub use applications::{Applications, BrowserOrigins, NewApplication};
 pub use applications_cache::APP_CACHE_SECONDS;
 pub use campaign::{
     ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
@@ -60,7 +60,8 @@ pub use sign_in::{
     WaitingForApproval,
 };
 pub use tokens::{
-    ClientCredentials, EndSession, OAuthError, TokenResponse, Tokens, error_redirect,
+    ClientCredentials, EndSession, JWKS_MAX_AGE_SECONDS, KEY_PUBLICATION_LEAD_SECONDS,
+    KEYRING_CACHE_SECONDS, OAuthError, TokenResponse, Tokens, error_redirect,
 };
 
 use crate::clock::{Clock, Timestamp};

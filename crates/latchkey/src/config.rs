@@ -363,6 +363,10 @@ pub struct Lifetimes {
     /// How long after registering the authenticator, or after the person allows it on
     /// security info, a device may turn on phone sign-in.
     pub phone_sign_in_enable_seconds: i64,
+    /// Scheduled signing-key rotation: a key signs for this many days, then new keys take
+    /// over (published ahead, docs/oidc.md "Signing-key rotation"); 0 rotates only on demand.
+    #[serde(default)]
+    pub signing_key_rotation_days: i64,
 }
 
 impl Default for Config {
@@ -384,6 +388,7 @@ impl Default for Config {
                 refresh_token_seconds: settings.refresh_token_lifetime_seconds,
                 approval_request_seconds: settings.approval_lifetime_seconds,
                 phone_sign_in_enable_seconds: settings.phone_sign_in_enable_window_seconds,
+                signing_key_rotation_days: 0,
             },
             trusted_proxies: vec![],
             geoip: GeoIpConfig::default(),
@@ -505,6 +510,9 @@ impl Config {
         }
         if !(30..=600).contains(&l.approval_request_seconds) {
             bail!("lifetimes.approval_request_seconds must be between 30 and 600");
+        }
+        if !(0..=3650).contains(&l.signing_key_rotation_days) {
+            bail!("lifetimes.signing_key_rotation_days must be between 0 (off) and 3650");
         }
         if !(60..=86_400).contains(&l.phone_sign_in_enable_seconds) {
             bail!("lifetimes.phone_sign_in_enable_seconds must be between 60 and 86400");
@@ -671,6 +679,7 @@ impl Config {
         settings.refresh_token_lifetime_seconds = self.lifetimes.refresh_token_seconds;
         settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
         settings.phone_sign_in_enable_window_seconds = self.lifetimes.phone_sign_in_enable_seconds;
+        settings.signing_key_rotation_seconds = self.lifetimes.signing_key_rotation_days * 86_400;
         settings.throttle = self.throttle;
         // Checked by `validate`; a file that vanished since reads as empty, which the domain
         // reports as an unusable root (registration with attestation enforced is then refused).

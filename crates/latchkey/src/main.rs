@@ -120,10 +120,16 @@ fn main() -> ExitCode {
                     .rotate_signing_keys(&latchkey_domain::log::Actor::user("command-line"))
                     .await?
                 {
-                    println!("New {} signing key: {}", key.alg.as_str(), key.kid);
+                    println!(
+                        "New {} signing key: {} (published now, signing from {})",
+                        key.alg.as_str(),
+                        key.kid,
+                        key.created_at.to_rfc3339()
+                    );
                 }
                 println!(
-                    "Retired keys stay in the JWKS until tokens signed with them have expired."
+                    "The current keys sign until then; retired keys stay in the JWKS until \
+                     tokens signed with them have expired."
                 );
                 Ok(())
             }

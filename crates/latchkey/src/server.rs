@@ -305,6 +305,28 @@ impl Server {
                 }
             }
         });
+        let rotation = self.state.latchkey.tokens.scheduled_rotation_seconds();
+        let rotating = (rotation > 0).then(|| {
+            let latchkey = self.state.latchkey.clone();
+            tokio::spawn(async move {
+                // Every instance asks; the store lets exactly one rotation through.
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match latchkey.tokens.rotate_signing_keys_if_due(rotation).await {
+                        Ok(Some(keys)) => {
+                            let kids: Vec<String> =
+                                keys.iter().map(|k| k.kid.to_string()).collect();
+                            tracing::info!(new_keys = ?kids, "scheduled signing-key rotation");
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "scheduled signing-key rotation failed")
+                        }
+                    }
+                }
+            })
+        });
         let devices = self.state.devices.clone();
         let cross_instance = self.cross_instance.map(|cross| {
             let (heard, listening) = cross.signals.start_listener();
@@ -347,6 +369,9 @@ impl Server {
         )
         .await;
         purge.abort();
+        if let Some(rotating) = rotating {
+            rotating.abort();
+        }
         for task in cross_instance.into_iter().flatten() {
             task.abort();
         }

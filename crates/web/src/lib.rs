@@ -14,6 +14,7 @@ mod authenticator_app;
 mod campaign;
 mod console;
 mod cookies;
+pub mod cors;
 mod device_api;
 pub mod device_hub;
 mod error;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", admin_api::routes(state.clone()))
         .merge(ops::routes())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::layer))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |req, next| metrics::count(metrics.clone(), req, next)))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

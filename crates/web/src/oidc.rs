@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::DomainError;
 use latchkey_domain::application::SigningAlg;
+use latchkey_domain::ids::ClientId;
 use latchkey_domain::log::SignInContext;
 use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
@@ -72,7 +73,13 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
 async fn jwks(State(state): State<AppState>) -> Result<Response, PageError> {
     let ring = state.latchkey.tokens.keyring().await?;
     Ok((
-        [(header::CACHE_CONTROL, "public, max-age=60")],
+        [(
+            header::CACHE_CONTROL,
+            format!(
+                "public, max-age={}",
+                latchkey_domain::service::JWKS_MAX_AGE_SECONDS
+            ),
+        )],
         Json(ring.jwks()),
     )
         .into_response())
@@ -159,6 +166,8 @@ struct TokenForm {
     refresh_token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// A refresh may ask for less than was granted (RFC 6749 §6).
+    scope: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: OAuthError) -> Response {
@@ -246,6 +255,10 @@ async fn token(
         Ok(c) => c,
         Err(e) => return oauth_error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = browser_origin_is_the_clients(&state, &headers, &credentials).await {
+        Metrics::inc(&state.metrics.token_errors);
+        return oauth_error(StatusCode::BAD_REQUEST, e);
+    }
     let missing = |name: &str| OAuthError {
         error: OAuthErrorCode::InvalidRequest,
         description: format!("{name} is required"),
@@ -267,7 +280,13 @@ async fn token(
             None => Err(missing("code")),
         },
         Some("refresh_token") => match &form.refresh_token {
-            Some(token) => state.latchkey.tokens.refresh(&credentials, token).await,
+            Some(token) => {
+                state
+                    .latchkey
+                    .tokens
+                    .refresh(&credentials, token, form.scope.as_deref())
+                    .await
+            }
             None => Err(missing("refresh_token")),
         },
         Some(_) => Err(OAuthError {
@@ -296,6 +315,44 @@ async fn token(
             (no_store, oauth_error(status, e)).into_response()
         }
     }
+}
+
+/// A token request a browser sent (it carries `Origin`) must come from a page of the client it
+/// names: otherwise a page of another registered application (whose origin gets CORS) could
+/// spend this client's code or refresh token. Refused before anything is spent. Requests
+/// without `Origin` (servers, native apps) are not concerned; an unknown client is left for
+/// client authentication to refuse.
+async fn browser_origin_is_the_clients(
+    state: &AppState,
+    headers: &HeaderMap,
+    credentials: &ClientCredentials,
+) -> Result<(), OAuthError> {
+    let Some(origin) = crate::cors::request_origin(headers) else {
+        return Ok(());
+    };
+    let Some(client_id) = credentials
+        .client_id
+        .as_deref()
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+    else {
+        return Ok(());
+    };
+    let app = match state
+        .latchkey
+        .applications
+        .application(&ClientId::from_string(client_id))
+        .await
+    {
+        Ok(app) => app,
+        Err(_) => return Ok(()),
+    };
+    if app.accepts_origin(origin) {
+        return Ok(());
+    }
+    Err(OAuthError {
+        error: OAuthErrorCode::UnauthorizedClient,
+        description: "this client does not accept token requests from this browser origin".into(),
+    })
 }
 
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {

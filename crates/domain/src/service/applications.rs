@@ -1,5 +1,6 @@
 //! Applications: registering and removing OpenID Connect clients, and Latchkey's own My Apps.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -7,7 +8,9 @@ use serde::Deserialize;
 use super::applications_cache::AppCache;
 use super::settings::{MY_APPS_CLIENT_ID, Settings};
 use super::shared::AuditTrail;
-use crate::application::{Application, ClientKind, SigningAlg, validate_redirect_uri};
+use crate::application::{
+    Application, ClientKind, SigningAlg, validate_origin, validate_redirect_uri,
+};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
 use crate::ids::ClientId;
@@ -36,6 +39,10 @@ pub struct NewApplication {
     /// `passwordlessMfa`, `phishingResistantMfa`); none accepts any sign-in.
     #[serde(default)]
     pub required_strength: Option<String>,
+    /// Origins (`https://spa.example`) besides those of the redirect URIs from which a browser
+    /// app may call the token endpoints (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 pub struct Applications {
@@ -109,6 +116,17 @@ impl Applications {
             .iter()
             .map(|u| validate_redirect_uri("postLogoutRedirectUris", u))
             .collect::<Result<Vec<_>, _>>()?;
+        if new.allowed_origins.len() > 20 {
+            return Err(DomainError::invalid(
+                "allowedOrigins",
+                "at most 20 origins are allowed",
+            ));
+        }
+        let allowed_origins = new
+            .allowed_origins
+            .iter()
+            .map(|o| validate_origin("allowedOrigins", o))
+            .collect::<Result<Vec<_>, _>>()?;
         let home_url = new
             .home_url
             .as_deref()
@@ -144,6 +162,7 @@ impl Applications {
             home_url,
             required_strength,
             created_at: self.now(),
+            allowed_origins,
         };
         self.store
             .create_application(&app)
@@ -154,6 +173,7 @@ impl Applications {
                 }
                 other => other.into(),
             })?;
+        self.apps.forget(&app.client_id);
         Ok((app, secret))
     }
 
@@ -181,6 +201,7 @@ impl Applications {
             id_token_signing_alg: Some("ES256".into()),
             home_url: None,
             required_strength: None,
+            allowed_origins: Vec::new(),
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }
@@ -256,6 +277,28 @@ impl Applications {
             .await
     }
 
+    /// Every registered application's browser origins (CORS), from memory when read in the
+    /// last few seconds. Adding or deleting an application through this instance is seen at
+    /// once; through another instance within `APP_CACHE_SECONDS`.
+    pub async fn browser_origins(&self) -> Result<Arc<BrowserOrigins>, StoreError> {
+        let now = self.now();
+        if let Some(origins) = self.apps.origins(now) {
+            return Ok(origins);
+        }
+        let mut by_origin: HashMap<String, Vec<ClientId>> = HashMap::new();
+        for app in self.store.list_applications().await? {
+            for origin in app.browser_origins() {
+                by_origin
+                    .entry(origin)
+                    .or_default()
+                    .push(app.client_id.clone());
+            }
+        }
+        let origins = Arc::new(BrowserOrigins { by_origin });
+        self.apps.put_origins(origins.clone(), now);
+        Ok(origins)
+    }
+
     /// The application with this client id, from memory when it was read in the last few
     /// seconds.
     pub(crate) async fn cached(&self, id: &ClientId) -> Result<Option<Application>, StoreError> {
@@ -271,6 +314,19 @@ impl Applications {
     }
 }
 
+/// The browser origins of all applications: which origins get CORS headers.
+#[derive(Debug, Default)]
+pub struct BrowserOrigins {
+    by_origin: HashMap<String, Vec<ClientId>>,
+}
+
+impl BrowserOrigins {
+    /// Whether some application runs on `origin` (exact match, as the browser sent it).
+    pub fn is_known(&self, origin: &str) -> bool {
+        self.by_origin.contains_key(origin)
+    }
+}
+
 /// An application as the audit log shows it: never its secret's hash.
 fn application_summary(app: &Application) -> serde_json::Value {
     serde_json::json!({
@@ -281,6 +337,7 @@ fn application_summary(app: &Application) -> serde_json::Value {
         "publicClient": app.is_public(),
         "idTokenSigningAlg": app.id_token_alg.as_str(),
         "requiredStrength": app.required_strength.map(AuthStrength::id),
+        "allowedOrigins": app.allowed_origins,
     })
 }
 

@@ -7,7 +7,9 @@
 //! Unknown client ids are not cached, so guessing ids cannot fill memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use super::applications::BrowserOrigins;
 
 use crate::application::Application;
 use crate::clock::Timestamp;
@@ -22,6 +24,9 @@ const APP_CACHE_ENTRIES: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct AppCache {
     entries: Mutex<HashMap<ClientId, (Timestamp, Application)>>,
+    /// Every application's browser origins (CORS), read as a whole; any change through this
+    /// instance drops it.
+    origins: Mutex<Option<(Timestamp, Arc<BrowserOrigins>)>>,
 }
 
 impl AppCache {
@@ -43,6 +48,21 @@ impl AppCache {
     pub(crate) fn forget(&self, id: &ClientId) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(id);
+        }
+        if let Ok(mut origins) = self.origins.lock() {
+            *origins = None;
+        }
+    }
+
+    pub(crate) fn origins(&self, now: Timestamp) -> Option<Arc<BrowserOrigins>> {
+        let origins = self.origins.lock().ok()?;
+        let (fetched, origins) = origins.as_ref()?;
+        (now.0 - fetched.0 < APP_CACHE_SECONDS && now.0 >= fetched.0).then(|| origins.clone())
+    }
+
+    pub(crate) fn put_origins(&self, origins: Arc<BrowserOrigins>, now: Timestamp) {
+        if let Ok(mut cached) = self.origins.lock() {
+            *cached = Some((now, origins));
         }
     }
 }

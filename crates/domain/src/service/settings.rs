@@ -38,6 +38,10 @@ pub struct Settings {
     /// every registration and says so.
     #[serde(default)]
     pub passkey_attestation_roots: Vec<String>,
+    /// Scheduled signing-key rotation: how long a key signs before new keys take over; 0: only
+    /// on demand (`latchkey keys rotate`).
+    #[serde(default)]
+    pub signing_key_rotation_seconds: i64,
 }
 
 impl Settings {
@@ -53,6 +57,7 @@ impl Settings {
             phone_sign_in_enable_window_seconds: 30 * 60,
             throttle: crate::throttle::ThrottleLimits::default(),
             passkey_attestation_roots: Vec::new(),
+            signing_key_rotation_seconds: 0,
         }
     }
 }

@@ -45,6 +45,16 @@ pub trait GrantStore: Send + Sync {
     async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// Marks every unretired key as retired at `at`, except `keep`.
     async fn retire_signing_keys_except(&self, keep: &[KeyId], at: Timestamp) -> StoreResult<()>;
+    /// A rotation as one compare-and-swap: when the unretired keys are exactly `current`,
+    /// retires them at `retire_at` and stores `fresh`, and returns true; otherwise (another
+    /// rotation won) writes nothing and returns false. Two instances rotating at once never
+    /// both succeed.
+    async fn rotate_signing_keys(
+        &self,
+        current: &[KeyId],
+        fresh: &[SigningKey],
+        retire_at: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// Server-wide secrets (for example the key that signs CSRF tokens), created once.
     /// Returns the stored value, inserting `candidate` if there was none.

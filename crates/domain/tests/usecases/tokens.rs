@@ -64,7 +64,7 @@ async fn refresh(world: &World, client: &Client, token: &str) -> Result<TokenRes
     world
         .latchkey
         .tokens
-        .refresh(&client.credentials, token)
+        .refresh(&client.credentials, token, None)
         .await
 }
 

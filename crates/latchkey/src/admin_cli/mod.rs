@@ -172,6 +172,10 @@ enum AppAction {
         /// The authentication strength a sign-in must meet before the application gets a code.
         #[arg(long, value_parser = STRENGTHS)]
         required_strength: Option<String>,
+        /// A browser origin (https://spa.example) besides the redirect URIs' that may call the
+        /// token endpoints (CORS); repeatable.
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
     },
     Show {
         app: String,
@@ -537,6 +541,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
             alg,
             home_url,
             required_strength,
+            allowed_origins,
         } => {
             let new = latchkey_api::NewApplication {
                 display_name: name,
@@ -546,6 +551,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 id_token_signing_alg: alg,
                 home_url,
                 required_strength,
+                allowed_origins,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {

@@ -72,6 +72,7 @@ pub(super) fn new_application() -> Application {
         home_url: Some("https://app.conformance.example/".into()),
         required_strength: Some(AuthStrength::PhishingResistantMfa),
         created_at: NOW,
+        allowed_origins: vec!["https://spa.conformance.example".into()],
     }
 }
 
@@ -193,6 +194,7 @@ pub(super) fn new_access_token(grant: &Grant, expires_at: Timestamp) -> AccessTo
         hash: TokenHash::of(random_token().expose()),
         grant_id: grant.id.clone(),
         expires_at,
+        scopes: None,
     }
 }
 

@@ -206,6 +206,57 @@ pub async fn signing_key_round_trips(store: &dyn Store) {
     }
 }
 
+/// A rotation is a compare-and-swap: it goes through only while the unretired keys are the
+/// ones the caller saw, retires them at the handover and stores the new keys; of two
+/// rotations racing from the same view exactly one goes through.
+pub async fn signing_key_rotation_is_a_compare_and_swap(store: &dyn Store) {
+    let first = SigningKey::generate(SigningAlg::ES256, NOW).expect("generate");
+    store
+        .put_signing_key(&first)
+        .await
+        .expect("put_signing_key");
+    let seen = vec![first.kid.clone()];
+    let handover = NOW.plus_seconds(120);
+    let a = SigningKey::generate(SigningAlg::ES256, handover).expect("generate");
+    let b = SigningKey::generate(SigningAlg::ES256, handover).expect("generate");
+    let (won_a, won_b) = tokio::join!(
+        store.rotate_signing_keys(&seen, std::slice::from_ref(&a), handover),
+        store.rotate_signing_keys(&seen, std::slice::from_ref(&b), handover)
+    );
+    let (won_a, won_b) = (won_a.expect("rotate"), won_b.expect("rotate"));
+    assert!(
+        won_a ^ won_b,
+        "exactly one rotation goes through: {won_a} {won_b}"
+    );
+    let winner = if won_a { &a } else { &b };
+    let keys = store.signing_keys().await.unwrap();
+    let unretired: Vec<_> = keys.iter().filter(|k| k.retired_at.is_none()).collect();
+    assert_eq!(unretired.len(), 1, "{keys:?}");
+    assert_eq!(unretired[0].kid, winner.kid);
+    assert_eq!(unretired[0].created_at, handover);
+    assert_eq!(
+        keys.iter().find(|k| k.kid == first.kid).unwrap().retired_at,
+        Some(handover),
+        "the old key retires at the handover"
+    );
+    // A rotation from a stale view writes nothing.
+    let late = SigningKey::generate(SigningAlg::ES256, handover).expect("generate");
+    assert!(
+        !store
+            .rotate_signing_keys(&seen, &[late.clone()], handover)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.kid != late.kid)
+    );
+}
+
 /// Rotation retires old keys but must never retire the one now signing.
 pub async fn signing_keys_retire_except_kept(store: &dyn Store) {
     let old = SigningKey::generate(SigningAlg::ES256, NOW).expect("generate");

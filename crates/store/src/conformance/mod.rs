@@ -145,6 +145,7 @@ macro_rules! __conformance_checks {
             racing grants::concurrent_redeem_of_a_refresh_token_has_one_winner,
             shared grants::signing_key_round_trips,
             shared grants::signing_keys_retire_except_kept,
+            fresh grants::signing_key_rotation_is_a_compare_and_swap,
             racing grants::server_secret_is_created_once,
             shared grants::codes_and_refresh_tokens_are_read_without_being_spent,
             shared devices::device_round_trips_and_updates,

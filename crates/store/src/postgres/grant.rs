@@ -152,10 +152,11 @@ impl GrantStore for PostgresStore {
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) VALUES ($1, $2, $3, $4)")
             .bind(token.hash.as_str())
             .bind(token.grant_id.as_str())
             .bind(token.expires_at.0)
+            .bind(token.scopes.as_ref().map(|s| to_json("scopes", serde_json::to_string(s))).transpose()?)
             .execute(&self.pool)
             .await
             .map_err(|e| conflict_or_backend("an access token", e))?;
@@ -174,6 +175,9 @@ impl GrantStore for PostgresStore {
                 hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
                 grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
                 expires_at: timestamp(&row, "expires_at")?,
+                scopes: get::<Option<String>>(&row, "scopes")?
+                    .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("scopes")))
+                    .transpose()?,
             })
         })
         .transpose()
@@ -258,6 +262,56 @@ impl GrantStore for PostgresStore {
         Ok(())
     }
 
+    async fn rotate_signing_keys(
+        &self,
+        current: &[KeyId],
+        fresh: &[SigningKey],
+        retire_at: Timestamp,
+    ) -> StoreResult<bool> {
+        // The table lock (which conflicts with itself, not with readers) makes a second
+        // rotation wait for the first to commit; it then reads the winner's keys as the
+        // unretired ones and writes nothing.
+        let mut tx = self.begin().await?;
+        sqlx::query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("locking signing keys", e))?;
+        let mut unretired: Vec<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| backend("reading signing keys", e))?;
+        unretired.sort();
+        let mut expected: Vec<String> = current.iter().map(|k| k.as_str().to_owned()).collect();
+        expected.sort();
+        if unretired != expected {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(retire_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("retiring signing keys", e))?;
+        for key in fresh {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(key.kid.as_str())
+            .bind(key.alg.as_str())
+            .bind(key.private_pkcs8.as_slice())
+            .bind(key.created_at.0)
+            .bind(key.retired_at.map(|t| t.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("rotating signing keys", e))?;
+        Ok(true)
+    }
+
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         // Insert-if-absent, then read back. Of two servers starting at once, one inserts; the
         // other's ON CONFLICT waits for that insert to commit and does nothing, and its read
@@ -315,6 +369,7 @@ mod across_instances {
             home_url: None,
             required_strength: None,
             created_at: NOW,
+            allowed_origins: Vec::new(),
         };
         store.create_application(&app).await.unwrap();
         let session = Session {

@@ -12,7 +12,7 @@ use super::SqliteStore;
 use super::rows::{
     code_from, get, grant_from, method_text, refresh_token_from, signing_key_from, timestamp,
 };
-use super::{backend, begin, conflict_or_backend, read_error, to_json};
+use super::{backend, begin, conflict_or_backend, corrupt, read_error, to_json};
 
 #[async_trait]
 impl GrantStore for SqliteStore {
@@ -99,11 +99,19 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        let query =
-            sqlx::query("INSERT INTO access_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
-                .bind(token.hash.as_str())
-                .bind(token.grant_id.as_str())
-                .bind(token.expires_at.0);
+        let query = sqlx::query(
+            "INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token.hash.as_str())
+        .bind(token.grant_id.as_str())
+        .bind(token.expires_at.0)
+        .bind(
+            token
+                .scopes
+                .as_ref()
+                .map(|s| to_json("scopes", serde_json::to_string(s)))
+                .transpose()?,
+        );
         self.execute(query)
             .await
             .map_err(|e| conflict_or_backend("an access token", e))?;
@@ -122,6 +130,9 @@ impl GrantStore for SqliteStore {
                 hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
                 grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
                 expires_at: timestamp(&row, "expires_at")?,
+                scopes: get::<Option<String>>(&row, "scopes")?
+                    .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("scopes")))
+                    .transpose()?,
             })
         })
         .transpose()
@@ -205,6 +216,51 @@ impl GrantStore for SqliteStore {
             .await
             .map_err(|e| backend("retiring signing keys", e))?;
         Ok(())
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        current: &[KeyId],
+        fresh: &[SigningKey],
+        retire_at: Timestamp,
+    ) -> StoreResult<bool> {
+        // One write transaction (BEGIN IMMEDIATE holds the write lock from the start): a second
+        // rotation waits, then finds the unretired keys changed and writes nothing.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let mut unretired: Vec<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| backend("reading signing keys", e))?;
+        unretired.sort();
+        let mut expected: Vec<String> = current.iter().map(|k| k.as_str().to_owned()).collect();
+        expected.sort();
+        if unretired != expected {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(retire_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("retiring signing keys", e))?;
+        for key in fresh {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(key.kid.as_str())
+            .bind(key.alg.as_str())
+            .bind(key.private_pkcs8.as_slice())
+            .bind(key.created_at.0)
+            .bind(key.retired_at.map(|t| t.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("rotating signing keys", e))?;
+        Ok(true)
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {

@@ -105,10 +105,15 @@ impl Tokens {
     /// The refresh-token grant with rotation: each refresh token works once; its own client
     /// presenting a spent one revokes the whole family (it was stolen or replayed). Another
     /// client presenting it is refused before anything is spent or revoked.
+    ///
+    /// `scope` may ask for less than the grant (RFC 6749 §6): the new access token (and ID
+    /// token) carry only that; the new refresh token keeps the whole grant. A scope the grant
+    /// does not hold is `invalid_scope`, refused before the refresh token is spent.
     pub async fn refresh(
         &self,
         credentials: &ClientCredentials,
         refresh_token: &str,
+        scope: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let app = self.authenticate_client(credentials).await?;
         let bad_grant = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
@@ -133,6 +138,13 @@ impl Tokens {
         if stored.expires_at <= self.now() {
             return Err(bad_grant("the refresh token has expired"));
         }
+        let granted = self
+            .store
+            .grant(&stored.grant_id)
+            .await?
+            .map(|grant| grant.scopes)
+            .unwrap_or_default();
+        let narrowed = narrower_scope(scope, &granted)?;
         let token = match self.store.redeem_refresh_token(&hash).await? {
             Redeemed::Fresh(token) => token,
             Redeemed::Replayed(token) => {
@@ -147,7 +159,8 @@ impl Tokens {
             .live_grant(&token.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
-        self.issue_tokens(&app, &grant, false).await
+        self.issue_scoped_tokens(&app, &grant, false, narrowed)
+            .await
     }
 
     /// A grant that is neither revoked nor held by a disabled or deleted user.
@@ -170,6 +183,19 @@ impl Tokens {
         grant: &Grant,
         include_nonce: bool,
     ) -> Result<TokenResponse, OAuthError> {
+        self.issue_scoped_tokens(app, grant, include_nonce, None)
+            .await
+    }
+
+    /// Issues tokens for `grant`; with `narrowed`, the access and ID tokens carry only those
+    /// scopes (a subset of the grant's), while a refresh token keeps the whole grant.
+    async fn issue_scoped_tokens(
+        &self,
+        app: &Application,
+        grant: &Grant,
+        include_nonce: bool,
+        narrowed: Option<Vec<String>>,
+    ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
         let user = self
             .directory
@@ -182,6 +208,7 @@ impl Tokens {
                 hash: TokenHash::of(access.expose()),
                 grant_id: grant.id.clone(),
                 expires_at: now.plus_seconds(self.settings.access_token_lifetime_seconds),
+                scopes: narrowed.clone(),
             })
             .await?;
         let refresh = if grant.scopes.iter().any(|s| s == "offline_access") {
@@ -197,10 +224,15 @@ impl Tokens {
         } else {
             None
         };
+        // The ID token and the response's `scope` tell what the access token really grants.
+        let scoped = Grant {
+            scopes: narrowed.unwrap_or_else(|| grant.scopes.clone()),
+            ..grant.clone()
+        };
         let claims = id_token_claims(
             &self.settings.issuer,
             &user,
-            grant,
+            &scoped,
             now,
             self.settings.id_token_lifetime_seconds,
             access.expose(),
@@ -208,7 +240,7 @@ impl Tokens {
         );
         let ring = self.keyring().await?;
         let signer = ring
-            .active(app.id_token_alg)
+            .active(app.id_token_alg, now)
             .ok_or_else(|| OAuthError::new(OAuthErrorCode::ServerError, "no signing key"))?;
         Ok(TokenResponse {
             access_token: access.expose().to_string(),
@@ -216,7 +248,7 @@ impl Tokens {
             expires_in: self.settings.access_token_lifetime_seconds,
             id_token: signer.sign_jwt(&claims)?,
             refresh_token: refresh,
-            scope: grant.scopes.join(" "),
+            scope: scoped.scopes.join(" "),
         })
     }
 
@@ -251,6 +283,48 @@ impl Tokens {
             .lookup(&grant.user_id)
             .await?
             .ok_or_else(invalid)?;
-        Ok(user_claims(&user, &grant.scopes))
+        Ok(user_claims(
+            &user,
+            token.scopes.as_ref().unwrap_or(&grant.scopes),
+        ))
     }
+}
+
+/// The scope a refresh asks for, checked against the grant (RFC 6749 §6): absent or empty
+/// keeps the grant's; anything the grant does not hold is `invalid_scope`. `openid` must stay
+/// (every response carries an ID token).
+fn narrower_scope(
+    requested: Option<&str>,
+    granted: &[String],
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let invalid = |why: String| OAuthError::new(OAuthErrorCode::InvalidScope, why);
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if requested.len() > 1024 {
+        return Err(invalid("the scope is too long".into()));
+    }
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !granted.iter().any(|g| g == scope) {
+            return Err(invalid(format!(
+                "{:?} was not granted; a refresh may only narrow the scope",
+                scope.chars().take(64).collect::<String>()
+            )));
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_string());
+        }
+    }
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(invalid("the scope must keep openid".into()));
+    }
+    // In the grant's order, so the response reads the same however the client wrote it.
+    Ok(Some(
+        granted
+            .iter()
+            .filter(|g| scopes.contains(g))
+            .cloned()
+            .collect(),
+    ))
 }

@@ -28,7 +28,19 @@ use crate::random::RandomSource;
 use crate::secret::Secret;
 use crate::store::GrantStore;
 
-const KEYRING_CACHE_SECONDS: i64 = 30;
+/// How long an instance keeps its keyring before reading the keys again (so that a rotation
+/// by another instance is picked up).
+pub const KEYRING_CACHE_SECONDS: i64 = 30;
+
+/// How long clients may cache `/jwks` (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE_SECONDS: i64 = 60;
+
+/// How long a rotated-in key is published before it signs: a JWKS an instance served from a
+/// keyring read just before the rotation is at most `KEYRING_CACHE_SECONDS` old, and a client
+/// keeps it at most `JWKS_MAX_AGE_SECONDS`; 30 more seconds cover clock skew between
+/// instances and a shared cache's slack. After this, every client that honours the JWKS's
+/// max-age holds the new key before it meets a token signed with it.
+pub const KEY_PUBLICATION_LEAD_SECONDS: i64 = JWKS_MAX_AGE_SECONDS + KEYRING_CACHE_SECONDS + 30;
 
 /// How a client authenticated at the token endpoint.
 #[derive(Debug, Clone, Default)]
@@ -106,19 +118,90 @@ impl Tokens {
         Ok(())
     }
 
-    /// New keys for every algorithm; the old ones stay published until their tokens expire.
+    /// New keys for every algorithm. They are published at once but start signing only
+    /// `KEY_PUBLICATION_LEAD_SECONDS` later, when the current keys stop signing; the current
+    /// keys stay published until the tokens they signed have expired. Of two rotations at
+    /// once (two instances, or the schedule and an administrator), one wins and the other
+    /// finds the winner's keys and returns them.
     pub async fn rotate_signing_keys(&self, actor: &Actor) -> Result<Vec<SigningKey>, DomainError> {
+        match self.rotate_if(actor, |_| true).await? {
+            Some(fresh) => Ok(fresh),
+            None => {
+                // Another rotation got there first: its keys are the ones that will sign.
+                let keys = self.store.signing_keys().await?;
+                Ok(keys
+                    .into_iter()
+                    .filter(|k| k.retired_at.is_none())
+                    .collect())
+            }
+        }
+    }
+
+    /// The configured rotation period in seconds (0: scheduled rotation is off).
+    pub fn scheduled_rotation_seconds(&self) -> i64 {
+        self.settings.signing_key_rotation_seconds
+    }
+
+    /// Scheduled rotation: rotates when the newest key started signing at least
+    /// `every_seconds` ago. Safe to call from every instance: only one rotation happens.
+    /// Returns the new keys when this call rotated.
+    pub async fn rotate_signing_keys_if_due(
+        &self,
+        every_seconds: i64,
+    ) -> Result<Option<Vec<SigningKey>>, DomainError> {
         let now = self.now();
+        self.rotate_if(&Actor::system(), |current| {
+            current
+                .iter()
+                .map(|k| k.created_at)
+                .max()
+                .is_none_or(|newest| now.0 - newest.0 >= every_seconds)
+        })
+        .await
+    }
+
+    /// Rotates when `due` says so about the keys that sign now (or will next), as one
+    /// compare-and-swap in the store. `None` when not due or another rotation won.
+    async fn rotate_if(
+        &self,
+        actor: &Actor,
+        due: impl FnOnce(&[SigningKey]) -> bool,
+    ) -> Result<Option<Vec<SigningKey>>, DomainError> {
+        let now = self.now();
+        let current: Vec<SigningKey> = self
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.retired_at.is_none())
+            .collect();
+        if !due(&current) {
+            return Ok(None);
+        }
+        // The new keys sign after the lead, and never before the current ones started (a
+        // second rotation within the lead does not move the handover back).
+        let handover = current
+            .iter()
+            .map(|k| k.created_at)
+            .chain([now])
+            .max()
+            .unwrap_or(now)
+            .plus_seconds(KEY_PUBLICATION_LEAD_SECONDS);
         let mut fresh = Vec::new();
         for alg in SigningAlg::ALL {
-            let key = SigningKey::generate(alg, now)?;
-            self.store.put_signing_key(&key).await?;
-            fresh.push(key);
+            fresh.push(SigningKey::generate(alg, handover)?);
         }
-        let keep: Vec<_> = fresh.iter().map(|k| k.kid.clone()).collect();
-        self.store.retire_signing_keys_except(&keep, now).await?;
+        let expected: Vec<_> = current.iter().map(|k| k.kid.clone()).collect();
+        let rotated = self
+            .store
+            .rotate_signing_keys(&expected, &fresh, handover)
+            .await?;
         self.invalidate_keyring();
-        let after = serde_json::json!({"newKeys": keep});
+        if !rotated {
+            return Ok(None);
+        }
+        let new_keys: Vec<_> = fresh.iter().map(|k| k.kid.clone()).collect();
+        let after = serde_json::json!({"newKeys": new_keys, "signingFrom": handover.0});
         self.audit
             .record(
                 actor,
@@ -129,7 +212,7 @@ impl Tokens {
                 Some(after),
             )
             .await?;
-        Ok(fresh)
+        Ok(Some(fresh))
     }
 
     fn invalidate_keyring(&self) {
@@ -138,8 +221,10 @@ impl Tokens {
         }
     }
 
-    /// The current keyring, reloaded from the store at most every 30 seconds so that a
-    /// rotation by another process is picked up.
+    /// The current keyring, reloaded from the store at most every `KEYRING_CACHE_SECONDS` so
+    /// that a rotation by another process is picked up. Which key signs is decided at each
+    /// use (`Keyring::active` with the time), so a handover happens on time even within the
+    /// cache's lifetime.
     pub async fn keyring(&self) -> Result<Arc<Keyring>, DomainError> {
         let now = self.now();
         if let Ok(cached) = self.keyring.read()
@@ -156,6 +241,9 @@ impl Tokens {
         Ok(ring)
     }
 
+    /// How long a retired key stays published: the lifetime of the last ID token it signed
+    /// (every instance stops signing with it exactly at its retirement, which each has read
+    /// well before), plus a keyring reload as margin.
     fn max_signed_token_lifetime(&self) -> i64 {
         self.settings.id_token_lifetime_seconds + KEYRING_CACHE_SECONDS
     }
