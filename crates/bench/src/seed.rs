@@ -75,6 +75,8 @@ impl Admin {
                 id_token_signing_alg: Some("ES256".into()),
                 home_url: None,
                 required_strength: None,
+                groups_claim: None,
+                assignment_required: false,
             })
             .await
             .context("registering the application")?;

@@ -140,6 +140,8 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
                 id_token_signing_alg: None,
                 home_url: None,
                 required_strength: None,
+                groups_claim: None,
+                assignment_required: false,
             },
         )
         .await
@@ -177,6 +179,8 @@ async fn an_application_without_a_redirect_uri_is_refused() {
                 id_token_signing_alg: None,
                 home_url: None,
                 required_strength: None,
+                groups_claim: None,
+                assignment_required: false,
             },
         )
         .await;

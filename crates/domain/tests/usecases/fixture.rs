@@ -160,6 +160,8 @@ impl World {
                     id_token_signing_alg: None,
                     home_url: None,
                     required_strength: None,
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await

@@ -546,6 +546,8 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 id_token_signing_alg: alg,
                 home_url,
                 required_strength,
+                groups_claim: None,
+                assignment_required: false,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {

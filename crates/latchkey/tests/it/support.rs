@@ -382,6 +382,8 @@ impl TestServer {
                     id_token_signing_alg: Some(alg.into()),
                     home_url: Some("http://localhost:9/".into()),
                     required_strength: None,
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await
@@ -406,6 +408,8 @@ impl TestServer {
                     id_token_signing_alg: Some("ES256".into()),
                     home_url: None,
                     required_strength: None,
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await

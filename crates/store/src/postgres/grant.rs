@@ -315,6 +315,8 @@ mod across_instances {
             home_url: None,
             required_strength: None,
             created_at: NOW,
+            groups_claim: Default::default(),
+            assignment_required: false,
         };
         store.create_application(&app).await.unwrap();
         let session = Session {

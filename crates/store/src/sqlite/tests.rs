@@ -122,6 +122,8 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         home_url: None,
         required_strength: None,
         created_at: now,
+        groups_claim: Default::default(),
+        assignment_required: false,
     };
     store.create_application(&app).await.unwrap();
     let grant = Grant {
