@@ -300,6 +300,56 @@ impl Client {
         self.call_empty(Method::DELETE, &path, None::<&()>).await
     }
 
+    /// Changes an application's settings; what `patch` leaves out stays.
+    pub async fn update_application(
+        &self,
+        app_id: &str,
+        patch: &ApplicationPatch,
+    ) -> Result<Application, ClientError> {
+        let path = format!("/applications/{}", segment(app_id));
+        self.call(Method::PATCH, &path, Some(patch)).await
+    }
+
+    pub async fn assignments(&self, app_id: &str) -> Result<Vec<AppAssignment>, ClientError> {
+        let path = format!("/applications/{}/assignments", segment(app_id));
+        Ok(self.get::<AppAssignmentList>(&path).await?.value)
+    }
+
+    /// Assigns the application to a user (id or user principal name) or a group (id or
+    /// display name); `principal_type` is `User` or `Group`.
+    pub async fn assign(
+        &self,
+        app_id: &str,
+        principal_type: &str,
+        principal: &str,
+    ) -> Result<AppAssignment, ClientError> {
+        let path = format!("/applications/{}/assignments", segment(app_id));
+        let body = NewAppAssignment {
+            principal_id: principal.to_string(),
+            principal_type: principal_type.to_string(),
+        };
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// Removes the assignment of a user (`users`) or a group (`groups`).
+    pub async fn unassign(
+        &self,
+        app_id: &str,
+        principal_type: &str,
+        principal: &str,
+    ) -> Result<(), ClientError> {
+        let collection = match principal_type {
+            "Group" | "group" | "groups" => "groups",
+            _ => "users",
+        };
+        let path = format!(
+            "/applications/{}/assignments/{collection}/{}",
+            segment(app_id),
+            segment(principal)
+        );
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
+    }
+
     // The authentication methods policy.
 
     pub async fn policy(&self) -> Result<AuthenticationMethodsPolicy, ClientError> {

@@ -111,6 +111,16 @@ pub struct Application {
     /// CORS headers from the token endpoints.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// What the `groups` claim of ID tokens and userinfo holds: `none`, `ids` or `names`.
+    #[serde(default = "groups_claim_none")]
+    pub groups_claim: String,
+    /// Only users assigned to the application (directly or through a group) may sign in to it.
+    #[serde(default)]
+    pub assignment_required: bool,
+}
+
+fn groups_claim_none() -> String {
+    "none".into()
 }
 
 collection!(
@@ -150,6 +160,68 @@ pub struct NewApplication {
     /// of the redirect URIs from which a browser app may call the token endpoints (CORS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// `none` (the default), `ids` or `names`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
+    #[serde(default)]
+    pub assignment_required: bool,
+}
+
+/// A change to a registered application's settings: what is absent stays as it is. Validated
+/// as at registration. The required strength has its own operation; the client kind, its
+/// secret and the signing algorithm cannot change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Replaces the whole list (at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    /// Replaces the whole list (may be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// An empty string removes the home URL (the application leaves My Apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_url: Option<String>,
+    /// `none`, `ids` or `names`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_claim: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_required: Option<bool>,
+    /// Replaces the whole list of extra browser origins (may be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// An application assigned to a user or a group (Graph's `appRoleAssignment`, with the
+/// default role).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppAssignment {
+    pub app_id: String,
+    #[schema(format = DateTime)]
+    pub created_date_time: String,
+    /// The user's or group's display name.
+    pub principal_display_name: String,
+    pub principal_id: String,
+    /// `User` or `Group`.
+    pub principal_type: String,
+}
+
+collection!(
+    /// An application's assignments, oldest first.
+    AppAssignmentList of AppAssignment
+);
+
+/// Names the user or group to assign an application to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAppAssignment {
+    /// A user id or user principal name; a group id or display name.
+    pub principal_id: String,
+    /// `User` or `Group`.
+    pub principal_type: String,
 }
 
 /// The authentication strength an application requires, set or cleared on its own.

@@ -76,6 +76,8 @@ impl Admin {
                 home_url: None,
                 required_strength: None,
                 allowed_origins: vec![],
+                groups_claim: None,
+                assignment_required: false,
             })
             .await
             .context("registering the application")?;

@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::clock::Timestamp;
 use crate::error::DomainError;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, GroupId, UserId};
 use crate::secret::TokenHash;
 use crate::strength::AuthStrength;
 
@@ -61,6 +61,62 @@ pub struct Application {
     /// may call the token endpoints (CORS).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Whether ID tokens and userinfo carry a `groups` claim, and with what in it.
+    #[serde(default)]
+    pub groups_claim: GroupsClaim,
+    /// Only users assigned to the application (directly or through a group) may get a code or
+    /// tokens for it.
+    #[serde(default)]
+    pub assignment_required: bool,
+}
+
+/// What an application's `groups` claim holds: nothing (the default), the ids of the user's
+/// groups (stable, as Entra sends them), or their display names (readable, but a renamed group
+/// changes what the application sees).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupsClaim {
+    #[default]
+    None,
+    Ids,
+    Names,
+}
+
+impl GroupsClaim {
+    /// The name the admin API and the store spell it with (`none`, `ids`, `names`).
+    pub fn as_str(self) -> &'static str {
+        crate::names::serde_name(&self)
+    }
+
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        crate::names::from_serde_name(value)
+            .ok_or_else(|| DomainError::invalid("groupsClaim", "must be none, ids or names"))
+    }
+}
+
+/// At most this many groups go into an ID token's `groups` claim (Entra's limit for JWTs). A
+/// user in more groups gets no `groups` claim in the ID token but an overage signal (OpenID
+/// Connect distributed claims naming the userinfo endpoint), and userinfo carries them all.
+pub const MAX_GROUPS_IN_ID_TOKEN: usize = 200;
+
+/// Who an application is assigned to: one user, or every member of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(
+    tag = "principalType",
+    content = "principalId",
+    rename_all = "camelCase"
+)]
+pub enum AssignedPrincipal {
+    User(UserId),
+    Group(GroupId),
+}
+
+/// One assignment of an application (Entra's app role assignment, with the default role).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppAssignment {
+    pub client_id: ClientId,
+    pub principal: AssignedPrincipal,
+    pub created_at: Timestamp,
 }
 
 impl Application {
@@ -204,6 +260,8 @@ mod tests {
             required_strength: None,
             created_at: Timestamp(0),
             allowed_origins: vec!["https://app.example".into()],
+            groups_claim: Default::default(),
+            assignment_required: false,
         };
         assert_eq!(
             app.browser_origins(),

@@ -26,6 +26,10 @@ pub enum DomainError {
     Conflict(String),
     #[error("{0}")]
     Rejected(String),
+    /// The application requires assignment and the user is not assigned to it; the message
+    /// says so in words for the user.
+    #[error("{0}")]
+    NotAssigned(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -47,6 +51,7 @@ impl DomainError {
             DomainError::NotFound(_) | DomainError::Store(StoreError::NotFound) => "not_found",
             DomainError::Conflict(_) | DomainError::Store(StoreError::Conflict(_)) => "conflict",
             DomainError::Rejected(_) => "rejected",
+            DomainError::NotAssigned(_) => "not_assigned",
             DomainError::Store(StoreError::Backend(_)) | DomainError::Internal(_) => "internal",
         }
     }

@@ -47,6 +47,9 @@ pub enum SignInError {
     /// 900050: the application (or the request's `acr_values`) requires an authentication
     /// strength the user has no way to meet, or the way they signed in does not meet.
     StrengthNotMet,
+    /// 50105: the application requires assignment and the user is not assigned to it,
+    /// directly or through a group.
+    NotAssigned,
 }
 
 impl SignInError {
@@ -67,6 +70,7 @@ impl SignInError {
             SignInError::PasskeyRefused => 900_040,
             SignInError::KeyRestricted => 900_041,
             SignInError::StrengthNotMet => 900_050,
+            SignInError::NotAssigned => 50105,
         }
     }
 
@@ -90,6 +94,9 @@ impl SignInError {
             SignInError::KeyRestricted => "blocked by key restrictions",
             SignInError::StrengthNotMet => {
                 "The sign-in does not meet the authentication strength the application requires."
+            }
+            SignInError::NotAssigned => {
+                "The signed in user is not assigned to a role for the application."
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::application::Application;
+use crate::application::{Application, MAX_GROUPS_IN_ID_TOKEN};
 use crate::clock::Timestamp;
 use crate::ids::{ClientId, GrantId, SessionId, UserId};
 use crate::secret::{TokenHash, base64url, constant_time_eq, sha256};
@@ -83,6 +83,8 @@ pub enum OAuthErrorCode {
     LoginRequired,
     /// `prompt=none`, but the session does not meet the strength the request requires.
     InteractionRequired,
+    /// The user may not use the application (it requires assignment and they are not assigned).
+    AccessDenied,
     ServerError,
     /// RFC 6749 §5.2: the client may not make this request (here: from this browser origin).
     UnauthorizedClient,
@@ -417,6 +419,41 @@ pub struct IdTokenClaims {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's groups (ids or names), when the application asks for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// Groups overage (OpenID Connect Core §5.6.2 distributed claims): the user is in more
+    /// groups than an ID token carries; `{"groups": "src1"}`.
+    #[serde(
+        rename = "_claim_names",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub claim_names: Option<serde_json::Value>,
+    /// `{"src1": {"endpoint": "<issuer>/userinfo"}}`: where the whole list is.
+    #[serde(
+        rename = "_claim_sources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub claim_sources: Option<serde_json::Value>,
+}
+
+impl IdTokenClaims {
+    /// Puts the user's groups in the token: all of them up to [`MAX_GROUPS_IN_ID_TOKEN`];
+    /// past it no `groups` claim but an overage signal naming the userinfo endpoint, which
+    /// carries the whole list. `None` (the application asks for no groups) changes nothing.
+    pub fn set_groups(&mut self, groups: Option<Vec<String>>, userinfo_endpoint: &str) {
+        match groups {
+            None => {}
+            Some(groups) if groups.len() <= MAX_GROUPS_IN_ID_TOKEN => self.groups = Some(groups),
+            Some(_) => {
+                self.claim_names = Some(serde_json::json!({"groups": "src1"}));
+                self.claim_sources =
+                    Some(serde_json::json!({"src1": {"endpoint": userinfo_endpoint}}));
+            }
+        }
+    }
 }
 
 /// Profile claims by scope: `profile` → `name`, `preferred_username`; `email` → `email`.
@@ -429,6 +466,9 @@ pub struct UserClaims {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's groups (ids or names), all of them, when the application asks for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 pub fn user_claims(user: &User, scopes: &[String]) -> UserClaims {
@@ -442,6 +482,7 @@ pub fn user_claims(user: &User, scopes: &[String]) -> UserClaims {
         } else {
             None
         },
+        groups: None,
     }
 }
 
@@ -479,6 +520,9 @@ pub fn id_token_claims(
         preferred_username: profile.preferred_username,
         name: profile.name,
         email: profile.email,
+        groups: None,
+        claim_names: None,
+        claim_sources: None,
     }
 }
 
@@ -499,6 +543,8 @@ mod tests {
             required_strength: None,
             created_at: Timestamp(0),
             allowed_origins: Vec::new(),
+            groups_claim: Default::default(),
+            assignment_required: false,
         }
     }
 

@@ -35,7 +35,9 @@ mod tokens;
 
 use std::sync::{Arc, RwLock};
 
-pub use applications::{Applications, BrowserOrigins, NewApplication};
+pub use applications::{
+    ApplicationPatch, Applications, BrowserOrigins, NewApplication, not_assigned_message,
+};
 pub use applications_cache::APP_CACHE_SECONDS;
 pub use campaign::{
     ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
@@ -148,6 +150,7 @@ impl Latchkey {
         });
         let applications = Arc::new(Applications {
             store: store.clone(),
+            sign_in_log: store.clone(),
             clock: clock.clone(),
             random: random.clone(),
             settings: settings.clone(),

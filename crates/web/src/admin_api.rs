@@ -13,6 +13,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use latchkey_api as api;
+use latchkey_domain::DomainError;
+use latchkey_domain::application::AssignedPrincipal;
 use latchkey_domain::ids::{ClientId, GroupId, UserId};
 use latchkey_domain::log::Actor;
 use latchkey_domain::secret::Secret;
@@ -98,8 +100,11 @@ fn documented(
         .routes(routes!(list_members, add_member))
         .routes(routes!(remove_member))
         .routes(routes!(list_apps, create_app))
-        .routes(routes!(get_app, delete_app))
+        .routes(routes!(get_app, update_app, delete_app))
         .routes(routes!(set_app_strength))
+        .routes(routes!(list_assignments, add_assignment))
+        .routes(routes!(remove_user_assignment))
+        .routes(routes!(remove_group_assignment))
         .merge(crate::admin_policy_api::routes())
         .merge(crate::admin_risk_api::routes())
         .merge(crate::admin_tokens_api::routes());
@@ -558,6 +563,152 @@ async fn set_app_strength(
         )
         .await?;
     Ok(Json(wire::application(&app)))
+}
+
+/// Change an application's settings (display name, redirect URIs, post-logout redirect URIs,
+/// home URL, groups claim, assignment required); what the body leaves out stays. Validated as
+/// at registration, audited with the settings before and after.
+#[utoipa::path(patch, path = "/applications/{id}", tag = "applications",
+    request_body = api::ApplicationPatch,
+    params(("id" = String, Path, description = "The application's appId")),
+    responses((status = 200, body = api::Application), (status = 400, body = api::Error),
+        (status = 404, body = api::Error), (status = 422, body = api::Error)))]
+async fn update_app(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<api::ApplicationPatch>,
+) -> Answer<api::Application> {
+    let app = state
+        .latchkey
+        .applications
+        .update_application(
+            &actor,
+            &ClientId::from_string(id),
+            wire::application_patch(patch),
+        )
+        .await?;
+    Ok(Json(wire::application(&app)))
+}
+
+/// The display name of an assignment's user or group, for the answer.
+async fn principal_name(
+    state: &AppState,
+    principal: &AssignedPrincipal,
+) -> Result<String, ApiError> {
+    Ok(match principal {
+        AssignedPrincipal::User(id) => state.latchkey.directory.user(id).await?.display_name,
+        AssignedPrincipal::Group(id) => {
+            state
+                .latchkey
+                .directory
+                .find_group(id.as_str())
+                .await?
+                .display_name
+        }
+    })
+}
+
+/// List the users and groups an application is assigned to.
+#[utoipa::path(get, path = "/applications/{id}/assignments", tag = "applications",
+    params(("id" = String, Path, description = "The application's appId")),
+    responses((status = 200, body = api::AppAssignmentList), (status = 404, body = api::Error)))]
+async fn list_assignments(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Answer<api::AppAssignmentList> {
+    let assignments = state
+        .latchkey
+        .applications
+        .assignments(&ClientId::from_string(id))
+        .await?;
+    let mut listed = Vec::with_capacity(assignments.len());
+    for assignment in &assignments {
+        let name = principal_name(&state, &assignment.principal).await?;
+        listed.push(wire::app_assignment(assignment, name));
+    }
+    Ok(Json(listed.into()))
+}
+
+/// Assign an application to a user or a group. With `assignmentRequired`, only assigned users
+/// (directly or through a group) may sign in to it.
+#[utoipa::path(post, path = "/applications/{id}/assignments", tag = "applications",
+    request_body = api::NewAppAssignment,
+    params(("id" = String, Path, description = "The application's appId")),
+    responses((status = 201, body = api::AppAssignment), (status = 400, body = api::Error),
+        (status = 404, body = api::Error), (status = 409, body = api::Error)))]
+async fn add_assignment(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<api::NewAppAssignment>,
+) -> Created<api::AppAssignment> {
+    let directory = &state.latchkey.directory;
+    let (principal, name) = match body.principal_type.as_str() {
+        "User" => {
+            let user = directory.find_user(&body.principal_id).await?;
+            (AssignedPrincipal::User(user.id), user.display_name)
+        }
+        "Group" => {
+            let group = directory.find_group(&body.principal_id).await?;
+            (AssignedPrincipal::Group(group.id), group.display_name)
+        }
+        _ => {
+            return Err(DomainError::invalid("principalType", "must be User or Group").into());
+        }
+    };
+    let assignment = state
+        .latchkey
+        .applications
+        .assign(&actor, &ClientId::from_string(id), principal)
+        .await?;
+    Ok(created(wire::app_assignment(&assignment, name)))
+}
+
+/// Remove a user's assignment to an application.
+#[utoipa::path(delete, path = "/applications/{id}/assignments/users/{user}", tag = "applications",
+    params(("id" = String, Path, description = "The application's appId"),
+        ("user" = String, Path, description = "A user id or user principal name")),
+    responses((status = 204, description = "Removed"), (status = 404, body = api::Error)))]
+async fn remove_user_assignment(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, user)): Path<(String, String)>,
+) -> NoContent {
+    let user = state.latchkey.directory.find_user(&user).await?;
+    state
+        .latchkey
+        .applications
+        .unassign(
+            &actor,
+            &ClientId::from_string(id),
+            AssignedPrincipal::User(user.id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a group's assignment to an application.
+#[utoipa::path(delete, path = "/applications/{id}/assignments/groups/{group}", tag = "applications",
+    params(("id" = String, Path, description = "The application's appId"),
+        ("group" = String, Path, description = "A group id or display name")),
+    responses((status = 204, description = "Removed"), (status = 404, body = api::Error)))]
+async fn remove_group_assignment(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path((id, group)): Path<(String, String)>,
+) -> NoContent {
+    let group = state.latchkey.directory.find_group(&group).await?;
+    state
+        .latchkey
+        .applications
+        .unassign(
+            &actor,
+            &ClientId::from_string(id),
+            AssignedPrincipal::Group(group.id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete an application.

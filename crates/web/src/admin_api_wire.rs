@@ -3,7 +3,7 @@
 
 use latchkey_api as api;
 use latchkey_domain::admin_token::AdminToken;
-use latchkey_domain::application::{Application, ClientKind};
+use latchkey_domain::application::{AppAssignment, Application, AssignedPrincipal, ClientKind};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::{PassRequest, TemporaryAccessPass};
 use latchkey_domain::location::Location;
@@ -12,7 +12,7 @@ use latchkey_domain::policy::{
     AuthenticationMode, Evaluation, Feature, MethodConfiguration, MethodKind,
 };
 use latchkey_domain::risk::{RiskDetection, UserRisk};
-use latchkey_domain::service::{NewApplication, NewUser, UserPatch};
+use latchkey_domain::service::{ApplicationPatch, NewApplication, NewUser, UserPatch};
 use latchkey_domain::user::{Group, User};
 
 pub fn user(user: &User) -> api::User {
@@ -51,6 +51,34 @@ pub fn application(app: &Application) -> api::Application {
         redirect_uris: app.redirect_uris.clone(),
         required_strength: app.required_strength.map(|s| s.id().to_string()),
         allowed_origins: app.allowed_origins.clone(),
+        groups_claim: app.groups_claim.as_str().to_string(),
+        assignment_required: app.assignment_required,
+    }
+}
+
+pub fn app_assignment(assignment: &AppAssignment, display_name: String) -> api::AppAssignment {
+    let (principal_type, principal_id) = match &assignment.principal {
+        AssignedPrincipal::User(id) => ("User", id.to_string()),
+        AssignedPrincipal::Group(id) => ("Group", id.to_string()),
+    };
+    api::AppAssignment {
+        app_id: assignment.client_id.to_string(),
+        created_date_time: assignment.created_at.to_rfc3339(),
+        principal_display_name: display_name,
+        principal_id,
+        principal_type: principal_type.to_string(),
+    }
+}
+
+pub fn application_patch(patch: api::ApplicationPatch) -> ApplicationPatch {
+    ApplicationPatch {
+        display_name: patch.display_name,
+        redirect_uris: patch.redirect_uris,
+        post_logout_redirect_uris: patch.post_logout_redirect_uris,
+        home_url: patch.home_url,
+        groups_claim: patch.groups_claim,
+        assignment_required: patch.assignment_required,
+        allowed_origins: patch.allowed_origins,
     }
 }
 
@@ -270,6 +298,8 @@ pub fn new_application(new: api::NewApplication) -> NewApplication {
         home_url: new.home_url,
         required_strength: new.required_strength,
         allowed_origins: new.allowed_origins,
+        groups_claim: new.groups_claim,
+        assignment_required: new.assignment_required,
     }
 }
 

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use latchkey_domain::campaign::Continuation;
+use latchkey_domain::log::SignInContext;
 use latchkey_domain::service::CampaignRefusal;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::safe_return_path;
@@ -19,7 +20,7 @@ use latchkey_domain::user::User;
 use crate::AppState;
 use crate::cookies::{CsrfScope, csrf_token};
 use crate::error::{PageError, PageFailure, render_uncached};
-use crate::extract::{CsrfForm, SignedIn, SignedInForm};
+use crate::extract::{CsrfForm, Origin, SignedIn, SignedInForm};
 
 pub const PATH: &str = "/login/registration-campaign";
 
@@ -87,13 +88,14 @@ async fn continue_to(
     session: &Session,
     user: &User,
     continuation: Continuation,
+    context: &SignInContext,
 ) -> Result<Response, PageFailure> {
     let target = match continuation.authorization {
         Some(request) => {
             state
                 .latchkey
                 .tokens
-                .issue_code(&request, session, user)
+                .issue_code(&request, session, user, context)
                 .await?
         }
         None => continuation
@@ -108,10 +110,11 @@ async fn continue_to(
 /// "Not now".
 async fn not_now(
     State(state): State<AppState>,
+    Origin(context): Origin,
     SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     match state.latchkey.campaign.snooze(&user, &session.id).await? {
-        Ok(continuation) => continue_to(&state, &session, &user, continuation).await,
+        Ok(continuation) => continue_to(&state, &session, &user, continuation, &context).await,
         Err(refusal) => Err(refused(refusal)),
     }
 }
@@ -136,10 +139,11 @@ async fn set_up(
 /// as a "Not now" while snoozes remain).
 async fn go_on(
     State(state): State<AppState>,
+    Origin(context): Origin,
     SignedInForm { session, user, .. }: SignedInForm<CsrfForm>,
 ) -> Result<Response, PageFailure> {
     match state.latchkey.campaign.resume(&user, &session.id).await? {
-        Ok(continuation) => continue_to(&state, &session, &user, continuation).await,
+        Ok(continuation) => continue_to(&state, &session, &user, continuation, &context).await,
         Err(CampaignRefusal::NoSnoozesLeft) => {
             Ok(Redirect::to("/login/registration-campaign").into_response())
         }

@@ -68,6 +68,11 @@ impl From<DomainError> for PageError {
                 "Not found",
                 format!("That {what} does not exist."),
             ),
+            DomainError::NotAssigned(message) => PageError::new(
+                StatusCode::FORBIDDEN,
+                "You haven't been assigned to this application",
+                message,
+            ),
             other => PageError::bad_request(other.to_string()),
         }
     }
@@ -198,6 +203,7 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(_)
             | DomainError::Store(latchkey_domain::StoreError::Conflict(_)) => StatusCode::CONFLICT,
             DomainError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::NotAssigned(_) => StatusCode::FORBIDDEN,
             DomainError::Store(_) | DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {

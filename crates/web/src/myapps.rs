@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{SameSite, SignedCookieJar};
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
+use latchkey_domain::ids::UserId;
 use latchkey_domain::secret::{base64url, constant_time_eq, random_token, sha256};
 use latchkey_domain::service::MY_APPS_CLIENT_ID;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -118,12 +119,20 @@ async fn portal(State(state): State<AppState>, jar: Jar) -> Result<Response, Pag
         let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
         return Ok(start_login(&state, jar));
     }
+    // As in Entra's My Apps: only the applications the user is assigned to (directly or
+    // through a group), and of those only the ones with a home page to go to.
+    let assigned = state
+        .latchkey
+        .applications
+        .assigned_to(&UserId::from_string(session.sub.as_str()))
+        .await?;
     let apps = state
         .latchkey
         .applications
         .list_applications()
         .await?
         .into_iter()
+        .filter(|app| assigned.contains(&app.client_id))
         .filter_map(|app| app.home_url.map(|url| (app.display_name, url)))
         .collect();
     let csrf = csrf_token(&state, CsrfScope::MyApps(&session.form_id));

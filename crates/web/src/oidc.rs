@@ -54,7 +54,7 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr",
-                             "at_hash", "preferred_username", "name", "email"],
+                             "at_hash", "preferred_username", "name", "email", "groups"],
         "prompt_values_supported": ["none", "login"],
         // Every acr an ID token may carry; `acr_values` can ask for the three strengths.
         "acr_values_supported": [

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use latchkey_domain::ids::SignInId;
+use latchkey_domain::log::SignInContext;
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{CredentialInput, SignInFailure, SignedIn};
 use latchkey_domain::signin::{PendingSignIn, SignInStage, safe_return_path};
@@ -157,6 +158,7 @@ pub(crate) fn drafted_return_to(state: &AppState, jar: &CookieJar) -> Option<Str
 /// writes nothing.
 async fn login_page(
     State(state): State<AppState>,
+    Origin(context): Origin,
     jar: CookieJar,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
@@ -203,7 +205,7 @@ async fn login_page(
             Ok(Some(signed_in)) => {
                 Metrics::inc(&state.metrics.sign_ins_succeeded);
                 tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
-                finish_sign_in(&state, jar, signed_in).await
+                finish_sign_in(&state, jar, signed_in, &context).await
             }
             Err(failure) => {
                 Metrics::inc(&state.metrics.sign_ins_failed);
@@ -459,7 +461,7 @@ async fn submit_credential(
         Ok(signed_in) => {
             Metrics::inc(&state.metrics.sign_ins_succeeded);
             tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
-            finish_sign_in(&state, jar, signed_in).await
+            finish_sign_in(&state, jar, signed_in, &context).await
         }
         Err(failure) => {
             if failure != SignInFailure::SecondFactor {
@@ -476,6 +478,7 @@ pub(crate) async fn finish_sign_in(
     state: &AppState,
     jar: CookieJar,
     signed_in: SignedIn,
+    context: &SignInContext,
 ) -> Result<Response, PageError> {
     let SignedIn {
         session,
@@ -531,13 +534,17 @@ pub(crate) async fn finish_sign_in(
         Err(error) => tracing::warn!(%error, "could not check the registration campaign"),
     }
     let target = match &sign_in.authorization {
-        Some(request) => {
-            state
-                .latchkey
-                .tokens
-                .issue_code(request, &session, &user)
-                .await?
-        }
+        Some(request) => match state
+            .latchkey
+            .tokens
+            .issue_code(request, &session, &user, context)
+            .await
+        {
+            Ok(target) => target,
+            // The user is signed in (the session stands and the browser keeps its cookie); only
+            // this application refused, and the page says why.
+            Err(refusal) => return Ok((jar, PageError::from(refusal)).into_response()),
+        },
         None => sign_in
             .return_to
             .clone()

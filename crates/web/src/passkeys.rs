@@ -566,13 +566,13 @@ async fn finish_sign_in(
     match state
         .latchkey
         .sign_in
-        .finish_passkey_sign_in(&id, &ceremony, response, context)
+        .finish_passkey_sign_in(&id, &ceremony, response, context.clone())
         .await
     {
         Ok(signed_in) => {
             Metrics::inc(&state.metrics.sign_ins_succeeded);
             tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
-            crate::pages::finish_sign_in(&state, jar, signed_in).await
+            crate::pages::finish_sign_in(&state, jar, signed_in, &context).await
         }
         Err(failure) => {
             Metrics::inc(&state.metrics.sign_ins_failed);

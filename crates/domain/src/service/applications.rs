@@ -9,17 +9,21 @@ use super::applications_cache::AppCache;
 use super::settings::{MY_APPS_CLIENT_ID, Settings};
 use super::shared::AuditTrail;
 use crate::application::{
-    Application, ClientKind, SigningAlg, validate_origin, validate_redirect_uri,
+    AppAssignment, Application, AssignedPrincipal, ClientKind, GroupsClaim, SigningAlg,
+    validate_origin, validate_redirect_uri,
 };
 use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
-use crate::ids::ClientId;
-use crate::log::{Actor, AuditCategory};
+use crate::ids::{ClientId, UserId};
+use crate::log::{
+    Actor, AuditCategory, AuthenticationStep, SignInContext, SignInError, SignInRecord,
+    SignInStatus,
+};
 use crate::random::RandomSource;
 use crate::secret::{Secret, TokenHash};
-use crate::store::ApplicationStore;
+use crate::store::{ApplicationStore, GovernanceStore};
 use crate::strength::AuthStrength;
-use crate::user::validate_display_name;
+use crate::user::{User, validate_display_name};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -43,10 +47,34 @@ pub struct NewApplication {
     /// app may call the token endpoints (CORS).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// `none` (the default), `ids` or `names`.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    #[serde(default)]
+    pub assignment_required: bool,
+}
+
+/// What an administrator may change on a registered application; what is absent stays. The
+/// required strength has its own use case ([`Applications::set_required_strength`]); the
+/// client kind, its secret and the signing algorithm never change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationPatch {
+    pub display_name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// An empty string removes the home URL (the application leaves My Apps).
+    pub home_url: Option<String>,
+    pub groups_claim: Option<String>,
+    pub assignment_required: Option<bool>,
+    /// Replaces the whole list (may be empty).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 pub struct Applications {
     pub(crate) store: Arc<dyn ApplicationStore>,
+    /// Where a refusal for want of assignment is logged.
+    pub(crate) sign_in_log: Arc<dyn GovernanceStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn RandomSource>,
     pub(crate) settings: Arc<Settings>,
@@ -88,45 +116,9 @@ impl Applications {
         client_id: ClientId,
         new: NewApplication,
     ) -> Result<(Application, Option<Secret>), DomainError> {
-        if new.redirect_uris.is_empty() {
-            return Err(DomainError::invalid(
-                "redirectUris",
-                "at least one redirect URI is required",
-            ));
-        }
-        if new.redirect_uris.len() > 20 {
-            return Err(DomainError::invalid(
-                "redirectUris",
-                "at most 20 URIs are allowed",
-            ));
-        }
-        if new.post_logout_redirect_uris.len() > 20 {
-            return Err(DomainError::invalid(
-                "postLogoutRedirectUris",
-                "at most 20 URIs are allowed",
-            ));
-        }
-        let redirect_uris = new
-            .redirect_uris
-            .iter()
-            .map(|u| validate_redirect_uri("redirectUris", u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let post_logout_redirect_uris = new
-            .post_logout_redirect_uris
-            .iter()
-            .map(|u| validate_redirect_uri("postLogoutRedirectUris", u))
-            .collect::<Result<Vec<_>, _>>()?;
-        if new.allowed_origins.len() > 20 {
-            return Err(DomainError::invalid(
-                "allowedOrigins",
-                "at most 20 origins are allowed",
-            ));
-        }
-        let allowed_origins = new
-            .allowed_origins
-            .iter()
-            .map(|o| validate_origin("allowedOrigins", o))
-            .collect::<Result<Vec<_>, _>>()?;
+        let redirect_uris = redirect_uris(&new.redirect_uris)?;
+        let post_logout_redirect_uris = post_logout_redirect_uris(&new.post_logout_redirect_uris)?;
+        let allowed_origins = allowed_origins(&new.allowed_origins)?;
         let home_url = new
             .home_url
             .as_deref()
@@ -163,6 +155,13 @@ impl Applications {
             required_strength,
             created_at: self.now(),
             allowed_origins,
+            groups_claim: new
+                .groups_claim
+                .as_deref()
+                .map(GroupsClaim::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            assignment_required: new.assignment_required,
         };
         self.store
             .create_application(&app)
@@ -202,6 +201,8 @@ impl Applications {
             home_url: None,
             required_strength: None,
             allowed_origins: Vec::new(),
+            groups_claim: None,
+            assignment_required: false,
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }
@@ -241,6 +242,210 @@ impl Applications {
         Ok(after)
     }
 
+    /// Changes a registered application's settings, validated as at registration. Takes
+    /// effect at once on this instance (the cache forgets the application) and within
+    /// [`super::APP_CACHE_SECONDS`] on others.
+    pub async fn update_application(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        patch: ApplicationPatch,
+    ) -> Result<Application, DomainError> {
+        refuse_my_apps(client_id, "changed")?;
+        let before = self.stored(client_id).await?;
+        let mut after = before.clone();
+        if let Some(name) = &patch.display_name {
+            after.display_name = validate_display_name("displayName", name)?;
+        }
+        if let Some(uris) = &patch.redirect_uris {
+            after.redirect_uris = redirect_uris(uris)?;
+        }
+        if let Some(uris) = &patch.post_logout_redirect_uris {
+            after.post_logout_redirect_uris = post_logout_redirect_uris(uris)?;
+        }
+        if let Some(home) = &patch.home_url {
+            after.home_url = match home.as_str() {
+                "" => None,
+                url => Some(validate_redirect_uri("homeUrl", url)?),
+            };
+        }
+        if let Some(claim) = &patch.groups_claim {
+            after.groups_claim = GroupsClaim::parse(claim)?;
+        }
+        if let Some(required) = patch.assignment_required {
+            after.assignment_required = required;
+        }
+        if let Some(origins) = &patch.allowed_origins {
+            after.allowed_origins = allowed_origins(origins)?;
+        }
+        if !self.store.update_application(&after).await? {
+            return Err(DomainError::NotFound("application"));
+        }
+        self.apps.forget(client_id);
+        self.audit
+            .record(
+                actor,
+                AuditCategory::ApplicationManagement,
+                "Update application",
+                client_id.as_str(),
+                Some(application_summary(&before)),
+                Some(application_summary(&after)),
+            )
+            .await?;
+        Ok(after)
+    }
+
+    /// The application's assignments, oldest first.
+    pub async fn assignments(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Vec<AppAssignment>, DomainError> {
+        self.stored(client_id).await?;
+        Ok(self.store.assignments(client_id).await?)
+    }
+
+    /// Assigns the application to a user or a group (Entra's app role assignment, default
+    /// role). Audited.
+    pub async fn assign(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        principal: AssignedPrincipal,
+    ) -> Result<AppAssignment, DomainError> {
+        refuse_my_apps(client_id, "assigned")?;
+        self.stored(client_id).await?;
+        let assignment = AppAssignment {
+            client_id: client_id.clone(),
+            principal,
+            created_at: self.now(),
+        };
+        self.store
+            .add_assignment(&assignment)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(format!(
+                    "that {} is already assigned to this application",
+                    principal_kind(&assignment.principal)
+                )),
+                StoreError::NotFound => {
+                    DomainError::NotFound(principal_kind(&assignment.principal))
+                }
+                other => other.into(),
+            })?;
+        self.audit
+            .record(
+                actor,
+                AuditCategory::ApplicationManagement,
+                "Add app role assignment",
+                client_id.as_str(),
+                None,
+                Some(assignment_summary(&assignment)),
+            )
+            .await?;
+        Ok(assignment)
+    }
+
+    /// Removes an assignment. Users who were assigned only through it are refused from their
+    /// next authorization or refresh on. Audited.
+    pub async fn unassign(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        principal: AssignedPrincipal,
+    ) -> Result<(), DomainError> {
+        self.stored(client_id).await?;
+        if !self.store.remove_assignment(client_id, &principal).await? {
+            return Err(DomainError::NotFound("assignment"));
+        }
+        let removed = AppAssignment {
+            client_id: client_id.clone(),
+            principal,
+            created_at: self.now(),
+        };
+        self.audit
+            .record(
+                actor,
+                AuditCategory::ApplicationManagement,
+                "Remove app role assignment",
+                client_id.as_str(),
+                Some(assignment_summary(&removed)),
+                None,
+            )
+            .await
+    }
+
+    /// The applications `user` is assigned to, directly or through a group: what My Apps
+    /// shows them.
+    pub async fn assigned_to(&self, user: &UserId) -> Result<Vec<ClientId>, DomainError> {
+        Ok(self.store.applications_assigned_to(user).await?)
+    }
+
+    /// THE assignment check: whether `user` may get a code or tokens for `app`. An application
+    /// that does not require assignment admits everyone; one that does admits users assigned
+    /// directly or through a group they are a member of, read from the store at each call
+    /// (so a removal counts at once). A refusal is written to the sign-in log (50105) and
+    /// comes back as [`DomainError::NotAssigned`], whose message the user is shown.
+    ///
+    /// Every path that issues a code or tokens for a user calls this and nothing else:
+    /// `Tokens::issue_code` (a session reused at `/authorize`, a fresh sign-in, the
+    /// registration campaign's continuation) and `Tokens::refresh`; a device grant's approval
+    /// must call it too. `method` names how the user signed in, for the log.
+    pub async fn ensure_assigned(
+        &self,
+        app: &Application,
+        user: &User,
+        method: &str,
+        context: &SignInContext,
+    ) -> Result<(), DomainError> {
+        if !app.assignment_required
+            || self
+                .store
+                .applications_assigned_to(&user.id)
+                .await?
+                .contains(&app.client_id)
+        {
+            return Ok(());
+        }
+        let now = self.now();
+        let error = SignInError::NotAssigned;
+        let mut status = SignInStatus::success();
+        status.fail(error);
+        self.sign_in_log
+            .append_sign_in_record(&SignInRecord {
+                id: self.random.hex(16),
+                created_date_time: now,
+                user_id: Some(user.id.clone()),
+                user_principal_name: user.upn.to_string(),
+                user_display_name: Some(user.display_name.clone()),
+                app_id: Some(app.client_id.clone()),
+                app_display_name: Some(app.display_name.clone()),
+                ip_address: context.ip_address.map(|ip| ip.to_string()),
+                location: context.location.clone(),
+                authentication_method: method.to_string(),
+                status,
+                authentication_details: vec![AuthenticationStep {
+                    authentication_method: method.to_string(),
+                    authentication_method_detail: None,
+                    authentication_step_date_time: now.to_rfc3339(),
+                    authentication_step_result_detail: error.failure_reason().into(),
+                    succeeded: false,
+                }],
+            })
+            .await?;
+        Err(DomainError::NotAssigned(not_assigned_message(
+            &app.display_name,
+            user.upn.as_str(),
+        )))
+    }
+
+    /// The application, read from the store (not the cache): what an administrator changes.
+    async fn stored(&self, client_id: &ClientId) -> Result<Application, DomainError> {
+        self.store
+            .application(client_id)
+            .await?
+            .ok_or(DomainError::NotFound("application"))
+    }
+
     pub async fn application(&self, client_id: &ClientId) -> Result<Application, DomainError> {
         self.cached(client_id)
             .await?
@@ -256,11 +461,7 @@ impl Applications {
         actor: &Actor,
         client_id: &ClientId,
     ) -> Result<(), DomainError> {
-        if client_id.as_str() == MY_APPS_CLIENT_ID {
-            return Err(DomainError::Rejected(
-                "My Apps is part of Latchkey and cannot be deleted".into(),
-            ));
-        }
+        refuse_my_apps(client_id, "deleted")?;
         let app = self.application(client_id).await?;
         self.store.delete_application(client_id).await?;
         self.apps.forget(client_id);
@@ -338,7 +539,81 @@ fn application_summary(app: &Application) -> serde_json::Value {
         "idTokenSigningAlg": app.id_token_alg.as_str(),
         "requiredStrength": app.required_strength.map(AuthStrength::id),
         "allowedOrigins": app.allowed_origins,
+        "homeUrl": app.home_url,
+        "groupsClaim": app.groups_claim.as_str(),
+        "assignmentRequired": app.assignment_required,
     })
+}
+
+fn assignment_summary(assignment: &AppAssignment) -> serde_json::Value {
+    serde_json::json!({
+        "appId": assignment.client_id,
+        "principal": assignment.principal,
+    })
+}
+
+fn principal_kind(principal: &AssignedPrincipal) -> &'static str {
+    match principal {
+        AssignedPrincipal::User(_) => "user",
+        AssignedPrincipal::Group(_) => "group",
+    }
+}
+
+/// My Apps is Latchkey's own: every user may use it, and its settings follow the base URL.
+fn refuse_my_apps(client_id: &ClientId, what: &str) -> Result<(), DomainError> {
+    if client_id.as_str() == MY_APPS_CLIENT_ID {
+        return Err(DomainError::Rejected(format!(
+            "My Apps is part of Latchkey and cannot be {what}"
+        )));
+    }
+    Ok(())
+}
+
+/// What a user who is not assigned is told, in the words of Entra's AADSTS50105.
+pub fn not_assigned_message(app_name: &str, upn: &str) -> String {
+    format!(
+        "Your administrator has configured the application {app_name} to block users unless \
+         they are specifically granted ('assigned') access to the application. The signed in \
+         user '{upn}' is blocked because they are not a direct member of a group with access, \
+         nor had access directly assigned by an administrator. Please contact your \
+         administrator to assign access to this application."
+    )
+}
+
+fn redirect_uris(uris: &[String]) -> Result<Vec<String>, DomainError> {
+    if uris.is_empty() {
+        return Err(DomainError::invalid(
+            "redirectUris",
+            "at least one redirect URI is required",
+        ));
+    }
+    uri_list("redirectUris", uris)
+}
+
+fn post_logout_redirect_uris(uris: &[String]) -> Result<Vec<String>, DomainError> {
+    uri_list("postLogoutRedirectUris", uris)
+}
+
+fn allowed_origins(origins: &[String]) -> Result<Vec<String>, DomainError> {
+    if origins.len() > 20 {
+        return Err(DomainError::invalid(
+            "allowedOrigins",
+            "at most 20 origins are allowed",
+        ));
+    }
+    origins
+        .iter()
+        .map(|o| validate_origin("allowedOrigins", o))
+        .collect()
+}
+
+fn uri_list(field: &'static str, uris: &[String]) -> Result<Vec<String>, DomainError> {
+    if uris.len() > 20 {
+        return Err(DomainError::invalid(field, "at most 20 URIs are allowed"));
+    }
+    uris.iter()
+        .map(|u| validate_redirect_uri(field, u))
+        .collect()
 }
 
 /// A strength id from the admin API, the command line or the console.

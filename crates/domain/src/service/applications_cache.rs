@@ -1,9 +1,9 @@
 //! Applications as sign-in reads them: every page of a sign-in, the notification and the
 //! token exchange look up the same application, so they are kept in memory for a short while.
 //!
-//! An application never changes once registered (a change is a delete and a new
-//! registration), so a cached copy is only ever stale by having been deleted. A delete through
-//! this instance drops it at once; on another instance it lives at most [`APP_CACHE_SECONDS`].
+//! A change or a delete through this instance drops the cached copy at once; on another
+//! instance the old copy lives at most [`APP_CACHE_SECONDS`]. (Assignments are not cached:
+//! the assignment check reads them at every call.)
 //! Unknown client ids are not cached, so guessing ids cannot fill memory.
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::ids::ClientId;
 
-/// How long an instance may go on using an application another instance deleted.
+/// How long an instance may go on using an application another instance changed or deleted.
 pub const APP_CACHE_SECONDS: i64 = 10;
 
 /// At most this many applications are kept; past it the cache starts again empty.

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::application::Application;
-use crate::ids::ClientId;
+use crate::application::{AppAssignment, Application, AssignedPrincipal};
+use crate::ids::{ClientId, UserId};
 use crate::strength::AuthStrength;
 
 use super::StoreResult;
@@ -21,5 +21,27 @@ pub trait ApplicationStore: Send + Sync {
         client_id: &ClientId,
         strength: Option<AuthStrength>,
     ) -> StoreResult<bool>;
+    /// Deleting an application deletes its assignments too.
     async fn delete_application(&self, client_id: &ClientId) -> StoreResult<()>;
+    /// Writes the settings an administrator may change after registration: display name,
+    /// redirect URIs, post-logout redirect URIs, home URL, groups claim, assignment required.
+    /// The client id, client kind (and secret), signing algorithm, required strength and
+    /// creation time stay as stored. `false` when there is no such application.
+    async fn update_application(&self, app: &Application) -> StoreResult<bool>;
+
+    // Assignments: which users and groups may use an application that requires assignment.
+    // Deleting the user or group removes its assignments.
+    /// `Conflict` when the principal is already assigned to the application.
+    async fn add_assignment(&self, assignment: &AppAssignment) -> StoreResult<()>;
+    /// `false` when there was no such assignment.
+    async fn remove_assignment(
+        &self,
+        client_id: &ClientId,
+        principal: &AssignedPrincipal,
+    ) -> StoreResult<bool>;
+    /// The application's assignments, oldest first.
+    async fn assignments(&self, client_id: &ClientId) -> StoreResult<Vec<AppAssignment>>;
+    /// The applications `user` is assigned to, directly or through a group they are a member
+    /// of; each once, sorted by client id.
+    async fn applications_assigned_to(&self, user: &UserId) -> StoreResult<Vec<ClientId>>;
 }

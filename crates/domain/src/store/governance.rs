@@ -36,6 +36,9 @@ pub trait GovernanceStore: Send + Sync {
     /// or display name (case-insensitive); `status` success means error code 0; `method` the
     /// `authentication_method`; `since` inclusive, `until` exclusive; then `skip` and `limit`.
     async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>>;
+    /// Records an outcome that changes nothing else: an application refusing a user who is
+    /// not assigned to it. `Conflict` for a taken record id.
+    async fn append_sign_in_record(&self, record: &SignInRecord) -> StoreResult<()>;
 
     // The audit log.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;

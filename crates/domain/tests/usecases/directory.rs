@@ -141,6 +141,8 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
                 home_url: None,
                 required_strength: None,
                 allowed_origins: vec![],
+                groups_claim: None,
+                assignment_required: false,
             },
         )
         .await
@@ -179,6 +181,8 @@ async fn an_application_without_a_redirect_uri_is_refused() {
                 home_url: None,
                 required_strength: None,
                 allowed_origins: vec![],
+                groups_claim: None,
+                assignment_required: false,
             },
         )
         .await;

@@ -161,6 +161,8 @@ impl World {
                     home_url: None,
                     required_strength: None,
                     allowed_origins: vec![],
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await

@@ -552,6 +552,8 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 home_url,
                 required_strength,
                 allowed_origins,
+                groups_claim: None,
+                assignment_required: false,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {

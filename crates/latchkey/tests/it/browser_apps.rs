@@ -29,6 +29,8 @@ async fn register(server: &TestServer, redirect: &str, allowed: &[&str]) -> Stri
                 home_url: None,
                 required_strength: None,
                 allowed_origins: allowed.iter().map(|o| o.to_string()).collect(),
+                groups_claim: None,
+                assignment_required: false,
             },
         )
         .await

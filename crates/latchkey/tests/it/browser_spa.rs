@@ -89,6 +89,8 @@ async fn spa_on_free_port(
                     home_url: None,
                     required_strength: None,
                     allowed_origins: vec![],
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await

@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod admin_hardening;
 mod admin_tokens;
+mod app_assignment;
 mod backup;
 mod browser;
 mod browser_apps;

@@ -383,6 +383,8 @@ impl TestServer {
                     home_url: Some("http://localhost:9/".into()),
                     required_strength: None,
                     allowed_origins: vec![],
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await
@@ -408,6 +410,8 @@ impl TestServer {
                     home_url: None,
                     required_strength: None,
                     allowed_origins: vec![],
+                    groups_claim: None,
+                    assignment_required: false,
                 },
             )
             .await

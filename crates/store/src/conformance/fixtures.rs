@@ -1,7 +1,7 @@
 //! Fixtures shared by the checks: fresh rows with random ids and names, so checks can share
 //! one database and run in any order.
 
-use latchkey_domain::application::{Application, ClientKind, SigningAlg};
+use latchkey_domain::application::{Application, ClientKind, GroupsClaim, SigningAlg};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
@@ -73,7 +73,15 @@ pub(super) fn new_application() -> Application {
         required_strength: Some(AuthStrength::PhishingResistantMfa),
         created_at: NOW,
         allowed_origins: vec!["https://spa.conformance.example".into()],
+        groups_claim: GroupsClaim::Names,
+        assignment_required: true,
     }
+}
+
+pub(super) async fn stored_group(store: &dyn Store) -> Group {
+    let group = new_group();
+    store.create_group(&group).await.expect("create_group");
+    group
 }
 
 pub(super) async fn stored_application(store: &dyn Store) -> Application {

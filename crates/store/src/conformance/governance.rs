@@ -745,3 +745,27 @@ pub async fn sign_in_history_of_an_unknown_user_is_not_found(store: &dyn Store) 
         SignInHistory::default()
     );
 }
+
+/// An application refusing an unassigned user changes nothing but the log, which must still
+/// show it exactly as written, and only once.
+pub async fn a_sign_in_record_appended_on_its_own_is_listed(store: &dyn Store) {
+    let upn = unique_name("unassigned");
+    let record = failed(
+        new_sign_in_record(&upn, NOW.plus_seconds(50)),
+        SignInError::NotAssigned,
+    );
+    store
+        .append_sign_in_record(&record)
+        .await
+        .expect("append_sign_in_record");
+    assert_eq!(
+        records(store, by_user(&upn)).await,
+        vec![record.clone()],
+        "the record reads back unchanged"
+    );
+    assert!(
+        is_conflict(&store.append_sign_in_record(&record).await),
+        "a taken record id is a conflict"
+    );
+    assert_eq!(records(store, by_user(&upn)).await.len(), 1);
+}

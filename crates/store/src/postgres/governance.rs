@@ -14,8 +14,9 @@ use sqlx::QueryBuilder;
 use sqlx::postgres::{PgRow, Postgres};
 
 use super::{
-    AUDIT_EVENT_CONFLICT, PostgresStore, backend, conflict_or_backend, corrupt, get,
-    insert_audit_event, push_time_range_and_page, read_error, timestamp, to_json,
+    AUDIT_EVENT_CONFLICT, PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend,
+    corrupt, get, insert_audit_event, insert_sign_in_record, push_time_range_and_page, read_error,
+    timestamp, to_json,
 };
 
 fn user_risk_from(row: &PgRow) -> StoreResult<UserRisk> {
@@ -150,6 +151,13 @@ impl GovernanceStore for PostgresStore {
             .iter()
             .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
             .collect()
+    }
+
+    async fn append_sign_in_record(&self, record: &SignInRecord) -> StoreResult<()> {
+        self.execute(insert_sign_in_record(record)?)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        Ok(())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {

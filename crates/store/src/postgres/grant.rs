@@ -370,6 +370,8 @@ mod across_instances {
             required_strength: None,
             created_at: NOW,
             allowed_origins: Vec::new(),
+            groups_claim: Default::default(),
+            assignment_required: false,
         };
         store.create_application(&app).await.unwrap();
         let session = Session {

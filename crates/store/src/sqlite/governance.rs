@@ -14,7 +14,10 @@ use sqlx::sqlite::Sqlite;
 
 use super::SqliteStore;
 use super::rows::{get, user_risk_from};
-use super::statements::{AUDIT_EVENT_CONFLICT, insert_audit_event, push_time_range_and_page};
+use super::statements::{
+    AUDIT_EVENT_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_audit_event, insert_sign_in_record,
+    push_time_range_and_page,
+};
 use super::{backend, begin, conflict_or_backend, corrupt, read_error, to_json};
 
 #[async_trait]
@@ -124,6 +127,13 @@ impl GovernanceStore for SqliteStore {
             .iter()
             .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
             .collect()
+    }
+
+    async fn append_sign_in_record(&self, record: &SignInRecord) -> StoreResult<()> {
+        self.execute(insert_sign_in_record(record)?)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        Ok(())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 //! reads that aggregate. A value that no longer decodes is reported as corrupt, never guessed.
 
 use latchkey_domain::admin_token::AdminToken;
-use latchkey_domain::application::{Application, ClientKind, SigningAlg};
+use latchkey_domain::application::{Application, ClientKind, GroupsClaim, SigningAlg};
 use latchkey_domain::authenticator::{Activation, Approval, Device};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::credential::TemporaryAccessPass;
@@ -107,6 +107,9 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
         },
         created_at: timestamp(row, "created_at")?,
         allowed_origins: string_list(row, "allowed_origins")?,
+        groups_claim: GroupsClaim::parse(&get::<String>(row, "groups_claim")?)
+            .map_err(|_| corrupt("groups claim"))?,
+        assignment_required: get(row, "assignment_required")?,
     })
 }
 

@@ -123,6 +123,8 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         required_strength: None,
         created_at: now,
         allowed_origins: Vec::new(),
+        groups_claim: Default::default(),
+        assignment_required: false,
     };
     store.create_application(&app).await.unwrap();
     let grant = Grant {

@@ -375,7 +375,9 @@ impl<T> Refusable<T> for Result<T, DomainError> {
             DomainError::Conflict(_) | DomainError::Store(StoreError::Conflict(_)) => {
                 StatusCode::CONFLICT
             }
-            DomainError::Store(StoreError::Backend(_)) | DomainError::Internal(_) => {
+            DomainError::Store(StoreError::Backend(_))
+            | DomainError::Internal(_)
+            | DomainError::NotAssigned(_) => {
                 return Err(e.into());
             }
         };

@@ -308,6 +308,7 @@ fn user_message(error: SignInError, method: MethodKind, throttled_wait: i64) -> 
         }
         SignInError::ApprovalDenied
         | SignInError::StrengthNotMet
+        | SignInError::NotAssigned
         | SignInError::ApprovalReported
         | SignInError::WrongNumber
         | SignInError::ApprovalTimedOut => error.failure_reason().to_string(),

@@ -129,9 +129,27 @@ impl SignIns {
             fresh_enough && hinted_user && request.prompt != Prompt::Login
         });
         match (usable, request.prompt) {
-            (Some((session, user)), _) if meets(&request, session.method) => Ok(
-                AuthorizeStep::Redirect(self.tokens.issue_code(&request, &session, &user).await?),
-            ),
+            (Some((session, user)), prompt) if meets(&request, session.method) => {
+                match self
+                    .tokens
+                    .issue_code(&request, &session, &user, context)
+                    .await
+                {
+                    Ok(target) => Ok(AuthorizeStep::Redirect(target)),
+                    // A silent request cannot show the page that says why: the application
+                    // hears `access_denied` instead.
+                    Err(DomainError::NotAssigned(_)) if prompt == Prompt::None => {
+                        Ok(AuthorizeStep::Redirect(error_redirect(
+                            &request.redirect_uri,
+                            OAuthErrorCode::AccessDenied,
+                            "the user is not assigned to this application",
+                            request.state.as_deref(),
+                            &self.settings.issuer,
+                        )))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             (Some(_), Prompt::None) => {
                 let strength = request.required_strength.map(strength_phrase);
                 let description = format!(

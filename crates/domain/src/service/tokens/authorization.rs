@@ -5,6 +5,7 @@ use url::Url;
 use super::Tokens;
 use crate::error::DomainError;
 use crate::ids::{ClientId, GrantId};
+use crate::log::SignInContext;
 use crate::oidc::{
     AuthorizationCode, AuthorizationRequest, AuthorizeError, AuthorizeParams, Grant,
     OAuthErrorCode, validate_authorize, validate_client_and_redirect,
@@ -40,21 +41,26 @@ impl Tokens {
         request: &AuthorizationRequest,
         session: &Session,
         user: &User,
+        context: &SignInContext,
     ) -> Result<String, DomainError> {
         // Every way to a code passes here: a session that does not meet the strength the
-        // application or the request requires never gets one, whichever page led here.
+        // application or the request requires never gets one, whichever page led here; nor
+        // does a user the application is not assigned to, when it requires assignment.
+        let app = self.applications.application(&request.client_id).await?;
         if let Some(strength) = request.required_strength
             && !strength.allows(session.method)
         {
-            let app = self.applications.cached(&request.client_id).await?;
             return Err(DomainError::Rejected(
                 crate::service::sign_in::step_up_message_for(
-                    app.as_ref().map(|a| a.display_name.as_str()),
+                    Some(app.display_name.as_str()),
                     strength,
                     session.method,
                 ),
             ));
         }
+        self.applications
+            .ensure_assigned(&app, user, session.method.label(), context)
+            .await?;
         let now = self.now();
         let grant = Grant {
             id: GrantId::generate(self.random.as_ref()),

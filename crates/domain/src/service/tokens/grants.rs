@@ -1,9 +1,10 @@
 //! The token endpoint's grants (authorization code, refresh token) and userinfo.
 
 use super::{ClientCredentials, OAuthError, TokenResponse, Tokens};
-use crate::application::{Application, ClientKind};
-use crate::error::StoreError;
-use crate::ids::{ClientId, GrantId};
+use crate::application::{Application, ClientKind, GroupsClaim};
+use crate::error::{DomainError, StoreError};
+use crate::ids::{ClientId, GrantId, UserId};
+use crate::log::SignInContext;
 use crate::oidc::{
     AccessToken, Grant, OAuthErrorCode, Redeemed, RefreshToken, UserClaims, id_token_claims,
     pkce_matches, user_claims,
@@ -159,6 +160,28 @@ impl Tokens {
             .live_grant(&token.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
+        // Assignment is checked again at every refresh: a user whose assignment was removed
+        // gets nothing more, and the grant ends (its access tokens with it), so the refusal is
+        // logged once rather than at every retry.
+        let user = self
+            .directory
+            .lookup(&grant.user_id)
+            .await?
+            .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
+        match self
+            .applications
+            .ensure_assigned(&app, &user, "refreshToken", &SignInContext::default())
+            .await
+        {
+            Ok(()) => {}
+            Err(DomainError::NotAssigned(_)) => {
+                self.store.revoke_grant(&grant.id).await?;
+                return Err(bad_grant(
+                    "the user is not assigned to this application; the grant is revoked",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
         self.issue_scoped_tokens(&app, &grant, false, narrowed)
             .await
     }
@@ -229,7 +252,8 @@ impl Tokens {
             scopes: narrowed.unwrap_or_else(|| grant.scopes.clone()),
             ..grant.clone()
         };
-        let claims = id_token_claims(
+        let groups = self.groups_claim(app, &user.id).await?;
+        let mut claims = id_token_claims(
             &self.settings.issuer,
             &user,
             &scoped,
@@ -238,6 +262,7 @@ impl Tokens {
             access.expose(),
             include_nonce,
         );
+        claims.set_groups(groups, &format!("{}/userinfo", self.settings.issuer));
         let ring = self.keyring().await?;
         let signer = ring
             .active(app.id_token_alg, now)
@@ -283,10 +308,37 @@ impl Tokens {
             .lookup(&grant.user_id)
             .await?
             .ok_or_else(invalid)?;
-        Ok(user_claims(
-            &user,
-            token.scopes.as_ref().unwrap_or(&grant.scopes),
-        ))
+        let mut claims = user_claims(&user, token.scopes.as_ref().unwrap_or(&grant.scopes));
+        if let Some(app) = self.applications.cached(&grant.client_id).await? {
+            claims.groups = self.groups_claim(&app, &user.id).await?;
+        }
+        Ok(claims)
+    }
+
+    /// The `groups` claim the application asks for: the ids or the display names of the
+    /// groups the user is a direct member of, sorted; `None` when it asks for none.
+    async fn groups_claim(
+        &self,
+        app: &Application,
+        user: &UserId,
+    ) -> Result<Option<Vec<String>>, DomainError> {
+        let ids = match app.groups_claim {
+            GroupsClaim::None => return Ok(None),
+            _ => self.directory.groups_of_user(user).await?,
+        };
+        let mut values: Vec<String> = match app.groups_claim {
+            GroupsClaim::Names if !ids.is_empty() => self
+                .directory
+                .list_groups()
+                .await?
+                .into_iter()
+                .filter(|group| ids.contains(&group.id))
+                .map(|group| group.display_name)
+                .collect(),
+            _ => ids.iter().map(|id| id.to_string()).collect(),
+        };
+        values.sort();
+        Ok(Some(values))
     }
 }
 
