@@ -84,6 +84,14 @@ pub enum OAuthErrorCode {
     /// `prompt=none`, but the session does not meet the strength the request requires.
     InteractionRequired,
     ServerError,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling faster than the interval; it grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the user denied the device.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -524,6 +532,10 @@ mod tests {
             (LoginRequired, "login_required"),
             (InteractionRequired, "interaction_required"),
             (ServerError, "server_error"),
+            (AuthorizationPending, "authorization_pending"),
+            (SlowDown, "slow_down"),
+            (AccessDenied, "access_denied"),
+            (ExpiredToken, "expired_token"),
         ];
         for (code, text) in wire {
             assert_eq!(code.as_str(), text);

@@ -15,6 +15,7 @@ mod campaign;
 mod console;
 mod cookies;
 mod device_api;
+mod device_grant;
 pub mod device_hub;
 mod error;
 mod extract;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     });
     Router::new()
         .merge(oidc::routes())
+        .merge(device_grant::routes())
         .merge(pages::routes())
         .merge(campaign::routes())
         .merge(security_info::routes())

@@ -10,6 +10,7 @@ mod browser;
 mod browser_sessions;
 mod console;
 mod deceptive_names;
+mod device_grant;
 mod device_limits;
 mod dos;
 mod enumeration_timing;
