@@ -310,6 +310,9 @@ fn wide_throttles() -> latchkey_domain::throttle::ThrottleLimits {
         failed_credentials_per_user_unfamiliar: wide,
         failed_credentials_per_ip: wide,
         answers_per_device: wide,
+        wrong_user_codes_per_user: wide,
+        wrong_user_codes_per_ip: wide,
+        wrong_user_codes_global: wide,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod authenticator;
 pub mod campaign;
 pub mod clock;
 pub mod credential;
+pub mod device_authorization;
 pub mod error;
 pub mod ids;
 pub mod keys;

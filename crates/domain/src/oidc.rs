@@ -88,6 +88,12 @@ pub enum OAuthErrorCode {
     ServerError,
     /// RFC 6749 §5.2: the client may not make this request (here: from this browser origin).
     UnauthorizedClient,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling faster than the interval; it grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -577,6 +583,10 @@ mod tests {
             (LoginRequired, "login_required"),
             (InteractionRequired, "interaction_required"),
             (ServerError, "server_error"),
+            (AuthorizationPending, "authorization_pending"),
+            (SlowDown, "slow_down"),
+            (AccessDenied, "access_denied"),
+            (ExpiredToken, "expired_token"),
         ];
         for (code, text) in wire {
             assert_eq!(code.as_str(), text);

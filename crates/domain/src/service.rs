@@ -54,7 +54,8 @@ pub use maintenance::Maintenance;
 pub use passkeys::Passkeys;
 pub use push::WebPush;
 pub use settings::{
-    DEFAULT_APPROVAL_LIFETIME_SECONDS, MY_APPS_CLIENT_ID, Settings, USERNAME_STEP_FLOOR,
+    DEFAULT_APPROVAL_LIFETIME_SECONDS, DEFAULT_DEVICE_CODE_LIFETIME_SECONDS,
+    DEFAULT_DEVICE_POLL_INTERVAL_SECONDS, MY_APPS_CLIENT_ID, Settings, USERNAME_STEP_FLOOR,
 };
 pub use shared::ServerKeys;
 pub use sign_in::{
@@ -62,8 +63,9 @@ pub use sign_in::{
     WaitingForApproval,
 };
 pub use tokens::{
-    ClientCredentials, EndSession, JWKS_MAX_AGE_SECONDS, KEY_PUBLICATION_LEAD_SECONDS,
-    KEYRING_CACHE_SECONDS, OAuthError, TokenResponse, Tokens, error_redirect,
+    ClientCredentials, DeviceAuthorizationResponse, DeviceConfirmation, EndSession,
+    JWKS_MAX_AGE_SECONDS, KEY_PUBLICATION_LEAD_SECONDS, KEYRING_CACHE_SECONDS, OAuthError,
+    TokenResponse, Tokens, error_redirect,
 };
 
 use crate::clock::{Clock, Timestamp};
@@ -215,6 +217,9 @@ impl Latchkey {
             applications: applications.clone(),
             directory: directory.clone(),
             keyring: RwLock::new(None),
+            device_authorizations: store.clone(),
+            throttles: throttles.clone(),
+            keys: keys.clone(),
         });
         let sign_in = Arc::new(SignIns {
             store: store.clone(),

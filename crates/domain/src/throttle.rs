@@ -55,6 +55,13 @@ pub struct ThrottleLimits {
     pub failed_credentials_per_ip: Limit,
     /// Answers one device may send.
     pub answers_per_device: Limit,
+    /// Device-grant user codes one signed-in user may type that match nothing (guessing).
+    pub wrong_user_codes_per_user: Limit,
+    /// Device-grant user codes typed from one client address that match nothing.
+    pub wrong_user_codes_per_ip: Limit,
+    /// Device-grant user codes typed anywhere that match nothing, all together: the bound on
+    /// guessing from many accounts and addresses at once.
+    pub wrong_user_codes_global: Limit,
 }
 
 impl Default for ThrottleLimits {
@@ -68,6 +75,9 @@ impl Default for ThrottleLimits {
             failed_credentials_per_user_unfamiliar: Limit::new(10, 15 * 60),
             failed_credentials_per_ip: Limit::new(60, 15 * 60),
             answers_per_device: Limit::new(30, 60),
+            wrong_user_codes_per_user: Limit::new(10, 15 * 60),
+            wrong_user_codes_per_ip: Limit::new(20, 15 * 60),
+            wrong_user_codes_global: Limit::new(500, 15 * 60),
         }
     }
 }
@@ -134,6 +144,19 @@ impl ThrottleLimits {
         .unwrap_or(0)
     }
 
+    /// Seconds until the windows of the throttles on wrong device-grant user codes have ended.
+    pub fn user_code_wait_seconds(&self, now: i64) -> i64 {
+        [
+            self.wrong_user_codes_per_user,
+            self.wrong_user_codes_per_ip,
+            self.wrong_user_codes_global,
+        ]
+        .iter()
+        .map(|limit| limit.seconds_left(now))
+        .max()
+        .unwrap_or(0)
+    }
+
     /// Limits must allow something and windows be between a second and a day.
     pub fn validate(&self) -> Result<(), String> {
         for (name, l) in [
@@ -154,6 +177,9 @@ impl ThrottleLimits {
             ),
             ("failed_credentials_per_ip", self.failed_credentials_per_ip),
             ("answers_per_device", self.answers_per_device),
+            ("wrong_user_codes_per_user", self.wrong_user_codes_per_user),
+            ("wrong_user_codes_per_ip", self.wrong_user_codes_per_ip),
+            ("wrong_user_codes_global", self.wrong_user_codes_global),
         ] {
             if l.limit == 0 || !(1..=86_400).contains(&l.window_seconds) {
                 return Err(format!(

@@ -367,6 +367,20 @@ pub struct Lifetimes {
     /// over (published ahead, docs/oidc.md "Signing-key rotation"); 0 rotates only on demand.
     #[serde(default)]
     pub signing_key_rotation_days: i64,
+    /// How long a device code of the device authorization grant (and its user code) lives.
+    #[serde(default = "default_device_code_seconds")]
+    pub device_code_seconds: i64,
+    /// The least number of seconds between a device's polls of the token endpoint.
+    #[serde(default = "default_device_poll_interval_seconds")]
+    pub device_poll_interval_seconds: i64,
+}
+
+fn default_device_code_seconds() -> i64 {
+    latchkey_domain::service::DEFAULT_DEVICE_CODE_LIFETIME_SECONDS
+}
+
+fn default_device_poll_interval_seconds() -> i64 {
+    latchkey_domain::service::DEFAULT_DEVICE_POLL_INTERVAL_SECONDS
 }
 
 impl Default for Config {
@@ -389,6 +403,8 @@ impl Default for Config {
                 approval_request_seconds: settings.approval_lifetime_seconds,
                 phone_sign_in_enable_seconds: settings.phone_sign_in_enable_window_seconds,
                 signing_key_rotation_days: 0,
+                device_code_seconds: settings.device_code_lifetime_seconds,
+                device_poll_interval_seconds: settings.device_poll_interval_seconds,
             },
             trusted_proxies: vec![],
             geoip: GeoIpConfig::default(),
@@ -516,6 +532,12 @@ impl Config {
         }
         if !(60..=86_400).contains(&l.phone_sign_in_enable_seconds) {
             bail!("lifetimes.phone_sign_in_enable_seconds must be between 60 and 86400");
+        }
+        if !(60..=3600).contains(&l.device_code_seconds) {
+            bail!("lifetimes.device_code_seconds must be between 60 and 3600");
+        }
+        if !(1..=60).contains(&l.device_poll_interval_seconds) {
+            bail!("lifetimes.device_poll_interval_seconds must be between 1 and 60");
         }
         latchkey_domain::location::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -680,6 +702,8 @@ impl Config {
         settings.approval_lifetime_seconds = self.lifetimes.approval_request_seconds;
         settings.phone_sign_in_enable_window_seconds = self.lifetimes.phone_sign_in_enable_seconds;
         settings.signing_key_rotation_seconds = self.lifetimes.signing_key_rotation_days * 86_400;
+        settings.device_code_lifetime_seconds = self.lifetimes.device_code_seconds;
+        settings.device_poll_interval_seconds = self.lifetimes.device_poll_interval_seconds;
         settings.throttle = self.throttle;
         // Checked by `validate`; a file that vanished since reads as empty, which the domain
         // reports as an unusable root (registration with attestation enforced is then refused).

@@ -16,6 +16,7 @@ mod console;
 mod cookies;
 pub mod cors;
 mod device_api;
+mod device_grant;
 pub mod device_hub;
 mod error;
 mod extract;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     });
     Router::new()
         .merge(oidc::routes())
+        .merge(device_grant::routes())
         .merge(pages::routes())
         .merge(campaign::routes())
         .merge(security_info::routes())

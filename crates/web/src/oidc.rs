@@ -47,7 +47,9 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "end_session_endpoint": format!("{issuer}/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "device_authorization_endpoint": format!("{issuer}/device_authorization"),
+        "grant_types_supported": ["authorization_code", "refresh_token",
+                                  latchkey_domain::device_authorization::DEVICE_CODE_GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": SigningAlg::ALL,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -158,7 +160,7 @@ async fn authorize_with(
 }
 
 #[derive(Deserialize)]
-struct TokenForm {
+pub(crate) struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -166,11 +168,14 @@ struct TokenForm {
     refresh_token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    /// A refresh may ask for less than was granted (RFC 6749 §6).
-    scope: Option<String>,
+    /// The device authorization grant's (RFC 8628) `device_code`, at the token endpoint.
+    device_code: Option<String>,
+    /// At the token endpoint, a refresh may ask for less than was granted (RFC 6749 §6); at
+    /// the device authorization endpoint, what the device asks for.
+    pub(crate) scope: Option<String>,
 }
 
-fn oauth_error(status: StatusCode, error: OAuthError) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: OAuthError) -> Response {
     let mut response = (
         status,
         Json(json!({"error": error.error, "error_description": error.description})),
@@ -187,7 +192,7 @@ fn oauth_error(status: StatusCode, error: OAuthError) -> Response {
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded id and secret) or the
 /// form body; using both at once is refused.
-fn client_credentials(
+pub(crate) fn client_credentials(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<ClientCredentials, OAuthError> {
@@ -289,9 +294,21 @@ async fn token(
             }
             None => Err(missing("refresh_token")),
         },
+        Some(latchkey_domain::device_authorization::DEVICE_CODE_GRANT_TYPE) => {
+            match &form.device_code {
+                Some(code) => {
+                    state
+                        .latchkey
+                        .tokens
+                        .exchange_device_code(&credentials, code)
+                        .await
+                }
+                None => Err(missing("device_code")),
+            }
+        }
         Some(_) => Err(OAuthError {
             error: OAuthErrorCode::UnsupportedGrantType,
-            description: "use authorization_code or refresh_token".into(),
+            description: "use authorization_code, refresh_token or the device_code grant".into(),
         }),
         None => Err(missing("grant_type")),
     };

@@ -42,6 +42,26 @@ pub struct Settings {
     /// on demand (`latchkey keys rotate`).
     #[serde(default)]
     pub signing_key_rotation_seconds: i64,
+    /// How long a device code (and its user code) of the device authorization grant lives.
+    #[serde(default = "default_device_code_lifetime")]
+    pub device_code_lifetime_seconds: i64,
+    /// The least number of seconds a device waits between two polls of the token endpoint
+    /// (RFC 8628 `interval`); `slow_down` adds 5 to it for a device that polls faster.
+    #[serde(default = "default_device_poll_interval")]
+    pub device_poll_interval_seconds: i64,
+}
+
+/// Device codes live 10 minutes: time to find a browser and sign in, RFC 8628's example.
+pub const DEFAULT_DEVICE_CODE_LIFETIME_SECONDS: i64 = 600;
+/// RFC 8628's default polling interval.
+pub const DEFAULT_DEVICE_POLL_INTERVAL_SECONDS: i64 = 5;
+
+fn default_device_code_lifetime() -> i64 {
+    DEFAULT_DEVICE_CODE_LIFETIME_SECONDS
+}
+
+fn default_device_poll_interval() -> i64 {
+    DEFAULT_DEVICE_POLL_INTERVAL_SECONDS
 }
 
 impl Settings {
@@ -58,6 +78,8 @@ impl Settings {
             throttle: crate::throttle::ThrottleLimits::default(),
             passkey_attestation_roots: Vec::new(),
             signing_key_rotation_seconds: 0,
+            device_code_lifetime_seconds: DEFAULT_DEVICE_CODE_LIFETIME_SECONDS,
+            device_poll_interval_seconds: DEFAULT_DEVICE_POLL_INTERVAL_SECONDS,
         }
     }
 }

@@ -14,6 +14,7 @@ mod admin_token;
 mod application;
 mod campaign;
 mod device;
+mod device_authorization;
 mod governance;
 mod grant;
 mod group;
@@ -28,6 +29,7 @@ pub use admin_token::AdminTokenStore;
 pub use application::ApplicationStore;
 pub use campaign::CampaignStore;
 pub use device::DeviceStore;
+pub use device_authorization::DeviceAuthorizationStore;
 pub use governance::GovernanceStore;
 pub use grant::GrantStore;
 pub use group::GroupStore;
@@ -74,6 +76,7 @@ all_ports! {
         PasskeyStore,
         CampaignStore,
         PushStore,
+        DeviceAuthorizationStore,
 }
 
 /// Compile-time check that a whole store can be handed out as each of its ports (trait
@@ -93,5 +96,6 @@ fn upcasts(store: std::sync::Arc<dyn Store>) {
     let _: Arc<dyn MaintenanceStore> = store.clone();
     let _: Arc<dyn PasskeyStore> = store.clone();
     let _: Arc<dyn CampaignStore> = store.clone();
-    let _: Arc<dyn PushStore> = store;
+    let _: Arc<dyn PushStore> = store.clone();
+    let _: Arc<dyn DeviceAuthorizationStore> = store;
 }

@@ -13,6 +13,7 @@ mod browser_sessions;
 mod browser_spa;
 mod console;
 mod deceptive_names;
+mod device_grant;
 mod device_limits;
 mod dos;
 mod enumeration_timing;

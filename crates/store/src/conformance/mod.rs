@@ -27,6 +27,7 @@ use latchkey_domain::store::Store;
 pub mod admin_tokens;
 pub mod applications;
 pub mod campaign;
+pub mod device_authorizations;
 pub mod devices;
 mod fixtures;
 pub mod governance;
@@ -183,6 +184,10 @@ macro_rules! __conformance_checks {
             racing push::the_vapid_key_is_made_once_even_when_instances_start_together,
             shared push::a_device_has_one_push_subscription_and_a_new_one_replaces_it,
             shared push::push_subscriptions_go_with_their_device,
+            shared device_authorizations::device_authorizations_round_trip_by_either_code_and_codes_are_unique,
+            racing device_authorizations::a_device_authorization_is_decided_once_even_when_raced,
+            racing device_authorizations::an_approved_device_authorization_is_redeemed_once_even_when_raced,
+            shared device_authorizations::device_polls_are_recorded_and_expired_authorizations_purged,
         }
     };
 }

@@ -9,8 +9,9 @@ use super::{PostgresStore, backend, read_error};
 #[async_trait]
 impl MaintenanceStore for PostgresStore {
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 11] = [
+        const PURGES: [&str; 12] = [
             "DELETE FROM codes WHERE expires_at <= $1",
+            "DELETE FROM device_authorizations WHERE expires_at <= $1",
             "DELETE FROM activations WHERE expires_at <= $1 AND device_id IS NULL",
             "DELETE FROM device_nonces WHERE expires_at <= $1",
             // Settled or not, a day after expiry an approval is only history (the log has it).

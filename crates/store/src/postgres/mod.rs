@@ -39,6 +39,7 @@ mod admin_token;
 mod application;
 mod campaign;
 mod device;
+mod device_authorization;
 pub mod events;
 mod governance;
 mod grant;

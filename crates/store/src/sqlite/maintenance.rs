@@ -10,8 +10,9 @@ use super::{backend, begin, read_error};
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 11] = [
+        const PURGES: [&str; 12] = [
             "DELETE FROM codes WHERE expires_at <= ?",
+            "DELETE FROM device_authorizations WHERE expires_at <= ?",
             "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
             "DELETE FROM device_nonces WHERE expires_at <= ?",
             // Settled or not, a day after expiry an approval is only history (the log has it).

@@ -31,6 +31,7 @@ mod application;
 mod backup;
 mod campaign;
 mod device;
+mod device_authorization;
 mod governance;
 mod grant;
 mod group;

@@ -12,6 +12,7 @@ use crate::store::GrantStore;
 pub(crate) struct PurposeKeys {
     admin_token: Vec<u8>,
     pass: Vec<u8>,
+    user_code: Vec<u8>,
 }
 
 pub struct ServerKeys {
@@ -34,6 +35,7 @@ impl ServerKeys {
                 Ok::<_, DomainError>(PurposeKeys {
                     admin_token: self.server_secret("admin-token-hmac-key").await?,
                     pass: self.server_secret("pass-hmac-key").await?,
+                    user_code: self.server_secret("device-user-code-hmac-key").await?,
                 })
             })
             .await
@@ -47,6 +49,15 @@ impl ServerKeys {
     /// How a typed Temporary Access Pass is compared with the stored one.
     pub(crate) async fn pass_hash(&self, pass: &str) -> Result<TokenHash, DomainError> {
         Ok(TokenHash::keyed(self.pass_key().await?, pass))
+    }
+
+    /// How a device-grant user code (normalised) is stored and looked up: short enough to
+    /// guess, so keyed like a pass.
+    pub(crate) async fn user_code_hash(&self, code: &str) -> Result<TokenHash, DomainError> {
+        Ok(TokenHash::keyed(
+            &self.purpose_keys().await?.user_code,
+            code,
+        ))
     }
 
     /// How an administrator token is stored and looked up.

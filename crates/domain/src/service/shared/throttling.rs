@@ -262,6 +262,62 @@ impl Throttles {
         Ok(())
     }
 
+    /// The counters of user codes that matched nothing, for this user and address and for
+    /// everyone together.
+    fn wrong_user_code_counters(
+        &self,
+        user: &UserId,
+        context: &SignInContext,
+    ) -> Vec<(String, Limit)> {
+        let limits = self.limits;
+        let mut counters = vec![
+            (
+                key("wrong-user-code:user", user.as_str()),
+                limits.wrong_user_codes_per_user,
+            ),
+            (
+                key("wrong-user-code", "global"),
+                limits.wrong_user_codes_global,
+            ),
+        ];
+        if let Some(ip) = context.ip_address {
+            counters.push((
+                key("wrong-user-code:ip", &ip.to_string()),
+                limits.wrong_user_codes_per_ip,
+            ));
+        }
+        counters
+    }
+
+    /// Whether `user` may type another device-grant user code from `context`: false once too
+    /// many codes matched nothing for them, from their address, or from everyone at once.
+    pub(crate) async fn user_code_allowed(
+        &self,
+        user: &UserId,
+        context: &SignInContext,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        for (counter, limit) in self.wrong_user_code_counters(user, context) {
+            if self.over(&counter, limit, now).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Counts a user code that matched nothing.
+    pub(crate) async fn count_wrong_user_code(
+        &self,
+        user: &UserId,
+        context: &SignInContext,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        for (counter, limit) in self.wrong_user_code_counters(user, context) {
+            self.take(&counter, limit, now).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
         let limits = self.limits;
         self.take(

@@ -13,7 +13,7 @@ use crate::secret::TokenHash;
 
 impl Tokens {
     /// Authenticates the client at the token endpoint.
-    async fn authenticate_client(
+    pub(super) async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Application, OAuthError> {
@@ -187,7 +187,7 @@ impl Tokens {
     }
 
     /// A grant that is neither revoked nor held by a disabled or deleted user.
-    async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+    pub(super) async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
         let Some(grant) = self.store.grant(id).await? else {
             return Ok(None);
         };
@@ -200,7 +200,7 @@ impl Tokens {
         }
     }
 
-    async fn issue_tokens(
+    pub(super) async fn issue_tokens(
         &self,
         app: &Application,
         grant: &Grant,

@@ -3,6 +3,7 @@
 //! signed in.
 
 mod authorization;
+mod device;
 mod end_session;
 mod grants;
 
@@ -11,12 +12,14 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 pub use authorization::error_redirect;
+pub use device::{DeviceAuthorizationResponse, DeviceConfirmation};
 pub use end_session::EndSession;
 
 use super::applications::Applications;
 use super::directory::Directory;
 use super::settings::Settings;
 use super::shared::AuditTrail;
+use super::shared::{ServerKeys, Throttles};
 use crate::application::SigningAlg;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
@@ -26,7 +29,7 @@ use crate::log::{Actor, AuditCategory};
 use crate::oidc::OAuthErrorCode;
 use crate::random::RandomSource;
 use crate::secret::Secret;
-use crate::store::GrantStore;
+use crate::store::{DeviceAuthorizationStore, GrantStore};
 
 /// How long an instance keeps its keyring before reading the keys again (so that a rotation
 /// by another instance is picked up).
@@ -97,6 +100,9 @@ pub struct Tokens {
     pub(crate) applications: Arc<Applications>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) keyring: RwLock<Option<(Timestamp, Arc<Keyring>)>>,
+    pub(crate) device_authorizations: Arc<dyn DeviceAuthorizationStore>,
+    pub(crate) throttles: Arc<Throttles>,
+    pub(crate) keys: Arc<ServerKeys>,
 }
 
 impl Tokens {
