@@ -60,7 +60,8 @@ pub use sign_in::{
     WaitingForApproval,
 };
 pub use tokens::{
-    ClientCredentials, EndSession, OAuthError, TokenResponse, Tokens, error_redirect,
+    ClientCredentials, EndSession, Introspection, OAuthError, TokenResponse, TokenTypeHint, Tokens,
+    error_redirect,
 };
 
 use crate::clock::{Clock, Timestamp};

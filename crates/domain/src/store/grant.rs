@@ -31,6 +31,8 @@ pub trait GrantStore: Send + Sync {
     async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()>;
     async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
+    /// Forgets one access token (RFC 7009 revocation); unknown hashes are no error.
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()>;
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     /// Spends a refresh token atomically (rotation).
     async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>>;

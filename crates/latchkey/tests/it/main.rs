@@ -22,6 +22,7 @@ mod live_channel_query;
 mod map;
 mod multi_instance;
 mod oidc_flow;
+mod oidc_revocation;
 mod passkeys;
 mod passkeys_browser;
 mod phone;

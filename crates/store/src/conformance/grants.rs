@@ -116,6 +116,29 @@ pub async fn access_token_is_returned_even_when_expired(store: &dyn Store) {
     );
 }
 
+/// RFC 7009: a revoked access token is gone; its grant and the grant's other tokens stay.
+pub async fn deleted_access_token_is_gone_and_only_it(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let revoked = new_access_token(&grant, NOW.plus_seconds(3600));
+    let kept = new_access_token(&grant, NOW.plus_seconds(3600));
+    store.put_access_token(&revoked).await.expect("put");
+    store.put_access_token(&kept).await.expect("put");
+    store
+        .delete_access_token(&revoked.hash)
+        .await
+        .expect("delete_access_token");
+    assert_eq!(store.access_token(&revoked.hash).await.unwrap(), None);
+    assert_eq!(store.access_token(&kept.hash).await.unwrap(), Some(kept));
+    assert!(
+        !store.grant(&grant.id).await.unwrap().unwrap().revoked,
+        "the grant lives on"
+    );
+    store
+        .delete_access_token(&TokenHash::of(random_token().expose()))
+        .await
+        .expect("deleting an unknown token is no error");
+}
+
 /// Refresh token rotation (OAuth 2.0 Security BCP §4.14): each token works once; presenting a
 /// spent one again means it was stolen, and must be reported so the grant can be revoked.
 pub async fn refresh_token_rotation_reports_reuse(store: &dyn Store) {

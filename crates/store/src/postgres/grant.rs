@@ -179,6 +179,15 @@ impl GrantStore for PostgresStore {
         .transpose()
     }
 
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.write_by_key(
+            "DELETE FROM access_tokens WHERE hash = $1",
+            hash.as_str(),
+            "revoking an access token",
+        )
+        .await
+    }
+
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)")
             .bind(token.hash.as_str())

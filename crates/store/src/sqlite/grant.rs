@@ -127,6 +127,15 @@ impl GrantStore for SqliteStore {
         .transpose()
     }
 
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.write_by_key(
+            "DELETE FROM access_tokens WHERE hash = ?",
+            hash.as_str(),
+            "revoking an access token",
+        )
+        .await
+    }
+
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         let query =
             sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")

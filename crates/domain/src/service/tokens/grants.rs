@@ -12,7 +12,7 @@ use crate::secret::TokenHash;
 
 impl Tokens {
     /// Authenticates the client at the token endpoint.
-    async fn authenticate_client(
+    pub(super) async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Application, OAuthError> {
@@ -151,7 +151,7 @@ impl Tokens {
     }
 
     /// A grant that is neither revoked nor held by a disabled or deleted user.
-    async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+    pub(super) async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
         let Some(grant) = self.store.grant(id).await? else {
             return Ok(None);
         };

@@ -5,6 +5,7 @@
 mod authorization;
 mod end_session;
 mod grants;
+mod revocation;
 
 use std::sync::{Arc, RwLock};
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 pub use authorization::error_redirect;
 pub use end_session::EndSession;
+pub use revocation::{Introspection, TokenTypeHint};
 
 use super::applications::Applications;
 use super::directory::Directory;
