@@ -107,6 +107,10 @@ pub struct Application {
     /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent when any sign-in will do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_strength: Option<String>,
+    /// Where Latchkey POSTs a logout token when a session the application got tokens in ends
+    /// (OpenID Connect Back-Channel Logout 1.0); absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 collection!(
@@ -142,6 +146,9 @@ pub struct NewApplication {
     /// `mfa`, `passwordlessMfa` or `phishingResistantMfa`; absent for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_strength: Option<String>,
+    /// The back-channel logout URI: https, or http on loopback, like redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The authentication strength an application requires, set or cleared on its own.

@@ -75,6 +75,7 @@ impl Admin {
                 id_token_signing_alg: Some("ES256".into()),
                 home_url: None,
                 required_strength: None,
+                backchannel_logout_uri: None,
             })
             .await
             .context("registering the application")?;

@@ -57,6 +57,10 @@ pub struct Application {
     #[serde(default)]
     pub required_strength: Option<AuthStrength>,
     pub created_at: Timestamp,
+    /// Where a logout token is POSTed when a session this application got a code or tokens
+    /// in ends (OpenID Connect Back-Channel Logout 1.0); `None` for no back-channel logout.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Application {

@@ -492,6 +492,7 @@ mod tests {
             home_url: None,
             required_strength: None,
             created_at: Timestamp(0),
+            backchannel_logout_uri: None,
         }
     }
 

@@ -60,8 +60,9 @@ pub use sign_in::{
     WaitingForApproval,
 };
 pub use tokens::{
-    ClientCredentials, EndSession, Introspection, OAuthError, TokenResponse, TokenTypeHint, Tokens,
-    error_redirect,
+    BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, ClientCredentials, EndSession, Introspection,
+    LOGOUT_TOKEN_LIFETIME_SECONDS, LOGOUT_TOKEN_TYPE, LogoutDelivery, LogoutSender, NoLogoutSender,
+    OAuthError, TokenResponse, TokenTypeHint, Tokens, error_redirect,
 };
 
 use crate::clock::{Clock, Timestamp};
@@ -134,6 +135,22 @@ impl Latchkey {
             governance: store.clone(),
             groups: store.clone(),
         });
+        let applications = Arc::new(Applications {
+            store: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            audit: audit.clone(),
+            apps: applications_cache::AppCache::default(),
+        });
+        let logouts = Arc::new(tokens::BackchannelLogouts {
+            store: store.clone(),
+            applications: applications.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            sender: RwLock::new(Arc::new(tokens::NoLogoutSender)),
+        });
         let directory = Arc::new(Directory {
             users: store.clone(),
             groups: store.clone(),
@@ -145,14 +162,7 @@ impl Latchkey {
             keys: keys.clone(),
             hashers: hashers.clone(),
             access: access.clone(),
-        });
-        let applications = Arc::new(Applications {
-            store: store.clone(),
-            clock: clock.clone(),
-            random: random.clone(),
-            settings: settings.clone(),
-            audit: audit.clone(),
-            apps: applications_cache::AppCache::default(),
+            logouts: logouts.clone(),
         });
         let governance = Arc::new(Governance {
             store: store.clone(),
@@ -212,6 +222,7 @@ impl Latchkey {
             applications: applications.clone(),
             directory: directory.clone(),
             keyring: RwLock::new(None),
+            logouts: logouts.clone(),
         });
         let sign_in = Arc::new(SignIns {
             store: store.clone(),

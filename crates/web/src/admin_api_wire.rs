@@ -50,6 +50,7 @@ pub fn application(app: &Application) -> api::Application {
         public_client: matches!(app.kind, ClientKind::Public),
         redirect_uris: app.redirect_uris.clone(),
         required_strength: app.required_strength.map(|s| s.id().to_string()),
+        backchannel_logout_uri: app.backchannel_logout_uri.clone(),
     }
 }
 
@@ -268,6 +269,7 @@ pub fn new_application(new: api::NewApplication) -> NewApplication {
         id_token_signing_alg: new.id_token_signing_alg,
         home_url: new.home_url,
         required_strength: new.required_strength,
+        backchannel_logout_uri: new.backchannel_logout_uri,
     }
 }
 

@@ -36,6 +36,9 @@ pub struct NewApplication {
     /// `passwordlessMfa`, `phishingResistantMfa`); none accepts any sign-in.
     #[serde(default)]
     pub required_strength: Option<String>,
+    /// The back-channel logout URI (https, or http on loopback); none for no back-channel logout.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 pub struct Applications {
@@ -114,6 +117,12 @@ impl Applications {
             .as_deref()
             .map(|u| validate_redirect_uri("homeUrl", u))
             .transpose()?;
+        let backchannel_logout_uri = new
+            .backchannel_logout_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| validate_redirect_uri("backchannelLogoutUri", u))
+            .transpose()?;
         let id_token_alg = match new.id_token_signing_alg.as_deref() {
             None => SigningAlg::RS256,
             Some(alg) => SigningAlg::parse(alg)?,
@@ -144,6 +153,7 @@ impl Applications {
             home_url,
             required_strength,
             created_at: self.now(),
+            backchannel_logout_uri,
         };
         self.store
             .create_application(&app)
@@ -181,6 +191,7 @@ impl Applications {
             id_token_signing_alg: Some("ES256".into()),
             home_url: None,
             required_strength: None,
+            backchannel_logout_uri: None,
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }

@@ -140,6 +140,7 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
                 id_token_signing_alg: None,
                 home_url: None,
                 required_strength: None,
+                backchannel_logout_uri: None,
             },
         )
         .await
@@ -177,6 +178,7 @@ async fn an_application_without_a_redirect_uri_is_refused() {
                 id_token_signing_alg: None,
                 home_url: None,
                 required_strength: None,
+                backchannel_logout_uri: None,
             },
         )
         .await;

@@ -160,6 +160,7 @@ impl World {
                     id_token_signing_alg: None,
                     home_url: None,
                     required_strength: None,
+                    backchannel_logout_uri: None,
                 },
             )
             .await

@@ -546,6 +546,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 id_token_signing_alg: alg,
                 home_url,
                 required_strength,
+                backchannel_logout_uri: None,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {

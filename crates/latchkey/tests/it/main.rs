@@ -21,6 +21,7 @@ mod hardening;
 mod live_channel_query;
 mod map;
 mod multi_instance;
+mod oidc_backchannel_logout;
 mod oidc_flow;
 mod oidc_revocation;
 mod passkeys;

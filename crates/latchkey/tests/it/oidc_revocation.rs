@@ -117,6 +117,8 @@ async fn oidc_discovery_lists_revocation_and_introspection() {
         discovery["introspection_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    assert_eq!(discovery["backchannel_logout_session_supported"], true);
 }
 
 #[tokio::test]

@@ -382,6 +382,7 @@ impl TestServer {
                     id_token_signing_alg: Some(alg.into()),
                     home_url: Some("http://localhost:9/".into()),
                     required_strength: None,
+                    backchannel_logout_uri: None,
                 },
             )
             .await
@@ -406,6 +407,7 @@ impl TestServer {
                     id_token_signing_alg: Some("ES256".into()),
                     home_url: None,
                     required_strength: None,
+                    backchannel_logout_uri: None,
                 },
             )
             .await

@@ -72,6 +72,7 @@ pub(super) fn new_application() -> Application {
         home_url: Some("https://app.conformance.example/".into()),
         required_strength: Some(AuthStrength::PhishingResistantMfa),
         created_at: NOW,
+        backchannel_logout_uri: Some("https://app.conformance.example/backchannel-logout".into()),
     }
 }
 

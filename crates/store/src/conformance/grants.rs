@@ -9,7 +9,8 @@ use latchkey_domain::secret::{TokenHash, random_hex, random_token};
 use latchkey_domain::store::Store;
 
 use super::fixtures::{
-    NOW, grant_revoked, new_access_token, new_code, new_refresh_token, stored_code, stored_grant,
+    NOW, grant_revoked, new_access_token, new_code, new_grant, new_refresh_token,
+    stored_application, stored_code, stored_grant, stored_session,
 };
 
 pub async fn grant_round_trips(store: &dyn Store) {
@@ -137,6 +138,42 @@ pub async fn deleted_access_token_is_gone_and_only_it(store: &dyn Store) {
         .delete_access_token(&TokenHash::of(random_token().expose()))
         .await
         .expect("deleting an unknown token is no error");
+}
+
+/// Back-channel logout reads whom to tell before a session's or a user's grants are revoked:
+/// only unrevoked grants, only of that session or user.
+pub async fn live_grants_of_a_session_and_of_a_user(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let other_app = stored_application(store).await;
+    let second_session = stored_session(store, &grant.user_id).await;
+    let same_session = new_grant(&grant.user_id, &other_app.client_id, &grant.session_id);
+    let elsewhere = new_grant(&grant.user_id, &other_app.client_id, &second_session.id);
+    let revoked = new_grant(&grant.user_id, &grant.client_id, &grant.session_id);
+    for g in [&same_session, &elsewhere, &revoked] {
+        store.create_grant(g).await.expect("create_grant");
+    }
+    store.revoke_grant(&revoked.id).await.unwrap();
+    let ids = |grants: Vec<latchkey_domain::oidc::Grant>| {
+        let mut ids: Vec<String> = grants.into_iter().map(|g| g.id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(store.live_session_grants(&grant.session_id).await.unwrap()),
+        sorted(vec![grant.id.to_string(), same_session.id.to_string()])
+    );
+    assert_eq!(
+        ids(store.live_user_grants(&grant.user_id).await.unwrap()),
+        sorted(vec![
+            grant.id.to_string(),
+            same_session.id.to_string(),
+            elsewhere.id.to_string()
+        ])
+    );
 }
 
 /// Refresh token rotation (OAuth 2.0 Security BCP §4.14): each token works once; presenting a

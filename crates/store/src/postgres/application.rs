@@ -29,6 +29,7 @@ fn application_from(row: &PgRow) -> StoreResult<Application> {
             Some(id) => Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?),
         },
         created_at: timestamp(row, "created_at")?,
+        backchannel_logout_uri: get(row, "backchannel_logout_uri")?,
     })
 }
 
@@ -37,7 +38,7 @@ impl ApplicationStore for PostgresStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, required_strength, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             id_token_alg, home_url, required_strength, created_at, backchannel_logout_uri) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -47,7 +48,8 @@ impl ApplicationStore for PostgresStore {
         .bind(app.id_token_alg.as_str())
         .bind(&app.home_url)
         .bind(app.required_strength.map(AuthStrength::id))
-        .bind(app.created_at.0);
+        .bind(app.created_at.0)
+        .bind(&app.backchannel_logout_uri);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
                 &format!("an application with client ID {}", app.client_id),

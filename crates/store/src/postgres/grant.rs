@@ -123,6 +123,24 @@ impl GrantStore for PostgresStore {
         Ok(())
     }
 
+    async fn live_session_grants(&self, session: &SessionId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE session_id = $1 AND NOT revoked ORDER BY id")
+                .bind(session.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
+    async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE user_id = $1 AND NOT revoked ORDER BY id")
+                .bind(user.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
@@ -324,6 +342,7 @@ mod across_instances {
             home_url: None,
             required_strength: None,
             created_at: NOW,
+            backchannel_logout_uri: None,
         };
         store.create_application(&app).await.unwrap();
         let session = Session {

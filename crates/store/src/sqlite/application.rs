@@ -15,7 +15,7 @@ impl ApplicationStore for SqliteStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, required_strength, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             id_token_alg, home_url, required_strength, created_at, backchannel_logout_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -25,7 +25,8 @@ impl ApplicationStore for SqliteStore {
         .bind(app.id_token_alg.as_str())
         .bind(&app.home_url)
         .bind(app.required_strength.map(AuthStrength::id))
-        .bind(app.created_at.0);
+        .bind(app.created_at.0)
+        .bind(&app.backchannel_logout_uri);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
                 &format!("an application with client ID {}", app.client_id),

@@ -106,6 +106,7 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
             Some(id) => Some(AuthStrength::parse(&id).ok_or_else(|| corrupt("required strength"))?),
         },
         created_at: timestamp(row, "created_at")?,
+        backchannel_logout_uri: get(row, "backchannel_logout_uri")?,
     })
 }
 

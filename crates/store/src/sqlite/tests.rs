@@ -122,6 +122,7 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         home_url: None,
         required_strength: None,
         created_at: now,
+        backchannel_logout_uri: None,
     };
     store.create_application(&app).await.unwrap();
     let grant = Grant {
