@@ -117,6 +117,10 @@ pub struct Application {
     /// Only users assigned to the application (directly or through a group) may sign in to it.
     #[serde(default)]
     pub assignment_required: bool,
+    /// Where Latchkey POSTs a logout token when a session the application got tokens in ends
+    /// (OpenID Connect Back-Channel Logout 1.0); absent for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 fn groups_claim_none() -> String {
@@ -165,6 +169,9 @@ pub struct NewApplication {
     pub groups_claim: Option<String>,
     #[serde(default)]
     pub assignment_required: bool,
+    /// The back-channel logout URI: https, or http on loopback, like redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A change to a registered application's settings: what is absent stays as it is. Validated
@@ -192,6 +199,9 @@ pub struct ApplicationPatch {
     /// Replaces the whole list of extra browser origins (may be empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// An empty string removes the back-channel logout URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// An application assigned to a user or a group (Graph's `appRoleAssignment`, with the

@@ -78,6 +78,7 @@ impl Admin {
                 allowed_origins: vec![],
                 groups_claim: None,
                 assignment_required: false,
+                backchannel_logout_uri: None,
             })
             .await
             .context("registering the application")?;

@@ -68,6 +68,10 @@ pub struct Application {
     /// tokens for it.
     #[serde(default)]
     pub assignment_required: bool,
+    /// Where a logout token is POSTed when a session this application got a code or tokens
+    /// in ends (OpenID Connect Back-Channel Logout 1.0); `None` for no back-channel logout.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// What an application's `groups` claim holds: nothing (the default), the ids of the user's
@@ -262,6 +266,7 @@ mod tests {
             allowed_origins: vec!["https://app.example".into()],
             groups_claim: Default::default(),
             assignment_required: false,
+            backchannel_logout_uri: None,
         };
         assert_eq!(
             app.browser_origins(),

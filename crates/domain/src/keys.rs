@@ -160,6 +160,19 @@ impl Signer {
         header.kid = Some(self.kid.to_string());
         jsonwebtoken::encode(&header, claims, &self.key).map_err(|_| internal("JWT signing"))
     }
+
+    /// A JWT with an explicit `typ` header (e.g. `logout+jwt`), so that it can never be taken
+    /// for a token of another kind signed by the same key.
+    pub fn sign_typed_jwt(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, DomainError> {
+        let mut header = Header::new(self.alg.algorithm());
+        header.kid = Some(self.kid.to_string());
+        header.typ = Some(typ.to_string());
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|_| internal("JWT signing"))
+    }
 }
 
 /// The keys in use: per algorithm, the newest key whose signing window (`created_at` until

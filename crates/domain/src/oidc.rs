@@ -551,6 +551,7 @@ mod tests {
             allowed_origins: Vec::new(),
             groups_claim: Default::default(),
             assignment_required: false,
+            backchannel_logout_uri: None,
         }
     }
 

@@ -63,9 +63,11 @@ pub use sign_in::{
     WaitingForApproval,
 };
 pub use tokens::{
-    ClientCredentials, DeviceAuthorizationResponse, DeviceConfirmation, EndSession,
-    JWKS_MAX_AGE_SECONDS, KEY_PUBLICATION_LEAD_SECONDS, KEYRING_CACHE_SECONDS, OAuthError,
-    TokenResponse, Tokens, error_redirect,
+    BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, ClientCredentials, DeviceAuthorizationResponse,
+    DeviceConfirmation, EndSession, Introspection, JWKS_MAX_AGE_SECONDS,
+    KEY_PUBLICATION_LEAD_SECONDS, KEYRING_CACHE_SECONDS, LOGOUT_TOKEN_LIFETIME_SECONDS,
+    LOGOUT_TOKEN_TYPE, LogoutDelivery, LogoutSender, NoLogoutSender, OAuthError, TokenResponse,
+    TokenTypeHint, Tokens, error_redirect,
 };
 
 use crate::clock::{Clock, Timestamp};
@@ -138,6 +140,23 @@ impl Latchkey {
             governance: store.clone(),
             groups: store.clone(),
         });
+        let applications = Arc::new(Applications {
+            store: store.clone(),
+            sign_in_log: store.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            audit: audit.clone(),
+            apps: applications_cache::AppCache::default(),
+        });
+        let logouts = Arc::new(tokens::BackchannelLogouts {
+            store: store.clone(),
+            applications: applications.clone(),
+            clock: clock.clone(),
+            random: random.clone(),
+            settings: settings.clone(),
+            sender: RwLock::new(Arc::new(tokens::NoLogoutSender)),
+        });
         let directory = Arc::new(Directory {
             users: store.clone(),
             groups: store.clone(),
@@ -149,15 +168,7 @@ impl Latchkey {
             keys: keys.clone(),
             hashers: hashers.clone(),
             access: access.clone(),
-        });
-        let applications = Arc::new(Applications {
-            store: store.clone(),
-            sign_in_log: store.clone(),
-            clock: clock.clone(),
-            random: random.clone(),
-            settings: settings.clone(),
-            audit: audit.clone(),
-            apps: applications_cache::AppCache::default(),
+            logouts: logouts.clone(),
         });
         let governance = Arc::new(Governance {
             store: store.clone(),
@@ -220,6 +231,7 @@ impl Latchkey {
             device_authorizations: store.clone(),
             throttles: throttles.clone(),
             keys: keys.clone(),
+            logouts: logouts.clone(),
         });
         let sign_in = Arc::new(SignIns {
             store: store.clone(),

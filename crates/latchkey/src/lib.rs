@@ -2,6 +2,7 @@
 //! server: configuration, start-up and shutdown, and the admin command line.
 
 pub mod admin_cli;
+pub mod backchannel;
 pub mod backup;
 pub mod config;
 pub mod cross_instance;

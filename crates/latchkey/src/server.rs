@@ -41,6 +41,9 @@ pub async fn open_with(
     for problem in latchkey.passkeys.configuration_problems() {
         tracing::warn!(%problem, "passkeys and security keys are limited");
     }
+    latchkey
+        .tokens
+        .set_logout_sender(crate::backchannel::HttpLogoutSender::new());
     latchkey.tokens.ensure_signing_keys().await?;
     latchkey.applications.ensure_my_apps().await?;
     latchkey.governance.ensure_administrators_group().await?;

@@ -51,6 +51,7 @@ pub fn application(app: &Application) -> api::Application {
         redirect_uris: app.redirect_uris.clone(),
         required_strength: app.required_strength.map(|s| s.id().to_string()),
         allowed_origins: app.allowed_origins.clone(),
+        backchannel_logout_uri: app.backchannel_logout_uri.clone(),
         groups_claim: app.groups_claim.as_str().to_string(),
         assignment_required: app.assignment_required,
     }
@@ -79,6 +80,7 @@ pub fn application_patch(patch: api::ApplicationPatch) -> ApplicationPatch {
         groups_claim: patch.groups_claim,
         assignment_required: patch.assignment_required,
         allowed_origins: patch.allowed_origins,
+        backchannel_logout_uri: patch.backchannel_logout_uri,
     }
 }
 
@@ -300,6 +302,7 @@ pub fn new_application(new: api::NewApplication) -> NewApplication {
         allowed_origins: new.allowed_origins,
         groups_claim: new.groups_claim,
         assignment_required: new.assignment_required,
+        backchannel_logout_uri: new.backchannel_logout_uri,
     }
 }
 

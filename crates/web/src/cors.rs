@@ -1,5 +1,5 @@
 //! CORS for the endpoints a browser application (a single-page app, a public client) calls
-//! from its own origin: discovery, the JWKS, the token endpoint and userinfo.
+//! from its own origin: discovery, the JWKS, the token endpoint, userinfo and revocation.
 //!
 //! An origin gets CORS headers only when it is the origin of a registered application's
 //! redirect URI or one of its explicitly allowed origins; any other origin gets none, so the
@@ -22,6 +22,7 @@ pub const BROWSER_ENDPOINTS: &[&str] = &[
     "/jwks",
     "/token",
     "/userinfo",
+    "/revoke",
 ];
 
 /// How long a browser may reuse a preflight's answer (seconds).

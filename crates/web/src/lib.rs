@@ -28,6 +28,7 @@ mod ops;
 mod pages;
 mod passkeys;
 mod push_api;
+mod revocation;
 mod security_info;
 mod signed_out;
 mod state;

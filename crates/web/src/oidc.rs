@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/token", axum::routing::post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/logout", get(end_session).post(confirm_end_session))
+        .merge(crate::revocation::routes())
 }
 
 async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
@@ -45,6 +46,12 @@ async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}/jwks"),
         "end_session_endpoint": format!("{issuer}/logout"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "device_authorization_endpoint": format!("{issuer}/device_authorization"),
@@ -196,6 +203,20 @@ pub(crate) fn client_credentials(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<ClientCredentials, OAuthError> {
+    credentials_from(
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )
+}
+
+/// [`client_credentials`] for any endpoint that authenticates clients as the token endpoint
+/// does (revocation, introspection): the form's `client_id` and `client_secret`.
+pub(crate) fn credentials_from(
+    headers: &HeaderMap,
+    form_client_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<ClientCredentials, OAuthError> {
     let invalid = |why: &str| OAuthError {
         error: OAuthErrorCode::InvalidRequest,
         description: why.to_string(),
@@ -220,14 +241,10 @@ pub(crate) fn client_credentials(
         }
         None => None,
     };
-    match (basic, &form.client_secret) {
+    match (basic, form_secret) {
         (Some(_), Some(_)) => Err(invalid("use one client authentication method, not two")),
         (Some((id, secret)), None) => {
-            if form
-                .client_id
-                .as_deref()
-                .is_some_and(|form_id| form_id != id)
-            {
+            if form_client_id.is_some_and(|form_id| form_id != id) {
                 return Err(invalid("client_id does not match the Basic credentials"));
             }
             Ok(ClientCredentials {
@@ -236,8 +253,8 @@ pub(crate) fn client_credentials(
             })
         }
         (None, secret) => Ok(ClientCredentials {
-            client_id: form.client_id.clone(),
-            secret: secret.as_ref().map(|s| Secret::new(s.clone())),
+            client_id: form_client_id.map(str::to_string),
+            secret: secret.map(|s| Secret::new(s.to_string())),
         }),
     }
 }

@@ -52,6 +52,9 @@ pub struct NewApplication {
     pub groups_claim: Option<String>,
     #[serde(default)]
     pub assignment_required: bool,
+    /// The back-channel logout URI (https, or http on loopback); none for no back-channel logout.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// What an administrator may change on a registered application; what is absent stays. The
@@ -69,6 +72,8 @@ pub struct ApplicationPatch {
     pub assignment_required: Option<bool>,
     /// Replaces the whole list (may be empty).
     pub allowed_origins: Option<Vec<String>>,
+    /// An empty string removes the back-channel logout URI.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 pub struct Applications {
@@ -124,6 +129,12 @@ impl Applications {
             .as_deref()
             .map(|u| validate_redirect_uri("homeUrl", u))
             .transpose()?;
+        let backchannel_logout_uri = new
+            .backchannel_logout_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| validate_redirect_uri("backchannelLogoutUri", u))
+            .transpose()?;
         let id_token_alg = match new.id_token_signing_alg.as_deref() {
             None => SigningAlg::RS256,
             Some(alg) => SigningAlg::parse(alg)?,
@@ -162,6 +173,7 @@ impl Applications {
                 .transpose()?
                 .unwrap_or_default(),
             assignment_required: new.assignment_required,
+            backchannel_logout_uri,
         };
         self.store
             .create_application(&app)
@@ -203,6 +215,7 @@ impl Applications {
             allowed_origins: Vec::new(),
             groups_claim: None,
             assignment_required: false,
+            backchannel_logout_uri: None,
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }
@@ -277,6 +290,12 @@ impl Applications {
         }
         if let Some(origins) = &patch.allowed_origins {
             after.allowed_origins = allowed_origins(origins)?;
+        }
+        if let Some(uri) = &patch.backchannel_logout_uri {
+            after.backchannel_logout_uri = match uri.as_str() {
+                "" => None,
+                uri => Some(validate_redirect_uri("backchannelLogoutUri", uri)?),
+            };
         }
         if !self.store.update_application(&after).await? {
             return Err(DomainError::NotFound("application"));

@@ -92,6 +92,8 @@ pub struct Directory {
     pub(crate) keys: Arc<ServerKeys>,
     pub(crate) hashers: Arc<Hashers>,
     pub(crate) access: Arc<MethodAccess>,
+    /// Tells applications (back-channel logout) when revoking sessions ends theirs.
+    pub(crate) logouts: Arc<super::tokens::BackchannelLogouts>,
 }
 
 impl Directory {
@@ -408,7 +410,10 @@ impl Directory {
     /// Ends every session of the user and revokes every token applications got for them (the
     /// user was disabled, or reported a sign-in that was not theirs).
     pub(crate) async fn revoke_sessions_and_grants(&self, user: &UserId) -> Result<(), StoreError> {
-        self.sessions.revoke_user_sessions_and_grants(user).await
+        let ended = self.logouts.of_user(user).await;
+        self.sessions.revoke_user_sessions_and_grants(user).await?;
+        self.logouts.notify(&ended).await;
+        Ok(())
     }
 
     /// The user's pass, if they have one (the sign-in's check).

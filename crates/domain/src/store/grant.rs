@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::ids::GrantId;
 use crate::ids::KeyId;
 use crate::ids::SessionId;
+use crate::ids::UserId;
 use crate::keys::SigningKey;
 use crate::oidc::AccessToken;
 use crate::oidc::AuthorizationCode;
@@ -26,11 +27,17 @@ pub trait GrantStore: Send + Sync {
     /// Moves every grant of session `from` to session `to` (a step-up or re-authentication in
     /// the same browser replaced `from`), so that ending `to` revokes them too.
     async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
+    /// The unrevoked grants of a session (whom to tell when it ends).
+    async fn live_session_grants(&self, session: &SessionId) -> StoreResult<Vec<Grant>>;
+    /// The unrevoked grants of a user, across their sessions.
+    async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>>;
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Spends a code atomically.
     async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()>;
     async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
+    /// Forgets one access token (RFC 7009 revocation); unknown hashes are no error.
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()>;
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     /// Spends a refresh token atomically (rotation).
     async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>>;

@@ -143,6 +143,7 @@ async fn a_confidential_application_gets_a_secret_once_and_a_public_one_gets_non
                 allowed_origins: vec![],
                 groups_claim: None,
                 assignment_required: false,
+                backchannel_logout_uri: None,
             },
         )
         .await
@@ -183,6 +184,7 @@ async fn an_application_without_a_redirect_uri_is_refused() {
                 allowed_origins: vec![],
                 groups_claim: None,
                 assignment_required: false,
+                backchannel_logout_uri: None,
             },
         )
         .await;

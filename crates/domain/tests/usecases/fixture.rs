@@ -163,6 +163,7 @@ impl World {
                     allowed_origins: vec![],
                     groups_claim: None,
                     assignment_required: false,
+                    backchannel_logout_uri: None,
                 },
             )
             .await

@@ -554,6 +554,7 @@ async fn apps_command(client: &Client, action: AppAction, json: bool) -> Result<
                 allowed_origins,
                 groups_claim: None,
                 assignment_required: false,
+                backchannel_logout_uri: None,
             };
             let app = client.register_application(&new).await?;
             if !json && app.client_secret.is_some() {

@@ -31,6 +31,7 @@ async fn register(server: &TestServer, redirect: &str, allowed: &[&str]) -> Stri
                 allowed_origins: allowed.iter().map(|o| o.to_string()).collect(),
                 groups_claim: None,
                 assignment_required: false,
+                backchannel_logout_uri: None,
             },
         )
         .await

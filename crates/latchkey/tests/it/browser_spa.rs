@@ -91,6 +91,7 @@ async fn spa_on_free_port(
                     allowed_origins: vec![],
                     groups_claim: None,
                     assignment_required: false,
+                    backchannel_logout_uri: None,
                 },
             )
             .await

@@ -11,7 +11,7 @@ use openidconnect::{
 use crate::support::{TestServer, assert_signed_in_as, query_param};
 
 /// `openidconnect`'s HTTP client trait, served by reqwest (no redirects, like a careful RP).
-pub async fn http(
+pub(crate) async fn http(
     request: openidconnect::HttpRequest,
 ) -> Result<openidconnect::HttpResponse, reqwest::Error> {
     let client = reqwest::Client::builder()

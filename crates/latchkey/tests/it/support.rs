@@ -385,6 +385,7 @@ impl TestServer {
                     allowed_origins: vec![],
                     groups_claim: None,
                     assignment_required: false,
+                    backchannel_logout_uri: None,
                 },
             )
             .await
@@ -412,6 +413,7 @@ impl TestServer {
                     allowed_origins: vec![],
                     groups_claim: None,
                     assignment_required: false,
+                    backchannel_logout_uri: None,
                 },
             )
             .await

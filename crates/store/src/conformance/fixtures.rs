@@ -75,6 +75,7 @@ pub(super) fn new_application() -> Application {
         allowed_origins: vec!["https://spa.conformance.example".into()],
         groups_claim: GroupsClaim::Names,
         assignment_required: true,
+        backchannel_logout_uri: Some("https://app.conformance.example/backchannel-logout".into()),
     }
 }
 

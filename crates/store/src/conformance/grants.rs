@@ -9,7 +9,8 @@ use latchkey_domain::secret::{TokenHash, random_hex, random_token};
 use latchkey_domain::store::Store;
 
 use super::fixtures::{
-    NOW, grant_revoked, new_access_token, new_code, new_refresh_token, stored_code, stored_grant,
+    NOW, grant_revoked, new_access_token, new_code, new_grant, new_refresh_token,
+    stored_application, stored_code, stored_grant, stored_session,
 };
 
 pub async fn grant_round_trips(store: &dyn Store) {
@@ -113,6 +114,65 @@ pub async fn access_token_is_returned_even_when_expired(store: &dyn Store) {
             .unwrap(),
         None,
         "an unknown access token is not found"
+    );
+}
+
+/// RFC 7009: a revoked access token is gone; its grant and the grant's other tokens stay.
+pub async fn deleted_access_token_is_gone_and_only_it(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let revoked = new_access_token(&grant, NOW.plus_seconds(3600));
+    let kept = new_access_token(&grant, NOW.plus_seconds(3600));
+    store.put_access_token(&revoked).await.expect("put");
+    store.put_access_token(&kept).await.expect("put");
+    store
+        .delete_access_token(&revoked.hash)
+        .await
+        .expect("delete_access_token");
+    assert_eq!(store.access_token(&revoked.hash).await.unwrap(), None);
+    assert_eq!(store.access_token(&kept.hash).await.unwrap(), Some(kept));
+    assert!(
+        !store.grant(&grant.id).await.unwrap().unwrap().revoked,
+        "the grant lives on"
+    );
+    store
+        .delete_access_token(&TokenHash::of(random_token().expose()))
+        .await
+        .expect("deleting an unknown token is no error");
+}
+
+/// Back-channel logout reads whom to tell before a session's or a user's grants are revoked:
+/// only unrevoked grants, only of that session or user.
+pub async fn live_grants_of_a_session_and_of_a_user(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let other_app = stored_application(store).await;
+    let second_session = stored_session(store, &grant.user_id).await;
+    let same_session = new_grant(&grant.user_id, &other_app.client_id, &grant.session_id);
+    let elsewhere = new_grant(&grant.user_id, &other_app.client_id, &second_session.id);
+    let revoked = new_grant(&grant.user_id, &grant.client_id, &grant.session_id);
+    for g in [&same_session, &elsewhere, &revoked] {
+        store.create_grant(g).await.expect("create_grant");
+    }
+    store.revoke_grant(&revoked.id).await.unwrap();
+    let ids = |grants: Vec<latchkey_domain::oidc::Grant>| {
+        let mut ids: Vec<String> = grants.into_iter().map(|g| g.id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(store.live_session_grants(&grant.session_id).await.unwrap()),
+        sorted(vec![grant.id.to_string(), same_session.id.to_string()])
+    );
+    assert_eq!(
+        ids(store.live_user_grants(&grant.user_id).await.unwrap()),
+        sorted(vec![
+            grant.id.to_string(),
+            same_session.id.to_string(),
+            elsewhere.id.to_string()
+        ])
     );
 }
 

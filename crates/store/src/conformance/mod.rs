@@ -147,6 +147,8 @@ macro_rules! __conformance_checks {
             shared grants::unknown_code_is_unknown,
             racing grants::concurrent_redeem_of_a_code_has_one_winner,
             shared grants::access_token_is_returned_even_when_expired,
+            shared grants::deleted_access_token_is_gone_and_only_it,
+            shared grants::live_grants_of_a_session_and_of_a_user,
             shared grants::refresh_token_rotation_reports_reuse,
             racing grants::concurrent_redeem_of_a_refresh_token_has_one_winner,
             shared grants::signing_key_round_trips,

@@ -36,6 +36,7 @@ fn application_from(row: &PgRow) -> StoreResult<Application> {
         groups_claim: GroupsClaim::parse(&get::<String>(row, "groups_claim")?)
             .map_err(|_| corrupt("groups claim"))?,
         assignment_required: get(row, "assignment_required")?,
+        backchannel_logout_uri: get(row, "backchannel_logout_uri")?,
     })
 }
 
@@ -44,8 +45,8 @@ impl ApplicationStore for PostgresStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, required_strength, created_at, allowed_origins, groups_claim, assignment_required) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             id_token_alg, home_url, required_strength, created_at, allowed_origins, groups_claim, assignment_required, \
+             backchannel_logout_uri) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -58,7 +59,8 @@ impl ApplicationStore for PostgresStore {
         .bind(app.created_at.0)
         .bind(to_json("allowed origins", serde_json::to_string(&app.allowed_origins))?)
         .bind(app.groups_claim.as_str())
-        .bind(app.assignment_required);
+        .bind(app.assignment_required)
+        .bind(&app.backchannel_logout_uri);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
                 &format!("an application with client ID {}", app.client_id),
@@ -115,7 +117,7 @@ impl ApplicationStore for PostgresStore {
     async fn update_application(&self, app: &Application) -> StoreResult<bool> {
         let query = sqlx::query(
             "UPDATE applications SET display_name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
-             home_url = $4, groups_claim = $5, assignment_required = $6, allowed_origins = $7 WHERE client_id = $8",
+             home_url = $4, groups_claim = $5, assignment_required = $6, allowed_origins = $7, backchannel_logout_uri = $8 WHERE client_id = $9",
         )
         .bind(app.display_name.clone())
         .bind(to_json("redirect URIs", serde_json::to_string(&app.redirect_uris))?)
@@ -124,6 +126,7 @@ impl ApplicationStore for PostgresStore {
         .bind(app.groups_claim.as_str())
         .bind(app.assignment_required)
         .bind(to_json("allowed origins", serde_json::to_string(&app.allowed_origins))?)
+        .bind(app.backchannel_logout_uri.clone())
         .bind(app.client_id.as_str().to_owned());
         let done = self
             .execute(query)

@@ -123,6 +123,24 @@ impl GrantStore for PostgresStore {
         Ok(())
     }
 
+    async fn live_session_grants(&self, session: &SessionId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE session_id = $1 AND NOT revoked ORDER BY id")
+                .bind(session.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
+    async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE user_id = $1 AND NOT revoked ORDER BY id")
+                .bind(user.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
@@ -181,6 +199,15 @@ impl GrantStore for PostgresStore {
             })
         })
         .transpose()
+    }
+
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.write_by_key(
+            "DELETE FROM access_tokens WHERE hash = $1",
+            hash.as_str(),
+            "revoking an access token",
+        )
+        .await
     }
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
@@ -372,6 +399,7 @@ mod across_instances {
             allowed_origins: Vec::new(),
             groups_claim: Default::default(),
             assignment_required: false,
+            backchannel_logout_uri: None,
         };
         store.create_application(&app).await.unwrap();
         let session = Session {

@@ -17,8 +17,8 @@ impl ApplicationStore for SqliteStore {
     async fn create_application(&self, app: &Application) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO applications (client_id, display_name, redirect_uris, post_logout_redirect_uris, kind, \
-             id_token_alg, home_url, required_strength, created_at, allowed_origins, groups_claim, assignment_required) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             id_token_alg, home_url, required_strength, created_at, allowed_origins, groups_claim, assignment_required, \
+             backchannel_logout_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(app.client_id.as_str())
         .bind(&app.display_name)
@@ -31,7 +31,8 @@ impl ApplicationStore for SqliteStore {
         .bind(app.created_at.0)
         .bind(to_json("allowed origins", serde_json::to_string(&app.allowed_origins))?)
         .bind(app.groups_claim.as_str())
-        .bind(app.assignment_required);
+        .bind(app.assignment_required)
+        .bind(&app.backchannel_logout_uri);
         self.execute(query).await.map_err(|e| {
             conflict_or_backend(
                 &format!("an application with client ID {}", app.client_id),
@@ -86,7 +87,7 @@ impl ApplicationStore for SqliteStore {
     async fn update_application(&self, app: &Application) -> StoreResult<bool> {
         let query = sqlx::query(
             "UPDATE applications SET display_name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, \
-             home_url = ?, groups_claim = ?, assignment_required = ?, allowed_origins = ? WHERE client_id = ?",
+             home_url = ?, groups_claim = ?, assignment_required = ?, allowed_origins = ?, backchannel_logout_uri = ? WHERE client_id = ?",
         )
         .bind(app.display_name.clone())
         .bind(to_json("redirect URIs", serde_json::to_string(&app.redirect_uris))?)
@@ -95,6 +96,7 @@ impl ApplicationStore for SqliteStore {
         .bind(app.groups_claim.as_str())
         .bind(app.assignment_required)
         .bind(to_json("allowed origins", serde_json::to_string(&app.allowed_origins))?)
+        .bind(app.backchannel_logout_uri.clone())
         .bind(app.client_id.as_str().to_owned());
         let done = self
             .execute(query)

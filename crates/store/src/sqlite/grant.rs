@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
-use latchkey_domain::ids::{GrantId, KeyId, SessionId};
+use latchkey_domain::ids::{GrantId, KeyId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
 use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
 use latchkey_domain::secret::TokenHash;
@@ -68,6 +68,24 @@ impl GrantStore for SqliteStore {
             .await
             .map_err(|e| backend("moving a session's grants", e))?;
         Ok(())
+    }
+
+    async fn live_session_grants(&self, session: &SessionId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE session_id = ? AND NOT revoked ORDER BY id")
+                .bind(session.as_str()),
+            grant_from,
+        )
+        .await
+    }
+
+    async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>> {
+        self.read_all(
+            sqlx::query("SELECT * FROM grants WHERE user_id = ? AND NOT revoked ORDER BY id")
+                .bind(user.as_str()),
+            grant_from,
+        )
+        .await
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
@@ -136,6 +154,15 @@ impl GrantStore for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.write_by_key(
+            "DELETE FROM access_tokens WHERE hash = ?",
+            hash.as_str(),
+            "revoking an access token",
+        )
+        .await
     }
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {

@@ -110,6 +110,7 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
         groups_claim: GroupsClaim::parse(&get::<String>(row, "groups_claim")?)
             .map_err(|_| corrupt("groups claim"))?,
         assignment_required: get(row, "assignment_required")?,
+        backchannel_logout_uri: get(row, "backchannel_logout_uri")?,
     })
 }
 

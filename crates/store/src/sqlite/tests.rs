@@ -125,6 +125,7 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         allowed_origins: Vec::new(),
         groups_claim: Default::default(),
         assignment_required: false,
+        backchannel_logout_uri: None,
     };
     store.create_application(&app).await.unwrap();
     let grant = Grant {

@@ -4,8 +4,10 @@
 
 mod authorization;
 mod device;
+mod backchannel;
 mod end_session;
 mod grants;
+mod revocation;
 
 use std::sync::{Arc, RwLock};
 
@@ -13,7 +15,12 @@ use serde::Serialize;
 
 pub use authorization::error_redirect;
 pub use device::{DeviceAuthorizationResponse, DeviceConfirmation};
+pub use backchannel::{
+    BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, LOGOUT_TOKEN_LIFETIME_SECONDS, LOGOUT_TOKEN_TYPE,
+    LogoutDelivery, LogoutSender, NoLogoutSender,
+};
 pub use end_session::EndSession;
+pub use revocation::{Introspection, TokenTypeHint};
 
 use super::applications::Applications;
 use super::directory::Directory;
@@ -103,6 +110,7 @@ pub struct Tokens {
     pub(crate) device_authorizations: Arc<dyn DeviceAuthorizationStore>,
     pub(crate) throttles: Arc<Throttles>,
     pub(crate) keys: Arc<ServerKeys>,
+    pub(crate) logouts: Arc<BackchannelLogouts>,
 }
 
 impl Tokens {
@@ -254,12 +262,21 @@ impl Tokens {
         self.settings.id_token_lifetime_seconds + KEYRING_CACHE_SECONDS
     }
 
+    /// Where back-channel logout tokens go (the server delivers them over HTTP; by default
+    /// nowhere).
+    pub fn set_logout_sender(&self, sender: Arc<dyn LogoutSender>) {
+        self.logouts.set_sender(sender);
+    }
+
     /// Revokes the tokens applications got through a browser session (it ended).
     pub(crate) async fn revoke_session_grants(
         &self,
         session: &SessionId,
     ) -> Result<(), StoreError> {
-        self.store.revoke_session_grants(session).await
+        let ended = self.logouts.of_session(session).await;
+        self.store.revoke_session_grants(session).await?;
+        self.logouts.notify(&ended).await;
+        Ok(())
     }
 
     /// Moves a replaced session's grants to the session that replaced it.
