@@ -303,7 +303,7 @@ pub async fn signing_key_rotation_is_a_compare_and_swap(store: &dyn Store) {
     let late = SigningKey::generate(SigningAlg::ES256, handover).expect("generate");
     assert!(
         !store
-            .rotate_signing_keys(&seen, &[late.clone()], handover)
+            .rotate_signing_keys(&seen, std::slice::from_ref(&late), handover)
             .await
             .unwrap()
     );
