@@ -120,7 +120,7 @@ async fn userinfo(server: &TestServer, access: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_registered_apps_origin_gets_cors_on_discovery_jwks_token_and_userinfo() {
+async fn a_registered_apps_origin_gets_cors_on_discovery_jwks_token_userinfo_and_revocation() {
     let server = TestServer::start().await;
     server.public_app().await;
     for path in [
@@ -128,6 +128,7 @@ async fn a_registered_apps_origin_gets_cors_on_discovery_jwks_token_and_userinfo
         "/jwks",
         "/token",
         "/userinfo",
+        "/revoke",
     ] {
         let answer = preflight(&server, path, APP_ORIGIN).await;
         assert_eq!(answer.status(), 204, "{path}");

@@ -474,3 +474,40 @@ async fn signing_out_of_the_approving_browser_revokes_the_devices_tokens() {
     assert!(signed_out.status < 400, "{}", signed_out.body);
     assert_eq!(userinfo(access).await, 401);
 }
+
+#[tokio::test]
+async fn an_unassigned_user_cannot_approve_a_device_for_an_application_that_requires_assignment() {
+    let (server, _clock) = server_with_clock().await;
+    let client = server.public_app().await;
+    server
+        .admin()
+        .update_application(
+            &client,
+            &latchkey_api::ApplicationPatch {
+                assignment_required: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("require assignment");
+    let device = start(&server, &client).await;
+    let browser = bobby_in_a_browser(&server).await;
+    let refused = decide(&browser, device["user_code"].as_str().unwrap(), "approve").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("You haven&#39;t been assigned to this application")
+            || refused
+                .body
+                .contains("You haven't been assigned to this application"),
+        "{}",
+        refused.body
+    );
+    let answer = poll(&server, &client, device["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        error_of(&answer),
+        "access_denied",
+        "the device is told at once: {answer:?}"
+    );
+}
