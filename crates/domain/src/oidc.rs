@@ -569,6 +569,57 @@ mod tests {
     }
 
     #[test]
+    fn an_id_token_carries_up_to_200_groups_and_past_that_only_the_overage_signal() {
+        let base = || IdTokenClaims {
+            iss: "https://id.example".into(),
+            sub: "u".into(),
+            aud: "app".into(),
+            exp: 0,
+            iat: 0,
+            auth_time: 0,
+            nonce: None,
+            sid: "s".into(),
+            amr: vec![],
+            acr: "a".into(),
+            at_hash: None,
+            preferred_username: None,
+            name: None,
+            email: None,
+            groups: None,
+            claim_names: None,
+            claim_sources: None,
+        };
+        let groups = |n: usize| Some((0..n).map(|i| format!("g{i}")).collect::<Vec<_>>());
+        let mut none = base();
+        none.set_groups(None, "https://id.example/userinfo");
+        assert_eq!(
+            none,
+            base(),
+            "an application that asks for no groups gets none"
+        );
+        let mut full = base();
+        full.set_groups(
+            groups(MAX_GROUPS_IN_ID_TOKEN),
+            "https://id.example/userinfo",
+        );
+        assert_eq!(full.groups.as_ref().map(Vec::len), Some(200));
+        assert!(full.claim_names.is_none());
+        let mut over = base();
+        over.set_groups(
+            groups(MAX_GROUPS_IN_ID_TOKEN + 1),
+            "https://id.example/userinfo",
+        );
+        assert!(over.groups.is_none());
+        let json = serde_json::to_value(&over).unwrap();
+        assert_eq!(json["_claim_names"], serde_json::json!({"groups": "src1"}));
+        assert_eq!(
+            json["_claim_sources"]["src1"]["endpoint"],
+            "https://id.example/userinfo"
+        );
+        assert!(json.get("groups").is_none());
+    }
+
+    #[test]
     fn oauth_error_codes_keep_their_wire_strings() {
         use OAuthErrorCode::*;
         let wire = [

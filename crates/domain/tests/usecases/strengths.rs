@@ -83,7 +83,12 @@ async fn issue_code(
     world
         .latchkey
         .tokens
-        .issue_code(request, &signed_in.session, &signed_in.user)
+        .issue_code(
+            request,
+            &signed_in.session,
+            &signed_in.user,
+            &latchkey_domain::log::SignInContext::default(),
+        )
         .await
 }
 

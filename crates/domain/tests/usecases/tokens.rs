@@ -33,7 +33,12 @@ async fn a_code(world: &World) -> (Client, String) {
     let redirect = world
         .latchkey
         .tokens
-        .issue_code(&request, &signed_in.session, &signed_in.user)
+        .issue_code(
+            &request,
+            &signed_in.session,
+            &signed_in.user,
+            &latchkey_domain::log::SignInContext::default(),
+        )
         .await
         .unwrap();
     let redirect = url::Url::parse(&redirect).unwrap();
