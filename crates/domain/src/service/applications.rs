@@ -174,9 +174,11 @@ impl Applications {
         let client_id = ClientId::from_string(MY_APPS_CLIENT_ID);
         let wanted_redirect = format!("{base}/myapps/callback");
         let wanted_logout = format!("{base}/myapps/signed-out");
+        let wanted_backchannel = format!("{base}/myapps/backchannel-logout");
         if let Some(app) = self.store.application(&client_id).await? {
             if app.redirect_uris == [wanted_redirect.clone()]
                 && app.post_logout_redirect_uris == [wanted_logout.clone()]
+                && app.backchannel_logout_uri.as_deref() == Some(wanted_backchannel.as_str())
             {
                 return Ok(app);
             }
@@ -191,7 +193,7 @@ impl Applications {
             id_token_signing_alg: Some("ES256".into()),
             home_url: None,
             required_strength: None,
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: Some(wanted_backchannel),
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }
