@@ -4,15 +4,16 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{SameSite, SignedCookieJar};
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
 use latchkey_domain::ids::UserId;
+use latchkey_domain::ids::ClientId;
 use latchkey_domain::secret::{base64url, constant_time_eq, random_token, sha256};
-use latchkey_domain::service::MY_APPS_CLIENT_ID;
+use latchkey_domain::service::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_TYPE, MY_APPS_CLIENT_ID};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::AppState;
@@ -28,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/myapps/callback", get(callback))
         .route("/myapps/signout", post(sign_out))
         .route("/myapps/signed-out", get(signed_out))
+        .route(
+            "/myapps/backchannel-logout",
+            post(backchannel_logout).layer(DefaultBodyLimit::max(MAX_LOGOUT_BODY)),
+        )
 }
 
 /// What My Apps remembers about a signed-in user. The access token is asked about on every
@@ -46,6 +51,10 @@ struct PortalSession {
     /// Random, for the sign-out form's CSRF token.
     form_id: String,
     exp: i64,
+    /// The provider session (`sid` of the ID token) this session belongs to, which a
+    /// back-channel logout token names when it ends.
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 impl PortalSession {
@@ -113,6 +122,20 @@ async fn portal(State(state): State<AppState>, jar: Jar) -> Result<Response, Pag
     let Some(session) = session(&state, &jar).filter(|s| s.exp > now) else {
         return Ok(start_login(&state, jar));
     };
+    // The provider said (back-channel logout) that this session's provider session ended.
+    if let Some(sid) = &session.sid {
+        let client = ClientId::from_string(MY_APPS_CLIENT_ID);
+        if state
+            .latchkey
+            .tokens
+            .client_session_ended(&client, sid)
+            .await?
+        {
+            // Shown as signed out (not sent to sign in again): the provider session is over.
+            let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
+            return Ok((jar, Redirect::to("/myapps/signed-out")).into_response());
+        }
+    }
     // Like any application, My Apps asks the provider whether its grant still stands: a
     // disabled account or revoked sessions revoke the grant, and My Apps signs in again.
     if !grant_stands(&state, &session).await? {
@@ -211,6 +234,7 @@ struct IdClaims {
     preferred_username: Option<String>,
     name: Option<String>,
     exp: i64,
+    sid: Option<String>,
 }
 
 async fn callback(
@@ -259,6 +283,7 @@ async fn callback(
         id_token: tokens.id_token,
         access_token: tokens.access_token,
         form_id: random_token().expose().to_string(),
+        sid: claims.sid.clone(),
     };
     let jar = jar
         .add(cookies::removal(&state, cookies::MY_APPS_LOGIN))
@@ -297,28 +322,9 @@ async fn redeem(
         .json()
         .await
         .map_err(|e| format!("token response: {e}"))?;
-    let jwks: JwkSet = state
-        .http
-        .get(format!("{base}/jwks"))
-        .send()
+    let (key, algorithm) = verifying_key(state, &answer.id_token)
         .await
-        .map_err(|e| format!("jwks request: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("jwks response: {e}"))?;
-    let header = jsonwebtoken::decode_header(&answer.id_token)
-        .map_err(|e| format!("id token header: {e}"))?;
-    let jwk = header
-        .kid
-        .as_deref()
-        .and_then(|kid| jwks.find(kid))
-        .ok_or("id token signed by an unknown key")?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwk: {e}"))?;
-    let algorithm = match jwk.common.key_algorithm {
-        Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
-        Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
-        _ => return Err("unsupported key algorithm".into()),
-    };
+        .map_err(|e| format!("id token: {e}"))?;
     let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[MY_APPS_CLIENT_ID]);
@@ -338,6 +344,183 @@ async fn redeem(
         return Err("id token nonce does not match".into());
     }
     Ok((answer, claims))
+}
+
+/// The provider's key that signed `token` (by `kid`, from the JWKS My Apps fetches like any
+/// application), and its algorithm.
+async fn verifying_key(
+    state: &AppState,
+    token: &str,
+) -> Result<(DecodingKey, jsonwebtoken::Algorithm), String> {
+    let base = &state.internal_base_url;
+    let jwks: JwkSet = state
+        .http
+        .get(format!("{base}/jwks"))
+        .send()
+        .await
+        .map_err(|e| format!("jwks request: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("jwks response: {e}"))?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("header: {e}"))?;
+    let jwk = header
+        .kid
+        .as_deref()
+        .and_then(|kid| jwks.find(kid))
+        .ok_or("signed by an unknown key")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwk: {e}"))?;
+    let algorithm = match jwk.common.key_algorithm {
+        Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
+        Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
+        _ => return Err("unsupported key algorithm".into()),
+    };
+    if header.alg != algorithm {
+        return Err("algorithm does not match the key".into());
+    }
+    Ok((key, algorithm))
+}
+
+/// The largest back-channel logout request body and token My Apps reads. A logout token is a
+/// few hundred bytes.
+const MAX_LOGOUT_BODY: usize = 16 * 1024;
+const MAX_LOGOUT_TOKEN: usize = 8 * 1024;
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    logout_token: String,
+}
+
+#[derive(Deserialize)]
+struct LogoutClaims {
+    jti: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    sid: Option<String>,
+    sub: Option<String>,
+    nonce: Option<serde_json::Value>,
+    events: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `400` with an OAuth-style JSON error (§2.8), never cached.
+fn logout_refused(description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": description,
+        })),
+    )
+        .into_response()
+}
+
+/// OpenID Connect Back-Channel Logout 1.0, My Apps as the relying party: validates the logout
+/// token as §2.6 asks, refuses a replayed `jti`, and records the ended `sid` so that My Apps'
+/// cookie sessions of it count as signed out on their next view.
+async fn backchannel_logout(
+    State(state): State<AppState>,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return logout_refused("The request must be a form with a logout_token.");
+    };
+    if form.logout_token.is_empty() || form.logout_token.len() > MAX_LOGOUT_TOKEN {
+        return logout_refused("The logout_token is missing or too long.");
+    }
+    let claims = match verify_logout_token(&state, &form.logout_token).await {
+        Ok(claims) => claims,
+        Err(reason) => {
+            tracing::info!(reason = %reason, "My Apps refused a logout token");
+            return logout_refused("The logout_token is not valid.");
+        }
+    };
+    let client = ClientId::from_string(MY_APPS_CLIENT_ID);
+    let (Some(jti), Some(exp)) = (claims.jti.as_deref(), claims.exp) else {
+        return logout_refused("The logout_token is not valid.");
+    };
+    match state
+        .latchkey
+        .tokens
+        .remember_logout_token(&client, jti, latchkey_domain::clock::Timestamp(exp))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("My Apps refused a replayed logout token");
+            return logout_refused("The logout_token was already used.");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "My Apps could not record a logout token");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+            )
+                .into_response();
+        }
+    }
+    let Some(sid) = claims.sid.as_deref() else {
+        // Verified to hold a sub; My Apps keys its sessions by sid only (docs/oidc.md).
+        return logout_refused("My Apps signs out by sid; the logout_token has none.");
+    };
+    if let Err(e) = state.latchkey.tokens.end_client_session(&client, sid).await {
+        tracing::warn!(error = %e, "My Apps could not record an ended session");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+    )
+        .into_response()
+}
+
+/// §2.6: signature by the provider's key, explicit `typ`, `iss`, `aud`, `iat`/`exp` against
+/// the clock, the back-channel logout event, a `sid` or `sub`, and no `nonce`.
+async fn verify_logout_token(state: &AppState, token: &str) -> Result<LogoutClaims, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("header: {e}"))?;
+    let typ = header.typ.as_deref().unwrap_or_default();
+    if !typ.eq_ignore_ascii_case(LOGOUT_TOKEN_TYPE)
+        && !typ.eq_ignore_ascii_case(&format!("application/{LOGOUT_TOKEN_TYPE}"))
+    {
+        return Err("not typed logout+jwt".into());
+    }
+    let (key, algorithm) = verifying_key(state, token).await?;
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[state.issuer()]);
+    validation.set_audience(&[MY_APPS_CLIENT_ID]);
+    validation.set_required_spec_claims(&["iss", "aud"]);
+    // Time is judged by the clock that set it (the domain's), with the library's leeway.
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<LogoutClaims>(token, &key, &validation)
+        .map_err(|e| format!("{e}"))?
+        .claims;
+    let now = state.latchkey.now().0;
+    let leeway = validation.leeway as i64;
+    match (claims.iat, claims.exp) {
+        (Some(iat), Some(exp)) if iat <= now + leeway && exp >= now - leeway => {}
+        _ => return Err("iat or exp missing, in the future or passed".into()),
+    }
+    if !claims
+        .events
+        .as_ref()
+        .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(|v| v.is_object())
+    {
+        return Err("no back-channel logout event".into());
+    }
+    if claims.sid.is_none() && claims.sub.is_none() {
+        return Err("neither sid nor sub".into());
+    }
+    if claims.nonce.is_some() {
+        return Err("has a nonce".into());
+    }
+    if claims.jti.as_deref().is_none_or(str::is_empty) {
+        return Err("no jti".into());
+    }
+    Ok(claims)
 }
 
 #[derive(Deserialize)]

@@ -195,9 +195,11 @@ impl Applications {
         let client_id = ClientId::from_string(MY_APPS_CLIENT_ID);
         let wanted_redirect = format!("{base}/myapps/callback");
         let wanted_logout = format!("{base}/myapps/signed-out");
+        let wanted_backchannel = format!("{base}/myapps/backchannel-logout");
         if let Some(app) = self.store.application(&client_id).await? {
             if app.redirect_uris == [wanted_redirect.clone()]
                 && app.post_logout_redirect_uris == [wanted_logout.clone()]
+                && app.backchannel_logout_uri.as_deref() == Some(wanted_backchannel.as_str())
             {
                 return Ok(app);
             }
@@ -215,7 +217,7 @@ impl Applications {
             allowed_origins: Vec::new(),
             groups_claim: None,
             assignment_required: false,
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: Some(wanted_backchannel),
         };
         Ok(self.register_application_with_id(client_id, new).await?.0)
     }

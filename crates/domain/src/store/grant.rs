@@ -66,4 +66,10 @@ pub trait GrantStore: Send + Sync {
     /// Server-wide secrets (for example the key that signs CSRF tokens), created once.
     /// Returns the stored value, inserting `candidate` if there was none.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// Remembers `mark` until `expires_at` (purged by `purge_expired`). Returns false if it was
+    /// already remembered (a replayed logout token's `jti`), atomically across instances.
+    async fn remember_once(&self, mark: &str, expires_at: Timestamp) -> StoreResult<bool>;
+    /// Whether `mark` is remembered and not expired at `now`.
+    async fn is_remembered(&self, mark: &str, now: Timestamp) -> StoreResult<bool>;
 }

@@ -261,3 +261,351 @@ async fn a_backchannel_logout_uri_must_be_https_or_loopback() {
         .await;
     assert_eq!(status, 400, "{refused}");
 }
+
+// ----- My Apps as the receiver ----------------------------------------------------------------
+
+const MY_APPS: &str = latchkey_domain::service::MY_APPS_CLIENT_ID;
+
+/// A JWT signed with the server's active ES256 key, as the server would sign it.
+async fn signed_by_the_server(server: &TestServer, typ: Option<&str>, claims: &Value) -> String {
+    let keys = server.store_to_plant().await.signing_keys().await.unwrap();
+    let now = server.latchkey.now();
+    let ring = latchkey_domain::keys::Keyring::load(&keys, now, 3600).unwrap();
+    let signer = ring
+        .active(latchkey_domain::application::SigningAlg::ES256, now)
+        .expect("an ES256 key");
+    match typ {
+        Some(typ) => signer.sign_typed_jwt(typ, claims).unwrap(),
+        None => signer.sign_jwt(claims).unwrap(),
+    }
+}
+
+/// The claims of a valid logout token for My Apps, with a fresh jti.
+fn my_apps_logout_claims(server: &TestServer, sid: &str) -> Value {
+    let now = server.latchkey.now().0;
+    serde_json::json!({
+        "iss": server.base,
+        "aud": MY_APPS,
+        "iat": now,
+        "exp": now + 120,
+        "jti": latchkey_domain::secret::random_hex(16),
+        "sub": "someone",
+        "sid": sid,
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    })
+}
+
+/// POSTs a form to My Apps' back-channel logout endpoint; returns (status, cache-control, body).
+async fn post_to_my_apps(server: &TestServer, form: &[(&str, &str)]) -> (u16, String, Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/myapps/backchannel-logout", server.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let cache = answer
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = answer.json().await.unwrap_or(Value::Null);
+    (status, cache, body)
+}
+
+async fn my_apps_session_ended(server: &TestServer, sid: &str) -> bool {
+    server
+        .latchkey
+        .tokens
+        .client_session_ended(&latchkey_domain::ids::ClientId::from_string(MY_APPS), sid)
+        .await
+        .unwrap()
+}
+
+/// Waits (at most a minute) until My Apps has recorded that `sid` ended.
+async fn until_my_apps_records_the_end_of(server: &TestServer, sid: &str) {
+    for _ in 0..600 {
+        if my_apps_session_ended(server, sid).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("My Apps never received the back-channel logout for its session");
+}
+
+/// Bobby signs in to My Apps in `browser`; returns his id and the provider session (sid) of
+/// My Apps' session.
+async fn bobby_in_my_apps(
+    server: &TestServer,
+    browser: &Browser,
+) -> (latchkey_domain::ids::UserId, String) {
+    let (bobby, pass) = server.bobby_with_pass().await;
+    let login = browser.follow(browser.get("/myapps").await).await;
+    let answer = browser
+        .sign_in_with_pass(login, "bobby@contoso.example", &pass)
+        .await;
+    let portal = browser.follow(answer).await;
+    assert!(portal.body.contains("Bobby Smith"), "{}", portal.body);
+    let grants = server
+        .store_to_plant()
+        .await
+        .live_user_grants(&bobby)
+        .await
+        .unwrap();
+    let grant = grants
+        .iter()
+        .find(|g| g.client_id.as_str() == MY_APPS)
+        .expect("My Apps got tokens");
+    (bobby, grant.session_id.to_string())
+}
+
+#[tokio::test]
+async fn my_apps_registers_its_backchannel_logout_uri() {
+    let server = TestServer::start().await;
+    let app = server.latchkey.applications.ensure_my_apps().await.unwrap();
+    assert_eq!(
+        app.backchannel_logout_uri.as_deref(),
+        Some(format!("{}/myapps/backchannel-logout", server.base).as_str())
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_signs_them_out_of_my_apps_through_the_back_channel() {
+    let server = TestServer::start().await;
+    let browser = server.browser();
+    let (bobby, sid) = bobby_in_my_apps(&server, &browser).await;
+    assert!(!my_apps_session_ended(&server, &sid).await);
+
+    server.disable_user(&bobby).await;
+
+    // My Apps received the logout token and recorded the sid: without the back channel this
+    // never happens (the access-token check alone records nothing).
+    until_my_apps_records_the_end_of(&server, &sid).await;
+    let after = browser.get("/myapps").await;
+    assert_eq!(after.location.as_deref(), Some("/myapps/signed-out"));
+    let landed = browser.follow(after).await;
+    assert!(landed.body.contains("You've signed out"), "{}", landed.body);
+    assert!(!landed.body.contains("Bobby Smith"), "{}", landed.body);
+}
+
+#[tokio::test]
+async fn my_apps_signs_out_a_session_whose_sid_ended_without_asking_the_provider() {
+    // The access token still works; only the back-channel record ends the session.
+    let server = TestServer::start().await;
+    let browser = server.browser();
+    let (_, sid) = bobby_in_my_apps(&server, &browser).await;
+    let token = signed_by_the_server(
+        &server,
+        Some("logout+jwt"),
+        &my_apps_logout_claims(&server, &sid),
+    )
+    .await;
+    let (status, cache, body) = post_to_my_apps(&server, &[("logout_token", &token)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(cache, "no-store");
+    let after = browser.get("/myapps").await;
+    assert_eq!(after.location.as_deref(), Some("/myapps/signed-out"));
+    let landed = browser.follow(after).await;
+    assert!(landed.body.contains("You've signed out"), "{}", landed.body);
+    assert!(!landed.body.contains("Bobby Smith"), "{}", landed.body);
+}
+
+#[tokio::test]
+async fn a_replayed_logout_token_is_refused_by_my_apps() {
+    let server = TestServer::start().await;
+    let token = signed_by_the_server(
+        &server,
+        Some("logout+jwt"),
+        &my_apps_logout_claims(&server, "some-sid"),
+    )
+    .await;
+    let (status, _, _) = post_to_my_apps(&server, &[("logout_token", &token)]).await;
+    assert_eq!(status, 200);
+    let (status, cache, body) = post_to_my_apps(&server, &[("logout_token", &token)]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(cache, "no-store");
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn forged_logout_tokens_are_refused_by_my_apps() {
+    let server = TestServer::start().await;
+    let now = server.latchkey.now();
+    let valid = my_apps_logout_claims(&server, "forged-sid");
+    let with = |key: &str, value: Value| {
+        let mut claims = my_apps_logout_claims(&server, "forged-sid");
+        claims[key] = value;
+        claims
+    };
+    let without = |key: &str| {
+        let mut claims = my_apps_logout_claims(&server, "forged-sid");
+        claims.as_object_mut().unwrap().remove(key);
+        claims
+    };
+    // Signed by a key that is not the provider's.
+    let stranger = latchkey_domain::keys::SigningKey::generate(
+        latchkey_domain::application::SigningAlg::ES256,
+        now,
+    )
+    .unwrap()
+    .signer()
+    .unwrap()
+    .sign_typed_jwt("logout+jwt", &valid)
+    .unwrap();
+    let mut forged = vec![("a key not in the JWKS", stranger)];
+    for (what, typ, claims) in [
+        (
+            "another audience",
+            Some("logout+jwt"),
+            with("aud", "contoso-payroll".into()),
+        ),
+        (
+            "another issuer",
+            Some("logout+jwt"),
+            with("iss", "https://evil.example".into()),
+        ),
+        (
+            "a nonce",
+            Some("logout+jwt"),
+            with("nonce", "n-0S6_WzA2Mj".into()),
+        ),
+        ("no events", Some("logout+jwt"), without("events")),
+        (
+            "another event",
+            Some("logout+jwt"),
+            with(
+                "events",
+                serde_json::json!({"http://example.com/other": {}}),
+            ),
+        ),
+        ("neither sid nor sub", Some("logout+jwt"), {
+            let mut c = without("sid");
+            c.as_object_mut().unwrap().remove("sub");
+            c
+        }),
+        ("no jti", Some("logout+jwt"), without("jti")),
+        ("no typ (an ID token's shape)", None, valid.clone()),
+        ("typ JWT", Some("JWT"), valid.clone()),
+        (
+            "expired",
+            Some("logout+jwt"),
+            with("exp", (now.0 - 3600).into()),
+        ),
+        (
+            "issued in the future",
+            Some("logout+jwt"),
+            with("iat", (now.0 + 3600).into()),
+        ),
+    ] {
+        forged.push((what, signed_by_the_server(&server, typ, &claims).await));
+    }
+    for (what, token) in forged {
+        let (status, cache, body) = post_to_my_apps(&server, &[("logout_token", &token)]).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_eq!(cache, "no-store", "{what}");
+        assert_eq!(body["error"], "invalid_request", "{what}");
+    }
+    assert!(
+        !my_apps_session_ended(&server, "forged-sid").await,
+        "no forged token ended the session"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_or_another_applications_logout_token_is_refused_by_my_apps() {
+    let server = TestServer::start().await;
+    let (uri, mut received) = relying_party().await;
+    let (client, secret) = app_with_backchannel(&server, &uri, "ES256").await;
+    let browser = server.browser();
+    let (_, id_token) = bobby_gets_an_id_token(&server, &browser, &client, &secret).await;
+    let (status, _, _) = post_to_my_apps(&server, &[("logout_token", &id_token)]).await;
+    assert_eq!(status, 400, "an ID token is not a logout token");
+    browser
+        .get(&format!("/logout?id_token_hint={id_token}"))
+        .await;
+    let theirs = next_logout_token(&mut received).await;
+    let (status, _, body) = post_to_my_apps(&server, &[("logout_token", &theirs)]).await;
+    assert_eq!(status, 400, "a logout token for another audience: {body}");
+    let sid = claims_of(&theirs)["sid"].as_str().unwrap().to_string();
+    assert!(!my_apps_session_ended(&server, &sid).await);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_logout_requests_are_refused_by_my_apps() {
+    let server = TestServer::start().await;
+    let huge = "a".repeat(9 * 1024);
+    let huger = "a".repeat(64 * 1024);
+    for (what, form) in [
+        ("no logout_token", vec![("other", "x")]),
+        ("an empty logout_token", vec![("logout_token", "")]),
+        ("not a JWT", vec![("logout_token", "not.a.jwt")]),
+        ("garbage", vec![("logout_token", "%%%")]),
+        ("an oversized token", vec![("logout_token", huge.as_str())]),
+        ("an oversized body", vec![("logout_token", huger.as_str())]),
+    ] {
+        let (status, _, body) = post_to_my_apps(&server, &form).await;
+        // An oversized body is cut off before My Apps reads it (413); the rest are 400s.
+        assert!(status == 400 || status == 413, "{what}: {status} {body}");
+        if status == 400 {
+            assert_eq!(body["error"], "invalid_request", "{what}");
+        }
+    }
+    let json = reqwest::Client::new()
+        .post(format!("{}/myapps/backchannel-logout", server.base))
+        .json(&serde_json::json!({"logout_token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 400, "not a form");
+}
+
+#[tokio::test]
+async fn no_its_not_me_sends_a_logout_token_to_the_application() {
+    use crate::phone::{Person, Phone, number_on, start_sign_in};
+    use latchkey_protocol::wire::{AnswerOutcome, Decision};
+
+    let server = TestServer::start().await;
+    let (uri, mut received) = relying_party().await;
+    let (client, secret) = app_with_backchannel(&server, &uri, "ES256").await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
+
+    // Bobby signs in to the application with his phone.
+    let browser = server.browser();
+    let authorize = crate::support::authorize_url(&server.base, &client, None, &[]);
+    let login = browser.follow(browser.get(&authorize).await).await;
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
+        )
+        .await;
+    let number_page = browser.follow(next).await;
+    let request = phone.only_request().await;
+    phone
+        .answer(&request, Decision::Approve, Some(number_on(&number_page)))
+        .await
+        .unwrap();
+    let location = browser.get("/login").await.location.expect("redirect");
+    let code = crate::support::query_param(&location, "code").expect("code");
+    let (status, tokens) = server.redeem_code(&client, &secret, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // Someone else types Bobby's name; he answers "No, it's not me".
+    let attacker = server.browser();
+    start_sign_in(&attacker, &bobby.upn).await;
+    let request = phone.only_request().await;
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Report, None)
+            .await
+            .unwrap(),
+        AnswerOutcome::Reported
+    );
+
+    let token = next_logout_token(&mut received).await;
+    let claims = verify_logout_token(&server, &token, &client, "ES256").await;
+    assert_eq!(claims["sid"], claims_of(id_token)["sid"]);
+}

@@ -415,3 +415,61 @@ pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn S
         None
     );
 }
+
+pub async fn a_mark_is_remembered_once_until_it_expires(store: &dyn Store) {
+    let mark = format!("conformance-jti-{}", random_hex(8));
+    assert!(
+        store
+            .remember_once(&mark, NOW.plus_seconds(60))
+            .await
+            .unwrap(),
+        "a new mark is remembered"
+    );
+    assert!(
+        !store
+            .remember_once(&mark, NOW.plus_seconds(60))
+            .await
+            .unwrap(),
+        "the same mark again is reported as seen (a replayed jti)"
+    );
+    assert!(store.is_remembered(&mark, NOW).await.unwrap());
+    assert!(
+        !store
+            .is_remembered(&mark, NOW.plus_seconds(60))
+            .await
+            .unwrap(),
+        "an expired mark is no longer remembered"
+    );
+    assert!(
+        !store
+            .is_remembered("conformance-unknown-mark", NOW)
+            .await
+            .unwrap(),
+        "an unknown mark is not remembered"
+    );
+    let stale = format!("conformance-stale-{}", random_hex(8));
+    store
+        .remember_once(&stale, Timestamp(NOW.0 - 10))
+        .await
+        .unwrap();
+    store.purge_expired(NOW).await.unwrap();
+    assert!(
+        store
+            .remember_once(&stale, NOW.plus_seconds(60))
+            .await
+            .unwrap(),
+        "purging forgets expired marks"
+    );
+}
+
+pub async fn concurrent_remember_of_one_mark_has_one_winner(store: &dyn Store) {
+    let mark = format!("conformance-race-{}", random_hex(8));
+    let (a, b) = tokio::join!(
+        store.remember_once(&mark, NOW.plus_seconds(60)),
+        store.remember_once(&mark, NOW.plus_seconds(60))
+    );
+    assert!(
+        a.unwrap() ^ b.unwrap(),
+        "exactly one of two concurrent calls remembers the mark first"
+    );
+}

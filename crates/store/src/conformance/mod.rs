@@ -156,6 +156,8 @@ macro_rules! __conformance_checks {
             fresh grants::signing_key_rotation_is_a_compare_and_swap,
             racing grants::server_secret_is_created_once,
             shared grants::codes_and_refresh_tokens_are_read_without_being_spent,
+            shared grants::a_mark_is_remembered_once_until_it_expires,
+            racing grants::concurrent_remember_of_one_mark_has_one_winner,
             shared devices::device_round_trips_and_updates,
             racing devices::activation_is_redeemed_once_even_when_raced,
             shared devices::expired_activation_cannot_be_redeemed,

@@ -358,6 +358,32 @@ impl GrantStore for PostgresStore {
             .await
             .map_err(|e| backend("reading a server secret", e))
     }
+
+    async fn remember_once(&self, mark: &str, expires_at: Timestamp) -> StoreResult<bool> {
+        // ON CONFLICT makes a concurrent second insert wait for the first and then do nothing,
+        // so of two instances seeing the same mark exactly one gets true.
+        let done = sqlx::query(
+            "INSERT INTO remembered_marks (mark, expires_at) VALUES ($1, $2) ON CONFLICT (mark) DO NOTHING",
+        )
+        .bind(mark)
+        .bind(expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| backend("remembering a mark", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_remembered(&self, mark: &str, now: Timestamp) -> StoreResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM remembered_marks WHERE mark = $1 AND expires_at > $2",
+        )
+        .bind(mark)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(read_error)?;
+        Ok(found.is_some())
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{PostgresStore, backend, read_error};
 #[async_trait]
 impl MaintenanceStore for PostgresStore {
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 12] = [
+        const PURGES: [&str; 13] = [
             "DELETE FROM codes WHERE expires_at <= $1",
             "DELETE FROM device_authorizations WHERE expires_at <= $1",
             "DELETE FROM activations WHERE expires_at <= $1 AND device_id IS NULL",
@@ -24,6 +24,7 @@ impl MaintenanceStore for PostgresStore {
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM passkey_ceremonies WHERE expires_at <= $1",
             "DELETE FROM registration_campaign_interrupts WHERE expires_at <= $1",
+            "DELETE FROM remembered_marks WHERE expires_at <= $1",
         ];
         // Several instances may purge at once: a row is deleted by whichever gets it first and
         // counted once, and nothing else depends on who did.

@@ -313,4 +313,28 @@ impl GrantStore for SqliteStore {
             .map_err(|e| backend("storing a server secret", e))?;
         Ok(value)
     }
+
+    async fn remember_once(&self, mark: &str, expires_at: Timestamp) -> StoreResult<bool> {
+        let mut writer = self.write_lock().await?;
+        let done = sqlx::query(
+            "INSERT INTO remembered_marks (mark, expires_at) VALUES (?, ?) ON CONFLICT (mark) DO NOTHING",
+        )
+        .bind(mark)
+        .bind(expires_at.0)
+        .execute(&mut *writer)
+        .await
+        .map_err(|e| backend("remembering a mark", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_remembered(&self, mark: &str, now: Timestamp) -> StoreResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM remembered_marks WHERE mark = ? AND expires_at > ?")
+                .bind(mark)
+                .bind(now.0)
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+        Ok(found.is_some())
+    }
 }

@@ -10,7 +10,7 @@ use super::{backend, begin, read_error};
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<u64> {
-        const PURGES: [&str; 12] = [
+        const PURGES: [&str; 13] = [
             "DELETE FROM codes WHERE expires_at <= ?",
             "DELETE FROM device_authorizations WHERE expires_at <= ?",
             "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
@@ -25,6 +25,7 @@ impl MaintenanceStore for SqliteStore {
             "DELETE FROM sessions WHERE expires_at <= ?",
             "DELETE FROM passkey_ceremonies WHERE expires_at <= ?",
             "DELETE FROM registration_campaign_interrupts WHERE expires_at <= ?",
+            "DELETE FROM remembered_marks WHERE expires_at <= ?",
         ];
         let mut writer = self.write_lock().await?;
         let mut tx = begin(&mut writer).await?;

@@ -166,3 +166,48 @@ impl BackchannelLogouts {
         )
     }
 }
+
+/// What a relying party of this server that lives inside it (My Apps) remembers about the
+/// logout tokens it received: which `jti`s it has seen, and which sessions (`sid`s) ended.
+/// Kept in the store so that every instance agrees.
+impl super::Tokens {
+    /// Remembers a logout token's `jti` until `expires_at`; false if it was already seen (a
+    /// replay). The mark is scoped to the receiving client.
+    pub async fn remember_logout_token(
+        &self,
+        client: &ClientId,
+        jti: &str,
+        expires_at: crate::clock::Timestamp,
+    ) -> Result<bool, DomainError> {
+        let mark = format!("logout-jti:{}:{jti}", client.as_str());
+        Ok(self.store.remember_once(&mark, expires_at).await?)
+    }
+
+    /// Records that `client`'s sessions of provider session `sid` ended, for as long as any
+    /// session the client holds for it could still be alive.
+    pub async fn end_client_session(
+        &self,
+        client: &ClientId,
+        sid: &str,
+    ) -> Result<(), DomainError> {
+        let lifetime = self
+            .settings
+            .session_lifetime_seconds
+            .max(self.settings.id_token_lifetime_seconds);
+        let mark = format!("ended-sid:{}:{sid}", client.as_str());
+        self.store
+            .remember_once(&mark, self.clock.now().plus_seconds(lifetime))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `client` was told that provider session `sid` ended.
+    pub async fn client_session_ended(
+        &self,
+        client: &ClientId,
+        sid: &str,
+    ) -> Result<bool, DomainError> {
+        let mark = format!("ended-sid:{}:{sid}", client.as_str());
+        Ok(self.store.is_remembered(&mark, self.clock.now()).await?)
+    }
+}
