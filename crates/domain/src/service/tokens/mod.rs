@@ -3,8 +3,8 @@
 //! signed in.
 
 mod authorization;
-mod device;
 mod backchannel;
+mod device;
 mod end_session;
 mod grants;
 mod revocation;
@@ -14,11 +14,11 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 pub use authorization::error_redirect;
-pub use device::{DeviceAuthorizationResponse, DeviceConfirmation};
 pub use backchannel::{
     BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, LOGOUT_TOKEN_LIFETIME_SECONDS, LOGOUT_TOKEN_TYPE,
     LogoutDelivery, LogoutSender, NoLogoutSender,
 };
+pub use device::{DeviceAuthorizationResponse, DeviceConfirmation};
 pub use end_session::EndSession;
 pub use revocation::{Introspection, TokenTypeHint};
 
