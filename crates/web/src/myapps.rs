@@ -131,9 +131,11 @@ async fn portal(State(state): State<AppState>, jar: Jar) -> Result<Response, Pag
             .client_session_ended(&client, sid)
             .await?
         {
-            // Shown as signed out (not sent to sign in again): the provider session is over.
+            // The provider session is over: sign in again, asking for a fresh sign-in
+            // (`prompt=login`), so that even a provider session somehow still alive under that
+            // sid cannot hand back the same sid and loop.
             let jar = jar.add(cookies::removal(&state, cookies::MY_APPS_SESSION));
-            return Ok((jar, Redirect::to("/myapps/signed-out")).into_response());
+            return Ok(start_login_prompting(&state, jar, Some("login")));
         }
     }
     // Like any application, My Apps asks the provider whether its grant still stands: a
@@ -191,6 +193,11 @@ async fn grant_stands(state: &AppState, session: &PortalSession) -> Result<bool,
 }
 
 fn start_login(state: &AppState, jar: Jar) -> Response {
+    start_login_prompting(state, jar, None)
+}
+
+/// Sends the browser to the provider's `/authorize`, with `prompt` when given.
+fn start_login_prompting(state: &AppState, jar: Jar, prompt: Option<&str>) -> Response {
     let login = PortalLogin {
         kind: PortalLogin::KIND.into(),
         state: random_token().expose().to_string(),
@@ -209,6 +216,9 @@ fn start_login(state: &AppState, jar: Jar) -> Response {
         .append_pair("nonce", &login.nonce)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
+    if let Some(prompt) = prompt {
+        url.query_pairs_mut().append_pair("prompt", prompt);
+    }
     let cookie = cookies::build(state, cookies::MY_APPS_LOGIN, encode(&login), SameSite::Lax);
     (jar.add(cookie), Redirect::to(url.as_str())).into_response()
 }

@@ -13,7 +13,7 @@ use latchkey_domain::service::NewApplication;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::support::{Browser, TestServer};
+use crate::support::{Browser, Page, TestServer};
 
 /// A relying party's back-channel logout endpoint on loopback; every POSTed form arrives on
 /// the receiver.
@@ -370,6 +370,19 @@ async fn my_apps_registers_its_backchannel_logout_uri() {
     );
 }
 
+/// My Apps dropped its session: it sends the browser to sign in afresh (`prompt=login`), and
+/// the page that follows is the sign-in page, not My Apps signed in.
+async fn assert_my_apps_asks_for_a_fresh_sign_in(browser: &Browser, after: Page) {
+    let location = after.location.clone().unwrap_or_default();
+    assert!(
+        location.contains("/authorize?") && location.contains("prompt=login"),
+        "{location}"
+    );
+    let landed = browser.follow(after).await;
+    assert!(!landed.body.contains("Signed in as"), "{}", landed.body);
+    assert!(landed.body.contains("username"), "{}", landed.body);
+}
+
 #[tokio::test]
 async fn disabling_a_user_signs_them_out_of_my_apps_through_the_back_channel() {
     let server = TestServer::start().await;
@@ -383,10 +396,7 @@ async fn disabling_a_user_signs_them_out_of_my_apps_through_the_back_channel() {
     // never happens (the access-token check alone records nothing).
     until_my_apps_records_the_end_of(&server, &sid).await;
     let after = browser.get("/myapps").await;
-    assert_eq!(after.location.as_deref(), Some("/myapps/signed-out"));
-    let landed = browser.follow(after).await;
-    assert!(landed.body.contains("You've signed out"), "{}", landed.body);
-    assert!(!landed.body.contains("Bobby Smith"), "{}", landed.body);
+    assert_my_apps_asks_for_a_fresh_sign_in(&browser, after).await;
 }
 
 #[tokio::test]
@@ -405,10 +415,7 @@ async fn my_apps_signs_out_a_session_whose_sid_ended_without_asking_the_provider
     assert_eq!(status, 200, "{body}");
     assert_eq!(cache, "no-store");
     let after = browser.get("/myapps").await;
-    assert_eq!(after.location.as_deref(), Some("/myapps/signed-out"));
-    let landed = browser.follow(after).await;
-    assert!(landed.body.contains("You've signed out"), "{}", landed.body);
-    assert!(!landed.body.contains("Bobby Smith"), "{}", landed.body);
+    assert_my_apps_asks_for_a_fresh_sign_in(&browser, after).await;
 }
 
 #[tokio::test]
