@@ -39,6 +39,10 @@ fn app(kind: ClientKind) -> Application {
         home_url: None,
         required_strength: None,
         created_at: Timestamp(0),
+        allowed_origins: vec![],
+        groups_claim: Default::default(),
+        assignment_required: false,
+        backchannel_logout_uri: None,
     }
 }
 
