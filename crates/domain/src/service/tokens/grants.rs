@@ -127,25 +127,18 @@ impl Tokens {
             .refresh_token(&hash)
             .await?
             .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
-        let issued_to = self
+        let issued = self
             .store
             .grant(&stored.grant_id)
             .await?
-            .map(|grant| grant.client_id)
             .ok_or_else(|| bad_grant("the refresh token is not valid"))?;
-        if issued_to != app.client_id {
+        if issued.client_id != app.client_id {
             return Err(bad_grant("the refresh token was issued to another client"));
         }
         if stored.expires_at <= self.now() {
             return Err(bad_grant("the refresh token has expired"));
         }
-        let granted = self
-            .store
-            .grant(&stored.grant_id)
-            .await?
-            .map(|grant| grant.scopes)
-            .unwrap_or_default();
-        let narrowed = narrower_scope(scope, &granted)?;
+        let narrowed = narrower_scope(scope, &issued.scopes)?;
         let token = match self.store.redeem_refresh_token(&hash).await? {
             Redeemed::Fresh(token) => token,
             Redeemed::Replayed(token) => {
