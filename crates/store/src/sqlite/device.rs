@@ -14,6 +14,7 @@ use latchkey_protocol::PublicKey;
 use sqlx::Row;
 
 use super::SqliteStore;
+use super::hot::Written;
 use super::rows::{activation_from, approval_from, device_from};
 use super::statements::{
     SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
@@ -208,9 +209,17 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {
-        self.execute(insert_approval(approval)?)
-            .await
-            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        let query = insert_approval(approval)?;
+        let ticket = self.approvals.begin_write(approval.id.as_str());
+        let done = self.execute(query).await;
+        self.approvals.finish_write(
+            ticket,
+            match done {
+                Ok(_) => Written::Value(approval.clone()),
+                Err(_) => Written::Unknown,
+            },
+        );
+        done.map_err(|e| conflict_or_backend("an approval with this id", e))?;
         Ok(())
     }
 
@@ -229,20 +238,35 @@ impl DeviceStore for SqliteStore {
         )?
         .bind(approval.user_id.as_str())
         .bind(now.0);
-        let done = self
-            .execute(query)
-            .await
-            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        let ticket = self.approvals.begin_write(approval.id.as_str());
+        let done = self.execute(query).await;
+        self.approvals.finish_write(
+            ticket,
+            match &done {
+                Ok(done) if done.rows_affected() == 1 => Written::Value(approval.clone()),
+                // Another request was waiting: nothing was inserted.
+                Ok(_) => Written::Deleted,
+                Err(_) => Written::Unknown,
+            },
+        );
+        let done = done.map_err(|e| conflict_or_backend("an approval with this id", e))?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
-        self.read_by_key(
-            "SELECT body FROM approvals WHERE id = ?",
-            id.as_str(),
-            approval_from,
-        )
-        .await
+        let ticket = match self.approvals.get(id.as_str()) {
+            Ok(approval) => return Ok(Some(approval)),
+            Err(ticket) => ticket,
+        };
+        let found = self
+            .read_by_key(
+                "SELECT body FROM approvals WHERE id = ?",
+                id.as_str(),
+                approval_from,
+            )
+            .await?;
+        self.approvals.fill(ticket, found.as_ref());
+        Ok(found)
     }
 
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {
@@ -268,55 +292,28 @@ impl DeviceStore for SqliteStore {
         at: Timestamp,
         record: Option<&SignInRecord>,
     ) -> StoreResult<bool> {
-        let Some(record) = record else {
-            // Nothing else to write (an approval, usually): one statement changes the three
-            // fields in the stored body as serde writes them, and only while still pending.
-            let done = self
-                .execute(
-                    sqlx::query(
-                        "UPDATE approvals SET state = ?, body = json_set(body, '$.state', ?, \
-                         '$.answered_by', ?, '$.settled_at', ?) WHERE id = ? AND state = 'pending'",
-                    )
-                    .bind(state.as_str())
-                    .bind(state.as_str())
-                    .bind(answered_by.map(|d| d.as_str()))
-                    .bind(at.0)
-                    .bind(id.as_str()),
-                )
-                .await
-                .map_err(|e| backend("settling an approval", e))?;
-            return Ok(done.rows_affected() == 1);
-        };
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let mut approval = approval_from(&row)?;
-        approval.state = state;
-        approval.answered_by = answered_by.cloned();
-        approval.settled_at = Some(at);
-        let body = to_json("approval", serde_json::to_string(&approval))?;
-        sqlx::query("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
-            .bind(state.as_str())
-            .bind(body)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        Ok(true)
+        let (ticket, before) = self.approvals.begin_update(id.as_str());
+        let done = self
+            .settle_approval_now(id, state, answered_by, at, record)
+            .await;
+        self.approvals.finish_write(
+            ticket,
+            match &done {
+                Ok(Settled::Now(approval)) => Written::Value(approval.clone()),
+                Ok(Settled::NowFrom) => match before {
+                    // The statement changes exactly these fields of the row it found pending.
+                    Some(mut approval) if approval.state == ApprovalState::Pending => {
+                        approval.state = state;
+                        approval.answered_by = answered_by.cloned();
+                        approval.settled_at = Some(at);
+                        Written::Value(approval)
+                    }
+                    _ => Written::Unknown,
+                },
+                Ok(Settled::Already) | Err(_) => Written::Unknown,
+            },
+        );
+        done.map(|settled| !matches!(settled, Settled::Already))
     }
 
     async fn record_device_webauthn_use(
@@ -500,5 +497,80 @@ impl DeviceStore for SqliteStore {
         .await
         .map_err(|e| backend("allowing phone sign-in to be turned on", e))?;
         Ok(())
+    }
+}
+
+/// How a settle went: for the cache of rows in flight.
+enum Settled {
+    /// Settled now; the whole row as it now is.
+    Now(Approval),
+    /// Settled now by changing the row's state fields where they stood.
+    NowFrom,
+    /// Not pending any more (or gone): nothing changed.
+    Already,
+}
+
+impl SqliteStore {
+    async fn settle_approval_now(
+        &self,
+        id: &ApprovalId,
+        state: ApprovalState,
+        answered_by: Option<&DeviceId>,
+        at: Timestamp,
+        record: Option<&SignInRecord>,
+    ) -> StoreResult<Settled> {
+        let Some(record) = record else {
+            // Nothing else to write (an approval, usually): one statement changes the three
+            // fields in the stored body as serde writes them, and only while still pending.
+            let done = self
+                .execute(
+                    sqlx::query(
+                        "UPDATE approvals SET state = ?, body = json_set(body, '$.state', ?, \
+                         '$.answered_by', ?, '$.settled_at', ?) WHERE id = ? AND state = 'pending'",
+                    )
+                    .bind(state.as_str())
+                    .bind(state.as_str())
+                    .bind(answered_by.map(|d| d.as_str()))
+                    .bind(at.0)
+                    .bind(id.as_str()),
+                )
+                .await
+                .map_err(|e| backend("settling an approval", e))?;
+            return Ok(if done.rows_affected() == 1 {
+                Settled::NowFrom
+            } else {
+                Settled::Already
+            });
+        };
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        let Some(row) = row else {
+            return Ok(Settled::Already);
+        };
+        let mut approval = approval_from(&row)?;
+        approval.state = state;
+        approval.answered_by = answered_by.cloned();
+        approval.settled_at = Some(at);
+        let body = to_json("approval", serde_json::to_string(&approval))?;
+        sqlx::query("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
+            .bind(state.as_str())
+            .bind(body)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        insert_sign_in_record(record)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| backend("settling an approval", e))?;
+        Ok(Settled::Now(approval))
     }
 }

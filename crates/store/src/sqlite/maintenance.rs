@@ -41,6 +41,10 @@ impl MaintenanceStore for SqliteStore {
         tx.commit()
             .await
             .map_err(|e| backend("purging expired rows", e))?;
+        // The same rows out of memory (as the statements above chose them).
+        self.sign_ins.forget_where(|s| s.expires_at.0 <= now.0);
+        self.approvals
+            .forget_where(|a| a.view.expires_at.saturating_add(86_400) <= now.0);
         Ok(removed)
     }
 

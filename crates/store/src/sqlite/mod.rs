@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use latchkey_domain::authenticator::Approval;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::oidc::Redeemed;
 use latchkey_domain::secret::TokenHash;
+use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::StoreResult;
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
@@ -35,6 +37,7 @@ mod device_authorization;
 mod governance;
 mod grant;
 mod group;
+mod hot;
 mod maintenance;
 mod passkey;
 mod push;
@@ -84,7 +87,14 @@ pub struct SqliteStore {
     write: Arc<Slot>,
     next_reader: Arc<AtomicUsize>,
     writes: mpsc::Sender<WriteJob>,
+    /// Sign-ins in progress as last written here (see [`hot`]).
+    sign_ins: Arc<hot::Hot<PendingSignIn>>,
+    /// Approval requests as last written here.
+    approvals: Arc<hot::Hot<Approval>>,
 }
+
+/// How many sign-ins and how many approvals are kept in memory at most (each about a kilobyte).
+const HOT_ROWS: usize = 50_000;
 
 fn lend(guard: MutexGuard<'_, Option<SqliteConnection>>) -> Result<Lent<'_>, sqlx::Error> {
     MutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)
@@ -326,6 +336,8 @@ impl SqliteStore {
             write,
             next_reader: Arc::new(AtomicUsize::new(0)),
             writes,
+            sign_ins: Arc::new(hot::Hot::new(HOT_ROWS)),
+            approvals: Arc::new(hot::Hot::new(HOT_ROWS)),
         })
     }
 

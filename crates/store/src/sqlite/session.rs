@@ -12,6 +12,7 @@ use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{SessionStore, StoreResult};
 
 use super::SqliteStore;
+use super::hot::Written;
 use super::rows::{pass_from, session_from};
 use super::statements::{
     SESSION_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_session, insert_sign_in_record,
@@ -138,32 +139,98 @@ impl SessionStore for SqliteStore {
     }
 
     async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
-        self.execute(upsert_sign_in(sign_in)?)
-            .await
-            .map_err(|e| backend("saving a sign-in", e))?;
+        let query = upsert_sign_in(sign_in)?;
+        let ticket = self.sign_ins.begin_write(sign_in.id.as_str());
+        let done = self.execute(query).await;
+        self.sign_ins.finish_write(
+            ticket,
+            match done {
+                Ok(_) => Written::Value(sign_in.clone()),
+                Err(_) => Written::Unknown,
+            },
+        );
+        done.map_err(|e| backend("saving a sign-in", e))?;
         Ok(())
     }
 
     async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
+        let ticket = match self.sign_ins.get(id.as_str()) {
+            Ok(sign_in) => return Ok(Some(sign_in)),
+            Err(ticket) => ticket,
+        };
         let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
             .bind(id.as_str())
             .fetch_optional(&mut *self.reader().await?)
             .await
             .map_err(read_error)?;
-        body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
-            .transpose()
+        let found = body
+            .map(|body| {
+                serde_json::from_str::<PendingSignIn>(&body).map_err(|_| corrupt("sign-in"))
+            })
+            .transpose()?;
+        self.sign_ins.fill(ticket, found.as_ref());
+        Ok(found)
     }
 
     async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
-        self.write_by_key(
-            "DELETE FROM sign_ins WHERE id = ?",
-            id.as_str(),
-            "deleting a sign-in",
-        )
-        .await
+        let ticket = self.sign_ins.begin_write(id.as_str());
+        let done = self
+            .write_by_key(
+                "DELETE FROM sign_ins WHERE id = ?",
+                id.as_str(),
+                "deleting a sign-in",
+            )
+            .await;
+        self.sign_ins.finish_write(
+            ticket,
+            match done {
+                Ok(()) => Written::Deleted,
+                Err(_) => Written::Unknown,
+            },
+        );
+        done
     }
 
     async fn complete_sign_in(
+        &self,
+        session: &Session,
+        sign_in: &SignInId,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        let ticket = self.sign_ins.begin_write(sign_in.as_str());
+        let done = self.complete_sign_in_now(session, sign_in, record).await;
+        self.sign_ins.finish_write(
+            ticket,
+            match done {
+                Ok(()) => Written::Deleted,
+                Err(_) => Written::Unknown,
+            },
+        );
+        done
+    }
+
+    async fn fail_sign_in(
+        &self,
+        sign_in: &PendingSignIn,
+        ended: bool,
+        record: &SignInRecord,
+    ) -> StoreResult<()> {
+        let ticket = self.sign_ins.begin_write(sign_in.id.as_str());
+        let done = self.fail_sign_in_now(sign_in, ended, record).await;
+        self.sign_ins.finish_write(
+            ticket,
+            match done {
+                Ok(()) if ended => Written::Deleted,
+                Ok(()) => Written::Value(sign_in.clone()),
+                Err(_) => Written::Unknown,
+            },
+        );
+        done
+    }
+}
+
+impl SqliteStore {
+    async fn complete_sign_in_now(
         &self,
         session: &Session,
         sign_in: &SignInId,
@@ -195,7 +262,7 @@ impl SessionStore for SqliteStore {
             .map_err(|e| backend("completing a sign-in", e))
     }
 
-    async fn fail_sign_in(
+    async fn fail_sign_in_now(
         &self,
         sign_in: &PendingSignIn,
         ended: bool,
