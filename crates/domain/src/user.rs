@@ -186,7 +186,7 @@ fn normalise_certificate_user_id(value: &str) -> Option<String> {
     let rest = value.strip_prefix("X509:")?;
     let text = |v: &str| (!v.trim().is_empty()).then(|| v.to_string());
     let hex = |v: &str| {
-        (!v.is_empty() && v.len() % 2 == 0 && v.chars().all(|c| c.is_ascii_hexdigit()))
+        (!v.is_empty() && v.len().is_multiple_of(2) && v.chars().all(|c| c.is_ascii_hexdigit()))
             .then(|| v.to_ascii_lowercase())
     };
     if let Some(v) = rest.strip_prefix("<PN>") {

@@ -208,7 +208,7 @@ pub async fn a_certificate_user_id_belongs_to_one_user(store: &dyn Store) {
         .await
         .unwrap();
     let taken = store
-        .set_certificate_user_ids(&other.id, &[shared.clone()])
+        .set_certificate_user_ids(&other.id, std::slice::from_ref(&shared))
         .await;
     assert!(
         is_conflict(&taken),
