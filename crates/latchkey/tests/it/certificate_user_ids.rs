@@ -140,8 +140,8 @@ async fn an_administrator_edits_certificate_user_ids_on_the_user_page() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = admin.get(&page_path).await;
     assert!(
-        page.body.contains("X509:&lt;PN&gt;bobby@contoso.example")
-            && page.body.contains("X509:&lt;SKI&gt;ab12"),
+        page.body.contains("X509:&#60;PN&#62;bobby@contoso.example")
+            && page.body.contains("X509:&#60;SKI&#62;ab12"),
         "{}",
         page.body
     );
@@ -155,6 +155,11 @@ async fn an_administrator_edits_certificate_user_ids_on_the_user_page() {
         )
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("is not a certificate user id"),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         server
             .latchkey
