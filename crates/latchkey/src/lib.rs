@@ -5,6 +5,7 @@ pub mod admin_cli;
 pub mod backchannel;
 pub mod backup;
 pub mod config;
+pub mod crl;
 pub mod cross_instance;
 pub mod demo;
 pub mod edge;

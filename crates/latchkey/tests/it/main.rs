@@ -11,6 +11,8 @@ mod browser;
 mod browser_apps;
 mod browser_sessions;
 mod browser_spa;
+mod certificate_crl_fetch;
+mod certificate_user_ids;
 mod console;
 mod deceptive_names;
 mod device_grant;
