@@ -15,9 +15,9 @@ impl MaintenanceStore for PostgresStore {
             "DELETE FROM activations WHERE expires_at <= $1 AND device_id IS NULL",
             "DELETE FROM device_nonces WHERE expires_at <= $1",
             // Settled or not, a day after expiry an approval is only history (the log has it).
-            "DELETE FROM approvals WHERE expires_at + 86400 <= $1",
+            "DELETE FROM approvals WHERE expires_at <= $1 - 86400",
             // Windows are at most a day long.
-            "DELETE FROM throttle WHERE window_start + 86400 <= $1",
+            "DELETE FROM throttle WHERE window_start <= $1 - 86400",
             "DELETE FROM access_tokens WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM sign_ins WHERE expires_at <= $1",

@@ -16,9 +16,9 @@ impl MaintenanceStore for SqliteStore {
             "DELETE FROM activations WHERE expires_at <= ? AND device_id IS NULL",
             "DELETE FROM device_nonces WHERE expires_at <= ?",
             // Settled or not, a day after expiry an approval is only history (the log has it).
-            "DELETE FROM approvals WHERE expires_at + 86400 <= ?",
+            "DELETE FROM approvals WHERE expires_at <= ? - 86400",
             // Windows are at most a day long.
-            "DELETE FROM throttle WHERE window_start + 86400 <= ?",
+            "DELETE FROM throttle WHERE window_start <= ? - 86400",
             "DELETE FROM access_tokens WHERE expires_at <= ?",
             "DELETE FROM refresh_tokens WHERE expires_at <= ?",
             "DELETE FROM sign_ins WHERE expires_at <= ?",
