@@ -10,6 +10,12 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
+/// The number page's long-poll, as its `data-wait-url` names it.
+pub const WAIT_URL: &str = "/login/status?wait=25";
+
+/// How often the page asks when the long-poll is not available.
+const FALLBACK_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Page {
     pub status: u16,
     pub location: Option<String>,
@@ -154,6 +160,40 @@ impl Browser {
             }
         }
         bail!("too many redirects")
+    }
+
+    /// What the number page's script does (`static/wait.js`) until the request is settled: it
+    /// asks `GET /login/status?wait=25`, which the server holds until the answer comes (or
+    /// 25 s pass: it asks again); when that fails, or the server says it did not wait
+    /// (`"waited": false`: too many waiters), it falls back to asking `/login/status` every
+    /// second.
+    pub async fn wait_settled(&self) -> Result<()> {
+        let mut polling = false;
+        loop {
+            if polling {
+                tokio::time::sleep(FALLBACK_POLL_EVERY).await;
+                if !self.pending().await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let page = match self.get(WAIT_URL).await {
+                Ok(page) if page.status == 200 => page,
+                _ => {
+                    polling = true;
+                    continue;
+                }
+            };
+            let Ok(status) = serde_json::from_str::<serde_json::Value>(&page.body) else {
+                polling = true;
+                continue;
+            };
+            match (status["pending"].as_bool(), status["waited"].as_bool()) {
+                (Some(false), _) => return Ok(()),
+                (Some(true), Some(true)) => {}
+                _ => polling = true,
+            }
+        }
     }
 
     /// What the number page's script asks: is the request still waiting for an answer?

@@ -8,9 +8,11 @@
 //! * **UPN submitted → request on the device**: from just before the browser posts the user
 //!   name until the phone's live channel (WebSocket) delivers the request.
 //! * **answer sent → browser signed in**: from just before the phone posts its signed answer
-//!   until the browser, polling `/login/status` every 2 ms as the number page's script does,
-//!   learns the request is settled, and then until its next `GET /login` returns the redirect
-//!   that completes the sign-in.
+//!   until the browser, waiting with the number page's long-poll (`GET
+//!   /login/status?wait=25`, as the page's script does), learns the request is settled, and
+//!   then until its next `GET /login` returns the redirect that completes the sign-in.
+//! * **answer → browser redirected**: the same end, from the moment the answer's POST
+//!   returned to the phone.
 //!
 //! Both run first with only the measured phone connected, then with `--idle-devices` phones
 //! connected (the measured one and idle others), to show what a crowd of open live channels
@@ -32,10 +34,8 @@ use crate::devices::{IdleConnections, MeasuredPhone, seed_idle};
 use crate::server::InProcessServer;
 use crate::stats::{Summary, ms};
 
-/// How often the browser asks `/login/status`, as the number page's script does but tighter.
-/// Tokio's timer rounds sleeps up to whole milliseconds, so gaps are 2–3 ms and "status not
-/// pending" carries up to one of them; "device has the outcome" is the server's own time.
-const POLL_EVERY: Duration = Duration::from_millis(2);
+/// How the browser waits, as the number page's script does.
+const HOW_THE_BROWSER_WAITS: &str = "long-poll GET /login/status?wait=25";
 
 /// Longest wait for any one step; a sign-in that takes this long is a failure, not a sample,
 /// and it keeps the run from hanging.
@@ -68,11 +68,12 @@ struct Sample {
     answer_to_outcome: Duration,
     answer_to_status: Duration,
     answer_to_signed_in: Duration,
+    answered_to_redirected: Duration,
 }
 
 /// The metrics, in the order they are reported: JSON key, label for people, and the field.
 type Metric = (&'static str, &'static str, fn(&Sample) -> Duration);
-const METRICS: [Metric; 4] = [
+const METRICS: [Metric; 5] = [
     (
         "upn_to_device",
         "UPN submitted → request on the device",
@@ -93,6 +94,11 @@ const METRICS: [Metric; 4] = [
         "answer sent → signed-in redirect",
         |s| s.answer_to_signed_in,
     ),
+    (
+        "answered_to_redirected",
+        "answer → browser redirected",
+        |s| s.answered_to_redirected,
+    ),
 ];
 
 /// Waits on the live channel for the phone sign-in request for `upn`, and notes when it
@@ -112,15 +118,11 @@ async fn next_request(stream: &mut EventStream, upn: &str) -> Result<(ApprovalRe
     }
 }
 
-/// Polls `/login/status` until the request is settled, then reloads `/login` as the number
-/// page does. Returns when each of the two happened, and the reloaded page.
+/// Waits as the number page does (its long-poll, `/login/status?wait=25`) until the request
+/// is settled, then reloads `/login` as the page does. Returns when each of the two happened,
+/// and the reloaded page.
 async fn wait_for_sign_in(browser: &Browser) -> Result<(Instant, Instant, Page)> {
-    loop {
-        if !browser.pending().await? {
-            break;
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
+    browser.wait_settled().await?;
     let settled = Instant::now();
     let page = browser.get("/login").await?;
     Ok((settled, Instant::now(), page))
@@ -174,7 +176,7 @@ async fn sign_in_once(
         assertion: None,
     };
 
-    // The browser polls while the answer is on its way, as the number page does.
+    // The browser waits (the page's long-poll) while the answer is on its way.
     let answered = Instant::now();
     let (outcome, browser_side) = tokio::join!(
         async {
@@ -218,6 +220,7 @@ async fn sign_in_once(
         answer_to_outcome: outcome_at - answered,
         answer_to_status: settled - answered,
         answer_to_signed_in: signed_in - answered,
+        answered_to_redirected: signed_in.saturating_duration_since(outcome_at),
     })
 }
 
@@ -287,8 +290,7 @@ fn devices(connected: usize) -> String {
 fn print_human(scenarios: &[Scenario]) {
     println!();
     println!(
-        "Latchkey phone sign-in latency, in-process server over loopback, /login/status polled every {} ms",
-        POLL_EVERY.as_millis()
+        "Latchkey phone sign-in latency, in-process server over loopback, the browser waiting with {HOW_THE_BROWSER_WAITS}"
     );
     for scenario in scenarios {
         println!();
@@ -336,7 +338,7 @@ fn to_json(args: &Args, scenarios: &[Scenario]) -> serde_json::Value {
     serde_json::json!({
         "iterations": args.iterations,
         "warmup": args.warmup,
-        "poll_interval_ms": ms(POLL_EVERY),
+        "browser_waits_with": HOW_THE_BROWSER_WAITS,
         "scenarios": scenarios,
     })
 }

@@ -12,7 +12,11 @@
 //!    with several instances, a device on another instance than the browser's only hears of
 //!    the request on its channel if the instances pass device events to each other;
 //! 4. the device signs and posts its answer with the number from the page;
-//! 5. the browser asks `/login/status`, then `GET /login` → the redirect with the code;
+//! 5. the browser, which opened the number page's long-poll (`GET /login/status?wait=25`,
+//!    exactly as the page's script does, falling back to its one-second poll) as soon as the
+//!    page was shown, learns the answer, then `GET /login` → the redirect with the code
+//!    ("answer → browser redirected" is timed from the answer's POST returning to this
+//!    redirect);
 //! 6. the application redeems the code at `/token` and checks the ID token's ES256
 //!    signature against the JWKS, and its issuer, audience, nonce, expiry and user.
 
@@ -43,11 +47,8 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 /// Longest wait for any one step; past it the sign-in counts as an error.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How often the browser asks `/login/status` while the answer is still on its way.
-const POLL_EVERY: Duration = Duration::from_millis(5);
-
 /// The timed parts of one sign-in, in report order.
-pub const STEPS: [&str; 10] = [
+pub const STEPS: [&str; 11] = [
     "authorize",
     "username",
     "password",
@@ -56,6 +57,7 @@ pub const STEPS: [&str; 10] = [
     "answer",
     "status",
     "complete",
+    "redirected",
     "token",
     "total",
 ];
@@ -292,6 +294,51 @@ async fn receive_request(
     }
 }
 
+/// The phone's side: the request reaches the device (on its live channel or by asking) and
+/// it answers with `number`. Returns how the request came, and when the answer's POST
+/// returned.
+async fn answer_on_the_phone(
+    listening: &mut Listening,
+    timings: &mut Timings,
+    submitted: Instant,
+    number: u8,
+    pull_after: Duration,
+) -> Result<(Delivery, Instant), Failure> {
+    let device = listening.device.clone();
+    let wanted = match device.way {
+        Way::PhoneSignIn => ApprovalKind::PhoneSignIn,
+        Way::PasswordAndPush => ApprovalKind::MfaPush,
+    };
+    let (request, delivered_at, delivery) = receive_request(listening, wanted, pull_after)
+        .await
+        .at("delivery")?;
+    timings.push((
+        "delivery",
+        delivered_at.saturating_duration_since(submitted),
+    ));
+    if request.kind != wanted || request.user_principal_name != device.upn {
+        return Err(Failure {
+            step: "delivery",
+            reason: format!(
+                "expected a {wanted:?} request for {}, got {:?} for {}",
+                device.upn, request.kind, request.user_principal_name
+            ),
+        });
+    }
+    let key = device.answering_key(request.kind).at("answer")?;
+    let answer = sign_answer(key, &request, Decision::Approve, Some(number));
+    step(timings, "answer", async {
+        let outcome = device.client.send_answer(&request.id, &answer).await?;
+        ensure!(
+            outcome == AnswerOutcome::Approved,
+            "the answer was {outcome:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    Ok((delivery, Instant::now()))
+}
+
 /// One complete sign-in of `listening`'s user.
 async fn sign_in(
     http: &reqwest::Client,
@@ -303,7 +350,7 @@ async fn sign_in(
     let device = listening.device.clone();
     let mut timings = Timings::with_capacity(STEPS.len());
     let base = device.browser_base.as_str();
-    let browser = Browser::new(base, http);
+    let browser = Arc::new(Browser::new(base, http));
     let (state, nonce, verifier) = (random_text(12), random_text(12), random_text(32));
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
@@ -368,46 +415,32 @@ async fn sign_in(
     };
     let number = number_page.number().at("number_page")?;
 
-    let wanted = match device.way {
-        Way::PhoneSignIn => ApprovalKind::PhoneSignIn,
-        Way::PasswordAndPush => ApprovalKind::MfaPush,
+    // The page opens its long-poll as soon as it is shown, before the phone answers.
+    let waiting = {
+        let browser = browser.clone();
+        tokio::spawn(async move {
+            let settled = timeout(STEP_TIMEOUT, browser.wait_settled()).await;
+            (settled, Instant::now())
+        })
     };
-    let (request, delivered_at, delivery) = receive_request(listening, wanted, pull_after)
-        .await
-        .at("delivery")?;
-    timings.push((
-        "delivery",
-        delivered_at.saturating_duration_since(submitted),
-    ));
-    if request.kind != wanted || request.user_principal_name != device.upn {
-        return Err(Failure {
-            step: "delivery",
-            reason: format!(
-                "expected a {wanted:?} request for {}, got {:?} for {}",
-                device.upn, request.kind, request.user_principal_name
-            ),
-        });
-    }
-
-    let key = device.answering_key(request.kind).at("answer")?;
-    let answer = sign_answer(key, &request, Decision::Approve, Some(number));
-    step(&mut timings, "answer", async {
-        let outcome = device.client.send_answer(&request.id, &answer).await?;
-        ensure!(
-            outcome == AnswerOutcome::Approved,
-            "the answer was {outcome:?}"
-        );
-        Ok(())
-    })
-    .await?;
-
-    step(&mut timings, "status", async {
-        while browser.pending().await? {
-            tokio::time::sleep(POLL_EVERY).await;
+    let answered =
+        answer_on_the_phone(listening, &mut timings, submitted, number, pull_after).await;
+    let (delivery, answered_at) = match answered {
+        Ok(answered) => answered,
+        Err(failure) => {
+            waiting.abort();
+            return Err(failure);
         }
-        Ok(())
-    })
-    .await?;
+    };
+    let (settled, settled_at) = waiting
+        .await
+        .map_err(|e| anyhow!("the waiting browser's task failed: {e}"))
+        .at("status")?;
+    settled
+        .map_err(|_| anyhow!("timed out after {STEP_TIMEOUT:?}"))
+        .and_then(|r| r)
+        .at("status")?;
+    timings.push(("status", settled_at.saturating_duration_since(answered_at)));
     let code = step(&mut timings, "complete", async {
         let page = browser.get("/login").await?;
         expect_status(&page, &[302, 303], "the signed-in redirect")?;
@@ -423,6 +456,7 @@ async fn sign_in(
         query_param(&location, "code").ok_or_else(|| anyhow!("no code in {location}"))
     })
     .await?;
+    timings.push(("redirected", answered_at.elapsed()));
 
     step(&mut timings, "token", async {
         let response = http

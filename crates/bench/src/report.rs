@@ -20,8 +20,9 @@ fn label(step: &str) -> &'static str {
         "number_page" => "number page",
         "delivery" => "notification delivery (submit → device)",
         "answer" => "device answer (POST …/answer)",
-        "status" => "GET /login/status until settled",
+        "status" => "answer returned → wait settled",
         "complete" => "GET /login → redirect with code",
+        "redirected" => "answer → browser redirected",
         "token" => "POST /token + ID token checked",
         "total" => "whole sign-in",
         _ => "",
@@ -245,8 +246,8 @@ impl Idle {
 /// The `stores` comparison as a Markdown table, from each configuration's JSON report.
 pub fn stores_table(rows: &[(String, anyhow::Result<Value>)]) -> String {
     let mut table = String::from(
-        "| Configuration | Sign-ins per second | Server CPU per sign-in | PostgreSQL CPU per sign-in: the run's backends (every postgres process) | Whole flow p50 | Whole flow p99 | Delivery p99 | Delivered on the channel / by asking | Errors |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| Configuration | Sign-ins per second | Server CPU per sign-in | PostgreSQL CPU per sign-in: the run's backends (every postgres process) | Whole flow p50 | Whole flow p99 | Delivery p99 | Answer → browser redirected p50 / p99 | Delivered on the channel / by asking | Errors |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for (name, result) in rows {
         let report = match result {
@@ -254,7 +255,7 @@ pub fn stores_table(rows: &[(String, anyhow::Result<Value>)]) -> String {
             Err(error) => {
                 let reason: String = format!("{error:#}").chars().take(120).collect();
                 table.push_str(&format!(
-                    "| {name} | failed: {} | | | | | | | |\n",
+                    "| {name} | failed: {} | | | | | | | | |\n",
                     reason.replace('|', "/").replace('\n', " ")
                 ));
                 continue;
@@ -274,12 +275,14 @@ pub fn stores_table(rows: &[(String, anyhow::Result<Value>)]) -> String {
             .as_object()
             .map_or(0, |e| e.values().filter_map(Value::as_u64).sum());
         table.push_str(&format!(
-            "| {name} | {:.1} | {} | {postgres} | {} | {} | {} | {} / {} | {errors} |\n",
+            "| {name} | {:.1} | {} | {postgres} | {} | {} | {} | {} / {} | {} / {} | {errors} |\n",
             report["sign_ins_per_second"].as_f64().unwrap_or(0.0),
             ms(&report["server_cpu_ms_per_sign_in"]),
             ms(&report["steps"]["total"]["median_ms"]),
             ms(&report["steps"]["total"]["p99_ms"]),
             ms(&report["steps"]["delivery"]["p99_ms"]),
+            ms(&report["steps"]["redirected"]["median_ms"]),
+            ms(&report["steps"]["redirected"]["p99_ms"]),
             report["by_delivery"]["socket"],
             report["by_delivery"]["pull"],
         ));

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use latchkey_protocol::wire::DeviceEvent;
 
-use crate::ids::{DeviceId, SessionId, UserId};
+use crate::ids::{ApprovalId, DeviceId, SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
@@ -70,6 +70,9 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, device: &DeviceId, event: &DeviceEvent);
     /// The device is gone: close whatever live channel it has.
     fn forget(&self, _device: &DeviceId) {}
+    /// `approval` was settled (answered, cancelled or expired) here. Browsers waiting for it
+    /// here were woken already; this tells other instances (see `cross_instance`).
+    fn settled(&self, _approval: &ApprovalId) {}
 }
 
 /// Delivers nothing: devices find their requests by pulling.

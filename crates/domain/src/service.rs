@@ -51,8 +51,8 @@ pub use certificates::{
 };
 pub use devices::{
     ActivationProgress, ConsentProgress, DeviceApiError, DeviceErrorKind, Devices,
-    LOCATION_ATTRIBUTION, MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, RegisteredMethod,
-    SignedDeviceRequest,
+    LOCATION_ATTRIBUTION, MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, MAX_WAITERS,
+    MAX_WAITERS_PER_APPROVAL, RegisteredMethod, SignedDeviceRequest, WaitRefused,
 };
 pub use directory::{Directory, NewUser, UserPatch};
 pub use governance::{ADMINISTRATORS_GROUP_NAME, Administrator, Governance, NewAdminToken};
@@ -65,8 +65,8 @@ pub use settings::{
 };
 pub use shared::ServerKeys;
 pub use sign_in::{
-    AuthorizeStep, CredentialInput, SignInFailure, SignIns, SignedIn, StrengthPrompt,
-    WaitingForApproval,
+    ApprovalWait, AuthorizeStep, CredentialInput, RECHECK_EVERY, SignInFailure, SignIns, SignedIn,
+    StrengthPrompt, WaitingForApproval,
 };
 pub use tokens::{
     BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, ClientCredentials, DeviceAuthorizationResponse,
@@ -210,6 +210,7 @@ impl Latchkey {
             directory: directory.clone(),
             applications: applications.clone(),
             governance: governance.clone(),
+            waiters: Arc::default(),
         });
         let passkeys = Arc::new(Passkeys {
             store: store.clone(),

@@ -7,13 +7,15 @@
 //! devices connected here, through the hub only, never Web Push again. A request is read back
 //! from the database (only if it still waits for that device, and never one held back), and
 //! after every reconnection of the listener everything announced and pending for the devices
-//! connected here is reloaded, since notifications sent meanwhile are lost. The PostgreSQL
+//! connected here is reloaded, since notifications sent meanwhile are lost. An approval settled
+//! here is announced too (its id only), to wake the browsers waiting for it on the number page
+//! of another instance; after a reconnection every waiting browser here re-reads its approval. The PostgreSQL
 //! side is `latchkey_store::postgres::events`; SQLite keeps the in-process hub alone.
 
 use std::sync::Arc;
 
 use latchkey_domain::Latchkey;
-use latchkey_domain::ids::DeviceId;
+use latchkey_domain::ids::{ApprovalId, DeviceId};
 use latchkey_domain::notify::Notifier;
 use latchkey_protocol::wire::DeviceEvent;
 use latchkey_store::postgres::events::{DeviceSignal, Heard, SignalPublisher};
@@ -37,6 +39,11 @@ impl Notifier for CrossInstanceNotifier {
         self.local.forget(device);
         self.publisher.publish(device, &DeviceSignal::Forget);
     }
+
+    fn settled(&self, approval: &ApprovalId) {
+        self.local.settled(approval);
+        self.publisher.publish_settled(approval);
+    }
 }
 
 /// Delivers what the listener hears to the devices connected to `hub`, until the listener
@@ -49,10 +56,14 @@ pub async fn deliver_heard(
     while let Some(heard) = heard.recv().await {
         match heard {
             Heard::Connected => {
+                // Settlements sent while the listener was away are lost: every waiting
+                // browser reads its approval again.
+                latchkey.devices.wake_waiters(None);
                 for device in hub.connected_devices() {
                     deliver_pending(&hub, &latchkey, &device, None).await;
                 }
             }
+            Heard::Settled { approval } => latchkey.devices.wake_waiters(Some(&approval)),
             Heard::Signal { device, signal } => {
                 if !hub.is_connected(&device) {
                     continue;

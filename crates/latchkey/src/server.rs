@@ -227,6 +227,9 @@ pub async fn serve_on(
         }
     };
     let state = AppState {
+        // The long-poll stays 5 s under the idle timeout (its connection is silent meanwhile).
+        sign_in_wait_seconds: ((config.limits.idle_seconds - 5.0).floor().max(0.0) as u64)
+            .min(latchkey_web::pages::SIGN_IN_WAIT_SECONDS),
         database: config.database()?.kind(),
         devices,
         latchkey,

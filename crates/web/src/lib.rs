@@ -25,7 +25,7 @@ mod metrics;
 mod myapps;
 mod oidc;
 mod ops;
-mod pages;
+pub mod pages;
 mod passkeys;
 mod push_api;
 mod revocation;

@@ -59,6 +59,28 @@ pub struct Metrics {
     pub sign_ins_failed: AtomicU64,
     pub tokens_issued: AtomicU64,
     pub token_errors: AtomicU64,
+    sign_in_waits: [AtomicU64; 3],
+}
+
+/// How a number page's long-poll (`GET /login/status?wait=…`) ended.
+#[derive(Debug, Clone, Copy)]
+pub enum SignInWait {
+    /// The approval settled (or the sign-in was no longer waiting) while it waited.
+    Settled,
+    /// Its time ran out with the approval still pending.
+    TimedOut,
+    /// A cap on waiters refused it; it answered as a plain poll.
+    Refused,
+}
+
+impl SignInWait {
+    pub fn label(self) -> &'static str {
+        match self {
+            SignInWait::Settled => "settled",
+            SignInWait::TimedOut => "timed_out",
+            SignInWait::Refused => "refused",
+        }
+    }
 }
 
 impl Metrics {
@@ -72,6 +94,10 @@ impl Metrics {
 
     pub fn timed_out(&self, which: ConnectionTimeout) {
         Self::inc(&self.connections_timed_out[which as usize]);
+    }
+
+    pub fn sign_in_wait(&self, how: SignInWait) {
+        Self::inc(&self.sign_in_waits[how as usize]);
     }
 
     pub fn render(&self) -> String {
@@ -129,6 +155,23 @@ impl Metrics {
                 .into_iter()
                 .zip(&self.responses)
                 .map(|(class, counter)| (class, counter.load(Ordering::Relaxed))),
+        );
+        labelled_counter(
+            &mut out,
+            "latchkey_sign_in_waits_total",
+            "Number page long-polls, by how they ended.",
+            "outcome",
+            [
+                SignInWait::Settled,
+                SignInWait::TimedOut,
+                SignInWait::Refused,
+            ]
+            .map(|how| {
+                (
+                    how.label(),
+                    self.sign_in_waits[how as usize].load(Ordering::Relaxed),
+                )
+            }),
         );
         for (name, help, counter) in [
             (

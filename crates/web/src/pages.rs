@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::cookies::{self, CsrfScope, csrf_token};
 use crate::error::{PageError, render, render_uncached};
 use crate::extract::{CsrfForm, Origin, SignInForm, SignedInForm};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SignInWait};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -225,9 +225,77 @@ async fn login_page(
     .await)
 }
 
-/// `GET /login/status`: whether the number page is still waiting. Polled by its script.
-async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let pending = match cookies::sign_in_id(&state, &jar) {
+/// The longest wait the number page asks for (`?wait=25`); the server may hold it less
+/// ([`AppState::sign_in_wait_seconds`]).
+pub const SIGN_IN_WAIT_SECONDS: u64 = 25;
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// Seconds to wait for the approval to settle: the long-poll. Absent: a plain poll.
+    wait: Option<String>,
+}
+
+/// `GET /login/status`: whether the number page is still waiting: `{"pending": bool}`.
+/// With `?wait=N` (1–25 seconds, larger values are cut to the longest) it is a long-poll:
+/// the answer comes when the approval settles or after N seconds, with `"waited": true`;
+/// `"waited": false` means the server answered at once (waiters capped, waiting off, a
+/// malformed `wait`) and the page should fall back to polling every second. Without the
+/// browser's valid sign-in cookie it answers `pending: false` at once, as the poll does.
+async fn approval_status(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<StatusQuery>,
+) -> Response {
+    let Some(wait) = query.wait else {
+        return status_answer(serde_json::json!({ "pending": poll_status(&state, &jar).await }));
+    };
+    let seconds = wait
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(|s| s.min(SIGN_IN_WAIT_SECONDS).min(state.sign_in_wait_seconds));
+    let Some(id) = cookies::sign_in_id(&state, &jar) else {
+        return status_answer(serde_json::json!({ "pending": false, "waited": true }));
+    };
+    let answer = match seconds {
+        Some(seconds) if seconds > 0 => state
+            .latchkey
+            .sign_in
+            .wait_for_approval(&id, std::time::Duration::from_secs(seconds))
+            .await
+            .ok(),
+        _ => None,
+    };
+    let (pending, waited) = match answer {
+        Some(answer) => {
+            state.metrics.sign_in_wait(if answer.refused.is_some() {
+                SignInWait::Refused
+            } else if answer.pending {
+                SignInWait::TimedOut
+            } else {
+                SignInWait::Settled
+            });
+            (answer.pending, answer.waited)
+        }
+        // Waiting off or a malformed `wait`: a plain poll's answer, and the page polls.
+        None if seconds.is_none_or(|s| s == 0) => (poll_status(&state, &jar).await, false),
+        // The sign-in is gone (or the store failed): reload, as the poll does.
+        None => (false, true),
+    };
+    status_answer(serde_json::json!({ "pending": pending, "waited": waited }))
+}
+
+fn status_answer(body: serde_json::Value) -> Response {
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// The plain poll: whether the number page is still waiting.
+async fn poll_status(state: &AppState, jar: &CookieJar) -> bool {
+    match cookies::sign_in_id(state, jar) {
         Some(id) => state
             .latchkey
             .sign_in
@@ -235,12 +303,7 @@ async fn approval_status(State(state): State<AppState>, jar: CookieJar) -> Respo
             .await
             .unwrap_or(false),
         None => false,
-    };
-    (
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({ "pending": pending })),
-    )
-        .into_response()
+    }
 }
 
 #[derive(Deserialize)]

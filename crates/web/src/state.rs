@@ -12,6 +12,10 @@ use crate::{DeviceHub, known_browser};
 #[derive(Clone)]
 pub struct AppState {
     pub latchkey: Arc<Latchkey>,
+    /// The longest the number page's long-poll (`GET /login/status?wait=…`) is held: kept
+    /// below the edge's idle timeout and the 30 s request timeout; 0 turns waiting off (every
+    /// wait answers as a plain poll, and the page polls).
+    pub sign_in_wait_seconds: u64,
     /// Which database the store is (`sqlite` or `postgresql`), for `/readyz`.
     pub database: &'static str,
     /// The stored secret from which the pages' keys are derived, one per purpose with its own

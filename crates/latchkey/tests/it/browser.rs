@@ -871,6 +871,11 @@ async fn a_wrong_number_and_a_denial_end_on_pages_that_say_what_happened_and_wha
         AnswerOutcome::Denied
     );
     ends_with_what_to_do(&browser, "You denied the sign-in request").await;
+    // The page moved on through its long-poll, not its one-second poll.
+    assert!(
+        crate::sign_in_wait::metric(&server.base, crate::sign_in_wait::WAITS_SETTLED).await >= 1,
+        "the number page's script waited with GET /login/status?wait=…"
+    );
     browser.shots("01-page").await;
     browser.close().await;
 }

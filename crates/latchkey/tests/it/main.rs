@@ -40,6 +40,7 @@ mod phone_webauthn;
 mod pin_guessing;
 mod postgres;
 mod registration_campaign;
+mod sign_in_wait;
 mod smart_lockout;
 mod strengths;
 mod support;

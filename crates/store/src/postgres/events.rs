@@ -1,7 +1,8 @@
 //! Device events between instances, over PostgreSQL's `LISTEN`/`NOTIFY`.
 //!
 //! A device's live channel sits on one instance while the sign-in that concerns it may run on
-//! another. The instance that raises an event delivers it to its own connections and
+//! another; and the browser waiting on the number page may sit on another instance than the
+//! one its approval is settled on (a `settled` notification, with the approval's id only). The instance that raises an event delivers it to its own connections and
 //! publishes it here; every other instance hears it and delivers it to the devices connected
 //! to it. A notification carries **ids only** (the sending instance, the device, the kind of
 //! event, the request's id): a listener reads the request itself from the database, so
@@ -17,7 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use latchkey_domain::error::StoreError;
-use latchkey_domain::ids::DeviceId;
+use latchkey_domain::ids::{ApprovalId, DeviceId};
 use latchkey_domain::secret::random_hex;
 use latchkey_protocol::wire::DeviceEvent;
 use serde_json::{Value, json};
@@ -124,11 +125,33 @@ fn encode(instance: &str, device: &DeviceId, signal: &DeviceSignal) -> String {
     payload.to_string()
 }
 
-/// The sender and the signal of a payload; `None` for anything else.
-fn decode(payload: &str) -> Option<(String, DeviceId, DeviceSignal)> {
+/// The payload of an approval's settlement: `{"from":…,"event":"settled","id":…}` (no
+/// device: it is for the browsers waiting on the number page).
+fn encode_settled(instance: &str, approval: &ApprovalId) -> String {
+    json!({
+        "from": instance,
+        "event": "settled",
+        "id": approval.as_str(),
+    })
+    .to_string()
+}
+
+/// The sender and what it said, from a payload; `None` for anything else.
+fn decode(payload: &str) -> Option<(String, Heard)> {
     let value: Value = serde_json::from_str(payload).ok()?;
     let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
     let id = text("id");
+    if value.get("event")?.as_str()? == "settled" {
+        if value.get("device").is_some() {
+            return None;
+        }
+        return Some((
+            text("from")?,
+            Heard::Settled {
+                approval: ApprovalId::from_string(id?),
+            },
+        ));
+    }
     let signal = match (value.get("event")?.as_str()?, id) {
         ("request", Some(id)) => DeviceSignal::Request { id },
         ("answered_elsewhere", Some(id)) => DeviceSignal::AnsweredElsewhere { id },
@@ -139,8 +162,10 @@ fn decode(payload: &str) -> Option<(String, DeviceId, DeviceSignal)> {
     };
     Some((
         text("from")?,
-        DeviceId::from_string(text("device")?),
-        signal,
+        Heard::Signal {
+            device: DeviceId::from_string(text("device")?),
+            signal,
+        },
     ))
 }
 
@@ -154,6 +179,8 @@ pub enum Heard {
         device: DeviceId,
         signal: DeviceSignal,
     },
+    /// Another instance settled this approval: wake the browsers waiting for it here.
+    Settled { approval: ApprovalId },
 }
 
 /// One instance's end of the cross-instance device events: its id, the channel, a
@@ -286,6 +313,18 @@ impl SignalPublisher {
             tracing::warn!(device = %device, "too many device events waiting to be published; one is dropped (the device pulls)");
         }
     }
+
+    /// Queues the news that `approval` was settled here, for browsers waiting for it on other
+    /// instances. A full queue drops it: those browsers read the approval again within
+    /// seconds anyway.
+    pub fn publish_settled(&self, approval: &ApprovalId) {
+        let payload = encode_settled(&self.instance, approval);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(payload) {
+            tracing::warn!(
+                "too many device events waiting to be published; a settlement is dropped (waiting browsers re-read)"
+            );
+        }
+    }
 }
 
 struct Listener {
@@ -376,19 +415,14 @@ impl Listener {
                 Ok(None) => return Stopped::Lost("the connection was closed".into()),
                 Err(e) => return Stopped::Lost(e.to_string()),
             };
-            let Some((from, device, signal)) = decode(notification.payload()) else {
+            let Some((from, heard)) = decode(notification.payload()) else {
                 tracing::debug!("ignored a malformed device event notification");
                 continue;
             };
             if from == self.instance {
                 continue;
             }
-            if self
-                .heard
-                .send(Heard::Signal { device, signal })
-                .await
-                .is_err()
-            {
+            if self.heard.send(heard).await.is_err() {
                 return Stopped::Owner;
             }
         }
@@ -426,9 +460,30 @@ mod tests {
             assert_eq!(keys, expected, "{payload}");
             assert_eq!(
                 decode(&payload),
-                Some(("i1".to_string(), device.clone(), signal))
+                Some((
+                    "i1".to_string(),
+                    Heard::Signal {
+                        device: device.clone(),
+                        signal
+                    }
+                ))
             );
         }
+        let approval = ApprovalId::from_string("a1");
+        let payload = encode_settled("i2", &approval);
+        let value: Value = serde_json::from_str(&payload).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["event", "from", "id"], "{payload}");
+        assert_eq!(
+            decode(&payload),
+            Some(("i2".to_string(), Heard::Settled { approval }))
+        );
         for junk in [
             "",
             "[]",
@@ -436,6 +491,8 @@ mod tests {
             r#"{"from":"i","device":"d","event":"forget","id":"x"}"#,
             r#"{"from":"i","device":"d","event":"unknown","id":"x"}"#,
             r#"{"device":"d","event":"expired","id":"x"}"#,
+            r#"{"from":"i","event":"settled"}"#,
+            r#"{"from":"i","device":"d","event":"settled","id":"x"}"#,
         ] {
             assert_eq!(decode(junk), None, "{junk}");
         }

@@ -168,6 +168,7 @@ impl Devices {
         {
             return Err(already_answered());
         }
+        self.settled(&approval.id);
         let elsewhere = DeviceEvent::AnsweredElsewhere {
             id: approval.view.id.clone(),
         };
@@ -211,6 +212,7 @@ impl Devices {
             )
             .await?;
         if cancelled {
+            self.settled(&approval.id);
             let event = DeviceEvent::Cancelled {
                 id: approval.view.id.clone(),
             };
@@ -244,6 +246,7 @@ impl Devices {
             )
             .await?
         {
+            self.settled(&approval.id);
             let event = DeviceEvent::Expired {
                 id: approval.view.id.clone(),
             };

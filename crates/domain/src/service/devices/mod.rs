@@ -14,6 +14,7 @@ mod pin;
 mod registration;
 mod requests;
 mod signed;
+mod waiters;
 mod webauthn;
 
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,7 @@ use latchkey_protocol::{FRESHNESS_SECONDS, MAX_NONCE_LEN, MIN_NONCE_LEN};
 
 pub use consent::ConsentProgress;
 pub use methods::RegisteredMethod;
+pub use waiters::{ApprovalWaiters, MAX_WAITERS, MAX_WAITERS_PER_APPROVAL, WaitRefused};
 
 use super::access::MethodAccess;
 use super::applications::Applications;
@@ -236,6 +238,8 @@ pub struct Devices {
     pub(crate) directory: Arc<Directory>,
     pub(crate) applications: Arc<Applications>,
     pub(crate) governance: Arc<Governance>,
+    /// Browsers waiting for an approval to settle (the number page's long-poll).
+    pub(crate) waiters: Arc<ApprovalWaiters>,
 }
 
 impl Devices {
@@ -266,6 +270,26 @@ impl Devices {
             .read()
             .map(|n| n.clone())
             .unwrap_or_else(|_| Arc::new(PullOnly))
+    }
+
+    /// An approval settled here: wakes its waiters on this instance and tells the others.
+    fn settled(&self, approval: &ApprovalId) {
+        self.waiters.wake(approval);
+        self.notifier().settled(approval);
+    }
+
+    /// Another instance settled `approval`: wakes its waiters here. `None` wakes them all
+    /// (the cross-instance listener reconnected, and what was sent meanwhile is lost).
+    pub fn wake_waiters(&self, approval: Option<&ApprovalId>) {
+        match approval {
+            Some(approval) => self.waiters.wake(approval),
+            None => self.waiters.wake_all(),
+        }
+    }
+
+    /// How many browsers wait for an approval on this instance now.
+    pub fn waiting_browsers(&self) -> usize {
+        self.waiters.count()
     }
 
     /// The user's registered authenticator apps, oldest first.

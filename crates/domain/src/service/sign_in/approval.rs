@@ -1,6 +1,8 @@
 //! The number page: waiting for the authenticator app's answer, and what ends the wait (an
 //! answer, a timeout, or the user choosing another way).
 
+use std::time::{Duration, Instant};
+
 use super::{SignInFailure, SignIns, SignedIn};
 use crate::anomaly::HeldBack;
 use crate::authenticator::ApprovalState;
@@ -9,9 +11,36 @@ use crate::error::{DomainError, StoreError};
 use crate::ids::SignInId;
 use crate::log::SignInError;
 use crate::notify::DomainEvent;
+use crate::service::devices::WaitRefused;
 use crate::service::messages::{DISABLED, STORE_TROUBLE};
 use crate::session::AuthMethod;
 use crate::signin::{PendingSignIn, SignInStage};
+
+/// How often a waiting browser's approval is read again although nothing woke it: the safety
+/// net under the wake-ups (a cross-instance notification lost, a sign-in deleted).
+pub const RECHECK_EVERY: Duration = Duration::from_secs(3);
+
+/// What the number page's long-poll answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalWait {
+    /// Still waiting for an answer; `false` means "reload the page".
+    pub pending: bool,
+    /// The server held the request (it was woken or its time ran out); `false` when a cap on
+    /// waiters refused it and it answered as a plain poll, so the page falls back to polling.
+    pub waited: bool,
+    /// Which cap refused it, when one did.
+    pub refused: Option<WaitRefused>,
+}
+
+impl ApprovalWait {
+    fn settled() -> ApprovalWait {
+        ApprovalWait {
+            pending: false,
+            waited: true,
+            refused: None,
+        }
+    }
+}
 
 /// The number page's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +114,65 @@ impl SignIns {
             .await
             .map_err(trouble)?;
         Ok(approval.state == ApprovalState::Pending)
+    }
+
+    /// The number page's long-poll: waits up to `longest` for the approval behind a sign-in
+    /// to settle, woken by whatever settles it (here or, on PostgreSQL, on another instance),
+    /// re-reading the store every [`RECHECK_EVERY`] as a safety net and at the approval's
+    /// expiry. Never polls the store in a tight loop.
+    ///
+    /// A sign-in that is gone, not waiting for approval, or whose approval is gone answers
+    /// `pending: false` at once, as [`approval_pending`](Self::approval_pending) does. Past
+    /// the caps on waiters (per approval and in all) it answers at once with `waited: false`.
+    pub async fn wait_for_approval(
+        &self,
+        id: &SignInId,
+        longest: Duration,
+    ) -> Result<ApprovalWait, SignInFailure> {
+        let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
+        let sign_in = self.sign_in(id).await?;
+        let SignInStage::AwaitingApproval { approval, .. } = &sign_in.stage else {
+            return Ok(ApprovalWait::settled());
+        };
+        // Registered before the first read, so no settlement can fall between the two.
+        let mut waiter = match self.devices.waiters.join(approval) {
+            Ok(waiter) => waiter,
+            Err(refused) => {
+                return Ok(ApprovalWait {
+                    pending: self.approval_pending(id).await?,
+                    waited: false,
+                    refused: Some(refused),
+                });
+            }
+        };
+        let deadline = Instant::now() + longest;
+        loop {
+            let Some(found) = self.devices.approval(approval).await.map_err(trouble)? else {
+                return Ok(ApprovalWait::settled());
+            };
+            let found = self.devices.expire_if_due(found).await.map_err(trouble)?;
+            if found.state != ApprovalState::Pending {
+                return Ok(ApprovalWait::settled());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(ApprovalWait {
+                    pending: true,
+                    waited: true,
+                    refused: None,
+                });
+            }
+            // The approval's expiry, in this clock's seconds, as a wait from now (at least a
+            // little, so an expiry the store has not recorded yet cannot spin the loop).
+            let to_expiry = found.expires_at().0.saturating_sub(self.now().0).max(0) as u64;
+            let next = deadline
+                .min(now + RECHECK_EVERY)
+                .min(now + Duration::from_secs(to_expiry).max(Duration::from_millis(100)));
+            tokio::select! {
+                _ = waiter.woken() => {}
+                _ = tokio::time::sleep_until(next.into()) => {}
+            }
+        }
     }
 
     /// Ends an approval stage: `Ok(None)` while the request is pending, a session when it was

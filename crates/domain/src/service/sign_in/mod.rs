@@ -9,7 +9,7 @@ mod strength;
 
 use std::sync::Arc;
 
-pub use approval::WaitingForApproval;
+pub use approval::{ApprovalWait, RECHECK_EVERY, WaitingForApproval};
 pub use strength::{StrengthPrompt, step_up_message as step_up_message_for, strength_phrase};
 
 use super::access::MethodAccess;
