@@ -59,8 +59,9 @@ pub use settings::{
 };
 pub use shared::ServerKeys;
 pub use sign_in::{
-    AuthorizeStep, CredentialInput, SignInFailure, SignIns, SignedIn, StrengthPrompt,
-    WaitingForApproval,
+    AuthorizeStep, CERTIFICATE_REFERENCE_REFUSED, CERTIFICATE_RESULT_REFUSED, CertificateRefusal,
+    CredentialInput, MAX_CERTIFICATE_REFERENCE_LENGTH, REFERENCE_LIFETIME_SECONDS, SignInFailure,
+    SignIns, SignedIn, StrengthPrompt, WaitingForApproval, certificate_log_code,
 };
 pub use tokens::{
     BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, ClientCredentials, DeviceAuthorizationResponse,

@@ -11,6 +11,8 @@ mod browser;
 mod browser_apps;
 mod browser_sessions;
 mod browser_spa;
+mod certificate_pki;
+mod certificates;
 mod console;
 mod deceptive_names;
 mod device_grant;
