@@ -171,6 +171,12 @@ pub enum X509AuthenticationMode {
 pub struct X509CertificateAuthority {
     /// PEM of the CA certificate.
     pub certificate: String,
+    /// Where this CA publishes its certificate revocation list (an http or https URL). When
+    /// set, every certificate this CA issued is checked against the list, and a sign-in fails
+    /// closed when the list cannot be fetched (at most 20 MB, within 10 seconds; cached until
+    /// the list's nextUpdate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_revocation_list_url: Option<String>,
     pub display_name: String,
 }
 
@@ -231,6 +237,11 @@ pub struct X509CertificateConfiguration {
     #[serde(default)]
     pub exclude_targets: Vec<PolicyTarget>,
     pub include_targets: Vec<PolicyTarget>,
+    /// Entra's high-affinity requirement: when true, only the high-affinity bindings (SKI,
+    /// SHA1PublicKey, IssuerAndSerialNumber) may find the user; low-affinity ones are skipped.
+    /// Default false.
+    #[serde(default)]
+    pub require_high_affinity_binding: bool,
     pub rules: Vec<X509CertificateRule>,
     pub state: MethodState,
 }

@@ -21,6 +21,7 @@ mod access;
 mod applications;
 mod applications_cache;
 mod campaign;
+mod certificates;
 mod devices;
 mod directory;
 mod governance;
@@ -42,6 +43,11 @@ pub use applications_cache::APP_CACHE_SECONDS;
 pub use campaign::{
     ACTIVITY_SET_UP, ACTIVITY_SHOWN, ACTIVITY_SNOOZED, CampaignPrompt, CampaignRefusal,
     RegistrationCampaigns,
+};
+pub use certificates::{
+    CRL_CACHE_ENTRIES, CRL_FETCH_SECONDS, CertificateFacts, CertificateFailure, CertificateResult,
+    CertificateSignIn, Certificates, CrlSource, MAX_CRL_BYTES, ModeDecision, NoCrlSource,
+    PresentedChain,
 };
 pub use devices::{
     ActivationProgress, ConsentProgress, DeviceApiError, DeviceErrorKind, Devices,
@@ -89,6 +95,8 @@ pub struct Latchkey {
     pub maintenance: Arc<Maintenance>,
     /// Web Push: the VAPID key and the devices' push subscriptions.
     pub push: Arc<WebPush>,
+    /// Certificate-based sign-in: chain, revocation, bindings and rules.
+    pub certificates: Arc<Certificates>,
     /// The server's purpose keys (the web edge derives its cookie keys from them).
     pub server_keys: Arc<ServerKeys>,
     settings: Arc<Settings>,
@@ -234,6 +242,13 @@ impl Latchkey {
             keys: keys.clone(),
             logouts: logouts.clone(),
         });
+        let certificates = Arc::new(Certificates {
+            users: store.clone(),
+            clock: clock.clone(),
+            access: access.clone(),
+            crl_source: RwLock::new(Arc::new(NoCrlSource)),
+            crls: Default::default(),
+        });
         let sign_in = Arc::new(SignIns {
             store: store.clone(),
             clock: clock.clone(),
@@ -272,6 +287,7 @@ impl Latchkey {
             campaign,
             maintenance,
             push,
+            certificates,
             server_keys: keys,
             settings,
             clock,

@@ -454,6 +454,10 @@ pub struct TrustedCertificateAuthority {
     pub display_name: String,
     /// PEM of the CA certificate.
     pub certificate: String,
+    /// The CA's certificate revocation list (http or https). When set, sign-ins with a
+    /// certificate from this CA fail closed unless the list can be had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_revocation_list_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -465,6 +469,9 @@ pub struct X509Config {
     pub certificate_user_bindings: Vec<UsernameBinding>,
     pub rules: Vec<X509Rule>,
     pub default_mode: X509AuthenticationMode,
+    /// Only high-affinity bindings may find the user (Entra's affinity requirement).
+    #[serde(default)]
+    pub require_high_affinity_binding: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -662,6 +669,7 @@ pub fn default_config(kind: MethodKind) -> MethodConfiguration {
             }],
             rules: vec![],
             default_mode: X509AuthenticationMode::X509CertificateSingleFactor,
+            require_high_affinity_binding: false,
         }),
         MethodKind::Password => MethodConfiguration::Password(PasswordConfig {
             targeting: Targeting::everyone(MethodState::Enabled, None),

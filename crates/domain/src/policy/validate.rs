@@ -174,6 +174,17 @@ impl AuthenticationMethodsPolicy {
                     "must be a PEM certificate",
                 ));
             }
+            if let Some(crl) = &ca.certificate_revocation_list_url {
+                let ok = url::Url::parse(crl).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
+                });
+                if !ok || crl.len() > 2048 {
+                    return Err(DomainError::invalid(
+                        "certificateAuthorities.certificateRevocationListUrl",
+                        format!("{crl:?} is not an http or https URL"),
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! temporary directory, with a clock the tests move. One binary; each module is one context.
 
 mod admin_tokens;
+mod certificates;
 mod directory;
 mod fixture;
 mod passkeys;

@@ -114,4 +114,60 @@ impl UserStore for PostgresStore {
                 .map_err(read_error)?;
         Ok(hash.flatten())
     }
+
+    async fn certificate_user_ids(&self, id: &UserId) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT value FROM user_certificate_ids WHERE user_id = $1 ORDER BY position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_error)
+    }
+
+    async fn set_certificate_user_ids(&self, id: &UserId, values: &[String]) -> StoreResult<()> {
+        // One transaction: a refused value leaves the old set whole. The user's row is locked
+        // so two concurrent replacements of one user's set run one after the other.
+        let mut tx = self.begin().await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend("reading a user", e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM user_certificate_ids WHERE user_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("replacing certificate user ids", e))?;
+        for (position, value) in values.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO user_certificate_ids (value, user_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(value)
+            .bind(id.as_str())
+            .bind(position as i32)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("a user with this certificate user id", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("replacing certificate user ids", e))
+    }
+
+    async fn users_by_certificate_user_id(&self, value: &str) -> StoreResult<Vec<User>> {
+        self.read_all(
+            sqlx::query(
+                "SELECT users.* FROM user_certificate_ids JOIN users ON users.id = user_certificate_ids.user_id \
+                 WHERE user_certificate_ids.value = $1 ORDER BY users.upn COLLATE \"C\"",
+            )
+            .bind(value),
+            user_from,
+        )
+        .await
+    }
 }

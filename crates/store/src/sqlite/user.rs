@@ -8,7 +8,7 @@ use latchkey_domain::user::{Upn, User};
 
 use super::SqliteStore;
 use super::rows::user_from;
-use super::{backend, conflict_or_backend, read_error};
+use super::{backend, begin, conflict_or_backend, read_error};
 
 #[async_trait]
 impl UserStore for SqliteStore {
@@ -85,5 +85,60 @@ impl UserStore for SqliteStore {
                 .await
                 .map_err(read_error)?;
         Ok(hash.flatten())
+    }
+
+    async fn certificate_user_ids(&self, id: &UserId) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT value FROM user_certificate_ids WHERE user_id = ? ORDER BY position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *self.reader().await?)
+        .await
+        .map_err(read_error)
+    }
+
+    async fn set_certificate_user_ids(&self, id: &UserId, values: &[String]) -> StoreResult<()> {
+        // Under the write lock, in one transaction: a refused value leaves the old set whole.
+        let mut writer = self.write_lock().await?;
+        let mut tx = begin(&mut writer).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend("reading a user", e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM user_certificate_ids WHERE user_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| backend("replacing certificate user ids", e))?;
+        for (position, value) in values.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO user_certificate_ids (value, user_id, position) VALUES (?, ?, ?)",
+            )
+            .bind(value)
+            .bind(id.as_str())
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("a user with this certificate user id", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| backend("replacing certificate user ids", e))
+    }
+
+    async fn users_by_certificate_user_id(&self, value: &str) -> StoreResult<Vec<User>> {
+        self.read_all(
+            sqlx::query(
+                "SELECT users.* FROM user_certificate_ids JOIN users ON users.id = user_certificate_ids.user_id \
+                 WHERE user_certificate_ids.value = ? ORDER BY users.upn",
+            )
+            .bind(value.to_string()),
+            user_from,
+        )
+        .await
     }
 }
