@@ -73,7 +73,10 @@ async fn start(
     if let Err(failure) = state
         .latchkey
         .sign_in
-        .store_drafted_sign_in(&id, crate::pages::drafted_return_to(&state, &jar).as_deref())
+        .store_drafted_sign_in(
+            &id,
+            crate::pages::drafted_return_to(&state, &jar).as_deref(),
+        )
         .await
     {
         return crate::pages::failure_page(&state, jar, &id, failure, false).await;
@@ -233,10 +236,11 @@ fn pem_certificates(pem: &str) -> Option<Vec<Vec<u8>>> {
     while let Some(start) = rest.find(BEGIN) {
         let after = &rest[start + BEGIN.len()..];
         let end = after.find(END)?;
-        let body: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
-        out.push(
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()?,
-        );
+        let body: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        out.push(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()?);
         rest = &after[end + END.len()..];
     }
     (!out.is_empty()).then_some(out)

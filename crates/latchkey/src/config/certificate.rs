@@ -69,7 +69,9 @@ impl CertificateConfig {
                 format!("certificate.listen {listen:?} is not an address such as 0.0.0.0:8443")
             })?;
             if self.public_url.is_none() {
-                bail!("certificate.listen needs certificate.public_url (the host browsers reach it at)");
+                bail!(
+                    "certificate.listen needs certificate.public_url (the host browsers reach it at)"
+                );
             }
             let (cert, key) = self.tls_files(main_tls).ok_or_else(|| {
                 anyhow::anyhow!(

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    OtherNameValue, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, OtherNameValue,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use reqwest::redirect::Policy;
 use time::OffsetDateTime;
@@ -35,7 +35,9 @@ impl Ca {
     pub fn new(name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
-        params.distinguished_name.push(DnType::OrganizationName, "Contoso");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Contoso");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.not_before = at(now() - 365 * DAY);
@@ -80,6 +82,8 @@ impl Ca {
 pub struct Leaf {
     pub common_name: String,
     pub principal_name: Option<String>,
+    /// More SAN principal names after the first.
+    pub more_principal_names: Vec<String>,
     pub email: Option<String>,
     pub policy_oids: Vec<Vec<u64>>,
     pub serial: u64,
@@ -114,6 +118,7 @@ impl Leaf {
         Leaf {
             common_name: upn.split('@').next().unwrap().to_string(),
             principal_name: Some(upn.to_string()),
+            more_principal_names: vec![],
             email: None,
             policy_oids: vec![],
             serial: 1001,
@@ -127,8 +132,10 @@ impl Leaf {
         params
             .distinguished_name
             .push(DnType::CommonName, self.common_name.as_str());
-        params.distinguished_name.push(DnType::OrganizationName, "Contoso");
-        if let Some(upn) = &self.principal_name {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Contoso");
+        for upn in self.principal_name.iter().chain(&self.more_principal_names) {
             params.subject_alt_names.push(SanType::OtherName((
                 vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
                 OtherNameValue::Utf8String(upn.clone()),
@@ -146,10 +153,12 @@ impl Leaf {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         if !self.policy_oids.is_empty() {
-            params.custom_extensions.push(CustomExtension::from_oid_content(
-                &[2, 5, 29, 32],
-                certificate_policies(&self.policy_oids),
-            ));
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    &[2, 5, 29, 32],
+                    certificate_policies(&self.policy_oids),
+                ));
         }
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca.issuer()).unwrap();
@@ -340,8 +349,14 @@ impl CertificateHost {
 
     /// The default binding, SAN principal name to UPN, with a multi-factor default.
     pub async fn enable_default(&self, ca: &Ca) {
-        self.enable(&[(ca, None)], principal_name_binding(), serde_json::json!([]), "x509CertificateMultiFactor", false)
-            .await;
+        self.enable(
+            &[(ca, None)],
+            principal_name_binding(),
+            serde_json::json!([]),
+            "x509CertificateMultiFactor",
+            false,
+        )
+        .await;
     }
 }
 

@@ -125,11 +125,9 @@ impl SignIns {
         if reference.is_empty() || reference.len() > MAX_REFERENCE_LENGTH {
             return Err(refused());
         }
-        let mut bytes = base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            reference,
-        )
-        .map_err(|_| refused())?;
+        let mut bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, reference)
+                .map_err(|_| refused())?;
         if bytes.len() <= NONCE_LEN {
             return Err(refused());
         }
@@ -252,8 +250,7 @@ impl SignIns {
         let Some(accepted) = handoff.accepted else {
             return Err(refused());
         };
-        if !accepted.result.same_as(&TokenHash::of(result)) || self.now() >= handoff.expires_at
-        {
+        if !accepted.result.same_as(&TokenHash::of(result)) || self.now() >= handoff.expires_at {
             return Err(refused());
         }
         let now = self.now();
