@@ -186,6 +186,24 @@ impl Client {
         self.call_empty(Method::PUT, &path, Some(&body)).await
     }
 
+    pub async fn certificate_user_ids(&self, id: &str) -> Result<CertificateUserIds, ClientError> {
+        self.get(&format!("/users/{}/certificateUserIds", segment(id)))
+            .await
+    }
+
+    /// Replaces the user's certificate user ids; answers them as saved (normalised).
+    pub async fn set_certificate_user_ids(
+        &self,
+        id: &str,
+        ids: &[String],
+    ) -> Result<CertificateUserIds, ClientError> {
+        let path = format!("/users/{}/certificateUserIds", segment(id));
+        let body = CertificateUserIds {
+            certificate_user_ids: ids.to_vec(),
+        };
+        self.call(Method::PUT, &path, Some(&body)).await
+    }
+
     pub async fn effective_policy(&self, id: &str) -> Result<EffectivePolicy, ClientError> {
         self.get(&format!("/users/{}/effectivePolicy", segment(id)))
             .await

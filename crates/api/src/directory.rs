@@ -51,6 +51,15 @@ pub struct UserPatch {
     pub account_enabled: Option<bool>,
 }
 
+/// A user's certificate user ids (Entra's `authorizationInfo.certificateUserIds`): at most 5,
+/// each at most 1,024 characters, in one of the `X509:<…>` formats (docs/admin-api.md). A PUT
+/// replaces the whole list; an id another user has is a 409.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateUserIds {
+    pub certificate_user_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {

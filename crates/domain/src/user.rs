@@ -129,6 +129,96 @@ pub fn validate_email(value: &str) -> Result<String, DomainError> {
     }
 }
 
+/// How many certificate user ids one user may have (Entra's limit).
+pub const MAX_CERTIFICATE_USER_IDS: usize = 5;
+/// The longest certificate user id, in characters (Entra's limit).
+pub const MAX_CERTIFICATE_USER_ID_CHARS: usize = 1024;
+
+/// Checks and normalises a user's certificate user ids: at most
+/// [`MAX_CERTIFICATE_USER_IDS`], each at most [`MAX_CERTIFICATE_USER_ID_CHARS`] and in one of
+/// Entra's formats: `X509:<PN>name`, `X509:<RFC822>address`, `X509:<I>issuer<S>subject`,
+/// `X509:<S>subject`, `X509:<SKI>hex`, `X509:<SHA1-PUKEY>hex`, `X509:<I>issuer<SR>hex`.
+/// Principal names and addresses are lower-cased and hex is lower-cased, as certificate
+/// bindings compare them; names (`<I>`, `<S>`) are kept as given (RFC 4514 strings, most
+/// specific first, as the sign-in log shows them). No duplicates.
+pub fn validate_certificate_user_ids(values: &[String]) -> Result<Vec<String>, DomainError> {
+    const FIELD: &str = "certificateUserIds";
+    if values.len() > MAX_CERTIFICATE_USER_IDS {
+        return Err(DomainError::invalid(
+            FIELD,
+            format!("a user can have at most {MAX_CERTIFICATE_USER_IDS} certificate user ids"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        let value = value.trim();
+        if value.chars().count() > MAX_CERTIFICATE_USER_ID_CHARS {
+            return Err(DomainError::invalid(
+                FIELD,
+                format!(
+                    "a certificate user id is at most {MAX_CERTIFICATE_USER_ID_CHARS} characters"
+                ),
+            ));
+        }
+        let normalised = normalise_certificate_user_id(value).ok_or_else(|| {
+            DomainError::invalid(
+                FIELD,
+                format!(
+                    "{value:?} is not a certificate user id; use X509:<PN>, X509:<RFC822>, X509:<I>…<S>…, X509:<S>, X509:<SKI>, X509:<SHA1-PUKEY> or X509:<I>…<SR>…"
+                ),
+            )
+        })?;
+        if out.contains(&normalised) {
+            return Err(DomainError::invalid(
+                FIELD,
+                format!("{value:?} is listed twice"),
+            ));
+        }
+        out.push(normalised);
+    }
+    Ok(out)
+}
+
+fn normalise_certificate_user_id(value: &str) -> Option<String> {
+    if value.chars().any(char::is_control) {
+        return None;
+    }
+    let rest = value.strip_prefix("X509:")?;
+    let text = |v: &str| (!v.trim().is_empty()).then(|| v.to_string());
+    let hex = |v: &str| {
+        (!v.is_empty() && v.len().is_multiple_of(2) && v.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| v.to_ascii_lowercase())
+    };
+    if let Some(v) = rest.strip_prefix("<PN>") {
+        return text(v).map(|v| format!("X509:<PN>{}", v.to_lowercase()));
+    }
+    if let Some(v) = rest.strip_prefix("<RFC822>") {
+        return text(v).map(|v| format!("X509:<RFC822>{}", v.to_lowercase()));
+    }
+    if let Some(v) = rest.strip_prefix("<SKI>") {
+        return hex(v).map(|v| format!("X509:<SKI>{v}"));
+    }
+    if let Some(v) = rest.strip_prefix("<SHA1-PUKEY>") {
+        return hex(v)
+            .filter(|v| v.len() == 40)
+            .map(|v| format!("X509:<SHA1-PUKEY>{v}"));
+    }
+    if let Some(v) = rest.strip_prefix("<S>") {
+        return text(v)
+            .filter(|v| !v.contains("<S>"))
+            .map(|v| format!("X509:<S>{v}"));
+    }
+    if let Some(v) = rest.strip_prefix("<I>") {
+        if let Some((issuer, serial)) = v.split_once("<SR>") {
+            let issuer = text(issuer)?;
+            return hex(serial).map(|s| format!("X509:<I>{issuer}<SR>{s}"));
+        }
+        let (issuer, subject) = v.split_once("<S>")?;
+        return Some(format!("X509:<I>{}<S>{}", text(issuer)?, text(subject)?));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod backchannel;
 pub mod backup;
 pub mod certificate_listener;
 pub mod config;
+pub mod crl;
 pub mod cross_instance;
 pub mod demo;
 pub mod edge;

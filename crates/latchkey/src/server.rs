@@ -45,6 +45,9 @@ pub async fn open_with(
     latchkey
         .tokens
         .set_logout_sender(crate::backchannel::HttpLogoutSender::new());
+    latchkey
+        .certificates
+        .set_crl_source(crate::crl::HttpCrlSource::new());
     latchkey.tokens.ensure_signing_keys().await?;
     latchkey.applications.ensure_my_apps().await?;
     latchkey.governance.ensure_administrators_group().await?;

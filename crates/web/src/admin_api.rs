@@ -93,6 +93,7 @@ fn documented(
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user))
         .routes(routes!(set_password))
+        .routes(routes!(get_certificate_user_ids, set_certificate_user_ids))
         .routes(routes!(create_pass, get_pass, delete_pass))
         .routes(routes!(create_activation))
         .routes(routes!(get_activation))
@@ -263,6 +264,49 @@ async fn set_password(
         .set_password(&actor, &user.id, &Secret::new(body.password))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Read a user's certificate user ids (what `certificateUserIds` bindings find them by).
+#[utoipa::path(get, path = "/users/{id}/certificateUserIds", tag = "users",
+    params(("id" = String, Path, description = "A user id or user principal name")),
+    responses((status = 200, body = api::CertificateUserIds), (status = 404, body = api::Error)))]
+async fn get_certificate_user_ids(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Answer<api::CertificateUserIds> {
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let ids = state
+        .latchkey
+        .directory
+        .certificate_user_ids(&user.id)
+        .await?;
+    Ok(Json(api::CertificateUserIds {
+        certificate_user_ids: ids,
+    }))
+}
+
+/// Replace a user's certificate user ids: at most 5, each at most 1,024 characters in one of
+/// the `X509:<…>` formats. An id another user has is a conflict (409).
+#[utoipa::path(put, path = "/users/{id}/certificateUserIds", tag = "users",
+    request_body = api::CertificateUserIds,
+    params(("id" = String, Path, description = "A user id or user principal name")),
+    responses((status = 200, body = api::CertificateUserIds), (status = 400, body = api::Error),
+        (status = 404, body = api::Error), (status = 409, body = api::Error)))]
+async fn set_certificate_user_ids(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<api::CertificateUserIds>,
+) -> Answer<api::CertificateUserIds> {
+    let user = state.latchkey.directory.find_user(&id).await?;
+    let ids = state
+        .latchkey
+        .directory
+        .set_certificate_user_ids(&actor, &user.id, &body.certificate_user_ids)
+        .await?;
+    Ok(Json(api::CertificateUserIds {
+        certificate_user_ids: ids,
+    }))
 }
 
 /// Issue a Temporary Access Pass; its value is in this answer only.

@@ -209,6 +209,38 @@ impl Directory {
         Ok(user)
     }
 
+    /// The user's certificate user ids (what `certificateUserIds` bindings find them by).
+    pub async fn certificate_user_ids(&self, id: &UserId) -> Result<Vec<String>, DomainError> {
+        let user = self.user(id).await?;
+        Ok(self.users.certificate_user_ids(&user.id).await?)
+    }
+
+    /// Replaces the user's certificate user ids (validated and normalised by
+    /// [`crate::user::validate_certificate_user_ids`]). A value another user has is a
+    /// conflict: one certificate never binds two accounts. Audited with the old and new lists.
+    pub async fn set_certificate_user_ids(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        values: &[String],
+    ) -> Result<Vec<String>, DomainError> {
+        let user = self.user(id).await?;
+        let values = crate::user::validate_certificate_user_ids(values)?;
+        let before = self.users.certificate_user_ids(&user.id).await?;
+        self.users
+            .set_certificate_user_ids(&user.id, &values)
+            .await?;
+        self.audit_change(
+            actor,
+            "Update certificate user ids",
+            &user,
+            Some(serde_json::json!({ "certificateUserIds": before })),
+            Some(serde_json::json!({ "certificateUserIds": values })),
+        )
+        .await?;
+        Ok(values)
+    }
+
     pub async fn set_password(
         &self,
         actor: &Actor,

@@ -94,6 +94,8 @@ macro_rules! __conformance_checks {
             shared users::updating_a_missing_user_is_not_found,
             shared users::updating_a_user_to_a_taken_upn_is_a_conflict,
             shared users::password_hash_is_set_and_cleared,
+            shared users::certificate_user_ids_round_trip_and_find_their_user,
+            shared users::a_certificate_user_id_belongs_to_one_user,
             shared groups::group_round_trips,
             shared groups::group_name_is_unique_ignoring_case,
             shared groups::group_membership_is_idempotent,

@@ -146,3 +146,82 @@ pub async fn password_hash_is_set_and_cleared(store: &dyn Store) {
         "an unknown user has no password"
     );
 }
+
+pub async fn certificate_user_ids_round_trip_and_find_their_user(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let first = format!("X509:<PN>{}", user.upn);
+    let second = format!("X509:<SKI>{}", user.id.as_str());
+    assert!(
+        store
+            .certificate_user_ids(&user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .set_certificate_user_ids(&user.id, &[first.clone(), second.clone()])
+        .await
+        .expect("set_certificate_user_ids");
+    assert_eq!(
+        store.certificate_user_ids(&user.id).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "the ids read back in the order set"
+    );
+    assert_eq!(
+        store.users_by_certificate_user_id(&second).await.unwrap(),
+        vec![user.clone()],
+        "an id finds its user"
+    );
+    store
+        .set_certificate_user_ids(&user.id, std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .users_by_certificate_user_id(&first)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a replaced id no longer finds the user"
+    );
+    let missing = store
+        .set_certificate_user_ids(&UserId::random(), &[first])
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound)),
+        "an unknown user is NotFound, got {missing:?}"
+    );
+}
+
+/// One certificate user id on two accounts would let one certificate sign in as either.
+pub async fn a_certificate_user_id_belongs_to_one_user(store: &dyn Store) {
+    let owner = stored_user(store).await;
+    let other = stored_user(store).await;
+    let shared = format!("X509:<PN>{}", owner.upn);
+    let own = format!("X509:<PN>{}", other.upn);
+    store
+        .set_certificate_user_ids(&owner.id, std::slice::from_ref(&shared))
+        .await
+        .unwrap();
+    store
+        .set_certificate_user_ids(&other.id, std::slice::from_ref(&own))
+        .await
+        .unwrap();
+    let taken = store
+        .set_certificate_user_ids(&other.id, std::slice::from_ref(&shared))
+        .await;
+    assert!(
+        is_conflict(&taken),
+        "a taken id is a conflict, got {taken:?}"
+    );
+    assert_eq!(
+        store.certificate_user_ids(&other.id).await.unwrap(),
+        vec![own],
+        "the refused replacement changed nothing"
+    );
+    assert_eq!(
+        store.users_by_certificate_user_id(&shared).await.unwrap(),
+        vec![owner],
+        "the first owner keeps the id"
+    );
+}

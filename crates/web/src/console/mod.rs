@@ -52,6 +52,10 @@ pub fn routes() -> Router<AppState> {
             form_below(1, post(users::add_to_group)),
         )
         .route(
+            "/admin/users/{id}/certificateUserIds",
+            form_below(1, post(users::set_certificate_user_ids)),
+        )
+        .route(
             "/admin/users/{id}/pass",
             form_below(1, post(users::issue_pass)),
         )

@@ -136,6 +136,8 @@ struct UserPage {
     pass_min_minutes: u32,
     pass_max_minutes: u32,
     pass_one_time_only: bool,
+    /// The certificate user ids, one a line (as the form edits them).
+    certificate_user_ids: String,
 }
 
 pub(super) async fn detail(admin: Admin, path: PathId, query: NoticeParam) -> ConsoleResult {
@@ -214,6 +216,11 @@ async fn render_user(
         .await?
         .temporary_access_pass
         .rules();
+    let certificate_user_ids = latchkey
+        .directory
+        .certificate_user_ids(&user.id)
+        .await?
+        .join("\n");
     let pass = pass.unwrap_or(PassInput {
         usable_once: rules.one_time_only,
         ..Default::default()
@@ -230,7 +237,30 @@ async fn render_user(
         pass_min_minutes: rules.min_lifetime_minutes,
         pass_max_minutes: rules.max_lifetime_minutes,
         pass_one_time_only: rules.one_time_only,
+        certificate_user_ids,
     })
+}
+
+/// Replaces the user's certificate user ids with the form's, one a line.
+pub(super) async fn set_certificate_user_ids(path: PathId, form: AdminForm) -> ConsoleResult {
+    let (admin, fields, user) = user_form(form, path).await?;
+    let values: Vec<String> = fields
+        .text("certificate_user_ids")?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    match admin
+        .latchkey()
+        .directory
+        .set_certificate_user_ids(&admin.actor(), &user.id, &values)
+        .await
+        .refusable()?
+    {
+        Ok(_) => Ok(redirect(&user_path(&user), "saved")),
+        Err(refused) => render_user(admin, user, refused.into(), None).await,
+    }
 }
 
 pub(super) async fn set_enabled(path: PathId, form: AdminForm) -> ConsoleResult {

@@ -116,27 +116,26 @@ pub(crate) fn decide_mode(
             .as_deref()
             .is_some_and(|oid| facts.policy_oids.iter().any(|o| o == oid))
     };
-    let tiers: [(ModeDecision, Box<dyn Fn(&X509Rule) -> bool>); 3] = [
-        (
-            ModeDecision::IssuerAndPolicyOid,
-            Box::new(|r: &X509Rule| {
-                r.issuer_subject.is_some()
-                    && r.policy_oid.is_some()
-                    && issuer_matches(r)
-                    && oid_matches(r)
-            }),
-        ),
-        (
-            ModeDecision::PolicyOid,
-            Box::new(|r: &X509Rule| r.issuer_subject.is_none() && oid_matches(r)),
-        ),
-        (
-            ModeDecision::Issuer,
-            Box::new(|r: &X509Rule| r.policy_oid.is_none() && issuer_matches(r)),
-        ),
+    // Which kind of rule each is, if it matches this certificate at all.
+    let kind = |r: &X509Rule| match (&r.issuer_subject, &r.policy_oid) {
+        (Some(_), Some(_)) if issuer_matches(r) && oid_matches(r) => {
+            Some(ModeDecision::IssuerAndPolicyOid)
+        }
+        (None, Some(_)) if oid_matches(r) => Some(ModeDecision::PolicyOid),
+        (Some(_), None) if issuer_matches(r) => Some(ModeDecision::Issuer),
+        _ => None,
+    };
+    let tiers = [
+        ModeDecision::IssuerAndPolicyOid,
+        ModeDecision::PolicyOid,
+        ModeDecision::Issuer,
     ];
-    for (decision, matches) in tiers {
-        let matching: Vec<&X509Rule> = config.rules.iter().filter(|r| matches(r)).collect();
+    for decision in tiers {
+        let matching: Vec<&X509Rule> = config
+            .rules
+            .iter()
+            .filter(|r| kind(r) == Some(decision))
+            .collect();
         let Some(first) = matching.first() else {
             continue;
         };

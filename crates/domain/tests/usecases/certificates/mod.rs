@@ -1,9 +1,9 @@
 //! Certificate-based sign-in in the domain: chain validation, revocation, username bindings,
 //! authentication mode rules and policy targets, over certificates made in the test.
 
+mod bindings;
 mod pki;
-
-use std::sync::Arc;
+mod revocation;
 
 use latchkey_domain::log::Actor;
 use latchkey_domain::policy::{MethodKind, X509AuthenticationMode};
@@ -13,14 +13,11 @@ use latchkey_domain::service::{
 use serde_json::{Value, json};
 
 use crate::fixture::World;
-use pki::{Ca, Leaf, MemoryCrls};
-
-const MFA: &str = "x509CertificateMultiFactor";
-const SFA: &str = "x509CertificateSingleFactor";
+use pki::{Ca, Leaf};
 
 /// Turns certificate sign-in on for everyone with `cas`, then applies `adjust` to the
 /// configuration (as the admin API's JSON).
-async fn enable(world: &World, cas: &[&Ca], adjust: impl FnOnce(&mut Value)) {
+pub(crate) async fn enable(world: &World, cas: &[&Ca], adjust: impl FnOnce(&mut Value)) {
     let policy = world.latchkey.governance.policy().await.unwrap();
     let mut config =
         serde_json::to_value(policy.configuration(MethodKind::X509Certificate)).unwrap();
@@ -39,11 +36,11 @@ async fn enable(world: &World, cas: &[&Ca], adjust: impl FnOnce(&mut Value)) {
         .expect("the configuration is valid");
 }
 
-async fn verify(world: &World, chain: &PresentedChain) -> CertificateResult {
+pub(crate) async fn verify(world: &World, chain: &PresentedChain) -> CertificateResult {
     world.latchkey.certificates.verify(chain).await
 }
 
-fn failure(result: CertificateResult) -> CertificateFailure {
+pub(crate) fn failure(result: CertificateResult) -> CertificateFailure {
     match result {
         Ok(signed) => panic!(
             "signed in as {} where a failure was expected",
@@ -53,7 +50,7 @@ fn failure(result: CertificateResult) -> CertificateFailure {
     }
 }
 
-fn bindings(list: &[(&str, &str, u32, &str)]) -> Value {
+pub(crate) fn bindings(list: &[(&str, &str, u32, &str)]) -> Value {
     Value::Array(
         list.iter()
             .map(|(field, property, priority, affinity)| {
@@ -223,9 +220,4 @@ async fn a_disabled_user_cannot_sign_in_with_a_certificate() {
         failure(verify(&world, &chain).await),
         CertificateFailure::UserDisabled
     );
-}
-
-#[allow(dead_code)]
-fn unused(_: Arc<MemoryCrls>, _: &[&str]) -> (&'static str, &'static str) {
-    (MFA, SFA)
 }

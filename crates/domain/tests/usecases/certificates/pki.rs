@@ -79,6 +79,8 @@ impl Ca {
 pub struct Leaf {
     pub common_name: String,
     pub principal_name: Option<String>,
+    /// A second principal name (a certificate naming two users).
+    pub extra_principal_name: Option<String>,
     pub email: Option<String>,
     pub policy_oids: Vec<Vec<u64>>,
     pub serial: u64,
@@ -92,6 +94,7 @@ impl Leaf {
         Leaf {
             common_name: upn.split('@').next().unwrap().to_string(),
             principal_name: Some(upn.to_string()),
+            extra_principal_name: None,
             email: None,
             policy_oids: vec![],
             serial: 1001,
@@ -109,7 +112,7 @@ impl Leaf {
         params
             .distinguished_name
             .push(DnType::OrganizationName, "Contoso");
-        if let Some(upn) = &self.principal_name {
+        for upn in self.principal_name.iter().chain(&self.extra_principal_name) {
             params.subject_alt_names.push(SanType::OtherName((
                 vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
                 OtherNameValue::Utf8String(upn.clone()),
