@@ -301,7 +301,7 @@ async fn high_affinity_ignores_a_subject_only_match() {
     let (page, record) = refused(&host, &Leaf::for_upn(BOBBY).issued_by(&ca)).await;
 
     assert!(
-        page.body.contains("couldn't find an account"),
+        page.body.contains("find an account for your certificate"),
         "{}",
         page.body
     );
@@ -572,8 +572,9 @@ async fn enable_on(server: &TestServer, ca: &Ca) {
 }
 
 /// A real client: curl with the certificate and key, following the whole browser flow from My
-/// Apps to the certificate host and back, with a cookie jar.
-#[tokio::test]
+/// Apps to the certificate host and back, with a cookie jar. (curl runs on this thread, so the
+/// server needs threads of its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_with_a_client_certificate_signs_in_to_my_apps() {
     if std::process::Command::new("curl")
         .arg("--version")
