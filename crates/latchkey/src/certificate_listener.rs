@@ -28,8 +28,11 @@ pub struct CertificateTls {
     server_key: Arc<CertifiedKey>,
     latchkey: Arc<Latchkey>,
     /// The last configuration made, and the authorities it asks for.
-    current: Mutex<Option<(Vec<Vec<u8>>, Arc<ServerConfig>)>>,
+    current: Mutex<Option<MadeFor>>,
 }
+
+/// A configuration, and the authorities (DER) it asks for.
+type MadeFor = (Vec<Vec<u8>>, Arc<ServerConfig>);
 
 impl std::fmt::Debug for CertificateTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
