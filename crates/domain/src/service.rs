@@ -65,8 +65,10 @@ pub use settings::{
 };
 pub use shared::ServerKeys;
 pub use sign_in::{
-    ApprovalWait, AuthorizeStep, CredentialInput, RECHECK_EVERY, SignInFailure, SignIns, SignedIn,
-    StrengthPrompt, WaitingForApproval,
+    ApprovalWait, AuthorizeStep, CERTIFICATE_REFERENCE_REFUSED, CERTIFICATE_RESULT_REFUSED,
+    CertificateRefusal, CredentialInput, MAX_CERTIFICATE_REFERENCE_LENGTH, RECHECK_EVERY,
+    REFERENCE_LIFETIME_SECONDS, SignInFailure, SignIns, SignedIn, StrengthPrompt,
+    WaitingForApproval, certificate_log_code,
 };
 pub use tokens::{
     BACKCHANNEL_LOGOUT_EVENT, BackchannelLogouts, ClientCredentials, DeviceAuthorizationResponse,

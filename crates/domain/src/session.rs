@@ -25,6 +25,12 @@ pub enum AuthMethod {
     /// A WebAuthn credential the authenticator may copy to the user's other devices (the
     /// backup-eligible flag), unlocked by the user.
     SyncedPasskey,
+    /// A client certificate (smart card or soft certificate) the authentication methods policy
+    /// counts as multi-factor (docs/certificates.md).
+    CertificateMultiFactor,
+    /// A client certificate the policy counts as single-factor: on its own it meets no
+    /// authentication strength.
+    CertificateSingleFactor,
 }
 
 impl AuthMethod {
@@ -40,6 +46,10 @@ impl AuthMethod {
             // UV flag does not say whether a PIN or a biometric unlocked it.
             AuthMethod::DeviceBoundPasskey => &["hwk", "user", "mfa"],
             AuthMethod::SyncedPasskey => &["swk", "user", "mfa"],
+            // RFC 8176 `sc`: a smart card or certificate; `mfa` when the policy says the
+            // certificate is multi-factor (a smart card and its PIN, say).
+            AuthMethod::CertificateMultiFactor => &["sc", "mfa"],
+            AuthMethod::CertificateSingleFactor => &["sc"],
         }
     }
 
@@ -51,9 +61,10 @@ impl AuthMethod {
             AuthMethod::Password => ACR_SINGLE_FACTOR,
             AuthMethod::PhoneSignIn => ACR_PASSWORDLESS_MFA,
             AuthMethod::PasswordAndPush => ACR_MFA,
-            AuthMethod::DeviceBoundPasskey | AuthMethod::SyncedPasskey => {
-                ACR_PHISHING_RESISTANT_MFA
-            }
+            AuthMethod::DeviceBoundPasskey
+            | AuthMethod::SyncedPasskey
+            | AuthMethod::CertificateMultiFactor => ACR_PHISHING_RESISTANT_MFA,
+            AuthMethod::CertificateSingleFactor => ACR_SINGLE_FACTOR,
         }
     }
 
@@ -65,6 +76,8 @@ impl AuthMethod {
             AuthMethod::PasswordAndPush => "Password and authenticator app",
             AuthMethod::DeviceBoundPasskey => "Passkey or security key",
             AuthMethod::SyncedPasskey => "Synced passkey",
+            AuthMethod::CertificateMultiFactor => "Certificate (multi-factor)",
+            AuthMethod::CertificateSingleFactor => "Certificate (single-factor)",
         }
     }
 }
@@ -122,8 +135,9 @@ impl Session {
             | AuthMethod::PhoneSignIn
             | AuthMethod::PasswordAndPush
             | AuthMethod::DeviceBoundPasskey
-            | AuthMethod::SyncedPasskey => true,
-            AuthMethod::Password => false,
+            | AuthMethod::SyncedPasskey
+            | AuthMethod::CertificateMultiFactor => true,
+            AuthMethod::Password | AuthMethod::CertificateSingleFactor => false,
         };
         let age = now.0 - self.auth_time.0;
         if !(0..=FRESH_SIGN_IN_FOR_REGISTRATION_SECONDS).contains(&age) {

@@ -72,6 +72,34 @@ pub struct PendingSignIn {
     /// that session was signed in, so the page can say why it asks again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_up_from: Option<AuthMethod>,
+    /// The certificate host's part of this sign-in (docs/certificates.md): the single-use
+    /// reference the sign-in page handed out, and the certificate it accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateHandoff>,
+}
+
+/// A sign-in's hand-off to the certificate host and back. The browser carries only opaque
+/// tokens; what they stand for stays here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateHandoff {
+    /// SHA-256 of the reference's single-use nonce; `None` once the certificate host used it.
+    pub nonce: Option<crate::secret::TokenHash>,
+    /// The reference and the result are good until then.
+    pub expires_at: Timestamp,
+    /// The certificate the certificate host accepted, waiting for this browser to come back.
+    pub accepted: Option<AcceptedCertificate>,
+}
+
+/// A certificate that proved `user_id`, as the certificate host recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedCertificate {
+    pub user_id: UserId,
+    /// The rule (or the default) made it multi-factor.
+    pub multi_factor: bool,
+    /// SHA-256 of the single-use result token the browser brings back to the main host.
+    pub result: crate::secret::TokenHash,
+    /// The sign-in log's step detail: subject, issuer, serial, binding and rule.
+    pub detail: String,
 }
 
 impl PendingSignIn {
@@ -94,6 +122,7 @@ impl PendingSignIn {
             id,
             required_strength: authorization.as_ref().and_then(|a| a.required_strength),
             step_up_from: None,
+            certificate: None,
             authorization,
             return_to,
             stage: SignInStage::AwaitingUsername,

@@ -78,14 +78,23 @@ impl AuthStrength {
                     | PasswordAndPush
                     | DeviceBoundPasskey
                     | SyncedPasskey
+                    | CertificateMultiFactor
             ),
             // As in Entra's built-in strengths, a Temporary Access Pass counts as multi-factor
             // (an administrator checked the person) but not as passwordless MFA.
             AuthStrength::PasswordlessMfa => {
-                matches!(method, PhoneSignIn | DeviceBoundPasskey | SyncedPasskey)
+                matches!(
+                    method,
+                    PhoneSignIn | DeviceBoundPasskey | SyncedPasskey | CertificateMultiFactor
+                )
             }
+            // As in Entra, a multi-factor certificate is phishing-resistant: the private key
+            // never leaves the card, and the TLS handshake binds it to this host.
             AuthStrength::PhishingResistantMfa => {
-                matches!(method, DeviceBoundPasskey | SyncedPasskey)
+                matches!(
+                    method,
+                    DeviceBoundPasskey | SyncedPasskey | CertificateMultiFactor
+                )
             }
         }
     }
@@ -103,7 +112,9 @@ impl AuthStrength {
 mod tests {
     use super::*;
 
-    const METHODS: [AuthMethod; 6] = [
+    const METHODS: [AuthMethod; 8] = [
+        AuthMethod::CertificateMultiFactor,
+        AuthMethod::CertificateSingleFactor,
         AuthMethod::TemporaryAccessPass,
         AuthMethod::Password,
         AuthMethod::PhoneSignIn,
@@ -146,6 +157,14 @@ mod tests {
             Some(Mfa)
         );
         assert_eq!(AuthStrength::strongest_met_by(AuthMethod::Password), None);
+        assert_eq!(
+            AuthStrength::strongest_met_by(AuthMethod::CertificateMultiFactor),
+            Some(PhishingResistantMfa)
+        );
+        assert_eq!(
+            AuthStrength::strongest_met_by(AuthMethod::CertificateSingleFactor),
+            None
+        );
     }
 
     #[test]

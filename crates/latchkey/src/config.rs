@@ -63,6 +63,9 @@ pub struct Config {
     /// Web Push to the authenticator web app (docs/web-push.md).
     #[serde(default)]
     pub web_push: WebPushConfig,
+    /// Certificate-based sign-in's host (docs/certificates.md).
+    #[serde(default)]
+    pub certificate: CertificateConfig,
 }
 
 /// Web Push to authenticator devices (docs/web-push.md).
@@ -414,6 +417,7 @@ impl Default for Config {
             limits: Limits::default(),
             metrics: MetricsConfig::default(),
             passkeys: PasskeysConfig::default(),
+            certificate: CertificateConfig::default(),
             web_push: WebPushConfig::default(),
         }
     }
@@ -565,6 +569,7 @@ impl Config {
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.limits.validate()?;
         self.web_push.validate()?;
+        self.certificate.validate(self.tls.as_ref())?;
         if let Some(token) = &self.metrics.token
             && token.len() < 16
         {
@@ -796,3 +801,6 @@ fn without_password(text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod certificate;
+pub use certificate::{CertificateConfig, DEFAULT_PROXY_HEADER};

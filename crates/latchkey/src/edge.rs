@@ -36,7 +36,9 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
+use crate::certificate_listener::CertificateTls;
 use crate::config::Limits;
+use latchkey_web::certificates::ClientCertificate;
 
 /// How long in-flight requests get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -62,6 +64,55 @@ pub async fn serve(
     trusted_proxies: Arc<TrustedProxies>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_edge(
+        listener,
+        app,
+        tls,
+        None,
+        limits,
+        metrics,
+        trusted_proxies,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] for the certificate host: every connection's TLS handshake requires a client
+/// certificate (see `certificate_listener`), and its chain reaches each request as a
+/// [`ClientCertificate`] extension. The same timeouts and caps apply.
+pub async fn serve_client_certificates(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Arc<CertificateTls>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    trusted_proxies: Arc<TrustedProxies>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> io::Result<()> {
+    serve_edge(
+        listener,
+        app,
+        None,
+        Some(tls),
+        limits,
+        metrics,
+        trusted_proxies,
+        shutdown,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_edge(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<RustlsConfig>,
+    client_certificates: Option<Arc<CertificateTls>>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    trusted_proxies: Arc<TrustedProxies>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     let mut builder = Builder::new(TokioExecutor::new());
@@ -80,6 +131,7 @@ pub async fn serve(
         builder,
         app,
         tls,
+        client_certificates,
         limits,
         metrics: metrics.clone(),
         log: EdgeLog::default(),
@@ -162,6 +214,8 @@ struct Edge {
     builder: Builder<TokioExecutor>,
     app: Router,
     tls: Option<RustlsAcceptor>,
+    /// The certificate host's TLS, which requires a client certificate.
+    client_certificates: Option<Arc<CertificateTls>>,
     limits: Limits,
     metrics: Arc<Metrics>,
     log: EdgeLog,
@@ -197,6 +251,32 @@ async fn connection(
         idle.clone(),
         admitted,
     );
+    if let Some(client_certificates) = &edge.client_certificates {
+        let handshake = tokio::time::timeout(
+            seconds(edge.limits.tls_handshake_seconds),
+            client_certificate_handshake(client_certificates, io),
+        );
+        let mut stop_handshake = stop.clone();
+        let tls = tokio::select! {
+            result = handshake => result,
+            _ = stop_handshake.changed() => return,
+        };
+        match tls {
+            Ok(Some(tls)) => {
+                let chain: Vec<Vec<u8>> = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+                    .unwrap_or_default();
+                let certificate = ClientCertificate(Arc::new(chain));
+                serve_http(&edge, tls, peer, idle, stop, Some(certificate)).await
+            }
+            Ok(None) => {}
+            Err(_) => edge.timed_out(ConnectionTimeout::TlsHandshake, peer),
+        }
+        return;
+    }
     match &edge.tls {
         Some(acceptor) => {
             let handshake = tokio::time::timeout(
@@ -209,13 +289,36 @@ async fn connection(
                 _ = stop_handshake.changed() => return,
             };
             match tls {
-                Ok(Ok((tls, _))) => serve_http(&edge, tls, peer, idle, stop).await,
+                Ok(Ok((tls, _))) => serve_http(&edge, tls, peer, idle, stop, None).await,
                 Ok(Err(_)) => {}
                 Err(_) => edge.timed_out(ConnectionTimeout::TlsHandshake, peer),
             }
         }
-        None => serve_http(&edge, io, peer, idle, stop).await,
+        None => serve_http(&edge, io, peer, idle, stop, None).await,
     }
+}
+
+/// The certificate host's handshake: the configuration is chosen once the client's hello is
+/// read, with the policy's current authorities. `None` when the handshake failed (no
+/// certificate, a signature that does not verify, not TLS at all).
+async fn client_certificate_handshake<S>(
+    tls: &CertificateTls,
+    io: S,
+) -> Option<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
+        .await
+        .ok()?;
+    let config = match tls.server_config().await {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::warn!(error = %error, "the certificate listener's TLS configuration failed");
+            return None;
+        }
+    };
+    start.into_stream(config).await.ok()
 }
 
 /// Serves HTTP/1.1 (with upgrades) or HTTP/2 on one connection, under the first-request
@@ -226,6 +329,7 @@ async fn serve_http<S>(
     peer: SocketAddr,
     idle: Arc<AtomicBool>,
     mut stop: watch::Receiver<Stop>,
+    certificate: Option<ClientCertificate>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -234,6 +338,9 @@ async fn serve_http<S>(
     let app = edge.app.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
         if let Some(sent) = first_sent.lock().ok().and_then(|mut s| s.take()) {
             let _ = sent.send(());
         }

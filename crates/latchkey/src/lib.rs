@@ -4,6 +4,7 @@
 pub mod admin_cli;
 pub mod backchannel;
 pub mod backup;
+pub mod certificate_listener;
 pub mod config;
 pub mod crl;
 pub mod cross_instance;

@@ -15,6 +15,7 @@ use latchkey_store::postgres::events::DeviceSignals;
 use latchkey_store::{PostgresStore, SqliteStore};
 use latchkey_web::{AppState, Metrics};
 
+use crate::certificate_listener::CertificateTls;
 use crate::config::{Config, Database};
 use crate::cross_instance::{CrossInstanceNotifier, deliver_heard};
 
@@ -138,6 +139,10 @@ pub struct Server {
     geoip_reload: Duration,
     /// On PostgreSQL: device events to and from the other instances.
     cross_instance: Option<CrossInstance>,
+    /// The certificate host's own listener (`[certificate] listen`), and its TLS.
+    certificate_listener: Option<(std::net::TcpListener, Arc<CertificateTls>)>,
+    /// Where the certificate listener listens, when there is one.
+    pub certificate_addr: Option<SocketAddr>,
 }
 
 /// The cross-instance device events of a server on PostgreSQL: the channel (listened to
@@ -151,7 +156,14 @@ pub async fn bind(config: &Config, latchkey: Arc<Latchkey>) -> anyhow::Result<Se
     let addr = config.listen_addr()?;
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
-    serve_on(config, latchkey, listener).await
+    let certificate_listener = match &config.certificate.listen {
+        Some(listen) => Some(
+            std::net::TcpListener::bind(listen)
+                .with_context(|| format!("certificate.listen: listening on {listen}"))?,
+        ),
+        None => None,
+    };
+    serve_on_with(config, latchkey, listener, certificate_listener).await
 }
 
 /// Like [`bind`], on a listener the caller already opened (tests bind port 0 first, so that
@@ -161,7 +173,47 @@ pub async fn serve_on(
     latchkey: Arc<Latchkey>,
     listener: std::net::TcpListener,
 ) -> anyhow::Result<Server> {
+    serve_on_with(config, latchkey, listener, None).await
+}
+
+/// Like [`serve_on`], with the certificate host's listener too (`[certificate] listen`), which
+/// the caller opened.
+pub async fn serve_on_with(
+    config: &Config,
+    latchkey: Arc<Latchkey>,
+    listener: std::net::TcpListener,
+    certificate_listener: Option<std::net::TcpListener>,
+) -> anyhow::Result<Server> {
     listener.set_nonblocking(true)?;
+    let certificate_listener = match certificate_listener {
+        Some(certificate_listener) => {
+            let (cert, key) = config
+                .certificate
+                .tls_files(config.tls.as_ref())
+                .context("certificate.listen needs certificate.tls_certificate and tls_key")?;
+            let tls = CertificateTls::load(cert, key, latchkey.clone())?;
+            certificate_listener.set_nonblocking(true)?;
+            Some((certificate_listener, Arc::new(tls)))
+        }
+        None => None,
+    };
+    let certificate_addr = match &certificate_listener {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let certificate_host = match &config.certificate.public_url {
+        Some(url) => Some(Arc::new(latchkey_web::certificates::CertificateHost {
+            public_url: url.trim_end_matches('/').to_string(),
+            proxy_header: axum::http::HeaderName::from_bytes(
+                config.certificate.proxy_header.as_bytes(),
+            )
+            .context("certificate.proxy_header")?,
+            trusted_proxies: latchkey_domain::location::TrustedProxies::parse(
+                &config.certificate.trusted_proxies,
+            )?,
+        })),
+        None => None,
+    };
     let local_addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"
@@ -248,8 +300,11 @@ pub async fn serve_on(
             .clone()
             .map(|token| Arc::new(latchkey_domain::secret::Secret::new(token))),
         web_push,
+        certificate: certificate_host,
     };
     Ok(Server {
+        certificate_listener,
+        certificate_addr,
         local_addr,
         listener,
         state,
@@ -352,6 +407,23 @@ impl Server {
         ));
         let metrics = self.state.metrics.clone();
         let trusted_proxies = self.state.trusted_proxies.clone();
+        // The certificate host stops with the main listener.
+        let (stop_certificates, certificates_stopped) = tokio::sync::watch::channel(false);
+        let certificate_host = self.certificate_listener.map(|(listener, tls)| {
+            let app = latchkey_web::certificate_router(self.state.clone());
+            let mut stopped = certificates_stopped.clone();
+            tokio::spawn(crate::edge::serve_client_certificates(
+                listener,
+                app,
+                tls,
+                self.limits,
+                metrics.clone(),
+                trusted_proxies.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let app = latchkey_web::router(self.state);
         let rustls = match &self.tls {
             Some(tls) => Some(
@@ -364,6 +436,7 @@ impl Server {
         let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down");
+            let _ = stop_certificates.send(true);
             // Live channels outlive their HTTP connection; close them so devices reconnect.
             devices.close_all();
         };
@@ -385,6 +458,13 @@ impl Server {
             task.abort();
         }
         geoip_reload.abort();
+        if let Some(certificate_host) = certificate_host {
+            match certificate_host.await {
+                Ok(Err(error)) => tracing::warn!(%error, "the certificate listener failed"),
+                Err(error) => tracing::warn!(%error, "the certificate listener failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         result.context("serving")
     }
 }

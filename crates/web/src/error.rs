@@ -121,6 +121,25 @@ pub fn render(template: &impl Template) -> Response {
     }
 }
 
+/// An error page whose way on is `next_href` (the certificate host's pages lead back to the
+/// main host's sign-in).
+pub fn error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    next_href: &str,
+    next_label: &str,
+) -> Response {
+    let mut response = render(&ErrorPage {
+        title,
+        message,
+        next_href,
+        next_label,
+    });
+    *response.status_mut() = status;
+    response
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let page = ErrorPage {

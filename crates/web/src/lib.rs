@@ -12,6 +12,7 @@ mod admin_tokens_api;
 pub mod auth_header;
 mod authenticator_app;
 mod campaign;
+pub mod certificates;
 mod console;
 mod cookies;
 pub mod cors;
@@ -52,20 +53,11 @@ pub use state::AppState;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let x_request_id = HeaderName::from_static("x-request-id");
-    let metrics = state.metrics.clone();
-    // Only when people reach us over https: a browser that saw it keeps using https for a
-    // year, so a network attacker cannot downgrade a later visit to plain http.
-    let hsts = state.secure_cookies.then(|| {
-        SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        )
-    });
-    Router::new()
+    let routes = Router::new()
         .merge(oidc::routes())
         .merge(device_grant::routes())
         .merge(pages::routes())
+        .merge(certificates::routes())
         .merge(campaign::routes())
         .merge(security_info::routes())
         .merge(passkeys::routes())
@@ -77,7 +69,28 @@ pub fn router(state: AppState) -> Router {
         .merge(console::routes())
         .merge(myapps::routes())
         .nest("/api/v1", admin_api::routes(state.clone()))
-        .merge(ops::routes())
+        .merge(ops::routes());
+    layered(routes, state)
+}
+
+/// The certificate listener's site (docs/certificates.md): the certificate page and the style
+/// sheet, under the same headers and limits as the main site.
+pub fn certificate_router(state: AppState) -> Router {
+    layered(certificates::host_routes().merge(ops::style_route()), state)
+}
+
+fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let metrics = state.metrics.clone();
+    // Only when people reach us over https: a browser that saw it keeps using https for a
+    // year, so a network attacker cannot downgrade a later visit to plain http.
+    let hsts = state.secure_cookies.then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
+    routes
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::layer))
         .with_state(state)

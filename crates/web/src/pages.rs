@@ -42,6 +42,8 @@ struct UsernamePage<'a> {
     error: Option<&'a str>,
     /// Passkeys are on in the policy: the passkey button and the name field's autofill.
     passkeys: bool,
+    /// Certificate sign-in is set up and on in the policy: "Use a certificate or smart card".
+    certificates: bool,
 }
 
 #[derive(Template)]
@@ -59,6 +61,8 @@ struct CredentialPage<'a> {
     /// Passkeys are on in the policy (the same for every name, so it tells nothing about this
     /// one): "Sign in with a passkey or security key".
     passkeys: bool,
+    /// "Use a certificate or smart card" (the same for every name).
+    certificates: bool,
 }
 
 /// Whether the policy has passkeys on at all, so that the pages offer them. Whether this user
@@ -70,6 +74,16 @@ async fn passkeys_on(state: &AppState) -> bool {
         .policy()
         .await
         .is_ok_and(|p| p.fido2.targeting.state == latchkey_domain::policy::MethodState::Enabled)
+}
+
+/// Whether the sign-in pages offer "Use a certificate or smart card": the certificate host is
+/// configured and the policy has certificates on. Whether this user may use one is the
+/// certificate service's to decide.
+async fn certificates_on(state: &AppState) -> bool {
+    state.certificate.is_some()
+        && state.latchkey.governance.policy().await.is_ok_and(|p| {
+            p.x509_certificate.targeting.state == latchkey_domain::policy::MethodState::Enabled
+        })
 }
 
 /// A user whose only usable methods are passkeys: the page starts the ceremony itself.
@@ -383,6 +397,7 @@ async fn render_stage(
             username: sign_in.login_hint().unwrap_or_default(),
             error,
             passkeys: passkeys_on(state).await,
+            certificates: certificates_on(state).await,
         }),
         SignInStage::AwaitingCredential { upn, .. } | SignInStage::AwaitingPasskey { upn, .. }
             if strength_prompt.is_some() =>
@@ -423,6 +438,7 @@ async fn render_stage(
                 notice.or(stage_notice.as_deref())
             },
             passkeys: passkeys_on(state).await,
+            certificates: certificates_on(state).await,
         }),
         SignInStage::AwaitingPasskey { upn, .. } => render(&PasskeyPage {
             csrf: &csrf,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<latchkey_domain::secret::Secret>>,
     /// Sends Web Push to devices; `None` when `[web_push] enabled = false`.
     pub web_push: Option<Arc<crate::web_push::WebPushSender>>,
+    /// Certificate-based sign-in's host; `None` when `[certificate]` has no `public_url`.
+    pub certificate: Option<Arc<crate::certificates::CertificateHost>>,
 }
 
 impl AppState {

@@ -24,6 +24,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     config: Config,
+    /// The certificate host's listener, served at the first start (docs/certificates.md).
+    certificate_listener: Option<std::net::TcpListener>,
     /// What the domain reads time from; a restart keeps it.
     clock: Arc<dyn Clock>,
     /// The server's PostgreSQL schema when `LATCHKEY_TEST_STORE=postgres`; a restart keeps it.
@@ -124,6 +126,9 @@ pub struct TestServerBuilder<'a> {
     adjust: Vec<ConfigChange<'a>>,
     /// A backup of the database and the administrator token that goes with it.
     restore: Option<(std::path::PathBuf, String)>,
+    /// The certificate host's listener (`[certificate] listen`), opened by the test so that
+    /// `certificate.public_url` can name its port.
+    certificate_listener: Option<std::net::TcpListener>,
 }
 
 type ConfigChange<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
@@ -139,6 +144,12 @@ impl<'a> TestServerBuilder<'a> {
     /// Changes the configuration before the server starts.
     pub fn config(mut self, adjust: impl FnOnce(&mut Config) + 'a) -> Self {
         self.adjust.push(Box::new(adjust));
+        self
+    }
+
+    /// Serves the certificate host on `listener` too.
+    pub fn certificate_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.certificate_listener = Some(listener);
         self
     }
 
@@ -192,6 +203,7 @@ impl<'a> TestServerBuilder<'a> {
             stop: None,
             task: None,
             config,
+            certificate_listener: self.certificate_listener,
             clock,
             _scratch: scratch,
         };
@@ -216,9 +228,14 @@ impl TestServer {
 
     /// Serves `self.latchkey` on `listener` until `stop`.
     async fn serve(&mut self, listener: std::net::TcpListener) {
-        let server = server::serve_on(&self.config, self.latchkey.clone(), listener)
-            .await
-            .expect("serve");
+        let server = server::serve_on_with(
+            &self.config,
+            self.latchkey.clone(),
+            listener,
+            self.certificate_listener.take(),
+        )
+        .await
+        .expect("serve");
         let (stop, stopped) = oneshot::channel::<()>();
         self.task = Some(tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -655,7 +672,7 @@ impl Browser {
         }
     }
 
-    async fn page(response: reqwest::Response) -> Page {
+    pub async fn page(response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let location = response
             .headers()

@@ -2,6 +2,7 @@
 //! the authenticator app, then perhaps a second factor), and the sessions it ends in.
 
 mod approval;
+mod certificate;
 mod credential;
 mod passkey;
 mod session;
@@ -10,6 +11,11 @@ mod strength;
 use std::sync::Arc;
 
 pub use approval::{ApprovalWait, RECHECK_EVERY, WaitingForApproval};
+pub use certificate::{
+    CertificateRefusal, MAX_REFERENCE_LENGTH as MAX_CERTIFICATE_REFERENCE_LENGTH,
+    REFERENCE_LIFETIME_SECONDS, REFERENCE_REFUSED as CERTIFICATE_REFERENCE_REFUSED,
+    RESULT_REFUSED as CERTIFICATE_RESULT_REFUSED, log_code as certificate_log_code,
+};
 pub use strength::{StrengthPrompt, step_up_message as step_up_message_for, strength_phrase};
 
 use super::access::MethodAccess;

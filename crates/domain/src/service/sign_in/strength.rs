@@ -65,6 +65,7 @@ pub fn method_phrase(method: AuthMethod) -> &'static str {
         AuthMethod::PasswordAndPush => "a password and the Authenticator app",
         AuthMethod::DeviceBoundPasskey => "a passkey or security key",
         AuthMethod::SyncedPasskey => "a synced passkey",
+        AuthMethod::CertificateMultiFactor | AuthMethod::CertificateSingleFactor => "a certificate",
     }
 }
 
