@@ -432,7 +432,7 @@ impl DeviceClient {
 }
 
 /// The live channel's read buffer (messages larger than it are still read whole).
-const CHANNEL_READ_BUFFER_BYTES: usize = 4096;
+const CHANNEL_READ_BUFFER_BYTES: usize = 1024;
 
 /// A TCP connection to `uri`'s host from the local address `local`.
 async fn connect_tcp_from(
