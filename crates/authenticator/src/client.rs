@@ -2,6 +2,7 @@
 //! in memory. The [`crate::Authenticator`] opens one from its key store for each call; the
 //! load generator keeps thousands of them without a key store at all.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -377,6 +378,13 @@ impl DeviceClient {
 
     /// Opens the live channel.
     pub async fn connect(&self) -> Result<EventStream, Error> {
+        self.connect_from(None).await
+    }
+
+    /// Opens the live channel from `local`, a local address to connect from (`None`: the
+    /// operating system's choice). A load generator spreads its thousands of channels over
+    /// several loopback addresses so that they do not run out of one address's ports.
+    pub async fn connect_from(&self, local: Option<IpAddr>) -> Result<EventStream, Error> {
         let path = format!("{API_PREFIX}/stream");
         let ws_url = format!("{}{path}", self.server)
             .replacen("https://", "wss://", 1)
@@ -393,23 +401,85 @@ impl DeviceClient {
                     .map_err(|_| Error::Usage("bad header".into()))?,
             );
         }
+        // The channel carries a few small events a minute: tungstenite's 128 KiB read buffer
+        // would be most of what an open channel costs the app.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_RESPONSE_BYTES))
-            .max_frame_size(Some(MAX_RESPONSE_BYTES));
-        let (socket, _) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), false)
-                .await
-                .map_err(|e| match e {
-                    tokio_tungstenite::tungstenite::Error::Http(response) => {
-                        let body = response.body().clone().unwrap_or_default();
-                        let status = reqwest::StatusCode::from_u16(response.status().as_u16())
-                            .unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
-                        server_error(status, &body[..body.len().min(MAX_RESPONSE_BYTES)])
-                    }
-                    other => Error::Network(other.to_string()),
-                })?;
+            .max_frame_size(Some(MAX_RESPONSE_BYTES))
+            .read_buffer_size(CHANNEL_READ_BUFFER_BYTES)
+            .write_buffer_size(0);
+        let opened = match local {
+            None => {
+                tokio_tungstenite::connect_async_with_config(request, Some(config), false).await
+            }
+            Some(local) => {
+                let tcp = connect_tcp_from(local, request.uri()).await?;
+                tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), None)
+                    .await
+            }
+        };
+        let (socket, _) = opened.map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                let body = response.body().clone().unwrap_or_default();
+                let status = reqwest::StatusCode::from_u16(response.status().as_u16())
+                    .unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+                server_error(status, &body[..body.len().min(MAX_RESPONSE_BYTES)])
+            }
+            other => Error::Network(other.to_string()),
+        })?;
         Ok(EventStream { socket })
     }
+}
+
+/// The live channel's read buffer (messages larger than it are still read whole).
+const CHANNEL_READ_BUFFER_BYTES: usize = 1024;
+
+/// A TCP connection to `uri`'s host from the local address `local`.
+async fn connect_tcp_from(
+    local: IpAddr,
+    uri: &tokio_tungstenite::tungstenite::http::Uri,
+) -> Result<tokio::net::TcpStream, Error> {
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::Usage("the server address has no host".into()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let network = |e: std::io::Error| Error::Network(e.to_string());
+    let mut last = None;
+    for remote in tokio::net::lookup_host((host, port))
+        .await
+        .map_err(network)?
+    {
+        if remote.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if local.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(network)?;
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .map_err(network)?;
+        match socket.connect(remote).await {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => network(e),
+        None => Error::Network(format!("no address of {host} to reach from {local}")),
+    })
 }
 
 /// The live channel of one device.

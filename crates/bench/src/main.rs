@@ -14,6 +14,7 @@
 mod browser;
 mod database;
 mod devices;
+mod idle;
 mod latency;
 mod load;
 mod report;
@@ -411,37 +412,37 @@ async fn idle(args: IdleArgs, driven: &Driven) -> Result<serde_json::Value> {
     let http = browser::shared_client()?;
     let admin = Admin::new(&http, target);
     let at_start = target.stats();
-    let devices: Vec<Arc<_>> = seed::seed(&admin, &http, target, args.devices, 0)
-        .await?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let devices = seed::seed(&admin, &http, target, args.devices, 0).await?;
     // Let the seeding's buffers go back before the baseline.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seeded = target.stats();
     let connecting = Instant::now();
-    let mut listeners = JoinSet::new();
-    let closed = Arc::new(AtomicU64::new(0));
-    let listening = load::connect_all(devices, 64, &mut listeners, closed.clone()).await?;
+    let sources = idle::source_addresses(&target.base, devices.len());
+    let channels = idle::open_all(devices, &sources, 64).await?;
     let connect_seconds = connecting.elapsed().as_secs_f64();
     eprintln!(
-        "connected {} devices in {connect_seconds:.1} s; holding {} s",
-        listening.len(),
+        "connected {} devices from {} local address(es) in {connect_seconds:.1} s; holding {} s",
+        channels.open,
+        sources.len(),
         args.hold
     );
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let connected = target.stats();
-    let dropped = closed.load(Ordering::Relaxed);
+    let dropped = channels.closed.load(Ordering::Relaxed);
+    let generator = server::ProcStats::read(std::process::id()).ok();
     let report = report::Idle {
         server: driven.describe(),
-        devices: listening.len(),
+        devices: channels.open,
         connect_seconds,
         at_start,
         seeded,
         connected,
         dropped_channels: dropped,
+        events: channels.events.load(Ordering::Relaxed),
+        generator,
     };
-    listeners.shutdown().await;
+    let mut tasks = channels.tasks;
+    tasks.shutdown().await;
     report.print();
     Ok(report.to_json())
 }
@@ -528,6 +529,8 @@ fn write_json(path: Option<&PathBuf>, value: &serde_json::Value) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Before any server is started, which inherits it.
+    server::raise_open_file_limit();
     let (server_args, work): (ServerArgs, _) = match cli.command {
         Command::Latency(args) => return latency::run(args).await,
         Command::Stores(args) => return stores(args).await,

@@ -190,6 +190,11 @@ pub struct Idle {
     pub seeded: Option<ProcStats>,
     pub connected: Option<ProcStats>,
     pub dropped_channels: u64,
+    /// Events the idle devices received; none are sent to them.
+    pub events: u64,
+    /// The generator's own memory with every channel open (with a server in process, the
+    /// server's too).
+    pub generator: Option<ProcStats>,
 }
 
 impl Idle {
@@ -220,8 +225,12 @@ impl Idle {
         if let Some(per) = self.per_device_kib() {
             println!("  {per:.1} KiB per open channel");
         }
+        row("the generator itself", self.generator);
         if self.dropped_channels > 0 {
             println!("  the server closed {} channels", self.dropped_channels);
+        }
+        if self.events > 0 {
+            println!("  idle devices received {} events", self.events);
         }
     }
 
@@ -239,6 +248,8 @@ impl Idle {
             "connected": stats(self.connected),
             "kib_per_channel": self.per_device_kib(),
             "dropped_channels": self.dropped_channels,
+            "events": self.events,
+            "generator": stats(self.generator),
         })
     }
 }

@@ -175,6 +175,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every open connection (a phone's live channel stays open for hours) holds a file descriptor,
+/// and the usual soft limit of 1,024 would cap the server at about that many phones: raise the
+/// soft limit to the hard one, which the administrator (systemd's `LimitNOFILE`, `ulimit -Hn`)
+/// controls. The connection caps (`limits.max_connections`) still apply.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            tracing::warn!(soft, "could not raise the open-file limit");
+        }
+    }
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -225,6 +248,7 @@ fn demo_geoip(config: &Config) -> Config {
 
 async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     init_logging(&config.log_format);
+    raise_open_file_limit();
     let demo_config;
     let config = if demo {
         demo_config = demo_geoip(config);

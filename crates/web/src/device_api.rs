@@ -522,7 +522,7 @@ async fn relay(socket: WebSocket, hub: Arc<DeviceHub>, device: Device) {
         tokio::select! {
             event = subscription.events.recv() => {
                 let Some(event) = event else { break };
-                let text = match serde_json::to_string::<DeviceEvent>(&event) {
+                let text = match serde_json::to_string::<DeviceEvent>(&*event) {
                     Ok(text) => text,
                     Err(_) => continue,
                 };

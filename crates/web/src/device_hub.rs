@@ -22,7 +22,12 @@ const QUEUE_DEPTH: usize = 64;
 pub const MAX_CONNECTIONS_PER_DEVICE: usize = 4;
 
 /// One open connection: its number (to unregister it) and its queue.
-type Connection = (u64, mpsc::Sender<DeviceEvent>);
+///
+/// The queue holds events behind an `Arc`: tokio allocates a channel's first block of 32 slots
+/// when the channel is made, and at the event's own size (some 200 bytes) that block was most
+/// of what an idle connection cost; a pointer's slot is 8 bytes, and a device with several
+/// connections shares one copy of the event.
+type Connection = (u64, mpsc::Sender<Arc<DeviceEvent>>);
 
 #[derive(Default)]
 pub struct DeviceHub {
@@ -35,7 +40,7 @@ pub struct Subscription {
     hub: Arc<DeviceHub>,
     device: DeviceId,
     id: u64,
-    pub events: mpsc::Receiver<DeviceEvent>,
+    pub events: mpsc::Receiver<Arc<DeviceEvent>>,
 }
 
 impl Drop for Subscription {
@@ -117,7 +122,9 @@ impl Notifier for DeviceHub {
         let Ok(connections) = self.connections.lock() else {
             return;
         };
+        let mut shared = None;
         for (_, sender) in connections.get(device).into_iter().flatten() {
+            let event = shared.get_or_insert_with(|| Arc::new(event.clone()));
             // A full queue means the connection is stuck; the device will pull instead.
             let _ = sender.try_send(event.clone());
         }

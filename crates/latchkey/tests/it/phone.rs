@@ -531,3 +531,27 @@ async fn mfa_push_after_a_password_is_the_second_factor() {
     assert_eq!(steps.len(), 2, "password, then the push: {log:?}");
     assert_eq!(steps[0]["authenticationMethod"], "Password");
 }
+
+/// A load generator (or an app on a host with several addresses) opens the live channel from
+/// a local address of its choosing; the channel works as any other.
+#[tokio::test]
+async fn a_live_channel_opened_from_a_chosen_local_address_delivers_requests() {
+    let server = TestServer::start().await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let phone = Phone::with_phone_sign_in(&bobby, "phone").await;
+    let local = "127.0.0.2".parse().unwrap();
+    let mut stream = phone
+        .app
+        .client(phone.account)
+        .unwrap()
+        .connect_from(Some(local))
+        .await
+        .unwrap();
+    let browser = server.browser();
+    start_sign_in(&browser, &bobby.upn).await;
+    let Some(DeviceEvent::Request { request }) = stream.next().await else {
+        panic!("the request comes on the channel opened from {local}");
+    };
+    assert_eq!(request.kind, ApprovalKind::PhoneSignIn);
+    assert_eq!(request.user_principal_name, bobby.upn);
+}
