@@ -385,6 +385,35 @@ async fn certificate_reference_replayed_is_refused() {
 }
 
 #[tokio::test]
+async fn certificate_reference_raced_by_eight_requests_at_once_is_used_once() {
+    let host = CertificateHost::start().await;
+    host.server.user("bobby", "Bobby Smith").await;
+    let ca = Ca::new("Contoso Issuing CA");
+    host.enable_default(&ca).await;
+    let browser = host.browser(Some(&Leaf::for_upn(BOBBY).issued_by(&ca)));
+    let login = browser.follow(browser.get("/myapps").await).await;
+    let to_host = browser
+        .post("/login/certificate/start", &[("csrf", &login.csrf())])
+        .await;
+    let reference_url = to_host.location.expect("the certificate host");
+
+    let answers = futures_util::future::join_all((0..8).map(|_| browser.get(&reference_url))).await;
+
+    let accepted = answers.iter().filter(|page| page.status == 303).count();
+    assert_eq!(
+        accepted,
+        1,
+        "{:?}",
+        answers.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|page| page.status == 303 || page.status == 401)
+    );
+}
+
+#[tokio::test]
 async fn certificate_reference_forged_malformed_or_oversized_is_refused() {
     let host = CertificateHost::start().await;
     host.server.user("bobby", "Bobby Smith").await;

@@ -207,7 +207,10 @@ mod tests {
         let hot = Hot::new(10);
         assert!(hot.get("a").is_err(), "nothing is cached before a write");
         let ticket = hot.begin_write("a");
-        assert!(hot.get("a").is_err(), "a write in flight is not read from memory");
+        assert!(
+            hot.get("a").is_err(),
+            "a write in flight is not read from memory"
+        );
         hot.finish_write(ticket, Written::Value(1));
         assert_eq!(hot.get("a").unwrap(), 1);
         let ticket = hot.begin_write("a");
@@ -281,7 +284,10 @@ mod tests {
         }
         assert_eq!(hot.get("a").unwrap(), "a");
         assert_eq!(hot.get("b").unwrap(), "b");
-        assert!(hot.get("c").is_err(), "past the cap, rows stay in the database only");
+        assert!(
+            hot.get("c").is_err(),
+            "past the cap, rows stay in the database only"
+        );
         // A purge makes room again.
         hot.forget_where(|v| v == "a");
         let ticket = hot.begin_write("c");

@@ -153,7 +153,21 @@ impl SignIns {
         if !matches || self.now() >= handoff.expires_at {
             return Err(refused());
         }
-        // Used up before the certificate is looked at: a second request with it is refused.
+        // Used up before the certificate is looked at: a second request with it is refused,
+        // even one racing this one on another instance (one of them remembers the mark first).
+        let mark = format!(
+            "certificate-reference:{}",
+            TokenHash::of(&sealed.n).as_str()
+        );
+        let first = self
+            .tokens
+            .store
+            .remember_once(&mark, handoff.expires_at)
+            .await
+            .map_err(|_| refused())?;
+        if !first {
+            return Err(refused());
+        }
         handoff.nonce = None;
         self.store
             .put_sign_in(&sign_in)
@@ -251,6 +265,17 @@ impl SignIns {
             return Err(refused());
         };
         if !accepted.result.same_as(&TokenHash::of(result)) || self.now() >= handoff.expires_at {
+            return Err(refused());
+        }
+        // One completion per result, even for two requests racing with it.
+        let mark = format!("certificate-result:{}", TokenHash::of(result).as_str());
+        if !self
+            .tokens
+            .store
+            .remember_once(&mark, handoff.expires_at)
+            .await
+            .map_err(trouble)?
+        {
             return Err(refused());
         }
         let now = self.now();
