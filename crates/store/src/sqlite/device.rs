@@ -299,7 +299,7 @@ impl DeviceStore for SqliteStore {
         self.approvals.finish_write(
             ticket,
             match &done {
-                Ok(Settled::Now(approval)) => Written::Value(approval.clone()),
+                Ok(Settled::Now(approval)) => Written::Value((**approval).clone()),
                 Ok(Settled::NowFrom) => match before {
                     // The statement changes exactly these fields of the row it found pending.
                     Some(mut approval) if approval.state == ApprovalState::Pending => {
@@ -503,7 +503,7 @@ impl DeviceStore for SqliteStore {
 /// How a settle went: for the cache of rows in flight.
 enum Settled {
     /// Settled now; the whole row as it now is.
-    Now(Approval),
+    Now(Box<Approval>),
     /// Settled now by changing the row's state fields where they stood.
     NowFrom,
     /// Not pending any more (or gone): nothing changed.
@@ -571,6 +571,6 @@ impl SqliteStore {
         tx.commit()
             .await
             .map_err(|e| backend("settling an approval", e))?;
-        Ok(Settled::Now(approval))
+        Ok(Settled::Now(Box::new(approval)))
     }
 }
