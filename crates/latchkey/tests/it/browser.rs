@@ -302,11 +302,18 @@ impl Window {
     }
 
     pub(crate) async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        // A page that replaces the element between finding and clicking it (a script
+        // re-rendering, a reload) leaves a stale reference: find it again, as a person would
+        // look again, a few times at most.
+        for _ in 0..3 {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("click {css}: the element went stale three times");
     }
 
     pub(crate) async fn text_of(&self, css: &str) -> String {
