@@ -210,16 +210,10 @@ impl DeviceStore for SqliteStore {
 
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {
         let query = insert_approval(approval)?;
-        let ticket = self.approvals.begin_write(approval.id.as_str());
-        let done = self.execute(query).await;
-        self.approvals.finish_write(
-            ticket,
-            match done {
-                Ok(_) => Written::Value(approval.clone()),
-                Err(_) => Written::Unknown,
-            },
-        );
-        done.map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        self.approvals
+            .write_through(approval.id.as_str(), approval, self.execute(query))
+            .await
+            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
         Ok(())
     }
 
@@ -254,19 +248,12 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {
-        let ticket = match self.approvals.get(id.as_str()) {
-            Ok(approval) => return Ok(Some(approval)),
-            Err(ticket) => ticket,
-        };
-        let found = self
-            .read_by_key(
-                "SELECT body FROM approvals WHERE id = ?",
-                id.as_str(),
-                approval_from,
-            )
-            .await?;
-        self.approvals.fill(ticket, found.as_ref());
-        Ok(found)
+        let read = self.read_by_key(
+            "SELECT body FROM approvals WHERE id = ?",
+            id.as_str(),
+            approval_from,
+        );
+        self.approvals.read_through(id.as_str(), read).await
     }
 
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {

@@ -181,6 +181,38 @@ impl<T: Clone> Hot<T> {
         }
     }
 
+    /// The row from memory, or else as `read` finds it in the database (kept when it may be).
+    pub(super) async fn read_through<E>(
+        &self,
+        key: &str,
+        read: impl Future<Output = Result<Option<T>, E>>,
+    ) -> Result<Option<T>, E> {
+        let ticket = match self.get(key) {
+            Ok(value) => return Ok(Some(value)),
+            Err(ticket) => ticket,
+        };
+        let found = read.await?;
+        self.fill(ticket, found.as_ref());
+        Ok(found)
+    }
+
+    /// Runs `write`, which leaves the row holding `value` when it succeeds.
+    pub(super) async fn write_through<R, E>(
+        &self,
+        key: &str,
+        value: &T,
+        write: impl Future<Output = Result<R, E>>,
+    ) -> Result<R, E> {
+        let ticket = self.begin_write(key);
+        let done = write.await;
+        let written = match done {
+            Ok(_) => Written::Value(value.clone()),
+            Err(_) => Written::Unknown,
+        };
+        self.finish_write(ticket, written);
+        done
+    }
+
     /// Drops every row `gone` says the database no longer has (a purge), unless a write of it
     /// is in flight (that write will say what the row holds).
     pub(super) fn forget_where(&self, gone: impl Fn(&T) -> bool) {

@@ -140,36 +140,24 @@ impl SessionStore for SqliteStore {
 
     async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
         let query = upsert_sign_in(sign_in)?;
-        let ticket = self.sign_ins.begin_write(sign_in.id.as_str());
-        let done = self.execute(query).await;
-        self.sign_ins.finish_write(
-            ticket,
-            match done {
-                Ok(_) => Written::Value(sign_in.clone()),
-                Err(_) => Written::Unknown,
-            },
-        );
-        done.map_err(|e| backend("saving a sign-in", e))?;
+        self.sign_ins
+            .write_through(sign_in.id.as_str(), sign_in, self.execute(query))
+            .await
+            .map_err(|e| backend("saving a sign-in", e))?;
         Ok(())
     }
 
     async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
-        let ticket = match self.sign_ins.get(id.as_str()) {
-            Ok(sign_in) => return Ok(Some(sign_in)),
-            Err(ticket) => ticket,
+        let read = async {
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(read_error)?;
+            body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
+                .transpose()
         };
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        let found = body
-            .map(|body| {
-                serde_json::from_str::<PendingSignIn>(&body).map_err(|_| corrupt("sign-in"))
-            })
-            .transpose()?;
-        self.sign_ins.fill(ticket, found.as_ref());
-        Ok(found)
+        self.sign_ins.read_through(id.as_str(), read).await
     }
 
     async fn delete_sign_in(&self, id: &SignInId) -> StoreResult<()> {
