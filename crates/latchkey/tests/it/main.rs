@@ -36,6 +36,7 @@ mod passkeys;
 mod passkeys_browser;
 mod phone;
 mod phone_app;
+mod phone_app_push;
 mod phone_sign_in_consent;
 mod phone_threats;
 mod phone_webauthn;
