@@ -8,26 +8,27 @@ use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{AdminTokenStore, StoreResult};
 
 use super::SqliteStore;
+use super::db::{get, stmt};
 use super::rows::admin_token_from;
-use super::{backend, conflict_or_backend, read_error};
+use super::{backend, conflict_or_backend};
 
 #[async_trait]
 impl AdminTokenStore for SqliteStore {
     async fn create_admin_token(&self, token: &AdminToken) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO admin_tokens (id, hash, legacy_sha256, name, created_at, created_by, \
              expires_at, last_used_at, revoked_at, revoked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(token.id.as_str())
         .bind(token.hash.as_str())
         .bind(token.legacy_sha256)
-        .bind(&token.name)
+        .bind(token.name.as_str())
         .bind(token.created_at.0)
-        .bind(&token.created_by)
+        .bind(token.created_by.as_str())
         .bind(token.expires_at.map(|t| t.0))
         .bind(token.last_used_at.map(|t| t.0))
         .bind(token.revoked_at.map(|t| t.0))
-        .bind(&token.revoked_by);
+        .bind(token.revoked_by.as_deref());
         self.execute(query)
             .await
             .map_err(|e| conflict_or_backend("an administrator token", e))?;
@@ -54,17 +55,19 @@ impl AdminTokenStore for SqliteStore {
 
     async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminToken>> {
         self.read_all(
-            sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id"),
+            stmt("SELECT * FROM admin_tokens ORDER BY created_at, id"),
             admin_token_from,
         )
         .await
     }
 
     async fn count_admin_tokens(&self) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
-            .fetch_one(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
+        let count = self
+            .read_one(stmt("SELECT COUNT(*) FROM admin_tokens"), |row| {
+                get::<i64>(row, 0)
+            })
+            .await?
+            .unwrap_or(0);
         Ok(count.unsigned_abs())
     }
 
@@ -74,7 +77,7 @@ impl AdminTokenStore for SqliteStore {
         at: Timestamp,
         by: &str,
     ) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE admin_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
         )
         .bind(at.0)
@@ -93,7 +96,7 @@ impl AdminTokenStore for SqliteStore {
         at: Timestamp,
         not_before: Timestamp,
     ) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE admin_tokens SET last_used_at = ? \
              WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
         )
@@ -107,7 +110,7 @@ impl AdminTokenStore for SqliteStore {
     }
 
     async fn rehash_admin_token(&self, id: &AdminTokenId, hash: &TokenHash) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE admin_tokens SET hash = ?, legacy_sha256 = 0 WHERE id = ? AND legacy_sha256 = 1",
         )
         .bind(hash.as_str())

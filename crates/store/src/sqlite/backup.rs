@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use super::{BUSY_TIMEOUT, DATABASE_FILE};
+use super::DATABASE_FILE;
+use super::db::BUSY_TIMEOUT;
 
 /// Copies the database in `data_dir` to `destination`, a new file, and returns its size in
 /// bytes. The copy is an ordinary (rollback-journal) SQLite file: restore it by stopping the

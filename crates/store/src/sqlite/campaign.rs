@@ -5,13 +5,13 @@ use latchkey_domain::campaign::{CampaignInterrupt, CampaignStatus};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{SessionId, UserId};
 use latchkey_domain::store::{CampaignStore, StoreResult};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
+use super::db::stmt;
 use super::rows::{get, timestamp};
-use super::{SqliteStore, backend, begin, conflict_or_backend, corrupt, read_error, to_json};
+use super::{SqliteStore, backend, conflict_or_backend, corrupt, to_json};
 
-fn interrupt_from(row: &SqliteRow) -> StoreResult<CampaignInterrupt> {
+fn interrupt_from(row: &Row<'_>) -> StoreResult<CampaignInterrupt> {
     Ok(CampaignInterrupt {
         session_id: SessionId::from_string(get::<String>(row, "session_id")?),
         user_id: UserId::from_string(get::<String>(row, "user_id")?),
@@ -25,21 +25,22 @@ fn interrupt_from(row: &SqliteRow) -> StoreResult<CampaignInterrupt> {
 #[async_trait]
 impl CampaignStore for SqliteStore {
     async fn campaign_status(&self, user: &UserId) -> StoreResult<CampaignStatus> {
-        let row = sqlx::query(
-            "SELECT snooze_count, snoozed_until FROM registration_campaign_snoozes WHERE user_id = ?",
-        )
-        .bind(user.as_str())
-        .fetch_optional(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
-        Ok(match row {
-            Some(row) => CampaignStatus {
-                snoozes: u32::try_from(row.try_get::<i64, _>("snooze_count").map_err(read_error)?)
-                    .map_err(|_| corrupt("a snooze count"))?,
-                snoozed_until: Some(timestamp(&row, "snoozed_until")?),
-            },
-            None => CampaignStatus::default(),
-        })
+        let status = self
+            .read_one(
+                stmt(
+                    "SELECT snooze_count, snoozed_until FROM registration_campaign_snoozes WHERE user_id = ?",
+                )
+                .bind(user.as_str()),
+                |row| {
+                    Ok(CampaignStatus {
+                        snoozes: u32::try_from(get::<i64>(row, "snooze_count")?)
+                            .map_err(|_| corrupt("a snooze count"))?,
+                        snoozed_until: Some(timestamp(row, "snoozed_until")?),
+                    })
+                },
+            )
+            .await?;
+        Ok(status.unwrap_or_default())
     }
 
     async fn snooze_campaign(
@@ -51,7 +52,7 @@ impl CampaignStore for SqliteStore {
     ) -> StoreResult<Option<u32>> {
         // One statement on the one writer: the limit is checked where the count is written.
         let limit = allowed.map_or(i64::MAX, i64::from);
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO registration_campaign_snoozes (user_id, snooze_count, last_snoozed_at, snoozed_until) \
              SELECT ?1, 1, ?2, ?3 WHERE ?4 > 0 \
              ON CONFLICT (user_id) DO UPDATE SET \
@@ -78,7 +79,7 @@ impl CampaignStore for SqliteStore {
             "continuation",
             serde_json::to_string(&interrupt.continuation),
         )?;
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO registration_campaign_interrupts \
                (session_id, user_id, continuation, created_at, expires_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, \
@@ -101,15 +102,15 @@ impl CampaignStore for SqliteStore {
         session: &SessionId,
         now: Timestamp,
     ) -> StoreResult<Option<CampaignInterrupt>> {
-        let row = sqlx::query(
-            "SELECT * FROM registration_campaign_interrupts WHERE session_id = ? AND expires_at > ?",
+        self.read_one(
+            stmt(
+                "SELECT * FROM registration_campaign_interrupts WHERE session_id = ? AND expires_at > ?",
+            )
+            .bind(session.as_str())
+            .bind(now.0),
+            interrupt_from,
         )
-        .bind(session.as_str())
-        .bind(now.0)
-        .fetch_optional(&mut *self.reader().await?)
         .await
-        .map_err(read_error)?;
-        row.as_ref().map(interrupt_from).transpose()
     }
 
     async fn take_campaign_interrupt(
@@ -118,19 +119,21 @@ impl CampaignStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Option<CampaignInterrupt>> {
         // DELETE … RETURNING on the one writer: the row goes to exactly one caller.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let row = sqlx::query(
-            "DELETE FROM registration_campaign_interrupts WHERE session_id = ? RETURNING *",
-        )
-        .bind(session.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| backend("taking a registration campaign interrupt", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("taking a registration campaign interrupt", e))?;
-        match row.as_ref().map(interrupt_from).transpose()? {
+        let take =
+            stmt("DELETE FROM registration_campaign_interrupts WHERE session_id = ? RETURNING *")
+                .bind(session.as_str());
+        let row = self
+            .write("taking a registration campaign interrupt", move |conn| {
+                let fail = |e| backend("taking a registration campaign interrupt", e);
+                let tx = conn.savepoint().map_err(fail)?;
+                // A row that no longer decodes is still taken (the savepoint commits); its
+                // error is reported after.
+                let row = take.fetch_optional(&tx, |row| Ok(interrupt_from(row)))?;
+                tx.commit().map_err(fail)?;
+                Ok(row)
+            })
+            .await?;
+        match row.transpose()? {
             Some(interrupt) if interrupt.expires_at > now => Ok(Some(interrupt)),
             _ => Ok(None),
         }

@@ -1,5 +1,13 @@
 //! SQLite: the authenticator app: activations, devices, nonces, approvals and phone sign-in PINs.
 
+use super::SqliteStore;
+use super::db::{get, stmt};
+use super::hot::Written;
+use super::rows::{activation_from, approval_from, device_from};
+use super::statements::{
+    SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
+};
+use super::{backend, conflict_or_backend, to_json};
 use async_trait::async_trait;
 use latchkey_domain::authenticator::{
     Activation, Approval, ApprovalState, Device, PinCheck, PinLock,
@@ -11,20 +19,11 @@ use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{DeviceStore, StoreResult};
 use latchkey_protocol::PublicKey;
-use sqlx::Row;
-
-use super::SqliteStore;
-use super::hot::Written;
-use super::rows::{activation_from, approval_from, device_from};
-use super::statements::{
-    SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
-};
-use super::{backend, begin, conflict_or_backend, read_error, to_json};
 
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -49,7 +48,7 @@ impl DeviceStore for SqliteStore {
     ) -> StoreResult<bool> {
         // One statement: the count of the user's open activations and the insert cannot be
         // split by another writer.
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO activations (id, code_hash, user_id, created_at, expires_at, device_id, test_approval) \
              SELECT ?, ?, ?, ?, ?, NULL, NULL \
              WHERE (SELECT count(*) FROM activations \
@@ -99,9 +98,7 @@ impl DeviceStore for SqliteStore {
         // The conditional UPDATE is the single-use check and the device limit: only an unused,
         // unexpired code of a user below the limit matches, and the write lock (held from
         // BEGIN IMMEDIATE) makes the count and the insert below one step for every racer.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let done = sqlx::query(
+        let redeem = stmt(
             "UPDATE activations SET device_id = ?, test_approval = ? \
              WHERE code_hash = ? AND device_id IS NULL AND expires_at > ? AND user_id = ? \
                AND (SELECT count(*) FROM devices WHERE user_id = activations.user_id) < ?",
@@ -111,31 +108,27 @@ impl DeviceStore for SqliteStore {
         .bind(code_hash.as_str())
         .bind(now.0)
         .bind(device.user_id.as_str())
-        .bind(max_devices)
-        .execute(&mut *tx)
+        .bind(max_devices);
+        let insert_device = insert_device(device);
+        let insert_test = insert_approval(test)?;
+        let find = stmt("SELECT * FROM activations WHERE code_hash = ?").bind(code_hash.as_str());
+        self.write("redeeming an activation", move |conn| {
+            let fail = |e| backend("redeeming an activation", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            if redeem.execute(&tx).map_err(fail)?.rows_affected() != 1 {
+                return Ok(None);
+            }
+            insert_device
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend("a device with this id", e))?;
+            insert_test
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+            let activation = find.fetch_optional(&tx, activation_from)?;
+            tx.commit().map_err(fail)?;
+            Ok(activation)
+        })
         .await
-        .map_err(|e| backend("redeeming an activation", e))?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        insert_device(device)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend("a device with this id", e))?;
-        insert_approval(test)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend("an approval with this id", e))?;
-        let row = sqlx::query("SELECT * FROM activations WHERE code_hash = ?")
-            .bind(code_hash.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| backend("redeeming an activation", e))?;
-        let activation = activation_from(&row)?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("redeeming an activation", e))?;
-        Ok(Some(activation))
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
@@ -149,7 +142,7 @@ impl DeviceStore for SqliteStore {
 
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
         self.read_all(
-            sqlx::query("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
+            stmt("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
                 .bind(user.as_str()),
             device_from,
         )
@@ -157,7 +150,7 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn update_device(&self, device: &Device) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE devices SET name = ?, passwordless_key = ?, confirmed_at = ?, phone_sign_in_at = ?, \
              webauthn_credential_id = ?, webauthn_passkey = ?, webauthn_counter = ? WHERE id = ?",
         )
@@ -194,7 +187,7 @@ impl DeviceStore for SqliteStore {
         nonce: &str,
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) \
              ON CONFLICT (device_id, nonce) DO NOTHING",
         )
@@ -257,14 +250,14 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>> {
-        self.read_all(sqlx::query(
+        self.read_all(stmt(
             "SELECT body FROM approvals WHERE user_id = ? AND state = 'pending' ORDER BY created_at, id",
         )
         .bind(user.as_str()), approval_from).await
     }
 
     async fn overdue_approvals(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Approval>> {
-        self.read_all(sqlx::query(
+        self.read_all(stmt(
             "SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
         )
         .bind(now.0)
@@ -311,7 +304,7 @@ impl DeviceStore for SqliteStore {
         counter: u32,
         passkey: &str,
     ) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE devices SET webauthn_passkey = ?, webauthn_counter = ? \
              WHERE id = ? AND webauthn_credential_id = ? AND webauthn_counter = ?",
         )
@@ -332,10 +325,7 @@ impl DeviceStore for SqliteStore {
         device: &Device,
         verifier_mac: Option<&str>,
     ) -> StoreResult<()> {
-        let fail = |e| backend("setting phone sign-in", e);
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let done = sqlx::query(
+        let update = stmt(
             "UPDATE devices SET passwordless_key = ?, phone_sign_in_at = ?, webauthn_credential_id = ?, \
              webauthn_passkey = ?, webauthn_counter = ? WHERE id = ?",
         )
@@ -344,45 +334,45 @@ impl DeviceStore for SqliteStore {
         .bind(device.webauthn.as_ref().map(|w| w.credential_id.clone()))
         .bind(device.webauthn.as_ref().map(|w| w.passkey.clone()))
         .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
-        .bind(device.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        match verifier_mac {
-            Some(mac) => sqlx::query(
+        .bind(device.id.as_str());
+        let pin = match verifier_mac {
+            Some(mac) => stmt(
                 "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
                  VALUES (?, ?, 0, NULL, NULL) ON CONFLICT (device_id) DO UPDATE SET \
                  verifier_mac = excluded.verifier_mac, wrong_pins = 0, locked_at = NULL, reenable_allowed_at = NULL",
             )
             .bind(device.id.as_str())
             .bind(mac),
-            None => sqlx::query("DELETE FROM device_pin_locks WHERE device_id = ?")
-                .bind(device.id.as_str()),
-        }
-        .execute(&mut *tx)
+            None => stmt("DELETE FROM device_pin_locks WHERE device_id = ?").bind(device.id.as_str()),
+        };
+        self.write("setting phone sign-in", move |conn| {
+            let fail = |e| backend("setting phone sign-in", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            if update.execute(&tx).map_err(fail)?.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            pin.execute(&tx).map_err(fail)?;
+            tx.commit().map_err(fail)
+        })
         .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)
     }
 
     async fn pin_lock(&self, device: &DeviceId) -> StoreResult<Option<PinLock>> {
-        let row = sqlx::query("SELECT * FROM device_pin_locks WHERE device_id = ?")
-            .bind(device.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        Ok(row.map(|row| PinLock {
-            device_id: DeviceId::from_string(row.get::<String, _>("device_id")),
-            verifier_mac: row.get("verifier_mac"),
-            wrong_pins: row.get::<i64, _>("wrong_pins").clamp(0, u32::MAX.into()) as u32,
-            locked_at: row.get::<Option<i64>, _>("locked_at").map(Timestamp),
-            reenable_allowed_at: row
-                .get::<Option<i64>, _>("reenable_allowed_at")
-                .map(Timestamp),
-        }))
+        self.read_by_key(
+            "SELECT * FROM device_pin_locks WHERE device_id = ?",
+            device.as_str(),
+            |row| {
+                Ok(PinLock {
+                    device_id: DeviceId::from_string(get::<String>(row, "device_id")?),
+                    verifier_mac: get(row, "verifier_mac")?,
+                    wrong_pins: get::<i64>(row, "wrong_pins")?.clamp(0, u32::MAX.into()) as u32,
+                    locked_at: get::<Option<i64>>(row, "locked_at")?.map(Timestamp),
+                    reenable_allowed_at: get::<Option<i64>>(row, "reenable_allowed_at")?
+                        .map(Timestamp),
+                })
+            },
+        )
+        .await
     }
 
     async fn record_pin_check(
@@ -392,60 +382,56 @@ impl DeviceStore for SqliteStore {
         limit: u32,
         now: Timestamp,
     ) -> StoreResult<PinCheck> {
-        let fail = |e| backend("recording a PIN check", e);
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        if right {
-            let done = sqlx::query(
-                "UPDATE device_pin_locks SET wrong_pins = 0 \
-                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
+        let device = device.as_str().to_owned();
+        self.write("recording a PIN check", move |conn| {
+            let fail = |e| backend("recording a PIN check", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            if right {
+                let done = stmt(
+                    "UPDATE device_pin_locks SET wrong_pins = 0 \
+                     WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL",
+                )
+                .bind(device.as_str())
+                .execute(&tx)
+                .map_err(fail)?;
+                tx.commit().map_err(fail)?;
+                return Ok(if done.rows_affected() == 1 {
+                    PinCheck::Right
+                } else {
+                    PinCheck::Locked
+                });
+            }
+            let counted = stmt(
+                "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
+                 WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
             )
             .bind(device.as_str())
-            .execute(&mut *tx)
-            .await
+            .fetch_optional(&tx, |row| get::<i64>(row, 0))?;
+            let Some(counted) = counted else {
+                return Ok(PinCheck::Locked);
+            };
+            if counted < i64::from(limit) {
+                tx.commit().map_err(fail)?;
+                return Ok(PinCheck::Wrong {
+                    remaining: (i64::from(limit) - counted) as u32,
+                });
+            }
+            stmt(
+                "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
+                 WHERE device_id = ?",
+            )
+            .bind(now.0)
+            .bind(device.as_str())
+            .execute(&tx)
             .map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
-            return Ok(if done.rows_affected() == 1 {
-                PinCheck::Right
-            } else {
-                PinCheck::Locked
-            });
-        }
-        let counted: Option<i64> = sqlx::query_scalar(
-            "UPDATE device_pin_locks SET wrong_pins = wrong_pins + 1 \
-             WHERE device_id = ? AND locked_at IS NULL AND verifier_mac IS NOT NULL RETURNING wrong_pins",
-        )
-        .bind(device.as_str())
-        .fetch_optional(&mut *tx)
+            stmt("UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?")
+                .bind(device.as_str())
+                .execute(&tx)
+                .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(PinCheck::LockedNow)
+        })
         .await
-        .map_err(fail)?;
-        let Some(counted) = counted else {
-            return Ok(PinCheck::Locked);
-        };
-        if counted < i64::from(limit) {
-            tx.commit().await.map_err(fail)?;
-            return Ok(PinCheck::Wrong {
-                remaining: (i64::from(limit) - counted) as u32,
-            });
-        }
-        sqlx::query(
-            "UPDATE device_pin_locks SET locked_at = ?, verifier_mac = NULL, reenable_allowed_at = NULL \
-             WHERE device_id = ?",
-        )
-        .bind(now.0)
-        .bind(device.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        sqlx::query(
-            "UPDATE devices SET passwordless_key = NULL, phone_sign_in_at = NULL WHERE id = ?",
-        )
-        .bind(device.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
-        Ok(PinCheck::LockedNow)
     }
 
     async fn allow_phone_sign_in_again(
@@ -455,7 +441,7 @@ impl DeviceStore for SqliteStore {
     ) -> StoreResult<bool> {
         let done = self
             .execute(
-                sqlx::query(
+                stmt(
                     "UPDATE device_pin_locks SET reenable_allowed_at = ? \
                      WHERE device_id = ? AND locked_at IS NOT NULL",
                 )
@@ -473,7 +459,7 @@ impl DeviceStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         self.execute(
-            sqlx::query(
+            stmt(
                 "INSERT INTO device_pin_locks (device_id, verifier_mac, wrong_pins, locked_at, reenable_allowed_at) \
                  VALUES (?, NULL, 0, NULL, ?) ON CONFLICT (device_id) DO UPDATE SET \
                  reenable_allowed_at = excluded.reenable_allowed_at",
@@ -511,7 +497,7 @@ impl SqliteStore {
             // fields in the stored body as serde writes them, and only while still pending.
             let done = self
                 .execute(
-                    sqlx::query(
+                    stmt(
                         "UPDATE approvals SET state = ?, body = json_set(body, '$.state', ?, \
                          '$.answered_by', ?, '$.settled_at', ?) WHERE id = ? AND state = 'pending'",
                     )
@@ -529,35 +515,33 @@ impl SqliteStore {
                 Settled::Already
             });
         };
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let row = sqlx::query("SELECT body FROM approvals WHERE id = ? AND state = 'pending'")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        let Some(row) = row else {
-            return Ok(Settled::Already);
-        };
-        let mut approval = approval_from(&row)?;
-        approval.state = state;
-        approval.answered_by = answered_by.cloned();
-        approval.settled_at = Some(at);
-        let body = to_json("approval", serde_json::to_string(&approval))?;
-        sqlx::query("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
-            .bind(state.as_str())
-            .bind(body)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("settling an approval", e))?;
-        Ok(Settled::Now(Box::new(approval)))
+        let find =
+            stmt("SELECT body FROM approvals WHERE id = ? AND state = 'pending'").bind(id.as_str());
+        let id = id.as_str().to_owned();
+        let answered_by = answered_by.cloned();
+        let insert_record = insert_sign_in_record(record)?;
+        self.write("settling an approval", move |conn| {
+            let fail = |e| backend("settling an approval", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            let Some(mut approval) = find.fetch_optional(&tx, approval_from)? else {
+                return Ok(Settled::Already);
+            };
+            approval.state = state;
+            approval.answered_by = answered_by;
+            approval.settled_at = Some(at);
+            let body = to_json("approval", serde_json::to_string(&approval))?;
+            stmt("UPDATE approvals SET state = ?, body = ? WHERE id = ? AND state = 'pending'")
+                .bind(state.as_str())
+                .bind(body)
+                .bind(id)
+                .execute(&tx)
+                .map_err(fail)?;
+            insert_record
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+            tx.commit().map_err(fail)?;
+            Ok(Settled::Now(Box::new(approval)))
+        })
+        .await
     }
 }

@@ -6,12 +6,13 @@ use latchkey_domain::device_authorization::{DeviceAuthorization, DeviceAuthoriza
 use latchkey_domain::ids::{ClientId, GrantId};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{DeviceAuthorizationStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
+use super::db::stmt;
 use super::rows::{get, optional_timestamp, string_list, timestamp};
 use super::{SqliteStore, backend, conflict_or_backend, corrupt, to_json};
 
-fn device_authorization_from(row: &SqliteRow) -> StoreResult<DeviceAuthorization> {
+fn device_authorization_from(row: &Row<'_>) -> StoreResult<DeviceAuthorization> {
     let grant_id = get::<Option<String>>(row, "grant_id")?.map(GrantId::from_string);
     let state = DeviceAuthorizationState::from_stored(&get::<String>(row, "status")?, grant_id)
         .ok_or_else(|| corrupt("device authorization status"))?;
@@ -31,7 +32,7 @@ fn device_authorization_from(row: &SqliteRow) -> StoreResult<DeviceAuthorization
 #[async_trait]
 impl DeviceAuthorizationStore for SqliteStore {
     async fn put_device_authorization(&self, a: &DeviceAuthorization) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scopes, \
              created_at, expires_at, interval_seconds, last_polled_at, status, grant_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -86,7 +87,7 @@ impl DeviceAuthorizationStore for SqliteStore {
         } else {
             "denied"
         };
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE device_authorizations SET status = ?, grant_id = ? \
              WHERE user_code_hash = ? AND status = 'pending'",
         )
@@ -106,7 +107,7 @@ impl DeviceAuthorizationStore for SqliteStore {
         at: Timestamp,
         interval_seconds: i64,
     ) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE device_authorizations SET last_polled_at = ?, interval_seconds = ? \
              WHERE device_code_hash = ?",
         )
@@ -120,7 +121,7 @@ impl DeviceAuthorizationStore for SqliteStore {
     }
 
     async fn redeem_device_authorization(&self, device_code: &TokenHash) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE device_authorizations SET status = 'redeemed' \
              WHERE device_code_hash = ? AND status = 'approved'",
         )

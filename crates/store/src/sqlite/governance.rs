@@ -9,35 +9,33 @@ use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
 use latchkey_domain::risk::{RiskDetection, UserRisk};
 use latchkey_domain::store::{GovernanceStore, StoreResult};
-use sqlx::QueryBuilder;
-use sqlx::sqlite::Sqlite;
 
 use super::SqliteStore;
+use super::db::{SqlBuilder, stmt};
 use super::rows::{get, user_risk_from};
 use super::statements::{
     AUDIT_EVENT_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_audit_event, insert_sign_in_record,
     push_time_range_and_page,
 };
-use super::{backend, begin, conflict_or_backend, corrupt, read_error, to_json};
+use super::{backend, conflict_or_backend, corrupt, to_json};
 
 #[async_trait]
 impl GovernanceStore for SqliteStore {
     async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
-        let row = sqlx::query("SELECT version, document FROM policy WHERE id = 1")
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut policy: AuthenticationMethodsPolicy =
-            serde_json::from_str(&get::<String>(&row, "document")?)
-                .map_err(|_| corrupt("authentication methods policy"))?;
-        // The column is the concurrency token `save_policy` compares against; it wins over the
-        // copy inside the document should the two ever disagree.
-        policy.version = u64::try_from(get::<i64>(&row, "version")?)
-            .map_err(|_| corrupt("authentication methods policy version"))?;
-        Ok(Some(policy))
+        self.read_one(
+            stmt("SELECT version, document FROM policy WHERE id = 1"),
+            |row| {
+                let mut policy: AuthenticationMethodsPolicy =
+                    serde_json::from_str(&get::<String>(row, "document")?)
+                        .map_err(|_| corrupt("authentication methods policy"))?;
+                // The column is the concurrency token `save_policy` compares against; it wins
+                // over the copy inside the document should the two ever disagree.
+                policy.version = u64::try_from(get::<i64>(row, "version")?)
+                    .map_err(|_| corrupt("authentication methods policy version"))?;
+                Ok(policy)
+            },
+        )
+        .await
     }
 
     async fn save_policy(
@@ -51,44 +49,45 @@ impl GovernanceStore for SqliteStore {
         )?;
         let version = i64::try_from(policy.version)
             .map_err(|_| StoreError::Backend("the policy version is out of range".into()))?;
-        // Read and write under one write lock: of two administrators saving on top of the same
-        // version, exactly one finds it still current.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM policy WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend("reading the policy version", e))?;
-        let stored = stored.unwrap_or(0);
-        if stored.checked_add(1) != Some(version) {
-            // Dropping the transaction rolls it back; nothing was written.
-            return Err(StoreError::Conflict(format!(
-                "version {stored} of the authentication methods policy (this change was made to \
-                 version {}); reload the policy and try again",
-                policy.version.saturating_sub(1)
-            )));
-        }
-        sqlx::query(
+        let previous = policy.version.saturating_sub(1);
+        let save = stmt(
             "INSERT INTO policy (id, version, document) VALUES (1, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, document = excluded.document",
         )
         .bind(version)
-        .bind(document)
-        .execute(&mut *tx)
+        .bind(document);
+        // Encoded here, but a failure to encode is reported only once the version check has
+        // passed, where the audit event is written.
+        let insert_audit = insert_audit_event(audit);
+        // Read and write under one write lock: of two administrators saving on top of the same
+        // version, exactly one finds it still current.
+        self.write("saving the policy", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("starting a write", e))?;
+            let stored = stmt("SELECT version FROM policy WHERE id = 1")
+                .fetch_optional(&tx, |row| get::<i64>(row, 0))?;
+            let stored = stored.unwrap_or(0);
+            if stored.checked_add(1) != Some(version) {
+                // Dropping the savepoint rolls it back; nothing was written.
+                return Err(StoreError::Conflict(format!(
+                    "version {stored} of the authentication methods policy (this change was made to \
+                     version {previous}); reload the policy and try again"
+                )));
+            }
+            save.execute(&tx)
+                .map_err(|e| backend("saving the policy", e))?;
+            insert_audit?
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
+            tx.commit().map_err(|e| backend("saving the policy", e))
+        })
         .await
-        .map_err(|e| backend("saving the policy", e))?;
-        insert_audit_event(audit)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(AUDIT_EVENT_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("saving the policy", e))
     }
 
     async fn sign_in_records(&self, query: &LogQuery) -> StoreResult<Vec<SignInRecord>> {
         let query = query.clone().normalised();
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT record FROM sign_in_log WHERE 1 = 1");
+        let mut sql = SqlBuilder::new("SELECT record FROM sign_in_log WHERE 1 = 1");
         // `user_principal_name` and `app_display_name` are NOCASE columns, so `=` folds case.
         if let Some(user) = &query.user {
             sql.push(" AND (user_id = ")
@@ -118,11 +117,9 @@ impl GovernanceStore for SqliteStore {
                 .push_bind(method.clone());
         }
         push_time_range_and_page(&mut sql, &query);
-        let records: Vec<String> = sql
-            .build_query_scalar()
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
+        let records = self
+            .read_all(sql.build(), |row| get::<String>(row, 0))
+            .await?;
         records
             .iter()
             .map(|record| serde_json::from_str(record).map_err(|_| corrupt("sign-in record")))
@@ -145,7 +142,7 @@ impl GovernanceStore for SqliteStore {
 
     async fn audit_events(&self, query: &LogQuery) -> StoreResult<Vec<AuditEvent>> {
         let query = query.clone().normalised();
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT event FROM audit_log WHERE 1 = 1");
+        let mut sql = SqlBuilder::new("SELECT event FROM audit_log WHERE 1 = 1");
         if let Some(user) = &query.user {
             sql.push(" AND (actor = ")
                 .push_bind(user.clone())
@@ -157,11 +154,9 @@ impl GovernanceStore for SqliteStore {
             sql.push(" AND category = ").push_bind(category.clone());
         }
         push_time_range_and_page(&mut sql, &query);
-        let events: Vec<String> = sql
-            .build_query_scalar()
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
+        let events = self
+            .read_all(sql.build(), |row| get::<String>(row, 0))
+            .await?;
         events
             .iter()
             .map(|event| serde_json::from_str(event).map_err(|_| corrupt("audit event")))
@@ -173,51 +168,53 @@ impl GovernanceStore for SqliteStore {
             "DELETE FROM sign_in_log WHERE created_at < ?",
             "DELETE FROM audit_log WHERE created_at < ?",
         ];
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let mut removed = 0;
-        for statement in PURGES {
-            let done = sqlx::query(statement)
-                .bind(before.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("purging old log records", e))?;
-            removed += done.rows_affected();
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend("purging old log records", e))?;
-        Ok(removed)
+        let before = before.0;
+        self.write("purging old log records", move |conn| {
+            let fail = |e| backend("purging old log records", e);
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("starting a write", e))?;
+            let mut removed = 0;
+            for statement in PURGES {
+                let done = stmt(statement).bind(before).execute(&tx).map_err(fail)?;
+                removed += done.rows_affected();
+            }
+            tx.commit().map_err(fail)?;
+            Ok(removed)
+        })
+        .await
     }
 
     async fn record_risk(&self, detection: &RiskDetection) -> StoreResult<()> {
         let body = to_json("risk detection", serde_json::to_string(detection))?;
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query(
+        let insert = stmt(
             "INSERT INTO risk_detections (id, user_id, detected_at, body) VALUES (?, ?, ?, ?)",
         )
         .bind(detection.id.as_str())
         .bind(detection.user_id.as_str())
         .bind(detection.detected_date_time.0)
-        .bind(body)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_or_backend("a risk detection with this id", e))?;
-        sqlx::query(
+        .bind(body);
+        let raise = stmt(
             "INSERT INTO user_risk (user_id, state, detail, last_updated) VALUES (?, 'atRisk', ?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET state = 'atRisk', detail = excluded.detail, \
              last_updated = excluded.last_updated",
         )
         .bind(detection.user_id.as_str())
         .bind(detection.risk_event_type.as_str())
-        .bind(detection.detected_date_time.0)
-        .execute(&mut *tx)
+        .bind(detection.detected_date_time.0);
+        self.write("raising a user's risk", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("starting a write", e))?;
+            insert
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend("a risk detection with this id", e))?;
+            raise
+                .execute(&tx)
+                .map_err(|e| backend("raising a user's risk", e))?;
+            tx.commit().map_err(|e| backend("raising a user's risk", e))
+        })
         .await
-        .map_err(|e| backend("raising a user's risk", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("raising a user's risk", e))
     }
 
     async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
@@ -230,19 +227,21 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn risky_users(&self) -> StoreResult<Vec<UserRisk>> {
-        self.read_all(sqlx::query(
-            "SELECT * FROM user_risk ORDER BY state = 'atRisk' DESC, last_updated DESC, user_id",
-        ), user_risk_from).await
+        self.read_all(
+            stmt("SELECT * FROM user_risk ORDER BY state = 'atRisk' DESC, last_updated DESC, user_id"),
+            user_risk_from,
+        )
+        .await
     }
 
     async fn risk_detections(&self, user: &UserId) -> StoreResult<Vec<RiskDetection>> {
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM risk_detections WHERE user_id = ? ORDER BY detected_at DESC, id",
-        )
-        .bind(user.as_str())
-        .fetch_all(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
+        let bodies = self
+            .read_all(
+                stmt("SELECT body FROM risk_detections WHERE user_id = ? ORDER BY detected_at DESC, id")
+                    .bind(user.as_str()),
+                |row| get::<String>(row, 0),
+            )
+            .await?;
         bodies
             .iter()
             .map(|b| serde_json::from_str(b).map_err(|_| corrupt("risk detection")))
@@ -250,7 +249,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn dismiss_risk(&self, user: &UserId, at: Timestamp) -> StoreResult<bool> {
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE user_risk SET state = 'dismissed', detail = 'adminDismissedAllRiskForUser', \
              last_updated = ? WHERE user_id = ? AND state = 'atRisk'",
         )
@@ -269,7 +268,7 @@ impl GovernanceStore for SqliteStore {
         country: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO sign_in_countries (user_id, country, first_seen, last_seen) VALUES (?, ?, ?, ?) \
              ON CONFLICT (user_id, country) DO UPDATE SET \
                first_seen = min(first_seen, excluded.first_seen), \
@@ -286,7 +285,7 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn remember_refusal(&self, user: &UserId, at: Timestamp) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO sign_in_refusals (user_id, last_refused_at) VALUES (?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET \
                last_refused_at = max(last_refused_at, excluded.last_refused_at)",
@@ -300,19 +299,17 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn sign_in_history(&self, user: &UserId) -> StoreResult<SignInHistory> {
-        let countries: Vec<String> = sqlx::query_scalar(
-            "SELECT country FROM sign_in_countries WHERE user_id = ? ORDER BY country",
-        )
-        .bind(user.as_str())
-        .fetch_all(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
-        let last_refusal: Option<i64> =
-            sqlx::query_scalar("SELECT last_refused_at FROM sign_in_refusals WHERE user_id = ?")
-                .bind(user.as_str())
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
+        let countries =
+            stmt("SELECT country FROM sign_in_countries WHERE user_id = ? ORDER BY country")
+                .bind(user.as_str());
+        let last_refusal = stmt("SELECT last_refused_at FROM sign_in_refusals WHERE user_id = ?")
+            .bind(user.as_str());
+        let (countries, last_refusal) = self.read(|conn| {
+            Ok((
+                countries.fetch_all(conn, |row| get::<String>(row, 0))?,
+                last_refusal.fetch_optional(conn, |row| get::<i64>(row, 0))?,
+            ))
+        })?;
         Ok(SignInHistory {
             countries,
             last_refusal: last_refusal.map(Timestamp),

@@ -9,15 +9,16 @@ use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{GrantStore, StoreResult};
 
 use super::SqliteStore;
+use super::db::stmt;
 use super::rows::{
     code_from, get, grant_from, method_text, refresh_token_from, signing_key_from, timestamp,
 };
-use super::{backend, begin, conflict_or_backend, corrupt, read_error, to_json};
+use super::{backend, conflict_or_backend, corrupt, to_json};
 
 #[async_trait]
 impl GrantStore for SqliteStore {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
              revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -26,7 +27,7 @@ impl GrantStore for SqliteStore {
         .bind(grant.client_id.as_str())
         .bind(grant.session_id.as_str())
         .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
-        .bind(&grant.nonce)
+        .bind(grant.nonce.as_deref())
         .bind(grant.auth_time.0)
         .bind(method_text(grant.method)?)
         .bind(grant.created_at.0)
@@ -61,7 +62,7 @@ impl GrantStore for SqliteStore {
     }
 
     async fn move_session_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()> {
-        let query = sqlx::query("UPDATE grants SET session_id = ? WHERE session_id = ?")
+        let query = stmt("UPDATE grants SET session_id = ? WHERE session_id = ?")
             .bind(to.as_str().to_string())
             .bind(from.as_str().to_string());
         self.execute(query)
@@ -72,7 +73,7 @@ impl GrantStore for SqliteStore {
 
     async fn live_session_grants(&self, session: &SessionId) -> StoreResult<Vec<Grant>> {
         self.read_all(
-            sqlx::query("SELECT * FROM grants WHERE session_id = ? AND NOT revoked ORDER BY id")
+            stmt("SELECT * FROM grants WHERE session_id = ? AND NOT revoked ORDER BY id")
                 .bind(session.as_str()),
             grant_from,
         )
@@ -81,7 +82,7 @@ impl GrantStore for SqliteStore {
 
     async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>> {
         self.read_all(
-            sqlx::query("SELECT * FROM grants WHERE user_id = ? AND NOT revoked ORDER BY id")
+            stmt("SELECT * FROM grants WHERE user_id = ? AND NOT revoked ORDER BY id")
                 .bind(user.as_str()),
             grant_from,
         )
@@ -89,15 +90,15 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(code.hash.as_str())
         .bind(code.grant_id.as_str())
         .bind(code.client_id.as_str())
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
+        .bind(code.redirect_uri.as_str())
+        .bind(code.code_challenge.as_deref())
         .bind(code.expires_at.0);
         self.execute(query)
             .await
@@ -117,7 +118,7 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) VALUES (?, ?, ?, ?)",
         )
         .bind(token.hash.as_str())
@@ -138,22 +139,20 @@ impl GrantStore for SqliteStore {
 
     async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>> {
         // Expired rows are returned too: the domain decides, and can say why a token failed.
-        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?")
-            .bind(hash.as_str())
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        row.map(|row| {
-            Ok(AccessToken {
-                hash: TokenHash::from_stored(get::<String>(&row, "hash")?),
-                grant_id: GrantId::from_string(get::<String>(&row, "grant_id")?),
-                expires_at: timestamp(&row, "expires_at")?,
-                scopes: get::<Option<String>>(&row, "scopes")?
-                    .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("scopes")))
-                    .transpose()?,
-            })
-        })
-        .transpose()
+        self.read_one(
+            stmt("SELECT * FROM access_tokens WHERE hash = ?").bind(hash.as_str()),
+            |row| {
+                Ok(AccessToken {
+                    hash: TokenHash::from_stored(get::<String>(row, "hash")?),
+                    grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
+                    expires_at: timestamp(row, "expires_at")?,
+                    scopes: get::<Option<String>>(row, "scopes")?
+                        .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("scopes")))
+                        .transpose()?,
+                })
+            },
+        )
+        .await
     }
 
     async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()> {
@@ -167,7 +166,7 @@ impl GrantStore for SqliteStore {
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         let query =
-            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+            stmt("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
                 .bind(token.hash.as_str())
                 .bind(token.grant_id.as_str())
                 .bind(token.expires_at.0);
@@ -208,14 +207,14 @@ impl GrantStore for SqliteStore {
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         self.read_all(
-            sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid"),
+            stmt("SELECT * FROM signing_keys ORDER BY created_at, kid"),
             signing_key_from,
         )
         .await
     }
 
     async fn put_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(key.kid.as_str())
@@ -233,7 +232,7 @@ impl GrantStore for SqliteStore {
         // The kept kids travel as one JSON array bound as a parameter, so the statement stays
         // fixed text whatever the list's length.
         let keep: Vec<&str> = keep.iter().map(KeyId::as_str).collect();
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE signing_keys SET retired_at = ? \
              WHERE retired_at IS NULL AND kid NOT IN (SELECT value FROM json_each(?))",
         )
@@ -251,90 +250,107 @@ impl GrantStore for SqliteStore {
         fresh: &[SigningKey],
         retire_at: Timestamp,
     ) -> StoreResult<bool> {
-        // One write transaction (BEGIN IMMEDIATE holds the write lock from the start): a second
-        // rotation waits, then finds the unretired keys changed and writes nothing.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let mut unretired: Vec<String> =
-            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| backend("reading signing keys", e))?;
-        unretired.sort();
+        // One write transaction (on the one writer, so it holds the write lock throughout): a
+        // second rotation waits, then finds the unretired keys changed and writes nothing.
         let mut expected: Vec<String> = current.iter().map(|k| k.as_str().to_owned()).collect();
         expected.sort();
-        if unretired != expected {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-            .bind(retire_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("retiring signing keys", e))?;
-        for key in fresh {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(key.kid.as_str())
-            .bind(key.alg.as_str())
-            .bind(key.private_pkcs8.as_slice())
-            .bind(key.created_at.0)
-            .bind(key.retired_at.map(|t| t.0))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(&format!("a signing key with kid {}", key.kid), e))?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend("rotating signing keys", e))?;
-        Ok(true)
+        let retire = stmt("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(retire_at.0);
+        let inserts: Vec<_> = fresh
+            .iter()
+            .map(|key| {
+                (
+                    stmt(
+                        "INSERT INTO signing_keys (kid, alg, private_pkcs8, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(key.kid.as_str())
+                    .bind(key.alg.as_str())
+                    .bind(key.private_pkcs8.as_slice())
+                    .bind(key.created_at.0)
+                    .bind(key.retired_at.map(|t| t.0)),
+                    format!("a signing key with kid {}", key.kid),
+                )
+            })
+            .collect();
+        self.write("rotating signing keys", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("rotating signing keys", e))?;
+            let mut unretired: Vec<String> =
+                stmt("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
+                    .fetch_all(&tx, |row| get::<String>(row, 0))?;
+            unretired.sort();
+            if unretired != expected {
+                return Ok(false);
+            }
+            retire
+                .execute(&tx)
+                .map_err(|e| backend("retiring signing keys", e))?;
+            for (insert, conflict) in inserts {
+                insert
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend(&conflict, e))?;
+            }
+            tx.commit()
+                .map_err(|e| backend("rotating signing keys", e))?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         // Insert-if-absent then read back, in one write transaction: two servers starting at
         // once agree on the first value, and a restart never replaces it.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query(
+        let insert = stmt(
             "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(candidate)
-        .execute(&mut *tx)
+        .bind(candidate);
+        let select = stmt("SELECT value FROM server_secrets WHERE name = ?").bind(name);
+        self.write("storing a server secret", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("storing a server secret", e))?;
+            insert
+                .execute(&tx)
+                .map_err(|e| backend("storing a server secret", e))?;
+            let value: Vec<u8> = select
+                .fetch_optional(&tx, |row| get::<Vec<u8>>(row, 0))?
+                .ok_or_else(|| {
+                    backend(
+                        "reading a server secret",
+                        rusqlite::Error::QueryReturnedNoRows,
+                    )
+                })?;
+            tx.commit()
+                .map_err(|e| backend("storing a server secret", e))?;
+            Ok(value)
+        })
         .await
-        .map_err(|e| backend("storing a server secret", e))?;
-        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| backend("reading a server secret", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("storing a server secret", e))?;
-        Ok(value)
     }
 
     async fn remember_once(&self, mark: &str, expires_at: Timestamp) -> StoreResult<bool> {
-        let mut writer = self.write_lock().await?;
-        let done = sqlx::query(
+        let query = stmt(
             "INSERT INTO remembered_marks (mark, expires_at) VALUES (?, ?) ON CONFLICT (mark) DO NOTHING",
         )
         .bind(mark)
-        .bind(expires_at.0)
-        .execute(&mut *writer)
-        .await
-        .map_err(|e| backend("remembering a mark", e))?;
+        .bind(expires_at.0);
+        let done = self
+            .execute(query)
+            .await
+            .map_err(|e| backend("remembering a mark", e))?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn is_remembered(&self, mark: &str, now: Timestamp) -> StoreResult<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM remembered_marks WHERE mark = ? AND expires_at > ?")
-                .bind(mark)
-                .bind(now.0)
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
+        let found = self
+            .read_one(
+                stmt("SELECT 1 FROM remembered_marks WHERE mark = ? AND expires_at > ?")
+                    .bind(mark)
+                    .bind(now.0),
+                |row| get::<i64>(row, 0),
+            )
+            .await?;
         Ok(found.is_some())
     }
 }

@@ -6,13 +6,14 @@ use latchkey_domain::store::{GroupStore, StoreResult};
 use latchkey_domain::user::Group;
 
 use super::SqliteStore;
-use super::rows::group_from;
-use super::{backend, conflict_or_backend, read_error};
+use super::db::stmt;
+use super::rows::{get, group_from};
+use super::{backend, conflict_or_backend};
 
 #[async_trait]
 impl GroupStore for SqliteStore {
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO groups (id, display_name, description, created_at) VALUES (?, ?, ?, ?)",
         )
         .bind(group.id.as_str())
@@ -32,14 +33,14 @@ impl GroupStore for SqliteStore {
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
         self.read_all(
-            sqlx::query("SELECT * FROM groups ORDER BY display_name, id"),
+            stmt("SELECT * FROM groups ORDER BY display_name, id"),
             group_from,
         )
         .await
     }
 
     async fn add_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO group_members (group_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(group.as_str())
@@ -51,7 +52,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn remove_group_member(&self, group: &GroupId, user: &UserId) -> StoreResult<()> {
-        let query = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+        let query = stmt("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
             .bind(group.as_str())
             .bind(user.as_str());
         self.execute(query)
@@ -61,38 +62,39 @@ impl GroupStore for SqliteStore {
     }
 
     async fn group_members(&self, group: &GroupId) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id",
-        )
-        .bind(group.as_str())
-        .fetch_all(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
+        let ids = self
+            .read_all(
+                stmt("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY user_id")
+                    .bind(group.as_str()),
+                |row| get::<String>(row, 0),
+            )
+            .await?;
         Ok(ids.into_iter().map(UserId::from_string).collect())
     }
 
     async fn groups_of_user(&self, user: &UserId) -> StoreResult<Vec<GroupId>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT group_id FROM group_members WHERE user_id = ? ORDER BY group_id",
-        )
-        .bind(user.as_str())
-        .fetch_all(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
+        let ids = self
+            .read_all(
+                stmt("SELECT group_id FROM group_members WHERE user_id = ? ORDER BY group_id")
+                    .bind(user.as_str()),
+                |row| get::<String>(row, 0),
+            )
+            .await?;
         Ok(ids.into_iter().map(GroupId::from_string).collect())
     }
 
     async fn administrators_group(&self) -> StoreResult<Option<GroupId>> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT group_id FROM role_bindings WHERE role = 'administrators'")
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
+        let id = self
+            .read_one(
+                stmt("SELECT group_id FROM role_bindings WHERE role = 'administrators'"),
+                |row| get::<String>(row, 0),
+            )
+            .await?;
         Ok(id.map(GroupId::from_string))
     }
 
     async fn bind_administrators_group(&self, group: &GroupId) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO role_bindings (role, group_id) VALUES ('administrators', ?) \
              ON CONFLICT (role) DO UPDATE SET group_id = excluded.group_id",
         )

@@ -5,7 +5,8 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::store::{MaintenanceStore, StoreResult};
 
 use super::SqliteStore;
-use super::{backend, begin, read_error};
+use super::db::stmt;
+use super::{backend, read_error};
 
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
@@ -27,20 +28,22 @@ impl MaintenanceStore for SqliteStore {
             "DELETE FROM registration_campaign_interrupts WHERE expires_at <= ?",
             "DELETE FROM remembered_marks WHERE expires_at <= ?",
         ];
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let mut removed = 0;
-        for statement in PURGES {
-            let done = sqlx::query(statement)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("purging expired rows", e))?;
-            removed += done.rows_affected();
-        }
-        tx.commit()
-            .await
-            .map_err(|e| backend("purging expired rows", e))?;
+        let removed = self
+            .write("purging expired rows", move |conn| {
+                let fail = |e| backend("purging expired rows", e);
+                let tx = conn.savepoint().map_err(fail)?;
+                let mut removed = 0;
+                for statement in PURGES {
+                    removed += stmt(statement)
+                        .bind(now.0)
+                        .execute(&tx)
+                        .map_err(fail)?
+                        .rows_affected();
+                }
+                tx.commit().map_err(fail)?;
+                Ok(removed)
+            })
+            .await?;
         // The same rows out of memory (as the statements above chose them).
         self.sign_ins.forget_where(|s| s.expires_at.0 <= now.0);
         self.approvals
@@ -49,10 +52,9 @@ impl MaintenanceStore for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?;
-        Ok(())
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(read_error)
+        })
     }
 }

@@ -5,10 +5,11 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{CeremonyId, PasskeyId, UserId};
 use latchkey_domain::passkey::{PasskeyCeremony, PasskeyKind, RegisteredPasskey};
 use latchkey_domain::store::{PasskeyStore, PasskeyUse, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
+use super::db::stmt;
 use super::rows::{get, optional_timestamp, timestamp};
-use super::{SqliteStore, backend, begin, conflict_or_backend, corrupt, read_error};
+use super::{SqliteStore, backend, conflict_or_backend, corrupt};
 
 fn kind_name(kind: PasskeyKind) -> &'static str {
     match kind {
@@ -18,7 +19,7 @@ fn kind_name(kind: PasskeyKind) -> &'static str {
     }
 }
 
-fn passkey_from(row: &SqliteRow) -> StoreResult<RegisteredPasskey> {
+fn passkey_from(row: &Row<'_>) -> StoreResult<RegisteredPasskey> {
     let kind = match get::<String>(row, "kind")?.as_str() {
         "security_key" => PasskeyKind::SecurityKey,
         "passkey" => PasskeyKind::Passkey,
@@ -45,7 +46,7 @@ fn passkey_from(row: &SqliteRow) -> StoreResult<RegisteredPasskey> {
     })
 }
 
-fn ceremony_from(row: &SqliteRow) -> StoreResult<PasskeyCeremony> {
+fn ceremony_from(row: &Row<'_>) -> StoreResult<PasskeyCeremony> {
     Ok(PasskeyCeremony {
         id: CeremonyId::from_string(get::<String>(row, "id")?),
         purpose: serde_json::from_str(&get::<String>(row, "purpose")?)
@@ -61,7 +62,7 @@ impl PasskeyStore for SqliteStore {
     async fn add_passkey(&self, passkey: &RegisteredPasskey) -> StoreResult<()> {
         let credential = serde_json::to_string(&passkey.credential)
             .map_err(|e| StoreErrorText(e.to_string()).into_backend())?;
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO passkeys (id, user_id, credential_id, name, kind, aaguid, \
              authenticator_name, created_at, last_used_at, counter, backup_eligible, \
              backup_state, credential) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,7 +97,7 @@ impl PasskeyStore for SqliteStore {
 
     async fn passkeys_of_user(&self, user: &UserId) -> StoreResult<Vec<RegisteredPasskey>> {
         self.read_all(
-            sqlx::query("SELECT * FROM passkeys WHERE user_id = ? ORDER BY created_at, id")
+            stmt("SELECT * FROM passkeys WHERE user_id = ? ORDER BY created_at, id")
                 .bind(user.as_str()),
             passkey_from,
         )
@@ -107,18 +108,15 @@ impl PasskeyStore for SqliteStore {
         &self,
         credential_id: &[u8],
     ) -> StoreResult<Option<RegisteredPasskey>> {
-        sqlx::query("SELECT * FROM passkeys WHERE credential_id = ?")
-            .bind(credential_id)
-            .fetch_optional(&mut *self.reader().await?)
-            .await
-            .map_err(read_error)?
-            .as_ref()
-            .map(passkey_from)
-            .transpose()
+        self.read_one(
+            stmt("SELECT * FROM passkeys WHERE credential_id = ?").bind(credential_id),
+            passkey_from,
+        )
+        .await
     }
 
     async fn rename_passkey(&self, user: &UserId, id: &PasskeyId, name: &str) -> StoreResult<bool> {
-        let query = sqlx::query("UPDATE passkeys SET name = ? WHERE id = ? AND user_id = ?")
+        let query = stmt("UPDATE passkeys SET name = ? WHERE id = ? AND user_id = ?")
             .bind(name.to_string())
             .bind(id.as_str().to_string())
             .bind(user.as_str().to_string());
@@ -130,7 +128,7 @@ impl PasskeyStore for SqliteStore {
     }
 
     async fn remove_passkey(&self, user: &UserId, id: &PasskeyId) -> StoreResult<bool> {
-        let query = sqlx::query("DELETE FROM passkeys WHERE id = ? AND user_id = ?")
+        let query = stmt("DELETE FROM passkeys WHERE id = ? AND user_id = ?")
             .bind(id.as_str().to_string())
             .bind(user.as_str().to_string());
         let done = self
@@ -144,7 +142,7 @@ impl PasskeyStore for SqliteStore {
         let credential = serde_json::to_string(&used.credential)
             .map_err(|e| StoreErrorText(e.to_string()).into_backend())?;
         // One conditional UPDATE: of two sign-ins that read the same counter, one matches.
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE passkeys SET counter = ?, backup_state = ?, credential = ?, last_used_at = ? \
              WHERE id = ? AND counter = ?",
         )
@@ -164,7 +162,7 @@ impl PasskeyStore for SqliteStore {
     async fn put_ceremony(&self, ceremony: &PasskeyCeremony) -> StoreResult<()> {
         let purpose = serde_json::to_string(&ceremony.purpose)
             .map_err(|e| StoreErrorText(e.to_string()).into_backend())?;
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO passkey_ceremonies (id, purpose, state, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -185,17 +183,21 @@ impl PasskeyStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Option<PasskeyCeremony>> {
         // DELETE … RETURNING on the one writer: the row goes to exactly one caller.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        let row = sqlx::query("DELETE FROM passkey_ceremonies WHERE id = ? RETURNING *")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| backend("taking a ceremony", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("taking a ceremony", e))?;
-        match row.as_ref().map(ceremony_from).transpose()? {
+        let take =
+            stmt("DELETE FROM passkey_ceremonies WHERE id = ? RETURNING *").bind(id.as_str());
+        let taken = self
+            .write("taking a ceremony", move |conn| {
+                let fail = |e| backend("taking a ceremony", e);
+                let tx = conn
+                    .savepoint()
+                    .map_err(|e| backend("starting a write", e))?;
+                // Decoded only once committed: a row that no longer decodes is still taken.
+                let taken = take.fetch_optional(&tx, |row| Ok(ceremony_from(row)))?;
+                tx.commit().map_err(fail)?;
+                Ok(taken)
+            })
+            .await?;
+        match taken.transpose()? {
             Some(ceremony) if !ceremony.is_expired(now) => Ok(Some(ceremony)),
             _ => Ok(None),
         }

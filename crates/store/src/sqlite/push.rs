@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use latchkey_domain::ids::DeviceId;
 use latchkey_domain::push::{PushSubscription, VapidKey};
 use latchkey_domain::store::{PushStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
+use super::db::stmt;
 use super::rows::{get, timestamp};
-use super::{SqliteStore, backend, begin, conflict_or_backend};
+use super::{SqliteStore, backend, conflict_or_backend};
 
-fn subscription_from(row: &SqliteRow) -> StoreResult<PushSubscription> {
+fn subscription_from(row: &Row<'_>) -> StoreResult<PushSubscription> {
     Ok(PushSubscription {
         device_id: DeviceId::from_string(get::<String>(row, "device_id")?),
         endpoint: get(row, "endpoint")?,
@@ -22,38 +23,43 @@ fn subscription_from(row: &SqliteRow) -> StoreResult<PushSubscription> {
 #[async_trait]
 impl PushStore for SqliteStore {
     async fn vapid_key(&self, candidate: &VapidKey) -> StoreResult<VapidKey> {
-        // Insert-if-absent then read back, in one write transaction (which holds the write
-        // lock from its start): of two instances starting at once the first inserts, the
-        // second inserts nothing and reads the first's key.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query(
+        // Insert-if-absent then read back, in one savepoint on the writer (whose transaction
+        // holds the write lock from its start): of two instances starting at once the first
+        // inserts, the second inserts nothing and reads the first's key.
+        let insert = stmt(
             "INSERT INTO vapid_keys (id, private_key, public_key, created_at) VALUES (1, ?, ?, ?) \
              ON CONFLICT (id) DO NOTHING",
         )
-        .bind(&candidate.private_key)
+        .bind(candidate.private_key.as_slice())
         .bind(&candidate.public_key)
-        .bind(candidate.created_at.0)
-        .execute(&mut *tx)
+        .bind(candidate.created_at.0);
+        let find = stmt("SELECT * FROM vapid_keys WHERE id = 1");
+        self.write("storing the VAPID key", move |conn| {
+            let fail = |e| backend("storing the VAPID key", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            insert.execute(&tx).map_err(fail)?;
+            let key = find
+                .fetch_optional(&tx, |row| {
+                    Ok(VapidKey {
+                        private_key: get(row, "private_key")?,
+                        public_key: get(row, "public_key")?,
+                        created_at: timestamp(row, "created_at")?,
+                    })
+                })?
+                .ok_or_else(|| {
+                    backend(
+                        "reading the VAPID key",
+                        rusqlite::Error::QueryReturnedNoRows,
+                    )
+                })?;
+            tx.commit().map_err(fail)?;
+            Ok(key)
+        })
         .await
-        .map_err(|e| backend("storing the VAPID key", e))?;
-        let row = sqlx::query("SELECT * FROM vapid_keys WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| backend("reading the VAPID key", e))?;
-        let key = VapidKey {
-            private_key: get(&row, "private_key")?,
-            public_key: get(&row, "public_key")?,
-            created_at: timestamp(&row, "created_at")?,
-        };
-        tx.commit()
-            .await
-            .map_err(|e| backend("storing the VAPID key", e))?;
-        Ok(key)
     }
 
     async fn put_push_subscription(&self, subscription: &PushSubscription) -> StoreResult<()> {
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO push_subscriptions (device_id, endpoint, p256dh, auth, created_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET \
              endpoint = excluded.endpoint, p256dh = excluded.p256dh, auth = excluded.auth, \
@@ -85,10 +91,10 @@ impl PushStore for SqliteStore {
         endpoint: Option<&str>,
     ) -> StoreResult<bool> {
         let query = match endpoint {
-            None => sqlx::query("DELETE FROM push_subscriptions WHERE device_id = ?")
+            None => stmt("DELETE FROM push_subscriptions WHERE device_id = ?")
                 .bind(device.as_str().to_string()),
             Some(endpoint) => {
-                sqlx::query("DELETE FROM push_subscriptions WHERE device_id = ? AND endpoint = ?")
+                stmt("DELETE FROM push_subscriptions WHERE device_id = ? AND endpoint = ?")
                     .bind(device.as_str().to_string())
                     .bind(endpoint.to_string())
             }

@@ -20,24 +20,17 @@ use latchkey_domain::store::StoreResult;
 use latchkey_domain::strength::AuthStrength;
 use latchkey_domain::user::{Group, Upn, User};
 use latchkey_protocol::PublicKey;
+use rusqlite::Row;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::sqlite::{Sqlite, SqliteRow};
 
-use super::{corrupt, read_error};
+use super::corrupt;
+pub(super) use super::db::get;
 
-pub(super) fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column).map_err(read_error)
-}
-
-pub(super) fn timestamp(row: &SqliteRow, column: &str) -> StoreResult<Timestamp> {
+pub(super) fn timestamp(row: &Row<'_>, column: &str) -> StoreResult<Timestamp> {
     get::<i64>(row, column).map(Timestamp)
 }
 
-pub(super) fn optional_timestamp(row: &SqliteRow, column: &str) -> StoreResult<Option<Timestamp>> {
+pub(super) fn optional_timestamp(row: &Row<'_>, column: &str) -> StoreResult<Option<Timestamp>> {
     Ok(get::<Option<i64>>(row, column)?.map(Timestamp))
 }
 
@@ -52,23 +45,23 @@ pub(super) fn method_text(method: AuthMethod) -> StoreResult<String> {
     }
 }
 
-pub(super) fn method_from(row: &SqliteRow) -> StoreResult<AuthMethod> {
+pub(super) fn method_from(row: &Row<'_>) -> StoreResult<AuthMethod> {
     serde_json::from_value(Value::String(get(row, "method")?))
         .map_err(|_| corrupt("authentication method"))
 }
 
 /// Stored UPNs were validated on the way in; decoding them without re-validating keeps old rows
 /// readable even if the domain's UPN rules tighten later.
-pub(super) fn upn_from(row: &SqliteRow) -> StoreResult<Upn> {
+pub(super) fn upn_from(row: &Row<'_>) -> StoreResult<Upn> {
     serde_json::from_value(Value::String(get(row, "upn")?))
         .map_err(|_| corrupt("user principal name"))
 }
 
-pub(super) fn string_list(row: &SqliteRow, column: &str) -> StoreResult<Vec<String>> {
+pub(super) fn string_list(row: &Row<'_>, column: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(&get::<String>(row, column)?).map_err(|_| corrupt(column))
 }
 
-pub(super) fn user_from(row: &SqliteRow) -> StoreResult<User> {
+pub(super) fn user_from(row: &Row<'_>) -> StoreResult<User> {
     Ok(User {
         id: UserId::from_string(get::<String>(row, "id")?),
         upn: upn_from(row)?,
@@ -79,7 +72,7 @@ pub(super) fn user_from(row: &SqliteRow) -> StoreResult<User> {
     })
 }
 
-pub(super) fn group_from(row: &SqliteRow) -> StoreResult<Group> {
+pub(super) fn group_from(row: &Row<'_>) -> StoreResult<Group> {
     Ok(Group {
         id: GroupId::from_string(get::<String>(row, "id")?),
         display_name: get(row, "display_name")?,
@@ -88,7 +81,7 @@ pub(super) fn group_from(row: &SqliteRow) -> StoreResult<Group> {
     })
 }
 
-pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
+pub(super) fn application_from(row: &Row<'_>) -> StoreResult<Application> {
     let kind: ClientKind =
         serde_json::from_str(&get::<String>(row, "kind")?).map_err(|_| corrupt("client kind"))?;
     let alg = SigningAlg::parse(&get::<String>(row, "id_token_alg")?)
@@ -114,7 +107,7 @@ pub(super) fn application_from(row: &SqliteRow) -> StoreResult<Application> {
     })
 }
 
-pub(super) fn pass_from(row: &SqliteRow) -> StoreResult<TemporaryAccessPass> {
+pub(super) fn pass_from(row: &Row<'_>) -> StoreResult<TemporaryAccessPass> {
     Ok(TemporaryAccessPass {
         user_id: UserId::from_string(get::<String>(row, "user_id")?),
         hash: TokenHash::from_stored(get::<String>(row, "hash")?),
@@ -126,7 +119,7 @@ pub(super) fn pass_from(row: &SqliteRow) -> StoreResult<TemporaryAccessPass> {
     })
 }
 
-pub(super) fn session_from(row: &SqliteRow) -> StoreResult<Session> {
+pub(super) fn session_from(row: &Row<'_>) -> StoreResult<Session> {
     Ok(Session {
         id: SessionId::from_string(get::<String>(row, "id")?),
         token_hash: TokenHash::from_stored(get::<String>(row, "token_hash")?),
@@ -139,7 +132,7 @@ pub(super) fn session_from(row: &SqliteRow) -> StoreResult<Session> {
     })
 }
 
-pub(super) fn grant_from(row: &SqliteRow) -> StoreResult<Grant> {
+pub(super) fn grant_from(row: &Row<'_>) -> StoreResult<Grant> {
     Ok(Grant {
         id: GrantId::from_string(get::<String>(row, "id")?),
         user_id: UserId::from_string(get::<String>(row, "user_id")?),
@@ -154,7 +147,7 @@ pub(super) fn grant_from(row: &SqliteRow) -> StoreResult<Grant> {
     })
 }
 
-pub(super) fn code_from(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
+pub(super) fn code_from(row: &Row<'_>) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
         hash: TokenHash::from_stored(get::<String>(row, "hash")?),
         grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
@@ -165,7 +158,7 @@ pub(super) fn code_from(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
     })
 }
 
-pub(super) fn refresh_token_from(row: &SqliteRow) -> StoreResult<RefreshToken> {
+pub(super) fn refresh_token_from(row: &Row<'_>) -> StoreResult<RefreshToken> {
     Ok(RefreshToken {
         hash: TokenHash::from_stored(get::<String>(row, "hash")?),
         grant_id: GrantId::from_string(get::<String>(row, "grant_id")?),
@@ -173,7 +166,7 @@ pub(super) fn refresh_token_from(row: &SqliteRow) -> StoreResult<RefreshToken> {
     })
 }
 
-pub(super) fn activation_from(row: &SqliteRow) -> StoreResult<Activation> {
+pub(super) fn activation_from(row: &Row<'_>) -> StoreResult<Activation> {
     Ok(Activation {
         id: ActivationId::from_string(get::<String>(row, "id")?),
         code_hash: TokenHash::from_stored(get::<String>(row, "code_hash")?),
@@ -189,7 +182,7 @@ pub(super) fn public_key(text: String) -> StoreResult<PublicKey> {
     PublicKey::parse(&text).map_err(|_| corrupt("device key"))
 }
 
-pub(super) fn device_from(row: &SqliteRow) -> StoreResult<Device> {
+pub(super) fn device_from(row: &Row<'_>) -> StoreResult<Device> {
     Ok(Device {
         id: DeviceId::from_string(get::<String>(row, "id")?),
         user_id: UserId::from_string(get::<String>(row, "user_id")?),
@@ -221,12 +214,12 @@ pub(super) fn device_from(row: &SqliteRow) -> StoreResult<Device> {
     })
 }
 
-pub(super) fn approval_from(row: &SqliteRow) -> StoreResult<Approval> {
+pub(super) fn approval_from(row: &Row<'_>) -> StoreResult<Approval> {
     let body: String = get(row, "body")?;
     serde_json::from_str(&body).map_err(|_| corrupt("approval"))
 }
 
-pub(super) fn user_risk_from(row: &SqliteRow) -> StoreResult<UserRisk> {
+pub(super) fn user_risk_from(row: &Row<'_>) -> StoreResult<UserRisk> {
     let state = match get::<String>(row, "state")?.as_str() {
         "atRisk" => RiskState::AtRisk,
         "dismissed" => RiskState::Dismissed,
@@ -240,7 +233,7 @@ pub(super) fn user_risk_from(row: &SqliteRow) -> StoreResult<UserRisk> {
     })
 }
 
-pub(super) fn signing_key_from(row: &SqliteRow) -> StoreResult<SigningKey> {
+pub(super) fn signing_key_from(row: &Row<'_>) -> StoreResult<SigningKey> {
     Ok(SigningKey {
         kid: KeyId::from_string(get::<String>(row, "kid")?),
         alg: SigningAlg::parse(&get::<String>(row, "alg")?)
@@ -251,7 +244,7 @@ pub(super) fn signing_key_from(row: &SqliteRow) -> StoreResult<SigningKey> {
     })
 }
 
-pub(super) fn admin_token_from(row: &SqliteRow) -> StoreResult<AdminToken> {
+pub(super) fn admin_token_from(row: &Row<'_>) -> StoreResult<AdminToken> {
     Ok(AdminToken {
         id: AdminTokenId::from_string(get::<String>(row, "id")?),
         name: get(row, "name")?,

@@ -12,20 +12,21 @@ use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{SessionStore, StoreResult};
 
 use super::SqliteStore;
+use super::db::{get, stmt};
 use super::hot::Written;
 use super::rows::{pass_from, session_from};
 use super::statements::{
     SESSION_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_session, insert_sign_in_record,
     upsert_sign_in,
 };
-use super::{backend, begin, conflict_or_backend, corrupt, read_error};
+use super::{backend, conflict_or_backend, corrupt};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn put_pass(&self, pass: &TemporaryAccessPass) -> StoreResult<()> {
         // An upsert on the user's row: issuing a new pass invalidates the old one in the same
         // statement, so there is never a moment with two valid passes.
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO passes (user_id, hash, created_at, starts_at, lifetime_minutes, usable_once, used_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at, \
@@ -63,7 +64,7 @@ impl SessionStore for SqliteStore {
         // One conditional UPDATE: a one-time pass matches only while unused, so of two racing
         // sign-ins exactly one changes the row. Comparing SHA-256 hashes in SQL leaks nothing
         // useful about the pass itself.
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE passes SET used_at = ? WHERE user_id = ? AND hash = ? AND (usable_once = 0 OR used_at IS NULL)",
         )
         .bind(at.0)
@@ -121,21 +122,23 @@ impl SessionStore for SqliteStore {
 
     async fn revoke_user_sessions_and_grants(&self, user: &UserId) -> StoreResult<()> {
         // One transaction: there is no moment where sessions are gone but tokens still work.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ?")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("revoking a user's sessions", e))?;
-        sqlx::query("UPDATE grants SET revoked = 1 WHERE user_id = ?")
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("revoking a user's grants", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("revoking a user's sessions", e))
+        let sessions =
+            stmt("UPDATE sessions SET revoked = 1 WHERE user_id = ?").bind(user.as_str());
+        let grants = stmt("UPDATE grants SET revoked = 1 WHERE user_id = ?").bind(user.as_str());
+        self.write("revoking a user's sessions", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("revoking a user's sessions", e))?;
+            sessions
+                .execute(&tx)
+                .map_err(|e| backend("revoking a user's sessions", e))?;
+            grants
+                .execute(&tx)
+                .map_err(|e| backend("revoking a user's grants", e))?;
+            tx.commit()
+                .map_err(|e| backend("revoking a user's sessions", e))
+        })
+        .await
     }
 
     async fn put_sign_in(&self, sign_in: &PendingSignIn) -> StoreResult<()> {
@@ -148,15 +151,10 @@ impl SessionStore for SqliteStore {
     }
 
     async fn sign_in(&self, id: &SignInId) -> StoreResult<Option<PendingSignIn>> {
-        let read = async {
-            let body: Option<String> = sqlx::query_scalar("SELECT body FROM sign_ins WHERE id = ?")
-                .bind(id.as_str())
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
-            body.map(|body| serde_json::from_str(&body).map_err(|_| corrupt("sign-in")))
-                .transpose()
-        };
+        let read = self.read_one(
+            stmt("SELECT body FROM sign_ins WHERE id = ?").bind(id.as_str()),
+            |row| serde_json::from_str(&get::<String>(row, 0)?).map_err(|_| corrupt("sign-in")),
+        );
         self.sign_ins.read_through(id.as_str(), read).await
     }
 
@@ -226,28 +224,30 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
         // leaves the sign-in in progress and unlogged.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        insert_session(session)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
-        let ended = sqlx::query("DELETE FROM sign_ins WHERE id = ?")
-            .bind(sign_in.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("ending a sign-in", e))?;
-        if ended.rows_affected() != 1 {
-            // Finished (or purged) already: a second completion must not start a second session.
-            return Err(StoreError::Conflict("the sign-in already ended".into()));
-        }
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("completing a sign-in", e))
+        let insert_session = insert_session(session)?;
+        let end = stmt("DELETE FROM sign_ins WHERE id = ?").bind(sign_in.as_str());
+        let insert_record = insert_sign_in_record(record)?;
+        self.write("completing a sign-in", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("completing a sign-in", e))?;
+            insert_session
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend(SESSION_CONFLICT, e))?;
+            let ended = end
+                .execute(&tx)
+                .map_err(|e| backend("ending a sign-in", e))?;
+            if ended.rows_affected() != 1 {
+                // Finished (or purged) already: a second completion must not start a second
+                // session.
+                return Err(StoreError::Conflict("the sign-in already ended".into()));
+            }
+            insert_record
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+            tx.commit().map_err(|e| backend("completing a sign-in", e))
+        })
+        .await
     }
 
     async fn fail_sign_in_now(
@@ -257,26 +257,26 @@ impl SqliteStore {
         record: &SignInRecord,
     ) -> StoreResult<()> {
         // All or nothing: the failure count can never move without the attempt being logged.
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        if ended {
-            sqlx::query("DELETE FROM sign_ins WHERE id = ?")
-                .bind(sign_in.id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("ending a sign-in", e))?;
+        let (write, doing) = if ended {
+            (
+                stmt("DELETE FROM sign_ins WHERE id = ?").bind(sign_in.id.as_str()),
+                "ending a sign-in",
+            )
         } else {
-            upsert_sign_in(sign_in)?
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| backend("saving a sign-in", e))?;
-        }
-        insert_sign_in_record(record)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("recording a failed sign-in", e))
+            (upsert_sign_in(sign_in)?, "saving a sign-in")
+        };
+        let insert_record = insert_sign_in_record(record)?;
+        self.write("recording a failed sign-in", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("recording a failed sign-in", e))?;
+            write.execute(&tx).map_err(|e| backend(doing, e))?;
+            insert_record
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+            tx.commit()
+                .map_err(|e| backend("recording a failed sign-in", e))
+        })
+        .await
     }
 }

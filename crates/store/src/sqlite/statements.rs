@@ -9,15 +9,13 @@ use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::StoreResult;
 use latchkey_protocol::PublicKey;
-use sqlx::QueryBuilder;
-use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments};
 
+use super::db::{SqlBuilder, Stmt, stmt};
 use super::rows::method_text;
 use super::to_json;
 
-pub(super) fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArguments> {
-    sqlx::query(
+pub(super) fn insert_device(device: &Device) -> Stmt {
+    stmt(
         "INSERT INTO devices (id, user_id, name, device_key, passwordless_key, created_at, confirmed_at, \
          phone_sign_in_at, app, webauthn_credential_id, webauthn_passkey, webauthn_counter) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -36,9 +34,7 @@ pub(super) fn insert_device(device: &Device) -> Query<'static, Sqlite, SqliteArg
     .bind(device.webauthn.as_ref().map(|w| i64::from(w.counter)))
 }
 
-pub(super) fn insert_approval(
-    approval: &Approval,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
+pub(super) fn insert_approval(approval: &Approval) -> StoreResult<Stmt> {
     bind_approval(
         "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?)",
         approval,
@@ -46,12 +42,9 @@ pub(super) fn insert_approval(
 }
 
 /// Binds an approval's six columns, in table order, as the first parameters of `sql`.
-pub(super) fn bind_approval(
-    sql: &'static str,
-    approval: &Approval,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
+pub(super) fn bind_approval(sql: &'static str, approval: &Approval) -> StoreResult<Stmt> {
     let body = to_json("approval", serde_json::to_string(approval))?;
-    Ok(sqlx::query(sql)
+    Ok(stmt(sql)
         .bind(approval.id.as_str())
         .bind(approval.user_id.as_str())
         .bind(approval.state.as_str())
@@ -60,10 +53,8 @@ pub(super) fn bind_approval(
         .bind(body))
 }
 
-pub(super) fn insert_session(
-    session: &Session,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
-    Ok(sqlx::query(
+pub(super) fn insert_session(session: &Session) -> StoreResult<Stmt> {
+    Ok(stmt(
         "INSERT INTO sessions (id, token_hash, user_id, method, auth_time, created_at, expires_at, revoked) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -78,11 +69,9 @@ pub(super) fn insert_session(
 }
 
 /// The sign-in moves through stages by being put again, hence the upsert.
-pub(super) fn upsert_sign_in(
-    sign_in: &PendingSignIn,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
+pub(super) fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Stmt> {
     let body = to_json("sign-in", serde_json::to_string(sign_in))?;
-    Ok(sqlx::query(
+    Ok(stmt(
         "INSERT INTO sign_ins (id, body, expires_at) VALUES (?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at",
     )
@@ -95,10 +84,8 @@ pub(super) const SESSION_CONFLICT: &str = "a session with this id or token";
 
 /// The filtered and ordered columns are copies of fields of the record, taken here, so they
 /// can never disagree with the JSON that is read back.
-pub(super) fn insert_sign_in_record(
-    record: &SignInRecord,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
-    Ok(sqlx::query(
+pub(super) fn insert_sign_in_record(record: &SignInRecord) -> StoreResult<Stmt> {
+    Ok(stmt(
         "INSERT INTO sign_in_log (id, created_at, user_id, user_principal_name, app_id, app_display_name, \
          error_code, authentication_method, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -115,10 +102,8 @@ pub(super) fn insert_sign_in_record(
 
 pub(super) const SIGN_IN_RECORD_CONFLICT: &str = "a sign-in record with this id";
 
-pub(super) fn insert_audit_event(
-    event: &AuditEvent,
-) -> StoreResult<Query<'static, Sqlite, SqliteArguments>> {
-    Ok(sqlx::query(
+pub(super) fn insert_audit_event(event: &AuditEvent) -> StoreResult<Stmt> {
+    Ok(stmt(
         "INSERT INTO audit_log (id, created_at, actor, target, category, event) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(event.id.as_str())
@@ -133,7 +118,7 @@ pub(super) const AUDIT_EVENT_CONFLICT: &str = "an audit event with this id";
 
 /// The time range, order and page shared by both logs. Only fixed SQL text is pushed; every
 /// value travels as a bound parameter.
-pub(super) fn push_time_range_and_page(sql: &mut QueryBuilder<Sqlite>, query: &LogQuery) {
+pub(super) fn push_time_range_and_page(sql: &mut SqlBuilder, query: &LogQuery) {
     if let Some(since) = query.since {
         sql.push(" AND created_at >= ").push_bind(since.0);
     }

@@ -2,6 +2,7 @@
 //! the behaviour every store shares is checked by the conformance suite.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::clock::Timestamp;
@@ -15,7 +16,6 @@ use latchkey_domain::store::{
     ApplicationStore, GovernanceStore, GrantStore, GroupStore, MaintenanceStore, Store, UserStore,
 };
 use latchkey_domain::user::{Upn, User};
-use sqlx::Row;
 
 use super::statements::insert_sign_in_record;
 use super::*;
@@ -254,7 +254,7 @@ async fn committed_pages_reach_the_database_file_without_a_writer_checkpointing(
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.0).await.expect("open");
     let size = || std::fs::metadata(dir.0.join(DATABASE_FILE)).unwrap().len();
-    tokio::time::sleep(CHECKPOINT_EVERY * 2).await;
+    tokio::time::sleep(db::CHECKPOINT_EVERY * 2).await;
     let before = size();
     for i in 0..300 {
         store
@@ -381,13 +381,16 @@ async fn the_sign_in_history_migration_starts_from_the_sign_in_log() {
             .unwrap();
     }
     // Back to the schema before 0005, with the log as it was.
-    sqlx::raw_sql(
-        "DROP TABLE sign_in_countries; DROP TABLE sign_in_refusals; \
-         DELETE FROM _sqlx_migrations WHERE version = 5;",
-    )
-    .execute(&mut *store.write_lock().await.unwrap())
-    .await
-    .unwrap();
+    store
+        .write("test", |conn| {
+            conn.execute_batch(
+                "DROP TABLE sign_in_countries; DROP TABLE sign_in_refusals; \
+                 DELETE FROM _sqlx_migrations WHERE version = 5;",
+            )
+            .map_err(|e| backend("test", e))
+        })
+        .await
+        .unwrap();
     store.close().await;
 
     let store = SqliteStore::open(&dir.0).await.expect("the upgrade runs");
@@ -397,13 +400,17 @@ async fn the_sign_in_history_migration_starts_from_the_sign_in_log() {
         vec!["AU".to_string(), "GB".to_string()],
         "only successful sign-ins with a country, of users that exist"
     );
-    let (first, last): (i64, i64) = sqlx::query_as(
-        "SELECT first_seen, last_seen FROM sign_in_countries WHERE user_id = ? AND country = 'GB'",
-    )
-    .bind(user.id.as_str())
-    .fetch_one(&mut *store.reader().await.unwrap())
-    .await
-    .unwrap();
+    let (first, last): (i64, i64) = store
+        .read_one(
+            db::stmt(
+                "SELECT first_seen, last_seen FROM sign_in_countries WHERE user_id = ? AND country = 'GB'",
+            )
+            .bind(user.id.as_str()),
+            |row| Ok((db::get(row, 0)?, db::get(row, 1)?)),
+        )
+        .await
+        .unwrap()
+        .expect("a row");
     assert_eq!((first, last), (1_700_000_100, 1_700_000_300));
     assert_eq!(history.last_refusal, None, "refusals start empty");
     store.close().await;
@@ -422,9 +429,11 @@ async fn a_policy_stored_before_the_suppression_switch_still_loads() {
         .as_object_mut()
         .unwrap()
         .remove("suppressAnomalousNotificationsState");
-    sqlx::query("INSERT INTO policy (id, version, document) VALUES (1, 3, ?)")
-        .bind(document.to_string())
-        .execute(&mut *store.write_lock().await.unwrap())
+    store
+        .execute(
+            db::stmt("INSERT INTO policy (id, version, document) VALUES (1, 3, ?)")
+                .bind(document.to_string()),
+        )
         .await
         .unwrap();
     let loaded = store.policy().await.unwrap().expect("the stored policy");
@@ -450,16 +459,28 @@ async fn open_creates_a_missing_data_directory() {
 async fn the_database_is_in_wal_mode_with_foreign_keys_on() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.0).await.expect("open");
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut *store.reader().await.unwrap())
-        .await
+    let mode: String = store
+        .read(|conn| {
+            conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .map_err(read_error)
+        })
         .unwrap();
     assert_eq!(mode.to_ascii_lowercase(), "wal");
-    let fks: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&mut *store.write_lock().await.unwrap())
+    let fks: i64 = store
+        .write("test", |conn| {
+            conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+                .map_err(read_error)
+        })
         .await
         .unwrap();
-    assert_eq!(fks, 1);
+    assert_eq!(fks, 1, "the writer enforces foreign keys");
+    let fks: i64 = store
+        .read(|conn| {
+            conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+                .map_err(read_error)
+        })
+        .unwrap();
+    assert_eq!(fks, 1, "and so do the readers");
     store.close().await;
 }
 
@@ -468,7 +489,7 @@ async fn probe_store() -> ScratchSqlite {
     let scratch = scratch_sqlite().await;
     scratch
         .store
-        .execute(sqlx::query("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
+        .execute(db::stmt("CREATE TABLE batch_probe (n INTEGER NOT NULL)"))
         .await
         .unwrap();
     scratch
@@ -476,12 +497,14 @@ async fn probe_store() -> ScratchSqlite {
 
 /// Counts the rows of the writer tests' probe table holding `n`.
 async fn probe_rows(store: &SqliteStore, n: i64) -> i64 {
-    sqlx::query("SELECT count(*) FROM batch_probe WHERE n = ?")
-        .bind(n)
-        .fetch_one(&mut *store.reader().await.unwrap())
+    store
+        .read_one(
+            db::stmt("SELECT count(*) FROM batch_probe WHERE n = ?").bind(n),
+            |row| db::get(row, 0),
+        )
         .await
         .unwrap()
-        .get(0)
+        .expect("a count")
 }
 
 #[tokio::test]
@@ -490,29 +513,32 @@ async fn a_write_whose_error_rolls_back_its_batch_leaves_nothing_behind_that_was
     // transaction, as FULL, IOERR and NOMEM can: later writes of the batch then ran outside
     // any transaction and stayed, while their callers heard the batch failed.
     let ScratchSqlite { store, _dir } = probe_store().await;
-    {
-        let mut guard = store.write.lock().await;
-        let conn = guard.as_mut().unwrap();
-        // Interrupts any statement that runs long; the probe's inserts never do.
-        conn.lock_handle()
-            .await
-            .unwrap()
-            .set_progress_handler(100_000, || false);
-    }
+    // Interrupts any statement that runs long; the probe's inserts never do.
+    store
+        .write("test", |conn| {
+            conn.progress_handler(100_000, Some(|| true))
+                .map_err(|e| backend("test", e))
+        })
+        .await
+        .unwrap();
     let long = "INSERT INTO batch_probe SELECT -1 FROM (WITH RECURSIVE c(x) AS \
                 (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT count(*) FROM c)";
-    // Queued back to back without yielding, so the writer takes them as one batch.
+    // Queued while the writer is held, so that it takes them as one batch.
+    let release = store.db.hold_writer().await;
     let mut answers = Vec::new();
     for n in 1..=6i64 {
-        let query = if n == 3 {
-            sqlx::query(long)
+        let stmt = if n == 3 {
+            db::stmt(long)
         } else {
-            sqlx::query("INSERT INTO batch_probe (n) VALUES (?)").bind(n)
+            db::stmt("INSERT INTO batch_probe (n) VALUES (?)").bind(n)
         };
-        let (done, answer) = oneshot::channel();
-        store.writes.try_send(WriteJob { query, done }).unwrap();
-        answers.push((n, answer));
+        let writer = store.clone();
+        answers.push((n, tokio::spawn(async move { writer.execute(stmt).await })));
+        while store.db.queued() < n as usize {
+            tokio::task::yield_now().await;
+        }
     }
+    drop(release);
     let mut failed = 0;
     for (n, answer) in answers {
         let result = answer.await.unwrap();
@@ -534,24 +560,28 @@ async fn a_write_whose_error_rolls_back_its_batch_leaves_nothing_behind_that_was
 async fn a_flood_of_writes_waits_in_a_bounded_queue_instead_of_growing_memory() {
     let ScratchSqlite { store, _dir } = probe_store().await;
     // A stalled writer (a slow disk, say): nothing leaves the queue.
-    let stalled = store.write.lock().await;
-    let callers = WRITE_QUEUE * 2 + MAX_BATCH;
+    let stalled = store.db.hold_writer().await;
+    let callers = WRITE_QUEUE * 2 + db::MAX_BATCH;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..callers {
         let store = store.clone();
         tasks.spawn(async move {
             store
-                .execute(sqlx::query("INSERT INTO batch_probe (n) VALUES (7)"))
+                .execute(db::stmt("INSERT INTO batch_probe (n) VALUES (7)"))
                 .await
         });
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let queued = store.writes.max_capacity() - store.writes.capacity();
+    let queued = store.db.queued();
     assert!(
         queued <= WRITE_QUEUE,
         "{queued} writes queued; the queue holds {WRITE_QUEUE}"
     );
-    assert_eq!(store.writes.capacity(), 0, "the rest wait to get in line");
+    assert_eq!(
+        store.db.queued(),
+        WRITE_QUEUE,
+        "the rest wait to get in line"
+    );
     drop(stalled);
     let all = async {
         while let Some(done) = tasks.join_next().await {

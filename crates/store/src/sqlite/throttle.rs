@@ -6,7 +6,8 @@ use latchkey_domain::ids::UserId;
 use latchkey_domain::store::{StoreResult, ThrottleStore};
 
 use super::SqliteStore;
-use super::{backend, begin, conflict_or_backend, read_error};
+use super::db::{get, stmt};
+use super::{backend, conflict_or_backend};
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
@@ -20,7 +21,7 @@ impl ThrottleStore for SqliteStore {
         let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
         // One statement: a new window starts at 1, the current one grows while below the
         // limit; the write lock makes the check and the increment one step.
-        let query = sqlx::query(
+        let query = stmt(
             "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) \
              ON CONFLICT (key) DO UPDATE SET \
                count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
@@ -44,7 +45,7 @@ impl ThrottleStore for SqliteStore {
         window_seconds: i64,
     ) -> StoreResult<()> {
         let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
-        let query = sqlx::query(
+        let query = stmt(
             "UPDATE throttle SET count = count - 1 WHERE key = ? AND window_start = ? AND count > 0",
         )
         .bind(key)
@@ -62,13 +63,14 @@ impl ThrottleStore for SqliteStore {
         window_seconds: i64,
     ) -> StoreResult<u32> {
         let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
-        let count: Option<i64> =
-            sqlx::query_scalar("SELECT count FROM throttle WHERE key = ? AND window_start = ?")
-                .bind(key)
-                .bind(window_start)
-                .fetch_optional(&mut *self.reader().await?)
-                .await
-                .map_err(read_error)?;
+        let count: Option<i64> = self
+            .read_one(
+                stmt("SELECT count FROM throttle WHERE key = ? AND window_start = ?")
+                    .bind(key)
+                    .bind(window_start),
+                |row| get::<i64>(row, 0),
+            )
+            .await?;
         Ok(count.unwrap_or(0).try_into().unwrap_or(u32::MAX))
     }
 
@@ -79,15 +81,10 @@ impl ThrottleStore for SqliteStore {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> StoreResult<()> {
-        let mut writer = self.write_lock().await?;
-        let mut tx = begin(&mut writer).await?;
-        sqlx::query("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
+        let forget = stmt("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
             .bind(user.as_str())
-            .bind(forget_before.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("forgetting old familiar places", e))?;
-        sqlx::query(
+            .bind(forget_before.0);
+        let remember = stmt(
             "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
              ON CONFLICT (user_id, place) DO UPDATE SET \
                first_seen = min(first_seen, excluded.first_seen), \
@@ -96,14 +93,20 @@ impl ThrottleStore for SqliteStore {
         .bind(user.as_str())
         .bind(place)
         .bind(at.0)
-        .bind(at.0)
-        .execute(&mut *tx)
+        .bind(at.0);
+        self.write("remembering a familiar place", move |conn| {
+            let fail = |e| backend("remembering a familiar place", e);
+            let tx = conn.savepoint().map_err(fail)?;
+            forget
+                .execute(&tx)
+                .map_err(|e| backend("forgetting old familiar places", e))?;
+            remember
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+            tx.commit().map_err(fail)?;
+            Ok(())
+        })
         .await
-        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| backend("remembering a familiar place", e))?;
-        Ok(())
     }
 
     async fn familiar_place_seen(
@@ -111,14 +114,14 @@ impl ThrottleStore for SqliteStore {
         user: &UserId,
         place: &str,
     ) -> StoreResult<Option<Timestamp>> {
-        let seen: Option<i64> = sqlx::query_scalar(
-            "SELECT last_seen FROM familiar_places WHERE user_id = ? AND place = ?",
-        )
-        .bind(user.as_str())
-        .bind(place)
-        .fetch_optional(&mut *self.reader().await?)
-        .await
-        .map_err(read_error)?;
+        let seen: Option<i64> = self
+            .read_one(
+                stmt("SELECT last_seen FROM familiar_places WHERE user_id = ? AND place = ?")
+                    .bind(user.as_str())
+                    .bind(place),
+                |row| get::<i64>(row, 0),
+            )
+            .await?;
         Ok(seen.map(Timestamp))
     }
 }
