@@ -10,7 +10,6 @@ use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
 use crate::ids::SignInId;
 use crate::log::SignInError;
-use crate::notify::DomainEvent;
 use crate::service::devices::WaitRefused;
 use crate::service::messages::{DISABLED, STORE_TROUBLE};
 use crate::session::AuthMethod;
@@ -252,7 +251,7 @@ impl SignIns {
             Some(_) => AuthMethod::PasswordAndPush,
         };
         let now = self.now();
-        let (session, cookie_secret) = self.new_session(&user, method, now);
+        let session = self.new_session(&user, method, now);
         let device = match &approval.answered_by {
             Some(id) => self.devices.device(id).await.map_err(trouble)?,
             None => None,
@@ -260,33 +259,21 @@ impl SignIns {
         let record =
             self.devices
                 .approval_record(&approval, ApprovalState::Approved, device.as_ref(), now);
-        self.anomalies
-            .remember_sign_in_place(&record, now)
-            .await
-            .map_err(trouble)?;
-        match self
-            .store
-            .complete_sign_in(&session, &sign_in.id, &record)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(SignInFailure::StartAgain(
-                    "This sign-in already finished. Start again if you are not signed in.".into(),
-                ));
-            }
-            Err(e) => return Err(trouble(e)),
-        }
-        self.events.publish(DomainEvent::SessionStarted {
-            user: user.id.clone(),
-            session: session.id.clone(),
-        });
-        Ok(Some(SignedIn {
-            session,
-            cookie_secret,
+        self.finish_sign_in(
+            sign_in.clone(),
             user,
-            sign_in: sign_in.clone(),
-        }))
+            session,
+            &record,
+            now,
+            |error| match error {
+                StoreError::Conflict(_) => SignInFailure::StartAgain(
+                    "This sign-in already finished. Start again if you are not signed in.".into(),
+                ),
+                other => trouble(other),
+            },
+        )
+        .await
+        .map(Some)
     }
 
     /// "Use your password instead", "Other ways to sign in", "I can't use my app right now":

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use super::{SignInFailure, SignIns, SignedIn};
 use crate::ids::SignInId;
 use crate::log::{AuthenticationStep, SignInContext, SignInRecord, SignInStatus};
-use crate::notify::DomainEvent;
 use crate::policy::{MethodKind, X509AuthenticationMode};
 use crate::secret::{TokenHash, base64url};
 use crate::service::certificates::{
@@ -322,24 +321,15 @@ impl SignIns {
             },
             succeeded: true,
         });
-        self.anomalies
-            .remember_sign_in_place(&record, now)
-            .await
-            .map_err(trouble)?;
-        self.store
-            .complete_sign_in(&session, &sign_in.id, &record)
-            .await
-            .map_err(|_| refused())?;
-        self.events.publish(DomainEvent::SessionStarted {
-            user: user.id.clone(),
-            session: session.id.clone(),
-        });
-        Ok(SignedIn {
-            session,
-            cookie_secret,
-            user,
+        self.finish_sign_in(
             sign_in,
-        })
+            user,
+            (session, cookie_secret),
+            &record,
+            now,
+            |_| refused(),
+        )
+        .await
     }
 
     async fn certificate_record(

@@ -10,7 +10,6 @@ use crate::credential::{DUMMY_PASSWORD_HASH, PassUnusable, verify_password};
 use crate::error::StoreError;
 use crate::ids::SignInId;
 use crate::log::{AuthenticationStep, SignInContext, SignInError, SignInRecord, SignInStatus};
-use crate::notify::DomainEvent;
 use crate::policy::MethodKind;
 use crate::secret::TokenHash;
 use crate::service::messages::{
@@ -168,24 +167,15 @@ impl SignIns {
         record
             .authentication_details
             .push(step(true, "Correct credential"));
-        self.anomalies
-            .remember_sign_in_place(&record, now)
-            .await
-            .map_err(trouble)?;
-        self.store
-            .complete_sign_in(&session, &sign_in.id, &record)
-            .await
-            .map_err(trouble)?;
-        self.events.publish(DomainEvent::SessionStarted {
-            user: user.id.clone(),
-            session: session.id.clone(),
-        });
-        Ok(SignedIn {
-            session,
-            cookie_secret,
-            user,
+        self.finish_sign_in(
             sign_in,
-        })
+            user,
+            (session, cookie_secret),
+            &record,
+            now,
+            trouble,
+        )
+        .await
     }
 
     /// Ok(Ok(method)) when the credential proves the user and policy allows the method;

@@ -17,7 +17,6 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::ids::{SignInId, UserId};
 use crate::log::{AuthenticationStep, SignInContext, SignInError, SignInRecord, SignInStatus};
-use crate::notify::DomainEvent;
 use crate::passkey::{
     CeremonyId, CeremonyPurpose, PasskeyChallenge, PasskeyError, RegisteredPasskey,
     restrictions_allow,
@@ -492,25 +491,9 @@ impl SignIns {
         record
             .authentication_details
             .push(step(Some(&passkey), now, true, "Correct passkey"));
-        let (session, cookie_secret) = self.new_session(&user, passkey.auth_method(), now);
-        self.anomalies
-            .remember_sign_in_place(&record, now)
+        let session = self.new_session(&user, passkey.auth_method(), now);
+        self.finish_sign_in(sign_in, user, session, &record, now, trouble)
             .await
-            .map_err(trouble)?;
-        self.store
-            .complete_sign_in(&session, &sign_in.id, &record)
-            .await
-            .map_err(trouble)?;
-        self.events.publish(DomainEvent::SessionStarted {
-            user: user.id.clone(),
-            session: session.id.clone(),
-        });
-        Ok(SignedIn {
-            session,
-            cookie_secret,
-            user,
-            sign_in,
-        })
     }
 
     /// Whether a user's only usable ways to sign in are passkeys: they have one, the policy

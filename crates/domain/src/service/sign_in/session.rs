@@ -1,14 +1,15 @@
 //! Sessions: the one a sign-in ends in, finding it again from the browser's cookie, ending it,
 //! and whether it answers an application's authorization request.
 
-use super::{AuthorizeStep, SignInFailure, SignIns, strength, strength_phrase};
+use super::{AuthorizeStep, SignInFailure, SignIns, SignedIn, strength, strength_phrase};
 use crate::clock::Timestamp;
-use crate::error::DomainError;
+use crate::error::{DomainError, StoreError};
 use crate::ids::{BrowserId, SessionId, UserId};
-use crate::log::SignInContext;
+use crate::log::{SignInContext, SignInRecord};
 use crate::notify::DomainEvent;
 use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
+use crate::service::messages::STORE_TROUBLE;
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
 use crate::signin::PendingSignIn;
@@ -35,6 +36,39 @@ impl SignIns {
             revoked: false,
         };
         (session, cookie_secret)
+    }
+
+    /// The end of every successful sign-in, whatever proved the user: remembers where it came
+    /// from (for unfamiliar-location checks), starts the session and logs the success in one
+    /// store step (which fails if the sign-in already ended), and tells the rest of the system.
+    /// `not_completed` says what the user sees when that store step fails.
+    pub(crate) async fn finish_sign_in(
+        &self,
+        sign_in: PendingSignIn,
+        user: User,
+        (session, cookie_secret): (Session, Secret),
+        record: &SignInRecord,
+        now: Timestamp,
+        not_completed: impl FnOnce(StoreError) -> SignInFailure,
+    ) -> Result<SignedIn, SignInFailure> {
+        self.anomalies
+            .remember_sign_in_place(record, now)
+            .await
+            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        self.store
+            .complete_sign_in(&session, &sign_in.id, record)
+            .await
+            .map_err(not_completed)?;
+        self.events.publish(DomainEvent::SessionStarted {
+            user: user.id.clone(),
+            session: session.id.clone(),
+        });
+        Ok(SignedIn {
+            session,
+            cookie_secret,
+            user,
+            sign_in,
+        })
     }
 
     /// The session a browser cookie stands for, with its user, if both are still good.
