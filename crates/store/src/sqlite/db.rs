@@ -41,14 +41,22 @@ pub(super) const MAX_BATCH: usize = 64;
 pub(super) const WRITE_QUEUE: usize = 1024;
 
 /// How often the background checkpoint copies the WAL into the database file.
-pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// The writer checkpoints by itself only past this many WAL pages (40 MiB), a safety net for
+/// Once the WAL holds this many pages (32 MiB) and the background checkpoint has copied all
+/// but a few of them, the writer finishes the checkpoint so the WAL starts again from the
+/// beginning (see `checkpoint_in_background`).
+const RESTART_WAL_PAGES: i64 = 8_000;
+
+/// "A few": what the writer copies itself at most when it finishes a checkpoint.
+const FINISH_AT_MOST_PAGES: i64 = 512;
+
+/// The writer checkpoints by itself only past this many WAL pages (80 MiB), a safety net for
 /// when the background checkpoints fall behind; SQLite's default is 1,000.
-const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
+const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 
 /// After a checkpoint, a WAL file larger than this is truncated back to it.
-const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
+const WAL_KEEP_BYTES: i64 = 96 * 1024 * 1024;
 
 /// Why a statement or a write did not happen.
 #[derive(Debug)]
@@ -299,6 +307,9 @@ pub(super) struct Db {
     next_reader: AtomicUsize,
     writes: mpsc::Sender<Work>,
     closed: AtomicBool,
+    /// Set by the background checkpoint when the writer should finish one (see
+    /// `checkpoint_in_background`).
+    finish_checkpoint: Arc<AtomicBool>,
     /// Lets `close` wait for the writer thread to finish and close its connection.
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -338,14 +349,17 @@ impl Db {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let checkpointer = open_connection(file, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        checkpointer.pragma_update(None, "synchronous", "NORMAL")?;
         checkpointer.pragma_update(None, "wal_autocheckpoint", 0)?;
 
         let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
         let (done, writer_done) = std::sync::mpsc::channel();
+        let finish_checkpoint = Arc::new(AtomicBool::new(false));
+        let finish = finish_checkpoint.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                run_writes(writer, jobs);
+                run_writes(writer, jobs, &finish);
                 let _ = done.send(());
             })
             .map_err(|e| DbError::Lost(format!("starting the writer thread: {e}")))?;
@@ -354,6 +368,7 @@ impl Db {
             next_reader: AtomicUsize::new(0),
             writes,
             closed: AtomicBool::new(false),
+            finish_checkpoint,
             writer_done: Mutex::new(Some(writer_done)),
         });
         let watched = Arc::downgrade(&db);
@@ -490,12 +505,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// stay, outside any transaction. The writer sees that (the connection is back in autocommit
 /// mode): the batch's earlier writes are reported lost, and its later ones run alone, each
 /// answered with its own outcome.
-fn run_writes(mut conn: Connection, mut work: mpsc::Receiver<Work>) {
+fn run_writes(
+    mut conn: Connection,
+    mut work: mpsc::Receiver<Work>,
+    finish_checkpoint: &AtomicBool,
+) {
     let mut stopping = false;
     while !stopping {
         let Some(Work::Job(first)) = work.blocking_recv() else {
             break;
         };
+        if finish_checkpoint.swap(false, Ordering::SeqCst) {
+            finish_the_checkpoint(&conn);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match work.try_recv() {
@@ -566,17 +588,41 @@ fn run_writes(mut conn: Connection, mut work: mpsc::Receiver<Work>) {
 /// that the writer never waits for it. Left to SQLite, the commit that fills the WAL to 1,000
 /// pages runs the checkpoint and its two fsyncs while holding the write lock: under sign-in
 /// load that was a fifth of the throughput. A passive checkpoint takes no lock that writers or
-/// readers need. Ends once the store is closed or dropped.
+/// readers need.
+///
+/// Under a steady stream of writes a passive checkpoint never quite catches up (new pages
+/// arrive while it syncs), and SQLite starts the WAL again from its beginning only when a
+/// write begins with every page copied. The WAL would grow until the writer's own safety-net
+/// checkpoint copied 40 MiB and synced it while every write waited (a 50 ms stall a second
+/// under load). So once the WAL is large and this checkpoint has copied all but a few pages,
+/// it asks the writer to finish: the writer copies the rest (a few pages, a small sync)
+/// between two batches, and its next write starts the WAL again. Ends once the store is closed
+/// or dropped.
 fn checkpoint_in_background(conn: Connection, db: Weak<Db>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        match db.upgrade() {
-            Some(db) if !db.closed.load(Ordering::SeqCst) => {}
+        let finish = match db.upgrade() {
+            Some(db) if !db.closed.load(Ordering::SeqCst) => db.finish_checkpoint.clone(),
             _ => break,
-        }
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(%error, "SQLite background checkpoint failed");
+        };
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        }) {
+            Ok((log, copied)) => {
+                if log >= RESTART_WAL_PAGES && log - copied <= FINISH_AT_MOST_PAGES {
+                    finish.store(true, Ordering::SeqCst);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "SQLite background checkpoint failed"),
         }
     }
     let _ = conn.close();
+}
+
+/// Copies what the background checkpoint has not yet, on the writer between two batches, so
+/// that the next write starts the WAL again (see `checkpoint_in_background`).
+fn finish_the_checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "SQLite checkpoint on the writer failed");
+    }
 }

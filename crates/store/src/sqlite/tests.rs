@@ -248,7 +248,7 @@ async fn a_conflicting_write_fails_alone_when_batched_with_others() {
 
 #[tokio::test]
 async fn committed_pages_reach_the_database_file_without_a_writer_checkpointing() {
-    // The writer checkpoints only past 10,000 WAL pages, so a few hundred rows reach the
+    // The writer checkpoints only past 20,000 WAL pages, so a few hundred rows reach the
     // main file only through the background checkpoint; without it the WAL would grow
     // until that safety net.
     let dir = TempDir::new();
