@@ -1,11 +1,15 @@
 //! The SQLite store: one database file, `<data_dir>/latchkey.db`.
 //!
 //! SQLite allows one writer at a time. Rather than let concurrent writers collide and retry on
-//! `SQLITE_BUSY`, every write goes through a pool of exactly one connection and runs inside a
+//! `SQLITE_BUSY`, every write runs on one thread that owns the one write connection, inside a
 //! `BEGIN IMMEDIATE` transaction, which takes the write lock up front. That makes each write
 //! method a serialised unit, which is what lets "spend this secret once" be a plain
-//! read-then-update. Reads use a separate pool of read-only connections; in WAL mode they never
-//! block, and are never blocked by, the writer.
+//! read-then-update. Reads use separate read-only connections; in WAL mode they never block,
+//! and are never blocked by, the writer. How work reaches the connections is in [`db`].
+//!
+//! The statements run through rusqlite; sqlx (which the PostgreSQL store uses) only brings the
+//! schema up to date when the store opens and takes backups, so both stores keep one migration
+//! history format.
 
 use std::path::Path;
 use std::sync::Arc;
