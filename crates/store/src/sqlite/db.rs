@@ -188,14 +188,7 @@ impl Stmt {
         conn: &Connection,
         decode: impl Fn(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        let mut prepared = conn.prepare_cached(&self.sql).map_err(read_error)?;
-        let mut rows = prepared
-            .query(params_from_iter(self.values.iter()))
-            .map_err(read_error)?;
-        match rows.next().map_err(read_error)? {
-            Some(row) => decode(row).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.fetch(conn, 1, decode)?.pop())
     }
 
     /// Runs a statement and decodes every row, in order.
@@ -204,12 +197,26 @@ impl Stmt {
         conn: &Connection,
         decode: impl Fn(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
+        self.fetch(conn, usize::MAX, decode)
+    }
+
+    /// Runs a statement and decodes its rows, in order, up to `at_most` of them. A statement
+    /// that changes rows (`… RETURNING`) has made every change by the time its first row is
+    /// read.
+    fn fetch<T>(
+        &self,
+        conn: &Connection,
+        at_most: usize,
+        decode: impl Fn(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
         let mut prepared = conn.prepare_cached(&self.sql).map_err(read_error)?;
         let mut rows = prepared
             .query(params_from_iter(self.values.iter()))
             .map_err(read_error)?;
         let mut found = Vec::new();
-        while let Some(row) = rows.next().map_err(read_error)? {
+        while found.len() < at_most
+            && let Some(row) = rows.next().map_err(read_error)?
+        {
             found.push(decode(row)?);
         }
         Ok(found)
