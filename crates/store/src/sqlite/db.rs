@@ -14,7 +14,7 @@
 //! bound parameter.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -49,7 +49,10 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const RESTART_WAL_PAGES: i64 = 8_000;
 
 /// "A few": what the writer copies itself at most when it finishes a checkpoint.
-const FINISH_AT_MOST_PAGES: i64 = 512;
+const FINISH_AT_MOST_PAGES: i64 = 128;
+
+/// Passes the background checkpoint makes in a row to get there.
+const MAX_PASSES: u32 = 4;
 
 /// The writer checkpoints by itself only past this many WAL pages (80 MiB), a safety net for
 /// when the background checkpoints fall behind; SQLite's default is 1,000.
@@ -379,9 +382,10 @@ impl Db {
             writer_done: Mutex::new(Some(writer_done)),
         });
         let watched = Arc::downgrade(&db);
+        let database = file.to_path_buf();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_in_background(checkpointer, watched))
+            .spawn(move || checkpoint_in_background(checkpointer, database, watched))
             .map_err(|e| DbError::Lost(format!("starting the checkpoint thread: {e}")))?;
         Ok(db)
     }
@@ -601,25 +605,49 @@ fn run_writes(
 /// arrive while it syncs), and SQLite starts the WAL again from its beginning only when a
 /// write begins with every page copied. The WAL would grow until the writer's own safety-net
 /// checkpoint copied 40 MiB and synced it while every write waited (a 50 ms stall a second
-/// under load). So once the WAL is large and this checkpoint has copied all but a few pages,
-/// it asks the writer to finish: the writer copies the rest (a few pages, a small sync)
-/// between two batches, and its next write starts the WAL again. Ends once the store is closed
-/// or dropped.
-fn checkpoint_in_background(conn: Connection, db: Weak<Db>) {
+/// under load). So once the WAL is large, this checkpoint makes a few passes in a row until
+/// all but a few pages are copied, syncs the database file (SQLite itself syncs it only after
+/// a checkpoint that reached the end of the WAL), and asks the writer to finish: the writer
+/// copies the rest (at most 128 pages, and a sync of only those) between two batches, and its
+/// next write starts the WAL again. Ends once the store is closed or dropped.
+fn checkpoint_in_background(conn: Connection, file: PathBuf, db: Weak<Db>) {
+    let checkpoint = || {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })
+    };
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         let finish = match db.upgrade() {
             Some(db) if !db.closed.load(Ordering::SeqCst) => db.finish_checkpoint.clone(),
             _ => break,
         };
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
-        }) {
-            Ok((log, copied)) => {
-                if log >= RESTART_WAL_PAGES && log - copied <= FINISH_AT_MOST_PAGES {
-                    finish.store(true, Ordering::SeqCst);
-                }
+        let mut passes = 0;
+        let outcome = loop {
+            passes += 1;
+            match checkpoint() {
+                // Each pass is shorter than the last (fewer pages arrived meanwhile), so a few
+                // leave only what arrived during a short one.
+                Ok((log, copied))
+                    if log >= RESTART_WAL_PAGES
+                        && log - copied > FINISH_AT_MOST_PAGES
+                        && passes < MAX_PASSES => {}
+                done => break done,
             }
+        };
+        match outcome {
+            Ok((log, copied))
+                if log >= RESTART_WAL_PAGES && log - copied <= FINISH_AT_MOST_PAGES =>
+            {
+                // SQLite syncs the database file only after a checkpoint that reached the end
+                // of the WAL, which under load is the writer's. Syncing what was copied so far
+                // here leaves the writer a sync of the few pages it copies itself.
+                if let Err(error) = std::fs::File::open(&file).and_then(|f| f.sync_data()) {
+                    tracing::warn!(%error, "syncing the SQLite database file failed");
+                }
+                finish.store(true, Ordering::SeqCst);
+            }
+            Ok(_) => {}
             Err(error) => tracing::warn!(%error, "SQLite background checkpoint failed"),
         }
     }
