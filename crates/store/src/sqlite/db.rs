@@ -550,12 +550,24 @@ fn run_writes(
         };
         let mut answers: Vec<(bool, Answer)> = Vec::with_capacity(batch.len());
         for job in batch {
-            // A write that panics is dropped with its answer, so its caller hears "closed";
-            // the thread and everyone else's writes go on.
+            // A write that panics (a bug) is dropped with its answer, so its caller hears of a
+            // failure; whatever it wrote is undone with its batch, whose earlier writes are
+            // reported failed, and the thread and the later writes go on, each alone.
             let Ok((succeeded, answer)) =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)))
             else {
-                tracing::error!("a SQLite write panicked");
+                tracing::error!("a SQLite write panicked; its batch is rolled back");
+                if in_transaction && !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                if in_transaction {
+                    in_transaction = false;
+                    for (earlier, answer) in answers.drain(..) {
+                        answer(
+                            earlier.then(|| "the batch this write was in was rolled back".into()),
+                        );
+                    }
+                }
                 continue;
             };
             if !in_transaction {

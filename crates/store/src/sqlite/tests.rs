@@ -274,6 +274,40 @@ async fn committed_pages_reach_the_database_file_without_a_writer_checkpointing(
 }
 
 #[tokio::test]
+async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.0).await.expect("open");
+    let before = some_user("before");
+    store.create_user(&before).await.unwrap();
+    let panicked = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.write("test", |conn| -> StoreResult<()> {
+            conn.execute_batch("DELETE FROM users")
+                .map_err(|e| backend("test", e))?;
+            panic!("a bug in a write");
+        }),
+    )
+    .await
+    .expect("answers at once");
+    assert!(
+        matches!(panicked, Err(StoreError::Backend(_))),
+        "{panicked:?}"
+    );
+    let after = some_user("after");
+    store
+        .create_user(&after)
+        .await
+        .expect("later writes still run");
+    assert_eq!(
+        store.user_by_upn(&before.upn).await.unwrap(),
+        Some(before),
+        "what the panicking write did before it panicked was undone"
+    );
+    assert_eq!(store.user_by_upn(&after.upn).await.unwrap(), Some(after));
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_closed_store_refuses_reads_and_writes_instead_of_hanging() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.0).await.expect("open");
