@@ -557,16 +557,12 @@ fn run_writes(
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)))
             else {
                 tracing::error!("a SQLite write panicked; its batch is rolled back");
-                if in_transaction && !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
                 if in_transaction {
-                    in_transaction = false;
-                    for (earlier, answer) in answers.drain(..) {
-                        answer(
-                            earlier.then(|| "the batch this write was in was rolled back".into()),
-                        );
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
                     }
+                    in_transaction = false;
+                    batch_lost(&mut answers);
                 }
                 continue;
             };
@@ -578,11 +574,7 @@ fn run_writes(
             if !succeeded && conn.is_autocommit() {
                 in_transaction = false;
                 tracing::warn!("a write's error rolled back its whole batch");
-                for (earlier, answer) in answers.drain(..) {
-                    answer(
-                        earlier.then(|| "the batch this write was in was rolled back".to_string()),
-                    );
-                }
+                batch_lost(&mut answers);
                 answer(None);
                 continue;
             }
@@ -604,6 +596,14 @@ fn run_writes(
     }
     if let Err((_, error)) = conn.close() {
         tracing::warn!(error = %error, "closing the SQLite write connection failed");
+    }
+}
+
+/// Answers the writes of a batch that was rolled back: those that had succeeded are lost,
+/// those that had failed keep their own error.
+fn batch_lost(answers: &mut Vec<(bool, Answer)>) {
+    for (succeeded, answer) in answers.drain(..) {
+        answer(succeeded.then(|| "the batch this write was in was rolled back".to_string()));
     }
 }
 
