@@ -453,6 +453,12 @@ impl Db {
             .unwrap_or_else(|_| Err(lost_here(DbError::Closed)))
     }
 
+    /// Whether the writer thread has ended (closed, or gone for another reason): no write can
+    /// be taken any more.
+    pub(super) fn writer_stopped(&self) -> bool {
+        self.writes.is_closed()
+    }
+
     /// Closes every connection, waiting for reads and writes in progress, so the WAL is
     /// checkpointed and the file can be reopened or copied cleanly. Writes already queued
     /// still run; later calls fail as a closed store.
@@ -493,6 +499,18 @@ impl Db {
         );
         inside.await.expect("the writer took the holding write");
         HeldWriter(release)
+    }
+
+    /// Ends the writer thread alone, as if it had died, leaving the readers open.
+    pub(super) async fn stop_writer(&self) {
+        let receiver = lock(&self.writer_done).take();
+        assert!(
+            self.writes.send(Work::Stop).await.is_ok(),
+            "the writer is running"
+        );
+        if let Some(receiver) = receiver {
+            let _ = tokio::task::spawn_blocking(move || receiver.recv()).await;
+        }
     }
 
     /// How many writes wait in the queue.

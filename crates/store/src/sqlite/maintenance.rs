@@ -6,7 +6,7 @@ use latchkey_domain::store::{MaintenanceStore, StoreResult};
 
 use super::SqliteStore;
 use super::db::stmt;
-use super::{backend, read_error};
+use super::{DbError, backend, read_error};
 
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
@@ -51,10 +51,16 @@ impl MaintenanceStore for SqliteStore {
         Ok(removed)
     }
 
+    /// A read answers, and the writer thread is still there to take writes (it is asked
+    /// nothing: a busy writer is not an unready one).
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(read_error)
-        })
+        })?;
+        if self.db.writer_stopped() {
+            return Err(backend("writing", DbError::Closed));
+        }
+        Ok(())
     }
 }

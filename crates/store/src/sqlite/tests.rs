@@ -308,6 +308,27 @@ async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
 }
 
 #[tokio::test]
+async fn a_store_whose_writer_is_gone_is_not_ready_although_it_still_reads() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.0).await.expect("open");
+    store.ping().await.expect("ready while the writer runs");
+    store.db.stop_writer().await;
+    let user = some_user("after");
+    assert!(matches!(
+        store.create_user(&user).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(
+        store.user_by_upn(&user.upn).await.unwrap(),
+        None,
+        "reads still answer"
+    );
+    let ping = store.ping().await;
+    assert!(matches!(ping, Err(StoreError::Backend(_))), "{ping:?}");
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_closed_store_refuses_reads_and_writes_instead_of_hanging() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.0).await.expect("open");
