@@ -383,6 +383,14 @@ pub async fn walk(browser: &Browser, mut page: Page) -> Page {
 /// From the sign-in page `login`: "Use a certificate or smart card", to the certificate host.
 /// Returns the certificate host's answer (a redirect back, or its page).
 pub async fn choose_certificate(browser: &Browser, login: &Page) -> (String, Page) {
+    let location = certificate_host_url(browser, login).await;
+    let answer = browser.get(&location).await;
+    (location, answer)
+}
+
+/// "Use a certificate or smart card" on `login`: where the main host sends the browser (the
+/// certificate host, with the sign-in's sealed reference), not yet followed.
+pub async fn certificate_host_url(browser: &Browser, login: &Page) -> String {
     assert!(
         login.body.contains("Use a certificate or smart card"),
         "{}",
@@ -391,10 +399,8 @@ pub async fn choose_certificate(browser: &Browser, login: &Page) -> (String, Pag
     let to_host = browser
         .post("/login/certificate/start", &[("csrf", &login.csrf())])
         .await;
-    let location = to_host
+    to_host
         .location
         .clone()
-        .unwrap_or_else(|| panic!("{} {}", to_host.status, to_host.body));
-    let answer = browser.get(&location).await;
-    (location, answer)
+        .unwrap_or_else(|| panic!("{} {}", to_host.status, to_host.body))
 }

@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::certificate_pki::{
-    Ca, CertificateHost, CrlServer, Issued, Leaf, choose_certificate, principal_name_binding, walk,
+    Ca, CertificateHost, CrlServer, Issued, Leaf, certificate_host_url, choose_certificate,
+    principal_name_binding, walk,
 };
 use super::support::{Browser, Page, TestServer, assert_signed_in_as, authorize_url, query_param};
 
@@ -392,10 +393,7 @@ async fn certificate_reference_raced_by_eight_requests_at_once_is_used_once() {
     host.enable_default(&ca).await;
     let browser = host.browser(Some(&Leaf::for_upn(BOBBY).issued_by(&ca)));
     let login = browser.follow(browser.get("/myapps").await).await;
-    let to_host = browser
-        .post("/login/certificate/start", &[("csrf", &login.csrf())])
-        .await;
-    let reference_url = to_host.location.expect("the certificate host");
+    let reference_url = certificate_host_url(&browser, &login).await;
 
     let answers = futures_util::future::join_all((0..8).map(|_| browser.get(&reference_url))).await;
 
@@ -421,12 +419,7 @@ async fn certificate_reference_forged_malformed_or_oversized_is_refused() {
     host.enable_default(&ca).await;
     let browser = host.browser(Some(&Leaf::for_upn(BOBBY).issued_by(&ca)));
     let login = browser.follow(browser.get("/myapps").await).await;
-    let (reference_url, _) = {
-        let to_host = browser
-            .post("/login/certificate/start", &[("csrf", &login.csrf())])
-            .await;
-        (to_host.location.unwrap(), ())
-    };
+    let reference_url = certificate_host_url(&browser, &login).await;
     let reference = query_param(&reference_url, "ref").unwrap();
     let mut flipped = reference.clone().into_bytes();
     let last = flipped.len() - 2;
@@ -513,10 +506,7 @@ async fn a_proxy_header_from_an_untrusted_address_is_ignored() {
     let issued = Leaf::for_upn(BOBBY).issued_by(&ca);
     let browser = server.browser();
     let login = browser.follow(browser.get("/myapps").await).await;
-    let to_host = browser
-        .post("/login/certificate/start", &[("csrf", &login.csrf())])
-        .await;
-    let reference = query_param(to_host.location.as_deref().unwrap(), "ref").unwrap();
+    let reference = query_param(&certificate_host_url(&browser, &login).await, "ref").unwrap();
 
     // Straight to the main listener, header and all, from 127.0.0.1 (not a trusted proxy).
     let page = Browser::page(
@@ -555,10 +545,7 @@ async fn a_proxy_header_from_a_trusted_proxy_signs_in() {
     let issued = Leaf::for_upn(BOBBY).issued_by(&ca);
     let browser = server.browser();
     let login = browser.follow(browser.get("/myapps").await).await;
-    let to_host = browser
-        .post("/login/certificate/start", &[("csrf", &login.csrf())])
-        .await;
-    let location = to_host.location.unwrap();
+    let location = certificate_host_url(&browser, &login).await;
     assert!(
         location.starts_with("https://certauth.localhost/login/certificate?ref="),
         "{location}"
