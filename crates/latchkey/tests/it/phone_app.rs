@@ -410,6 +410,9 @@ async fn activation_from_the_qr_link_the_registration_test_and_an_approved_sign_
     computer.base = window.base.clone();
     computer.goto("/myapps").await;
     computer.type_and_enter("#username", &guy.upn).await;
+    // The credential page has arrived (else the submit's navigation could land after the
+    // next one and leave the pass page showing).
+    computer.find("#secret").await;
     computer.goto("/login?method=password").await;
     computer.type_and_enter("#secret", PASSWORD).await;
     let number: u8 = computer.text_of("#number").await.trim().parse().unwrap();
