@@ -98,6 +98,9 @@ pub fn is_valid_url(url: &str) -> bool {
     is_postgres_url(url) && PgConnectOptions::from_str(url).is_ok()
 }
 
+/// A pooled connection idle this long is pinged before it is used again.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(5);
+
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database?…`) and brings its
     /// schema up to date.
@@ -127,6 +130,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
+            // sqlx pings every connection it hands out by default: a round trip before every
+            // statement. A connection in steady use is known to work; one that sat idle (a
+            // database restart may have ended it unseen) is still checked first.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(pooled)
             .await
             .map_err(|e| backend("connecting to the database", e))?;
