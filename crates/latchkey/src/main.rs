@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use latchkey::config::Config;
 use latchkey::{admin_cli, server};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "latchkey",
