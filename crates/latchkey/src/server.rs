@@ -13,7 +13,7 @@ use latchkey_domain::random::{OsRandom, RandomSource};
 use latchkey_domain::store::Store;
 use latchkey_store::postgres::events::DeviceSignals;
 use latchkey_store::{PostgresStore, SqliteStore};
-use latchkey_web::{AppState, Metrics};
+use latchkey_web::{AppParts, AppState, Metrics};
 
 use crate::certificate_listener::CertificateTls;
 use crate::config::{Config, Database};
@@ -278,7 +278,7 @@ pub async fn serve_on_with(
             })
         }
     };
-    let state = AppState {
+    let state = AppState::new(AppParts {
         // The long-poll stays 5 s under the idle timeout (its connection is silent meanwhile).
         sign_in_wait_seconds: ((config.limits.idle_seconds - 5.0).floor().max(0.0) as u64)
             .min(latchkey_web::pages::SIGN_IN_WAIT_SECONDS),
@@ -301,7 +301,7 @@ pub async fn serve_on_with(
             .map(|token| Arc::new(latchkey_domain::secret::Secret::new(token))),
         web_push,
         certificate: certificate_host,
-    };
+    });
     Ok(Server {
         certificate_listener,
         certificate_addr,

@@ -36,7 +36,7 @@ fn open(key: &[u8], value: &str) -> Option<BrowserId> {
 }
 
 /// The checked browser id of the request, if it carries a genuine cookie.
-pub fn from_headers(state: &AppState, headers: &HeaderMap) -> Option<BrowserId> {
+pub fn from_headers(state: &crate::AppParts, headers: &HeaderMap) -> Option<BrowserId> {
     let jar = CookieJar::from_headers(headers);
     open(&state.known_browser_key, jar.get(COOKIE)?.value())
 }

@@ -47,7 +47,7 @@ use tower_http::trace::TraceLayer;
 
 pub use device_hub::DeviceHub;
 pub use metrics::{ConnectionShed, ConnectionTimeout, Metrics};
-pub use state::AppState;
+pub use state::{AppParts, AppState};
 
 /// Requests larger than this are refused with 413 before a handler sees them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

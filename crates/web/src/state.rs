@@ -8,9 +8,27 @@ use latchkey_domain::Latchkey;
 use crate::metrics::Metrics;
 use crate::{DeviceHub, known_browser};
 
-/// Everything a handler may use, built once in `main` and passed in.
+/// Everything a handler may use, built once in `main` and passed in. Cloned for every request
+/// (and by every layer a request passes), so a clone is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppParts {
     pub latchkey: Arc<Latchkey>,
     /// The longest the number page's long-poll (`GET /login/status?wait=…`) is held: kept
     /// below the edge's idle timeout and the 30 s request timeout; 0 turns waiting off (every
@@ -43,7 +61,7 @@ pub struct AppState {
     pub certificate: Option<Arc<crate::certificates::CertificateHost>>,
 }
 
-impl AppState {
+impl AppParts {
     pub fn issuer(&self) -> &str {
         &self.latchkey.settings().issuer
     }
