@@ -361,10 +361,10 @@ impl Tokens {
         {
             return Err(bad_grant("the device code was already used"));
         }
-        let grant = self
+        let (grant, user) = self
             .live_grant(&grant_id)
             .await?
             .ok_or_else(|| bad_grant("the grant was revoked"))?;
-        self.issue_tokens(&app, &grant, false).await
+        self.issue_tokens(&app, &grant, &user, false).await
     }
 }

@@ -10,6 +10,7 @@ use crate::oidc::{
     pkce_matches, user_claims,
 };
 use crate::secret::TokenHash;
+use crate::user::User;
 
 impl Tokens {
     /// Authenticates the client at the token endpoint.
@@ -96,11 +97,11 @@ impl Tokens {
             }
             Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
         };
-        let grant = self
+        let (grant, user) = self
             .live_grant(&code.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the grant was revoked"))?;
-        self.issue_tokens(&app, &grant, true).await
+        self.issue_tokens(&app, &grant, &user, true).await
     }
 
     /// The refresh-token grant with rotation: each refresh token works once; its own client
@@ -149,16 +150,11 @@ impl Tokens {
             }
             Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
         };
-        let grant = self
-            .live_grant(&token.grant_id)
-            .await?
-            .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
         // Assignment is checked again at every refresh: a user whose assignment was removed
         // gets nothing more, and the grant ends (its access tokens with it), so the refusal is
         // logged once rather than at every retry.
-        let user = self
-            .directory
-            .lookup(&grant.user_id)
+        let (grant, user) = self
+            .live_grant(&token.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
         match self
@@ -175,12 +171,15 @@ impl Tokens {
             }
             Err(other) => return Err(other.into()),
         }
-        self.issue_scoped_tokens(&app, &grant, false, narrowed)
+        self.issue_scoped_tokens(&app, &grant, &user, false, narrowed)
             .await
     }
 
-    /// A grant that is neither revoked nor held by a disabled or deleted user.
-    pub(super) async fn live_grant(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+    /// A grant that is neither revoked nor held by a disabled or deleted user, with that user.
+    pub(super) async fn live_grant(
+        &self,
+        id: &GrantId,
+    ) -> Result<Option<(Grant, User)>, StoreError> {
         let Some(grant) = self.store.grant(id).await? else {
             return Ok(None);
         };
@@ -188,7 +187,7 @@ impl Tokens {
             return Ok(None);
         }
         match self.directory.lookup(&grant.user_id).await? {
-            Some(user) if user.enabled => Ok(Some(grant)),
+            Some(user) if user.enabled => Ok(Some((grant, user))),
             _ => Ok(None),
         }
     }
@@ -197,9 +196,10 @@ impl Tokens {
         &self,
         app: &Application,
         grant: &Grant,
+        user: &User,
         include_nonce: bool,
     ) -> Result<TokenResponse, OAuthError> {
-        self.issue_scoped_tokens(app, grant, include_nonce, None)
+        self.issue_scoped_tokens(app, grant, user, include_nonce, None)
             .await
     }
 
@@ -209,15 +209,11 @@ impl Tokens {
         &self,
         app: &Application,
         grant: &Grant,
+        user: &User,
         include_nonce: bool,
         narrowed: Option<Vec<String>>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
-        let user = self
-            .directory
-            .lookup(&grant.user_id)
-            .await?
-            .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidGrant, "user gone"))?;
         let access = self.random.token();
         self.store
             .put_access_token(&AccessToken {
@@ -248,7 +244,7 @@ impl Tokens {
         let groups = self.groups_claim(app, &user.id).await?;
         let mut claims = id_token_claims(
             &self.settings.issuer,
-            &user,
+            user,
             &scoped,
             now,
             self.settings.id_token_lifetime_seconds,
@@ -292,13 +288,8 @@ impl Tokens {
                 "the access token has expired",
             ));
         }
-        let grant = self
+        let (grant, user) = self
             .live_grant(&token.grant_id)
-            .await?
-            .ok_or_else(invalid)?;
-        let user = self
-            .directory
-            .lookup(&grant.user_id)
             .await?
             .ok_or_else(invalid)?;
         let mut claims = user_claims(&user, token.scopes.as_ref().unwrap_or(&grant.scopes));

@@ -138,7 +138,7 @@ impl Tokens {
         let Some(grant) = self.issued_to(&stored.grant_id, &app.client_id).await? else {
             return Ok(Introspection::inactive());
         };
-        let Some(grant) = self.live_grant(&grant.id).await? else {
+        let Some((grant, _)) = self.live_grant(&grant.id).await? else {
             return Ok(Introspection::inactive());
         };
         // Access tokens do not keep their issue time; their lifetime is fixed by the settings,
