@@ -189,6 +189,74 @@ async fn a_write_blocked_by_a_held_lock_fails_after_the_statement_timeout_instea
     schema.drop_schema().await.expect("drop");
 }
 
+/// Pooled connections in steady use are not pinged before each statement (docs/postgres.md,
+/// "Pool"). When the database ends them (a restart, a failover, an administrator), each costs
+/// at most the one request that next uses it; the pool then opens fresh ones.
+#[tokio::test]
+async fn connections_the_database_ends_cost_at_most_one_failed_request_each_then_the_pool_recovers()
+{
+    use latchkey_domain::ids::UserId;
+    use latchkey_domain::store::UserStore;
+
+    const POOL: u32 = 3;
+    let schema = scratch_schema().await;
+    // A name of its own, so that only this test's connections are ended.
+    let name = format!("lk-ended-{}", random_hex(6));
+    let settings = PostgresSettings {
+        max_connections: POOL,
+        ..PostgresSettings::default()
+    };
+    let store = PostgresStore::open_with(schema.options().application_name(&name), &settings)
+        .await
+        .expect("open");
+    let nobody = UserId::random();
+    // Fill the pool: connections held at once are each opened.
+    let mut held = Vec::new();
+    for _ in 0..POOL {
+        held.push(store.pool().acquire().await.expect("a connection"));
+    }
+    drop(held);
+    assert!(store.user(&nobody).await.expect("a read before").is_none());
+
+    let mut admin = sqlx::postgres::PgConnection::connect_with(&schema.options())
+        .await
+        .expect("connect");
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&name)
+    .fetch_one(&mut admin)
+    .await
+    .expect("end the pool's connections");
+    let _ = admin.close().await;
+    assert!(ended >= 1, "the pool had connections to end");
+
+    let mut failed = 0;
+    for _ in 0..(POOL * 2 + 3) {
+        if store.user(&nobody).await.is_err() {
+            failed += 1;
+        }
+        // The release of a failed connection (which drops it) runs after the request returns.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        failed <= ended,
+        "{failed} requests failed for {ended} ended connections"
+    );
+    for _ in 0..3 {
+        assert!(
+            store
+                .user(&nobody)
+                .await
+                .expect("the pool recovered")
+                .is_none(),
+            "reads answer again"
+        );
+    }
+    store.close().await;
+    schema.drop_schema().await.expect("drop");
+}
+
 /// A database URL can hold a password: an error about it (malformed, or a server that does not
 /// answer) must never quote it, since errors reach logs and the console.
 #[tokio::test]
