@@ -18,6 +18,18 @@ use crate::log::SignInRecord;
 use crate::secret::TokenHash;
 
 use super::StoreResult;
+use super::ThrottleTake;
+
+/// What [`DeviceStore::put_approval_if_none_waiting`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalPut {
+    /// The approval is stored.
+    Stored,
+    /// Another sign-in approval of the user is waiting: nothing stored.
+    AlreadyWaiting,
+    /// A throttle slot was refused: nothing stored.
+    Throttled,
+}
 
 /// The authenticator app: activations, devices and their nonces, approvals, phone sign-in.
 #[async_trait]
@@ -66,14 +78,18 @@ pub trait DeviceStore: Send + Sync {
 
     // Approvals (sign-in requests sent to a device).
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()>;
-    /// Stores a sign-in approval only if its user has no other sign-in approval (phone sign-in
-    /// or MFA push) still pending and unexpired at `now`; false, and nothing stored, otherwise.
-    /// One transaction, so of two racing sign-ins only one notification is ever created.
+    /// Takes the `throttles` slots in order, stopping at the first one refused (`Throttled`:
+    /// the slots before it stay taken, and nothing is stored); then stores a sign-in approval
+    /// only if its user has no other sign-in approval (phone sign-in or MFA push) still
+    /// pending and unexpired at `now` (`AlreadyWaiting`, and nothing stored, otherwise).
+    /// One transaction, so of two racing sign-ins only one notification is ever created, and
+    /// one trip to the database for the whole step.
     async fn put_approval_if_none_waiting(
         &self,
         approval: &Approval,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+        throttles: &[ThrottleTake],
+    ) -> StoreResult<ApprovalPut>;
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>>;
     /// The user's approvals still in state `Pending` (expired or not), oldest first.
     async fn pending_approvals(&self, user: &UserId) -> StoreResult<Vec<Approval>>;

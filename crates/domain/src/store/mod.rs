@@ -28,7 +28,7 @@ mod user;
 pub use admin_token::AdminTokenStore;
 pub use application::ApplicationStore;
 pub use campaign::CampaignStore;
-pub use device::DeviceStore;
+pub use device::{ApprovalPut, DeviceStore};
 pub use device_authorization::DeviceAuthorizationStore;
 pub use governance::GovernanceStore;
 pub use grant::GrantStore;
@@ -37,7 +37,7 @@ pub use maintenance::MaintenanceStore;
 pub use passkey::{PasskeyStore, PasskeyUse};
 pub use push::PushStore;
 pub use session::SessionStore;
-pub use throttle::ThrottleStore;
+pub use throttle::{ThrottleStore, ThrottleTake};
 pub use user::UserStore;
 
 use crate::error::StoreError;

@@ -7,6 +7,15 @@ use crate::ids::UserId;
 
 use super::StoreResult;
 
+/// One fixed-window throttle slot an operation takes before it does anything else (see
+/// [`ThrottleStore::take_throttle_slot`] for what taking means).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleTake {
+    pub key: String,
+    pub window_seconds: i64,
+    pub limit: u32,
+}
+
 /// Fixed-window throttle counters and the places (browsers, addresses) users signed in from.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {

@@ -10,7 +10,7 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::{TokenHash, random_hex};
-use latchkey_domain::store::Store;
+use latchkey_domain::store::{ApprovalPut, Store, ThrottleTake};
 use latchkey_protocol::DeviceKeyPair;
 use latchkey_protocol::wire::{AppKind, ApprovalKind};
 
@@ -298,11 +298,12 @@ pub async fn settling_logs_in_the_same_write(store: &dyn Store) {
 pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dyn Store) {
     let (device, first) = stored_approval(store).await;
     let blocked = new_approval(&device);
-    assert!(
-        !store
-            .put_approval_if_none_waiting(&blocked, NOW)
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(&blocked, NOW, &[])
             .await
             .unwrap(),
+        ApprovalPut::AlreadyWaiting,
         "a pending sign-in approval blocks another"
     );
     assert_eq!(store.approval(&blocked.id).await.unwrap(), None);
@@ -312,21 +313,84 @@ pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dy
         .unwrap();
     let (a, b) = (new_approval(&device), new_approval(&device));
     let (one, two) = tokio::join!(
-        store.put_approval_if_none_waiting(&a, NOW),
-        store.put_approval_if_none_waiting(&b, NOW),
+        store.put_approval_if_none_waiting(&a, NOW, &[]),
+        store.put_approval_if_none_waiting(&b, NOW, &[]),
     );
     assert!(
-        one.unwrap() ^ two.unwrap(),
+        (one.unwrap() == ApprovalPut::Stored) ^ (two.unwrap() == ApprovalPut::Stored),
         "exactly one of two racing sign-ins notifies"
     );
     let later = new_approval(&device);
     let after_expiry = NOW.plus_seconds(90);
-    assert!(
+    assert_eq!(
         store
-            .put_approval_if_none_waiting(&later, after_expiry)
+            .put_approval_if_none_waiting(&later, after_expiry, &[])
             .await
             .unwrap(),
+        ApprovalPut::Stored,
         "an expired request no longer blocks a new one"
+    );
+}
+
+/// Threat: a flood of sign-in requests for one user (notification fatigue) from one address.
+/// The throttle slots are taken in the same step that stores the request: a refused slot
+/// stores nothing, and the slots before it stay spent, exactly as separate takes would.
+pub async fn notification_flood_is_cut_off_by_the_slots_taken_with_the_request(store: &dyn Store) {
+    let (device, _first) = stored_approval(store).await;
+    let suffix = random_hex(8);
+    let slot = |key: &str, limit: u32| ThrottleTake {
+        key: format!("{key}:{suffix}"),
+        window_seconds: 60,
+        limit,
+    };
+    let (address, user) = (slot("notify:ip", 5), slot("notify:user", 1));
+    // Stored is not possible while the first request waits, but the slots are still taken.
+    let waiting = new_approval(&device);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(&waiting, NOW, &[address.clone(), user.clone()])
+            .await
+            .unwrap(),
+        ApprovalPut::AlreadyWaiting
+    );
+    assert_eq!(store.throttle_count(&user.key, NOW, 60).await.unwrap(), 1);
+    let refused = new_approval(&device);
+    let after_expiry = NOW.plus_seconds(90);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(&refused, NOW, &[address.clone(), user.clone()])
+            .await
+            .unwrap(),
+        ApprovalPut::Throttled,
+        "the user's slot is spent"
+    );
+    assert_eq!(store.approval(&refused.id).await.unwrap(), None);
+    assert_eq!(
+        store.throttle_count(&address.key, NOW, 60).await.unwrap(),
+        2,
+        "the address's slot, taken before the refused one, stays taken"
+    );
+    assert_eq!(
+        store.throttle_count(&user.key, NOW, 60).await.unwrap(),
+        1,
+        "a refused slot is not counted"
+    );
+    // Once the first request has expired, in the next window, the request goes out, counted.
+    let sent = new_approval(&device);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(&sent, after_expiry, &[address.clone(), user.clone()])
+            .await
+            .unwrap(),
+        ApprovalPut::Stored
+    );
+    assert!(store.approval(&sent.id).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .throttle_count(&user.key, after_expiry, 60)
+            .await
+            .unwrap(),
+        1
     );
 }
 

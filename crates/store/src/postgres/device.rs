@@ -17,12 +17,13 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
-use latchkey_domain::store::{DeviceStore, StoreResult};
+use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
 use super::session::Bound;
+use super::throttle::take_slot;
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
     insert_sign_in_record, optional_timestamp, read_error, timestamp, to_json,
@@ -331,10 +332,24 @@ impl DeviceStore for PostgresStore {
         &self,
         approval: &Approval,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+        throttles: &[ThrottleTake],
+    ) -> StoreResult<ApprovalPut> {
         let doing = "storing an approval";
         let mut tx = self.begin().await?;
+        // The user's lock first, then the throttle rows in the caller's order: every
+        // transaction that holds a throttle row here already holds its user's lock.
         lock_user(&mut tx, &approval.user_id, doing).await?;
+        for take in throttles {
+            let taken = take_slot(&take.key, now, take.window_seconds, take.limit)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("counting for a throttle", e))?;
+            if taken.rows_affected() != 1 {
+                // The slots taken before this one stay taken.
+                tx.commit().await.map_err(|e| backend(doing, e))?;
+                return Ok(ApprovalPut::Throttled);
+            }
+        }
         let done = bind_approval(
             "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS ( \
@@ -347,7 +362,11 @@ impl DeviceStore for PostgresStore {
         .await
         .map_err(|e| conflict_or_backend("an approval with this id", e))?;
         tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(if done.rows_affected() == 1 {
+            ApprovalPut::Stored
+        } else {
+            ApprovalPut::AlreadyWaiting
+        })
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {

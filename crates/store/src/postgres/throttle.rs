@@ -5,11 +5,37 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::UserId;
 use latchkey_domain::store::{StoreResult, ThrottleStore};
 
+use sqlx::Postgres;
+use sqlx::postgres::PgArguments;
+
 use super::{PostgresStore, backend, conflict_or_backend, read_error};
 
 /// The start of the fixed window of `window_seconds` that contains `now`.
 fn window_start(now: Timestamp, window_seconds: i64) -> i64 {
     now.0 - now.0.rem_euclid(window_seconds.max(1))
+}
+
+/// Takes one slot of `key`'s window containing `now` if fewer than `limit` are taken there
+/// (one row affected when taken). One statement: a new window starts at 1, the current one
+/// grows while below the limit. INSERT … ON CONFLICT DO UPDATE locks the key's row and
+/// evaluates the WHERE on its latest committed version, so two racers never both take the last
+/// slot.
+pub(super) fn take_slot(
+    key: &str,
+    now: Timestamp,
+    window_seconds: i64,
+    limit: u32,
+) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    sqlx::query(
+        "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+           window_start = excluded.window_start \
+         WHERE throttle.window_start <> excluded.window_start OR throttle.count < $3",
+    )
+    .bind(key)
+    .bind(window_start(now, window_seconds))
+    .bind(i64::from(limit))
 }
 
 #[async_trait]
@@ -21,22 +47,10 @@ impl ThrottleStore for PostgresStore {
         window_seconds: i64,
         limit: u32,
     ) -> StoreResult<bool> {
-        // One statement: a new window starts at 1, the current one grows while below the
-        // limit. INSERT … ON CONFLICT DO UPDATE locks the key's row and evaluates the WHERE on
-        // its latest committed version, so two racers never both take the last slot.
-        let done = sqlx::query(
-            "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
-               window_start = excluded.window_start \
-             WHERE throttle.window_start <> excluded.window_start OR throttle.count < $3",
-        )
-        .bind(key)
-        .bind(window_start(now, window_seconds))
-        .bind(i64::from(limit))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| backend("counting for a throttle", e))?;
+        let done = take_slot(key, now, window_seconds, limit)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| backend("counting for a throttle", e))?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -1,12 +1,13 @@
 //! SQLite: the authenticator app: activations, devices, nonces, approvals and phone sign-in PINs.
 
 use super::SqliteStore;
-use super::db::{get, stmt};
+use super::db::{Stmt, get, stmt};
 use super::hot::Written;
 use super::rows::{activation_from, approval_from, device_from};
 use super::statements::{
     SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
 };
+use super::throttle::take_slot;
 use super::{backend, conflict_or_backend, to_json};
 use async_trait::async_trait;
 use latchkey_domain::authenticator::{
@@ -17,7 +18,7 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
-use latchkey_domain::store::{DeviceStore, StoreResult};
+use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 
 #[async_trait]
@@ -214,9 +215,14 @@ impl DeviceStore for SqliteStore {
         &self,
         approval: &Approval,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+        throttles: &[ThrottleTake],
+    ) -> StoreResult<ApprovalPut> {
+        let takes: Vec<Stmt> = throttles
+            .iter()
+            .map(|t| take_slot(&t.key, now, t.window_seconds, t.limit))
+            .collect();
         // One statement, so the check and the insert happen under one write lock.
-        let query = bind_approval(
+        let insert = bind_approval(
             "INSERT INTO approvals (id, user_id, state, created_at, expires_at, body) \
              SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS ( \
                SELECT 1 FROM approvals WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
@@ -226,18 +232,41 @@ impl DeviceStore for SqliteStore {
         .bind(approval.user_id.as_str())
         .bind(now.0);
         let ticket = self.approvals.begin_write(approval.id.as_str());
-        let done = self.execute(query).await;
+        let doing = "storing an approval";
+        let done = self
+            .write(doing, move |conn| {
+                let tx = conn.savepoint().map_err(|e| backend(doing, e))?;
+                for take in &takes {
+                    let taken = take
+                        .execute(&tx)
+                        .map_err(|e| backend("counting for a throttle", e))?;
+                    if taken.rows_affected() != 1 {
+                        // The slots taken before this one stay taken.
+                        tx.commit().map_err(|e| backend(doing, e))?;
+                        return Ok(ApprovalPut::Throttled);
+                    }
+                }
+                let inserted = insert
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+                tx.commit().map_err(|e| backend(doing, e))?;
+                Ok(if inserted.rows_affected() == 1 {
+                    ApprovalPut::Stored
+                } else {
+                    ApprovalPut::AlreadyWaiting
+                })
+            })
+            .await;
         self.approvals.finish_write(
             ticket,
             match &done {
-                Ok(done) if done.rows_affected() == 1 => Written::Value(approval.clone()),
-                // Another request was waiting: nothing was inserted.
+                Ok(ApprovalPut::Stored) => Written::Value(approval.clone()),
+                // Nothing was inserted.
                 Ok(_) => Written::Deleted,
                 Err(_) => Written::Unknown,
             },
         );
-        let done = done.map_err(|e| conflict_or_backend("an approval with this id", e))?;
-        Ok(done.rows_affected() == 1)
+        done
     }
 
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>> {

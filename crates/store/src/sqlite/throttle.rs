@@ -6,8 +6,25 @@ use latchkey_domain::ids::UserId;
 use latchkey_domain::store::{StoreResult, ThrottleStore};
 
 use super::SqliteStore;
-use super::db::{get, stmt};
+use super::db::{Stmt, get, stmt};
 use super::{backend, conflict_or_backend};
+
+/// Takes one slot of `key`'s window containing `now` if fewer than `limit` are taken there
+/// (one row affected when taken). One statement: a new window starts at 1, the current one
+/// grows while below the limit; the write lock makes the check and the increment one step.
+pub(super) fn take_slot(key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> Stmt {
+    let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
+    stmt(
+        "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+           window_start = excluded.window_start \
+         WHERE throttle.window_start <> excluded.window_start OR throttle.count < ?",
+    )
+    .bind(key)
+    .bind(window_start)
+    .bind(limit)
+}
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
@@ -18,19 +35,7 @@ impl ThrottleStore for SqliteStore {
         window_seconds: i64,
         limit: u32,
     ) -> StoreResult<bool> {
-        let window_start = now.0 - now.0.rem_euclid(window_seconds.max(1));
-        // One statement: a new window starts at 1, the current one grows while below the
-        // limit; the write lock makes the check and the increment one step.
-        let query = stmt(
-            "INSERT INTO throttle (key, window_start, count) VALUES (?, ?, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
-               window_start = excluded.window_start \
-             WHERE throttle.window_start <> excluded.window_start OR throttle.count < ?",
-        )
-        .bind(key)
-        .bind(window_start)
-        .bind(limit);
+        let query = take_slot(key, now, window_seconds, limit);
         let done = self
             .execute(query)
             .await

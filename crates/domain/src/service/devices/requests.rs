@@ -5,7 +5,6 @@
 use latchkey_protocol::wire::{ApprovalKind, DeviceEvent};
 
 use super::{ApprovalStart, Devices, LOCATION_ATTRIBUTION};
-use crate::anomaly::HeldBack;
 use crate::authenticator::{Approval, ApprovalContext, ApprovalState, Device};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
@@ -15,6 +14,7 @@ use crate::log::{AuthenticationStep, SignInContext, SignInError, SignInRecord, S
 use crate::policy::{Feature, MethodKind};
 use crate::session::AuthMethod;
 use crate::signin::{PendingSignIn, SignInStage};
+use crate::store::{ApprovalPut, ThrottleTake};
 use crate::user::User;
 
 impl Devices {
@@ -78,31 +78,30 @@ impl Devices {
         {
             return Ok(ApprovalStart::AlreadyPending);
         }
-        if !self
+        let Some(throttles) = self
             .throttles
-            .notification_allowed(&user.id, context, now)
-            .await?
-        {
-            let record = self.throttled_record(sign_in, user, context, now).await?;
-            return Ok(ApprovalStart::Throttled(Box::new(record)));
-        }
-        let Some((approval, held_back)) = self
-            .send_approval(kind, sign_in, user, devices, &evaluation, context)
+            .notification_slots(&user.id, context, now)
             .await?
         else {
-            return Ok(ApprovalStart::AlreadyPending);
+            let record = self.throttled_record(sign_in, user, context, now).await?;
+            return Ok(ApprovalStart::Throttled(Box::new(record)));
         };
-        Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
-            upn: user.upn.to_string(),
-            user_id: user.id.clone(),
-            approval: approval.id,
-            first_factor: (!phone).then_some(AuthMethod::Password),
-            held_back,
-        }))
+        self.send_approval(
+            kind,
+            sign_in,
+            user,
+            devices,
+            &evaluation,
+            context,
+            &throttles,
+        )
+        .await
     }
 
-    /// Creates the request and pushes it to `devices`, unless it is held back (the reason is
-    /// returned with it). `None` when another request of the user got in first.
+    /// Takes the notification's `throttles` slots, creates the request and pushes it to
+    /// `devices`, unless it is held back (the stage says why); all the writes are one trip to
+    /// the store. `AlreadyPending` when another request of the user got in first.
+    #[allow(clippy::too_many_arguments)]
     async fn send_approval(
         &self,
         kind: ApprovalKind,
@@ -111,7 +110,8 @@ impl Devices {
         devices: Vec<DeviceId>,
         evaluation: &crate::policy::Evaluation,
         context: &SignInContext,
-    ) -> Result<Option<(Approval, Option<HeldBack>)>, StoreError> {
+        throttles: &[ThrottleTake],
+    ) -> Result<ApprovalStart, StoreError> {
         let feature = |f: Feature| {
             evaluation
                 .features
@@ -167,12 +167,17 @@ impl Devices {
         let mut record = self.authenticator_record(app.as_ref(), user, context, now);
         record.status.additional_details = held_back.map(|why| why.log_detail().to_string());
         approval.record = Some(record);
-        if !self
+        match self
             .store
-            .put_approval_if_none_waiting(&approval, now)
+            .put_approval_if_none_waiting(&approval, now, throttles)
             .await?
         {
-            return Ok(None);
+            ApprovalPut::Stored => {}
+            ApprovalPut::AlreadyWaiting => return Ok(ApprovalStart::AlreadyPending),
+            ApprovalPut::Throttled => {
+                let record = self.throttled_record(sign_in, user, context, now).await?;
+                return Ok(ApprovalStart::Throttled(Box::new(record)));
+            }
         }
         // A request held back (the user is at risk, or the sign-in is unusual and the policy
         // says so) still waits, and the app can pull it.
@@ -185,7 +190,14 @@ impl Devices {
                 notifier.notify(device, &event);
             }
         }
-        Ok(Some((approval, held_back)))
+        let phone = kind == ApprovalKind::PhoneSignIn;
+        Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
+            upn: user.upn.to_string(),
+            user_id: user.id.clone(),
+            approval: approval.id,
+            first_factor: (!phone).then_some(AuthMethod::Password),
+            held_back,
+        }))
     }
 
     /// The sign-in log record of an authenticator sign-in for `user` from `context`: who,

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::ids::{DeviceId, UserId};
 use crate::log::{SignInContext, SignInRecord};
-use crate::store::ThrottleStore;
+use crate::store::{ThrottleStore, ThrottleTake};
 use crate::throttle::{
     KNOWN_BROWSER_SECONDS, Limit, Place, RECENT_ADDRESS_SECONDS, ThrottleLimits, address_place,
     browser_place, key,
@@ -131,15 +131,17 @@ impl Throttles {
         Ok(())
     }
 
-    /// Whether a notification to `user` for a sign-in from `context` may go out; counts it if
-    /// so, against the user's own allowance from a familiar place and against the smaller
-    /// shared one from anywhere else. Too many wrong numbers recently also stop it.
-    pub(crate) async fn notification_allowed(
+    /// The throttle slots a notification to `user` for a sign-in from `context` must take
+    /// before it goes out, in order (the store takes them in the same trip that stores the
+    /// request): the address's, then the user's own allowance from a familiar place or the
+    /// smaller shared one from anywhere else. `None` when too many wrong numbers recently
+    /// stop it outright.
+    pub(crate) async fn notification_slots(
         &self,
         user: &UserId,
         context: &SignInContext,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<ThrottleTake>>, StoreError> {
         let limits = self.limits;
         if self
             .over(
@@ -149,37 +151,31 @@ impl Throttles {
             )
             .await?
         {
-            return Ok(false);
+            return Ok(None);
         }
-        if let Some(ip) = context.ip_address
-            && !self
-                .take(
-                    &key("notify:ip", &ip.to_string()),
-                    limits.notifications_per_ip,
-                    now,
-                )
-                .await?
-        {
-            return Ok(false);
+        let slot = |key: String, limit: Limit| ThrottleTake {
+            key,
+            window_seconds: limit.window_seconds,
+            limit: limit.limit,
+        };
+        let mut slots = Vec::with_capacity(2);
+        if let Some(ip) = context.ip_address {
+            slots.push(slot(
+                key("notify:ip", &ip.to_string()),
+                limits.notifications_per_ip,
+            ));
         }
-        match self.place_of(user, context, now).await? {
-            Place::Familiar => {
-                self.take(
-                    &key("notify:user", user.as_str()),
-                    limits.notifications_per_user,
-                    now,
-                )
-                .await
-            }
-            Place::Unfamiliar => {
-                self.take(
-                    &key("notify:user-unfamiliar", user.as_str()),
-                    limits.notifications_per_user_unfamiliar,
-                    now,
-                )
-                .await
-            }
-        }
+        slots.push(match self.place_of(user, context, now).await? {
+            Place::Familiar => slot(
+                key("notify:user", user.as_str()),
+                limits.notifications_per_user,
+            ),
+            Place::Unfamiliar => slot(
+                key("notify:user-unfamiliar", user.as_str()),
+                limits.notifications_per_user_unfamiliar,
+            ),
+        });
+        Ok(Some(slots))
     }
 
     pub(crate) async fn count_wrong_number(&self, user: &UserId) -> Result<(), StoreError> {
