@@ -21,9 +21,12 @@ use std::time::Duration;
 
 use latchkey_domain::error::StoreError;
 use latchkey_domain::store::StoreResult;
+use rusqlite::hooks::Action;
 use rusqlite::types::{FromSql, Value};
 use rusqlite::{Connection, OpenFlags, Row, RowIndex, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
+
+use super::steady::Generations;
 
 /// How long a connection waits for a lock before giving up. Long enough to ride out a
 /// checkpoint, short enough that a wedged database surfaces as an error.
@@ -326,6 +329,8 @@ pub(super) struct Db {
     finish_checkpoint: Arc<AtomicBool>,
     /// Lets `close` wait for the writer thread to finish and close its connection.
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Bumped by the writer as it changes the tables kept in memory (see [`super::steady`]).
+    pub(super) generations: Arc<Generations>,
 }
 
 impl fmt::Debug for Work {
@@ -362,6 +367,12 @@ impl Db {
         // The writer's cache stays valid across its own commits (a reader's is emptied by each
         // one), so a large one saves it reading back the pages it changes most.
         writer.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        // Every row the writer changes, cascades included, drops its table's copies in memory.
+        let generations = Arc::new(Generations::default());
+        let hooked = generations.clone();
+        writer.update_hook(Some(move |_: Action, _: &str, table: &str, _: i64| {
+            hooked.row_changed(table);
+        }))?;
         // Read-only, so a bug can never write around the single-writer discipline.
         let readers = (0..readers)
             .map(|_| {
@@ -376,10 +387,11 @@ impl Db {
         let (done, writer_done) = std::sync::mpsc::channel();
         let finish_checkpoint = Arc::new(AtomicBool::new(false));
         let finish = finish_checkpoint.clone();
+        let settled = generations.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                run_writes(writer, jobs, &finish);
+                run_writes(writer, jobs, &finish, &settled);
                 let _ = done.send(());
             })
             .map_err(|e| DbError::Lost(format!("starting the writer thread: {e}")))?;
@@ -390,6 +402,7 @@ impl Db {
             closed: AtomicBool::new(false),
             finish_checkpoint,
             writer_done: Mutex::new(Some(writer_done)),
+            generations,
         });
         let watched = Arc::downgrade(&db);
         let database = file.to_path_buf();
@@ -548,6 +561,7 @@ fn run_writes(
     mut conn: Connection,
     mut work: mpsc::Receiver<Work>,
     finish_checkpoint: &AtomicBool,
+    generations: &Generations,
 ) {
     let mut stopping = false;
     while !stopping {
@@ -590,18 +604,21 @@ fn run_writes(
                         let _ = conn.execute_batch("ROLLBACK");
                     }
                     in_transaction = false;
+                    generations.settled();
                     batch_lost(&mut answers);
                 }
                 continue;
             };
             if !in_transaction {
                 // Outside a transaction now: this write stands (or failed) on its own.
+                generations.settled();
                 answer(None);
                 continue;
             }
             if !succeeded && conn.is_autocommit() {
                 in_transaction = false;
                 tracing::warn!("a write's error rolled back its whole batch");
+                generations.settled();
                 batch_lost(&mut answers);
                 answer(None);
                 continue;
@@ -612,9 +629,13 @@ fn run_writes(
             continue;
         }
         match conn.execute_batch("COMMIT") {
-            Ok(()) => answers.into_iter().for_each(|(_, answer)| answer(None)),
+            Ok(()) => {
+                generations.settled();
+                answers.into_iter().for_each(|(_, answer)| answer(None));
+            }
             Err(error) => {
                 let _ = conn.execute_batch("ROLLBACK");
+                generations.settled();
                 let why = format!("committing a batch of writes: {error}");
                 answers
                     .into_iter()

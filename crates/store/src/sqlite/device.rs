@@ -133,21 +133,28 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        self.read_by_key(
-            "SELECT * FROM devices WHERE id = ?",
+        let read = stmt("SELECT * FROM devices WHERE id = ?").bind(id.as_str());
+        self.read_steady(
+            |rows| &rows.devices,
             id.as_str(),
-            device_from,
+            || self.read(|conn| read.fetch_optional(conn, device_from)),
         )
-        .await
     }
 
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
-        self.read_all(
-            stmt("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
-                .bind(user.as_str()),
-            device_from,
-        )
-        .await
+        let read = stmt("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
+            .bind(user.as_str());
+        // Only lists with a device in them are kept: a name without devices (or a guessed
+        // one) leaves no entry.
+        let devices = self.read_steady(
+            |rows| &rows.device_lists,
+            user.as_str(),
+            || {
+                let devices = self.read(|conn| read.fetch_all(conn, device_from))?;
+                Ok((!devices.is_empty()).then_some(devices))
+            },
+        )?;
+        Ok(devices.unwrap_or_default())
     }
 
     async fn update_device(&self, device: &Device) -> StoreResult<()> {

@@ -22,20 +22,25 @@ use super::{backend, conflict_or_backend, corrupt, to_json};
 #[async_trait]
 impl GovernanceStore for SqliteStore {
     async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
-        self.read_one(
-            stmt("SELECT version, document FROM policy WHERE id = 1"),
-            |row| {
-                let mut policy: AuthenticationMethodsPolicy =
-                    serde_json::from_str(&get::<String>(row, "document")?)
-                        .map_err(|_| corrupt("authentication methods policy"))?;
-                // The column is the concurrency token `save_policy` compares against; it wins
-                // over the copy inside the document should the two ever disagree.
-                policy.version = u64::try_from(get::<i64>(row, "version")?)
-                    .map_err(|_| corrupt("authentication methods policy version"))?;
-                Ok(policy)
+        let read = stmt("SELECT version, document FROM policy WHERE id = 1");
+        self.read_steady(
+            |rows| &rows.policy,
+            "",
+            || {
+                self.read(|conn| {
+                    read.fetch_optional(conn, |row| {
+                        let mut policy: AuthenticationMethodsPolicy =
+                            serde_json::from_str(&get::<String>(row, "document")?)
+                                .map_err(|_| corrupt("authentication methods policy"))?;
+                        // The column is the concurrency token `save_policy` compares against; it wins
+                        // over the copy inside the document should the two ever disagree.
+                        policy.version = u64::try_from(get::<i64>(row, "version")?)
+                            .map_err(|_| corrupt("authentication methods policy version"))?;
+                        Ok(policy)
+                    })
+                })
             },
         )
-        .await
     }
 
     async fn save_policy(

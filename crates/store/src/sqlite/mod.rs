@@ -47,6 +47,7 @@ mod push;
 mod rows;
 mod session;
 mod statements;
+mod steady;
 mod throttle;
 mod user;
 
@@ -74,6 +75,8 @@ pub struct SqliteStore {
     sign_ins: Arc<hot::Hot<PendingSignIn>>,
     /// Approval requests as last written here.
     approvals: Arc<hot::Hot<Approval>>,
+    /// Users, devices and the policy as the database holds them (see [`steady`]).
+    steady: Arc<steady::SteadyRows>,
 }
 
 /// How many sign-ins and how many approvals are kept in memory at most (each about a kilobyte).
@@ -118,6 +121,7 @@ impl SqliteStore {
             db,
             sign_ins: Arc::new(hot::Hot::new(HOT_ROWS)),
             approvals: Arc::new(hot::Hot::new(HOT_ROWS)),
+            steady: Arc::new(steady::SteadyRows::new()),
         })
     }
 
@@ -201,6 +205,16 @@ impl SqliteStore {
     ) -> StoreResult<Option<T>> {
         let stmt = db::stmt(sql).bind(key);
         self.read(|conn| stmt.fetch_optional(conn, decode))
+    }
+
+    /// Reads through one of the caches of [`steady`].
+    fn read_steady<T: Clone>(
+        &self,
+        rows: impl FnOnce(&steady::SteadyRows) -> &steady::Steady<T>,
+        key: &str,
+        read: impl FnOnce() -> StoreResult<Option<T>>,
+    ) -> StoreResult<Option<T>> {
+        rows(&self.steady).read_through(&self.db.generations, key, read)
     }
 
     /// Runs a read that finds at most one row, and decodes it.

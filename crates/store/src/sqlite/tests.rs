@@ -649,3 +649,98 @@ async fn a_flood_of_writes_waits_in_a_bounded_queue_instead_of_growing_memory() 
     assert_eq!(probe_rows(&store, 7).await, callers as i64);
     store.close().await;
 }
+
+/// Threat: a disabled account, a renamed or removed device, or a device deleted with its user,
+/// still used from a copy kept in memory ([`super::steady`]). Every write reaches the copies,
+/// the rows a foreign key's cascade deletes included.
+#[tokio::test]
+async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades() {
+    use latchkey_domain::authenticator::Device;
+    use latchkey_domain::ids::DeviceId;
+    use latchkey_domain::store::DeviceStore;
+    use latchkey_protocol::DeviceKeyPair;
+    use latchkey_protocol::wire::AppKind;
+
+    let scratch = scratch_sqlite().await;
+    let store = &scratch.store;
+    let user = some_user("steady");
+    store.create_user(&user).await.unwrap();
+    let device = Device {
+        id: DeviceId::random(),
+        user_id: user.id.clone(),
+        name: "Phone".into(),
+        key: DeviceKeyPair::generate().expect("key").public_key(),
+        passwordless_key: None,
+        created_at: Timestamp(1_700_000_000),
+        confirmed_at: None,
+        phone_sign_in_at: None,
+        app: AppKind::Terminal,
+        webauthn: None,
+    };
+    let insert = super::statements::insert_device(&device);
+    store
+        .write("adding a device", move |conn| {
+            insert
+                .execute(conn)
+                .map_err(|e| backend("adding a device", e))
+        })
+        .await
+        .unwrap();
+    let name_of = |found: Option<Device>| found.map(|d| d.name);
+    // Read everything twice, so the second answers come from memory.
+    for _ in 0..2 {
+        assert_eq!(store.user(&user.id).await.unwrap(), Some(user.clone()));
+        assert_eq!(
+            store.user_by_upn(&user.upn).await.unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(
+            name_of(store.device(&device.id).await.unwrap()),
+            Some("Phone".into())
+        );
+        assert_eq!(store.devices_of_user(&user.id).await.unwrap().len(), 1);
+    }
+
+    let disabled = User {
+        enabled: false,
+        ..user.clone()
+    };
+    store.update_user(&disabled).await.unwrap();
+    assert_eq!(store.user(&user.id).await.unwrap(), Some(disabled.clone()));
+    assert_eq!(store.user_by_upn(&user.upn).await.unwrap(), Some(disabled));
+
+    let renamed = Device {
+        name: "Renamed".into(),
+        ..device.clone()
+    };
+    store.update_device(&renamed).await.unwrap();
+    assert_eq!(
+        name_of(store.device(&device.id).await.unwrap()),
+        Some("Renamed".into())
+    );
+    assert_eq!(
+        name_of(store.devices_of_user(&user.id).await.unwrap().pop()),
+        Some("Renamed".into())
+    );
+
+    // The user's row deleted by hand: its device goes by `ON DELETE CASCADE`.
+    let id = user.id.clone();
+    store
+        .write("deleting a user", move |conn| {
+            db::stmt("DELETE FROM users WHERE id = ?")
+                .bind(id.as_str())
+                .execute(conn)
+                .map_err(|e| backend("deleting a user", e))
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.user(&user.id).await.unwrap(), None);
+    assert_eq!(store.user_by_upn(&user.upn).await.unwrap(), None);
+    assert_eq!(
+        name_of(store.device(&device.id).await.unwrap()),
+        None,
+        "the cascade's delete reaches the device's copy"
+    );
+    assert!(store.devices_of_user(&user.id).await.unwrap().is_empty());
+    store.close().await;
+}
