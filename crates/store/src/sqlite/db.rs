@@ -476,6 +476,11 @@ impl Db {
             .unwrap_or_else(|_| Err(lost_here(DbError::Closed)))
     }
 
+    /// Whether [`Db::close`] was called: nothing may be read any more, from memory either.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     /// Whether the writer thread has ended (closed, or gone for another reason): no write can
     /// be taken any more.
     pub(super) fn writer_stopped(&self) -> bool {

@@ -214,6 +214,10 @@ impl SqliteStore {
         key: &str,
         read: impl FnOnce() -> StoreResult<Option<T>>,
     ) -> StoreResult<Option<T>> {
+        // A closed store answers nothing, not even what it still holds in memory.
+        if self.db.is_closed() {
+            return Err(read_error(DbError::Closed));
+        }
         rows(&self.steady).read_through(&self.db.generations, key, read)
     }
 

@@ -7,7 +7,9 @@
 //! has one server; the writer thread is the only connection that may write), so the writer
 //! itself can say when a cached copy stops being true: SQLite's update hook tells it of every
 //! row it inserts, updates or deletes, including the rows a foreign key's `ON DELETE CASCADE`
-//! removes and those triggers change.
+//! removes and those triggers change. (Of Latchkey's other commands, those that open the file
+//! while a server runs, `keys rotate` and `backup`, never write these tables; migrations run
+//! before a server opens its connections.)
 //!
 //! Each cached table has a generation. The writer bumps it twice for every write to the table:
 //! when the row changes (the hook), and again once that write has committed or rolled back,
