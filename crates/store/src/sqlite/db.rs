@@ -612,6 +612,8 @@ fn run_writes(
                     generations.settled();
                     batch_lost(&mut answers);
                 }
+                // A write outside a transaction may have committed part of itself.
+                generations.settled();
                 continue;
             };
             if !in_transaction {

@@ -133,23 +133,25 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        let read = stmt("SELECT * FROM devices WHERE id = ?").bind(id.as_str());
         self.read_steady(
             |rows| &rows.devices,
             id.as_str(),
-            || self.read(|conn| read.fetch_optional(conn, device_from)),
+            || {
+                let read = stmt("SELECT * FROM devices WHERE id = ?").bind(id.as_str());
+                self.read(|conn| read.fetch_optional(conn, device_from))
+            },
         )
     }
 
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>> {
-        let read = stmt("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
-            .bind(user.as_str());
         // Only lists with a device in them are kept: a name without devices (or a guessed
         // one) leaves no entry.
         let devices = self.read_steady(
             |rows| &rows.device_lists,
             user.as_str(),
             || {
+                let read = stmt("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at, id")
+                    .bind(user.as_str());
                 let devices = self.read(|conn| read.fetch_all(conn, device_from))?;
                 Ok((!devices.is_empty()).then_some(devices))
             },

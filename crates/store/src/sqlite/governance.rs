@@ -19,26 +19,26 @@ use super::statements::{
 };
 use super::{backend, conflict_or_backend, corrupt, to_json};
 
+fn policy_from(row: &rusqlite::Row<'_>) -> StoreResult<AuthenticationMethodsPolicy> {
+    let mut policy: AuthenticationMethodsPolicy =
+        serde_json::from_str(&get::<String>(row, "document")?)
+            .map_err(|_| corrupt("authentication methods policy"))?;
+    // The column is the concurrency token `save_policy` compares against; it wins over the
+    // copy inside the document should the two ever disagree.
+    policy.version = u64::try_from(get::<i64>(row, "version")?)
+        .map_err(|_| corrupt("authentication methods policy version"))?;
+    Ok(policy)
+}
+
 #[async_trait]
 impl GovernanceStore for SqliteStore {
     async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
-        let read = stmt("SELECT version, document FROM policy WHERE id = 1");
         self.read_steady(
             |rows| &rows.policy,
             "",
             || {
-                self.read(|conn| {
-                    read.fetch_optional(conn, |row| {
-                        let mut policy: AuthenticationMethodsPolicy =
-                            serde_json::from_str(&get::<String>(row, "document")?)
-                                .map_err(|_| corrupt("authentication methods policy"))?;
-                        // The column is the concurrency token `save_policy` compares against; it wins
-                        // over the copy inside the document should the two ever disagree.
-                        policy.version = u64::try_from(get::<i64>(row, "version")?)
-                            .map_err(|_| corrupt("authentication methods policy version"))?;
-                        Ok(policy)
-                    })
-                })
+                let read = stmt("SELECT version, document FROM policy WHERE id = 1");
+                self.read(|conn| read.fetch_optional(conn, policy_from))
             },
         )
     }

@@ -49,20 +49,24 @@ impl UserStore for SqliteStore {
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let read = stmt("SELECT * FROM users WHERE id = ?").bind(id.as_str());
         self.read_steady(
             |rows| &rows.users,
             &format!("id:{}", id.as_str()),
-            || self.read(|conn| read.fetch_optional(conn, user_from)),
+            || {
+                let read = stmt("SELECT * FROM users WHERE id = ?").bind(id.as_str());
+                self.read(|conn| read.fetch_optional(conn, user_from))
+            },
         )
     }
 
     async fn user_by_upn(&self, upn: &Upn) -> StoreResult<Option<User>> {
-        let read = stmt("SELECT * FROM users WHERE upn = ?").bind(upn.as_str());
         self.read_steady(
             |rows| &rows.users,
             &format!("upn:{}", upn.as_str()),
-            || self.read(|conn| read.fetch_optional(conn, user_from)),
+            || {
+                let read = stmt("SELECT * FROM users WHERE upn = ?").bind(upn.as_str());
+                self.read(|conn| read.fetch_optional(conn, user_from))
+            },
         )
     }
 
