@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use reqwest::Method;
@@ -63,21 +63,32 @@ struct Acknowledged {
 
 const WORKERS: usize = 4;
 const ROUNDS: usize = 6;
+/// A bound on one person's rounds, should the backup never report back.
+const MOST_ROUNDS: usize = 100;
 
-/// One person signing in with their pass and adding a passkey, `ROUNDS` times over, recording
-/// each answer the server acknowledged.
+/// One person signing in with their pass and adding a passkey, at least `ROUNDS` times over and
+/// until a round has begun after the backup ended, recording each answer the server
+/// acknowledged.
 async fn sign_in_and_register(
     server: Arc<TestServer>,
     worker: usize,
     acknowledged: Arc<Mutex<Acknowledged>>,
     count: Arc<AtomicUsize>,
+    backed_up: Arc<AtomicBool>,
 ) {
     let local = format!("load{worker}");
     let display_name = format!("Load Tester {worker}");
     let upn = format!("{local}@contoso.example");
     let user = server.user(&local, &display_name).await;
     let pass = server.pass(&user).await;
-    for round in 0..ROUNDS {
+    let mut rounds_after_the_backup = 0;
+    for round in 0..MOST_ROUNDS {
+        if round >= ROUNDS && rounds_after_the_backup > 0 {
+            break;
+        }
+        if backed_up.load(Ordering::SeqCst) {
+            rounds_after_the_backup += 1;
+        }
         let (browser, jar) = server.browser_with_jar();
         let answer = browser.sign_in_at("/login", &upn, &pass).await;
         assert_eq!(answer.status, 303, "{}", answer.body);
@@ -114,6 +125,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
     let server = Arc::new(server);
     let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
     let count = Arc::new(AtomicUsize::new(0));
+    let backed_up = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..WORKERS)
         .map(|worker| {
             tokio::spawn(sign_in_and_register(
@@ -121,6 +133,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
                 worker,
                 acknowledged.clone(),
                 count.clone(),
+                backed_up.clone(),
             ))
         })
         .collect();
@@ -134,6 +147,7 @@ async fn backup_taken_under_load_restores_every_acknowledged_sign_in_and_registr
     let began = Instant::now();
     let (code, out, err) = backup(server.data_dir.path(), &file).await;
     let ended = Instant::now();
+    backed_up.store(true, Ordering::SeqCst);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Backed up the database"), "{out}");
     for worker in workers {
