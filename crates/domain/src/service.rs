@@ -144,7 +144,6 @@ impl Latchkey {
         let anomalies = Arc::new(shared::Anomalies {
             store: store.clone(),
             clock: clock.clone(),
-            throttles: throttles.clone(),
         });
         let access = Arc::new(access::MethodAccess {
             governance: store.clone(),
@@ -260,7 +259,6 @@ impl Latchkey {
             hashers,
             keys: keys.clone(),
             throttles,
-            anomalies,
             access,
             directory: directory.clone(),
             applications: applications.clone(),

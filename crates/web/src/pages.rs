@@ -211,15 +211,23 @@ async fn login_page(
     };
     let use_password = query.method == Some(Way::Password);
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
-        // Reloading the number page is how the browser learns the answer.
-        return match state.latchkey.sign_in.finish_approval(&sign_in).await {
+        // Reloading the number page is how the browser learns the answer. The browser's
+        // known-browser id (a new one if it has none; its cookie is set only if it signs in)
+        // becomes familiar for the user in the step that stores the sign-in.
+        let (signing_in_jar, browser) = crate::known_browser::ensure(&state, jar.clone());
+        return match state
+            .latchkey
+            .sign_in
+            .finish_approval(&sign_in, Some(&browser))
+            .await
+        {
             Ok(None) => {
                 Ok(render_stage(&state, jar, &sign_in, false, None, None, StatusCode::OK).await)
             }
             Ok(Some(signed_in)) => {
                 Metrics::inc(&state.metrics.sign_ins_succeeded);
                 tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
-                finish_sign_in(&state, jar, signed_in, &context).await
+                finish_sign_in(&state, signing_in_jar, signed_in, &context).await
             }
             Err(failure) => {
                 Metrics::inc(&state.metrics.sign_ins_failed);
@@ -564,14 +572,17 @@ pub(crate) async fn finish_sign_in(
         cookie_secret,
         user,
         sign_in,
+        familiar_browser,
     } = signed_in;
-    // Smart lockout: this browser is now familiar for the user.
+    // Smart lockout: this browser is now familiar for the user. The sign-in remembered it
+    // already when the handler named it; otherwise (a browser without the cookie yet) here.
     let (jar, browser) = crate::known_browser::ensure(state, jar);
-    if let Err(error) = state
-        .latchkey
-        .sign_in
-        .remember_browser(&user.id, &browser)
-        .await
+    if familiar_browser.as_ref() != Some(&browser)
+        && let Err(error) = state
+            .latchkey
+            .sign_in
+            .remember_browser(&user.id, &browser)
+            .await
     {
         // The sign-in stands; the browser is only not remembered as familiar this time.
         tracing::warn!(%error, "could not remember a known browser");

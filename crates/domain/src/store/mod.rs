@@ -36,7 +36,7 @@ pub use group::GroupStore;
 pub use maintenance::MaintenanceStore;
 pub use passkey::{PasskeyStore, PasskeyUse};
 pub use push::PushStore;
-pub use session::SessionStore;
+pub use session::{Familiar, SessionStore};
 pub use throttle::{ThrottleStore, ThrottleTake};
 pub use user::UserStore;
 

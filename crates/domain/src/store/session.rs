@@ -15,6 +15,20 @@ use crate::signin::PendingSignIn;
 
 use super::StoreResult;
 
+/// What a successful sign-in makes familiar for its user, stored in the same step as the
+/// sign-in itself: the places its throttles know again (see `crate::throttle`) and the country
+/// unusual sign-ins are judged against (see `crate::anomaly`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Familiar {
+    /// Familiar-place keys (`crate::throttle::address_place`, `browser_place`), seen at `at`.
+    pub places: Vec<String>,
+    /// The country the sign-in came from, when known.
+    pub country: Option<String>,
+    pub at: Timestamp,
+    /// The user's places last seen before this are forgotten, so the list stays small.
+    pub forget_before: Timestamp,
+}
+
 /// Sessions, sign-ins in progress, and Temporary Access Passes.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -45,7 +59,8 @@ pub trait SessionStore: Send + Sync {
 
     // The outcome of a sign-in step. Each record is written in the same transaction as its
     // outcome, so an outcome and its log entry never part.
-    /// A sign-in succeeded: creates the session, removes the pending sign-in, records it.
+    /// A sign-in succeeded: creates the session, removes the pending sign-in, records it, and
+    /// remembers what it made `familiar` for the session's user, all in one step.
     /// `Conflict` (and no change) when the pending sign-in is already gone, so a sign-in can
     /// start at most one session.
     async fn complete_sign_in(
@@ -53,6 +68,7 @@ pub trait SessionStore: Send + Sync {
         session: &Session,
         sign_in: &SignInId,
         record: &SignInRecord,
+        familiar: &Familiar,
     ) -> StoreResult<()>;
     /// A sign-in step failed: saves the pending sign-in as given (its failure count updated),
     /// or removes it when `ended`, and records the attempt.

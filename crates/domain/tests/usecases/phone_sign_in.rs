@@ -40,7 +40,7 @@ async fn finish(
     sign_in: &PendingSignIn,
 ) -> Result<Option<latchkey_domain::service::SignedIn>, SignInFailure> {
     let current = world.latchkey.sign_in.sign_in(&sign_in.id).await?;
-    world.latchkey.sign_in.finish_approval(&current).await
+    world.latchkey.sign_in.finish_approval(&current, None).await
 }
 
 fn another(number: u8) -> u8 {

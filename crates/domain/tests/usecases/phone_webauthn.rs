@@ -201,7 +201,7 @@ async fn a_web_app_approves_a_phone_sign_in_only_with_an_assertion_over_the_answ
     let signed_in = world
         .latchkey
         .sign_in
-        .finish_approval(&current)
+        .finish_approval(&current, None)
         .await
         .unwrap()
         .expect("signed in");

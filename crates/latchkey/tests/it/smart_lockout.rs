@@ -215,6 +215,44 @@ async fn anyone_who_knows_a_user_name_cannot_lock_the_user_out_of_a_known_browse
     assert_eq!(log[0]["ipAddress"], A);
 }
 
+/// The number page gives a browser without the cookie its id before the sign-in is stored, and
+/// the sign-in's own store step makes that browser familiar: after the attack it still has
+/// Bobby's allowance at an address he never used.
+#[tokio::test]
+async fn lockout_a_browser_whose_first_sign_in_is_by_phone_is_known_from_then_on_at_any_address() {
+    let (server, bobby, _jar, mut phone, pass) = bobby_at_home().await;
+    let mut stream = phone.app.connect(phone.account).await.unwrap();
+    let new_jar = Arc::new(reqwest::cookie::Jar::default());
+    signs_in_by_phone(
+        &browser_at(&server, &new_jar, HOME),
+        &bobby.upn,
+        &mut phone,
+        &mut stream,
+    )
+    .await;
+    let cookies = reqwest::cookie::CookieStore::cookies(
+        new_jar.as_ref(),
+        &server.base.parse().expect("the server's address"),
+    )
+    .expect("cookies");
+    assert!(
+        cookies.to_str().unwrap().contains("lk_browser="),
+        "the known-browser cookie comes with the sign-in: {cookies:?}"
+    );
+
+    lockout_attack(&server, &bobby.upn, A).await;
+    assert!(requests_pushed(&mut stream).await <= 3);
+    // At B a browser he never used is kept out with the attacker; his known one is not.
+    still_throttled(&server, &bobby.upn, B, &pass).await;
+    signs_in_by_phone(
+        &browser_at(&server, &new_jar, B),
+        &bobby.upn,
+        &mut phone,
+        &mut stream,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn after_a_lockout_attack_a_new_browser_at_an_address_the_user_signed_in_from_keeps_the_users_allowance()
  {

@@ -8,7 +8,7 @@ use latchkey_domain::log::{SignInError, SignInRecord};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
-use latchkey_domain::store::Store;
+use latchkey_domain::store::{Familiar, Store};
 use latchkey_domain::user::User;
 
 use super::fixtures::{
@@ -366,8 +366,29 @@ pub async fn sign_in_moves_forward_when_put_again(store: &dyn Store) {
     );
 }
 
+/// What a completion makes familiar in these tests: an address, a browser and a country.
+fn familiar() -> Familiar {
+    Familiar {
+        places: vec!["address:198.51.100.7".into(), "browser:conformance".into()],
+        country: Some("NZ".into()),
+        at: NOW,
+        forget_before: Timestamp(NOW.0 - 86_400),
+    }
+}
+
+/// Nothing familiar: a completion from nowhere known.
+fn nothing_familiar() -> Familiar {
+    Familiar {
+        places: Vec::new(),
+        country: None,
+        at: NOW,
+        forget_before: NOW,
+    }
+}
+
 /// A successful sign-in is one step: the session starts, the sign-in in progress ends (so it
-/// cannot be completed twice), and the log says so.
+/// cannot be completed twice), the log says so, and its places and country become familiar
+/// for the user (places not seen for long are forgotten in the same step).
 pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &dyn Store) {
     let user = stored_user(store).await;
     let pending = new_sign_in(NOW.plus_seconds(900));
@@ -378,8 +399,14 @@ pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &
         ..new_sign_in_record(user.upn.as_str(), NOW)
     };
 
+    let stale = "address:192.0.2.1";
     store
-        .complete_sign_in(&session, &pending.id, &record)
+        .remember_familiar_place(&user.id, stale, Timestamp(NOW.0 - 2 * 86_400), Timestamp(0))
+        .await
+        .expect("an old familiar place");
+
+    store
+        .complete_sign_in(&session, &pending.id, &record, &familiar())
         .await
         .expect("complete_sign_in");
     assert_eq!(
@@ -396,6 +423,23 @@ pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &
         records(store, by_user(user.id.as_str())).await,
         vec![record],
         "the sign-in is logged, and the record reads back unchanged"
+    );
+    for place in familiar().places {
+        assert_eq!(
+            store.familiar_place_seen(&user.id, &place).await.unwrap(),
+            Some(NOW),
+            "{place} is familiar from the completion on"
+        );
+    }
+    assert_eq!(
+        store.familiar_place_seen(&user.id, stale).await.unwrap(),
+        None,
+        "a place not seen since before the cut-off is forgotten"
+    );
+    assert_eq!(
+        store.sign_in_history(&user.id).await.unwrap().countries,
+        vec!["NZ".to_string()],
+        "the sign-in's country is remembered"
     );
 }
 
@@ -464,7 +508,9 @@ pub async fn complete_sign_in_with_a_refused_session_changes_nothing(store: &dyn
         ..new_sign_in_record(user.upn.as_str(), NOW)
     };
 
-    let result = store.complete_sign_in(&clash, &pending.id, &record).await;
+    let result = store
+        .complete_sign_in(&clash, &pending.id, &record, &familiar())
+        .await;
     assert!(
         is_conflict(&result),
         "a session with a taken token hash is a conflict, got {result:?}"
@@ -482,6 +528,22 @@ pub async fn complete_sign_in_with_a_refused_session_changes_nothing(store: &dyn
     assert!(
         records(store, by_user(user.id.as_str())).await.is_empty(),
         "a sign-in that did not happen is not logged"
+    );
+    for place in familiar().places {
+        assert_eq!(
+            store.familiar_place_seen(&user.id, &place).await.unwrap(),
+            None,
+            "a sign-in that did not happen makes {place} familiar to no one"
+        );
+    }
+    assert!(
+        store
+            .sign_in_history(&user.id)
+            .await
+            .unwrap()
+            .countries
+            .is_empty(),
+        "nor its country"
     );
 }
 
@@ -507,7 +569,7 @@ pub async fn sign_in_outcomes_that_cannot_be_logged_change_nothing(store: &dyn S
 
     let session = new_session(&user.id);
     let result = store
-        .complete_sign_in(&session, &pending.id, &duplicate)
+        .complete_sign_in(&session, &pending.id, &duplicate, &familiar())
         .await;
     assert!(
         result.is_err(),
@@ -555,6 +617,7 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
             &first,
             &pending.id,
             &new_sign_in_record(user.upn.as_str(), NOW),
+            &nothing_familiar(),
         )
         .await
         .expect("the first completion");
@@ -564,6 +627,7 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
             &second,
             &pending.id,
             &new_sign_in_record(user.upn.as_str(), NOW),
+            &nothing_familiar(),
         )
         .await;
     assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");

@@ -128,7 +128,11 @@ fn insert_approval(approval: &Approval) -> StoreResult<Bound> {
 /// Holds the user's row until the transaction ends, so per-user checks-then-inserts run one
 /// at a time. A missing user is not an error here: the insert that follows fails on its
 /// foreign key, which reports `NotFound` as on SQLite.
-async fn lock_user(conn: &mut PgConnection, user: &UserId, doing: &str) -> StoreResult<()> {
+pub(super) async fn lock_user(
+    conn: &mut PgConnection,
+    user: &UserId,
+    doing: &str,
+) -> StoreResult<()> {
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(user.as_str())
         .fetch_optional(conn)

@@ -9,10 +9,11 @@ use latchkey_domain::ids::UserId;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
 use latchkey_domain::risk::{RiskDetection, RiskState, UserRisk};
-use latchkey_domain::store::{GovernanceStore, StoreResult};
+use latchkey_domain::store::{Familiar, GovernanceStore, StoreResult};
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgRow, Postgres};
 
+use super::throttle::remember_familiar;
 use super::{
     AUDIT_EVENT_CONFLICT, PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend,
     corrupt, get, insert_audit_event, insert_sign_in_record, push_time_range_and_page, read_error,
@@ -299,20 +300,18 @@ impl GovernanceStore for PostgresStore {
         country: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO sign_in_countries AS c (user_id, country, first_seen, last_seen) \
-             VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (user_id, country) DO UPDATE SET \
-               first_seen = LEAST(c.first_seen, excluded.first_seen), \
-               last_seen = GREATEST(c.last_seen, excluded.last_seen)",
-        )
-        .bind(user.as_str())
-        .bind(country)
-        .bind(at.0);
-        self.execute(query)
+        let familiar = Familiar {
+            places: Vec::new(),
+            country: Some(country.to_string()),
+            at,
+            forget_before: at,
+        };
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(|e| conflict_or_backend("remembering a sign-in country", e))?;
-        Ok(())
+            .map_err(|e| backend("remembering a sign-in country", e))?;
+        remember_familiar(&mut conn, user, &familiar).await
     }
 
     async fn remember_refusal(&self, user: &UserId, at: Timestamp) -> StoreResult<()> {

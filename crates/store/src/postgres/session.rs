@@ -11,10 +11,12 @@ use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
-use latchkey_domain::store::{SessionStore, StoreResult};
+use latchkey_domain::store::{Familiar, SessionStore, StoreResult};
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::Query;
 
+use super::device::lock_user;
+use super::throttle::remember_familiar;
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
     insert_sign_in_record, method_from, method_text, optional_timestamp, read_error, timestamp,
@@ -234,12 +236,17 @@ impl SessionStore for PostgresStore {
         session: &Session,
         sign_in: &SignInId,
         record: &SignInRecord,
+        familiar: &Familiar,
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
-        // leaves the sign-in in progress and unlogged. The DELETE is the "at most once": a
-        // second completion waits on the first one's row lock and, once that commits, deletes
-        // nothing, so it rolls back its session.
+        // leaves the sign-in in progress, unlogged and its places unremembered. The DELETE is
+        // the "at most once": a second completion waits on the first one's row lock and, once
+        // that commits, deletes nothing, so it rolls back its session. The user's row is
+        // locked first, as every per-user check-then-insert does (`device.rs`), so two of the
+        // user's sign-ins completing at once remember their places one after the other and
+        // cannot each hold a place row the other waits for.
         let mut tx = self.begin().await?;
+        lock_user(&mut tx, &session.user_id, "completing a sign-in").await?;
         let ended = sqlx::query("DELETE FROM sign_ins WHERE id = $1")
             .bind(sign_in.as_str())
             .execute(&mut *tx)
@@ -257,6 +264,7 @@ impl SessionStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+        remember_familiar(&mut tx, &session.user_id, familiar).await?;
         tx.commit()
             .await
             .map_err(|e| backend("completing a sign-in", e))

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::UserId;
-use latchkey_domain::store::{StoreResult, ThrottleStore};
+use latchkey_domain::store::{Familiar, StoreResult, ThrottleStore};
 
-use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
+use sqlx::{PgConnection, Postgres};
 
 use super::{PostgresStore, backend, conflict_or_backend, read_error};
 
@@ -36,6 +36,54 @@ pub(super) fn take_slot(
     .bind(key)
     .bind(window_start(now, window_seconds))
     .bind(i64::from(limit))
+}
+
+/// Remembers what a successful sign-in made `familiar` for `user`, on `conn` (in the caller's
+/// transaction when there is more than one statement): old places forgotten, then the new
+/// places in order, then the country. Every writer takes the places in that order.
+pub(super) async fn remember_familiar(
+    conn: &mut PgConnection,
+    user: &UserId,
+    familiar: &Familiar,
+) -> StoreResult<()> {
+    if !familiar.places.is_empty() {
+        sqlx::query("DELETE FROM familiar_places WHERE user_id = $1 AND last_seen < $2")
+            .bind(user.as_str())
+            .bind(familiar.forget_before.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| backend("forgetting old familiar places", e))?;
+    }
+    for place in &familiar.places {
+        sqlx::query(
+            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (user_id, place) DO UPDATE SET \
+               first_seen = LEAST(familiar_places.first_seen, excluded.first_seen), \
+               last_seen = GREATEST(familiar_places.last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(place)
+        .bind(familiar.at.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+    }
+    if let Some(country) = &familiar.country {
+        sqlx::query(
+            "INSERT INTO sign_in_countries AS c (user_id, country, first_seen, last_seen) \
+             VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (user_id, country) DO UPDATE SET \
+               first_seen = LEAST(c.first_seen, excluded.first_seen), \
+               last_seen = GREATEST(c.last_seen, excluded.last_seen)",
+        )
+        .bind(user.as_str())
+        .bind(country)
+        .bind(familiar.at.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict_or_backend("remembering a sign-in country", e))?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -95,25 +143,14 @@ impl ThrottleStore for PostgresStore {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> StoreResult<()> {
+        let familiar = Familiar {
+            places: vec![place.to_string()],
+            country: None,
+            at,
+            forget_before,
+        };
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM familiar_places WHERE user_id = $1 AND last_seen < $2")
-            .bind(user.as_str())
-            .bind(forget_before.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend("forgetting old familiar places", e))?;
-        sqlx::query(
-            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (user_id, place) DO UPDATE SET \
-               first_seen = LEAST(familiar_places.first_seen, excluded.first_seen), \
-               last_seen = GREATEST(familiar_places.last_seen, excluded.last_seen)",
-        )
-        .bind(user.as_str())
-        .bind(place)
-        .bind(at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
+        remember_familiar(&mut tx, user, &familiar).await?;
         tx.commit()
             .await
             .map_err(|e| backend("remembering a familiar place", e))?;

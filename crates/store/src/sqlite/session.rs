@@ -9,7 +9,7 @@ use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
-use latchkey_domain::store::{SessionStore, StoreResult};
+use latchkey_domain::store::{Familiar, SessionStore, StoreResult};
 
 use super::SqliteStore;
 use super::db::{get, stmt};
@@ -19,6 +19,7 @@ use super::statements::{
     SESSION_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_session, insert_sign_in_record,
     upsert_sign_in,
 };
+use super::throttle::remember_familiar;
 use super::{backend, conflict_or_backend, corrupt};
 
 #[async_trait]
@@ -182,9 +183,12 @@ impl SessionStore for SqliteStore {
         session: &Session,
         sign_in: &SignInId,
         record: &SignInRecord,
+        familiar: &Familiar,
     ) -> StoreResult<()> {
         let ticket = self.sign_ins.begin_write(sign_in.as_str());
-        let done = self.complete_sign_in_now(session, sign_in, record).await;
+        let done = self
+            .complete_sign_in_now(session, sign_in, record, familiar)
+            .await;
         self.sign_ins.finish_write(
             ticket,
             match done {
@@ -221,10 +225,12 @@ impl SqliteStore {
         session: &Session,
         sign_in: &SignInId,
         record: &SignInRecord,
+        familiar: &Familiar,
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
-        // leaves the sign-in in progress and unlogged.
+        // leaves the sign-in in progress, unlogged, and its places unremembered.
         let insert_session = insert_session(session)?;
+        let remember = remember_familiar(&session.user_id, familiar);
         let end = stmt("DELETE FROM sign_ins WHERE id = ?").bind(sign_in.as_str());
         let insert_record = insert_sign_in_record(record)?;
         self.write("completing a sign-in", move |conn| {
@@ -245,6 +251,11 @@ impl SqliteStore {
             insert_record
                 .execute(&tx)
                 .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
+            for (statement, doing) in remember {
+                statement
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend(doing, e))?;
+            }
             tx.commit().map_err(|e| backend("completing a sign-in", e))
         })
         .await

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::UserId;
-use latchkey_domain::store::{StoreResult, ThrottleStore};
+use latchkey_domain::store::{Familiar, StoreResult, ThrottleStore};
 
 use super::SqliteStore;
 use super::db::{Stmt, get, stmt};
@@ -24,6 +24,53 @@ pub(super) fn take_slot(key: &str, now: Timestamp, window_seconds: i64, limit: u
     .bind(key)
     .bind(window_start)
     .bind(limit)
+}
+
+/// Forgets `user`'s familiar places last seen before `before`.
+fn forget_places(user: &UserId, before: Timestamp) -> Stmt {
+    stmt("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
+        .bind(user.as_str())
+        .bind(before.0)
+}
+
+/// Remembers `place` as familiar for `user`, seen at `at` (the first and latest times kept).
+fn remember_place(user: &UserId, place: &str, at: Timestamp) -> Stmt {
+    stmt(
+        "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (user_id, place) DO UPDATE SET \
+           first_seen = min(first_seen, excluded.first_seen), \
+           last_seen = max(last_seen, excluded.last_seen)",
+    )
+    .bind(user.as_str())
+    .bind(place)
+    .bind(at.0)
+    .bind(at.0)
+}
+
+/// The statements that remember what a successful sign-in made `familiar` for `user`, in the
+/// order they run, each with what it is doing: old places forgotten, then the new places and
+/// the country remembered. None when there is nothing to remember.
+pub(super) fn remember_familiar(user: &UserId, familiar: &Familiar) -> Vec<(Stmt, &'static str)> {
+    let mut statements = Vec::with_capacity(familiar.places.len() + 2);
+    if !familiar.places.is_empty() {
+        statements.push((
+            forget_places(user, familiar.forget_before),
+            "forgetting old familiar places",
+        ));
+    }
+    for place in &familiar.places {
+        statements.push((
+            remember_place(user, place, familiar.at),
+            "remembering a familiar place",
+        ));
+    }
+    if let Some(country) = &familiar.country {
+        statements.push((
+            super::governance::remember_country(user, country, familiar.at),
+            "remembering a sign-in country",
+        ));
+    }
+    statements
 }
 
 #[async_trait]
@@ -86,19 +133,8 @@ impl ThrottleStore for SqliteStore {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> StoreResult<()> {
-        let forget = stmt("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
-            .bind(user.as_str())
-            .bind(forget_before.0);
-        let remember = stmt(
-            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (user_id, place) DO UPDATE SET \
-               first_seen = min(first_seen, excluded.first_seen), \
-               last_seen = max(last_seen, excluded.last_seen)",
-        )
-        .bind(user.as_str())
-        .bind(place)
-        .bind(at.0)
-        .bind(at.0);
+        let forget = forget_places(user, forget_before);
+        let remember = remember_place(user, place, at);
         self.write("remembering a familiar place", move |conn| {
             let fail = |e| backend("remembering a familiar place", e);
             let tx = conn.savepoint().map_err(fail)?;

@@ -9,16 +9,15 @@ use crate::anomaly::{HeldBack, country_key, judge};
 use crate::clock::Clock;
 use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::ids::UserId;
+use crate::ids::{BrowserId, UserId};
 use crate::log::{SignInContext, SignInRecord};
 use crate::policy::{Evaluation, Feature};
-use crate::store::GovernanceStore;
+use crate::store::{Familiar, GovernanceStore};
 
 /// What later sign-ins are judged by, and the judging.
 pub(crate) struct Anomalies {
     pub(crate) store: Arc<dyn GovernanceStore>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) throttles: Arc<Throttles>,
 }
 
 impl Anomalies {
@@ -56,23 +55,20 @@ impl Anomalies {
         Ok(judge(country.as_deref(), &history, now))
     }
 
-    /// A sign-in is about to succeed: its country (when known) becomes familiar for the user.
-    /// Called just before the success is stored, so that a failure here leaves the sign-in to
-    /// be tried again rather than succeeding unremembered.
-    pub(crate) async fn remember_sign_in_place(
-        &self,
+    /// What a sign-in about to succeed makes familiar for its user: its address and browser
+    /// (for the throttles) and its country, when known. The store keeps them in the step that
+    /// stores the success, so a sign-in never succeeds unremembered.
+    pub(crate) fn familiar(
         record: &SignInRecord,
+        browser: Option<&BrowserId>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        // Its address becomes familiar for the smart lockout too.
-        self.throttles.remember_sign_in_address(record, now).await?;
-        match (&record.user_id, country_key(record.location.as_ref())) {
-            (Some(user), Some(country)) => {
-                self.store
-                    .remember_sign_in_country(user, &country, now)
-                    .await
-            }
-            _ => Ok(()),
+    ) -> Familiar {
+        let (places, forget_before) = Throttles::familiar_places(record, browser, now);
+        Familiar {
+            places,
+            country: country_key(record.location.as_ref()),
+            at: now,
+            forget_before,
         }
     }
 

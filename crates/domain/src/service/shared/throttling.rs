@@ -85,30 +85,24 @@ impl Throttles {
         Ok(Place::Unfamiliar)
     }
 
-    /// A sign-in succeeded: its address becomes familiar for the user. (Its browser is
-    /// remembered by [`Throttles::remember_browser`], called by the edge that holds the cookie.)
-    pub(crate) async fn remember_sign_in_address(
-        &self,
+    /// The places a successful sign-in makes familiar for its user: its address, and the
+    /// browser it finished in (the edge's checked or just minted known-browser id), if known.
+    /// The second value is when the user's places not seen since are forgotten.
+    pub(crate) fn familiar_places(
         record: &SignInRecord,
+        browser: Option<&crate::ids::BrowserId>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let (Some(user), Some(ip)) = (
-            &record.user_id,
-            record
-                .ip_address
-                .as_deref()
-                .and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
-        ) else {
-            return Ok(());
-        };
-        self.store
-            .remember_familiar_place(
-                user,
-                &address_place(ip),
-                now,
-                Timestamp(now.0 - RECENT_ADDRESS_SECONDS.max(KNOWN_BROWSER_SECONDS)),
-            )
-            .await
+    ) -> (Vec<String>, Timestamp) {
+        let address = record
+            .ip_address
+            .as_deref()
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(address_place);
+        let places = address
+            .into_iter()
+            .chain(browser.map(browser_place))
+            .collect();
+        (places, forget_before(now))
     }
 
     /// A browser just signed in as `user`: from now on it is a familiar place for them. The
@@ -121,12 +115,7 @@ impl Throttles {
     ) -> Result<(), crate::error::DomainError> {
         let now = self.now();
         self.store
-            .remember_familiar_place(
-                user,
-                &browser_place(browser),
-                now,
-                Timestamp(now.0 - RECENT_ADDRESS_SECONDS.max(KNOWN_BROWSER_SECONDS)),
-            )
+            .remember_familiar_place(user, &browser_place(browser), now, forget_before(now))
             .await?;
         Ok(())
     }
@@ -323,4 +312,10 @@ impl Throttles {
         )
         .await
     }
+}
+
+/// A user's familiar places not seen since this are forgotten: older than both the address
+/// and the browser windows.
+fn forget_before(now: Timestamp) -> Timestamp {
+    Timestamp(now.0 - RECENT_ADDRESS_SECONDS.max(KNOWN_BROWSER_SECONDS))
 }

@@ -8,7 +8,7 @@ use crate::anomaly::HeldBack;
 use crate::authenticator::ApprovalState;
 use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
-use crate::ids::SignInId;
+use crate::ids::{BrowserId, SignInId};
 use crate::log::SignInError;
 use crate::service::devices::WaitRefused;
 use crate::service::messages::{DISABLED, STORE_TROUBLE};
@@ -176,10 +176,13 @@ impl SignIns {
 
     /// Ends an approval stage: `Ok(None)` while the request is pending, a session when it was
     /// approved, and the reason (the sign-in ended) otherwise.
-    /// The caller passes the sign-in as [`SignIns::sign_in`] just returned it.
+    /// The caller passes the sign-in as [`SignIns::sign_in`] just returned it, and the
+    /// known-browser id of the browser it finishes in (checked, or minted for it), which
+    /// becomes familiar for the user with the sign-in.
     pub async fn finish_approval(
         &self,
         sign_in: &PendingSignIn,
+        browser: Option<&BrowserId>,
     ) -> Result<Option<SignedIn>, SignInFailure> {
         let trouble = |_| SignInFailure::TryAgain(STORE_TROUBLE.into());
         let SignInStage::AwaitingApproval {
@@ -264,6 +267,7 @@ impl SignIns {
             user,
             session,
             &record,
+            browser,
             now,
             |error| match error {
                 StoreError::Conflict(_) => SignInFailure::StartAgain(

@@ -326,6 +326,7 @@ impl SignIns {
             user,
             (session, cookie_secret),
             &record,
+            context.browser.as_ref(),
             now,
             |_| refused(),
         )

@@ -172,6 +172,7 @@ impl SignIns {
             user,
             (session, cookie_secret),
             &record,
+            context.browser.as_ref(),
             now,
             trouble,
         )

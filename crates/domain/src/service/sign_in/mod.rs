@@ -24,11 +24,11 @@ use super::devices::{ApprovalStart, Devices};
 use super::directory::Directory;
 use super::messages::{ALREADY_PENDING, STORE_TROUBLE, throttled};
 use super::settings::{Settings, USERNAME_STEP_FLOOR};
-use super::shared::{Anomalies, Hashers, ServerKeys, Throttles};
+use super::shared::{Hashers, ServerKeys, Throttles};
 use super::tokens::Tokens;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{DomainError, StoreError};
-use crate::ids::{SignInId, UserId};
+use crate::ids::{BrowserId, SignInId, UserId};
 use crate::log::SignInContext;
 use crate::notify::EventBus;
 use crate::oidc::AuthorizationRequest;
@@ -75,6 +75,8 @@ pub struct SignedIn {
     pub cookie_secret: Secret,
     pub user: User,
     pub sign_in: PendingSignIn,
+    /// The browser the sign-in made familiar for the user, if the edge named one.
+    pub familiar_browser: Option<BrowserId>,
 }
 
 /// What `/authorize` should do next.
@@ -95,7 +97,6 @@ pub struct SignIns {
     pub(crate) hashers: Arc<Hashers>,
     pub(crate) keys: Arc<ServerKeys>,
     pub(crate) throttles: Arc<Throttles>,
-    pub(crate) anomalies: Arc<Anomalies>,
     pub(crate) access: Arc<MethodAccess>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) applications: Arc<Applications>,

@@ -492,8 +492,16 @@ impl SignIns {
             .authentication_details
             .push(step(Some(&passkey), now, true, "Correct passkey"));
         let session = self.new_session(&user, passkey.auth_method(), now);
-        self.finish_sign_in(sign_in, user, session, &record, now, trouble)
-            .await
+        self.finish_sign_in(
+            sign_in,
+            user,
+            session,
+            &record,
+            context.browser.as_ref(),
+            now,
+            trouble,
+        )
+        .await
     }
 
     /// Whether a user's only usable ways to sign in are passkeys: they have one, the policy

@@ -9,7 +9,7 @@ use crate::log::{SignInContext, SignInRecord};
 use crate::notify::DomainEvent;
 use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
-use crate::service::messages::STORE_TROUBLE;
+use crate::service::shared::Anomalies;
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
 use crate::signin::PendingSignIn;
@@ -38,25 +38,25 @@ impl SignIns {
         (session, cookie_secret)
     }
 
-    /// The end of every successful sign-in, whatever proved the user: remembers where it came
-    /// from (for unfamiliar-location checks), starts the session and logs the success in one
-    /// store step (which fails if the sign-in already ended), and tells the rest of the system.
-    /// `not_completed` says what the user sees when that store step fails.
+    /// The end of every successful sign-in, whatever proved the user: starts the session, logs
+    /// the success and remembers where it came from (its address, country and `browser`, for
+    /// the throttles and unusual-sign-in checks) in one store step, which fails if the sign-in
+    /// already ended; then tells the rest of the system. `not_completed` says what the user
+    /// sees when that store step fails.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish_sign_in(
         &self,
         sign_in: PendingSignIn,
         user: User,
         (session, cookie_secret): (Session, Secret),
         record: &SignInRecord,
+        browser: Option<&BrowserId>,
         now: Timestamp,
         not_completed: impl FnOnce(StoreError) -> SignInFailure,
     ) -> Result<SignedIn, SignInFailure> {
-        self.anomalies
-            .remember_sign_in_place(record, now)
-            .await
-            .map_err(|_| SignInFailure::TryAgain(STORE_TROUBLE.into()))?;
+        let familiar = Anomalies::familiar(record, browser, now);
         self.store
-            .complete_sign_in(&session, &sign_in.id, record)
+            .complete_sign_in(&session, &sign_in.id, record, &familiar)
             .await
             .map_err(not_completed)?;
         self.events.publish(DomainEvent::SessionStarted {
@@ -68,6 +68,7 @@ impl SignIns {
             cookie_secret,
             user,
             sign_in,
+            familiar_browser: browser.cloned(),
         })
     }
 
