@@ -64,9 +64,13 @@ const WRITER_CHECKPOINT_PAGES: i64 = 20_000;
 /// After a checkpoint, a WAL file larger than this is truncated back to it.
 const WAL_KEEP_BYTES: i64 = 96 * 1024 * 1024;
 
-/// The writer's page cache, in SQLite's negative-means-KiB form: 64 MiB, against SQLite's
+/// The writer's page cache, in SQLite's negative-means-KiB form: 8 MiB, against SQLite's
 /// default of 2 MiB, which had the writer reading pages back from the file for every batch.
-const WRITER_CACHE_KIB: i64 = -64 * 1024;
+/// Not larger: when an insert splits a b-tree page, SQLite swaps pages under a temporary
+/// number past the end of the file (the lock-byte page's), so the commit that ends the
+/// transaction walks the whole cache to drop pages past the end. At 64 MiB that walk was a
+/// quarter of the writer's time (docs/performance.md, version 7).
+const WRITER_CACHE_KIB: i64 = -8 * 1024;
 
 /// Why a statement or a write did not happen.
 #[derive(Debug)]
