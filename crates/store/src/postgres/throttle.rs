@@ -38,6 +38,18 @@ pub(super) fn take_slot(
     .bind(i64::from(limit))
 }
 
+/// Each remembers a (user, key) pair seen at `$3`, keeping the first and the latest time.
+const REMEMBER_PLACE: &str = "INSERT INTO familiar_places AS f (user_id, place, first_seen, last_seen) \
+     VALUES ($1, $2, $3, $3) \
+     ON CONFLICT (user_id, place) DO UPDATE SET \
+       first_seen = LEAST(f.first_seen, excluded.first_seen), \
+       last_seen = GREATEST(f.last_seen, excluded.last_seen)";
+const REMEMBER_COUNTRY: &str = "INSERT INTO sign_in_countries AS f (user_id, country, first_seen, last_seen) \
+     VALUES ($1, $2, $3, $3) \
+     ON CONFLICT (user_id, country) DO UPDATE SET \
+       first_seen = LEAST(f.first_seen, excluded.first_seen), \
+       last_seen = GREATEST(f.last_seen, excluded.last_seen)";
+
 /// Remembers what a successful sign-in made `familiar` for `user`, on `conn` (in the caller's
 /// transaction when there is more than one statement): old places forgotten, then the new
 /// places in order, then the country. Every writer takes the places in that order.
@@ -54,34 +66,22 @@ pub(super) async fn remember_familiar(
             .await
             .map_err(|e| backend("forgetting old familiar places", e))?;
     }
-    for place in &familiar.places {
-        sqlx::query(
-            "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (user_id, place) DO UPDATE SET \
-               first_seen = LEAST(familiar_places.first_seen, excluded.first_seen), \
-               last_seen = GREATEST(familiar_places.last_seen, excluded.last_seen)",
-        )
-        .bind(user.as_str())
-        .bind(place)
-        .bind(familiar.at.0)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
-    }
-    if let Some(country) = &familiar.country {
-        sqlx::query(
-            "INSERT INTO sign_in_countries AS c (user_id, country, first_seen, last_seen) \
-             VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (user_id, country) DO UPDATE SET \
-               first_seen = LEAST(c.first_seen, excluded.first_seen), \
-               last_seen = GREATEST(c.last_seen, excluded.last_seen)",
-        )
-        .bind(user.as_str())
-        .bind(country)
-        .bind(familiar.at.0)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_or_backend("remembering a sign-in country", e))?;
+    let places = familiar
+        .places
+        .iter()
+        .map(|place| (REMEMBER_PLACE, place, "remembering a familiar place"));
+    let country = familiar
+        .country
+        .iter()
+        .map(|country| (REMEMBER_COUNTRY, country, "remembering a sign-in country"));
+    for (sql, key, doing) in places.chain(country) {
+        sqlx::query(sql)
+            .bind(user.as_str())
+            .bind(key)
+            .bind(familiar.at.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_or_backend(doing, e))?;
     }
     Ok(())
 }

@@ -32,16 +32,15 @@ fn policy_from(row: &rusqlite::Row<'_>) -> StoreResult<AuthenticationMethodsPoli
 
 /// Remembers that `user` signed in from `country` at `at` (the first and latest times kept).
 pub(super) fn remember_country(user: &UserId, country: &str, at: Timestamp) -> Stmt {
-    stmt(
+    super::throttle::remember_seen(
         "INSERT INTO sign_in_countries (user_id, country, first_seen, last_seen) VALUES (?, ?, ?, ?) \
          ON CONFLICT (user_id, country) DO UPDATE SET \
            first_seen = min(first_seen, excluded.first_seen), \
            last_seen = max(last_seen, excluded.last_seen)",
+        user,
+        country,
+        at,
     )
-    .bind(user.as_str())
-    .bind(country)
-    .bind(at.0)
-    .bind(at.0)
 }
 
 #[async_trait]

@@ -35,16 +35,25 @@ fn forget_places(user: &UserId, before: Timestamp) -> Stmt {
 
 /// Remembers `place` as familiar for `user`, seen at `at` (the first and latest times kept).
 fn remember_place(user: &UserId, place: &str, at: Timestamp) -> Stmt {
-    stmt(
+    remember_seen(
         "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
          ON CONFLICT (user_id, place) DO UPDATE SET \
            first_seen = min(first_seen, excluded.first_seen), \
            last_seen = max(last_seen, excluded.last_seen)",
+        user,
+        place,
+        at,
     )
-    .bind(user.as_str())
-    .bind(place)
-    .bind(at.0)
-    .bind(at.0)
+}
+
+/// `sql` (an upsert of a (user, key) pair seen at a time: user, key, first seen, last seen)
+/// bound for `user` and `key` seen at `at`.
+pub(super) fn remember_seen(sql: &'static str, user: &UserId, key: &str, at: Timestamp) -> Stmt {
+    stmt(sql)
+        .bind(user.as_str())
+        .bind(key)
+        .bind(at.0)
+        .bind(at.0)
 }
 
 /// The statements that remember what a successful sign-in made `familiar` for `user`, in the
