@@ -41,8 +41,9 @@ pub fn from_headers(state: &crate::AppParts, headers: &HeaderMap) -> Option<Brow
     open(&state.known_browser_key, jar.get(COOKIE)?.value())
 }
 
-/// After a successful sign-in: the browser's id (its own, or a new one with the cookie that
-/// carries it), for the domain to remember with the user.
+/// The browser's id (its own, or a new one with the cookie that carries it), for the domain to
+/// remember with the user it signs in as. The jar with a new cookie is sent only with a
+/// successful sign-in, so a browser that never signed in gets no cookie.
 pub fn ensure(state: &AppState, jar: CookieJar) -> (CookieJar, BrowserId) {
     if let Some(id) = jar
         .get(COOKIE)
