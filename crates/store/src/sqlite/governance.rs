@@ -8,10 +8,10 @@ use latchkey_domain::ids::UserId;
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord, StatusFilter};
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
 use latchkey_domain::risk::{RiskDetection, UserRisk};
-use latchkey_domain::store::{GovernanceStore, StoreResult};
+use latchkey_domain::store::{Familiar, GovernanceStore, StoreResult};
 
 use super::SqliteStore;
-use super::db::{SqlBuilder, Stmt, stmt};
+use super::db::{SqlBuilder, stmt};
 use super::rows::{get, user_risk_from};
 use super::statements::{
     AUDIT_EVENT_CONFLICT, SIGN_IN_RECORD_CONFLICT, insert_audit_event, insert_sign_in_record,
@@ -28,19 +28,6 @@ fn policy_from(row: &rusqlite::Row<'_>) -> StoreResult<AuthenticationMethodsPoli
     policy.version = u64::try_from(get::<i64>(row, "version")?)
         .map_err(|_| corrupt("authentication methods policy version"))?;
     Ok(policy)
-}
-
-/// Remembers that `user` signed in from `country` at `at` (the first and latest times kept).
-pub(super) fn remember_country(user: &UserId, country: &str, at: Timestamp) -> Stmt {
-    super::throttle::remember_seen(
-        "INSERT INTO sign_in_countries (user_id, country, first_seen, last_seen) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (user_id, country) DO UPDATE SET \
-           first_seen = min(first_seen, excluded.first_seen), \
-           last_seen = max(last_seen, excluded.last_seen)",
-        user,
-        country,
-        at,
-    )
 }
 
 #[async_trait]
@@ -286,10 +273,13 @@ impl GovernanceStore for SqliteStore {
         country: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        self.execute(remember_country(user, country, at))
-            .await
-            .map_err(|e| conflict_or_backend("remembering a sign-in country", e))?;
-        Ok(())
+        let familiar = Familiar {
+            places: Vec::new(),
+            country: Some(country.to_string()),
+            at,
+            forget_before: at,
+        };
+        self.remember_familiar(user, &familiar).await
     }
 
     async fn remember_refusal(&self, user: &UserId, at: Timestamp) -> StoreResult<()> {

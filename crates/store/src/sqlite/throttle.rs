@@ -26,60 +26,74 @@ pub(super) fn take_slot(key: &str, now: Timestamp, window_seconds: i64, limit: u
     .bind(limit)
 }
 
-/// Forgets `user`'s familiar places last seen before `before`.
-fn forget_places(user: &UserId, before: Timestamp) -> Stmt {
-    stmt("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
-        .bind(user.as_str())
-        .bind(before.0)
-}
-
-/// Remembers `place` as familiar for `user`, seen at `at` (the first and latest times kept).
-fn remember_place(user: &UserId, place: &str, at: Timestamp) -> Stmt {
-    remember_seen(
-        "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (user_id, place) DO UPDATE SET \
-           first_seen = min(first_seen, excluded.first_seen), \
-           last_seen = max(last_seen, excluded.last_seen)",
-        user,
-        place,
-        at,
-    )
-}
-
-/// `sql` (an upsert of a (user, key) pair seen at a time: user, key, first seen, last seen)
-/// bound for `user` and `key` seen at `at`.
-pub(super) fn remember_seen(sql: &'static str, user: &UserId, key: &str, at: Timestamp) -> Stmt {
-    stmt(sql)
-        .bind(user.as_str())
-        .bind(key)
-        .bind(at.0)
-        .bind(at.0)
-}
+/// Each upserts a (user, key) pair seen at a time (user, key, first seen, last seen), keeping
+/// the first and the latest time.
+const REMEMBER_PLACE: &str = "INSERT INTO familiar_places (user_id, place, first_seen, last_seen) \
+     VALUES (?, ?, ?, ?) \
+     ON CONFLICT (user_id, place) DO UPDATE SET \
+       first_seen = min(first_seen, excluded.first_seen), \
+       last_seen = max(last_seen, excluded.last_seen)";
+const REMEMBER_COUNTRY: &str = "INSERT INTO sign_in_countries (user_id, country, first_seen, last_seen) \
+     VALUES (?, ?, ?, ?) \
+     ON CONFLICT (user_id, country) DO UPDATE SET \
+       first_seen = min(first_seen, excluded.first_seen), \
+       last_seen = max(last_seen, excluded.last_seen)";
 
 /// The statements that remember what a successful sign-in made `familiar` for `user`, in the
 /// order they run, each with what it is doing: old places forgotten, then the new places and
 /// the country remembered. None when there is nothing to remember.
 pub(super) fn remember_familiar(user: &UserId, familiar: &Familiar) -> Vec<(Stmt, &'static str)> {
+    let seen = |sql: &'static str, key: &str| {
+        stmt(sql)
+            .bind(user.as_str())
+            .bind(key)
+            .bind(familiar.at.0)
+            .bind(familiar.at.0)
+    };
     let mut statements = Vec::with_capacity(familiar.places.len() + 2);
     if !familiar.places.is_empty() {
         statements.push((
-            forget_places(user, familiar.forget_before),
+            stmt("DELETE FROM familiar_places WHERE user_id = ? AND last_seen < ?")
+                .bind(user.as_str())
+                .bind(familiar.forget_before.0),
             "forgetting old familiar places",
         ));
     }
     for place in &familiar.places {
-        statements.push((
-            remember_place(user, place, familiar.at),
-            "remembering a familiar place",
-        ));
+        statements.push((seen(REMEMBER_PLACE, place), "remembering a familiar place"));
     }
     if let Some(country) = &familiar.country {
         statements.push((
-            super::governance::remember_country(user, country, familiar.at),
+            seen(REMEMBER_COUNTRY, country),
             "remembering a sign-in country",
         ));
     }
     statements
+}
+
+impl SqliteStore {
+    /// Remembers `familiar` for `user` in one write of its own (what `complete_sign_in` does
+    /// inside its transaction).
+    pub(super) async fn remember_familiar(
+        &self,
+        user: &UserId,
+        familiar: &Familiar,
+    ) -> StoreResult<()> {
+        let statements = remember_familiar(user, familiar);
+        self.write("remembering a familiar place", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("remembering a familiar place", e))?;
+            for (statement, doing) in statements {
+                statement
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend(doing, e))?;
+            }
+            tx.commit()
+                .map_err(|e| backend("remembering a familiar place", e))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -142,21 +156,13 @@ impl ThrottleStore for SqliteStore {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> StoreResult<()> {
-        let forget = forget_places(user, forget_before);
-        let remember = remember_place(user, place, at);
-        self.write("remembering a familiar place", move |conn| {
-            let fail = |e| backend("remembering a familiar place", e);
-            let tx = conn.savepoint().map_err(fail)?;
-            forget
-                .execute(&tx)
-                .map_err(|e| backend("forgetting old familiar places", e))?;
-            remember
-                .execute(&tx)
-                .map_err(|e| conflict_or_backend("remembering a familiar place", e))?;
-            tx.commit().map_err(fail)?;
-            Ok(())
-        })
-        .await
+        let familiar = Familiar {
+            places: vec![place.to_string()],
+            country: None,
+            at,
+            forget_before,
+        };
+        self.remember_familiar(user, &familiar).await
     }
 
     async fn familiar_place_seen(
