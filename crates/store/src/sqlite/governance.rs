@@ -33,14 +33,17 @@ fn policy_from(row: &rusqlite::Row<'_>) -> StoreResult<AuthenticationMethodsPoli
 #[async_trait]
 impl GovernanceStore for SqliteStore {
     async fn policy(&self) -> StoreResult<Option<AuthenticationMethodsPolicy>> {
+        // Its absence is cached too: until a policy is saved, every sign-in would read it.
         self.read_steady(
             |rows| &rows.policy,
             "",
             || {
                 let read = stmt("SELECT version, document FROM policy WHERE id = 1");
                 self.read(|conn| read.fetch_optional(conn, policy_from))
+                    .map(Some)
             },
         )
+        .map(Option::flatten)
     }
 
     async fn save_policy(

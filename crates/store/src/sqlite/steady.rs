@@ -23,8 +23,9 @@
 //!
 //! A write to one row drops every cached row of its table: these tables change when an
 //! administrator or a user changes an account, a device or the policy, not per sign-in.
-//! Rows not found are not cached (guessed names cannot fill memory), and at most
-//! [`STEADY_ROWS`] rows a table are kept.
+//! Rows not found are not cached (guessed names cannot fill memory), except the policy's one
+//! row, whose absence (no administrator has saved a policy yet: the defaults apply) is kept
+//! like a row; at most [`STEADY_ROWS`] rows a table are kept.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -95,8 +96,8 @@ pub(super) struct SteadyRows {
     pub(super) devices: Steady<Device>,
     /// A user's devices, by the user's id (only users who have some).
     pub(super) device_lists: Steady<Vec<Device>>,
-    /// The one policy row, under the empty key.
-    pub(super) policy: Steady<AuthenticationMethodsPolicy>,
+    /// The one policy row, under the empty key; `None` while none was saved.
+    pub(super) policy: Steady<Option<AuthenticationMethodsPolicy>>,
 }
 
 impl SteadyRows {
