@@ -394,6 +394,16 @@ pub struct RefreshToken {
     pub expires_at: Timestamp,
 }
 
+/// What redeeming a code or a refresh token issues. The store writes it in the transaction
+/// that spends the code or token, and only when that one was unspent: a client holds tokens
+/// only once they are stored, and a replay racing the first use issues nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTokens {
+    pub access: AccessToken,
+    /// Only when the grant holds `offline_access`.
+    pub refresh: Option<RefreshToken>,
+}
+
 /// The outcome of taking a single-use secret out of the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed<T> {

@@ -11,6 +11,7 @@ use crate::keys::SigningKey;
 use crate::oidc::AccessToken;
 use crate::oidc::AuthorizationCode;
 use crate::oidc::Grant;
+use crate::oidc::IssuedTokens;
 use crate::oidc::Redeemed;
 use crate::oidc::RefreshToken;
 use crate::secret::TokenHash;
@@ -20,7 +21,12 @@ use super::StoreResult;
 /// Grants and the codes and tokens they issue; the keys that sign them; server-wide secrets.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
-    async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    /// Stores a grant and, in the same write, the authorization code that will redeem it.
+    async fn create_grant(
+        &self,
+        grant: &Grant,
+        code: Option<&AuthorizationCode>,
+    ) -> StoreResult<()>;
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &GrantId) -> StoreResult<()>;
     async fn revoke_session_grants(&self, session: &SessionId) -> StoreResult<()>;
@@ -32,15 +38,25 @@ pub trait GrantStore: Send + Sync {
     /// The unrevoked grants of a user, across their sessions.
     async fn live_user_grants(&self, user: &UserId) -> StoreResult<Vec<Grant>>;
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    /// Spends a code atomically.
-    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>>;
+    /// Spends a code atomically and, only when it was unspent, stores `issue` in the same
+    /// transaction. A replayed or unknown code stores nothing.
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<AuthorizationCode>>;
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()>;
     async fn access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessToken>>;
     /// Forgets one access token (RFC 7009 revocation); unknown hashes are no error.
     async fn delete_access_token(&self, hash: &TokenHash) -> StoreResult<()>;
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
-    /// Spends a refresh token atomically (rotation).
-    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>>;
+    /// Spends a refresh token atomically (rotation) and, only when it was unspent, stores
+    /// `issue` in the same transaction.
+    async fn redeem_refresh_token(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<RefreshToken>>;
 
     // Reading a single-use secret without spending it, so that whoever presents it can be
     // checked first (client, secret, PKCE). Spent and expired rows are returned too.

@@ -11,7 +11,7 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::support::{
-    Browser, TestServer, authorize_url, manual_clock, query_param, token_request,
+    Browser, TestServer, authorize_url, manual_clock, query_param, token_request, userinfo_status,
 };
 
 /// The token endpoint's answer for Bobby signing in to the confidential app `client`.
@@ -69,17 +69,6 @@ async fn introspect(server: &TestServer, token: &str, client: (&str, &str)) -> V
     assert_eq!(status, 200, "{body}");
     assert_eq!(cache, "no-store");
     serde_json::from_str(&body).expect("json")
-}
-
-async fn userinfo_status(server: &TestServer, access: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", server.base))
-        .bearer_auth(access)
-        .send()
-        .await
-        .expect("userinfo")
-        .status()
-        .as_u16()
 }
 
 async fn refresh(server: &TestServer, client: (&str, &str), token: &str) -> (u16, Value) {
@@ -185,7 +174,7 @@ async fn a_revoked_access_token_is_inactive_and_refused_at_userinfo_but_its_refr
     let tokens = tokens_for(&server, &browser, &client, &secret).await;
     let access = field(&tokens, "access_token");
     let auth = (client.as_str(), secret.as_str());
-    assert_eq!(userinfo_status(&server, &access).await, 200);
+    assert_eq!(userinfo_status(&server.base, &access).await, 200);
 
     let (status, cache, body) = post(
         &server,
@@ -202,7 +191,7 @@ async fn a_revoked_access_token_is_inactive_and_refused_at_userinfo_but_its_refr
         introspect(&server, &access, auth).await,
         serde_json::json!({"active": false})
     );
-    assert_eq!(userinfo_status(&server, &access).await, 401);
+    assert_eq!(userinfo_status(&server.base, &access).await, 401);
     let (status, _) = refresh(&server, auth, &field(&tokens, "refresh_token")).await;
     assert_eq!(
         status, 200,
@@ -240,7 +229,7 @@ async fn revoking_a_refresh_token_revokes_its_whole_family() {
         field(&rotated, "access_token"),
     ] {
         assert_eq!(introspect(&server, &access, auth).await["active"], false);
-        assert_eq!(userinfo_status(&server, &access).await, 401);
+        assert_eq!(userinfo_status(&server.base, &access).await, 401);
     }
     let (status, answer) = refresh(&server, auth, &field(&rotated, "refresh_token")).await;
     assert_eq!(
@@ -274,7 +263,7 @@ async fn a_client_cannot_revoke_or_read_another_clients_tokens() {
             "indistinguishable from unknown"
         );
     }
-    assert_eq!(userinfo_status(&server, &access).await, 200);
+    assert_eq!(userinfo_status(&server.base, &access).await, 200);
     assert_eq!(
         introspect(&server, &access, (&victim, &victim_secret)).await["active"],
         true
@@ -330,7 +319,7 @@ async fn revocation_and_introspection_refuse_unauthenticated_and_public_clients(
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(userinfo_status(&server, &access).await, 200);
+    assert_eq!(userinfo_status(&server.base, &access).await, 200);
 }
 
 #[tokio::test]
@@ -381,7 +370,7 @@ async fn malformed_oversized_unknown_hinted_and_replayed_revocations_are_harmles
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(userinfo_status(&server, &access).await, 401);
+    assert_eq!(userinfo_status(&server.base, &access).await, 401);
     let second = tokens_again(&server, &browser, &client, &secret).await;
     let (status, _, _) = post(
         &server,
@@ -395,7 +384,7 @@ async fn malformed_oversized_unknown_hinted_and_replayed_revocations_are_harmles
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        userinfo_status(&server, &field(&second, "access_token")).await,
+        userinfo_status(&server.base, &field(&second, "access_token")).await,
         401
     );
     // A replayed revocation answers as the first did and changes nothing more.

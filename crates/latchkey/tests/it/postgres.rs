@@ -11,7 +11,9 @@ use latchkey_domain::Latchkey;
 use latchkey_store::postgres::scratch::ScratchSchema;
 use tokio::sync::oneshot;
 
-use crate::support::{TestServer, TestStore, authorize_url, code_for, token_request};
+use crate::support::{
+    TestServer, TestStore, authorize_url, code_for, token_request, userinfo_status,
+};
 
 pub(crate) async fn scratch_schema() -> ScratchSchema {
     ScratchSchema::create()
@@ -167,6 +169,17 @@ async fn a_code_issued_by_one_instance_is_exchanged_once_across_two_instances() 
         [200, 400],
         "a code raced at both instances is exchanged exactly once: {first:?} {second:?}"
     );
+    // The loser was a replay, which revokes what the code issued (RFC 6749 section 4.1.2):
+    // the winner's tokens are stored with the spend, so the revocation always reaches them.
+    let tokens = if first.0 == 200 { &first.1 } else { &second.1 };
+    let access = tokens["access_token"].as_str().expect("access_token");
+    for base in [&a.base, &b.base] {
+        assert_eq!(
+            userinfo_status(base, access).await,
+            401,
+            "the replay revoked the tokens the raced code issued"
+        );
+    }
     drop(b);
     drop(a);
     schema.drop_schema().await.expect("drop");

@@ -821,6 +821,18 @@ pub async fn code_for(browser: &Browser, authorize: &str, upn: &str, pass: &str)
     query_param(&location, "code").expect("code")
 }
 
+/// The status `/userinfo` at `base` answers for an access token.
+pub async fn userinfo_status(base: &str, access: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+        .as_u16()
+}
+
 pub async fn token_request(
     base: &str,
     form: &[(&str, &str)],

@@ -12,7 +12,7 @@ use latchkey_domain::log::{
     SignInStatus,
 };
 use latchkey_domain::oidc::{
-    AccessToken, AuthorizationCode, AuthorizationRequest, Grant, Prompt, RefreshToken,
+    AccessToken, AuthorizationCode, AuthorizationRequest, Grant, IssuedTokens, Prompt, RefreshToken,
 };
 use latchkey_domain::policy::{AuthenticationMethodsPolicy, TemporaryAccessPassConfig};
 use latchkey_domain::secret::{TokenHash, random_hex, random_token};
@@ -169,8 +169,29 @@ pub(super) async fn stored_grant(store: &dyn Store) -> Grant {
     let app = stored_application(store).await;
     let session = stored_session(store, &user.id).await;
     let grant = new_grant(&user.id, &app.client_id, &session.id);
-    store.create_grant(&grant).await.expect("create_grant");
+    store
+        .create_grant(&grant, None)
+        .await
+        .expect("create_grant");
     grant
+}
+
+/// What a redemption for `grant` issues: an access token and a refresh token, not stored.
+pub(super) fn issued(grant: &GrantId) -> IssuedTokens {
+    let token = |what: &str| TokenHash::of(&format!("{what}-{}", random_token().expose()));
+    IssuedTokens {
+        access: AccessToken {
+            hash: token("access"),
+            grant_id: grant.clone(),
+            expires_at: NOW.plus_seconds(600),
+            scopes: None,
+        },
+        refresh: Some(RefreshToken {
+            hash: token("refresh"),
+            grant_id: grant.clone(),
+            expires_at: NOW.plus_seconds(3600),
+        }),
+    }
 }
 
 pub(super) fn new_code(grant: &Grant, expires_at: Timestamp) -> AuthorizationCode {

@@ -4,12 +4,12 @@ use latchkey_domain::application::SigningAlg;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::GrantId;
 use latchkey_domain::keys::SigningKey;
-use latchkey_domain::oidc::Redeemed;
+use latchkey_domain::oidc::{AuthorizationCode, Redeemed};
 use latchkey_domain::secret::{TokenHash, random_hex, random_token};
 use latchkey_domain::store::Store;
 
 use super::fixtures::{
-    NOW, grant_revoked, new_access_token, new_code, new_grant, new_refresh_token,
+    NOW, grant_revoked, issued, new_access_token, new_code, new_grant, new_refresh_token,
     stored_application, stored_code, stored_grant, stored_session,
 };
 
@@ -36,7 +36,10 @@ pub async fn code_is_fresh_on_first_redemption(store: &dyn Store) {
     let grant = stored_grant(store).await;
     let code = stored_code(store, &grant).await;
     assert_eq!(
-        store.redeem_code(&code.hash).await.unwrap(),
+        store
+            .redeem_code(&code.hash, &issued(&code.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(code),
         "a new code redeems as fresh"
     );
@@ -48,14 +51,20 @@ pub async fn replayed_code_is_reported_as_replay(store: &dyn Store) {
     let code = stored_code(store, &grant).await;
     assert!(
         matches!(
-            store.redeem_code(&code.hash).await.unwrap(),
+            store
+                .redeem_code(&code.hash, &issued(&code.grant_id))
+                .await
+                .unwrap(),
             Redeemed::Fresh(_)
         ),
         "the first redemption is fresh"
     );
     for attempt in 2..=3 {
         assert_eq!(
-            store.redeem_code(&code.hash).await.unwrap(),
+            store
+                .redeem_code(&code.hash, &issued(&code.grant_id))
+                .await
+                .unwrap(),
             Redeemed::Replayed(code.clone()),
             "redemption {attempt} of a code is reported as a replay, with the code so its grant can be revoked"
         );
@@ -65,7 +74,10 @@ pub async fn replayed_code_is_reported_as_replay(store: &dyn Store) {
 pub async fn unknown_code_is_unknown(store: &dyn Store) {
     assert_eq!(
         store
-            .redeem_code(&TokenHash::of(random_token().expose()))
+            .redeem_code(
+                &TokenHash::of(random_token().expose()),
+                &issued(&GrantId::random())
+            )
             .await
             .unwrap(),
         Redeemed::Unknown,
@@ -73,12 +85,131 @@ pub async fn unknown_code_is_unknown(store: &dyn Store) {
     );
 }
 
-/// Two token requests racing with one code must not both get tokens.
+/// A grant and its code are stored in one write; the code then redeems as any other.
+pub async fn a_grant_is_stored_with_its_code(store: &dyn Store) {
+    let mut grant = stored_grant(store).await;
+    grant.id = GrantId::random();
+    let code = new_code(&grant, NOW.plus_seconds(60));
+    store
+        .create_grant(&grant, Some(&code))
+        .await
+        .expect("create_grant");
+    assert_eq!(store.grant(&grant.id).await.unwrap(), Some(grant.clone()));
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+
+    // A code that cannot be stored takes its grant with it.
+    let mut again = grant.clone();
+    again.id = GrantId::random();
+    let clash = AuthorizationCode {
+        grant_id: again.id.clone(),
+        ..code.clone()
+    };
+    assert!(
+        store.create_grant(&again, Some(&clash)).await.is_err(),
+        "a code hash stored already is refused"
+    );
+    assert_eq!(
+        store.grant(&again.id).await.unwrap(),
+        None,
+        "a grant whose code was refused is not stored"
+    );
+}
+
+/// What a redemption issues is stored with the spend, and a replay or an unknown code stores
+/// none of what it would have issued.
+pub async fn a_redemption_stores_what_it_issues_and_a_replay_stores_nothing(store: &dyn Store) {
+    let grant = stored_grant(store).await;
+    let code = stored_code(store, &grant).await;
+    let first = issued(&grant.id);
+    assert!(matches!(
+        store.redeem_code(&code.hash, &first).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    let refresh = first.refresh.clone().expect("a refresh token");
+    assert_eq!(
+        store.access_token(&first.access.hash).await.unwrap(),
+        Some(first.access.clone())
+    );
+    assert_eq!(
+        store
+            .refresh_token(&refresh.hash)
+            .await
+            .unwrap()
+            .map(|t| t.hash),
+        Some(refresh.hash.clone())
+    );
+    let replay = issued(&grant.id);
+    assert!(matches!(
+        store.redeem_code(&code.hash, &replay).await.unwrap(),
+        Redeemed::Replayed(_)
+    ));
+    let unknown = issued(&grant.id);
+    assert_eq!(
+        store
+            .redeem_code(&TokenHash::of(random_token().expose()), &unknown)
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+    for not_issued in [&replay, &unknown] {
+        assert_eq!(
+            store.access_token(&not_issued.access.hash).await.unwrap(),
+            None,
+            "a replayed or unknown code issues no access token"
+        );
+        let refresh = not_issued.refresh.as_ref().expect("a refresh token");
+        assert_eq!(store.refresh_token(&refresh.hash).await.unwrap(), None);
+    }
+
+    // Rotation: the refresh token spent issues the next pair; spent again, it issues nothing.
+    let next = issued(&grant.id);
+    assert!(matches!(
+        store
+            .redeem_refresh_token(&refresh.hash, &next)
+            .await
+            .unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert!(
+        store
+            .access_token(&next.access.hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let reuse = issued(&grant.id);
+    assert!(matches!(
+        store
+            .redeem_refresh_token(&refresh.hash, &reuse)
+            .await
+            .unwrap(),
+        Redeemed::Replayed(_)
+    ));
+    assert_eq!(store.access_token(&reuse.access.hash).await.unwrap(), None);
+}
+
+/// Two token requests racing with one code must not both get tokens, and only the winner's
+/// tokens are stored.
 pub async fn concurrent_redeem_of_a_code_has_one_winner(store: &dyn Store) {
     let grant = stored_grant(store).await;
     let code = stored_code(store, &grant).await;
-    let (a, b) = tokio::join!(store.redeem_code(&code.hash), store.redeem_code(&code.hash));
+    let (for_a, for_b) = (issued(&grant.id), issued(&grant.id));
+    let (a, b) = tokio::join!(
+        store.redeem_code(&code.hash, &for_a),
+        store.redeem_code(&code.hash, &for_b)
+    );
     let outcomes = [a.unwrap(), b.unwrap()];
+    for (outcome, tokens) in outcomes.iter().zip([&for_a, &for_b]) {
+        assert_eq!(
+            store
+                .access_token(&tokens.access.hash)
+                .await
+                .unwrap()
+                .is_some(),
+            matches!(outcome, Redeemed::Fresh(_)),
+            "only the winner's tokens are stored: {outcome:?}"
+        );
+    }
     let fresh = outcomes
         .iter()
         .filter(|o| matches!(o, Redeemed::Fresh(_)))
@@ -150,7 +281,7 @@ pub async fn live_grants_of_a_session_and_of_a_user(store: &dyn Store) {
     let elsewhere = new_grant(&grant.user_id, &other_app.client_id, &second_session.id);
     let revoked = new_grant(&grant.user_id, &grant.client_id, &grant.session_id);
     for g in [&same_session, &elsewhere, &revoked] {
-        store.create_grant(g).await.expect("create_grant");
+        store.create_grant(g, None).await.expect("create_grant");
     }
     store.revoke_grant(&revoked.id).await.unwrap();
     let ids = |grants: Vec<latchkey_domain::oidc::Grant>| {
@@ -186,7 +317,10 @@ pub async fn refresh_token_rotation_reports_reuse(store: &dyn Store) {
         .await
         .expect("put_refresh_token");
     assert_eq!(
-        store.redeem_refresh_token(&first.hash).await.unwrap(),
+        store
+            .redeem_refresh_token(&first.hash, &issued(&first.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(first.clone()),
         "first use is fresh"
     );
@@ -197,18 +331,27 @@ pub async fn refresh_token_rotation_reports_reuse(store: &dyn Store) {
         .await
         .expect("put rotated refresh token");
     assert_eq!(
-        store.redeem_refresh_token(&first.hash).await.unwrap(),
+        store
+            .redeem_refresh_token(&first.hash, &issued(&first.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Replayed(first),
         "reusing a rotated-out refresh token is reported as a replay"
     );
     assert_eq!(
-        store.redeem_refresh_token(&second.hash).await.unwrap(),
+        store
+            .redeem_refresh_token(&second.hash, &issued(&second.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(second),
         "the rotated-in token is fresh"
     );
     assert_eq!(
         store
-            .redeem_refresh_token(&TokenHash::of(random_token().expose()))
+            .redeem_refresh_token(
+                &TokenHash::of(random_token().expose()),
+                &issued(&GrantId::random())
+            )
             .await
             .unwrap(),
         Redeemed::Unknown,
@@ -223,9 +366,10 @@ pub async fn concurrent_redeem_of_a_refresh_token_has_one_winner(store: &dyn Sto
         .put_refresh_token(&token)
         .await
         .expect("put_refresh_token");
+    let (for_a, for_b) = (issued(&token.grant_id), issued(&token.grant_id));
     let (a, b) = tokio::join!(
-        store.redeem_refresh_token(&token.hash),
-        store.redeem_refresh_token(&token.hash)
+        store.redeem_refresh_token(&token.hash, &for_a),
+        store.redeem_refresh_token(&token.hash, &for_b)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     let fresh = outcomes
@@ -389,7 +533,10 @@ pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn S
     assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
     assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
     assert!(matches!(
-        store.redeem_code(&code.hash).await.unwrap(),
+        store
+            .redeem_code(&code.hash, &issued(&code.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(_)
     ));
     assert_eq!(
@@ -404,7 +551,10 @@ pub async fn codes_and_refresh_tokens_are_read_without_being_spent(store: &dyn S
         Some(token.clone())
     );
     assert!(matches!(
-        store.redeem_refresh_token(&token.hash).await.unwrap(),
+        store
+            .redeem_refresh_token(&token.hash, &issued(&token.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(_)
     ));
     assert_eq!(

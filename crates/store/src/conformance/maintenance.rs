@@ -6,7 +6,8 @@ use latchkey_domain::session::Session;
 use latchkey_domain::store::Store;
 
 use super::fixtures::{
-    NOW, new_access_token, new_code, new_refresh_token, new_session, new_sign_in, stored_grant,
+    NOW, issued, new_access_token, new_code, new_refresh_token, new_session, new_sign_in,
+    stored_grant,
 };
 
 pub async fn store_answers_ping(store: &dyn Store) {
@@ -70,7 +71,10 @@ pub async fn purge_removes_only_expired(store: &dyn Store) {
     );
 
     assert_eq!(
-        store.redeem_code(&expired_code.hash).await.unwrap(),
+        store
+            .redeem_code(&expired_code.hash, &issued(&expired_code.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Unknown,
         "the expired code is gone"
     );
@@ -81,7 +85,7 @@ pub async fn purge_removes_only_expired(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .redeem_refresh_token(&expired_refresh.hash)
+            .redeem_refresh_token(&expired_refresh.hash, &issued(&expired_refresh.grant_id))
             .await
             .unwrap(),
         Redeemed::Unknown,
@@ -99,7 +103,10 @@ pub async fn purge_removes_only_expired(store: &dyn Store) {
     );
 
     assert_eq!(
-        store.redeem_code(&live_code.hash).await.unwrap(),
+        store
+            .redeem_code(&live_code.hash, &issued(&live_code.grant_id))
+            .await
+            .unwrap(),
         Redeemed::Fresh(live_code),
         "the live code stays"
     );
@@ -110,7 +117,7 @@ pub async fn purge_removes_only_expired(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .redeem_refresh_token(&live_refresh.hash)
+            .redeem_refresh_token(&live_refresh.hash, &issued(&live_refresh.grant_id))
             .await
             .unwrap(),
         Redeemed::Fresh(live_refresh),

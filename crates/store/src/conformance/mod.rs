@@ -148,6 +148,8 @@ macro_rules! __conformance_checks {
             shared grants::replayed_code_is_reported_as_replay,
             shared grants::unknown_code_is_unknown,
             racing grants::concurrent_redeem_of_a_code_has_one_winner,
+            shared grants::a_grant_is_stored_with_its_code,
+            shared grants::a_redemption_stores_what_it_issues_and_a_replay_stores_nothing,
             shared grants::access_token_is_returned_even_when_expired,
             shared grants::deleted_access_token_is_gone_and_only_it,
             shared grants::live_grants_of_a_session_and_of_a_user,

@@ -258,7 +258,7 @@ pub async fn revoking_a_session_revokes_its_grants(store: &dyn Store) {
     let other_session = stored_session(store, &grant.user_id).await;
     let other_grant = new_grant(&grant.user_id, &app.client_id, &other_session.id);
     store
-        .create_grant(&other_grant)
+        .create_grant(&other_grant, None)
         .await
         .expect("create_grant");
 
@@ -287,7 +287,10 @@ pub async fn moved_grants_are_revoked_with_the_session_they_moved_to(store: &dyn
     let new_session = stored_session(store, &grant.user_id).await;
     let bystander_session = stored_session(store, &grant.user_id).await;
     let bystander = new_grant(&grant.user_id, &app.client_id, &bystander_session.id);
-    store.create_grant(&bystander).await.expect("create_grant");
+    store
+        .create_grant(&bystander, None)
+        .await
+        .expect("create_grant");
 
     store
         .move_session_grants(&grant.session_id, &new_session.id)

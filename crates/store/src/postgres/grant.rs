@@ -5,15 +5,53 @@ use latchkey_domain::application::SigningAlg;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{ClientId, GrantId, KeyId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
-use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::oidc::{
+    AccessToken, AuthorizationCode, Grant, IssuedTokens, Redeemed, RefreshToken,
+};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{GrantStore, StoreResult};
-use sqlx::postgres::PgRow;
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
 
 use super::{
     PostgresStore, backend, conflict_or_backend, corrupt, get, method_from, method_text,
     optional_timestamp, read_error, string_list, timestamp, to_json,
 };
+
+const CODE_CONFLICT: &str = "an authorization code";
+
+fn insert_code(code: &AuthorizationCode) -> Query<'_, Postgres, PgArguments> {
+    sqlx::query(
+        "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(code.hash.as_str())
+    .bind(code.grant_id.as_str())
+    .bind(code.client_id.as_str())
+    .bind(&code.redirect_uri)
+    .bind(&code.code_challenge)
+    .bind(code.expires_at.0)
+}
+
+/// One statement that spends a single-use row and, only when that returned it, stores what
+/// the redemption issues (data-modifying CTEs run once, on the `spent` row alone): `$1` is the
+/// spent value's hash, `$2`–`$5` the access token (hash, grant, expiry, scopes), `$6` and
+/// `$7` the refresh token's hash and expiry, or NULL for none. The statement returns the
+/// spent row, as the `spend` it wraps does.
+macro_rules! spend_issuing {
+    ($spend:literal) => {
+        concat!(
+            "WITH spent AS (",
+            $spend,
+            "), access AS (INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) \
+             SELECT $2, $3, $4, $5 FROM spent), \
+             refresh AS (INSERT INTO refresh_tokens (hash, grant_id, expires_at) \
+             SELECT $6, $3, $7 FROM spent WHERE $6::TEXT IS NOT NULL) \
+             SELECT * FROM spent"
+        )
+    };
+}
 
 fn grant_from(row: &PgRow) -> StoreResult<Grant> {
     Ok(Grant {
@@ -62,8 +100,12 @@ fn signing_key_from(row: &PgRow) -> StoreResult<SigningKey> {
 
 #[async_trait]
 impl GrantStore for PostgresStore {
-    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
-        sqlx::query(
+    async fn create_grant(
+        &self,
+        grant: &Grant,
+        code: Option<&AuthorizationCode>,
+    ) -> StoreResult<()> {
+        let insert_grant = sqlx::query(
             "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
              revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -76,11 +118,24 @@ impl GrantStore for PostgresStore {
         .bind(grant.auth_time.0)
         .bind(method_text(grant.method)?)
         .bind(grant.created_at.0)
-        .bind(grant.revoked)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend("a grant with this id", e))?;
-        Ok(())
+        .bind(grant.revoked);
+        let Some(code) = code else {
+            insert_grant
+                .execute(&self.pool)
+                .await
+                .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+            return Ok(());
+        };
+        let mut tx = self.begin().await?;
+        insert_grant
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+        insert_code(code)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or_backend(CODE_CONFLICT, e))?;
+        tx.commit().await.map_err(|e| backend("storing a grant", e))
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
@@ -142,31 +197,28 @@ impl GrantStore for PostgresStore {
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(code.hash.as_str())
-        .bind(code.grant_id.as_str())
-        .bind(code.client_id.as_str())
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(code.expires_at.0)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend("an authorization code", e))?;
+        insert_code(code)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(CODE_CONFLICT, e))?;
         Ok(())
     }
 
-    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<AuthorizationCode>> {
         self.spend(
-            "UPDATE codes SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            spend_issuing!(
+                "UPDATE codes SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *"
+            ),
             "SELECT * FROM codes WHERE hash = $1",
             hash,
             code_from,
+            issue,
         )
         .await
-        .map(Redeemed::from)
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
@@ -221,15 +273,21 @@ impl GrantStore for PostgresStore {
         Ok(())
     }
 
-    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
+    async fn redeem_refresh_token(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<RefreshToken>> {
         self.spend(
-            "UPDATE refresh_tokens SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *",
+            spend_issuing!(
+                "UPDATE refresh_tokens SET spent = TRUE WHERE hash = $1 AND NOT spent RETURNING *"
+            ),
             "SELECT * FROM refresh_tokens WHERE hash = $1",
             hash,
             refresh_token_from,
+            issue,
         )
         .await
-        .map(Redeemed::from)
     }
 
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {
@@ -390,7 +448,7 @@ impl GrantStore for PostgresStore {
 mod across_instances {
     use latchkey_domain::application::{Application, ClientKind};
     use latchkey_domain::ids::{ClientId, GrantId, SessionId, UserId};
-    use latchkey_domain::oidc::{AuthorizationCode, Grant, Redeemed};
+    use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, IssuedTokens, Redeemed};
     use latchkey_domain::secret::{TokenHash, random_hex, random_token};
     use latchkey_domain::session::{AuthMethod, Session};
     use latchkey_domain::store::{ApplicationStore, GrantStore, SessionStore, UserStore};
@@ -451,8 +509,21 @@ mod across_instances {
             created_at: NOW,
             revoked: false,
         };
-        store.create_grant(&grant).await.unwrap();
+        store.create_grant(&grant, None).await.unwrap();
         grant
+    }
+
+    /// An access token for `grant`, as a redemption issues it.
+    fn issued(grant: &Grant) -> IssuedTokens {
+        IssuedTokens {
+            access: AccessToken {
+                hash: TokenHash::of(random_token().expose()),
+                grant_id: grant.id.clone(),
+                expires_at: NOW.plus_seconds(600),
+                scopes: None,
+            },
+            refresh: None,
+        }
     }
 
     /// Threat: an authorization code replayed through a second server instance (the same
@@ -471,12 +542,22 @@ mod across_instances {
                 expires_at: NOW.plus_seconds(60),
             };
             both.a.put_code(&code).await.unwrap();
+            let (for_a, for_b) = (issued(&grant), issued(&grant));
             let (at_a, at_b) = tokio::join!(
-                both.a.redeem_code(&code.hash),
-                both.b.redeem_code(&code.hash)
+                both.a.redeem_code(&code.hash, &for_a),
+                both.b.redeem_code(&code.hash, &for_b)
             );
-            let fresh = [at_a.unwrap(), at_b.unwrap()]
-                .into_iter()
+            let outcomes = [at_a.unwrap(), at_b.unwrap()];
+            for (outcome, tokens) in outcomes.iter().zip([&for_a, &for_b]) {
+                let stored = both.a.access_token(&tokens.access.hash).await.unwrap();
+                assert_eq!(
+                    stored.is_some(),
+                    matches!(outcome, Redeemed::Fresh(_)),
+                    "only the winner's tokens are stored"
+                );
+            }
+            let fresh = outcomes
+                .iter()
                 .filter(|outcome| match outcome {
                     Redeemed::Fresh(_) => true,
                     Redeemed::Replayed(spent) => {
@@ -488,7 +569,10 @@ mod across_instances {
                 .count();
             assert_eq!(fresh, 1, "exactly one instance redeems the code");
             assert!(matches!(
-                both.b.redeem_code(&code.hash).await.unwrap(),
+                both.b
+                    .redeem_code(&code.hash, &issued(&grant))
+                    .await
+                    .unwrap(),
                 Redeemed::Replayed(_)
             ));
         }

@@ -21,7 +21,7 @@ use latchkey_domain::clock::Timestamp;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ClientId, UserId};
 use latchkey_domain::log::{AuditEvent, LogQuery, SignInRecord};
-use latchkey_domain::oidc::Redeemed;
+use latchkey_domain::oidc::{IssuedTokens, Redeemed};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::AuthMethod;
 use latchkey_domain::store::StoreResult;
@@ -217,26 +217,41 @@ impl PostgresStore {
             .collect()
     }
 
-    /// Spends a row of a single-use table. `spend` flips the row only while it is unspent and
-    /// returns it, in one statement (`UPDATE … WHERE hash = $1 AND NOT spent RETURNING *`): at
-    /// READ COMMITTED a second concurrent `UPDATE` waits for the first to commit, re-checks the
-    /// `WHERE` on the new row version, finds it spent and returns nothing. The loser then reads
-    /// the row to tell a replay from an unknown value. `spend` and `select` are fixed
-    /// statements chosen by the caller, never input.
+    /// Spends a row of a single-use table and stores what the redemption issues, in one
+    /// statement (`spend`, made by `spend_issuing!`): its `UPDATE … WHERE hash = $1 AND NOT
+    /// spent RETURNING *` flips the row only while it is unspent, and the inserts take their
+    /// rows from what it returned. At READ COMMITTED a second concurrent `UPDATE` waits for the
+    /// first to commit, re-checks the `WHERE` on the new row version, finds it spent and
+    /// returns nothing, so it issues nothing. The loser then reads the row to tell a replay
+    /// from an unknown value. `spend` and `select` are fixed statements chosen by the caller,
+    /// never input.
     async fn spend<T>(
         &self,
         spend: &'static str,
         select: &'static str,
         hash: &TokenHash,
         decode: fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Spend<T>> {
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<T>> {
+        let scopes = issue
+            .access
+            .scopes
+            .as_ref()
+            .map(|s| to_json("scopes", serde_json::to_string(s)))
+            .transpose()?;
         let spent = sqlx::query(spend)
             .bind(hash.as_str())
+            .bind(issue.access.hash.as_str())
+            .bind(issue.access.grant_id.as_str())
+            .bind(issue.access.expires_at.0)
+            .bind(scopes)
+            .bind(issue.refresh.as_ref().map(|r| r.hash.as_str()))
+            .bind(issue.refresh.as_ref().map(|r| r.expires_at.0))
             .fetch_optional(&self.pool)
             .await
-            .map_err(|e| backend("redeeming", e))?;
+            .map_err(|e| conflict_or_backend("a token", e))?;
         if let Some(row) = spent {
-            return Ok(Spend::Fresh(decode(&row)?));
+            return Ok(Redeemed::Fresh(decode(&row)?));
         }
         let row = sqlx::query(select)
             .bind(hash.as_str())
@@ -244,8 +259,8 @@ impl PostgresStore {
             .await
             .map_err(|e| backend("redeeming", e))?;
         match row {
-            Some(row) => Ok(Spend::Replayed(decode(&row)?)),
-            None => Ok(Spend::Unknown),
+            Some(row) => Ok(Redeemed::Replayed(decode(&row)?)),
+            None => Ok(Redeemed::Unknown),
         }
     }
 }
@@ -321,23 +336,6 @@ fn corrupt(what: &str) -> StoreError {
 
 fn to_json(what: &str, value: serde_json::Result<String>) -> StoreResult<String> {
     value.map_err(|_| StoreError::Backend(format!("cannot encode the {what}")))
-}
-
-/// Whether a single-use row was spent before this redemption, and what it was.
-enum Spend<T> {
-    Fresh(T),
-    Replayed(T),
-    Unknown,
-}
-
-impl<T> From<Spend<T>> for Redeemed<T> {
-    fn from(spend: Spend<T>) -> Self {
-        match spend {
-            Spend::Fresh(value) => Redeemed::Fresh(value),
-            Spend::Replayed(value) => Redeemed::Replayed(value),
-            Spend::Unknown => Redeemed::Unknown,
-        }
-    }
 }
 
 // Row decoding shared by every port: a value that no longer decodes is reported as corrupt.

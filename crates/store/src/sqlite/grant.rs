@@ -4,21 +4,76 @@ use async_trait::async_trait;
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{GrantId, KeyId, SessionId, UserId};
 use latchkey_domain::keys::SigningKey;
-use latchkey_domain::oidc::{AccessToken, AuthorizationCode, Grant, Redeemed, RefreshToken};
+use latchkey_domain::oidc::{
+    AccessToken, AuthorizationCode, Grant, IssuedTokens, Redeemed, RefreshToken,
+};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::store::{GrantStore, StoreResult};
 
 use super::SqliteStore;
-use super::db::stmt;
+use super::db::{Stmt, stmt};
 use super::rows::{
     code_from, get, grant_from, method_text, refresh_token_from, signing_key_from, timestamp,
 };
 use super::{backend, conflict_or_backend, corrupt, to_json};
 
+const CODE_CONFLICT: &str = "an authorization code";
+const ACCESS_TOKEN_CONFLICT: &str = "an access token";
+const REFRESH_TOKEN_CONFLICT: &str = "a refresh token";
+
+fn insert_code(code: &AuthorizationCode) -> Stmt {
+    stmt(
+        "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(code.hash.as_str())
+    .bind(code.grant_id.as_str())
+    .bind(code.client_id.as_str())
+    .bind(code.redirect_uri.as_str())
+    .bind(code.code_challenge.as_deref())
+    .bind(code.expires_at.0)
+}
+
+fn insert_access_token(token: &AccessToken) -> StoreResult<Stmt> {
+    Ok(
+        stmt("INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) VALUES (?, ?, ?, ?)")
+            .bind(token.hash.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.expires_at.0)
+            .bind(
+                token
+                    .scopes
+                    .as_ref()
+                    .map(|s| to_json("scopes", serde_json::to_string(s)))
+                    .transpose()?,
+            ),
+    )
+}
+
+fn insert_refresh_token(token: &RefreshToken) -> Stmt {
+    stmt("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
+        .bind(token.hash.as_str())
+        .bind(token.grant_id.as_str())
+        .bind(token.expires_at.0)
+}
+
+/// The inserts that store what a redemption issues, each with what its conflict would be.
+fn issue_statements(issue: &IssuedTokens) -> StoreResult<Vec<(Stmt, &'static str)>> {
+    let mut statements = vec![(insert_access_token(&issue.access)?, ACCESS_TOKEN_CONFLICT)];
+    if let Some(refresh) = &issue.refresh {
+        statements.push((insert_refresh_token(refresh), REFRESH_TOKEN_CONFLICT));
+    }
+    Ok(statements)
+}
+
 #[async_trait]
 impl GrantStore for SqliteStore {
-    async fn create_grant(&self, grant: &Grant) -> StoreResult<()> {
-        let query = stmt(
+    async fn create_grant(
+        &self,
+        grant: &Grant,
+        code: Option<&AuthorizationCode>,
+    ) -> StoreResult<()> {
+        let insert_grant = stmt(
             "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
              revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -32,10 +87,22 @@ impl GrantStore for SqliteStore {
         .bind(method_text(grant.method)?)
         .bind(grant.created_at.0)
         .bind(grant.revoked);
-        self.execute(query)
-            .await
-            .map_err(|e| conflict_or_backend("a grant with this id", e))?;
-        Ok(())
+        let insert_code = code.map(insert_code);
+        self.write("storing a grant", move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(|e| backend("storing a grant", e))?;
+            insert_grant
+                .execute(&tx)
+                .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+            if let Some(insert_code) = insert_code {
+                insert_code
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend(CODE_CONFLICT, e))?;
+            }
+            tx.commit().map_err(|e| backend("storing a grant", e))
+        })
+        .await
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
@@ -90,50 +157,31 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
-        let query = stmt(
-            "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(code.hash.as_str())
-        .bind(code.grant_id.as_str())
-        .bind(code.client_id.as_str())
-        .bind(code.redirect_uri.as_str())
-        .bind(code.code_challenge.as_deref())
-        .bind(code.expires_at.0);
-        self.execute(query)
+        self.execute(insert_code(code))
             .await
-            .map_err(|e| conflict_or_backend("an authorization code", e))?;
+            .map_err(|e| conflict_or_backend(CODE_CONFLICT, e))?;
         Ok(())
     }
 
-    async fn redeem_code(&self, hash: &TokenHash) -> StoreResult<Redeemed<AuthorizationCode>> {
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<AuthorizationCode>> {
         self.spend(
             "UPDATE codes SET spent = 1 WHERE hash = ? AND spent = 0 RETURNING *",
             "SELECT * FROM codes WHERE hash = ?",
             hash,
             code_from,
+            issue_statements(issue)?,
         )
         .await
-        .map(Redeemed::from)
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> StoreResult<()> {
-        let query = stmt(
-            "INSERT INTO access_tokens (hash, grant_id, expires_at, scopes) VALUES (?, ?, ?, ?)",
-        )
-        .bind(token.hash.as_str())
-        .bind(token.grant_id.as_str())
-        .bind(token.expires_at.0)
-        .bind(
-            token
-                .scopes
-                .as_ref()
-                .map(|s| to_json("scopes", serde_json::to_string(s)))
-                .transpose()?,
-        );
-        self.execute(query)
+        self.execute(insert_access_token(token)?)
             .await
-            .map_err(|e| conflict_or_backend("an access token", e))?;
+            .map_err(|e| conflict_or_backend(ACCESS_TOKEN_CONFLICT, e))?;
         Ok(())
     }
 
@@ -165,26 +213,25 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        let query =
-            stmt("INSERT INTO refresh_tokens (hash, grant_id, expires_at) VALUES (?, ?, ?)")
-                .bind(token.hash.as_str())
-                .bind(token.grant_id.as_str())
-                .bind(token.expires_at.0);
-        self.execute(query)
+        self.execute(insert_refresh_token(token))
             .await
-            .map_err(|e| conflict_or_backend("a refresh token", e))?;
+            .map_err(|e| conflict_or_backend(REFRESH_TOKEN_CONFLICT, e))?;
         Ok(())
     }
 
-    async fn redeem_refresh_token(&self, hash: &TokenHash) -> StoreResult<Redeemed<RefreshToken>> {
+    async fn redeem_refresh_token(
+        &self,
+        hash: &TokenHash,
+        issue: &IssuedTokens,
+    ) -> StoreResult<Redeemed<RefreshToken>> {
         self.spend(
             "UPDATE refresh_tokens SET spent = 1 WHERE hash = ? AND spent = 0 RETURNING *",
             "SELECT * FROM refresh_tokens WHERE hash = ?",
             hash,
             refresh_token_from,
+            issue_statements(issue)?,
         )
         .await
-        .map(Redeemed::from)
     }
 
     async fn code(&self, hash: &TokenHash) -> StoreResult<Option<AuthorizationCode>> {

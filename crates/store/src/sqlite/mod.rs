@@ -176,23 +176,6 @@ fn to_json(what: &str, value: serde_json::Result<String>) -> StoreResult<String>
     value.map_err(|_| StoreError::Backend(format!("cannot encode the {what}")))
 }
 
-/// Whether a single-use row was spent before this redemption, and what it was.
-enum Spend<T> {
-    Fresh(T),
-    Replayed(T),
-    Unknown,
-}
-
-impl<T> From<Spend<T>> for Redeemed<T> {
-    fn from(spend: Spend<T>) -> Self {
-        match spend {
-            Spend::Fresh(value) => Redeemed::Fresh(value),
-            Spend::Replayed(value) => Redeemed::Replayed(value),
-            Spend::Unknown => Redeemed::Unknown,
-        }
-    }
-}
-
 impl SqliteStore {
     /// Runs a read that finds at most one row by one key (`sql` names the table and the key
     /// column, `key` is bound to its one `?`), and decodes it. Every "by id" look-up of every
@@ -239,32 +222,41 @@ impl SqliteStore {
         self.read(|conn| stmt.fetch_all(conn, decode))
     }
 
-    /// Spends a row of a single-use table (`codes` or `refresh_tokens`). `spend` flips the row
-    /// only while it is unspent and returns it, in one statement, so of two concurrent
-    /// redemptions exactly one gets the row back; the other then reads it to tell a replay from
-    /// an unknown value. `spend` and `select` are fixed statements chosen by the caller, never
-    /// input. Both run on the writer, one trip there and back.
+    /// Spends a row of a single-use table (`codes` or `refresh_tokens`) and, when it was
+    /// unspent, runs `issue` in the same savepoint. `spend` flips the row only while it is
+    /// unspent and returns it, in one statement, so of two concurrent redemptions exactly one
+    /// gets the row back; the other then reads it to tell a replay from an unknown value, and
+    /// issues nothing. `spend` and `select` are fixed statements chosen by the caller, never
+    /// input. All of it runs on the writer, one trip there and back.
     async fn spend<T: Send + 'static>(
         &self,
         spend: &'static str,
         select: &'static str,
         hash: &TokenHash,
         decode: fn(&Row<'_>) -> StoreResult<T>,
-    ) -> StoreResult<Spend<T>> {
+        issue: Vec<(Stmt, &'static str)>,
+    ) -> StoreResult<Redeemed<T>> {
         let hash = hash.as_str().to_owned();
         self.write("redeeming", move |conn| {
-            if let Some(fresh) = db::stmt(spend)
+            let tx = conn.savepoint().map_err(|e| backend("redeeming", e))?;
+            let Some(fresh) = db::stmt(spend)
                 .bind(hash.as_str())
-                .fetch_optional(conn, decode)?
-            {
-                return Ok(Spend::Fresh(fresh));
+                .fetch_optional(&tx, decode)?
+            else {
+                return Ok(
+                    match db::stmt(select).bind(hash).fetch_optional(&tx, decode)? {
+                        Some(spent) => Redeemed::Replayed(spent),
+                        None => Redeemed::Unknown,
+                    },
+                );
+            };
+            for (statement, conflict) in issue {
+                statement
+                    .execute(&tx)
+                    .map_err(|e| conflict_or_backend(conflict, e))?;
             }
-            Ok(
-                match db::stmt(select).bind(hash).fetch_optional(conn, decode)? {
-                    Some(spent) => Spend::Replayed(spent),
-                    None => Spend::Unknown,
-                },
-            )
+            tx.commit().map_err(|e| backend("redeeming", e))?;
+            Ok(Redeemed::Fresh(fresh))
         })
         .await
     }

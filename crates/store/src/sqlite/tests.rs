@@ -8,7 +8,7 @@ use latchkey_domain::application::{Application, ClientKind, SigningAlg};
 use latchkey_domain::clock::Timestamp;
 use latchkey_domain::ids::{ClientId, GrantId, GroupId, SessionId, UserId};
 use latchkey_domain::log::SignInRecord;
-use latchkey_domain::oidc::{Grant, RefreshToken};
+use latchkey_domain::oidc::{AccessToken, Grant, IssuedTokens, RefreshToken};
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
 use latchkey_domain::secret::random_hex;
 use latchkey_domain::session::AuthMethod;
@@ -140,7 +140,7 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         created_at: now,
         revoked: false,
     };
-    store.create_grant(&grant).await.unwrap();
+    store.create_grant(&grant, None).await.unwrap();
     let token = RefreshToken {
         hash: TokenHash::of("refresh"),
         grant_id: grant.id.clone(),
@@ -155,7 +155,21 @@ async fn deleting_an_application_ends_its_grants_and_tokens() {
         "the grant went with its application"
     );
     assert_eq!(
-        store.redeem_refresh_token(&token.hash).await.unwrap(),
+        store
+            .redeem_refresh_token(
+                &token.hash,
+                &IssuedTokens {
+                    access: AccessToken {
+                        hash: TokenHash::of("access"),
+                        grant_id: grant.id.clone(),
+                        expires_at: now.plus_seconds(600),
+                        scopes: None,
+                    },
+                    refresh: None,
+                },
+            )
+            .await
+            .unwrap(),
         Redeemed::Unknown,
         "the refresh token went with its grant"
     );

@@ -74,18 +74,16 @@ impl Tokens {
             created_at: now,
             revoked: false,
         };
-        self.store.create_grant(&grant).await?;
         let code = self.random.token();
-        self.store
-            .put_code(&AuthorizationCode {
-                hash: TokenHash::of(code.expose()),
-                grant_id: grant.id,
-                client_id: request.client_id.clone(),
-                redirect_uri: request.redirect_uri.clone(),
-                code_challenge: request.code_challenge.clone(),
-                expires_at: now.plus_seconds(self.settings.code_lifetime_seconds),
-            })
-            .await?;
+        let stored = AuthorizationCode {
+            hash: TokenHash::of(code.expose()),
+            grant_id: grant.id.clone(),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            code_challenge: request.code_challenge.clone(),
+            expires_at: now.plus_seconds(self.settings.code_lifetime_seconds),
+        };
+        self.store.create_grant(&grant, Some(&stored)).await?;
         let mut url = Url::parse(&request.redirect_uri)
             .map_err(|_| DomainError::Internal("stored redirect URI".into()))?;
         url.query_pairs_mut().append_pair("code", code.expose());

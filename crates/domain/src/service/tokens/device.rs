@@ -259,7 +259,7 @@ impl Tokens {
             created_at: self.now(),
             revoked: false,
         };
-        self.store.create_grant(&grant).await?;
+        self.store.create_grant(&grant, None).await?;
         if !self
             .device_authorizations
             .decide_device_authorization(&authorization.user_code_hash, Some(&grant.id))

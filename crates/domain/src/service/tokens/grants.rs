@@ -2,15 +2,25 @@
 
 use super::{ClientCredentials, OAuthError, TokenResponse, Tokens};
 use crate::application::{Application, ClientKind, GroupsClaim};
+use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{ClientId, GrantId, UserId};
 use crate::log::SignInContext;
 use crate::oidc::{
-    AccessToken, Grant, OAuthErrorCode, Redeemed, RefreshToken, UserClaims, id_token_claims,
-    pkce_matches, user_claims,
+    AccessToken, Grant, IssuedTokens, OAuthErrorCode, Redeemed, RefreshToken, UserClaims,
+    id_token_claims, pkce_matches, user_claims,
 };
-use crate::secret::TokenHash;
+use crate::secret::{Secret, TokenHash};
 use crate::user::User;
+
+/// Tokens made for a response: the values the client gets, and what the store keeps of them.
+struct Minted {
+    access: Secret,
+    refresh: Option<Secret>,
+    narrowed: Option<Vec<String>>,
+    stored: IssuedTokens,
+    now: Timestamp,
+}
 
 impl Tokens {
     /// Authenticates the client at the token endpoint.
@@ -85,10 +95,16 @@ impl Tokens {
         if stored.expires_at <= self.now() {
             return Err(bad_grant("the code has expired"));
         }
+        let (grant, user) = self
+            .live_grant(&stored.grant_id)
+            .await?
+            .ok_or_else(|| bad_grant("the grant was revoked"))?;
         // The presenter proved everything its real client could: only now is a second use a
-        // replay worth revoking for.
-        let code = match self.store.redeem_code(&hash).await? {
-            Redeemed::Fresh(code) => code,
+        // replay worth revoking for. The tokens are stored with the spend, so of two
+        // redemptions racing, exactly one issues tokens and the other revokes them.
+        let minted = self.mint(&grant, None);
+        match self.store.redeem_code(&hash, &minted.stored).await? {
+            Redeemed::Fresh(_) => {}
             Redeemed::Replayed(code) => {
                 self.store.revoke_grant(&code.grant_id).await?;
                 return Err(bad_grant(
@@ -96,12 +112,8 @@ impl Tokens {
                 ));
             }
             Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
-        };
-        let (grant, user) = self
-            .live_grant(&code.grant_id)
-            .await?
-            .ok_or_else(|| bad_grant("the grant was revoked"))?;
-        self.issue_tokens(&app, &grant, &user, true).await
+        }
+        self.respond(&app, &grant, &user, true, minted).await
     }
 
     /// The refresh-token grant with rotation: each refresh token works once; its own client
@@ -140,21 +152,11 @@ impl Tokens {
             return Err(bad_grant("the refresh token has expired"));
         }
         let narrowed = narrower_scope(scope, &issued.scopes)?;
-        let token = match self.store.redeem_refresh_token(&hash).await? {
-            Redeemed::Fresh(token) => token,
-            Redeemed::Replayed(token) => {
-                self.store.revoke_grant(&token.grant_id).await?;
-                return Err(bad_grant(
-                    "the refresh token was already used; its family is revoked",
-                ));
-            }
-            Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
-        };
         // Assignment is checked again at every refresh: a user whose assignment was removed
         // gets nothing more, and the grant ends (its access tokens with it), so the refusal is
         // logged once rather than at every retry.
         let (grant, user) = self
-            .live_grant(&token.grant_id)
+            .live_grant(&stored.grant_id)
             .await?
             .ok_or_else(|| bad_grant("the refresh token was revoked"))?;
         match self
@@ -171,8 +173,22 @@ impl Tokens {
             }
             Err(other) => return Err(other.into()),
         }
-        self.issue_scoped_tokens(&app, &grant, &user, false, narrowed)
-            .await
+        let minted = self.mint(&grant, narrowed);
+        match self
+            .store
+            .redeem_refresh_token(&hash, &minted.stored)
+            .await?
+        {
+            Redeemed::Fresh(_) => {}
+            Redeemed::Replayed(token) => {
+                self.store.revoke_grant(&token.grant_id).await?;
+                return Err(bad_grant(
+                    "the refresh token was already used; its family is revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
+        }
+        self.respond(&app, &grant, &user, false, minted).await
     }
 
     /// A grant that is neither revoked nor held by a disabled or deleted user, with that user.
@@ -192,6 +208,7 @@ impl Tokens {
         }
     }
 
+    /// Issues and stores tokens for `grant` outside any redemption (the device grant).
     pub(super) async fn issue_tokens(
         &self,
         app: &Application,
@@ -199,46 +216,59 @@ impl Tokens {
         user: &User,
         include_nonce: bool,
     ) -> Result<TokenResponse, OAuthError> {
-        self.issue_scoped_tokens(app, grant, user, include_nonce, None)
-            .await
+        let minted = self.mint(grant, None);
+        self.store.put_access_token(&minted.stored.access).await?;
+        if let Some(refresh) = &minted.stored.refresh {
+            self.store.put_refresh_token(refresh).await?;
+        }
+        self.respond(app, grant, user, include_nonce, minted).await
     }
 
-    /// Issues tokens for `grant`; with `narrowed`, the access and ID tokens carry only those
-    /// scopes (a subset of the grant's), while a refresh token keeps the whole grant.
-    async fn issue_scoped_tokens(
+    /// New tokens for `grant`, not yet stored; with `narrowed`, the access and ID tokens carry
+    /// only those scopes (a subset of the grant's), while a refresh token keeps the whole grant.
+    fn mint(&self, grant: &Grant, narrowed: Option<Vec<String>>) -> Minted {
+        let now = self.now();
+        let access = self.random.token();
+        let refresh = grant
+            .scopes
+            .iter()
+            .any(|s| s == "offline_access")
+            .then(|| self.random.token());
+        let stored = IssuedTokens {
+            access: AccessToken {
+                hash: TokenHash::of(access.expose()),
+                grant_id: grant.id.clone(),
+                expires_at: now.plus_seconds(self.settings.access_token_lifetime_seconds),
+                scopes: narrowed.clone(),
+            },
+            refresh: refresh.as_ref().map(|refresh| RefreshToken {
+                hash: TokenHash::of(refresh.expose()),
+                grant_id: grant.id.clone(),
+                expires_at: now.plus_seconds(self.settings.refresh_token_lifetime_seconds),
+            }),
+        };
+        Minted {
+            access,
+            refresh,
+            narrowed,
+            stored,
+            now,
+        }
+    }
+
+    /// The token response for tokens already stored: the ID token is signed here.
+    async fn respond(
         &self,
         app: &Application,
         grant: &Grant,
         user: &User,
         include_nonce: bool,
-        narrowed: Option<Vec<String>>,
+        minted: Minted,
     ) -> Result<TokenResponse, OAuthError> {
-        let now = self.now();
-        let access = self.random.token();
-        self.store
-            .put_access_token(&AccessToken {
-                hash: TokenHash::of(access.expose()),
-                grant_id: grant.id.clone(),
-                expires_at: now.plus_seconds(self.settings.access_token_lifetime_seconds),
-                scopes: narrowed.clone(),
-            })
-            .await?;
-        let refresh = if grant.scopes.iter().any(|s| s == "offline_access") {
-            let refresh = self.random.token();
-            self.store
-                .put_refresh_token(&RefreshToken {
-                    hash: TokenHash::of(refresh.expose()),
-                    grant_id: grant.id.clone(),
-                    expires_at: now.plus_seconds(self.settings.refresh_token_lifetime_seconds),
-                })
-                .await?;
-            Some(refresh.expose().to_string())
-        } else {
-            None
-        };
+        let now = minted.now;
         // The ID token and the response's `scope` tell what the access token really grants.
         let scoped = Grant {
-            scopes: narrowed.unwrap_or_else(|| grant.scopes.clone()),
+            scopes: minted.narrowed.unwrap_or_else(|| grant.scopes.clone()),
             ..grant.clone()
         };
         let groups = self.groups_claim(app, &user.id).await?;
@@ -248,7 +278,7 @@ impl Tokens {
             &scoped,
             now,
             self.settings.id_token_lifetime_seconds,
-            access.expose(),
+            minted.access.expose(),
             include_nonce,
         );
         claims.set_groups(groups, &format!("{}/userinfo", self.settings.issuer));
@@ -257,16 +287,15 @@ impl Tokens {
             .active(app.id_token_alg, now)
             .ok_or_else(|| OAuthError::new(OAuthErrorCode::ServerError, "no signing key"))?;
         Ok(TokenResponse {
-            access_token: access.expose().to_string(),
+            access_token: minted.access.expose().to_string(),
             token_type: "Bearer",
             expires_in: self.settings.access_token_lifetime_seconds,
             id_token: signer.sign_jwt(&claims)?,
-            refresh_token: refresh,
+            refresh_token: minted.refresh.map(|r| r.expose().to_string()),
             scope: scoped.scopes.join(" "),
         })
     }
 
-    /// Claims for `/userinfo`, for a live access token.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserClaims, OAuthError> {
         let invalid = || {
             OAuthError::new(
