@@ -414,6 +414,16 @@ pub enum Redeemed<T> {
     Unknown,
 }
 
+impl<T> Redeemed<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Redeemed<U> {
+        match self {
+            Redeemed::Fresh(value) => Redeemed::Fresh(f(value)),
+            Redeemed::Replayed(value) => Redeemed::Replayed(f(value)),
+            Redeemed::Unknown => Redeemed::Unknown,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IdTokenClaims {
     pub iss: String,

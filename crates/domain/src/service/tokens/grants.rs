@@ -103,16 +103,13 @@ impl Tokens {
         // replay worth revoking for. The tokens are stored with the spend, so of two
         // redemptions racing, exactly one issues tokens and the other revokes them.
         let minted = self.mint(&grant, None);
-        match self.store.redeem_code(&hash, &minted.stored).await? {
-            Redeemed::Fresh(_) => {}
-            Redeemed::Replayed(code) => {
-                self.store.revoke_grant(&code.grant_id).await?;
-                return Err(bad_grant(
-                    "the code was already used; the tokens issued with it are revoked",
-                ));
-            }
-            Redeemed::Unknown => return Err(bad_grant("the code is not valid")),
-        }
+        let redeemed = self.store.redeem_code(&hash, &minted.stored).await?;
+        self.refuse_unless_fresh(
+            redeemed.map(|code| code.grant_id),
+            "the code was already used; the tokens issued with it are revoked",
+            "the code is not valid",
+        )
+        .await?;
         self.respond(&app, &grant, &user, true, minted).await
     }
 
@@ -174,21 +171,36 @@ impl Tokens {
             Err(other) => return Err(other.into()),
         }
         let minted = self.mint(&grant, narrowed);
-        match self
+        let redeemed = self
             .store
             .redeem_refresh_token(&hash, &minted.stored)
-            .await?
-        {
-            Redeemed::Fresh(_) => {}
-            Redeemed::Replayed(token) => {
-                self.store.revoke_grant(&token.grant_id).await?;
-                return Err(bad_grant(
-                    "the refresh token was already used; its family is revoked",
-                ));
-            }
-            Redeemed::Unknown => return Err(bad_grant("the refresh token is not valid")),
-        }
+            .await?;
+        self.refuse_unless_fresh(
+            redeemed.map(|token| token.grant_id),
+            "the refresh token was already used; its family is revoked",
+            "the refresh token is not valid",
+        )
+        .await?;
         self.respond(&app, &grant, &user, false, minted).await
+    }
+
+    /// Goes on only after a first use; a replay revokes the grant it names (RFC 6749 section
+    /// 4.1.2 for codes, rotation for refresh tokens) and is refused, as is an unknown value.
+    async fn refuse_unless_fresh(
+        &self,
+        redeemed: Redeemed<GrantId>,
+        replayed: &str,
+        unknown: &str,
+    ) -> Result<(), OAuthError> {
+        let refused = |why: &str| OAuthError::new(OAuthErrorCode::InvalidGrant, why);
+        match redeemed {
+            Redeemed::Fresh(_) => Ok(()),
+            Redeemed::Replayed(grant) => {
+                self.store.revoke_grant(&grant).await?;
+                Err(refused(replayed))
+            }
+            Redeemed::Unknown => Err(refused(unknown)),
+        }
     }
 
     /// A grant that is neither revoked nor held by a disabled or deleted user, with that user.
