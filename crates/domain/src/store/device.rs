@@ -16,6 +16,7 @@ use crate::ids::DeviceId;
 use crate::ids::UserId;
 use crate::log::SignInRecord;
 use crate::secret::TokenHash;
+use crate::signin::PendingSignIn;
 
 use super::StoreResult;
 use super::ThrottleTake;
@@ -82,13 +83,16 @@ pub trait DeviceStore: Send + Sync {
     /// the slots before it stay taken, and nothing is stored); then stores a sign-in approval
     /// only if its user has no other sign-in approval (phone sign-in or MFA push) still
     /// pending and unexpired at `now` (`AlreadyWaiting`, and nothing stored, otherwise).
-    /// One transaction, so of two racing sign-ins only one notification is ever created, and
-    /// one trip to the database for the whole step.
+    /// When the approval is stored, `sign_in` (the sign-in moved to the number page) is stored
+    /// with it; otherwise it is not written. One transaction, so of two racing sign-ins only
+    /// one notification is ever created, a sign-in never waits on a request that was not
+    /// stored, and one trip to the database for the whole step.
     async fn put_approval_if_none_waiting(
         &self,
         approval: &Approval,
         now: Timestamp,
         throttles: &[ThrottleTake],
+        sign_in: Option<&PendingSignIn>,
     ) -> StoreResult<ApprovalPut>;
     async fn approval(&self, id: &ApprovalId) -> StoreResult<Option<Approval>>;
     /// The user's approvals still in state `Pending` (expired or not), oldest first.

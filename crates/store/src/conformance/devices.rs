@@ -10,12 +10,13 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::{TokenHash, random_hex};
+use latchkey_domain::signin::{PendingSignIn, SignInStage};
 use latchkey_domain::store::{ApprovalPut, Store, ThrottleTake};
 use latchkey_protocol::DeviceKeyPair;
 use latchkey_protocol::wire::{AppKind, ApprovalKind};
 
 use super::fixtures::{
-    NOW, by_user, futures_join_all, new_sign_in_record, stored_user, unique_upn,
+    NOW, by_user, futures_join_all, new_sign_in, new_sign_in_record, stored_user, unique_upn,
 };
 
 fn new_device(user: &UserId) -> Device {
@@ -300,7 +301,7 @@ pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dy
     let blocked = new_approval(&device);
     assert_eq!(
         store
-            .put_approval_if_none_waiting(&blocked, NOW, &[])
+            .put_approval_if_none_waiting(&blocked, NOW, &[], None)
             .await
             .unwrap(),
         ApprovalPut::AlreadyWaiting,
@@ -313,8 +314,8 @@ pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dy
         .unwrap();
     let (a, b) = (new_approval(&device), new_approval(&device));
     let (one, two) = tokio::join!(
-        store.put_approval_if_none_waiting(&a, NOW, &[]),
-        store.put_approval_if_none_waiting(&b, NOW, &[]),
+        store.put_approval_if_none_waiting(&a, NOW, &[], None),
+        store.put_approval_if_none_waiting(&b, NOW, &[], None),
     );
     assert!(
         (one.unwrap() == ApprovalPut::Stored) ^ (two.unwrap() == ApprovalPut::Stored),
@@ -324,7 +325,7 @@ pub async fn only_one_sign_in_approval_waits_per_user_even_when_raced(store: &dy
     let after_expiry = NOW.plus_seconds(90);
     assert_eq!(
         store
-            .put_approval_if_none_waiting(&later, after_expiry, &[])
+            .put_approval_if_none_waiting(&later, after_expiry, &[], None)
             .await
             .unwrap(),
         ApprovalPut::Stored,
@@ -348,7 +349,7 @@ pub async fn notification_flood_is_cut_off_by_the_slots_taken_with_the_request(s
     let waiting = new_approval(&device);
     assert_eq!(
         store
-            .put_approval_if_none_waiting(&waiting, NOW, &[address.clone(), user.clone()])
+            .put_approval_if_none_waiting(&waiting, NOW, &[address.clone(), user.clone()], None)
             .await
             .unwrap(),
         ApprovalPut::AlreadyWaiting
@@ -358,7 +359,7 @@ pub async fn notification_flood_is_cut_off_by_the_slots_taken_with_the_request(s
     let after_expiry = NOW.plus_seconds(90);
     assert_eq!(
         store
-            .put_approval_if_none_waiting(&refused, NOW, &[address.clone(), user.clone()])
+            .put_approval_if_none_waiting(&refused, NOW, &[address.clone(), user.clone()], None)
             .await
             .unwrap(),
         ApprovalPut::Throttled,
@@ -379,7 +380,12 @@ pub async fn notification_flood_is_cut_off_by_the_slots_taken_with_the_request(s
     let sent = new_approval(&device);
     assert_eq!(
         store
-            .put_approval_if_none_waiting(&sent, after_expiry, &[address.clone(), user.clone()])
+            .put_approval_if_none_waiting(
+                &sent,
+                after_expiry,
+                &[address.clone(), user.clone()],
+                None
+            )
             .await
             .unwrap(),
         ApprovalPut::Stored
@@ -392,6 +398,82 @@ pub async fn notification_flood_is_cut_off_by_the_slots_taken_with_the_request(s
             .unwrap(),
         1
     );
+}
+
+/// The sign-in moves to the number page in the write that stores its request, and stays where
+/// it was when no request is stored (another one waits, or a throttle refuses).
+pub async fn a_sign_in_moves_to_the_number_page_only_with_its_stored_request(store: &dyn Store) {
+    let (device, first) = stored_approval(store).await;
+    let sign_in = new_sign_in(NOW.plus_seconds(600));
+    store.put_sign_in(&sign_in).await.expect("put_sign_in");
+    let moved_for = |approval: &Approval| PendingSignIn {
+        stage: SignInStage::AwaitingApproval {
+            upn: "user@conformance.example".into(),
+            user_id: device.user_id.clone(),
+            approval: approval.id.clone(),
+            first_factor: None,
+            held_back: None,
+        },
+        ..sign_in.clone()
+    };
+    // One slot an hour: the first attempt spends it, the second is refused.
+    let slot = ThrottleTake {
+        key: format!("notify:user:{}", random_hex(8)),
+        window_seconds: 3600,
+        limit: 1,
+    };
+    let blocked = new_approval(&device);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(
+                &blocked,
+                NOW,
+                std::slice::from_ref(&slot),
+                Some(&moved_for(&blocked)),
+            )
+            .await
+            .unwrap(),
+        ApprovalPut::AlreadyWaiting
+    );
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap(),
+        Some(sign_in.clone()),
+        "a sign-in whose request was not stored stays where it was"
+    );
+    let refused = new_approval(&device);
+    let after_expiry = NOW.plus_seconds(90);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(
+                &refused,
+                after_expiry,
+                std::slice::from_ref(&slot),
+                Some(&moved_for(&refused)),
+            )
+            .await
+            .unwrap(),
+        ApprovalPut::Throttled
+    );
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap(),
+        Some(sign_in.clone()),
+        "a sign-in whose request a throttle refused stays where it was"
+    );
+    let sent = new_approval(&device);
+    let moved = moved_for(&sent);
+    assert_eq!(
+        store
+            .put_approval_if_none_waiting(&sent, after_expiry, &[], Some(&moved))
+            .await
+            .unwrap(),
+        ApprovalPut::Stored
+    );
+    assert_eq!(
+        store.sign_in(&sign_in.id).await.unwrap(),
+        Some(moved),
+        "the sign-in is stored with its request"
+    );
+    assert_ne!(first.id, sent.id);
 }
 
 /// Thirteen codes redeemed at once by a user allowed three devices: three devices, whatever

@@ -171,6 +171,7 @@ macro_rules! __conformance_checks {
             shared devices::settling_logs_in_the_same_write,
             racing devices::only_one_sign_in_approval_waits_per_user_even_when_raced,
             shared devices::notification_flood_is_cut_off_by_the_slots_taken_with_the_request,
+            shared devices::a_sign_in_moves_to_the_number_page_only_with_its_stored_request,
             racing devices::devices_stop_at_the_limit_even_when_activations_are_redeemed_in_parallel,
             shared devices::open_activations_stop_at_the_limit_and_used_or_expired_ones_do_not_count,
             racing devices::pin_checks_count_wrong_pins_and_lock_at_the_limit_even_when_raced,

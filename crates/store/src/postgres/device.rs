@@ -17,12 +17,13 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
+use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use super::session::Bound;
+use super::session::{Bound, upsert_sign_in};
 use super::throttle::take_slot;
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
@@ -337,8 +338,10 @@ impl DeviceStore for PostgresStore {
         approval: &Approval,
         now: Timestamp,
         throttles: &[ThrottleTake],
+        sign_in: Option<&PendingSignIn>,
     ) -> StoreResult<ApprovalPut> {
         let doing = "storing an approval";
+        let upsert = sign_in.map(upsert_sign_in).transpose()?;
         let mut tx = self.begin().await?;
         // The user's lock first, then the throttle rows in the caller's order: every
         // transaction that holds a throttle row here already holds its user's lock.
@@ -365,8 +368,15 @@ impl DeviceStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+        let stored = done.rows_affected() == 1;
+        if stored && let Some(upsert) = upsert {
+            upsert
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| backend("saving a sign-in", e))?;
+        }
         tx.commit().await.map_err(|e| backend(doing, e))?;
-        Ok(if done.rows_affected() == 1 {
+        Ok(if stored {
             ApprovalPut::Stored
         } else {
             ApprovalPut::AlreadyWaiting

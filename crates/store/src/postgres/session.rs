@@ -74,7 +74,7 @@ pub(super) fn insert_session(session: &Session) -> StoreResult<Bound> {
 pub(super) const SESSION_CONFLICT: &str = "a session with this id or token";
 
 /// The sign-in moves through stages by being put again, hence the upsert.
-fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Bound> {
+pub(super) fn upsert_sign_in(sign_in: &PendingSignIn) -> StoreResult<Bound> {
     let body = to_json("sign-in", serde_json::to_string(sign_in))?;
     Ok(sqlx::query(
         "INSERT INTO sign_ins (id, body, expires_at) VALUES ($1, $2, $3) \

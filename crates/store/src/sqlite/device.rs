@@ -6,6 +6,7 @@ use super::hot::Written;
 use super::rows::{activation_from, approval_from, device_from};
 use super::statements::{
     SIGN_IN_RECORD_CONFLICT, bind_approval, insert_approval, insert_device, insert_sign_in_record,
+    upsert_sign_in,
 };
 use super::throttle::take_slot;
 use super::{backend, conflict_or_backend, to_json};
@@ -18,6 +19,7 @@ use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
+use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 
@@ -225,7 +227,9 @@ impl DeviceStore for SqliteStore {
         approval: &Approval,
         now: Timestamp,
         throttles: &[ThrottleTake],
+        sign_in: Option<&PendingSignIn>,
     ) -> StoreResult<ApprovalPut> {
+        let upsert = sign_in.map(upsert_sign_in).transpose()?;
         let takes: Vec<Stmt> = throttles
             .iter()
             .map(|t| take_slot(&t.key, now, t.window_seconds, t.limit))
@@ -241,6 +245,7 @@ impl DeviceStore for SqliteStore {
         .bind(approval.user_id.as_str())
         .bind(now.0);
         let ticket = self.approvals.begin_write(approval.id.as_str());
+        let sign_in_ticket = sign_in.map(|s| self.sign_ins.begin_write(s.id.as_str()));
         let doing = "storing an approval";
         let done = self
             .write(doing, move |conn| {
@@ -258,14 +263,30 @@ impl DeviceStore for SqliteStore {
                 let inserted = insert
                     .execute(&tx)
                     .map_err(|e| conflict_or_backend("an approval with this id", e))?;
+                if inserted.rows_affected() != 1 {
+                    // The slots stay taken; nothing else is written.
+                    tx.commit().map_err(|e| backend(doing, e))?;
+                    return Ok(ApprovalPut::AlreadyWaiting);
+                }
+                if let Some(upsert) = upsert {
+                    upsert
+                        .execute(&tx)
+                        .map_err(|e| backend("saving a sign-in", e))?;
+                }
                 tx.commit().map_err(|e| backend(doing, e))?;
-                Ok(if inserted.rows_affected() == 1 {
-                    ApprovalPut::Stored
-                } else {
-                    ApprovalPut::AlreadyWaiting
-                })
+                Ok(ApprovalPut::Stored)
             })
             .await;
+        if let (Some(ticket), Some(sign_in)) = (sign_in_ticket, sign_in) {
+            self.sign_ins.finish_write(
+                ticket,
+                match &done {
+                    Ok(ApprovalPut::Stored) => Written::Value(sign_in.clone()),
+                    // Not written: the row is as it was, read from the database next time.
+                    _ => Written::Unknown,
+                },
+            );
+        }
         self.approvals.finish_write(
             ticket,
             match &done {

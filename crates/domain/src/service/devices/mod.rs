@@ -40,7 +40,7 @@ use crate::ids::{ApprovalId, DeviceId, UserId};
 use crate::log::{Actor, AuditCategory, SignInRecord};
 use crate::notify::{Notifier, PullOnly};
 use crate::random::RandomSource;
-use crate::signin::SignInStage;
+use crate::signin::PendingSignIn;
 use crate::store::DeviceStore;
 use crate::user::User;
 
@@ -209,8 +209,8 @@ pub enum ActivationProgress {
 
 /// What asking for an approval did.
 pub(crate) enum ApprovalStart {
-    /// The notification went out; the sign-in waits on the number page.
-    Sent(SignInStage),
+    /// The notification went out; the sign-in, moved to the number page, is stored with it.
+    Sent(Box<PendingSignIn>),
     /// Phone sign-in or push does not apply to this user now.
     NotApplicable,
     /// A notification for this user is already waiting: none is sent.

@@ -167,9 +167,20 @@ impl Devices {
         let mut record = self.authenticator_record(app.as_ref(), user, context, now);
         record.status.additional_details = held_back.map(|why| why.log_detail().to_string());
         approval.record = Some(record);
+        let phone = kind == ApprovalKind::PhoneSignIn;
+        let moved = PendingSignIn {
+            stage: SignInStage::AwaitingApproval {
+                upn: user.upn.to_string(),
+                user_id: user.id.clone(),
+                approval: approval.id.clone(),
+                first_factor: (!phone).then_some(AuthMethod::Password),
+                held_back,
+            },
+            ..sign_in.clone()
+        };
         match self
             .store
-            .put_approval_if_none_waiting(&approval, now, throttles)
+            .put_approval_if_none_waiting(&approval, now, throttles, Some(&moved))
             .await?
         {
             ApprovalPut::Stored => {}
@@ -190,14 +201,7 @@ impl Devices {
                 notifier.notify(device, &event);
             }
         }
-        let phone = kind == ApprovalKind::PhoneSignIn;
-        Ok(ApprovalStart::Sent(SignInStage::AwaitingApproval {
-            upn: user.upn.to_string(),
-            user_id: user.id.clone(),
-            approval: approval.id,
-            first_factor: (!phone).then_some(AuthMethod::Password),
-            held_back,
-        }))
+        Ok(ApprovalStart::Sent(Box::new(moved)))
     }
 
     /// The sign-in log record of an authenticator sign-in for `user` from `context`: who,

@@ -135,11 +135,8 @@ impl SignIns {
                 .await
                 .map_err(trouble)?
             {
-                ApprovalStart::Sent(stage) => {
-                    sign_in.stage = stage;
-                    self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
-                    return Err(SignInFailure::SecondFactor);
-                }
+                // The sign-in was stored at the number page with the request.
+                ApprovalStart::Sent(_) => return Err(SignInFailure::SecondFactor),
                 ApprovalStart::AlreadyPending => {
                     return Err(SignInFailure::Notice(ALREADY_PENDING.into()));
                 }

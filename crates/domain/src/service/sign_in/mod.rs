@@ -301,7 +301,8 @@ impl SignIns {
         };
         let user_id = user.map(|u| u.id);
         sign_in.stage = match phone {
-            ApprovalStart::Sent(stage) => stage,
+            // Stored at the number page with the request, in one write.
+            ApprovalStart::Sent(moved) => return Ok(*moved),
             ApprovalStart::NotApplicable if passkeys_only => SignInStage::AwaitingPasskey {
                 upn: upn.to_string(),
                 user_id: user_id.expect("only a known user has passkeys"),
