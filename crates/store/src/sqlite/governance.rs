@@ -226,12 +226,16 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn user_risk(&self, user: &UserId) -> StoreResult<Option<UserRisk>> {
-        self.read_by_key(
-            "SELECT * FROM user_risk WHERE user_id = ?",
+        self.read_steady(
+            |rows| &rows.risks,
             user.as_str(),
-            user_risk_from,
+            || {
+                let read = stmt("SELECT * FROM user_risk WHERE user_id = ?").bind(user.as_str());
+                self.read(|conn| read.fetch_optional(conn, user_risk_from))
+                    .map(Some)
+            },
         )
-        .await
+        .map(Option::flatten)
     }
 
     async fn risky_users(&self) -> StoreResult<Vec<UserRisk>> {

@@ -77,12 +77,17 @@ impl PushStore for SqliteStore {
     }
 
     async fn push_subscription(&self, device: &DeviceId) -> StoreResult<Option<PushSubscription>> {
-        self.read_by_key(
-            "SELECT * FROM push_subscriptions WHERE device_id = ?",
+        self.read_steady(
+            |rows| &rows.subscriptions,
             device.as_str(),
-            subscription_from,
+            || {
+                let read = stmt("SELECT * FROM push_subscriptions WHERE device_id = ?")
+                    .bind(device.as_str());
+                self.read(|conn| read.fetch_optional(conn, subscription_from))
+                    .map(Some)
+            },
         )
-        .await
+        .map(Option::flatten)
     }
 
     async fn delete_push_subscription(

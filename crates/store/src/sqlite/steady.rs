@@ -1,5 +1,5 @@
-//! Rows every sign-in reads and almost nothing writes, kept in memory: users, devices and the
-//! authentication methods policy.
+//! Rows every sign-in reads and almost nothing writes, kept in memory: users, devices, the
+//! authentication methods policy, user risk and web push subscriptions.
 //!
 //! A phone sign-in reads its user about four times, its device two or three times and the
 //! policy twice (docs/performance.md), and a SQLite read is a trip through a reader's page
@@ -23,9 +23,15 @@
 //!
 //! A write to one row drops every cached row of its table: these tables change when an
 //! administrator or a user changes an account, a device or the policy, not per sign-in.
-//! Rows not found are not cached (guessed names cannot fill memory), except the policy's one
-//! row, whose absence (no administrator has saved a policy yet: the defaults apply) is kept
-//! like a row; at most [`STEADY_ROWS`] rows a table are kept.
+//! Rows not found are not cached (guessed names cannot fill memory), except where the key is
+//! one the server chose, not a name someone typed: the policy's one row (absent until an
+//! administrator saves one: the defaults apply), a known user's risk and a known device's push
+//! subscription, whose absence is the usual case and is kept like a row. At most
+//! [`STEADY_ROWS`] rows a table are kept.
+//!
+//! Only rowid tables can be cached: SQLite does not call the update hook for a table
+//! `WITHOUT ROWID` (such as `group_members`), so a write to one would go unseen. A test checks
+//! every cached table.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +39,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use latchkey_domain::authenticator::Device;
 use latchkey_domain::policy::AuthenticationMethodsPolicy;
+use latchkey_domain::push::PushSubscription;
+use latchkey_domain::risk::UserRisk;
 use latchkey_domain::store::StoreResult;
 use latchkey_domain::user::User;
 
@@ -45,18 +53,22 @@ pub(super) enum Table {
     Users = 0,
     Devices = 1,
     Policy = 2,
+    UserRisk = 3,
+    PushSubscriptions = 4,
 }
 
-const TABLES: [(&str, Table); 3] = [
+pub(super) const TABLES: [(&str, Table); 5] = [
     ("users", Table::Users),
     ("devices", Table::Devices),
     ("policy", Table::Policy),
+    ("user_risk", Table::UserRisk),
+    ("push_subscriptions", Table::PushSubscriptions),
 ];
 
 /// The cached tables' generations, bumped by the writer thread.
 #[derive(Debug, Default)]
 pub(super) struct Generations {
-    of: [AtomicU64; 3],
+    of: [AtomicU64; TABLES.len()],
     /// Tables changed since the writer last settled, one bit each.
     changed: AtomicU32,
 }
@@ -98,6 +110,10 @@ pub(super) struct SteadyRows {
     pub(super) device_lists: Steady<Vec<Device>>,
     /// The one policy row, under the empty key; `None` while none was saved.
     pub(super) policy: Steady<Option<AuthenticationMethodsPolicy>>,
+    /// A user's risk, by the user's id; `None` for a user never at risk.
+    pub(super) risks: Steady<Option<UserRisk>>,
+    /// A device's web push subscription, by the device's id; `None` for one without.
+    pub(super) subscriptions: Steady<Option<PushSubscription>>,
 }
 
 impl SteadyRows {
@@ -107,6 +123,8 @@ impl SteadyRows {
             devices: Steady::new(Table::Devices),
             device_lists: Steady::new(Table::Devices),
             policy: Steady::new(Table::Policy),
+            risks: Steady::new(Table::UserRisk),
+            subscriptions: Steady::new(Table::PushSubscriptions),
         }
     }
 }

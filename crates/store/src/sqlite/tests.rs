@@ -760,3 +760,101 @@ async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades(
     assert!(store.devices_of_user(&user.id).await.unwrap().is_empty());
     store.close().await;
 }
+
+/// A push subscription, absent or present, is answered from memory and follows every write,
+/// the cascade of a deleted device too.
+#[tokio::test]
+async fn subscriptions_kept_in_memory_follow_every_write_including_cascades() {
+    use latchkey_domain::authenticator::Device;
+    use latchkey_domain::ids::DeviceId;
+    use latchkey_domain::push::PushSubscription;
+    use latchkey_domain::store::PushStore;
+    use latchkey_protocol::DeviceKeyPair;
+    use latchkey_protocol::wire::AppKind;
+
+    let scratch = scratch_sqlite().await;
+    let store = &scratch.store;
+    let user = some_user("steady-push");
+    store.create_user(&user).await.unwrap();
+    let device = Device {
+        id: DeviceId::random(),
+        user_id: user.id.clone(),
+        name: "Phone".into(),
+        key: DeviceKeyPair::generate().expect("key").public_key(),
+        passwordless_key: None,
+        created_at: Timestamp(1_700_000_000),
+        confirmed_at: None,
+        phone_sign_in_at: None,
+        app: AppKind::Terminal,
+        webauthn: None,
+    };
+    let insert = super::statements::insert_device(&device);
+    store
+        .write("adding a device", move |conn| {
+            insert
+                .execute(conn)
+                .map_err(|e| backend("adding a device", e))
+        })
+        .await
+        .unwrap();
+    // Absence, read twice so the second answer comes from memory.
+    for _ in 0..2 {
+        assert_eq!(store.push_subscription(&device.id).await.unwrap(), None);
+    }
+    let subscription = PushSubscription {
+        device_id: device.id.clone(),
+        endpoint: "https://push.example/steady".into(),
+        p256dh: "key".into(),
+        auth: "auth".into(),
+        created_at: Timestamp(1_700_000_000),
+    };
+    store.put_push_subscription(&subscription).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            store.push_subscription(&device.id).await.unwrap(),
+            Some(subscription.clone()),
+            "a subscription added is seen at once"
+        );
+    }
+    // The device's row deleted by hand: its subscription goes by `ON DELETE CASCADE`.
+    let id = device.id.clone();
+    store
+        .write("deleting a device", move |conn| {
+            db::stmt("DELETE FROM devices WHERE id = ?")
+                .bind(id.as_str())
+                .execute(conn)
+                .map_err(|e| backend("deleting a device", e))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.push_subscription(&device.id).await.unwrap(),
+        None,
+        "the cascade's delete reaches the subscription's copy"
+    );
+    store.close().await;
+}
+
+/// The update hook that keeps cached rows true is not called for tables `WITHOUT ROWID`: none
+/// of the tables kept in memory may be one.
+#[tokio::test]
+async fn every_table_kept_in_memory_is_a_rowid_table_whose_writes_the_hook_sees() {
+    let scratch = scratch_sqlite().await;
+    let store = &scratch.store;
+    for (table, _) in super::steady::TABLES {
+        let name = table.to_string();
+        let sql: Option<String> = store
+            .read(|conn| {
+                db::stmt("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?")
+                    .bind(name)
+                    .fetch_optional(conn, |row| db::get::<String>(row, 0))
+            })
+            .unwrap();
+        let sql = sql.unwrap_or_else(|| panic!("no table {table}"));
+        assert!(
+            !sql.to_ascii_uppercase().contains("WITHOUT ROWID"),
+            "{table} is WITHOUT ROWID, so its writes would go unseen"
+        );
+    }
+    store.close().await;
+}
