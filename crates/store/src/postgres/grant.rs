@@ -21,6 +21,15 @@ use super::{
 
 const CODE_CONFLICT: &str = "an authorization code";
 
+macro_rules! insert_grant_sql {
+    () => {
+        "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, \
+         created_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    };
+}
+
+const INSERT_GRANT: &str = insert_grant_sql!();
+
 fn insert_code(code: &AuthorizationCode) -> Query<'_, Postgres, PgArguments> {
     sqlx::query(
         "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
@@ -105,37 +114,44 @@ impl GrantStore for PostgresStore {
         grant: &Grant,
         code: Option<&AuthorizationCode>,
     ) -> StoreResult<()> {
-        let insert_grant = sqlx::query(
-            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
-             revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(grant.id.as_str())
-        .bind(grant.user_id.as_str())
-        .bind(grant.client_id.as_str())
-        .bind(grant.session_id.as_str())
-        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
-        .bind(&grant.nonce)
-        .bind(grant.auth_time.0)
-        .bind(method_text(grant.method)?)
-        .bind(grant.created_at.0)
-        .bind(grant.revoked);
+        let bind_grant = |query: Query<'static, Postgres, PgArguments>| -> StoreResult<_> {
+            Ok(query
+                .bind(grant.id.as_str().to_owned())
+                .bind(grant.user_id.as_str().to_owned())
+                .bind(grant.client_id.as_str().to_owned())
+                .bind(grant.session_id.as_str().to_owned())
+                .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+                .bind(grant.nonce.clone())
+                .bind(grant.auth_time.0)
+                .bind(method_text(grant.method)?)
+                .bind(grant.created_at.0)
+                .bind(grant.revoked))
+        };
         let Some(code) = code else {
-            insert_grant
+            bind_grant(sqlx::query(INSERT_GRANT))?
                 .execute(&self.pool)
                 .await
                 .map_err(|e| conflict_or_backend("a grant with this id", e))?;
             return Ok(());
         };
-        let mut tx = self.begin().await?;
-        insert_grant
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend("a grant with this id", e))?;
-        insert_code(code)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(CODE_CONFLICT, e))?;
-        tx.commit().await.map_err(|e| backend("storing a grant", e))
+        // One statement, one round trip: the code's row comes from the grant's, so neither is
+        // stored without the other.
+        bind_grant(sqlx::query(concat!(
+            "WITH stored AS (",
+            insert_grant_sql!(),
+            " RETURNING id) \
+             INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             SELECT $11, id, $12, $13, $14, $15 FROM stored"
+        )))?
+        .bind(code.hash.as_str().to_owned())
+        .bind(code.client_id.as_str().to_owned())
+        .bind(code.redirect_uri.clone())
+        .bind(code.code_challenge.clone())
+        .bind(code.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend("a grant or its authorization code", e))?;
+        Ok(())
     }
 
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
