@@ -666,20 +666,17 @@ async fn a_flood_of_writes_waits_in_a_bounded_queue_instead_of_growing_memory() 
     store.close().await;
 }
 
-/// Threat: a disabled account, a renamed or removed device, or a device deleted with its user,
-/// still used from a copy kept in memory ([`super::steady`]). Every write reaches the copies,
-/// the rows a foreign key's cascade deletes included.
-#[tokio::test]
-async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades() {
+/// A new user with one device (a terminal authenticator), both stored.
+async fn stored_user_and_device(
+    store: &SqliteStore,
+    name: &str,
+) -> (User, latchkey_domain::authenticator::Device) {
     use latchkey_domain::authenticator::Device;
     use latchkey_domain::ids::DeviceId;
-    use latchkey_domain::store::DeviceStore;
     use latchkey_protocol::DeviceKeyPair;
     use latchkey_protocol::wire::AppKind;
 
-    let scratch = scratch_sqlite().await;
-    let store = &scratch.store;
-    let user = some_user("steady");
+    let user = some_user(name);
     store.create_user(&user).await.unwrap();
     let device = Device {
         id: DeviceId::random(),
@@ -702,6 +699,20 @@ async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades(
         })
         .await
         .unwrap();
+    (user, device)
+}
+
+/// Threat: a disabled account, a renamed or removed device, or a device deleted with its user,
+/// still used from a copy kept in memory ([`super::steady`]). Every write reaches the copies,
+/// the rows a foreign key's cascade deletes included.
+#[tokio::test]
+async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades() {
+    use latchkey_domain::authenticator::Device;
+    use latchkey_domain::store::DeviceStore;
+
+    let scratch = scratch_sqlite().await;
+    let store = &scratch.store;
+    let (user, device) = stored_user_and_device(store, "steady").await;
     let name_of = |found: Option<Device>| found.map(|d| d.name);
     // Read everything twice, so the second answers come from memory.
     for _ in 0..2 {
@@ -765,38 +776,12 @@ async fn users_and_devices_kept_in_memory_follow_every_write_including_cascades(
 /// the cascade of a deleted device too.
 #[tokio::test]
 async fn subscriptions_kept_in_memory_follow_every_write_including_cascades() {
-    use latchkey_domain::authenticator::Device;
-    use latchkey_domain::ids::DeviceId;
     use latchkey_domain::push::PushSubscription;
     use latchkey_domain::store::PushStore;
-    use latchkey_protocol::DeviceKeyPair;
-    use latchkey_protocol::wire::AppKind;
 
     let scratch = scratch_sqlite().await;
     let store = &scratch.store;
-    let user = some_user("steady-push");
-    store.create_user(&user).await.unwrap();
-    let device = Device {
-        id: DeviceId::random(),
-        user_id: user.id.clone(),
-        name: "Phone".into(),
-        key: DeviceKeyPair::generate().expect("key").public_key(),
-        passwordless_key: None,
-        created_at: Timestamp(1_700_000_000),
-        confirmed_at: None,
-        phone_sign_in_at: None,
-        app: AppKind::Terminal,
-        webauthn: None,
-    };
-    let insert = super::statements::insert_device(&device);
-    store
-        .write("adding a device", move |conn| {
-            insert
-                .execute(conn)
-                .map_err(|e| backend("adding a device", e))
-        })
-        .await
-        .unwrap();
+    let (_, device) = stored_user_and_device(store, "steady-push").await;
     // Absence, read twice so the second answer comes from memory.
     for _ in 0..2 {
         assert_eq!(store.push_subscription(&device.id).await.unwrap(), None);
