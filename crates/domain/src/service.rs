@@ -50,7 +50,7 @@ pub use certificates::{
     PresentedChain,
 };
 pub use devices::{
-    ActivationProgress, ConsentProgress, DeviceApiError, DeviceErrorKind, Devices,
+    ActivationProgress, AnsweringDevice, ConsentProgress, DeviceApiError, DeviceErrorKind, Devices,
     LOCATION_ATTRIBUTION, MAX_DEVICES_PER_USER, MAX_OPEN_ACTIVATIONS_PER_USER, MAX_WAITERS,
     MAX_WAITERS_PER_APPROVAL, RegisteredMethod, SignedDeviceRequest, WaitRefused,
 };

@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use latchkey_domain::authenticator::Device;
-use latchkey_domain::service::{DeviceApiError, DeviceErrorKind, SignedDeviceRequest};
+use latchkey_domain::service::{
+    AnsweringDevice, DeviceApiError, DeviceErrorKind, SignedDeviceRequest,
+};
 use latchkey_protocol::wire::{
     ActivateRequest, Answer, ApiError, DeviceEvent, DisablePhoneSignIn, EnablePasskey,
     EnablePhoneSignIn, PasskeyEnabled, PhoneSignInEnabled, PinUnlock,
@@ -210,28 +212,31 @@ async fn signed_device(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Device, DeviceError> {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    // Routes are nested; the device signs the full path it requested.
-    let full_path = format!("{}{}", latchkey_protocol::API_PREFIX, path);
-    verify(
-        state,
+    let full_path = signed_path(uri);
+    let signed = signed_request(
         SignatureValues::from_headers(headers),
         method,
         &full_path,
         body,
-    )
-    .await
+    );
+    Ok(state.latchkey.devices.authenticate_device(&signed).await?)
 }
 
-/// The one verification every signed request goes through, whatever carried its values.
-async fn verify(
-    state: &AppState,
-    values: SignatureValues<'_>,
-    method: &Method,
-    full_path: &str,
-    body: &[u8],
-) -> Result<Device, DeviceError> {
-    let signed = SignedDeviceRequest {
+/// What a device signs as the path of a request: routes are nested, so the full path (and
+/// query) it requested.
+fn signed_path(uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{}{}", latchkey_protocol::API_PREFIX, path)
+}
+
+/// The values of a signed request, whatever carried them, as the domain checks them.
+fn signed_request<'a>(
+    values: SignatureValues<'a>,
+    method: &'a Method,
+    full_path: &'a str,
+    body: &'a [u8],
+) -> SignedDeviceRequest<'a> {
+    SignedDeviceRequest {
         device_id: values.device_id,
         timestamp: values.timestamp,
         nonce: values.nonce,
@@ -239,8 +244,7 @@ async fn verify(
         method: method.as_str(),
         path: full_path,
         body,
-    };
-    Ok(state.latchkey.devices.authenticate_device(&signed).await?)
+    }
 }
 
 /// Checks the signature of a `GET /stream` handshake: by its headers, or, when it has none of
@@ -257,7 +261,8 @@ async fn signed_stream_device(
         Some(query) if !SignatureValues::any_present(headers) => {
             let values = SignatureValues::from_query(query)?;
             let full_path = format!("{}{}", latchkey_protocol::API_PREFIX, uri.path());
-            verify(state, values, method, &full_path, b"").await
+            let signed = signed_request(values, method, &full_path, b"");
+            Ok(state.latchkey.devices.authenticate_device(&signed).await?)
         }
         Some(_) => Err(invalid(
             "invalid_query",
@@ -441,13 +446,29 @@ async fn pending(
     Ok(axum::Json(latchkey_protocol::wire::PendingRequests { requests }).into_response())
 }
 
+/// An answer's request is checked like any signed one, and also counts against its device's
+/// answer throttle, in the same write that records its nonce.
 async fn answer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedRequest { device, body }: SignedRequest,
+    request: Request,
 ) -> Result<Response, DeviceError> {
+    let (parts, body) = request.into_parts();
+    let body = raw_body(Request::from_parts(parts.clone(), body), &state).await?;
+    let full_path = signed_path(&parts.uri);
+    let signed = signed_request(
+        SignatureValues::from_headers(&parts.headers),
+        &parts.method,
+        &full_path,
+        &body,
+    );
+    let answering: AnsweringDevice = state.latchkey.devices.authenticate_answer(&signed).await?;
     let answer: Answer = parse(&body)?;
-    let result = state.latchkey.devices.answer(&device, &id, &answer).await?;
+    let result = state
+        .latchkey
+        .devices
+        .answer(&answering, &id, &answer)
+        .await?;
     Ok(axum::Json(result).into_response())
 }
 

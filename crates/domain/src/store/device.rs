@@ -21,6 +21,18 @@ use crate::signin::PendingSignIn;
 use super::StoreResult;
 use super::ThrottleTake;
 
+/// What [`DeviceStore::use_device_nonce`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceUse {
+    /// The nonce is recorded, and the throttle slot asked for (if any) taken.
+    Fresh,
+    /// The device already used this nonce: nothing recorded, no slot taken.
+    Replayed,
+    /// The nonce is recorded (so the request cannot be replayed either), but the throttle
+    /// slot asked for was refused.
+    Throttled,
+}
+
 /// What [`DeviceStore::put_approval_if_none_waiting`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalPut {
@@ -69,13 +81,19 @@ pub trait DeviceStore: Send + Sync {
     async fn devices_of_user(&self, user: &UserId) -> StoreResult<Vec<Device>>;
     async fn update_device(&self, device: &Device) -> StoreResult<()>;
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
-    /// Records a signed request's nonce. False if the device already used it (a replay).
+    /// Records a signed request's nonce (`Replayed`, and nothing written, if the device
+    /// already used it). When it is new and `throttle` names a slot, takes that slot of the
+    /// window containing `now` in the same write (`Throttled` when refused; the nonce stays
+    /// recorded): an answer's replay check and its device's answer throttle are one trip to
+    /// the database.
     async fn use_device_nonce(
         &self,
         device: &DeviceId,
         nonce: &str,
         expires_at: Timestamp,
-    ) -> StoreResult<bool>;
+        throttle: Option<&ThrottleTake>,
+        now: Timestamp,
+    ) -> StoreResult<NonceUse>;
 
     // Approvals (sign-in requests sent to a device).
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()>;

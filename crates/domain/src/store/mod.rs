@@ -28,7 +28,7 @@ mod user;
 pub use admin_token::AdminTokenStore;
 pub use application::ApplicationStore;
 pub use campaign::CampaignStore;
-pub use device::{ApprovalPut, DeviceStore};
+pub use device::{ApprovalPut, DeviceStore, NonceUse};
 pub use device_authorization::DeviceAuthorizationStore;
 pub use governance::GovernanceStore;
 pub use grant::GrantStore;

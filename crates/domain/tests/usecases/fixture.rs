@@ -8,20 +8,24 @@ use std::sync::Arc;
 use latchkey_domain::Latchkey;
 use latchkey_domain::Settings;
 use latchkey_domain::application::Application;
-use latchkey_domain::clock::{ManualClock, Timestamp};
+use latchkey_domain::clock::{Clock, ManualClock, Timestamp};
 use latchkey_domain::credential::PassRequest;
 use latchkey_domain::log::{Actor, SignInContext};
 use latchkey_domain::random::SeededRandom;
-use latchkey_domain::secret::{Secret, base64url};
-use latchkey_domain::service::{CredentialInput, NewApplication, NewUser, SignInFailure, SignedIn};
+use latchkey_domain::secret::{Secret, base64url, random_hex};
+use latchkey_domain::service::{
+    CredentialInput, DeviceApiError, NewApplication, NewUser, SignInFailure, SignedDeviceRequest,
+    SignedIn,
+};
 use latchkey_domain::signin::PendingSignIn;
 use latchkey_domain::user::User;
 use latchkey_protocol::keys::DeviceKeyPair;
 use latchkey_protocol::wire::{
-    ActivateRequest, Answer, ApprovalRequest, Decision, EnablePhoneSignIn,
+    ActivateRequest, Answer, AnswerResult, ApprovalRequest, Decision, EnablePhoneSignIn,
 };
 use latchkey_protocol::{
-    activation_proof_input, answer_signing_input, context_digest, passwordless_proof_input,
+    API_PREFIX, activation_proof_input, answer_signing_input, context_digest,
+    passwordless_proof_input, request_signing_input,
 };
 
 pub const ISSUER: &str = "https://idp.test";
@@ -208,22 +212,23 @@ impl World {
             device_key,
             passwordless_key: DeviceKeyPair::generate().expect("key"),
             latchkey: latchkey.clone(),
+            clock: self.clock.clone(),
         };
-        let device = phone.device().await;
-        latchkey
-            .devices
-            .answer(
-                &device,
-                &activated.test_request.id,
-                &sign(
-                    &phone.device_key,
-                    &activated.test_request,
-                    Decision::Approve,
-                    Some(number),
-                ),
-            )
-            .await
-            .expect("test answered");
+        send_answer(
+            latchkey,
+            self.clock.now(),
+            &phone.device_id,
+            &phone.device_key,
+            &activated.test_request.id,
+            &sign(
+                &phone.device_key,
+                &activated.test_request,
+                Decision::Approve,
+                Some(number),
+            ),
+        )
+        .await
+        .expect("test answered");
         let proof_input =
             passwordless_proof_input(&phone.device_id, &phone.passwordless_key.public_key());
         latchkey
@@ -249,6 +254,7 @@ pub struct Phone {
     pub device_key: DeviceKeyPair,
     pub passwordless_key: DeviceKeyPair,
     latchkey: Arc<Latchkey>,
+    clock: Arc<ManualClock>,
 }
 
 impl Phone {
@@ -287,16 +293,50 @@ impl Phone {
         number: Option<u8>,
     ) -> Result<latchkey_protocol::wire::AnswerOutcome, latchkey_domain::service::DeviceApiError>
     {
-        self.latchkey
-            .devices
-            .answer(
-                &self.device().await,
-                &request.id,
-                &sign(&self.passwordless_key, request, decision, number),
-            )
-            .await
-            .map(|r| r.outcome)
+        send_answer(
+            &self.latchkey,
+            self.clock.now(),
+            &self.device_id,
+            &self.device_key,
+            &request.id,
+            &sign(&self.passwordless_key, request, decision, number),
+        )
+        .await
+        .map(|r| r.outcome)
     }
+}
+
+/// Sends `answer` to request `request_id` as the app does: a request signed by the device key
+/// (a fresh timestamp, a new nonce), checked as the edge has every answer checked, then judged.
+pub async fn send_answer(
+    latchkey: &Latchkey,
+    now: Timestamp,
+    device_id: &str,
+    device_key: &DeviceKeyPair,
+    request_id: &str,
+    answer: &Answer,
+) -> Result<AnswerResult, DeviceApiError> {
+    let path = format!("{API_PREFIX}/requests/{request_id}/answer");
+    let body = serde_json::to_vec(answer).expect("an answer is JSON");
+    let nonce = random_hex(16);
+    let signature = device_key.sign(&request_signing_input("POST", &path, now.0, &nonce, &body));
+    let timestamp = now.0.to_string();
+    let answering = latchkey
+        .devices
+        .authenticate_answer(&SignedDeviceRequest {
+            device_id,
+            timestamp: &timestamp,
+            nonce: &nonce,
+            signature: &signature,
+            method: "POST",
+            path: &path,
+            body: &body,
+        })
+        .await?;
+    latchkey
+        .devices
+        .answer(&answering, request_id, answer)
+        .await
 }
 
 pub fn sign(

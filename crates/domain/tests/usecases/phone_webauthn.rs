@@ -3,6 +3,7 @@
 //! and turning it off with an assertion over the request's nonce.
 
 use latchkey_domain::authenticator::Device;
+use latchkey_domain::clock::Clock;
 use latchkey_domain::service::ActivationProgress;
 use latchkey_domain::session::AuthMethod;
 use latchkey_domain::user::User;
@@ -19,7 +20,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::fixture::{ISSUER, World, sign};
+use crate::fixture::{ISSUER, World, send_answer, sign};
 
 struct WebPhone {
     device_id: String,
@@ -89,19 +90,21 @@ async fn web_phone(world: &World, user: &User) -> WebPhone {
     };
     let device = phone.device(world).await;
     assert_eq!(device.app, AppKind::Web);
-    devices
-        .answer(
-            &device,
-            &activated.test_request.id,
-            &sign(
-                &phone.key,
-                &activated.test_request,
-                Decision::Approve,
-                Some(number),
-            ),
-        )
-        .await
-        .unwrap();
+    send_answer(
+        &world.latchkey,
+        world.clock.now(),
+        &phone.device_id,
+        &phone.key,
+        &activated.test_request.id,
+        &sign(
+            &phone.key,
+            &activated.test_request,
+            Decision::Approve,
+            Some(number),
+        ),
+    )
+    .await
+    .unwrap();
     let device = phone.device(world).await;
     let options = devices.begin_phone_sign_in_passkey(&device).await.unwrap();
     assert_eq!(
@@ -172,25 +175,46 @@ async fn a_web_app_approves_a_phone_sign_in_only_with_an_assertion_over_the_answ
     let devices = &world.latchkey.devices;
     let request = devices.pending_for_device(&device).await.unwrap().remove(0);
     let bare = sign(&phone.key, &request, Decision::Approve, Some(number));
-    let refused = devices
-        .answer(&device, &request.id, &bare)
-        .await
-        .unwrap_err();
+    let refused = send_answer(
+        &world.latchkey,
+        world.clock.now(),
+        &phone.device_id,
+        &phone.key,
+        &request.id,
+        &bare,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(refused.code, "user_verification_required");
     let mut wrong = bare.clone();
     wrong.assertion =
         Some(phone.assert_over(&device, &challenge_of(&request, Decision::Deny, None)));
-    let refused = devices
-        .answer(&device, &request.id, &wrong)
-        .await
-        .unwrap_err();
+    let refused = send_answer(
+        &world.latchkey,
+        world.clock.now(),
+        &phone.device_id,
+        &phone.key,
+        &request.id,
+        &wrong,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(refused.code, "bad_assertion");
     let mut right = bare.clone();
     right.assertion = Some(phone.assert_over(
         &device,
         &challenge_of(&request, Decision::Approve, Some(number)),
     ));
-    let outcome = devices.answer(&device, &request.id, &right).await.unwrap();
+    let outcome = send_answer(
+        &world.latchkey,
+        world.clock.now(),
+        &phone.device_id,
+        &phone.key,
+        &request.id,
+        &right,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.outcome, AnswerOutcome::Approved);
     assert!(
         phone.device(&world).await.webauthn.unwrap().counter

@@ -11,7 +11,7 @@ use latchkey_domain::ids::{ActivationId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::{TokenHash, random_hex};
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
-use latchkey_domain::store::{ApprovalPut, Store, ThrottleTake};
+use latchkey_domain::store::{ApprovalPut, NonceUse, Store, ThrottleTake};
 use latchkey_protocol::DeviceKeyPair;
 use latchkey_protocol::wire::{AppKind, ApprovalKind};
 
@@ -185,13 +185,80 @@ pub async fn device_nonce_is_accepted_once(store: &dyn Store) {
     store_device(store, &device, &new_approval(&device)).await;
     let nonce = random_hex(16);
     let (a, b) = tokio::join!(
-        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
-        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60)),
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60), None, NOW),
+        store.use_device_nonce(&device.id, &nonce, NOW.plus_seconds(60), None, NOW),
+    );
+    let mut both = [a.unwrap(), b.unwrap()];
+    both.sort_by_key(|used| *used != NonceUse::Fresh);
+    assert_eq!(
+        both,
+        [NonceUse::Fresh, NonceUse::Replayed],
+        "a replayed nonce is refused, even concurrently"
+    );
+}
+
+/// Threat: a device flooding answers. Its answer throttle's slot is taken with each new
+/// nonce; a replayed nonce takes none, and once the window is full the nonce is still
+/// recorded (the request cannot be replayed later) while the slot is refused.
+pub async fn a_nonce_takes_its_throttle_slot_in_the_same_write(store: &dyn Store) {
+    let user = stored_user(store).await;
+    let device = new_device(&user.id);
+    store_device(store, &device, &new_approval(&device)).await;
+    let slot = ThrottleTake {
+        key: format!("answer:device:{}", random_hex(8)),
+        window_seconds: 60,
+        limit: 2,
+    };
+    let expires = NOW.plus_seconds(60);
+    let (id, throttle) = (&device.id, &slot);
+    let use_nonce = |nonce: String| async move {
+        store
+            .use_device_nonce(id, &nonce, expires, Some(throttle), NOW)
+            .await
+            .unwrap()
+    };
+    let first = random_hex(16);
+    assert_eq!(use_nonce(first.clone()).await, NonceUse::Fresh);
+    assert_eq!(
+        use_nonce(first.clone()).await,
+        NonceUse::Replayed,
+        "a replay is refused and takes no slot"
+    );
+    assert_eq!(use_nonce(random_hex(16)).await, NonceUse::Fresh);
+    let refused = random_hex(16);
+    assert_eq!(use_nonce(refused.clone()).await, NonceUse::Throttled);
+    assert_eq!(
+        use_nonce(refused).await,
+        NonceUse::Replayed,
+        "a throttled request's nonce is recorded all the same"
     );
     assert_eq!(
-        [a.unwrap(), b.unwrap()].iter().filter(|&&ok| ok).count(),
-        1,
-        "a replayed nonce is refused, even concurrently"
+        store.throttle_count(&slot.key, NOW, 60).await.unwrap(),
+        2,
+        "only the two fresh nonces took a slot"
+    );
+    assert_eq!(
+        store
+            .use_device_nonce(&device.id, &random_hex(16), expires, None, NOW)
+            .await
+            .unwrap(),
+        NonceUse::Fresh,
+        "a request that counts against no throttle is not refused by a full one"
+    );
+    let next_window = NOW.plus_seconds(60);
+    assert_eq!(
+        store
+            .use_device_nonce(
+                &device.id,
+                &random_hex(16),
+                next_window.plus_seconds(60),
+                Some(&slot),
+                next_window
+            )
+            .await
+            .unwrap(),
+        NonceUse::Fresh,
+        "the next window starts over"
     );
 }
 

@@ -166,6 +166,7 @@ macro_rules! __conformance_checks {
             racing devices::activation_is_redeemed_once_even_when_raced,
             shared devices::expired_activation_cannot_be_redeemed,
             racing devices::device_nonce_is_accepted_once,
+            shared devices::a_nonce_takes_its_throttle_slot_in_the_same_write,
             racing devices::concurrent_answers_settle_an_approval_once,
             shared devices::settling_changes_only_the_outcome_in_the_stored_approval,
             shared devices::settling_logs_in_the_same_write,

@@ -18,13 +18,13 @@ use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::signin::PendingSignIn;
-use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
+use latchkey_domain::store::{ApprovalPut, DeviceStore, NonceUse, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
 use super::session::{Bound, upsert_sign_in};
-use super::throttle::take_slot;
+use super::throttle::{take_on_conflict, take_slot, window_start};
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
     insert_sign_in_record, optional_timestamp, read_error, timestamp, to_json,
@@ -309,20 +309,46 @@ impl DeviceStore for PostgresStore {
         device: &DeviceId,
         nonce: &str,
         expires_at: Timestamp,
-    ) -> StoreResult<bool> {
+        throttle: Option<&ThrottleTake>,
+        now: Timestamp,
+    ) -> StoreResult<NonceUse> {
         // ON CONFLICT DO NOTHING: a racer with the same nonce waits for the first insert to
-        // commit, then inserts nothing; exactly one caller sees one row inserted.
-        let done = sqlx::query(
-            "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (device_id, nonce) DO NOTHING",
-        )
+        // commit, then inserts nothing; exactly one caller sees the nonce recorded. The slot
+        // is taken in the same statement, only when the nonce was recorded.
+        let (key, window, limit) = match throttle {
+            Some(t) => (
+                Some(t.key.as_str()),
+                window_start(now, t.window_seconds),
+                i64::from(t.limit),
+            ),
+            None => (None, 0, 0),
+        };
+        let row = sqlx::query(concat!(
+            "WITH recorded AS (INSERT INTO device_nonces (device_id, nonce, expires_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (device_id, nonce) DO NOTHING RETURNING 1), \
+             taken AS (INSERT INTO throttle (key, window_start, count) \
+             SELECT $4, $5, 1 FROM recorded WHERE $4::TEXT IS NOT NULL ",
+            take_on_conflict!("$6"),
+            " RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, \
+             EXISTS (SELECT 1 FROM taken) AS taken"
+        ))
         .bind(device.as_str())
         .bind(nonce)
         .bind(expires_at.0)
-        .execute(&self.pool)
+        .bind(key)
+        .bind(window)
+        .bind(limit)
+        .fetch_one(&self.pool)
         .await
         .map_err(|e| conflict_or_backend("recording a nonce", e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(
+            match (get::<bool>(&row, "recorded")?, get::<bool>(&row, "taken")?) {
+                (false, _) => NonceUse::Replayed,
+                (true, false) if throttle.is_some() => NonceUse::Throttled,
+                (true, _) => NonceUse::Fresh,
+            },
+        )
     }
 
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {
@@ -761,19 +787,21 @@ mod across_instances {
             let nonce = random_hex(16);
             let expires = NOW.plus_seconds(300);
             let (at_a, at_b) = tokio::join!(
-                both.a.use_device_nonce(&device.id, &nonce, expires),
-                both.b.use_device_nonce(&device.id, &nonce, expires),
+                both.a
+                    .use_device_nonce(&device.id, &nonce, expires, None, NOW),
+                both.b
+                    .use_device_nonce(&device.id, &nonce, expires, None, NOW),
             );
             assert!(
-                at_a.unwrap() ^ at_b.unwrap(),
+                (at_a.unwrap() == NonceUse::Fresh) ^ (at_b.unwrap() == NonceUse::Fresh),
                 "exactly one instance accepts the nonce"
             );
-            assert!(
-                !both
-                    .b
-                    .use_device_nonce(&device.id, &nonce, expires)
+            assert_eq!(
+                both.b
+                    .use_device_nonce(&device.id, &nonce, expires, None, NOW)
                     .await
-                    .unwrap()
+                    .unwrap(),
+                NonceUse::Replayed
             );
         }
         both.close().await;

@@ -11,9 +11,24 @@ use sqlx::{PgConnection, Postgres};
 use super::{PostgresStore, backend, conflict_or_backend, read_error};
 
 /// The start of the fixed window of `window_seconds` that contains `now`.
-fn window_start(now: Timestamp, window_seconds: i64) -> i64 {
+pub(super) fn window_start(now: Timestamp, window_seconds: i64) -> i64 {
     now.0 - now.0.rem_euclid(window_seconds.max(1))
 }
+
+/// What makes an insert of a (key, window start, 1) throttle row take a slot: a new window
+/// starts at 1, the current one grows while below the limit (the parameter named).
+macro_rules! take_on_conflict {
+    ($limit:literal) => {
+        concat!(
+            "ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             WHERE throttle.window_start <> excluded.window_start OR throttle.count < ",
+            $limit
+        )
+    };
+}
+pub(super) use take_on_conflict;
 
 /// Takes one slot of `key`'s window containing `now` if fewer than `limit` are taken there
 /// (one row affected when taken). One statement: a new window starts at 1, the current one
@@ -26,13 +41,10 @@ pub(super) fn take_slot(
     window_seconds: i64,
     limit: u32,
 ) -> sqlx::query::Query<'_, Postgres, PgArguments> {
-    sqlx::query(
-        "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) \
-         ON CONFLICT (key) DO UPDATE SET \
-           count = CASE WHEN throttle.window_start = excluded.window_start THEN throttle.count + 1 ELSE 1 END, \
-           window_start = excluded.window_start \
-         WHERE throttle.window_start <> excluded.window_start OR throttle.count < $3",
-    )
+    sqlx::query(concat!(
+        "INSERT INTO throttle (key, window_start, count) VALUES ($1, $2, 1) ",
+        take_on_conflict!("$3")
+    ))
     .bind(key)
     .bind(window_start(now, window_seconds))
     .bind(i64::from(limit))

@@ -20,7 +20,7 @@ use latchkey_domain::ids::{ActivationId, ApprovalId, DeviceId, UserId};
 use latchkey_domain::log::SignInRecord;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::signin::PendingSignIn;
-use latchkey_domain::store::{ApprovalPut, DeviceStore, StoreResult, ThrottleTake};
+use latchkey_domain::store::{ApprovalPut, DeviceStore, NonceUse, StoreResult, ThrottleTake};
 use latchkey_protocol::PublicKey;
 
 #[async_trait]
@@ -198,19 +198,38 @@ impl DeviceStore for SqliteStore {
         device: &DeviceId,
         nonce: &str,
         expires_at: Timestamp,
-    ) -> StoreResult<bool> {
-        let query = stmt(
+        throttle: Option<&ThrottleTake>,
+        now: Timestamp,
+    ) -> StoreResult<NonceUse> {
+        let record = stmt(
             "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) \
              ON CONFLICT (device_id, nonce) DO NOTHING",
         )
         .bind(device.as_str())
         .bind(nonce)
         .bind(expires_at.0);
-        let done = self
-            .execute(query)
-            .await
-            .map_err(|e| backend("recording a nonce", e))?;
-        Ok(done.rows_affected() == 1)
+        let take = throttle.map(|t| take_slot(&t.key, now, t.window_seconds, t.limit));
+        // No savepoint: should taking the slot fail, the nonce stays recorded, which is all a
+        // failed request may leave (its retry is signed with a new nonce).
+        let doing = "recording a nonce";
+        self.write(doing, move |conn| {
+            let recorded = record.execute(conn).map_err(|e| backend(doing, e))?;
+            if recorded.rows_affected() != 1 {
+                return Ok(NonceUse::Replayed);
+            }
+            let Some(take) = take else {
+                return Ok(NonceUse::Fresh);
+            };
+            let taken = take
+                .execute(conn)
+                .map_err(|e| backend("counting for a throttle", e))?;
+            Ok(if taken.rows_affected() == 1 {
+                NonceUse::Fresh
+            } else {
+                NonceUse::Throttled
+            })
+        })
+        .await
     }
 
     async fn put_approval(&self, approval: &Approval) -> StoreResult<()> {

@@ -11,6 +11,17 @@ use crate::authenticator::{AnswerRefused, Approval, ApprovalState, Device};
 use crate::error::StoreError;
 use crate::ids::ApprovalId;
 
+/// A device whose signed answer passed [`Devices::authenticate_answer`], a slot of its answer
+/// throttle taken: the only way to [`Devices::answer`], so no answer skips the throttle.
+#[derive(Debug)]
+pub struct AnsweringDevice(pub(super) Device);
+
+impl AnsweringDevice {
+    pub fn device(&self) -> &Device {
+        &self.0
+    }
+}
+
 impl Devices {
     /// What is waiting for this device: open requests it may answer (an unconfirmed device
     /// sees only its registration test; phone sign-in requests only with phone sign-in on).
@@ -61,7 +72,7 @@ impl Devices {
     /// the request and the other devices are told it was answered elsewhere.
     pub async fn answer(
         &self,
-        device: &Device,
+        AnsweringDevice(device): &AnsweringDevice,
         approval_id: &str,
         answer: &Answer,
     ) -> Result<AnswerResult, DeviceApiError> {
@@ -85,13 +96,6 @@ impl Devices {
                 DeviceErrorKind::Forbidden,
                 "not_your_request",
                 "this request was not sent to this device",
-            ));
-        }
-        if !self.throttles.answer_allowed(&device.id).await? {
-            return Err(DeviceApiError::new(
-                DeviceErrorKind::Throttled,
-                "throttled",
-                "this device sent too many answers; wait a minute",
             ));
         }
         let approval = self.expire_if_due(approval).await?;

@@ -22,6 +22,7 @@ use std::sync::{Arc, RwLock};
 use latchkey_protocol::wire::AccountInfo;
 use latchkey_protocol::{FRESHNESS_SECONDS, MAX_NONCE_LEN, MIN_NONCE_LEN};
 
+pub use answers::AnsweringDevice;
 pub use consent::ConsentProgress;
 pub use methods::RegisteredMethod;
 pub use waiters::{ApprovalWaiters, MAX_WAITERS, MAX_WAITERS_PER_APPROVAL, WaitRefused};

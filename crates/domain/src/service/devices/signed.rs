@@ -11,12 +11,13 @@ use latchkey_protocol::{
 
 use super::pin::{PIN_LOCKED_MESSAGE, pin_verifier};
 use super::webauthn::already_enabled;
-use super::{DeviceApiError, DeviceErrorKind, Devices, SignedDeviceRequest};
+use super::{AnsweringDevice, DeviceApiError, DeviceErrorKind, Devices, SignedDeviceRequest};
 use crate::authenticator::{Device, PinLock};
 use crate::clock::Timestamp;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{DeviceId, UserId};
 use crate::policy::MethodKind;
+use crate::store::NonceUse;
 
 impl Devices {
     /// Checks a device's signed request: fresh timestamp, known device, valid signature, then
@@ -26,7 +27,26 @@ impl Devices {
         &self,
         signed: &SignedDeviceRequest<'_>,
     ) -> Result<Device, DeviceApiError> {
-        let timestamp = signed.checked_timestamp(self.now())?;
+        self.authenticate(signed, false).await
+    }
+
+    /// Checks a device's signed answer as [`Self::authenticate_device`] does, and takes a slot
+    /// of the device's answer throttle in the write that records the nonce: a device that sent
+    /// too many answers this minute is refused before its answer is even read.
+    pub async fn authenticate_answer(
+        &self,
+        signed: &SignedDeviceRequest<'_>,
+    ) -> Result<AnsweringDevice, DeviceApiError> {
+        self.authenticate(signed, true).await.map(AnsweringDevice)
+    }
+
+    async fn authenticate(
+        &self,
+        signed: &SignedDeviceRequest<'_>,
+        answering: bool,
+    ) -> Result<Device, DeviceApiError> {
+        let now = self.now();
+        let timestamp = signed.checked_timestamp(now)?;
         let device = self
             .store
             .device(&DeviceId::from_string(signed.device_id))
@@ -52,15 +72,26 @@ impl Devices {
         }
         // Past this a replay fails the freshness check anyway, so the nonce can be forgotten.
         let keep_until = Timestamp(timestamp.saturating_add(FRESHNESS_SECONDS + 1));
-        if !self
+        let slot = answering.then(|| self.throttles.answer_slot(&device.id));
+        match self
             .store
-            .use_device_nonce(&device.id, signed.nonce, keep_until)
+            .use_device_nonce(&device.id, signed.nonce, keep_until, slot.as_ref(), now)
             .await?
         {
-            return Err(DeviceApiError::unauthenticated(
-                "replayed_request",
-                "this request was already received",
-            ));
+            NonceUse::Fresh => {}
+            NonceUse::Replayed => {
+                return Err(DeviceApiError::unauthenticated(
+                    "replayed_request",
+                    "this request was already received",
+                ));
+            }
+            NonceUse::Throttled => {
+                return Err(DeviceApiError::new(
+                    DeviceErrorKind::Throttled,
+                    "throttled",
+                    "this device sent too many answers; wait a minute",
+                ));
+            }
         }
         match self.directory.lookup(&device.user_id).await? {
             Some(user) if user.enabled => Ok(device),

@@ -303,14 +303,15 @@ impl Throttles {
         Ok(())
     }
 
-    pub(crate) async fn answer_allowed(&self, device: &DeviceId) -> Result<bool, StoreError> {
-        let limits = self.limits;
-        self.take(
-            &key("answer:device", device.as_str()),
-            limits.answers_per_device,
-            self.now(),
-        )
-        .await
+    /// The slot an answer from `device` takes of its answer throttle (the store takes it with
+    /// the answer's request nonce, in one write).
+    pub(crate) fn answer_slot(&self, device: &DeviceId) -> ThrottleTake {
+        let limit = self.limits.answers_per_device;
+        ThrottleTake {
+            key: key("answer:device", device.as_str()),
+            window_seconds: limit.window_seconds,
+            limit: limit.limit,
+        }
     }
 }
 
