@@ -4,12 +4,12 @@
 
 use latchkey_domain::authenticator::Device;
 use latchkey_domain::clock::Clock;
-use latchkey_domain::service::ActivationProgress;
+use latchkey_domain::service::{ActivationProgress, DeviceApiError};
 use latchkey_domain::session::AuthMethod;
 use latchkey_domain::user::User;
 use latchkey_protocol::wire::{
-    ActivateRequest, AnswerOutcome, AppKind, ApprovalRequest, Decision, DisablePhoneSignIn,
-    EnablePasskey, PhoneSignInProof,
+    ActivateRequest, Answer, AnswerOutcome, AnswerResult, AppKind, ApprovalRequest, Decision,
+    DisablePhoneSignIn, EnablePasskey, PhoneSignInProof,
 };
 use latchkey_protocol::{
     DeviceKeyPair, activation_proof_input, answer_signing_input, context_digest,
@@ -29,6 +29,24 @@ struct WebPhone {
 }
 
 impl WebPhone {
+    /// Sends `answer` as the web app does: a request signed by its device key.
+    async fn send(
+        &self,
+        world: &World,
+        request_id: &str,
+        answer: &Answer,
+    ) -> Result<AnswerResult, DeviceApiError> {
+        send_answer(
+            &world.latchkey,
+            world.clock.now(),
+            &self.device_id,
+            &self.key,
+            request_id,
+            answer,
+        )
+        .await
+    }
+
     async fn device(&self, world: &World) -> Device {
         world
             .latchkey
@@ -90,21 +108,16 @@ async fn web_phone(world: &World, user: &User) -> WebPhone {
     };
     let device = phone.device(world).await;
     assert_eq!(device.app, AppKind::Web);
-    send_answer(
-        &world.latchkey,
-        world.clock.now(),
-        &phone.device_id,
+    let test = sign(
         &phone.key,
-        &activated.test_request.id,
-        &sign(
-            &phone.key,
-            &activated.test_request,
-            Decision::Approve,
-            Some(number),
-        ),
-    )
-    .await
-    .unwrap();
+        &activated.test_request,
+        Decision::Approve,
+        Some(number),
+    );
+    phone
+        .send(world, &activated.test_request.id, &test)
+        .await
+        .unwrap();
     let device = phone.device(world).await;
     let options = devices.begin_phone_sign_in_passkey(&device).await.unwrap();
     assert_eq!(
@@ -175,46 +188,19 @@ async fn a_web_app_approves_a_phone_sign_in_only_with_an_assertion_over_the_answ
     let devices = &world.latchkey.devices;
     let request = devices.pending_for_device(&device).await.unwrap().remove(0);
     let bare = sign(&phone.key, &request, Decision::Approve, Some(number));
-    let refused = send_answer(
-        &world.latchkey,
-        world.clock.now(),
-        &phone.device_id,
-        &phone.key,
-        &request.id,
-        &bare,
-    )
-    .await
-    .unwrap_err();
+    let refused = phone.send(&world, &request.id, &bare).await.unwrap_err();
     assert_eq!(refused.code, "user_verification_required");
     let mut wrong = bare.clone();
     wrong.assertion =
         Some(phone.assert_over(&device, &challenge_of(&request, Decision::Deny, None)));
-    let refused = send_answer(
-        &world.latchkey,
-        world.clock.now(),
-        &phone.device_id,
-        &phone.key,
-        &request.id,
-        &wrong,
-    )
-    .await
-    .unwrap_err();
+    let refused = phone.send(&world, &request.id, &wrong).await.unwrap_err();
     assert_eq!(refused.code, "bad_assertion");
     let mut right = bare.clone();
     right.assertion = Some(phone.assert_over(
         &device,
         &challenge_of(&request, Decision::Approve, Some(number)),
     ));
-    let outcome = send_answer(
-        &world.latchkey,
-        world.clock.now(),
-        &phone.device_id,
-        &phone.key,
-        &request.id,
-        &right,
-    )
-    .await
-    .unwrap();
+    let outcome = phone.send(&world, &request.id, &right).await.unwrap();
     assert_eq!(outcome.outcome, AnswerOutcome::Approved);
     assert!(
         phone.device(&world).await.webauthn.unwrap().counter
