@@ -16,12 +16,6 @@ use crate::ids::ApprovalId;
 #[derive(Debug)]
 pub struct AnsweringDevice(pub(super) Device);
 
-impl AnsweringDevice {
-    pub fn device(&self) -> &Device {
-        &self.0
-    }
-}
-
 impl Devices {
     /// What is waiting for this device: open requests it may answer (an unconfirmed device
     /// sees only its registration test; phone sign-in requests only with phone sign-in on).

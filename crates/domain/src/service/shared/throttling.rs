@@ -142,11 +142,6 @@ impl Throttles {
         {
             return Ok(None);
         }
-        let slot = |key: String, limit: Limit| ThrottleTake {
-            key,
-            window_seconds: limit.window_seconds,
-            limit: limit.limit,
-        };
         let mut slots = Vec::with_capacity(2);
         if let Some(ip) = context.ip_address {
             slots.push(slot(
@@ -306,12 +301,19 @@ impl Throttles {
     /// The slot an answer from `device` takes of its answer throttle (the store takes it with
     /// the answer's request nonce, in one write).
     pub(crate) fn answer_slot(&self, device: &DeviceId) -> ThrottleTake {
-        let limit = self.limits.answers_per_device;
-        ThrottleTake {
-            key: key("answer:device", device.as_str()),
-            window_seconds: limit.window_seconds,
-            limit: limit.limit,
-        }
+        slot(
+            key("answer:device", device.as_str()),
+            self.limits.answers_per_device,
+        )
+    }
+}
+
+/// One slot of the throttle `limit` counted under `key`, for the store to take with a write.
+fn slot(key: String, limit: Limit) -> ThrottleTake {
+    ThrottleTake {
+        key,
+        window_seconds: limit.window_seconds,
+        limit: limit.limit,
     }
 }
 
