@@ -273,16 +273,26 @@ impl Window {
             .unwrap_or_else(|e| panic!("open {path}: {e}"));
     }
 
+    /// Looks for an element until the page shows it. A look that lands while the page is
+    /// navigating (a click that submits a form, a script moving on) is refused by
+    /// chromedriver as "aborted by navigation": that is no answer either, so look again.
     pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        match self
-            .client
-            .wait()
-            .at_most(PAGE_MOVES_ON)
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(element) => element,
-            Err(e) => panic!("no {css} on the page: {e}\n{}", self.text().await),
+        use fantoccini::error::{CmdError, ErrorStatus};
+        let deadline = Instant::now() + PAGE_MOVES_ON;
+        loop {
+            let error = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(error) => error,
+            };
+            let look_again = match &error {
+                CmdError::Standard(e) => e.error == ErrorStatus::NoSuchElement,
+                CmdError::NotW3C(Value::String(said)) => said.contains("navigation"),
+                _ => false,
+            };
+            if !look_again || Instant::now() >= deadline {
+                panic!("no {css} on the page: {error}\n{}", self.text().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
