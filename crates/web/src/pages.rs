@@ -573,6 +573,7 @@ pub(crate) async fn finish_sign_in(
         user,
         sign_in,
         familiar_browser,
+        code_redirect,
     } = signed_in;
     // Smart lockout: this browser is now familiar for the user. The sign-in remembered it
     // already when the handler named it; otherwise (a browser without the cookie yet) here.
@@ -606,6 +607,10 @@ pub(crate) async fn finish_sign_in(
             SameSite::Lax,
         ))
         .add(cookies::removal(state, cookies::SIGN_IN));
+    // The sign-in stored the application's code with the session: nothing comes in between.
+    if let Some(target) = code_redirect {
+        return Ok((jar, Redirect::to(&target)).into_response());
+    }
     // The registration campaign may stop the browser on the way: where it was going is kept
     // with the interrupt, and an application's code is issued only when it goes on.
     let continuation = latchkey_domain::campaign::Continuation {

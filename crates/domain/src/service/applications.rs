@@ -410,7 +410,9 @@ impl Applications {
     /// Every path that issues a code or tokens for a user calls this and nothing else:
     /// `Tokens::issue_code` (a session reused at `/authorize`, a fresh sign-in, the
     /// registration campaign's continuation) and `Tokens::refresh`; a device grant's approval
-    /// must call it too. `method` names how the user signed in, for the log.
+    /// must call it too. The one exception, `Tokens::prepare_code`, asks
+    /// [`Self::is_assigned`] and, when that says no, leaves the refusal to `issue_code`.
+    /// `method` names how the user signed in, for the log.
     pub async fn ensure_assigned(
         &self,
         app: &Application,
@@ -418,13 +420,7 @@ impl Applications {
         method: &str,
         context: &SignInContext,
     ) -> Result<(), DomainError> {
-        if !app.assignment_required
-            || self
-                .store
-                .applications_assigned_to(&user.id)
-                .await?
-                .contains(&app.client_id)
-        {
+        if self.is_assigned(app, user).await? {
             return Ok(());
         }
         let now = self.now();
@@ -457,6 +453,20 @@ impl Applications {
             &app.display_name,
             user.upn.as_str(),
         )))
+    }
+
+    /// Whether `app` admits `user` (see [`Self::ensure_assigned`]), with nothing logged.
+    pub(crate) async fn is_assigned(
+        &self,
+        app: &Application,
+        user: &User,
+    ) -> Result<bool, DomainError> {
+        Ok(!app.assignment_required
+            || self
+                .store
+                .applications_assigned_to(&user.id)
+                .await?
+                .contains(&app.client_id))
     }
 
     /// The application, read from the store (not the cache): what an administrator changes.

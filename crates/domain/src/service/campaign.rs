@@ -22,6 +22,15 @@ pub const ACTIVITY_SHOWN: &str = "Registration campaign: prompt shown";
 pub const ACTIVITY_SNOOZED: &str = "Registration campaign: snoozed";
 pub const ACTIVITY_SET_UP: &str = "Registration campaign: chose to set up";
 
+/// Whether the campaign may ever stop a sign-in made with `method`: only a pass or a password
+/// one, the sign-ins of users who have no app yet.
+pub(crate) fn may_interrupt(method: AuthMethod) -> bool {
+    matches!(
+        method,
+        AuthMethod::TemporaryAccessPass | AuthMethod::Password
+    )
+}
+
 pub struct RegistrationCampaigns {
     pub(crate) store: Arc<dyn CampaignStore>,
     pub(crate) devices: Arc<dyn DeviceStore>,
@@ -67,10 +76,7 @@ impl RegistrationCampaigns {
     /// app, no app yet, and not within a snooze. Never fails a sign-in: trouble reading the
     /// policy or the store is logged and means no nudge.
     async fn due(&self, user: &User, method: AuthMethod) -> Result<bool, DomainError> {
-        if !matches!(
-            method,
-            AuthMethod::TemporaryAccessPass | AuthMethod::Password
-        ) {
+        if !may_interrupt(method) {
             return Ok(false);
         }
         let campaign = self.campaign().await?;

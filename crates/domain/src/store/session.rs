@@ -9,6 +9,7 @@ use crate::ids::SessionId;
 use crate::ids::SignInId;
 use crate::ids::UserId;
 use crate::log::SignInRecord;
+use crate::oidc::{AuthorizationCode, Grant};
 use crate::secret::TokenHash;
 use crate::session::Session;
 use crate::signin::PendingSignIn;
@@ -60,15 +61,17 @@ pub trait SessionStore: Send + Sync {
     // The outcome of a sign-in step. Each record is written in the same transaction as its
     // outcome, so an outcome and its log entry never part.
     /// A sign-in succeeded: creates the session, removes the pending sign-in, records it, and
-    /// remembers what it made `familiar` for the session's user, all in one step.
-    /// `Conflict` (and no change) when the pending sign-in is already gone, so a sign-in can
-    /// start at most one session.
+    /// remembers what it made `familiar` for the session's user, all in one step; with `code`,
+    /// that step also stores the grant and authorization code the sign-in ends in, so the
+    /// application's code costs no write of its own. `Conflict` (and no change) when the
+    /// pending sign-in is already gone, so a sign-in can start at most one session.
     async fn complete_sign_in(
         &self,
         session: &Session,
         sign_in: &SignInId,
         record: &SignInRecord,
         familiar: &Familiar,
+        code: Option<(&Grant, &AuthorizationCode)>,
     ) -> StoreResult<()>;
     /// A sign-in step failed: saves the pending sign-in as given (its failure count updated),
     /// or removes it when `ended`, and records the attempt.

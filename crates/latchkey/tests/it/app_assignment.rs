@@ -15,6 +15,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::phone::{Person, Phone, number_on};
 use crate::support::{
     Browser, TestServer, assert_signed_in_as, authorize_url, code_for, query_param, token_request,
 };
@@ -721,4 +722,63 @@ async fn patch_changes_an_applications_settings_validated_like_creation_and_audi
         !text.contains(&app.1),
         "the secret never appears in the audit log"
     );
+}
+
+/// Phone sign-in stores the application's code with the session, in one write; the assignment
+/// check must still come first on that path. An unassigned user approving on the phone is
+/// signed in, the application gets no code, and the refusal is logged once; once assigned, the
+/// same sign-in ends in a code that redeems.
+#[tokio::test]
+async fn an_unassigned_user_signing_in_by_phone_gets_no_code_and_one_log_entry() {
+    let server = TestServer::start().await;
+    let bobby = Person::new(&server, "bobby", "Bobby Smith").await;
+    let mut phone = Phone::with_phone_sign_in(&bobby, "Bobby's phone").await;
+    let app = app_with(
+        &server,
+        "Payroll",
+        json!({"assignmentRequired": true, "homeUrl": "http://localhost:9/"}),
+    )
+    .await;
+    let by_phone = async |phone: &mut Phone| {
+        let browser = server.browser();
+        let login = browser
+            .follow(
+                browser
+                    .get(&authorize_url(&server.base, &app.0, None, &[]))
+                    .await,
+            )
+            .await;
+        let next = browser
+            .post(
+                "/login/username",
+                &[("csrf", &login.csrf()), ("username", bobby.upn.as_str())],
+            )
+            .await;
+        let number_page = browser.follow(next).await;
+        let request = phone.only_request().await;
+        phone.approve(&request, number_on(&number_page)).await;
+        browser.get("/login").await
+    };
+
+    let refused = by_phone(&mut phone).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.location.is_none(), "no redirect to the application");
+    assert!(
+        refused.body.contains("been assigned to this application"),
+        "{}",
+        refused.body
+    );
+    let logged = sign_ins_of(&server, &app.0).await;
+    let refusals = logged
+        .iter()
+        .filter(|r| r["status"]["errorCode"] == 50105)
+        .count();
+    assert_eq!(refusals, 1, "the refusal is logged once: {logged:?}");
+
+    assign(&server, &app.0, "User", &bobby.upn).await;
+    let signed_in = by_phone(&mut phone).await;
+    let location = signed_in.location.expect("a redirect to the application");
+    let code = query_param(&location, "code").expect("a code");
+    let tokens = tokens_for(&server, &app, &code).await;
+    assert!(tokens["id_token"].is_string(), "{tokens}");
 }

@@ -128,6 +128,7 @@ macro_rules! __conformance_checks {
             shared sessions::complete_sign_in_with_a_refused_session_changes_nothing,
             shared sessions::sign_in_outcomes_that_cannot_be_logged_change_nothing,
             shared sessions::a_sign_in_completes_at_most_once,
+            shared sessions::a_completion_stores_its_code_with_the_session_or_neither,
             shared governance::sign_in_log_filters_by_user_app_status_method_and_time,
             shared governance::sign_in_log_pages_newest_first,
             shared governance::sign_in_log_filter_values_are_data_not_sql,

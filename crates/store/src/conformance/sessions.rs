@@ -5,6 +5,7 @@ use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{SessionId, UserId};
 use latchkey_domain::log::{SignInError, SignInRecord};
+use latchkey_domain::oidc::AuthorizationCode;
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::{PendingSignIn, SignInStage};
@@ -12,9 +13,9 @@ use latchkey_domain::store::{Familiar, Store};
 use latchkey_domain::user::User;
 
 use super::fixtures::{
-    NOW, by_user, failed, grant_revoked, is_conflict, log_sign_in, new_grant, new_pass,
-    new_session, new_sign_in, new_sign_in_record, records, session_revoked, stored_grant,
-    stored_session, stored_user, unique_name,
+    NOW, by_user, failed, grant_revoked, is_conflict, log_sign_in, new_code, new_grant, new_pass,
+    new_session, new_sign_in, new_sign_in_record, records, session_revoked, stored_application,
+    stored_grant, stored_session, stored_user, unique_name,
 };
 
 /// Whether the store accepts `hash` as `user`'s pass at `at` (recording the use if so).
@@ -409,7 +410,7 @@ pub async fn completed_sign_in_creates_session_removes_pending_and_logs(store: &
         .expect("an old familiar place");
 
     store
-        .complete_sign_in(&session, &pending.id, &record, &familiar())
+        .complete_sign_in(&session, &pending.id, &record, &familiar(), None)
         .await
         .expect("complete_sign_in");
     assert_eq!(
@@ -512,7 +513,7 @@ pub async fn complete_sign_in_with_a_refused_session_changes_nothing(store: &dyn
     };
 
     let result = store
-        .complete_sign_in(&clash, &pending.id, &record, &familiar())
+        .complete_sign_in(&clash, &pending.id, &record, &familiar(), None)
         .await;
     assert!(
         is_conflict(&result),
@@ -572,7 +573,7 @@ pub async fn sign_in_outcomes_that_cannot_be_logged_change_nothing(store: &dyn S
 
     let session = new_session(&user.id);
     let result = store
-        .complete_sign_in(&session, &pending.id, &duplicate, &familiar())
+        .complete_sign_in(&session, &pending.id, &duplicate, &familiar(), None)
         .await;
     assert!(
         result.is_err(),
@@ -621,6 +622,7 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
             &pending.id,
             &new_sign_in_record(user.upn.as_str(), NOW),
             &nothing_familiar(),
+            None,
         )
         .await
         .expect("the first completion");
@@ -631,6 +633,7 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
             &pending.id,
             &new_sign_in_record(user.upn.as_str(), NOW),
             &nothing_familiar(),
+            None,
         )
         .await;
     assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
@@ -638,5 +641,99 @@ pub async fn a_sign_in_completes_at_most_once(store: &dyn Store) {
         store.session(&second.id).await.unwrap(),
         None,
         "a second completion starts no second session"
+    );
+}
+
+/// An application's sign-in ends in its code in the same step: the grant and code are stored
+/// with the session, and a completion that is refused (a second one, or one whose code cannot
+/// be stored) stores neither the session nor the code, so no code outlives a session that
+/// never started, and no session starts with a code missing.
+pub async fn a_completion_stores_its_code_with_the_session_or_neither(store: &dyn Store) {
+    let app = stored_application(store).await;
+    let user = stored_user(store).await;
+    let pending = PendingSignIn::start(None, Some("/myapps".into()), NOW);
+    store.put_sign_in(&pending).await.unwrap();
+    let record = || SignInRecord {
+        user_id: Some(user.id.clone()),
+        ..new_sign_in_record(user.upn.as_str(), NOW)
+    };
+    let session = new_session(&user.id);
+    let grant = new_grant(&user.id, &app.client_id, &session.id);
+    let code = new_code(&grant, NOW.plus_seconds(60));
+    store
+        .complete_sign_in(
+            &session,
+            &pending.id,
+            &record(),
+            &nothing_familiar(),
+            Some((&grant, &code)),
+        )
+        .await
+        .expect("a completion with its code");
+    assert_eq!(
+        store.session(&session.id).await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(store.grant(&grant.id).await.unwrap(), Some(grant.clone()));
+    assert_eq!(store.code(&code.hash).await.unwrap(), Some(code.clone()));
+
+    // A second completion of the same sign-in stores no second code.
+    let second = new_session(&user.id);
+    let second_grant = new_grant(&user.id, &app.client_id, &second.id);
+    let second_code = new_code(&second_grant, NOW.plus_seconds(60));
+    let result = store
+        .complete_sign_in(
+            &second,
+            &pending.id,
+            &record(),
+            &nothing_familiar(),
+            Some((&second_grant, &second_code)),
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(store.grant(&second_grant.id).await.unwrap(), None);
+    assert_eq!(store.code(&second_code.hash).await.unwrap(), None);
+
+    // A code that cannot be stored (its hash is taken) takes the session and the rest with it.
+    let another = PendingSignIn::start(None, Some("/myapps".into()), NOW);
+    store.put_sign_in(&another).await.unwrap();
+    let third = new_session(&user.id);
+    let third_grant = new_grant(&user.id, &app.client_id, &third.id);
+    let clash = AuthorizationCode {
+        grant_id: third_grant.id.clone(),
+        ..code.clone()
+    };
+    let result = store
+        .complete_sign_in(
+            &third,
+            &another.id,
+            &record(),
+            &familiar(),
+            Some((&third_grant, &clash)),
+        )
+        .await;
+    assert!(
+        is_conflict(&result),
+        "a taken code hash is a conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.session(&third.id).await.unwrap(),
+        None,
+        "no session without its code"
+    );
+    assert_eq!(
+        store.grant(&third_grant.id).await.unwrap(),
+        None,
+        "nor its grant"
+    );
+    assert_eq!(
+        store.sign_in(&another.id).await.unwrap(),
+        Some(another),
+        "the sign-in is still in progress"
+    );
+    assert_eq!(
+        records(store, by_user(user.id.as_str())).await.len(),
+        1,
+        "only the completion that happened is logged"
     );
 }

@@ -107,6 +107,49 @@ fn signing_key_from(row: &PgRow) -> StoreResult<SigningKey> {
     })
 }
 
+pub(super) const GRANT_OR_CODE_CONFLICT: &str = "a grant or its authorization code";
+
+fn bind_grant(
+    query: Query<'static, Postgres, PgArguments>,
+    grant: &Grant,
+) -> StoreResult<Query<'static, Postgres, PgArguments>> {
+    Ok(query
+        .bind(grant.id.as_str().to_owned())
+        .bind(grant.user_id.as_str().to_owned())
+        .bind(grant.client_id.as_str().to_owned())
+        .bind(grant.session_id.as_str().to_owned())
+        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+        .bind(grant.nonce.clone())
+        .bind(grant.auth_time.0)
+        .bind(method_text(grant.method)?)
+        .bind(grant.created_at.0)
+        .bind(grant.revoked))
+}
+
+/// A grant and its code in one statement, one round trip: the code's row comes from the
+/// grant's, so neither is stored without the other (`create_grant`, and a sign-in's
+/// completion with its code).
+pub(super) fn grant_with_code(
+    grant: &Grant,
+    code: &AuthorizationCode,
+) -> StoreResult<Query<'static, Postgres, PgArguments>> {
+    Ok(bind_grant(
+        sqlx::query(concat!(
+            "WITH stored AS (",
+            insert_grant_sql!(),
+            " RETURNING id) \
+             INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
+             SELECT $11, id, $12, $13, $14, $15 FROM stored"
+        )),
+        grant,
+    )?
+    .bind(code.hash.as_str().to_owned())
+    .bind(code.client_id.as_str().to_owned())
+    .bind(code.redirect_uri.clone())
+    .bind(code.code_challenge.clone())
+    .bind(code.expires_at.0))
+}
+
 #[async_trait]
 impl GrantStore for PostgresStore {
     async fn create_grant(
@@ -114,43 +157,17 @@ impl GrantStore for PostgresStore {
         grant: &Grant,
         code: Option<&AuthorizationCode>,
     ) -> StoreResult<()> {
-        let bind_grant = |query: Query<'static, Postgres, PgArguments>| -> StoreResult<_> {
-            Ok(query
-                .bind(grant.id.as_str().to_owned())
-                .bind(grant.user_id.as_str().to_owned())
-                .bind(grant.client_id.as_str().to_owned())
-                .bind(grant.session_id.as_str().to_owned())
-                .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
-                .bind(grant.nonce.clone())
-                .bind(grant.auth_time.0)
-                .bind(method_text(grant.method)?)
-                .bind(grant.created_at.0)
-                .bind(grant.revoked))
-        };
         let Some(code) = code else {
-            bind_grant(sqlx::query(INSERT_GRANT))?
+            bind_grant(sqlx::query(INSERT_GRANT), grant)?
                 .execute(&self.pool)
                 .await
                 .map_err(|e| conflict_or_backend("a grant with this id", e))?;
             return Ok(());
         };
-        // One statement, one round trip: the code's row comes from the grant's, so neither is
-        // stored without the other.
-        bind_grant(sqlx::query(concat!(
-            "WITH stored AS (",
-            insert_grant_sql!(),
-            " RETURNING id) \
-             INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
-             SELECT $11, id, $12, $13, $14, $15 FROM stored"
-        )))?
-        .bind(code.hash.as_str().to_owned())
-        .bind(code.client_id.as_str().to_owned())
-        .bind(code.redirect_uri.clone())
-        .bind(code.code_challenge.clone())
-        .bind(code.expires_at.0)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend("a grant or its authorization code", e))?;
+        grant_with_code(grant, code)?
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(GRANT_OR_CODE_CONFLICT, e))?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{SessionId, SignInId, UserId};
 use latchkey_domain::log::SignInRecord;
+use latchkey_domain::oidc::{AuthorizationCode, Grant};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::query::Query;
 
 use super::device::lock_user;
+use super::grant;
 use super::throttle::remember_familiar;
 use super::{
     PostgresStore, SIGN_IN_RECORD_CONFLICT, backend, conflict_or_backend, corrupt, get,
@@ -237,9 +239,11 @@ impl SessionStore for PostgresStore {
         sign_in: &SignInId,
         record: &SignInRecord,
         familiar: &Familiar,
+        code: Option<(&Grant, &AuthorizationCode)>,
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
-        // leaves the sign-in in progress, unlogged and its places unremembered. The DELETE is
+        // leaves the sign-in in progress, unlogged and its places unremembered (and stores no
+        // code for it). The DELETE is
         // the "at most once": a second completion waits on the first one's row lock and, once
         // that commits, deletes nothing, so it rolls back its session. The user's row is
         // locked first, as every per-user check-then-insert does (`device.rs`), so two of the
@@ -265,6 +269,12 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
         remember_familiar(&mut tx, &session.user_id, familiar).await?;
+        if let Some((grant, code)) = code {
+            grant::grant_with_code(grant, code)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_backend(grant::GRANT_OR_CODE_CONFLICT, e))?;
+        }
         tx.commit()
             .await
             .map_err(|e| backend("completing a sign-in", e))

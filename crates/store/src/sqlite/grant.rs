@@ -17,11 +17,30 @@ use super::rows::{
 };
 use super::{backend, conflict_or_backend, corrupt, to_json};
 
-const CODE_CONFLICT: &str = "an authorization code";
+pub(super) const CODE_CONFLICT: &str = "an authorization code";
+pub(super) const GRANT_CONFLICT: &str = "a grant with this id";
 const ACCESS_TOKEN_CONFLICT: &str = "an access token";
 const REFRESH_TOKEN_CONFLICT: &str = "a refresh token";
 
-fn insert_code(code: &AuthorizationCode) -> Stmt {
+/// The insert of a grant (`create_grant`, and a sign-in's completion with its code).
+pub(super) fn insert_grant(grant: &Grant) -> StoreResult<Stmt> {
+    Ok(stmt(
+        "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
+         revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(grant.id.as_str())
+    .bind(grant.user_id.as_str())
+    .bind(grant.client_id.as_str())
+    .bind(grant.session_id.as_str())
+    .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
+    .bind(grant.nonce.as_deref())
+    .bind(grant.auth_time.0)
+    .bind(method_text(grant.method)?)
+    .bind(grant.created_at.0)
+    .bind(grant.revoked))
+}
+
+pub(super) fn insert_code(code: &AuthorizationCode) -> Stmt {
     stmt(
         "INSERT INTO codes (hash, grant_id, client_id, redirect_uri, code_challenge, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -73,20 +92,7 @@ impl GrantStore for SqliteStore {
         grant: &Grant,
         code: Option<&AuthorizationCode>,
     ) -> StoreResult<()> {
-        let insert_grant = stmt(
-            "INSERT INTO grants (id, user_id, client_id, session_id, scopes, nonce, auth_time, method, created_at, \
-             revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(grant.id.as_str())
-        .bind(grant.user_id.as_str())
-        .bind(grant.client_id.as_str())
-        .bind(grant.session_id.as_str())
-        .bind(to_json("scopes", serde_json::to_string(&grant.scopes))?)
-        .bind(grant.nonce.as_deref())
-        .bind(grant.auth_time.0)
-        .bind(method_text(grant.method)?)
-        .bind(grant.created_at.0)
-        .bind(grant.revoked);
+        let insert_grant = insert_grant(grant)?;
         let insert_code = code.map(insert_code);
         self.write("storing a grant", move |conn| {
             let tx = conn
@@ -94,7 +100,7 @@ impl GrantStore for SqliteStore {
                 .map_err(|e| backend("storing a grant", e))?;
             insert_grant
                 .execute(&tx)
-                .map_err(|e| conflict_or_backend("a grant with this id", e))?;
+                .map_err(|e| conflict_or_backend(GRANT_CONFLICT, e))?;
             if let Some(insert_code) = insert_code {
                 insert_code
                     .execute(&tx)

@@ -6,6 +6,7 @@ use latchkey_domain::credential::TemporaryAccessPass;
 use latchkey_domain::error::StoreError;
 use latchkey_domain::ids::{SessionId, SignInId, UserId};
 use latchkey_domain::log::SignInRecord;
+use latchkey_domain::oidc::{AuthorizationCode, Grant};
 use latchkey_domain::secret::TokenHash;
 use latchkey_domain::session::Session;
 use latchkey_domain::signin::PendingSignIn;
@@ -13,6 +14,7 @@ use latchkey_domain::store::{Familiar, SessionStore, StoreResult};
 
 use super::SqliteStore;
 use super::db::{get, stmt};
+use super::grant;
 use super::hot::Written;
 use super::rows::{pass_from, session_from};
 use super::statements::{
@@ -184,10 +186,11 @@ impl SessionStore for SqliteStore {
         sign_in: &SignInId,
         record: &SignInRecord,
         familiar: &Familiar,
+        code: Option<(&Grant, &AuthorizationCode)>,
     ) -> StoreResult<()> {
         let ticket = self.sign_ins.begin_write(sign_in.as_str());
         let done = self
-            .complete_sign_in_now(session, sign_in, record, familiar)
+            .complete_sign_in_now(session, sign_in, record, familiar, code)
             .await;
         self.sign_ins.finish_write(
             ticket,
@@ -226,11 +229,18 @@ impl SqliteStore {
         sign_in: &SignInId,
         record: &SignInRecord,
         familiar: &Familiar,
+        code: Option<(&Grant, &AuthorizationCode)>,
     ) -> StoreResult<()> {
         // All or nothing: a session never exists without its log record, and a refused session
-        // leaves the sign-in in progress, unlogged, and its places unremembered.
+        // leaves the sign-in in progress, unlogged, and its places unremembered (and stores no
+        // code for it).
         let insert_session = insert_session(session)?;
-        let remember = remember_familiar(&session.user_id, familiar);
+        // After the log record: the places remembered, then any grant and code.
+        let mut rest = remember_familiar(&session.user_id, familiar);
+        if let Some((grant, code)) = code {
+            rest.push((grant::insert_grant(grant)?, grant::GRANT_CONFLICT));
+            rest.push((grant::insert_code(code), grant::CODE_CONFLICT));
+        }
         let end = stmt("DELETE FROM sign_ins WHERE id = ?").bind(sign_in.as_str());
         let insert_record = insert_sign_in_record(record)?;
         self.write("completing a sign-in", move |conn| {
@@ -251,7 +261,7 @@ impl SqliteStore {
             insert_record
                 .execute(&tx)
                 .map_err(|e| conflict_or_backend(SIGN_IN_RECORD_CONFLICT, e))?;
-            for (statement, doing) in remember {
+            for (statement, doing) in rest {
                 statement
                     .execute(&tx)
                     .map_err(|e| conflict_or_backend(doing, e))?;

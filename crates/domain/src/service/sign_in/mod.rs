@@ -77,6 +77,11 @@ pub struct SignedIn {
     pub sign_in: PendingSignIn,
     /// The browser the sign-in made familiar for the user, if the edge named one.
     pub familiar_browser: Option<BrowserId>,
+    /// For an application's sign-in, the redirect back to it with a code that was stored with
+    /// the session. `None` leaves the code to the edge: there is no application, the
+    /// registration campaign may stop the browser first, or the application refuses the user
+    /// (`Tokens::issue_code` then says why, and logs it).
+    pub code_redirect: Option<String>,
 }
 
 /// What `/authorize` should do next.

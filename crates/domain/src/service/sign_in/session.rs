@@ -9,6 +9,7 @@ use crate::log::{SignInContext, SignInRecord};
 use crate::notify::DomainEvent;
 use crate::oidc::{AuthorizationRequest, OAuthErrorCode, Prompt};
 use crate::secret::{Secret, TokenHash};
+use crate::service::campaign;
 use crate::service::shared::Anomalies;
 use crate::service::tokens::error_redirect;
 use crate::session::{AuthMethod, Session};
@@ -39,10 +40,12 @@ impl SignIns {
     }
 
     /// The end of every successful sign-in, whatever proved the user: starts the session, logs
-    /// the success and remembers where it came from (its address, country and `browser`, for
-    /// the throttles and unusual-sign-in checks) in one store step, which fails if the sign-in
-    /// already ended; then tells the rest of the system. `not_completed` says what the user
-    /// sees when that store step fails.
+    /// the success and remembers where it came from (its address, country and browser, for the
+    /// throttles and unusual-sign-in checks) in one store step, which fails if the sign-in
+    /// already ended; then tells the rest of the system. An application's code is issued in
+    /// that step too when nothing can come between the sign-in and the code (see
+    /// [`SignedIn::code_redirect`]). `not_completed` says what the user sees when the store
+    /// step fails.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish_sign_in(
         &self,
@@ -55,8 +58,24 @@ impl SignIns {
         not_completed: impl FnOnce(StoreError) -> SignInFailure,
     ) -> Result<SignedIn, SignInFailure> {
         let familiar = Anomalies::familiar(record, browser, now);
+        let code = match &sign_in.authorization {
+            // Trouble reading the application leaves the code to the edge, which says so.
+            Some(request) if !campaign::may_interrupt(session.method) => self
+                .tokens
+                .prepare_code(request, &session, &user)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         self.store
-            .complete_sign_in(&session, &sign_in.id, record, &familiar)
+            .complete_sign_in(
+                &session,
+                &sign_in.id,
+                record,
+                &familiar,
+                code.as_ref().map(|code| (&code.grant, &code.code)),
+            )
             .await
             .map_err(not_completed)?;
         self.events.publish(DomainEvent::SessionStarted {
@@ -69,6 +88,7 @@ impl SignIns {
             user,
             sign_in,
             familiar_browser: browser.cloned(),
+            code_redirect: code.map(|code| code.target),
         })
     }
 

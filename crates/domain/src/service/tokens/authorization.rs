@@ -43,9 +43,10 @@ impl Tokens {
         user: &User,
         context: &SignInContext,
     ) -> Result<String, DomainError> {
-        // Every way to a code passes here: a session that does not meet the strength the
-        // application or the request requires never gets one, whichever page led here; nor
-        // does a user the application is not assigned to, when it requires assignment.
+        // Every way to a code passes here or through `prepare_code`: a session that does not
+        // meet the strength the application or the request requires never gets one, whichever
+        // page led here; nor does a user the application is not assigned to, when it requires
+        // assignment.
         let app = self.applications.application(&request.client_id).await?;
         if let Some(strength) = request.required_strength
             && !strength.allows(session.method)
@@ -61,6 +62,40 @@ impl Tokens {
         self.applications
             .ensure_assigned(&app, user, session.method.label(), context)
             .await?;
+        let prepared = self.make_code(request, session, user)?;
+        self.store
+            .create_grant(&prepared.grant, Some(&prepared.code))
+            .await?;
+        Ok(prepared.target)
+    }
+
+    /// The code [`Self::issue_code`] would issue, when it would issue one, made but not stored:
+    /// a sign-in's completion stores it in its own write. `None` (and nothing logged) when the
+    /// session misses the strength or the user is not assigned: `issue_code` then refuses, and
+    /// logs, as ever.
+    pub(crate) async fn prepare_code(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        user: &User,
+    ) -> Result<Option<PreparedCode>, DomainError> {
+        let app = self.applications.application(&request.client_id).await?;
+        let strong_enough = request
+            .required_strength
+            .is_none_or(|strength| strength.allows(session.method));
+        if !strong_enough || !self.applications.is_assigned(&app, user).await? {
+            return Ok(None);
+        }
+        self.make_code(request, session, user).map(Some)
+    }
+
+    /// A grant for `session` and a new code for it, and the redirect that carries the code.
+    fn make_code(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        user: &User,
+    ) -> Result<PreparedCode, DomainError> {
         let now = self.now();
         let grant = Grant {
             id: GrantId::generate(self.random.as_ref()),
@@ -83,7 +118,6 @@ impl Tokens {
             code_challenge: request.code_challenge.clone(),
             expires_at: now.plus_seconds(self.settings.code_lifetime_seconds),
         };
-        self.store.create_grant(&grant, Some(&stored)).await?;
         let mut url = Url::parse(&request.redirect_uri)
             .map_err(|_| DomainError::Internal("stored redirect URI".into()))?;
         url.query_pairs_mut().append_pair("code", code.expose());
@@ -92,8 +126,20 @@ impl Tokens {
         }
         url.query_pairs_mut()
             .append_pair("iss", &self.settings.issuer);
-        Ok(url.to_string())
+        Ok(PreparedCode {
+            grant,
+            code: stored,
+            target: url.to_string(),
+        })
     }
+}
+
+/// A code made for a signed-in user and not stored yet ([`Tokens::prepare_code`]).
+pub(crate) struct PreparedCode {
+    pub(crate) grant: Grant,
+    pub(crate) code: AuthorizationCode,
+    /// The redirect to the application, with the code.
+    pub(crate) target: String,
 }
 
 /// An OAuth error redirect to an already-validated redirect URI.
