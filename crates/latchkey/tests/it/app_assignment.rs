@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use crate::phone::{Person, Phone, number_on};
 use crate::support::{
-    Browser, TestServer, assert_signed_in_as, authorize_url, code_for, query_param, token_request,
+    Browser, Page, TestServer, assert_signed_in_as, authorize_url, code_for, query_param,
+    token_request,
 };
 
 /// The one claim these tests read beyond the standard ones.
@@ -101,6 +102,17 @@ async fn tokens_for(server: &TestServer, app: &(String, String), code: &str) -> 
     .await;
     assert_eq!(status, 200, "{tokens}");
     tokens
+}
+
+/// The sign-in page a browser with no session reaches from `/authorize` for `app`.
+async fn sign_in_page(browser: &Browser, server: &TestServer, app: &str) -> Page {
+    browser
+        .follow(
+            browser
+                .get(&authorize_url(&server.base, app, None, &[]))
+                .await,
+        )
+        .await
 }
 
 /// The authorization for `app` in a browser that is already signed in: where it was sent.
@@ -345,13 +357,7 @@ async fn an_unassigned_user_is_refused_at_authorize_with_a_page_and_a_sign_in_lo
     .await;
     let browser = server.browser();
     // A fresh sign-in: the user is signed in, but the application gets no code.
-    let login = browser
-        .follow(
-            browser
-                .get(&authorize_url(&server.base, &app.0, None, &[]))
-                .await,
-        )
-        .await;
+    let login = sign_in_page(&browser, &server, &app.0).await;
     let refused = browser
         .sign_in_with_pass(login, "bobby@contoso.example", &pass)
         .await;
@@ -741,13 +747,7 @@ async fn an_unassigned_user_signing_in_by_phone_gets_no_code_and_one_log_entry()
     .await;
     let by_phone = async |phone: &mut Phone| {
         let browser = server.browser();
-        let login = browser
-            .follow(
-                browser
-                    .get(&authorize_url(&server.base, &app.0, None, &[]))
-                    .await,
-            )
-            .await;
+        let login = sign_in_page(&browser, &server, &app.0).await;
         let next = browser
             .post(
                 "/login/username",
