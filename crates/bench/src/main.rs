@@ -36,6 +36,9 @@ use crate::load::{Application, Bound, REDIRECT_URI};
 use crate::seed::Admin;
 use crate::server::{InProcessServer, Setup, SpawnedServer, Target};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -353,6 +356,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     }
 
     let before = target.stats();
+    let generator_before = generator_stats(target);
     let database_before = driven.database_cpu().await;
     let bound = match args.count {
         Some(count) => Bound::Count(count),
@@ -378,6 +382,7 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     )
     .await?;
     let after = target.stats();
+    let generator_after = generator_stats(target);
     let database_after = driven.database_cpu().await;
     let dropped = closed.load(Ordering::Relaxed);
     listeners.shutdown().await;
@@ -397,6 +402,9 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
         instances: target.instances.len(),
         before,
         after,
+        generator_cpu_seconds: generator_before
+            .zip(generator_after)
+            .map(|(before, after)| after.cpu_seconds - before.cpu_seconds),
         database: database_before
             .zip(database_after)
             .map(|(before, after)| after.spent_since(&before)),
@@ -404,6 +412,16 @@ async fn load(args: LoadArgs, driven: &Driven) -> Result<serde_json::Value> {
     };
     report.print();
     Ok(report.to_json())
+}
+
+/// The generator's own CPU and memory, when the server runs in other processes (in one
+/// process the two could not be told apart).
+fn generator_stats(target: &Target) -> Option<server::ProcStats> {
+    let own = std::process::id();
+    if target.pids.is_empty() || target.pids.contains(&own) {
+        return None;
+    }
+    server::ProcStats::read(own).ok()
 }
 
 /// Seeds devices, opens all their channels, and reads the server's memory at each stage.

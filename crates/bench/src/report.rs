@@ -41,6 +41,9 @@ pub struct Load<'a> {
     pub instances: usize,
     pub before: Option<ProcStats>,
     pub after: Option<ProcStats>,
+    /// The generator's own CPU over the run, when the server ran in other processes: it
+    /// shares the machine with the server, so the two together bound the rate.
+    pub generator_cpu_seconds: Option<f64>,
     /// PostgreSQL's CPU over the run, when the generator made the run's database.
     pub database: Option<DatabaseCpuSpent>,
     pub dropped_channels: u64,
@@ -91,6 +94,13 @@ impl Load<'_> {
                 self.per_sign_in_ms(cpu),
                 mib(after.rss_kib),
                 mib(after.peak_rss_kib)
+            );
+        }
+        if let Some(cpu) = self.generator_cpu_seconds {
+            println!(
+                "  generator CPU {cpu:.1} s ({:.0}% of one core; {:.2} ms per sign-in)",
+                100.0 * cpu / o.elapsed.as_secs_f64(),
+                self.per_sign_in_ms(cpu)
             );
         }
         if let Some(db) = self.database {
@@ -170,6 +180,8 @@ impl Load<'_> {
             "steps": steps,
             "server_cpu_seconds": self.cpu_seconds(),
             "server_cpu_ms_per_sign_in": self.cpu_seconds().map(|c| self.per_sign_in_ms(c)),
+            "generator_cpu_seconds": self.generator_cpu_seconds,
+            "generator_cpu_ms_per_sign_in": self.generator_cpu_seconds.map(|c| self.per_sign_in_ms(c)),
             "postgres_backends_cpu_seconds": self.database.map(|d| d.backends),
             "postgres_backends_cpu_ms_per_sign_in": self.database.map(|d| self.per_sign_in_ms(d.backends)),
             "postgres_backends_ended": self.database.map(|d| d.backends_ended),
