@@ -1,14 +1,18 @@
 //! ID-token signing keys: generation, the JWKS, signing, and verification of tokens we issued.
 //!
-//! Keys are generated with aws-lc-rs (`jsonwebtoken` does not generate keys); signing, the JWK
-//! of a key and verification all go through `jsonwebtoken`, so nothing of a JWS or a JWK is
-//! assembled here. Verification pins the algorithm of our key, so `alg=none` or a swapped
+//! Keys are generated with aws-lc-rs (`jsonwebtoken` does not generate keys). A key is parsed
+//! once, when the keyring loads, and signs with aws-lc-rs: `jsonwebtoken::encode` parses and
+//! checks the private key again for every token, which cost as much as a fifth of the
+//! signature itself (docs/performance.md, version 11). So the compact JWS is put together
+//! here, from `jsonwebtoken`'s own header type, exactly as `jsonwebtoken::encode` does (a unit
+//! test holds the two to the same bytes). The JWK of a key and verification go through
+//! `jsonwebtoken`. Verification pins the algorithm of our key, so `alg=none` or a swapped
 //! algorithm can never pass.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -99,10 +103,23 @@ impl SigningKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_id = Some(self.kid.to_string());
         let verifying = DecodingKey::from_jwk(&jwk).map_err(|_| internal("JWK"))?;
+        let pair = match self.alg {
+            SigningAlg::RS256 => KeyPair::Rsa(
+                RsaKeyPair::from_pkcs8(&self.private_pkcs8)
+                    .map_err(|_| internal("RSA key loading"))?,
+            ),
+            SigningAlg::ES256 => KeyPair::Ec(
+                EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &self.private_pkcs8,
+                )
+                .map_err(|_| internal("P-256 key loading"))?,
+            ),
+        };
         Ok(Signer {
             kid: self.kid.clone(),
             alg: self.alg,
-            key,
+            pair,
             jwk,
             verifying,
         })
@@ -135,9 +152,17 @@ impl SigningAlg {
 pub struct Signer {
     kid: KeyId,
     alg: SigningAlg,
-    key: EncodingKey,
+    /// The private key, parsed and checked once.
+    pair: KeyPair,
     jwk: Jwk,
     verifying: DecodingKey,
+}
+
+enum KeyPair {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RS256).
+    Rsa(RsaKeyPair),
+    /// ECDSA on P-256 with SHA-256, the signature as `r || s` (ES256, RFC 7518 §3.4).
+    Ec(EcdsaKeyPair),
 }
 
 impl Signer {
@@ -158,7 +183,7 @@ impl Signer {
     pub fn sign_jwt(&self, claims: &impl Serialize) -> Result<String, DomainError> {
         let mut header = Header::new(self.alg.algorithm());
         header.kid = Some(self.kid.to_string());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|_| internal("JWT signing"))
+        self.sign_with(&header, claims)
     }
 
     /// A JWT with an explicit `typ` header (e.g. `logout+jwt`), so that it can never be taken
@@ -171,8 +196,44 @@ impl Signer {
         let mut header = Header::new(self.alg.algorithm());
         header.kid = Some(self.kid.to_string());
         header.typ = Some(typ.to_string());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|_| internal("JWT signing"))
+        self.sign_with(&header, claims)
     }
+
+    /// The compact JWS (RFC 7515 §7.1): the header and the claims as base64url JSON, joined
+    /// by a dot, and the signature of those bytes.
+    fn sign_with(&self, header: &Header, claims: &impl Serialize) -> Result<String, DomainError> {
+        let mut token = jws_part(header)?;
+        token.push('.');
+        token.push_str(&jws_part(claims)?);
+        let rng = SystemRandom::new();
+        let signature = match &self.pair {
+            KeyPair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| internal("JWT signing"))?;
+                signature
+            }
+            KeyPair::Ec(pair) => pair
+                .sign(&rng, token.as_bytes())
+                .map_err(|_| internal("JWT signing"))?
+                .as_ref()
+                .to_vec(),
+        };
+        token.push('.');
+        token.push_str(&crate::secret::base64url(&signature));
+        Ok(token)
+    }
+}
+
+/// A JWS header or payload: its JSON, base64url without padding.
+fn jws_part(value: &impl Serialize) -> Result<String, DomainError> {
+    let json = serde_json::to_vec(value).map_err(|_| internal("JWT encoding"))?;
+    Ok(crate::secret::base64url(&json))
 }
 
 /// The keys in use: per algorithm, the newest key whose signing window (`created_at` until
@@ -288,6 +349,54 @@ mod tests {
                 "u"
             );
         }
+    }
+
+    #[test]
+    fn a_token_is_the_compact_jws_jsonwebtoken_would_make() {
+        let now = Timestamp(1000);
+        let claims = json!({"iss": "https://idp", "sub": "u", "name": "Zoë \"Q\" <x>"});
+        // RS256 is deterministic: the same key signs the same bytes to the same token.
+        let rsa = SigningKey::generate(SigningAlg::RS256, now).unwrap();
+        let signer = rsa.signer().unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(rsa.kid.to_string());
+        let theirs = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_rsa_pem(pkcs8_pem(&rsa.private_pkcs8).as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(signer.sign_jwt(&claims).unwrap(), theirs);
+        // ES256 is not: the same header and claims, and a signature the JWK verifies.
+        let ec = SigningKey::generate(SigningAlg::ES256, now).unwrap();
+        let signer = ec.signer().unwrap();
+        let token = signer.sign_typed_jwt("logout+jwt", &claims).unwrap();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(ec.kid.to_string());
+        header.typ = Some("logout+jwt".into());
+        let theirs = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ec_der(&ec.private_pkcs8),
+        )
+        .unwrap();
+        let signed_part = |t: &str| t.rsplit_once('.').unwrap().0.to_string();
+        assert_eq!(signed_part(&token), signed_part(&theirs));
+        let signature = token.rsplit_once('.').unwrap().1;
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(signature)
+                .unwrap()
+                .len(),
+            64
+        );
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let key = DecodingKey::from_jwk(signer.public_jwk()).unwrap();
+        let decoded = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
+        assert_eq!(decoded.claims, claims);
     }
 
     #[test]
