@@ -16,6 +16,7 @@ use latchkey_domain::oidc::{AuthorizeError, AuthorizeParams, OAuthErrorCode};
 use latchkey_domain::secret::Secret;
 use latchkey_domain::service::{AuthorizeStep, ClientCredentials, OAuthError};
 use latchkey_domain::session::Session;
+use latchkey_domain::signin::SignInStage;
 use latchkey_domain::user::User;
 use serde::Deserialize;
 use serde_json::json;
@@ -161,7 +162,13 @@ async fn authorize_with(
                 sign_in.id.to_string(),
                 SameSite::Lax,
             );
-            Ok((jar.add(cookie), Redirect::to("/login")).into_response())
+            let jar = jar.add(cookie);
+            // The user-name page is shown here, without a redirect to /login first. A later
+            // stage (a step-up's number page, which reloads itself) lives at /login.
+            if sign_in.stage == SignInStage::AwaitingUsername {
+                return Ok(crate::pages::first_page(&state, jar, &sign_in).await);
+            }
+            Ok((jar, Redirect::to("/login")).into_response())
         }
     }
 }

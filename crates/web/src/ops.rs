@@ -11,6 +11,7 @@ use crate::AppState;
 
 const STYLESHEET: &str = include_str!("../static/style.css");
 const WAIT_SCRIPT: &str = include_str!("../static/wait.js");
+const HERE_SCRIPT: &str = include_str!("../static/here.js");
 const TIME_SCRIPT: &str = include_str!("../static/time.js");
 const PASSKEY_SCRIPT: &str = include_str!("../static/passkey.js");
 const MAP_SCRIPT: &str = include_str!("../static/map.js");
@@ -48,6 +49,18 @@ pub fn routes() -> Router<AppState> {
                         (header::CACHE_CONTROL, "public, max-age=3600"),
                     ],
                     WAIT_SCRIPT,
+                )
+            }),
+        )
+        .route(
+            "/static/here.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    HERE_SCRIPT,
                 )
             }),
         )

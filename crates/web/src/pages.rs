@@ -354,6 +354,24 @@ async fn other_way(
     }
 }
 
+/// A new sign-in's first page (the user name, or a step-up's "sign in again"), shown by the
+/// authorization endpoint itself rather than after a redirect to `/login`: one round trip
+/// fewer before every sign-in. Never cached (it holds the sign-in's form token); its script
+/// puts `/login` in the address bar, where a reload shows the same sign-in.
+pub(crate) async fn first_page(
+    state: &AppState,
+    jar: CookieJar,
+    sign_in: &PendingSignIn,
+) -> Response {
+    debug_assert_eq!(sign_in.stage, SignInStage::AwaitingUsername);
+    let mut response = render_stage(state, jar, sign_in, false, None, None, StatusCode::OK).await;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 async fn render_stage(
     state: &AppState,
     jar: CookieJar,

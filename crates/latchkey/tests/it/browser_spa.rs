@@ -7,7 +7,7 @@
 use latchkey_domain::log::Actor;
 use latchkey_domain::service::NewApplication;
 
-use crate::browser::Chromedriver;
+use crate::browser::{Chromedriver, Window};
 use crate::support::TestServer;
 
 /// The single-page app: one HTML page with its script, for `issuer` and `client_id`.
@@ -124,6 +124,17 @@ async fn serve_spa_on(port: u16, page: String) -> (String, tokio::task::JoinHand
     (format!("http://localhost:{port}"), task)
 }
 
+/// The form token of the sign-in page in `window`: one per sign-in.
+async fn form_token(window: &Window) -> String {
+    window
+        .find("input[name=csrf]")
+        .await
+        .attr("value")
+        .await
+        .unwrap()
+        .expect("a form token")
+}
+
 #[tokio::test]
 async fn a_single_page_app_on_another_origin_signs_in_with_pkce_and_fetch() {
     let Some(chromium) = Chromedriver::start().await else {
@@ -138,7 +149,26 @@ async fn a_single_page_app_on_another_origin_signs_in_with_pkce_and_fetch() {
         .goto(&format!("{origin}/"))
         .await
         .expect("open the SPA");
-    // The SPA sends the browser to Latchkey's sign-in pages.
+    // The SPA sends the browser to Latchkey's sign-in pages. The authorization endpoint shows
+    // the first one itself; the address bar then says /login, and a reload there shows the
+    // same sign-in (the same form token), not a new one.
+    let before = form_token(&window).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let url = window.client.current_url().await.unwrap();
+        if url.path() == "/login" {
+            assert_eq!(url.query(), None, "{url}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still at {url}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    window.client.refresh().await.unwrap();
+    assert_eq!(
+        form_token(&window).await,
+        before,
+        "a reload keeps the sign-in"
+    );
     window
         .sign_in_with_pass("bobby@contoso.example", &pass, None)
         .await;

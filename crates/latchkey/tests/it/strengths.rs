@@ -708,9 +708,8 @@ async fn push_fatigue_a_step_up_to_phone_sign_in_pushes_only_when_the_user_conti
     let authorize = authorize_url(&server.base, &client, None, &[]);
 
     // Any site can send the browser here; that alone pushes nothing.
-    let answer = browser.get(&authorize).await;
-    assert_eq!(answer.location.as_deref(), Some("/login"), "no code yet");
-    let page = browser.follow(answer).await;
+    let page = browser.get(&authorize).await;
+    assert_eq!(page.location, None, "no code yet");
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
         element_text(&page.body, "strength-reason").as_deref(),

@@ -5,7 +5,7 @@ use latchkey_domain::secret::base64url;
 use serde_json::json;
 
 use crate::support::{
-    TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, text_of,
+    Browser, TestServer, authorize_url, code_for, hidden, manual_clock, pkce, query_param, text_of,
     token_request,
 };
 
@@ -764,6 +764,45 @@ async fn an_over_long_state_is_refused_rather_than_echoed() {
     assert_eq!(query_param(&location, "state"), None);
 }
 
+/// The authorization endpoint shows a new sign-in's first page itself. A cached copy would
+/// carry a form token of a sign-in the browser no longer holds, so it is never cached; the
+/// page names `/login` as its address, where the same sign-in goes on.
+#[tokio::test]
+async fn authorize_shows_the_sign_in_page_uncached_and_login_goes_on_with_the_same_sign_in() {
+    let server = TestServer::start().await;
+    let client = server.public_app().await;
+    let (_, challenge) = pkce();
+    let browser = server.browser();
+    let url = authorize_url(&server.base, &client, Some(&challenge), &[]);
+    let response = browser.http.get(&url).send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let shown = Browser::page(response).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(shown.location, None);
+    assert!(shown.body.contains("User name"), "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains(r#"<meta name="latchkey-page" content="/login">"#),
+        "{}",
+        shown.body
+    );
+    // At /login (where the page's script puts the address bar) it is the same sign-in.
+    let reloaded = browser.get("/login").await;
+    assert_eq!(reloaded.csrf(), shown.csrf(), "the same sign-in");
+    // And its form goes on from the page the endpoint showed.
+    let next = browser
+        .post(
+            "/login/username",
+            &[
+                ("csrf", &shown.csrf()),
+                ("username", "nobody@contoso.example"),
+            ],
+        )
+        .await;
+    assert_eq!(next.location.as_deref(), Some("/login"), "{}", next.body);
+}
+
 #[tokio::test]
 async fn authorize_accepts_form_post_as_well_as_get() {
     let server = TestServer::start().await;
@@ -781,8 +820,9 @@ async fn authorize_accepts_form_post_as_well_as_get() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/login");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.text().await.unwrap().contains("User name"));
 }
 
 #[tokio::test]
