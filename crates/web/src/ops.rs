@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use latchkey_domain::secret::{constant_time_eq, sha256};
 
 use crate::AppState;
@@ -40,78 +40,31 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(style_route())
-        .route(
-            "/static/wait.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    WAIT_SCRIPT,
-                )
-            }),
-        )
-        .route(
-            "/static/here.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    HERE_SCRIPT,
-                )
-            }),
-        )
-        .route(
-            "/static/passkey.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    PASSKEY_SCRIPT,
-                )
-            }),
-        )
-        .route(
-            "/static/map.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    MAP_SCRIPT,
-                )
-            }),
-        )
+        .route("/static/wait.js", script(WAIT_SCRIPT, HOUR))
+        .route("/static/here.js", script(HERE_SCRIPT, HOUR))
+        .route("/static/passkey.js", script(PASSKEY_SCRIPT, HOUR))
+        .route("/static/map.js", script(MAP_SCRIPT, HOUR))
         .route(
             "/static/world-map.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=86400"),
-                    ],
-                    WORLD_MAP_SCRIPT,
-                )
-            }),
+            script(WORLD_MAP_SCRIPT, "public, max-age=86400"),
         )
-        .route(
-            "/static/time.js",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript"),
-                        (header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    TIME_SCRIPT,
-                )
-            }),
+        .route("/static/time.js", script(TIME_SCRIPT, HOUR))
+}
+
+/// How long browsers keep a page script.
+const HOUR: &str = "public, max-age=3600";
+
+/// A page script, served from the binary with `cache_control`.
+fn script(body: &'static str, cache_control: &'static str) -> MethodRouter<AppState> {
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, "text/javascript"),
+                (header::CACHE_CONTROL, cache_control),
+            ],
+            body,
         )
+    })
 }
 
 /// Ready when the database answers; the body names the database (`sqlite` or `postgresql`)
