@@ -2,7 +2,7 @@
 //!
 //! Keys are generated with aws-lc-rs (`jsonwebtoken` does not generate keys). A key is parsed
 //! once, when the keyring loads, and signs with aws-lc-rs: `jsonwebtoken::encode` parses and
-//! checks the private key again for every token, which cost as much as a fifth of the
+//! checks the private key again for every token, which cost more than half as much as the
 //! signature itself (docs/performance.md, version 11). So the compact JWS is put together
 //! here, from `jsonwebtoken`'s own header type, exactly as `jsonwebtoken::encode` does (a unit
 //! test holds the two to the same bytes). The JWK of a key and verification go through
