@@ -99,7 +99,11 @@ impl From<QueryRejection> for PageError {
 /// Renders a page that must not be cached: it shows a one-time secret or a state that changes
 /// while the person waits.
 pub fn render_uncached(template: &impl Template) -> Response {
-    let mut response = render(template);
+    uncached(render(template))
+}
+
+/// `response` marked never to be stored (`Cache-Control: no-store`).
+pub fn uncached(mut response: Response) -> Response {
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),

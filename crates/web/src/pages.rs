@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::cookies::{self, CsrfScope, csrf_token};
-use crate::error::{PageError, render, render_uncached};
+use crate::error::{PageError, render, render_uncached, uncached};
 use crate::extract::{CsrfForm, Origin, SignInForm, SignedInForm};
 use crate::metrics::{Metrics, SignInWait};
 
@@ -364,12 +364,7 @@ pub(crate) async fn first_page(
     sign_in: &PendingSignIn,
 ) -> Response {
     debug_assert_eq!(sign_in.stage, SignInStage::AwaitingUsername);
-    let mut response = render_stage(state, jar, sign_in, false, None, None, StatusCode::OK).await;
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    response
+    uncached(render_stage(state, jar, sign_in, false, None, None, StatusCode::OK).await)
 }
 
 async fn render_stage(
