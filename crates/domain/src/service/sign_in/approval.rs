@@ -305,13 +305,16 @@ impl SignIns {
                 notice: None,
             };
         }
+        // The sign-in moves on before its request is cancelled: the cancellation wakes the
+        // number page's wait, which finishes a sign-in still waiting for an approval, and must
+        // find this one no longer waiting rather than end it as cancelled.
+        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
         if let Some(found) = self.devices.approval(&approval).await.map_err(trouble)? {
             self.devices
                 .cancel_approval(&found)
                 .await
                 .map_err(trouble)?;
         }
-        self.store.put_sign_in(&sign_in).await.map_err(trouble)?;
         Ok(sign_in)
     }
 }

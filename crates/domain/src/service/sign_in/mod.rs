@@ -367,7 +367,7 @@ impl SignIns {
 
     /// Goes back to the user-name step ("Sign in with another account").
     pub async fn restart_sign_in(&self, id: &SignInId) -> Result<PendingSignIn, SignInFailure> {
-        // A notification still waiting is cancelled first, so no device can answer it later.
+        // A notification still waiting is cancelled, so no device can answer it later.
         let mut sign_in = self.choose_other_way(id).await?;
         sign_in.stage = SignInStage::AwaitingUsername;
         // Another account is not the session being stepped up: it is a fresh sign-in.
