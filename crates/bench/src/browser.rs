@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
-/// The number page's long-poll, as its `data-wait-url` names it.
-pub const WAIT_URL: &str = "/login/status?wait=25";
+/// The number page's long-poll, as its `data-wait-url` names it: it asks the server to finish
+/// the sign-in in the answer once the phone approves.
+pub const WAIT_URL: &str = "/login/status?wait=25&finish=1";
 
 /// How often the page asks when the long-poll is not available.
 const FALLBACK_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -163,17 +164,18 @@ impl Browser {
     }
 
     /// What the number page's script does (`static/wait.js`) until the request is settled: it
-    /// asks `GET /login/status?wait=25`, which the server holds until the answer comes (or
-    /// 25 s pass: it asks again); when that fails, or the server says it did not wait
-    /// (`"waited": false`: too many waiters), it falls back to asking `/login/status` every
-    /// second.
-    pub async fn wait_settled(&self) -> Result<()> {
+    /// asks [`WAIT_URL`], which the server holds until the answer comes (or 25 s pass: it asks
+    /// again); when that fails, or the server says it did not wait (`"waited": false`: too
+    /// many waiters), it falls back to asking `/login/status` every second. Returns where the
+    /// server's answer sends the browser when the long-poll finished the sign-in (its cookies
+    /// are kept), or `None` when the page would reload `/login` to learn what happened.
+    pub async fn wait_settled(&self) -> Result<Option<String>> {
         let mut polling = false;
         loop {
             if polling {
                 tokio::time::sleep(FALLBACK_POLL_EVERY).await;
                 if !self.pending().await? {
-                    return Ok(());
+                    return Ok(None);
                 }
                 continue;
             }
@@ -185,11 +187,15 @@ impl Browser {
                 }
             };
             let Ok(status) = serde_json::from_str::<serde_json::Value>(&page.body) else {
-                polling = true;
-                continue;
+                // The page shows an answer that is not JSON in its own place: the sign-in
+                // ended there rather than going on.
+                bail!(
+                    "the sign-in ended on a page: {}",
+                    page.body.chars().take(300).collect::<String>()
+                );
             };
             match (status["pending"].as_bool(), status["waited"].as_bool()) {
-                (Some(false), _) => return Ok(()),
+                (Some(false), _) => return Ok(status["next"].as_str().map(str::to_owned)),
                 (Some(true), Some(true)) => {}
                 _ => polling = true,
             }

@@ -9,8 +9,9 @@
 //!   name until the phone's live channel (WebSocket) delivers the request.
 //! * **answer sent → browser signed in**: from just before the phone posts its signed answer
 //!   until the browser, waiting with the number page's long-poll (`GET
-//!   /login/status?wait=25`, as the page's script does), learns the request is settled, and
-//!   then until its next `GET /login` returns the redirect that completes the sign-in.
+//!   /login/status?wait=25&finish=1`, as the page's script does), learns the request is
+//!   settled; the long-poll's answer carries the redirect that completes the sign-in (should
+//!   it not, the browser's next `GET /login` returns it, and the clock runs until then).
 //! * **answer → browser redirected**: the same end, from the moment the answer's POST
 //!   returned to the phone.
 //!
@@ -35,7 +36,7 @@ use crate::server::InProcessServer;
 use crate::stats::{Summary, ms};
 
 /// How the browser waits, as the number page's script does.
-const HOW_THE_BROWSER_WAITS: &str = "long-poll GET /login/status?wait=25";
+const HOW_THE_BROWSER_WAITS: &str = "long-poll GET /login/status?wait=25&finish=1";
 
 /// Longest wait for any one step; a sign-in that takes this long is a failure, not a sample,
 /// and it keeps the run from hanging.
@@ -118,14 +119,28 @@ async fn next_request(stream: &mut EventStream, upn: &str) -> Result<(ApprovalRe
     }
 }
 
-/// Waits as the number page does (its long-poll, `/login/status?wait=25`) until the request
-/// is settled, then reloads `/login` as the page does. Returns when each of the two happened,
-/// and the reloaded page.
+/// Waits as the number page does (its long-poll, [`crate::browser::WAIT_URL`]) until the
+/// request is settled. The long-poll's answer says where to go next; should it not (the
+/// fallback), the page reloads `/login` to learn it. Returns when each of the two happened,
+/// and the redirect that completes the sign-in.
 async fn wait_for_sign_in(browser: &Browser) -> Result<(Instant, Instant, Page)> {
-    browser.wait_settled().await?;
+    let next = browser.wait_settled().await?;
     let settled = Instant::now();
-    let page = browser.get("/login").await?;
-    Ok((settled, Instant::now(), page))
+    match next {
+        Some(next) => Ok((
+            settled,
+            settled,
+            Page {
+                status: 303,
+                location: Some(next),
+                body: String::new(),
+            },
+        )),
+        None => {
+            let page = browser.get("/login").await?;
+            Ok((settled, Instant::now(), page))
+        }
+    }
 }
 
 /// Signs in to My Apps once with a fresh browser. With `verify`, also follows the final

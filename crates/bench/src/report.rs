@@ -15,13 +15,13 @@ fn mib(kib: u64) -> f64 {
 fn label(step: &str) -> &'static str {
     match step {
         "authorize" => "GET /authorize → sign-in page",
-        "username" => "POST /login/username",
+        "username" => "POST /login/username (→ the number page)",
         "password" => "POST /login/credential (password)",
-        "number_page" => "number page",
+        "number_page" => "number page (after a redirect, if any)",
         "delivery" => "notification delivery (submit → device)",
         "answer" => "device answer (POST …/answer)",
         "status" => "answer returned → wait settled",
-        "complete" => "GET /login → redirect with code",
+        "complete" => "GET /login → redirect with code (fallback only)",
         "redirected" => "answer → browser redirected",
         "token" => "POST /token + ID token checked",
         "total" => "whole sign-in",

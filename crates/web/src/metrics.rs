@@ -59,18 +59,22 @@ pub struct Metrics {
     pub sign_ins_failed: AtomicU64,
     pub tokens_issued: AtomicU64,
     pub token_errors: AtomicU64,
-    sign_in_waits: [AtomicU64; 3],
+    sign_in_waits: [AtomicU64; 4],
 }
 
 /// How a number page's long-poll (`GET /login/status?wait=…`) ended.
 #[derive(Debug, Clone, Copy)]
 pub enum SignInWait {
-    /// The approval settled (or the sign-in was no longer waiting) while it waited.
+    /// The approval settled (or the sign-in was no longer waiting) while it waited, and the
+    /// wait only said so.
     Settled,
     /// Its time ran out with the approval still pending.
     TimedOut,
     /// A cap on waiters refused it; it answered as a plain poll.
     Refused,
+    /// The approval settled and the wait (asked to, `finish=1`) finished the sign-in in its
+    /// answer.
+    Finished,
 }
 
 impl SignInWait {
@@ -79,6 +83,7 @@ impl SignInWait {
             SignInWait::Settled => "settled",
             SignInWait::TimedOut => "timed_out",
             SignInWait::Refused => "refused",
+            SignInWait::Finished => "finished",
         }
     }
 }
@@ -165,6 +170,7 @@ impl Metrics {
                 SignInWait::Settled,
                 SignInWait::TimedOut,
                 SignInWait::Refused,
+                SignInWait::Finished,
             ]
             .map(|how| {
                 (

@@ -211,29 +211,8 @@ async fn login_page(
     };
     let use_password = query.method == Some(Way::Password);
     if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) {
-        // Reloading the number page is how the browser learns the answer. The browser's
-        // known-browser id (a new one if it has none; its cookie is set only if it signs in)
-        // becomes familiar for the user in the step that stores the sign-in.
-        let (signing_in_jar, browser) = crate::known_browser::ensure(&state, jar.clone());
-        return match state
-            .latchkey
-            .sign_in
-            .finish_approval(&sign_in, Some(&browser))
-            .await
-        {
-            Ok(None) => {
-                Ok(render_stage(&state, jar, &sign_in, false, None, None, StatusCode::OK).await)
-            }
-            Ok(Some(signed_in)) => {
-                Metrics::inc(&state.metrics.sign_ins_succeeded);
-                tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
-                finish_sign_in(&state, signing_in_jar, signed_in, &context).await
-            }
-            Err(failure) => {
-                Metrics::inc(&state.metrics.sign_ins_failed);
-                failure_page(&state, jar, &sign_in.id, failure, false).await
-            }
-        };
+        // Reloading the number page is how the browser learns the answer without scripts.
+        return finish_waiting(&state, jar, &sign_in, &context).await;
     }
     Ok(render_stage(
         &state,
@@ -247,6 +226,37 @@ async fn login_page(
     .await)
 }
 
+/// The number page's sign-in, once its approval may have settled: the signed-in redirect, the
+/// page that says why it ended, or (still waiting) the number page again. `GET /login` and the
+/// finishing long-poll both come here.
+async fn finish_waiting(
+    state: &AppState,
+    jar: CookieJar,
+    sign_in: &PendingSignIn,
+    context: &SignInContext,
+) -> Result<Response, PageError> {
+    // The browser's known-browser id (a new one if it has none; its cookie is set only if it
+    // signs in) becomes familiar for the user in the step that stores the sign-in.
+    let (signing_in_jar, browser) = crate::known_browser::ensure(state, jar.clone());
+    match state
+        .latchkey
+        .sign_in
+        .finish_approval(sign_in, Some(&browser))
+        .await
+    {
+        Ok(None) => Ok(render_stage(state, jar, sign_in, false, None, None, StatusCode::OK).await),
+        Ok(Some(signed_in)) => {
+            Metrics::inc(&state.metrics.sign_ins_succeeded);
+            tracing::info!(user = %signed_in.user.id, method = ?signed_in.session.method, "signed in");
+            finish_sign_in(state, signing_in_jar, signed_in, context).await
+        }
+        Err(failure) => {
+            Metrics::inc(&state.metrics.sign_ins_failed);
+            failure_page(state, jar, &sign_in.id, failure, false).await
+        }
+    }
+}
+
 /// The longest wait the number page asks for (`?wait=25`); the server may hold it less
 /// ([`AppState::sign_in_wait_seconds`]).
 pub const SIGN_IN_WAIT_SECONDS: u64 = 25;
@@ -255,6 +265,9 @@ pub const SIGN_IN_WAIT_SECONDS: u64 = 25;
 struct StatusQuery {
     /// Seconds to wait for the approval to settle: the long-poll. Absent: a plain poll.
     wait: Option<String>,
+    /// `1`: a long-poll whose approval settles finishes the sign-in in its answer (what the
+    /// number page's script asks). Anything else: the answer only says it settled.
+    finish: Option<String>,
 }
 
 /// `GET /login/status`: whether the number page is still waiting: `{"pending": bool}`.
@@ -263,8 +276,14 @@ struct StatusQuery {
 /// `"waited": false` means the server answered at once (waiters capped, waiting off, a
 /// malformed `wait`) and the page should fall back to polling every second. Without the
 /// browser's valid sign-in cookie it answers `pending: false` at once, as the poll does.
+///
+/// With `&finish=1`, a wait whose approval settles answers with what `GET /login` would have
+/// answered next, saving the browser that request: `{"pending": false, "next": URL}` with the
+/// signed-in cookies when it is a redirect (an approval), or the page itself (a denial, an
+/// expiry, an application's refusal) for the script to show in place of the number page.
 async fn approval_status(
     State(state): State<AppState>,
+    Origin(context): Origin,
     jar: CookieJar,
     Query(query): Query<StatusQuery>,
 ) -> Response {
@@ -290,6 +309,11 @@ async fn approval_status(
     };
     let (pending, waited) = match answer {
         Some(answer) => {
+            let finish = query.finish.as_deref() == Some("1");
+            if finish && !answer.pending && answer.refused.is_none() {
+                state.metrics.sign_in_wait(SignInWait::Finished);
+                return finish_in_answer(&state, jar, &id, &context).await;
+            }
             state.metrics.sign_in_wait(if answer.refused.is_some() {
                 SignInWait::Refused
             } else if answer.pending {
@@ -305,6 +329,48 @@ async fn approval_status(
         None => (false, true),
     };
     status_answer(serde_json::json!({ "pending": pending, "waited": waited }))
+}
+
+/// The finishing long-poll's answer once the approval settled (see [`approval_status`]).
+async fn finish_in_answer(
+    state: &AppState,
+    jar: CookieJar,
+    id: &SignInId,
+    context: &SignInContext,
+) -> Response {
+    let sign_in = match state.latchkey.sign_in.sign_in(id).await {
+        Ok(sign_in) if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) => sign_in,
+        // Gone, or moved on in another tab: the page reloads, as an unfinished answer says.
+        _ => return status_answer(serde_json::json!({ "pending": false, "waited": true })),
+    };
+    let response = finish_waiting(state, jar, &sign_in, context)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if !response.status().is_redirection() {
+        return uncached(response);
+    }
+    let (mut parts, _) = response.into_parts();
+    // Only where a redirect may lead: a path here, or an application's https (or loopback
+    // http) redirect URI. The script checks the same before it goes.
+    let next = parts
+        .headers
+        .remove(axum::http::header::LOCATION)
+        .and_then(|value| value.to_str().ok().map(str::to_owned))
+        .filter(|next| {
+            (next.starts_with('/') && !next.starts_with("//"))
+                || next.starts_with("https://")
+                || next.starts_with("http://")
+        });
+    // No redirect ever leads elsewhere; should one, the answer names nowhere (its cookies still
+    // stand) and the page reloads rather than follow.
+    let body = match next {
+        Some(next) => serde_json::json!({ "pending": false, "waited": true, "next": next }),
+        None => serde_json::json!({ "pending": false, "waited": true }),
+    };
+    let (body_parts, body) = status_answer(body).into_parts();
+    parts.status = body_parts.status;
+    parts.headers.extend(body_parts.headers);
+    Response::from_parts(parts, body)
 }
 
 fn status_answer(body: serde_json::Value) -> Response {
@@ -520,6 +586,13 @@ async fn submit_username(
         .submit_username(&id, &form.username, &context)
         .await
     {
+        // The number page is shown in the answer to the post, without a redirect to /login
+        // first: one round trip fewer while the notification is on its way. Its script puts
+        // /login in the address bar, so a reload shows the page again rather than posting
+        // the name twice (and without scripts, its refresh goes to /login).
+        Ok(sign_in) if matches!(sign_in.stage, SignInStage::AwaitingApproval { .. }) => Ok(
+            uncached(render_stage(&state, jar, &sign_in, false, None, None, StatusCode::OK).await),
+        ),
         Ok(_) => Ok((jar, Redirect::to("/login")).into_response()),
         Err(failure) => failure_page(&state, jar, &id, failure, false).await,
     }

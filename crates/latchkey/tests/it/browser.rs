@@ -379,7 +379,7 @@ impl Window {
         self.number().await
     }
 
-    async fn number(&self) -> u8 {
+    pub(crate) async fn number(&self) -> u8 {
         let text = self.text_of("#number").await;
         text.trim()
             .parse()
@@ -888,10 +888,11 @@ async fn a_wrong_number_and_a_denial_end_on_pages_that_say_what_happened_and_wha
         AnswerOutcome::Denied
     );
     ends_with_what_to_do(&browser, "You denied the sign-in request").await;
-    // The page moved on through its long-poll, not its one-second poll.
+    // The page moved on through its long-poll, not its one-second poll: the long-poll's
+    // answer was the page that says what happened, shown in place.
     assert!(
-        crate::sign_in_wait::metric(&server.base, crate::sign_in_wait::WAITS_SETTLED).await >= 1,
-        "the number page's script waited with GET /login/status?wait=…"
+        crate::sign_in_wait::metric(&server.base, crate::sign_in_wait::WAITS_FINISHED).await >= 1,
+        "the number page's script waited with GET /login/status?wait=…&finish=1"
     );
     browser.shots("01-page").await;
     browser.close().await;

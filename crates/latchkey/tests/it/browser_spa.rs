@@ -7,7 +7,10 @@
 use latchkey_domain::log::Actor;
 use latchkey_domain::service::NewApplication;
 
-use crate::browser::{Chromedriver, Window};
+use latchkey_protocol::wire::{AnswerOutcome, Decision};
+
+use crate::browser::{Chromedriver, Window, demo_bobby_with_phone_sign_in, request_on};
+use crate::sign_in_wait::{WAITS_FINISHED, metric};
 use crate::support::TestServer;
 
 /// The single-page app: one HTML page with its script, for `issuer` and `client_id`.
@@ -66,15 +69,25 @@ main().catch((e) => {{ out.textContent = "Failed: " + e; }});
     )
 }
 
+/// Whether and how the SPA is registered.
+#[derive(Clone, Copy, PartialEq)]
+enum Registered {
+    No,
+    /// Open to every user.
+    Open,
+    /// Assignment required, and nobody assigned.
+    AssignedToNobody,
+}
+
 /// The app's origin must be known before its page exists: reserve the port, register, serve.
 async fn spa_on_free_port(
     server: &TestServer,
-    register: bool,
+    registered: Registered,
 ) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let origin = format!("http://localhost:{port}");
-    let client_id = if register {
+    let client_id = if registered != Registered::No {
         let (app, _) = server
             .latchkey
             .applications
@@ -90,7 +103,7 @@ async fn spa_on_free_port(
                     required_strength: None,
                     allowed_origins: vec![],
                     groups_claim: None,
-                    assignment_required: false,
+                    assignment_required: registered == Registered::AssignedToNobody,
                     backchannel_logout_uri: None,
                 },
             )
@@ -142,7 +155,7 @@ async fn a_single_page_app_on_another_origin_signs_in_with_pkce_and_fetch() {
     };
     let server = TestServer::start().await;
     let (_, pass) = server.bobby_with_pass().await;
-    let (origin, spa) = spa_on_free_port(&server, true).await;
+    let (origin, spa) = spa_on_free_port(&server, Registered::Open).await;
     let window = chromium.window(&server, "spa", None).await;
     window
         .client
@@ -186,7 +199,7 @@ async fn the_browser_blocks_a_page_on_an_unknown_origin() {
         return;
     };
     let server = TestServer::start().await;
-    let (origin, spa) = spa_on_free_port(&server, false).await;
+    let (origin, spa) = spa_on_free_port(&server, Registered::No).await;
     let window = chromium.window(&server, "spa-unknown", None).await;
     window
         .client
@@ -195,6 +208,81 @@ async fn the_browser_blocks_a_page_on_an_unknown_origin() {
         .expect("open the page");
     let text = window.wait_for_text("Failed").await;
     assert!(text.contains("Failed to fetch"), "{text}");
+    window.close().await;
+    spa.abort();
+}
+
+/// The number page comes in the answer to the user name's post, and its long-poll brings the
+/// next step with it (issue 20): when the phone approves, Chromium goes from the number page straight to the application with its code,
+/// without reloading `/login` first. When that step is a page instead (an application assigned
+/// to nobody refuses the user), the number page shows it in its own place.
+#[tokio::test]
+async fn the_number_page_goes_straight_to_the_app_when_the_phone_approves_and_shows_a_refusal_in_place()
+ {
+    let Some(chromium) = Chromedriver::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let mut phone = demo_bobby_with_phone_sign_in(&server).await;
+    let (origin, spa) = spa_on_free_port(&server, Registered::Open).await;
+    let window = chromium.window(&server, "spa-phone", None).await;
+    // The number page comes in the answer to the user name's post; its address is /login, so
+    // a reload shows the same number and sends no second notification.
+    window.client.goto(&format!("{origin}/")).await.unwrap();
+    window
+        .type_and_enter("#username", "bobby@latchkey.test")
+        .await;
+    let shown = window.number().await;
+    let url = window.client.current_url().await.unwrap();
+    assert_eq!((url.path(), url.query()), ("/login", None), "{url}");
+    window.client.refresh().await.unwrap();
+    assert_eq!(
+        window.number().await,
+        shown,
+        "a reload shows the same sign-in"
+    );
+    let request = request_on(&phone).await;
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Approve, Some(shown))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved
+    );
+    let text = window.wait_for_text("Signed in as").await;
+    assert!(text.contains("Signed in as Bobby"), "{text}");
+    assert_eq!(
+        metric(&server.base, WAITS_FINISHED).await,
+        1,
+        "the long-poll's answer finished the sign-in"
+    );
+    window.close().await;
+    spa.abort();
+
+    let (origin, spa) = spa_on_free_port(&server, Registered::AssignedToNobody).await;
+    let window = chromium.window(&server, "spa-phone-refused", None).await;
+    window.client.goto(&format!("{origin}/")).await.unwrap();
+    window
+        .type_and_enter("#username", "bobby@latchkey.test")
+        .await;
+    let number = window.number().await;
+    let request = request_on(&phone).await;
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Approve, Some(number))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved
+    );
+    let text = window.wait_for_text("assigned to this application").await;
+    assert!(!text.contains("Signed in as"), "{text}");
+    let url = window.client.current_url().await.unwrap();
+    assert!(
+        url.as_str().starts_with(&server.base),
+        "stays with Latchkey: {url}"
+    );
+    assert_eq!(metric(&server.base, WAITS_FINISHED).await, 2);
+    window.shots("01-refused-in-place").await;
     window.close().await;
     spa.abort();
 }

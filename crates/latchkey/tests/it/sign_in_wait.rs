@@ -63,6 +63,7 @@ pub(crate) async fn metric(base: &str, line_start: &str) -> u64 {
 
 pub(crate) const WAITS_SETTLED: &str = "latchkey_sign_in_waits_total{outcome=\"settled\"}";
 const WAITS_REFUSED: &str = "latchkey_sign_in_waits_total{outcome=\"refused\"}";
+pub(crate) const WAITS_FINISHED: &str = "latchkey_sign_in_waits_total{outcome=\"finished\"}";
 
 async fn bobby(server: &TestServer) -> (Person, Phone) {
     let bobby = Person::new(server, "bobby", "Bobby Smith").await;
@@ -281,4 +282,224 @@ async fn a_wait_on_one_instance_ends_when_the_phone_answers_on_another_across_in
     drop(b);
     drop(a);
     schema.drop_schema().await.expect("drop");
+}
+
+/// What the number page's own long-poll answered: its status, content type and body.
+async fn finishing_wait(browser: &Browser) -> (u16, String, String) {
+    let response = browser
+        .http
+        .get(format!("{}/login/status?wait=25&finish=1", browser.base))
+        .send()
+        .await
+        .expect("GET");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_page_s_finishing_wait_carries_the_application_s_redirect_and_signs_the_browser_in() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby(&server).await;
+    let (client_id, _secret) = server.confidential_app("ES256").await;
+    let browser = server.browser();
+    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
+    let login = browser.follow(browser.get(&authorize).await).await;
+    let next = browser
+        .post(
+            "/login/username",
+            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
+        )
+        .await;
+    let page = browser.follow(next).await;
+    assert!(
+        page.body
+            .contains("data-wait-url=\"/login/status?wait=25&amp;finish=1\""),
+        "the page asks to finish: {}",
+        page.body
+    );
+    let request = phone.only_request().await;
+    let wait = {
+        let browser = same_browser(&browser);
+        tokio::spawn(async move { finishing_wait(&browser).await })
+    };
+    let latchkey = server.latchkey.clone();
+    until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
+    phone.approve(&request, number_on(&page)).await;
+    let (status, content_type, body) = wait.await.unwrap();
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/json"),
+        "{body}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["pending"], json!(false), "{answer}");
+    let next = answer["next"].as_str().expect("where the page goes next");
+    assert!(next.starts_with("http://localhost:9/callback?"), "{next}");
+    assert_eq!(
+        crate::support::query_param(next, "state").as_deref(),
+        Some("st4te")
+    );
+    assert!(
+        crate::support::query_param(next, "code").is_some(),
+        "{next}"
+    );
+    assert_eq!(metric(&server.base, WAITS_FINISHED).await, 1);
+    assert_eq!(metric(&server.base, WAITS_SETTLED).await, 0);
+    // The answer's cookies signed the browser in: My Apps knows it.
+    let apps = browser.follow(browser.get("/myapps").await).await;
+    assert!(apps.body.contains("Bobby Smith"), "{}", apps.body);
+    // Replayed, the sign-in is over: no second code, nothing to go to.
+    let (status, _, replay) = finishing_wait(&browser).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&replay).unwrap(),
+        json!({"pending": false, "waited": true})
+    );
+}
+
+#[tokio::test]
+async fn a_finishing_wait_for_a_denied_sign_in_answers_with_the_page_that_says_why() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby(&server).await;
+    let browser = server.browser();
+    start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    let wait = {
+        let browser = same_browser(&browser);
+        tokio::spawn(async move { finishing_wait(&browser).await })
+    };
+    let latchkey = server.latchkey.clone();
+    until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
+    phone.answer(&request, Decision::Deny, None).await.unwrap();
+    let (status, content_type, body) = wait.await.unwrap();
+    assert!(
+        content_type.starts_with("text/html"),
+        "{content_type}: {body}"
+    );
+    assert!((200..500).contains(&status), "{status}");
+    assert!(body.contains("You denied the sign-in request"), "{body}");
+    assert!(!body.contains("\"next\""), "{body}");
+    // The sign-in ended there: nobody is signed in, and /login starts afresh.
+    let apps = browser.follow(browser.get("/myapps").await).await;
+    assert!(!apps.body.contains("Bobby Smith"), "{}", apps.body);
+}
+
+#[tokio::test]
+async fn a_finishing_wait_for_an_account_disabled_after_the_approval_answers_with_the_page_that_says_so()
+ {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby(&server).await;
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone.approve(&request, number_on(&page)).await;
+    let (status, _) = server
+        .api_call(
+            reqwest::Method::PATCH,
+            &format!("/users/{}", bobby.upn),
+            Some(json!({"accountEnabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The approval settled before the wait: it finishes at once, on a page, not a redirect.
+    let (status, content_type, body) = finishing_wait(&browser).await;
+    assert!(
+        content_type.starts_with("text/html"),
+        "{content_type}: {body}"
+    );
+    assert!((200..500).contains(&status), "{status}");
+    assert!(body.contains("Your account is disabled"), "{body}");
+    // Nothing signed the browser in.
+    let apps = browser.follow(browser.get("/myapps").await).await;
+    assert!(!apps.body.contains("Bobby Smith"), "{}", apps.body);
+}
+
+#[tokio::test]
+async fn a_wait_with_a_malformed_finish_only_says_the_answer_came_and_the_page_then_signs_in() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby(&server).await;
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone.approve(&request, number_on(&page)).await;
+    let long = "1".repeat(4000);
+    for malformed in [
+        "finish=",
+        "finish=yes",
+        "finish=0",
+        "finish=11",
+        &format!("finish={long}"),
+    ] {
+        assert_eq!(
+            wait_answer(&browser, &format!("wait=25&{malformed}")).await,
+            json!({"pending": false, "waited": true}),
+            "{malformed}"
+        );
+    }
+    assert_signed_in_as(&reload(&browser).await, "Bobby Smith");
+}
+
+#[tokio::test]
+async fn a_finishing_wait_with_a_forged_sign_in_cookie_signs_nobody_in() {
+    let server = TestServer::start().await;
+    let (bobby, mut phone) = bobby(&server).await;
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone.approve(&request, number_on(&page)).await;
+    for forged in ["lk_signin=made-up", "lk_signin=AAAA.BBBB.CCCC"] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/login/status?wait=25&finish=1", server.base))
+            .header("cookie", forged)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers().get("set-cookie").is_none(), "{forged}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({"pending": false, "waited": true}),
+            "{forged}"
+        );
+    }
+    // The real browser's sign-in still stands and finishes.
+    assert_signed_in_as(&reload(&browser).await, "Bobby Smith");
+}
+
+/// The cancellation that "another way" makes wakes the page's finishing wait; the wait must
+/// find the sign-in moved on, not end it as cancelled under the person's feet.
+#[tokio::test]
+async fn choosing_another_way_while_the_finishing_wait_is_open_keeps_the_sign_in_going() {
+    let server = TestServer::start().await;
+    let (bobby, _phone) = bobby(&server).await;
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let wait = {
+        let browser = same_browser(&browser);
+        tokio::spawn(async move { finishing_wait(&browser).await })
+    };
+    let latchkey = server.latchkey.clone();
+    until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
+    let other = browser
+        .post(
+            "/login/other-way",
+            &[("csrf", &page.csrf()), ("method", "password")],
+        )
+        .await;
+    assert!(other.status < 400, "{}", other.body);
+    let (status, _, body) = wait.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"pending": false, "waited": true})
+    );
+    let next = browser.follow(other).await;
+    assert!(!next.body.contains("cancelled"), "{}", next.body);
+    assert!(next.body.contains("name=\"secret\""), "{}", next.body);
 }
