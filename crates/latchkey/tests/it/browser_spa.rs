@@ -10,6 +10,7 @@ use latchkey_domain::service::NewApplication;
 use latchkey_protocol::wire::{AnswerOutcome, Decision};
 
 use crate::browser::{Chromedriver, Window, demo_bobby_with_phone_sign_in, request_on};
+use crate::phone::Phone;
 use crate::sign_in_wait::{WAITS_FINISHED, metric};
 use crate::support::TestServer;
 
@@ -228,11 +229,7 @@ async fn the_number_page_goes_straight_to_the_app_when_the_phone_approves_and_sh
     let window = chromium.window(&server, "spa-phone", None).await;
     // The number page comes in the answer to the user name's post; its address is /login, so
     // a reload shows the same number and sends no second notification.
-    window.client.goto(&format!("{origin}/")).await.unwrap();
-    window
-        .type_and_enter("#username", "bobby@latchkey.test")
-        .await;
-    let shown = window.number().await;
+    let shown = number_for_bobby(&window, &origin).await;
     let url = window.client.current_url().await.unwrap();
     assert_eq!((url.path(), url.query()), ("/login", None), "{url}");
     window.client.refresh().await.unwrap();
@@ -241,14 +238,7 @@ async fn the_number_page_goes_straight_to_the_app_when_the_phone_approves_and_sh
         shown,
         "a reload shows the same sign-in"
     );
-    let request = request_on(&phone).await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(shown))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    approve(&mut phone, shown).await;
     let text = window.wait_for_text("Signed in as").await;
     assert!(text.contains("Signed in as Bobby"), "{text}");
     assert_eq!(
@@ -261,19 +251,8 @@ async fn the_number_page_goes_straight_to_the_app_when_the_phone_approves_and_sh
 
     let (origin, spa) = spa_on_free_port(&server, Registered::AssignedToNobody).await;
     let window = chromium.window(&server, "spa-phone-refused", None).await;
-    window.client.goto(&format!("{origin}/")).await.unwrap();
-    window
-        .type_and_enter("#username", "bobby@latchkey.test")
-        .await;
-    let number = window.number().await;
-    let request = request_on(&phone).await;
-    assert_eq!(
-        phone
-            .answer(&request, Decision::Approve, Some(number))
-            .await
-            .unwrap(),
-        AnswerOutcome::Approved
-    );
+    let number = number_for_bobby(&window, &origin).await;
+    approve(&mut phone, number).await;
     let text = window.wait_for_text("assigned to this application").await;
     assert!(!text.contains("Signed in as"), "{text}");
     let url = window.client.current_url().await.unwrap();
@@ -285,4 +264,26 @@ async fn the_number_page_goes_straight_to_the_app_when_the_phone_approves_and_sh
     window.shots("01-refused-in-place").await;
     window.close().await;
     spa.abort();
+}
+
+/// Opens the SPA at `origin`, which sends the browser to sign in, and types Bobby's name;
+/// returns the number the page shows.
+async fn number_for_bobby(window: &Window, origin: &str) -> u8 {
+    window.client.goto(&format!("{origin}/")).await.unwrap();
+    window
+        .type_and_enter("#username", "bobby@latchkey.test")
+        .await;
+    window.number().await
+}
+
+/// Bobby's phone approves its one request with `number`.
+async fn approve(phone: &mut Phone, number: u8) {
+    let request = request_on(phone).await;
+    assert_eq!(
+        phone
+            .answer(&request, Decision::Approve, Some(number))
+            .await
+            .unwrap(),
+        AnswerOutcome::Approved
+    );
 }

@@ -580,15 +580,7 @@ async fn no_its_not_me_sends_a_logout_token_to_the_application() {
 
     // Bobby signs in to the application with his phone.
     let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
-        )
-        .await;
-    let number_page = browser.follow(next).await;
+    let number_page = crate::phone::start_app_sign_in(&server, &browser, &client, &bobby.upn).await;
     let request = phone.only_request().await;
     phone
         .answer(&request, Decision::Approve, Some(number_on(&number_page)))

@@ -205,7 +205,24 @@ impl Phone {
 
 /// Opens My Apps in `browser` and types the user name; returns the page that follows.
 pub async fn start_sign_in(browser: &Browser, upn: &str) -> Page {
-    let login = browser.follow(browser.get("/myapps").await).await;
+    type_the_name_at(browser, "/myapps", upn).await
+}
+
+/// Opens `client_id`'s authorization request in `browser` and types `upn`; returns the page
+/// that follows (the number page, for a user with phone sign-in).
+pub async fn start_app_sign_in(
+    server: &TestServer,
+    browser: &Browser,
+    client_id: &str,
+    upn: &str,
+) -> Page {
+    let authorize = crate::support::authorize_url(&server.base, client_id, None, &[]);
+    type_the_name_at(browser, &authorize, upn).await
+}
+
+/// Opens `url`, which leads to the user-name page, and types `upn` there.
+async fn type_the_name_at(browser: &Browser, url: &str, upn: &str) -> Page {
+    let login = browser.follow(browser.get(url).await).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let next = browser
         .post(
@@ -278,15 +295,7 @@ pub struct AppSignIn {
 pub async fn phone_sign_in_to_app(server: &TestServer, phone: &mut Phone, upn: &str) -> AppSignIn {
     let (client_id, secret) = server.confidential_app("ES256").await;
     let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", upn)],
-        )
-        .await;
-    let number_page = browser.follow(next).await;
+    let number_page = start_app_sign_in(server, &browser, &client_id, upn).await;
     let request = phone.only_request().await;
     phone
         .answer(&request, Decision::Approve, Some(number_on(&number_page)))

@@ -11,7 +11,7 @@ use latchkey_protocol::wire::{AnswerOutcome, Decision};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::phone::{Person, Phone, number_on, reload, start_sign_in};
+use crate::phone::{Person, Phone, number_on, reload, start_app_sign_in, start_sign_in};
 use crate::support::{Browser, TestServer, assert_signed_in_as, manual_clock};
 
 /// The same browser (its cookie jar is shared), for a task of its own.
@@ -302,21 +302,29 @@ async fn finishing_wait(browser: &Browser) -> (u16, String, String) {
     (status, content_type, response.text().await.unwrap())
 }
 
+/// Opens the number page's own wait in a task of its own, as its script does.
+fn open_finishing_wait(browser: &Browser) -> JoinHandle<(u16, String, String)> {
+    let browser = same_browser(browser);
+    tokio::spawn(async move { finishing_wait(&browser).await })
+}
+
+/// Bobby's sign-in in a browser of its own, which his phone approves before the browser waits.
+async fn approved_before_the_wait(server: &TestServer) -> Browser {
+    let (bobby, mut phone) = bobby(server).await;
+    let browser = server.browser();
+    let page = start_sign_in(&browser, &bobby.upn).await;
+    let request = phone.only_request().await;
+    phone.approve(&request, number_on(&page)).await;
+    browser
+}
+
 #[tokio::test]
 async fn the_page_s_finishing_wait_carries_the_application_s_redirect_and_signs_the_browser_in() {
     let server = TestServer::start().await;
     let (bobby, mut phone) = bobby(&server).await;
     let (client_id, _secret) = server.confidential_app("ES256").await;
     let browser = server.browser();
-    let authorize = crate::support::authorize_url(&server.base, &client_id, None, &[]);
-    let login = browser.follow(browser.get(&authorize).await).await;
-    let next = browser
-        .post(
-            "/login/username",
-            &[("csrf", &login.csrf()), ("username", &bobby.upn)],
-        )
-        .await;
-    let page = browser.follow(next).await;
+    let page = start_app_sign_in(&server, &browser, &client_id, &bobby.upn).await;
     assert!(
         page.body
             .contains("data-wait-url=\"/login/status?wait=25&amp;finish=1\""),
@@ -324,10 +332,7 @@ async fn the_page_s_finishing_wait_carries_the_application_s_redirect_and_signs_
         page.body
     );
     let request = phone.only_request().await;
-    let wait = {
-        let browser = same_browser(&browser);
-        tokio::spawn(async move { finishing_wait(&browser).await })
-    };
+    let wait = open_finishing_wait(&browser);
     let latchkey = server.latchkey.clone();
     until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
     phone.approve(&request, number_on(&page)).await;
@@ -370,10 +375,7 @@ async fn a_finishing_wait_for_a_denied_sign_in_answers_with_the_page_that_says_w
     let browser = server.browser();
     start_sign_in(&browser, &bobby.upn).await;
     let request = phone.only_request().await;
-    let wait = {
-        let browser = same_browser(&browser);
-        tokio::spawn(async move { finishing_wait(&browser).await })
-    };
+    let wait = open_finishing_wait(&browser);
     let latchkey = server.latchkey.clone();
     until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
     phone.answer(&request, Decision::Deny, None).await.unwrap();
@@ -394,15 +396,11 @@ async fn a_finishing_wait_for_a_denied_sign_in_answers_with_the_page_that_says_w
 async fn a_finishing_wait_for_an_account_disabled_after_the_approval_answers_with_the_page_that_says_so()
  {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby(&server).await;
-    let browser = server.browser();
-    let page = start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    phone.approve(&request, number_on(&page)).await;
+    let browser = approved_before_the_wait(&server).await;
     let (status, _) = server
         .api_call(
             reqwest::Method::PATCH,
-            &format!("/users/{}", bobby.upn),
+            "/users/bobby@contoso.example",
             Some(json!({"accountEnabled": false})),
         )
         .await;
@@ -423,11 +421,7 @@ async fn a_finishing_wait_for_an_account_disabled_after_the_approval_answers_wit
 #[tokio::test]
 async fn a_wait_with_a_malformed_finish_only_says_the_answer_came_and_the_page_then_signs_in() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby(&server).await;
-    let browser = server.browser();
-    let page = start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    phone.approve(&request, number_on(&page)).await;
+    let browser = approved_before_the_wait(&server).await;
     let long = "1".repeat(4000);
     for malformed in [
         "finish=",
@@ -448,11 +442,7 @@ async fn a_wait_with_a_malformed_finish_only_says_the_answer_came_and_the_page_t
 #[tokio::test]
 async fn a_finishing_wait_with_a_forged_sign_in_cookie_signs_nobody_in() {
     let server = TestServer::start().await;
-    let (bobby, mut phone) = bobby(&server).await;
-    let browser = server.browser();
-    let page = start_sign_in(&browser, &bobby.upn).await;
-    let request = phone.only_request().await;
-    phone.approve(&request, number_on(&page)).await;
+    let browser = approved_before_the_wait(&server).await;
     for forged in ["lk_signin=made-up", "lk_signin=AAAA.BBBB.CCCC"] {
         let response = reqwest::Client::new()
             .get(format!("{}/login/status?wait=25&finish=1", server.base))
@@ -480,10 +470,7 @@ async fn choosing_another_way_while_the_finishing_wait_is_open_keeps_the_sign_in
     let (bobby, _phone) = bobby(&server).await;
     let browser = server.browser();
     let page = start_sign_in(&browser, &bobby.upn).await;
-    let wait = {
-        let browser = same_browser(&browser);
-        tokio::spawn(async move { finishing_wait(&browser).await })
-    };
+    let wait = open_finishing_wait(&browser);
     let latchkey = server.latchkey.clone();
     until_waiting(|| latchkey.devices.waiting_browsers(), 1).await;
     let other = browser
