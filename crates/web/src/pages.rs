@@ -350,14 +350,15 @@ async fn finish_in_answer(
         return uncached(response);
     }
     let (mut parts, _) = response.into_parts();
-    // Only where a redirect may lead: a path here, or an application's https (or loopback
-    // http) redirect URI. The script checks the same before it goes.
+    // Only where a redirect may lead: a path here (as a return path must be), or an
+    // application's https (or loopback http) redirect URI. The script checks the scheme again
+    // before it goes.
     let next = parts
         .headers
         .remove(axum::http::header::LOCATION)
         .and_then(|value| value.to_str().ok().map(str::to_owned))
         .filter(|next| {
-            (next.starts_with('/') && !next.starts_with("//"))
+            safe_return_path(next).is_some()
                 || next.starts_with("https://")
                 || next.starts_with("http://")
         });
